@@ -1,0 +1,127 @@
+/**
+ * The error model of confide: one {@link ConfideError} base with a stable, namespaced `code`,
+ * a message that says what was wrong and what to do, and an optional `cause`.
+ *
+ * Codes are part of the public contract (the CLI prints them, the HTTP server will return them,
+ * scripts match on them): a code is never renamed or reused for another meaning. Messages may
+ * improve between releases; match on `code`, never on `message`.
+ *
+ * Messages never carry secret material: only types, lengths, labels and counts.
+ *
+ * Deliberately not here: mapping of node-seal's native exceptions (that lives next to the WASM
+ * loader, `src/he/native-errors.ts`, so importing this module stays free of WASM).
+ *
+ * @module
+ */
+
+/** Every error code confide can throw, namespaced by the module that owns it. */
+export type ConfideErrorCode =
+  // generic argument validation, shared by every module
+  | 'INVALID_ARGUMENT'
+  // encrypted inference
+  | 'HE_NOT_INITIALISED'
+  | 'HE_INIT_FAILED'
+  | 'HE_SELF_TEST_FAILED'
+  | 'HE_PARAMETERS_INSECURE'
+  | 'HE_PARAMETERS_INVALID'
+  | 'HE_PLAN_INFEASIBLE'
+  | 'HE_CAPACITY_EXCEEDED'
+  | 'HE_VALUE_OUT_OF_RANGE'
+  | 'HE_MODEL_INVALID'
+  | 'HE_ONNX_INVALID'
+  | 'HE_ONNX_UNSUPPORTED_OP'
+  | 'HE_CSV_INVALID'
+  | 'HE_MISSING_FEATURE'
+  | 'HE_CONTAINER_TRUNCATED'
+  | 'HE_CONTAINER_MALFORMED'
+  | 'HE_CONTAINER_CORRUPT'
+  | 'HE_CONTAINER_TOO_LARGE'
+  | 'HE_CONTAINER_VERSION'
+  | 'HE_WRONG_KIND'
+  | 'HE_PARAMETERS_MISMATCH'
+  | 'HE_KEY_SET_MISMATCH'
+  | 'HE_MODEL_MISMATCH'
+  | 'HE_LAYOUT_UNAVAILABLE'
+  | 'HE_USE_AFTER_DISPOSE'
+  | 'HE_NATIVE_INVALID_ARGUMENT'
+  | 'HE_NATIVE_LOGIC_ERROR'
+  | 'HE_NATIVE_ERROR'
+  | 'HE_TRANSPARENT_CIPHERTEXT'
+  | 'HE_IO'
+  // WebAssembly loading
+  | 'WASM_UNSUPPORTED'
+  | 'WASM_LOAD_FAILED'
+  | 'WASM_OUT_OF_MEMORY'
+  // worker pool (added by the worker issue)
+  | 'WORKER_CRASHED'
+  | 'WORKER_CLOSED'
+  | `SMPC_${string}`
+  | `PROV_${string}`;
+
+/** Options accepted by every confide error constructor. */
+export interface ConfideErrorOptions {
+  /** The lower-level error that caused this one, kept for debugging. */
+  readonly cause?: unknown;
+  /** Dotted paths of the input fields that were wrong, when there are several. */
+  readonly fields?: readonly string[];
+}
+
+/** The plain-data form of a confide error, as `toJSON()` returns it and as it crosses workers and HTTP. */
+export interface ConfideErrorJSON {
+  readonly name: string;
+  readonly code: ConfideErrorCode;
+  readonly message: string;
+  readonly fields?: readonly string[];
+}
+
+/**
+ * Base class of every error confide throws on purpose.
+ *
+ * @example
+ * ```ts
+ * try { await runInference(); } catch (e) { if (isConfideError(e)) console.error(e.code, e.message); }
+ * ```
+ */
+export class ConfideError extends Error {
+  /** Stable, machine-readable code; see {@link ConfideErrorCode}. */
+  readonly code: ConfideErrorCode;
+  /** Input field paths that were wrong, when the error concerns several. */
+  readonly fields: readonly string[] | undefined;
+
+  constructor(code: ConfideErrorCode, message: string, options: ConfideErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.fields = options.fields;
+  }
+
+  /** Plain data for logs, JSON output and transfer across realms (never includes `cause`). */
+  toJSON(): ConfideErrorJSON {
+    return this.fields === undefined
+      ? { name: this.name, code: this.code, message: this.message }
+      : { name: this.name, code: this.code, message: this.message, fields: this.fields };
+  }
+}
+
+/** An argument of the wrong type or outside its allowed range, caught before any work starts. */
+export class ConfideArgumentError extends ConfideError {}
+
+/** An error from the encrypted-inference module (`confide/he`). */
+export class HeError extends ConfideError {}
+
+/** An error while loading or running WebAssembly. */
+export class WasmError extends ConfideError {}
+
+/**
+ * Structural check for a confide error. Works across realms, workers and bundle copies, where
+ * `instanceof` fails.
+ */
+export function isConfideError(value: unknown): value is ConfideError {
+  if (typeof value !== 'object' || value === null) return false;
+  const code = (value as { code?: unknown }).code;
+  return (
+    typeof code === 'string' &&
+    /^(INVALID_ARGUMENT|(HE|SMPC|PROV|WASM|WORKER)_[A-Z0-9_]+)$/.test(code) &&
+    typeof (value as { message?: unknown }).message === 'string'
+  );
+}

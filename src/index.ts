@@ -1,0 +1,23 @@
+/**
+ * confide: privacy-preserving computation for TypeScript.
+ *
+ * This front door is cheap to import: the version, the error classes and the shared types.
+ * Each capability lives behind its own subpath so that importing one never loads another:
+ * `confide/he` (encrypted inference over CKKS).
+ *
+ * @module
+ */
+
+export {
+  ConfideArgumentError,
+  ConfideError,
+  type ConfideErrorCode,
+  type ConfideErrorJSON,
+  type ConfideErrorOptions,
+  HeError,
+  isConfideError,
+  WasmError,
+} from './errors.ts';
+
+/** The version of this package. */
+export const VERSION: string = '0.1.0';
