@@ -2,13 +2,24 @@
  * `confide/he`: encrypted inference of linear, logistic and multinomial models with CKKS over
  * Microsoft SEAL (node-seal 7, WebAssembly).
  *
+ * The client ({@link HeClient}) holds the secret key, encrypts feature rows and decrypts scores;
+ * the server ({@link HeServer}) scores ciphertexts with evaluation keys only. Parameters are
+ * planned from the model at 128-bit security ({@link planParameters}). Everything crosses the
+ * wire as versioned containers that are checked before SEAL parses them.
+ *
  * @module
  */
 
+export { type DecryptedScores, type EncryptOptions, HeClient, type KeyGenerationOptions } from './client.ts';
+export { CONTAINER_VERSION, type ContainerKind } from './container.ts';
+export { type CsvTable, formatPredictionsCsv, parseCsv, rowsForModel } from './csv.ts';
+export { loadModel } from './load-model.ts';
 export {
+  canonicalModelJson,
   LINEAR_MODEL_FORMAT,
   type LinearModel,
   type LinearTask,
+  modelDigest,
   type Prediction,
   parseLinearModel,
   predictFromScores,
@@ -17,3 +28,18 @@ export {
   sigmoid,
   softmax,
 } from './model.ts';
+export { importOnnxLinearModel, isOnnx, type OnnxImportOptions } from './onnx.ts';
+export {
+  type CkksParameters,
+  checkParameters,
+  type HePlan,
+  LAYOUTS,
+  type Layout,
+  MAX_MODULUS_BITS_128,
+  type PlanRequest,
+  PRESETS,
+  type PresetName,
+  planParameters,
+} from './params.ts';
+export { heMemoryBytes, initHe, type SealLoadOptions } from './runtime.ts';
+export { HeServer, type InferenceSummary } from './server.ts';

@@ -17,6 +17,7 @@
  */
 
 import { HeError } from '../errors.ts';
+import { sha256, toHex, utf8 } from '../internal/bytes.ts';
 
 /** What a linear model predicts. */
 export type LinearTask = 'regression' | 'binary-classification' | 'multiclass-classification';
@@ -309,4 +310,56 @@ export function predictFromScores(model: LinearModel, scores: ArrayLike<number>)
     label: labels[best] as string,
     probabilities: [...probabilities],
   };
+}
+
+/** Largest L1 norm of a coefficient row and largest |intercept|: what the planner bounds scores with. */
+export function weightBounds(model: LinearModel): { weightL1: number; interceptBound: number } {
+  let weightL1 = 0;
+  for (const row of model.coefficients)
+    weightL1 = Math.max(
+      weightL1,
+      row.reduce((a, w) => a + Math.abs(w), 0),
+    );
+  const interceptBound = model.intercepts.reduce((a, b) => Math.max(a, Math.abs(b)), 0);
+  return { weightL1, interceptBound };
+}
+
+/**
+ * The model's canonical JSON text: fields in the format's order, numbers in ECMAScript's
+ * shortest round-trip form. Its SHA-256 is the model digest that results are bound to.
+ */
+export function canonicalModelJson(model: LinearModel): string {
+  return JSON.stringify({
+    format: model.format,
+    task: model.task,
+    features: model.features,
+    coefficients: model.coefficients,
+    intercepts: model.intercepts,
+    ...(model.classes ? { classes: model.classes } : {}),
+    ...(model.scaler ? { scaler: { mean: model.scaler.mean, scale: model.scaler.scale } } : {}),
+  });
+}
+
+/**
+ * The part of a model the client must agree on with the server to prepare inputs: the feature
+ * order, the scaler and the number of outputs. Batches carry its digest; the server refuses a
+ * batch prepared for another interface.
+ */
+export function canonicalInterfaceJson(model: LinearModel): string {
+  return JSON.stringify({
+    format: model.format,
+    features: model.features,
+    outputs: model.coefficients.length,
+    ...(model.scaler ? { scaler: { mean: model.scaler.mean, scale: model.scaler.scale } } : {}),
+  });
+}
+
+/** SHA-256 (hex) of {@link canonicalModelJson}: identifies exactly which model scored a result. */
+export function modelDigest(model: LinearModel): string {
+  return toHex(sha256(utf8(canonicalModelJson(model))));
+}
+
+/** SHA-256 (hex) of {@link canonicalInterfaceJson}. */
+export function modelInterfaceDigest(model: LinearModel): string {
+  return toHex(sha256(utf8(canonicalInterfaceJson(model))));
 }

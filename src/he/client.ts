@@ -1,0 +1,376 @@
+/**
+ * The client role: holds the secret key, encrypts feature rows, decrypts scores and applies the
+ * link function (sigmoid or softmax) in the clear.
+ *
+ * Uploads use seeded symmetric encryption (SEAL stores the seed of the random half instead of
+ * the half itself: about half the bytes of public-key ciphertexts) compressed with zstd.
+ *
+ * Decrypted scores are rounded to the plan's declared precision (2^-precisionBits) before they
+ * leave this object. CKKS decryptions carry noise that depends on the secret key; handing raw
+ * decryptions back to whoever holds the ciphertexts enables key-recovery attacks (IND-CPA-D, Li &
+ * Micciancio, EUROCRYPT 2021). Rounding to the precision the plan guarantees removes the noise
+ * bits below it; see SECURITY.md for what it does and does not promise.
+ *
+ * @module
+ */
+
+import type { Decryptor, Encryptor, PublicKey } from 'node-seal';
+import { HeError } from '../errors.ts';
+import { assertObject, assertOneOf } from '../internal/assert.ts';
+import { toHex } from '../internal/bytes.ts';
+import { decodeContainer, encodeContainer, metaInteger, metaString } from './container.ts';
+import { checkCiphertext } from './context.ts';
+import {
+  checkBinding,
+  decodeSecretKeys,
+  encodeEvaluationKeys,
+  encodeSecretKeys,
+  generateSecretKeys,
+  type SecretKeyMaterial,
+  type StoredPlan,
+} from './keys.ts';
+import { packBatch, packSingle } from './layout.ts';
+import {
+  type LinearModel,
+  modelInterfaceDigest,
+  outputCount,
+  type Prediction,
+  predictFromScores,
+  standardize,
+  weightBounds,
+} from './model.ts';
+import {
+  type CkksParameters,
+  checkParameters,
+  type HePlan,
+  LAYOUTS,
+  type Layout,
+  PRESETS,
+  type PresetName,
+  planParameters,
+} from './params.ts';
+import { native, withScope } from './runtime.ts';
+import { admitSealObject, maxSealBytes } from './seal-bytes.ts';
+
+/** How to choose parameters when generating keys. */
+export interface KeyGenerationOptions {
+  /** Layouts the keys must support (default both: batch needs no Galois keys, single does). */
+  readonly layouts?: readonly Layout[];
+  /** A named parameter set instead of planning; still checked against the model. */
+  readonly preset?: PresetName;
+  /** Custom parameters instead of planning; still checked against the model. */
+  readonly parameters?: CkksParameters;
+  /** Required absolute precision of each score, 2^-precisionBits (default 17). */
+  readonly precisionBits?: number;
+  /** Largest |x'| of a standardized input the client will encrypt (default 1024). */
+  readonly inputBound?: number;
+  /** Pin the ring dimension when planning. */
+  readonly polyModulusDegree?: number;
+}
+
+/** Options for {@link HeClient.encrypt}. */
+export interface EncryptOptions {
+  /** Packing; `auto` (default) picks the one with fewer upload bytes that the keys support. */
+  readonly layout?: Layout | 'auto';
+}
+
+/** What decryption returns. */
+export interface DecryptedScores {
+  readonly layout: Layout;
+  /** Raw scores (logits for classifiers), `outputs` per row, rounded to the plan's precision. */
+  readonly scores: readonly Float64Array[];
+  /** Predictions after the link function, one per row. */
+  readonly predictions: readonly Prediction[];
+  /** SHA-256 of the model that scored the batch, as the server declared it. */
+  readonly modelDigest: string;
+}
+
+const ENCRYPTED_META_LAYOUTS: readonly Layout[] = LAYOUTS;
+
+function planFor(model: LinearModel, options: KeyGenerationOptions): { plan: HePlan; stored: StoredPlan } {
+  const { weightL1, interceptBound } = weightBounds(model);
+  const request = {
+    features: model.features.length,
+    outputs: outputCount(model),
+    layouts: options.layouts ? [...options.layouts] : [...LAYOUTS],
+    weightL1,
+    interceptBound,
+    inputBound: options.inputBound ?? 1024,
+    precisionBits: options.precisionBits ?? 17,
+  };
+  let plan: HePlan;
+  if (options.parameters) plan = checkParameters(options.parameters, request);
+  else if (options.preset)
+    plan = checkParameters(
+      PRESETS[assertOneOf(options.preset, 'preset', Object.keys(PRESETS) as PresetName[])],
+      request,
+    );
+  else
+    plan = planParameters(
+      options.polyModulusDegree === undefined
+        ? request
+        : { ...request, polyModulusDegree: options.polyModulusDegree },
+    );
+  return { plan, stored: { parameters: plan.parameters, request } };
+}
+
+/**
+ * The client side of encrypted inference. Create one with {@link HeClient.create} (fresh keys)
+ * or {@link HeClient.fromSecretKeys}; call `dispose()` when done (it frees the secret key).
+ *
+ * @example
+ * ```ts
+ * const client = await HeClient.create(model);
+ * const evaluationKeys = client.exportEvaluationKeys();  // send to the server once
+ * const batch = client.encrypt(rows);                     // send to the server
+ * const { predictions } = client.decrypt(resultBytes);    // from the server
+ * client.dispose();
+ * ```
+ */
+export class HeClient {
+  readonly #material: SecretKeyMaterial;
+  readonly #model: LinearModel;
+  readonly #interface: string;
+  readonly #publicKey: PublicKey;
+  readonly #encryptor: Encryptor;
+  readonly #decryptor: Decryptor;
+  #disposed = false;
+
+  private constructor(material: SecretKeyMaterial, model: LinearModel) {
+    this.#material = material;
+    this.#model = model;
+    this.#interface = modelInterfaceDigest(model);
+    const { ctx, secretKey } = material;
+    [this.#publicKey, this.#encryptor, this.#decryptor] = native('preparing the client', () => {
+      const keygen = new ctx.seal.KeyGenerator(ctx.context, secretKey);
+      try {
+        const pub = keygen.createPublicKey();
+        return [
+          pub,
+          new ctx.seal.Encryptor(ctx.context, pub, secretKey),
+          new ctx.seal.Decryptor(ctx.context, secretKey),
+        ] as const;
+      } finally {
+        keygen.delete();
+      }
+    });
+  }
+
+  /**
+   * Plans parameters for `model` (or checks the given preset or parameters) and generates a
+   * fresh key set.
+   *
+   * @throws {@link HeError} `HE_PLAN_INFEASIBLE`, `HE_PARAMETERS_INSECURE`, `HE_PARAMETERS_INVALID`
+   */
+  static async create(model: LinearModel, options: KeyGenerationOptions = {}): Promise<HeClient> {
+    assertObject(model, 'model');
+    assertObject(options, 'options');
+    const { plan, stored } = planFor(model, options);
+    return new HeClient(await generateSecretKeys(plan, stored), model);
+  }
+
+  /**
+   * Loads a client from its secret key file (as written by {@link HeClient.exportSecretKeys}).
+   *
+   * @throws {@link HeError} container errors, or `HE_MODEL_MISMATCH` when `model` does not fit the keys' plan
+   */
+  static async fromSecretKeys(bytes: Uint8Array, model: LinearModel): Promise<HeClient> {
+    assertObject(model, 'model');
+    const material = await decodeSecretKeys(bytes);
+    if (material.plan.features !== model.features.length || material.plan.outputs !== outputCount(model)) {
+      material.secretKey.delete();
+      throw new HeError(
+        'HE_MODEL_MISMATCH',
+        `these keys were planned for ${material.plan.features} features and ${material.plan.outputs} outputs, but the model has ${model.features.length} and ${outputCount(model)}: use the model the keys were generated for`,
+      );
+    }
+    return new HeClient(material, model);
+  }
+
+  /** The key set's id (hex); containers made with these keys carry it. */
+  get keySetId(): string {
+    return toHex(this.#material.keySetId);
+  }
+
+  /** The checked plan: parameters, layouts, bounds and precision. */
+  get plan(): HePlan {
+    return this.#material.plan;
+  }
+
+  #assertLive(): void {
+    if (this.#disposed) throw new HeError('HE_USE_AFTER_DISPOSE', 'this HeClient was disposed');
+  }
+
+  /**
+   * The secret key file. Whoever holds these bytes can decrypt everything encrypted under this
+   * key set: store them with owner-only permissions (the CLI writes mode 0600).
+   */
+  exportSecretKeys(): Uint8Array {
+    this.#assertLive();
+    return encodeSecretKeys(this.#material);
+  }
+
+  /** The evaluation keys for the server: only what the plan's layouts need. No secret material. */
+  exportEvaluationKeys(): Uint8Array {
+    this.#assertLive();
+    return encodeEvaluationKeys(this.#material);
+  }
+
+  /** The layout `auto` picks for `rows` samples: the one with fewer upload bytes the keys support. */
+  chooseLayout(rows: number): Layout {
+    const { layouts, slots, features } = this.#material.plan;
+    if (layouts.length === 1) return layouts[0] as Layout;
+    // Single costs one ciphertext per row; batch costs `features` per chunk of `slots` rows.
+    return rows < Math.ceil(rows / slots) * features ? 'single' : 'batch';
+  }
+
+  /**
+   * Encrypts feature rows (in the model's feature order, before scaling: the client applies the
+   * model's scaler) into an encrypted-batch container.
+   *
+   * @throws {@link HeError} `HE_VALUE_OUT_OF_RANGE` for non-finite values or values beyond the
+   *   plan's input bound, `HE_LAYOUT_UNAVAILABLE` for a layout the keys do not support
+   */
+  encrypt(rows: readonly ArrayLike<number>[], options: EncryptOptions = {}): Uint8Array {
+    this.#assertLive();
+    const { plan, ctx } = this.#material;
+    if (!Array.isArray(rows) || rows.length === 0) {
+      throw new HeError('HE_VALUE_OUT_OF_RANGE', 'rows must be a non-empty array of feature rows');
+    }
+    const layout =
+      options.layout === undefined || options.layout === 'auto'
+        ? this.chooseLayout(rows.length)
+        : assertOneOf(options.layout, 'layout', LAYOUTS);
+    if (!plan.layouts.includes(layout)) {
+      throw new HeError(
+        'HE_LAYOUT_UNAVAILABLE',
+        `these keys support the ${plan.layouts.join(' and ')} layout, not ${layout}: generate keys with that layout`,
+      );
+    }
+    const d = plan.features;
+    const standardized = rows.map((row, r) => {
+      if (row === null || typeof row !== 'object' || row.length !== d) {
+        throw new HeError(
+          'HE_VALUE_OUT_OF_RANGE',
+          `row ${r} must have ${d} feature values (the model's features, in order)`,
+        );
+      }
+      for (let j = 0; j < d; j++) {
+        const v = row[j];
+        if (typeof v !== 'number' || !Number.isFinite(v)) {
+          throw new HeError(
+            'HE_VALUE_OUT_OF_RANGE',
+            `row ${r}, feature "${this.#model.features[j]}" is not a finite number`,
+          );
+        }
+      }
+      const x = standardize(this.#model, row);
+      for (let j = 0; j < d; j++) {
+        if (Math.abs(x[j] as number) > plan.inputBound) {
+          throw new HeError(
+            'HE_VALUE_OUT_OF_RANGE',
+            `row ${r}, feature "${this.#model.features[j]}" is ${Math.abs(x[j] as number).toPrecision(3)} after scaling, beyond the input bound ${plan.inputBound} the keys were planned for: generate keys with a larger inputBound`,
+          );
+        }
+      }
+      return x;
+    });
+    const vectors: Float64Array[] = [];
+    let chunks = 0;
+    if (layout === 'batch') {
+      for (let start = 0; start < standardized.length; start += plan.slots) {
+        vectors.push(...packBatch(standardized.slice(start, start + plan.slots), d, plan.slots));
+        chunks++;
+      }
+    } else {
+      for (const x of standardized) vectors.push(packSingle(x, plan.block, plan.slots));
+    }
+    const items = withScope('encrypting', (scope) => {
+      const plain = scope.add(new ctx.seal.Plaintext());
+      return vectors.map((v) => {
+        ctx.encoder.encode(v, ctx.scale, plain);
+        const serializable = scope.add(this.#encryptor.encryptSymmetricSerializable(plain));
+        const bytes = serializable.saveToArray(ctx.seal.ComprModeType.zstd) as Uint8Array;
+        serializable.delete();
+        return bytes;
+      });
+    });
+    return encodeContainer({
+      kind: 'encrypted-batch',
+      fingerprint: ctx.fingerprint,
+      keySetId: this.#material.keySetId,
+      metadata: { layout, rows: rows.length, features: d, chunks, interface: this.#interface },
+      items,
+    });
+  }
+
+  /**
+   * Decrypts an encrypted-result container into scores and predictions.
+   *
+   * @throws {@link HeError} container errors, `HE_KEY_SET_MISMATCH`, `HE_PARAMETERS_MISMATCH`,
+   *   `HE_MODEL_MISMATCH` when the result was computed for another model interface
+   */
+  decrypt(result: Uint8Array): DecryptedScores {
+    this.#assertLive();
+    const { ctx, plan, keySetId } = this.#material;
+    const container = decodeContainer(result, 'encrypted-result');
+    checkBinding(container, ctx, keySetId, 'the result');
+    const meta = container.metadata;
+    const layout = metaString(meta, 'layout', ENCRYPTED_META_LAYOUTS);
+    const rows = metaInteger(meta, 'rows', 1, 1 << 24);
+    const outputs = metaInteger(meta, 'outputs', 1, 1024);
+    const modelDigest = metaString(meta, 'model');
+    if (metaString(meta, 'interface') !== this.#interface || outputs !== plan.outputs) {
+      throw new HeError(
+        'HE_MODEL_MISMATCH',
+        'the result was computed for another model (feature order, scaler or outputs differ): decrypt it with the model it was made for',
+      );
+    }
+    const chunks = Math.ceil(rows / plan.slots);
+    const expectedItems = layout === 'batch' ? chunks * outputs : rows;
+    if (container.items.length !== expectedItems) {
+      throw new HeError(
+        'HE_CONTAINER_MALFORMED',
+        `the result should hold ${expectedItems} ciphertexts for ${rows} rows, holds ${container.items.length}`,
+      );
+    }
+    const grid = 2 ** plan.precisionBits;
+    const round = (v: number) => Math.round(v * grid) / grid;
+    const scores = Array.from({ length: rows }, () => new Float64Array(outputs));
+    withScope('decrypting the result', (scope) => {
+      const cipher = scope.add(new ctx.seal.Ciphertext());
+      const plain = scope.add(new ctx.seal.Plaintext());
+      container.items.forEach((item, i) => {
+        const admitted = admitSealObject(item, maxSealBytes(ctx.n, 1, 2), `result ciphertext ${i}`);
+        cipher.loadFromArray(ctx.context, admitted);
+        checkCiphertext(ctx, cipher, 0, `result ciphertext ${i}`);
+        this.#decryptor.decrypt(cipher, plain);
+        const slots = ctx.encoder.decodeFloat64(plain) as Float64Array;
+        if (layout === 'batch') {
+          const chunk = Math.floor(i / outputs);
+          const c = i % outputs;
+          const first = chunk * plan.slots;
+          for (let r = first; r < Math.min(rows, first + plan.slots); r++) {
+            (scores[r] as Float64Array)[c] = round(slots[r - first] as number);
+          }
+        } else {
+          for (let c = 0; c < outputs; c++) (scores[i] as Float64Array)[c] = round(slots[c] as number);
+        }
+      });
+    });
+    return { layout, scores, predictions: scores.map((s) => predictFromScores(this.#model, s)), modelDigest };
+  }
+
+  /** Frees the secret key and every SEAL object this client holds. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const handle of [this.#encryptor, this.#decryptor, this.#publicKey, this.#material.secretKey]) {
+      if (!handle.isDeleted()) handle.delete();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

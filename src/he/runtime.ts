@@ -1,0 +1,231 @@
+/**
+ * The SEAL runtime of this thread: lazy, memoised initialisation with a known-answer self-test,
+ * retry after a failed start, the one place where node-seal's native exceptions become coded
+ * errors, and a scope that frees temporary WASM handles on every path.
+ *
+ * node-seal 7 throws C++ exceptions as `WebAssembly.Exception` (not an `Error`; its message is
+ * `[cppType, what]`) and embind `BindingError`s on use of a deleted handle. {@link mapNativeError}
+ * turns both into {@link HeError}s, keeping the original as `cause`.
+ *
+ * Deliberately not here: parameters, keys, or anything a caller sees as a SEAL type.
+ *
+ * @module
+ */
+
+import type { MainModule } from 'node-seal';
+import { type LoadedSeal, loadSeal, type SealLoadOptions, wasmSupportHint } from '../../wasm/seal.ts';
+import { ConfideError, HeError, WasmError } from '../errors.ts';
+
+export type { SealLoadOptions } from '../../wasm/seal.ts';
+
+let loading: Promise<LoadedSeal> | undefined;
+let loaded: LoadedSeal | undefined;
+
+function exceptionText(seal: MainModule | undefined, error: unknown): [string, string] | undefined {
+  const message = (error as { message?: unknown } | null)?.message;
+  if (Array.isArray(message) && message.length === 2) return [String(message[0]), String(message[1])];
+  const getText = (seal as { getExceptionMessage?: (e: unknown) => unknown } | undefined)
+    ?.getExceptionMessage;
+  if (typeof WebAssembly.Exception === 'function' && error instanceof WebAssembly.Exception && getText) {
+    const text = getText(error);
+    if (Array.isArray(text) && text.length === 2) return [String(text[0]), String(text[1])];
+  }
+  return undefined;
+}
+
+/**
+ * Maps anything thrown by node-seal to a coded {@link HeError}. Confide errors pass through.
+ *
+ * @param error - what was thrown
+ * @param doing - what we were doing, for the message ("loading the evaluation keys")
+ */
+export function mapNativeError(error: unknown, doing: string): ConfideError {
+  if (error instanceof ConfideError) return error;
+  if ((error as { name?: unknown } | null)?.name === 'BindingError') {
+    return new HeError('HE_USE_AFTER_DISPOSE', `${doing}: a SEAL object was used after it was disposed`, {
+      cause: error,
+    });
+  }
+  if (error instanceof RangeError && /memory/i.test(error.message)) {
+    return new WasmError(
+      'WASM_OUT_OF_MEMORY',
+      `${doing}: the WebAssembly heap is exhausted (4 GiB limit); dispose objects you no longer need or process smaller batches`,
+      { cause: error },
+    );
+  }
+  const text = exceptionText(loaded?.seal, error);
+  if (text) {
+    const [type, what] = text;
+    if (/transparent/i.test(what)) {
+      return new HeError(
+        'HE_TRANSPARENT_CIPHERTEXT',
+        `${doing}: the result would be a transparent (unencrypted) ciphertext: ${what}`,
+        { cause: error },
+      );
+    }
+    if (type.includes('invalid_argument')) {
+      return new HeError('HE_NATIVE_INVALID_ARGUMENT', `${doing}: SEAL rejected an argument: ${what}`, {
+        cause: error,
+      });
+    }
+    if (type.includes('logic_error')) {
+      return new HeError('HE_NATIVE_LOGIC_ERROR', `${doing}: SEAL refused the operation: ${what}`, {
+        cause: error,
+      });
+    }
+    return new HeError('HE_NATIVE_ERROR', `${doing}: SEAL failed (${type}): ${what}`, { cause: error });
+  }
+  const detail = error instanceof Error ? error.message : String(error);
+  return new HeError('HE_NATIVE_ERROR', `${doing}: ${detail}`, { cause: error });
+}
+
+/** Runs `work`, mapping anything native it throws. */
+export function native<T>(doing: string, work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    throw mapNativeError(error, doing);
+  }
+}
+
+function selfTest(seal: MainModule): void {
+  // A tiny CKKS known answer (N = 4096, 2 primes): encrypt 1..8, decrypt, compare. If this fails
+  // the WASM build or runtime is broken and nothing else can be trusted.
+  const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
+  const handles: { delete(): void }[] = [parms];
+  try {
+    parms.setPolyModulusDegree(4096);
+    const moduli = seal.CoeffModulus.Create(4096, Int32Array.from([40, 40]));
+    handles.push(moduli);
+    parms.setCoeffModulus(moduli);
+    const context = new seal.SEALContext(parms, true, seal.SecLevelType.tc128);
+    handles.push(context);
+    const keygen = new seal.KeyGenerator(context);
+    handles.push(keygen);
+    const secret = keygen.secretKey();
+    const pub = keygen.createPublicKey();
+    const encoder = new seal.CKKSEncoder(context);
+    const encryptor = new seal.Encryptor(context, pub, secret);
+    const decryptor = new seal.Decryptor(context, secret);
+    const plain = new seal.Plaintext();
+    const cipher = new seal.Ciphertext();
+    handles.push(secret, pub, encoder, encryptor, decryptor, plain, cipher);
+    const expected = Float64Array.from({ length: 8 }, (_, i) => i + 1);
+    const values = new Float64Array(encoder.slotCount());
+    values.set(expected);
+    encoder.encode(values, 2 ** 30, plain);
+    encryptor.encryptSymmetric(plain, cipher);
+    decryptor.decrypt(cipher, plain);
+    const out = encoder.decodeFloat64(plain) as Float64Array;
+    for (let i = 0; i < expected.length; i++) {
+      if (Math.abs((out[i] as number) - (expected[i] as number)) > 1e-3) {
+        throw new HeError(
+          'HE_SELF_TEST_FAILED',
+          `SEAL self-test failed: slot ${i} decrypted wrongly; the WebAssembly build or runtime is broken`,
+        );
+      }
+    }
+  } finally {
+    for (const h of handles.reverse()) h.delete();
+  }
+}
+
+/**
+ * Loads SEAL for this thread (once), runs the self-test and resolves when ready. Concurrent
+ * callers share one load; a failed load is forgotten so the next call retries.
+ *
+ * @throws {@link WasmError} `WASM_UNSUPPORTED` on runtimes that cannot run node-seal 7,
+ *   `WASM_LOAD_FAILED` when the module cannot be read or instantiated
+ * @throws {@link HeError} `HE_SELF_TEST_FAILED`
+ */
+export function initHe(options: SealLoadOptions = {}): Promise<void> {
+  if (loaded) return Promise.resolve();
+  if (!loading) {
+    const hint = wasmSupportHint();
+    if (hint) return Promise.reject(new WasmError('WASM_UNSUPPORTED', hint));
+    loading = (async () => {
+      let result: LoadedSeal;
+      try {
+        result = await loadSeal(options);
+      } catch (error) {
+        throw new WasmError(
+          'WASM_LOAD_FAILED',
+          `could not load SEAL's WebAssembly: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }
+      try {
+        selfTest(result.seal);
+      } catch (error) {
+        throw error instanceof HeError
+          ? error
+          : new HeError(
+              'HE_SELF_TEST_FAILED',
+              'SEAL self-test failed: the WebAssembly build or runtime is broken',
+              { cause: error },
+            );
+      }
+      loaded = result;
+      return result;
+    })();
+    loading.catch(() => {
+      loading = undefined;
+    });
+  }
+  return loading.then(() => undefined);
+}
+
+/** The loaded SEAL module; throws `HE_NOT_INITIALISED` before {@link initHe} has resolved. */
+export function requireSeal(): MainModule {
+  if (!loaded) {
+    throw new HeError(
+      'HE_NOT_INITIALISED',
+      'SEAL is not loaded yet: await initHe() (or an async confide/he function) first',
+    );
+  }
+  return loaded.seal;
+}
+
+/** The compiled SEAL module of this thread, for handing to workers. */
+export function compiledSealModule(): WebAssembly.Module | undefined {
+  return loaded?.module;
+}
+
+/** Current size of SEAL's WebAssembly linear memory in bytes (it only ever grows). */
+export function heMemoryBytes(): number {
+  return loaded?.memory?.buffer.byteLength ?? 0;
+}
+
+/**
+ * Collects WASM handles made during one operation and frees them all, on success and on every
+ * error path (libsodium's address-pool idea).
+ */
+export class HandleScope {
+  readonly #handles: { delete(): void; isDeleted(): boolean }[] = [];
+
+  /** Registers a handle for freeing and returns it. */
+  add<T extends { delete(): void; isDeleted(): boolean }>(handle: T): T {
+    this.#handles.push(handle);
+    return handle;
+  }
+
+  /** Frees every registered handle (latest first); safe to call twice. */
+  free(): void {
+    while (this.#handles.length > 0) {
+      const handle = this.#handles.pop();
+      if (handle && !handle.isDeleted()) handle.delete();
+    }
+  }
+}
+
+/** Runs `work` with a fresh scope that is freed afterwards, mapping native errors. */
+export function withScope<T>(doing: string, work: (scope: HandleScope) => T): T {
+  const scope = new HandleScope();
+  try {
+    return work(scope);
+  } catch (error) {
+    throw mapNativeError(error, doing);
+  } finally {
+    scope.free();
+  }
+}
