@@ -32,6 +32,8 @@ import {
 import { packBatch, packSingle } from './layout.ts';
 import {
   type LinearModel,
+  type ModelInterface,
+  modelInterface,
   modelInterfaceDigest,
   outputCount,
   type Prediction,
@@ -129,17 +131,17 @@ function planFor(model: LinearModel, options: KeyGenerationOptions): { plan: HeP
  */
 export class HeClient {
   readonly #material: SecretKeyMaterial;
-  readonly #model: LinearModel;
+  readonly #model: ModelInterface;
   readonly #interface: string;
   readonly #publicKey: PublicKey;
   readonly #encryptor: Encryptor;
   readonly #decryptor: Decryptor;
   #disposed = false;
 
-  private constructor(material: SecretKeyMaterial, model: LinearModel) {
+  private constructor(material: SecretKeyMaterial) {
     this.#material = material;
-    this.#model = model;
-    this.#interface = modelInterfaceDigest(model);
+    this.#model = material.model;
+    this.#interface = modelInterfaceDigest(material.model);
     const { ctx, secretKey } = material;
     [this.#publicKey, this.#encryptor, this.#decryptor] = native('preparing the client', () => {
       const keygen = new ctx.seal.KeyGenerator(ctx.context, secretKey);
@@ -166,25 +168,32 @@ export class HeClient {
     assertObject(model, 'model');
     assertObject(options, 'options');
     const { plan, stored } = planFor(model, options);
-    return new HeClient(await generateSecretKeys(plan, stored), model);
+    return new HeClient(await generateSecretKeys(plan, stored, modelInterface(model)));
   }
 
   /**
    * Loads a client from its secret key file (as written by {@link HeClient.exportSecretKeys}).
+   * The file carries the model's weight-free interface; pass `model` to also check that it is the
+   * model you expect.
    *
-   * @throws {@link HeError} container errors, or `HE_MODEL_MISMATCH` when `model` does not fit the keys' plan
+   * @throws {@link HeError} container errors, or `HE_MODEL_MISMATCH` when `model` differs from the keys' model
    */
-  static async fromSecretKeys(bytes: Uint8Array, model: LinearModel): Promise<HeClient> {
-    assertObject(model, 'model');
+  static async fromSecretKeys(bytes: Uint8Array, model?: LinearModel | ModelInterface): Promise<HeClient> {
+    if (model !== undefined) assertObject(model, 'model');
     const material = await decodeSecretKeys(bytes);
-    if (material.plan.features !== model.features.length || material.plan.outputs !== outputCount(model)) {
+    if (model !== undefined && modelInterfaceDigest(model) !== modelInterfaceDigest(material.model)) {
       material.secretKey.delete();
       throw new HeError(
         'HE_MODEL_MISMATCH',
-        `these keys were planned for ${material.plan.features} features and ${material.plan.outputs} outputs, but the model has ${model.features.length} and ${outputCount(model)}: use the model the keys were generated for`,
+        'these keys were generated for another model (its features, scaler, outputs or classes differ): use the model the keys were generated for, or generate new keys',
       );
     }
-    return new HeClient(material, model);
+    return new HeClient(material);
+  }
+
+  /** The weight-free interface of the model these keys serve. */
+  get model(): ModelInterface {
+    return this.#model;
   }
 
   /** The key set's id (hex); containers made with these keys carry it. */

@@ -12,7 +12,7 @@
  */
 
 import { HeError } from '../errors.ts';
-import { classLabels, type LinearModel, type Prediction } from './model.ts';
+import { classLabels, type LinearModel, type ModelInterface, type Prediction } from './model.ts';
 
 /** A parsed CSV file: header names and string cells. */
 export interface CsvTable {
@@ -113,7 +113,7 @@ export function parseCsv(text: string): CsvTable {
  * @throws {@link HeError} `HE_MISSING_FEATURE` naming a feature with no column,
  *   `HE_CSV_INVALID` naming the row and column of a cell that is not a finite number
  */
-export function rowsForModel(table: CsvTable, model: LinearModel): number[][] {
+export function rowsForModel(table: CsvTable, model: LinearModel | ModelInterface): number[][] {
   const index = new Map(table.header.map((name, c) => [name, c]));
   const columns = model.features.map((feature) => {
     const c = index.get(feature);
@@ -154,7 +154,10 @@ function quote(text: string): string {
  * Predictions as CSV, in input row order. Columns: regression `prediction`; binary
  * `score,probability,label`; multiclass `label` and one `probability_<class>` per class.
  */
-export function formatPredictionsCsv(model: LinearModel, predictions: readonly Prediction[]): string {
+export function formatPredictionsCsv(
+  model: LinearModel | ModelInterface,
+  predictions: readonly Prediction[],
+): string {
   const lines: string[] = [];
   if (model.task === 'regression') lines.push('prediction');
   else if (model.task === 'binary-classification') lines.push('score,probability,label');

@@ -19,6 +19,7 @@ import { HeError } from '../errors.ts';
 import { equalBytes, randomBytes, toHex } from '../internal/bytes.ts';
 import { type Container, decodeContainer, encodeContainer } from './container.ts';
 import { getContext, type HeContext } from './context.ts';
+import { type ModelInterface, parseModelInterface } from './model.ts';
 import {
   type CkksParameters,
   checkParameters,
@@ -105,10 +106,16 @@ export interface SecretKeyMaterial {
   readonly stored: StoredPlan;
   readonly keySetId: Uint8Array;
   readonly secretKey: SecretKey;
+  /** The model's weight-free interface, kept with the keys so decryption needs no model file. */
+  readonly model: ModelInterface;
 }
 
 /** Generates a fresh key set for a checked plan. */
-export async function generateSecretKeys(plan: HePlan, stored: StoredPlan): Promise<SecretKeyMaterial> {
+export async function generateSecretKeys(
+  plan: HePlan,
+  stored: StoredPlan,
+  model: ModelInterface,
+): Promise<SecretKeyMaterial> {
   const ctx = await getContext(plan.parameters);
   const secretKey = native('generating the secret key', () => {
     const keygen = new ctx.seal.KeyGenerator(ctx.context);
@@ -118,7 +125,7 @@ export async function generateSecretKeys(plan: HePlan, stored: StoredPlan): Prom
       keygen.delete();
     }
   });
-  return { ctx, plan, stored, keySetId: randomBytes(16), secretKey };
+  return { ctx, plan, stored, keySetId: randomBytes(16), secretKey, model };
 }
 
 /** Writes the secret key set container (contains the secret key: callers must be `…Secret…`). */
@@ -132,7 +139,7 @@ export function encodeSecretKeys(material: SecretKeyMaterial): Uint8Array {
       kind: 'secret-keys',
       fingerprint: material.ctx.fingerprint,
       keySetId: material.keySetId,
-      metadata: { plan: material.stored },
+      metadata: { plan: material.stored, model: material.model },
       items: [bytes],
     });
   } finally {
@@ -148,6 +155,22 @@ export async function decodeSecretKeys(bytes: Uint8Array): Promise<SecretKeyMate
   checkBinding(container, ctx, container.keySetId, 'the secret key file');
   if (container.items.length !== 1)
     throw new HeError('HE_CONTAINER_MALFORMED', 'a secret key container holds exactly one key');
+  let model: ModelInterface;
+  try {
+    model = parseModelInterface(container.metadata.model);
+  } catch (error) {
+    throw new HeError(
+      'HE_CONTAINER_MALFORMED',
+      `the secret key file's model interface is invalid: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+  if (model.features.length !== plan.features || model.outputs !== plan.outputs) {
+    throw new HeError(
+      'HE_CONTAINER_MALFORMED',
+      "the secret key file's model interface does not match its plan",
+    );
+  }
   const admitted = admitSealObject(
     container.items[0] as Uint8Array,
     maxSealBytes(ctx.n, 3, 1),
@@ -163,7 +186,7 @@ export async function decodeSecretKeys(bytes: Uint8Array): Promise<SecretKeyMate
     }
     return key;
   });
-  return { ctx, plan, stored, keySetId: Uint8Array.from(container.keySetId), secretKey };
+  return { ctx, plan, stored, keySetId: Uint8Array.from(container.keySetId), secretKey, model };
 }
 
 /** Generates the evaluation keys the plan's layouts need and writes their container. */

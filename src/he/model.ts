@@ -214,20 +214,73 @@ export function parseLinearModel(value: unknown): LinearModel {
   return Object.freeze(model);
 }
 
+/**
+ * What a client needs of a model to prepare inputs and read scores: everything but the weights.
+ * A client can hold this instead of the model, so the weights stay with the server.
+ */
+export interface ModelInterface {
+  readonly format: 'confide/linear-model@1';
+  readonly task: LinearTask;
+  readonly features: readonly string[];
+  /** Scores per sample (1 for regression and binary classification). */
+  readonly outputs: number;
+  readonly classes?: readonly string[];
+  readonly scaler?: StandardScaler;
+}
+
 /** The number of scores the model produces per sample (1 for regression and binary). */
-export function outputCount(model: LinearModel): number {
-  return model.coefficients.length;
+export function outputCount(model: LinearModel | ModelInterface): number {
+  return 'outputs' in model ? model.outputs : model.coefficients.length;
+}
+
+/** The weight-free interface of a model. */
+export function modelInterface(model: LinearModel | ModelInterface): ModelInterface {
+  return Object.freeze({
+    format: LINEAR_MODEL_FORMAT,
+    task: model.task,
+    features: model.features,
+    outputs: outputCount(model),
+    ...(model.classes ? { classes: model.classes } : {}),
+    ...(model.scaler ? { scaler: model.scaler } : {}),
+  });
+}
+
+/**
+ * Validates a model interface read back from a file (the same rules as the full format, with
+ * `outputs` in place of the weights).
+ *
+ * @throws {@link HeError} `HE_MODEL_INVALID`
+ */
+export function parseModelInterface(value: unknown): ModelInterface {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HeError('HE_MODEL_INVALID', 'the model interface must be an object');
+  }
+  const { outputs, ...rest } = value as Record<string, unknown>;
+  if (typeof outputs !== 'number' || !Number.isInteger(outputs) || outputs < 1 || outputs > MAX_OUTPUTS) {
+    throw new HeError(
+      'HE_MODEL_INVALID',
+      `the model interface needs outputs, an integer from 1 to ${MAX_OUTPUTS}`,
+    );
+  }
+  const features = Array.isArray(rest.features) ? rest.features : [];
+  // Reuse the full validator with placeholder weights of the right shape.
+  const model = parseLinearModel({
+    ...rest,
+    coefficients: Array.from({ length: outputs }, () => features.map(() => 1)),
+    intercepts: new Array(outputs).fill(0),
+  });
+  return modelInterface(model);
 }
 
 /** Class labels, defaulting to "0", "1", … when the model names none. */
-export function classLabels(model: LinearModel): readonly string[] {
+export function classLabels(model: LinearModel | ModelInterface): readonly string[] {
   if (model.classes) return model.classes;
   if (model.task === 'binary-classification') return ['0', '1'];
-  return model.coefficients.map((_, i) => String(i));
+  return Array.from({ length: outputCount(model) }, (_, i) => String(i));
 }
 
 /** Applies the model's scaler to one row (in place of a copy); returns the row unchanged without a scaler. */
-export function standardize(model: LinearModel, row: ArrayLike<number>): Float64Array {
+export function standardize(model: LinearModel | ModelInterface, row: ArrayLike<number>): Float64Array {
   const out = Float64Array.from(row);
   const s = model.scaler;
   if (s)
@@ -288,7 +341,10 @@ export type Prediction =
  * of `classes[1]`, label by the 0.5 threshold), softmax and arg-max for multiclass.
  * This runs on the client after decryption; the server never applies a link function.
  */
-export function predictFromScores(model: LinearModel, scores: ArrayLike<number>): Prediction {
+export function predictFromScores(
+  model: LinearModel | ModelInterface,
+  scores: ArrayLike<number>,
+): Prediction {
   const labels = classLabels(model);
   if (model.task === 'regression') return { task: 'regression', prediction: scores[0] as number };
   if (model.task === 'binary-classification') {
@@ -341,15 +397,17 @@ export function canonicalModelJson(model: LinearModel): string {
 }
 
 /**
- * The part of a model the client must agree on with the server to prepare inputs: the feature
- * order, the scaler and the number of outputs. Batches carry its digest; the server refuses a
+ * The part of a model the client must agree on with the server to prepare inputs and read
+ * scores: task, feature order, outputs, classes and scaler. Batches carry its digest; the server refuses a
  * batch prepared for another interface.
  */
-export function canonicalInterfaceJson(model: LinearModel): string {
+export function canonicalInterfaceJson(model: LinearModel | ModelInterface): string {
   return JSON.stringify({
-    format: model.format,
+    format: LINEAR_MODEL_FORMAT,
+    task: model.task,
     features: model.features,
-    outputs: model.coefficients.length,
+    outputs: outputCount(model),
+    ...(model.classes ? { classes: model.classes } : {}),
     ...(model.scaler ? { scaler: { mean: model.scaler.mean, scale: model.scaler.scale } } : {}),
   });
 }
@@ -360,6 +418,6 @@ export function modelDigest(model: LinearModel): string {
 }
 
 /** SHA-256 (hex) of {@link canonicalInterfaceJson}. */
-export function modelInterfaceDigest(model: LinearModel): string {
+export function modelInterfaceDigest(model: LinearModel | ModelInterface): string {
   return toHex(sha256(utf8(canonicalInterfaceJson(model))));
 }

@@ -1,12 +1,295 @@
 /**
- * `confide he …` and `confide demo`: flag parsing and printing around `confide/he`.
+ * `confide he keygen|encrypt|infer|decrypt` and `confide demo`: flags in, library calls, output
+ * out. The command names, flags, file layout and CSV columns are a stable contract that other
+ * tools script against.
+ *
+ * Progress goes to stderr only when stderr is a terminal; machine output (`--json`) goes to stdout.
  *
  * @module
  */
 
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { runDemo } from '../../demo/demo.ts';
+import { HeError } from '../../errors.ts';
+import {
+  formatPredictionsCsv,
+  HeClient,
+  HeServer,
+  type Layout,
+  type LinearModel,
+  loadModel,
+  PRESETS,
+  type PresetName,
+  parseCsv,
+  rowsForModel,
+} from '../../he/index.ts';
+import { readBytes, readText, writeAtomic } from '../files.ts';
 
-/** Registers the encrypted-inference commands on the program. */
+const SECRET_KEY_FILE = 'secret.key';
+const EVALUATION_KEY_FILE = 'evaluation.keys';
+
+function progress(message: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`confide: ${message}\n`);
+}
+
+function json(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function readModel(path: string, featureNames: string | undefined): Promise<LinearModel> {
+  const bytes = await readBytes(path, 'model');
+  const names = featureNames?.split(',').map((n) => n.trim());
+  return loadModel(bytes, names ? { featureNames: names } : {});
+}
+
+function parseLayouts(value: string): Layout[] {
+  if (value === 'both') return ['batch', 'single'];
+  if (value === 'batch' || value === 'single') return [value];
+  throw new HeError('HE_PARAMETERS_INVALID', `--layout must be batch, single or both, got "${value}"`);
+}
+
+function parseInteger(value: string, flag: string): number {
+  if (!/^\d+$/.test(value))
+    throw new HeError('HE_PARAMETERS_INVALID', `${flag} must be a whole number, got "${value}"`);
+  return Number(value);
+}
+
+function parsePositive(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new HeError('HE_PARAMETERS_INVALID', `${flag} must be a positive number, got "${value}"`);
+  return n;
+}
+
+interface KeygenFlags {
+  model: string;
+  out: string;
+  layout: string;
+  preset?: string;
+  precisionBits?: string;
+  inputBound?: string;
+  featureNames?: string;
+  json?: boolean;
+}
+
+async function keygen(flags: KeygenFlags): Promise<void> {
+  const model = await readModel(flags.model, flags.featureNames);
+  if (flags.preset !== undefined && !(flags.preset in PRESETS)) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${flags.preset}"`,
+    );
+  }
+  progress('planning parameters and generating keys');
+  const client = await HeClient.create(model, {
+    layouts: parseLayouts(flags.layout),
+    ...(flags.preset !== undefined ? { preset: flags.preset as PresetName } : {}),
+    ...(flags.precisionBits !== undefined
+      ? { precisionBits: parseInteger(flags.precisionBits, '--precision-bits') }
+      : {}),
+    ...(flags.inputBound !== undefined
+      ? { inputBound: parsePositive(flags.inputBound, '--input-bound') }
+      : {}),
+  });
+  try {
+    const secret = client.exportSecretKeys();
+    const evaluation = client.exportEvaluationKeys();
+    await writeAtomic(join(flags.out, SECRET_KEY_FILE), secret, { secret: true });
+    secret.fill(0);
+    await writeAtomic(join(flags.out, EVALUATION_KEY_FILE), evaluation);
+    const summary = {
+      keySetId: client.keySetId,
+      secretKeyFile: join(flags.out, SECRET_KEY_FILE),
+      evaluationKeyFile: join(flags.out, EVALUATION_KEY_FILE),
+      evaluationKeyBytes: evaluation.length,
+      parameters: client.plan.parameters,
+      layouts: client.plan.layouts,
+      precisionBits: client.plan.precisionBits,
+      inputBound: client.plan.inputBound,
+    };
+    if (flags.json) json(summary);
+    else {
+      process.stdout.write(
+        `key set ${summary.keySetId}: ${summary.secretKeyFile} (mode 0600, keep private), ${summary.evaluationKeyFile} (${summary.evaluationKeyBytes} bytes, for the server)\n`,
+      );
+    }
+  } finally {
+    client.dispose();
+  }
+}
+
+async function encrypt(flags: {
+  keys: string;
+  model: string;
+  in: string;
+  out: string;
+  layout: string;
+  featureNames?: string;
+}): Promise<void> {
+  const model = await readModel(flags.model, flags.featureNames);
+  const table = parseCsv(await readText(flags.in, 'CSV'));
+  const rows = rowsForModel(table, model);
+  const client = await HeClient.fromSecretKeys(
+    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file'),
+    model,
+  );
+  try {
+    const layout = flags.layout === 'auto' ? 'auto' : (parseLayouts(flags.layout)[0] as Layout);
+    if (flags.layout === 'both')
+      throw new HeError('HE_PARAMETERS_INVALID', '--layout for encrypt must be auto, batch or single');
+    progress(`encrypting ${rows.length} rows`);
+    await writeAtomic(flags.out, client.encrypt(rows, { layout }));
+  } finally {
+    client.dispose();
+  }
+}
+
+async function infer(flags: {
+  evalKeys: string;
+  model: string;
+  in: string;
+  out: string;
+  featureNames?: string;
+  json?: boolean;
+}): Promise<void> {
+  const model = await readModel(flags.model, flags.featureNames);
+  const server = await HeServer.create(await readBytes(flags.evalKeys, 'evaluation key file'), model);
+  try {
+    const batch = await readBytes(flags.in, 'encrypted batch');
+    progress('scoring the encrypted batch');
+    const started = performance.now();
+    const result = server.infer(batch);
+    const millis = performance.now() - started;
+    await writeAtomic(flags.out, result);
+    if (flags.json)
+      json({ ...server.lastInference, keySetId: server.keySetId, millis, resultBytes: result.length });
+  } finally {
+    server.dispose();
+  }
+}
+
+async function decrypt(flags: { keys: string; in: string; out: string }): Promise<void> {
+  const client = await HeClient.fromSecretKeys(
+    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file'),
+  );
+  try {
+    const { predictions } = client.decrypt(await readBytes(flags.in, 'encrypted result'));
+    await writeAtomic(flags.out, formatPredictionsCsv(client.model, predictions));
+  } finally {
+    client.dispose();
+  }
+}
+
+function percent(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}
+
+/** The bundled data folder: the nearest ancestor of this module holding package.json and data/. */
+async function bundledCsv(name: string): Promise<string> {
+  let dir = new URL('.', import.meta.url);
+  for (let i = 0; i < 6; i++) {
+    try {
+      await access(new URL('package.json', dir));
+      return await readFile(new URL(`data/${name}`, dir), 'utf8');
+    } catch {
+      dir = new URL('..', dir);
+    }
+  }
+  throw new HeError(
+    'HE_IO',
+    `cannot find the bundled data file data/${name} next to the confide package: reinstall confide`,
+  );
+}
+
+async function demo(flags: { json?: boolean }): Promise<void> {
+  const csvText = await bundledCsv('breast-cancer-wisconsin.csv');
+  const report = await runDemo({ csvText, progress });
+  if (flags.json) {
+    json(report);
+    return;
+  }
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const kb = (x: number) => `${(x / 1024).toFixed(1)} KiB`;
+  const rows: [string, string][] = [
+    ['rows scored (all, encrypted)', String(report.rows)],
+    [
+      'parameters',
+      `N=${report.parameters.polyModulusDegree}, primes ${report.parameters.coeffModulusBits.join('/')} bits, scale 2^${report.parameters.scaleBits}, 128-bit security`,
+    ],
+    ['layout', report.layout],
+    ['plaintext accuracy (all rows)', percent(report.plaintextAccuracy)],
+    ['encrypted accuracy (all rows)', percent(report.encryptedAccuracy)],
+    [`plaintext accuracy (${report.heldOutRows} held-out rows)`, percent(report.heldOutPlaintextAccuracy)],
+    [`encrypted accuracy (${report.heldOutRows} held-out rows)`, percent(report.heldOutEncryptedAccuracy)],
+    ['label agreement', percent(report.labelAgreement)],
+    ['max |probability error|', report.maxAbsProbabilityError.toExponential(2)],
+    ['max |score error|', report.maxAbsScoreError.toExponential(2)],
+    ['evaluation keys (client → server, once)', kb(report.bytes.evaluationKeys)],
+    ['upload (client → server)', kb(report.bytes.upload)],
+    ['download (server → client)', kb(report.bytes.download)],
+    ['train (plaintext)', ms(report.millis.train)],
+    ['keygen (client)', ms(report.millis.keygen)],
+    ['encrypt (client)', ms(report.millis.encrypt)],
+    ['load keys + model (server)', ms(report.millis.serverSetup)],
+    ['infer (server)', ms(report.millis.infer)],
+    ['decrypt + sigmoid (client)', ms(report.millis.decrypt)],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`confide demo: encrypted logistic regression on ${report.dataset}\n\n`);
+  for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(width)}  ${v}\n`);
+}
+
+/** Registers the encrypted-inference commands and the demo on the program. */
 export function registerHeCommands(program: Command): void {
-  program.command('he').description('encrypted inference with CKKS');
+  const he = program.command('he').description('encrypted inference of linear models with CKKS (SEAL)');
+  const featureNamesHelp = 'for ONNX models: comma-separated names of the input columns (ONNX has none)';
+
+  he.command('keygen')
+    .description(
+      'plan parameters for a model and generate a key set: DIR/secret.key (0600) and DIR/evaluation.keys',
+    )
+    .requiredOption('--model <file>', 'confide/linear-model@1 JSON or ONNX')
+    .requiredOption('--out <dir>', 'folder for the key files')
+    .option('--layout <layout>', 'batch, single or both', 'both')
+    .option('--preset <name>', `named parameters instead of planning: ${Object.keys(PRESETS).join(', ')}`)
+    .option('--precision-bits <n>', 'required absolute precision of each score, 2^-n (default 17)')
+    .option('--input-bound <x>', 'largest |value| of a standardized feature (default 1024)')
+    .option('--feature-names <list>', featureNamesHelp)
+    .option('--json', 'print a JSON summary')
+    .action((flags: KeygenFlags) => keygen(flags));
+
+  he.command('encrypt')
+    .description('encrypt the model features of a CSV (columns matched by name) with the client keys')
+    .requiredOption('--keys <dir>', 'folder holding secret.key')
+    .requiredOption('--model <file>', 'the model the keys were generated for')
+    .requiredOption('--in <file>', 'CSV with a header row')
+    .requiredOption('--out <file>', 'encrypted batch to write')
+    .option('--layout <layout>', 'auto, batch or single', 'auto')
+    .option('--feature-names <list>', featureNamesHelp)
+    .action(encrypt);
+
+  he.command('infer')
+    .description('score an encrypted batch with evaluation keys only')
+    .requiredOption('--eval-keys <file>', 'evaluation.keys from the client')
+    .requiredOption('--model <file>', 'confide/linear-model@1 JSON or ONNX')
+    .requiredOption('--in <file>', 'encrypted batch')
+    .requiredOption('--out <file>', 'encrypted result to write')
+    .option('--feature-names <list>', featureNamesHelp)
+    .option('--json', 'print a JSON summary')
+    .action(infer);
+
+  he.command('decrypt')
+    .description('decrypt an encrypted result into predictions.csv (input row order)')
+    .requiredOption('--keys <dir>', 'folder holding secret.key')
+    .requiredOption('--in <file>', 'encrypted result')
+    .requiredOption('--out <file>', 'predictions CSV to write')
+    .action(decrypt);
+
+  program
+    .command('demo')
+    .description('train on the bundled breast-cancer data, score all rows encrypted, compare with plaintext')
+    .option('--json', 'print one JSON object')
+    .action(demo);
 }
