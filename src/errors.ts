@@ -9,7 +9,7 @@
  * Messages never carry secret material: only types, lengths, labels and counts.
  *
  * Deliberately not here: mapping of node-seal's native exceptions (that lives next to the WASM
- * loader, `src/he/native-errors.ts`, so importing this module stays free of WASM).
+ * loader, in `src/he/runtime.ts`, so importing this module stays free of WASM).
  *
  * @module
  */

@@ -10,7 +10,7 @@
  * - Callers who must control loading (CSP, bundlers that move assets) pass `wasmBinary` or
  *   `locateFile`, exactly as node-seal documents.
  *
- * Deliberately not here: CKKS, keys or any SEAL object; error mapping (src/he/native-errors.ts).
+ * Deliberately not here: CKKS, keys or any SEAL object; error mapping (src/he/runtime.ts).
  * Vite users must keep node-seal out of dependency pre-bundling (`optimizeDeps.exclude:
  * ['node-seal']`), or the glue cannot find its `.wasm` next to itself.
  *
