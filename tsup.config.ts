@@ -4,6 +4,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'he/index': 'src/he/index.ts',
+    'provenance/index': 'src/provenance/index.ts',
     'cli/index': 'src/cli/index.ts',
   },
   format: ['esm'],
@@ -11,7 +12,13 @@ export default defineConfig({
   platform: 'neutral',
   removeNodeProtocol: false,
   external: [/^node:/],
-  dts: { entry: { index: 'src/index.ts', 'he/index': 'src/he/index.ts' } },
+  dts: {
+    entry: {
+      index: 'src/index.ts',
+      'he/index': 'src/he/index.ts',
+      'provenance/index': 'src/provenance/index.ts',
+    },
+  },
   sourcemap: true,
   clean: true,
   splitting: true,

@@ -10,6 +10,7 @@
 import { Command, CommanderError } from 'commander';
 import { isConfideError, VERSION } from '../index.ts';
 import { registerHeCommands } from './commands/he.ts';
+import { registerProvenanceCommands } from './commands/provenance.ts';
 
 /** Exit codes: 0 success, 1 a confide error, 2 a usage error, 70 an unexpected internal error. */
 const EXIT_CONFIDE_ERROR = 1;
@@ -23,6 +24,7 @@ function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: () => {} });
   registerHeCommands(program);
+  registerProvenanceCommands(program);
   return program;
 }
 

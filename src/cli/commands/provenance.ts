@@ -9,7 +9,9 @@
  * - `sign-model PATH --key PREFIX.key --out model.sig [--ignore P …]`: a model_signing v1
  *   key-mode bundle.
  * - `verify-model PATH --signature model.sig --key PREFIX.pub [--ignore P …] [--json]`: exit 0
- *   exactly when the model is valid. With `--json` the report (or the failure, with its code and
+ *   exactly when the model is valid. `--ca CA.pem` instead of `--key` verifies a
+ *   certificate-mode bundle against those CA certificates; `--trusted-root trusted_root.json
+ *   --identity SAN --issuer URL` verifies a keyless (Sigstore) bundle offline. With `--json` the report (or the failure, with its code and
  *   per-file statuses) is printed to stdout before the exit.
  *
  * Ignore paths are relative to the model root. A signature file inside the model directory is
@@ -34,7 +36,20 @@ import {
   signModel,
   VerificationError,
   verifyModel,
+  verifyModelKeyless,
+  verifyModelWithCertificates,
 } from '../../provenance/index.ts';
+
+interface VerifyFlags {
+  readonly signature: string;
+  readonly key?: string;
+  readonly ca?: string;
+  readonly trustedRoot?: string;
+  readonly identity?: string;
+  readonly issuer?: string;
+  readonly ignore: string[];
+  readonly json: boolean;
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -65,6 +80,28 @@ async function writeNew(path: string, data: string, mode: number): Promise<void>
       { cause },
     );
   }
+}
+
+async function verifyWithFlags(
+  path: string,
+  bundle: Uint8Array,
+  opts: VerifyFlags,
+): Promise<{ files: readonly unknown[]; rootDigest: string; keyHint: string }> {
+  const options = { ignorePaths: opts.ignore, signaturePath: opts.signature };
+  if (opts.ca !== undefined) {
+    return verifyModelWithCertificates(path, bundle, await readText(opts.ca, 'CA certificate'), options);
+  }
+  if (opts.trustedRoot !== undefined) {
+    const identity = { identity: opts.identity ?? '', issuer: opts.issuer ?? '' };
+    return verifyModelKeyless(
+      path,
+      bundle,
+      await readText(opts.trustedRoot, 'trusted root'),
+      identity,
+      options,
+    );
+  }
+  return verifyModel(path, bundle, parsePublicKeyPem(await readText(opts.key ?? '', 'public key')), options);
 }
 
 function print(line: string): void {
@@ -132,48 +169,56 @@ export function registerProvenanceCommands(program: Command): void {
 
   provenance
     .command('verify-model')
-    .description('verify a model against a model_signing v1 key-mode bundle; exit 0 exactly when valid')
+    .description('verify a model against a model_signing v1 bundle; exit 0 exactly when valid')
     .argument('<path>', 'model file or directory')
     .requiredOption('--signature <file>', 'signature bundle (model.sig)')
-    .requiredOption('--key <file>', 'trusted public key (SPKI PEM)')
+    .option('--key <file>', 'trusted public key (SPKI PEM): key mode')
+    .option('--ca <file>', 'trusted CA certificate(s) (PEM): certificate mode')
+    .option('--trusted-root <file>', 'Sigstore trusted_root.json: keyless mode (with --identity, --issuer)')
+    .option('--identity <san>', 'keyless: expected certificate identity (e-mail or URI)')
+    .option('--issuer <url>', 'keyless: expected OIDC issuer')
     .option('--ignore <path>', 'path relative to the model root to leave out (repeatable)', collect, [])
     .option('--json', 'print a machine-readable report to stdout', false)
-    .action(
-      async (path: string, opts: { signature: string; key: string; ignore: string[]; json: boolean }) => {
-        try {
-          const key = parsePublicKeyPem(await readText(opts.key, 'public key'));
-          const bundle = await readFile(opts.signature).catch((cause: unknown) => {
+    .action(async (path: string, opts: VerifyFlags, command: Command) => {
+      const modes = [opts.key, opts.ca, opts.trustedRoot].filter((m) => m !== undefined).length;
+      if (modes !== 1) {
+        command.error(
+          'error: give exactly one of --key (key mode), --ca (certificate mode) or --trusted-root (keyless)',
+        );
+      }
+      if (opts.trustedRoot !== undefined && (opts.identity === undefined || opts.issuer === undefined)) {
+        command.error('error: keyless verification needs --identity and --issuer');
+      }
+      try {
+        const bundle = new Uint8Array(
+          await readFile(opts.signature).catch((cause: unknown) => {
             throw new ProvenanceError(
               'PROV_PATH_NOT_FOUND',
               `cannot read the signature '${opts.signature}'`,
               { cause },
             );
-          });
-          const result = await verifyModel(path, new Uint8Array(bundle), key, {
-            ignorePaths: opts.ignore,
-            signaturePath: opts.signature,
-          });
-          if (opts.json) print(JSON.stringify(result, null, 2));
-          else
-            print(`valid: ${result.files.length} file(s), root ${result.rootDigest}, key ${result.keyHint}`);
-        } catch (error) {
-          if (opts.json && isConfideError(error)) {
-            const files = error instanceof VerificationError ? error.files : undefined;
-            print(
-              JSON.stringify(
-                {
-                  valid: false,
-                  code: error.code,
-                  message: error.message,
-                  ...(files === undefined ? {} : { files }),
-                },
-                null,
-                2,
-              ),
-            );
-          }
-          throw error;
+          }),
+        );
+        const result = await verifyWithFlags(path, bundle, opts);
+        if (opts.json) print(JSON.stringify(result, null, 2));
+        else print(`valid: ${result.files.length} file(s), root ${result.rootDigest}, key ${result.keyHint}`);
+      } catch (error) {
+        if (opts.json && isConfideError(error)) {
+          const files = error instanceof VerificationError ? error.files : undefined;
+          print(
+            JSON.stringify(
+              {
+                valid: false,
+                code: error.code,
+                message: error.message,
+                ...(files === undefined ? {} : { files }),
+              },
+              null,
+              2,
+            ),
+          );
         }
-      },
-    );
+        throw error;
+      }
+    });
 }

@@ -1,0 +1,162 @@
+/**
+ * Errors of the provenance capability (`confide/provenance`).
+ *
+ * Two classes, both {@link ConfideError}s with stable `PROV_*` codes:
+ *
+ * - {@link ProvenanceError}: something could not be done at all (a key that does not parse, a
+ *   symlink in a model tree, a value that has no canonical JSON form, a file that cannot be read).
+ * - {@link VerificationError}: a verification ran and reached the conclusion "not valid". Its code
+ *   names the step that failed (bundle parse → structure → key material → payload type →
+ *   signature → statement → manifest consistency → files), in the spirit of sigstore-js's
+ *   `VerificationError` codes, so an auditor's script can tell a tampered file from a wrong key
+ *   without reading English. A file-level failure carries the per-file report in `files`.
+ *
+ * Codes are public contract: never renamed, never reused. Messages never contain secret key
+ * material; they may contain file names and digests (which are not secret).
+ *
+ * Deliberately not here: argument validation errors, which stay `INVALID_ARGUMENT`
+ * ({@link ConfideArgumentError} from `src/internal/assert.ts`).
+ *
+ * @module
+ */
+
+import { ConfideError, type ConfideErrorOptions } from '../errors.ts';
+
+/** Codes of {@link ProvenanceError}: an operation that could not be carried out. */
+export type ProvenanceErrorCode =
+  /** A value has no RFC 8785 canonical form (non-finite number, lone surrogate, undefined, cycle…). */
+  | 'PROV_JCS_UNSUPPORTED_VALUE'
+  /** Text that should be base64 is not. */
+  | 'PROV_BASE64_INVALID'
+  /** Bytes or text that should be JSON are not. */
+  | 'PROV_JSON_INVALID'
+  /** A key (PEM / DER) could not be parsed. */
+  | 'PROV_KEY_INVALID'
+  /** A key parsed but its algorithm or curve is not supported here. */
+  | 'PROV_KEY_UNSUPPORTED'
+  /** A password-protected private key: decrypt it first (confide does not handle passwords). */
+  | 'PROV_KEY_ENCRYPTED'
+  /** The algorithm cannot be used for this purpose (e.g. Ed25519 for model_signing bundles). */
+  | 'PROV_ALGORITHM_UNSUPPORTED'
+  /** An in-toto Statement or DSSE envelope given to a builder is not well formed. */
+  | 'PROV_STATEMENT_INVALID'
+  | 'PROV_ENVELOPE_INVALID'
+  /** The model path does not exist. */
+  | 'PROV_PATH_NOT_FOUND'
+  /** A symbolic link was met and symlinks are refused (the default). */
+  | 'PROV_SYMLINK_REFUSED'
+  /** A path leaves the model tree (`..`, absolute path, or a symlink pointing outside). */
+  | 'PROV_PATH_TRAVERSAL'
+  /** A file name is not valid UTF-8 or otherwise cannot be written into a manifest. */
+  | 'PROV_NAME_INVALID'
+  /** A device, socket or FIFO inside a model tree. */
+  | 'PROV_SPECIAL_FILE'
+  /** A read or write failed. */
+  | 'PROV_IO'
+  /** The hashing configuration asked for is not supported (method, hash type, shard size). */
+  | 'PROV_HASH_UNSUPPORTED'
+  /** Nothing to sign: the model has no regular file left after the ignores (model_signing refuses this too). */
+  | 'PROV_MODEL_EMPTY'
+  /** A Sigstore `trusted_root.json` is not valid. */
+  | 'PROV_TRUSTED_ROOT_INVALID'
+  /** A filesystem function was called where there is no filesystem (a browser). */
+  | 'PROV_UNSUPPORTED_PLATFORM';
+
+/**
+ * Codes of {@link VerificationError}; each names the verification step that failed, in the order
+ * the steps run.
+ */
+export type VerificationErrorCode =
+  /** Step 1: the bundle is not JSON (an empty file included). */
+  | 'PROV_BUNDLE_UNPARSABLE'
+  /** Step 2: the bundle is JSON but not a well-formed Sigstore bundle (see `fields`). */
+  | 'PROV_BUNDLE_MALFORMED'
+  /** Step 2: the bundle's media type is not one this verifier accepts. */
+  | 'PROV_BUNDLE_MEDIA_TYPE'
+  /** Step 3: the bundle's key material cannot be used with this verification method. */
+  | 'PROV_KEY_MATERIAL_UNSUPPORTED'
+  /** Step 3: the key named by the bundle (hint, embedded key or certificate) is not the given key. */
+  | 'PROV_KEY_MISMATCH'
+  /** Step 3 (certificate mode): a certificate in the bundle or a trust anchor does not parse. */
+  | 'PROV_CERTIFICATE_INVALID'
+  /** Step 3 (certificate mode): the bundle's chain does not lead to a given trust anchor. */
+  | 'PROV_CERTIFICATE_CHAIN_INVALID'
+  /** Step 3 (certificate mode): a certificate of the path is not valid at the verification time. */
+  | 'PROV_CERTIFICATE_NOT_VALID_AT_TIME'
+  /** Step 3 (certificate mode): the signing certificate may not sign (no digitalSignature / codeSigning). */
+  | 'PROV_CERTIFICATE_USAGE'
+  /** Step 3 (keyless): a transparency-log entry, its inclusion proof or promise does not verify. */
+  | 'PROV_TLOG_INVALID'
+  /** Step 3 (keyless): an RFC 3161 timestamp does not verify, or too few trusted timestamps. */
+  | 'PROV_TIMESTAMP_INVALID'
+  /** Step 3 (keyless): the certificate's identity or OIDC issuer is not the expected one. */
+  | 'PROV_IDENTITY_MISMATCH'
+  /** Step 4: the DSSE payload type is not the expected one. */
+  | 'PROV_PAYLOAD_TYPE'
+  /** Step 5: the signature does not verify over the payload as received. */
+  | 'PROV_SIGNATURE_INVALID'
+  /** Step 6: the signed payload is not JSON or not a well-formed statement/predicate (see `fields`). */
+  | 'PROV_PAYLOAD_MALFORMED'
+  /** Step 6: the statement `_type` is not in-toto Statement v1. */
+  | 'PROV_STATEMENT_TYPE'
+  /** Step 6: the predicate type is not the expected one. */
+  | 'PROV_PREDICATE_TYPE'
+  /** Step 6: the statement's subject is not exactly one entry with a sha256 digest. */
+  | 'PROV_SUBJECT_INVALID'
+  /** Step 7: the subject digest is not the root digest of the listed resources. */
+  | 'PROV_ROOT_DIGEST_MISMATCH'
+  /** Step 7: the manifest uses a serialization this verifier cannot recompute. */
+  | 'PROV_MANIFEST_UNSUPPORTED'
+  /** Step 7: a resource name in the manifest is unsafe (absolute, `..`, empty segment). */
+  | 'PROV_MANIFEST_PATH_INVALID'
+  /** Step 8: a signed file's content changed. */
+  | 'PROV_FILE_MODIFIED'
+  /** Step 8: a file on disk is not in the signed manifest. */
+  | 'PROV_FILE_EXTRA'
+  /** Step 8: a signed file is missing on disk. */
+  | 'PROV_FILE_MISSING'
+  /** Step 8: a signed file is present under another name (same digest, different name). */
+  | 'PROV_FILE_RENAMED';
+
+/** How one file compared with the signed manifest. */
+export type FileStatus = 'ok' | 'modified' | 'extra' | 'missing' | 'renamed';
+
+/** One line of the per-file report. */
+export interface FileReport {
+  /** Resource name (POSIX path relative to the model root, or `"."` for a single-file model). */
+  readonly name: string;
+  readonly status: FileStatus;
+  /** Stable code for a non-`ok` status (`PROV_FILE_*`). */
+  readonly code?: VerificationErrorCode;
+  /** For `renamed`: the name under which the content was signed. */
+  readonly signedAs?: string;
+  /** Digest in the signed manifest (lowercase hex), when there is one. */
+  readonly expected?: string;
+  /** Digest computed from disk (lowercase hex), when there is one. */
+  readonly actual?: string;
+}
+
+/** Options of {@link VerificationError}. */
+export interface VerificationErrorOptions extends ConfideErrorOptions {
+  /** The per-file comparison, for file-level failures. */
+  readonly files?: readonly FileReport[];
+}
+
+/** An operation in `confide/provenance` could not be carried out. */
+export class ProvenanceError extends ConfideError {
+  declare readonly code: ProvenanceErrorCode;
+  constructor(code: ProvenanceErrorCode, message: string, options: ConfideErrorOptions = {}) {
+    super(code, message, options);
+  }
+}
+
+/** A verification ran to a conclusion and the conclusion is "not valid"; `code` names the step. */
+export class VerificationError extends ConfideError {
+  declare readonly code: VerificationErrorCode;
+  /** Per-file comparison for file-level failures (`PROV_FILE_*`), otherwise undefined. */
+  readonly files: readonly FileReport[] | undefined;
+  constructor(code: VerificationErrorCode, message: string, options: VerificationErrorOptions = {}) {
+    super(code, message, options);
+    this.files = options.files;
+  }
+}

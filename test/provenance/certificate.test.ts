@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import {
+  verifyModelBundleWithCertificates,
+  verifyModelWithCertificates,
+} from '../../src/provenance/certificate.ts';
+import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
+
+const KEYS = 'model-signing/scripts/tests/keys/certificate';
+const certCases = cases.cases.filter((c) => c.method === 'certificate');
+
+function anchorsOf(c: VectorCase): string {
+  return (c.trust_anchors ?? []).map((p) => readVectorText(p)).join('\n');
+}
+
+describe('cases.json, method certificate: every case reaches its expected conclusion', () => {
+  it('has the six certificate-mode cases', () => {
+    expect(certCases.map((c) => c.id)).toEqual([
+      'model-signing/v0.2.0-certificate',
+      'model-signing/v0.3.1-certificate',
+      'model-signing/v1.0.0-certificate',
+      'model-signing/v1.0.1-certificate',
+      'model-signing/v1.1.0-certificate',
+      'oms/valid/certificate',
+    ]);
+  });
+
+  for (const c of certCases) {
+    if (c.legacy === true) {
+      // cases.json: "accept with legacy support; reject if only OMS v1.0 is supported". This
+      // verifier supports OMS v1.0 only (a recorded policy choice): the v0.2 PAE does not verify.
+      it(`${c.id} → reject (legacy v0.2 format not supported: PROV_SIGNATURE_INVALID)`, async () => {
+        await expect(
+          verifyModelWithCertificates(vectorPath(c.model ?? ''), readVector(c.bundle), anchorsOf(c), {
+            signaturePath: vectorPath(c.bundle),
+          }),
+        ).rejects.toMatchObject({ code: 'PROV_SIGNATURE_INVALID' });
+      });
+      continue;
+    }
+    it(`${c.id} → accept`, async () => {
+      expect(c.expected).toBe('accept');
+      const result = await verifyModelWithCertificates(
+        vectorPath(c.model ?? ''),
+        readVector(c.bundle),
+        anchorsOf(c),
+        {
+          ignorePaths: c.extra_ignore_paths ?? [],
+          signaturePath: vectorPath(c.bundle),
+        },
+      );
+      expect(result.rootDigest).toBe(c.root_digest);
+      expect(result.certificate.subject).toBe('CN=intermediate-ca');
+      expect(result.checkedAt).toBe('2025-05-02T23:36:28.000Z'); // the leaf's notBefore
+      expect(result.algorithm).toBe('ecdsa-p384');
+      expect(result.files.every((f) => f.status === 'ok')).toBe(true);
+    });
+  }
+});
+
+describe('certificate-mode refusals', () => {
+  const bundle = readVectorText('model-signing/scripts/tests/v1.1.0-certificate/model.sig');
+  const root = readVectorText(`${KEYS}/ca-cert.pem`);
+
+  it('an anchor that did not issue the chain → PROV_CERTIFICATE_CHAIN_INVALID', () => {
+    expect(() =>
+      verifyModelBundleWithCertificates(bundle, readVectorText(`${KEYS}/signing-key-cert.pem`)),
+    ).toThrow(expect.objectContaining({ code: 'PROV_CERTIFICATE_CHAIN_INVALID' }));
+  });
+
+  it('a chain without its intermediate → PROV_CERTIFICATE_CHAIN_INVALID', () => {
+    const b = JSON.parse(bundle);
+    b.verificationMaterial.x509CertificateChain.certificates.splice(1, 1);
+    expect(() => verifyModelBundleWithCertificates(JSON.stringify(b), root)).toThrow(
+      expect.objectContaining({ code: 'PROV_CERTIFICATE_CHAIN_INVALID' }),
+    );
+  });
+
+  it('the intermediate as anchor is enough (it issued the leaf)', () => {
+    const v = verifyModelBundleWithCertificates(bundle, readVectorText(`${KEYS}/int-ca-cert.pem`));
+    expect(v.rootDigest).toBe('61d4849d9d90076d6215f4d525f13d6574af8e3f67aef3e6f36fc40a14fdd226');
+  });
+
+  it('outside the validity window → PROV_CERTIFICATE_NOT_VALID_AT_TIME', () => {
+    expect(() =>
+      verifyModelBundleWithCertificates(bundle, root, { at: new Date('2036-01-01T00:00:00Z') }),
+    ).toThrow(expect.objectContaining({ code: 'PROV_CERTIFICATE_NOT_VALID_AT_TIME' }));
+  });
+
+  it('a corrupted leaf → PROV_CERTIFICATE_INVALID or a chain failure, never acceptance', () => {
+    const b = JSON.parse(bundle);
+    const leaf = Buffer.from(b.verificationMaterial.x509CertificateChain.certificates[0].rawBytes, 'base64');
+    leaf[leaf.length - 10]! ^= 0xff; // inside the signature value
+    b.verificationMaterial.x509CertificateChain.certificates[0].rawBytes = leaf.toString('base64');
+    expect(() => verifyModelBundleWithCertificates(JSON.stringify(b), root)).toThrow(
+      expect.objectContaining({ code: 'PROV_CERTIFICATE_CHAIN_INVALID' }),
+    );
+    b.verificationMaterial.x509CertificateChain.certificates[0].rawBytes = 'AAAA';
+    expect(() => verifyModelBundleWithCertificates(JSON.stringify(b), root)).toThrow(
+      expect.objectContaining({ code: 'PROV_CERTIFICATE_INVALID' }),
+    );
+  });
+
+  it('key-mode and keyless bundles → PROV_KEY_MATERIAL_UNSUPPORTED', () => {
+    for (const path of [
+      'model-signing/scripts/tests/v1.1.0-elliptic-key/model.sig',
+      'model-signing/scripts/tests/v1.1.0-sigstore/model.sig',
+    ]) {
+      expect(() => verifyModelBundleWithCertificates(readVector(path), root), path).toThrow(
+        expect.objectContaining({ code: 'PROV_KEY_MATERIAL_UNSUPPORTED' }),
+      );
+    }
+  });
+
+  it('a tampered payload still fails at the signature step', () => {
+    const b = JSON.parse(bundle);
+    const payload = Buffer.from(b.dsseEnvelope.payload, 'base64')
+      .toString('utf8')
+      .replace('signme-1', 'signme-9');
+    b.dsseEnvelope.payload = Buffer.from(payload).toString('base64');
+    expect(() => verifyModelBundleWithCertificates(JSON.stringify(b), root)).toThrow(
+      expect.objectContaining({ code: 'PROV_SIGNATURE_INVALID' }),
+    );
+  });
+});

@@ -1,0 +1,123 @@
+import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { verifyModelBundleKeyless, verifyModelKeyless } from '../../src/provenance/keyless.ts';
+import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
+
+const ROOT = readVectorText('sigstore/trusted_root.json');
+const keylessCases = cases.cases.filter((c) => c.method === 'sigstore');
+const scratch = mkdtempSync(join(tmpdir(), 'confide-keyless-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface KeylessCase extends VectorCase {
+  identity: string;
+  oidc_issuer: string;
+}
+const who = (c: VectorCase) => ({
+  identity: (c as KeylessCase).identity,
+  issuer: (c as KeylessCase).oidc_issuer,
+});
+
+describe('cases.json, method sigstore: every case reaches its expected conclusion (offline)', () => {
+  it('has the five keyless cases', () => {
+    expect(keylessCases.map((c) => c.id)).toEqual([
+      'model-signing/v0.3.1-sigstore',
+      'model-signing/v1.0.0-sigstore',
+      'model-signing/v1.0.1-sigstore',
+      'model-signing/v1.1.0-sigstore',
+      'oms/valid/sigstore',
+    ]);
+  });
+
+  for (const c of keylessCases) {
+    it(`${c.id} → accept`, async () => {
+      expect(c.expected).toBe('accept');
+      const result = await verifyModelKeyless(vectorPath(c.model ?? ''), readVector(c.bundle), ROOT, who(c), {
+        ignorePaths: c.extra_ignore_paths ?? [],
+        signaturePath: vectorPath(c.bundle),
+      });
+      expect(result.rootDigest).toBe(c.root_digest);
+      expect(result.identity).toBe('stefanb@us.ibm.com');
+      expect(result.algorithm).toBe('ecdsa-p256');
+      expect(result.files.every((f) => f.status === 'ok')).toBe(true);
+    });
+  }
+
+  it('oms/invalid/missing-tlog-entries → reject at the structure step (PROV_BUNDLE_MALFORMED)', async () => {
+    const c = cases.cases.find((x) => x.id === 'oms/invalid/missing-tlog-entries') as VectorCase;
+    await expect(verifyModelBundleKeyless(readVector(c.bundle), ROOT, who(c))).rejects.toMatchObject({
+      code: 'PROV_BUNDLE_MALFORMED',
+      fields: ['verificationMaterial.tlogEntries'],
+    });
+  });
+});
+
+describe('keyless refusals', () => {
+  const c = keylessCases.find((x) => x.id === 'model-signing/v1.1.0-sigstore') as VectorCase;
+
+  it('another identity or issuer → PROV_IDENTITY_MISMATCH', async () => {
+    await expect(
+      verifyModelBundleKeyless(readVector(c.bundle), ROOT, { ...who(c), identity: 'mallory@example.com' }),
+    ).rejects.toMatchObject({ code: 'PROV_IDENTITY_MISMATCH' });
+    await expect(
+      verifyModelBundleKeyless(readVector(c.bundle), ROOT, {
+        ...who(c),
+        issuer: 'https://accounts.google.com',
+      }),
+    ).rejects.toMatchObject({ code: 'PROV_IDENTITY_MISMATCH' });
+  });
+
+  it('a tampered inclusion proof → PROV_TLOG_INVALID', async () => {
+    const b = JSON.parse(readVectorText(c.bundle));
+    const hashes: string[] = b.verificationMaterial.tlogEntries[0].inclusionProof.hashes;
+    const first = Buffer.from(hashes[0] ?? '', 'base64');
+    first[0]! ^= 1;
+    hashes[0] = first.toString('base64');
+    await expect(verifyModelBundleKeyless(JSON.stringify(b), ROOT, who(c))).rejects.toMatchObject({
+      code: 'PROV_TLOG_INVALID',
+    });
+  });
+
+  it('a re-formatted payload → PROV_TLOG_INVALID (the log entry binds the payload hash, checked first)', async () => {
+    const b = JSON.parse(readVectorText(c.bundle));
+    const statement = JSON.parse(Buffer.from(b.dsseEnvelope.payload, 'base64').toString('utf8'));
+    b.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement)).toString('base64');
+    await expect(verifyModelBundleKeyless(JSON.stringify(b), ROOT, who(c))).rejects.toMatchObject({
+      code: 'PROV_TLOG_INVALID',
+      message: expect.stringContaining('payload hash mismatch'),
+    });
+  });
+
+  it('a tampered model file → PROV_FILE_MODIFIED', async () => {
+    const dir = join(scratch, 'tampered');
+    cpSync(vectorPath(c.model ?? ''), dir, { recursive: true });
+    chmodSync(dir, 0o755);
+    for (const f of readdirSync(dir)) chmodSync(join(dir, f), 0o644);
+    writeFileSync(join(dir, 'signme-2'), 'signme-X');
+    await expect(
+      verifyModelKeyless(dir, readVector(c.bundle), ROOT, who(c), { signaturePath: join(dir, 'model.sig') }),
+    ).rejects.toMatchObject({ code: 'PROV_FILE_MODIFIED', fields: ['signme-2'] });
+  });
+
+  it('key-mode bundles, a bad trusted root and a missing identity are refused with their own codes', async () => {
+    await expect(
+      verifyModelBundleKeyless(
+        readVector('model-signing/scripts/tests/v1.1.0-elliptic-key/model.sig'),
+        ROOT,
+        who(c),
+      ),
+    ).rejects.toMatchObject({ code: 'PROV_KEY_MATERIAL_UNSUPPORTED' });
+    await expect(verifyModelBundleKeyless(readVector(c.bundle), '{not json', who(c))).rejects.toMatchObject({
+      code: 'PROV_TRUSTED_ROOT_INVALID',
+    });
+    await expect(
+      verifyModelBundleKeyless(readVector(c.bundle), { tlogs: [], certificateAuthorities: [] }, who(c)),
+    ).rejects.toMatchObject({ code: 'PROV_TIMESTAMP_INVALID' }); // nothing in an empty root can vouch for the time
+    await expect(
+      verifyModelBundleKeyless(readVector(c.bundle), ROOT, { identity: '', issuer: 'x' }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+});
