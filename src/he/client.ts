@@ -29,7 +29,7 @@ import {
   type SecretKeyMaterial,
   type StoredPlan,
 } from './keys.ts';
-import { packBatch, packSingle } from './layout.ts';
+import { packSingle } from './layout.ts';
 import {
   type LinearModel,
   type ModelInterface,
@@ -38,7 +38,6 @@ import {
   outputCount,
   type Prediction,
   predictFromScores,
-  standardize,
   weightBounds,
 } from './model.ts';
 import {
@@ -51,7 +50,7 @@ import {
   type PresetName,
   planParameters,
 } from './params.ts';
-import { native, withScope } from './runtime.ts';
+import { loadUntrusted, native, withScope } from './runtime.ts';
 import { admitSealObject, maxSealBytes } from './seal-bytes.ts';
 
 /** How to choose parameters when generating keys. */
@@ -257,42 +256,56 @@ export class HeClient {
       );
     }
     const d = plan.features;
-    const standardized = rows.map((row, r) => {
+    const { features } = this.#model;
+    const mean = this.#model.scaler?.mean;
+    const scale = this.#model.scaler?.scale;
+    // Validates, standardizes and bounds one value; the scaled value is what gets encrypted.
+    const valueAt = (row: ArrayLike<number>, r: number, j: number): number => {
+      const v = row[j];
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw new HeError(
+          'HE_VALUE_OUT_OF_RANGE',
+          `row ${r}, feature "${features[j]}" is not a finite number`,
+        );
+      }
+      const x = mean && scale ? (v - (mean[j] as number)) / (scale[j] as number) : v;
+      if (Math.abs(x) > plan.inputBound) {
+        throw new HeError(
+          'HE_VALUE_OUT_OF_RANGE',
+          `row ${r}, feature "${features[j]}" is ${Math.abs(x).toPrecision(3)} after scaling, beyond the input bound ${plan.inputBound} the keys were planned for: generate keys with a larger inputBound`,
+        );
+      }
+      return x;
+    };
+    const rowAt = (r: number): ArrayLike<number> => {
+      const row = rows[r];
       if (row === null || typeof row !== 'object' || row.length !== d) {
         throw new HeError(
           'HE_VALUE_OUT_OF_RANGE',
           `row ${r} must have ${d} feature values (the model's features, in order)`,
         );
       }
-      for (let j = 0; j < d; j++) {
-        const v = row[j];
-        if (typeof v !== 'number' || !Number.isFinite(v)) {
-          throw new HeError(
-            'HE_VALUE_OUT_OF_RANGE',
-            `row ${r}, feature "${this.#model.features[j]}" is not a finite number`,
-          );
-        }
-      }
-      const x = standardize(this.#model, row);
-      for (let j = 0; j < d; j++) {
-        if (Math.abs(x[j] as number) > plan.inputBound) {
-          throw new HeError(
-            'HE_VALUE_OUT_OF_RANGE',
-            `row ${r}, feature "${this.#model.features[j]}" is ${Math.abs(x[j] as number).toPrecision(3)} after scaling, beyond the input bound ${plan.inputBound} the keys were planned for: generate keys with a larger inputBound`,
-          );
-        }
-      }
-      return x;
-    });
+      return row;
+    };
+    // Every value is checked before anything is encrypted.
     const vectors: Float64Array[] = [];
     let chunks = 0;
     if (layout === 'batch') {
-      for (let start = 0; start < standardized.length; start += plan.slots) {
-        vectors.push(...packBatch(standardized.slice(start, start + plan.slots), d, plan.slots));
+      for (let start = 0; start < rows.length; start += plan.slots) {
+        const columns = Array.from({ length: d }, () => new Float64Array(plan.slots));
+        for (let r = start; r < Math.min(rows.length, start + plan.slots); r++) {
+          const row = rowAt(r);
+          for (let j = 0; j < d; j++) (columns[j] as Float64Array)[r - start] = valueAt(row, r, j);
+        }
+        vectors.push(...columns);
         chunks++;
       }
     } else {
-      for (const x of standardized) vectors.push(packSingle(x, plan.block, plan.slots));
+      for (let r = 0; r < rows.length; r++) {
+        const row = rowAt(r);
+        const x = Float64Array.from({ length: d }, (_, j) => valueAt(row, r, j));
+        vectors.push(packSingle(x, plan.block, plan.slots));
+      }
     }
     const items = withScope('encrypting', (scope) => {
       const plain = scope.add(new ctx.seal.Plaintext());
@@ -351,7 +364,7 @@ export class HeClient {
       const plain = scope.add(new ctx.seal.Plaintext());
       container.items.forEach((item, i) => {
         const admitted = admitSealObject(item, maxSealBytes(ctx.n, 1, 2), `result ciphertext ${i}`);
-        cipher.loadFromArray(ctx.context, admitted);
+        loadUntrusted(`result ciphertext ${i}`, () => cipher.loadFromArray(ctx.context, admitted));
         checkCiphertext(ctx, cipher, 0, `result ciphertext ${i}`);
         this.#decryptor.decrypt(cipher, plain);
         const slots = ctx.encoder.decodeFloat64(plain) as Float64Array;

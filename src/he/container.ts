@@ -89,11 +89,21 @@ export function encodeContainer(input: ContainerInput): Uint8Array {
     .u32(metadata.length)
     .u32(input.items.length)
     .finish();
-  const body = new ByteWriter().bytes(metadata);
-  for (const item of input.items) body.u32(item.length).bytes(item);
-  const bodyBytes = body.finish();
-  const digest = sha256(head, bodyBytes);
-  return new ByteWriter().bytes(head).bytes(digest).bytes(bodyBytes).finish();
+  // Write straight into the final buffer (payloads are megabytes), then fill in the digest.
+  const total = head.length + 32 + metadata.length + input.items.reduce((n, item) => n + 4 + item.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  out.set(head, 0);
+  let offset = head.length + 32;
+  out.set(metadata, offset);
+  offset += metadata.length;
+  for (const item of input.items) {
+    view.setUint32(offset, item.length, true);
+    out.set(item, offset + 4);
+    offset += 4 + item.length;
+  }
+  out.set(sha256(head, out.subarray(head.length + 32)), head.length);
+  return out;
 }
 
 function truncated(what: string): HeError {

@@ -114,27 +114,35 @@ export class ModelEvaluator {
   }
 
   /**
-   * Batch layout: `inputs` are the feature ciphertexts of one chunk (feature order). Returns one
-   * result ciphertext per output, registered in `scope` for the caller to save and free.
+   * Batch layout: `inputAt(j)` loads the ciphertext of feature j of one chunk; each is used for
+   * every output and freed before the next is loaded, so a chunk never holds more than one input
+   * in memory. Returns one result ciphertext per output, registered in `scope`.
    */
-  evaluateBatch(inputs: readonly Ciphertext[], scope: HandleScope): Ciphertext[] {
+  evaluateBatch(features: number, inputAt: (j: number) => Ciphertext, scope: HandleScope): Ciphertext[] {
     this.#assertLive();
     const { seal, evaluator } = this.#ctx;
     const { weights, biases } = this.#batchPlaintexts();
-    return weights.map((row, c) => {
-      const acc = scope.add(new seal.Ciphertext());
-      const term = scope.add(new seal.Ciphertext());
-      let started = false;
-      row.forEach((plain, j) => {
+    const accumulators = weights.map(() => scope.add(new seal.Ciphertext()));
+    const started = weights.map(() => false);
+    const term = scope.add(new seal.Ciphertext());
+    for (let j = 0; j < features; j++) {
+      const input = inputAt(j);
+      weights.forEach((row, c) => {
+        const plain = row[j];
         if (!plain) return;
-        if (!started) {
-          evaluator.multiplyPlain(inputs[j] as Ciphertext, plain, acc);
-          started = true;
+        const acc = accumulators[c] as Ciphertext;
+        if (!started[c]) {
+          evaluator.multiplyPlain(input, plain, acc);
+          started[c] = true;
         } else {
-          evaluator.multiplyPlain(inputs[j] as Ciphertext, plain, term);
+          evaluator.multiplyPlain(input, plain, term);
           evaluator.addInplace(acc, term);
         }
       });
+      input.delete();
+    }
+    term.delete();
+    return accumulators.map((acc, c) => {
       evaluator.rescaleToNextInplace(acc);
       acc.setScale(this.#ctx.scale);
       evaluator.addPlainInplace(acc, biases[c] as Plaintext);

@@ -28,7 +28,7 @@ import {
   type Layout,
   type PlanRequest,
 } from './params.ts';
-import { native } from './runtime.ts';
+import { loadUntrusted, native } from './runtime.ts';
 import { admitSealObject, maxSealBytes } from './seal-bytes.ts';
 
 /** The plan request stored in key containers (everything `checkParameters` needs). */
@@ -179,7 +179,7 @@ export async function decodeSecretKeys(bytes: Uint8Array): Promise<SecretKeyMate
   const secretKey = native('loading the secret key', () => {
     const key = new ctx.seal.SecretKey();
     try {
-      key.loadFromArray(ctx.context, admitted);
+      loadUntrusted('the secret key', () => key.loadFromArray(ctx.context, admitted));
     } catch (error) {
       key.delete();
       throw error;
@@ -251,7 +251,7 @@ export async function decodeEvaluationKeys(bytes: Uint8Array): Promise<Evaluatio
     galoisKeys = native('loading the Galois keys', () => {
       const keys = new ctx.seal.GaloisKeys();
       try {
-        keys.loadFromArray(ctx.context, admitted);
+        loadUntrusted('the Galois keys', () => keys.loadFromArray(ctx.context, admitted));
         for (const step of plan.galoisSteps) {
           if (!keys.hasKey(galoisElement(step, ctx.n))) {
             throw new HeError(

@@ -3,7 +3,7 @@
  * `client.ts` encrypts what these produce, `evaluate.ts` encodes the weight vectors.
  *
  * **batch** (SIMD across samples): ciphertext j of a chunk holds feature j of up to `slots`
- * samples. Scores are Σ_j w_j · ct_j + b, one result ciphertext per output; no rotations, no
+ * samples (the client writes these columns directly while it validates each value). Scores are Σ_j w_j · ct_j + b, one result ciphertext per output; no rotations, no
  * Galois keys.
  *
  * **single** (one sample per ciphertext): the sample's features fill a power-of-two block that
@@ -17,15 +17,6 @@
  */
 
 import { singleLayoutShape } from './params.ts';
-
-/** Feature-major vectors for one batch chunk: `features` arrays of `slots` values. */
-export function packBatch(rows: readonly Float64Array[], features: number, slots: number): Float64Array[] {
-  const columns = Array.from({ length: features }, () => new Float64Array(slots));
-  rows.forEach((row, r) => {
-    for (let j = 0; j < features; j++) (columns[j] as Float64Array)[r] = row[j] as number;
-  });
-  return columns;
-}
 
 /** One sample's features replicated with period `block` across all `slots`. */
 export function packSingle(row: Float64Array, block: number, slots: number): Float64Array {

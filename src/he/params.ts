@@ -16,8 +16,10 @@
  * - the special prime serves key switching (rotations of the single layout).
  *
  * The error estimate is a deliberately conservative heuristic (fresh-encryption noise
- * 6σ√N per slot carried through the L1 norm of the weights, plus rescale rounding and one
- * key-switching term per rotation); tests check the real error against the requirement.
+ * 6σ√N per slot carried through the L1 norm of the weights, rescale rounding, and the
+ * key-switching noise that rotations accumulate), plus half a step of the rounding applied to
+ * decrypted scores; the plan guarantees the total stays within 2^-precisionBits, and tests check
+ * the real error against it.
  *
  * Deliberately not here: any SEAL object (see `context.ts`), bootstrapping, depth above one.
  *
@@ -93,12 +95,17 @@ export const MAX_MODULUS_BITS_128: Readonly<Record<number, number>> = Object.fre
   32768: 881,
 });
 
-/** Named parameter sets; they go through exactly the same checks as custom ones. */
+/**
+ * Named parameter sets; they go through exactly the same checks as custom ones. With a depth-one
+ * circuit the first prime (at most 60 bits) holds scale and score, so scores are bounded by
+ * 2^(q0 − scaleBits − 2): `compact` and `standard` leave room for scores up to about ±2^20 and ±2^18,
+ * `precise` trades that room (±2^13) for a finer scale.
+ */
 export const PRESETS: Readonly<Record<'compact' | 'standard' | 'precise', CkksParameters>> = Object.freeze({
-  /** N = 8192, 3 primes (138 bits): the default shape for most linear models. */
+  /** N = 8192, 152 bits, scale 2^36: small ciphertexts, precision to about 2^-17 for typical models. */
   compact: Object.freeze({
     polyModulusDegree: 8192,
-    coeffModulusBits: Object.freeze([50, 36, 52]),
+    coeffModulusBits: Object.freeze([58, 36, 58]),
     scaleBits: 36,
   }),
   /** N = 8192, the research reference chain's sizes: scale 2^40, 160 bits. */
@@ -107,11 +114,11 @@ export const PRESETS: Readonly<Record<'compact' | 'standard' | 'precise', CkksPa
     coeffModulusBits: Object.freeze([60, 40, 60]),
     scaleBits: 40,
   }),
-  /** N = 16384 for more precision or very large outputs (more slots, 4x slower). */
+  /** N = 16384, scale 2^45: 8192 samples per ciphertext and finer precision, 4x slower per ciphertext. */
   precise: Object.freeze({
     polyModulusDegree: 16384,
-    coeffModulusBits: Object.freeze([60, 50, 60]),
-    scaleBits: 50,
+    coeffModulusBits: Object.freeze([60, 45, 60]),
+    scaleBits: 45,
   }),
 });
 
@@ -151,17 +158,33 @@ export function singleLayoutShape(
   return { block, baby, giant, steps };
 }
 
-function rotationsFor(layouts: readonly Layout[], features: number, outputs: number): number {
+/**
+ * How many key-switching noise terms reach a score. Rotate-and-sum adds every earlier rotation's
+ * noise into the later ones, so one output collects block − 1 of them; the diagonal method
+ * multiplies each baby-step rotation's noise by weights (at most the L1 norm) and adds one term per
+ * giant step.
+ */
+function keySwitchTerms(
+  layouts: readonly Layout[],
+  features: number,
+  outputs: number,
+  weightL1: number,
+): number {
   if (!layouts.includes('single')) return 0;
   const shape = singleLayoutShape(features, outputs);
-  return outputs === 1 ? shape.steps.length : shape.baby - 1 + (shape.giant - 1);
+  return outputs === 1 ? shape.block - 1 : weightL1 + shape.giant - 1;
 }
 
-function estimateError(n: number, scaleBits: number, weightL1: number, rotations: number): number {
+/**
+ * Worst-case absolute error of a score before rounding. Units are slot values times Δ: fresh
+ * symmetric-encryption noise (6σ√N per slot) carried through the weights, the rescale's rounding,
+ * and about 24·N per key switch (measured here at 10–11·N; doubled for margin).
+ */
+function estimateError(n: number, scaleBits: number, weightL1: number, keySwitches: number): number {
   const fresh = 6 * SIGMA * Math.sqrt(n);
   const rescale = n / 4;
-  const keySwitch = 16 * n;
-  return (2 * fresh * (weightL1 + 1) + rescale + rotations * keySwitch) / 2 ** scaleBits;
+  const keySwitch = 24 * n;
+  return (2 * fresh * (weightL1 + 1) + rescale + keySwitches * keySwitch) / 2 ** scaleBits;
 }
 
 interface NormalizedRequest {
@@ -275,12 +298,11 @@ export function checkParameters(parameters: CkksParameters, request: PlanRequest
 
   const total = q0 + q1 + special;
   const maxBits = MAX_MODULUS_BITS_128[n] as number;
-  if (total > maxBits) {
-    throw new HeError(
-      'HE_PARAMETERS_INSECURE',
-      `the coefficient modulus has ${total} bits but N=${n} allows at most ${maxBits} at 128-bit security (HomomorphicEncryption.org table): use smaller primes or N=${n * 2}`,
-    );
-  }
+  // Security is reported with every other failed bound, so one message says all that must change.
+  const insecure =
+    total > maxBits
+      ? `the coefficient modulus has ${total} bits but N=${n} allows at most ${maxBits} at 128-bit security (HomomorphicEncryption.org table): use smaller primes or N=${n * 2}`
+      : undefined;
   const slots = n / 2;
   const shape = singleLayoutShape(r.features, r.outputs);
   if (r.layouts.includes('single') && shape.block > slots) {
@@ -300,14 +322,18 @@ export function checkParameters(parameters: CkksParameters, request: PlanRequest
       `the special prime (${special} bits) must be at least as large as the data primes (${Math.max(q0, q1)}) for accurate rotations`,
     );
   }
-  const rotations = rotationsFor(r.layouts, r.features, r.outputs);
-  const estimatedError = estimateError(n, scaleBits, r.weightL1, rotations);
+  // Decrypted scores are rounded to the 2^-precisionBits grid, which adds up to half a step: the
+  // ciphertext error must stay within the other half.
   const target = 2 ** -r.precisionBits;
+  const estimatedError =
+    estimateError(n, scaleBits, r.weightL1, keySwitchTerms(r.layouts, r.features, r.outputs, r.weightL1)) +
+    target / 2;
   if (estimatedError > target) {
     problems.push(
       `the estimated error ${estimatedError.toExponential(2)} exceeds the required 2^-${r.precisionBits} (${target.toExponential(2)}): raise scaleBits (each bit halves the error) or lower precisionBits`,
     );
   }
+  if (insecure) throw new HeError('HE_PARAMETERS_INSECURE', [insecure, ...problems].join('; '));
   if (problems.length > 0) throw new HeError('HE_PLAN_INFEASIBLE', problems.join('; '));
 
   return Object.freeze({
@@ -342,7 +368,7 @@ export function checkParameters(parameters: CkksParameters, request: PlanRequest
 export function planParameters(request: PlanRequest): HePlan {
   const r = normalize(request);
   const degrees = r.polyModulusDegree !== undefined ? [r.polyModulusDegree] : [4096, 8192, 16384, 32768];
-  const rotations = rotationsFor(r.layouts, r.features, r.outputs);
+  const keySwitches = keySwitchTerms(r.layouts, r.features, r.outputs, r.weightL1);
   const headroom = headroomBits(outputBoundOf(r));
   let last: unknown;
   for (const n of degrees) {
@@ -350,7 +376,7 @@ export function planParameters(request: PlanRequest): HePlan {
     let scaleBits = MIN_PRIME_BITS;
     while (
       scaleBits < MAX_PRIME_BITS &&
-      estimateError(n, scaleBits, r.weightL1, rotations) > 2 ** -r.precisionBits
+      estimateError(n, scaleBits, r.weightL1, keySwitches) > 2 ** -(r.precisionBits + 1)
     )
       scaleBits++;
     const q0 = Math.min(MAX_PRIME_BITS, scaleBits + headroom);

@@ -79,6 +79,30 @@ export function mapNativeError(error: unknown, doing: string): ConfideError {
   return new HeError('HE_NATIVE_ERROR', `${doing}: ${detail}`, { cause: error });
 }
 
+/**
+ * Runs a SEAL load of untrusted bytes: anything SEAL refuses becomes `HE_CONTAINER_MALFORMED`
+ * (the bytes are wrong, not the program), keeping SEAL's reason in the message and as `cause`.
+ */
+export function loadUntrusted<T>(what: string, work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    const mapped = mapNativeError(error, `loading ${what}`);
+    if (
+      mapped.code === 'HE_NATIVE_INVALID_ARGUMENT' ||
+      mapped.code === 'HE_NATIVE_LOGIC_ERROR' ||
+      mapped.code === 'HE_NATIVE_ERROR'
+    ) {
+      throw new HeError(
+        'HE_CONTAINER_MALFORMED',
+        `${what} is not a valid SEAL object for these parameters (${mapped.message})`,
+        { cause: error },
+      );
+    }
+    throw mapped;
+  }
+}
+
 /** Runs `work`, mapping anything native it throws. */
 export function native<T>(doing: string, work: () => T): T {
   try {

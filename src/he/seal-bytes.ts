@@ -104,12 +104,16 @@ export function admitSealObject(item: Uint8Array, maxRawBytes: number, what: str
       maxOutputLength: maxRawBytes - SEAL_HEADER_BYTES,
     });
   } catch (error) {
-    const tooLarge = /maxOutputLength|too large|buffer/i.test(error instanceof Error ? error.message : '');
+    // Node reports the cap with ERR_BUFFER_TOO_LARGE (a RangeError); anything else is a damaged stream.
+    const tooLarge =
+      (error as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError;
     throw tooLarge
       ? new HeError(
           'HE_CONTAINER_TOO_LARGE',
           `${what} inflates to more than the ${maxRawBytes} bytes these parameters allow`,
-          { cause: error },
+          {
+            cause: error,
+          },
         )
       : new HeError('HE_CONTAINER_MALFORMED', `${what} has a damaged zstd body`, { cause: error });
   }

@@ -20,7 +20,7 @@ import { ModelEvaluator } from './evaluate.ts';
 import { checkBinding, decodeEvaluationKeys, type EvaluationKeyMaterial } from './keys.ts';
 import { type LinearModel, modelDigest, modelInterfaceDigest, outputCount, weightBounds } from './model.ts';
 import { type HePlan, LAYOUTS, type Layout } from './params.ts';
-import { withScope } from './runtime.ts';
+import { loadUntrusted, withScope } from './runtime.ts';
 import { admitSealObject, maxSealBytes } from './seal-bytes.ts';
 
 /** What one inference call did, for logs and provenance. */
@@ -137,7 +137,7 @@ export class HeServer {
         const what = `input ciphertext ${i}`;
         const admitted = admitSealObject(container.items[i] as Uint8Array, maxBytes, what);
         const cipher = scope.add(new ctx.seal.Ciphertext());
-        cipher.loadFromArray(ctx.context, admitted);
+        loadUntrusted(what, () => cipher.loadFromArray(ctx.context, admitted));
         checkCiphertext(ctx, cipher, 1, what);
         return cipher;
       };
@@ -146,12 +146,11 @@ export class HeServer {
       const out: Uint8Array[] = [];
       if (layout === 'batch') {
         for (let chunk = 0; chunk < chunks; chunk++) {
-          const inputs = Array.from({ length: features }, (_, j) => load(chunk * features + j));
-          for (const result of this.#evaluator.evaluateBatch(inputs, scope)) {
+          const results = this.#evaluator.evaluateBatch(features, (j) => load(chunk * features + j), scope);
+          for (const result of results) {
             out.push(save(result));
             result.delete();
           }
-          for (const cipher of inputs) cipher.delete();
         }
       } else {
         for (let r = 0; r < rows; r++) {

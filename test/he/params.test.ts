@@ -201,7 +201,7 @@ describe('planner refusals', () => {
       checkParameters(PRESETS.compact, { features: 30, outputs: 1, weightL1: 1e6, layouts: ['batch'] }),
     );
     expect(e.code).toBe('HE_PLAN_INFEASIBLE');
-    expect(e.message).toContain('first prime of 68 bits, have 50');
+    expect(e.message).toContain('first prime of 68 bits, have 58');
     expect(e.message).toContain('lower the input bound');
   });
 

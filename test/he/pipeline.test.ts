@@ -502,3 +502,32 @@ describe('secret keys and disposal', () => {
     expect(client.decrypt(result).predictions).toHaveLength(2);
   });
 });
+
+describe('declared precision', () => {
+  it('keeps every score within 2^-precisionBits of the plaintext score, in both layouts, over fresh key sets', async () => {
+    const data = loadDataset('breast-cancer-wisconsin');
+    const model = trainLogistic(data.x, data.y, { features: data.features });
+    const rows = data.x.slice(0, 24);
+    const plain = scorePlaintext(model, rows);
+    let worst = 0;
+    for (let trial = 0; trial < 3; trial++) {
+      const client = await HeClient.create(model);
+      const server = await HeServer.create(client.exportEvaluationKeys(), model);
+      const bound = 2 ** -client.plan.precisionBits;
+      expect(client.plan.estimatedError).toBeLessThanOrEqual(bound);
+      for (const layout of ['batch', 'single'] as const) {
+        const { scores } = client.decrypt(server.infer(client.encrypt(rows, { layout })));
+        scores.forEach((s, i) => {
+          worst = Math.max(
+            worst,
+            Math.abs((s[0] as number) - ((plain[i] as Float64Array)[0] as number)) / bound,
+          );
+        });
+      }
+      server.dispose();
+      client.dispose();
+    }
+    // worst is measured in units of the declared bound
+    expect(worst).toBeLessThanOrEqual(1);
+  });
+});
