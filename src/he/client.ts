@@ -16,7 +16,7 @@
 
 import type { Decryptor, Encryptor, PublicKey } from 'node-seal';
 import { HeError } from '../errors.ts';
-import { assertObject, assertOneOf } from '../internal/assert.ts';
+import { assertBytes, assertObject, assertOneOf } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
 import { decodeContainer, encodeContainer, metaInteger, metaString } from './container.ts';
 import { checkCiphertext } from './context.ts';
@@ -37,6 +37,7 @@ import {
   modelInterfaceDigest,
   outputCount,
   type Prediction,
+  parseLinearModel,
   predictFromScores,
   weightBounds,
 } from './model.ts';
@@ -164,10 +165,10 @@ export class HeClient {
    * @throws {@link HeError} `HE_PLAN_INFEASIBLE`, `HE_PARAMETERS_INSECURE`, `HE_PARAMETERS_INVALID`
    */
   static async create(model: LinearModel, options: KeyGenerationOptions = {}): Promise<HeClient> {
-    assertObject(model, 'model');
     assertObject(options, 'options');
-    const { plan, stored } = planFor(model, options);
-    return new HeClient(await generateSecretKeys(plan, stored, modelInterface(model)));
+    const checked = parseLinearModel(assertObject(model, 'model')); // a validated, frozen copy
+    const { plan, stored } = planFor(checked, options);
+    return new HeClient(await generateSecretKeys(plan, stored, modelInterface(checked)));
   }
 
   /**
@@ -178,6 +179,7 @@ export class HeClient {
    * @throws {@link HeError} container errors, or `HE_MODEL_MISMATCH` when `model` differs from the keys' model
    */
   static async fromSecretKeys(bytes: Uint8Array, model?: LinearModel | ModelInterface): Promise<HeClient> {
+    assertBytes(bytes, 'bytes');
     if (model !== undefined) assertObject(model, 'model');
     const material = await decodeSecretKeys(bytes);
     if (model !== undefined && modelInterfaceDigest(model) !== modelInterfaceDigest(material.model)) {

@@ -18,7 +18,14 @@ import { decodeContainer, encodeContainer, metaInteger, metaString } from './con
 import { checkCiphertext } from './context.ts';
 import { ModelEvaluator } from './evaluate.ts';
 import { checkBinding, decodeEvaluationKeys, type EvaluationKeyMaterial } from './keys.ts';
-import { type LinearModel, modelDigest, modelInterfaceDigest, outputCount, weightBounds } from './model.ts';
+import {
+  type LinearModel,
+  modelDigest,
+  modelInterfaceDigest,
+  outputCount,
+  parseLinearModel,
+  weightBounds,
+} from './model.ts';
 import { type HePlan, LAYOUTS, type Layout } from './params.ts';
 import { loadUntrusted, withScope } from './runtime.ts';
 import { admitSealObject, maxSealBytes } from './seal-bytes.ts';
@@ -65,11 +72,16 @@ export class HeServer {
    */
   static async create(evaluationKeys: Uint8Array, model: LinearModel): Promise<HeServer> {
     assertBytes(evaluationKeys, 'evaluationKeys');
-    assertObject(model, 'model');
+    const checked = parseLinearModel(assertObject(model, 'model')); // a validated, frozen copy
     const keys = await decodeEvaluationKeys(evaluationKeys);
     try {
-      checkModelFitsPlan(model, keys.plan, keys.stored.request.weightL1, keys.stored.request.interceptBound);
-      return new HeServer(keys, model);
+      checkModelFitsPlan(
+        checked,
+        keys.plan,
+        keys.stored.request.weightL1,
+        keys.stored.request.interceptBound,
+      );
+      return new HeServer(keys, checked);
     } catch (error) {
       keys.galoisKeys?.delete();
       throw error;
