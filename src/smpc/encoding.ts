@@ -1,0 +1,78 @@
+/**
+ * Byte encodings shared by the KDF, envelope, commitment and share formats: UTF-8, big-endian
+ * integers, and length-prefixed concatenation (`BE32(len) ‖ bytes`, repeated), which is
+ * injective, so two different field tuples never encode to the same bytes. All formats in
+ * `test/vectors/smpc/README.md` are built from these three pieces.
+ *
+ * Deliberately not here: base64/hex for transport (the message layer's job) and anything secret-
+ * dependent beyond {@link equalBytes}, which compares in time independent of where bytes differ.
+ *
+ * @module
+ */
+
+const encoder = new TextEncoder();
+
+/** UTF-8 bytes of `text`. */
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** `value` as 4 big-endian bytes (`value` must be an integer in [0, 2^32)). */
+export function u32be(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value, false);
+  return out;
+}
+
+/** Concatenates byte strings. */
+export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/** `BE32(len(p)) ‖ p` for every part, concatenated: an injective encoding of a tuple of byte strings. */
+export function lengthPrefixed(...parts: readonly Uint8Array[]): Uint8Array {
+  const framed: Uint8Array[] = [];
+  for (const p of parts) framed.push(u32be(p.length), p);
+  return concatBytes(...framed);
+}
+
+/** Equality of two byte strings in time that depends only on their lengths. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0;
+}
+
+/** Big-endian bytes of a non-negative bigint, left-padded to `length` bytes. */
+export function bigintToBytes(value: bigint, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let v = value;
+  for (let i = length - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
+/** The non-negative bigint whose big-endian bytes are `bytes`. */
+export function bytesToBigint(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+/** Lower-case hex of `bytes` (for test vectors and logs of public data only). */
+export function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}

@@ -1,0 +1,84 @@
+/**
+ * The error type of secure aggregation (`confide/smpc`): {@link SmpcError}, a
+ * {@link ConfideError} whose `code` is one of the stable `SMPC_*` codes below.
+ *
+ * Codes are public contract (match on `code`, never on `message`): a code is never renamed or
+ * given another meaning. Argument-shape errors (wrong type, length or range of something the
+ * caller passed) are not here: they are `INVALID_ARGUMENT` from `src/internal/assert.ts`, thrown
+ * before any work starts. The codes here mean "the inputs were well-formed but the cryptography
+ * or the arithmetic says no".
+ *
+ * Messages never carry secret material: only lengths, counts, labels and participant indices.
+ *
+ * Deliberately not here: transport errors (the transport adapters own those).
+ *
+ * @module
+ */
+
+import { ConfideError, type ConfideErrorOptions } from '../errors.ts';
+
+/** Every code an {@link SmpcError} can carry, in one ordered list (for tests and docs). */
+export const SMPC_ERROR_CODES = [
+  /** Two ring vectors that must agree in length or ring width do not. */
+  'SMPC_RING_MISMATCH',
+  /** The sum of the configured number of inputs could wrap around the ring modulus. */
+  'SMPC_OVERFLOW_RISK',
+  /** A peer's X25519 public key is of low order (RFC 7748 §6.1) or the shared secret is all zero. */
+  'SMPC_LOW_ORDER_POINT',
+  /** An authenticated envelope failed to open: wrong key, tampered bytes or wrong associated data. */
+  'SMPC_AEAD_FAILED',
+  /** An envelope is too short or carries an unknown version byte. */
+  'SMPC_ENVELOPE_MALFORMED',
+  /** Fewer Shamir shares than the threshold were supplied. */
+  'SMPC_SHARES_INSUFFICIENT',
+  /** A Shamir share is malformed: duplicate or out-of-range index, or a value outside the field. */
+  'SMPC_SHARE_MALFORMED',
+  /** No threshold-sized subset of the shares reconstructs a secret matching its commitment. */
+  'SMPC_SHARES_INCONSISTENT',
+  /** The requested cryptographic backend (WebCrypto or an algorithm in it) is not available here. */
+  'SMPC_BACKEND_UNAVAILABLE',
+  /** A roster repeats a participant id or a public key, or names a participant twice. */
+  'SMPC_ROSTER_INVALID',
+  /** A protocol message arrived in a stage that does not accept it (state unchanged; drop it). */
+  'SMPC_BAD_TRANSITION',
+  /** A protocol message is missing fields or has fields of the wrong type, size or version. */
+  'SMPC_MALFORMED_MESSAGE',
+  /** The server's round parameters violate the client's policy (threshold floor, cohort, ring, PRG). */
+  'SMPC_POLICY_VIOLATION',
+  /** An unmask request is unsafe: both shares for one peer, this client listed dead, unknown or repeated ids. */
+  'SMPC_UNMASK_REQUEST_INVALID',
+  /** A decrypted share envelope names the wrong sender, recipient or share index. */
+  'SMPC_ENVELOPE_MISADDRESSED',
+  /** Fewer participants than the threshold remain for some client: the round cannot finish safely. */
+  'SMPC_TOO_FEW_CLIENTS',
+  /** A signature (advertisement or survivor set) is missing, invalid, or from an untrusted identity. */
+  'SMPC_SIGNATURE_INVALID',
+  /** No safe round configuration exists for the requested cohort, rates and profile. */
+  'SMPC_PLAN_INFEASIBLE',
+  /** A client weight is not in (0, maxWeight], or an aggregate carries no positive weight. */
+  'SMPC_WEIGHT_OUT_OF_RANGE',
+  /** The round was aborted (by this party or the other side); no further messages are accepted. */
+  'SMPC_ABORTED',
+  /** Rejection sampling ran out of attempts (probability below 2^-256; indicates a broken cipher). */
+  'SMPC_PRG_EXHAUSTED',
+] as const;
+
+/** A stable, machine-readable secure-aggregation error code. */
+export type SmpcErrorCode = (typeof SMPC_ERROR_CODES)[number];
+
+/**
+ * An error from secure aggregation (`confide/smpc`).
+ *
+ * @example
+ * ```ts
+ * try { openEnvelope(key, envelope, context); }
+ * catch (e) { if (e instanceof SmpcError && e.code === 'SMPC_AEAD_FAILED') dropPeer(); }
+ * ```
+ */
+export class SmpcError extends ConfideError {
+  declare readonly code: SmpcErrorCode;
+
+  constructor(code: SmpcErrorCode, message: string, options: ConfideErrorOptions = {}) {
+    super(code, message, options);
+  }
+}

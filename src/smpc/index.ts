@@ -1,0 +1,196 @@
+/**
+ * Secure aggregation for confide (`confide/smpc`): the primitives of SecAgg / SecAgg+ (Bonawitz
+ * et al. CCS'17, Bell et al. CCS'20) and multi-server additive sharing.
+ *
+ * - `ring.ts`: vectors over Z_{2^b} in `Uint32Array`.
+ * - `quantize.ts`: clipping, stochastic rounding, overflow bounds.
+ * - `weighted.ts`: packed [w, w·x] quantization for weighted means, refusing weights over the cap.
+ * - `kdf.ts`: HKDF-SHA256 bound to session and purpose.
+ * - `prg.ts`: AES-256-CTR / ChaCha20 mask expansion with random access and rejection sampling.
+ * - `ka.ts`: X25519 with low-order-point rejection.
+ * - `aead.ts`: ChaCha20-Poly1305 share envelopes bound to session, round, sender, recipient.
+ * - `shamir.ts`: Shamir sharing over F_{2^256+297} with commitment-checked reconstruction.
+ * - `additive.ts`: n-of-n additive sharing for two or more non-colluding aggregators.
+ * - `session.ts`: session ids over the advertised roster; the canonical (UTF-8) id order.
+ * - `masking.ts`: pairwise/self mask keys, the sign convention, chunked mask application.
+ * - `planner.ts`: degree and threshold from n, dropout and corruption rates and the profile;
+ *   refuses unsafe plans with a reason.
+ * - `signing.ts`: Ed25519 identities and the two signed statements of the `active` profile.
+ * - `protocol/`: the SecAgg+ client and server as pure, serialisable state machines (advertise,
+ *   share keys, masked input, consistency check in the `active` profile, unmask) over a complete
+ *   or Harary graph, with an in-memory transport and a whole-round harness.
+ *
+ * - `simulate.ts`: a whole planned round in memory with dropouts, reporting exactness, error,
+ *   time per stage and bytes per client (the engine behind `confide smpc simulate`).
+ *
+ * Deliberately not here yet: the CLI wiring and the benchmark (issue 4 §3, §5). Test-only
+ * helpers (`sealEnvelopeWithNonce`, `evaluateShares`) and internal encodings are not exported.
+ *
+ * @module
+ */
+
+export {
+  type AdditiveSplitOptions,
+  combineAdditive,
+  expandSeededShare,
+  type SeededAdditiveSplit,
+  type SeededShareOptions,
+  splitAdditive,
+  splitAdditiveSeeded,
+} from './additive.ts';
+export {
+  ENVELOPE_OVERHEAD,
+  type EnvelopeContext,
+  envelopeAssociatedData,
+  openEnvelope,
+  sealEnvelope,
+} from './aead.ts';
+export { SMPC_ERROR_CODES, SmpcError, type SmpcErrorCode } from './errors.ts';
+export {
+  assertPublicKey,
+  generateKeyPair,
+  type KaBackend,
+  type KeyPair,
+  publicKeyFromSecret,
+  sharedSecret,
+} from './ka.ts';
+export { type DeriveKeyInput, deriveKey, SESSION_ID_LENGTH } from './kdf.ts';
+export {
+  type ApplyMaskOptions,
+  applyMask,
+  pairwiseMaskKey,
+  pairwiseMaskSign,
+  selfMaskKey,
+} from './masking.ts';
+export {
+  type HararyAdversary,
+  type HararyParameters,
+  hararyParameters,
+  type Plan,
+  type PlanInput,
+  planRound,
+} from './planner.ts';
+export {
+  expandPrg,
+  PRG_ALGORITHMS,
+  type PrgAlgorithm,
+  type PrgBackend,
+  type PrgOptions,
+} from './prg.ts';
+export {
+  type ClientPolicy,
+  type ClientSecrets,
+  type ClientStage,
+  type ClientState,
+  type ClientStepOptions,
+  type ClientStepResult,
+  type CreateClientOptions,
+  clientStep,
+  createClient,
+  type HeldShare,
+  type TrustedIdentity,
+} from './protocol/client.ts';
+export { decodeJson, encodeJson } from './protocol/codec.ts';
+export type {
+  AbortNotice,
+  AdvertisedKeys,
+  AdvertiseKeys,
+  AdvertiseRequest,
+  ClientMessage,
+  ConsistencyRequest,
+  ConsistencyResponse,
+  MaskedInput,
+  MaskedInputRequest,
+  RevealedShare,
+  ServerMessage,
+  ShareKeysRequest,
+  ShareKeysResponse,
+  SurvivorSignature,
+  UnmaskRequest,
+  UnmaskResponse,
+} from './protocol/messages.ts';
+export { parseClientMessage, parseServerMessage } from './protocol/messages.ts';
+export {
+  assertRoundParams,
+  GRAPH_KINDS,
+  type GraphKind,
+  neighbourMap,
+  PROFILES,
+  PROTOCOL_VERSION,
+  type Profile,
+  type RoundParams,
+} from './protocol/params.ts';
+export {
+  DROP_POINTS,
+  type DropPoint,
+  type RoundOutcome,
+  type RunRoundOptions,
+  runRound,
+} from './protocol/round.ts';
+export {
+  createServer,
+  type Exclusion,
+  type MaskedRecord,
+  type Outbound,
+  type ServerEvent,
+  type ServerStage,
+  type ServerState,
+  type ServerStepResult,
+  type SharedKeysRecord,
+  serverStep,
+  type UnmaskRecord,
+} from './protocol/server.ts';
+export { deserializeClientState, deserializeServerState, serializeState } from './protocol/state.ts';
+export { type Delivery, InMemoryTransport, SERVER_ADDRESS, type Transport } from './protocol/transport.ts';
+export {
+  assertSumFits,
+  clipVector,
+  dequantize,
+  maxSummands,
+  type QuantizationParams,
+  type QuantizedVector,
+  type QuantizeOptions,
+  quantizationParams,
+  quantize,
+} from './quantize.ts';
+export { type RandomSource, randomBytes } from './random.ts';
+export {
+  createRing,
+  type Ring,
+  ringAdd,
+  ringAddInPlace,
+  ringFromIntegers,
+  ringNegate,
+  ringSub,
+  ringSum,
+  ringToSigned,
+} from './ring.ts';
+export { compareIds, computeSessionId, type RosterEntry } from './session.ts';
+export {
+  commitSecret,
+  MAX_SHAMIR_SHARES,
+  reconstructSecret,
+  SHAMIR_PRIME,
+  type ShamirReconstructOptions,
+  type ShamirShare,
+  type ShamirSplit,
+  type ShamirSplitOptions,
+  splitSecret,
+} from './shamir.ts';
+export {
+  generateIdentity,
+  type Identity,
+  identityPublicKey,
+} from './signing.ts';
+export {
+  type SimulateOptions,
+  type SimulationResult,
+  seededRandomSource,
+  simulateRound,
+} from './simulate.ts';
+export {
+  dequantizeWeightedMean,
+  quantizeWeighted,
+  type WeightedParams,
+  type WeightedQuantizeOptions,
+} from './weighted.ts';

@@ -1,0 +1,126 @@
+/**
+ * Masks as SecAgg uses them (Bonawitz et al., CCS'17, §4): the pairwise-mask sign convention,
+ * the derivation of mask keys, and adding a PRG mask into a vector in bounded memory.
+ *
+ * Client u sends y_u = x_u + PRG(b_u) + Σ_{v ∈ N(u)} σ(u, v)·PRG(k_uv) mod 2^b, where k_uv is
+ * derived from the X25519 secret of s_u^SK and s_v^PK and σ(u, v) = +1 if id(u) < id(v) and −1
+ * otherwise. The order is the UTF-8 byte order of ids ({@link compareIds}), so it is the same in
+ * every language and for non-numeric ids; equal ids are an error, never a silent "tie" in which
+ * both sides add (scenario D.37). Since σ(u, v) = −σ(v, u) and k_uv = k_vu, the pairwise masks of
+ * any set of clients that completed the round cancel in the sum.
+ *
+ * Keys: pairwise `deriveKey(KA(s_u^SK, s_v^PK), sessionId, "mask/pairwise[:name]")`, self
+ * `deriveKey(b_u, sessionId, "mask/self[:name]")`, where `name` distinguishes several vectors in
+ * one session (fcp binds a vector name the same way).
+ *
+ * {@link applyMask} expands the mask in chunks (default 2^16 coordinates) and adds each into the
+ * target as it goes, so a client never holds a full-length mask next to its input (scenario
+ * F.40), and any coordinate range can be masked or unmasked on its own.
+ *
+ * Deliberately not here: who masks with whom (the protocol's neighbour graph), Shamir recovery of
+ * dropped clients' keys, and the protocol messages.
+ *
+ * @module
+ */
+
+import { ConfideArgumentError } from '../errors.ts';
+import { assertBytes, assertInteger } from '../internal/assert.ts';
+import { SmpcError } from './errors.ts';
+import { deriveKey } from './kdf.ts';
+import { expandPrg, type PrgAlgorithm, type PrgBackend } from './prg.ts';
+import { assertRingVector, type Ring, ringAddInPlace } from './ring.ts';
+import { compareIds } from './session.ts';
+
+/** Default number of coordinates expanded per chunk by {@link applyMask}. */
+export const DEFAULT_MASK_CHUNK = 1 << 16;
+
+const NAME = /^[a-z0-9._-]{1,64}$/;
+
+function purpose(base: string, vectorName: string | undefined): string {
+  if (vectorName === undefined) return base;
+  if (typeof vectorName !== 'string' || !NAME.test(vectorName)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'vectorName must be 1-64 characters of [a-z0-9._-]');
+  }
+  return `${base}:${vectorName}`;
+}
+
+/**
+ * σ(self, peer): +1 when `self` sorts before `peer` in UTF-8 byte order, −1 when after.
+ *
+ * @throws {SmpcError} `SMPC_ROSTER_INVALID` when the ids are equal.
+ * @example
+ * ```ts
+ * pairwiseMaskSign('alice', 'bob'); // 1
+ * pairwiseMaskSign('bob', 'alice'); // -1
+ * ```
+ */
+export function pairwiseMaskSign(self: string, peer: string): 1 | -1 {
+  const c = compareIds(self, peer);
+  if (c === 0)
+    throw new SmpcError('SMPC_ROSTER_INVALID', 'a client cannot share a pairwise mask with its own id');
+  return c < 0 ? 1 : -1;
+}
+
+/** The PRG key of the pairwise mask between two clients, from their X25519 shared secret. */
+export function pairwiseMaskKey(
+  sharedSecret: Uint8Array,
+  sessionId: Uint8Array,
+  vectorName?: string,
+): Uint8Array {
+  assertBytes(sharedSecret, 'sharedSecret', 32);
+  return deriveKey({ secret: sharedSecret, sessionId, purpose: purpose('mask/pairwise', vectorName) });
+}
+
+/** The PRG key of a client's self mask, from its 32-byte seed b_u. */
+export function selfMaskKey(seed: Uint8Array, sessionId: Uint8Array, vectorName?: string): Uint8Array {
+  assertBytes(seed, 'seed', 32);
+  return deriveKey({ secret: seed, sessionId, purpose: purpose('mask/self', vectorName) });
+}
+
+/** Options of {@link applyMask}. */
+export interface ApplyMaskOptions {
+  readonly ring: Ring;
+  /** +1 adds the mask, −1 subtracts it. */
+  readonly sign: 1 | -1;
+  /** Coordinate index of `target[0]` in the mask stream (default 0), for split unmasking. */
+  readonly start?: number;
+  readonly algorithm?: PrgAlgorithm;
+  readonly backend?: PrgBackend;
+  /** Coordinates per expansion (default 65,536). */
+  readonly chunk?: number;
+}
+
+/**
+ * Adds (sign +1) or subtracts (sign −1) the mask PRG(key) over Z_{2^b} into `target`, in place,
+ * chunk by chunk; returns `target`.
+ *
+ * @example
+ * ```ts
+ * await applyMask(y, pairwiseMaskKey(secret, sessionId), { ring, sign: pairwiseMaskSign(me, peer) });
+ * ```
+ */
+export async function applyMask(
+  target: Uint32Array,
+  key: Uint8Array,
+  options: ApplyMaskOptions,
+): Promise<Uint32Array> {
+  const ring = options.ring;
+  assertRingVector(target, ring, 'target');
+  if (options.sign !== 1 && options.sign !== -1) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'sign must be 1 or -1');
+  }
+  const start = assertInteger(options.start ?? 0, 'start', 0, 2 ** 32 - target.length);
+  const chunk = assertInteger(options.chunk ?? DEFAULT_MASK_CHUNK, 'chunk', 1, 1 << 24);
+  for (let offset = 0; offset < target.length; offset += chunk) {
+    const length = Math.min(chunk, target.length - offset);
+    const mask = await expandPrg(key, {
+      modulus: ring.modulus,
+      start: start + offset,
+      length,
+      ...(options.algorithm === undefined ? {} : { algorithm: options.algorithm }),
+      ...(options.backend === undefined ? {} : { backend: options.backend }),
+    });
+    ringAddInPlace(target.subarray(offset, offset + length), mask, ring, options.sign);
+  }
+  return target;
+}

@@ -1,0 +1,217 @@
+/**
+ * The mask generator: a keyed PRG that expands a 32-byte key into a vector of integers uniform
+ * modulo any m in [2, 2^32], with random access (any coordinate range is computed without the
+ * prefix, so unmasking can be split across workers and machines).
+ *
+ * Two ciphers, chosen per session and never mixed: `aes-256-ctr` (the default; WebCrypto, which
+ * runs at about 1 GB/s in Node and browsers, or `@noble/ciphers` where WebCrypto is missing — the
+ * same stream either way) and `chacha20` (RFC 8439 via `@noble/ciphers`, the faster choice when
+ * no hardware AES is reachable from JS). This follows fcp's `aes_ctr_prng.cc` (AES-256-CTR,
+ * zero IV) and `secagg-anchors.md` §5; keys come from `kdf.ts`, so they already bind session id
+ * and purpose.
+ *
+ * Stream layout (normative; see `test/vectors/smpc/README.md`). "Stream j" is the keystream of
+ * - AES-256-CTR with the initial 16-byte counter block BE64(j) ‖ BE64(0), the low 64 bits
+ *   incrementing per block (WebCrypto `length: 64`);
+ * - ChaCha20 (RFC 8439) with nonce 0x00000000 ‖ BE64(j) and initial block counter 0.
+ *
+ * If m = 2^b: coordinate i is LE32(stream0[4i .. 4i+4]) & (2^b − 1). If m is not a power of two
+ * (rejection sampling, as fcp does for general moduli): let T = 2^32 − (2^32 mod m). For attempt
+ * j = 0, 1, …, read the 16 bytes streamj[16i .. 16i+16] as four LE32 candidates r0..r3; the
+ * coordinate is rk mod m for the first rk < T. If all four are rejected, go to attempt j + 1. Every
+ * candidate is accepted with probability > 1/2, so an attempt fails with probability < 1/16, and
+ * the output is exactly uniform.
+ *
+ * Deliberately not here: key derivation (`kdf.ts`), adding masks into vectors (`ring.ts`), and a
+ * synchronous API (WebCrypto is asynchronous; one async call per range is cheap next to the
+ * expansion itself).
+ *
+ * @module
+ */
+
+import { ctr } from '@noble/ciphers/aes.js';
+import { chacha20 } from '@noble/ciphers/chacha.js';
+import { assertBytes, assertInteger, assertOneOf } from '../internal/assert.ts';
+import { SmpcError } from './errors.ts';
+
+/** The PRG ciphers; both are cryptographic, the choice is part of the session parameters. */
+export const PRG_ALGORITHMS = ['aes-256-ctr', 'chacha20'] as const;
+/** One of {@link PRG_ALGORITHMS}. */
+export type PrgAlgorithm = (typeof PRG_ALGORITHMS)[number];
+
+/** Where the cipher runs: `auto` prefers WebCrypto for AES and falls back to `@noble/ciphers`. */
+export const PRG_BACKENDS = ['auto', 'webcrypto', 'noble'] as const;
+/** One of {@link PRG_BACKENDS}. */
+export type PrgBackend = (typeof PRG_BACKENDS)[number];
+
+/** Length of a PRG key in bytes. */
+export const PRG_KEY_LENGTH = 32;
+
+/** Largest coordinate index + 1 a stream addresses (keeps ChaCha20's 32-bit block counter in range). */
+export const MAX_PRG_COORDINATES = 2 ** 32;
+
+/** Largest number of coordinates expanded in one call (1 GiB of keystream at most). */
+export const MAX_PRG_LENGTH = 2 ** 26;
+
+/** Rejection attempts before giving up: each fails with probability < 2^-4, so 64 fail < 2^-256. */
+const MAX_ATTEMPTS = 64;
+
+const TWO_POW_32 = 2 ** 32;
+
+/** What to expand. */
+export interface PrgOptions {
+  /** The modulus m, an integer in [2, 2^32]; powers of two use masking, others rejection sampling. */
+  readonly modulus: number;
+  /** Number of coordinates to produce. */
+  readonly length: number;
+  /** Index of the first coordinate (default 0). */
+  readonly start?: number;
+  /** Cipher (default `aes-256-ctr`). */
+  readonly algorithm?: PrgAlgorithm;
+  /** Backend (default `auto`). `webcrypto` with `chacha20` is unavailable. */
+  readonly backend?: PrgBackend;
+}
+
+function zeroCopy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+function subtleOrUndefined(): SubtleCrypto | undefined {
+  const c = globalThis.crypto as Crypto | undefined;
+  return c?.subtle;
+}
+
+/** Bytes [offset, offset + length) of stream j (see the module doc for the layout). */
+async function streamBytes(
+  algorithm: PrgAlgorithm,
+  backend: PrgBackend,
+  key: Uint8Array,
+  j: number,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  if (algorithm === 'chacha20') {
+    if (backend === 'webcrypto') {
+      throw new SmpcError(
+        'SMPC_BACKEND_UNAVAILABLE',
+        'WebCrypto has no ChaCha20; use backend "noble" or "auto"',
+      );
+    }
+    const first = Math.floor(offset / 64);
+    const skip = offset % 64;
+    const nonce = new Uint8Array(12);
+    const view = new DataView(nonce.buffer);
+    view.setUint32(4, Math.floor(j / TWO_POW_32), false);
+    view.setUint32(8, j >>> 0, false);
+    const blocks = Math.ceil((skip + length) / 64);
+    const ks = chacha20(key, nonce, new Uint8Array(blocks * 64), undefined, first);
+    return ks.subarray(skip, skip + length);
+  }
+  const first = Math.floor(offset / 16);
+  const skip = offset % 16;
+  const counter = new Uint8Array(16);
+  const view = new DataView(counter.buffer);
+  view.setUint32(0, Math.floor(j / TWO_POW_32), false);
+  view.setUint32(4, j >>> 0, false);
+  view.setUint32(8, Math.floor(first / TWO_POW_32), false);
+  view.setUint32(12, first >>> 0, false);
+  const zeros = new Uint8Array(Math.ceil((skip + length) / 16) * 16);
+  const subtle = backend === 'noble' ? undefined : subtleOrUndefined();
+  if (subtle === undefined) {
+    if (backend === 'webcrypto') {
+      throw new SmpcError(
+        'SMPC_BACKEND_UNAVAILABLE',
+        'WebCrypto (crypto.subtle) is not available in this runtime',
+      );
+    }
+    return ctr(key, counter)
+      .encrypt(zeros)
+      .subarray(skip, skip + length);
+  }
+  let cryptoKey: CryptoKey;
+  let ks: ArrayBuffer;
+  try {
+    cryptoKey = await subtle.importKey('raw', zeroCopy(key), { name: 'AES-CTR' }, false, ['encrypt']);
+    ks = await subtle.encrypt({ name: 'AES-CTR', counter, length: 64 }, cryptoKey, zeros);
+  } catch (cause) {
+    if (backend === 'webcrypto') {
+      throw new SmpcError('SMPC_BACKEND_UNAVAILABLE', 'WebCrypto AES-CTR failed', { cause });
+    }
+    return ctr(key, counter)
+      .encrypt(zeros)
+      .subarray(skip, skip + length);
+  }
+  return new Uint8Array(ks, skip, length);
+}
+
+function readU32le(bytes: Uint8Array, offset: number): number {
+  return (
+    ((bytes[offset] as number) |
+      ((bytes[offset + 1] as number) << 8) |
+      ((bytes[offset + 2] as number) << 16) |
+      ((bytes[offset + 3] as number) << 24)) >>>
+    0
+  );
+}
+
+/**
+ * Expands `key` into `length` integers uniform modulo `modulus`, starting at coordinate `start`.
+ * The output for a range equals the same slice of any longer expansion.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for a key that is not 32 bytes or a bad range.
+ * @throws {SmpcError} `SMPC_BACKEND_UNAVAILABLE` when the forced backend is missing.
+ * @example
+ * ```ts
+ * const mask = await expandPrg(key, { modulus: 2 ** 32, length: 1000 });
+ * const tail = await expandPrg(key, { modulus: 2 ** 32, start: 900, length: 100 }); // = mask.subarray(900)
+ * ```
+ */
+export async function expandPrg(key: Uint8Array, options: PrgOptions): Promise<Uint32Array> {
+  assertBytes(key, 'key', PRG_KEY_LENGTH);
+  const modulus = assertInteger(options.modulus, 'modulus', 2, TWO_POW_32);
+  const length = assertInteger(options.length, 'length', 0, MAX_PRG_LENGTH);
+  const start = assertInteger(options.start ?? 0, 'start', 0, MAX_PRG_COORDINATES - length);
+  const algorithm = assertOneOf(options.algorithm ?? 'aes-256-ctr', 'algorithm', PRG_ALGORITHMS);
+  const backend = assertOneOf(options.backend ?? 'auto', 'backend', PRG_BACKENDS);
+  const out = new Uint32Array(length);
+  if (length === 0) return out;
+
+  const bits = Math.log2(modulus);
+  if (Number.isInteger(bits) && 2 ** bits === modulus) {
+    const mask = bits === 32 ? -1 : modulus - 1;
+    const bytes = await streamBytes(algorithm, backend, key, 0, 4 * start, 4 * length);
+    for (let i = 0; i < length; i++) out[i] = readU32le(bytes, 4 * i) & mask;
+    return out;
+  }
+
+  const threshold = TWO_POW_32 - (TWO_POW_32 % modulus);
+  let pending: number[] | undefined; // undefined: every coordinate (attempt 0)
+  for (let j = 0; pending === undefined || pending.length > 0; j++) {
+    if (j >= MAX_ATTEMPTS) {
+      throw new SmpcError('SMPC_PRG_EXHAUSTED', `rejection sampling failed ${MAX_ATTEMPTS} times in a row`);
+    }
+    const lo = pending === undefined ? 0 : (pending[0] as number);
+    const hi = pending === undefined ? length - 1 : (pending[pending.length - 1] as number);
+    const bytes = await streamBytes(algorithm, backend, key, j, 16 * (start + lo), 16 * (hi - lo + 1));
+    const next: number[] = [];
+    const count = pending === undefined ? length : pending.length;
+    for (let p = 0; p < count; p++) {
+      const idx = pending === undefined ? p : (pending[p] as number);
+      const base = 16 * (idx - lo);
+      let accepted = false;
+      for (let k = 0; k < 4; k++) {
+        const r = readU32le(bytes, base + 4 * k);
+        if (r < threshold) {
+          out[idx] = r % modulus;
+          accepted = true;
+          break;
+        }
+      }
+      if (!accepted) next.push(idx);
+    }
+    pending = next;
+  }
+  return out;
+}

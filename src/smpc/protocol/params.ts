@@ -1,0 +1,196 @@
+/**
+ * The public parameters of one SecAgg+ round and the neighbour graph they determine.
+ *
+ * The server chooses the parameters and sends them in the advertise request; every client checks
+ * them against its own {@link ClientPolicy} (research note scenario B.21: refuse a threshold below
+ * the floor, a cohort below the minimum, a ring or vector length other than its own). Their digest
+ * is hashed into the session id, so clients shown different parameters derive different keys and
+ * the round fails closed (scenario B.22).
+ *
+ * Graphs (Bell et al., CCS'20 §3): `complete` (Bonawitz: everyone is everyone's neighbour,
+ * k = n − 1) or `harary`: a k-regular circulant graph (k even) over the clients arranged on a ring
+ * in the order of SHA-256(graphSeed ‖ UTF-8 id) — a random relabelling chosen by the server's seed,
+ * as in fcp's `secret_sharing_harary_graph.h` — where each client's neighbours are the k/2 clients
+ * on either side. The graph is a pure function of the parameters, so client and server compute
+ * the same neighbourhoods and a server cannot show different neighbourhoods to different clients
+ * without changing the session id. A client's shares go to its neighbours only (no self-edge), so
+ * t ≤ k.
+ *
+ * Deliberately not here: choosing k and t from n and the dropout/corruption rates (the planner of
+ * issue 4 §2).
+ *
+ * @module
+ */
+
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertBytes, assertInteger, assertOneOf, assertString } from '../../internal/assert.ts';
+import { concatBytes, lengthPrefixed, toHex, u32be, utf8 } from '../encoding.ts';
+import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
+import { MAX_RING_BITS } from '../ring.ts';
+import { compareIds, isValidId } from '../session.ts';
+import { MAX_SHAMIR_SHARES } from '../shamir.ts';
+
+/** Wire and state format version of the SecAgg+ protocol. */
+export const PROTOCOL_VERSION = 1;
+
+/** Graph kinds. */
+export const GRAPH_KINDS = ['complete', 'harary'] as const;
+/** One of {@link GRAPH_KINDS}. */
+export type GraphKind = (typeof GRAPH_KINDS)[number];
+
+/**
+ * Threat profiles. `honest-but-curious` and `semi-malicious` run the same four rounds and differ
+ * only in the threshold a client's policy demands; `active` adds signed key advertisements and
+ * the ConsistencyCheck round, and needs t > 2k/3 and trusted identity keys for the whole cohort.
+ */
+export const PROFILES = ['honest-but-curious', 'semi-malicious', 'active'] as const;
+/** One of {@link PROFILES}. */
+export type Profile = (typeof PROFILES)[number];
+
+/** Largest cohort supported by one round. */
+export const MAX_COHORT = MAX_SHAMIR_SHARES;
+
+/** Public parameters of one round. */
+export interface RoundParams {
+  /** Caller's round identifier (e.g. training round and model hash); bound into the session id. */
+  readonly roundId: string;
+  readonly profile: Profile;
+  /** The invited cohort: distinct ids. */
+  readonly clients: readonly string[];
+  /** Shamir threshold t: shares needed to reconstruct a client's secrets, 2 ≤ t ≤ degree. */
+  readonly threshold: number;
+  readonly graph: GraphKind;
+  /** Neighbours per client k: n − 1 for `complete`; even, 2 ≤ k ≤ n − 1 for `harary`. */
+  readonly degree: number;
+  /** 32 bytes choosing the Harary relabelling (ignored, but still hashed, for `complete`). */
+  readonly graphSeed: Uint8Array;
+  /** Ring width b of the masked vectors. */
+  readonly ringBits: number;
+  /** Length of every client's vector. */
+  readonly vectorLength: number;
+  /** Mask PRG cipher. */
+  readonly prg: PrgAlgorithm;
+}
+
+/**
+ * Validates round parameters and returns them.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` with `fields` naming every invalid field.
+ */
+export function assertRoundParams(value: unknown): RoundParams {
+  if (typeof value !== 'object' || value === null) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'round parameters must be an object');
+  }
+  const p = value as Record<string, unknown>;
+  assertString(p.roundId, 'roundId', 128);
+  assertOneOf(p.profile, 'profile', PROFILES);
+  if (!Array.isArray(p.clients) || p.clients.length < 2 || p.clients.length > MAX_COHORT) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', `clients must be an array of 2 to ${MAX_COHORT} ids`, {
+      fields: ['clients'],
+    });
+  }
+  const seen = new Set<string>();
+  for (const [i, id] of (p.clients as unknown[]).entries()) {
+    assertString(id, `clients[${i}]`, 256);
+    if (!isValidId(id)) {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'client ids must be well-formed UTF-16', {
+        fields: [`clients[${i}]`],
+      });
+    }
+    if (seen.has(id as string)) {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'clients must be distinct', {
+        fields: [`clients[${i}]`],
+      });
+    }
+    seen.add(id as string);
+  }
+  const n = p.clients.length;
+  const graph = assertOneOf(p.graph, 'graph', GRAPH_KINDS);
+  const degree =
+    graph === 'complete'
+      ? assertInteger(p.degree, 'degree', n - 1, n - 1)
+      : assertInteger(p.degree, 'degree', 2, n - 1);
+  if (graph === 'harary' && degree % 2 !== 0) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'a Harary graph needs an even degree', {
+      fields: ['degree'],
+    });
+  }
+  assertInteger(p.threshold, 'threshold', 2, degree);
+  assertBytes(p.graphSeed, 'graphSeed', 32);
+  assertInteger(p.ringBits, 'ringBits', 1, MAX_RING_BITS);
+  assertInteger(p.vectorLength, 'vectorLength', 1, 2 ** 26);
+  assertOneOf(p.prg, 'prg', PRG_ALGORITHMS);
+  return value as RoundParams;
+}
+
+/** SHA-256 of the canonical encoding of the parameters (the session-id context). */
+export function paramsDigest(params: RoundParams): Uint8Array {
+  const clients = [...params.clients].sort(compareIds);
+  return sha256(
+    concatBytes(
+      lengthPrefixed(
+        utf8('secagg/v1/params'),
+        u32be(PROTOCOL_VERSION),
+        utf8(params.roundId),
+        utf8(params.profile),
+      ),
+      u32be(clients.length),
+      lengthPrefixed(...clients.map(utf8)),
+      u32be(params.threshold),
+      lengthPrefixed(utf8(params.graph)),
+      u32be(params.degree),
+      lengthPrefixed(params.graphSeed),
+      u32be(params.ringBits),
+      u32be(params.vectorLength),
+      lengthPrefixed(utf8(params.prg)),
+    ),
+  );
+}
+
+/**
+ * Every client's neighbours, in canonical (UTF-8) id order. Symmetric: v ∈ N(u) ⟺ u ∈ N(v).
+ *
+ * @example
+ * ```ts
+ * neighbourMap(params).get('alice'); // ['bob', 'carol', ...]
+ * ```
+ */
+export function neighbourMap(params: RoundParams): ReadonlyMap<string, readonly string[]> {
+  const cached = graphCache.get(params);
+  if (cached !== undefined) return cached;
+  const graph = computeNeighbourMap(params);
+  graphCache.set(params, graph);
+  return graph;
+}
+
+/** Memo of {@link neighbourMap} per parameters object (the graph is a pure function of them). */
+const graphCache = new WeakMap<RoundParams, ReadonlyMap<string, readonly string[]>>();
+
+function computeNeighbourMap(params: RoundParams): ReadonlyMap<string, readonly string[]> {
+  const ids = [...params.clients];
+  const out = new Map<string, string[]>();
+  if (params.graph === 'complete') {
+    const sorted = ids.sort(compareIds);
+    for (const u of sorted)
+      out.set(
+        u,
+        sorted.filter((v) => v !== u),
+      );
+    return out;
+  }
+  const seed = params.graphSeed;
+  const ranked = ids
+    .map((id) => ({ id, rank: toHex(sha256(concatBytes(seed, utf8(id)))) }))
+    .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : compareIds(a.id, b.id)))
+    .map((e) => e.id);
+  const n = ranked.length;
+  const half = params.degree / 2;
+  for (const [pos, u] of ranked.entries()) {
+    const nb: string[] = [];
+    for (let j = 1; j <= half; j++)
+      nb.push(ranked[(pos + j) % n] as string, ranked[(pos - j + n) % n] as string);
+    out.set(u, nb.sort(compareIds));
+  }
+  return out;
+}

@@ -1,0 +1,521 @@
+/**
+ * The SecAgg+ server as a pure state machine: `serverStep(state, event) → { state, outbound }`
+ * (Bonawitz et al., CCS'17 rounds 0, 1, 2 and 4 over the neighbour graph of Bell et al., CCS'20).
+ * Events are a client's message or `close` (the stage's deadline passed). State is plain data;
+ * serialise it with `encodeJson`.
+ *
+ * | stage          | collects from | closes when               | then broadcasts            |
+ * |----------------|---------------|---------------------------|----------------------------|
+ * | `advertise`    | cohort        | all answered, or `close`  | roster U1                  |
+ * | `share-keys`   | U1            | all answered, or `close`  | envelopes, to each in U2   |
+ * | `masked-input` | U2            | all answered, or `close`  | U3 (and U2∖U3), to each in U3 |
+ * | `consistency`  | U3            | all answered, or `close`  | U3, U2∖U3, signatures      |
+ * | `unmask`       | U3            | all answered, or `close`  | — (result computed)        |
+ *
+ * `consistency` exists only in the `active` profile (Bonawitz et al. round 3): the server sends U3
+ * to every survivor, collects their Ed25519 signatures on it, and forwards at least t of them
+ * with the unmask request; each client verifies them before revealing anything. The server does
+ * not verify signatures itself (it gains nothing by forwarding bad ones: honest clients abort).
+ *
+ * A message from a client the stage does not expect (late, repeated, out of order, unknown)
+ * throws `SMPC_BAD_TRANSITION` with the state unchanged: it is never counted twice (scenarios A.8,
+ * A.9). A well-typed message whose content is wrong (bad keys, missing envelopes, a masked vector
+ * of the wrong length or out of the ring, peers that differ from what the server forwarded, shares
+ * with wrong indices) excludes that client, as if it had dropped (C.26); an `abort` from a client
+ * does the same. When a stage closes, every remaining client must still have at least t live
+ * neighbours, or the round aborts (`SMPC_TOO_FEW_CLIENTS`; scenarios A.5–A.7: this server's policy
+ * for a starved neighbourhood is to abort). Unmasking reconstructs the self-mask seed of every
+ * survivor and the masking key of every dropped client, checks each against its commitment (and
+ * the masking key against the advertised public key), and removes exactly the masks the clients
+ * reported adding; a reconstruction that fails aborts the round (`SMPC_SHARES_INCONSISTENT`,
+ * scenario C.27). The server never outputs a sum it could not verify.
+ *
+ * Deliberately not here: parameter planning, parallel unmasking across workers, and timing (the
+ * caller decides when to send `close`).
+ *
+ * @module
+ */
+
+import { equalBytes } from '../encoding.ts';
+import { SmpcError } from '../errors.ts';
+import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../ka.ts';
+import { applyMask, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
+import { createRing, ringAddInPlace } from '../ring.ts';
+import { compareIds, computeSessionId } from '../session.ts';
+import { reconstructSecret, type ShamirShare } from '../shamir.ts';
+import {
+  type AdvertisedKeys,
+  type ClientMessage,
+  parseClientMessage,
+  type RevealedShare,
+  type ServerMessage,
+  type SurvivorSignature,
+} from './messages.ts';
+import {
+  assertRoundParams,
+  neighbourMap,
+  PROTOCOL_VERSION,
+  paramsDigest,
+  type RoundParams,
+} from './params.ts';
+import { shareContext, shareIndex } from './shares.ts';
+
+/** Server stages in protocol order. */
+export const SERVER_STAGES = [
+  'advertise',
+  'share-keys',
+  'masked-input',
+  'consistency',
+  'unmask',
+  'done',
+  'aborted',
+] as const;
+/** One of {@link SERVER_STAGES}. */
+export type ServerStage = (typeof SERVER_STAGES)[number];
+
+/** A client's accepted share-keys response. */
+export interface SharedKeysRecord {
+  readonly id: string;
+  readonly selfMaskCommitment: Uint8Array;
+  readonly maskingKeyCommitment: Uint8Array;
+  readonly envelopes: readonly { readonly to: string; readonly ciphertext: Uint8Array }[];
+}
+
+/** A client's accepted masked input. */
+export interface MaskedRecord {
+  readonly id: string;
+  readonly peers: readonly string[];
+  readonly masked: Uint32Array;
+}
+
+/** A client's accepted unmask response. */
+export interface UnmaskRecord {
+  readonly id: string;
+  readonly selfMaskShares: readonly RevealedShare[];
+  readonly maskingKeyShares: readonly RevealedShare[];
+}
+
+/** A client the server excluded, the stage it was excluded in, and why. */
+export interface Exclusion {
+  readonly id: string;
+  readonly stage: ServerStage;
+  readonly reason: string;
+}
+
+/** Serialisable server state. */
+export interface ServerState {
+  readonly v: 1;
+  readonly role: 'server';
+  readonly stage: ServerStage;
+  readonly params: RoundParams;
+  /** Clients that advertised keys (U1 once `advertise` closes). */
+  readonly advertised: readonly AdvertisedKeys[];
+  readonly sessionId: Uint8Array | null;
+  /** Clients that shared keys (U2 once `share-keys` closes). */
+  readonly shared: readonly SharedKeysRecord[];
+  /** Clients whose masked input was accepted (U3 once `masked-input` closes). */
+  readonly masked: readonly MaskedRecord[];
+  readonly survivors: readonly string[] | null;
+  readonly dropped: readonly string[] | null;
+  /** Signatures on the survivor set (`active` profile). */
+  readonly signatures: readonly SurvivorSignature[];
+  readonly unmasked: readonly UnmaskRecord[];
+  readonly excluded: readonly Exclusion[];
+  /** Σ_{u ∈ U3} x_u mod 2^b once `done`. */
+  readonly result: Uint32Array | null;
+  readonly abort: { readonly code: string; readonly reason: string } | null;
+}
+
+/** An input to the server. */
+export type ServerEvent =
+  | { readonly type: 'message'; readonly from: string; readonly message: unknown }
+  | { readonly type: 'close' };
+
+/** A message for one client. */
+export interface Outbound {
+  readonly to: string;
+  readonly message: ServerMessage;
+}
+
+/** The result of one step. */
+export interface ServerStepResult {
+  readonly state: ServerState;
+  readonly outbound: readonly Outbound[];
+}
+
+const EXPECTED: Partial<Record<ServerStage, ClientMessage['type']>> = {
+  advertise: 'advertise',
+  'share-keys': 'share-keys',
+  'masked-input': 'masked-input',
+  consistency: 'consistency',
+  unmask: 'unmask',
+};
+
+/**
+ * A new server for one round, with the advertise requests to send to the cohort.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid parameters.
+ * @example
+ * ```ts
+ * const { state, outbound } = createServer(params); // outbound: one advertise-request per client
+ * ```
+ */
+export function createServer(params: RoundParams): ServerStepResult {
+  assertRoundParams(params);
+  const state: ServerState = {
+    v: PROTOCOL_VERSION,
+    role: 'server',
+    stage: 'advertise',
+    params,
+    advertised: [],
+    sessionId: null,
+    shared: [],
+    masked: [],
+    survivors: null,
+    dropped: null,
+    signatures: [],
+    unmasked: [],
+    excluded: [],
+    result: null,
+    abort: null,
+  };
+  return {
+    state,
+    outbound: broadcast(params.clients, { v: PROTOCOL_VERSION, type: 'advertise-request', params }),
+  };
+}
+
+/** The same message to every recipient, as one shared object (transports may encode it once). */
+function broadcast(recipients: readonly string[], message: ServerMessage): Outbound[] {
+  return recipients.map((to) => ({ to, message }));
+}
+
+/** The clients a stage waits for. */
+function expectedSenders(state: ServerState): readonly string[] {
+  switch (state.stage) {
+    case 'advertise':
+      return state.params.clients;
+    case 'share-keys':
+      return state.advertised.map((e) => e.id);
+    case 'masked-input':
+      return state.shared.map((e) => e.id);
+    case 'consistency':
+    case 'unmask':
+      return state.survivors ?? [];
+    default:
+      return [];
+  }
+}
+
+function answered(state: ServerState): Set<string> {
+  const ids: string[] = state.excluded.filter((e) => e.stage === state.stage).map((e) => e.id);
+  if (state.stage === 'advertise') ids.push(...state.advertised.map((e) => e.id));
+  if (state.stage === 'share-keys') ids.push(...state.shared.map((e) => e.id));
+  if (state.stage === 'masked-input') ids.push(...state.masked.map((e) => e.id));
+  if (state.stage === 'consistency') ids.push(...state.signatures.map((e) => e.id));
+  if (state.stage === 'unmask') ids.push(...state.unmasked.map((e) => e.id));
+  return new Set(ids);
+}
+
+function exclude(state: ServerState, id: string, reason: string): ServerState {
+  return { ...state, excluded: [...state.excluded, { id, stage: state.stage, reason }] };
+}
+
+function abortRound(
+  state: ServerState,
+  code: string,
+  reason: string,
+  notify: readonly string[],
+): ServerStepResult {
+  return {
+    state: { ...state, stage: 'aborted', abort: { code, reason } },
+    outbound: notify.map((to) => ({ to, message: { v: PROTOCOL_VERSION, type: 'abort', code, reason } })),
+  };
+}
+
+/** Checks a client's message content against the stage; returns the updated state (accepting or excluding). */
+function accept(state: ServerState, from: string, msg: ClientMessage): ServerState {
+  const graph = neighbourMap(state.params);
+  switch (msg.type) {
+    case 'advertise': {
+      try {
+        assertPublicKey(msg.encryptionKey);
+        assertPublicKey(msg.maskingKey);
+      } catch {
+        return exclude(state, from, 'invalid public key');
+      }
+      if (state.params.profile === 'active' && msg.signature === null) {
+        // Every client would refuse the roster; leave the unsigned advertisement out instead.
+        return exclude(state, from, 'unsigned advertisement in the active profile');
+      }
+      const used = state.advertised.flatMap((e) => [e.encryptionKey, e.maskingKey]);
+      const mine = [msg.encryptionKey, msg.maskingKey];
+      if (
+        equalBytes(msg.encryptionKey, msg.maskingKey) ||
+        mine.some((k) => used.some((u) => equalBytes(u, k)))
+      ) {
+        return exclude(state, from, 'public key already in use');
+      }
+      const entry = {
+        id: from,
+        encryptionKey: msg.encryptionKey,
+        maskingKey: msg.maskingKey,
+        signature: msg.signature,
+      };
+      return { ...state, advertised: [...state.advertised, entry] };
+    }
+    case 'share-keys': {
+      const u1 = new Set(state.advertised.map((e) => e.id));
+      const want = (graph.get(from) ?? []).filter((v) => u1.has(v));
+      const got = msg.envelopes.map((e) => e.to);
+      if (
+        got.length !== want.length ||
+        new Set(got).size !== got.length ||
+        !got.every((v) => want.includes(v))
+      ) {
+        return exclude(state, from, 'envelopes do not match the neighbours in U1');
+      }
+      const record: SharedKeysRecord = {
+        id: from,
+        selfMaskCommitment: msg.selfMaskCommitment,
+        maskingKeyCommitment: msg.maskingKeyCommitment,
+        envelopes: msg.envelopes,
+      };
+      return { ...state, shared: [...state.shared, record] };
+    }
+    case 'masked-input': {
+      const ring = createRing(state.params.ringBits);
+      if (
+        msg.masked.length !== state.params.vectorLength ||
+        (ring.bits < 32 && msg.masked.some((x) => x >= ring.modulus))
+      ) {
+        return exclude(state, from, 'masked vector has the wrong length or is not reduced');
+      }
+      const u2 = new Set(state.shared.map((e) => e.id));
+      const want = (graph.get(from) ?? []).filter((v) => u2.has(v));
+      const peers = [...msg.peers].sort(compareIds);
+      if (peers.length !== want.length || peers.some((p, i) => p !== want[i])) {
+        return exclude(state, from, 'masked with a different set of peers than the server forwarded');
+      }
+      return { ...state, masked: [...state.masked, { id: from, peers, masked: msg.masked }] };
+    }
+    case 'unmask': {
+      const survivors = new Set(state.survivors ?? []);
+      const dropped = new Set(state.dropped ?? []);
+      const u1 = new Set(state.advertised.map((e) => e.id));
+      const owners = new Set<string>();
+      const ok = (s: RevealedShare, pool: Set<string>): boolean => {
+        if (!pool.has(s.owner) || owners.has(s.owner)) return false;
+        owners.add(s.owner);
+        const ownerNeighbours = (graph.get(s.owner) ?? []).filter((v) => u1.has(v));
+        return shareIndex(ownerNeighbours, from) === s.index;
+      };
+      if (
+        !msg.selfMaskShares.every((s) => ok(s, survivors)) ||
+        !msg.maskingKeyShares.every((s) => ok(s, dropped))
+      ) {
+        return exclude(state, from, 'unmask response has shares for the wrong clients or with wrong indices');
+      }
+      const record: UnmaskRecord = {
+        id: from,
+        selfMaskShares: msg.selfMaskShares,
+        maskingKeyShares: msg.maskingKeyShares,
+      };
+      return { ...state, unmasked: [...state.unmasked, record] };
+    }
+    case 'consistency':
+      // Signatures are checked by every client before it reveals anything; the server only relays.
+      return { ...state, signatures: [...state.signatures, { id: from, signature: msg.signature }] };
+    case 'abort':
+      return exclude(state, from, `client aborted: ${msg.code}`);
+  }
+}
+
+/** The first client among `ids` with fewer than t neighbours in `live`, if any. */
+function starved(state: ServerState, ids: readonly string[], live: ReadonlySet<string>): string | undefined {
+  const graph = neighbourMap(state.params);
+  return ids.find((u) => (graph.get(u) ?? []).filter((v) => live.has(v)).length < state.params.threshold);
+}
+
+async function finish(state: ServerState): Promise<ServerStepResult> {
+  const { params } = state;
+  const sessionId = state.sessionId as Uint8Array;
+  const ring = createRing(params.ringBits);
+  const survivors = state.survivors ?? [];
+  const dropped = state.dropped ?? [];
+  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] =>
+    state.unmasked.flatMap((r) =>
+      r[kind].filter((s) => s.owner === owner).map((s) => ({ index: s.index, value: s.value })),
+    );
+  const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
+  const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
+  const total = new Uint32Array(params.vectorLength);
+  for (const m of state.masked) ringAddInPlace(total, m.masked, ring);
+  try {
+    for (const v of survivors) {
+      const seed = reconstructSecret(sharesOf(v, 'selfMaskShares'), {
+        threshold: params.threshold,
+        commitment: (sharedBy.get(v) as SharedKeysRecord).selfMaskCommitment,
+        context: shareContext(sessionId, v, 'self-mask'),
+      });
+      await applyMask(total, selfMaskKey(seed, sessionId), { ring, sign: -1, algorithm: params.prg });
+    }
+    for (const v of dropped) {
+      const secret = reconstructSecret(sharesOf(v, 'maskingKeyShares'), {
+        threshold: params.threshold,
+        commitment: (sharedBy.get(v) as SharedKeysRecord).maskingKeyCommitment,
+        context: shareContext(sessionId, v, 'masking-key'),
+      });
+      if (!equalBytes(publicKeyFromSecret(secret), (keysBy.get(v) as AdvertisedKeys).maskingKey)) {
+        throw new SmpcError(
+          'SMPC_SHARES_INCONSISTENT',
+          'reconstructed masking key does not match the advertised key',
+        );
+      }
+      for (const w of state.masked) {
+        if (!w.peers.includes(v)) continue;
+        const k = await sharedSecret(secret, (keysBy.get(w.id) as AdvertisedKeys).maskingKey);
+        // w added σ(w, v)·PRG(k_wv); remove it.
+        await applyMask(total, pairwiseMaskKey(k, sessionId), {
+          ring,
+          sign: pairwiseMaskSign(w.id, v) === 1 ? -1 : 1,
+          algorithm: params.prg,
+        });
+      }
+    }
+  } catch (e) {
+    if (e instanceof SmpcError) return abortRound(state, e.code, e.message, []);
+    throw e;
+  }
+  return { state: { ...state, stage: 'done', result: total }, outbound: [] };
+}
+
+function unmaskRequests(state: ServerState): ServerStepResult {
+  const survivors = state.survivors ?? [];
+  const dropped = state.dropped ?? [];
+  const signatures = state.signatures;
+  return {
+    state,
+    outbound: broadcast(survivors, {
+      v: PROTOCOL_VERSION,
+      type: 'unmask-request',
+      survivors,
+      dropped,
+      signatures,
+    }),
+  };
+}
+
+/** Closes the current stage: computes the next set, checks thresholds, and broadcasts. */
+async function close(state: ServerState): Promise<ServerStepResult> {
+  const { params } = state;
+  switch (state.stage) {
+    case 'advertise': {
+      const u1 = state.advertised.map((e) => e.id);
+      const bad = starved(state, u1, new Set(u1));
+      if (u1.length === 0 || bad !== undefined) {
+        return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients advertised keys', u1);
+      }
+      const sessionId = computeSessionId(state.advertised, paramsDigest(params));
+      const roster = [...state.advertised].sort((a, b) => compareIds(a.id, b.id));
+      return {
+        state: { ...state, stage: 'share-keys', sessionId },
+        outbound: broadcast(u1, { v: PROTOCOL_VERSION, type: 'share-keys-request', roster }),
+      };
+    }
+    case 'share-keys': {
+      const u2 = state.shared.map((e) => e.id);
+      const live = new Set(u2);
+      if (u2.length === 0 || starved(state, u2, live) !== undefined) {
+        return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients shared keys', u2);
+      }
+      return {
+        state: { ...state, stage: 'masked-input' },
+        outbound: u2.map((to) => ({
+          to,
+          message: {
+            v: PROTOCOL_VERSION,
+            type: 'masked-input-request',
+            envelopes: state.shared.flatMap((r) =>
+              r.envelopes.filter((e) => e.to === to).map((e) => ({ from: r.id, ciphertext: e.ciphertext })),
+            ),
+          },
+        })),
+      };
+    }
+    case 'masked-input': {
+      const u3 = state.masked.map((e) => e.id).sort(compareIds);
+      const live = new Set(u3);
+      const u2 = state.shared.map((e) => e.id);
+      if (u3.length === 0 || starved(state, u2, live) !== undefined) {
+        return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients sent masked input', u3);
+      }
+      const dropped = u2.filter((id) => !live.has(id)).sort(compareIds);
+      if (params.profile === 'active') {
+        return {
+          state: { ...state, stage: 'consistency', survivors: u3, dropped },
+          outbound: broadcast(u3, { v: PROTOCOL_VERSION, type: 'consistency-request', survivors: u3 }),
+        };
+      }
+      return unmaskRequests({ ...state, stage: 'unmask', survivors: u3, dropped });
+    }
+    case 'consistency': {
+      const survivors = state.survivors ?? [];
+      if (state.signatures.length < params.threshold) {
+        return abortRound(
+          state,
+          'SMPC_TOO_FEW_CLIENTS',
+          'too few clients signed the survivor set',
+          survivors,
+        );
+      }
+      return unmaskRequests({ ...state, stage: 'unmask' });
+    }
+    case 'unmask': {
+      const responders = new Set(state.unmasked.map((r) => r.id));
+      const owners = [...(state.survivors ?? []), ...(state.dropped ?? [])];
+      if (starved(state, owners, responders) !== undefined) {
+        return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients answered unmasking', []);
+      }
+      return finish(state);
+    }
+    default:
+      throw new SmpcError('SMPC_BAD_TRANSITION', `a ${state.stage} server cannot close a stage`);
+  }
+}
+
+/**
+ * Advances the server by one event.
+ *
+ * @throws {SmpcError} `SMPC_BAD_TRANSITION` for a message the stage does not expect from that
+ *   client (state unchanged); `SMPC_ABORTED` once the round aborted.
+ * @example
+ * ```ts
+ * ({ state, outbound } = await serverStep(state, { type: 'message', from: 'a', message }));
+ * ({ state, outbound } = await serverStep(state, { type: 'close' })); // deadline
+ * ```
+ */
+export async function serverStep(state: ServerState, event: ServerEvent): Promise<ServerStepResult> {
+  if (state.stage === 'aborted') throw new SmpcError('SMPC_ABORTED', 'the round was aborted');
+  if (state.stage === 'done') throw new SmpcError('SMPC_BAD_TRANSITION', 'the round is finished');
+  if (event.type === 'close') return close(state);
+  if (event.type !== 'message') throw new SmpcError('SMPC_BAD_TRANSITION', 'unknown server event');
+  const from = event.from;
+  if (!expectedSenders(state).includes(from) || answered(state).has(from)) {
+    throw new SmpcError('SMPC_BAD_TRANSITION', `stage ${state.stage} expects no message from this client`);
+  }
+  let msg: ClientMessage;
+  try {
+    msg = parseClientMessage(event.message);
+  } catch (e) {
+    if (!(e instanceof SmpcError)) throw e;
+    const next = exclude(state, from, `malformed message: ${e.message}`);
+    return answered(next).size === expectedSenders(next).length ? close(next) : { state: next, outbound: [] };
+  }
+  if (msg.type !== 'abort' && msg.type !== EXPECTED[state.stage]) {
+    throw new SmpcError('SMPC_BAD_TRANSITION', `stage ${state.stage} does not accept ${msg.type}`);
+  }
+  const next = accept(state, from, msg);
+  if (answered(next).size === expectedSenders(next).length) return close(next);
+  return { state: next, outbound: [] };
+}

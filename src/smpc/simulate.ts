@@ -1,0 +1,232 @@
+/**
+ * A whole SecAgg+ round in memory, end to end, for the `confide smpc simulate` command (issue 4
+ * §3) and for experiments: plan the round, generate float updates, quantize them, run every
+ * client and the server through the in-memory transport with a dropout schedule, and report
+ * whether the unmasked aggregate is exact, the dequantization error against the float sum, time
+ * per stage and bytes sent per client.
+ *
+ * `seed` makes a run reproducible: every random choice (inputs, who drops, client secrets, the
+ * Harary relabelling, stochastic rounding) then comes from ChaCha20 keyed by SHA-256 of the seed.
+ * That stream is only for simulations — without a seed everything comes from the CSPRNG. Envelope
+ * nonces are always fresh, so ciphertexts differ between runs while every reported number is equal.
+ *
+ * `dropAt` names the stage at whose start the dropped clients vanish; by default drops are spread
+ * over all stages of the profile. Clients are configured with the threshold policy their profile
+ * implies (honest-but-curious rounds may use t ≤ k/2, so their clients accept it).
+ *
+ * Deliberately not here: argument parsing and printing (the CLI), adversarial behaviour (the
+ * tests script that), and multi-process transport.
+ *
+ * @module
+ */
+
+import { chacha20 } from '@noble/ciphers/chacha.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ConfideArgumentError } from '../errors.ts';
+import { assertInteger, assertOneOf } from '../internal/assert.ts';
+import { utf8 } from './encoding.ts';
+import { planRound } from './planner.ts';
+import { GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
+import { DROP_POINTS, type DropPoint, runRound } from './protocol/round.ts';
+import { InMemoryTransport } from './protocol/transport.ts';
+import { dequantize, quantize } from './quantize.ts';
+import { drawBytes, type RandomSource, randomBytes } from './random.ts';
+import { createRing, ringSum } from './ring.ts';
+import { type Identity, identityPublicKey } from './signing.ts';
+
+/** Options of {@link simulateRound}. */
+export interface SimulateOptions {
+  /** Number of clients n (3 to 10,000). */
+  readonly clients: number;
+  /** Vector length. */
+  readonly dim: number;
+  /** Fraction of clients that drop out, in [0, 1). */
+  readonly dropout: number;
+  /** Stage at whose start the dropped clients vanish; default: spread over all stages. */
+  readonly dropAt?: DropPoint;
+  /** Graph; default: whatever the planner picks. */
+  readonly graph?: GraphKind;
+  /** Threat profile (default `semi-malicious`). */
+  readonly profile?: Profile;
+  /** Seed for a reproducible run. */
+  readonly seed?: string;
+  /** Bits per quantized value (default 16). */
+  readonly valueBits?: number;
+  /** Inputs are uniform in [−clip, clip], and clipped there (default 1). */
+  readonly clip?: number;
+  /** Fraction of corrupt clients the plan must tolerate (default 0.05). */
+  readonly corruptionRate?: number;
+}
+
+/** What {@link simulateRound} reports. */
+export interface SimulationResult {
+  readonly clients: number;
+  readonly dim: number;
+  readonly profile: Profile;
+  readonly graph: GraphKind;
+  readonly degree: number;
+  readonly threshold: number;
+  /** Clients scheduled to drop. */
+  readonly dropped: number;
+  /** Clients whose inputs are in the aggregate (U3). */
+  readonly survivors: number;
+  readonly aborted: { readonly code: string; readonly reason: string } | null;
+  /** The unmasked aggregate equals the ring sum of the survivors' quantized vectors. */
+  readonly exact: boolean;
+  /** Largest |dequantized aggregate − float sum of the survivors' inputs|, or null after an abort. */
+  readonly maxAbsError: number | null;
+  /** Milliseconds per server stage (all clients' work for that stage included). */
+  readonly roundTimesMs: Readonly<Record<string, number>>;
+  /** Mean bytes a client sent, in the JSON wire encoding. */
+  readonly bytesPerClient: number;
+  /** The raw size of one masked vector (dim · ringBits / 8), for the overhead ratio. */
+  readonly payloadBytesPerClient: number;
+}
+
+/** A deterministic byte stream for simulations only: ChaCha20 keyed by SHA-256("confide/smpc/simulate" ‖ seed). */
+export function seededRandomSource(seed: string): RandomSource {
+  const key = sha256(utf8(`confide/smpc/simulate\u0000${seed}`));
+  const nonce = new Uint8Array(12);
+  let block = 0;
+  let buffer = new Uint8Array(0);
+  return (length: number) => {
+    while (buffer.length < length) {
+      const blocks = Math.max(1, Math.ceil((length - buffer.length) / 64));
+      const next = chacha20(key, nonce, new Uint8Array(64 * blocks), undefined, block);
+      block += blocks;
+      const merged = new Uint8Array(buffer.length + next.length);
+      merged.set(buffer);
+      merged.set(next, buffer.length);
+      buffer = merged;
+    }
+    const out = buffer.slice(0, length);
+    buffer = buffer.slice(length);
+    return out;
+  };
+}
+
+function uniform(random: RandomSource): number {
+  const b = drawBytes(random, 8);
+  const v = new DataView(b.buffer, b.byteOffset, 8);
+  return ((v.getUint32(0, true) >>> 5) * 67_108_864 + (v.getUint32(4, true) >>> 6)) / 2 ** 53;
+}
+
+/**
+ * Runs one simulated round.
+ *
+ * @throws {SmpcError} `SMPC_PLAN_INFEASIBLE` / `SMPC_OVERFLOW_RISK` when no safe plan exists.
+ * @example
+ * ```ts
+ * const r = await simulateRound({ clients: 50, dim: 1000, dropout: 0.1, seed: 'demo' });
+ * r.exact; // true
+ * ```
+ */
+export async function simulateRound(options: SimulateOptions): Promise<SimulationResult> {
+  const n = assertInteger(options.clients, 'clients', 3, 10_000);
+  const dim = assertInteger(options.dim, 'dim', 1, 2 ** 24);
+  if (typeof options.dropout !== 'number' || !(options.dropout >= 0 && options.dropout < 1)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'dropout must be a number in [0, 1)');
+  }
+  const profile = assertOneOf(options.profile ?? 'semi-malicious', 'profile', PROFILES);
+  const dropAt =
+    options.dropAt === undefined ? undefined : assertOneOf(options.dropAt, 'dropAt', DROP_POINTS);
+  const graph = options.graph === undefined ? 'auto' : assertOneOf(options.graph, 'graph', GRAPH_KINDS);
+  const valueBits = options.valueBits ?? 16;
+  const clip = options.clip ?? 1;
+  const random = options.seed === undefined ? randomBytes : seededRandomSource(options.seed);
+
+  const plan = planRound({
+    clients: n,
+    dropoutRate: options.dropout,
+    corruptionRate: options.corruptionRate ?? 0.05,
+    profile,
+    graph,
+    valueBits,
+  });
+  const ids = Array.from({ length: n }, (_, i) => `client-${String(i).padStart(String(n).length, '0')}`);
+  const floats = ids.map(() => Array.from({ length: dim }, () => (2 * uniform(random) - 1) * clip));
+  const quantized = floats.map((x) =>
+    quantize(x, { valueBits, clipLInf: clip, ringBits: plan.ringBits, random }),
+  );
+  const inputs = new Map(ids.map((id, i) => [id, (quantized[i] as { values: Uint32Array }).values]));
+
+  // Who drops, and when.
+  const order = [...ids];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(uniform(random) * (i + 1));
+    [order[i], order[j]] = [order[j] as string, order[i] as string];
+  }
+  const points = DROP_POINTS.filter((d) => d !== 'consistency' || profile === 'active');
+  const dropped = Math.floor(options.dropout * n);
+  const schedule = new Map<string, DropPoint>();
+  for (let i = 0; i < dropped; i++)
+    schedule.set(order[i] as string, dropAt ?? (points[i % points.length] as DropPoint));
+
+  let identities: Map<string, Identity> | undefined;
+  if (profile === 'active') {
+    identities = new Map(
+      ids.map((id) => {
+        const secretKey = drawBytes(random, 32);
+        return [id, { secretKey, publicKey: identityPublicKey(secretKey) }];
+      }),
+    );
+  }
+  const net = new InMemoryTransport();
+  const out = await runRound({
+    params: {
+      roundId: `simulation-${options.seed ?? 'random'}`,
+      profile,
+      clients: ids,
+      threshold: plan.threshold,
+      graph: plan.graph,
+      degree: plan.degree,
+      graphSeed: drawBytes(random, 32),
+      ringBits: plan.ringBits,
+      vectorLength: dim,
+      prg: 'aes-256-ctr',
+    },
+    inputs,
+    dropAt: schedule,
+    transport: net,
+    random,
+    policy: profile === 'honest-but-curious' ? { minThresholdFraction: 0 } : {},
+    ...(identities === undefined ? {} : { identities }),
+  });
+
+  const ring = createRing(plan.ringBits);
+  const survivors = out.survivors;
+  let exact = false;
+  let maxAbsError: number | null = null;
+  if (out.result !== null) {
+    const expected = ringSum(
+      survivors.map((id) => inputs.get(id) as Uint32Array),
+      ring,
+    );
+    exact = expected.every((v, i) => v === out.result?.[i]);
+    const decoded = dequantize(out.result, quantized[0] as { scale: number; ringBits: number });
+    const index = new Map(ids.map((id, i) => [id, i]));
+    maxAbsError = 0;
+    for (let j = 0; j < dim; j++) {
+      let truth = 0;
+      for (const id of survivors) truth += (floats[index.get(id) as number] as number[])[j] as number;
+      maxAbsError = Math.max(maxAbsError, Math.abs((decoded[j] as number) - truth));
+    }
+  }
+  const bytes = ids.reduce((s, id) => s + net.bytesSent(id), 0) / n;
+  return {
+    clients: n,
+    dim,
+    profile,
+    graph: plan.graph,
+    degree: plan.degree,
+    threshold: plan.threshold,
+    dropped,
+    survivors: survivors.length,
+    aborted: out.server.abort,
+    exact,
+    maxAbsError,
+    roundTimesMs: out.stageTimesMs,
+    bytesPerClient: bytes,
+    payloadBytesPerClient: (dim * plan.ringBits) / 8,
+  };
+}
