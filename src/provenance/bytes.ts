@@ -1,6 +1,9 @@
 /**
  * Byte helpers for the provenance core: strict base64 (RFC 4648 §4 and §5), lowercase hex, UTF-8
  * and constant-shape comparisons, all on `Uint8Array` so the core runs unchanged in browsers.
+ * Hex, UTF-8 encoding and byte equality are the package-wide helpers of `src/internal/bytes.ts`,
+ * re-exported here under the names the provenance modules use; base64 stays here because it is
+ * strict in a way the rest of the package does not need.
  *
  * Base64 decoding is strict on purpose: it accepts the standard and the URL-safe alphabet (DSSE
  * allows both for input), with or without padding, and refuses anything else (whitespace, stray
@@ -13,7 +16,10 @@
  * @module
  */
 
+import { equalBytes, fromHex as parseHex } from '../internal/bytes.ts';
 import { ProvenanceError } from './errors.ts';
+
+export { toHex, utf8 } from '../internal/bytes.ts';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const DECODE = new Int16Array(128).fill(-1);
@@ -76,32 +82,23 @@ export function fromBase64(text: string, label = 'base64 text'): Uint8Array {
   return out;
 }
 
-/** Lowercase hex of bytes. */
-export function toHex(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += (b < 16 ? '0' : '') + b.toString(16);
-  return out;
-}
-
 /** True when `text` is lowercase hex of exactly `bytes` bytes. */
 export function isLowerHex(text: unknown, bytes: number): text is string {
   return typeof text === 'string' && text.length === bytes * 2 && /^[0-9a-f]*$/.test(text);
 }
 
-/** Decodes lowercase or uppercase hex; the caller has validated the shape. */
+/**
+ * Decodes lowercase or uppercase hex; the caller has validated the shape.
+ *
+ * @throws {ProvenanceError} `PROV_STATEMENT_INVALID` if it was not hex after all (a bug in the caller).
+ */
 export function fromHex(text: string): Uint8Array {
-  const out = new Uint8Array(text.length >>> 1);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return out;
+  const bytes = parseHex(text);
+  if (bytes === undefined) throw new ProvenanceError('PROV_STATEMENT_INVALID', 'expected validated hex');
+  return bytes;
 }
 
-const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** UTF-8 bytes of a string. */
-export function utf8(text: string): Uint8Array {
-  return encoder.encode(text);
-}
 
 /** Decodes UTF-8, returning `undefined` for malformed input instead of replacing characters. */
 export function decodeUtf8(bytes: Uint8Array): string | undefined {
@@ -126,12 +123,7 @@ export function concat(...parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /** Byte equality that does not stop at the first difference (for digests and keys). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return diff === 0;
-}
+export const bytesEqual: (a: Uint8Array, b: Uint8Array) => boolean = equalBytes;
 
 /**
  * Compares two strings by Unicode code point (not UTF-16 code unit, not locale), the order

@@ -60,7 +60,19 @@ export type ProvenanceErrorCode =
   /** A Sigstore `trusted_root.json` is not valid. */
   | 'PROV_TRUSTED_ROOT_INVALID'
   /** A filesystem function was called where there is no filesystem (a browser). */
-  | 'PROV_UNSUPPORTED_PLATFORM';
+  | 'PROV_UNSUPPORTED_PLATFORM'
+  /** A lineage event given to a builder is not well formed (see `fields`). */
+  | 'PROV_LINEAGE_INVALID'
+  /** A lineage artifact is not a regular file (directories are not attested as one artifact). */
+  | 'PROV_ARTIFACT_NOT_FILE'
+  /** A verification policy file is not valid (see `fields`; every problem is listed). */
+  | 'PROV_POLICY_INVALID'
+  /** A log file on disk is not a well-formed log (truncated, reordered, or not a confide log). */
+  | 'PROV_LOG_CORRUPT'
+  /** A log index or tree size outside the log. */
+  | 'PROV_LOG_RANGE'
+  /** Text given to the note signer cannot be signed as a C2SP note (no final newline, blank line, control character). */
+  | 'PROV_NOTE_INVALID';
 
 /**
  * Codes of {@link VerificationError}; each names the verification step that failed, in the order
@@ -116,7 +128,43 @@ export type VerificationErrorCode =
   /** Step 8: a signed file is missing on disk. */
   | 'PROV_FILE_MISSING'
   /** Step 8: a signed file is present under another name (same digest, different name). */
-  | 'PROV_FILE_RENAMED';
+  | 'PROV_FILE_RENAMED'
+  // Signed lineage (`lineage-verify.ts`), per attestation, in step order:
+  /** Lineage step 1: the attestation is not JSON (or not UTF-8). */
+  | 'PROV_ATTESTATION_UNPARSABLE'
+  /** Lineage step 2: the attestation is JSON but not a DSSE envelope (see `fields`). */
+  | 'PROV_ATTESTATION_MALFORMED'
+  /** Lineage step 4: no signature is by a key the policy trusts (for this event). */
+  | 'PROV_KEY_UNTRUSTED'
+  /** Lineage step 4: trusted keys signed, but only with algorithms the policy does not allow. */
+  | 'PROV_ALGORITHM_NOT_ALLOWED'
+  /** Lineage step 4: fewer distinct trusted keys signed than the policy's k-of-n threshold. */
+  | 'PROV_THRESHOLD_NOT_MET'
+  /** Lineage step 5: the signed payload is not the RFC 8785 canonical form of its statement. */
+  | 'PROV_PAYLOAD_NOT_CANONICAL'
+  /** Lineage graph: an input names an upstream attestation that was not given. */
+  | 'PROV_LINEAGE_UPSTREAM_MISSING'
+  /** Lineage graph: the upstream given for an input is not the attestation that was signed against (swapped). */
+  | 'PROV_LINEAGE_UPSTREAM_MISMATCH'
+  /** Lineage graph: the named upstream attestation does not list the input's artifact digest as a subject. */
+  | 'PROV_LINEAGE_INPUT_NOT_PRODUCED'
+  /** Lineage graph: an upstream attestation (direct or further up) failed verification. */
+  | 'PROV_LINEAGE_UPSTREAM_INVALID'
+  /** Lineage graph: the attestations form a cycle (an event consumes its own output, directly or not). */
+  | 'PROV_LINEAGE_CYCLE'
+  // Verifiable log (`log.ts`, `checkpoint.ts`):
+  /** An inclusion proof does not lead to the checkpoint's root hash (RFC 9162 §2.1.3.2). */
+  | 'PROV_LOG_INCLUSION_INVALID'
+  /** A consistency proof does not link the two tree heads (RFC 9162 §2.1.4.2): a fork or a rewrite. */
+  | 'PROV_LOG_CONSISTENCY_INVALID'
+  /** A checkpoint is not a well-formed C2SP tlog-checkpoint signed note. */
+  | 'PROV_CHECKPOINT_MALFORMED'
+  /** A checkpoint is for another log (its origin line differs). */
+  | 'PROV_CHECKPOINT_ORIGIN'
+  /** No signature line on the checkpoint verifies with the log's note key. */
+  | 'PROV_CHECKPOINT_SIGNATURE_INVALID'
+  /** A log proof file is not well formed, or does not match its checkpoint (origin, size, entry). */
+  | 'PROV_LOG_PROOF_MALFORMED';
 
 /** How one file compared with the signed manifest. */
 export type FileStatus = 'ok' | 'modified' | 'extra' | 'missing' | 'renamed';

@@ -10,16 +10,25 @@
  *   does, {@link verifyModel} / {@link verifyModelBundle} check them step by step and fail with a
  *   {@link VerificationError} whose code names the step.
  *
- * Everything except the filesystem functions (`hashModel`, `hashFile`, `signModel`,
- * `verifyModel`) is pure and runs in browsers; those import `node:fs` lazily.
- *
  * - certificate-mode bundles against given CA certificates ({@link verifyModelWithCertificates};
  *   Node only, chain checks by OpenSSL through `node:crypto`).
  *
  * - keyless (Sigstore) bundles offline against a `trusted_root.json` and a pinned identity
  *   ({@link verifyModelKeyless}; Node only, Sigstore checks by `@sigstore/verify`, loaded lazily).
  *
- * Not yet here: signed lineage graphs, the local transparency log.
+ * - signed lineage: one in-toto statement per event (dataset snapshot … aggregation round) in a
+ *   DSSE envelope, inputs linked to their upstream attestations by digest
+ *   ({@link lineageStatement}, {@link attestEvent}, {@link attestInferenceBatch}); a policy of
+ *   trusted keys, algorithms and k-of-n signers ({@link parseLineagePolicy}); an offline graph
+ *   verifier with a per-node, per-file report ({@link verifyLineage}, {@link checkLineageFiles}).
+ * - a verifiable local log: an RFC 9162 Merkle tree ({@link MerkleLog}, {@link verifyInclusion},
+ *   {@link verifyConsistency}), checkpoints as C2SP signed notes ({@link verifyCheckpoint}), a
+ *   file-backed store ({@link LogStore}, Node only) and offline proof checks ({@link verifyLogProof}).
+ *
+ * Everything except the filesystem functions (`hashModel`, `hashFile`, `signModel`,
+ * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`) and the
+ * certificate and keyless verifiers is pure and runs in browsers; the filesystem functions import
+ * `node:fs` lazily. Verification modules never load signing modules.
  *
  * @module
  */
@@ -33,6 +42,23 @@ export {
   verifyModelBundleWithCertificates,
   verifyModelWithCertificates,
 } from './certificate.ts';
+export {
+  type Checkpoint,
+  formatCheckpoint,
+  NOTE_ALG_ED25519,
+  type NoteSignature,
+  type NoteVerifier,
+  noteKeyId,
+  noteVerifier,
+  noteVerifierKey,
+  type ParsedNote,
+  parseCheckpoint,
+  parseNote,
+  parseNoteVerifierKey,
+  sameTreeHead,
+  verifyCheckpoint,
+  verifyNote,
+} from './checkpoint.ts';
 export {
   assertEnvelope,
   createEnvelope,
@@ -86,6 +112,72 @@ export {
   publicKeyToPem,
 } from './keys.ts';
 export {
+  type AggregationRoundEvent,
+  ATTESTATION_MEDIA_TYPE,
+  aggregationRoundStatement,
+  attestationDigest,
+  type InferenceBatchEvent,
+  inferenceBatchStatement,
+  LINEAGE_EVENTS,
+  LINEAGE_PREDICATE_PREFIX,
+  type LineageArtifact,
+  type LineageDescriptor,
+  type LineageEvent,
+  type LineageEventInput,
+  type LineagePredicate,
+  type LineageStatement,
+  lineageEventOf,
+  lineagePayload,
+  lineagePredicateType,
+  lineageStatement,
+  lineageStatementProblems,
+} from './lineage.ts';
+export { artifactFromFile, diskDigests } from './lineage-files.ts';
+export {
+  attestAggregationRound,
+  attestEvent,
+  attestInferenceBatch,
+  cosignAttestation,
+  type LineageAttestation,
+  linkInput,
+  signLineage,
+} from './lineage-sign.ts';
+export {
+  type AttestationSource,
+  checkLineageFiles,
+  type FileDigestResult,
+  type LineageArtifactReport,
+  type LineageCode,
+  type LineageFileReport,
+  type LineageGraphNode,
+  type LineageNodeReport,
+  type LineageProblem,
+  type LineageReport,
+  type LineageSignerReport,
+  verifyLineage,
+  walkLineageGraph,
+} from './lineage-verify.ts';
+export { LOG_PROOF_TYPE, MerkleLog, signNote } from './log.ts';
+export { LogStore, leafHashOfFile } from './log-store.ts';
+export {
+  type LogProof,
+  type LogProofResult,
+  parseLogProof,
+  type VerifyLogProofOptions,
+  verifyLogProof,
+} from './log-verify.ts';
+export {
+  consistencyProof,
+  EMPTY_ROOT,
+  HASH_SIZE,
+  inclusionProof,
+  leafHash,
+  nodeHash,
+  treeRoot,
+  verifyConsistency,
+  verifyInclusion,
+} from './merkle.ts';
+export {
   type BundlePublicKey,
   compareResources,
   DEFAULT_GIT_IGNORES,
@@ -102,6 +194,15 @@ export {
   type SigstoreBundle,
   serialiseStatement,
 } from './model-signing.ts';
+export {
+  keyId,
+  type LineagePolicy,
+  POLICY_ALGORITHMS,
+  parseLineagePolicy,
+  policyFromKeys,
+  type SignerRule,
+  type TrustedKey,
+} from './policy.ts';
 export {
   keySigner,
   type SignedModel,

@@ -17,24 +17,67 @@
  * Ignore paths are relative to the model root. A signature file inside the model directory is
  * always ignored.
  *
+ * Signed lineage:
+ * - `attest EVENT --output PATH … [--input PATH[=ATTESTATION] …] --key KEY … --out FILE
+ *   [--params JSON] [--base DIR] [--time RFC3339]` plus the event's own flags (`--source`,
+ *   `--record-count`, `--step`, `--framework`, `--format`; `--model`, `--batch`, `--key-set-id`
+ *   for `inference-batch`; `--round`, `--participants` for `aggregation-round`): one signed
+ *   in-toto statement; each `=ATTESTATION` links the input to the attestation that produced it.
+ * - `cosign ATTESTATION --key KEY [--out FILE]`: adds a signature (k-of-n policies).
+ * - `verify ATTESTATION … (--policy FILE | --trusted-key PUB …) [--check-files] [--base DIR]
+ *   [--json]`: walks the graph offline; exit 0 exactly when every attestation (and, with
+ *   `--check-files`, every named artifact) verifies. `.jsonl` files hold one envelope per line.
+ *
+ * The verifiable local log (an RFC 9162 Merkle tree with C2SP signed checkpoints):
+ * - `log append DIR FILE … --key LOG.key [--origin NAME]`: appends the files as entries and signs
+ *   the new checkpoint (creates the log on first use, which needs `--origin` and an Ed25519 key).
+ * - `log prove DIR [--index N | --file F] [--from SIZE] [--size SIZE] [--out PROOF]`: a proof file
+ *   (the signed checkpoint, the inclusion proof, the consistency proof from SIZE).
+ * - `log verify PROOF (--key LOG.pub | --vkey KEY) [--file F] [--previous CHECKPOINT] [--json]`:
+ *   offline check of a proof file; `log verify DIR` checks a whole log directory. Exit 0 exactly
+ *   when valid.
+ *
  * @module
  */
 
-import { readFile, writeFile } from 'node:fs/promises';
-import { type Command, Option } from 'commander';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { Argument, type Command, Option } from 'commander';
 import {
+  type AttestationSource,
+  artifactFromFile,
+  attestEvent,
+  checkLineageFiles,
+  cosignAttestation,
+  diskDigests,
   GENERATABLE_ALGORITHMS,
   generateKeyPair,
   hashModel,
   isConfideError,
+  type JsonValue,
   type KeyAlgorithm,
+  LINEAGE_EVENTS,
+  type LineageArtifact,
+  type LineageEvent,
+  type LineageReport,
+  LogStore,
+  leafHashOfFile,
+  linkInput,
+  noteVerifier,
+  noteVerifierKey,
   ProvenanceError,
+  parseLineagePolicy,
+  parseLogProof,
+  parseNoteVerifierKey,
   parsePrivateKeyPem,
   parsePublicKeyPem,
+  policyFromKeys,
   privateKeyToPem,
   publicKeyToPem,
   signModel,
   VerificationError,
+  type VerificationErrorCode,
+  verifyLineage,
+  verifyLogProof,
   verifyModel,
   verifyModelKeyless,
   verifyModelWithCertificates,
@@ -108,11 +151,328 @@ function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+async function readJson(path: string, what: string): Promise<unknown> {
+  const text = await readText(path, what);
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new ProvenanceError('PROV_JSON_INVALID', `the ${what} '${path}' is not JSON`, { cause });
+  }
+}
+
+async function writeOut(path: string, data: string): Promise<void> {
+  try {
+    await writeFile(path, data);
+  } catch (cause) {
+    throw new ProvenanceError('PROV_IO', `cannot write '${path}'`, { cause });
+  }
+}
+
+interface AttestFlags {
+  readonly output: string[];
+  readonly input: string[];
+  readonly key: string[];
+  readonly out: string;
+  readonly params?: string;
+  readonly base: string;
+  readonly time?: string;
+  readonly source?: string;
+  readonly recordCount?: string;
+  readonly step: string[];
+  readonly framework?: string;
+  readonly format?: string;
+  readonly model?: string;
+  readonly batch?: string;
+  readonly keySetId?: string;
+  readonly round?: string;
+  readonly participants?: string;
+}
+
+/** `PATH[=ATTESTATION]` → the input artifact, linked to its upstream when one is given. */
+async function inputArtifact(spec: string, base: string): Promise<LineageArtifact> {
+  const eq = spec.indexOf('=');
+  const path = eq < 0 ? spec : spec.slice(0, eq);
+  const artifact = await artifactFromFile(path, base);
+  if (eq < 0) return artifact;
+  const upstreamPath = spec.slice(eq + 1);
+  return linkInput(artifact, await readJson(upstreamPath, 'upstream attestation'));
+}
+
+function integer(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value)) {
+    throw new ProvenanceError('PROV_LINEAGE_INVALID', `${flag} must be a non-negative integer`, {
+      fields: [flag],
+    });
+  }
+  return Number(value);
+}
+
+async function attestCommand(event: LineageEvent, opts: AttestFlags): Promise<void> {
+  const base = opts.base;
+  const keys = await Promise.all(
+    opts.key.map(async (k) => parsePrivateKeyPem(await readText(k, 'private key'))),
+  );
+  const outputs = await Promise.all(opts.output.map((o) => artifactFromFile(o, base)));
+  const inputs = [];
+  if (event === 'inference-batch') {
+    if (
+      opts.model === undefined ||
+      opts.batch === undefined ||
+      opts.keySetId === undefined ||
+      outputs.length !== 1
+    ) {
+      throw new ProvenanceError(
+        'PROV_LINEAGE_INVALID',
+        'inference-batch needs --model PATH[=ATTESTATION], --batch PATH, --key-set-id ID, --params FILE (the encryption parameters) and exactly one --output (the result)',
+      );
+    }
+    inputs.push(await inputArtifact(opts.model, base), await inputArtifact(opts.batch, base));
+  }
+  for (const spec of opts.input) inputs.push(await inputArtifact(spec, base));
+  const parameters = opts.params === undefined ? undefined : await readJson(opts.params, 'parameters file');
+  const details: Record<string, JsonValue> = {};
+  const set = (field: string, value: JsonValue | undefined): void => {
+    if (value !== undefined) details[field] = value;
+  };
+  set('source', opts.source);
+  set('recordCount', integer(opts.recordCount, '--record-count'));
+  if (opts.step.length > 0) set('steps', opts.step);
+  set('framework', opts.framework);
+  set('format', opts.format);
+  if (event === 'inference-batch') {
+    set('keySetId', opts.keySetId);
+    set('modelDigest', inputs[0]?.digest);
+    set('batchDigest', inputs[1]?.digest);
+    set('resultDigest', outputs[0]?.digest);
+  }
+  if (event === 'aggregation-round') {
+    set('round', integer(opts.round, '--round'));
+    set('participants', integer(opts.participants, '--participants'));
+    set('aggregateDigest', outputs[0]?.digest);
+  }
+  const attestation = await attestEvent(
+    {
+      event,
+      outputs,
+      inputs,
+      ...(parameters === undefined ? {} : { parameters: parameters as { [key: string]: JsonValue } }),
+      ...(opts.time === undefined ? {} : { finishedOn: opts.time }),
+      details,
+    },
+    keys,
+  );
+  await writeOut(opts.out, `${JSON.stringify(attestation.envelope)}\n`);
+  print(`${event} attestation ${attestation.digest} → ${opts.out} (${keys.length} signature(s))`);
+}
+
+async function attestationSources(paths: readonly string[]): Promise<AttestationSource[]> {
+  const sources: AttestationSource[] = [];
+  for (const path of paths) {
+    const bytes = new Uint8Array(
+      await readFile(path).catch((cause: unknown) => {
+        throw new ProvenanceError('PROV_PATH_NOT_FOUND', `cannot read the attestation '${path}'`, { cause });
+      }),
+    );
+    if (!path.endsWith('.jsonl')) {
+      sources.push({ source: path, bytes });
+      continue;
+    }
+    new TextDecoder()
+      .decode(bytes)
+      .split('\n')
+      .forEach((line, i) => {
+        if (line.trim() !== '') sources.push({ source: `${path}:${i + 1}`, bytes: line });
+      });
+  }
+  return sources;
+}
+
+function count(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value))
+    throw new ProvenanceError('PROV_LOG_RANGE', `${flag} must be a non-negative integer`);
+  return Number(value);
+}
+
+function registerLogCommands(provenance: Command): void {
+  const log = provenance
+    .command('log')
+    .description('a verifiable local log: RFC 9162 Merkle tree, C2SP signed checkpoints');
+
+  log
+    .command('append')
+    .description('append files as log entries and sign the new checkpoint (creates the log with --origin)')
+    .argument('<dir>', 'log directory')
+    .argument('<files...>', 'entries to append (e.g. attestation files)')
+    .requiredOption('--key <file>', "the log's Ed25519 private key (PEM)")
+    .option('--origin <name>', 'the log name, to create a new log (e.g. example.org/lineage)')
+    .action(
+      async (dir: string, files: string[], opts: { key: string; origin?: string }, command: Command) => {
+        const key = parsePrivateKeyPem(await readText(opts.key, 'private key'));
+        let store: LogStore;
+        if (await LogStore.exists(dir)) {
+          store = await LogStore.open(dir);
+          if (opts.origin !== undefined && opts.origin !== store.log.origin) {
+            command.error(`error: '${dir}' is the log '${store.log.origin}', not '${opts.origin}'`);
+          }
+        } else {
+          if (opts.origin === undefined)
+            command.error(`error: '${dir}' holds no log yet; give --origin to create one`);
+          store = await LogStore.create(dir, opts.origin as string, key);
+          print(
+            `created log ${store.log.origin}; verifier key: ${noteVerifierKey(store.log.origin, key.publicKey)}`,
+          );
+        }
+        const hashes = [];
+        for (const f of files) hashes.push(await leafHashOfFile(f));
+        const { indices, checkpoint } = await store.appendLeafHashes(hashes, key);
+        const hex = store.leafHashesHex();
+        indices.forEach((index, i) => {
+          print(`entry ${index}  ${hex[index]}  ${files[i]}`);
+        });
+        process.stdout.write(checkpoint);
+      },
+    );
+
+  log
+    .command('prove')
+    .description('write a proof file: inclusion of an entry and/or consistency from an earlier size')
+    .argument('<dir>', 'log directory')
+    .option('--index <n>', 'the entry to prove')
+    .option('--file <path>', 'the entry to prove, found by its content')
+    .option('--from <size>', 'also prove consistency from this earlier tree size')
+    .option('--size <size>', 'prove against the checkpoint of this size (default: the latest)')
+    .option('--out <file>', 'where to write the proof (default: stdout)')
+    .action(
+      async (
+        dir: string,
+        opts: { index?: string; file?: string; from?: string; size?: string; out?: string },
+        command: Command,
+      ) => {
+        if (opts.index !== undefined && opts.file !== undefined)
+          command.error('error: give --index or --file, not both');
+        const store = await LogStore.open(dir);
+        let index = count(opts.index, '--index');
+        if (opts.file !== undefined) {
+          const found = store.log.indicesOf(await leafHashOfFile(opts.file));
+          if (found.length === 0)
+            throw new ProvenanceError('PROV_LOG_RANGE', `'${opts.file}' is not an entry of this log`);
+          index = found[0];
+        }
+        const from = count(opts.from, '--from');
+        if (index === undefined && from === undefined) command.error('error: give --index, --file or --from');
+        const size = count(opts.size, '--size');
+        const proof = await store.prove({
+          ...(index === undefined ? {} : { index }),
+          ...(from === undefined ? {} : { from }),
+          ...(size === undefined ? {} : { size }),
+        });
+        const text = `${JSON.stringify(proof, null, 2)}\n`;
+        if (opts.out === undefined) process.stdout.write(text);
+        else {
+          await writeOut(opts.out, text);
+          print(`proof against size ${proof.treeSize} → ${opts.out}`);
+        }
+      },
+    );
+
+  log
+    .command('verify')
+    .description('verify a proof file offline (or a whole log directory); exit 0 exactly when valid')
+    .argument('<proof>', 'proof file from `log prove`, or a log directory')
+    .option('--key <file>', "the log's public key (Ed25519 SPKI PEM), named by the log origin")
+    .option('--vkey <key>', "the log's note verifier key (name+id+key)")
+    .option('--file <path>', 'the entry the proof must be about')
+    .option('--previous <checkpoint>', 'a checkpoint kept earlier: the log must extend it')
+    .option('--json', 'print a machine-readable result', false)
+    .action(
+      async (
+        target: string,
+        opts: { key?: string; vkey?: string; file?: string; previous?: string; json: boolean },
+        command: Command,
+      ) => {
+        if (
+          await stat(target).then(
+            (s) => s.isDirectory(),
+            () => false,
+          )
+        ) {
+          const store = await LogStore.open(target);
+          const result = {
+            valid: true,
+            origin: store.log.origin,
+            treeSize: store.signedSize,
+            entries: store.log.size,
+          };
+          if (opts.json) print(JSON.stringify(result, null, 2));
+          else
+            print(
+              `valid: log ${result.origin}, ${result.entries} entries, checkpoint of ${result.treeSize} verifies`,
+            );
+          return;
+        }
+        if ((opts.key === undefined) === (opts.vkey === undefined))
+          command.error('error: give exactly one of --key or --vkey');
+        const proof = parseLogProof(await readText(target, 'proof'));
+        const verifier =
+          opts.vkey !== undefined
+            ? parseNoteVerifierKey(opts.vkey)
+            : noteVerifier(proof.origin, parsePublicKeyPem(await readText(opts.key as string, 'public key')));
+        try {
+          const entry =
+            opts.file === undefined
+              ? undefined
+              : new Uint8Array(
+                  await readFile(opts.file).catch((cause: unknown) => {
+                    throw new ProvenanceError('PROV_PATH_NOT_FOUND', `cannot read '${opts.file}'`, { cause });
+                  }),
+                );
+          const previous =
+            opts.previous === undefined ? undefined : await readText(opts.previous, 'checkpoint');
+          const result = verifyLogProof(proof, verifier, {
+            ...(entry === undefined ? {} : { entry }),
+            ...(previous === undefined ? {} : { previousCheckpoint: previous }),
+          });
+          if (opts.json) print(JSON.stringify(result, null, 2));
+          else
+            print(
+              `valid: ${result.origin} size ${result.treeSize}${result.inclusion === undefined ? '' : `, entry ${result.inclusion.index} included`}${result.consistentWith === undefined ? '' : `, extends the kept checkpoint of ${result.consistentWith.size}`}`,
+            );
+        } catch (error) {
+          if (opts.json && isConfideError(error)) {
+            print(JSON.stringify({ valid: false, code: error.code, message: error.message }, null, 2));
+          }
+          throw error;
+        }
+      },
+    );
+}
+
+function printReport(report: LineageReport): void {
+  for (const n of report.nodes) {
+    const id = n.attestation === undefined ? '(unparsed)' : n.attestation.slice(0, 16);
+    print(
+      `${n.status === 'ok' ? 'ok    ' : 'FAILED'} ${n.code.padEnd(32)} ${id} ${n.event ?? ''} ${n.source}`,
+    );
+    if (n.status !== 'ok') print(`       ${n.message}`);
+  }
+  for (const f of report.files)
+    print(`${f.status === 'ok' ? 'ok    ' : 'FAILED'} ${f.code.padEnd(32)} file ${f.name}`);
+  print(
+    report.valid
+      ? `valid: ${report.nodes.length} attestation(s)${report.files.length > 0 ? `, ${report.files.length} file(s)` : ''}`
+      : `not valid: ${report.code}`,
+  );
+}
+
 /** Registers `confide provenance …` on the program. */
 export function registerProvenanceCommands(program: Command): void {
   const provenance = program
     .command('provenance')
-    .description('hash, sign and verify models (OpenSSF model_signing v1 compatible)');
+    .description(
+      'hash, sign and verify models (OpenSSF model_signing v1 compatible), signed lineage and a verifiable log',
+    );
 
   provenance
     .command('hash')
@@ -166,6 +526,108 @@ export function registerProvenanceCommands(program: Command): void {
         `signed ${signed.manifest.resources.length} file(s), root ${signed.manifest.rootDigest} → ${opts.out}`,
       );
     });
+
+  provenance
+    .command('attest')
+    .description(
+      'sign an in-toto lineage statement for one event (outputs, inputs linked to upstream attestations)',
+    )
+    .addArgument(new Argument('<event>', 'the event').choices(LINEAGE_EVENTS))
+    .option('--output <path>', "an output artifact (the statement's subject; repeatable)", collect, [])
+    .option(
+      '--input <path[=attestation]>',
+      'an input artifact, optionally with its upstream attestation (repeatable)',
+      collect,
+      [],
+    )
+    .option('--key <file>', 'private key (PEM; repeatable: one signature per key)', collect, [])
+    .requiredOption('--out <file>', 'where to write the attestation (DSSE envelope JSON)')
+    .option(
+      '--params <file>',
+      'a JSON object of parameters to record (hyper-parameters, encryption parameters…)',
+    )
+    .option('--base <dir>', 'directory artifact paths are relative to', '.')
+    .option('--time <rfc3339>', 'record finishedOn (UTC, e.g. 2026-11-23T04:00:00Z)')
+    .option('--source <uri>', 'dataset-snapshot: where the data came from')
+    .option('--record-count <n>', 'dataset-snapshot: number of records')
+    .option('--step <text>', 'preprocessing: one step (repeatable)', collect, [])
+    .option('--framework <name>', 'training-run: training framework')
+    .option('--format <name>', 'model-export: export format')
+    .option('--model <path[=attestation]>', 'inference-batch: the model, optionally with its attestation')
+    .option('--batch <path>', 'inference-batch: the encrypted batch container')
+    .option('--key-set-id <id>', 'inference-batch: the key-set id')
+    .option('--round <n>', 'aggregation-round: round number')
+    .option('--participants <n>', 'aggregation-round: number of participants')
+    .action(async (event: LineageEvent, opts: AttestFlags, command: Command) => {
+      if (opts.output.length === 0) command.error('error: give at least one --output');
+      if (opts.key.length === 0) command.error('error: give at least one --key');
+      await attestCommand(event, opts);
+    });
+
+  provenance
+    .command('cosign')
+    .description('add a signature to a lineage attestation (for k-of-n policies)')
+    .argument('<attestation>', 'attestation file (DSSE envelope JSON)')
+    .requiredOption('--key <file>', 'private key (PEM)')
+    .option('--out <file>', 'where to write the result (default: in place)')
+    .action(async (path: string, opts: { key: string; out?: string }) => {
+      const key = parsePrivateKeyPem(await readText(opts.key, 'private key'));
+      const envelope = await cosignAttestation(await readJson(path, 'attestation'), key);
+      await writeOut(opts.out ?? path, `${JSON.stringify(envelope)}\n`);
+      print(`${envelope.signatures.length} signature(s) → ${opts.out ?? path}`);
+    });
+
+  provenance
+    .command('verify')
+    .description(
+      'verify lineage attestations and the graph they form, offline; exit 0 exactly when all verify',
+    )
+    .argument('<attestations...>', 'attestation files (DSSE envelope JSON, or .jsonl with one per line)')
+    .option('--policy <file>', 'policy JSON: trusted keys, allowed algorithms, k-of-n signers')
+    .option(
+      '--trusted-key <file>',
+      'trust this public key (SPKI PEM; repeatable), 1-of-n, instead of --policy',
+      collect,
+      [],
+    )
+    .option('--check-files', 'also hash the named artifacts on disk and compare', false)
+    .option('--base <dir>', 'directory artifact names are relative to (with --check-files)', '.')
+    .option('--json', 'print the machine-readable report to stdout', false)
+    .action(
+      async (
+        paths: string[],
+        opts: { policy?: string; trustedKey: string[]; checkFiles: boolean; base: string; json: boolean },
+        command: Command,
+      ) => {
+        if ((opts.policy === undefined) === (opts.trustedKey.length === 0)) {
+          command.error('error: give exactly one of --policy FILE or --trusted-key PUB (repeatable)');
+        }
+        const policy =
+          opts.policy === undefined
+            ? policyFromKeys(
+                await Promise.all(
+                  opts.trustedKey.map(async (k) => parsePublicKeyPem(await readText(k, 'public key'))),
+                ),
+              )
+            : parseLineagePolicy(await readText(opts.policy, 'policy'));
+        let report = verifyLineage(await attestationSources(paths), policy);
+        if (opts.checkFiles) report = await checkLineageFiles(report, diskDigests(opts.base));
+        if (opts.json) print(JSON.stringify(report, null, 2));
+        else printReport(report);
+        if (!report.valid) {
+          const first = report.nodes.find((n) => n.status !== 'ok');
+          const file = report.files.find((f) => f.status !== 'ok');
+          throw new VerificationError(
+            report.code as VerificationErrorCode,
+            first !== undefined
+              ? `${first.source}: ${first.message}`
+              : `artifact '${file?.name}' is ${file?.status}`,
+          );
+        }
+      },
+    );
+
+  registerLogCommands(provenance);
 
   provenance
     .command('verify-model')

@@ -1,0 +1,599 @@
+/**
+ * Verification of signed lineage: each attestation on its own, then the graph they form, then
+ * (when asked) the artifacts on disk. Offline; the result is a machine-readable report with a
+ * status and a stable code for every attestation (node) and every file, never an exception for
+ * a "not valid" conclusion.
+ *
+ * Per attestation, in order (the first failing step gives the node's `code`):
+ * 1. parse JSON (`PROV_ATTESTATION_UNPARSABLE`);
+ * 2. DSSE envelope shape (`PROV_ATTESTATION_MALFORMED`);
+ * 3. payload type `application/vnd.in-toto+json` (`PROV_PAYLOAD_TYPE`);
+ * 4. signatures against the policy (`policy.ts`), at most 64: each signature is tried with the
+ *    trusted key its `keyid` names first, then with every other trusted key (the keyid is an
+ *    unauthenticated hint); a signature that names a trusted key and verifies with none is
+ *    `invalid`; when fewer than k distinct eligible keys with an allowed
+ *    algorithm signed, the code is `PROV_SIGNATURE_INVALID` (a trusted key's signature failed),
+ *    else `PROV_ALGORITHM_NOT_ALLOWED` (only disallowed algorithms), else `PROV_KEY_UNTRUSTED`
+ *    (no trusted key at all), else `PROV_THRESHOLD_NOT_MET` (some, but fewer than k);
+ * 5. the payload is the RFC 8785 canonical form of its JSON (`PROV_PAYLOAD_NOT_CANONICAL`, so the
+ *    attestation digest is also the hash of the canonical statement);
+ * 6. statement and predicate (`PROV_PAYLOAD_MALFORMED`, `PROV_STATEMENT_TYPE`,
+ *    `PROV_PREDICATE_TYPE`, `PROV_SUBJECT_INVALID`; see `lineage.ts`).
+ *
+ * The graph (nodes that passed 1–6): an input with an upstream attestation digest must find that
+ * attestation among those given (`PROV_LINEAGE_UPSTREAM_MISSING`, or
+ * `PROV_LINEAGE_UPSTREAM_MISMATCH` when another attestation stands where it should be: one that
+ * produces an artifact of the same name or digest, i.e. a swapped upstream), and that attestation
+ * must list the input's digest as a subject (`PROV_LINEAGE_INPUT_NOT_PRODUCED`). Cycles are
+ * refused (`PROV_LINEAGE_CYCLE`): edges are the attestation references plus, for inputs that name
+ * no upstream, the attestations that produce an artifact with that digest. Content-addressed
+ * references alone cannot form a cycle (that would need a SHA-256 fixed point); the implied edges
+ * can, when an event claims as a plain input what a later event produced. Finally a node whose
+ * upstream (by reference, transitively) failed is `PROV_LINEAGE_UPSTREAM_INVALID`.
+ *
+ * Files (optional, {@link checkLineageFiles}): every named subject and input is hashed through a
+ * caller-supplied function (`lineage-files.ts` reads the disk) and compared: `PROV_FILE_MODIFIED`,
+ * `PROV_FILE_MISSING`, `PROV_MANIFEST_PATH_INVALID` (an absolute or `..` name).
+ *
+ * The report is `valid` exactly when every node and every file is `ok`; its `code` is the first
+ * failing node's code, else the first failing file's, else `OK`.
+ *
+ * Deliberately not here: signing (`lineage-sign.ts` is never imported), filesystem access, trust
+ * decisions beyond keys, algorithms and thresholds (what may feed what is the auditor's call).
+ *
+ * @module
+ */
+
+import { ConfideArgumentError } from '../errors.ts';
+import { bytesEqual, decodeUtf8, fromBase64, isLowerHex } from './bytes.ts';
+import {
+  type DsseEnvelope,
+  envelopePayload,
+  envelopeProblems,
+  IN_TOTO_PAYLOAD_TYPE,
+  preAuthEncoding,
+} from './dsse.ts';
+import type { VerificationErrorCode } from './errors.ts';
+import { canonicalizeToBytes } from './jcs.ts';
+import {
+  attestationDigest,
+  LINEAGE_PREDICATE_PREFIX,
+  type LineageEvent,
+  lineageEventOf,
+  lineageStatementProblems,
+} from './lineage.ts';
+import type { LineagePolicy, TrustedKey } from './policy.ts';
+import { STATEMENT_TYPE_V1 } from './statement.ts';
+import { verifySignature } from './verify.ts';
+
+/** `OK` or the code of the failed step. */
+export type LineageCode = 'OK' | VerificationErrorCode;
+
+/** One attestation to verify: where it came from (for the report) and its bytes. */
+export interface AttestationSource {
+  readonly source: string;
+  readonly bytes: Uint8Array | string;
+}
+
+/** How one signature fared. */
+export interface LineageSignerReport {
+  /** The signature's `keyid` as written (unauthenticated). */
+  readonly keyid: string;
+  /** `counted`: a trusted, allowed, eligible key verified it; otherwise why it did not count. */
+  readonly status:
+    | 'counted'
+    | 'invalid'
+    | 'untrusted'
+    | 'algorithm-not-allowed'
+    | 'not-eligible'
+    | 'duplicate';
+  /** The policy name of the key that verified it (or that its keyid named). */
+  readonly key?: string;
+  readonly algorithm?: string;
+}
+
+/** An artifact in a node's report. */
+export interface LineageArtifactReport {
+  readonly name?: string;
+  readonly digest: string;
+  readonly attestation?: string;
+}
+
+/** A problem found at one node. */
+export interface LineageProblem {
+  readonly code: VerificationErrorCode;
+  readonly message: string;
+}
+
+/** The verdict on one attestation. */
+export interface LineageNodeReport {
+  readonly source: string;
+  /** SHA-256 of the payload, when the envelope parsed far enough. */
+  readonly attestation?: string;
+  readonly event?: LineageEvent;
+  readonly status: 'ok' | 'failed';
+  readonly code: LineageCode;
+  readonly message: string;
+  /** Every problem found, first one = `code`. */
+  readonly problems: readonly LineageProblem[];
+  readonly signers: readonly LineageSignerReport[];
+  readonly subjects: readonly LineageArtifactReport[];
+  readonly inputs: readonly LineageArtifactReport[];
+  /** k of the rule that applied. */
+  readonly threshold?: number;
+}
+
+/** The verdict on one artifact file. */
+export interface LineageFileReport {
+  readonly name: string;
+  readonly expected: string;
+  readonly actual?: string;
+  readonly status: 'ok' | 'modified' | 'missing' | 'invalid-name';
+  readonly code: LineageCode;
+  /** Attestations that name this artifact. */
+  readonly attestations: readonly string[];
+}
+
+/** The whole verification report. */
+export interface LineageReport {
+  readonly valid: boolean;
+  readonly code: LineageCode;
+  readonly nodes: readonly LineageNodeReport[];
+  readonly files: readonly LineageFileReport[];
+  /** Attestations no other given attestation consumes (the ends of the graph). */
+  readonly heads: readonly string[];
+}
+
+interface MutableNode {
+  source: string;
+  attestation?: string;
+  event?: LineageEvent;
+  problems: LineageProblem[];
+  signers: LineageSignerReport[];
+  subjects: LineageArtifactReport[];
+  inputs: LineageArtifactReport[];
+  threshold?: number;
+}
+
+/** More signatures than this make an envelope malformed (each may cost a verification per trusted key). */
+const MAX_SIGNATURES = 64;
+
+class NodeFailure extends Error {
+  readonly code: VerificationErrorCode;
+  constructor(code: VerificationErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function stop(code: VerificationErrorCode, message: string): never {
+  throw new NodeFailure(code, message);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function artifactsOf(list: unknown): LineageArtifactReport[] {
+  if (!Array.isArray(list)) return [];
+  const out: LineageArtifactReport[] = [];
+  for (const d of list) {
+    const digest = isRecord(d) && isRecord(d.digest) ? d.digest.sha256 : undefined;
+    if (!isLowerHex(digest, 32)) continue;
+    const att =
+      isRecord(d.annotations) && isRecord(d.annotations.attestation) ? d.annotations.attestation : undefined;
+    const attDigest = att !== undefined && isRecord(att.digest) ? att.digest.sha256 : undefined;
+    out.push({
+      ...(typeof d.name === 'string' ? { name: d.name } : {}),
+      digest,
+      ...(isLowerHex(attDigest, 32) ? { attestation: attDigest } : {}),
+    });
+  }
+  return out;
+}
+
+function checkSignatures(
+  envelope: DsseEnvelope,
+  payload: Uint8Array,
+  policy: LineagePolicy,
+  event: LineageEvent | undefined,
+  node: MutableNode,
+): void {
+  // A payload that names no lineage event fails later (step 6) whoever signed it; here any trusted key counts.
+  const rule =
+    event === undefined
+      ? { threshold: 1, signers: policy.trustedKeys.map((k) => k.name) }
+      : policy.rules[event];
+  node.threshold = rule.threshold;
+  const pae = preAuthEncoding(envelope.payloadType, payload);
+  const counted = new Set<string>();
+  for (const s of envelope.signatures) {
+    const keyid = typeof s.keyid === 'string' ? s.keyid : '';
+    const sig = fromBase64(s.sig, 'DSSE signature');
+    const named = policy.trustedKeys.find((k) => k.keyId === keyid);
+    // The keyid is an unauthenticated hint: try the key it names first, then every other one.
+    let by: TrustedKey | undefined =
+      named !== undefined && verifySignature(named.publicKey, pae, sig) ? named : undefined;
+    by ??= policy.trustedKeys.find((k) => k !== named && verifySignature(k.publicKey, pae, sig));
+    if (by === undefined) {
+      node.signers.push(
+        named === undefined ? { keyid, status: 'untrusted' } : { keyid, status: 'invalid', key: named.name },
+      );
+      continue;
+    }
+    const base = { keyid, key: by.name, algorithm: by.publicKey.algorithm };
+    if (!policy.allowedAlgorithms.includes(by.publicKey.algorithm))
+      node.signers.push({ ...base, status: 'algorithm-not-allowed' });
+    else if (!rule.signers.includes(by.name)) node.signers.push({ ...base, status: 'not-eligible' });
+    else if (counted.has(by.name)) node.signers.push({ ...base, status: 'duplicate' });
+    else {
+      counted.add(by.name);
+      node.signers.push({ ...base, status: 'counted' });
+    }
+  }
+  if (counted.size >= rule.threshold) return;
+  const has = (status: LineageSignerReport['status']): boolean =>
+    node.signers.some((s) => s.status === status);
+  const need = `${rule.threshold} distinct trusted key(s) must sign${event === undefined ? '' : ` a ${event}`}`;
+  if (has('invalid'))
+    stop('PROV_SIGNATURE_INVALID', `a signature by a trusted key does not verify (${need})`);
+  if (counted.size === 0 && has('algorithm-not-allowed'))
+    stop(
+      'PROV_ALGORITHM_NOT_ALLOWED',
+      `only keys with algorithms the policy does not allow signed (${need})`,
+    );
+  if (counted.size === 0) {
+    const why = has('not-eligible')
+      ? 'trusted keys signed, but none the policy allows for this event'
+      : 'no trusted key signed';
+    stop('PROV_KEY_UNTRUSTED', `${why} (${need})`);
+  }
+  stop(
+    'PROV_THRESHOLD_NOT_MET',
+    `${counted.size} distinct trusted key(s) signed, the policy requires ${rule.threshold}${event === undefined ? '' : ` for a ${event}`}`,
+  );
+}
+
+function verifyNode(input: AttestationSource, policy: LineagePolicy, node: MutableNode): void {
+  const text = typeof input.bytes === 'string' ? input.bytes : decodeUtf8(input.bytes);
+  let value: unknown;
+  try {
+    if (text === undefined) throw new Error('not UTF-8');
+    value = JSON.parse(text);
+  } catch {
+    stop('PROV_ATTESTATION_UNPARSABLE', 'the attestation is not JSON');
+  }
+  const problems = envelopeProblems(value);
+  if (problems.length > 0)
+    stop('PROV_ATTESTATION_MALFORMED', `not a DSSE envelope: invalid ${problems.join(', ')}`);
+  const envelope = value as DsseEnvelope;
+  if (envelope.signatures.length > MAX_SIGNATURES)
+    stop('PROV_ATTESTATION_MALFORMED', `more than ${MAX_SIGNATURES} signatures`);
+  const payload = envelopePayload(envelope);
+  node.attestation = attestationDigest(payload);
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE)
+    stop('PROV_PAYLOAD_TYPE', `expected payload type ${IN_TOTO_PAYLOAD_TYPE}, got ${envelope.payloadType}`);
+  let statement: unknown;
+  try {
+    const payloadText = decodeUtf8(payload);
+    if (payloadText === undefined) throw new Error('not UTF-8');
+    statement = JSON.parse(payloadText);
+  } catch {
+    statement = undefined;
+  }
+  // The rule depends on the event named in the payload; the signature then covers that choice.
+  const event = isRecord(statement) ? lineageEventOf(statement.predicateType) : undefined;
+  if (event !== undefined) node.event = event;
+  if (isRecord(statement)) {
+    // Read before the signature check so a failed node can still be recognised as a stand-in for a
+    // swapped upstream; the report marks such a node failed, so nothing trusts these lists.
+    node.subjects = artifactsOf(statement.subject);
+    node.inputs = artifactsOf(isRecord(statement.predicate) ? statement.predicate.inputs : undefined);
+  }
+  checkSignatures(envelope, payload, policy, event, node);
+  if (statement === undefined) stop('PROV_PAYLOAD_MALFORMED', 'the signed payload is not JSON');
+  let canonical: Uint8Array | undefined;
+  try {
+    canonical = canonicalizeToBytes(statement);
+  } catch {
+    canonical = undefined;
+  }
+  if (canonical === undefined || !bytesEqual(canonical, payload))
+    stop(
+      'PROV_PAYLOAD_NOT_CANONICAL',
+      'the signed payload is not the RFC 8785 canonical form of its statement',
+    );
+  if (!isRecord(statement)) stop('PROV_PAYLOAD_MALFORMED', 'the signed payload is not a JSON object');
+  if (statement._type !== STATEMENT_TYPE_V1)
+    stop('PROV_STATEMENT_TYPE', `expected an in-toto ${STATEMENT_TYPE_V1} payload`);
+  if (event === undefined) {
+    stop(
+      'PROV_PREDICATE_TYPE',
+      `expected a ${LINEAGE_PREDICATE_PREFIX}<event>/v1 predicate, got ${String(statement.predicateType)}`,
+    );
+  }
+  const bad = lineageStatementProblems(statement, event);
+  if (bad.length > 0) {
+    const code = bad.every((f) => f.startsWith('subject'))
+      ? 'PROV_SUBJECT_INVALID'
+      : 'PROV_PAYLOAD_MALFORMED';
+    stop(code, `invalid ${bad.join(', ')}`);
+  }
+}
+
+/** A node as the graph walk sees it. */
+export interface LineageGraphNode {
+  /** The attestation digest. */
+  readonly id: string;
+  readonly subjects: readonly LineageArtifactReport[];
+  readonly inputs: readonly LineageArtifactReport[];
+  /** The node already failed on its own (signature, shape…): it only propagates failure. */
+  readonly failed?: boolean;
+}
+
+/**
+ * The graph checks (module notes) over nodes that were verified one by one: returns the problems
+ * of each node id (ids without problems are absent; nodes given as `failed` are not reported
+ * again). Exported for tests and for callers that verify nodes their own way.
+ */
+export function walkLineageGraph(nodes: readonly LineageGraphNode[]): Map<string, LineageProblem[]> {
+  const problems = new Map<string, LineageProblem[]>();
+  const add = (id: string, code: VerificationErrorCode, message: string): void => {
+    const list = problems.get(id) ?? [];
+    list.push({ code, message });
+    problems.set(id, list);
+  };
+  const byId = new Map<string, LineageGraphNode>();
+  for (const n of nodes) {
+    const seen = byId.get(n.id);
+    if (seen === undefined || (seen.failed === true && n.failed !== true)) byId.set(n.id, n);
+  }
+  const live = [...byId.values()].filter((n) => n.failed !== true);
+  const label = (a: LineageArtifactReport): string =>
+    a.name === undefined ? a.digest.slice(0, 16) : `'${a.name}'`;
+  const short = (id: string): string => `${id.slice(0, 16)}…`;
+
+  // Links, and the edges used for cycles: references, plus implied ones for inputs naming no upstream.
+  const edges = new Map<string, string[]>();
+  for (const n of live) {
+    const out: string[] = [];
+    for (const input of n.inputs) {
+      if (input.attestation === undefined) {
+        for (const o of live)
+          if (o.id !== n.id && o.subjects.some((s) => s.digest === input.digest)) out.push(o.id);
+        continue;
+      }
+      const up = byId.get(input.attestation);
+      if (up === undefined) {
+        const standIn = nodes.find(
+          (o) =>
+            o.id !== n.id &&
+            o.subjects.some(
+              (s) => s.digest === input.digest || (input.name !== undefined && s.name === input.name),
+            ),
+        );
+        if (standIn !== undefined)
+          add(
+            n.id,
+            'PROV_LINEAGE_UPSTREAM_MISMATCH',
+            `input ${label(input)} was signed against attestation ${short(input.attestation)}, but ${short(standIn.id)} was given in its place`,
+          );
+        else
+          add(
+            n.id,
+            'PROV_LINEAGE_UPSTREAM_MISSING',
+            `input ${label(input)} needs attestation ${short(input.attestation)}, which was not given`,
+          );
+        continue;
+      }
+      if (up.failed !== true && !up.subjects.some((s) => s.digest === input.digest))
+        add(
+          n.id,
+          'PROV_LINEAGE_INPUT_NOT_PRODUCED',
+          `input ${label(input)} is not among the outputs of its upstream attestation ${short(up.id)}`,
+        );
+      out.push(up.id);
+    }
+    edges.set(n.id, out);
+  }
+
+  // Cycles (iterative DFS with colours): every node on a cycle is refused.
+  const colour = new Map<string, 1 | 2>();
+  const onCycle = new Set<string>();
+  for (const start of edges.keys()) {
+    if (colour.has(start)) continue;
+    const stack: { id: string; next: string[] }[] = [{ id: start, next: [...(edges.get(start) ?? [])] }];
+    colour.set(start, 1);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { id: string; next: string[] };
+      const child = top.next.pop();
+      if (child === undefined) {
+        colour.set(top.id, 2);
+        stack.pop();
+      } else if (colour.get(child) === 1) {
+        const from = stack.findIndex((f) => f.id === child);
+        for (const f of stack.slice(from)) onCycle.add(f.id);
+      } else if (!colour.has(child) && edges.has(child)) {
+        colour.set(child, 1);
+        stack.push({ id: child, next: [...(edges.get(child) ?? [])] });
+      }
+    }
+  }
+  for (const id of onCycle)
+    add(
+      id,
+      'PROV_LINEAGE_CYCLE',
+      'this attestation is on a cycle: an event consumes, through others, its own output',
+    );
+
+  // Failure flows downstream along references, to a fixpoint.
+  const failed = (id: string): boolean => byId.get(id)?.failed === true || problems.has(id);
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const n of live) {
+      if (problems.has(n.id)) continue;
+      const bad = n.inputs.find((i) => i.attestation !== undefined && failed(i.attestation));
+      if (bad !== undefined) {
+        add(
+          n.id,
+          'PROV_LINEAGE_UPSTREAM_INVALID',
+          `the upstream attestation of input ${label(bad)} failed verification`,
+        );
+        changed = true;
+      }
+    }
+  }
+  return problems;
+}
+
+function finish(nodes: readonly LineageNodeReport[], files: readonly LineageFileReport[]): LineageReport {
+  const consumed = new Set(nodes.flatMap((n) => n.inputs.map((i) => i.attestation)));
+  const firstBad = nodes.find((n) => n.status !== 'ok')?.code ?? files.find((f) => f.status !== 'ok')?.code;
+  return {
+    valid: firstBad === undefined,
+    code: firstBad ?? 'OK',
+    nodes,
+    files,
+    heads: [
+      ...new Set(
+        nodes
+          .filter((n) => n.status === 'ok' && n.attestation !== undefined && !consumed.has(n.attestation))
+          .map((n) => n.attestation as string),
+      ),
+    ],
+  };
+}
+
+/**
+ * Verifies attestations and the lineage graph they form (steps 1–6 per node, then the graph).
+ * Pure and synchronous; runs in browsers. Never throws for an invalid attestation: the report says
+ * why. A copy of an attestation that fails (say, with an extra bad signature) does not fail a valid
+ * copy of the same statement given alongside it.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` when no attestation is given or `policy` is
+ *   not a {@link LineagePolicy}.
+ * @example
+ * ```ts
+ * const report = verifyLineage([{ source: 'train.json', bytes: readFileSync('train.json') }], policy);
+ * report.valid; // true exactly when every node verified
+ * ```
+ */
+export function verifyLineage(
+  attestations: readonly AttestationSource[],
+  policy: LineagePolicy,
+): LineageReport {
+  if (!Array.isArray(attestations) || attestations.length === 0) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'attestations must be a non-empty array');
+  }
+  if (
+    !isRecord(policy) ||
+    !Array.isArray(policy.trustedKeys) ||
+    !isRecord(policy.rules) ||
+    !Array.isArray(policy.allowedAlgorithms)
+  ) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      'policy must be a LineagePolicy (see parseLineagePolicy)',
+    );
+  }
+  const work: MutableNode[] = attestations.map((a) => {
+    const node: MutableNode = {
+      source: String(a.source),
+      problems: [],
+      signers: [],
+      subjects: [],
+      inputs: [],
+    };
+    try {
+      verifyNode(a, policy, node);
+    } catch (error) {
+      if (!(error instanceof NodeFailure)) throw error;
+      node.problems.push({ code: error.code, message: error.message });
+    }
+    return node;
+  });
+  const graph = walkLineageGraph(
+    work
+      .filter((n) => n.attestation !== undefined)
+      .map((n) => ({
+        id: n.attestation as string,
+        subjects: n.subjects,
+        inputs: n.inputs,
+        failed: n.problems.length > 0,
+      })),
+  );
+  for (const n of work) {
+    if (n.problems.length === 0 && n.attestation !== undefined)
+      n.problems.push(...(graph.get(n.attestation) ?? []));
+  }
+  const nodes: LineageNodeReport[] = work.map((n) => {
+    const first = n.problems[0];
+    return {
+      source: n.source,
+      ...(n.attestation === undefined ? {} : { attestation: n.attestation }),
+      ...(n.event === undefined ? {} : { event: n.event }),
+      status: first === undefined ? 'ok' : 'failed',
+      code: first?.code ?? 'OK',
+      message: first?.message ?? 'verified',
+      problems: n.problems,
+      signers: n.signers,
+      subjects: n.subjects,
+      inputs: n.inputs,
+      ...(n.threshold === undefined ? {} : { threshold: n.threshold }),
+    };
+  });
+  return finish(nodes, []);
+}
+
+/**
+ * What a file digest function returns: the lowercase hex SHA-256, `undefined` for a missing file,
+ * or `'invalid-name'` for a name that may not be resolved (absolute, `..`).
+ */
+export type FileDigestResult = string | undefined | 'invalid-name';
+
+/**
+ * Adds the file step to a report: every named subject and input of the attestations that verified
+ * is hashed with `digestOf` and compared with its signed digest.
+ *
+ * @example
+ * ```ts
+ * const withFiles = await checkLineageFiles(report, diskDigests('.'));
+ * withFiles.files.filter((f) => f.status !== 'ok');
+ * ```
+ */
+export async function checkLineageFiles(
+  report: LineageReport,
+  digestOf: (name: string) => Promise<FileDigestResult>,
+): Promise<LineageReport> {
+  const wanted = new Map<string, { name: string; expected: string; attestations: Set<string> }>();
+  for (const n of report.nodes) {
+    if (n.status !== 'ok' || n.attestation === undefined) continue;
+    for (const a of [...n.subjects, ...n.inputs]) {
+      if (a.name === undefined) continue;
+      const key = `${a.name}\u0000${a.digest}`;
+      const entry = wanted.get(key) ?? { name: a.name, expected: a.digest, attestations: new Set<string>() };
+      entry.attestations.add(n.attestation);
+      wanted.set(key, entry);
+    }
+  }
+  const cache = new Map<string, Promise<FileDigestResult>>();
+  const files: LineageFileReport[] = [];
+  for (const w of wanted.values()) {
+    let pending = cache.get(w.name);
+    if (pending === undefined) {
+      pending = digestOf(w.name);
+      cache.set(w.name, pending);
+    }
+    const actual = await pending;
+    const base = { name: w.name, expected: w.expected, attestations: [...w.attestations] };
+    if (actual === 'invalid-name')
+      files.push({ ...base, status: 'invalid-name', code: 'PROV_MANIFEST_PATH_INVALID' });
+    else if (actual === undefined) files.push({ ...base, status: 'missing', code: 'PROV_FILE_MISSING' });
+    else if (actual !== w.expected)
+      files.push({ ...base, actual, status: 'modified', code: 'PROV_FILE_MODIFIED' });
+    else files.push({ ...base, actual, status: 'ok', code: 'OK' });
+  }
+  files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.expected < b.expected ? -1 : 1));
+  return finish(report.nodes, files);
+}

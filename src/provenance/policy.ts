@@ -1,0 +1,261 @@
+/**
+ * The verification policy of signed lineage: which keys are trusted, which signature algorithms
+ * are allowed, and how many distinct trusted keys (k of n) must sign, overall or per event.
+ *
+ * The policy file is JSON, validated strictly (unknown fields are errors, so a typo such as
+ * `"treshold"` cannot silently weaken a policy); every problem is reported at once in one
+ * `PROV_POLICY_INVALID` error whose `fields` lists the paths and whose message says what each
+ * should be:
+ *
+ * ```json
+ * {
+ *   "version": 1,
+ *   "trustedKeys": [
+ *     { "name": "alice", "publicKey": "-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----\n" }
+ *   ],
+ *   "allowedAlgorithms": ["ecdsa-p256", "ed25519"],
+ *   "threshold": 1,
+ *   "events": { "training-run": { "threshold": 2, "signers": ["alice", "bob", "carol"] } }
+ * }
+ * ```
+ *
+ * - `version` must be 1. `trustedKeys` is non-empty; names are unique; keys are SPKI PEM
+ *   (ECDSA P-256/384/521 or Ed25519) and distinct; each key's algorithm must be allowed.
+ * - `allowedAlgorithms` (optional, default all four) lists `ecdsa-p256`, `ecdsa-p384`,
+ *   `ecdsa-p521`, `ed25519`, without repeats.
+ * - `threshold` (optional, default 1) is k for every event: at least k distinct trusted keys.
+ * - `events` (optional) overrides per event: `threshold` and/or `signers` (names of trusted keys
+ *   eligible for that event; default all). k never exceeds the number of eligible keys.
+ *
+ * Key identity is the lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo (the RFC 6962
+ * key ID), which confide also writes as the DSSE `keyid` when it signs lineage.
+ *
+ * Deliberately not here: reading files (the CLI does), certificates and keyless identities,
+ * policies about *what* was attested (which datasets may train which model).
+ *
+ * @module
+ */
+
+import { sha256 } from '../internal/bytes.ts';
+import { toHex } from './bytes.ts';
+import { ProvenanceError } from './errors.ts';
+import {
+  type KeyAlgorithm,
+  type PublicKey,
+  parsePublicKeyPem,
+  publicKeysEqual,
+  publicKeyToDer,
+  publicKeyToPem,
+} from './keys.ts';
+import { LINEAGE_EVENTS, type LineageEvent } from './lineage.ts';
+
+/** Every algorithm a policy may allow. */
+export const POLICY_ALGORITHMS: readonly KeyAlgorithm[] = [
+  'ecdsa-p256',
+  'ecdsa-p384',
+  'ecdsa-p521',
+  'ed25519',
+];
+
+/** A key the policy trusts. */
+export interface TrustedKey {
+  readonly name: string;
+  readonly publicKey: PublicKey;
+  /** Lowercase hex SHA-256 of the DER SPKI. */
+  readonly keyId: string;
+}
+
+/** k-of-n rule for one event. */
+export interface SignerRule {
+  readonly threshold: number;
+  /** Names of the trusted keys that count for this event. */
+  readonly signers: readonly string[];
+}
+
+/** A validated lineage verification policy. */
+export interface LineagePolicy {
+  readonly trustedKeys: readonly TrustedKey[];
+  readonly allowedAlgorithms: readonly KeyAlgorithm[];
+  /** The rule of each event (every event has one). */
+  readonly rules: Readonly<Record<LineageEvent, SignerRule>>;
+}
+
+/**
+ * The key ID confide uses for lineage: lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
+ *
+ * @example
+ * ```ts
+ * keyId(parsePublicKeyPem(pem)); // 64 hex characters
+ * ```
+ */
+export function keyId(key: PublicKey): string {
+  return toHex(sha256(publicKeyToDer(key)));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isPositiveInt(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
+}
+
+/**
+ * Validates a policy (the parsed JSON, or its text) and returns it with keys parsed.
+ *
+ * @throws {ProvenanceError} `PROV_POLICY_INVALID` listing every problem (`fields` has the paths).
+ * @example
+ * ```ts
+ * const policy = parseLineagePolicy(readFileSync('policy.json', 'utf8'));
+ * policy.rules['training-run'].threshold; // k
+ * ```
+ */
+export function parseLineagePolicy(input: unknown): LineagePolicy {
+  let value = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch {
+      throw new ProvenanceError('PROV_POLICY_INVALID', 'the policy is not JSON', { fields: ['policy'] });
+    }
+  }
+  const problems: [string, string][] = [];
+  const add = (field: string, why: string): void => {
+    problems.push([field, why]);
+  };
+  if (!isRecord(value)) {
+    throw new ProvenanceError('PROV_POLICY_INVALID', 'the policy must be a JSON object', {
+      fields: ['policy'],
+    });
+  }
+  for (const k of Object.keys(value)) {
+    if (!['version', 'trustedKeys', 'allowedAlgorithms', 'threshold', 'events'].includes(k))
+      add(k, 'is not a policy field (expected version, trustedKeys, allowedAlgorithms, threshold, events)');
+  }
+  if (value.version !== 1) add('version', 'must be 1');
+
+  let allowed: KeyAlgorithm[] = [...POLICY_ALGORITHMS];
+  if (value.allowedAlgorithms !== undefined) {
+    const list = value.allowedAlgorithms;
+    if (!Array.isArray(list) || list.length === 0) add('allowedAlgorithms', 'must be a non-empty array');
+    else {
+      allowed = [];
+      list.forEach((a: unknown, i) => {
+        if (typeof a !== 'string' || !(POLICY_ALGORITHMS as readonly string[]).includes(a))
+          add(`allowedAlgorithms[${i}]`, `must be one of ${POLICY_ALGORITHMS.join(', ')}`);
+        else if (allowed.includes(a as KeyAlgorithm)) add(`allowedAlgorithms[${i}]`, 'is listed twice');
+        else allowed.push(a as KeyAlgorithm);
+      });
+    }
+  }
+
+  const keys: TrustedKey[] = [];
+  if (!Array.isArray(value.trustedKeys) || value.trustedKeys.length === 0) {
+    add('trustedKeys', 'must be a non-empty array of { name, publicKey }');
+  } else {
+    value.trustedKeys.forEach((entry: unknown, i) => {
+      const at = `trustedKeys[${i}]`;
+      if (!isRecord(entry)) {
+        add(at, 'must be an object { name, publicKey }');
+        return;
+      }
+      for (const k of Object.keys(entry))
+        if (k !== 'name' && k !== 'publicKey')
+          add(`${at}.${k}`, 'is not a key field (expected name, publicKey)');
+      const name = entry.name;
+      if (typeof name !== 'string' || !/^[A-Za-z0-9._@-]{1,128}$/.test(name))
+        add(`${at}.name`, 'must be 1–128 characters of letters, digits, . _ @ -');
+      else if (keys.some((k) => k.name === name)) add(`${at}.name`, `'${name}' is used twice`);
+      if (typeof entry.publicKey !== 'string') {
+        add(`${at}.publicKey`, 'must be SPKI PEM text');
+        return;
+      }
+      let publicKey: PublicKey;
+      try {
+        publicKey = parsePublicKeyPem(entry.publicKey);
+      } catch (error) {
+        add(`${at}.publicKey`, `is not a usable public key (${(error as Error).message})`);
+        return;
+      }
+      if (!allowed.includes(publicKey.algorithm))
+        add(`${at}.publicKey`, `is ${publicKey.algorithm}, which allowedAlgorithms does not allow`);
+      const twin = keys.find((k) => publicKeysEqual(k.publicKey, publicKey));
+      if (twin !== undefined) add(`${at}.publicKey`, `is the same key as '${twin.name}'`);
+      if (typeof name === 'string') keys.push({ name, publicKey, keyId: keyId(publicKey) });
+    });
+  }
+  const names = keys.map((k) => k.name);
+
+  let threshold = 1;
+  if (value.threshold !== undefined) {
+    if (!isPositiveInt(value.threshold)) add('threshold', 'must be an integer ≥ 1');
+    else if (keys.length > 0 && value.threshold > keys.length)
+      add('threshold', `is ${value.threshold} but only ${keys.length} key(s) are trusted`);
+    else threshold = value.threshold;
+  }
+
+  const rules = {} as Record<LineageEvent, SignerRule>;
+  for (const e of LINEAGE_EVENTS) rules[e] = { threshold, signers: names };
+  if (value.events !== undefined) {
+    if (!isRecord(value.events)) add('events', 'must be an object keyed by event');
+    else
+      for (const [event, rule] of Object.entries(value.events)) {
+        const at = `events.${event}`;
+        if (!(LINEAGE_EVENTS as readonly string[]).includes(event)) {
+          add(at, `is not a lineage event (expected one of ${LINEAGE_EVENTS.join(', ')})`);
+          continue;
+        }
+        if (!isRecord(rule)) {
+          add(at, 'must be an object { threshold?, signers? }');
+          continue;
+        }
+        for (const k of Object.keys(rule))
+          if (k !== 'threshold' && k !== 'signers')
+            add(`${at}.${k}`, 'is not a rule field (expected threshold, signers)');
+        let signers = names;
+        if (rule.signers !== undefined) {
+          if (!Array.isArray(rule.signers) || rule.signers.length === 0)
+            add(`${at}.signers`, 'must be a non-empty array of trusted key names');
+          else {
+            signers = [];
+            rule.signers.forEach((s: unknown, i) => {
+              if (typeof s !== 'string' || !names.includes(s))
+                add(`${at}.signers[${i}]`, 'must name a key in trustedKeys');
+              else if (signers.includes(s)) add(`${at}.signers[${i}]`, `'${s}' is listed twice`);
+              else signers.push(s);
+            });
+          }
+        }
+        let k = threshold;
+        if (rule.threshold !== undefined) {
+          if (!isPositiveInt(rule.threshold)) add(`${at}.threshold`, 'must be an integer ≥ 1');
+          else k = rule.threshold;
+        }
+        if (signers.length > 0 && k > signers.length)
+          add(`${at}.threshold`, `is ${k} but only ${signers.length} key(s) may sign this event`);
+        rules[event as LineageEvent] = { threshold: k, signers };
+      }
+  }
+
+  if (problems.length > 0) {
+    throw new ProvenanceError(
+      'PROV_POLICY_INVALID',
+      `invalid policy: ${problems.map(([f, why]) => `${f} ${why}`).join('; ')}`,
+      { fields: problems.map(([f]) => f) },
+    );
+  }
+  return { trustedKeys: keys, allowedAlgorithms: allowed, rules };
+}
+
+/**
+ * A policy that trusts exactly the given keys, any supported algorithm, 1-of-n for every event
+ * (what `confide provenance verify --key PUB` uses).
+ *
+ * @throws {ProvenanceError} `PROV_POLICY_INVALID` for no keys or the same key twice.
+ */
+export function policyFromKeys(keys: readonly PublicKey[]): LineagePolicy {
+  return parseLineagePolicy({
+    version: 1,
+    trustedKeys: keys.map((publicKey, i) => ({ name: `key-${i + 1}`, publicKey: publicKeyToPem(publicKey) })),
+  });
+}

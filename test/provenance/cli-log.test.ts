@@ -1,0 +1,136 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { registerProvenanceCommands } from '../../src/cli/commands/provenance.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'confide-log-cli-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+let out: string[] = [];
+beforeEach(() => {
+  out = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out.push(String(chunk));
+    return true;
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+async function run(...args: string[]): Promise<void> {
+  const program = new Command('confide')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, outputError: () => {} });
+  registerProvenanceCommands(program);
+  await program.parseAsync(['node', 'confide', 'provenance', ...args]);
+}
+
+const p = (name: string): string => join(scratch, name);
+
+describe('confide provenance log append / prove / verify', () => {
+  it('appends, proves inclusion and consistency, and verifies offline; a fork and a wrong entry are refused', async () => {
+    await run('keygen', '--out', p('log'), '--algorithm', 'ed25519');
+    for (let i = 0; i < 5; i++) writeFileSync(p(`e${i}.json`), `{"entry":${i}}`);
+    const dir = p('thelog');
+    out = [];
+    await run(
+      'log',
+      'append',
+      dir,
+      p('e0.json'),
+      p('e1.json'),
+      '--key',
+      p('log.key'),
+      '--origin',
+      'confide.test/audit',
+    );
+    expect(out[0]).toMatch(
+      /^created log confide\.test\/audit; verifier key: confide\.test\/audit\+[0-9a-f]{8}\+/,
+    );
+    expect(out[1]).toMatch(/^entry 0 {2}[0-9a-f]{64} {2}.*e0\.json\n$/);
+    expect(out.at(-1)).toMatch(/^confide\.test\/audit\n2\n[A-Za-z0-9+/]{43}=\n\n— confide\.test\/audit /);
+    copyFileSync(join(dir, 'checkpoint'), p('kept-2')); // an auditor keeps this checkpoint
+    const vkey = (out[0] as string).split('verifier key: ')[1]?.trim() as string;
+
+    await run('log', 'append', dir, p('e2.json'), p('e3.json'), p('e4.json'), '--key', p('log.key'));
+    await run('log', 'prove', dir, '--file', p('e3.json'), '--from', '2', '--out', p('proof.json'));
+    const proof = JSON.parse(readFileSync(p('proof.json'), 'utf8'));
+    expect(proof).toMatchObject({
+      type: 'confide.log-proof/v1',
+      treeSize: 5,
+      inclusion: { index: 3 },
+      consistency: { fromSize: 2 },
+    });
+
+    out = [];
+    await run(
+      'log',
+      'verify',
+      p('proof.json'),
+      '--key',
+      p('log.pub'),
+      '--file',
+      p('e3.json'),
+      '--previous',
+      p('kept-2'),
+      '--json',
+    );
+    expect(JSON.parse(out.join(''))).toMatchObject({
+      valid: true,
+      treeSize: 5,
+      inclusion: { index: 3 },
+      consistentWith: { size: 2 },
+    });
+    out = [];
+    await run('log', 'verify', p('proof.json'), '--vkey', vkey, '--file', p('e3.json'));
+    expect(out.join('')).toBe('valid: confide.test/audit size 5, entry 3 included\n');
+    out = [];
+    await run('log', 'verify', dir);
+    expect(out.join('')).toBe('valid: log confide.test/audit, 5 entries, checkpoint of 5 verifies\n');
+
+    await expect(
+      run('log', 'verify', p('proof.json'), '--key', p('log.pub'), '--file', p('e2.json')),
+    ).rejects.toMatchObject({
+      code: 'PROV_LOG_PROOF_MALFORMED',
+    });
+
+    // The operator forks: a second log under the same name and key, whose first two entries differ.
+    const fork = p('fork');
+    writeFileSync(p('x.json'), '{"entry":"replaced"}');
+    await run(
+      'log',
+      'append',
+      fork,
+      p('e0.json'),
+      p('x.json'),
+      p('e2.json'),
+      '--key',
+      p('log.key'),
+      '--origin',
+      'confide.test/audit',
+    );
+    await run('log', 'prove', fork, '--from', '2', '--out', p('fork-proof.json'));
+    out = [];
+    await expect(
+      run('log', 'verify', p('fork-proof.json'), '--key', p('log.pub'), '--previous', p('kept-2'), '--json'),
+    ).rejects.toMatchObject({ code: 'PROV_LOG_CONSISTENCY_INVALID' });
+    expect(JSON.parse(out.join(''))).toMatchObject({ valid: false, code: 'PROV_LOG_CONSISTENCY_INVALID' });
+  });
+
+  it('usage and input errors', async () => {
+    await run('keygen', '--out', p('p256'), '--algorithm', 'ecdsa-p256');
+    writeFileSync(p('a.json'), 'a');
+    await expect(run('log', 'append', p('new'), p('a.json'), '--key', p('log.key'))).rejects.toMatchObject({
+      code: 'commander.error',
+    });
+    await expect(
+      run('log', 'append', p('new'), p('a.json'), '--key', p('p256.key'), '--origin', 'confide.test/x'),
+    ).rejects.toMatchObject({ code: 'PROV_ALGORITHM_UNSUPPORTED' });
+    await expect(run('log', 'prove', p('thelog'))).rejects.toMatchObject({ code: 'commander.error' });
+    await expect(run('log', 'prove', p('thelog'), '--file', p('a.json'))).rejects.toMatchObject({
+      code: 'PROV_LOG_RANGE',
+    });
+    await expect(run('log', 'verify', p('proof.json'))).rejects.toMatchObject({ code: 'commander.error' });
+  });
+});
