@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { isConfideError, VERSION } from '../index.ts';
 import { registerHeCommands } from './commands/he.ts';
 import { registerProvenanceCommands } from './commands/provenance.ts';
+import { registerSmpcCommands } from './commands/smpc.ts';
 
 /** Exit codes: 0 success, 1 a confide error, 2 a usage error, 70 an unexpected internal error. */
 const EXIT_CONFIDE_ERROR = 1;
@@ -25,6 +26,7 @@ function buildProgram(): Command {
     .configureOutput({ outputError: () => {} });
   registerHeCommands(program);
   registerProvenanceCommands(program);
+  registerSmpcCommands(program);
   return program;
 }
 

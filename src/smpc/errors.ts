@@ -61,6 +61,8 @@ export const SMPC_ERROR_CODES = [
   'SMPC_ABORTED',
   /** Rejection sampling ran out of attempts (probability below 2^-256; indicates a broken cipher). */
   'SMPC_PRG_EXHAUSTED',
+  /** The unmasked aggregate failed its check lanes (an input masked under other keys, e.g. a replay); no sum is output. */
+  'SMPC_AGGREGATE_INVALID',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

@@ -20,10 +20,12 @@
  *   share keys, masked input, consistency check in the `active` profile, unmask) over a complete
  *   or Harary graph, with an in-memory transport and a whole-round harness.
  *
+ *   Messages cross transports in the compact binary wire format of `protocol/wire.ts` (JSON via
+ *   `protocol/codec.ts` for debugging).
  * - `simulate.ts`: a whole planned round in memory with dropouts, reporting exactness, error,
  *   time per stage and bytes per client (the engine behind `confide smpc simulate`).
  *
- * Deliberately not here yet: the CLI wiring and the benchmark (issue 4 §3, §5). Test-only
+ * Deliberately not here: network transports and parallel unmasking across workers. Test-only
  * helpers (`sealEnvelopeWithNonce`, `evaluateShares`) and internal encodings are not exported.
  *
  * @module
@@ -57,7 +59,10 @@ export {
 export { type DeriveKeyInput, deriveKey, SESSION_ID_LENGTH } from './kdf.ts';
 export {
   type ApplyMaskOptions,
+  type ApplyMasksOptions,
   applyMask,
+  applyMasks,
+  type MaskJob,
   pairwiseMaskKey,
   pairwiseMaskSign,
   selfMaskKey,
@@ -112,6 +117,7 @@ export type {
 export { parseClientMessage, parseServerMessage } from './protocol/messages.ts';
 export {
   assertRoundParams,
+  checkLaneCount,
   GRAPH_KINDS,
   type GraphKind,
   neighbourMap,
@@ -141,7 +147,15 @@ export {
   type UnmaskRecord,
 } from './protocol/server.ts';
 export { deserializeClientState, deserializeServerState, serializeState } from './protocol/state.ts';
-export { type Delivery, InMemoryTransport, SERVER_ADDRESS, type Transport } from './protocol/transport.ts';
+export {
+  type Delivery,
+  InMemoryTransport,
+  type InMemoryTransportOptions,
+  SERVER_ADDRESS,
+  type Transport,
+  type WireEncoding,
+} from './protocol/transport.ts';
+export { decodeMessage, encodeMessage, MAX_WIRE_BYTES, WIRE_MAGIC } from './protocol/wire.ts';
 export {
   assertSumFits,
   clipVector,

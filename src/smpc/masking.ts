@@ -15,7 +15,8 @@
  *
  * {@link applyMask} expands the mask in chunks (default 2^16 coordinates) and adds each into the
  * target as it goes, so a client never holds a full-length mask next to its input (scenario
- * F.40), and any coordinate range can be masked or unmasked on its own.
+ * F.40), and any coordinate range can be masked or unmasked on its own. {@link applyMasks} does
+ * that for many masks with a few in flight at once, which lets WebCrypto's AES use several cores.
  *
  * Deliberately not here: who masks with whom (the protocol's neighbour graph), Shamir recovery of
  * dropped clients' keys, and the protocol messages.
@@ -122,5 +123,58 @@ export async function applyMask(
     });
     ringAddInPlace(target.subarray(offset, offset + length), mask, ring, options.sign);
   }
+  return target;
+}
+
+/** One mask for {@link applyMasks}: its PRG key (or an async producer of it) and its sign. */
+export interface MaskJob {
+  /** The PRG key, or a function computing it (e.g. after a key agreement) when the job starts. */
+  readonly key: Uint8Array | (() => Promise<Uint8Array>);
+  readonly sign: 1 | -1;
+}
+
+/** Options of {@link applyMasks}. */
+export interface ApplyMasksOptions extends Omit<ApplyMaskOptions, 'sign'> {
+  /** Masks expanded at the same time (default 4): WebCrypto runs them on its thread pool. */
+  readonly concurrency?: number;
+}
+
+/** Default number of masks {@link applyMasks} keeps in flight. */
+export const DEFAULT_MASK_CONCURRENCY = 4;
+
+/**
+ * Adds every job's mask into `target`, in place, keeping up to `concurrency` expansions in flight
+ * so WebCrypto's AES runs on several cores; returns `target`. Addition mod 2^b commutes and each
+ * chunk is added synchronously, so the result does not depend on the interleaving. Memory stays
+ * at `concurrency` chunks, never a full-length mask per job. If a job fails, no new job starts
+ * and the error is thrown (the target is then partially masked: discard it).
+ *
+ * @example
+ * ```ts
+ * await applyMasks(total, [{ key: k1, sign: -1 }, { key: async () => k2(), sign: 1 }], { ring });
+ * ```
+ */
+export async function applyMasks(
+  target: Uint32Array,
+  jobs: readonly MaskJob[],
+  options: ApplyMasksOptions,
+): Promise<Uint32Array> {
+  const concurrency = assertInteger(options.concurrency ?? DEFAULT_MASK_CONCURRENCY, 'concurrency', 1, 64);
+  const { concurrency: _ignored, ...single } = options;
+  let next = 0;
+  let failed = false;
+  const lane = async (): Promise<void> => {
+    while (!failed && next < jobs.length) {
+      const job = jobs[next++] as MaskJob;
+      try {
+        const key = typeof job.key === 'function' ? await job.key() : job.key;
+        await applyMask(target, key, { ...single, sign: job.sign });
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, lane));
   return target;
 }

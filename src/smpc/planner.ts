@@ -20,8 +20,18 @@
  *
  * The complete graph (k = n − 1, holders exclude the owner) needs t > γn (honest-but-curious),
  * t > (n + γn)/2 (semi-malicious) or t > 2n/3 with γ < 1/3 (active, Bonawitz et al. CCS'17), and
- * t ≤ n − 1 − ⌊δn⌋ so that every client keeps t live holders. The `active` profile is planned on
- * the complete graph only. Optionally it also checks that n quantized values of `valueBits` bits
+ * t ≤ n − 1 − ⌊δn⌋ so that every client keeps t live holders.
+ *
+ * The `active` profile on a Harary graph: its consistency round cannot give the Bonawitz guarantee
+ * globally there — with t ≪ n a server can split a large cohort into groups that each gather t
+ * signatures on different survivor sets — so what protects a client v against a server that
+ * shows v as a survivor to some of v's holders and as dropped to others is the threshold within
+ * v's neighbourhood. The planner therefore runs the semi-malicious analysis (honest holders each
+ * reveal one kind of share, and t exceeds (t1 + k)/2, so no split yields t of both kinds even
+ * with the corrupt holders revealing both) and additionally requires t > 2k/3, the active bound
+ * every client's policy enforces; it refuses when no k satisfies both with correctness at η = 20.
+ * Signed advertisements keep stopping key substitution and Sybils (B.16). Feasibility needs
+ * γ < 1/3 (active) besides γ + 2δ ≤ 0.9. Optionally it also checks that n quantized values of `valueBits` bits
  * cannot wrap a ring of `ringBits` bits (`assertSumFits`).
  *
  * Note: the default client policy demands t > k/2 whatever the profile; a deployment that plans an
@@ -94,6 +104,12 @@ export interface HararyParameters {
 /** Which Harary analysis to run. */
 export type HararyAdversary = 'semi-honest' | 'semi-malicious';
 
+/** Extra constraints on a Harary plan. */
+export interface HararyOptions {
+  /** Also require t > fraction · k (the `active` profile uses 2/3); default 0 (none). */
+  readonly thresholdAbove?: number;
+}
+
 function checkRates(corruptionRate: number, dropoutRate: number): void {
   for (const [label, r] of [
     ['corruptionRate', corruptionRate],
@@ -120,7 +136,12 @@ export function hararyParameters(
   corruptionRate: number,
   dropoutRate: number,
   adversary: HararyAdversary,
+  options: HararyOptions = {},
 ): HararyParameters | null {
+  const above = options.thresholdAbove ?? 0;
+  if (typeof above !== 'number' || !(above >= 0 && above < 1)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'thresholdAbove must be a number in [0, 1)');
+  }
   const n = assertInteger(clients, 'clients', 1, MAX_PLANNED_CLIENTS);
   checkRates(corruptionRate, dropoutRate);
   assertOneOf(adversary, 'adversary', ['semi-honest', 'semi-malicious'] as const);
@@ -168,7 +189,13 @@ export function hararyParameters(
     const t2 = m + 1;
     if (adversary === 'semi-malicious') t1 = Math.ceil((t1 + k - 1.25) / 2);
     if (t2 <= t1) continue;
-    return { degree: k, threshold: Math.max(t1 + 1, 2) };
+    const t = Math.max(t1 + 1, 2);
+    const floor = Math.floor(above * k) + 1;
+    if (above > 0 && floor > t) {
+      if (t2 < floor) continue; // raising t to the floor would break correctness at this k
+      return { degree: k, threshold: floor };
+    }
+    return { degree: k, threshold: t };
   }
   return null;
 }
@@ -239,17 +266,29 @@ export function planRound(input: PlanInput): Plan {
   const graph = assertOneOf(input.graph ?? 'auto', 'graph', ['auto', 'complete', 'harary'] as const);
   const ringBits = input.ringBits ?? DEFAULT_RING_BITS;
   if (input.valueBits !== undefined) assertSumFits(n, input.valueBits, ringBits);
-  if (profile === 'active' && graph === 'harary') {
-    throw new SmpcError('SMPC_PLAN_INFEASIBLE', 'the active profile is planned on the complete graph only');
+  if (profile === 'active' && input.corruptionRate >= 1 / 3) {
+    throw new SmpcError(
+      'SMPC_PLAN_INFEASIBLE',
+      'the active profile tolerates fewer than n/3 corrupt clients',
+    );
   }
-  if (profile !== 'active' && graph !== 'complete') {
-    const adversary = profile === 'semi-malicious' ? 'semi-malicious' : 'semi-honest';
-    const h = hararyParameters(n, input.corruptionRate, input.dropoutRate, adversary);
+  if (graph !== 'complete') {
+    const adversary = profile === 'honest-but-curious' ? 'semi-honest' : 'semi-malicious';
+    const h = hararyParameters(
+      n,
+      input.corruptionRate,
+      input.dropoutRate,
+      adversary,
+      profile === 'active' ? { thresholdAbove: 2 / 3 } : {},
+    );
     if (h !== null) return { graph: 'harary', degree: h.degree, threshold: h.threshold, profile, ringBits };
     if (graph === 'harary') {
       throw new SmpcError(
         'SMPC_PLAN_INFEASIBLE',
-        `no Harary graph smaller than the complete graph is safe for ${n} clients`,
+        `no Harary graph smaller than the complete graph is safe for ${n} clients` +
+          (profile === 'active'
+            ? ' with the semi-malicious threshold and t > 2k/3 of the active profile'
+            : ''),
       );
     }
   }

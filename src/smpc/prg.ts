@@ -58,6 +58,9 @@ const MAX_ATTEMPTS = 64;
 
 const TWO_POW_32 = 2 ** 32;
 
+/** Typed arrays use the platform's byte order; the stream is little-endian by definition. */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 /** What to expand. */
 export interface PrgOptions {
   /** The modulus m, an integer in [2, 2^32]; powers of two use masking, others rejection sampling. */
@@ -175,17 +178,24 @@ export async function expandPrg(key: Uint8Array, options: PrgOptions): Promise<U
   const start = assertInteger(options.start ?? 0, 'start', 0, MAX_PRG_COORDINATES - length);
   const algorithm = assertOneOf(options.algorithm ?? 'aes-256-ctr', 'algorithm', PRG_ALGORITHMS);
   const backend = assertOneOf(options.backend ?? 'auto', 'backend', PRG_BACKENDS);
-  const out = new Uint32Array(length);
-  if (length === 0) return out;
+  if (length === 0) return new Uint32Array(0);
 
   const bits = Math.log2(modulus);
   if (Number.isInteger(bits) && 2 ** bits === modulus) {
     const mask = bits === 32 ? -1 : modulus - 1;
     const bytes = await streamBytes(algorithm, backend, key, 0, 4 * start, 4 * length);
+    if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) {
+      // The keystream buffer is fresh and ours: read its lanes in place instead of copying.
+      const lanes = new Uint32Array(bytes.buffer, bytes.byteOffset, length);
+      if (bits !== 32) for (let i = 0; i < length; i++) lanes[i] = (lanes[i] as number) & mask;
+      return lanes;
+    }
+    const out = new Uint32Array(length);
     for (let i = 0; i < length; i++) out[i] = readU32le(bytes, 4 * i) & mask;
     return out;
   }
 
+  const out = new Uint32Array(length);
   const threshold = TWO_POW_32 - (TWO_POW_32 % modulus);
   let pending: number[] | undefined; // undefined: every coordinate (attempt 0)
   for (let j = 0; pending === undefined || pending.length > 0; j++) {

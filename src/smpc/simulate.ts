@@ -5,10 +5,14 @@
  * whether the unmasked aggregate is exact, the dequantization error against the float sum, time
  * per stage and bytes sent per client.
  *
- * `seed` makes a run reproducible: every random choice (inputs, who drops, client secrets, the
- * Harary relabelling, stochastic rounding) then comes from ChaCha20 keyed by SHA-256 of the seed.
- * That stream is only for simulations — without a seed everything comes from the CSPRNG. Envelope
- * nonces are always fresh, so ciphertexts differ between runs while every reported number is equal.
+ * `seed` makes a run reproducible: the simulation's own choices — the float inputs, their
+ * stochastic rounding, who drops and when, and the (public) Harary relabelling seed — then come
+ * from ChaCha20 keyed by SHA-256 of the seed ({@link seededRandomSource}). Key material never
+ * does: client secrets (key pairs, self-mask seeds, Shamir coefficients), `active` identity keys
+ * and envelope nonces always come from the platform CSPRNG. Every reported number except the
+ * timings is nevertheless reproducible, because the protocol's outcome and message sizes depend
+ * only on the inputs, the graph and the dropout schedule, never on the values of the keys. (There
+ * is deliberately no option to seed key generation from the simulation seed.)
  *
  * `dropAt` names the stage at whose start the dropped clients vanish; by default drops are spread
  * over all stages of the profile. Clients are configured with the threshold policy their profile
@@ -28,11 +32,11 @@ import { utf8 } from './encoding.ts';
 import { planRound } from './planner.ts';
 import { GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
 import { DROP_POINTS, type DropPoint, runRound } from './protocol/round.ts';
-import { InMemoryTransport } from './protocol/transport.ts';
+import { InMemoryTransport, type WireEncoding } from './protocol/transport.ts';
 import { dequantize, quantize } from './quantize.ts';
 import { drawBytes, type RandomSource, randomBytes } from './random.ts';
 import { createRing, ringSum } from './ring.ts';
-import { type Identity, identityPublicKey } from './signing.ts';
+import { generateIdentity } from './signing.ts';
 
 /** Options of {@link simulateRound}. */
 export interface SimulateOptions {
@@ -56,6 +60,8 @@ export interface SimulateOptions {
   readonly clip?: number;
   /** Fraction of corrupt clients the plan must tolerate (default 0.05). */
   readonly corruptionRate?: number;
+  /** Wire encoding whose bytes are counted (default `binary`; `json` for debugging). */
+  readonly encoding?: WireEncoding;
 }
 
 /** What {@link simulateRound} reports. */
@@ -77,13 +83,22 @@ export interface SimulationResult {
   readonly maxAbsError: number | null;
   /** Milliseconds per server stage (all clients' work for that stage included). */
   readonly roundTimesMs: Readonly<Record<string, number>>;
-  /** Mean bytes a client sent, in the JSON wire encoding. */
+  /** Wire encoding the byte counts refer to. */
+  readonly encoding: WireEncoding;
+  /** Mean bytes a client sent over the whole round (all its messages). */
   readonly bytesPerClient: number;
-  /** The raw size of one masked vector (dim · ringBits / 8), for the overhead ratio. */
+  /** Most bytes any client sent. */
+  readonly maxBytesPerClient: number;
+  /** The raw size of one 32-bit vector (4 · dim bytes), for the overhead ratio. */
   readonly payloadBytesPerClient: number;
+  /** maxBytesPerClient / payloadBytesPerClient. */
+  readonly uploadRatio: number;
 }
 
-/** A deterministic byte stream for simulations only: ChaCha20 keyed by SHA-256("confide/smpc/simulate" ‖ seed). */
+/**
+ * A deterministic byte stream for simulations only: ChaCha20 keyed by
+ * SHA-256("confide/smpc/simulate" ‖ 0x00 ‖ seed). Never use it for key material.
+ */
 export function seededRandomSource(seed: string): RandomSource {
   const key = sha256(utf8(`confide/smpc/simulate\u0000${seed}`));
   const nonce = new Uint8Array(12);
@@ -133,6 +148,8 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
   const graph = options.graph === undefined ? 'auto' : assertOneOf(options.graph, 'graph', GRAPH_KINDS);
   const valueBits = options.valueBits ?? 16;
   const clip = options.clip ?? 1;
+  const encoding = assertOneOf(options.encoding ?? 'binary', 'encoding', ['binary', 'json'] as const);
+  // Drives the simulation's choices only (inputs, rounding, dropouts, graph relabelling).
   const random = options.seed === undefined ? randomBytes : seededRandomSource(options.seed);
 
   const plan = planRound({
@@ -162,16 +179,10 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
   for (let i = 0; i < dropped; i++)
     schedule.set(order[i] as string, dropAt ?? (points[i % points.length] as DropPoint));
 
-  let identities: Map<string, Identity> | undefined;
-  if (profile === 'active') {
-    identities = new Map(
-      ids.map((id) => {
-        const secretKey = drawBytes(random, 32);
-        return [id, { secretKey, publicKey: identityPublicKey(secretKey) }];
-      }),
-    );
-  }
-  const net = new InMemoryTransport();
+  // Long-term identities are key material: always from the CSPRNG.
+  const identities =
+    profile === 'active' ? new Map(ids.map((id) => [id, generateIdentity()] as const)) : undefined;
+  const net = new InMemoryTransport({ encoding });
   const out = await runRound({
     params: {
       roundId: `simulation-${options.seed ?? 'random'}`,
@@ -188,7 +199,6 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     inputs,
     dropAt: schedule,
     transport: net,
-    random,
     policy: profile === 'honest-but-curious' ? { minThresholdFraction: 0 } : {},
     ...(identities === undefined ? {} : { identities }),
   });
@@ -212,7 +222,10 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
       maxAbsError = Math.max(maxAbsError, Math.abs((decoded[j] as number) - truth));
     }
   }
-  const bytes = ids.reduce((s, id) => s + net.bytesSent(id), 0) / n;
+  const sent = ids.map((id) => net.bytesSent(id));
+  const bytes = sent.reduce((s, b) => s + b, 0) / n;
+  const maxBytes = Math.max(...sent);
+  const payload = 4 * dim;
   return {
     clients: n,
     dim,
@@ -226,7 +239,10 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     exact,
     maxAbsError,
     roundTimesMs: out.stageTimesMs,
+    encoding,
     bytesPerClient: bytes,
-    payloadBytesPerClient: (dim * plan.ringBits) / 8,
+    maxBytesPerClient: maxBytes,
+    payloadBytesPerClient: payload,
+    uploadRatio: maxBytes / payload,
   };
 }

@@ -25,6 +25,10 @@ describe('confide/smpc public surface', () => {
       'simulateRound',
       'quantizeWeighted',
       'InMemoryTransport',
+      'encodeMessage',
+      'decodeMessage',
+      'applyMasks',
+      'checkLaneCount',
       'SmpcError',
     ]) {
       expect(typeof (smpc as Record<string, unknown>)[name], name).not.toBe('undefined');

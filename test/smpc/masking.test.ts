@@ -117,3 +117,39 @@ describe('masks', () => {
     );
   });
 });
+
+describe('applyMasks', () => {
+  it('equals applying the masks one by one, whatever the concurrency, and stops at the first failure', async () => {
+    const { applyMask, applyMasks } = await import('../../src/smpc/masking.ts');
+    const { createRing } = await import('../../src/smpc/ring.ts');
+    const ring = createRing(20);
+    const keys = Array.from({ length: 9 }, (_, i) => new Uint8Array(32).fill(i + 1));
+    const base = Uint32Array.from({ length: 70_001 }, (_, i) => (i * 7919) & ring.mask);
+    const sequential = Uint32Array.from(base);
+    for (const [i, key] of keys.entries()) await applyMask(sequential, key, { ring, sign: i % 2 ? -1 : 1 });
+    for (const concurrency of [1, 3, 16]) {
+      const out = Uint32Array.from(base);
+      await applyMasks(
+        out,
+        keys.map((key, i) => ({ key: i % 3 ? key : async () => key, sign: i % 2 ? -1 : (1 as const) })),
+        { ring, concurrency, chunk: 10_000 },
+      );
+      expect(Array.from(out)).toEqual(Array.from(sequential));
+    }
+    let started = 0;
+    const failing = [
+      { key: async () => Promise.reject(new Error('boom')), sign: 1 as const },
+      ...keys.map((key) => ({
+        key: async () => {
+          started++;
+          return key;
+        },
+        sign: 1 as const,
+      })),
+    ];
+    await expect(applyMasks(Uint32Array.from(base), failing, { ring, concurrency: 1 })).rejects.toThrow(
+      'boom',
+    );
+    expect(started).toBe(0);
+  });
+});

@@ -90,22 +90,64 @@ describe('planRound', () => {
   });
 
   it('plans the active profile on the complete graph with t > 2n/3', () => {
-    const p = planRound({ clients: 30, dropoutRate: 0.1, corruptionRate: 0.1, profile: 'active' });
+    const p = planRound({
+      clients: 30,
+      dropoutRate: 0.1,
+      corruptionRate: 0.1,
+      profile: 'active',
+      graph: 'complete',
+    });
     expect(p.graph).toBe('complete');
     expect(3 * p.threshold).toBeGreaterThan(2 * 30);
-    expectCode(
-      () =>
-        planRound({ clients: 30, dropoutRate: 0.1, corruptionRate: 0.1, profile: 'active', graph: 'harary' }),
-      'SMPC_PLAN_INFEASIBLE',
-    );
     expectCode(
       () => planRound({ clients: 30, dropoutRate: 0, corruptionRate: 0.34, profile: 'active' }),
       'SMPC_PLAN_INFEASIBLE',
     );
     // with 40% dropouts fewer than 2n/3 holders survive
     expectCode(
-      () => planRound({ clients: 30, dropoutRate: 0.4, corruptionRate: 0, profile: 'active' }),
+      () =>
+        planRound({ clients: 30, dropoutRate: 0.4, corruptionRate: 0, profile: 'active', graph: 'complete' }),
       'SMPC_PLAN_INFEASIBLE',
+    );
+  });
+
+  it('plans the active profile on Harary graphs: the semi-malicious threshold and t > 2k/3, or a reason', () => {
+    for (const [n, gamma, delta] of [
+      [30, 0.1, 0.1],
+      [100, 0.05, 0.1],
+      [1000, 0.05, 0.05],
+      [1000, 0.05, 0.3],
+    ] as const) {
+      const active = planRound({ clients: n, dropoutRate: delta, corruptionRate: gamma, profile: 'active' });
+      const semi = hararyParameters(n, gamma, delta, 'semi-malicious');
+      expect(active.graph).toBe('harary');
+      expect(3 * active.threshold, `${n}`).toBeGreaterThan(2 * active.degree);
+      // never a smaller degree than the semi-malicious plan, never a lower fraction t/k
+      expect(active.degree).toBeGreaterThanOrEqual(semi?.degree ?? Infinity);
+      expect(active.threshold / active.degree).toBeGreaterThanOrEqual(
+        (semi?.threshold ?? 0) / (semi?.degree ?? 1),
+      );
+    }
+    expect(
+      planRound({ clients: 1000, dropoutRate: 0.05, corruptionRate: 0.05, profile: 'active' }),
+    ).toMatchObject({
+      degree: 52,
+      threshold: 37,
+    });
+    expectCode(
+      () =>
+        planRound({
+          clients: 200,
+          dropoutRate: 0.35,
+          corruptionRate: 0.05,
+          profile: 'active',
+          graph: 'harary',
+        }),
+      'SMPC_PLAN_INFEASIBLE',
+    );
+    expectCode(
+      () => hararyParameters(100, 0.05, 0.05, 'semi-malicious', { thresholdAbove: 1 }),
+      'INVALID_ARGUMENT',
     );
   });
 

@@ -323,3 +323,37 @@ describe('active profile: defences', () => {
     }
   });
 });
+
+describe('active profile on a Harary graph', () => {
+  it('signed advertisements, consistency round and neighbourhood thresholds: exact with dropouts', async () => {
+    const hp = makeParams(12, {
+      profile: 'active',
+      graph: 'harary',
+      degree: 6,
+      threshold: 5,
+      vectorLength: 32,
+    });
+    const ids = new Map<string, Identity>(hp.clients.map((id) => [id, generateIdentity()]));
+    const inputs = new Map(hp.clients.map((id) => [id, crypto.getRandomValues(new Uint32Array(32))]));
+    const out = await runRound({
+      params: hp,
+      inputs,
+      identities: ids,
+      // t = 5 of k = 6: one dropout per neighbourhood is what this plan tolerates
+      dropAt: new Map<string, DropPoint>([['c3', 'masked-input']]),
+    });
+    expect(out.server.abort).toBeNull();
+    expect(out.server.stage).toBe('done');
+    expect(out.survivors).toHaveLength(11);
+    expect(out.survivors).not.toContain('c3');
+    expect(Array.from(out.result ?? [])).toEqual(
+      Array.from(
+        ringSum(
+          out.survivors.map((id) => inputs.get(id) as Uint32Array),
+          createRing(32),
+        ),
+      ),
+    );
+    expect(out.stageTimesMs).toHaveProperty('consistency');
+  });
+});

@@ -4,6 +4,7 @@ import { sharedSecret } from '../../src/smpc/ka.ts';
 import { deriveKey } from '../../src/smpc/kdf.ts';
 import { type ClientState, clientStep, createClient } from '../../src/smpc/protocol/client.ts';
 import type {
+  MaskedInput,
   MaskedInputRequest,
   ServerMessage,
   ShareKeysRequest,
@@ -172,7 +173,7 @@ describe('client defences against a malicious server', () => {
     }
   });
 
-  it('refuses tampered, replayed or misaddressed envelopes (B.20, C.31)', async () => {
+  it('reports tampered, re-addressed or foreign envelopes instead of using them (B.20, C.28)', async () => {
     const req = request<MaskedInputRequest>(2);
     const envs = req.envelopes;
     const first = envs[0];
@@ -183,33 +184,53 @@ describe('client defences against a malicious server', () => {
     const forC1 = request<MaskedInputRequest>(2, 'c1').envelopes.find(
       (e) => e.from === first.from && first.from !== 'c1',
     );
-    const cases: [string, MaskedInputRequest['envelopes'], string][] = [
-      ['tampered', [{ ...first, ciphertext: flipped }, ...envs.slice(1)], 'SMPC_AEAD_FAILED'],
-      // the associated data binds the sender, so a relabelled envelope fails authentication
-      [
-        'relabelled sender',
-        [{ ...first, from: envs[1]?.from ?? 'c9' }, ...envs.slice(1)],
-        'SMPC_AEAD_FAILED',
-      ],
+    // Faults the sender (or a tampering relay) could cause: the sender is reported, not used.
+    const reported: [string, MaskedInputRequest['envelopes']][] = [
+      ['tampered', [{ ...first, ciphertext: flipped }, ...envs.slice(1)]],
+      ['truncated', [{ ...first, ciphertext: first.ciphertext.subarray(0, 10) }, ...envs.slice(1)]],
+    ];
+    if (forC1 !== undefined) reported.push(['addressed to another', [forC1, ...envs.slice(1)]]);
+    for (const [what, e] of reported) {
+      const res = await clientStep(stateAt(2), { ...req, envelopes: e });
+      expect(res.state.stage, what).toBe('masked');
+      expect(res.state.complaints, what).toEqual([first.from]);
+      expect(
+        res.state.held?.map((h) => h.owner),
+        what,
+      ).not.toContain(first.from);
+      const out = res.outbound[0] as MaskedInput;
+      expect(out.complaints, what).toEqual([first.from]);
+      expect(out.peers, what).not.toContain(first.from);
+    }
+    // Structural faults only the relay can cause, or too few usable envelopes: abort.
+    const aborts: [string, MaskedInputRequest['envelopes'], string][] = [
       ['duplicate sender', [first, first, ...envs.slice(1)], 'SMPC_ENVELOPE_MISADDRESSED'],
+      [
+        'relabelled onto another sender',
+        [{ ...first, from: envs[1]?.from ?? 'c9' }, ...envs.slice(1)],
+        'SMPC_ENVELOPE_MISADDRESSED',
+      ],
       ['unknown sender', [{ ...first, from: 'mallory' }, ...envs.slice(1)], 'SMPC_ENVELOPE_MISADDRESSED'],
       ['too few', envs.slice(0, 2), 'SMPC_TOO_FEW_CLIENTS'],
+      [
+        'too many rejected',
+        envs.map((e, i) => (i < 2 ? { ...e, ciphertext: flipped } : e)),
+        'SMPC_TOO_FEW_CLIENTS',
+      ],
     ];
-    if (forC1 !== undefined)
-      cases.push(['addressed to another', [forC1, ...envs.slice(1)], 'SMPC_AEAD_FAILED']);
-    for (const [what, e, code] of cases) {
+    for (const [what, e, code] of aborts) {
       const res = await clientStep(stateAt(2), { ...req, envelopes: e });
       expect(res.state.abort?.code, what).toBe(code);
     }
-    // an envelope from a different session (another trace, same ids) fails authentication
+    // envelopes from a different session (another trace, same ids) all fail: too few remain
     const other = await trace(makeParams(5, { threshold: 3 }));
     const foreign = (other.requests[2]?.get(ID) as MaskedInputRequest | undefined)?.envelopes ?? [];
     expect((await clientStep(stateAt(2), { ...req, envelopes: foreign })).state.abort?.code).toBe(
-      'SMPC_AEAD_FAILED',
+      'SMPC_TOO_FEW_CLIENTS',
     );
   });
 
-  it('refuses a correctly encrypted share whose payload names the wrong recipient or index (C.31)', async () => {
+  it('reports a correctly encrypted share whose payload names the wrong recipient or index (C.31)', async () => {
     // c1 is malicious: it seals, under the right key and context, a payload that lies.
     const c1 = t.clientStates[2]?.get('c1') as ClientState;
     const c0 = stateAt(2);
@@ -235,7 +256,12 @@ describe('client defences against a malicious server', () => {
       );
       const envelopes = req.envelopes.map((e) => (e.from === 'c1' ? { from: 'c1', ciphertext } : e));
       const res = await clientStep(c0, { ...req, envelopes });
-      expect(res.state.abort?.code, what).toBe('SMPC_ENVELOPE_MISADDRESSED');
+      expect(res.state.stage, what).toBe('masked');
+      expect(res.state.complaints, what).toEqual(['c1']);
+      expect(
+        res.state.held?.some((h) => h.owner === 'c1'),
+        what,
+      ).toBe(false);
     }
     // and the honest payload under the same construction is accepted
     const honest = sealEnvelope(
@@ -248,6 +274,7 @@ describe('client defences against a malicious server', () => {
       envelopes: req.envelopes.map((e) => (e.from === 'c1' ? { from: 'c1', ciphertext: honest } : e)),
     });
     expect(ok.state.stage).toBe('masked');
+    expect(ok.state.complaints).toEqual([]);
   });
 
   it('refuses unsafe unmask requests (B.11, B.13, B.14, B.15)', async () => {

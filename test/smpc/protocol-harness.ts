@@ -15,6 +15,14 @@ export const REQUESTS = [
 ] as const;
 export const RESPONSES = ['advertise', 'share-keys', 'masked-input', 'unmask'] as const;
 
+/** `length` uniformly random 32-bit lanes (getRandomValues in chunks of its 64 KiB limit). */
+export function randomLanes(length: number): Uint32Array {
+  const out = new Uint32Array(length);
+  for (let i = 0; i < length; i += 16_384)
+    crypto.getRandomValues(out.subarray(i, Math.min(length, i + 16_384)));
+  return out;
+}
+
 export function makeParams(n: number, overrides: Partial<RoundParams> = {}): RoundParams {
   return {
     roundId: 'round-1',
@@ -56,10 +64,7 @@ export async function trace(params: RoundParams, identities?: ReadonlyMap<string
   };
   const ring = createRing(params.ringBits);
   const inputs = new Map(
-    params.clients.map((id) => [
-      id,
-      crypto.getRandomValues(new Uint32Array(params.vectorLength)).map((x) => x & ring.mask),
-    ]),
+    params.clients.map((id) => [id, randomLanes(params.vectorLength).map((x) => x & ring.mask)]),
   );
   let clients = new Map(
     params.clients.map((id) => [

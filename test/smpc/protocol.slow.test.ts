@@ -17,7 +17,10 @@ describe('larger SecAgg+ rounds (slow)', () => {
       threshold: 6,
       graph: 'harary',
       degree: 10,
-      graphSeed: crypto.getRandomValues(new Uint8Array(32)),
+      // A fixed relabelling: with a random one, about 1 run in 20 legitimately aborts (some client
+      // has 5 of its 10 neighbours among the 10 dropouts, leaving fewer than t = 6 to unmask it).
+      // This graph leaves every neighbourhood at least t live holders.
+      graphSeed: new Uint8Array(32).fill(1),
       ringBits: 32,
       vectorLength: dim,
       prg: 'aes-256-ctr',

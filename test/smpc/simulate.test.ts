@@ -43,7 +43,7 @@ describe('simulateRound', () => {
       dropAt: 'consistency',
       seed: 's',
     });
-    expect(active).toMatchObject({ graph: 'complete', exact: true, survivors: 9, aborted: null });
+    expect(active).toMatchObject({ graph: 'harary', exact: true, survivors: 9, aborted: null });
     expect(Object.keys(active.roundTimesMs)).toContain('consistency');
   });
 
@@ -60,5 +60,17 @@ describe('simulateRound', () => {
     const parts = new Uint8Array([...b(7), ...b(64), ...b(29)]);
     expect(Array.from(parts)).toEqual(Array.from(whole));
     expect(Array.from(seededRandomSource('y')(100))).not.toEqual(Array.from(whole));
+  });
+
+  it('counts bytes in the binary wire format by default, JSON on request', async () => {
+    const opts = { clients: 8, dim: 2000, dropout: 0, seed: 'bytes' };
+    const binary = await simulateRound(opts);
+    const json = await simulateRound({ ...opts, encoding: 'json' });
+    expect(binary).toMatchObject({ encoding: 'binary', exact: true, payloadBytesPerClient: 8000 });
+    expect(json).toMatchObject({ encoding: 'json', exact: true });
+    // base64 costs 4/3 per byte on the masked vector; binary stays close to 4 bytes per coordinate
+    expect(json.bytesPerClient).toBeGreaterThan(1.3 * binary.bytesPerClient);
+    expect(binary.uploadRatio).toBeLessThan(1.2);
+    expect(binary.uploadRatio).toBe(binary.maxBytesPerClient / 8000);
   });
 });

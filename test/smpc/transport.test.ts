@@ -27,8 +27,8 @@ describe('codec', () => {
 });
 
 describe('InMemoryTransport', () => {
-  it('delivers FIFO per recipient, serialised, and counts UTF-8 bytes per sender', () => {
-    const net = new InMemoryTransport();
+  it('in JSON mode: delivers FIFO per recipient, serialised, and counts UTF-8 bytes per sender', () => {
+    const net = new InMemoryTransport({ encoding: 'json' });
     const shared = { v: 1, id: 'é😀', k: Uint8Array.of(1, 2) };
     net.send(SERVER_ADDRESS, 'a', shared);
     net.send(SERVER_ADDRESS, 'b', shared); // a broadcast: the same object twice
@@ -47,5 +47,25 @@ describe('InMemoryTransport', () => {
     expect(net.bytesSent(SERVER_ADDRESS)).toBe(2 * encoded);
     expect(net.bytesSent('a')).toBe(2 * new TextEncoder().encode('{"n":1}').length);
     expect(net.bytesSent('nobody')).toBe(0);
+  });
+
+  it('defaults to the binary wire format and counts its bytes', () => {
+    const net = new InMemoryTransport();
+    expect(net.encoding).toBe('binary');
+    const msg = { v: 1, type: 'consistency', signature: new Uint8Array(64).fill(7) };
+    net.send('a', SERVER_ADDRESS, msg);
+    expect(net.bytesSent('a')).toBe(4 + 2 + 64);
+    expect(net.receive(SERVER_ADDRESS)).toEqual([{ from: 'a', message: msg }]);
+  });
+
+  it('delivers undecodable bytes as a refusal with an error, never throwing', () => {
+    const net = new InMemoryTransport();
+    net.sendRaw('a', SERVER_ADDRESS, Uint8Array.of(0x53, 0x41, 1, 0x14, 0, 64));
+    net.sendRaw('a', SERVER_ADDRESS, '{not json');
+    const got = net.receive(SERVER_ADDRESS);
+    expect(got.map((d) => d.message)).toEqual([null, null]);
+    expect(got.map((d) => d.error?.code)).toEqual(['SMPC_MALFORMED_MESSAGE', 'SMPC_MALFORMED_MESSAGE']);
+    expect(net.bytesSent('a')).toBe(6 + 9);
+    expectCode(() => new InMemoryTransport({ encoding: 'xml' as 'json' }), 'INVALID_ARGUMENT');
   });
 });

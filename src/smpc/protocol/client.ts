@@ -24,11 +24,25 @@
  *   or a round id it already took part in (B.23);
  * - shows a roster without it, with other keys for it, with repeated keys or low-order keys (B.16–B.19);
  * - leaves it fewer than t live neighbours at any stage (A.6);
- * - relays an envelope that fails authentication or names the wrong sender, recipient or index (B.20, C.31);
+ * - relays two envelopes from one neighbour or one from a non-neighbour, or leaves it fewer than t
+ *   envelopes that open (B.20);
  * - asks in unmasking for both shares of one peer, lists this client as dropped, lists unknown or
  *   repeated ids, or asks for a peer whose shares it never received (B.11, B.13–B.15);
  * - in `active`: shows an unsigned or badly signed roster entry, or an unmask request whose survivor
  *   set differs from the one this client signed or carries fewer than t valid signatures.
+ * An envelope that fails authentication, does not parse, or names the wrong sender, recipient or
+ * index (B.20, C.28, C.31) does not abort the client: it cannot tell a cheating sender from a
+ * server that tampered in transit, and aborting would let any one client stop the round. It
+ * reports the sender in `complaints`, holds none of its shares and does not mask with it; the
+ * server then treats the sender as dropped (its pairwise masks are removed through the other
+ * holders' shares of its masking key, and its self-mask seed is never revealed). This is safe
+ * because it gives the server nothing it could not get by declaring that sender dropped anyway,
+ * and the client still needs t valid envelopes to continue.
+ *
+ * Every masked vector carries ⌈64/b⌉ zero check lanes after the input (`checkLaneCount`), so a
+ * replayed masked vector, or one masked under other keys, is detected when the sum is unmasked
+ * (C.30).
+ *
  * A client answers unmasking at most once per session, and only for peers it holds shares of, so
  * an honest client never reveals both the self-mask share and the masking-key share of one peer.
  *
@@ -51,7 +65,7 @@ import { equalBytes } from '../encoding.ts';
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
 import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../ka.ts';
 import { deriveKey } from '../kdf.ts';
-import { applyMask, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
+import { applyMasks, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
 import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
 import { drawBytes, type RandomSource, randomBytes } from '../random.ts';
 import { assertRingVector, createRing, DEFAULT_RING_BITS } from '../ring.ts';
@@ -75,7 +89,7 @@ import type {
   UnmaskRequest,
 } from './messages.ts';
 import { parseServerMessage } from './messages.ts';
-import { neighbourMap, PROTOCOL_VERSION, paramsDigest, type RoundParams } from './params.ts';
+import { maskedLength, neighbourMap, PROTOCOL_VERSION, paramsDigest, type RoundParams } from './params.ts';
 import { decodePayload, encodePayload, ROUND_SHARE_KEYS, shareContext, shareIndex } from './shares.ts';
 
 /** Client stages in protocol order. */
@@ -143,6 +157,8 @@ export interface ClientState {
   readonly neighbours: readonly AdvertisedKeys[] | null;
   /** Shares held for neighbours in U2 (the senders of the envelopes received). */
   readonly held: readonly HeldShare[] | null;
+  /** Neighbours whose share envelope this client rejected (scenario C.28), in canonical order. */
+  readonly complaints: readonly string[] | null;
   /** Trusted Ed25519 identity keys of the cohort (required by the `active` profile). */
   readonly identities: readonly TrustedIdentity[];
   /** The survivor set this client signed (`active` profile), in canonical order. */
@@ -251,6 +267,7 @@ export function createClient(options: CreateClientOptions): ClientState {
     roster: null,
     neighbours: null,
     held: null,
+    complaints: null,
     identities,
     signedSurvivors: null,
     abort: null,
@@ -454,6 +471,13 @@ async function onShareKeys(
   };
 }
 
+/** Codes that blame the envelope's sender (or the relaying server), not this client's session. */
+const ENVELOPE_FAULTS: ReadonlySet<string> = new Set([
+  'SMPC_AEAD_FAILED',
+  'SMPC_ENVELOPE_MALFORMED',
+  'SMPC_ENVELOPE_MISADDRESSED',
+]);
+
 async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promise<ClientStepResult> {
   const params = required(state.params, 'parameters');
   const secrets = required(state.secrets, 'secrets');
@@ -464,6 +488,7 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
   const roster = new Set(required(state.roster, 'roster'));
   const graph = neighbourMap(params);
   const held: HeldShare[] = [];
+  const complaints: string[] = [];
   const seen = new Set<string>();
   for (const { from, ciphertext } of msg.envelopes) {
     const peer = byId.get(from);
@@ -471,49 +496,73 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
       violation('SMPC_ENVELOPE_MISADDRESSED', 'envelope from a client that is not a neighbour');
     if (seen.has(from)) violation('SMPC_ENVELOPE_MISADDRESSED', 'two envelopes from one neighbour');
     seen.add(from);
-    const key = await envelopeKey(secrets.encryptionSecret, peer.encryptionKey, sessionId);
-    const plain = openEnvelope(key, ciphertext, {
-      sessionId,
-      round: ROUND_SHARE_KEYS,
-      sender: from,
-      recipient: state.id,
-    });
-    const payload = decodePayload(plain);
-    // The sender's own neighbour list in U1 fixes the index it must have given this client.
-    const senderNeighbours = (graph.get(from) ?? []).filter((v) => roster.has(v));
-    const expectedIndex = shareIndex(senderNeighbours, state.id);
-    if (payload.from !== from || payload.to !== state.id || payload.index !== expectedIndex) {
-      violation('SMPC_ENVELOPE_MISADDRESSED', 'decrypted share names the wrong sender, recipient or index');
+    try {
+      const key = await envelopeKey(secrets.encryptionSecret, peer.encryptionKey, sessionId);
+      const plain = openEnvelope(key, ciphertext, {
+        sessionId,
+        round: ROUND_SHARE_KEYS,
+        sender: from,
+        recipient: state.id,
+      });
+      const payload = decodePayload(plain);
+      // The sender's own neighbour list in U1 fixes the index it must have given this client.
+      const senderNeighbours = (graph.get(from) ?? []).filter((v) => roster.has(v));
+      const expectedIndex = shareIndex(senderNeighbours, state.id);
+      if (payload.from !== from || payload.to !== state.id || payload.index !== expectedIndex) {
+        violation('SMPC_ENVELOPE_MISADDRESSED', 'decrypted share names the wrong sender, recipient or index');
+      }
+      held.push({
+        owner: from,
+        index: payload.index,
+        selfMaskShare: payload.selfMaskShare,
+        maskingKeyShare: payload.maskingKeyShare,
+      });
+    } catch (e) {
+      // C.28: a bad envelope is reported, and its sender left out of this client's masks and
+      // shares, rather than aborting (the server then treats the sender as dropped).
+      if (e instanceof SmpcError && ENVELOPE_FAULTS.has(e.code)) complaints.push(from);
+      else throw e;
     }
-    held.push({
-      owner: from,
-      index: payload.index,
-      selfMaskShare: payload.selfMaskShare,
-      maskingKeyShare: payload.maskingKeyShare,
-    });
   }
   if (held.length < params.threshold) {
     violation(
       'SMPC_TOO_FEW_CLIENTS',
-      `only ${held.length} neighbours shared keys, threshold ${params.threshold}`,
+      `only ${held.length} neighbours shared valid keys (${complaints.length} envelopes rejected), ` +
+        `threshold ${params.threshold}`,
     );
   }
   const ring = createRing(params.ringBits);
-  const masked = Uint32Array.from(input);
-  await applyMask(masked, selfMaskKey(secrets.selfSeed, sessionId), { ring, sign: 1, algorithm: params.prg });
-  for (const h of held) {
-    const peer = byId.get(h.owner) as AdvertisedKeys;
-    const secret = await sharedSecret(secrets.maskingSecret, peer.maskingKey);
-    await applyMask(masked, pairwiseMaskKey(secret, sessionId), {
-      ring,
-      sign: pairwiseMaskSign(state.id, h.owner),
-      algorithm: params.prg,
-    });
-  }
+  // The input, then its zero check lanes (scenario C.30), masked together.
+  const masked = new Uint32Array(maskedLength(params));
+  masked.set(input);
+  await applyMasks(
+    masked,
+    [
+      { key: selfMaskKey(secrets.selfSeed, sessionId), sign: 1 },
+      ...held.map((h) => ({
+        key: async () =>
+          pairwiseMaskKey(
+            await sharedSecret(secrets.maskingSecret, (byId.get(h.owner) as AdvertisedKeys).maskingKey),
+            sessionId,
+          ),
+        sign: pairwiseMaskSign(state.id, h.owner),
+      })),
+    ],
+    { ring, algorithm: params.prg },
+  );
   held.sort((a, b) => compareIds(a.owner, b.owner));
+  complaints.sort(compareIds);
   return {
-    state: { ...state, stage: 'masked', input: null, held },
-    outbound: [{ v: PROTOCOL_VERSION, type: 'masked-input', peers: held.map((h) => h.owner), masked }],
+    state: { ...state, stage: 'masked', input: null, held, complaints },
+    outbound: [
+      {
+        v: PROTOCOL_VERSION,
+        type: 'masked-input',
+        peers: held.map((h) => h.owner),
+        complaints,
+        masked,
+      },
+    ],
   };
 }
 
@@ -534,8 +583,15 @@ function checkSurvivors(state: ClientState, survivors: readonly string[], droppe
   if (!survivors.includes(state.id))
     violation('SMPC_UNMASK_REQUEST_INVALID', 'the request omits this client');
   const neighbours = new Set((state.neighbours ?? []).map((e) => e.id));
+  // A neighbour whose envelope this client rejected may only be listed as dropped (C.28).
+  const rejected = new Set(state.complaints ?? []);
   for (const id of listed) {
-    if (id !== state.id && neighbours.has(id) && !heldBy.has(id)) {
+    if (
+      id !== state.id &&
+      neighbours.has(id) &&
+      !heldBy.has(id) &&
+      !(rejected.has(id) && dropped.includes(id))
+    ) {
       violation(
         'SMPC_UNMASK_REQUEST_INVALID',
         'the request names a neighbour whose shares this client never received',

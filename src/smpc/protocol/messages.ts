@@ -8,7 +8,7 @@
  * `unmask-request` (survivors U3, dropped U2∖U3 and, in `active`, t signatures on U3), `abort`.
  * Client → server: `advertise` (two X25519 public keys, signed in `active`), `share-keys`
  * (commitments and one envelope per neighbour), `masked-input` (the masked vector and the peers
- * it masked with), `consistency` (a signature on U3), `unmask` (per peer, one share: of the
+ * it masked with, and the neighbours whose envelopes it rejected), `consistency` (a signature on U3), `unmask` (per peer, one share: of the
  * self-mask seed for survivors, of the masking key for dropped clients), `abort`.
  *
  * Every message carries `v` (the protocol version) and a `type` discriminant; `parse*` checks
@@ -16,7 +16,7 @@
  * machines only ever see well-formed messages. Semantic checks (is this id a neighbour, are the
  * lists disjoint) are the state machines' job.
  *
- * Deliberately not here: transport framing.
+ * Deliberately not here: transport framing and byte encodings (`wire.ts`, `codec.ts`).
  *
  * @module
  */
@@ -132,8 +132,14 @@ export interface ShareKeysResponse {
 export interface MaskedInput {
   readonly v: 1;
   readonly type: 'masked-input';
-  /** The peers whose pairwise masks are in `masked` (the senders of the envelopes received). */
+  /** The peers whose pairwise masks are in `masked` (the senders of the valid envelopes received). */
   readonly peers: readonly string[];
+  /**
+   * Neighbours whose share envelope failed to open or named the wrong sender, recipient or index
+   * (scenario C.28): this client holds no shares of them and did not mask with them.
+   */
+  readonly complaints: readonly string[];
+  /** y_u: the vector plus its check lanes (`checkLaneCount` in `params.ts`), masked. */
   readonly masked: Uint32Array;
 }
 
@@ -303,6 +309,7 @@ export function parseClientMessage(value: unknown): ClientMessage {
       return c.done('share-keys');
     case 'masked-input':
       c.idList('peers');
+      c.idList('complaints');
       if (!(c.obj.masked instanceof Uint32Array)) c.bad.push('masked');
       return c.done('masked-input');
     case 'unmask':

@@ -124,6 +124,24 @@ export function assertRoundParams(value: unknown): RoundParams {
   return value as RoundParams;
 }
 
+/**
+ * Number of check lanes appended to every client's vector: ⌈64 / b⌉ zero lanes, masked like the
+ * rest. Honest masked inputs unmask to zeros there; an input masked under keys the server does not
+ * remove — another client's vector replayed, one from another session, random bytes — leaves
+ * uniformly random lanes, so the server detects it except with probability ≤ 2^-64 (scenario
+ * C.30) and refuses to output the sum. A change confined to the data lanes is not detected: it is
+ * indistinguishable from a client submitting a different input (scenario C.29; transport
+ * integrity and client authentication are the network layer's job).
+ */
+export function checkLaneCount(ringBits: number): number {
+  return Math.ceil(64 / ringBits);
+}
+
+/** Length of a masked vector on the wire: the vector plus its check lanes. */
+export function maskedLength(params: RoundParams): number {
+  return params.vectorLength + checkLaneCount(params.ringBits);
+}
+
 /** SHA-256 of the canonical encoding of the parameters (the session-id context). */
 export function paramsDigest(params: RoundParams): Uint8Array {
   const clients = [...params.clients].sort(compareIds);

@@ -39,7 +39,7 @@
 import { equalBytes } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
 import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../ka.ts';
-import { applyMask, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
+import { applyMasks, type MaskJob, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
 import { createRing, ringAddInPlace } from '../ring.ts';
 import { compareIds, computeSessionId } from '../session.ts';
 import { reconstructSecret, type ShamirShare } from '../shamir.ts';
@@ -53,6 +53,7 @@ import {
 } from './messages.ts';
 import {
   assertRoundParams,
+  maskedLength,
   neighbourMap,
   PROTOCOL_VERSION,
   paramsDigest,
@@ -85,6 +86,9 @@ export interface SharedKeysRecord {
 export interface MaskedRecord {
   readonly id: string;
   readonly peers: readonly string[];
+  /** Neighbours whose envelopes this client rejected (scenario C.28). */
+  readonly complaints: readonly string[];
+  /** The masked vector including its check lanes. */
   readonly masked: Uint32Array;
 }
 
@@ -286,7 +290,7 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
     case 'masked-input': {
       const ring = createRing(state.params.ringBits);
       if (
-        msg.masked.length !== state.params.vectorLength ||
+        msg.masked.length !== maskedLength(state.params) ||
         (ring.bits < 32 && msg.masked.some((x) => x >= ring.modulus))
       ) {
         return exclude(state, from, 'masked vector has the wrong length or is not reduced');
@@ -294,10 +298,23 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
       const u2 = new Set(state.shared.map((e) => e.id));
       const want = (graph.get(from) ?? []).filter((v) => u2.has(v));
       const peers = [...msg.peers].sort(compareIds);
-      if (peers.length !== want.length || peers.some((p, i) => p !== want[i])) {
+      const complaints = [...msg.complaints].sort(compareIds);
+      const union = [...peers, ...complaints].sort(compareIds);
+      if (union.length !== want.length || union.some((p, i) => p !== want[i])) {
         return exclude(state, from, 'masked with a different set of peers than the server forwarded');
       }
-      return { ...state, masked: [...state.masked, { id: from, peers, masked: msg.masked }] };
+      if (complaints.length > want.length - state.params.threshold) {
+        // An honest client holding fewer than t valid envelopes aborts instead of sending this.
+        return exclude(state, from, 'rejects more envelopes than an honest client could');
+      }
+      // C.30: a byte-identical masked vector is a replay (an honest one repeats with prob. 2^-32·len).
+      if (state.masked.some((r) => equalLanes(r.masked, msg.masked))) {
+        return exclude(state, from, 'replayed another client’s masked input');
+      }
+      return {
+        ...state,
+        masked: [...state.masked, { id: from, peers, complaints, masked: msg.masked }],
+      };
     }
     case 'unmask': {
       const survivors = new Set(state.survivors ?? []);
@@ -331,6 +348,18 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
   }
 }
 
+function equalLanes(a: Uint32Array, b: Uint32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The dropped clients whose masking keys must be reconstructed: some survivor masked with them. */
+function neededDropped(state: ServerState): string[] {
+  const dropped = state.dropped ?? [];
+  return dropped.filter((v) => state.masked.some((w) => w.peers.includes(v)));
+}
+
 /** The first client among `ids` with fewer than t neighbours in `live`, if any. */
 function starved(state: ServerState, ids: readonly string[], live: ReadonlySet<string>): string | undefined {
   const graph = neighbourMap(state.params);
@@ -342,15 +371,16 @@ async function finish(state: ServerState): Promise<ServerStepResult> {
   const sessionId = state.sessionId as Uint8Array;
   const ring = createRing(params.ringBits);
   const survivors = state.survivors ?? [];
-  const dropped = state.dropped ?? [];
+  const dropped = neededDropped(state);
   const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] =>
     state.unmasked.flatMap((r) =>
       r[kind].filter((s) => s.owner === owner).map((s) => ({ index: s.index, value: s.value })),
     );
   const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
   const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
-  const total = new Uint32Array(params.vectorLength);
+  const total = new Uint32Array(maskedLength(params));
   for (const m of state.masked) ringAddInPlace(total, m.masked, ring);
+  const jobs: MaskJob[] = [];
   try {
     for (const v of survivors) {
       const seed = reconstructSecret(sharesOf(v, 'selfMaskShares'), {
@@ -358,7 +388,7 @@ async function finish(state: ServerState): Promise<ServerStepResult> {
         commitment: (sharedBy.get(v) as SharedKeysRecord).selfMaskCommitment,
         context: shareContext(sessionId, v, 'self-mask'),
       });
-      await applyMask(total, selfMaskKey(seed, sessionId), { ring, sign: -1, algorithm: params.prg });
+      jobs.push({ key: selfMaskKey(seed, sessionId), sign: -1 });
     }
     for (const v of dropped) {
       const secret = reconstructSecret(sharesOf(v, 'maskingKeyShares'), {
@@ -374,20 +404,36 @@ async function finish(state: ServerState): Promise<ServerStepResult> {
       }
       for (const w of state.masked) {
         if (!w.peers.includes(v)) continue;
-        const k = await sharedSecret(secret, (keysBy.get(w.id) as AdvertisedKeys).maskingKey);
         // w added σ(w, v)·PRG(k_wv); remove it.
-        await applyMask(total, pairwiseMaskKey(k, sessionId), {
-          ring,
+        jobs.push({
+          key: async () =>
+            pairwiseMaskKey(
+              await sharedSecret(secret, (keysBy.get(w.id) as AdvertisedKeys).maskingKey),
+              sessionId,
+            ),
           sign: pairwiseMaskSign(w.id, v) === 1 ? -1 : 1,
-          algorithm: params.prg,
         });
       }
     }
+    // Every reconstruction checked out before any mask is expanded; then several in flight.
+    await applyMasks(total, jobs, { ring, algorithm: params.prg });
   } catch (e) {
     if (e instanceof SmpcError) return abortRound(state, e.code, e.message, []);
     throw e;
   }
-  return { state: { ...state, stage: 'done', result: total }, outbound: [] };
+  // C.30: the check lanes of every honest input are zero; anything else means some input was
+  // masked with keys the server did not remove (a replay). Never output that sum.
+  for (let i = params.vectorLength; i < total.length; i++) {
+    if (total[i] !== 0) {
+      return abortRound(
+        state,
+        'SMPC_AGGREGATE_INVALID',
+        'the unmasked aggregate fails its check lanes: a masked input was replayed or masked under other keys',
+        [],
+      );
+    }
+  }
+  return { state: { ...state, stage: 'done', result: total.slice(0, params.vectorLength) }, outbound: [] };
 }
 
 function unmaskRequests(state: ServerState): ServerStepResult {
@@ -407,7 +453,8 @@ function unmaskRequests(state: ServerState): ServerStepResult {
 }
 
 /** Closes the current stage: computes the next set, checks thresholds, and broadcasts. */
-async function close(state: ServerState): Promise<ServerStepResult> {
+async function close(current: ServerState): Promise<ServerStepResult> {
+  let state = current;
   const { params } = state;
   switch (state.stage) {
     case 'advertise': {
@@ -444,13 +491,23 @@ async function close(state: ServerState): Promise<ServerStepResult> {
       };
     }
     case 'masked-input': {
-      const u3 = state.masked.map((e) => e.id).sort(compareIds);
+      // C.28: a client whose envelope a neighbour rejected is treated as dropped: its masked input
+      // is discarded (its self-mask seed is never asked for) and its pairwise masks are removed.
+      const accused = new Set(state.masked.flatMap((r) => r.complaints));
+      let next: ServerState = state;
+      for (const id of [...accused].sort(compareIds)) {
+        next = exclude(next, id, 'a neighbour rejected its share envelope');
+      }
+      const masked = state.masked.filter((r) => !accused.has(r.id));
+      next = { ...next, masked };
+      const u3 = masked.map((e) => e.id).sort(compareIds);
       const live = new Set(u3);
       const u2 = state.shared.map((e) => e.id);
-      if (u3.length === 0 || starved(state, u2, live) !== undefined) {
-        return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients sent masked input', u3);
+      if (u3.length === 0 || starved(next, u2, live) !== undefined) {
+        return abortRound(next, 'SMPC_TOO_FEW_CLIENTS', 'too few clients sent masked input', u3);
       }
       const dropped = u2.filter((id) => !live.has(id)).sort(compareIds);
+      state = next;
       if (params.profile === 'active') {
         return {
           state: { ...state, stage: 'consistency', survivors: u3, dropped },
@@ -473,7 +530,7 @@ async function close(state: ServerState): Promise<ServerStepResult> {
     }
     case 'unmask': {
       const responders = new Set(state.unmasked.map((r) => r.id));
-      const owners = [...(state.survivors ?? []), ...(state.dropped ?? [])];
+      const owners = [...(state.survivors ?? []), ...neededDropped(state)];
       if (starved(state, owners, responders) !== undefined) {
         return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients answered unmasking', []);
       }

@@ -6,7 +6,7 @@ using pyca/cryptography (OpenSSL) for HKDF, AES-256-CTR, ChaCha20 and ChaCha20-P
 vectors check the TypeScript implementation against a second implementation in another language.
 
 Run:  python3 test/vectors/smpc/generate_vectors.py   (needs `cryptography`; tested with 48.0.0)
-It rewrites kdf.json, prg.json, shamir.json, envelope.json and session.json in this directory. All inputs are
+It rewrites kdf.json, prg.json, shamir.json, envelope.json, session.json and wire.json in this directory. All inputs are
 derived from fixed labels, so re-running produces identical files.
 """
 import hashlib
@@ -174,4 +174,117 @@ for i, ids in enumerate([["alice", "bob", "carol"], ["10", "9", "100", "1"], ["z
     sess_cases.append({"roster": roster, "context": context.hex(), "order": [e["id"] for e in ordered],
                        "sessionId": hashlib.sha256(data).hexdigest()})
 write("session.json", {"description": "Session id: see README.md §Session id", "cases": sess_cases})
-print("wrote kdf.json prg.json shamir.json envelope.json session.json")
+
+
+# ---------------------------------------------------------------- Wire format (README §Wire format)
+PROFILES = ["honest-but-curious", "semi-malicious", "active"]
+GRAPHS = ["complete", "harary"]
+PRGS = ["aes-256-ctr", "chacha20"]
+TYPES = {
+    "advertise-request": 0x01, "share-keys-request": 0x02, "masked-input-request": 0x03,
+    "consistency-request": 0x04, "unmask-request": 0x05, "advertise": 0x11, "share-keys": 0x12,
+    "masked-input": 0x13, "consistency": 0x14, "unmask": 0x15, "abort": 0x7F,
+}
+
+
+def w_str(s: str) -> bytes:
+    b = s.encode("utf-8")
+    return struct.pack(">H", len(b)) + b
+
+
+def w_bytes(hexstr: str) -> bytes:
+    b = bytes.fromhex(hexstr)
+    return struct.pack(">H", len(b)) + b
+
+
+def w_ids(ids) -> bytes:
+    return struct.pack(">I", len(ids)) + b"".join(w_str(i) for i in ids)
+
+
+def w_opt(hexstr) -> bytes:
+    return b"\x00" if hexstr is None else b"\x01" + w_bytes(hexstr)
+
+
+def w_lanes(lanes) -> bytes:
+    width = max(1, max(lanes, default=0).bit_length())
+    acc = 0
+    for i, x in enumerate(lanes):
+        acc |= x << (i * width)
+    nbytes = (len(lanes) * width + 7) // 8
+    return bytes([width]) + struct.pack(">I", len(lanes)) + acc.to_bytes(nbytes, "little")
+
+
+def w_list(items, each) -> bytes:
+    return struct.pack(">I", len(items)) + b"".join(each(x) for x in items)
+
+
+def encode_message(m) -> bytes:
+    t = m["type"]
+    out = b"SA" + bytes([1, TYPES[t]])
+    if t == "advertise-request":
+        p = m["params"]
+        out += (w_str(p["roundId"]) + bytes([PROFILES.index(p["profile"])]) + w_ids(p["clients"])
+                + struct.pack(">I", p["threshold"]) + bytes([GRAPHS.index(p["graph"])])
+                + struct.pack(">I", p["degree"]) + w_bytes(p["graphSeed"]) + bytes([p["ringBits"]])
+                + struct.pack(">I", p["vectorLength"]) + bytes([PRGS.index(p["prg"])]))
+    elif t == "share-keys-request":
+        out += w_list(m["roster"], lambda e: w_str(e["id"]) + w_bytes(e["encryptionKey"])
+                      + w_bytes(e["maskingKey"]) + w_opt(e["signature"]))
+    elif t == "masked-input-request":
+        out += w_list(m["envelopes"], lambda e: w_str(e["from"]) + w_bytes(e["ciphertext"]))
+    elif t == "consistency-request":
+        out += w_ids(m["survivors"])
+    elif t == "unmask-request":
+        out += (w_list(m["signatures"], lambda e: w_str(e["id"]) + w_bytes(e["signature"]))
+                + w_ids(m["survivors"]) + w_ids(m["dropped"]))
+    elif t == "advertise":
+        out += w_bytes(m["encryptionKey"]) + w_bytes(m["maskingKey"]) + w_opt(m["signature"])
+    elif t == "share-keys":
+        out += (w_bytes(m["selfMaskCommitment"]) + w_bytes(m["maskingKeyCommitment"])
+                + w_list(m["envelopes"], lambda e: w_str(e["to"]) + w_bytes(e["ciphertext"])))
+    elif t == "masked-input":
+        out += w_ids(m["peers"]) + w_ids(m["complaints"]) + w_lanes(m["masked"])
+    elif t == "consistency":
+        out += w_bytes(m["signature"])
+    elif t == "unmask":
+        for field in ("selfMaskShares", "maskingKeyShares"):
+            out += w_list(m[field], lambda s: w_str(s["owner"]) + struct.pack(">I", s["index"]) + w_bytes(s["value"]))
+    elif t == "abort":
+        out += w_str(m["code"]) + w_str(m["reason"])
+    return out
+
+
+def h(label: str, n: int) -> str:
+    return det(f"wire/{label}", n).hex()
+
+
+wire_messages = [
+    {"v": 1, "type": "advertise-request", "params": {
+        "roundId": "round-7/model:ab12", "profile": "semi-malicious",
+        "clients": ["alice", "bob", "carol", "dave", "\u00e9mile"], "threshold": 3, "graph": "harary",
+        "degree": 4, "graphSeed": h("seed", 32), "ringBits": 20, "vectorLength": 3, "prg": "chacha20"}},
+    {"v": 1, "type": "share-keys-request", "roster": [
+        {"id": "alice", "encryptionKey": h("a/enc", 32), "maskingKey": h("a/mask", 32), "signature": None},
+        {"id": "bob", "encryptionKey": h("b/enc", 32), "maskingKey": h("b/mask", 32), "signature": h("b/sig", 64)}]},
+    {"v": 1, "type": "masked-input-request", "envelopes": [
+        {"from": "bob", "ciphertext": h("env/b", 139)}, {"from": "carol", "ciphertext": h("env/c", 141)}]},
+    {"v": 1, "type": "consistency-request", "survivors": ["alice", "bob", "\U0001F600"]},
+    {"v": 1, "type": "unmask-request", "signatures": [{"id": "bob", "signature": h("u/sig", 64)}],
+     "survivors": ["alice", "bob"], "dropped": ["carol"]},
+    {"v": 1, "type": "advertise", "encryptionKey": h("adv/enc", 32), "maskingKey": h("adv/mask", 32), "signature": None},
+    {"v": 1, "type": "share-keys", "selfMaskCommitment": h("sk/b", 32), "maskingKeyCommitment": h("sk/s", 32),
+     "envelopes": [{"to": "bob", "ciphertext": h("sk/env/b", 139)}, {"to": "dave", "ciphertext": h("sk/env/d", 139)}]},
+    {"v": 1, "type": "masked-input", "peers": ["bob", "dave"], "complaints": ["carol"],
+     "masked": [0, 1, 0xFFFFFFFF, 0x12345678, 0x9ABCDEF0]},
+    {"v": 1, "type": "masked-input", "peers": ["bob"], "complaints": [],
+     "masked": [1, 0xFFFFF, 0x54321, 0, 7]},
+    {"v": 1, "type": "masked-input", "peers": [], "complaints": [], "masked": [0, 0, 0]},
+    {"v": 1, "type": "masked-input", "peers": ["x"], "complaints": [], "masked": []},
+    {"v": 1, "type": "consistency", "signature": h("cons", 64)},
+    {"v": 1, "type": "unmask", "selfMaskShares": [{"owner": "bob", "index": 2, "value": h("sh/b", 33)}],
+     "maskingKeyShares": [{"owner": "carol", "index": 1, "value": h("sh/c", 33)}]},
+    {"v": 1, "type": "abort", "code": "SMPC_TOO_FEW_CLIENTS", "reason": "cl\u00e9 \U0001F511 missing"},
+]
+write("wire.json", {"description": "Binary wire format of SecAgg+ messages: see README.md §Wire format",
+                    "cases": [{"message": m, "encoded": encode_message(m).hex()} for m in wire_messages]})
+print("wrote kdf.json prg.json shamir.json envelope.json session.json wire.json")
