@@ -131,7 +131,12 @@ export function decodeContainer(bytes: Uint8Array, expectedKind: ContainerKind):
       `this is not a confide container (no CNFD magic); expected ${expectedKind}`,
     );
   }
-  const reader = new ByteReader(bytes, truncated);
+  // A plain Uint8Array view: node-seal's bindings refuse subclasses such as Node's Buffer.
+  const view =
+    bytes.constructor === Uint8Array
+      ? bytes
+      : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const reader = new ByteReader(view, truncated);
   reader.bytes(4, 'the magic');
   const version = reader.u16('the format version');
   if (version !== CONTAINER_VERSION) {
