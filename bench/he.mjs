@@ -21,14 +21,15 @@
  */
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HeClient, HeServer, heMemoryBytes, parseCsv, parseLinearModel, scorePlaintext } from 'confide/he';
 import SEAL from 'node-seal';
+import { writeResultsSection } from './results.mjs';
 
 const SCRIPT = fileURLToPath(import.meta.url);
+const HE_HEADING = '## Encrypted inference';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATA = new URL('../data/breast-cancer-wisconsin.csv', import.meta.url);
 const RESULT_MARK = '@@bench-result ';
@@ -895,12 +896,10 @@ async function main() {
     command,
   });
   process.stdout.write(`${report}\n`);
-  const out = process.env.BENCH_OUT ?? 'bench/RESULTS.md';
-  if (out !== '-') {
-    const path = resolve(ROOT, out);
-    writeFileSync(path, report);
-    log(`wrote ${path}`);
-  }
+  // The report is one section of RESULTS.md: its title becomes the section heading, its headings subheadings.
+  const section = report.replace(/^## /gm, '### ').replace(/^# .*$/m, HE_HEADING);
+  const path = writeResultsSection(HE_HEADING, section);
+  if (path) log(`wrote the "${HE_HEADING}" section of ${path}`);
 }
 
 main().catch((error) => {

@@ -24,18 +24,9 @@
 
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
@@ -59,12 +50,12 @@ import {
   verifyLineage,
   verifySignature,
 } from 'confide/provenance';
+import { writeResultsSection } from './results.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GIB = 1024 ** 3;
 const RUNS = Number(process.env.BENCH_PROV_RUNS ?? 3);
 const OPS_MS = Number(process.env.BENCH_PROV_OPS_MS ?? 1000);
-const OUT = process.env.BENCH_OUT ?? 'bench/RESULTS.md';
 const SHARD = 64 * 1024 * 1024;
 const CORES = os.availableParallelism();
 
@@ -408,24 +399,7 @@ function section(info, h, noble, ops, wall, load, startMs) {
 }
 
 function writeSection(text) {
-  if (OUT === '-') return;
-  const path = resolve(ROOT, OUT);
-  if (!existsSync(path)) {
-    writeFileSync(path, `${text}\n`);
-    return;
-  }
-  const current = readFileSync(path, 'utf8');
-  const lines = current.split('\n');
-  const start = lines.indexOf('## Provenance');
-  if (start < 0) {
-    writeFileSync(path, `${current.replace(/\n*$/, '')}\n\n${text}\n`);
-    return;
-  }
-  let end = lines.findIndex((l, i) => i > start && /^#{1,2} /.test(l));
-  if (end < 0) end = lines.length;
-  const before = lines.slice(0, start).join('\n').replace(/\n*$/, '');
-  const after = lines.slice(end).join('\n');
-  writeFileSync(path, `${before ? `${before}\n\n` : ''}${text}\n${after ? `\n${after}` : ''}`);
+  writeResultsSection('## Provenance', text);
 }
 
 async function main() {

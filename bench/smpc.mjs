@@ -31,7 +31,6 @@
  * BENCH_SERVER_BUDGET_S (largest estimated full replay, default 8).
  */
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,9 +56,9 @@ import {
   simulateRound,
   splitSecret,
 } from '../dist/smpc/index.js';
+import { writeResultsSection } from './results.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const OUT = process.env.BENCH_OUT ?? 'bench/RESULTS.md';
+const _ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PROFILE = process.env.BENCH_PROFILE ?? 'semi-malicious';
 const QUICK = process.env.BENCH_QUICK === '1';
 const SERVER_BUDGET_MS = 1000 * Number(process.env.BENCH_SERVER_BUDGET_S ?? 8);
@@ -336,24 +335,7 @@ const fmtB = (b) => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : `${(b / 1e3).toFi
 const pow10 = (m) => `10^${Math.round(Math.log10(m))}`;
 
 function writeSection(text) {
-  if (OUT === '-') return;
-  const path = resolve(ROOT, OUT);
-  if (!existsSync(path)) {
-    writeFileSync(path, `${text}\n`);
-    return;
-  }
-  const current = readFileSync(path, 'utf8');
-  const lines = current.split('\n');
-  const start = lines.indexOf('## Secure aggregation');
-  if (start < 0) {
-    writeFileSync(path, `${current.replace(/\n*$/, '')}\n\n${text}\n`);
-    return;
-  }
-  let end = lines.findIndex((l, i) => i > start && /^#{1,2} /.test(l));
-  if (end < 0) end = lines.length;
-  const before = lines.slice(0, start).join('\n').replace(/\n*$/, '');
-  const after = lines.slice(end).join('\n');
-  writeFileSync(path, `${before ? `${before}\n\n` : ''}${text}\n${after ? `\n${after}` : ''}`);
+  writeResultsSection('## Secure aggregation', text);
 }
 
 async function main() {

@@ -48,6 +48,23 @@ export type ConfideErrorCode =
   | 'HE_NATIVE_ERROR'
   | 'HE_TRANSPARENT_CIPHERTEXT'
   | 'HE_IO'
+  // inference server (`confide he serve`) and its HTTP client
+  | 'HE_UNAUTHENTICATED'
+  | 'HE_RATE_LIMITED'
+  | 'HE_SERVER_BUSY'
+  | 'HE_SERVER_CLOSING'
+  | 'HE_NOT_READY'
+  | 'HE_UNKNOWN_KEY_SET'
+  | 'HE_UNKNOWN_MODEL'
+  | 'HE_KEY_SET_CONFLICT'
+  | 'HE_REQUEST_TOO_LARGE'
+  | 'HE_REQUEST_TIMEOUT'
+  | 'HE_BAD_REQUEST'
+  | 'HE_UNSUPPORTED_MEDIA_TYPE'
+  | 'HE_ROUTE_NOT_FOUND'
+  | 'HE_SERVER_ERROR'
+  | 'HE_SERVER_UNREACHABLE'
+  | 'HE_SERVER_RESPONSE_INVALID'
   // WebAssembly loading
   | 'WASM_UNSUPPORTED'
   | 'WASM_LOAD_FAILED'
@@ -55,6 +72,9 @@ export type ConfideErrorCode =
   // worker pool (added by the worker issue)
   | 'WORKER_CRASHED'
   | 'WORKER_CLOSED'
+  | 'WORKER_QUEUE_FULL'
+  | 'WORKER_START_FAILED'
+  | 'WORKER_NOT_LOADED'
   | `SMPC_${string}`
   | `PROV_${string}`;
 

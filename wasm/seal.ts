@@ -5,6 +5,10 @@
  *   read with `fs` in Node and fetched in browsers and workers, then compiled once per thread into
  *   a `WebAssembly.Module`. That module is structured-cloneable, so a worker pool can compile on
  *   the main thread and hand the same module to every worker (pass it as `options.module`).
+ * - Where `import.meta.resolve` is missing or cannot resolve the bare name (browsers without an
+ *   import map, workers, most bundles), loading fails with a message asking for `locateFile` or
+ *   `wasmBinary`: a guessed URL would fetch the wrong file or an HTML fallback page. A fetched
+ *   file that does not start with the WebAssembly magic is reported as such.
  * - The Emscripten factory is instantiated through its `instantiateWasm` hook with that module,
  *   so the instance's linear memory is visible to us (used to watch for leaks).
  * - Callers who must control loading (CSP, bundlers that move assets) pass `wasmBinary` or
@@ -12,7 +16,8 @@
  *
  * Deliberately not here: CKKS, keys or any SEAL object; error mapping (src/he/runtime.ts).
  * Vite users must keep node-seal out of dependency pre-bundling (`optimizeDeps.exclude:
- * ['node-seal']`), or the glue cannot find its `.wasm` next to itself.
+ * ['node-seal']`), so its glue stays the ES module it ships as; in browsers pass the `.wasm` URL
+ * (`confide/browser` takes it as `wasmUrl`).
  *
  * @module
  */
@@ -54,10 +59,29 @@ export function wasmSupportHint(): string | undefined {
   return undefined;
 }
 
+/** node-seal's `.wasm` next to its entry module, when this runtime can resolve the package from here. */
+function defaultWasmHref(): string {
+  let entry: string | undefined;
+  // Bundlers may drop or stub import.meta.resolve, and browsers resolve bare names only through an
+  // import map (never inside workers): all of these end in the same actionable message.
+  if (typeof import.meta.resolve === 'function') {
+    try {
+      entry = import.meta.resolve('node-seal');
+    } catch {
+      entry = undefined;
+    }
+  }
+  if (entry === undefined) {
+    throw new Error(
+      `cannot locate ${WASM_FILE}: this runtime cannot resolve the 'node-seal' package from here (a browser without an import map, or bundled code); serve node-seal's dist/${WASM_FILE} and pass locateFile (the browser client's wasmUrl), or pass wasmBinary`,
+    );
+  }
+  return new URL(WASM_FILE, entry).href;
+}
+
 async function readWasmBytes(options: SealLoadOptions): Promise<Uint8Array | ArrayBuffer> {
   if (options.wasmBinary) return options.wasmBinary;
-  const entry = import.meta.resolve('node-seal');
-  const href = options.locateFile ? options.locateFile(WASM_FILE) : new URL(WASM_FILE, entry).href;
+  const href = options.locateFile ? options.locateFile(WASM_FILE) : defaultWasmHref();
   if (href.startsWith('file:')) {
     const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
       ?.getBuiltinModule;
@@ -67,7 +91,15 @@ async function readWasmBytes(options: SealLoadOptions): Promise<Uint8Array | Arr
   }
   const response = await fetch(href);
   if (!response.ok) throw new Error(`fetching ${href} failed with HTTP ${response.status}`);
-  return response.arrayBuffer();
+  const bytes = await response.arrayBuffer();
+  // A dev server's HTML fallback page answers 200 for any path: say so instead of a CompileError.
+  const magic = new Uint8Array(bytes, 0, Math.min(4, bytes.byteLength));
+  if (magic.length < 4 || magic[0] !== 0x00 || magic[1] !== 0x61 || magic[2] !== 0x73 || magic[3] !== 0x6d) {
+    throw new Error(
+      `${href} is not a WebAssembly file (${response.headers.get('content-type') ?? 'no content type'}): check the URL of ${WASM_FILE}`,
+    );
+  }
+  return bytes;
 }
 
 /** Compiles SEAL's WebAssembly (no instance yet). */

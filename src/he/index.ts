@@ -13,13 +13,22 @@
 export { type DecryptedScores, type EncryptOptions, HeClient, type KeyGenerationOptions } from './client.ts';
 export { CONTAINER_VERSION, type ContainerKind } from './container.ts';
 export { type CsvTable, formatPredictionsCsv, parseCsv, rowsForModel } from './csv.ts';
+export {
+  InferenceHttpClient,
+  type InferenceHttpClientOptions,
+  InferenceHttpError,
+  type ScoreResponse,
+  type ServedModelDescription,
+} from './http-client.ts';
 export { loadModel } from './load-model.ts';
 export {
   canonicalModelJson,
   LINEAR_MODEL_FORMAT,
   type LinearModel,
   type LinearTask,
+  type ModelInterface,
   modelDigest,
+  modelInterface,
   type Prediction,
   parseLinearModel,
   predictFromScores,
@@ -41,5 +50,14 @@ export {
   type PresetName,
   planParameters,
 } from './params.ts';
+export {
+  type BatchPartition,
+  type EncryptedShape,
+  encryptedShape,
+  mergeEncryptedResults,
+  partitionEncryptedBatch,
+  type SplitOptions,
+  splitEncryptedBatch,
+} from './partition.ts';
 export { heMemoryBytes, initHe, type SealLoadOptions } from './runtime.ts';
 export { HeServer, type InferenceSummary } from './server.ts';

@@ -12,8 +12,9 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runDemo } from '../../demo/demo.ts';
-import { HeError } from '../../errors.ts';
+import { ConfideArgumentError, HeError } from '../../errors.ts';
 import {
+  encryptedShape,
   formatPredictionsCsv,
   HeClient,
   HeServer,
@@ -25,7 +26,9 @@ import {
   parseCsv,
   rowsForModel,
 } from '../../he/index.ts';
+import { InferencePool } from '../../workers/index.ts';
 import { readBytes, readText, writeAtomic } from '../files.ts';
+import { registerServeCommand } from './serve.ts';
 
 const SECRET_KEY_FILE = 'secret.key';
 const EVALUATION_KEY_FILE = 'evaluation.keys';
@@ -146,15 +149,103 @@ async function encrypt(flags: {
   }
 }
 
-async function infer(flags: {
+/** Flags of `confide he infer`. */
+interface InferFlags {
   evalKeys: string;
   model: string;
   in: string;
   out: string;
   featureNames?: string;
   json?: boolean;
-}): Promise<void> {
+  workers?: string;
+  attestKey?: string;
+  attestation?: string;
+  modelAttestation?: string;
+}
+
+/** What one scored batch contributes to its attestation. */
+interface ScoredBatch {
+  readonly batch: Uint8Array;
+  readonly result: Uint8Array;
+  readonly keySetId: string;
+  readonly parameters: { readonly [key: string]: JsonValue };
+}
+
+type JsonValue = import('../../provenance/index.ts').JsonValue;
+
+/**
+ * `--attest-key KEY --attestation OUT [--model-attestation UPSTREAM]`: checks the flags and reads
+ * the key before any scoring, and returns the function that signs the batch's attestation
+ * (`confide/provenance` `attestInferenceBatch`, loaded only when asked for). Artifact names are
+ * paths relative to the working directory (the base name for a file outside it), so
+ * `confide provenance verify --check-files` run there finds them; digests are SHA-256 of the
+ * files' bytes.
+ */
+async function attestationFor(
+  flags: InferFlags,
+): Promise<((scored: ScoredBatch) => Promise<string>) | undefined> {
+  if ((flags.attestKey === undefined) !== (flags.attestation === undefined)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', '--attest-key and --attestation go together');
+  }
+  if (flags.attestKey === undefined || flags.attestation === undefined) {
+    if (flags.modelAttestation !== undefined) {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        '--model-attestation needs --attest-key and --attestation',
+      );
+    }
+    return undefined;
+  }
+  const out = flags.attestation;
+  const [provenance, path] = await Promise.all([import('../../provenance/index.ts'), import('node:path')]);
+  const key = provenance.parsePrivateKeyPem(await readText(flags.attestKey, 'attestation key'));
+  let upstream: unknown;
+  if (flags.modelAttestation !== undefined) {
+    try {
+      upstream = JSON.parse(await readText(flags.modelAttestation, 'model attestation'));
+    } catch (cause) {
+      if (cause instanceof SyntaxError) {
+        throw new provenance.ProvenanceError(
+          'PROV_JSON_INVALID',
+          `the model attestation '${flags.modelAttestation}' is not JSON`,
+          { cause },
+        );
+      }
+      throw cause;
+    }
+  }
+  const modelBytes = await readBytes(flags.model, 'model');
+  const nameOf = (file: string): string => {
+    const rel = path.relative(process.cwd(), path.resolve(file));
+    const inside = rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+    return inside ? rel.split(path.sep).join('/') : path.basename(file);
+  };
+  const modelArtifact = { name: nameOf(flags.model), digest: await provenance.sha256Hex(modelBytes) };
+  // Refuse an upstream that did not produce this model file before scoring anything.
+  const model = upstream === undefined ? modelArtifact : provenance.linkInput(modelArtifact, upstream);
+  return async ({ batch, result, keySetId, parameters }) => {
+    const attestation = await provenance.attestInferenceBatch(
+      {
+        model,
+        batch: { name: nameOf(flags.in), digest: await provenance.sha256Hex(batch) },
+        result: { name: nameOf(flags.out), digest: await provenance.sha256Hex(result) },
+        keySetId,
+        parameters,
+      },
+      key,
+    );
+    await writeAtomic(out, `${JSON.stringify(attestation.envelope)}\n`);
+    return attestation.digest;
+  };
+}
+
+async function infer(flags: InferFlags): Promise<void> {
+  const attest = await attestationFor(flags);
   const model = await readModel(flags.model, flags.featureNames);
+  if (flags.workers !== undefined) {
+    await inferOnWorkers(flags, model, parseWorkers(flags.workers), attest);
+    return;
+  }
   const server = await HeServer.create(await readBytes(flags.evalKeys, 'evaluation key file'), model);
   try {
     const batch = await readBytes(flags.in, 'encrypted batch');
@@ -163,10 +254,98 @@ async function infer(flags: {
     const result = server.infer(batch);
     const millis = performance.now() - started;
     await writeAtomic(flags.out, result);
+    const summary = server.lastInference;
+    let attestation: string | undefined;
+    if (attest !== undefined && summary !== undefined) {
+      const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
+      attestation = await attest({
+        batch,
+        result,
+        keySetId: server.keySetId,
+        parameters: {
+          layout: summary.layout,
+          rows: summary.rows,
+          inputCiphertexts: summary.inputCiphertexts,
+          outputCiphertexts: summary.outputCiphertexts,
+          modelCanonicalDigest: summary.modelDigest,
+          ckks: { polyModulusDegree, coeffModulusBits: [...coeffModulusBits], scaleBits },
+        },
+      });
+    }
     if (flags.json)
-      json({ ...server.lastInference, keySetId: server.keySetId, millis, resultBytes: result.length });
+      json({
+        ...summary,
+        keySetId: server.keySetId,
+        millis,
+        resultBytes: result.length,
+        ...(attestation === undefined ? {} : { attestation }),
+      });
   } finally {
     server.dispose();
+  }
+}
+
+function parseWorkers(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 256) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `--workers must be an integer from 1 to 256, got "${value}"`,
+    );
+  }
+  return n;
+}
+
+/** `confide he infer --workers N`: the same scoring on a worker pool (confide/worker). */
+async function inferOnWorkers(
+  flags: { evalKeys: string; in: string; out: string; json?: boolean },
+  model: LinearModel,
+  workers: number,
+  attest?: (scored: ScoredBatch) => Promise<string>,
+): Promise<void> {
+  const evaluationKeys = await readBytes(flags.evalKeys, 'evaluation key file');
+  const batch = await readBytes(flags.in, 'encrypted batch');
+  progress(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
+  const pool = await InferencePool.create({ size: workers });
+  try {
+    const { keySetId, modelDigest } = await pool.load(evaluationKeys, model);
+    progress('scoring the encrypted batch');
+    const started = performance.now();
+    const result = await pool.infer(keySetId, modelDigest, batch);
+    const millis = performance.now() - started;
+    await writeAtomic(flags.out, result);
+    const input = encryptedShape(batch, 'encrypted-batch');
+    const output = encryptedShape(result, 'encrypted-result');
+    // The pool does not expose the CKKS parameters; the key-set id pins them.
+    const attestation = await attest?.({
+      batch,
+      result,
+      keySetId,
+      parameters: {
+        layout: input.layout,
+        rows: input.rows,
+        inputCiphertexts: input.ciphertexts,
+        outputCiphertexts: output.ciphertexts,
+        modelCanonicalDigest: modelDigest,
+        workers,
+      },
+    });
+    if (flags.json) {
+      json({
+        layout: input.layout,
+        rows: input.rows,
+        inputCiphertexts: input.ciphertexts,
+        outputCiphertexts: output.ciphertexts,
+        modelDigest,
+        keySetId,
+        millis,
+        resultBytes: result.length,
+        workers,
+        ...(attestation === undefined ? {} : { attestation }),
+      });
+    }
+  } finally {
+    await pool.close();
   }
 }
 
@@ -277,6 +456,13 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--in <file>', 'encrypted batch')
     .requiredOption('--out <file>', 'encrypted result to write')
     .option('--feature-names <list>', featureNamesHelp)
+    .option('--workers <n>', 'score on a pool of N worker threads (batch split across them)')
+    .option('--attest-key <file>', 'sign an inference-batch lineage attestation with this private key (PEM)')
+    .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
+    .option(
+      '--model-attestation <file>',
+      'link the model input to the attestation that produced the model file',
+    )
     .option('--json', 'print a JSON summary')
     .action(infer);
 
@@ -286,6 +472,8 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--in <file>', 'encrypted result')
     .requiredOption('--out <file>', 'predictions CSV to write')
     .action(decrypt);
+
+  registerServeCommand(he);
 
   program
     .command('demo')

@@ -1,0 +1,134 @@
+/**
+ * The worker script of the inference pool (`dist/worker/entry.js`): loads SEAL from the module the
+ * pool compiled, keeps one `HeServer` per key set and model for as long as the pool wants it, and
+ * scores the sub-batches it is sent. Runs in `worker_threads` (Node) and module Web Workers
+ * (browsers) alike; comlink carries the calls.
+ *
+ * Evaluation keys are loaded once per worker and pair (a second `load` of the same pair only
+ * reports it), never per job. SEAL, the keys and every SEAL object stay in this worker. Every
+ * method answers with an envelope: errors go back as plain data (see `errors.ts`), anything that
+ * is not a confide error is first mapped to one, and result bytes are transferred, not copied.
+ *
+ * Deliberately not here: scheduling, splitting, crash recovery (the pool's job).
+ *
+ * @module
+ */
+
+import { expose, transfer } from 'comlink';
+import type { LinearModel } from '../he/model.ts';
+import { heMemoryBytes, initHe, mapNativeError } from '../he/runtime.ts';
+import { HeServer } from '../he/server.ts';
+import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
+import { toWire, WorkerError } from './errors.ts';
+import { type NodePort, nodeEndpoint } from './node-endpoint.ts';
+
+const servers = new Map<string, HeServer>();
+const loading = new Map<string, Promise<HeServer>>();
+let loads = 0;
+let jobs = 0;
+
+function fail(error: unknown, doing: string): Envelope<never> {
+  return { ok: false, error: toWire(mapNativeError(error, doing)) };
+}
+
+function serverFor(keySetId: string, digest: string): HeServer {
+  const server = servers.get(pairKey(keySetId, digest));
+  if (!server) {
+    throw new WorkerError(
+      'WORKER_NOT_LOADED',
+      `no evaluation keys are loaded for key set ${keySetId} and model ${digest.slice(0, 16)}…`,
+    );
+  }
+  return server;
+}
+
+/** Moves a result out without copying when it owns its whole buffer (it does: encodeContainer). */
+function owned(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    bytes.buffer instanceof ArrayBuffer
+    ? bytes
+    : bytes.slice();
+}
+
+const api: InferenceWorkerApi = {
+  async init(module) {
+    try {
+      await initHe({ module });
+      return { ok: true, value: null };
+    } catch (error) {
+      return fail(error, 'starting SEAL in the worker');
+    }
+  },
+  async load(keySetId, digest, evaluationKeys, model: LinearModel) {
+    const key = pairKey(keySetId, digest);
+    if (servers.has(key)) return { ok: true, value: { keySetId, modelDigest: digest, created: false } };
+    // Two loads of one pair at once (a replay racing a broadcast) share one HeServer.
+    let pending = loading.get(key);
+    const created = pending === undefined;
+    if (!pending) {
+      pending = (async () => {
+        const server = await HeServer.create(evaluationKeys, model);
+        if (server.keySetId !== keySetId || server.modelDigest !== digest) {
+          server.dispose();
+          throw new WorkerError(
+            'WORKER_NOT_LOADED',
+            'the evaluation keys or model differ from the ids they were sent under',
+          );
+        }
+        servers.set(key, server);
+        loads++;
+        return server;
+      })();
+      loading.set(key, pending);
+      pending.then(
+        () => loading.delete(key),
+        () => loading.delete(key),
+      );
+    }
+    try {
+      await pending;
+      return { ok: true, value: { keySetId, modelDigest: digest, created } };
+    } catch (error) {
+      return fail(error, 'loading the evaluation keys');
+    }
+  },
+  async score(keySetId, digest, batch) {
+    try {
+      const result = owned(serverFor(keySetId, digest).infer(batch));
+      jobs++;
+      return transfer({ ok: true, value: result }, [result.buffer as ArrayBuffer]);
+    } catch (error) {
+      return fail(error, 'scoring the batch');
+    }
+  },
+  async unload(keySetId, digest) {
+    const key = pairKey(keySetId, digest);
+    const server = servers.get(key);
+    if (!server) return { ok: true, value: false };
+    servers.delete(key);
+    server.dispose();
+    return { ok: true, value: true };
+  },
+  async counters() {
+    const value: WorkerCounters = { loads, jobs, loaded: servers.size, heapBytes: heMemoryBytes() };
+    return { ok: true, value };
+  },
+};
+
+type Threads = typeof import('node:worker_threads');
+const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+  ?.getBuiltinModule;
+const threads = getBuiltin?.('node:worker_threads') as Threads | undefined;
+
+if (threads) {
+  if (!threads.parentPort) {
+    throw new WorkerError(
+      'WORKER_START_FAILED',
+      'confide/worker/entry.js runs inside a worker, not on its own',
+    );
+  }
+  expose(api, nodeEndpoint(threads.parentPort as unknown as NodePort));
+} else {
+  expose(api);
+}

@@ -1,0 +1,655 @@
+/**
+ * The inference pool: encrypted batches scored on several workers at once (issue 3 §1).
+ *
+ * - **SEAL compiled once.** {@link InferencePool.create} compiles SEAL's WebAssembly on this thread
+ *   (or reuses the module this thread already loaded) and hands the compiled `WebAssembly.Module`
+ *   to every worker, which only instantiates it.
+ * - **Keys loaded once per worker.** {@link InferencePool.load} decodes the evaluation-key
+ *   container here (ids, plan) and has every worker build one `HeServer` for the pair (key set,
+ *   model), which then scores every job for that pair. A replacement worker replays the loads
+ *   before it takes work. The key bytes are kept here for that, never a secret key.
+ * - **Split and reassembled in order.** {@link InferencePool.infer} checks a batch and cuts it
+ *   into one sub-batch per worker with `partitionEncryptedBatch` (whole chunks in the batch
+ *   layout, rows in the single layout; each part is written just before it is sent, so the first
+ *   worker starts while the next part is written), queues them, and joins the results with
+ *   `mergeEncryptedResults`: the bytes equal what `HeServer.infer` returns for the whole batch.
+ *   Sub-batches and results move as transferables. Every batch is cut into one part per worker,
+ *   even when the workers are busy, so that with many jobs in flight they share each job evenly
+ *   (sending a batch whole to whichever worker is free can leave one worker alone with the last
+ *   batch while the other idles). A pool of one worker sends a plain copy.
+ * - **Bounded queue.** Each worker holds at most two sub-batches (the one it scores and the next,
+ *   already in its port, so it never waits for this thread). At most `maxQueue` further jobs wait;
+ *   beyond that `infer` rejects at once with `WORKER_QUEUE_FULL`, so callers (the HTTP server) can
+ *   shed load instead of buffering without bound. A job that can start at once is always accepted.
+ * - **Errors and crashes.** Workers answer with envelopes, so their coded errors are rethrown
+ *   here as the same class with the same `code`, `message` and `fields`. A worker that exits or
+ *   throws an uncaught exception fails the calls it had in flight with `WORKER_CRASHED` (never a
+ *   hang) and is replaced; a replacement that cannot start is not retried.
+ * - **Shutdown.** {@link InferencePool.close} rejects jobs that have not started with
+ *   `WORKER_CLOSED`, lets started ones finish, then terminates the workers. Idle workers do not
+ *   keep a Node process alive.
+ *
+ * Deliberately not here: HTTP, the worker side (`entry.ts`), how a runtime spawns workers
+ * (`spawn-node.ts`, `spawn-browser.ts`).
+ *
+ * @module
+ */
+
+import { type Remote, transfer, wrap } from 'comlink';
+import { compileSeal, type SealLoadOptions, wasmSupportHint } from '../../wasm/seal.ts';
+import { ConfideArgumentError, isConfideError, WasmError } from '../errors.ts';
+import { decodeContainer } from '../he/container.ts';
+import { planFromMetadata } from '../he/keys.ts';
+import { type LinearModel, modelDigest, parseLinearModel } from '../he/model.ts';
+import { type BatchPartition, mergeEncryptedResults, partitionEncryptedBatch } from '../he/partition.ts';
+import { compiledSealModule } from '../he/runtime.ts';
+import { assertBytes, assertInteger, assertObject, assertString } from '../internal/assert.ts';
+import { toHex } from '../internal/bytes.ts';
+import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
+import { fromWire, WorkerError } from './errors.ts';
+import type { Spawn, WorkerHost } from './host.ts';
+
+/** Options for {@link InferencePool.create}. */
+export interface InferencePoolOptions {
+  /** Number of workers (default: the cores available, `navigator.hardwareConcurrency`). */
+  readonly size?: number;
+  /** Jobs that may wait for a worker before `infer` rejects with `WORKER_QUEUE_FULL` (default 64). */
+  readonly maxQueue?: number;
+  /**
+   * The worker script, when it is not the built `worker/entry.js` next to confide's `dist/`
+   * (bundlers that move it, or a wrapper script). A path or `file:` URL in Node, a URL in browsers.
+   */
+  readonly workerScript?: string | URL;
+  /**
+   * How to find SEAL's WebAssembly on the calling thread, when it has not loaded SEAL itself
+   * (`module`, `wasmBinary` or `locateFile`, as for `initHe`); needed in bundled browser code.
+   */
+  readonly seal?: SealLoadOptions;
+}
+
+/** The ids of a loaded key set and model, to pass to {@link InferencePool.infer}. */
+export interface LoadedModel {
+  /** The key set's id (hex), as in every container made under it. */
+  readonly keySetId: string;
+  /** SHA-256 (hex) of the canonical model JSON. */
+  readonly modelDigest: string;
+}
+
+/** One worker's state and counters, from {@link InferencePool.stats}. */
+export interface WorkerStats extends WorkerCounters {
+  readonly index: number;
+  /** 0 for the first worker in this place, +1 for each replacement. */
+  readonly generation: number;
+}
+
+/** A snapshot of the pool. */
+export interface InferencePoolStats {
+  readonly size: number;
+  /** Jobs waiting for a worker. */
+  readonly queued: number;
+  /** Sub-batches being scored right now. */
+  readonly running: number;
+  /** Workers that stopped unexpectedly since the pool started. */
+  readonly crashes: number;
+  /** Workers that answered (a worker being replaced is left out). */
+  readonly workers: readonly WorkerStats[];
+}
+
+const DEFAULT_MAX_QUEUE = 64;
+const MAX_SIZE = 256;
+
+type SlotState = 'starting' | 'ready' | 'dead';
+
+/**
+ * Sub-batches sent to one worker at a time: the next part already waits in the worker's port while
+ * it scores the current one, so it never idles while this thread writes and sends.
+ */
+const DEPTH = 2;
+
+interface Slot {
+  readonly index: number;
+  readonly generation: number;
+  readonly host: WorkerHost;
+  readonly api: Remote<InferenceWorkerApi>;
+  state: SlotState;
+  /** Sub-batches sent and not answered (at most {@link DEPTH}). */
+  inflight: number;
+  ready: Promise<void>;
+  /** Calls in flight; each rejects when the worker stops. */
+  readonly pending: Set<(error: Error) => void>;
+}
+
+interface Pair extends LoadedModel {
+  readonly key: string;
+  readonly keys: Uint8Array;
+  readonly model: LinearModel;
+  readonly slots: number;
+  loading: Promise<void>;
+  ready: boolean;
+  /** Jobs accepted and not settled. */
+  active: number;
+  drained: (() => void) | undefined;
+}
+
+interface Job {
+  readonly pair: Pair;
+  /** Written part by part, each just before it is sent. */
+  readonly partition: BatchPartition;
+  readonly results: (Uint8Array | undefined)[];
+  remaining: number;
+  dispatched: number;
+  settled: boolean;
+  readonly resolve: (result: Uint8Array) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Task {
+  readonly job: Job;
+  readonly index: number;
+}
+
+function defaultSize(): number {
+  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  return typeof cores === 'number' && Number.isInteger(cores) && cores > 0 ? Math.min(cores, MAX_SIZE) : 1;
+}
+
+async function loadSpawner(script: string | URL | undefined): Promise<Spawn> {
+  const hasNode =
+    typeof (globalThis as { process?: { getBuiltinModule?: unknown } }).process?.getBuiltinModule ===
+    'function';
+  if (hasNode) return (await import('./spawn-node.ts')).nodeSpawner(script);
+  if (typeof Worker === 'function') return (await import('./spawn-browser.ts')).browserSpawner(script);
+  throw new WorkerError('WORKER_START_FAILED', 'this runtime has neither worker_threads nor Web Workers');
+}
+
+function describe(error: unknown): string {
+  if (isConfideError(error)) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A comlink-level failure (not an envelope): the call never reached the worker's code. */
+function callError(error: unknown): Error {
+  if (isConfideError(error)) return error;
+  if ((error as { name?: unknown } | null)?.name === 'DataCloneError') {
+    return new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `the arguments cannot be sent to a worker (not structured-cloneable): ${describe(error)}`,
+      { cause: error },
+    );
+  }
+  return new WorkerError('WORKER_CRASHED', `the worker call failed: ${describe(error)}`, { cause: error });
+}
+
+const CONSTRUCT = Symbol('InferencePool.create');
+
+/**
+ * A pool of workers scoring encrypted batches with evaluation keys only. Node `worker_threads`
+ * and browser Web Workers behind one API.
+ *
+ * @example
+ * ```ts
+ * const pool = await InferencePool.create({ size: 2 });
+ * const { keySetId, modelDigest } = await pool.load(evaluationKeyBytes, model); // once
+ * const resultBytes = await pool.infer(keySetId, modelDigest, batchBytes);     // many times
+ * await pool.close();
+ * ```
+ */
+export class InferencePool {
+  readonly #size: number;
+  readonly #maxQueue: number;
+  readonly #module: WebAssembly.Module;
+  readonly #spawn: Spawn;
+  readonly #slots: Slot[] = [];
+  readonly #pairs = new Map<string, Pair>();
+  #queue: Task[] = [];
+  readonly #waiting = new Set<Job>();
+  #running = 0;
+  #crashes = 0;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  #drained: (() => void) | undefined;
+
+  private constructor(
+    token: symbol,
+    size: number,
+    maxQueue: number,
+    module: WebAssembly.Module,
+    spawn: Spawn,
+  ) {
+    if (token !== CONSTRUCT) throw new TypeError('use InferencePool.create()');
+    this.#size = size;
+    this.#maxQueue = maxQueue;
+    this.#module = module;
+    this.#spawn = spawn;
+  }
+
+  /**
+   * Compiles SEAL once on this thread and starts `size` workers, each loading SEAL from that
+   * compiled module. Resolves when every worker is ready.
+   *
+   * @throws {@link WorkerError} `WORKER_START_FAILED` (cause: what failed), `INVALID_ARGUMENT`
+   * @throws {@link WasmError} `WASM_UNSUPPORTED`, `WASM_LOAD_FAILED`
+   */
+  static async create(options: InferencePoolOptions = {}): Promise<InferencePool> {
+    assertObject(options, 'options');
+    const size =
+      options.size === undefined ? defaultSize() : assertInteger(options.size, 'options.size', 1, MAX_SIZE);
+    const maxQueue =
+      options.maxQueue === undefined
+        ? DEFAULT_MAX_QUEUE
+        : assertInteger(options.maxQueue, 'options.maxQueue', 0, 1 << 20);
+    if (options.workerScript !== undefined && !(options.workerScript instanceof URL)) {
+      assertString(options.workerScript, 'options.workerScript');
+    }
+    const hint = wasmSupportHint();
+    if (hint) throw new WasmError('WASM_UNSUPPORTED', hint);
+    const sealOptions: SealLoadOptions =
+      options.seal === undefined ? {} : (assertObject(options.seal, 'options.seal') as SealLoadOptions);
+    let module = compiledSealModule();
+    if (!module) {
+      try {
+        module = await compileSeal(sealOptions);
+      } catch (error) {
+        throw new WasmError('WASM_LOAD_FAILED', `could not compile SEAL's WebAssembly: ${describe(error)}`, {
+          cause: error,
+        });
+      }
+    }
+    const pool = new InferencePool(
+      CONSTRUCT,
+      size,
+      maxQueue,
+      module,
+      await loadSpawner(options.workerScript),
+    );
+    try {
+      for (let i = 0; i < size; i++) pool.#slots.push(pool.#start(i, 0));
+      await Promise.all(pool.#slots.map((slot) => slot.ready));
+    } catch (error) {
+      pool.#closing = true;
+      await Promise.allSettled(pool.#slots.map((slot) => pool.#stop(slot)));
+      throw new WorkerError(
+        'WORKER_START_FAILED',
+        `could not start ${size} inference worker${size === 1 ? '' : 's'}: ${describe(error)}`,
+        { cause: error },
+      );
+    }
+    return pool;
+  }
+
+  /** Number of workers. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Loads a client's evaluation keys for `model` on every worker, once. Loading the same pair
+   * again returns the same ids without loading anything.
+   *
+   * @throws {@link HeError} container errors and `HE_MODEL_INVALID` (checked here),
+   *   `HE_MODEL_MISMATCH` and key errors (from the workers)
+   * @throws {@link WorkerError} `WORKER_CLOSED`, `WORKER_CRASHED`
+   */
+  async load(evaluationKeys: Uint8Array, model: LinearModel): Promise<LoadedModel> {
+    this.#assertOpen();
+    assertBytes(evaluationKeys, 'evaluationKeys');
+    const checked = parseLinearModel(assertObject(model, 'model'));
+    const container = decodeContainer(evaluationKeys, 'evaluation-keys');
+    const { plan } = planFromMetadata(container.metadata);
+    const ids: LoadedModel = { keySetId: toHex(container.keySetId), modelDigest: modelDigest(checked) };
+    const key = pairKey(ids.keySetId, ids.modelDigest);
+    const existing = this.#pairs.get(key);
+    if (existing) {
+      await existing.loading;
+      return ids;
+    }
+    const pair: Pair = {
+      ...ids,
+      key,
+      keys: evaluationKeys.slice(),
+      model: checked,
+      slots: plan.slots,
+      loading: Promise.resolve(),
+      ready: false,
+      active: 0,
+      drained: undefined,
+    };
+    this.#pairs.set(key, pair);
+    pair.loading = (async () => {
+      const outcomes = await Promise.allSettled(
+        this.#slots.map(async (slot) => {
+          try {
+            await slot.ready;
+          } catch {
+            return; // a worker that never started has nothing to load
+          }
+          await this.#call(slot, (api) => api.load(pair.keySetId, pair.modelDigest, pair.keys, pair.model));
+        }),
+      );
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) {
+        this.#pairs.delete(key);
+        await this.#broadcastUnload(pair);
+        throw failed.reason;
+      }
+      pair.ready = true;
+    })();
+    await pair.loading;
+    return ids;
+  }
+
+  /**
+   * Scores an encrypted batch with a loaded pair, split across the workers, and returns the
+   * encrypted-result container: the same bytes `HeServer.infer` returns for the whole batch.
+   * The caller's `batch` is never modified or detached, but it is read until the last part is
+   * sent: do not modify it before the promise settles.
+   *
+   * @throws {@link WorkerError} `WORKER_NOT_LOADED`, `WORKER_QUEUE_FULL`, `WORKER_CRASHED`,
+   *   `WORKER_CLOSED`
+   * @throws {@link HeError} every error of `HeServer.infer` (`HE_KEY_SET_MISMATCH`, …), from the
+   *   worker that found it
+   */
+  async infer(keySetId: string, modelDigest: string, batch: Uint8Array): Promise<Uint8Array> {
+    this.#assertOpen();
+    assertString(keySetId, 'keySetId', 64);
+    assertString(modelDigest, 'modelDigest', 128);
+    assertBytes(batch, 'batch');
+    const pair = this.#pairs.get(pairKey(keySetId, modelDigest));
+    if (!pair?.ready) {
+      throw new WorkerError(
+        'WORKER_NOT_LOADED',
+        `no evaluation keys are loaded for key set ${keySetId} and model ${modelDigest.slice(0, 16)}…: call load() first`,
+      );
+    }
+    const free = this.#slots.some((s) => s.state === 'ready' && s.inflight < DEPTH);
+    if (!(this.#queue.length === 0 && free) && this.#waiting.size >= this.#maxQueue) {
+      throw new WorkerError(
+        'WORKER_QUEUE_FULL',
+        `${this.#waiting.size} jobs are already waiting for a worker (maxQueue ${this.#maxQueue}): retry later`,
+      );
+    }
+    // One part per worker, always: with several jobs in flight every worker then gets an equal
+    // share of each (sending some batches whole leaves one worker alone with the last). A pool of
+    // one worker sends a plain copy, checked by the worker alone.
+    const partition: BatchPartition =
+      this.#size === 1
+        ? { count: 1, part: () => batch.slice() }
+        : partitionEncryptedBatch(batch, { parts: this.#size, slots: pair.slots });
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const job: Job = {
+        pair,
+        partition,
+        results: new Array<Uint8Array | undefined>(partition.count).fill(undefined),
+        remaining: partition.count,
+        dispatched: 0,
+        settled: false,
+        resolve,
+        reject,
+      };
+      pair.active++;
+      this.#waiting.add(job);
+      for (let index = 0; index < partition.count; index++) this.#queue.push({ job, index });
+      this.#pump();
+    });
+  }
+
+  /**
+   * Frees a loaded pair on every worker after the jobs already accepted for it finish. New
+   * `infer` calls for it fail with `WORKER_NOT_LOADED` at once. Unknown pairs are ignored.
+   */
+  async unload(keySetId: string, modelDigest: string): Promise<void> {
+    assertString(keySetId, 'keySetId', 64);
+    assertString(modelDigest, 'modelDigest', 128);
+    const pair = this.#pairs.get(pairKey(keySetId, modelDigest));
+    if (!pair || this.#closed) return;
+    this.#pairs.delete(pair.key);
+    await pair.loading.catch(() => {});
+    if (pair.active > 0) {
+      await new Promise<void>((resolve) => {
+        pair.drained = resolve;
+      });
+    }
+    await this.#broadcastUnload(pair);
+  }
+
+  /**
+   * Counters of every worker (loads, jobs, loaded pairs, SEAL heap) and of the queue.
+   *
+   * @throws {@link WorkerError} `WORKER_CLOSED`
+   */
+  async stats(): Promise<InferencePoolStats> {
+    this.#assertOpen();
+    const workers = await Promise.all(
+      this.#slots.map(async (slot): Promise<WorkerStats | undefined> => {
+        try {
+          await slot.ready;
+          const counters = await this.#call(slot, (api) => api.counters());
+          return { index: slot.index, generation: slot.generation, ...counters };
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    return {
+      size: this.#size,
+      queued: this.#waiting.size,
+      running: this.#running,
+      crashes: this.#crashes,
+      workers: workers.filter((w): w is WorkerStats => w !== undefined),
+    };
+  }
+
+  /**
+   * Shuts the pool down: jobs that have not started are rejected with `WORKER_CLOSED`, started
+   * ones finish, then every worker is terminated. Idempotent; later calls of other methods
+   * reject with `WORKER_CLOSED`.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    this.#closing = true;
+    const closed = new WorkerError('WORKER_CLOSED', 'the inference pool was closed before this job started');
+    for (const job of [...this.#waiting]) if (job.dispatched === 0) this.#fail(job, closed);
+    this.#closed = (async () => {
+      if (this.#running > 0 || this.#queue.length > 0) {
+        await new Promise<void>((resolve) => {
+          this.#drained = resolve;
+        });
+      }
+      await Promise.allSettled([...this.#pairs.values()].map((pair) => pair.loading));
+      await Promise.allSettled(this.#slots.map((slot) => this.#stop(slot)));
+    })();
+    return this.#closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new WorkerError('WORKER_CLOSED', 'the inference pool is closed');
+  }
+
+  #start(index: number, generation: number): Slot {
+    const host = this.#spawn(index);
+    const slot: Slot = {
+      index,
+      generation,
+      host,
+      api: wrap<InferenceWorkerApi>(host.endpoint),
+      state: 'starting',
+      inflight: 0,
+      ready: Promise.resolve(),
+      pending: new Set(),
+    };
+    host.onStop((reason, cause) => this.#onStop(slot, reason, cause));
+    slot.ready = (async () => {
+      await this.#call(slot, (api) => api.init(this.#module));
+      // A replacement loads everything its predecessor had before it takes work.
+      for (const pair of this.#pairs.values()) {
+        await this.#call(slot, (api) => api.load(pair.keySetId, pair.modelDigest, pair.keys, pair.model));
+      }
+    })();
+    slot.ready.then(
+      () => {
+        if (slot.state !== 'starting') return;
+        slot.state = 'ready';
+        this.#pump();
+      },
+      () => {
+        if (slot.state === 'dead') return;
+        slot.state = 'dead';
+        void host.terminate().catch(() => {});
+        this.#pump();
+      },
+    );
+    return slot;
+  }
+
+  /** Calls a worker method; settles from its envelope, or with `WORKER_CRASHED` if it stops. */
+  #call<T>(slot: Slot, invoke: (api: Remote<InferenceWorkerApi>) => Promise<Envelope<T>>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (slot.state === 'dead') {
+        reject(new WorkerError('WORKER_CRASHED', `inference worker ${slot.index} has stopped`));
+        return;
+      }
+      const onStop = (error: Error) => reject(error);
+      slot.pending.add(onStop);
+      slot.host.keepAlive(true);
+      const settle = () => {
+        slot.pending.delete(onStop);
+        if (slot.pending.size === 0) slot.host.keepAlive(false);
+      };
+      invoke(slot.api).then(
+        (envelope) => {
+          settle();
+          if (envelope.ok) resolve(envelope.value);
+          else reject(fromWire(envelope.error));
+        },
+        (error) => {
+          settle();
+          reject(callError(error));
+        },
+      );
+    });
+  }
+
+  #onStop(slot: Slot, reason: string, cause: unknown): void {
+    if (slot.state === 'dead') return;
+    const wasStarting = slot.state === 'starting';
+    slot.state = 'dead';
+    this.#crashes++;
+    const error = new WorkerError(
+      'WORKER_CRASHED',
+      `inference worker ${slot.index} ${reason}; the work it had in hand is lost${this.#closing || wasStarting ? '' : ' (the worker is being replaced)'}`,
+      cause === undefined ? {} : { cause },
+    );
+    for (const reject of [...slot.pending]) reject(error);
+    slot.pending.clear();
+    void slot.host.terminate().catch(() => {});
+    // A worker that dies while starting is not replaced again: that would loop.
+    if (!this.#closing && !wasStarting)
+      this.#slots[slot.index] = this.#start(slot.index, slot.generation + 1);
+    this.#pump();
+  }
+
+  /** Terminates a worker on purpose; calls still in flight on it fail with `WORKER_CLOSED`. */
+  async #stop(slot: Slot): Promise<void> {
+    slot.state = 'dead';
+    const error = new WorkerError('WORKER_CLOSED', `inference worker ${slot.index} was stopped`);
+    for (const reject of [...slot.pending]) reject(error);
+    slot.pending.clear();
+    await slot.host.terminate();
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      // The least loaded worker that can take one more part.
+      let slot: Slot | undefined;
+      for (const s of this.#slots) {
+        if (s.state === 'ready' && s.inflight < DEPTH && (!slot || s.inflight < slot.inflight)) slot = s;
+      }
+      if (!slot) break;
+      const task = this.#queue.shift() as Task;
+      if (!task.job.settled) this.#run(slot, task);
+    }
+    if (this.#queue.length > 0 && this.#slots.every((s) => s.state === 'dead')) {
+      const error = this.#closing
+        ? new WorkerError('WORKER_CLOSED', 'the inference pool was closed before this job could finish')
+        : new WorkerError('WORKER_START_FAILED', 'no inference worker is left: replacements failed to start');
+      for (const task of this.#queue) this.#fail(task.job, error);
+      this.#queue = [];
+    }
+    if (this.#drained && this.#running === 0 && this.#queue.length === 0) {
+      const drained = this.#drained;
+      this.#drained = undefined;
+      drained();
+    }
+  }
+
+  #run(slot: Slot, task: Task): void {
+    const { job, index } = task;
+    let bytes: Uint8Array;
+    try {
+      bytes = job.partition.part(index);
+    } catch (error) {
+      this.#fail(job, error);
+      return;
+    }
+    job.dispatched++;
+    if (job.dispatched === job.partition.count) this.#waiting.delete(job);
+    slot.inflight++;
+    this.#running++;
+    const { keySetId, modelDigest: digest } = job.pair;
+    this.#call(slot, (api) => api.score(keySetId, digest, transfer(bytes, [bytes.buffer as ArrayBuffer])))
+      .then(
+        (result) => {
+          if (job.settled) return;
+          job.results[index] = result;
+          if (--job.remaining === 0) this.#finish(job);
+        },
+        (error: unknown) => this.#fail(job, error),
+      )
+      .finally(() => {
+        this.#running--;
+        slot.inflight--;
+        this.#pump();
+      });
+  }
+
+  #settle(job: Job): void {
+    job.settled = true;
+    this.#waiting.delete(job);
+    const pair = job.pair;
+    if (--pair.active === 0 && pair.drained) {
+      const drained = pair.drained;
+      pair.drained = undefined;
+      drained();
+    }
+  }
+
+  #finish(job: Job): void {
+    this.#settle(job);
+    try {
+      job.resolve(mergeEncryptedResults(job.results as Uint8Array[]));
+    } catch (error) {
+      job.reject(error);
+    }
+  }
+
+  #fail(job: Job, error: unknown): void {
+    if (job.settled) return;
+    this.#settle(job);
+    this.#queue = this.#queue.filter((task) => task.job !== job);
+    job.reject(error);
+  }
+
+  async #broadcastUnload(pair: Pair): Promise<void> {
+    await Promise.allSettled(
+      this.#slots.map(async (slot) => {
+        await slot.ready;
+        await this.#call(slot, (api) => api.unload(pair.keySetId, pair.modelDigest));
+      }),
+    );
+  }
+}
