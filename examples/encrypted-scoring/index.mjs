@@ -16,7 +16,9 @@ const rows = rowsForModel(csv, model);
 const client = await HeClient.create(model); // plans parameters, generates keys
 const evaluationKeys = client.exportEvaluationKeys();
 const upload = client.encrypt(rows); // the layout is chosen by batch size
-console.log(`client: ${rows.length} rows encrypted in the ${client.chooseLayout(rows.length)} layout, ${upload.length} bytes up`);
+console.log(
+  `client: ${rows.length} rows encrypted in the ${client.chooseLayout(rows.length)} layout, ${upload.length} bytes up`,
+);
 
 const server = await HeServer.create(evaluationKeys, model); // evaluation keys only
 const download = server.infer(upload);
@@ -25,7 +27,12 @@ console.log(`server: scored with model ${server.modelDigest.slice(0, 16)}…, ${
 const { scores } = client.decrypt(download);
 const plain = scorePlaintext(model, rows);
 const worst = Math.max(...scores.map((s, i) => Math.abs(s[0] - plain[i][0]) / Math.abs(plain[i][0])));
-console.log(`client: first predictions ${scores.slice(0, 3).map((s) => s[0].toFixed(2)).join(', ')}; worst relative error ${worst.toExponential(2)}`);
+console.log(
+  `client: first predictions ${scores
+    .slice(0, 3)
+    .map((s) => s[0].toFixed(2))
+    .join(', ')}; worst relative error ${worst.toExponential(2)}`,
+);
 
 server.dispose();
 client.dispose();

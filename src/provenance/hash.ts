@@ -45,9 +45,12 @@ import {
   type ModelManifest,
   type ModelResource,
   type ModelSerialization,
+  normaliseRelativePath,
   rootDigest,
   sortResources,
 } from './model-signing.ts';
+
+export { normaliseRelativePath } from './model-signing.ts';
 
 /** An incremental hash. */
 export interface IncrementalHash {
@@ -128,26 +131,6 @@ export interface HashModelOptions {
   readonly workers?: number;
   readonly backend?: HashBackend;
   readonly signal?: AbortSignal;
-}
-
-/**
- * Normalises a path relative to the model root: `/` separators, no `./`, no trailing `/`.
- *
- * @throws {ProvenanceError} `PROV_PATH_TRAVERSAL` for absolute paths and `..` segments.
- */
-export function normaliseRelativePath(path: string, label = 'path'): string {
-  assertString(path, label);
-  const slashed = path.replaceAll('\\', '/');
-  if (slashed.startsWith('/') || /^[A-Za-z]:\//.test(slashed)) {
-    throw new ProvenanceError('PROV_PATH_TRAVERSAL', `${label} must be relative to the model root`);
-  }
-  const parts = slashed.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..'))
-    throw new ProvenanceError('PROV_PATH_TRAVERSAL', `${label} must not contain '..'`);
-  if (parts.length === 0) {
-    throw new ProvenanceError('PROV_PATH_TRAVERSAL', `${label} names the model root itself`);
-  }
-  return parts.join('/');
 }
 
 /**

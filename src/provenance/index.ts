@@ -25,6 +25,12 @@
  *   {@link verifyConsistency}), checkpoints as C2SP signed notes ({@link verifyCheckpoint}), a
  *   file-backed store ({@link LogStore}, Node only) and offline proof checks ({@link verifyLogProof}).
  *
+ * - models given as bytes (a browser's files): {@link hashModelBytes}, {@link verifyModelBytes}.
+ *
+ * Pages import `confide/provenance/verify` (`verify-browser.ts`) instead: the verifiers alone,
+ * nothing that imports a `node:` module even lazily (browser bundlers refuse the lazy `node:fs`
+ * imports of this entry's filesystem functions).
+ *
  * Everything except the filesystem functions (`hashModel`, `hashFile`, `signModel`,
  * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`) and the
  * certificate and keyless verifiers is pure and runs in browsers; the filesystem functions import
@@ -236,3 +242,10 @@ export {
   verifyParsedModelBundle,
   verifySignature,
 } from './verify.ts';
+export {
+  type HashModelBytesOptions,
+  hashModelBytes,
+  type ModelBytes,
+  type VerifyModelBytesOptions,
+  verifyModelBytes,
+} from './verify-bytes.ts';

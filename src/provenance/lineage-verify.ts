@@ -64,7 +64,7 @@ import {
 } from './lineage.ts';
 import type { LineagePolicy, TrustedKey } from './policy.ts';
 import { STATEMENT_TYPE_V1 } from './statement.ts';
-import { verifySignature } from './verify.ts';
+import { verifySignature } from './verify-bundle.ts';
 
 /** `OK` or the code of the failed step. */
 export type LineageCode = 'OK' | VerificationErrorCode;

@@ -31,9 +31,10 @@
  */
 
 import { sha256 } from '@noble/hashes/sha2.js';
+import { assertString } from '../internal/assert.ts';
 import { compareCodePoints, concat, fromBase64, fromHex, isLowerHex, toHex, utf8 } from './bytes.ts';
 import { type DsseEnvelope, envelopeProblems } from './dsse.ts';
-import type { FileReport } from './errors.ts';
+import { type FileReport, ProvenanceError } from './errors.ts';
 import { type InTotoStatement, STATEMENT_TYPE_V1 } from './statement.ts';
 
 /** Predicate type of model_signing v1 / OMS v1.0 signatures. */
@@ -300,6 +301,26 @@ export function predicateProblems(value: unknown): string[] {
     });
   }
   return problems;
+}
+
+/**
+ * Normalises a path relative to the model root: `/` separators, no `./`, no trailing `/`.
+ *
+ * @throws {ProvenanceError} `PROV_PATH_TRAVERSAL` for absolute paths and `..` segments.
+ */
+export function normaliseRelativePath(path: string, label = 'path'): string {
+  assertString(path, label);
+  const slashed = path.replaceAll('\\', '/');
+  if (slashed.startsWith('/') || /^[A-Za-z]:\//.test(slashed)) {
+    throw new ProvenanceError('PROV_PATH_TRAVERSAL', `${label} must be relative to the model root`);
+  }
+  const parts = slashed.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..'))
+    throw new ProvenanceError('PROV_PATH_TRAVERSAL', `${label} must not contain '..'`);
+  if (parts.length === 0) {
+    throw new ProvenanceError('PROV_PATH_TRAVERSAL', `${label} names the model root itself`);
+  }
+  return parts.join('/');
 }
 
 /**
