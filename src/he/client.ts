@@ -38,7 +38,7 @@ import {
   outputCount,
   type Prediction,
   parseLinearModel,
-  predictFromScores,
+  predictAllFromScores,
   weightBounds,
 } from './model.ts';
 import {
@@ -360,7 +360,8 @@ export class HeClient {
     }
     const grid = 2 ** plan.precisionBits;
     const round = (v: number) => Math.round(v * grid) / grid;
-    const scores = Array.from({ length: rows }, () => new Float64Array(outputs));
+    const scores: Float64Array[] = new Array(rows);
+    for (let r = 0; r < rows; r++) scores[r] = new Float64Array(outputs);
     withScope('decrypting the result', (scope) => {
       const cipher = scope.add(new ctx.seal.Ciphertext());
       const plain = scope.add(new ctx.seal.Plaintext());
@@ -374,15 +375,15 @@ export class HeClient {
           const chunk = Math.floor(i / outputs);
           const c = i % outputs;
           const first = chunk * plan.slots;
-          for (let r = first; r < Math.min(rows, first + plan.slots); r++) {
+          const last = Math.min(rows, first + plan.slots);
+          for (let r = first; r < last; r++)
             (scores[r] as Float64Array)[c] = round(slots[r - first] as number);
-          }
         } else {
           for (let c = 0; c < outputs; c++) (scores[i] as Float64Array)[c] = round(slots[c] as number);
         }
       });
     });
-    return { layout, scores, predictions: scores.map((s) => predictFromScores(this.#model, s)), modelDigest };
+    return { layout, scores, predictions: predictAllFromScores(this.#model, scores), modelDigest };
   }
 
   /** Frees the secret key and every SEAL object this client holds. Idempotent. */

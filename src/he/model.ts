@@ -337,6 +337,34 @@ export type Prediction =
     };
 
 /**
+ * {@link predictFromScores} for many rows at once, resolving the labels once (decryption of a
+ * full batch produces thousands of rows).
+ */
+export function predictAllFromScores(
+  model: LinearModel | ModelInterface,
+  scores: readonly ArrayLike<number>[],
+): Prediction[] {
+  const labels = classLabels(model);
+  if (model.task === 'regression') {
+    return scores.map((s) => ({ task: 'regression', prediction: s[0] as number }));
+  }
+  if (model.task === 'binary-classification') {
+    const [negative, positive] = labels as [string, string];
+    return scores.map((s) => {
+      const score = s[0] as number;
+      const probability = sigmoid(score);
+      return {
+        task: 'binary-classification',
+        score,
+        probability,
+        label: probability >= 0.5 ? positive : negative,
+      };
+    });
+  }
+  return scores.map((s) => predictFromScores(model, s));
+}
+
+/**
  * Turns raw scores into predictions: identity for regression, sigmoid for binary (probability
  * of `classes[1]`, label by the 0.5 threshold), softmax and arg-max for multiclass.
  * This runs on the client after decryption; the server never applies a link function.
