@@ -24,8 +24,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { HeClient, HeServer, heMemoryBytes, parseCsv, parseLinearModel, scorePlaintext } from 'confide/he';
+import { HeClient, HeServer, heMemoryBytes, parseCsv, scorePlaintext } from 'confide/he';
 import SEAL from 'node-seal';
+import { trainLogistic as trainModel } from '../src/demo/train.ts';
 import { writeResultsSection } from './results.mjs';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -77,86 +78,10 @@ function sigmoid(z) {
   return e / (1 + e);
 }
 
-// ---------------------------------------------------------------------------------------------
-// The model: the same L2 logistic regression (C = 1, Newton's method, standardised features, every
-// fifth row held out) that `npm run demo` trains in src/demo/train.ts, re-implemented here because
-// the trainer is not part of the public API.
-
-function fitScaler(x) {
-  const d = x[0].length;
-  const mean = new Array(d).fill(0);
-  for (const row of x) for (let j = 0; j < d; j++) mean[j] += row[j] / x.length;
-  const variance = new Array(d).fill(0);
-  for (const row of x) for (let j = 0; j < d; j++) variance[j] += (row[j] - mean[j]) ** 2 / x.length;
-  return { mean, scale: variance.map((v) => (v > 0 ? Math.sqrt(v) : 1)) };
-}
-
-function solveSpd(a, b) {
-  const n = b.length;
-  const l = Array.from({ length: n }, () => new Array(n).fill(0));
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      let sum = a[i][j];
-      for (let k = 0; k < j; k++) sum -= l[i][k] * l[j][k];
-      l[i][j] = i === j ? Math.sqrt(Math.max(sum, 1e-12)) : sum / l[j][j];
-    }
-  }
-  const y = new Array(n).fill(0);
-  for (let i = 0; i < n; i++) {
-    let sum = b[i];
-    for (let k = 0; k < i; k++) sum -= l[i][k] * y[k];
-    y[i] = sum / l[i][i];
-  }
-  const z = new Array(n).fill(0);
-  for (let i = n - 1; i >= 0; i--) {
-    let sum = y[i];
-    for (let k = i + 1; k < n; k++) sum -= l[k][i] * z[k];
-    z[i] = sum / l[i][i];
-  }
-  return z;
-}
-
+// The model: the demo's own trainer (src/demo/train.ts: L2 logistic regression, C = 1, Newton's
+// method, standardised features), run from source through Node's type stripping.
 function trainLogistic(x, y, features, classes) {
-  const scaler = fitScaler(x);
-  const z = x.map((row) => row.map((v, j) => (v - scaler.mean[j]) / scaler.scale[j]));
-  const d = features.length;
-  const lambda = 1; // 1 / C with C = 1
-  let w = new Array(d + 1).fill(0); // w[d] is the intercept
-  for (let iter = 0; iter < 50; iter++) {
-    const grad = new Array(d + 1).fill(0);
-    const hess = Array.from({ length: d + 1 }, () => new Array(d + 1).fill(0));
-    z.forEach((row, i) => {
-      let t = w[d];
-      for (let j = 0; j < d; j++) t += w[j] * row[j];
-      const p = 1 / (1 + Math.exp(-t));
-      const r = p - y[i];
-      const s = p * (1 - p);
-      const xi = [...row, 1];
-      for (let a = 0; a <= d; a++) {
-        grad[a] += r * xi[a];
-        for (let b = 0; b <= a; b++) hess[a][b] += s * xi[a] * xi[b];
-      }
-    });
-    for (let a = 0; a <= d; a++) {
-      for (let b = 0; b < a; b++) hess[b][a] = hess[a][b];
-      if (a < d) {
-        grad[a] += lambda * w[a];
-        hess[a][a] += lambda;
-      }
-    }
-    const step = solveSpd(hess, grad);
-    w = w.map((v, a) => v - step[a]);
-    if (Math.max(...step.map(Math.abs)) < 1e-10) break;
-  }
-  return parseLinearModel({
-    format: 'confide/linear-model@1',
-    task: 'binary-classification',
-    features,
-    coefficients: [w.slice(0, d)],
-    intercepts: [w[d]],
-    classes,
-    scaler,
-  });
+  return trainModel(x, y, { features, classes });
 }
 
 function loadModelAndData() {

@@ -262,22 +262,26 @@ export class HeClient {
     const mean = this.#model.scaler?.mean;
     const scale = this.#model.scaler?.scale;
     // Validates, standardizes and bounds one value; the scaled value is what gets encrypted.
-    const valueAt = (row: ArrayLike<number>, r: number, j: number): number => {
-      const v = row[j];
+    const bound = plan.inputBound;
+    const refuse = (v: unknown, x: number, r: number, j: number): never => {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
         throw new HeError(
           'HE_VALUE_OUT_OF_RANGE',
           `row ${r}, feature "${features[j]}" is not a finite number`,
         );
       }
+      throw new HeError(
+        'HE_VALUE_OUT_OF_RANGE',
+        `row ${r}, feature "${features[j]}" is ${Math.abs(x).toPrecision(3)} after scaling, beyond the input bound ${bound} the keys were planned for: generate keys with a larger inputBound`,
+      );
+    };
+    // Hot path (one call per value of a batch): one type test and one range test, which NaN and
+    // ±Infinity also fail; the reason is worked out only when refusing.
+    const valueAt = (row: ArrayLike<number>, r: number, j: number): number => {
+      const v = row[j];
+      if (typeof v !== 'number') return refuse(v, Number.NaN, r, j);
       const x = mean && scale ? (v - (mean[j] as number)) / (scale[j] as number) : v;
-      if (Math.abs(x) > plan.inputBound) {
-        throw new HeError(
-          'HE_VALUE_OUT_OF_RANGE',
-          `row ${r}, feature "${features[j]}" is ${Math.abs(x).toPrecision(3)} after scaling, beyond the input bound ${plan.inputBound} the keys were planned for: generate keys with a larger inputBound`,
-        );
-      }
-      return x;
+      return x <= bound && x >= -bound ? x : refuse(v, x, r, j);
     };
     const rowAt = (r: number): ArrayLike<number> => {
       const row = rows[r];
