@@ -25,9 +25,10 @@
  */
 
 import { chacha20 } from '@noble/ciphers/chacha.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+
 import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger, assertOneOf } from '../internal/assert.ts';
+import { sha256, toHex } from '../internal/bytes.ts';
 import { utf8 } from './encoding.ts';
 import { planRound } from './planner.ts';
 import { GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
@@ -93,6 +94,11 @@ export interface SimulationResult {
   readonly payloadBytesPerClient: number;
   /** maxBytesPerClient / payloadBytesPerClient. */
   readonly uploadRatio: number;
+  /**
+   * SHA-256 (hex) of the unmasked aggregate's bytes (its 32-bit lanes, little-endian), or null
+   * after an abort: what a provenance attestation of the round names.
+   */
+  readonly aggregateDigest: string | null;
 }
 
 /**
@@ -244,5 +250,14 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     maxBytesPerClient: maxBytes,
     payloadBytesPerClient: payload,
     uploadRatio: maxBytes / payload,
+    aggregateDigest: out.result === null ? null : toHex(sha256(laneBytes(out.result))),
   };
+}
+
+/** The lanes as little-endian bytes, whatever the platform's byte order. */
+function laneBytes(lanes: Uint32Array): Uint8Array {
+  const bytes = new Uint8Array(lanes.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < lanes.length; i++) view.setUint32(4 * i, lanes[i] as number, true);
+  return bytes;
 }

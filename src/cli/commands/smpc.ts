@@ -40,6 +40,7 @@ import {
   simulateRound,
   type WireEncoding,
 } from '../../smpc/index.ts';
+import { readText, writeAtomic } from '../files.ts';
 
 /** `--drop-at` names (short, as the issue spells them) → protocol stages. */
 const DROP_NAMES: Readonly<Record<string, DropPoint>> = {
@@ -64,6 +65,8 @@ interface SimulateFlags {
   corruption: number;
   valueBits: number;
   encoding: WireEncoding;
+  attestKey?: string;
+  attestation?: string;
 }
 
 function integer(min: number, max: number): (value: string) => number {
@@ -128,6 +131,7 @@ async function simulate(flags: SimulateFlags): Promise<void> {
       );
     }
   }
+  const sign = await aggregationAttester(flags);
   const started = performance.now();
   const r = await simulateRound({
     clients: flags.clients,
@@ -142,6 +146,8 @@ async function simulate(flags: SimulateFlags): Promise<void> {
     ...(flags.seed === undefined ? {} : { seed: flags.seed }),
   });
   const totalTimeMs = performance.now() - started;
+  let attestation: string | undefined;
+  if (sign !== undefined && r.aggregateDigest !== null) attestation = await sign(r);
   if (flags.json) {
     const report = {
       ...r,
@@ -149,6 +155,7 @@ async function simulate(flags: SimulateFlags): Promise<void> {
       dropAt: dropAt ?? null,
       seed: flags.seed ?? null,
       totalTimeMs,
+      ...(attestation === undefined ? {} : { attestation }),
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
@@ -161,6 +168,44 @@ async function simulate(flags: SimulateFlags): Promise<void> {
     throw new SmpcError(code, `the simulated round aborted: ${r.aborted.reason}`);
   }
   if (!r.exact) throw new SmpcError('SMPC_AGGREGATE_INVALID', 'the unmasked aggregate is not exact');
+}
+
+/**
+ * `--attest-key KEY --attestation OUT`: reads the key before the round runs and returns the
+ * function that signs the round's `aggregation-round` lineage attestation (`confide/provenance`,
+ * loaded only when asked for). The simulated aggregate is named by the SHA-256 of its lanes.
+ */
+async function aggregationAttester(
+  flags: SimulateFlags,
+): Promise<((r: SimulationResult) => Promise<string>) | undefined> {
+  if ((flags.attestKey === undefined) !== (flags.attestation === undefined)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', '--attest-key and --attestation go together');
+  }
+  if (flags.attestKey === undefined || flags.attestation === undefined) return undefined;
+  const out = flags.attestation;
+  const provenance = await import('../../provenance/index.ts');
+  const key = provenance.parsePrivateKeyPem(await readText(flags.attestKey, 'attestation key'));
+  return async (r) => {
+    const attestation = await provenance.attestAggregationRound(
+      {
+        aggregate: { name: 'aggregate', digest: r.aggregateDigest as string },
+        round: 0,
+        participants: r.survivors,
+        parameters: {
+          clients: r.clients,
+          dim: r.dim,
+          profile: r.profile,
+          graph: r.graph,
+          degree: r.degree,
+          threshold: r.threshold,
+          dropped: r.dropped,
+        },
+      },
+      key,
+    );
+    await writeAtomic(out, `${JSON.stringify(attestation.envelope)}\n`);
+    return attestation.digest;
+  };
 }
 
 /** Registers `confide smpc …` on the program. */
@@ -192,5 +237,10 @@ export function registerSmpcCommands(program: Command): void {
       new Option('--encoding <e>', 'wire encoding to count').choices(['binary', 'json']).default('binary'),
     )
     .option('--json', 'print one JSON object')
+    .option(
+      '--attest-key <file>',
+      'sign an aggregation-round lineage attestation with this private key (PEM)',
+    )
+    .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
     .action((flags: SimulateFlags) => simulate(flags));
 }
