@@ -1,49 +1,24 @@
-/**
- * The `confide` command line end to end, against the built CLI (`dist/cli/index.js`, which
- * `npm test` builds first): keygen → encrypt → infer (evaluation keys only) → decrypt on a trained
- * model, CSV columns by name, one-line coded errors with the right exit codes, the demo's JSON,
- * and an ONNX model with `--feature-names`.
- */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic, trainMultinomial } from '../src/demo/train.ts';
 import { decodeContainer } from '../src/he/container.ts';
 import { parseCsv } from '../src/he/csv.ts';
 import { type LinearModel, predictFromScores, scorePlaintext } from '../src/he/model.ts';
 import { importOnnxLinearModel } from '../src/he/onnx.ts';
+import { CLI, type CliRun, runConfide } from './fixtures/cli.ts';
 import { loadDataset } from './fixtures/data.ts';
 import { buildModel, logisticRegressionSpec } from './fixtures/onnx-builder.ts';
 
-const CLI = fileURLToPath(new URL('../dist/cli/index.js', import.meta.url));
-
-interface Run {
-  readonly exitCode: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 let dir: string;
+
+type Run = CliRun;
 
 /** Runs the built CLI in the temporary folder with this test process's Node (24 under vitest). */
 function confide(...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.CONFIDE_DEBUG;
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { cwd: dir, env, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') reject(error);
-        else resolve({ exitCode: error ? (error.code as number) : 0, stdout, stderr });
-      },
-    );
-  });
+  return runConfide(dir, ...args);
 }
 
 /** Asserts a run succeeded quietly (stderr is not a terminal here, so no progress lines). */

@@ -1,44 +1,20 @@
-/**
- * `confide he infer --attest-key KEY --attestation OUT`, against the built CLI
- * (`dist/cli/index.js`, which `npm test` builds first): the emitted inference-batch attestation
- * verifies with `confide provenance verify --trusted-key PUB`, names the model, batch and result
- * by the SHA-256 of their files and records the key-set id and parameters; linked to the model's
- * own (training-run) attestation it forms a graph that verifies; a changed result is caught by `--check-files`.
- */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, runConfide } from '../fixtures/cli.ts';
 
-const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 const MODEL = fileURLToPath(new URL('../../examples/browser-inference/model.json', import.meta.url));
 const DATA = fileURLToPath(new URL('../../data/breast-cancer-wisconsin.csv', import.meta.url));
 
-interface Run {
-  readonly exitCode: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 let dir: string;
 
 function confide(...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.CONFIDE_DEBUG;
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { cwd: dir, env, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') reject(error);
-        else resolve({ exitCode: error ? (error.code as number) : 0, stdout, stderr });
-      },
-    );
-  });
+  return runConfide(dir, ...args);
 }
 
 function ok(run: Run): Run {

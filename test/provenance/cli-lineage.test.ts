@@ -1,33 +1,16 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { registerProvenanceCommands } from '../../src/cli/commands/provenance.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { captureProvenanceCli } from '../fixtures/provenance-cli.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'confide-lineage-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-let out: string[] = [];
-beforeEach(() => {
-  out = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(String(chunk));
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
-
-async function run(...args: string[]): Promise<void> {
-  const program = new Command('confide')
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, outputError: () => {} });
-  registerProvenanceCommands(program);
-  await program.parseAsync(['node', 'confide', 'provenance', ...args]);
-}
+const { out, run } = captureProvenanceCli();
 
 async function json(...args: string[]): Promise<any> {
-  out = [];
+  out.length = 0;
   try {
     await run(...args);
   } catch (error) {
@@ -144,7 +127,7 @@ describe('confide provenance attest / cosign / verify', () => {
       ['raw.csv', 'OK'],
       ['result.cfd', 'OK'],
     ]);
-    out = [];
+    out.length = 0;
     await run('verify', ...all, ...trust);
     expect(out.at(-1)).toBe('valid: 4 attestation(s)\n');
 

@@ -1,30 +1,13 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { registerProvenanceCommands } from '../../src/cli/commands/provenance.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { captureProvenanceCli } from '../fixtures/provenance-cli.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'confide-log-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-let out: string[] = [];
-beforeEach(() => {
-  out = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(String(chunk));
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
-
-async function run(...args: string[]): Promise<void> {
-  const program = new Command('confide')
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, outputError: () => {} });
-  registerProvenanceCommands(program);
-  await program.parseAsync(['node', 'confide', 'provenance', ...args]);
-}
+const { out, run } = captureProvenanceCli();
 
 const p = (name: string): string => join(scratch, name);
 
@@ -33,7 +16,7 @@ describe('confide provenance log append / prove / verify', () => {
     await run('keygen', '--out', p('log'), '--algorithm', 'ed25519');
     for (let i = 0; i < 5; i++) writeFileSync(p(`e${i}.json`), `{"entry":${i}}`);
     const dir = p('thelog');
-    out = [];
+    out.length = 0;
     await run(
       'log',
       'append',
@@ -63,7 +46,7 @@ describe('confide provenance log append / prove / verify', () => {
       consistency: { fromSize: 2 },
     });
 
-    out = [];
+    out.length = 0;
     await run(
       'log',
       'verify',
@@ -82,10 +65,10 @@ describe('confide provenance log append / prove / verify', () => {
       inclusion: { index: 3 },
       consistentWith: { size: 2 },
     });
-    out = [];
+    out.length = 0;
     await run('log', 'verify', p('proof.json'), '--vkey', vkey, '--file', p('e3.json'));
     expect(out.join('')).toBe('valid: confide.test/audit size 5, entry 3 included\n');
-    out = [];
+    out.length = 0;
     await run('log', 'verify', dir);
     expect(out.join('')).toBe('valid: log confide.test/audit, 5 entries, checkpoint of 5 verifies\n');
 
@@ -111,7 +94,7 @@ describe('confide provenance log append / prove / verify', () => {
       'confide.test/audit',
     );
     await run('log', 'prove', fork, '--from', '2', '--out', p('fork-proof.json'));
-    out = [];
+    out.length = 0;
     await expect(
       run('log', 'verify', p('fork-proof.json'), '--key', p('log.pub'), '--previous', p('kept-2'), '--json'),
     ).rejects.toMatchObject({ code: 'PROV_LOG_CONSISTENCY_INVALID' });

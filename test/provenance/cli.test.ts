@@ -1,32 +1,15 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { registerProvenanceCommands } from '../../src/cli/commands/provenance.ts';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parsePrivateKeyPem, parsePublicKeyPem, publicKeyToPem } from '../../src/provenance/index.ts';
+import { captureProvenanceCli } from '../fixtures/provenance-cli.ts';
 import { vectorPath } from './vectors.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'confide-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-let out: string[] = [];
-beforeEach(() => {
-  out = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(String(chunk));
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
-
-async function run(...args: string[]): Promise<void> {
-  const program = new Command('confide')
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, outputError: () => {} });
-  registerProvenanceCommands(program);
-  await program.parseAsync(['node', 'confide', 'provenance', ...args]);
-}
+const { out, run } = captureProvenanceCli();
 
 function model(name: string): string {
   const root = join(scratch, name);
@@ -74,14 +57,14 @@ describe('confide provenance CLI', () => {
     const bundle = JSON.parse(readFileSync(sig, 'utf8'));
     expect(bundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
 
-    out = [];
+    out.length = 0;
     await run('verify-model', root, '--signature', sig, '--key', `${prefix}.pub`, '--json');
     const report = JSON.parse(out.join(''));
     expect(report.valid).toBe(true);
     expect(report.files.map((f: { name: string }) => f.name)).toEqual(['sub/tokenizer.json', 'weights.bin']);
 
     writeFileSync(join(root, 'weights.bin'), 'weightz');
-    out = [];
+    out.length = 0;
     await expect(
       run('verify-model', root, '--signature', sig, '--key', `${prefix}.pub`, '--json'),
     ).rejects.toMatchObject({
@@ -123,7 +106,7 @@ describe('confide provenance CLI', () => {
     const dir = vectorPath('model-signing/scripts/tests/v1.1.0-certificate');
     const ca = vectorPath('model-signing/scripts/tests/keys/certificate/ca-cert.pem');
     const sig = join(dir, 'model.sig');
-    out = [];
+    out.length = 0;
     await run('verify-model', dir, '--signature', sig, '--ca', ca, '--json');
     expect(JSON.parse(out.join(''))).toMatchObject({
       valid: true,
@@ -144,7 +127,7 @@ describe('confide provenance CLI', () => {
     const root = vectorPath('sigstore/trusted_root.json');
     const sig = join(dir, 'model.sig');
     const issuer = 'https://sigstore.verify.ibm.com/oauth2';
-    out = [];
+    out.length = 0;
     await run(
       'verify-model',
       dir,

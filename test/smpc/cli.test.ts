@@ -1,27 +1,10 @@
-// `confide smpc simulate` end to end against the built CLI (`dist/cli/index.js`; `npm test` builds
-// first): the JSON report, reproducibility with --seed, every --drop-at and --graph/--profile
-// choice, the text report, and usage and planning errors with their exit codes.
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { type CliRun, runConfide } from '../fixtures/cli.ts';
 
-const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
-
-interface Run {
-  readonly exitCode: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 function confide(...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.CONFIDE_DEBUG;
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args], { env, timeout: 120_000 }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') reject(error);
-      else resolve({ exitCode: error ? (error.code as number) : 0, stdout, stderr });
-    });
-  });
+  return runConfide(process.cwd(), ...args);
 }
 
 interface Report {

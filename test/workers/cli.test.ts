@@ -1,18 +1,12 @@
-/**
- * `confide he infer --workers N` against the built CLI (`dist/cli/index.js`): the same result file,
- * byte for byte, as the in-process command, and a JSON summary that names the worker count.
- */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic } from '../../src/demo/train.ts';
 import { HeClient } from '../../src/he/client.ts';
+import { type CliRun, runConfide } from '../fixtures/cli.ts';
 import { loadDataset } from '../fixtures/data.ts';
 
-const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 const breast = loadDataset('breast-cancer-wisconsin');
 const model = trainLogistic(breast.x, breast.y, {
   features: breast.features,
@@ -22,12 +16,8 @@ const model = trainLogistic(breast.x, breast.y, {
 let dir: string;
 let client: HeClient;
 
-function confide(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: dir, timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ exitCode: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function confide(...args: string[]): Promise<CliRun> {
+  return runConfide(dir, ...args);
 }
 
 beforeAll(async () => {
