@@ -39,7 +39,6 @@
  * @module
  */
 
-export { ConfideError, isConfideError } from '../errors.ts';
 export {
   type CertificateModelVerificationResult,
   type CertificateVerifiedModelBundle,
@@ -48,42 +47,9 @@ export {
   verifyModelBundleWithCertificates,
   verifyModelWithCertificates,
 } from './certificate.ts';
-export {
-  type Checkpoint,
-  formatCheckpoint,
-  NOTE_ALG_ED25519,
-  type NoteSignature,
-  type NoteVerifier,
-  noteKeyId,
-  noteVerifier,
-  noteVerifierKey,
-  type ParsedNote,
-  parseCheckpoint,
-  parseNote,
-  parseNoteVerifierKey,
-  sameTreeHead,
-  verifyCheckpoint,
-  verifyNote,
-} from './checkpoint.ts';
-export {
-  assertEnvelope,
-  createEnvelope,
-  type DsseEnvelope,
-  type DsseSignature,
-  envelopePayload,
-  IN_TOTO_PAYLOAD_TYPE,
-  isEnvelope,
-  preAuthEncoding,
-} from './dsse.ts';
-export {
-  type FileReport,
-  type FileStatus,
-  ProvenanceError,
-  type ProvenanceErrorCode,
-  VerificationError,
-  type VerificationErrorCode,
-  type VerificationErrorOptions,
-} from './errors.ts';
+export { formatCheckpoint, NOTE_ALG_ED25519 } from './checkpoint.ts';
+export { createEnvelope } from './dsse.ts';
+export type { VerificationErrorOptions } from './errors.ts';
 export {
   createSha256,
   type HashBackend,
@@ -94,7 +60,6 @@ export {
   normaliseRelativePath,
   sha256Hex,
 } from './hash.ts';
-export { canonicalize, canonicalizeToBytes, type JsonValue } from './jcs.ts';
 export {
   type KeylessIdentity,
   type KeylessModelVerificationResult,
@@ -105,33 +70,20 @@ export {
 export {
   GENERATABLE_ALGORITHMS,
   generateKeyPair,
-  type KeyAlgorithm,
-  keyHint,
   PrivateKey,
-  type PublicKey,
   parsePrivateKeyPem,
-  parsePublicKeyDer,
-  parsePublicKeyPem,
   privateKeyToPem,
-  publicKeysEqual,
-  publicKeyToDer,
-  publicKeyToPem,
 } from './keys.ts';
 export {
   type AggregationRoundEvent,
   ATTESTATION_MEDIA_TYPE,
   aggregationRoundStatement,
-  attestationDigest,
   type InferenceBatchEvent,
   inferenceBatchStatement,
-  LINEAGE_EVENTS,
   LINEAGE_PREDICATE_PREFIX,
-  type LineageArtifact,
   type LineageDescriptor,
-  type LineageEvent,
   type LineageEventInput,
   type LineagePredicate,
-  type LineageStatement,
   lineageEventOf,
   lineagePayload,
   lineagePredicateType,
@@ -148,67 +100,17 @@ export {
   linkInput,
   signLineage,
 } from './lineage-sign.ts';
-export {
-  type AttestationSource,
-  checkLineageFiles,
-  type FileDigestResult,
-  type LineageArtifactReport,
-  type LineageCode,
-  type LineageFileReport,
-  type LineageGraphNode,
-  type LineageNodeReport,
-  type LineageProblem,
-  type LineageReport,
-  type LineageSignerReport,
-  verifyLineage,
-  walkLineageGraph,
-} from './lineage-verify.ts';
 export { LOG_PROOF_TYPE, MerkleLog, signNote } from './log.ts';
 export { LogStore, leafHashOfFile } from './log-store.ts';
-export {
-  type LogProof,
-  type LogProofResult,
-  parseLogProof,
-  type VerifyLogProofOptions,
-  verifyLogProof,
-} from './log-verify.ts';
-export {
-  consistencyProof,
-  EMPTY_ROOT,
-  HASH_SIZE,
-  inclusionProof,
-  leafHash,
-  nodeHash,
-  treeRoot,
-  verifyConsistency,
-  verifyInclusion,
-} from './merkle.ts';
+export { consistencyProof, EMPTY_ROOT, inclusionProof, treeRoot } from './merkle.ts';
 export {
   type BundlePublicKey,
-  compareResources,
   DEFAULT_GIT_IGNORES,
   DEFAULT_SHARD_SIZE,
-  MODEL_SIGNING_PREDICATE_TYPE,
-  type ModelManifest,
-  type ModelResource,
-  type ModelSerialization,
   type ModelSigningPredicate,
-  type ModelSigningStatement,
   modelStatement,
-  rootDigest,
-  SIGSTORE_BUNDLE_V03_MEDIA_TYPE,
-  type SigstoreBundle,
   serialiseStatement,
 } from './model-signing.ts';
-export {
-  keyId,
-  type LineagePolicy,
-  POLICY_ALGORITHMS,
-  parseLineagePolicy,
-  policyFromKeys,
-  type SignerRule,
-  type TrustedKey,
-} from './policy.ts';
 export {
   keySigner,
   type SignedModel,
@@ -220,14 +122,7 @@ export {
   signModel,
   signModelManifest,
 } from './sign.ts';
-export {
-  assertStatement,
-  type DigestSet,
-  type InTotoStatement,
-  isStatement,
-  type ResourceDescriptor,
-  STATEMENT_TYPE_V1,
-} from './statement.ts';
+export { assertStatement, isStatement } from './statement.ts';
 export {
   checkModelResources,
   type KeyMaterialKind,
@@ -242,10 +137,5 @@ export {
   verifyParsedModelBundle,
   verifySignature,
 } from './verify.ts';
-export {
-  type HashModelBytesOptions,
-  hashModelBytes,
-  type ModelBytes,
-  type VerifyModelBytesOptions,
-  verifyModelBytes,
-} from './verify-bytes.ts';
+// Everything the browser-safe verifiers export, then what needs Node or signs.
+export * from './verify-browser.ts';
