@@ -1,11 +1,39 @@
+import { build } from 'esbuild';
 import { defineConfig } from 'tsup';
+
+// `confide/provenance/verify` is built apart, for browsers: everything it loads is bundled except
+// `@noble/*`, including the Sigstore verifier (in a lazily loaded chunk), whose few uses of Node
+// built-ins are answered by `sigstore-shims.ts` (`crypto`, `util`) and `sigstore-buffer.ts`
+// (`Buffer`, also where `@sigstore/protobuf-specs` reads it as `globalThis.Buffer`). The Sigstore
+// code itself is not modified. Runs after the main build, so its `clean` cannot race it.
+const SHIMS = './src/provenance/sigstore-shims.ts';
+async function buildBrowserVerify(): Promise<void> {
+  await build({
+    entryPoints: { verify: 'src/provenance/verify-browser.ts' },
+    outdir: 'dist/provenance',
+    chunkNames: 'verify-chunks/[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    sourcemap: true,
+    external: ['@noble/*'],
+    alias: { crypto: SHIMS, util: SHIMS },
+    inject: ['./src/provenance/sigstore-buffer.ts'],
+    define: { 'globalThis.Buffer': 'Buffer' },
+    banner: {
+      js: '/* confide/provenance/verify, browser build. Bundles @sigstore/verify, @sigstore/core, @sigstore/bundle and @sigstore/protobuf-specs unmodified (Copyright The Sigstore Authors, Apache-2.0). */',
+    },
+    logLevel: 'warning',
+  });
+}
 
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'he/index': 'src/he/index.ts',
     'provenance/index': 'src/provenance/index.ts',
-    'provenance/verify': 'src/provenance/verify-browser.ts',
     'smpc/index': 'src/smpc/index.ts',
     'server/index': 'src/server/index.ts',
     'browser/index': 'src/browser/index.ts',
@@ -14,6 +42,7 @@ export default defineConfig({
     'worker/entry': 'src/workers/entry.ts',
     'cli/index': 'src/cli/index.ts',
   },
+  onSuccess: buildBrowserVerify,
   format: ['esm'],
   target: 'es2022',
   platform: 'neutral',
