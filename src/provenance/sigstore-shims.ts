@@ -33,9 +33,13 @@ function normaliseEncoding(encoding: unknown): string {
   return typeof encoding === 'string' ? encoding.toLowerCase().replace('-', '') : 'utf8';
 }
 
-/** Node decodes base64 leniently: URL-safe letters accepted, anything else skipped, padding optional. */
+/**
+ * Node decodes base64 leniently: URL-safe letters accepted, other characters skipped, padding
+ * optional, and the first `=` ends the data.
+ */
 function decodeBase64Lenient(text: string): Uint8Array {
-  const clean = text
+  const end = text.indexOf('=');
+  const clean = (end === -1 ? text : text.slice(0, end))
     .replace(/-/g, '+')
     .replace(/_/g, '/')
     .replace(/[^A-Za-z0-9+/]/g, '');
