@@ -21,7 +21,8 @@
  *
  * Deliberately not here: revocation (CRL/OCSP), name constraints and policy processing beyond
  * what OpenSSL's signature/issuer checks give, keyless (Fulcio/Rekor) bundles, the legacy v0.2
- * format.
+ * format; hosts without `node:crypto` (`certificate-webcrypto.ts` checks the same chain with
+ * WebCrypto, for browsers).
  *
  * @module
  */
@@ -38,6 +39,7 @@ import {
   verifyModelFiles,
   verifyParsedModelBundle,
 } from './verify.ts';
+import { pemCertificates } from './x509.ts';
 
 type NodeCrypto = typeof import('node:crypto');
 type X509 = import('node:crypto').X509Certificate;
@@ -82,15 +84,6 @@ export interface CertificateVerifyOptions {
 
 function fail(code: VerificationError['code'], message: string): never {
   throw new VerificationError(code, message);
-}
-
-/** Splits PEM text into the DER of each `CERTIFICATE` block. */
-function pemCertificates(pem: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const m of pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)) {
-    out.push(fromBase64((m[1] ?? '').replace(/\s+/g, ''), 'PEM certificate'));
-  }
-  return out;
 }
 
 function load(X509Certificate: NodeCrypto['X509Certificate'], der: Uint8Array, what: string): X509 {

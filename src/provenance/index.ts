@@ -10,11 +10,13 @@
  *   does, {@link verifyModel} / {@link verifyModelBundle} check them step by step and fail with a
  *   {@link VerificationError} whose code names the step.
  *
- * - certificate-mode bundles against given CA certificates ({@link verifyModelWithCertificates};
- *   Node only, chain checks by OpenSSL through `node:crypto`).
+ * - certificate-mode bundles against given CA certificates ({@link verifyModelWithCertificates}:
+ *   chain checks by OpenSSL through `node:crypto`; {@link verifyModelBytesWithCertificates} for
+ *   files as bytes, the same checks with WebCrypto, in browsers too).
  *
  * - keyless (Sigstore) bundles offline against a `trusted_root.json` and a pinned identity
- *   ({@link verifyModelKeyless}; Node only, Sigstore checks by `@sigstore/verify`, loaded lazily).
+ *   ({@link verifyModelKeyless}, {@link verifyModelBytesKeyless}; Sigstore checks by
+ *   `@sigstore/verify`, loaded lazily, in browsers too through `confide/provenance/verify`).
  *
  * - signed lineage: one in-toto statement per event (dataset snapshot … aggregation round) in a
  *   DSSE envelope, inputs linked to their upstream attestations by digest
@@ -29,24 +31,17 @@
  *
  * Pages import `confide/provenance/verify` (`verify-browser.ts`) instead: the verifiers alone,
  * nothing that imports a `node:` module even lazily (browser bundlers refuse the lazy `node:fs`
- * imports of this entry's filesystem functions).
+ * imports of this entry's filesystem functions), with the Sigstore verifier bundled for browsers.
  *
  * Everything except the filesystem functions (`hashModel`, `hashFile`, `signModel`,
  * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`) and the
- * certificate and keyless verifiers is pure and runs in browsers; the filesystem functions import
+ * `node:crypto` certificate verifier is pure and runs in browsers; the filesystem functions import
  * `node:fs` lazily. Verification modules never load signing modules.
  *
  * @module
  */
 
-export {
-  type CertificateModelVerificationResult,
-  type CertificateVerifiedModelBundle,
-  type CertificateVerifyOptions,
-  type SigningCertificateInfo,
-  verifyModelBundleWithCertificates,
-  verifyModelWithCertificates,
-} from './certificate.ts';
+export { verifyModelBundleWithCertificates, verifyModelWithCertificates } from './certificate.ts';
 export { formatCheckpoint, NOTE_ALG_ED25519 } from './checkpoint.ts';
 export { createEnvelope } from './dsse.ts';
 export type { VerificationErrorOptions } from './errors.ts';
@@ -60,13 +55,7 @@ export {
   normaliseRelativePath,
   sha256Hex,
 } from './hash.ts';
-export {
-  type KeylessIdentity,
-  type KeylessModelVerificationResult,
-  type KeylessVerifiedModelBundle,
-  verifyModelBundleKeyless,
-  verifyModelKeyless,
-} from './keyless.ts';
+export { verifyModelKeyless } from './keyless.ts';
 export {
   GENERATABLE_ALGORITHMS,
   generateKeyPair,

@@ -2,25 +2,39 @@
  * `confide/provenance/verify`: the verifiers of `confide/provenance` and nothing else, for
  * browsers, workers and any bundle that must not see Node code.
  *
- * Here: model_signing v1 key-mode bundles (steps 1–7 on the bundle, step 8 on files given as
- * bytes: {@link verifyModelBytes}, {@link hashModelBytes}); signed lineage graphs against a policy
- * ({@link verifyLineage}, and {@link checkLineageFiles} with a digest function the caller
+ * Here: model_signing v1 bundles in all three modes, steps 1–7 on the bundle and step 8 on files
+ * given as bytes: key mode ({@link verifyModelBytes}, {@link verifyModelBundle}), certificate mode
+ * against given CA certificates ({@link verifyModelBytesWithCertificates},
+ * {@link verifyModelBundleWithCertificatesAsync}: the chain checked with WebCrypto and
+ * `@noble/curves`), keyless (Sigstore) bundles offline against a `trusted_root.json` and a pinned
+ * identity ({@link verifyModelBytesKeyless}, {@link verifyModelBundleKeyless}: the maintained
+ * `@sigstore/verify`, unmodified), and {@link hashModelBytes}; signed lineage graphs against a
+ * policy ({@link verifyLineage}, and {@link checkLineageFiles} with a digest function the caller
  * supplies); the local log's proofs and checkpoints ({@link verifyLogProof},
  * {@link verifyCheckpoint}, {@link verifyInclusion}, {@link verifyConsistency}); the key, DSSE and
  * canonical-JSON helpers those need. Conclusions and codes are those of the same functions in
- * `confide/provenance` (they are the same functions).
+ * `confide/provenance` (most are the same functions; certificate mode is the WebCrypto twin of
+ * `verifyModelBundleWithCertificates`, checked against it on every vector).
  *
- * Nothing this entry loads imports a `node:` module or a Sigstore package, not even lazily, and
- * no signing module is loaded (a test walks the import graph; the browser test bundles it with
- * esbuild for `platform: 'browser'` and runs it in Chromium). Deliberately not here: reading the
- * disk (`verifyModel`, `hashModel`, `diskDigests`, `LogStore`), certificate-mode and keyless
- * verification (`node:crypto` X.509 and `@sigstore/verify`), and every signing function: use
- * `confide/provenance` in Node for those.
+ * Nothing this entry loads imports a `node:` module, and no signing module is loaded (a test walks
+ * the import graph; the browser test bundles the built entry with esbuild for
+ * `platform: 'browser'` and runs it in Chromium). The Sigstore packages are loaded lazily, on the
+ * first keyless verification: in the built entry they are a separate chunk with `@noble/*`
+ * stand-ins for the Node built-ins they use (`sigstore-shims.ts`, wired by `tsup.config.ts`).
+ * Deliberately not here: reading the disk (`verifyModel`, `hashModel`, `diskDigests`, `LogStore`)
+ * and every signing function: use `confide/provenance` in Node for those.
  *
  * @module
  */
 
 export { ConfideError, isConfideError } from '../errors.ts';
+export type {
+  CertificateModelVerificationResult,
+  CertificateVerifiedModelBundle,
+  CertificateVerifyOptions,
+  SigningCertificateInfo,
+} from './certificate.ts';
+export { verifyModelBundleWithCertificatesAsync } from './certificate-webcrypto.ts';
 export {
   type Checkpoint,
   type NoteSignature,
@@ -54,6 +68,12 @@ export {
   type VerificationErrorCode,
 } from './errors.ts';
 export { canonicalize, canonicalizeToBytes, type JsonValue } from './jcs.ts';
+export {
+  type KeylessIdentity,
+  type KeylessModelVerificationResult,
+  type KeylessVerifiedModelBundle,
+  verifyModelBundleKeyless,
+} from './keyless-bundle.ts';
 export {
   type KeyAlgorithm,
   keyHint,
@@ -137,4 +157,6 @@ export {
   type ModelBytes,
   type VerifyModelBytesOptions,
   verifyModelBytes,
+  verifyModelBytesKeyless,
+  verifyModelBytesWithCertificates,
 } from './verify-bytes.ts';

@@ -1,8 +1,8 @@
 /**
- * model_signing v1 manifests and key-mode verification for models given as bytes, not paths:
- * what a browser does with files the user picked, fetched or unpacked. The same manifest as
- * `hashModel` (`hash.ts`) computes from disk, and the same verification steps 1–8 as `verifyModel`
- * (`verify.ts`), with the same codes; only the source of the bytes differs.
+ * model_signing v1 manifests and verification (key, certificate and keyless modes) for models
+ * given as bytes, not paths: what a browser does with files the user picked, fetched or unpacked.
+ * The same manifest as `hashModel` (`hash.ts`) computes from disk, and the same verification steps
+ * 1–8 as `verifyModel` (`verify.ts`), with the same codes; only the source of the bytes differs.
  *
  * A model is either one `Uint8Array` (a single-file model: its one resource is named `"."`, as
  * model_signing names it) or a folder: a `Map` or plain object from paths relative to the model
@@ -14,19 +14,30 @@
  * directory listing usually contains the signature file itself: name it in `ignorePaths`, as
  * `verifyModel` does with `signaturePath`.
  *
- * Pure and synchronous: SHA-256 by `node:crypto` where the host has it (found without importing
+ * Pure (key mode is synchronous; certificate and keyless modes are asynchronous): SHA-256 by `node:crypto` where the host has it (found without importing
  * it), else `@noble/hashes`; no filesystem, so this module runs in browsers and workers. The
  * bytes are held in memory: for models of gigabytes use `verifyModel` in Node.
  *
+ * Certificate-mode and keyless bundles are checked here too, on bytes: steps 1–7 by
+ * `certificate-webcrypto.ts` (WebCrypto, no `node:crypto`) and `keyless-bundle.ts`
+ * (`@sigstore/verify`), then the same step 8.
+ *
  * Deliberately not here: reading files or directories (`hash.ts`), symbolic links (a byte map has
- * none), certificate and keyless bundles (`certificate.ts`, `keyless.ts`, Node only).
+ * none).
  *
  * @module
  */
 
 import { assertBoolean, assertBytes, assertInteger, assertObject } from '../internal/assert.ts';
 import { sha256, toHex } from '../internal/bytes.ts';
-import { ProvenanceError } from './errors.ts';
+import type { CertificateModelVerificationResult, CertificateVerifyOptions } from './certificate.ts';
+import { verifyModelBundleWithCertificatesAsync } from './certificate-webcrypto.ts';
+import { type FileReport, ProvenanceError } from './errors.ts';
+import {
+  type KeylessIdentity,
+  type KeylessModelVerificationResult,
+  verifyModelBundleKeyless,
+} from './keyless-bundle.ts';
 import { keyHint, type PublicKey } from './keys.ts';
 import {
   DEFAULT_GIT_IGNORES,
@@ -42,6 +53,7 @@ import {
   checkModelResources,
   type ModelVerificationResult,
   recomputation,
+  type VerifiedModelBundle,
   verifyModelBundle,
 } from './verify-bundle.ts';
 
@@ -184,6 +196,25 @@ export function verifyModelBytes(
   options: VerifyModelBytesOptions = {},
 ): ModelVerificationResult {
   const verified = verifyModelBundle(bundleBytes, key);
+  const { files, ignoredPaths } = compareModelBytes(verified, model, options);
+  return {
+    valid: true,
+    subjectName: verified.subjectName,
+    rootDigest: verified.rootDigest,
+    keyHint: keyHint(key),
+    algorithm: key.algorithm,
+    keyMaterial: verified.keyMaterial,
+    ignoredPaths,
+    files,
+  };
+}
+
+/** Step 8 on bytes: recompute the manifest with the recorded serialization and compare. */
+function compareModelBytes(
+  verified: VerifiedModelBundle,
+  model: ModelBytes,
+  options: VerifyModelBytesOptions,
+): { files: FileReport[]; ignoredPaths: readonly string[] } {
   const { method, shardSize, ignorePaths } = recomputation(verified, options.ignorePaths);
   const manifest = hashModelBytes(model, {
     method,
@@ -192,14 +223,80 @@ export function verifyModelBytes(
     ignoreGitPaths: options.ignoreGitPaths ?? true,
   });
   const files = checkModelResources(verified.resources, manifest.resources);
+  return { files, ignoredPaths: manifest.serialization.ignore_paths ?? ignorePaths };
+}
+
+/**
+ * Verifies a model given as bytes against a keyless (Sigstore) bundle, offline:
+ * {@link verifyModelBundleKeyless} (the Sigstore checks by `@sigstore/verify`, in browsers too),
+ * then step 8 on the bytes. The same conclusions and codes as `verifyModelKeyless` on the same
+ * files.
+ *
+ * @param trustedRoot the Sigstore trusted root (`trusted_root.json` text or its parsed object).
+ * @throws {VerificationError} with the code of the failing step; {@link ProvenanceError}
+ *   `PROV_TRUSTED_ROOT_INVALID` and for unusable paths.
+ * @example
+ * ```ts
+ * const result = await verifyModelBytesKeyless(sig, trustedRootJson, { identity, issuer }, files, {
+ *   ignorePaths: ['model.sig'],
+ * });
+ * result.identity; // the pinned signer
+ * ```
+ */
+export async function verifyModelBytesKeyless(
+  bundleBytes: Uint8Array | string,
+  trustedRoot: string | object,
+  expected: KeylessIdentity,
+  model: ModelBytes,
+  options: VerifyModelBytesOptions = {},
+): Promise<KeylessModelVerificationResult> {
+  const verified = await verifyModelBundleKeyless(bundleBytes, trustedRoot, expected);
+  const { files, ignoredPaths } = compareModelBytes(verified, model, options);
   return {
     valid: true,
     subjectName: verified.subjectName,
     rootDigest: verified.rootDigest,
-    keyHint: keyHint(key),
-    algorithm: key.algorithm,
-    keyMaterial: verified.keyMaterial,
-    ignoredPaths: manifest.serialization.ignore_paths ?? ignorePaths,
+    identity: verified.identity,
+    issuer: verified.issuer,
+    keyHint: keyHint(verified.publicKey),
+    algorithm: verified.publicKey.algorithm,
+    ignoredPaths,
+    files,
+  };
+}
+
+/**
+ * Verifies a model given as bytes against a certificate-mode bundle:
+ * {@link verifyModelBundleWithCertificatesAsync} (the chain checked with WebCrypto and
+ * `@noble/curves`, no `node:crypto`), then step 8 on the bytes. The same conclusions and codes as
+ * `verifyModelWithCertificates` on the same files.
+ *
+ * @param trustAnchorsPem PEM text with one or more `CERTIFICATE` blocks (the trusted CAs).
+ * @throws {VerificationError} with the code of the failing step; {@link ProvenanceError} for
+ *   unusable paths or a host without WebCrypto.
+ * @example
+ * ```ts
+ * const result = await verifyModelBytesWithCertificates(sig, caPem, files, { ignorePaths: ['model.sig'] });
+ * result.certificate.subject; // 'CN=…'
+ * ```
+ */
+export async function verifyModelBytesWithCertificates(
+  bundleBytes: Uint8Array | string,
+  trustAnchorsPem: string,
+  model: ModelBytes,
+  options: VerifyModelBytesOptions & CertificateVerifyOptions = {},
+): Promise<CertificateModelVerificationResult> {
+  const verified = await verifyModelBundleWithCertificatesAsync(bundleBytes, trustAnchorsPem, options);
+  const { files, ignoredPaths } = compareModelBytes(verified, model, options);
+  return {
+    valid: true,
+    subjectName: verified.subjectName,
+    rootDigest: verified.rootDigest,
+    keyHint: keyHint(verified.publicKey),
+    algorithm: verified.publicKey.algorithm,
+    certificate: verified.certificate,
+    checkedAt: verified.checkedAt,
+    ignoredPaths,
     files,
   };
 }
