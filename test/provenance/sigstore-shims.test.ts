@@ -13,7 +13,7 @@ const bytes = new Uint8Array(nodeCrypto.randomBytes(300));
 describe('Buffer stand-in', () => {
   it('encodes and decodes utf8, base64, hex, ascii and latin1 as Node does', () => {
     const text = 'héllo wörld ✓ \u0000\u007f';
-    for (const encoding of ['utf8', 'utf-8', 'base64', 'hex', 'ascii', 'latin1']) {
+    for (const encoding of ['utf8', 'utf-8', 'base64', 'hex', 'ascii', 'latin1'] as const) {
       expect(ShimBuffer.from(bytes).toString(encoding), encoding).toBe(Buffer.from(bytes).toString(encoding));
       expect([...ShimBuffer.from(text, encoding)], encoding).toEqual([...Buffer.from(text, encoding)]);
     }
