@@ -451,6 +451,28 @@ export function validateDpPlan(value: unknown): DpPlan {
   });
 }
 
+/**
+ * Stochastic rounding conditioned on the rounded vector's L2 norm being at most `maxNorm`: rounds,
+ * and rounds again while the norm exceeds it (Proposition 22 of the DDG paper; TFF retries the
+ * same way). With `maxNorm` from {@link roundedL2Bound} at β, each try fails with probability ≤ β.
+ *
+ * @throws {SmpcError} `SMPC_DP_INFEASIBLE` after 1000 failed tries (β^1000: a broken source or bound).
+ */
+export function conditionalRound(scaled: Float64Array, maxNorm: number, random: RandomSource): Float64Array {
+  const limit = maxNorm * maxNorm;
+  for (let tries = 0; tries < MAX_ROUNDING_TRIES; tries++) {
+    const rounded = stochasticRound(scaled, random);
+    let sq = 0;
+    for (const x of rounded) sq += x * x;
+    if (sq <= limit) return rounded;
+  }
+  throw new SmpcError(
+    'SMPC_DP_INFEASIBLE',
+    `conditional rounding failed ${MAX_ROUNDING_TRIES} times (probability below β^${MAX_ROUNDING_TRIES}); ` +
+      'the random source or the norm bound is broken',
+  );
+}
+
 /** Options of {@link privatize}. */
 export interface PrivatizeOptions {
   /** Randomness for rounding and noise; defaults to the platform CSPRNG. Inject only in tests. */
@@ -485,21 +507,9 @@ export function privatize(
   for (let i = 0; i < scaled.length; i++) scaled[i] = (clippedValues[i] as number) * p.scale;
   // Condition only when the conditional bound is the one the plan uses (Proposition 22).
   const conditional = p.beta > 0 && p.l2Sensitivity < p.l2Clip * p.scale + Math.sqrt(p.dimension);
-  const limit = p.l2Sensitivity * p.l2Sensitivity;
-  let rounded = stochasticRound(scaled, random);
-  for (let tries = 1; conditional; tries++) {
-    let sq = 0;
-    for (const x of rounded) sq += x * x;
-    if (sq <= limit) break;
-    if (tries >= MAX_ROUNDING_TRIES) {
-      throw new SmpcError(
-        'SMPC_DP_INFEASIBLE',
-        `conditional rounding failed ${MAX_ROUNDING_TRIES} times (probability below β^${MAX_ROUNDING_TRIES}); ` +
-          'the random source is likely broken',
-      );
-    }
-    rounded = stochasticRound(scaled, random);
-  }
+  const rounded = conditional
+    ? conditionalRound(scaled, p.l2Sensitivity, random)
+    : stochasticRound(scaled, random);
   const noise = sampleDiscreteGaussianVector(p.localVariance, p.dimension, { random });
   const mask = createRing(p.ringBits).mask;
   const out = new Uint32Array(p.dimension);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   achievedEpsilon,
+  conditionalRound,
   type DpPlan,
   type DpPlanInput,
   decodeNoisySum,
@@ -187,6 +188,28 @@ describe('validating a received plan', () => {
       () => privatize(new Float64Array(1000), tamper({ localVariance: 1 }) as DpPlan),
       'SMPC_DP_PLAN_INVALID',
     );
+  });
+});
+
+describe('conditional stochastic rounding (Proposition 22)', () => {
+  it('returns neighbours of the input whose norm is within the bound, retrying when needed', () => {
+    const d = 10_000;
+    const scaled = new Float64Array(d).fill(0.5); // norm 50; rounded norm² ~ Binomial(d, 1/2)
+    const random = seededRandomSource('cr');
+    // a bound that a plain rounding misses about half the time
+    const maxNorm = Math.sqrt(5000);
+    for (let trial = 0; trial < 20; trial++) {
+      const r = conditionalRound(scaled, maxNorm, random);
+      let sq = 0;
+      for (let i = 0; i < d; i++) {
+        const x = r[i] as number;
+        expect(x === 0 || x === 1).toBe(true);
+        sq += x * x;
+      }
+      expect(sq).toBeLessThanOrEqual(5000);
+    }
+    // a bound no rounding can meet is refused after the retry budget, not looped on forever
+    expectCode(() => conditionalRound(scaled, 10, random), 'SMPC_DP_INFEASIBLE');
   });
 });
 
