@@ -6,9 +6,10 @@
  * - {@link planDistributedDiscreteGaussian} turns a target (ε, δ) over R rounds, an L2 clip, a
  *   scale (or value bits), the dimension, the expected cohort n, the minimum survivors t and the
  *   ring width into a {@link DpPlan}: plain JSON the server sends to every client. The local
- *   variance is the least (on a 2^-10 grid, ≥ 1) for which the sum of only t clients' noises meets
- *   the target, using a at t and τ at n (`dp-accounting.ts`), so every survivor count in [t, n]
- *   is covered. Dropouts below n therefore never break the promise; they only spend it.
+ *   variance is the least (≥ 1, on a 2^-10 grid below 2^10, whole above) for which the sum of
+ *   only t clients' noises meets the target, using a at t and τ at n (`dp-accounting.ts`), so
+ *   every survivor count in [t, n] is covered. Dropouts below n therefore never break the
+ *   promise; they only spend more of it.
  * - {@link privatize} is the client side: L2 clip (in reals) → scale → stochastic rounding,
  *   conditional on the rounded norm staying within the plan's sensitivity (rounding retried, as
  *   in the paper's Proposition 22 and TFF) → plus exact discrete Gaussian noise (`dp-sampler.ts`)
@@ -23,8 +24,8 @@
  *   less noise than the ε it is shown.
  *
  * Ring overflow: each rounded coordinate is at most ⌈c·s⌉ in magnitude, so n clients' signals sum
- * to at most n⌈c·s⌉; the noise of up to n clients is nσ²-subgaussian (a discrete Gaussian is
- * σ²-subgaussian, CKS Corollary 9), so by a union bound over d coordinates it stays within
+ * to at most n⌈c·s⌉; the noise of up to n clients is nσ²-subgaussian (CKS show N_Z(0, σ²) is
+ * σ²-subgaussian: E[e^(λX)] ≤ e^(λ²σ²/2)), so by a union bound over d coordinates it stays within
  * B = √(2nσ²·ln(2d·2^40)) except with probability 2^-40 per round. The planner refuses a ring
  * where n⌈c·s⌉ + ⌈B⌉ > 2^(b−1) − 1 (`SMPC_OVERFLOW_RISK`), so modular wrap-around ("modular
  * clipping") happens with probability at most 2^-40 per round.
@@ -108,7 +109,7 @@ export interface DpPlan {
   readonly beta: number;
   /** L2 sensitivity of one client's rounded vector, in quantized units (Theorem 1's bound). */
   readonly l2Sensitivity: number;
-  /** σ² of each client's discrete Gaussian noise, in quantized units² (a multiple of 2^-10). */
+  /** σ² of each client's noise, in quantized units²: ≥ 1, a multiple of 2^-10, whole from 2^10 on. */
   readonly localVariance: number;
   /** Per-coordinate bound on the summed noise of n clients, except with probability 2^-40. */
   readonly noiseBound: number;
@@ -189,7 +190,7 @@ function checkRing(plan: Pick<DpPlan, 'signalBound' | 'noiseBound' | 'ringBits'>
  *   epsilon: 1, delta: 1e-5, l2Clip: 1, valueBits: 16, dimension: 1000,
  *   expectedClients: 100, minSurvivors: 70, ringBits: 32,
  * });
- * plan.localVariance; // ≈ 2.3e7 (σ ≈ 4.8e3 quantized units per client)
+ * plan.localVariance; // 250994264 (σ ≈ 15843 quantized units per client; Δ₂ ≈ 32768)
  * ```
  */
 export function planDistributedDiscreteGaussian(input: DpPlanInput): DpPlan {
@@ -235,9 +236,13 @@ export function planDistributedDiscreteGaussian(input: DpPlanInput): DpPlan {
       if (meets(2 ** mid)) hi = mid;
       else lo = mid;
     }
-    localVariance = Math.ceil(2 ** hi * VARIANCE_GRID) / VARIANCE_GRID;
+    // Round up to a short rational: 2^-10 steps while small, whole numbers from 2^10 on (a relative
+    // change below 1e-3, and σ² = p/1 keeps the sampler's integers small enough for its fast engine
+    // up to σ ≈ 7000).
+    const step = 2 ** hi >= VARIANCE_GRID ? 1 : 1 / VARIANCE_GRID;
+    localVariance = Math.ceil(2 ** hi / step) * step;
     // Rounding up only adds noise; recheck anyway so the guarantee never rests on the search.
-    while (!meets(localVariance)) localVariance += 1 / VARIANCE_GRID;
+    while (!meets(localVariance)) localVariance += step;
   }
   const signalBound = n * Math.ceil(scaledClip);
   const noiseBound = noiseBoundFor(n, localVariance, dimension);
@@ -387,7 +392,7 @@ export function validateDpPlan(value: unknown): DpPlan {
   const l2Sensitivity = num('l2Sensitivity', (x) => x > 0);
   const localVariance = num(
     'localVariance',
-    (x) => x >= 1 && x <= MAX_LOCAL_VARIANCE && Number.isInteger(x * VARIANCE_GRID),
+    (x) => x >= 1 && x <= MAX_LOCAL_VARIANCE && Number.isInteger(x < VARIANCE_GRID ? x * VARIANCE_GRID : x),
   );
   const noiseBound = num('noiseBound', (x) => x > 0);
   const signalBound = num('signalBound', (x) => int(x, 1, Number.MAX_SAFE_INTEGER));

@@ -156,7 +156,8 @@ describe('validating a received plan', () => {
 
   it('refuses plans whose numbers do not add up, naming the field', () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ localVariance: Math.floor(plan.localVariance * 512) / 1024 }, 'guaranteedEpsilon'],
+      [{ localVariance: Math.floor(plan.localVariance / 2) }, 'guaranteedEpsilon'],
+      [{ localVariance: plan.localVariance + 0.5 }, 'localVariance'], // not whole above 2^10
       [{ epsilon: plan.epsilon / 2 }, 'localVariance'],
       [{ l2Sensitivity: plan.l2Sensitivity / 2 }, 'l2Sensitivity'],
       [{ scale: plan.scale / 2 }, 'l2Sensitivity'],
