@@ -63,6 +63,14 @@ export const SMPC_ERROR_CODES = [
   'SMPC_PRG_EXHAUSTED',
   /** The unmasked aggregate failed its check lanes (an input masked under other keys, e.g. a replay); no sum is output. */
   'SMPC_AGGREGATE_INVALID',
+  /** A discrete Gaussian sample does not fit the requested integer width (a > 2^11σ event; never observed). */
+  'SMPC_DP_SAMPLE_OUT_OF_RANGE',
+  /** No distributed-DP plan meets the target (ε, δ) within the ring and cohort given; the message says which bound failed. */
+  'SMPC_DP_INFEASIBLE',
+  /** A differential-privacy plan received from elsewhere is malformed or its numbers do not add up. */
+  'SMPC_DP_PLAN_INVALID',
+  /** Fewer survivors than the plan's minimum: the noise summed is below what the privacy target needs. */
+  'SMPC_DP_TOO_FEW_SURVIVORS',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

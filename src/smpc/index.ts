@@ -5,6 +5,10 @@
  * - `ring.ts`: vectors over Z_{2^b} in `Uint32Array`.
  * - `quantize.ts`: clipping, stochastic rounding, overflow bounds.
  * - `weighted.ts`: packed [w, w·x] quantization for weighted means, refusing weights over the cap.
+ * - `dp.ts`, `dp-sampler.ts`, `dp-accounting.ts`: distributed differential privacy — an exact
+ *   discrete Gaussian sampler (integer arithmetic), the distributed discrete Gaussian's accounting,
+ *   a planner calibrated for the worst case of t survivors, and the client pipeline (clip, scale,
+ *   round, add noise) with its decoder. Only the plan, the pipeline and the sampler are exported.
  * - `kdf.ts`: HKDF-SHA256 bound to session and purpose.
  * - `prg.ts`: AES-256-CTR / ChaCha20 mask expansion with random access and rejection sampling.
  * - `ka.ts`: X25519 with low-order-point rejection.
@@ -47,6 +51,23 @@ export {
   openEnvelope,
   sealEnvelope,
 } from './aead.ts';
+export {
+  achievedEpsilon,
+  DEFAULT_DP_BETA,
+  type DpPlan,
+  type DpPlanInput,
+  decodeNoisySum,
+  type PrivatizeOptions,
+  planDistributedDiscreteGaussian,
+  privatize,
+  validateDpPlan,
+} from './dp.ts';
+export {
+  sampleDiscreteGaussian,
+  sampleDiscreteGaussianBigVector,
+  sampleDiscreteGaussianVector,
+  type VarianceInput,
+} from './dp-sampler.ts';
 export { SMPC_ERROR_CODES, SmpcError, type SmpcErrorCode } from './errors.ts';
 export {
   assertPublicKey,

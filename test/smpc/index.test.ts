@@ -30,10 +30,24 @@ describe('confide/smpc public surface', () => {
       'applyMasks',
       'checkLaneCount',
       'SmpcError',
+      'planDistributedDiscreteGaussian',
+      'achievedEpsilon',
+      'validateDpPlan',
+      'privatize',
+      'decodeNoisySum',
+      'sampleDiscreteGaussian',
+      'sampleDiscreteGaussianVector',
     ]) {
       expect(typeof (smpc as Record<string, unknown>)[name], name).not.toBe('undefined');
     }
-    for (const internal of ['sealEnvelopeWithNonce', 'evaluateShares', 'encodePayload', 'logGamma']) {
+    for (const internal of [
+      'sealEnvelopeWithNonce',
+      'evaluateShares',
+      'encodePayload',
+      'logGamma',
+      'samplerInternals',
+      'ddgTau',
+    ]) {
       expect((smpc as Record<string, unknown>)[internal], internal).toBeUndefined();
     }
   });
