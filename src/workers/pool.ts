@@ -23,10 +23,12 @@
  *   they are and {@link joinScoredParts} writes the one result container: the bytes
  *   `HeServer.infer` returns for the whole batch. When parts fail, the job fails with the error of
  *   the first part (in batch order) that failed, as in process.
- * - **One copy per batch.** The caller's bytes are never detached: each batch is copied once. In
- *   Node the copy is a `SharedArrayBuffer` that every worker scoring part of it reads; in browsers
- *   (where `SharedArrayBuffer` needs cross-origin isolation, and `TextDecoder` refuses shared
- *   memory) each worker gets its own copy, transferred. Results come back transferred.
+ * - **One copy per batch, no allocation.** The caller's bytes are never detached, so each batch
+ *   is copied once. In Node the copy goes into a recycled `SharedArrayBuffer` (`buffers.ts`: a
+ *   fresh buffer of megabytes costs ten times the copy) that every worker scoring it reads in
+ *   place; in browsers (where `SharedArrayBuffer` needs cross-origin isolation, and `TextDecoder`
+ *   refuses shared memory) each worker gets its own copy, transferred. Results come back
+ *   transferred.
  * - **Bounded queue.** Each worker holds at most two batches or parts (the one it scores and the
  *   next, already in its port). At most `maxQueue` further jobs wait; beyond that `infer` rejects
  *   at once with `WORKER_QUEUE_FULL`, so callers (the HTTP server) can shed load instead of
@@ -56,6 +58,7 @@ import { compiledSealModule } from '../he/runtime.ts';
 import { assertBytes, assertInteger, assertObject, assertString } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
 import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
+import { SharedBuffers } from './buffers.ts';
 import { fromWire, WorkerError } from './errors.ts';
 import type { Spawn, WorkerHost } from './host.ts';
 
@@ -165,14 +168,13 @@ const SHARE =
   typeof (globalThis as { process?: { getBuiltinModule?: unknown } }).process?.getBuiltinModule ===
     'function';
 
-/** The one copy of a batch that `parts` workers read (shared in Node, see the module doc). */
-function copyFor(batch: Uint8Array, parts: number): () => Uint8Array {
-  if (SHARE && parts > 1) {
-    const shared = new Uint8Array(new SharedArrayBuffer(batch.length));
-    shared.set(batch);
-    return () => shared;
-  }
-  return () => batch.slice();
+/** Idle shared buffers kept for reuse, at most (see `buffers.ts`). */
+const MAX_IDLE_BYTES = 256 * 1024 * 1024;
+
+/** The copies of one batch sent to `count` workers, and how to give them back. */
+interface Copies {
+  readonly bytes: readonly Uint8Array[];
+  release(): void;
 }
 
 function defaultSize(): number {
@@ -232,6 +234,7 @@ export class InferencePool {
   /** Jobs accepted and not sent, in order. */
   #queue: Job[] = [];
   #pumpQueued = false;
+  readonly #buffers: SharedBuffers | undefined;
   #running = 0;
   #crashes = 0;
   #closing = false;
@@ -250,6 +253,7 @@ export class InferencePool {
     this.#maxQueue = maxQueue;
     this.#module = module;
     this.#spawn = spawn;
+    this.#buffers = SHARE ? new SharedBuffers(size * DEPTH + 2, MAX_IDLE_BYTES) : undefined;
   }
 
   /**
@@ -642,28 +646,47 @@ export class InferencePool {
     });
   }
 
+  /**
+   * The batch for `count` workers: in Node one shared copy in a recycled buffer, read by all of
+   * them; elsewhere one copy each, transferred. Released once every worker answered.
+   */
+  #copies(batch: Uint8Array, count: number): Copies {
+    if (this.#buffers) {
+      const shared = this.#buffers.copy(batch);
+      return { bytes: new Array<Uint8Array>(count).fill(shared.bytes), release: shared.release };
+    }
+    const bytes = Array.from({ length: count }, () => batch.slice());
+    return { bytes: bytes.map((b) => transfer(b, [b.buffer as ArrayBuffer])), release: () => {} };
+  }
+
   #runWhole(slot: Slot, job: Job): void {
     job.sent = true;
-    const bytes = copyFor(job.batch, 1)();
+    const copies = this.#copies(job.batch, 1);
+    const bytes = copies.bytes[0] as Uint8Array;
     const { keySetId, modelDigest: digest } = job.pair;
-    this.#send(slot, (api) =>
-      api.score(keySetId, digest, transfer(bytes, [bytes.buffer as ArrayBuffer])),
-    ).then(
-      (result) => this.#finish(job, result),
-      (error: unknown) => this.#fail(job, error),
+    this.#send(slot, (api) => api.score(keySetId, digest, bytes)).then(
+      (result) => {
+        copies.release();
+        this.#finish(job, result);
+      },
+      (error: unknown) => {
+        copies.release();
+        this.#fail(job, error);
+      },
     );
   }
 
   #runParts(job: Job, slots: readonly Slot[]): void {
     job.sent = true;
     const count = slots.length;
-    const copy = copyFor(job.batch, count);
+    const copies = this.#copies(job.batch, count);
     const outcomes: (PartOutcome | undefined)[] = new Array(count).fill(undefined);
     let remaining = count;
     const { keySetId, modelDigest: digest } = job.pair;
     const settle = (index: number, outcome: PartOutcome) => {
       outcomes[index] = outcome;
       if (--remaining > 0) return;
+      copies.release(); // every worker has answered: none reads the batch any more
       // Every part checks the whole batch, so they fail alike on the container; on a ciphertext,
       // the first part in batch order that failed is the error in-process scoring would give.
       const failed = outcomes.find((o) => o?.ok === false);
@@ -679,9 +702,8 @@ export class InferencePool {
     };
     slots.forEach((slot, index) => {
       const { first, end } = partRange(job.units, index, count);
-      const bytes = copy();
-      const sent = bytes.buffer instanceof ArrayBuffer ? transfer(bytes, [bytes.buffer]) : bytes;
-      this.#send(slot, (api) => api.scorePart(keySetId, digest, sent, first, end)).then(
+      const bytes = copies.bytes[index] as Uint8Array;
+      this.#send(slot, (api) => api.scorePart(keySetId, digest, bytes, first, end)).then(
         (part) => settle(index, { ok: true, part }),
         (error: unknown) => settle(index, { ok: false, error }),
       );
