@@ -4,8 +4,10 @@
  *
  * SEAL is compiled once on the calling thread and the compiled module handed to every worker;
  * each worker loads a client's evaluation keys once per model and reuses them for every job;
- * batches are split across the workers (whole chunks or rows) and the results reassembled in
- * order, byte for byte what `HeServer.infer` returns. Coded errors cross the worker boundary
+ * batches go whole to one worker each while several are in flight, and a lone batch is cut
+ * across idle workers (whole chunks or rows) and reassembled in order, byte for byte what
+ * `HeServer.infer` returns; the worker that scores checks the container. `InferencePool` is a
+ * `ScoringPool`, so `HeServer.create(keys, model, { pool })` (`confide/he`) scores on it. Coded errors cross the worker boundary
  * intact; a crashed worker fails its job with `WORKER_CRASHED` and is replaced; the queue is
  * bounded (`WORKER_QUEUE_FULL`); `close()` finishes started jobs and rejects the rest.
  *

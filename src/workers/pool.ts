@@ -100,7 +100,7 @@ export interface InferencePoolStats {
   readonly size: number;
   /** Jobs waiting for a worker. */
   readonly queued: number;
-  /** Sub-batches being scored right now. */
+  /** Batches and parts of batches being scored right now. */
   readonly running: number;
   /** Workers that stopped unexpectedly since the pool started. */
   readonly crashes: number;

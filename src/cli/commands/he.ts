@@ -413,7 +413,7 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--in <file>', 'encrypted batch')
     .requiredOption('--out <file>', 'encrypted result to write')
     .option('--feature-names <list>', featureNamesHelp)
-    .option('--workers <n>', 'score on a pool of N worker threads (batch split across them)')
+    .option('--workers <n>', 'score on a pool of N worker threads (a lone batch is cut across them)')
     .option('--attest-key <file>', 'sign an inference-batch lineage attestation with this private key (PEM)')
     .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
     .option(
