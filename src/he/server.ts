@@ -355,7 +355,7 @@ export class HeServer {
     if (galois && !galois.isDeleted()) galois.delete();
   }
 
-  /** {@link HeServer.dispose}, then waits until the pool has unloaded the pair (if this was its last user). */
+  /** {@link HeServer.dispose}, then waits until the pool unloaded the pair (if this was its last user). */
   async disposeAsync(): Promise<void> {
     this.dispose();
     await this.#released;

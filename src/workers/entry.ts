@@ -2,8 +2,8 @@
  * The worker script of the inference pool (`dist/worker/entry.js`): loads SEAL from the module the
  * pool compiled, keeps one `HeServer` per key set and model for as long as the pool wants it, and
  * scores the batches, or ranges of batches, it is sent. Either way it checks the whole batch first
- * (digest, binding, shape: `HeServer.infer` / `inferPart`), so the calling thread does not. Runs in `worker_threads` (Node) and module Web Workers
- * (browsers) alike; comlink carries the calls.
+ * (digest, binding, shape: `HeServer.infer` / `inferPart`), so the calling thread does not. Runs in
+ * `worker_threads` (Node) and module Web Workers (browsers) alike; comlink carries the calls.
  *
  * Evaluation keys are loaded once per worker and pair (a second `load` of the same pair only
  * reports it), never per job. SEAL, the keys and every SEAL object stay in this worker. Every

@@ -162,14 +162,17 @@ interface Job {
   readonly reject: (error: unknown) => void;
 }
 
-/** Node's worker_threads read shared memory; browsers have `SharedArrayBuffer` only when cross-origin isolated. */
+/**
+ * Node's worker_threads read shared memory; browsers have `SharedArrayBuffer` only when
+ * cross-origin isolated (and their `TextDecoder` refuses it).
+ */
 const SHARE =
   typeof SharedArrayBuffer === 'function' &&
   typeof (globalThis as { process?: { getBuiltinModule?: unknown } }).process?.getBuiltinModule ===
     'function';
 
-/** Idle shared buffers kept for reuse, at most (see `buffers.ts`). */
-const MAX_IDLE_BYTES = 256 * 1024 * 1024;
+/** Idle shared buffers kept for reuse, at most, per worker (`buffers.ts`): 16 MiB per batch it holds. */
+const IDLE_BYTES_PER_WORKER = 32 * 1024 * 1024;
 
 /** The copies of one batch sent to `count` workers, and how to give them back. */
 interface Copies {
@@ -253,7 +256,7 @@ export class InferencePool {
     this.#maxQueue = maxQueue;
     this.#module = module;
     this.#spawn = spawn;
-    this.#buffers = SHARE ? new SharedBuffers(size * DEPTH + 2, MAX_IDLE_BYTES) : undefined;
+    this.#buffers = SHARE ? new SharedBuffers(size * DEPTH + 2, size * IDLE_BYTES_PER_WORKER) : undefined;
   }
 
   /**

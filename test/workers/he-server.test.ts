@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic } from '../../src/demo/train.ts';
 import { type ConfideError, HeError, isConfideError } from '../../src/errors.ts';
 import { HeClient } from '../../src/he/client.ts';
+import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 import { HeServer } from '../../src/he/server.ts';
 import { InferencePool } from '../../src/workers/index.ts';
 import { loadDataset } from '../fixtures/data.ts';
@@ -102,6 +103,30 @@ describe('HeServer with { pool: InferencePool }', () => {
       ).toBe('HE_MODEL_INVALID');
     } finally {
       other.dispose();
+      await server.disposeAsync();
+    }
+  });
+
+  it('bad ciphertexts in both halves of a cut batch: the error in-process scoring gives (the first one)', async () => {
+    const server = await HeServer.create(keys, model, { pool });
+    try {
+      const good = decodeContainer(client.encrypt(rowsOf(4), { layout: 'single' }), 'encrypted-batch');
+      // Well-digested, but rows 1 and 3 hold a truncated SEAL object: part 0 and part 1 both fail.
+      const items = good.items.map((item, i) => (i % 2 === 1 ? item.subarray(0, 40) : item));
+      const batch = encodeContainer({ ...good, items });
+      const expected = (() => {
+        try {
+          local.infer(batch);
+        } catch (e) {
+          return e as ConfideError;
+        }
+        throw new Error('in-process scoring accepted the batch');
+      })();
+      const pooled = await errorOf(server.inferAsync(batch));
+      expect(pooled.code).toBe(expected.code);
+      expect(pooled.message).toBe(expected.message);
+      expect(pooled.message).toContain('input ciphertext 1');
+    } finally {
       await server.disposeAsync();
     }
   });
