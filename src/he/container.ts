@@ -242,3 +242,39 @@ export function metaString<T extends string>(
   }
   return value as T;
 }
+
+/** What {@link peekContainer} reads: the header and metadata, unchecked. */
+export interface ContainerPeek {
+  readonly kind: ContainerKind;
+  readonly metadata: Record<string, unknown>;
+  readonly itemCount: number;
+}
+
+/**
+ * Reads a container's kind, item count and metadata without checking its digest or walking its
+ * items: a few header bytes and at most 64 KiB of JSON, whatever the container's size. For
+ * planning work (how many parts to cut a batch into) and summaries of results this process
+ * produced, never for trusting content: whatever is scored or decrypted goes through
+ * {@link decodeContainer}. Answers `undefined` instead of throwing when the bytes do not look
+ * like a container.
+ */
+export function peekContainer(bytes: Uint8Array): ContainerPeek | undefined {
+  if (!(bytes instanceof Uint8Array) || bytes.length < 96 || !equalBytes(bytes.subarray(0, 4), MAGIC)) {
+    return undefined;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const kind = KIND_NAMES.get(view.getUint8(6));
+  const metadataLength = view.getUint32(56, true);
+  if (kind === undefined || metadataLength > MAX_METADATA_BYTES || 96 + metadataLength > bytes.length) {
+    return undefined;
+  }
+  try {
+    const metadata: unknown = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(96, 96 + metadataLength)),
+    );
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return undefined;
+    return { kind, metadata: metadata as Record<string, unknown>, itemCount: view.getUint32(60, true) };
+  } catch {
+    return undefined;
+  }
+}

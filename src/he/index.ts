@@ -3,9 +3,11 @@
  * Microsoft SEAL (node-seal 7, WebAssembly).
  *
  * The client ({@link HeClient}) holds the secret key, encrypts feature rows and decrypts scores;
- * the server ({@link HeServer}) scores ciphertexts with evaluation keys only. Parameters are
- * planned from the model at 128-bit security ({@link planParameters}). Everything crosses the
- * wire as versioned containers that are checked before SEAL parses them.
+ * the server ({@link HeServer}) scores ciphertexts with evaluation keys only, on this thread or on
+ * a pool of workers handed in as a {@link ScoringPool} (`InferencePool` from `confide/worker`,
+ * which this module never imports). Parameters are planned from the model at 128-bit security
+ * ({@link planParameters}). Everything crosses the wire as versioned containers that are checked
+ * before SEAL parses them.
  *
  * @module
  */
@@ -54,10 +56,14 @@ export {
   type BatchPartition,
   type EncryptedShape,
   encryptedShape,
+  joinScoredParts,
   mergeEncryptedResults,
   partitionEncryptedBatch,
+  type ScoredPart,
   type SplitOptions,
   splitEncryptedBatch,
+  type UnitRange,
 } from './partition.ts';
 export { heMemoryBytes, initHe, type SealLoadOptions } from './runtime.ts';
-export { HeServer, type InferenceSummary } from './server.ts';
+export type { LoadedPair, ScoringPool } from './scoring-pool.ts';
+export { HeServer, type HeServerOptions, type InferenceSummary } from './server.ts';

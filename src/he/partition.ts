@@ -19,6 +19,12 @@
  * `encodeContainer`. Checking the fingerprint and key-set id against the keys is still the
  * server's job: a split batch made for other keys is refused by every worker that scores a part.
  *
+ * The worker pool does not re-write batches: it sends each worker the whole batch and a unit range
+ * ({@link partRange}, the same cut), the worker checks the whole container and scores its range
+ * (`HeServer.inferPart`), and {@link joinScoredParts} writes the one result container. That saves
+ * the calling thread a digest and a copy per part; {@link batchUnits} reads how many units a batch
+ * has without its digest, for planning only.
+ *
  * Deliberately not here: workers, scheduling, anything that parses SEAL's bytes.
  *
  * @module
@@ -27,7 +33,14 @@
 import { ConfideArgumentError, HeError } from '../errors.ts';
 import { assertBytes, assertInteger, assertObject } from '../internal/assert.ts';
 import { equalBytes } from '../internal/bytes.ts';
-import { type Container, decodeContainer, encodeContainer, metaInteger, metaString } from './container.ts';
+import {
+  type Container,
+  decodeContainer,
+  encodeContainer,
+  metaInteger,
+  metaString,
+  peekContainer,
+} from './container.ts';
 import { LAYOUTS, type Layout } from './params.ts';
 
 /** The shape of an encrypted batch or result, as its container declares it. */
@@ -107,8 +120,7 @@ export function partitionEncryptedBatch(batch: Uint8Array, options: SplitOptions
     part(index: number): Uint8Array {
       assertInteger(index, 'index', 0, count - 1);
       if (count === 1) return batch.slice();
-      const first = Math.floor((index * units) / count);
-      const end = Math.floor(((index + 1) * units) / count);
+      const { first, end } = partRange(units, index, count);
       const partRows = layout === 'batch' ? Math.min(rows, end * slots) - first * slots : end - first;
       return encodeContainer({
         kind: 'encrypted-batch',
@@ -123,6 +135,85 @@ export function partitionEncryptedBatch(batch: Uint8Array, options: SplitOptions
       });
     },
   };
+}
+
+/** A contiguous range of units (chunks in the batch layout, rows in the single layout): [first, end). */
+export interface UnitRange {
+  readonly first: number;
+  readonly end: number;
+}
+
+/**
+ * Part `index` of `count` near-equal contiguous parts of `units` units: the cut every splitter
+ * here makes, so parts scored anywhere join in order.
+ */
+export function partRange(units: number, index: number, count: number): UnitRange {
+  return { first: Math.floor((index * units) / count), end: Math.floor(((index + 1) * units) / count) };
+}
+
+/**
+ * How many units (chunks in the batch layout, rows in the single layout) an encrypted batch
+ * declares, read from its header and metadata without checking its digest or items, or
+ * `undefined` when it cannot tell. For planning how to cut a batch only: the scoring side checks
+ * the whole container before it trusts any of this.
+ */
+export function batchUnits(batch: Uint8Array, slots: number): number | undefined {
+  const peek = peekContainer(batch);
+  if (peek === undefined || peek.kind !== 'encrypted-batch') return undefined;
+  const { layout, rows } = peek.metadata;
+  if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 1 || rows > 1 << 24) return undefined;
+  if (layout === 'single') return rows;
+  return layout === 'batch' ? Math.ceil(rows / slots) : undefined;
+}
+
+/** One scored part of a batch: what `HeServer.inferPart` returns and {@link joinScoredParts} joins. */
+export interface ScoredPart {
+  /** The parameter fingerprint of the result container. */
+  readonly fingerprint: Uint8Array;
+  /** The key-set id of the result container. */
+  readonly keySetId: Uint8Array;
+  /** The metadata of the whole batch's result container (the same in every part of one batch). */
+  readonly metadata: Record<string, unknown>;
+  /** The result ciphertexts of the part's chunks or rows, in order (SEAL bytes). */
+  readonly items: readonly Uint8Array[];
+}
+
+/**
+ * Writes the encrypted-result container of a whole batch from its scored parts, in order: byte
+ * for byte what `HeServer.infer` returns for the batch. The parts must come from one batch (the
+ * same fingerprint, key set and result metadata).
+ *
+ * @throws {@link HeError} `HE_CONTAINER_MALFORMED` when the parts disagree
+ * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for an empty list
+ */
+export function joinScoredParts(parts: readonly ScoredPart[]): Uint8Array {
+  if (!Array.isArray(parts) || parts.length === 0) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'parts must be a non-empty array of scored parts');
+  }
+  const head = parts[0] as ScoredPart;
+  const metadata = JSON.stringify(head.metadata);
+  const items: Uint8Array[] = [];
+  parts.forEach((part, i) => {
+    assertObject(part, `parts[${i}]`);
+    if (
+      !equalBytes(part.fingerprint, head.fingerprint) ||
+      !equalBytes(part.keySetId, head.keySetId) ||
+      JSON.stringify(part.metadata) !== metadata
+    ) {
+      throw new HeError(
+        'HE_CONTAINER_MALFORMED',
+        `scored part ${i} does not belong to the same batch as part 0 (parameters, key set or result metadata differ)`,
+      );
+    }
+    items.push(...part.items);
+  });
+  return encodeContainer({
+    kind: 'encrypted-result',
+    fingerprint: head.fingerprint,
+    keySetId: head.keySetId,
+    metadata: head.metadata,
+    items,
+  });
 }
 
 /**

@@ -7,17 +7,33 @@
  * checked for level, size, scale and transparency before the math runs. Results are saved at the
  * last modulus level, uncompressed (zstd saves almost nothing on one prime).
  *
+ * With `{ pool }` (a {@link ScoringPool}, e.g. `InferencePool` from `confide/worker`) the server
+ * loads the keys on the pool instead and holds no SEAL object: {@link HeServer.inferAsync} scores
+ * there, with the same bytes and error codes as in process. The pool stays the caller's; servers
+ * sharing one pool and pair keep the pair loaded until the last of them is disposed. This module
+ * never imports worker code: the pool is handed in.
+ *
+ * {@link HeServer.inferPart} scores a range of a batch's chunks or rows after checking the whole
+ * batch, for pools that spread one batch over several workers without re-writing it.
+ *
  * @module
  */
 
 import type { Ciphertext } from 'node-seal';
-import { HeError } from '../errors.ts';
-import { assertBytes, assertObject } from '../internal/assert.ts';
+import { ConfideArgumentError, HeError } from '../errors.ts';
+import { assertBytes, assertInteger, assertObject } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
-import { decodeContainer, encodeContainer, metaInteger, metaString } from './container.ts';
+import {
+  type Container,
+  decodeContainer,
+  encodeContainer,
+  metaInteger,
+  metaString,
+  peekContainer,
+} from './container.ts';
 import { checkCiphertext } from './context.ts';
 import { ModelEvaluator } from './evaluate.ts';
-import { checkBinding, decodeEvaluationKeys, type EvaluationKeyMaterial } from './keys.ts';
+import { checkBinding, decodeEvaluationKeys, type EvaluationKeyMaterial, planFromMetadata } from './keys.ts';
 import {
   type LinearModel,
   modelDigest,
@@ -27,7 +43,9 @@ import {
   weightBounds,
 } from './model.ts';
 import { type HePlan, LAYOUTS, type Layout } from './params.ts';
+import type { ScoredPart, UnitRange } from './partition.ts';
 import { loadUntrusted, withScope } from './runtime.ts';
+import type { ScoringPool } from './scoring-pool.ts';
 import { admitSealObject, maxSealBytes } from './seal-bytes.ts';
 
 /** What one inference call did, for logs and provenance. */
@@ -39,40 +57,146 @@ export interface InferenceSummary {
   readonly modelDigest: string;
 }
 
+/** Options for {@link HeServer.create}. */
+export interface HeServerOptions {
+  /**
+   * Score on this pool (`InferencePool` from `confide/worker`, or any {@link ScoringPool}) instead
+   * of this thread. The keys are loaded there and this thread holds no SEAL object, so only
+   * {@link HeServer.inferAsync} scores; `infer` and `inferPart` throw `HE_SERVER_POOLED`.
+   */
+  readonly pool?: ScoringPool;
+}
+
+/** A batch that passed every check `infer` makes before the math. */
+interface CheckedBatch {
+  readonly container: Container;
+  readonly layout: Layout;
+  readonly rows: number;
+  readonly features: number;
+  /** Chunks (batch layout) or rows (single layout): the units a batch is cut into. */
+  readonly units: number;
+}
+
+interface LocalKeys {
+  readonly keys: EvaluationKeyMaterial;
+  readonly evaluator: ModelEvaluator;
+}
+
+interface Pooled {
+  readonly pool: ScoringPool;
+  readonly keySetId: string;
+}
+
+/** Servers using one (pool, pair): the last to go unloads the pair, and a new one waits for that. */
+interface PoolUse {
+  users: number;
+  unloading: Promise<void> | undefined;
+}
+const poolUses = new WeakMap<ScoringPool, Map<string, PoolUse>>();
+
+function poolUse(pool: ScoringPool, key: string): PoolUse {
+  let uses = poolUses.get(pool);
+  if (!uses) {
+    uses = new Map();
+    poolUses.set(pool, uses);
+  }
+  let use = uses.get(key);
+  if (!use) {
+    use = { users: 0, unloading: undefined };
+    uses.set(key, use);
+  }
+  return use;
+}
+
+function releasePool(pooled: Pooled, digest: string): Promise<void> {
+  const key = `${pooled.keySetId}/${digest}`;
+  const use = poolUse(pooled.pool, key);
+  if (--use.users > 0) return Promise.resolve();
+  const previous = use.unloading;
+  const unloading: Promise<void> = (async () => {
+    await previous;
+    // A server created meanwhile keeps the pair.
+    if (use.users === 0) await pooled.pool.unload(pooled.keySetId, digest);
+  })()
+    .catch(() => {}) // a closed or crashed pool has nothing left to free
+    .finally(() => {
+      if (use.unloading === unloading) use.unloading = undefined;
+      if (use.users === 0 && use.unloading === undefined) poolUses.get(pooled.pool)?.delete(key);
+    });
+  use.unloading = unloading;
+  return unloading;
+}
+
+function assertPool(value: unknown): ScoringPool {
+  const pool = assertObject(value, 'options.pool');
+  for (const method of ['load', 'infer', 'unload'] as const) {
+    if (typeof pool[method] !== 'function') {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        `options.pool must have a ${method}() method (an InferencePool from confide/worker, or another ScoringPool)`,
+      );
+    }
+  }
+  return value as ScoringPool;
+}
+
 /**
- * The server side of encrypted inference: one model, one client's evaluation keys.
+ * The server side of encrypted inference: one model, one client's evaluation keys, scoring on
+ * this thread or on a pool.
  *
  * @example
  * ```ts
  * const server = await HeServer.create(evaluationKeyBytes, model);
  * const resultBytes = server.infer(batchBytes);
  * server.dispose();
+ *
+ * // on worker threads (confide/worker), the same bytes:
+ * const pool = await InferencePool.create({ size: 2 });
+ * const pooled = await HeServer.create(evaluationKeyBytes, model, { pool });
+ * const sameBytes = await pooled.inferAsync(batchBytes);
+ * await pooled.disposeAsync();
+ * await pool.close();
  * ```
  */
 export class HeServer {
-  readonly #keys: EvaluationKeyMaterial;
-  readonly #evaluator: ModelEvaluator;
+  readonly #local: LocalKeys | undefined;
+  readonly #pooled: Pooled | undefined;
+  readonly #plan: HePlan;
   readonly #interface: string;
   readonly #modelDigest: string;
   #last: InferenceSummary | undefined;
   #disposed = false;
+  #released: Promise<void> = Promise.resolve();
 
-  private constructor(keys: EvaluationKeyMaterial, model: LinearModel) {
-    this.#keys = keys;
-    this.#evaluator = new ModelEvaluator(keys.ctx, model, keys.plan, keys.galoisKeys);
+  private constructor(backend: LocalKeys | Pooled, plan: HePlan, model: LinearModel) {
+    if ('evaluator' in backend) this.#local = backend;
+    else this.#pooled = backend;
+    this.#plan = plan;
     this.#interface = modelInterfaceDigest(model);
     this.#modelDigest = modelDigest(model);
   }
 
   /**
-   * Loads a client's evaluation keys (untrusted bytes) for scoring `model`.
+   * Loads a client's evaluation keys (untrusted bytes) for scoring `model`: on this thread or,
+   * with `options.pool`, on the pool (this thread then only reads the container's header and plan
+   * and checks the model against it; the pool checks the keys).
    *
    * @throws {@link HeError} container errors, `HE_MODEL_MISMATCH` when the model's shape or weight
-   *   bounds exceed what the keys were planned for
+   *   bounds exceed what the keys were planned for; with a pool, whatever its `load` throws
+   *   (`WORKER_*` from `InferencePool`)
+   * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for bad arguments or options
    */
-  static async create(evaluationKeys: Uint8Array, model: LinearModel): Promise<HeServer> {
+  static async create(
+    evaluationKeys: Uint8Array,
+    model: LinearModel,
+    options: HeServerOptions = {},
+  ): Promise<HeServer> {
     assertBytes(evaluationKeys, 'evaluationKeys');
     const checked = parseLinearModel(assertObject(model, 'model')); // a validated, frozen copy
+    assertObject(options, 'options');
+    if (options.pool !== undefined) {
+      return HeServer.#createPooled(evaluationKeys, checked, assertPool(options.pool));
+    }
     const keys = await decodeEvaluationKeys(evaluationKeys);
     try {
       checkModelFitsPlan(
@@ -81,21 +205,51 @@ export class HeServer {
         keys.stored.request.weightL1,
         keys.stored.request.interceptBound,
       );
-      return new HeServer(keys, checked);
+      const evaluator = new ModelEvaluator(keys.ctx, checked, keys.plan, keys.galoisKeys);
+      return new HeServer({ keys, evaluator }, keys.plan, checked);
     } catch (error) {
       keys.galoisKeys?.delete();
       throw error;
     }
   }
 
+  static async #createPooled(
+    evaluationKeys: Uint8Array,
+    model: LinearModel,
+    pool: ScoringPool,
+  ): Promise<HeServer> {
+    const container = decodeContainer(evaluationKeys, 'evaluation-keys');
+    const { plan, stored } = planFromMetadata(container.metadata);
+    checkModelFitsPlan(model, plan, stored.request.weightL1, stored.request.interceptBound);
+    const pooled: Pooled = { pool, keySetId: toHex(container.keySetId) };
+    const digest = modelDigest(model);
+    // Counted before loading, so a server disposed meanwhile does not unload the pair under us.
+    const use = poolUse(pool, `${pooled.keySetId}/${digest}`);
+    use.users++;
+    try {
+      await use.unloading;
+      const loaded = await pool.load(evaluationKeys, model);
+      if (loaded?.keySetId !== pooled.keySetId || loaded.modelDigest !== digest) {
+        throw new HeError(
+          'HE_KEY_SET_MISMATCH',
+          'the pool loaded the keys and model under other ids than they carry: it is not a working ScoringPool',
+        );
+      }
+    } catch (error) {
+      await releasePool(pooled, digest);
+      throw error;
+    }
+    return new HeServer(pooled, plan, model);
+  }
+
   /** The key-set id (hex) of the evaluation keys this server holds. */
   get keySetId(): string {
-    return toHex(this.#keys.keySetId);
+    return this.#pooled ? this.#pooled.keySetId : toHex((this.#local as LocalKeys).keys.keySetId);
   }
 
   /** The plan the keys were made for. */
   get plan(): HePlan {
-    return this.#keys.plan;
+    return this.#plan;
   }
 
   /** SHA-256 (hex) of the canonical model JSON that scores every batch. */
@@ -103,20 +257,131 @@ export class HeServer {
     return this.#modelDigest;
   }
 
-  /** What the last {@link HeServer.infer} call did. */
+  /** Whether this server scores on a pool (`options.pool`) rather than on this thread. */
+  get pooled(): boolean {
+    return this.#pooled !== undefined;
+  }
+
+  /** What the last {@link HeServer.infer} or {@link HeServer.inferAsync} call did. */
   get lastInference(): InferenceSummary | undefined {
     return this.#last;
   }
 
   /**
-   * Scores an encrypted batch and returns the encrypted-result container.
+   * Scores an encrypted batch on this thread and returns the encrypted-result container.
    *
    * @throws {@link HeError} `HE_CONTAINER_*`, `HE_WRONG_KIND`, `HE_KEY_SET_MISMATCH`,
-   *   `HE_PARAMETERS_MISMATCH`, `HE_MODEL_MISMATCH`, `HE_LAYOUT_UNAVAILABLE`
+   *   `HE_PARAMETERS_MISMATCH`, `HE_MODEL_MISMATCH`, `HE_LAYOUT_UNAVAILABLE`, `HE_USE_AFTER_DISPOSE`,
+   *   `HE_SERVER_POOLED` (a pooled server: use {@link HeServer.inferAsync})
    */
   infer(batch: Uint8Array): Uint8Array {
+    const local = this.#localKeys('infer');
+    const checked = this.#check(local, batch);
+    const items = this.#score(local, checked, 0, checked.units);
+    this.#last = {
+      layout: checked.layout,
+      rows: checked.rows,
+      inputCiphertexts: checked.container.items.length,
+      outputCiphertexts: items.length,
+      modelDigest: this.#modelDigest,
+    };
+    const { ctx, keySetId } = local.keys;
+    return encodeContainer({
+      kind: 'encrypted-result',
+      fingerprint: ctx.fingerprint,
+      keySetId,
+      metadata: this.#resultMetadata(checked),
+      items,
+    });
+  }
+
+  /**
+   * Scores an encrypted batch on the pool given to {@link HeServer.create}, or on this thread
+   * without one: the same result bytes either way.
+   *
+   * @throws {@link HeError} every error of {@link HeServer.infer} (from the worker that found it)
+   * @throws the pool's own errors (`WORKER_QUEUE_FULL`, `WORKER_CRASHED`, `WORKER_CLOSED`, … from
+   *   `InferencePool`)
+   */
+  async inferAsync(batch: Uint8Array): Promise<Uint8Array> {
     if (this.#disposed) throw new HeError('HE_USE_AFTER_DISPOSE', 'this HeServer was disposed');
-    const { ctx, plan, keySetId } = this.#keys;
+    const pooled = this.#pooled;
+    if (!pooled) return this.infer(batch);
+    assertBytes(batch, 'batch');
+    const result = await pooled.pool.infer(pooled.keySetId, this.#modelDigest, batch);
+    this.#last = this.#summaryOf(result);
+    return result;
+  }
+
+  /**
+   * Scores units [first, end) of a batch (chunks in the batch layout, rows in the single layout)
+   * after checking the whole batch exactly as {@link HeServer.infer} does. Joining the parts of a
+   * batch in order with `joinScoredParts` gives the bytes `infer` returns; ciphertext indices in
+   * errors count from the start of the whole batch. For pools that spread one batch over several
+   * servers without re-writing it.
+   *
+   * @throws {@link HeError} every error of {@link HeServer.infer}
+   * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for a range outside the batch
+   */
+  inferPart(batch: Uint8Array, range: UnitRange): ScoredPart {
+    const local = this.#localKeys('inferPart');
+    assertObject(range, 'range');
+    const checked = this.#check(local, batch);
+    const first = assertInteger(range.first, 'range.first', 0, checked.units - 1);
+    const end = assertInteger(range.end, 'range.end', first + 1, checked.units);
+    const { ctx, keySetId } = local.keys;
+    return {
+      fingerprint: ctx.fingerprint.slice(),
+      keySetId: keySetId.slice(),
+      metadata: this.#resultMetadata(checked),
+      items: this.#score(local, checked, first, end),
+    };
+  }
+
+  /**
+   * Frees the evaluation keys and encoded weights; on a pool, releases the pair, which the pool
+   * unloads once no other server uses it (the pool itself stays open). Idempotent.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (this.#pooled) {
+      this.#released = releasePool(this.#pooled, this.#modelDigest);
+      return;
+    }
+    const local = this.#local as LocalKeys;
+    local.evaluator.dispose();
+    const galois = local.keys.galoisKeys;
+    if (galois && !galois.isDeleted()) galois.delete();
+  }
+
+  /** {@link HeServer.dispose}, then waits until the pool unloaded the pair (if this was its last user). */
+  async disposeAsync(): Promise<void> {
+    this.dispose();
+    await this.#released;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.disposeAsync();
+  }
+
+  #localKeys(method: string): LocalKeys {
+    if (this.#disposed) throw new HeError('HE_USE_AFTER_DISPOSE', 'this HeServer was disposed');
+    if (!this.#local) {
+      throw new HeError(
+        'HE_SERVER_POOLED',
+        `this HeServer scores on a pool and holds no keys on this thread: call inferAsync() instead of ${method}()`,
+      );
+    }
+    return this.#local;
+  }
+
+  #check(local: LocalKeys, batch: Uint8Array): CheckedBatch {
+    const { ctx, plan, keySetId } = local.keys;
     const container = decodeContainer(batch, 'encrypted-batch');
     checkBinding(container, ctx, keySetId, 'the batch');
     const meta = container.metadata;
@@ -143,8 +408,16 @@ export class HeServer {
         `a ${layout} batch of ${rows} rows must hold ${expected} ciphertexts, holds ${container.items.length}`,
       );
     }
+    return { container, layout, rows, features, units: layout === 'batch' ? chunks : rows };
+  }
+
+  /** Scores units [first, end) of a checked batch; the result ciphertexts in order. */
+  #score(local: LocalKeys, checked: CheckedBatch, first: number, end: number): Uint8Array[] {
+    const { ctx } = local.keys;
+    const { container, layout, features } = checked;
+    const evaluator = local.evaluator;
     const maxBytes = maxSealBytes(ctx.n, 2, 2);
-    const outputs: Uint8Array[] = withScope('scoring the batch', (scope) => {
+    return withScope('scoring the batch', (scope) => {
       const load = (i: number): Ciphertext => {
         const what = `input ciphertext ${i}`;
         const admitted = admitSealObject(container.items[i] as Uint8Array, maxBytes, what);
@@ -157,17 +430,17 @@ export class HeServer {
         cipher.saveToArray(ctx.seal.ComprModeType.none) as Uint8Array;
       const out: Uint8Array[] = [];
       if (layout === 'batch') {
-        for (let chunk = 0; chunk < chunks; chunk++) {
-          const results = this.#evaluator.evaluateBatch(features, (j) => load(chunk * features + j), scope);
+        for (let chunk = first; chunk < end; chunk++) {
+          const results = evaluator.evaluateBatch(features, (j) => load(chunk * features + j), scope);
           for (const result of results) {
             out.push(save(result));
             result.delete();
           }
         }
       } else {
-        for (let r = 0; r < rows; r++) {
+        for (let r = first; r < end; r++) {
           const input = load(r);
-          const result = this.#evaluator.evaluateSingle(input, scope);
+          const result = evaluator.evaluateSingle(input, scope);
           out.push(save(result));
           result.delete();
           input.delete();
@@ -175,33 +448,44 @@ export class HeServer {
       }
       return out;
     });
-    this.#last = {
+  }
+
+  #resultMetadata(checked: CheckedBatch): Record<string, unknown> {
+    return {
+      layout: checked.layout,
+      rows: checked.rows,
+      outputs: this.#plan.outputs,
+      model: this.#modelDigest,
+      interface: this.#interface,
+    };
+  }
+
+  /** The summary of a pooled result, read from its header (the pool checked the batch). */
+  #summaryOf(result: Uint8Array): InferenceSummary {
+    const peek = result instanceof Uint8Array ? peekContainer(result) : undefined;
+    const layout = peek?.metadata.layout;
+    const rows = peek?.metadata.rows;
+    if (
+      peek?.kind !== 'encrypted-result' ||
+      (layout !== 'batch' && layout !== 'single') ||
+      typeof rows !== 'number' ||
+      !Number.isSafeInteger(rows) ||
+      rows < 1 ||
+      peek.metadata.model !== this.#modelDigest
+    ) {
+      throw new HeError(
+        'HE_CONTAINER_MALFORMED',
+        "the pool's answer is not an encrypted-result container for this model: it is not a working ScoringPool",
+      );
+    }
+    const plan = this.#plan;
+    return {
       layout,
       rows,
-      inputCiphertexts: container.items.length,
-      outputCiphertexts: outputs.length,
+      inputCiphertexts: layout === 'batch' ? Math.ceil(rows / plan.slots) * plan.features : rows,
+      outputCiphertexts: peek.itemCount,
       modelDigest: this.#modelDigest,
     };
-    return encodeContainer({
-      kind: 'encrypted-result',
-      fingerprint: ctx.fingerprint,
-      keySetId,
-      metadata: { layout, rows, outputs: plan.outputs, model: this.#modelDigest, interface: this.#interface },
-      items: outputs,
-    });
-  }
-
-  /** Frees the evaluation keys and encoded weights. Idempotent. */
-  dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#evaluator.dispose();
-    const galois = this.#keys.galoisKeys;
-    if (galois && !galois.isDeleted()) galois.delete();
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
   }
 }
 

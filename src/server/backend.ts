@@ -1,7 +1,8 @@
 /**
  * Where the inference server's homomorphic work runs. {@link ScoringBackend} is the small
- * interface the server needs (load a key set for a model, score, unload, close); its shape is the
- * worker pool's (`confide/worker`), so a pool plugs in as it is. {@link InProcessBackend} is the
+ * interface the server needs: `confide/he`'s `ScoringPool` (load a key set for a model, score,
+ * unload), which the worker pool (`confide/worker`) implements, plus `close`, so a pool plugs in
+ * as it is. {@link InProcessBackend} is the
  * default: one {@link HeServer} per (key set, model), on the server's own thread.
  *
  * In-process scoring is synchronous SEAL work on the event loop: while one batch is scored, the
@@ -15,27 +16,17 @@
 
 import { HeError } from '../errors.ts';
 import type { LinearModel } from '../he/model.ts';
+import type { LoadedPair, ScoringPool } from '../he/scoring-pool.ts';
 import { HeServer } from '../he/server.ts';
 
 /** What loading a key set for one model yields: the ids to score under. */
-export interface LoadedKeySet {
-  /** The key-set id (hex) the evaluation keys carry. */
-  readonly keySetId: string;
-  /** SHA-256 (hex) of the canonical JSON of the model the keys were loaded for. */
-  readonly modelDigest: string;
-}
+export type LoadedKeySet = LoadedPair;
 
 /**
  * Runs encrypted scoring for the server. Implementations own every SEAL object they create and
- * free them in {@link ScoringBackend.unload} and {@link ScoringBackend.close}.
+ * free them in `unload` and {@link ScoringBackend.close}.
  */
-export interface ScoringBackend {
-  /** Loads untrusted evaluation-key bytes for `model` (idempotent for the same keys and model). */
-  load(evaluationKeys: Uint8Array, model: LinearModel): Promise<LoadedKeySet>;
-  /** Scores an encrypted-batch container; resolves with the encrypted-result container. */
-  infer(keySetId: string, modelDigest: string, batch: Uint8Array): Promise<Uint8Array>;
-  /** Frees what {@link ScoringBackend.load} made for this pair (no-op when nothing is loaded). */
-  unload(keySetId: string, modelDigest: string): Promise<void>;
+export interface ScoringBackend extends ScoringPool {
   /** Frees everything; later calls fail with `WORKER_CLOSED`. */
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@
  */
 
 import type { LinearModel } from '../he/model.ts';
+import type { ScoredPart } from '../he/partition.ts';
 import type { WireError } from './errors.ts';
 
 /** A worker's answer: the value, or the error it threw in plain form. */
@@ -31,7 +32,7 @@ export interface LoadReply {
 export interface WorkerCounters {
   /** Evaluation-key loads (one `HeServer.create` each). */
   readonly loads: number;
-  /** Sub-batches scored. */
+  /** Batches and parts of batches scored. */
   readonly jobs: number;
   /** Key set and model pairs currently loaded. */
   readonly loaded: number;
@@ -53,8 +54,22 @@ export interface InferenceWorkerApi {
     evaluationKeys: Uint8Array,
     model: LinearModel,
   ): Promise<Envelope<LoadReply>>;
-  /** Scores one (sub-)batch with a loaded pair; the result container is transferred back. */
+  /**
+   * Checks and scores a whole batch with a loaded pair (`HeServer.infer`); the result container is
+   * transferred back.
+   */
   score(keySetId: string, modelDigest: string, batch: Uint8Array): Promise<Envelope<Uint8Array>>;
+  /**
+   * Checks a whole batch and scores units [first, end) of it (`HeServer.inferPart`); the result
+   * ciphertexts are transferred back.
+   */
+  scorePart(
+    keySetId: string,
+    modelDigest: string,
+    batch: Uint8Array,
+    first: number,
+    end: number,
+  ): Promise<Envelope<ScoredPart>>;
   /** Frees a loaded pair; false when it was not loaded. */
   unload(keySetId: string, modelDigest: string): Promise<Envelope<boolean>>;
   /** The worker's counters. */

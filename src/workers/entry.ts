@@ -1,8 +1,9 @@
 /**
  * The worker script of the inference pool (`dist/worker/entry.js`): loads SEAL from the module the
  * pool compiled, keeps one `HeServer` per key set and model for as long as the pool wants it, and
- * scores the sub-batches it is sent. Runs in `worker_threads` (Node) and module Web Workers
- * (browsers) alike; comlink carries the calls.
+ * scores the batches, or ranges of batches, it is sent. Either way it checks the whole batch first
+ * (digest, binding, shape: `HeServer.infer` / `inferPart`), so the calling thread does not. Runs in
+ * `worker_threads` (Node) and module Web Workers (browsers) alike; comlink carries the calls.
  *
  * Evaluation keys are loaded once per worker and pair (a second `load` of the same pair only
  * reports it), never per job. SEAL, the keys and every SEAL object stay in this worker. Every
@@ -42,7 +43,7 @@ function serverFor(keySetId: string, digest: string): HeServer {
   return server;
 }
 
-/** Moves a result out without copying when it owns its whole buffer (it does: encodeContainer). */
+/** Moves a result out without copying when it owns its whole buffer (encodeContainer's and SEAL's do). */
 function owned(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 &&
     bytes.byteLength === bytes.buffer.byteLength &&
@@ -100,6 +101,19 @@ const api: InferenceWorkerApi = {
       return transfer({ ok: true, value: result }, [result.buffer as ArrayBuffer]);
     } catch (error) {
       return fail(error, 'scoring the batch');
+    }
+  },
+  async scorePart(keySetId, digest, batch, first, end) {
+    try {
+      const part = serverFor(keySetId, digest).inferPart(batch, { first, end });
+      const items = part.items.map(owned);
+      jobs++;
+      return transfer(
+        { ok: true, value: { ...part, items } },
+        items.map((item) => item.buffer as ArrayBuffer),
+      );
+    } catch (error) {
+      return fail(error, 'scoring part of the batch');
     }
   },
   async unload(keySetId, digest) {

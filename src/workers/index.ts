@@ -2,12 +2,14 @@
  * `confide/worker`: a pool of workers that score encrypted batches in parallel, in Node
  * (`worker_threads`) and browsers (module Web Workers) behind one API (issue 3 §1).
  *
- * SEAL is compiled once on the calling thread and the compiled module handed to every worker;
- * each worker loads a client's evaluation keys once per model and reuses them for every job;
- * batches are split across the workers (whole chunks or rows) and the results reassembled in
- * order, byte for byte what `HeServer.infer` returns. Coded errors cross the worker boundary
- * intact; a crashed worker fails its job with `WORKER_CRASHED` and is replaced; the queue is
- * bounded (`WORKER_QUEUE_FULL`); `close()` finishes started jobs and rejects the rest.
+ * SEAL is compiled once on the calling thread and the compiled module handed to every worker; each
+ * worker loads a client's evaluation keys once per model and reuses them for every job; batches go
+ * whole to one worker each while several are in flight, and a lone batch is cut across idle workers
+ * (whole chunks or rows) and reassembled in order, byte for byte what `HeServer.infer` returns; the
+ * worker that scores checks the container. `InferencePool` is a `ScoringPool`, so
+ * `HeServer.create(keys, model, { pool })` (`confide/he`) scores on it. Coded errors cross the
+ * worker boundary intact; a crashed worker fails its job with `WORKER_CRASHED` and is replaced; the
+ * queue is bounded (`WORKER_QUEUE_FULL`); `close()` finishes started jobs and rejects the rest.
  *
  * Deliberately not here: secret keys (workers only ever hold evaluation keys), HTTP
  * (`confide he serve`).

@@ -8,19 +8,31 @@
  *   container here (ids, plan) and has every worker build one `HeServer` for the pair (key set,
  *   model), which then scores every job for that pair. A replacement worker replays the loads
  *   before it takes work. The key bytes are kept here for that, never a secret key.
- * - **Split and reassembled in order.** {@link InferencePool.infer} checks a batch and cuts it
- *   into one sub-batch per worker with `partitionEncryptedBatch` (whole chunks in the batch
- *   layout, rows in the single layout; each part is written just before it is sent, so the first
- *   worker starts while the next part is written), queues them, and joins the results with
- *   `mergeEncryptedResults`: the bytes equal what `HeServer.infer` returns for the whole batch.
- *   Sub-batches and results move as transferables. Every batch is cut into one part per worker,
- *   even when the workers are busy, so that with many jobs in flight they share each job evenly
- *   (sending a batch whole to whichever worker is free can leave one worker alone with the last
- *   batch while the other idles). A pool of one worker sends a plain copy.
- * - **Bounded queue.** Each worker holds at most two sub-batches (the one it scores and the next,
- *   already in its port, so it never waits for this thread). At most `maxQueue` further jobs wait;
- *   beyond that `infer` rejects at once with `WORKER_QUEUE_FULL`, so callers (the HTTP server) can
- *   shed load instead of buffering without bound. A job that can start at once is always accepted.
+ * - **Whole batches while the queue is deep, split only to fill idle workers.**
+ *   {@link InferencePool.infer} does not read the batch: it queues it. A queued batch goes whole to
+ *   an idle worker, and whole into the port of a busy one (so it never waits for this thread) when
+ *   enough batches wait for every worker to get one. Only when fewer batches wait than there are
+ *   workers and two or more workers are idle is a batch cut, into one range of whole chunks (batch
+ *   layout) or rows (single layout) per idle worker; the cut is read from the batch's header
+ *   without its digest (`batchUnits`). Calls made in one turn of the event loop are scheduled
+ *   together, so a burst of batches is sent whole rather than the first one cut.
+ * - **The checks run in the worker that scores.** Every worker that scores a batch or a range of
+ *   it checks the whole container first (digest, kind, binding, shape: `HeServer.infer` /
+ *   `HeServer.inferPart`), so a corrupted batch is refused with the same code as in process, and
+ *   this thread neither hashes nor re-writes uploads. The parts' result ciphertexts come back as
+ *   they are and {@link joinScoredParts} writes the one result container: the bytes
+ *   `HeServer.infer` returns for the whole batch. When parts fail, the job fails with the error of
+ *   the first part (in batch order) that failed, as in process.
+ * - **One copy per batch, no allocation.** The caller's bytes are never detached, so each batch
+ *   is copied once. In Node the copy goes into a recycled `SharedArrayBuffer` (`buffers.ts`: a
+ *   fresh buffer of megabytes costs ten times the copy) that every worker scoring it reads in
+ *   place; in browsers (where `SharedArrayBuffer` needs cross-origin isolation, and `TextDecoder`
+ *   refuses shared memory) each worker gets its own copy, transferred. Results come back
+ *   transferred.
+ * - **Bounded queue.** Each worker holds at most two batches or parts (the one it scores and the
+ *   next, already in its port). At most `maxQueue` further jobs wait; beyond that `infer` rejects
+ *   at once with `WORKER_QUEUE_FULL`, so callers (the HTTP server) can shed load instead of
+ *   buffering without bound.
  * - **Errors and crashes.** Workers answer with envelopes, so their coded errors are rethrown
  *   here as the same class with the same `code`, `message` and `fields`. A worker that exits or
  *   throws an uncaught exception fails the calls it had in flight with `WORKER_CRASHED` (never a
@@ -41,11 +53,12 @@ import { ConfideArgumentError, isConfideError, WasmError } from '../errors.ts';
 import { decodeContainer } from '../he/container.ts';
 import { planFromMetadata } from '../he/keys.ts';
 import { type LinearModel, modelDigest, parseLinearModel } from '../he/model.ts';
-import { type BatchPartition, mergeEncryptedResults, partitionEncryptedBatch } from '../he/partition.ts';
+import { batchUnits, joinScoredParts, partRange, type ScoredPart } from '../he/partition.ts';
 import { compiledSealModule } from '../he/runtime.ts';
 import { assertBytes, assertInteger, assertObject, assertString } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
 import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
+import { SharedBuffers } from './buffers.ts';
 import { fromWire, WorkerError } from './errors.ts';
 import type { Spawn, WorkerHost } from './host.ts';
 
@@ -87,7 +100,7 @@ export interface InferencePoolStats {
   readonly size: number;
   /** Jobs waiting for a worker. */
   readonly queued: number;
-  /** Sub-batches being scored right now. */
+  /** Batches and parts of batches being scored right now. */
   readonly running: number;
   /** Workers that stopped unexpectedly since the pool started. */
   readonly crashes: number;
@@ -101,8 +114,8 @@ const MAX_SIZE = 256;
 type SlotState = 'starting' | 'ready' | 'dead';
 
 /**
- * Sub-batches sent to one worker at a time: the next part already waits in the worker's port while
- * it scores the current one, so it never idles while this thread writes and sends.
+ * Batches or parts sent to one worker at a time: the next already waits in the worker's port while
+ * it scores the current one, so it never idles while this thread sends.
  */
 const DEPTH = 2;
 
@@ -112,7 +125,7 @@ interface Slot {
   readonly host: WorkerHost;
   readonly api: Remote<InferenceWorkerApi>;
   state: SlotState;
-  /** Sub-batches sent and not answered (at most {@link DEPTH}). */
+  /** Batches and parts sent and not answered (at most {@link DEPTH}). */
   inflight: number;
   ready: Promise<void>;
   /** Calls in flight; each rejects when the worker stops. */
@@ -131,21 +144,40 @@ interface Pair extends LoadedModel {
   drained: (() => void) | undefined;
 }
 
+/** One outcome per part of a split job, filled in as workers answer. */
+type PartOutcome =
+  | { readonly ok: true; readonly part: ScoredPart }
+  | { readonly ok: false; readonly error: unknown };
+
 interface Job {
   readonly pair: Pair;
-  /** Written part by part, each just before it is sent. */
-  readonly partition: BatchPartition;
-  readonly results: (Uint8Array | undefined)[];
-  remaining: number;
-  dispatched: number;
+  /** The caller's bytes, read (copied) only when the job is sent. */
+  readonly batch: Uint8Array;
+  /** Chunks or rows, from the header (unchecked; 1 when unreadable, so never split). */
+  readonly units: number;
+  /** Set once sent: jobs not yet sent are the queue. */
+  sent: boolean;
   settled: boolean;
   readonly resolve: (result: Uint8Array) => void;
   readonly reject: (error: unknown) => void;
 }
 
-interface Task {
-  readonly job: Job;
-  readonly index: number;
+/**
+ * Node's worker_threads read shared memory; browsers have `SharedArrayBuffer` only when
+ * cross-origin isolated (and their `TextDecoder` refuses it).
+ */
+const SHARE =
+  typeof SharedArrayBuffer === 'function' &&
+  typeof (globalThis as { process?: { getBuiltinModule?: unknown } }).process?.getBuiltinModule ===
+    'function';
+
+/** Idle shared buffers kept for reuse, at most, per worker (`buffers.ts`): 16 MiB per batch it holds. */
+const IDLE_BYTES_PER_WORKER = 32 * 1024 * 1024;
+
+/** The copies of one batch sent to `count` workers, and how to give them back. */
+interface Copies {
+  readonly bytes: readonly Uint8Array[];
+  release(): void;
 }
 
 function defaultSize(): number {
@@ -202,8 +234,10 @@ export class InferencePool {
   readonly #spawn: Spawn;
   readonly #slots: Slot[] = [];
   readonly #pairs = new Map<string, Pair>();
-  #queue: Task[] = [];
-  readonly #waiting = new Set<Job>();
+  /** Jobs accepted and not sent, in order. */
+  #queue: Job[] = [];
+  #pumpQueued = false;
+  readonly #buffers: SharedBuffers | undefined;
   #running = 0;
   #crashes = 0;
   #closing = false;
@@ -222,6 +256,7 @@ export class InferencePool {
     this.#maxQueue = maxQueue;
     this.#module = module;
     this.#spawn = spawn;
+    this.#buffers = SHARE ? new SharedBuffers(size * DEPTH + 2, size * IDLE_BYTES_PER_WORKER) : undefined;
   }
 
   /**
@@ -340,15 +375,16 @@ export class InferencePool {
   }
 
   /**
-   * Scores an encrypted batch with a loaded pair, split across the workers, and returns the
-   * encrypted-result container: the same bytes `HeServer.infer` returns for the whole batch.
-   * The caller's `batch` is never modified or detached, but it is read until the last part is
-   * sent: do not modify it before the promise settles.
+   * Scores an encrypted batch with a loaded pair and returns the encrypted-result container: the
+   * same bytes `HeServer.infer` returns. The batch goes whole to one worker, or, when workers
+   * would otherwise idle, in parts to several; the worker(s) check it. The caller's `batch` is
+   * never modified or detached, but it is read when the job is sent: do not modify it before the
+   * promise settles.
    *
    * @throws {@link WorkerError} `WORKER_NOT_LOADED`, `WORKER_QUEUE_FULL`, `WORKER_CRASHED`,
    *   `WORKER_CLOSED`
-   * @throws {@link HeError} every error of `HeServer.infer` (`HE_KEY_SET_MISMATCH`, …), from the
-   *   worker that found it
+   * @throws {@link HeError} every error of `HeServer.infer` (`HE_CONTAINER_CORRUPT`,
+   *   `HE_KEY_SET_MISMATCH`, …), from the worker that found it
    */
   async infer(keySetId: string, modelDigest: string, batch: Uint8Array): Promise<Uint8Array> {
     this.#assertOpen();
@@ -362,35 +398,35 @@ export class InferencePool {
         `no evaluation keys are loaded for key set ${keySetId} and model ${modelDigest.slice(0, 16)}…: call load() first`,
       );
     }
-    const free = this.#slots.some((s) => s.state === 'ready' && s.inflight < DEPTH);
-    if (!(this.#queue.length === 0 && free) && this.#waiting.size >= this.#maxQueue) {
+    // Jobs that can be sent at once do not count as waiting.
+    const room = this.#slots.reduce((n, s) => n + (s.state === 'ready' ? DEPTH - s.inflight : 0), 0);
+    const waiting = this.#queue.length - room;
+    if (waiting >= this.#maxQueue) {
       throw new WorkerError(
         'WORKER_QUEUE_FULL',
-        `${this.#waiting.size} jobs are already waiting for a worker (maxQueue ${this.#maxQueue}): retry later`,
+        `${waiting} jobs are already waiting for a worker (maxQueue ${this.#maxQueue}): retry later`,
       );
     }
-    // One part per worker, always: with several jobs in flight every worker then gets an equal
-    // share of each (sending some batches whole leaves one worker alone with the last). A pool of
-    // one worker sends a plain copy, checked by the worker alone.
-    const partition: BatchPartition =
-      this.#size === 1
-        ? { count: 1, part: () => batch.slice() }
-        : partitionEncryptedBatch(batch, { parts: this.#size, slots: pair.slots });
     return new Promise<Uint8Array>((resolve, reject) => {
       const job: Job = {
         pair,
-        partition,
-        results: new Array<Uint8Array | undefined>(partition.count).fill(undefined),
-        remaining: partition.count,
-        dispatched: 0,
+        batch,
+        units: this.#size === 1 ? 1 : (batchUnits(batch, pair.slots) ?? 1),
+        sent: false,
         settled: false,
         resolve,
         reject,
       };
       pair.active++;
-      this.#waiting.add(job);
-      for (let index = 0; index < partition.count; index++) this.#queue.push({ job, index });
-      this.#pump();
+      this.#queue.push(job);
+      // Scheduled after this turn, so a burst of calls is seen whole (and sent whole).
+      if (!this.#pumpQueued) {
+        this.#pumpQueued = true;
+        queueMicrotask(() => {
+          this.#pumpQueued = false;
+          this.#pump();
+        });
+      }
     });
   }
 
@@ -433,7 +469,7 @@ export class InferencePool {
     );
     return {
       size: this.#size,
-      queued: this.#waiting.size,
+      queued: this.#queue.length,
       running: this.#running,
       crashes: this.#crashes,
       workers: workers.filter((w): w is WorkerStats => w !== undefined),
@@ -447,11 +483,12 @@ export class InferencePool {
    */
   close(): Promise<void> {
     if (this.#closed) return this.#closed;
+    this.#pump(); // what can start now has started, and finishes
     this.#closing = true;
     const closed = new WorkerError('WORKER_CLOSED', 'the inference pool was closed before this job started');
-    for (const job of [...this.#waiting]) if (job.dispatched === 0) this.#fail(job, closed);
+    for (const job of [...this.#queue]) this.#fail(job, closed);
     this.#closed = (async () => {
-      if (this.#running > 0 || this.#queue.length > 0) {
+      if (this.#running > 0) {
         await new Promise<void>((resolve) => {
           this.#drained = resolve;
         });
@@ -564,21 +601,35 @@ export class InferencePool {
 
   #pump(): void {
     while (this.#queue.length > 0) {
-      // The least loaded worker that can take one more part.
-      let slot: Slot | undefined;
-      for (const s of this.#slots) {
-        if (s.state === 'ready' && s.inflight < DEPTH && (!slot || s.inflight < slot.inflight)) slot = s;
+      const job = this.#queue[0] as Job;
+      if (job.settled) {
+        this.#queue.shift();
+        continue;
+      }
+      const ready = this.#slots.filter((s) => s.state === 'ready');
+      const idle = ready.filter((s) => s.inflight === 0);
+      // Cut a batch only when workers would otherwise idle: fewer jobs wait than there are
+      // workers, and two or more have nothing to do.
+      if (this.#queue.length < ready.length && idle.length >= 2 && job.units >= 2) {
+        this.#queue.shift();
+        this.#runParts(job, idle.slice(0, Math.min(idle.length, job.units)));
+        continue;
+      }
+      // Whole: to an idle worker, or behind a busy one's batch when enough jobs wait for every
+      // worker to get one (a tail batch waits for an idle worker rather than queue behind).
+      let slot = idle[0];
+      if (!slot && this.#queue.length >= ready.length) {
+        for (const s of ready) if (s.inflight < DEPTH && (!slot || s.inflight < slot.inflight)) slot = s;
       }
       if (!slot) break;
-      const task = this.#queue.shift() as Task;
-      if (!task.job.settled) this.#run(slot, task);
+      this.#queue.shift();
+      this.#runWhole(slot, job);
     }
     if (this.#queue.length > 0 && this.#slots.every((s) => s.state === 'dead')) {
       const error = this.#closing
         ? new WorkerError('WORKER_CLOSED', 'the inference pool was closed before this job could finish')
         : new WorkerError('WORKER_START_FAILED', 'no inference worker is left: replacements failed to start');
-      for (const task of this.#queue) this.#fail(task.job, error);
-      this.#queue = [];
+      for (const job of [...this.#queue]) this.#fail(job, error);
     }
     if (this.#drained && this.#running === 0 && this.#queue.length === 0) {
       const drained = this.#drained;
@@ -587,61 +638,100 @@ export class InferencePool {
     }
   }
 
-  #run(slot: Slot, task: Task): void {
-    const { job, index } = task;
-    let bytes: Uint8Array;
-    try {
-      bytes = job.partition.part(index);
-    } catch (error) {
-      this.#fail(job, error);
-      return;
-    }
-    job.dispatched++;
-    if (job.dispatched === job.partition.count) this.#waiting.delete(job);
+  /** Sends one call to a worker, counting it against the worker's depth until it answers. */
+  #send<T>(slot: Slot, invoke: (api: Remote<InferenceWorkerApi>) => Promise<Envelope<T>>): Promise<T> {
     slot.inflight++;
     this.#running++;
-    const { keySetId, modelDigest: digest } = job.pair;
-    this.#call(slot, (api) => api.score(keySetId, digest, transfer(bytes, [bytes.buffer as ArrayBuffer])))
-      .then(
-        (result) => {
-          if (job.settled) return;
-          job.results[index] = result;
-          if (--job.remaining === 0) this.#finish(job);
-        },
-        (error: unknown) => this.#fail(job, error),
-      )
-      .finally(() => {
-        this.#running--;
-        slot.inflight--;
-        this.#pump();
-      });
+    return this.#call(slot, invoke).finally(() => {
+      this.#running--;
+      slot.inflight--;
+      this.#pump();
+    });
   }
 
-  #settle(job: Job): void {
+  /**
+   * The batch for `count` workers: in Node one shared copy in a recycled buffer, read by all of
+   * them; elsewhere one copy each, transferred. Released once every worker answered.
+   */
+  #copies(batch: Uint8Array, count: number): Copies {
+    if (this.#buffers) {
+      const shared = this.#buffers.copy(batch);
+      return { bytes: new Array<Uint8Array>(count).fill(shared.bytes), release: shared.release };
+    }
+    const bytes = Array.from({ length: count }, () => batch.slice());
+    return { bytes: bytes.map((b) => transfer(b, [b.buffer as ArrayBuffer])), release: () => {} };
+  }
+
+  #runWhole(slot: Slot, job: Job): void {
+    job.sent = true;
+    const copies = this.#copies(job.batch, 1);
+    const bytes = copies.bytes[0] as Uint8Array;
+    const { keySetId, modelDigest: digest } = job.pair;
+    this.#send(slot, (api) => api.score(keySetId, digest, bytes)).then(
+      (result) => {
+        copies.release();
+        this.#finish(job, result);
+      },
+      (error: unknown) => {
+        copies.release();
+        this.#fail(job, error);
+      },
+    );
+  }
+
+  #runParts(job: Job, slots: readonly Slot[]): void {
+    job.sent = true;
+    const count = slots.length;
+    const copies = this.#copies(job.batch, count);
+    const outcomes: (PartOutcome | undefined)[] = new Array(count).fill(undefined);
+    let remaining = count;
+    const { keySetId, modelDigest: digest } = job.pair;
+    const settle = (index: number, outcome: PartOutcome) => {
+      outcomes[index] = outcome;
+      if (--remaining > 0) return;
+      copies.release(); // every worker has answered: none reads the batch any more
+      // Every part checks the whole batch, so they fail alike on the container; on a ciphertext,
+      // the first part in batch order that failed is the error in-process scoring would give.
+      const failed = outcomes.find((o) => o?.ok === false);
+      if (failed && !failed.ok) {
+        this.#fail(job, failed.error);
+        return;
+      }
+      try {
+        this.#finish(job, joinScoredParts(outcomes.map((o) => (o as { part: ScoredPart }).part)));
+      } catch (error) {
+        this.#fail(job, error);
+      }
+    };
+    slots.forEach((slot, index) => {
+      const { first, end } = partRange(job.units, index, count);
+      const bytes = copies.bytes[index] as Uint8Array;
+      this.#send(slot, (api) => api.scorePart(keySetId, digest, bytes, first, end)).then(
+        (part) => settle(index, { ok: true, part }),
+        (error: unknown) => settle(index, { ok: false, error }),
+      );
+    });
+  }
+
+  #settle(job: Job): boolean {
+    if (job.settled) return false;
     job.settled = true;
-    this.#waiting.delete(job);
+    if (!job.sent) this.#queue = this.#queue.filter((j) => j !== job);
     const pair = job.pair;
     if (--pair.active === 0 && pair.drained) {
       const drained = pair.drained;
       pair.drained = undefined;
       drained();
     }
+    return true;
   }
 
-  #finish(job: Job): void {
-    this.#settle(job);
-    try {
-      job.resolve(mergeEncryptedResults(job.results as Uint8Array[]));
-    } catch (error) {
-      job.reject(error);
-    }
+  #finish(job: Job, result: Uint8Array): void {
+    if (this.#settle(job)) job.resolve(result);
   }
 
   #fail(job: Job, error: unknown): void {
-    if (job.settled) return;
-    this.#settle(job);
-    this.#queue = this.#queue.filter((task) => task.job !== job);
-    job.reject(error);
+    if (this.#settle(job)) job.reject(error);
   }
 
   async #broadcastUnload(pair: Pair): Promise<void> {

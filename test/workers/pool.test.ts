@@ -2,9 +2,10 @@
  * The inference pool (confide/worker) on real worker_threads and real SEAL, against the built
  * worker script (`dist/worker/entry.js`; `npm test` builds first): results equal in-process
  * `HeServer.infer` byte for byte and decrypt to the same predictions (both layouts, binary and
- * multiclass), order kept across workers and concurrent jobs, coded errors crossing the worker
- * boundary as the right class, keys loaded once per worker, a crashed worker failing its job with
- * WORKER_CRASHED and being replaced, the bounded queue, unload and close.
+ * multiclass), order kept across workers and concurrent jobs, bursts sent whole and lone batches
+ * cut, coded errors crossing the worker boundary as the right class, keys loaded once per worker,
+ * a crashed worker failing its job with WORKER_CRASHED and being replaced, the bounded queue,
+ * unload and close.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic, trainMultinomial } from '../../src/demo/train.ts';
@@ -131,6 +132,22 @@ describe('InferencePool: results', () => {
     pooled.forEach((result, i) => {
       expect(same(result, bin.server.infer(batches[i] as Uint8Array))).toBe(true);
     });
+  });
+
+  it('a burst of batches goes whole, one worker each, with no batch cut', async () => {
+    const batch = bin.client.encrypt(rowsOf(breast.x, 2 * bin.client.plan.slots), { layout: 'batch' });
+    const expected = bin.server.infer(batch);
+    const before = await pool.stats();
+    const pooled = await Promise.all(
+      [0, 1, 2, 3].map(() => pool.infer(bin.client.keySetId, bin.server.modelDigest, batch)),
+    );
+    const after = await pool.stats();
+    // 4 whole batches: 4 worker calls (a cut batch would add one per part), spread over both
+    // workers (2 each, unless the machine's load held one back).
+    const calls = after.workers.map((w, i) => w.jobs - (before.workers[i]?.jobs ?? 0));
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(calls.every((n) => n >= 1)).toBe(true);
+    for (const result of pooled) expect(same(result, expected)).toBe(true);
   });
 
   it('loads evaluation keys once per worker and pair, whatever the number of jobs', async () => {

@@ -14,7 +14,6 @@ import type { Command } from 'commander';
 import { runDemo } from '../../demo/demo.ts';
 import { ConfideArgumentError, HeError } from '../../errors.ts';
 import {
-  encryptedShape,
   formatPredictionsCsv,
   HeClient,
   HeServer,
@@ -239,49 +238,60 @@ async function attestationFor(
   };
 }
 
+/**
+ * `confide he infer`: scores on this thread, or with `--workers N` on a worker pool
+ * (confide/worker) through the same `HeServer` API; the result bytes are the same.
+ */
 async function infer(flags: InferFlags): Promise<void> {
   const attest = await attestationFor(flags);
   const model = await readModel(flags.model, flags.featureNames);
-  if (flags.workers !== undefined) {
-    await inferOnWorkers(flags, model, parseWorkers(flags.workers), attest);
-    return;
-  }
-  const server = await HeServer.create(await readBytes(flags.evalKeys, 'evaluation key file'), model);
+  const workers = flags.workers === undefined ? undefined : parseWorkers(flags.workers);
+  const evaluationKeys = await readBytes(flags.evalKeys, 'evaluation key file');
+  if (workers !== undefined) progress(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
+  const pool = workers === undefined ? undefined : await InferencePool.create({ size: workers });
   try {
-    const batch = await readBytes(flags.in, 'encrypted batch');
-    progress('scoring the encrypted batch');
-    const started = performance.now();
-    const result = server.infer(batch);
-    const millis = performance.now() - started;
-    await writeAtomic(flags.out, result);
-    const summary = server.lastInference;
-    let attestation: string | undefined;
-    if (attest !== undefined && summary !== undefined) {
-      const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
-      attestation = await attest({
-        batch,
-        result,
-        keySetId: server.keySetId,
-        parameters: {
-          layout: summary.layout,
-          rows: summary.rows,
-          inputCiphertexts: summary.inputCiphertexts,
-          outputCiphertexts: summary.outputCiphertexts,
-          modelCanonicalDigest: summary.modelDigest,
-          ckks: { polyModulusDegree, coeffModulusBits: [...coeffModulusBits], scaleBits },
-        },
-      });
+    const server = await HeServer.create(evaluationKeys, model, pool ? { pool } : {});
+    try {
+      const batch = await readBytes(flags.in, 'encrypted batch');
+      progress('scoring the encrypted batch');
+      const started = performance.now();
+      const result = await server.inferAsync(batch);
+      const millis = performance.now() - started;
+      await writeAtomic(flags.out, result);
+      const summary = server.lastInference;
+      const extra = workers === undefined ? {} : { workers };
+      let attestation: string | undefined;
+      if (attest !== undefined && summary !== undefined) {
+        const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
+        attestation = await attest({
+          batch,
+          result,
+          keySetId: server.keySetId,
+          parameters: {
+            layout: summary.layout,
+            rows: summary.rows,
+            inputCiphertexts: summary.inputCiphertexts,
+            outputCiphertexts: summary.outputCiphertexts,
+            modelCanonicalDigest: summary.modelDigest,
+            ckks: { polyModulusDegree, coeffModulusBits: [...coeffModulusBits], scaleBits },
+            ...extra,
+          },
+        });
+      }
+      if (flags.json)
+        json({
+          ...summary,
+          keySetId: server.keySetId,
+          millis,
+          resultBytes: result.length,
+          ...extra,
+          ...(attestation === undefined ? {} : { attestation }),
+        });
+    } finally {
+      await server.disposeAsync();
     }
-    if (flags.json)
-      json({
-        ...summary,
-        keySetId: server.keySetId,
-        millis,
-        resultBytes: result.length,
-        ...(attestation === undefined ? {} : { attestation }),
-      });
   } finally {
-    server.dispose();
+    await pool?.close();
   }
 }
 
@@ -294,59 +304,6 @@ function parseWorkers(value: string): number {
     );
   }
   return n;
-}
-
-/** `confide he infer --workers N`: the same scoring on a worker pool (confide/worker). */
-async function inferOnWorkers(
-  flags: { evalKeys: string; in: string; out: string; json?: boolean },
-  model: LinearModel,
-  workers: number,
-  attest?: (scored: ScoredBatch) => Promise<string>,
-): Promise<void> {
-  const evaluationKeys = await readBytes(flags.evalKeys, 'evaluation key file');
-  const batch = await readBytes(flags.in, 'encrypted batch');
-  progress(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
-  const pool = await InferencePool.create({ size: workers });
-  try {
-    const { keySetId, modelDigest } = await pool.load(evaluationKeys, model);
-    progress('scoring the encrypted batch');
-    const started = performance.now();
-    const result = await pool.infer(keySetId, modelDigest, batch);
-    const millis = performance.now() - started;
-    await writeAtomic(flags.out, result);
-    const input = encryptedShape(batch, 'encrypted-batch');
-    const output = encryptedShape(result, 'encrypted-result');
-    // The pool does not expose the CKKS parameters; the key-set id pins them.
-    const attestation = await attest?.({
-      batch,
-      result,
-      keySetId,
-      parameters: {
-        layout: input.layout,
-        rows: input.rows,
-        inputCiphertexts: input.ciphertexts,
-        outputCiphertexts: output.ciphertexts,
-        modelCanonicalDigest: modelDigest,
-        workers,
-      },
-    });
-    if (flags.json) {
-      json({
-        layout: input.layout,
-        rows: input.rows,
-        inputCiphertexts: input.ciphertexts,
-        outputCiphertexts: output.ciphertexts,
-        modelDigest,
-        keySetId,
-        millis,
-        resultBytes: result.length,
-        workers,
-        ...(attestation === undefined ? {} : { attestation }),
-      });
-    }
-  } finally {
-    await pool.close();
-  }
 }
 
 async function decrypt(flags: { keys: string; in: string; out: string }): Promise<void> {
@@ -456,7 +413,7 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--in <file>', 'encrypted batch')
     .requiredOption('--out <file>', 'encrypted result to write')
     .option('--feature-names <list>', featureNamesHelp)
-    .option('--workers <n>', 'score on a pool of N worker threads (batch split across them)')
+    .option('--workers <n>', 'score on a pool of N worker threads (a lone batch is cut across them)')
     .option('--attest-key <file>', 'sign an inference-batch lineage attestation with this private key (PEM)')
     .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
     .option(

@@ -139,11 +139,11 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   resolveServerOptions(options); // fail on bad flags before starting workers
   const shutdownMs = whole(flags.shutdownTimeoutS, '--shutdown-timeout-s', 1, 86_400) * 1000;
-  // Each scoring request becomes one job per worker; the pool's queue holds all the server admits.
+  // Each scoring request is one pool job; the pool's queue holds every request the server admits.
   const pool =
     workers === undefined
       ? undefined
-      : await InferencePool.create({ size: workers, maxQueue: maxConcurrency * workers });
+      : await InferencePool.create({ size: workers, maxQueue: maxConcurrency });
   let server: InferenceServer;
   try {
     server = await createInferenceServer(pool === undefined ? options : { ...options, backend: pool });
