@@ -831,7 +831,17 @@ export class AggregationServer {
   }
 
   async #step(run: RoundRun, event: { type: 'message'; from: string; message: unknown } | { type: 'close' }) {
-    if (run.phase !== 'running' || run.state === null) return;
+    if (run.phase !== 'running' || run.state === null) {
+      if (event.type === 'message') {
+        this.#onEvent({
+          type: 'frame-refused',
+          clientId: event.from,
+          code: 'SMPC_WRONG_SESSION',
+          reason: 'the session ended before this message was processed',
+        });
+      }
+      return;
+    }
     try {
       const r = await serverStep(run.state, event);
       await this.#apply(run, r.state, r.outbound);
