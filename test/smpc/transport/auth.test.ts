@@ -163,7 +163,8 @@ describe('hostile bytes', () => {
       if (i % 2 === 0) hostile.push(crypto.getRandomValues(new Uint8Array(1 + (i % 97))));
       else {
         const m = Uint8Array.from(valid[i % valid.length] as Uint8Array);
-        m[(i * 7) % m.length] ^= 1 << (i % 8);
+        const at = (i * 7) % m.length;
+        m[at] = (m[at] as number) ^ (1 << (i % 8));
         hostile.push(m);
       }
     }
