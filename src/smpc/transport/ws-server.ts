@@ -887,8 +887,8 @@ export class AggregationServer {
         await this.#end(run, state.abort?.code ?? 'SMPC_ABORTED', state.abort?.reason ?? '', true);
         return;
       }
-      this.#onEvent({ type: 'stage', roundId: run.roundId, stage: state.stage });
       await this.#store.save({ roundId: run.roundId, state: serializeState(state) });
+      this.#onEvent({ type: 'stage', roundId: run.roundId, stage: state.stage });
       this.#arm(run);
     }
   }
