@@ -200,3 +200,14 @@ export function whenEvent(
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** The frame-refused events, typed, optionally of one client. */
+export function refusals(
+  events: readonly AggregationEvent[],
+  clientId?: string,
+): Extract<AggregationEvent, { type: 'frame-refused' }>[] {
+  return events.filter(
+    (e): e is Extract<AggregationEvent, { type: 'frame-refused' }> =>
+      e.type === 'frame-refused' && (clientId === undefined || e.clientId === clientId),
+  );
+}

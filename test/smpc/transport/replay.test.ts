@@ -11,6 +11,7 @@ import {
   expectExactOrAborted,
   frameType,
   type Harness,
+  refusals,
   registry,
   startServer,
   tamperingWebSocket,
@@ -52,7 +53,7 @@ describe('replays and duplicates over the network', () => {
     const result = await h.server.runRound({ roundId: 'dup', vectorLength: 6, minClients: 4 });
     expectExact(result, 6);
     expect(result.survivors).toHaveLength(4);
-    const refused = h.events.filter((e) => e.type === 'frame-refused');
+    const refused = refusals(h.events);
     // Each duplicate protocol message is refused (4 stages × 4 clients); joins are refused as repeats.
     expect(
       refused.filter((e) => e.code === 'SMPC_BAD_TRANSITION' || e.code === 'SMPC_WRONG_SESSION').length,
@@ -85,7 +86,7 @@ describe('replays and duplicates over the network', () => {
     const second = await h.server.runRound({ roundId: 'second', vectorLength: 5, minClients: 4 });
     expectExact(second, 5);
     expect(second.survivors).toEqual(['c0', 'c1', 'c2', 'c3']);
-    const refused = h.events.slice(before).filter((e) => e.type === 'frame-refused' && e.clientId === 'c0');
+    const refused = refusals(h.events.slice(before), 'c0');
     expect(refused.filter((e) => e.code === 'SMPC_WRONG_SESSION')).toHaveLength(4);
     expect(refused.filter((e) => e.code === 'SMPC_BAD_TRANSITION')).toHaveLength(3);
   });
