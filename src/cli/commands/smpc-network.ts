@@ -6,7 +6,7 @@
  *   confide smpc serve --clients FILE --vector-length N --rounds R --min-clients T
  *     [--host H] [--port P] [--stage-timeout-ms MS] [--join-timeout-ms MS] [--wait-timeout-ms MS]
  *     [--ring-bits B] [--profile P] [--expected-dropout F] [--round-prefix S] [--payload FILE]
- *     [--share-sum] [--value-bits B --clip C] [--output-dir DIR] [--json]
+ *     [--share-sum] [--value-bits B --clip C] [--output-dir DIR] [--store FILE] [--json]
  *
  *   confide smpc join --url URL --id ID --token-file FILE --input FILE
  *     [--value-bits B] [--clip C] [--raw] [--ring-bits B] [--rounds R] [--identity-key FILE]
@@ -19,7 +19,9 @@
  * `--output-dir` also writes each round's sum as `ROUND.json` (`{ roundId, ringBits, lanes }`).
  * Round ids are `PREFIX1`, `PREFIX2`, …; the default prefix embeds the start time so a restarted
  * server never reuses an id its clients already took part in. Exit status: 0 when every round
- * completed, 1 with the last abort code when any aborted.
+ * completed, 1 with the last abort code when any aborted. `--store FILE` keeps the round in progress
+ * in a file (`FileRoundStore`): a server restarted on the same file reports the interrupted round
+ * aborted and retires its id.
  *
  * `join --input` is a JSON array of numbers: clipped and stochastically quantized with
  * `--value-bits` (default 16) and `--clip` (default 1) into the ring, or taken as ring integers
@@ -67,6 +69,7 @@ interface ServeFlags {
   valueBits?: number;
   clip?: number;
   outputDir?: string;
+  store?: string;
   json?: boolean;
 }
 
@@ -214,11 +217,12 @@ async function serve(flags: ServeFlags): Promise<void> {
   const clients = await readClients(flags.clients);
   const payload = flags.payload === undefined ? undefined : await readBytes(flags.payload, 'payload');
   const prefix = flags.roundPrefix ?? `r${Date.now().toString(36)}-`;
-  const { AggregationServer } = await import('../../smpc/server.ts');
+  const { AggregationServer, FileRoundStore } = await import('../../smpc/server.ts');
   const server = await AggregationServer.listen({
     host: flags.host,
     port: flags.port,
     clients,
+    ...(flags.store === undefined ? {} : { store: new FileRoundStore(flags.store) }),
     onEvent: (e) => process.stderr.write(`${describeEvent(e)}\n`),
   });
   const results: RoundResult[] = [];
@@ -260,6 +264,7 @@ async function serve(flags: ServeFlags): Promise<void> {
           stageTimesMs: result.stageTimesMs,
           bytesIn: result.bytesIn,
           bytesOut: result.bytesOut,
+          protocolTimeMs: result.protocolTimeMs,
         };
         process.stdout.write(`${JSON.stringify(line)}\n`);
       } else if (result.sum !== null) {
@@ -418,6 +423,7 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
     .option('--value-bits <b>', 'decode the sum: bits per quantized value', integer(2, 31))
     .option('--clip <c>', "decode the sum: the clients' clipping bound", positive)
     .option('--output-dir <dir>', "write each round's sum to DIR/ROUND.json")
+    .option('--store <file>', 'keep the round in progress in this file (a restart aborts it cleanly)')
     .option('--json', 'print one JSON object per round')
     .action((flags: ServeFlags) => serve(flags));
   smpc

@@ -196,6 +196,8 @@ export interface RoundResult {
   /** Bytes of round frames received and sent. */
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** Milliseconds spent inside the server state machine (its cryptography and bookkeeping). */
+  readonly protocolTimeMs: number;
 }
 
 const TOKEN = /^[\x21-\x7e]{16,512}$/;
@@ -233,6 +235,7 @@ interface RoundRun {
   stageStart: number;
   bytesIn: number;
   bytesOut: number;
+  protocolTimeMs: number;
   joinWake: (() => void) | null;
   finish: (result: RoundResult) => void;
   readonly done: Promise<RoundResult>;
@@ -488,6 +491,7 @@ export class AggregationServer {
       stageStart: performance.now(),
       bytesIn: 0,
       bytesOut: 0,
+      protocolTimeMs: 0,
       joinWake: null,
       finish,
       done,
@@ -802,6 +806,7 @@ export class AggregationServer {
     await this.#enqueue(run, async () => {
       if (run.phase !== 'joining') return; // closed meanwhile
       run.phase = 'running';
+      const started = performance.now();
       const start = createServer({
         roundId: run.protocolRoundId,
         profile: o.profile,
@@ -815,6 +820,7 @@ export class AggregationServer {
         prg: o.prg,
       });
       this.#onEvent({ type: 'round-started', roundId: run.roundId, cohort, ...plan });
+      run.protocolTimeMs += performance.now() - started;
       await this.#apply(run, start.state, start.outbound);
       // Clients that vanished during planning are already known gone.
       await this.#closeIfOnlyGonePending(run);
@@ -842,8 +848,11 @@ export class AggregationServer {
       }
       return;
     }
+    const started = performance.now();
     try {
-      const r = await serverStep(run.state, event);
+      const r = await serverStep(run.state, event).finally(() => {
+        run.protocolTimeMs += performance.now() - started;
+      });
       await this.#apply(run, r.state, r.outbound);
     } catch (e) {
       if (!(e instanceof SmpcError)) throw e;
@@ -882,11 +891,11 @@ export class AggregationServer {
       );
     }
     if (before === null || before.stage !== state.stage) {
-      this.#track(run, state.stage);
       if (state.stage === 'done' || state.stage === 'aborted') {
         await this.#end(run, state.abort?.code ?? 'SMPC_ABORTED', state.abort?.reason ?? '', true);
         return;
       }
+      this.#track(run, state.stage);
       await this.#store.save({ roundId: run.roundId, state: serializeState(state) });
       this.#onEvent({ type: 'stage', roundId: run.roundId, stage: state.stage });
       this.#arm(run);
@@ -958,6 +967,7 @@ export class AggregationServer {
       stageTimesMs: { ...run.stageTimesMs },
       bytesIn: run.bytesIn,
       bytesOut: 0,
+      protocolTimeMs: 0,
     };
     const frame = encodeFrame({
       kind: 'result',
@@ -985,7 +995,7 @@ export class AggregationServer {
     } else {
       this.#onEvent({ type: 'round-aborted', roundId: run.roundId, code: abort?.code ?? '', reason });
     }
-    run.finish({ ...result, bytesOut: run.bytesOut });
+    run.finish({ ...result, bytesOut: run.bytesOut, protocolTimeMs: run.protocolTimeMs });
   }
 
   #send(conn: Connection, bytes: Uint8Array, run: RoundRun): void {
