@@ -201,6 +201,7 @@ export interface RoundResult {
 }
 
 const TOKEN = /^[\x21-\x7e]{16,512}$/;
+const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
 /** WebSocket close codes (RFC 6455 §7.4.1, and 4000–4999 for applications). */
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY = 1008;
@@ -627,7 +628,8 @@ export class AggregationServer {
     let frame: Frame;
     try {
       if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
-      frame = decodeFrame(bytes, { maxFrameBytes: this.#maxFrameBytes });
+      // An unauthenticated peer gets no more than a hello needs (two strings of ≤ 1024 bytes).
+      frame = decodeFrame(bytes, { maxFrameBytes: MAX_HELLO_BYTES });
     } catch (e) {
       this.#reject(conn, 'SMPC_UNAUTHENTICATED', `the first frame must be a hello (${codeOf(e)})`);
       return;

@@ -211,4 +211,48 @@ describe('client against a hostile server', () => {
     await sleep(50);
     expect(fake.received.get('a')?.filter((f) => f.kind === 'protocol')).toEqual([]);
   });
+
+  it('survives hundreds of random and mutated frames from the server, then joins a valid round', async () => {
+    fake = await fakeServer();
+    const a = await client('a');
+    const valid = [
+      announce('r1', 1, Uint8Array.of(1)),
+      encodeFrame({
+        kind: 'protocol',
+        roundId: 'r1',
+        session: session(1),
+        message: Uint8Array.of(0x53, 0x41, 1, 1),
+      }),
+      encodeFrame({
+        kind: 'result',
+        roundId: 'r1',
+        session: session(1),
+        status: 'completed',
+        survivors: ['a'],
+        dropped: [],
+        abort: null,
+        sum: null,
+      }),
+    ];
+    for (let i = 0; i < 300; i++) {
+      if (i % 3 === 0) a.socket.send(crypto.getRandomValues(new Uint8Array(1 + (i % 64))));
+      else {
+        const m = Uint8Array.from(valid[i % valid.length] as Uint8Array);
+        const at = (i * 13) % m.length;
+        m[at] = (m[at] as number) ^ (1 << (i % 8));
+        // A mutated announce could still be well-formed; keep the real one for the end.
+        if (m[3] === 0x03) continue;
+        a.socket.send(m);
+      }
+    }
+    a.socket.send(announce('final', 7, new Uint8Array(0)));
+    const join = await until(() =>
+      fake?.received.get('a')?.find((f) => f.kind === 'join' && f.roundId === 'final'),
+    );
+    expect(join).toBeDefined();
+    for (const e of a.events.filter((x) => x.type === 'refused')) {
+      expect((e as { code: string }).code).toMatch(/^SMPC_/);
+    }
+    expect(a.events.filter((x) => x.type === 'refused').length).toBeGreaterThan(100);
+  });
 });
