@@ -391,6 +391,10 @@ export class AggregationServer {
         resolve();
       });
     });
+    // After listening, socket-level errors (a reset handshake, EMFILE on accept) concern one
+    // connection, which ws closes; they must not take the server down.
+    http.on('error', () => {});
+    wss.on('error', () => {});
     const address = http.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const server = new AggregationServer(
