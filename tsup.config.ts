@@ -35,6 +35,7 @@ export default defineConfig({
     'he/index': 'src/he/index.ts',
     'provenance/index': 'src/provenance/index.ts',
     'smpc/index': 'src/smpc/index.ts',
+    'smpc/server': 'src/smpc/server.ts',
     'server/index': 'src/server/index.ts',
     'browser/index': 'src/browser/index.ts',
     'browser/client-worker': 'src/browser/client-worker.ts',
@@ -47,7 +48,8 @@ export default defineConfig({
   target: 'es2022',
   platform: 'neutral',
   removeNodeProtocol: false,
-  external: [/^node:/],
+  // ws is a dependency (external anyway); listed so it can never be bundled into dist/.
+  external: [/^node:/, 'ws'],
   dts: {
     entry: {
       index: 'src/index.ts',
@@ -55,6 +57,7 @@ export default defineConfig({
       'provenance/index': 'src/provenance/index.ts',
       'provenance/verify': 'src/provenance/verify-browser.ts',
       'smpc/index': 'src/smpc/index.ts',
+      'smpc/server': 'src/smpc/server.ts',
       'server/index': 'src/server/index.ts',
       'browser/index': 'src/browser/index.ts',
       'browser/client-worker': 'src/browser/client-worker.ts',
