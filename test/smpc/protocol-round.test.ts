@@ -82,6 +82,23 @@ describe('whole SecAgg+ rounds in memory', () => {
     },
   );
 
+  it('clients refuse to unmask a sum of fewer inputs than their minSurvivors (DP plan floor)', async () => {
+    const params = makeParams(6);
+    const inputs = makeInputs(params);
+    const dropAt = new Map<string, DropPoint>([['client-2', 'masked-input']]);
+    // Five survivors clear the threshold (3) but not a floor of 6: nothing is revealed, no sum.
+    const refused = await runRound({ params, inputs, dropAt, policy: { minSurvivors: 6 } });
+    expect(refused.result).toBeNull();
+    expect(refused.server.stage).toBe('aborted');
+    for (const [id, c] of refused.clients) {
+      if (id !== 'client-2') expect(c.abort?.code, id).toBe('SMPC_DP_TOO_FEW_SURVIVORS');
+    }
+    // A floor the survivors meet changes nothing.
+    const met = await runRound({ params, inputs, dropAt, policy: { minSurvivors: 5 } });
+    const survivors = params.clients.filter((c) => c !== 'client-2');
+    expect(Array.from(met.result ?? [])).toEqual(expectedSum(params, inputs, survivors));
+  });
+
   it('too many dropouts abort instead of summing (A.5, A.6)', async () => {
     const params = makeParams(5, { threshold: 3 });
     const inputs = makeInputs(params);

@@ -5,12 +5,14 @@
  *
  *   confide smpc serve --clients FILE --vector-length N --rounds R --min-clients T
  *     [--host H] [--port P] [--stage-timeout-ms MS] [--join-timeout-ms MS] [--wait-timeout-ms MS]
+ *     [--wait-clients N]
  *     [--ring-bits B] [--profile P] [--expected-dropout F] [--round-prefix S] [--payload FILE]
- *     [--share-sum] [--value-bits B --clip C] [--output-dir DIR] [--store FILE] [--json]
+ *     [--share-sum] [--value-bits B --clip C] [--output-dir DIR] [--store FILE]
+ *     [--epsilon E --delta D [--dp-min-survivors T]] [--json]
  *
  *   confide smpc join --url URL --id ID --token-file FILE --input FILE
  *     [--value-bits B] [--clip C] [--raw] [--ring-bits B] [--rounds R] [--identity-key FILE]
- *     [--trusted FILE] [--json]
+ *     [--trusted FILE] [--max-epsilon E] [--json]
  *
  * `--clients` is a JSON array of `{ "id", "token", "identityPublicKey"? (64 hex digits) }`. The
  * server prints one progress line per event to stderr (the first is `listening ws://…`), and per
@@ -22,6 +24,13 @@
  * completed, 1 with the last abort code when any aborted. `--store FILE` keeps the round in progress
  * in a file (`FileRoundStore`): a server restarted on the same file reports the interrupted round
  * aborted and retires its id.
+ *
+ * `--epsilon`/`--delta` add distributed differential privacy: the server plans discrete Gaussian
+ * noise (`planDistributedDiscreteGaussian`, L2 clip `--clip`, `--value-bits`, over `--rounds`
+ * rounds, for as few as `--dp-min-survivors` survivors, default `--min-clients`, out of every
+ * registered client) and sends the plan with each round; clients add the noise (`privatize`); each
+ * round's line reports the ε it spent and the ε spent so far, and the decoded value is the noisy
+ * mean. `join --max-epsilon` declines rounds without a plan or with a larger ε.
  *
  * `join --input` is a JSON array of numbers: clipped and stochastically quantized with
  * `--value-bits` (default 16) and `--clip` (default 1) into the ring, or taken as ring integers
@@ -37,10 +46,15 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import {
+  achievedEpsilon,
   type ClientRoundRecord,
+  type DpPlan,
+  decodeNoisySum,
   dequantize,
   PROFILES,
   type Profile,
+  planDistributedDiscreteGaussian,
+  privatize,
   quantizationParams,
   quantize,
   SMPC_ERROR_CODES,
@@ -60,6 +74,7 @@ interface ServeFlags {
   stageTimeoutMs: number;
   joinTimeoutMs: number;
   waitTimeoutMs: number;
+  waitClients?: number;
   ringBits: number;
   profile: Profile;
   expectedDropout: number;
@@ -70,6 +85,9 @@ interface ServeFlags {
   clip?: number;
   outputDir?: string;
   store?: string;
+  epsilon?: number;
+  delta?: number;
+  dpMinSurvivors?: number;
   json?: boolean;
 }
 
@@ -85,6 +103,7 @@ interface JoinFlags {
   rounds: number;
   identityKey?: string;
   trusted?: string;
+  maxEpsilon?: number;
   json?: boolean;
 }
 
@@ -215,6 +234,31 @@ async function serve(flags: ServeFlags): Promise<void> {
     throw new ConfideArgumentError('INVALID_ARGUMENT', '--value-bits and --clip go together');
   }
   const clients = await readClients(flags.clients);
+  let dp: DpPlan | undefined;
+  if (flags.epsilon !== undefined || flags.delta !== undefined) {
+    if (flags.epsilon === undefined || flags.delta === undefined || flags.clip === undefined) {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        '--epsilon needs --delta, --clip (the L2 bound) and --value-bits',
+      );
+    }
+    dp = planDistributedDiscreteGaussian({
+      epsilon: flags.epsilon,
+      delta: flags.delta,
+      rounds: flags.rounds,
+      l2Clip: flags.clip,
+      valueBits: flags.valueBits ?? 16,
+      dimension: flags.vectorLength,
+      expectedClients: clients.length,
+      minSurvivors: flags.dpMinSurvivors ?? flags.minClients,
+      ringBits: flags.ringBits,
+    });
+    process.stderr.write(
+      `differential privacy: target ε = ${dp.epsilon}, δ = ${dp.delta} over ${dp.rounds} rounds with ≥ ` +
+        `${dp.minSurvivors} survivors; local noise σ² = ${dp.localVariance} quantized units²\n`,
+    );
+  }
+  const spent: number[] = [];
   const payload = flags.payload === undefined ? undefined : await readBytes(flags.payload, 'payload');
   const prefix = flags.roundPrefix ?? `r${Date.now().toString(36)}-`;
   const { AggregationServer, FileRoundStore } = await import('../../smpc/server.ts');
@@ -228,7 +272,10 @@ async function serve(flags: ServeFlags): Promise<void> {
   const results: RoundResult[] = [];
   try {
     for (let r = 1; r <= flags.rounds; r++) {
-      await server.waitForClients(Math.min(flags.minClients, clients.length), flags.waitTimeoutMs);
+      await server.waitForClients(
+        Math.min(flags.waitClients ?? flags.minClients, clients.length),
+        flags.waitTimeoutMs,
+      );
       const result = await server.runRound({
         roundId: `${prefix}${r}`,
         vectorLength: flags.vectorLength,
@@ -240,8 +287,11 @@ async function serve(flags: ServeFlags): Promise<void> {
         expectedDropout: flags.expectedDropout,
         shareSum: flags.shareSum ?? false,
         ...(payload === undefined ? {} : { payload }),
+        ...(dp === undefined ? {} : { dp }),
       });
       results.push(result);
+      if (dp !== undefined && result.status === 'completed') spent.push(result.survivors.length);
+      const epsilonSoFar = dp !== undefined && spent.length > 0 ? achievedEpsilon(dp, spent) : null;
       const sum = result.sum === null ? null : Array.from(result.sum);
       if (result.sum !== null && flags.outputDir !== undefined) {
         await writeAtomic(
@@ -249,7 +299,12 @@ async function serve(flags: ServeFlags): Promise<void> {
           `${JSON.stringify({ roundId: result.roundId, ringBits: flags.ringBits, lanes: sum })}\n`,
         );
       }
-      const values = result.sum === null ? null : decoded(result.sum, flags, flags.ringBits);
+      const values =
+        result.sum === null
+          ? null
+          : dp !== undefined
+            ? Array.from(decodeNoisySum(result.sum, dp, result.survivors.length))
+            : decoded(result.sum, flags, flags.ringBits);
       if (flags.json) {
         const line = {
           roundId: result.roundId,
@@ -265,6 +320,7 @@ async function serve(flags: ServeFlags): Promise<void> {
           bytesIn: result.bytesIn,
           bytesOut: result.bytesOut,
           protocolTimeMs: result.protocolTimeMs,
+          ...(dp === undefined ? {} : { epsilon: result.epsilon, epsilonSpent: epsilonSoFar }),
         };
         process.stdout.write(`${JSON.stringify(line)}\n`);
       } else if (result.sum !== null) {
@@ -277,7 +333,11 @@ async function serve(flags: ServeFlags): Promise<void> {
                 .join(', ')}${values.length > 8 ? ', …' : ''}]`;
         process.stdout.write(
           `${result.roundId}: completed, ${result.survivors.length} inputs (${result.survivors.join(', ')}), ` +
-            `dropped [${result.dropped.join(', ')}], sum sha256 ${laneDigest(result.sum)}${shown}\n`,
+            `dropped [${result.dropped.join(', ')}], sum sha256 ${laneDigest(result.sum)}${shown}` +
+            (dp === undefined
+              ? ''
+              : `; ε this round ${result.epsilon?.toPrecision(4)}, spent so far ${epsilonSoFar?.toPrecision(4)}`) +
+            '\n',
         );
       } else {
         process.stdout.write(`${result.roundId}: aborted (${result.abort?.code}: ${result.abort?.reason})\n`);
@@ -338,6 +398,7 @@ async function join(flags: JoinFlags): Promise<void> {
     token,
     ...(identitySecretKey === undefined ? {} : { identitySecretKey }),
     ...(trustedIdentities === undefined ? {} : { trustedIdentities }),
+    ...(flags.maxEpsilon === undefined ? {} : { maxEpsilon: flags.maxEpsilon }),
     prepare: (round) => {
       if (round.ringBits !== flags.ringBits) {
         throw new ConfideArgumentError(
@@ -350,6 +411,15 @@ async function join(flags: JoinFlags): Promise<void> {
           'INVALID_ARGUMENT',
           `the round needs ${round.vectorLength} values; the input has ${raw.length}`,
         );
+      }
+      if (round.dp !== null) {
+        if (flags.raw) {
+          throw new ConfideArgumentError(
+            'INVALID_ARGUMENT',
+            'a DP round needs real values, not --raw ring integers',
+          );
+        }
+        return privatize(raw, round.dp).values;
       }
       return flags.raw
         ? Uint32Array.from(raw)
@@ -410,9 +480,14 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
     .option('--join-timeout-ms <ms>', 'time clients have to join a round', integer(1, 2 ** 31 - 1), 30_000)
     .option(
       '--wait-timeout-ms <ms>',
-      'time to wait for --min-clients connections before each round',
+      'time to wait for --wait-clients connections before each round',
       integer(1, 2 ** 31 - 1),
       120_000,
+    )
+    .option(
+      '--wait-clients <n>',
+      'connections to wait for before announcing each round (default --min-clients)',
+      integer(1, 65_535),
     )
     .option('--ring-bits <b>', 'ring width', integer(1, 32), 32)
     .addOption(new Option('--profile <p>', 'threat profile').choices(PROFILES).default('honest-but-curious'))
@@ -424,6 +499,17 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
     .option('--clip <c>', "decode the sum: the clients' clipping bound", positive)
     .option('--output-dir <dir>', "write each round's sum to DIR/ROUND.json")
     .option('--store <file>', 'keep the round in progress in this file (a restart aborts it cleanly)')
+    .option(
+      '--epsilon <e>',
+      'distributed DP: target ε over all --rounds (needs --delta and --clip)',
+      positive,
+    )
+    .option('--delta <d>', 'distributed DP: target δ', positive)
+    .option(
+      '--dp-min-survivors <t>',
+      'distributed DP: fewest inputs a released sum may hold (default --min-clients)',
+      integer(1, 65_535),
+    )
     .option('--json', 'print one JSON object per round')
     .action((flags: ServeFlags) => serve(flags));
   smpc
@@ -440,6 +526,7 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
     .option('--rounds <r>', 'take part in this many rounds, then leave', integer(1, 1_000_000), 1)
     .option('--identity-key <file>', 'Ed25519 secret key, 64 hex digits (active profile)')
     .option('--trusted <file>', 'JSON array of { id, publicKey (hex) } (active profile)')
+    .option('--max-epsilon <e>', 'decline rounds without a DP plan or with a larger ε', positive)
     .option('--json', 'print one JSON object per round')
     .action((flags: JoinFlags) => join(flags));
 }

@@ -121,6 +121,12 @@ export interface ClientPolicy {
    * one client under the same round (multi-round difference attack, scenario B.23).
    */
   readonly completedRoundIds?: readonly string[];
+  /**
+   * Fewest survivors (U3) whose inputs may be summed (default 0: any the threshold allows). Set to a
+   * distributed-DP plan's `minSurvivors`: fewer inputs carry less noise than the privacy target
+   * needs, so the client refuses to unmask such a sum (`SMPC_DP_TOO_FEW_SURVIVORS`).
+   */
+  readonly minSurvivors?: number;
 }
 
 /** A share of a peer's secrets held by this client. */
@@ -252,6 +258,7 @@ export function createClient(options: CreateClientOptions): ClientState {
     completedRoundIds: [...(p.completedRoundIds ?? [])].map((r, i) =>
       assertString(r, `completedRoundIds[${i}]`, 128),
     ),
+    minSurvivors: assertInteger(p.minSurvivors ?? 0, 'minSurvivors', 0, 65_535),
   };
   return {
     v: PROTOCOL_VERSION,
@@ -649,6 +656,14 @@ function onUnmask(state: ClientState, msg: UnmaskRequest): ClientStepResult {
     }
   }
   checkSurvivors(state, msg.survivors, msg.dropped);
+  // Restored states from before this policy existed have no minSurvivors: treat as 0.
+  const minSurvivors = state.policy.minSurvivors ?? 0;
+  if (msg.survivors.length < minSurvivors) {
+    violation(
+      'SMPC_DP_TOO_FEW_SURVIVORS',
+      `only ${msg.survivors.length} inputs would be summed; the round's privacy plan needs ${minSurvivors}`,
+    );
+  }
   const heldBy = new Map(held.map((h) => [h.owner, h]));
   const reveal = (ids: readonly string[], kind: 'selfMaskShare' | 'maskingKeyShare'): RevealedShare[] =>
     ids

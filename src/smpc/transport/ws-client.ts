@@ -31,6 +31,7 @@
 
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertString } from '../../internal/assert.ts';
+import { type DpPlan, validateDpPlan } from '../dp.ts';
 import { equalBytes, toHex } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
 import {
@@ -66,8 +67,11 @@ export interface RoundAnnouncement {
   readonly payload: Uint8Array;
   /** SHA-256 of `payload`, hex. */
   readonly payloadDigest: string;
-  /** Opaque JSON from the server (differential-privacy parameters), or null. */
-  readonly dp: unknown;
+  /**
+   * The round's distributed-DP plan, already validated (`validateDpPlan`) and matched to the
+   * round's vector and ring, or null. When set, `prepare` should return `privatize(update, dp)`.
+   */
+  readonly dp: DpPlan | null;
 }
 
 /** A round as this client saw it end. */
@@ -137,6 +141,11 @@ export interface AggregationClientOptions {
   /** This client's ring vector for a round (quantize floats with `quantize`). Throw to decline. */
   readonly prepare: (round: RoundAnnouncement) => Uint32Array | Promise<Uint32Array>;
   readonly onEvent?: (event: ClientEvent) => void;
+  /**
+   * Largest ε (a DP plan's target over its rounds) this client accepts. When set, rounds without a
+   * DP plan, or with a larger ε, are declined (`SMPC_POLICY_VIOLATION`).
+   */
+  readonly maxEpsilon?: number;
   /** Injected `WebSocket` constructor; default `globalThis.WebSocket`. */
   readonly WebSocket?: WebSocketConstructor;
   /** Time to connect and authenticate; default 30 000 ms. */
@@ -225,6 +234,16 @@ export class AggregationClient {
     }
     if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'onEvent must be a function');
+    }
+    if (
+      options.maxEpsilon !== undefined &&
+      !(
+        typeof options.maxEpsilon === 'number' &&
+        Number.isFinite(options.maxEpsilon) &&
+        options.maxEpsilon > 0
+      )
+    ) {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'maxEpsilon must be a positive finite number');
     }
     if (options.identitySecretKey !== undefined) {
       assertBytes(options.identitySecretKey, 'identitySecretKey', IDENTITY_KEY_LENGTH);
@@ -425,6 +444,36 @@ export class AggregationClient {
       this.#decline(frame, 'SMPC_POLICY_VIOLATION', 'this client already took part in this round id', true);
       return;
     }
+    let dp: DpPlan | null = null;
+    if (frame.dp !== null && frame.dp !== undefined) {
+      try {
+        dp = validateDpPlan(frame.dp);
+      } catch (e) {
+        this.#decline(frame, 'SMPC_DP_PLAN_INVALID', `the round's DP plan is invalid: ${messageOf(e)}`, true);
+        return;
+      }
+      if (dp.dimension !== frame.vectorLength || dp.ringBits !== frame.ringBits) {
+        this.#decline(
+          frame,
+          'SMPC_DP_PLAN_INVALID',
+          "the DP plan does not match the round's vector or ring",
+          true,
+        );
+        return;
+      }
+    }
+    const maxEpsilon = this.#options.maxEpsilon;
+    if (maxEpsilon !== undefined && (dp === null || dp.epsilon > maxEpsilon)) {
+      this.#decline(
+        frame,
+        'SMPC_POLICY_VIOLATION',
+        dp === null
+          ? 'this client requires a DP plan and the round has none'
+          : `the round's DP plan spends ε = ${dp.epsilon}, above this client's limit of ${maxEpsilon}`,
+        true,
+      );
+      return;
+    }
     this.#completed.add(frame.roundId);
     const announcement: RoundAnnouncement = {
       roundId: frame.roundId,
@@ -433,7 +482,7 @@ export class AggregationClient {
       profile: frame.profile,
       payload: frame.payload,
       payloadDigest: toHex(digest),
-      dp: frame.dp,
+      dp,
     };
     let state: ClientState;
     try {
@@ -443,7 +492,13 @@ export class AggregationClient {
         input,
         ringBits: frame.ringBits,
         // Round ids are checked here, at the service level (above); the protocol ids embed the digest.
-        policy: { ...(this.#options.policy ?? {}), completedRoundIds: [] },
+        policy: {
+          ...(this.#options.policy ?? {}),
+          completedRoundIds: [],
+          ...(dp === null
+            ? {}
+            : { minSurvivors: Math.max(dp.minSurvivors, this.#options.policy?.minSurvivors ?? 0) }),
+        },
         ...(this.#options.trustedIdentities === undefined
           ? {}
           : { trustedIdentities: this.#options.trustedIdentities }),
@@ -560,4 +615,8 @@ export class AggregationClient {
     this.#rounds.push(record);
     this.#event({ type: 'result', round: record });
   }
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message.slice(0, 200) : 'invalid';
 }

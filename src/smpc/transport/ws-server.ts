@@ -42,6 +42,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertInteger, assertOneOf, assertString } from '../../internal/assert.ts';
+import { achievedEpsilon, type DpPlan, validateDpPlan } from '../dp.ts';
 import { equalBytes, utf8 } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
 import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
@@ -168,8 +169,14 @@ export interface AggregationRoundOptions {
   readonly corruptionRate?: number;
   /** Opaque bytes every client receives (e.g. the global model); bound into the session (B.22). */
   readonly payload?: Uint8Array;
-  /** Opaque JSON passed to the clients with the announcement. */
-  readonly dp?: unknown;
+  /**
+   * A distributed-DP plan (`planDistributedDiscreteGaussian`), sent to the clients with the
+   * announcement so each adds its noise (`privatize`). Its `dimension` and `ringBits` must match
+   * the round's. The round aborts (`SMPC_DP_PLAN_INVALID`) if more clients join than its
+   * `expectedClients`, and no sum is released (`SMPC_DP_TOO_FEW_SURVIVORS`) from fewer inputs than
+   * its `minSurvivors`; clients enforce the latter too, refusing to unmask.
+   */
+  readonly dp?: DpPlan;
   /** Send the sum to the clients in the result frame; default false (status and survivors only). */
   readonly shareSum?: boolean;
   /** Mask PRG; default `aes-256-ctr`. */
@@ -198,6 +205,12 @@ export interface RoundResult {
   readonly bytesOut: number;
   /** Milliseconds spent inside the server state machine (its cryptography and bookkeeping). */
   readonly protocolTimeMs: number;
+  /**
+   * With a DP plan: the ε this round's release spent, for its actual survivor count
+   * (`achievedEpsilon(plan, [survivors])`; ≤ the plan's per-round share of its target). Compose
+   * rounds with `achievedEpsilon(plan, counts)`. Null without a plan or when aborted.
+   */
+  readonly epsilon: number | null;
 }
 
 const TOKEN = /^[\x21-\x7e]{16,512}$/;
@@ -222,6 +235,8 @@ interface RoundRun {
   readonly options: Required<Omit<AggregationRoundOptions, 'payload' | 'dp' | 'prg'>> & {
     readonly prg: PrgAlgorithm;
   };
+  /** The round's distributed-DP plan, validated, or null. */
+  readonly dp: DpPlan | null;
   /** Connections the announcement went to, by id. */
   readonly announced: Map<string, Connection>;
   readonly answers: Map<string, 'join' | 'decline'>;
@@ -484,6 +499,7 @@ export class AggregationServer {
       protocolRoundId: protocolRoundId(o.roundId, digest),
       session: randomBytes(SESSION_TAG_LENGTH),
       options: o,
+      dp: options.dp === undefined ? null : validateDpPlan(options.dp),
       announced: new Map(this.#connected),
       answers: new Map(),
       members: new Map(),
@@ -518,7 +534,7 @@ export class AggregationServer {
       profile: o.profile,
       payloadDigest: digest,
       payload,
-      dp: options.dp ?? null,
+      dp: run.dp,
       shareSum: o.shareSum,
     });
     for (const c of run.announced.values()) this.#send(c, announce, run);
@@ -576,7 +592,7 @@ export class AggregationServer {
       return value;
     };
     if (options.payload !== undefined) assertBytes(options.payload, 'payload');
-    if (options.dp !== undefined) encodeDp(options.dp);
+    if (options.dp !== undefined) encodeDp(checkDpPlan(options.dp, options));
     if (options.shareSum !== undefined && typeof options.shareSum !== 'boolean') {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'shareSum must be a boolean');
     }
@@ -820,6 +836,21 @@ export class AggregationServer {
       );
       return;
     }
+    const dp = run.dp;
+    if (dp !== null && (cohort.length > dp.expectedClients || cohort.length < dp.minSurvivors)) {
+      const over = cohort.length > dp.expectedClients;
+      await this.#enqueue(run, () =>
+        this.#end(
+          run,
+          over ? 'SMPC_DP_PLAN_INVALID' : 'SMPC_DP_TOO_FEW_SURVIVORS',
+          over
+            ? `${cohort.length} clients joined; the DP plan covers at most ${dp.expectedClients} (its ring bound would not hold): plan for more clients`
+            : `${cohort.length} clients joined; the DP plan needs at least ${dp.minSurvivors} inputs in the sum`,
+          true,
+        ),
+      );
+      return;
+    }
     let plan: ReturnType<typeof planCohort>;
     try {
       plan = planCohort(cohort.length, o.profile, o.expectedDropout, o.corruptionRate, o.ringBits);
@@ -878,6 +909,8 @@ export class AggregationServer {
         run.protocolTimeMs += performance.now() - started;
       });
       await this.#apply(run, r.state, r.outbound);
+      // The last live client may just have answered while the others it waits for are gone.
+      if (event.type === 'message') await this.#closeIfOnlyGonePending(run);
     } catch (e) {
       if (!(e instanceof SmpcError)) throw e;
       if (event.type === 'message') {
@@ -961,16 +994,26 @@ export class AggregationServer {
   }
 
   /** Ends the round: result to everyone announced, store cleared (unless kept), promise resolved. */
-  async #end(run: RoundRun, code: string, reason: string, clearStore: boolean): Promise<void> {
+  async #end(run: RoundRun, endCode: string, endReason: string, clearStore: boolean): Promise<void> {
+    let code = endCode;
+    let reason = endReason;
     if (run.phase === 'finished') return;
     clearTimeout(run.timer);
     run.phase = 'finished';
     run.joinWake?.();
     this.#track(run, 'finished');
     const state = run.state;
-    const completed = state !== null && state.stage === 'done' && state.result !== null;
+    let completed = state !== null && state.stage === 'done' && state.result !== null;
+    const dp = run.dp;
+    const summed = completed ? (state?.survivors ?? []).length : 0;
+    if (completed && dp !== null && summed < dp.minSurvivors) {
+      // The sum holds too little noise for the plan's target: it is not released.
+      completed = false;
+      code = 'SMPC_DP_TOO_FEW_SURVIVORS';
+      reason = `only ${summed} inputs were summed; the DP plan needs at least ${dp.minSurvivors}`;
+    }
     const cohort = [...run.members.keys()].sort();
-    const survivors = completed ? [...(state.survivors ?? [])].sort() : [];
+    const survivors = completed ? [...(state?.survivors ?? [])].sort() : [];
     const inSum = new Set(survivors);
     const dropped = completed
       ? cohort.filter((id) => !inSum.has(id))
@@ -979,7 +1022,7 @@ export class AggregationServer {
     const result: RoundResult = {
       roundId: run.roundId,
       status: completed ? 'completed' : 'aborted',
-      sum: completed ? Uint32Array.from(state.result as Uint32Array) : null,
+      sum: completed ? Uint32Array.from(state?.result as Uint32Array) : null,
       survivors,
       dropped,
       cohort,
@@ -992,6 +1035,7 @@ export class AggregationServer {
       bytesIn: run.bytesIn,
       bytesOut: 0,
       protocolTimeMs: 0,
+      epsilon: completed && dp !== null ? achievedEpsilon(dp, [survivors.length]) : null,
     };
     const frame = encodeFrame({
       kind: 'result',
@@ -1059,4 +1103,19 @@ function messageOf(e: unknown): string {
 
 function isCode(code: string): boolean {
   return /^[A-Z][A-Z0-9_]{2,63}$/.test(code);
+}
+
+/** Validates a DP plan against the round it is for (same dimension and ring). */
+function checkDpPlan(value: unknown, options: AggregationRoundOptions): DpPlan {
+  const plan = validateDpPlan(value);
+  const ringBits = options.ringBits ?? DEFAULT_RING_BITS;
+  if (plan.dimension !== options.vectorLength || plan.ringBits !== ringBits) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `the DP plan is for ${plan.dimension} lanes in a 2^${plan.ringBits} ring; the round has ` +
+        `${options.vectorLength} lanes in 2^${ringBits}: plan for the round's vector`,
+      { fields: ['dp'] },
+    );
+  }
+  return plan;
 }

@@ -157,6 +157,76 @@ describe('confide smpc serve / join', () => {
     expect(result.stderr).toContain('connection refused: SMPC_UNAUTHENTICATED');
   });
 
+  it('adds distributed DP with --epsilon: noisy mean near the truth, ε reported, --max-epsilon declines', async () => {
+    const ids = ['h1', 'h2', 'h3', 'h4'];
+    await writeFile(
+      join(dir, 'clients.json'),
+      JSON.stringify(ids.map((id) => ({ id, token: tokenFor(id) }))),
+    );
+    const inputs = ids.map((_, i) => [0.1 * (i + 1), -0.2, 0.05 * i, 0.3]);
+    for (const [i, id] of ids.entries()) {
+      await writeFile(join(dir, `${id}.token`), `${tokenFor(id)}\n`);
+      await writeFile(join(dir, `${id}.json`), JSON.stringify(inputs[i]));
+    }
+    const served = serve(
+      ['--clients', 'clients.json', '--vector-length', '4', '--rounds', '1', '--min-clients', '3'].concat(
+        ['--round-prefix', 'dp-', '--epsilon', '8', '--delta', '1e-5', '--clip', '1', '--value-bits', '16'],
+        ['--wait-clients', '4', '--json'],
+      ),
+    );
+    const url = await served.url;
+    const join_ = (id: string, ...extra: string[]) =>
+      runConfide(
+        dir,
+        'smpc',
+        'join',
+        '--url',
+        url,
+        '--id',
+        id,
+        '--token-file',
+        `${id}.token`,
+        '--input',
+        `${id}.json`,
+        ...extra,
+      );
+    const runs = await Promise.all([
+      join_('h1'),
+      join_('h2'),
+      join_('h3'),
+      join_('h4', '--max-epsilon', '1'),
+    ]);
+    const result = await served.done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      /differential privacy: target ε = 8, δ = 0\.00001 over 1 rounds with ≥ 3 survivors/,
+    );
+    const round = JSON.parse(result.stdout.trim()) as {
+      status: string;
+      survivors: string[];
+      decoded: number[];
+      epsilon: number;
+      epsilonSpent: number;
+    };
+    expect(round.status).toBe('completed');
+    expect(round.survivors).toEqual(['h1', 'h2', 'h3']);
+    expect(round.epsilon).toBeGreaterThan(0);
+    expect(round.epsilon).toBeLessThanOrEqual(8);
+    expect(round.epsilonSpent).toBeCloseTo(round.epsilon, 12);
+    const truth = [0, 1, 2, 3].map((j) => (inputs[0]?.[j]! + inputs[1]?.[j]! + inputs[2]?.[j]!) / 3);
+    // The noisy mean's error: 3 clients' noise of σ² quantized units² each, at 32767 units per 1.0.
+    const variance = Number(/local noise σ² = ([\d.e+]+)/.exec(result.stderr)?.[1]);
+    expect(variance).toBeGreaterThanOrEqual(1);
+    const bound = (6 * Math.sqrt(3 * variance) + 3) / (32767 * 3);
+    for (const [j, v] of round.decoded.entries())
+      expect(Math.abs(v - (truth[j] as number))).toBeLessThan(bound);
+    expect(round.decoded.some((v, j) => v !== truth[j])).toBe(true);
+    for (const run of runs.slice(0, 3)) expect(run.exitCode, run.stderr).toBe(0);
+    const declined = runs[3];
+    expect(declined?.exitCode).toBe(1);
+    expect(declined?.stderr).toContain('h4: declined dp-1 (SMPC_POLICY_VIOLATION)');
+  });
+
   it('refuses bad flags with usage errors and a missing client list with one coded line', async () => {
     const usage = await runConfide(
       dir,

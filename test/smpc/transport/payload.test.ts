@@ -13,6 +13,7 @@ import {
   encodeMessage,
   type Frame,
   payloadDigest,
+  planDistributedDiscreteGaussian,
   protocolRoundId,
 } from '../../../src/smpc/index.ts';
 import type { RoundParams } from '../../../src/smpc/protocol/params.ts';
@@ -72,6 +73,7 @@ function announce(
   tag: number,
   payload: Uint8Array,
   digest = payloadDigest(payload),
+  dp: unknown = null,
 ): Uint8Array {
   return encodeFrame({
     kind: 'announce',
@@ -82,7 +84,7 @@ function announce(
     profile: 'honest-but-curious',
     payloadDigest: digest,
     payload,
-    dp: { epsilon: 2 },
+    dp,
     shareSum: false,
   });
 }
@@ -106,7 +108,7 @@ async function client(id: string, extra: { completedRoundIds?: string[] } = {}) 
     policy: { completedRoundIds: extra.completedRoundIds ?? [] },
     prepare: (round) => {
       prepared.push(round.roundId);
-      expect(round.dp).toEqual({ epsilon: 2 });
+      expect(round.dp).toBeNull();
       return inputFor(id, round.roundId, round.vectorLength);
     },
     onEvent: (e) => events.push(e),
@@ -125,6 +127,34 @@ describe('client against a hostile server', () => {
     expect(decline).toMatchObject({ kind: 'decline', roundId: 'r1', code: 'SMPC_PAYLOAD_MISMATCH' });
     expect(a.prepared).toEqual([]);
     expect(a.c.rounds[0]?.status).toBe('declined');
+  });
+
+  it('declines a DP plan that does not validate or does not fit the round, without calling prepare', async () => {
+    fake = await fakeServer();
+    const a = await client('a');
+    const planFor = (dimension: number) =>
+      planDistributedDiscreteGaussian({
+        epsilon: 2,
+        delta: 1e-5,
+        l2Clip: 1,
+        valueBits: 16,
+        dimension,
+        expectedClients: 3,
+        minSurvivors: 2,
+      });
+    const cases: [string, unknown][] = [
+      ['not a plan', { epsilon: 2 }],
+      ['less noise than its ε needs', { ...planFor(4), localVariance: 1 }],
+      ['a valid plan for another vector length', planFor(5)],
+    ];
+    for (const [i, [what, dp]] of cases.entries()) {
+      a.socket.send(announce(`p${i}`, 10 + i, Uint8Array.of(1), undefined, dp));
+      const decline = await until(() =>
+        fake?.received.get('a')?.find((f) => f.kind === 'decline' && f.roundId === `p${i}`),
+      );
+      expect(decline, what).toMatchObject({ code: 'SMPC_DP_PLAN_INVALID' });
+    }
+    expect(a.prepared).toEqual([]);
   });
 
   it('aborts when the parameters bind a payload other than the one it holds (B.22)', async () => {
