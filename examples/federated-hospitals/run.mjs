@@ -179,6 +179,7 @@ async function secureRound(label, round, payload, vectorLength) {
       roundId,
       attempt,
       status: result.status,
+      cohort: [...result.cohort],
       survivors: [...result.survivors],
       dropped: [...result.dropped],
       abort: result.abort ?? null,
