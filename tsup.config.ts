@@ -7,6 +7,7 @@ export default defineConfig({
     'provenance/index': 'src/provenance/index.ts',
     'provenance/verify': 'src/provenance/verify-browser.ts',
     'smpc/index': 'src/smpc/index.ts',
+    'smpc/server': 'src/smpc/server.ts',
     'server/index': 'src/server/index.ts',
     'browser/index': 'src/browser/index.ts',
     'browser/client-worker': 'src/browser/client-worker.ts',
@@ -18,7 +19,8 @@ export default defineConfig({
   target: 'es2022',
   platform: 'neutral',
   removeNodeProtocol: false,
-  external: [/^node:/],
+  // ws is a dependency (external anyway); listed so it can never be bundled into dist/.
+  external: [/^node:/, 'ws'],
   dts: {
     entry: {
       index: 'src/index.ts',
@@ -26,6 +28,7 @@ export default defineConfig({
       'provenance/index': 'src/provenance/index.ts',
       'provenance/verify': 'src/provenance/verify-browser.ts',
       'smpc/index': 'src/smpc/index.ts',
+      'smpc/server': 'src/smpc/server.ts',
       'server/index': 'src/server/index.ts',
       'browser/index': 'src/browser/index.ts',
       'browser/client-worker': 'src/browser/client-worker.ts',

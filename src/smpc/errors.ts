@@ -10,7 +10,8 @@
  *
  * Messages never carry secret material: only lengths, counts, labels and participant indices.
  *
- * Deliberately not here: transport errors (the transport adapters own those).
+ * The network adapters (`transport/`) add the frame, authentication and session codes at the end of
+ * the list.
  *
  * @module
  */
@@ -63,6 +64,26 @@ export const SMPC_ERROR_CODES = [
   'SMPC_PRG_EXHAUSTED',
   /** The unmasked aggregate failed its check lanes (an input masked under other keys, e.g. a replay); no sum is output. */
   'SMPC_AGGREGATE_INVALID',
+  /** A network frame is truncated, has an unknown kind or version, or fields of the wrong size. */
+  'SMPC_FRAME_MALFORMED',
+  /** A network frame is larger than the configured limit. */
+  'SMPC_FRAME_TOO_LARGE',
+  /** A client presented an unknown id or a wrong token, or sent anything before authenticating. */
+  'SMPC_UNAUTHENTICATED',
+  /** A frame names another round or session than the one in progress (replayed or reordered). */
+  'SMPC_WRONG_SESSION',
+  /** The announced payload does not match its digest, or the round parameters do not bind it (B.22). */
+  'SMPC_PAYLOAD_MISMATCH',
+  /** The connection closed, or could not be opened, before the exchange finished. */
+  'SMPC_CONNECTION_CLOSED',
+  /** A wait (for clients, for a welcome) ran past its deadline. */
+  'SMPC_TIMEOUT',
+  /** The aggregation server is closing; the round in progress was aborted. */
+  'SMPC_SERVER_CLOSING',
+  /** The aggregation server restarted during the round; the round was aborted and its id retired. */
+  'SMPC_SERVER_RESTARTED',
+  /** A round is already in progress on this server, or this round id was used before. */
+  'SMPC_ROUND_CONFLICT',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

@@ -25,8 +25,13 @@
  * - `simulate.ts`: a whole planned round in memory with dropouts, reporting exactness, error,
  *   time per stage and bytes per client (the engine behind `confide smpc simulate`).
  *
- * Deliberately not here: network transports and parallel unmasking across workers. Test-only
- * helpers (`sealEnvelopeWithNonce`, `evaluateShares`) and internal encodings are not exported.
+ * - `transport/`: the network adapters. `frames.ts` (the versioned WebSocket frame format) and
+ *   `ws-client.ts` ({@link AggregationClient}, over the standard `WebSocket`) are exported here;
+ *   the Node server and its round stores are in `confide/smpc/server`.
+ *
+ * Deliberately not here: the WebSocket server (Node only: `confide/smpc/server`) and parallel
+ * unmasking across workers. Test-only helpers (`sealEnvelopeWithNonce`, `evaluateShares`) and
+ * internal encodings are not exported.
  *
  * @module
  */
@@ -202,6 +207,38 @@ export {
   seededRandomSource,
   simulateRound,
 } from './simulate.ts';
+export {
+  type AnnounceFrame,
+  DEFAULT_MAX_FRAME_BYTES,
+  type DeclineFrame,
+  type DecodeFrameOptions,
+  decodeFrame,
+  type ErrorFrame,
+  encodeFrame,
+  FRAME_MAGIC,
+  FRAME_VERSION,
+  type Frame,
+  type FrameKind,
+  type HelloFrame,
+  type JoinFrame,
+  MAX_ROUND_ID_LENGTH,
+  type ProtocolFrame,
+  payloadDigest,
+  protocolRoundId,
+  type ResultFrame,
+  SESSION_TAG_LENGTH,
+  type WelcomeFrame,
+} from './transport/frames.ts';
+export {
+  AggregationClient,
+  type AggregationClientOptions,
+  type ClientEvent,
+  type ClientExit,
+  type ClientRoundRecord,
+  type RoundAnnouncement,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './transport/ws-client.ts';
 export {
   dequantizeWeightedMean,
   quantizeWeighted,

@@ -1,0 +1,27 @@
+/**
+ * The secure-aggregation server for Node (`confide/smpc/server`): {@link AggregationServer} over
+ * WebSocket (`ws`) and the round stores it keeps its round in. Kept apart from `confide/smpc` so
+ * the browser-safe entry never reaches `ws` or `node:` modules; the client, the frame format and
+ * the protocol are in `confide/smpc`.
+ *
+ * Deliberately not here: anything a client needs (import `confide/smpc`).
+ *
+ * @module
+ */
+
+export {
+  type CohortPlan,
+  expectedSenders,
+  MIN_COHORT,
+  pendingSenders,
+  planCohort,
+} from './transport/cohort.ts';
+export { FileRoundStore, MemoryRoundStore, type RoundStore, type StoredRound } from './transport/store.ts';
+export {
+  type AggregationEvent,
+  type AggregationRoundOptions,
+  AggregationServer,
+  type AggregationServerOptions,
+  type RegisteredClient,
+  type RoundResult,
+} from './transport/ws-server.ts';

@@ -1,0 +1,554 @@
+/**
+ * The secure-aggregation client over WebSocket: {@link AggregationClient} connects to an
+ * aggregation server, authenticates with its id and token, and for every round the server
+ * announces asks the application for its input (`prepare`), runs a fresh SecAgg+ client state
+ * machine (`protocol/client.ts`) on the server's frames, and records the result. Browser-safe: it
+ * uses the standard global `WebSocket` (Node ≥ 22 and browsers) or an injected constructor, and
+ * nothing from `node:`.
+ *
+ * What it refuses, so an honest client stays safe against the server (research note §4):
+ * - a payload whose SHA-256 is not the announced digest, and round parameters whose round id does
+ *   not bind the digest this client computed itself (B.22: clients holding different payloads
+ *   cannot be in one session), or whose vector length, ring or profile differ from the
+ *   announcement;
+ * - a second session for a round id it already joined, in this process or listed in
+ *   `policy.completedRoundIds` (B.23; persist `rounds` / the ids across restarts to keep this);
+ * - any protocol frame for a session it holds no state for (another round, another session tag, or
+ *   a session from before a restart): it never answers unmasking for a session whose secrets it
+ *   does not hold (A.10, B.24);
+ * - frames that do not decode (`SMPC_FRAME_MALFORMED`), and protocol messages the state machine
+ *   refuses (duplicates and replays are dropped, never answered twice).
+ *
+ * Each session's secrets live only in that session's state machine, which is dropped when the
+ * session ends or the server announces another round.
+ *
+ * Deliberately not here: reconnection (a reconnecting client is a new client for the next round,
+ * by design), quantization (the application's `prepare` returns a ring vector; see `quantize.ts`),
+ * and persistence of client state (a crashed client must not resume a session).
+ *
+ * @module
+ */
+
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertBytes, assertString } from '../../internal/assert.ts';
+import { equalBytes, toHex } from '../encoding.ts';
+import { SmpcError } from '../errors.ts';
+import {
+  type ClientPolicy,
+  type ClientStage,
+  type ClientState,
+  clientStep,
+  createClient,
+  type TrustedIdentity,
+} from '../protocol/client.ts';
+import { PROTOCOL_VERSION, type Profile } from '../protocol/params.ts';
+import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
+import { IDENTITY_KEY_LENGTH } from '../signing.ts';
+import {
+  type AnnounceFrame,
+  DEFAULT_MAX_FRAME_BYTES,
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  payloadDigest,
+  protocolRoundId,
+  type ResultFrame,
+  sameSession,
+} from './frames.ts';
+
+/** What a client is told about a round before it decides to join. */
+export interface RoundAnnouncement {
+  readonly roundId: string;
+  readonly vectorLength: number;
+  readonly ringBits: number;
+  readonly profile: Profile;
+  /** The round's opaque payload (e.g. the global model), already checked against its digest. */
+  readonly payload: Uint8Array;
+  /** SHA-256 of `payload`, hex. */
+  readonly payloadDigest: string;
+  /** Opaque JSON from the server (differential-privacy parameters), or null. */
+  readonly dp: unknown;
+}
+
+/** A round as this client saw it end. */
+export interface ClientRoundRecord {
+  readonly roundId: string;
+  /** `declined`: this client did not take part (policy, payload, `prepare` failed). */
+  readonly status: 'completed' | 'aborted' | 'declined';
+  readonly survivors: readonly string[];
+  readonly dropped: readonly string[];
+  /** The sum, when the server shares it. */
+  readonly sum: Uint32Array | null;
+  readonly abort: { readonly code: string; readonly reason: string } | null;
+  /** Whether this client's input is in the sum. */
+  readonly included: boolean;
+}
+
+/** Progress of a client. */
+export type ClientEvent =
+  | { readonly type: 'announced'; readonly roundId: string }
+  | { readonly type: 'joined'; readonly roundId: string }
+  | { readonly type: 'declined'; readonly roundId: string; readonly code: string; readonly reason: string }
+  | { readonly type: 'stage'; readonly roundId: string; readonly stage: ClientStage }
+  | { readonly type: 'refused'; readonly code: string; readonly reason: string }
+  | { readonly type: 'result'; readonly round: ClientRoundRecord };
+
+/** How the connection ended. */
+export interface ClientExit {
+  /** WebSocket close code (1000 normal, 1001 server going away, 1008 refused, 1009 too large, 1006 lost). */
+  readonly code: number;
+  readonly reason: string;
+  /** The coded error the server sent before closing, if any. */
+  readonly error: SmpcError | null;
+}
+
+/** The part of the standard `WebSocket` this client uses. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open', listener: () => void): void;
+  addEventListener(type: 'message', listener: (event: { readonly data: unknown }) => void): void;
+  addEventListener(
+    type: 'close',
+    listener: (event: { readonly code: number; readonly reason: string }) => void,
+  ): void;
+  addEventListener(type: 'error', listener: () => void): void;
+}
+
+/** A `WebSocket` constructor (the global one, or e.g. `ws`'s in older Node). */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** Options of {@link AggregationClient.connect}. */
+export interface AggregationClientOptions {
+  /** `ws://` or `wss://` URL of the server. */
+  readonly url: string;
+  readonly id: string;
+  readonly token: string;
+  /** Long-term Ed25519 secret key (the `active` profile). */
+  readonly identitySecretKey?: Uint8Array;
+  /** The cohort's Ed25519 public keys, obtained out of band (the `active` profile). */
+  readonly trustedIdentities?: readonly TrustedIdentity[];
+  /** What this client refuses to run with; `completedRoundIds` holds service round ids. */
+  readonly policy?: ClientPolicy;
+  /** This client's ring vector for a round (quantize floats with `quantize`). Throw to decline. */
+  readonly prepare: (round: RoundAnnouncement) => Uint32Array | Promise<Uint32Array>;
+  readonly onEvent?: (event: ClientEvent) => void;
+  /** Injected `WebSocket` constructor; default `globalThis.WebSocket`. */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Time to connect and authenticate; default 30 000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Largest frame accepted from the server; default {@link DEFAULT_MAX_FRAME_BYTES}. */
+  readonly maxFrameBytes?: number;
+}
+
+interface Session {
+  readonly roundId: string;
+  readonly session: Uint8Array;
+  readonly expectedRoundId: string;
+  readonly announcement: AnnounceFrame;
+  state: ClientState | null;
+}
+
+const OPEN = 1;
+
+function toBytes(data: unknown): Uint8Array | null {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (data instanceof Uint8Array) return data;
+  return null;
+}
+
+/**
+ * A WebSocket secure-aggregation client.
+ *
+ * @example
+ * ```ts
+ * const client = await AggregationClient.connect({
+ *   url, id: 'hospital-1', token,
+ *   prepare: (round) => quantize(train(round.payload), { valueBits: 16, clipLInf: 1 }).values,
+ * });
+ * await client.closed; // when the server closes
+ * ```
+ */
+export class AggregationClient {
+  readonly id: string;
+  readonly #socket: WebSocketLike;
+  readonly #options: AggregationClientOptions;
+  readonly #completed: Set<string>;
+  readonly #rounds: ClientRoundRecord[] = [];
+  readonly #maxFrameBytes: number;
+  #session: Session | null = null;
+  #queue: Promise<void> = Promise.resolve();
+  #error: SmpcError | null = null;
+  /** Resolves when the connection closes (never rejects). */
+  readonly closed: Promise<ClientExit>;
+
+  private constructor(
+    socket: WebSocketLike,
+    options: AggregationClientOptions,
+    maxFrameBytes: number,
+    closed: Promise<ClientExit>,
+  ) {
+    this.#socket = socket;
+    this.#options = options;
+    this.id = options.id;
+    this.#maxFrameBytes = maxFrameBytes;
+    this.#completed = new Set(options.policy?.completedRoundIds ?? []);
+    this.closed = closed;
+  }
+
+  /**
+   * Connects and authenticates; resolves once the server welcomed this client.
+   *
+   * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid options.
+   * @throws {SmpcError} `SMPC_UNAUTHENTICATED` when the server refuses the id or token;
+   *   `SMPC_CONNECTION_CLOSED` when the connection fails; `SMPC_TIMEOUT` after `connectTimeoutMs`.
+   */
+  static connect(options: AggregationClientOptions): Promise<AggregationClient> {
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'options must be an object');
+    }
+    const url = assertString(options.url, 'url', 2048);
+    if (!/^wss?:\/\//i.test(url))
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'url must start with ws:// or wss://');
+    assertString(options.id, 'id', 256);
+    assertString(options.token, 'token', 512);
+    if (typeof options.prepare !== 'function') {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        'prepare must be a function returning the ring vector',
+      );
+    }
+    if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'onEvent must be a function');
+    }
+    if (options.identitySecretKey !== undefined) {
+      assertBytes(options.identitySecretKey, 'identitySecretKey', IDENTITY_KEY_LENGTH);
+    }
+    // Validates policy and identities once, the way every session will use them.
+    createClient({
+      id: options.id,
+      input: new Uint32Array(1),
+      ...(options.policy === undefined ? {} : { policy: options.policy }),
+      ...(options.trustedIdentities === undefined ? {} : { trustedIdentities: options.trustedIdentities }),
+    });
+    const timeoutMs = options.connectTimeoutMs ?? 30_000;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'connectTimeoutMs must be a positive integer');
+    }
+    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 1024) {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'maxFrameBytes must be an integer ≥ 1024');
+    }
+    const Ctor =
+      options.WebSocket ?? (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (typeof Ctor !== 'function') {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        'no WebSocket constructor: use Node ≥ 22 or a browser, or pass options.WebSocket',
+      );
+    }
+    let socket: WebSocketLike;
+    try {
+      socket = new Ctor(url);
+    } catch (cause) {
+      throw new SmpcError('SMPC_CONNECTION_CLOSED', `cannot open a WebSocket to ${url}`, { cause });
+    }
+    socket.binaryType = 'arraybuffer';
+
+    let resolveClosed!: (exit: ClientExit) => void;
+    const closed = new Promise<ClientExit>((resolve) => {
+      resolveClosed = resolve;
+    });
+    const client = new AggregationClient(socket, options, maxFrameBytes, closed);
+    return new Promise<AggregationClient>((resolve, reject) => {
+      let welcomed = false;
+      const timer = setTimeout(() => {
+        if (welcomed) return;
+        reject(new SmpcError('SMPC_TIMEOUT', `no welcome from ${url} within ${timeoutMs} ms`));
+        socket.close(1000, 'timeout');
+      }, timeoutMs);
+      socket.addEventListener('open', () => {
+        socket.send(encodeFrame({ kind: 'hello', clientId: options.id, token: options.token }));
+      });
+      socket.addEventListener('message', (event) => {
+        const bytes = toBytes(event.data);
+        if (welcomed) {
+          client.#enqueue(() => client.#receive(bytes));
+          return;
+        }
+        let frame: Frame | null = null;
+        try {
+          frame = bytes === null ? null : decodeFrame(bytes, { maxFrameBytes });
+        } catch {
+          frame = null;
+        }
+        if (frame?.kind === 'welcome' && frame.clientId === options.id) {
+          welcomed = true;
+          clearTimeout(timer);
+          resolve(client);
+        } else if (frame?.kind === 'error') {
+          client.#error = new SmpcError(
+            frame.code === 'SMPC_UNAUTHENTICATED' ? 'SMPC_UNAUTHENTICATED' : 'SMPC_CONNECTION_CLOSED',
+            `the server refused the connection: ${frame.code}`,
+          );
+        } else {
+          client.#error = new SmpcError(
+            'SMPC_FRAME_MALFORMED',
+            'the server sent something other than a welcome',
+          );
+          socket.close(1008, 'SMPC_FRAME_MALFORMED');
+        }
+      });
+      socket.addEventListener('error', () => {
+        // The close event follows with the code.
+      });
+      socket.addEventListener('close', (event) => {
+        clearTimeout(timer);
+        const exit: ClientExit = { code: event.code, reason: event.reason, error: client.#error };
+        client.#session = null;
+        resolveClosed(exit);
+        if (!welcomed) {
+          reject(
+            client.#error ??
+              new SmpcError('SMPC_CONNECTION_CLOSED', `the connection to ${url} closed (code ${event.code})`),
+          );
+        }
+      });
+    });
+  }
+
+  /** The rounds this client saw end, oldest first. */
+  get rounds(): readonly ClientRoundRecord[] {
+    return [...this.#rounds];
+  }
+
+  /** Service round ids this client joined (persist them and pass as `policy.completedRoundIds`). */
+  get completedRoundIds(): readonly string[] {
+    return [...this.#completed];
+  }
+
+  /** Closes the connection (a session in progress is abandoned; the server drops this client). */
+  close(): Promise<ClientExit> {
+    this.#session = null;
+    if (this.#socket.readyState === OPEN || this.#socket.readyState === 0)
+      this.#socket.close(1000, 'client closing');
+    return this.closed;
+  }
+
+  #event(event: ClientEvent): void {
+    try {
+      this.#options.onEvent?.(event);
+    } catch {
+      // A throwing progress callback must not break the session.
+    }
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(task).catch((e) => {
+      this.#event({
+        type: 'refused',
+        code: e instanceof SmpcError ? e.code : 'SMPC_ABORTED',
+        reason: String(e?.message ?? e),
+      });
+    });
+  }
+
+  #send(frame: Frame): void {
+    if (this.#socket.readyState === OPEN) this.#socket.send(encodeFrame(frame));
+  }
+
+  async #receive(bytes: Uint8Array | null): Promise<void> {
+    let frame: Frame;
+    try {
+      if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
+      frame = decodeFrame(bytes, { maxFrameBytes: this.#maxFrameBytes });
+    } catch (e) {
+      this.#event({
+        type: 'refused',
+        code: e instanceof SmpcError ? e.code : 'SMPC_FRAME_MALFORMED',
+        reason: 'undecodable frame',
+      });
+      return;
+    }
+    switch (frame.kind) {
+      case 'announce':
+        return this.#announce(frame);
+      case 'protocol':
+        return this.#protocol(frame.roundId, frame.session, frame.message);
+      case 'result':
+        return this.#result(frame);
+      case 'error':
+        this.#error = new SmpcError('SMPC_CONNECTION_CLOSED', `the server reported ${frame.code}`);
+        this.#event({ type: 'refused', code: frame.code, reason: frame.message });
+        return;
+      default:
+        this.#event({
+          type: 'refused',
+          code: 'SMPC_FRAME_MALFORMED',
+          reason: `unexpected ${frame.kind} frame`,
+        });
+    }
+  }
+
+  #decline(frame: AnnounceFrame, code: string, reason: string, record: boolean): void {
+    this.#send({ kind: 'decline', roundId: frame.roundId, session: frame.session, code, reason });
+    this.#event({ type: 'declined', roundId: frame.roundId, code, reason });
+    if (record) {
+      this.#rounds.push({
+        roundId: frame.roundId,
+        status: 'declined',
+        survivors: [],
+        dropped: [],
+        sum: null,
+        abort: { code, reason },
+        included: false,
+      });
+    }
+  }
+
+  async #announce(frame: AnnounceFrame): Promise<void> {
+    // A new announcement ends any session still open: its secrets are dropped, never reused.
+    this.#session = null;
+    this.#event({ type: 'announced', roundId: frame.roundId });
+    const digest = payloadDigest(frame.payload);
+    if (!equalBytes(digest, frame.payloadDigest)) {
+      this.#decline(frame, 'SMPC_PAYLOAD_MISMATCH', 'the payload does not match its announced digest', true);
+      return;
+    }
+    if (this.#completed.has(frame.roundId)) {
+      this.#decline(frame, 'SMPC_POLICY_VIOLATION', 'this client already took part in this round id', true);
+      return;
+    }
+    this.#completed.add(frame.roundId);
+    const announcement: RoundAnnouncement = {
+      roundId: frame.roundId,
+      vectorLength: frame.vectorLength,
+      ringBits: frame.ringBits,
+      profile: frame.profile,
+      payload: frame.payload,
+      payloadDigest: toHex(digest),
+      dp: frame.dp,
+    };
+    let state: ClientState;
+    try {
+      const input = await this.#options.prepare(announcement);
+      state = createClient({
+        id: this.id,
+        input,
+        ringBits: frame.ringBits,
+        // Round ids are checked here, at the service level (above); the protocol ids embed the digest.
+        policy: { ...(this.#options.policy ?? {}), completedRoundIds: [] },
+        ...(this.#options.trustedIdentities === undefined
+          ? {}
+          : { trustedIdentities: this.#options.trustedIdentities }),
+      });
+      if (input.length !== frame.vectorLength) {
+        throw new ConfideArgumentError(
+          'INVALID_ARGUMENT',
+          `prepare returned ${input.length} lanes; the round needs ${frame.vectorLength}`,
+        );
+      }
+    } catch (e) {
+      const code = e instanceof SmpcError || e instanceof ConfideArgumentError ? e.code : 'INVALID_ARGUMENT';
+      this.#decline(
+        frame,
+        code,
+        `prepare failed: ${e instanceof Error ? e.message.slice(0, 200) : 'error'}`,
+        true,
+      );
+      return;
+    }
+    this.#session = {
+      roundId: frame.roundId,
+      session: frame.session,
+      expectedRoundId: protocolRoundId(frame.roundId, digest),
+      announcement: frame,
+      state,
+    };
+    this.#send({ kind: 'join', roundId: frame.roundId, session: frame.session });
+    this.#event({ type: 'joined', roundId: frame.roundId });
+  }
+
+  async #protocol(roundId: string, session: Uint8Array, bytes: Uint8Array): Promise<void> {
+    const s = this.#session;
+    if (s === null || s.state === null || s.roundId !== roundId || !sameSession(s.session, session)) {
+      // Never answer for a session this client holds no secrets for (A.10, B.24).
+      this.#event({
+        type: 'refused',
+        code: 'SMPC_WRONG_SESSION',
+        reason: 'protocol frame for another session',
+      });
+      return;
+    }
+    let message: unknown;
+    try {
+      message = decodeMessage(bytes);
+    } catch (e) {
+      this.#event({
+        type: 'refused',
+        code: e instanceof SmpcError ? e.code : 'SMPC_MALFORMED_MESSAGE',
+        reason: 'undecodable protocol message',
+      });
+      return;
+    }
+    const m = message as { type?: unknown; params?: Record<string, unknown> };
+    if (m.type === 'advertise-request' && s.state.stage === 'awaiting-params') {
+      const p = m.params ?? {};
+      const a = s.announcement;
+      if (
+        p.roundId !== s.expectedRoundId ||
+        p.vectorLength !== a.vectorLength ||
+        p.ringBits !== a.ringBits ||
+        p.profile !== a.profile
+      ) {
+        // B.22: the session must bind the payload this client holds, with the announced shape.
+        const reason = 'the round parameters do not bind the announced payload and shape';
+        s.state = null;
+        this.#sendProtocol(s, { v: PROTOCOL_VERSION, type: 'abort', code: 'SMPC_PAYLOAD_MISMATCH', reason });
+        this.#event({ type: 'refused', code: 'SMPC_PAYLOAD_MISMATCH', reason });
+        return;
+      }
+    }
+    try {
+      const r = await clientStep(s.state, message, {
+        ...(this.#options.identitySecretKey === undefined
+          ? {}
+          : { identitySecretKey: this.#options.identitySecretKey }),
+      });
+      if (this.#session !== s) return; // the session ended while this step ran
+      s.state = r.state;
+      for (const out of r.outbound) this.#sendProtocol(s, out);
+      this.#event({ type: 'stage', roundId: s.roundId, stage: r.state.stage });
+    } catch (e) {
+      if (!(e instanceof SmpcError)) throw e;
+      // Out-of-stage, repeated or replayed: the state is unchanged; nothing is answered twice.
+      this.#event({ type: 'refused', code: e.code, reason: e.message });
+    }
+  }
+
+  #sendProtocol(s: Session, message: unknown): void {
+    this.#send({ kind: 'protocol', roundId: s.roundId, session: s.session, message: encodeMessage(message) });
+  }
+
+  async #result(frame: ResultFrame): Promise<void> {
+    const s = this.#session;
+    if (s === null || s.roundId !== frame.roundId || !sameSession(s.session, frame.session)) {
+      this.#event({ type: 'refused', code: 'SMPC_WRONG_SESSION', reason: 'result for another session' });
+      return;
+    }
+    this.#session = null;
+    const record: ClientRoundRecord = {
+      roundId: frame.roundId,
+      status: frame.status,
+      survivors: frame.survivors,
+      dropped: frame.dropped,
+      sum: frame.sum,
+      abort: frame.abort,
+      included: frame.status === 'completed' && frame.survivors.includes(this.id),
+    };
+    this.#rounds.push(record);
+    this.#event({ type: 'result', round: record });
+  }
+}
