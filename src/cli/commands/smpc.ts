@@ -22,6 +22,9 @@
  * report is still printed, then the abort code goes to stderr and the status is 1. Invalid flags
  * are usage errors (status 2); a configuration the planner refuses is status 1 with its code.
  *
+ * `confide smpc serve` and `confide smpc join` (rounds over the network) live in
+ * `smpc-network.ts` and are registered here.
+ *
  * @module
  */
 
@@ -41,6 +44,7 @@ import {
   type WireEncoding,
 } from '../../smpc/index.ts';
 import { readText, writeAtomic } from '../files.ts';
+import { registerSmpcNetworkCommands } from './smpc-network.ts';
 
 /** `--drop-at` names (short, as the issue spells them) → protocol stages. */
 const DROP_NAMES: Readonly<Record<string, DropPoint>> = {
@@ -243,4 +247,5 @@ export function registerSmpcCommands(program: Command): void {
     )
     .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
     .action((flags: SimulateFlags) => simulate(flags));
+  registerSmpcNetworkCommands(smpc);
 }

@@ -82,6 +82,8 @@ export interface ClientRoundRecord {
   readonly abort: { readonly code: string; readonly reason: string } | null;
   /** Whether this client's input is in the sum. */
   readonly included: boolean;
+  /** Milliseconds this client spent inside its state machine (key agreement, sharing, masking). */
+  readonly protocolTimeMs: number;
 }
 
 /** Progress of a client. */
@@ -149,6 +151,7 @@ interface Session {
   readonly expectedRoundId: string;
   readonly announcement: AnnounceFrame;
   state: ClientState | null;
+  protocolTimeMs: number;
 }
 
 const OPEN = 1;
@@ -404,6 +407,7 @@ export class AggregationClient {
         sum: null,
         abort: { code, reason },
         included: false,
+        protocolTimeMs: 0,
       });
     }
   }
@@ -466,6 +470,7 @@ export class AggregationClient {
       expectedRoundId: protocolRoundId(frame.roundId, digest),
       announcement: frame,
       state,
+      protocolTimeMs: 0,
     };
     this.#send({ kind: 'join', roundId: frame.roundId, session: frame.session });
     this.#event({ type: 'joined', roundId: frame.roundId });
@@ -511,11 +516,14 @@ export class AggregationClient {
         return;
       }
     }
+    const started = performance.now();
     try {
       const r = await clientStep(s.state, message, {
         ...(this.#options.identitySecretKey === undefined
           ? {}
           : { identitySecretKey: this.#options.identitySecretKey }),
+      }).finally(() => {
+        s.protocolTimeMs += performance.now() - started;
       });
       if (this.#session !== s) return; // the session ended while this step ran
       s.state = r.state;
@@ -547,6 +555,7 @@ export class AggregationClient {
       sum: frame.sum,
       abort: frame.abort,
       included: frame.status === 'completed' && frame.survivors.includes(this.id),
+      protocolTimeMs: s.protocolTimeMs,
     };
     this.#rounds.push(record);
     this.#event({ type: 'result', round: record });

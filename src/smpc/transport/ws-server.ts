@@ -196,9 +196,12 @@ export interface RoundResult {
   /** Bytes of round frames received and sent. */
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** Milliseconds spent inside the server state machine (its cryptography and bookkeeping). */
+  readonly protocolTimeMs: number;
 }
 
 const TOKEN = /^[\x21-\x7e]{16,512}$/;
+const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
 /** WebSocket close codes (RFC 6455 §7.4.1, and 4000–4999 for applications). */
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY = 1008;
@@ -233,6 +236,7 @@ interface RoundRun {
   stageStart: number;
   bytesIn: number;
   bytesOut: number;
+  protocolTimeMs: number;
   joinWake: (() => void) | null;
   finish: (result: RoundResult) => void;
   readonly done: Promise<RoundResult>;
@@ -488,6 +492,7 @@ export class AggregationServer {
       stageStart: performance.now(),
       bytesIn: 0,
       bytesOut: 0,
+      protocolTimeMs: 0,
       joinWake: null,
       finish,
       done,
@@ -623,7 +628,8 @@ export class AggregationServer {
     let frame: Frame;
     try {
       if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
-      frame = decodeFrame(bytes, { maxFrameBytes: this.#maxFrameBytes });
+      // An unauthenticated peer gets no more than a hello needs (two strings of ≤ 1024 bytes).
+      frame = decodeFrame(bytes, { maxFrameBytes: MAX_HELLO_BYTES });
     } catch (e) {
       this.#reject(conn, 'SMPC_UNAUTHENTICATED', `the first frame must be a hello (${codeOf(e)})`);
       return;
@@ -802,6 +808,7 @@ export class AggregationServer {
     await this.#enqueue(run, async () => {
       if (run.phase !== 'joining') return; // closed meanwhile
       run.phase = 'running';
+      const started = performance.now();
       const start = createServer({
         roundId: run.protocolRoundId,
         profile: o.profile,
@@ -815,6 +822,7 @@ export class AggregationServer {
         prg: o.prg,
       });
       this.#onEvent({ type: 'round-started', roundId: run.roundId, cohort, ...plan });
+      run.protocolTimeMs += performance.now() - started;
       await this.#apply(run, start.state, start.outbound);
       // Clients that vanished during planning are already known gone.
       await this.#closeIfOnlyGonePending(run);
@@ -831,9 +839,22 @@ export class AggregationServer {
   }
 
   async #step(run: RoundRun, event: { type: 'message'; from: string; message: unknown } | { type: 'close' }) {
-    if (run.phase !== 'running' || run.state === null) return;
+    if (run.phase !== 'running' || run.state === null) {
+      if (event.type === 'message') {
+        this.#onEvent({
+          type: 'frame-refused',
+          clientId: event.from,
+          code: 'SMPC_WRONG_SESSION',
+          reason: 'the session ended before this message was processed',
+        });
+      }
+      return;
+    }
+    const started = performance.now();
     try {
-      const r = await serverStep(run.state, event);
+      const r = await serverStep(run.state, event).finally(() => {
+        run.protocolTimeMs += performance.now() - started;
+      });
       await this.#apply(run, r.state, r.outbound);
     } catch (e) {
       if (!(e instanceof SmpcError)) throw e;
@@ -872,13 +893,13 @@ export class AggregationServer {
       );
     }
     if (before === null || before.stage !== state.stage) {
-      this.#track(run, state.stage);
       if (state.stage === 'done' || state.stage === 'aborted') {
         await this.#end(run, state.abort?.code ?? 'SMPC_ABORTED', state.abort?.reason ?? '', true);
         return;
       }
-      this.#onEvent({ type: 'stage', roundId: run.roundId, stage: state.stage });
+      this.#track(run, state.stage);
       await this.#store.save({ roundId: run.roundId, state: serializeState(state) });
+      this.#onEvent({ type: 'stage', roundId: run.roundId, stage: state.stage });
       this.#arm(run);
     }
   }
@@ -948,6 +969,7 @@ export class AggregationServer {
       stageTimesMs: { ...run.stageTimesMs },
       bytesIn: run.bytesIn,
       bytesOut: 0,
+      protocolTimeMs: 0,
     };
     const frame = encodeFrame({
       kind: 'result',
@@ -975,7 +997,7 @@ export class AggregationServer {
     } else {
       this.#onEvent({ type: 'round-aborted', roundId: run.roundId, code: abort?.code ?? '', reason });
     }
-    run.finish({ ...result, bytesOut: run.bytesOut });
+    run.finish({ ...result, bytesOut: run.bytesOut, protocolTimeMs: run.protocolTimeMs });
   }
 
   #send(conn: Connection, bytes: Uint8Array, run: RoundRun): void {

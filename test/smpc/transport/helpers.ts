@@ -6,7 +6,11 @@ import {
   type AggregationClientOptions,
   type ClientRoundRecord,
   createRing,
+  decodeFrame,
+  decodeMessage,
   ringSum,
+  type WebSocketConstructor,
+  type WebSocketLike,
 } from '../../../src/smpc/index.ts';
 import {
   type AggregationEvent,
@@ -118,4 +122,92 @@ export async function resultOf(
     if (Date.now() - start > timeoutMs) throw new Error(`no result for ${roundId} at ${client.id}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** The protocol message type inside an outgoing frame, or the frame kind for control frames. */
+export function frameType(bytes: Uint8Array): string {
+  const frame = decodeFrame(bytes);
+  if (frame.kind !== 'protocol') return frame.kind;
+  return (decodeMessage(frame.message) as { type: string }).type;
+}
+
+/** What a send hook can do with one outgoing frame. */
+export interface SendControl {
+  /** Sends bytes on the real socket. */
+  readonly send: (bytes: Uint8Array) => void;
+  /** Closes the real socket (a crash, as the server sees it). */
+  readonly close: () => void;
+}
+
+/**
+ * A `WebSocket` constructor whose `send` goes through `hook`: it can pass, drop, delay, duplicate or
+ * rewrite each outgoing frame, or close the connection. Incoming traffic is untouched.
+ */
+export function tamperingWebSocket(
+  hook: (bytes: Uint8Array, control: SendControl) => void | Promise<void>,
+): WebSocketConstructor {
+  const Base = (globalThis as unknown as { WebSocket: new (url: string) => WebSocket }).WebSocket;
+  return class implements WebSocketLike {
+    readonly #ws: WebSocket;
+    constructor(url: string) {
+      this.#ws = new Base(url);
+    }
+    get binaryType(): string {
+      return this.#ws.binaryType;
+    }
+    set binaryType(value: string) {
+      this.#ws.binaryType = value as BinaryType;
+    }
+    get readyState(): number {
+      return this.#ws.readyState;
+    }
+    send(data: Uint8Array): void {
+      const control: SendControl = {
+        send: (b) => {
+          if (this.#ws.readyState === 1) this.#ws.send(b as Uint8Array<ArrayBuffer>);
+        },
+        close: () => this.#ws.close(),
+      };
+      void hook(data, control);
+    }
+    close(code?: number, reason?: string): void {
+      this.#ws.close(code, reason);
+    }
+    addEventListener(type: string, listener: (event: never) => void): void {
+      this.#ws.addEventListener(type, listener as unknown as EventListener);
+    }
+  } as unknown as WebSocketConstructor;
+}
+
+/** Resolves at the first server event matching `match` (already seen or future). */
+export function whenEvent(
+  harness: Harness,
+  match: (e: AggregationEvent) => boolean,
+  timeoutMs = 30_000,
+): Promise<AggregationEvent> {
+  return new Promise((resolve, reject) => {
+    const start = Date.now();
+    const poll = (): void => {
+      const e = harness.events.find(match);
+      if (e !== undefined) resolve(e);
+      else if (Date.now() - start > timeoutMs) reject(new Error('event did not happen'));
+      else setTimeout(poll, 5);
+    };
+    poll();
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The frame-refused events, typed, optionally of one client. */
+export function refusals(
+  events: readonly AggregationEvent[],
+  clientId?: string,
+): Extract<AggregationEvent, { type: 'frame-refused' }>[] {
+  return events.filter(
+    (e): e is Extract<AggregationEvent, { type: 'frame-refused' }> =>
+      e.type === 'frame-refused' && (clientId === undefined || e.clientId === clientId),
+  );
 }

@@ -35,11 +35,21 @@ describe('AggregationServer + AggregationClient', () => {
     expect(result.dropped).toEqual([]);
     expect(result.bytesIn).toBeGreaterThan(0);
     expect(result.bytesOut).toBeGreaterThan(0);
+    expect(result.protocolTimeMs).toBeGreaterThan(0);
+    expect(Object.keys(result.stageTimesMs)).toEqual([
+      'join',
+      'plan',
+      'advertise',
+      'share-keys',
+      'masked-input',
+      'unmask',
+    ]);
     for (const c of clients) {
       const r = await resultOf(c, 'r1');
       expect(r.status).toBe('completed');
       expect(r.included).toBe(true);
       expect(r.sum).toBeNull(); // status only by default
+      expect(r.protocolTimeMs).toBeGreaterThan(0);
     }
   });
 

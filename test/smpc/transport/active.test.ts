@@ -1,0 +1,86 @@
+// The `active` profile over the network: Ed25519 identities registered with the server and
+// distributed out of band to the clients; signed advertisements and the consistency round run
+// over real sockets. A client whose identity key does not match the trusted one drops out at
+// advertise; the others sum exactly.
+import { afterEach, describe, expect, it } from 'vitest';
+import { type AggregationClient, generateIdentity, type Identity } from '../../../src/smpc/index.ts';
+import { connectClient, expectExact, type Harness, registry, startServer } from './helpers.ts';
+
+let harness: Harness | undefined;
+let clients: AggregationClient[] = [];
+
+afterEach(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  clients = [];
+  await harness?.server.close();
+  harness = undefined;
+});
+
+describe('active profile over WebSocket', () => {
+  it('runs signed advertisements and the consistency round; a client with a wrong key drops out', async () => {
+    const reg = registry(6);
+    const identities = new Map<string, Identity>(reg.map((c) => [c.id, generateIdentity()]));
+    const trusted = reg.map((c) => ({ id: c.id, publicKey: (identities.get(c.id) as Identity).publicKey }));
+    harness = await startServer(
+      reg.map((c) => ({ ...c, identityPublicKey: (identities.get(c.id) as Identity).publicKey })),
+    );
+    const h = harness;
+    clients = await Promise.all(
+      reg.map((c) =>
+        connectClient(h.server.url, c.id, {
+          trustedIdentities: trusted,
+          // c5 lost its key and signs with another one: its own policy check refuses to advertise.
+          identitySecretKey:
+            c.id === 'c5' ? generateIdentity().secretKey : (identities.get(c.id) as Identity).secretKey,
+        }),
+      ),
+    );
+    await h.server.waitForClients(6, 10_000);
+    const result = await h.server.runRound({
+      roundId: 'active-1',
+      vectorLength: 6,
+      minClients: 5,
+      profile: 'active',
+    });
+    expectExact(result, 6);
+    expect(result.plan).toEqual({ graph: 'complete', degree: 5, threshold: 4 });
+    expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
+    expect(result.dropped).toEqual(['c5']);
+    expect(h.events).toContainEqual(expect.objectContaining({ type: 'stage', stage: 'consistency' }));
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'client-dropped', clientId: 'c5', stage: 'advertise' }),
+    );
+  });
+
+  it('leaves clients without a registered identity key out of an active cohort', async () => {
+    const reg = registry(5);
+    const identities = new Map<string, Identity>(reg.map((c) => [c.id, generateIdentity()]));
+    const trusted = reg
+      .slice(0, 4)
+      .map((c) => ({ id: c.id, publicKey: (identities.get(c.id) as Identity).publicKey }));
+    harness = await startServer(
+      reg.map((c) =>
+        c.id === 'c4' ? c : { ...c, identityPublicKey: (identities.get(c.id) as Identity).publicKey },
+      ),
+    );
+    const h = harness;
+    clients = await Promise.all(
+      reg.map((c) =>
+        connectClient(h.server.url, c.id, {
+          trustedIdentities: trusted,
+          identitySecretKey: (identities.get(c.id) as Identity).secretKey,
+        }),
+      ),
+    );
+    await h.server.waitForClients(5, 10_000);
+    const result = await h.server.runRound({
+      roundId: 'active-2',
+      vectorLength: 3,
+      minClients: 4,
+      profile: 'active',
+    });
+    expectExact(result, 3);
+    expect(result.cohort).toEqual(['c0', 'c1', 'c2', 'c3']);
+    expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3']);
+  });
+});

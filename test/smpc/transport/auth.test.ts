@@ -1,0 +1,180 @@
+// Authentication and hostile bytes at the edge: wrong or missing tokens, frames before hello,
+// oversized frames and a few hundred random byte strings into a live server. Nothing touches a
+// round; the server stays up, and the next round is exact.
+import { afterEach, describe, expect, it } from 'vitest';
+import { AggregationClient, decodeFrame, encodeFrame } from '../../../src/smpc/index.ts';
+import { AggregationServer } from '../../../src/smpc/server.ts';
+import { expectCodeAsync } from '../helpers.ts';
+import { connectClient, expectExact, type Harness, registry, startServer, tokenFor } from './helpers.ts';
+
+let harness: Harness | undefined;
+const open: AggregationClient[] = [];
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((c) => c.close()));
+  await harness?.server.close();
+  harness = undefined;
+});
+
+/**
+ * Opens a raw socket, sends `frames` once open, and resolves with what came back and the close
+ * code; closes from this side after `lingerMs` if the server keeps a (well-formed) connection open.
+ */
+function raw(
+  url: string,
+  frames: (Uint8Array | string)[],
+  lingerMs = 10_000,
+): Promise<{ code: number; received: Uint8Array[] }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    const received: Uint8Array[] = [];
+    ws.addEventListener('open', () => {
+      for (const f of frames) ws.send(f as Uint8Array<ArrayBuffer>);
+      setTimeout(() => ws.close(1000), lingerMs);
+    });
+    ws.addEventListener('message', (e) => received.push(new Uint8Array(e.data as ArrayBuffer)));
+    ws.addEventListener('close', (e) => resolve({ code: e.code, received }));
+  });
+}
+
+function errorCode(received: Uint8Array[]): string | undefined {
+  for (const bytes of received) {
+    const f = decodeFrame(bytes);
+    if (f.kind === 'error') return f.code;
+  }
+  return undefined;
+}
+
+async function roundIsExact(h: Harness, ids: string[], roundId: string): Promise<void> {
+  const clients = await Promise.all(ids.map((id) => connectClient(h.server.url, id)));
+  open.push(...clients);
+  await h.server.waitForClients(ids.length, 10_000);
+  const result = await h.server.runRound({ roundId, vectorLength: 6, minClients: ids.length });
+  expectExact(result, 6);
+  expect(result.survivors).toEqual([...ids].sort());
+}
+
+describe('authentication', () => {
+  it('refuses a wrong token and an unknown id with SMPC_UNAUTHENTICATED, touching nothing', async () => {
+    harness = await startServer(registry(3));
+    const { url } = harness.server;
+    await expectCodeAsync(
+      AggregationClient.connect({
+        url,
+        id: 'c0',
+        token: 'wrong-token-0123456789',
+        prepare: () => new Uint32Array(1),
+      }),
+      'SMPC_UNAUTHENTICATED',
+    );
+    await expectCodeAsync(
+      AggregationClient.connect({
+        url,
+        id: 'mallory',
+        token: tokenFor('mallory'),
+        prepare: () => new Uint32Array(1),
+      }),
+      'SMPC_UNAUTHENTICATED',
+    );
+    expect(harness.server.connectedClients()).toEqual([]);
+    expect(harness.events.filter((e) => e.type === 'client-rejected')).toHaveLength(2);
+    await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-auth-failures');
+  });
+
+  it('refuses anything but a hello as the first frame, and a silent connection after the hello timeout', async () => {
+    harness = await startServer(registry(3), { helloTimeoutMs: 300 });
+    const { url } = harness.server;
+    const session = new Uint8Array(16);
+    for (const first of [
+      encodeFrame({ kind: 'join', roundId: 'r', session }),
+      'hello as text',
+      Uint8Array.of(1, 2, 3),
+    ]) {
+      const r = await raw(url, [first]);
+      expect(r.code).toBe(1008);
+      expect(errorCode(r.received)).toBe('SMPC_UNAUTHENTICATED');
+    }
+    const silent = await raw(url, []);
+    expect(silent.code).toBe(1008);
+    expect(errorCode(silent.received)).toBe('SMPC_UNAUTHENTICATED');
+    expect(harness.server.connectedClients()).toEqual([]);
+  });
+
+  it('validates its options with INVALID_ARGUMENT', async () => {
+    await expectCodeAsync(AggregationServer.listen({ clients: [] }), 'INVALID_ARGUMENT');
+    await expectCodeAsync(
+      AggregationServer.listen({ clients: [{ id: 'a', token: 'short' }] }),
+      'INVALID_ARGUMENT',
+    );
+    await expectCodeAsync(
+      AggregationServer.listen({ clients: [...registry(2), { id: 'c0', token: tokenFor('x') }] }),
+      'INVALID_ARGUMENT',
+    );
+    await expectCodeAsync(
+      AggregationServer.listen({ clients: registry(2), port: 70_000 }),
+      'INVALID_ARGUMENT',
+    );
+    harness = await startServer(registry(3));
+    await expectCodeAsync(
+      harness.server.runRound({ roundId: 'r', vectorLength: 0, minClients: 3 }),
+      'INVALID_ARGUMENT',
+    );
+    await expectCodeAsync(
+      harness.server.runRound({ roundId: 'r', vectorLength: 4, minClients: 2 }),
+      'INVALID_ARGUMENT',
+    );
+    await expectCodeAsync(
+      harness.server.runRound({ roundId: 'x'.repeat(64), vectorLength: 4, minClients: 3 }),
+      'INVALID_ARGUMENT',
+    );
+    await expectCodeAsync(harness.server.waitForClients(3, 50), 'SMPC_TIMEOUT');
+  });
+});
+
+describe('hostile bytes', () => {
+  it('closes a connection that sends a frame over maxFrameBytes, and stays up', async () => {
+    harness = await startServer(registry(4), { maxFrameBytes: 4096 });
+    const { url } = harness.server;
+    const hello = encodeFrame({ kind: 'hello', clientId: 'c3', token: tokenFor('c3') });
+    const r = await raw(url, [hello, new Uint8Array(10_000)]);
+    expect(r.code).toBe(1009); // ws enforces maxPayload before anything is parsed
+    const big = await raw(url, [new Uint8Array(5_000)]);
+    expect(big.code).toBe(1009);
+    await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-oversize');
+  });
+
+  it('survives 400 random and mutated byte strings, before and after authentication', async () => {
+    harness = await startServer(registry(4));
+    const { url } = harness.server;
+    const hello = encodeFrame({ kind: 'hello', clientId: 'c3', token: tokenFor('c3') });
+    const valid = [
+      encodeFrame({ kind: 'join', roundId: 'r', session: new Uint8Array(16) }),
+      encodeFrame({
+        kind: 'protocol',
+        roundId: 'r',
+        session: new Uint8Array(16),
+        message: Uint8Array.of(0x53, 0x41, 1, 0x11),
+      }),
+      hello,
+    ];
+    const hostile: Uint8Array[] = [];
+    for (let i = 0; i < 400; i++) {
+      if (i % 2 === 0) hostile.push(crypto.getRandomValues(new Uint8Array(1 + (i % 97))));
+      else {
+        const m = Uint8Array.from(valid[i % valid.length] as Uint8Array);
+        const at = (i * 7) % m.length;
+        m[at] = (m[at] as number) ^ (1 << (i % 8));
+        hostile.push(m);
+      }
+    }
+    // Pre-authentication: half the strings as first frames; after: the other half behind a valid hello.
+    // A mutated frame may still be well-formed (then it is refused and the connection stays open).
+    const runs = hostile.map((bytes, i) => raw(url, i % 2 === 0 ? [bytes] : [hello, bytes], 1_000));
+    const results = await Promise.all(runs);
+    for (const r of results) expect([1000, 1005, 1008, 4000]).toContain(r.code);
+    const refusals = harness.events.filter((e) => e.type === 'client-rejected' || e.type === 'frame-refused');
+    for (const e of refusals) expect((e as { code: string }).code).toMatch(/^SMPC_/);
+    await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-fuzz');
+  });
+});

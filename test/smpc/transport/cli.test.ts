@@ -1,0 +1,223 @@
+// `confide smpc serve` and 3 × `confide smpc join` as separate processes of the built CLI on
+// loopback (npm test builds dist/ first): the served sums equal the plain ring sums of the raw
+// inputs, every client reports its input included, and a client with a wrong token fails with one
+// coded line. Plus the serve/join usage errors.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CLI, runConfide } from '../../fixtures/cli.ts';
+import { tokenFor } from './helpers.ts';
+
+let dir: string;
+let serveProcess: ChildProcess | undefined;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'confide-smpc-cli-'));
+});
+
+afterEach(async () => {
+  if (serveProcess !== undefined && serveProcess.exitCode === null) serveProcess.kill('SIGKILL');
+  serveProcess = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Served {
+  readonly url: Promise<string>;
+  readonly done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+function serve(args: string[]): Served {
+  const child = spawn(process.execPath, [CLI, 'smpc', 'serve', ...args], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  serveProcess = child;
+  let stdout = '';
+  let stderr = '';
+  let found: (url: string) => void = () => {};
+  const url = new Promise<string>((resolve) => {
+    found = resolve;
+  });
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    const m = /listening (ws:\/\/\S+)/.exec(stderr);
+    if (m?.[1] !== undefined) found(m[1]);
+  });
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+  return { url, done };
+}
+
+describe('confide smpc serve / join', () => {
+  it('runs two rounds between four processes; sums exact; a wrong token fails with one coded line', async () => {
+    const ids = ['h1', 'h2', 'h3'];
+    await writeFile(
+      join(dir, 'clients.json'),
+      JSON.stringify(ids.map((id) => ({ id, token: tokenFor(id) }))),
+    );
+    const inputs = [
+      [1, 2, 3, 4294967295],
+      [10, 20, 30, 1],
+      [100, 200, 300, 5],
+    ];
+    for (const [i, id] of ids.entries()) {
+      await writeFile(join(dir, `${id}.token`), `${tokenFor(id)}\n`);
+      await writeFile(join(dir, `${id}.json`), JSON.stringify(inputs[i]));
+    }
+    await writeFile(join(dir, 'bad.token'), 'not-the-right-token-at-all\n');
+    const served = serve([
+      '--clients',
+      'clients.json',
+      '--vector-length',
+      '4',
+      '--rounds',
+      '2',
+      '--min-clients',
+      '3',
+      '--round-prefix',
+      'cli-',
+      '--output-dir',
+      'sums',
+      '--json',
+    ]);
+    const url = await served.url;
+    const bad = await runConfide(
+      dir,
+      'smpc',
+      'join',
+      '--url',
+      url,
+      '--id',
+      'h1',
+      '--token-file',
+      'bad.token',
+      '--input',
+      'h1.json',
+      '--raw',
+    );
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr.trim().split('\n').at(-1)).toMatch(/^confide: SMPC_UNAUTHENTICATED: /);
+    const joins = await Promise.all(
+      ids.map((id) =>
+        runConfide(
+          dir,
+          'smpc',
+          'join',
+          '--url',
+          url,
+          '--id',
+          id,
+          '--token-file',
+          `${id}.token`,
+          '--input',
+          `${id}.json`,
+          '--raw',
+          '--rounds',
+          '2',
+          '--json',
+        ),
+      ),
+    );
+    const result = await served.done;
+    expect(result.code, result.stderr).toBe(0);
+    const rounds = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { roundId: string; status: string; sum: number[]; survivors: string[] });
+    expect(rounds.map((r) => r.roundId)).toEqual(['cli-1', 'cli-2']);
+    const expected = [111, 222, 333, (4294967295 + 1 + 5) % 2 ** 32];
+    for (const r of rounds) {
+      expect(r.status).toBe('completed');
+      expect(r.survivors).toEqual(ids);
+      expect(r.sum).toEqual(expected);
+    }
+    expect(JSON.parse(await readFile(join(dir, 'sums', 'cli-2.json'), 'utf8'))).toEqual({
+      roundId: 'cli-2',
+      ringBits: 32,
+      lanes: expected,
+    });
+    for (const run of joins) {
+      expect(run.exitCode, run.stderr).toBe(0);
+      const lines = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { status: string; included: boolean });
+      expect(lines.map((l) => [l.status, l.included])).toEqual([
+        ['completed', true],
+        ['completed', true],
+      ]);
+    }
+    expect(result.stderr).toContain('round cli-1: 3 joined; complete graph, k = 2, t = 2');
+    expect(result.stderr).toContain('connection refused: SMPC_UNAUTHENTICATED');
+  });
+
+  it('refuses bad flags with usage errors and a missing client list with one coded line', async () => {
+    const usage = await runConfide(
+      dir,
+      'smpc',
+      'serve',
+      '--clients',
+      'x.json',
+      '--vector-length',
+      '0',
+      '--rounds',
+      '1',
+      '--min-clients',
+      '3',
+    );
+    expect(usage.exitCode).toBe(2);
+    const small = await runConfide(
+      dir,
+      'smpc',
+      'serve',
+      '--clients',
+      'x.json',
+      '--vector-length',
+      '4',
+      '--rounds',
+      '1',
+      '--min-clients',
+      '2',
+    );
+    expect(small.exitCode).toBe(2);
+    const missing = await runConfide(
+      dir,
+      'smpc',
+      'serve',
+      '--clients',
+      'x.json',
+      '--vector-length',
+      '4',
+      '--rounds',
+      '1',
+      '--min-clients',
+      '3',
+    );
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(/^confide: HE_IO: cannot read client list /);
+    await writeFile(join(dir, 'a.token'), tokenFor('a'));
+    await writeFile(join(dir, 'a.json'), '[1, 2]');
+    const noServer = await runConfide(
+      dir,
+      'smpc',
+      'join',
+      '--url',
+      'ws://127.0.0.1:1',
+      '--id',
+      'a',
+      '--token-file',
+      'a.token',
+      '--input',
+      'a.json',
+    );
+    expect(noServer.exitCode).toBe(1);
+    expect(noServer.stderr).toMatch(/^confide: SMPC_CONNECTION_CLOSED: /);
+    expect(noServer.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
