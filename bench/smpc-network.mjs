@@ -11,15 +11,15 @@
  *   neighbour each). Measured: wall time of `runRound` (announcement to result), the server's time
  *   per stage, bytes of round frames. The sum is checked against the plain sum of the survivors'
  *   inputs.
- * - **Crypto** — the same round (same plan: graph, k, t; same n, m, dropouts) replayed in memory on
- *   one thread by calling the pure client and server state machines (`clientStep`, `serverStep`)
- *   directly, each step timed: this is the time *inside* the state machine steps (key agreement,
- *   Shamir, envelopes, PRG masks, unmasking), without frames, sockets or scheduling.
- * - **Share** — the transport adapters expose no hook inside their steps, so the split of the
- *   network round is an estimate from the replay: crypto on the round's critical path ≈ server steps
- *   + client steps / min(H, cores) (clients run in parallel across the hosts); transport =
- *   everything else (frame encoding and validation, WebSocket I/O, the payload digest, waiting and
- *   scheduling). Both figures are printed next to the measured wall time.
+ * - **Crypto vs transport** — crypto is the time spent inside the state machines' steps (key
+ *   agreement, Shamir, envelopes, PRG masks, unmasking). The adapters report `protocolTimeMs` (server
+ *   and each client), but that is wall time across each step's awaits, so it also counts whatever
+ *   the event loop did meanwhile (other clients' steps in the same host, frames arriving at the
+ *   server). The bench therefore replays the same round (same plan, inputs and dropouts) in memory on
+ *   one thread, calling `serverStep` and `clientStep` directly with each step timed: crypto on the
+ *   critical path ≈ server steps + Σ client steps / min(hosts, cores); transport = the rest of the
+ *   wall time (frame encoding and validation, WebSocket I/O, the payload digest, scheduling and
+ *   waiting). The split is an estimate; the adapters' own figures are printed under the table.
  *
  * Environment: BENCH_OUT (default bench/RESULTS.md, "-" for none; only the "## Secure aggregation
  * over the network" section is replaced), BENCH_CLIENTS (100), BENCH_DIM (100000), BENCH_DROPOUT
@@ -70,6 +70,8 @@ async function host() {
   process.on('disconnect', () => process.exit(0));
   const { url, clients, m } = await new Promise((resolve) => process.once('message', resolve));
   const open = [];
+  const times = [];
+  const expected = clients.filter((c) => !c.doomed).length;
   for (const { id, index, doomed } of clients) {
     let client = null;
     let dropped = false;
@@ -80,6 +82,10 @@ async function host() {
       connectTimeoutMs: 60_000,
       prepare: () => inputFor(index, m),
       onEvent: (event) => {
+        if (event.type === 'result') {
+          times.push(event.round.protocolTimeMs);
+          if (times.length === expected) process.send({ type: 'times', times });
+        }
         // A dropout after ShareKeys: its shares are out, its masked input never will be.
         if (doomed && !dropped && event.type === 'stage' && event.stage === 'shared-keys') {
           dropped = true;
@@ -190,12 +196,23 @@ async function main() {
   });
   log(`server ${server.url}; ${n} clients on ${hosts} host processes, m = ${m}, ${doomedCount} dropouts`);
   const children = [];
+  const hostTimes = [];
   for (let h = 0; h < hosts; h++) {
     const mine = ids
       .map((id, index) => ({ id, index, doomed: doomed.has(id) }))
       .filter((_, index) => index % hosts === h);
     const child = fork(SCRIPT, ['--host'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(new Promise((resolve) => child.once('message', resolve)));
+    hostTimes.push(
+      new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(null), 600_000);
+        child.on('message', (msg) => {
+          if (msg?.type !== 'times') return;
+          clearTimeout(timer);
+          resolve(msg.times);
+        });
+      }),
+    );
     child.send({ url: server.url, clients: mine, m });
   }
   await Promise.all(children);
@@ -221,7 +238,11 @@ async function main() {
   await server.close();
   if (result.status !== 'completed') throw new Error(`the round aborted: ${JSON.stringify(result.abort)}`);
 
-  log('in-memory replay of the same round (state-machine steps timed)');
+  const perHost = await Promise.all(hostTimes);
+  const hostSums = perHost.map((t) => (t ?? []).reduce((a, b) => a + b, 0));
+  const clientTimes = perHost.flatMap((t) => t ?? []);
+  const clientTotal = clientTimes.reduce((a, b) => a + b, 0);
+  log('in-memory replay of the same round (client steps timed on one thread)');
   const r = await replay({ ids, m, plan: result.plan, doomed, profile });
   const parallel = Math.min(hosts, cores);
   const cryptoMs = r.serverMs + r.clientMs / parallel;
@@ -236,13 +257,13 @@ async function main() {
     'Issue 5 §5, `npm run bench:smpc-network` (bench/smpc-network.mjs; method in its header). One round on loopback: the',
     `AggregationServer in the bench process, ${n} AggregationClients spread over ${hosts} child processes, the ${doomedCount}`,
     'dropouts closing their connection after ShareKeys (before MaskedInput: the server reconstructs their masking keys).',
-    'Crypto = the same round replayed in memory through the pure state machines, every step timed; its share of the',
-    'network round is an estimate (server steps + client steps / parallel hosts), transport = the rest of the wall time.',
+    'Crypto = time inside the state-machine steps, timed in an in-memory replay of the same round on one thread: server',
+    "steps + clients' steps / parallel hosts; transport = the rest of the wall time (an estimate; see the script header).",
     '',
     `Machine: ${cpu} × ${cores} logical cores, Node ${process.version}, ${os.platform()} ${os.arch()}; load average ` +
       `${loadBefore.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after; ${((performance.now() - started) / 1000).toFixed(0)} s total; ${new Date().toISOString()}.`,
     '',
-    '| n | m | dropout | plan | wall time of the round | exact | crypto on the critical path (est.) | transport (est.) |',
+    '| n | m | dropout | plan | wall time of the round | exact | crypto on the critical path | transport |',
     '|---:|---:|---:|---|---:|---|---:|---:|',
     `| ${n} | ${m} | ${doomedCount} (${(dropout * 100).toFixed(0)}%) | ${result.plan.graph} k = ${result.plan.degree}, t = ${result.plan.threshold}, ${profile} | ` +
       `${fmt(wallMs)} | ${exact} (${result.survivors.length} survivors) | ${fmt(cryptoMs)} (${((100 * cryptoMs) / wallMs).toFixed(0)}%) | ` +
@@ -252,8 +273,10 @@ async function main() {
       .map(([s, ms]) => `${s} ${fmt(ms)}`)
       .join(', ')}. Stage deadlines hit: ${deadlines.length === 0 ? 'none' : deadlines.join(', ')}.`,
     `- Round frames: ${mb(result.bytesIn)} received, ${mb(result.bytesOut)} sent by the server.`,
-    `- Replay on one thread: client steps ${fmt(r.clientMs)} in total (${fmt(r.clientMs / n)} per client), server steps ` +
-      `${fmt(r.serverMs)}; replay ${r.stage}, ${r.survivors.length} survivors.`,
+    `- Replay: server steps ${fmt(r.serverMs)}; client steps ${fmt(r.clientMs)} in total on one thread ` +
+      `(${fmt(r.clientMs / n)} per client), / ${parallel} parallel hosts; replay ${r.stage}, ${r.survivors.length} survivors.`,
+    `- The adapters' \`protocolTimeMs\` (wall time across awaits): server ${fmt(result.protocolTimeMs)}; clients ` +
+      `${fmt(clientTotal)} over ${clientTimes.length} reporting clients, per host ${hostSums.map(fmt).join(', ')}.`,
   ];
   const text = lines.join('\n');
   process.stdout.write(`${text}\n`);

@@ -39,8 +39,6 @@ const CLASSES = ['malignant', 'benign'];
 /** Below this many live hospitals a round aborts (the SecAgg threshold t). */
 const MIN_CLIENTS = 5;
 const MAX_ATTEMPTS = 3;
-/** What the planner sizes the neighbourhoods for: we kill 2 of 8. */
-const EXPECTED_DROPOUT = 0.3;
 /**
  * Per-stage deadline. A stage takes tens of milliseconds here and a killed hospital is normally
  * noticed when its socket closes; the deadline is the backstop (generous for a loaded machine,
@@ -168,9 +166,6 @@ async function secureRound(label, round, payload, vectorLength) {
       roundId,
       vectorLength,
       minClients: MIN_CLIENTS,
-      // The planner's Harary degree for 7 or 8 clients at the default 0.1 is 2 (a ring, t = 2), where
-      // one dropout starves a neighbourhood and aborts; 0.3 gives degree 4, t = 3, which survives it.
-      expectedDropout: EXPECTED_DROPOUT,
       stageTimeoutMs: STAGE_TIMEOUT_MS,
       payload,
     });
@@ -179,6 +174,7 @@ async function secureRound(label, round, payload, vectorLength) {
       roundId,
       attempt,
       status: result.status,
+      plan: result.plan,
       cohort: [...result.cohort],
       survivors: [...result.survivors],
       dropped: [...result.dropped],
@@ -241,7 +237,7 @@ const report = {
   globalAccuracy,
   centralAccuracy,
   testRows: split.test.x.length,
-  settings: { ...settings, minClients: MIN_CLIENTS, expectedDropout: EXPECTED_DROPOUT, pooledRows },
+  settings: { ...settings, minClients: MIN_CLIENTS, pooledRows },
   perRound,
   modelPath: resolve(flags.out),
   timingsMs: { total: totalMs, startup: startupMs, centralTraining: centralMs },

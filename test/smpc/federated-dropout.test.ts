@@ -50,8 +50,7 @@ function expectExactOrAborted(result: RoundResult, roundId: string): void {
 const ROUND = {
   vectorLength: LENGTH,
   minClients: 3,
-  // Degree 4, t = 3 for 6 clients: one dropout anywhere leaves every neighbourhood ≥ t.
-  expectedDropout: 0.4,
+  // Six clients run on the complete graph with t = 3 (planCohort): one dropout anywhere leaves ≥ t.
   // Short enough to keep this file quick if a stage waits for its deadline, ample for 6 clients × 24 lanes.
   stageTimeoutMs: 8_000,
   joinTimeoutMs: 30_000,
@@ -101,7 +100,7 @@ describe('SIGKILLed client processes, one point of the round at a time', () => {
       const result = await server.runRound({ ...ROUND, roundId: 'r1' });
       expect(killedAt).not.toBeNull();
       expectExactOrAborted(result, 'r1');
-      // With degree 4 and t = 3, one dropout never forces an abort.
+      // With k = 5 and t = 3, one dropout never forces an abort.
       expect(result.status).toBe('completed');
       if (point.input === 'in') {
         // A.4: its masked input arrived before it died, so it is in the sum.
