@@ -306,14 +306,66 @@ export function accuracy(model: LinearModel, data: Dataset): number {
   return correct / data.x.length;
 }
 
+/** How hospitals train and quantize in a round: set by the server, so both sides agree. */
+export interface TrainingSettings {
+  /** Newton steps of local training. */
+  readonly localSteps: number;
+  /** Per-coordinate clip of the update before quantization. */
+  readonly clipLInf: number;
+  /** Bits per quantized entry. */
+  readonly valueBits: number;
+  /** The largest row count a hospital may claim as its weight. */
+  readonly maxWeight: number;
+}
+
+/** The example's defaults: one Newton step, updates clipped to ±4, 16-bit entries, ≤ 200 rows each. */
+export const DEFAULT_TRAINING: TrainingSettings = Object.freeze({
+  localSteps: 1,
+  clipLInf: 4,
+  valueBits: 16,
+  maxWeight: 200,
+});
+
 /** What a round's payload carries: the statistics request, or the global model to train from. */
 export type FederatedPayload =
   | { readonly kind: 'statistics' }
-  | { readonly kind: 'train'; readonly round: number; readonly model: LinearModel };
+  | {
+      readonly kind: 'train';
+      readonly round: number;
+      /** The current global model. */
+      readonly model: LinearModel;
+      /** Rows of the whole federation, from the statistics round. */
+      readonly pooledRows: number;
+      readonly settings: TrainingSettings;
+    };
 
 /** Encodes a round payload as UTF-8 JSON. */
 export function encodePayload(payload: FederatedPayload): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(payload));
+}
+
+function parseSettings(value: unknown): TrainingSettings {
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const positive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
+  if (
+    !Number.isSafeInteger(v.localSteps) ||
+    (v.localSteps as number) < 1 ||
+    (v.localSteps as number) > 50 ||
+    !positive(v.clipLInf) ||
+    !Number.isSafeInteger(v.valueBits) ||
+    !positive(v.maxWeight)
+  ) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      'the round payload needs settings { localSteps (1 to 50), clipLInf, valueBits, maxWeight }',
+    );
+  }
+  return {
+    localSteps: v.localSteps as number,
+    clipLInf: v.clipLInf,
+    valueBits: v.valueBits as number,
+    maxWeight: v.maxWeight,
+  };
 }
 
 /**
@@ -328,10 +380,24 @@ export function decodePayload(bytes: Uint8Array): FederatedPayload {
   } catch {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'the round payload is not UTF-8 JSON');
   }
-  const v = value as { kind?: unknown; round?: unknown; model?: unknown } | null;
+  const v = value as Record<string, unknown> | null;
   if (v?.kind === 'statistics') return { kind: 'statistics' };
-  if (v?.kind === 'train' && Number.isSafeInteger(v.round)) {
-    return { kind: 'train', round: v.round as number, model: parseLinearModel(v.model) };
+  if (
+    v?.kind === 'train' &&
+    Number.isSafeInteger(v.round) &&
+    Number.isSafeInteger(v.pooledRows) &&
+    (v.pooledRows as number) > 0
+  ) {
+    return {
+      kind: 'train',
+      round: v.round as number,
+      model: parseLinearModel(v.model),
+      pooledRows: v.pooledRows as number,
+      settings: parseSettings(v.settings),
+    };
   }
-  throw new ConfideArgumentError('INVALID_ARGUMENT', 'the round payload is neither statistics nor train');
+  throw new ConfideArgumentError(
+    'INVALID_ARGUMENT',
+    'the round payload is neither { kind: "statistics" } nor { kind: "train", round, model, pooledRows, settings }',
+  );
 }

@@ -8,6 +8,7 @@ import { datasetFromCsv } from '../../src/demo/dataset.ts';
 import {
   accuracy,
   applyUpdate,
+  DEFAULT_TRAINING,
   decodePayload,
   encodePayload,
   initialModel,
@@ -180,15 +181,14 @@ describe('round payloads', () => {
   it('carry the statistics request or the global model, and refuse anything else', () => {
     expect(decodePayload(encodePayload({ kind: 'statistics' }))).toEqual({ kind: 'statistics' });
     const model = initialModel(['a'], { mean: [1], scale: [2] }, ['no', 'yes']);
-    expect(decodePayload(encodePayload({ kind: 'train', round: 3, model }))).toEqual({
-      kind: 'train',
-      round: 3,
-      model,
-    });
+    const train = { kind: 'train', round: 3, model, pooledRows: 456, settings: DEFAULT_TRAINING } as const;
+    expect(decodePayload(encodePayload(train))).toEqual(train);
+    const bad = { ...train, settings: { ...DEFAULT_TRAINING, localSteps: 0 } };
+    expectCode(() => decodePayload(encodePayload(bad)), 'INVALID_ARGUMENT');
     expectCode(() => decodePayload(Uint8Array.of(0xff)), 'INVALID_ARGUMENT');
     expectCode(() => decodePayload(new TextEncoder().encode('{"kind":"other"}')), 'INVALID_ARGUMENT');
     expectCode(
-      () => decodePayload(new TextEncoder().encode('{"kind":"train","round":1,"model":{}}')),
+      () => decodePayload(encodePayload({ ...train, model: {} as typeof model })),
       'HE_MODEL_INVALID',
     );
   });
