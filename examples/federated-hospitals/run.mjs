@@ -110,9 +110,14 @@ const byId = new Map(hospitals.map((h) => [h.id, h]));
 
 // ---- the server, with the kill switch on its events
 let currentRound = 0;
+/** Hospitals whose update the clip bound changed, by round id (they report it; monitoring only). */
+const clippedIn = new Map();
+/** Stages that ended on their deadline rather than on the last answer, by round id. */
+const deadlinesIn = new Map();
 const killed = [];
 function onEvent(event) {
   if (flags.verbose) console.error(`${performance.now().toFixed(0).padStart(6)} ms ${JSON.stringify(event)}`);
+  if (event?.type === 'stage-deadline') deadlinesIn.get(event.roundId)?.push(event.stage);
   const stage = event?.type === 'stage' ? event.stage : undefined;
   if (stage === undefined) return;
   for (const k of killPlan) {
@@ -142,7 +147,7 @@ for (const h of hospitals) {
     h.exited = { code, signal };
   });
   h.child.on('message', (m) => {
-    if (m?.type === 'prepared' && m.kind === 'train') h.lastClipped = m.clipped;
+    if (m?.type === 'prepared' && m.kind === 'train' && m.clipped) clippedIn.get(m.roundId)?.add(h.id);
   });
   h.child.send({ id: h.id, token: h.token, url: server.url, shard: h.shard });
 }
@@ -161,6 +166,8 @@ async function secureRound(label, round, payload, vectorLength) {
   currentRound = round;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const roundId = `${label}-${attempt}`;
+    clippedIn.set(roundId, new Set());
+    deadlinesIn.set(roundId, []);
     const begun = performance.now();
     const result = await server.runRound({
       roundId,
@@ -177,6 +184,8 @@ async function secureRound(label, round, payload, vectorLength) {
       plan: result.plan,
       cohort: [...result.cohort],
       survivors: [...result.survivors],
+      clipped: [...clippedIn.get(roundId)].sort(),
+      deadlines: deadlinesIn.get(roundId),
       dropped: [...result.dropped],
       abort: result.abort ?? null,
       wallMs: performance.now() - begun,
@@ -256,7 +265,8 @@ if (flags.json) {
     const drops = r.dropped.map((id) => (killed.some((k) => k.id === id) ? `${id} †` : id)).join(', ') || '-';
     log(
       `${pad(name, 11)}${pad(r.status, 11)}${pad(`${r.survivors.length}/${HOSPITALS}`, 11)}${pad(drops, 26)}` +
-        `${pad(r.wallMs.toFixed(0), 8)}${r.testAccuracy === undefined ? '-' : r.testAccuracy.toFixed(4)}`,
+        `${pad(r.wallMs.toFixed(0), 8)}${r.testAccuracy === undefined ? '-' : r.testAccuracy.toFixed(4)}` +
+        `${r.deadlines.length > 0 ? `  (${r.deadlines.join(', ')} ended on its deadline)` : ''}`,
     );
   }
   log(
