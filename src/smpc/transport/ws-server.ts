@@ -202,6 +202,8 @@ export interface RoundResult {
 
 const TOKEN = /^[\x21-\x7e]{16,512}$/;
 const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
+/** Room for everything in a frame besides a vector or payload (ids, headers, lengths). */
+const FRAME_SLACK = 64 * 1024;
 /** WebSocket close codes (RFC 6455 §7.4.1, and 4000–4999 for applications). */
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY = 1008;
@@ -389,6 +391,10 @@ export class AggregationServer {
         resolve();
       });
     });
+    // After listening, socket-level errors (a reset handshake, EMFILE on accept) concern one
+    // connection, which ws closes; they must not take the server down.
+    http.on('error', () => {});
+    wss.on('error', () => {});
     const address = http.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const server = new AggregationServer(
@@ -574,9 +580,25 @@ export class AggregationServer {
     if (options.shareSum !== undefined && typeof options.shareSum !== 'boolean') {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'shareSum must be a boolean');
     }
+    const vectorLength = assertInteger(options.vectorLength, 'vectorLength', 1, 2 ** 26);
+    // A masked vector (4 bytes a lane, plus check lanes and framing) must fit in one frame, and so
+    // must the announcement with its payload, or every client would be cut off mid-round.
+    const needed = Math.max(
+      4 * (vectorLength + 64) + FRAME_SLACK,
+      (options.payload?.length ?? 0) +
+        (options.dp === undefined ? 0 : encodeDp(options.dp).length) +
+        FRAME_SLACK,
+    );
+    if (needed > this.#maxFrameBytes) {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        `a round of ${vectorLength} lanes with this payload needs frames of ${needed} bytes; ` +
+          `maxFrameBytes is ${this.#maxFrameBytes}: raise it or shorten the vector or payload`,
+      );
+    }
     return {
       roundId,
-      vectorLength: assertInteger(options.vectorLength, 'vectorLength', 1, 2 ** 26),
+      vectorLength,
       ringBits: assertInteger(options.ringBits ?? DEFAULT_RING_BITS, 'ringBits', 1, MAX_RING_BITS),
       profile: assertOneOf(options.profile ?? 'honest-but-curious', 'profile', PROFILES),
       minClients: assertInteger(options.minClients, 'minClients', MIN_COHORT, this.#registered.size),

@@ -4,7 +4,15 @@
 // advertise; the others sum exactly.
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AggregationClient, generateIdentity, type Identity } from '../../../src/smpc/index.ts';
-import { connectClient, expectExact, type Harness, registry, startServer } from './helpers.ts';
+import {
+  connectClient,
+  expectExact,
+  frameType,
+  type Harness,
+  registry,
+  startServer,
+  tamperingWebSocket,
+} from './helpers.ts';
 
 let harness: Harness | undefined;
 let clients: AggregationClient[] = [];
@@ -82,5 +90,44 @@ describe('active profile over WebSocket', () => {
     expectExact(result, 3);
     expect(result.cohort).toEqual(['c0', 'c1', 'c2', 'c3']);
     expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3']);
+  });
+
+  it('keeps the input of a client that disconnects instead of signing the survivor set', async () => {
+    const reg = registry(6);
+    const identities = new Map<string, Identity>(reg.map((c) => [c.id, generateIdentity()]));
+    const trusted = reg.map((c) => ({ id: c.id, publicKey: (identities.get(c.id) as Identity).publicKey }));
+    harness = await startServer(
+      reg.map((c) => ({ ...c, identityPublicKey: (identities.get(c.id) as Identity).publicKey })),
+    );
+    const h = harness;
+    clients = await Promise.all(
+      reg.map((c) =>
+        connectClient(h.server.url, c.id, {
+          trustedIdentities: trusted,
+          identitySecretKey: (identities.get(c.id) as Identity).secretKey,
+          ...(c.id === 'c1'
+            ? {
+                WebSocket: tamperingWebSocket((bytes, control) => {
+                  if (frameType(bytes) === 'consistency') control.close();
+                  else control.send(bytes);
+                }),
+              }
+            : {}),
+        }),
+      ),
+    );
+    await h.server.waitForClients(6, 10_000);
+    const result = await h.server.runRound({
+      roundId: 'active-3',
+      vectorLength: 4,
+      minClients: 6,
+      profile: 'active',
+    });
+    // Its masked input was accepted before it vanished, so it is a survivor and in the sum (A.4).
+    expectExact(result, 4);
+    expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'client-dropped', clientId: 'c1', stage: 'consistency' }),
+    );
   });
 });

@@ -134,13 +134,19 @@ describe('authentication', () => {
 
 describe('hostile bytes', () => {
   it('closes a connection that sends a frame over maxFrameBytes, and stays up', async () => {
-    harness = await startServer(registry(4), { maxFrameBytes: 4096 });
+    harness = await startServer(registry(4), { maxFrameBytes: 100_000 });
     const { url } = harness.server;
     const hello = encodeFrame({ kind: 'hello', clientId: 'c3', token: tokenFor('c3') });
-    const r = await raw(url, [hello, new Uint8Array(10_000)]);
+    const r = await raw(url, [hello, new Uint8Array(200_000)]);
     expect(r.code).toBe(1009); // ws enforces maxPayload before anything is parsed
+    // Before authentication, a first frame larger than a hello can be is refused outright.
     const big = await raw(url, [new Uint8Array(5_000)]);
-    expect(big.code).toBe(1009);
+    expect(big.code).toBe(1008);
+    expect(errorCode(big.received)).toBe('SMPC_UNAUTHENTICATED');
+    await expectCodeAsync(
+      harness.server.runRound({ roundId: 'too-long', vectorLength: 30_000, minClients: 3 }),
+      'INVALID_ARGUMENT',
+    );
     await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-oversize');
   });
 
