@@ -12,9 +12,9 @@
  */
 
 import { HeClient } from '../he/client.ts';
-import { parseCsv } from '../he/csv.ts';
 import { type LinearModel, scorePlaintext, sigmoid } from '../he/model.ts';
 import { HeServer } from '../he/server.ts';
+import { datasetFromCsv } from './dataset.ts';
 import { trainLogistic } from './train.ts';
 
 /** What the demo measured. */
@@ -52,12 +52,7 @@ export interface DemoOptions {
 /** Runs the demo end to end. */
 export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const progress = options.progress ?? (() => {});
-  const table = parseCsv(options.csvText);
-  const features = table.header.filter((h) => h !== 'target');
-  const target = table.header.indexOf('target');
-  const columns = features.map((f) => table.header.indexOf(f));
-  const x = table.rows.map((row) => columns.map((c) => Number(row[c])));
-  const y = table.rows.map((row) => Number(row[target]));
+  const { features, x, y } = datasetFromCsv(options.csvText);
   const heldOut = (i: number) => i % 5 === 4;
 
   progress('training a logistic regression in plaintext');

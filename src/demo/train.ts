@@ -5,12 +5,18 @@
  * (normal equations). Features are standardised first and the fitted scaler is part of the
  * returned `confide/linear-model@1` model.
  *
+ * The binary trainer can also warm-start from a model (its scaler kept, not refitted) for a bounded
+ * number of Newton steps: that is one federated client's local training in the
+ * `examples/federated-hospitals` example, where every hospital must standardise with the one scaler
+ * the federation agreed on and start from the current global weights.
+ *
  * Deliberately not here: anything encrypted, model selection, sparse data. These exist so the demo
  * has a real model to score, not to compete with scikit-learn.
  *
  * @module
  */
 
+import { ConfideArgumentError } from '../errors.ts';
 import { type LinearModel, parseLinearModel } from '../he/model.ts';
 
 /** Fits a standard scaler: column means and (population) standard deviations, 1 for constant columns. */
@@ -68,21 +74,53 @@ export interface TrainOptions {
   readonly c?: number;
 }
 
+/** Options of {@link trainLogistic}. */
+export interface LogisticOptions extends TrainOptions {
+  readonly classes?: readonly string[];
+  /**
+   * Warm start: begin at this binary model's weights and standardise with its scaler (not refitted).
+   * Its features must be `features`, in order.
+   */
+  readonly start?: LinearModel;
+  /** Newton steps at most (default 50; training stops earlier once a step is below 1e-10). */
+  readonly maxIterations?: number;
+}
+
 /**
  * Binary logistic regression with an L2 penalty ½‖w‖²/C (intercept unpenalised), by Newton's method.
- * `y` holds 0/1 labels; classes are `['0', '1']` unless given.
+ * `y` holds 0/1 labels; classes are `['0', '1']` unless given (or taken from `start`).
  */
 export function trainLogistic(
   x: readonly (readonly number[])[],
   y: readonly number[],
-  options: TrainOptions & { classes?: readonly string[] },
+  options: LogisticOptions,
 ): LinearModel {
-  const scaler = fitScaler(x);
-  const z = standardizeAll(x, scaler);
+  const start = options.start;
   const d = options.features.length;
+  if (
+    start !== undefined &&
+    (start.task !== 'binary-classification' ||
+      start.features.length !== d ||
+      start.features.some((f, j) => f !== options.features[j]))
+  ) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      'start must be a binary-classification model over the same features, in the same order',
+    );
+  }
+  const scaler = start?.scaler
+    ? { mean: [...start.scaler.mean], scale: [...start.scaler.scale] }
+    : start
+      ? { mean: new Array<number>(d).fill(0), scale: new Array<number>(d).fill(1) }
+      : fitScaler(x);
+  const z = standardizeAll(x, scaler);
   const lambda = 1 / (options.c ?? 1);
-  let w = new Array<number>(d + 1).fill(0); // w[d] is the intercept
-  for (let iter = 0; iter < 50; iter++) {
+  const iterations = options.maxIterations ?? 50;
+  // w[d] is the intercept
+  let w = start
+    ? [...(start.coefficients[0] as readonly number[]), start.intercepts[0] as number]
+    : new Array<number>(d + 1).fill(0);
+  for (let iter = 0; iter < iterations; iter++) {
     const grad = new Array<number>(d + 1).fill(0);
     const hess = Array.from({ length: d + 1 }, () => new Array<number>(d + 1).fill(0));
     z.forEach((row, i) => {
@@ -115,7 +153,7 @@ export function trainLogistic(
     features: options.features,
     coefficients: [w.slice(0, d)],
     intercepts: [w[d]],
-    classes: options.classes ?? ['0', '1'],
+    classes: options.classes ?? start?.classes ?? ['0', '1'],
     scaler,
   });
 }

@@ -1,0 +1,283 @@
+// Federated learning across 8 hospital processes over secure aggregation (FedAvg of a logistic
+// regression on the bundled breast-cancer data). This process is the aggregation server and the
+// orchestrator: it splits the data, forks hospital.mjs 8 times, runs a statistics round (the pooled
+// standard scaler, from a secure sum) and R training rounds, SIGKILLs two hospitals in the middle
+// of two different rounds, and compares the final global model with a centrally trained one.
+//
+// Run: npm run example:federated [-- --rounds 10 --out FILE --json --verbose
+//                                     --kill hospital-3@3:share-keys --kill hospital-6@6:masked-input | --no-kill]
+//
+// The server only ever sees sums: Σ n_h, Σ n_h·Δ_h per round (and Σ n, Σx, Σx² once). No hospital's
+// rows, statistics or update reach it, and a hospital killed mid-round is excluded exactly.
+
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { dequantizeWeightedMean, quantizationParams } from 'confide/smpc';
+import { AggregationServer } from 'confide/smpc/server';
+import { datasetFromCsv } from '../../src/demo/dataset.ts';
+import {
+  accuracy,
+  applyUpdate,
+  DEFAULT_TRAINING,
+  encodePayload,
+  initialModel,
+  scalerFromStatistics,
+  splitFederated,
+  statisticsLength,
+} from '../../src/demo/federated.ts';
+import { trainLogistic } from '../../src/demo/train.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const HOSPITAL = resolve(HERE, 'hospital.mjs');
+const DATA = resolve(HERE, '../../data/breast-cancer-wisconsin.csv');
+const HOSPITALS = 8;
+const CLASSES = ['malignant', 'benign'];
+/** Below this many live hospitals a round aborts (the SecAgg threshold t). */
+const MIN_CLIENTS = 5;
+const MAX_ATTEMPTS = 3;
+/**
+ * Per-stage deadline. A stage takes tens of milliseconds here and a killed hospital is normally
+ * noticed when its socket closes; the deadline is the backstop (generous for a loaded machine,
+ * short enough to keep the run under a minute if it is ever needed).
+ */
+const STAGE_TIMEOUT_MS = 8_000;
+
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '10' },
+    out: { type: 'string', default: resolve(HERE, 'out/federated-model.json') },
+    json: { type: 'boolean', default: false },
+    kill: { type: 'string', multiple: true },
+    'no-kill': { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
+  },
+});
+
+function fail(message) {
+  console.error(`federated-hospitals: ${message}`);
+  process.exit(2);
+}
+
+const rounds = Number(flags.rounds);
+if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 200)
+  fail('--rounds must be an integer in [1, 200]');
+
+// Kill plan: id@round[:stage], the stage being the one whose start triggers the SIGKILL.
+const KILL_STAGES = ['share-keys', 'masked-input', 'unmask'];
+const killSpecs = flags['no-kill']
+  ? []
+  : (flags.kill ?? ['hospital-3@3:share-keys', 'hospital-6@6:masked-input']);
+const killPlan = killSpecs.map((spec) => {
+  const m = /^(hospital-[1-8])@(\d+)(?::([a-z-]+))?$/.exec(spec);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > rounds || !KILL_STAGES.includes(m[3] ?? 'share-keys')) {
+    fail(
+      `--kill ${spec}: use hospital-N@ROUND[:STAGE], N in 1..8, ROUND in 1..${rounds}, STAGE one of ${KILL_STAGES}`,
+    );
+  }
+  return { id: m[1], round: Number(m[2]), stage: m[3] ?? 'share-keys', done: false };
+});
+if (new Set(killPlan.map((k) => k.id)).size !== killPlan.length) fail('--kill names a hospital twice');
+if (HOSPITALS - killPlan.length < MIN_CLIENTS)
+  fail(`at most ${HOSPITALS - MIN_CLIENTS} hospitals can be killed`);
+
+const log = flags.json ? () => {} : (line) => console.log(line);
+const started = performance.now();
+
+// ---- data: the split, and the central baseline every hospital's rows would give if pooled
+const data = datasetFromCsv(readFileSync(DATA, 'utf8'));
+const split = splitFederated(data, { hospitals: HOSPITALS });
+const d = data.features.length;
+let t = performance.now();
+const central = trainLogistic(split.train.x, split.train.y, { features: data.features, classes: CLASSES });
+const centralMs = performance.now() - t;
+const centralAccuracy = accuracy(central, split.test);
+
+const hospitals = split.shards.map((shard, h) => ({
+  id: `hospital-${h + 1}`,
+  token: randomBytes(24).toString('base64url'),
+  rows: shard.x.length,
+  positives: shard.y.filter((v) => v === 1).length,
+  shard,
+  child: null,
+  exited: null,
+  killed: false,
+}));
+const byId = new Map(hospitals.map((h) => [h.id, h]));
+
+// ---- the server, with the kill switch on its events
+let currentRound = 0;
+/** Hospitals whose update the clip bound changed, by round id (they report it; monitoring only). */
+const clippedIn = new Map();
+/** Stages that ended on their deadline rather than on the last answer, by round id. */
+const deadlinesIn = new Map();
+const killed = [];
+function onEvent(event) {
+  if (flags.verbose) console.error(`${performance.now().toFixed(0).padStart(6)} ms ${JSON.stringify(event)}`);
+  if (event?.type === 'stage-deadline') deadlinesIn.get(event.roundId)?.push(event.stage);
+  const stage = event?.type === 'stage' ? event.stage : undefined;
+  if (stage === undefined) return;
+  for (const k of killPlan) {
+    if (k.done || k.round !== currentRound || k.stage !== stage) continue;
+    const h = byId.get(k.id);
+    if (!h?.child || h.exited) continue;
+    h.child.kill('SIGKILL');
+    h.killed = true;
+    k.done = true;
+    killed.push({ id: k.id, round: k.round, stage: k.stage, roundId: event.roundId });
+  }
+}
+
+const server = await AggregationServer.listen({
+  host: '127.0.0.1',
+  port: 0,
+  clients: hospitals.map(({ id, token }) => ({ id, token })),
+  onEvent,
+});
+
+// ---- the hospitals: separate processes, each handed only its own rows
+t = performance.now();
+for (const h of hospitals) {
+  h.child = fork(HOSPITAL, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  h.exited = null;
+  h.child.on('exit', (code, signal) => {
+    h.exited = { code, signal };
+  });
+  h.child.on('message', (m) => {
+    if (m?.type === 'prepared' && m.kind === 'train' && m.clipped) clippedIn.get(m.roundId)?.add(h.id);
+  });
+  h.child.send({ id: h.id, token: h.token, url: server.url, shard: h.shard });
+}
+await server.waitForClients(HOSPITALS, 60_000);
+const startupMs = performance.now() - t;
+log(
+  `${HOSPITALS} hospitals connected in ${startupMs.toFixed(0)} ms: ${split.train.x.length} training rows ` +
+    `(${hospitals.map((h) => h.rows).join(', ')}; contiguous, not stratified), ${split.test.x.length} held-out test rows`,
+);
+
+const perRound = [];
+const alive = () => hospitals.filter((h) => h.child && !h.killed && !h.exited).length;
+
+/** Runs one logical round, retrying a clean abort with a fresh round id. */
+async function secureRound(label, round, payload, vectorLength) {
+  currentRound = round;
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const roundId = `${label}-${attempt}`;
+    clippedIn.set(roundId, new Set());
+    deadlinesIn.set(roundId, []);
+    const begun = performance.now();
+    const result = await server.runRound({
+      roundId,
+      vectorLength,
+      minClients: MIN_CLIENTS,
+      stageTimeoutMs: STAGE_TIMEOUT_MS,
+      payload,
+    });
+    const entry = {
+      round,
+      roundId,
+      attempt,
+      status: result.status,
+      plan: result.plan,
+      cohort: [...result.cohort],
+      survivors: [...result.survivors],
+      clipped: [...clippedIn.get(roundId)].sort(),
+      deadlines: deadlinesIn.get(roundId),
+      dropped: [...result.dropped],
+      abort: result.abort ?? null,
+      wallMs: performance.now() - begun,
+      stageTimesMs: result.stageTimesMs,
+    };
+    perRound.push(entry);
+    if (result.status === 'completed' && result.sum) return { sum: result.sum, entry };
+    log(`round ${round} attempt ${attempt} aborted (${JSON.stringify(result.abort)}); retrying`);
+    if (alive() < MIN_CLIENTS) break;
+    await server.waitForClients(alive(), 30_000);
+  }
+  throw new Error(`round ${round} did not complete in ${MAX_ATTEMPTS} attempts`);
+}
+
+// ---- round 0: the pooled scaler from a secure sum of counts, Σx and Σx²
+const stats = await secureRound('statistics', 0, encodePayload({ kind: 'statistics' }), statisticsLength(d));
+const { rows: pooledRows, scaler } = scalerFromStatistics(stats.sum, d);
+
+// ---- rounds 1..R: FedAvg over secure sums of weighted, quantized updates
+const settings = DEFAULT_TRAINING;
+const decodeParams = {
+  ...quantizationParams({ valueBits: settings.valueBits, clipLInf: settings.clipLInf }),
+  maxWeight: settings.maxWeight,
+};
+let global = initialModel(data.features, scaler, CLASSES);
+for (let round = 1; round <= rounds; round++) {
+  const payload = encodePayload({ kind: 'train', round, model: global, pooledRows, settings });
+  const { sum, entry } = await secureRound(`train-${round}`, round, payload, d + 2);
+  const { mean, totalWeight } = dequantizeWeightedMean(sum, decodeParams);
+  global = applyUpdate(global, mean);
+  entry.totalWeight = Math.round(totalWeight);
+  entry.testAccuracy = accuracy(global, split.test);
+}
+
+const globalAccuracy = accuracy(global, split.test);
+mkdirSync(dirname(resolve(flags.out)), { recursive: true });
+writeFileSync(resolve(flags.out), `${JSON.stringify(global, null, 2)}\n`);
+await server.close();
+await Promise.all(
+  hospitals.map((h) =>
+    h.exited ? undefined : new Promise((done) => h.child.once('exit', done)).then(() => undefined),
+  ),
+);
+const totalMs = performance.now() - started;
+
+const report = {
+  rounds,
+  hospitals: hospitals.map((h) => ({ id: h.id, rows: h.rows, positives: h.positives })),
+  split: {
+    test: split.test.x.length,
+    train: split.train.x.length,
+    method: 'every 5th row held out; the rest in file order, contiguous blocks sized ∝ 4..11; not stratified',
+  },
+  killed: killed.map((k) => ({
+    ...k,
+    excludedFromRound: perRound.filter((r) => r.round === k.round).every((r) => !r.survivors.includes(k.id)),
+  })),
+  globalAccuracy,
+  centralAccuracy,
+  testRows: split.test.x.length,
+  settings: { ...settings, minClients: MIN_CLIENTS, pooledRows },
+  perRound,
+  modelPath: resolve(flags.out),
+  timingsMs: { total: totalMs, startup: startupMs, centralTraining: centralMs },
+};
+
+if (flags.json) {
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+} else {
+  const pad = (s, n) => String(s).padEnd(n);
+  log('');
+  log(
+    `${pad('round', 11)}${pad('status', 11)}${pad('survivors', 11)}${pad('dropped', 26)}${pad('ms', 8)}test acc`,
+  );
+  for (const r of perRound) {
+    const name = r.round === 0 ? 'statistics' : `${r.round}${r.attempt > 1 ? ` (#${r.attempt})` : ''}`;
+    const drops = r.dropped.map((id) => (killed.some((k) => k.id === id) ? `${id} †` : id)).join(', ') || '-';
+    log(
+      `${pad(name, 11)}${pad(r.status, 11)}${pad(`${r.survivors.length}/${HOSPITALS}`, 11)}${pad(drops, 26)}` +
+        `${pad(r.wallMs.toFixed(0), 8)}${r.testAccuracy === undefined ? '-' : r.testAccuracy.toFixed(4)}` +
+        `${r.deadlines.length > 0 ? `  (${r.deadlines.join(', ')} ended on its deadline)` : ''}`,
+    );
+  }
+  log(
+    `† killed with SIGKILL: ${killed.map((k) => `${k.id} in round ${k.round} at ${k.stage}`).join('; ') || 'none'}`,
+  );
+  log('');
+  log(
+    `global model (FedAvg, ${rounds} rounds): ${globalAccuracy.toFixed(4)} accuracy on ${split.test.x.length} held-out rows`,
+  );
+  log(`central model (same trainer, pooled rows): ${centralAccuracy.toFixed(4)}`);
+  log(
+    `model written to ${resolve(flags.out)} (confide/linear-model@1); total ${(totalMs / 1000).toFixed(1)} s`,
+  );
+}
