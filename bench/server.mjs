@@ -253,7 +253,7 @@ async function main() {
   );
   lines.push('');
   lines.push(
-    `With ${os.availableParallelism()} cores, the workers share them with the server's main thread (HTTP, container checks, splitting and merging batches), with the load generator and with whatever else runs (see the load average): on a shared machine the min–max ranges are wide, and the worker gain here is not the pool's ceiling. The pool's own scaling, without HTTP, is measured by \`npm run bench:workers\`.`,
+    `With ${os.availableParallelism()} cores, the workers share them with the server's main thread (HTTP, reading uploads, writing responses), with the load generator and with whatever else runs (see the load average): on a shared machine the min–max ranges are wide, and the worker gain here is not the pool's ceiling. The pool's own scaling, without HTTP, is measured by \`npm run bench:workers\`.`,
   );
   lines.push('');
   const section = lines.join('\n');
