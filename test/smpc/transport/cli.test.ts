@@ -213,7 +213,9 @@ describe('confide smpc serve / join', () => {
     expect(round.epsilon).toBeGreaterThan(0);
     expect(round.epsilon).toBeLessThanOrEqual(8);
     expect(round.epsilonSpent).toBeCloseTo(round.epsilon, 12);
-    const truth = [0, 1, 2, 3].map((j) => (inputs[0]?.[j]! + inputs[1]?.[j]! + inputs[2]?.[j]!) / 3);
+    const truth = [0, 1, 2, 3].map(
+      (j) => ((inputs[0]?.[j] ?? 0) + (inputs[1]?.[j] ?? 0) + (inputs[2]?.[j] ?? 0)) / 3,
+    );
     // The noisy mean's error: 3 clients' noise of σ² quantized units² each, at 32767 units per 1.0.
     const variance = Number(/local noise σ² = ([\d.e+]+)/.exec(result.stderr)?.[1]);
     expect(variance).toBeGreaterThanOrEqual(1);
