@@ -178,8 +178,9 @@ export class HeServer {
 
   /**
    * Loads a client's evaluation keys (untrusted bytes) for scoring `model`: on this thread or,
-   * with `options.pool`, on the pool (this thread then only reads the container's header and plan
-   * and checks the model against it; the pool checks the keys).
+   * with `options.pool`, on the pool (this thread then checks the container — header, sizes and
+   * digest — reads its plan and checks the model against it, but parses no SEAL object; the pool
+   * loads and checks the keys).
    *
    * @throws {@link HeError} container errors, `HE_MODEL_MISMATCH` when the model's shape or weight
    *   bounds exceed what the keys were planned for; with a pool, whatever its `load` throws
@@ -230,6 +231,10 @@ export class HeServer {
       await use.unloading;
       const loaded = await pool.load(evaluationKeys, model);
       if (loaded?.keySetId !== pooled.keySetId || loaded.modelDigest !== digest) {
+        // Whatever the pool did load is unloaded too, so a broken pool keeps nothing of ours.
+        if (typeof loaded?.keySetId === 'string' && typeof loaded.modelDigest === 'string') {
+          await pool.unload(loaded.keySetId, loaded.modelDigest).catch(() => {});
+        }
         throw new HeError(
           'HE_KEY_SET_MISMATCH',
           'the pool loaded the keys and model under other ids than they carry: it is not a working ScoringPool',

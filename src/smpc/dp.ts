@@ -42,6 +42,7 @@ import { assertInteger, assertObject } from '../internal/assert.ts';
 import { ddgEpsilon, ddgZcdpRho, roundedL2Bound } from './dp-accounting.ts';
 import { sampleDiscreteGaussianVector } from './dp-sampler.ts';
 import { SmpcError } from './errors.ts';
+import { MAX_COHORT } from './protocol/params.ts';
 import { clipVector, MAX_VALUE_BITS, stochasticRound } from './quantize.ts';
 import { type RandomSource, randomBytes } from './random.ts';
 import { createRing, DEFAULT_RING_BITS, ringToSigned } from './ring.ts';
@@ -57,7 +58,8 @@ export const DEFAULT_DP_BETA = Math.exp(-0.5);
 const VARIANCE_GRID = 1024;
 /** Largest local variance the planner will use (the Int32 sampler's limit). */
 const MAX_LOCAL_VARIANCE = 2 ** 40;
-const MAX_CLIENTS = 1_000_000;
+/** The largest cohort a secure-aggregation round can have (one Shamir share per client). */
+const MAX_CLIENTS = MAX_COHORT;
 const MAX_DIMENSION = 1 << 28;
 const MAX_ROUNDS = 1_000_000;
 /** Relative slack when re-checking a received plan's floating-point numbers. */
@@ -319,6 +321,39 @@ export function achievedEpsilon(plan: DpPlan, survivors: number | readonly numbe
       rounds: 1,
     })),
     p.delta,
+  );
+}
+
+/**
+ * The ε a client has spent, at its own δ, by contributing to one round under each plan listed
+ * (repeat a plan once per round joined). Each round is counted at its plan's worst case — only
+ * `minSurvivors` inputs summed, τ at `expectedClients` — and rounds compose by adding Rényi
+ * divergences. Computed at the client's δ rather than the plan's, so a plan with a large δ cannot
+ * pass for a small ε: this is what a client compares with its own limit before joining.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for an empty list or δ outside (0, 1).
+ * @throws {SmpcError} `SMPC_DP_PLAN_INVALID` for a plan that does not validate.
+ * @example
+ * ```ts
+ * spentEpsilon([...joinedPlans, announcedPlan], 1e-6) <= myLimit; // else decline the round
+ * ```
+ */
+export function spentEpsilon(plans: readonly DpPlan[], delta: number): number {
+  if (!Array.isArray(plans) || plans.length === 0) fail('plans must be a non-empty array of DP plans');
+  if (!(typeof delta === 'number' && delta > 0 && delta < 1)) fail('delta must be a number in (0, 1)');
+  return ddgEpsilon(
+    plans.map((plan) => {
+      const p = validateDpPlan(plan);
+      return {
+        l2Sensitivity: p.l2Sensitivity,
+        localVariance: p.localVariance,
+        clients: p.minSurvivors,
+        tauClients: p.expectedClients,
+        dimension: p.dimension,
+        rounds: 1,
+      };
+    }),
+    delta,
   );
 }
 

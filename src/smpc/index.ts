@@ -65,6 +65,7 @@ export {
   type PrivatizeOptions,
   planDistributedDiscreteGaussian,
   privatize,
+  spentEpsilon,
   validateDpPlan,
 } from './dp.ts';
 export {

@@ -32,6 +32,8 @@ describe('confide/smpc public surface', () => {
       'SmpcError',
       'planDistributedDiscreteGaussian',
       'achievedEpsilon',
+      'spentEpsilon',
+      'AggregationClient',
       'validateDpPlan',
       'privatize',
       'decodeNoisySum',

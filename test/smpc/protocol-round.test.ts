@@ -99,6 +99,16 @@ describe('whole SecAgg+ rounds in memory', () => {
     expect(Array.from(met.result ?? [])).toEqual(expectedSum(params, inputs, survivors));
   });
 
+  it('clients refuse a cohort above their maxCohort (more clients than a DP plan covers)', async () => {
+    const params = makeParams(6);
+    const inputs = makeInputs(params);
+    const out = await runRound({ params, inputs, policy: { maxCohort: 5 } });
+    expect(out.result).toBeNull();
+    for (const c of out.clients.values()) expect(c.abort?.code).toBe('SMPC_POLICY_VIOLATION');
+    const ok = await runRound({ params, inputs, policy: { maxCohort: 6 } });
+    expect(Array.from(ok.result ?? [])).toEqual(expectedSum(params, inputs, params.clients));
+  });
+
   it('too many dropouts abort instead of summing (A.5, A.6)', async () => {
     const params = makeParams(5, { threshold: 3 });
     const inputs = makeInputs(params);

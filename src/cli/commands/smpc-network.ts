@@ -12,7 +12,7 @@
  *
  *   confide smpc join --url URL --id ID --token-file FILE --input FILE
  *     [--value-bits B] [--clip C] [--raw] [--ring-bits B] [--rounds R] [--identity-key FILE]
- *     [--trusted FILE] [--max-epsilon E] [--json]
+ *     [--trusted FILE] [--max-epsilon E [--max-delta D]] [--json]
  *
  * `--clients` is a JSON array of `{ "id", "token", "identityPublicKey"? (64 hex digits) }`. The
  * server prints one progress line per event to stderr (the first is `listening ws://…`), and per
@@ -30,7 +30,8 @@
  * rounds, for as few as `--dp-min-survivors` survivors, default `--min-clients`, out of every
  * registered client) and sends the plan with each round; clients add the noise (`privatize`); each
  * round's line reports the ε it spent and the ε spent so far, and the decoded value is the noisy
- * mean. `join --max-epsilon` declines rounds without a plan or with a larger ε.
+ * mean. `join --max-epsilon` is the client's budget over the rounds it joins in this run, measured
+ * at `--max-delta` (default 1e-6): it declines rounds without a plan or that would exceed it.
  *
  * `join --input` is a JSON array of numbers: clipped and stochastically quantized with
  * `--value-bits` (default 16) and `--clip` (default 1) into the ring, or taken as ring integers
@@ -104,6 +105,7 @@ interface JoinFlags {
   identityKey?: string;
   trusted?: string;
   maxEpsilon?: number;
+  maxDelta?: number;
   json?: boolean;
 }
 
@@ -399,6 +401,7 @@ async function join(flags: JoinFlags): Promise<void> {
     ...(identitySecretKey === undefined ? {} : { identitySecretKey }),
     ...(trustedIdentities === undefined ? {} : { trustedIdentities }),
     ...(flags.maxEpsilon === undefined ? {} : { maxEpsilon: flags.maxEpsilon }),
+    ...(flags.maxDelta === undefined ? {} : { maxDelta: flags.maxDelta }),
     prepare: (round) => {
       if (round.ringBits !== flags.ringBits) {
         throw new ConfideArgumentError(
@@ -526,7 +529,12 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
     .option('--rounds <r>', 'take part in this many rounds, then leave', integer(1, 1_000_000), 1)
     .option('--identity-key <file>', 'Ed25519 secret key, 64 hex digits (active profile)')
     .option('--trusted <file>', 'JSON array of { id, publicKey (hex) } (active profile)')
-    .option('--max-epsilon <e>', 'decline rounds without a DP plan or with a larger ε', positive)
+    .option(
+      '--max-epsilon <e>',
+      "privacy budget: decline rounds without a DP plan, or that would take this client's ε past it",
+      positive,
+    )
+    .option('--max-delta <d>', 'the δ at which --max-epsilon is measured (default 1e-6)', positive)
     .option('--json', 'print one JSON object per round')
     .action((flags: JoinFlags) => join(flags));
 }

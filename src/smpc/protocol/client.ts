@@ -89,7 +89,14 @@ import type {
   UnmaskRequest,
 } from './messages.ts';
 import { parseServerMessage } from './messages.ts';
-import { maskedLength, neighbourMap, PROTOCOL_VERSION, paramsDigest, type RoundParams } from './params.ts';
+import {
+  MAX_COHORT,
+  maskedLength,
+  neighbourMap,
+  PROTOCOL_VERSION,
+  paramsDigest,
+  type RoundParams,
+} from './params.ts';
 import { decodePayload, encodePayload, ROUND_SHARE_KEYS, shareContext, shareIndex } from './shares.ts';
 
 /** Client stages in protocol order. */
@@ -113,6 +120,11 @@ export interface ClientPolicy {
   readonly minThresholdFraction?: number;
   /** Smallest acceptable invited cohort (default 2). */
   readonly minCohort?: number;
+  /**
+   * Largest acceptable invited cohort (default: no limit). Set to a DP plan's `expectedClients`:
+   * its accounting and ring bound hold for at most that many clients.
+   */
+  readonly maxCohort?: number;
   /** Acceptable mask PRGs (default: all). */
   readonly allowedPrg?: readonly PrgAlgorithm[];
   /**
@@ -253,12 +265,13 @@ export function createClient(options: CreateClientOptions): ClientState {
   const policy: Required<ClientPolicy> = {
     minThreshold: assertInteger(p.minThreshold ?? 2, 'minThreshold', 2, 65_535),
     minThresholdFraction,
-    minCohort: assertInteger(p.minCohort ?? 2, 'minCohort', 2, 65_535),
+    minCohort: assertInteger(p.minCohort ?? 2, 'minCohort', 2, MAX_COHORT),
+    maxCohort: assertInteger(p.maxCohort ?? MAX_COHORT, 'maxCohort', 2, MAX_COHORT),
     allowedPrg,
     completedRoundIds: [...(p.completedRoundIds ?? [])].map((r, i) =>
       assertString(r, `completedRoundIds[${i}]`, 128),
     ),
-    minSurvivors: assertInteger(p.minSurvivors ?? 0, 'minSurvivors', 0, 65_535),
+    minSurvivors: assertInteger(p.minSurvivors ?? 0, 'minSurvivors', 0, MAX_COHORT),
   };
   return {
     v: PROTOCOL_VERSION,
@@ -330,6 +343,12 @@ function onAdvertise(state: ClientState, params: RoundParams, options: ClientSte
     violation('SMPC_POLICY_VIOLATION', 'PRG not allowed by policy');
   if (params.clients.length < policy.minCohort)
     violation('SMPC_POLICY_VIOLATION', 'cohort below the policy minimum');
+  // Restored states from before this policy existed have no maxCohort: no limit then.
+  if (params.clients.length > (policy.maxCohort ?? MAX_COHORT))
+    violation(
+      'SMPC_POLICY_VIOLATION',
+      'cohort above the policy maximum (e.g. more clients than a DP plan covers)',
+    );
   if (policy.completedRoundIds.includes(params.roundId)) {
     violation('SMPC_POLICY_VIOLATION', 'this client already took part in a session for this round id');
   }

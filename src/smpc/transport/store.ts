@@ -20,13 +20,15 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertString } from '../../internal/assert.ts';
+import { toHex } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
+import { randomBytes } from '../random.ts';
 
 /** The round in progress, as a store keeps it. */
 export interface StoredRound {
   /** The service round id (not the protocol round id). */
   readonly roundId: string;
-  /** `serializeState(serverState)`. */
+  /** `serializeState(serverState)`, or `announced` before the protocol starts (never resumed either way). */
   readonly state: string;
 }
 
@@ -97,7 +99,8 @@ export class FileRoundStore implements RoundStore {
 
   /** @throws {SmpcError} `SMPC_MALFORMED_MESSAGE` when the file exists but is not a stored round. */
   async load(): Promise<StoredRound | null> {
-    await this.#writes;
+    // A failed earlier write is that write's caller's error, not this read's.
+    await this.#writes.catch(() => {});
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -128,8 +131,9 @@ export class FileRoundStore implements RoundStore {
 
   async #write(text: string): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
-    const temporary = `${this.path}.${process.pid}.tmp`;
-    const handle = await open(temporary, 'w', 0o600);
+    // A fresh name, created exclusively: a leftover file (with whatever mode) is never reused.
+    const temporary = `${this.path}.${process.pid}.${toHex(randomBytes(8))}.tmp`;
+    const handle = await open(temporary, 'wx', 0o600);
     try {
       await handle.writeFile(text, 'utf8');
       await handle.sync();

@@ -31,7 +31,7 @@
 
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertString } from '../../internal/assert.ts';
-import { type DpPlan, validateDpPlan } from '../dp.ts';
+import { type DpPlan, spentEpsilon, validateDpPlan } from '../dp.ts';
 import { equalBytes, toHex } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
 import {
@@ -142,10 +142,19 @@ export interface AggregationClientOptions {
   readonly prepare: (round: RoundAnnouncement) => Uint32Array | Promise<Uint32Array>;
   readonly onEvent?: (event: ClientEvent) => void;
   /**
-   * Largest ε (a DP plan's target over its rounds) this client accepts. When set, rounds without a
-   * DP plan, or with a larger ε, are declined (`SMPC_POLICY_VIOLATION`).
+   * This client's privacy budget: the largest ε, at `maxDelta`, it spends over every DP round it
+   * joins (`spentEpsilon` over `dpHistory` plus the rounds joined since, each at its plan's worst
+   * case). When set, rounds without a DP plan, or whose plan would take the total past it, are
+   * declined (`SMPC_POLICY_VIOLATION`).
    */
   readonly maxEpsilon?: number;
+  /** The δ at which `maxEpsilon` is measured (default 1e-6), whatever δ a plan names. */
+  readonly maxDelta?: number;
+  /**
+   * The plans of DP rounds this client joined before (one entry per round; persist
+   * `dpRoundsJoined` and pass it back), so its budget spans restarts.
+   */
+  readonly dpHistory?: readonly DpPlan[];
   /** Injected `WebSocket` constructor; default `globalThis.WebSocket`. */
   readonly WebSocket?: WebSocketConstructor;
   /** Time to connect and authenticate; default 30 000 ms. */
@@ -164,6 +173,8 @@ interface Session {
 }
 
 const OPEN = 1;
+/** The δ at which a client's `maxEpsilon` is measured unless it says otherwise. */
+const DEFAULT_MAX_DELTA = 1e-6;
 
 function toBytes(data: unknown): Uint8Array | null {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -188,6 +199,7 @@ export class AggregationClient {
   readonly #socket: WebSocketLike;
   readonly #options: AggregationClientOptions;
   readonly #completed: Set<string>;
+  readonly #dpJoined: DpPlan[];
   readonly #rounds: ClientRoundRecord[] = [];
   readonly #maxFrameBytes: number;
   #session: Session | null = null;
@@ -207,6 +219,7 @@ export class AggregationClient {
     this.id = options.id;
     this.#maxFrameBytes = maxFrameBytes;
     this.#completed = new Set(options.policy?.completedRoundIds ?? []);
+    this.#dpJoined = [...(options.dpHistory ?? [])];
     this.closed = closed;
   }
 
@@ -244,6 +257,18 @@ export class AggregationClient {
       )
     ) {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'maxEpsilon must be a positive finite number');
+    }
+    if (
+      options.maxDelta !== undefined &&
+      !(typeof options.maxDelta === 'number' && options.maxDelta > 0 && options.maxDelta < 1)
+    ) {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'maxDelta must be a number in (0, 1)');
+    }
+    if (options.dpHistory !== undefined) {
+      if (!Array.isArray(options.dpHistory)) {
+        throw new ConfideArgumentError('INVALID_ARGUMENT', 'dpHistory must be an array of DP plans');
+      }
+      for (const plan of options.dpHistory) validateDpPlan(plan);
     }
     if (options.identitySecretKey !== undefined) {
       assertBytes(options.identitySecretKey, 'identitySecretKey', IDENTITY_KEY_LENGTH);
@@ -351,6 +376,11 @@ export class AggregationClient {
     return [...this.#completed];
   }
 
+  /** The DP plan of every DP round this client joined (with `dpHistory`): persist it for `maxEpsilon`. */
+  get dpRoundsJoined(): readonly DpPlan[] {
+    return [...this.#dpJoined];
+  }
+
   /** Closes the connection (a session in progress is abandoned; the server drops this client). */
   close(): Promise<ClientExit> {
     this.#session = null;
@@ -414,8 +444,9 @@ export class AggregationClient {
     }
   }
 
-  #decline(frame: AnnounceFrame, code: string, reason: string, record: boolean): void {
-    this.#send({ kind: 'decline', roundId: frame.roundId, session: frame.session, code, reason });
+  /** Declines a round; `told` is the reason the server gets (default `reason`, kept local otherwise). */
+  #decline(frame: AnnounceFrame, code: string, reason: string, record: boolean, told = reason): void {
+    this.#send({ kind: 'decline', roundId: frame.roundId, session: frame.session, code, reason: told });
     this.#event({ type: 'declined', roundId: frame.roundId, code, reason });
     if (record) {
       this.#rounds.push({
@@ -444,6 +475,17 @@ export class AggregationClient {
       this.#decline(frame, 'SMPC_POLICY_VIOLATION', 'this client already took part in this round id', true);
       return;
     }
+    // A masked vector must fit in one frame: a longer announced vector is refused before `prepare`
+    // sees (and perhaps allocates for) it.
+    if (4 * (frame.vectorLength + 64) + 64 * 1024 > this.#maxFrameBytes) {
+      this.#decline(
+        frame,
+        'SMPC_FRAME_TOO_LARGE',
+        `a vector of ${frame.vectorLength} lanes does not fit in this client's frames of ${this.#maxFrameBytes} bytes`,
+        true,
+      );
+      return;
+    }
     let dp: DpPlan | null = null;
     if (frame.dp !== null && frame.dp !== undefined) {
       try {
@@ -463,16 +505,23 @@ export class AggregationClient {
       }
     }
     const maxEpsilon = this.#options.maxEpsilon;
-    if (maxEpsilon !== undefined && (dp === null || dp.epsilon > maxEpsilon)) {
-      this.#decline(
-        frame,
-        'SMPC_POLICY_VIOLATION',
-        dp === null
-          ? 'this client requires a DP plan and the round has none'
-          : `the round's DP plan spends ε = ${dp.epsilon}, above this client's limit of ${maxEpsilon}`,
-        true,
-      );
-      return;
+    if (maxEpsilon !== undefined) {
+      // The budget is measured at this client's δ over every DP round it joined, not at the δ or
+      // the per-plan ε the server names (a plan with a large δ, or a fresh plan each round, would
+      // otherwise pass).
+      const delta = this.#options.maxDelta ?? DEFAULT_MAX_DELTA;
+      const total = dp === null ? Number.POSITIVE_INFINITY : spentEpsilon([...this.#dpJoined, dp], delta);
+      if (!(total <= maxEpsilon)) {
+        this.#decline(
+          frame,
+          'SMPC_POLICY_VIOLATION',
+          dp === null
+            ? 'this client requires a DP plan and the round has none'
+            : `joining would bring this client's ε (at δ = ${delta}) to ${total.toPrecision(4)}, above its budget of ${maxEpsilon}`,
+          true,
+        );
+        return;
+      }
     }
     this.#completed.add(frame.roundId);
     const announcement: RoundAnnouncement = {
@@ -497,7 +546,14 @@ export class AggregationClient {
           completedRoundIds: [],
           ...(dp === null
             ? {}
-            : { minSurvivors: Math.max(dp.minSurvivors, this.#options.policy?.minSurvivors ?? 0) }),
+            : {
+                minSurvivors: Math.max(dp.minSurvivors, this.#options.policy?.minSurvivors ?? 0),
+                // More clients than the plan covers would weaken its accounting (τ) and ring bound.
+                maxCohort: Math.min(
+                  dp.expectedClients,
+                  this.#options.policy?.maxCohort ?? dp.expectedClients,
+                ),
+              }),
         },
         ...(this.#options.trustedIdentities === undefined
           ? {}
@@ -511,14 +567,17 @@ export class AggregationClient {
       }
     } catch (e) {
       const code = e instanceof SmpcError || e instanceof ConfideArgumentError ? e.code : 'INVALID_ARGUMENT';
+      // The application's error text (paths, record ids, values) stays here; the server gets the code.
       this.#decline(
         frame,
         code,
         `prepare failed: ${e instanceof Error ? e.message.slice(0, 200) : 'error'}`,
         true,
+        'prepare declined the round',
       );
       return;
     }
+    if (dp !== null) this.#dpJoined.push(dp);
     this.#session = {
       roundId: frame.roundId,
       session: frame.session,

@@ -213,6 +213,8 @@ export interface RoundResult {
   readonly epsilon: number | null;
 }
 
+/** What the store holds for a round announced but not yet started. */
+const ANNOUNCED = 'announced';
 const TOKEN = /^[\x21-\x7e]{16,512}$/;
 const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
 /** Room for everything in a frame besides a vector or payload (ids, headers, lengths). */
@@ -285,7 +287,11 @@ export class AggregationServer {
   readonly #onEvent: (event: AggregationEvent) => void;
   readonly #helloTimeoutMs: number;
   readonly #connected = new Map<string, Connection>();
+  /** Open connections that have not sent their hello yet. */
+  #unauthenticated = 0;
   readonly #usedRoundIds = new Set<string>();
+  /** Rounds run under each DP plan object. */
+  readonly #dpPlanUses = new WeakMap<DpPlan, number>();
   readonly #waiters = new Set<() => void>();
   #round: RoundRun | null = null;
   #closing = false;
@@ -487,6 +493,20 @@ export class AggregationServer {
     if (this.#usedRoundIds.has(o.roundId)) {
       throw new SmpcError('SMPC_ROUND_CONFLICT', `round id ${o.roundId} was used before: pick a new one`);
     }
+    if (options.dp !== undefined) {
+      // A plan is calibrated for its number of rounds: running more under it would spend more than
+      // its ε. Counted per plan object — planning again is the operator's deliberate new budget.
+      const key = options.dp;
+      const uses = this.#dpPlanUses.get(key) ?? 0;
+      if (uses >= options.dp.rounds) {
+        throw new ConfideArgumentError(
+          'INVALID_ARGUMENT',
+          `this DP plan covers ${options.dp.rounds} round(s) and ran ${uses}: its privacy budget is spent; plan again`,
+          { fields: ['dp'] },
+        );
+      }
+      this.#dpPlanUses.set(key, uses + 1);
+    }
     this.#usedRoundIds.add(o.roundId);
     const payload = options.payload === undefined ? new Uint8Array(0) : options.payload;
     const digest = payloadDigest(payload);
@@ -525,6 +545,15 @@ export class AggregationServer {
       roundId: run.roundId,
       clients: [...run.announced.keys()].sort(),
     });
+    try {
+      // Recorded before anyone hears of the round, so a crash from here on retires its id.
+      await this.#store.save({ roundId: run.roundId, state: ANNOUNCED });
+    } catch (e) {
+      await this.#enqueue(run, () =>
+        this.#end(run, 'SMPC_ABORTED', `cannot write the round store: ${messageOf(e)}`, true),
+      );
+      return done;
+    }
     const announce = encodeFrame({
       kind: 'announce',
       roundId: run.roundId,
@@ -635,6 +664,19 @@ export class AggregationServer {
       socket.close(CLOSE_GOING_AWAY, 'server closing');
       return;
     }
+    // ws buffers a whole message (up to maxFrameBytes) before the hello can be checked, so the
+    // number of connections still to authenticate is capped: what strangers can make the server
+    // hold is bounded by (registered clients + 16) × maxFrameBytes, for at most helloTimeoutMs.
+    if (this.#unauthenticated >= this.#registered.size + 16) {
+      this.#reject(conn, 'SMPC_UNAUTHENTICATED', 'too many connections waiting to authenticate; retry later');
+      return;
+    }
+    this.#unauthenticated++;
+    let waiting = true;
+    const authenticated = (): void => {
+      if (waiting) this.#unauthenticated--;
+      waiting = false;
+    };
     const helloTimer = setTimeout(() => {
       if (conn.id === null) this.#reject(conn, 'SMPC_UNAUTHENTICATED', 'no hello within the time limit');
     }, this.#helloTimeoutMs);
@@ -643,11 +685,13 @@ export class AggregationServer {
       const bytes = isBinary ? toBytes(data) : null;
       if (conn.id === null) {
         clearTimeout(helloTimer);
+        authenticated();
         this.#hello(conn, bytes);
       } else this.#receive(conn, bytes);
     });
     socket.on('close', (code) => {
       clearTimeout(helloTimer);
+      authenticated();
       this.#closed(conn, code);
     });
     socket.on('error', () => {
@@ -932,6 +976,13 @@ export class AggregationServer {
         reason: e.reason,
       });
     }
+    const stageChanged = before === null || before.stage !== state.stage;
+    const finished = state.stage === 'done' || state.stage === 'aborted';
+    // The stage is stored before its requests go out, so a crash after any client saw them leaves
+    // a record that the next server reports and retires.
+    if (stageChanged && !finished) {
+      await this.#store.save({ roundId: run.roundId, state: serializeState(state) });
+    }
     const encoded = new Map<unknown, Uint8Array>();
     for (const { to, message } of outbound) {
       const conn = run.members.get(to);
@@ -947,13 +998,12 @@ export class AggregationServer {
         run,
       );
     }
-    if (before === null || before.stage !== state.stage) {
-      if (state.stage === 'done' || state.stage === 'aborted') {
+    if (stageChanged) {
+      if (finished) {
         await this.#end(run, state.abort?.code ?? 'SMPC_ABORTED', state.abort?.reason ?? '', true);
         return;
       }
       this.#track(run, state.stage);
-      await this.#store.save({ roundId: run.roundId, state: serializeState(state) });
       this.#onEvent({ type: 'stage', roundId: run.roundId, stage: state.stage });
       this.#arm(run);
     }

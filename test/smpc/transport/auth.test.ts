@@ -184,3 +184,40 @@ describe('hostile bytes', () => {
     await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-fuzz');
   });
 });
+
+describe('connections waiting to authenticate', () => {
+  it('are capped at registered clients + 16; once they go, a registered client connects', async () => {
+    const reg = registry(3);
+    harness = await startServer(reg);
+    const url = harness.server.url;
+    const sockets: WebSocket[] = [];
+    const opened = Array.from(
+      { length: 19 },
+      () =>
+        new Promise<void>((resolve) => {
+          const ws = new WebSocket(url);
+          sockets.push(ws);
+          ws.addEventListener('open', () => resolve());
+        }),
+    );
+    await Promise.all(opened);
+    // The 20th stranger (3 + 16 are waiting, silent) is turned away with a coded frame.
+    const turnedAway = await raw(url, [], 5_000);
+    expect(turnedAway.code).toBe(1008);
+    expect(decodeFrame(turnedAway.received[0] as Uint8Array)).toMatchObject({
+      kind: 'error',
+      code: 'SMPC_UNAUTHENTICATED',
+    });
+    await Promise.all(
+      sockets.map((ws) => {
+        const closed = new Promise((resolve) => ws.addEventListener('close', resolve));
+        ws.close(1000);
+        return closed;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the server sees the closes too
+    const client = await connectClient(url, 'c0');
+    open.push(client);
+    expect(harness.server.connectedClients()).toEqual(['c0']);
+  });
+});

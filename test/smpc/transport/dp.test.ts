@@ -10,6 +10,7 @@ import {
   decodeNoisySum,
   planDistributedDiscreteGaussian,
   privatize,
+  spentEpsilon,
 } from '../../../src/smpc/index.ts';
 import {
   connectClient,
@@ -157,13 +158,90 @@ describe('distributed DP over the network', () => {
     const declined = await resultOf(clients[0] as AggregationClient, 'dp-3');
     expect(declined.status).toBe('declined');
     expect(declined.abort?.code).toBe('SMPC_POLICY_VIOLATION');
-    expect(declined.abort?.reason).toContain('above this client');
+    expect(declined.abort?.reason).toContain('above its budget of 1');
 
     const plain = await harness.server.runRound({ roundId: 'no-dp', vectorLength: LENGTH, minClients: 3 });
     // Without a plan the other clients' prepare throws (they expect one) and c0 requires one.
     expect(plain.status).toBe('aborted');
     const refused = await resultOf(clients[0] as AggregationClient, 'no-dp');
     expect(refused.abort?.reason).toContain('requires a DP plan');
+  });
+
+  it('maxEpsilon is a budget over rounds, measured at the client’s δ, not the plan’s', async () => {
+    const reg = registry(4);
+    harness = await startServer(reg);
+    const server = harness.server;
+    const perRound = plan(3, 4); // ε = 4 over one round at δ = 1e-5
+    const at = spentEpsilon([perRound], 1e-6);
+    const two = spentEpsilon([perRound, perRound], 1e-6);
+    const budget = (at + two) / 2; // room for one such round, not two
+    expect(two).toBeGreaterThan(at);
+    clients = await dpCohort(
+      harness,
+      reg.map((c) => c.id),
+      (id) => (id === 'c0' ? { maxEpsilon: budget } : {}),
+    );
+    await server.waitForClients(4, 10_000);
+    const first = await server.runRound({
+      roundId: 'b-1',
+      vectorLength: LENGTH,
+      minClients: 3,
+      dp: perRound,
+    });
+    expect(first.survivors).toContain('c0');
+    const c0 = clients[0] as AggregationClient;
+    expect(c0.dpRoundsJoined).toHaveLength(1);
+    const second = await server.runRound({
+      roundId: 'b-2',
+      vectorLength: LENGTH,
+      minClients: 3,
+      dp: plan(3, 4), // a fresh plan (the first is spent): its own ε is within the limit
+    });
+    expect(second.status, JSON.stringify(second.abort)).toBe('completed');
+    expect(second.survivors).not.toContain('c0');
+    expect((await resultOf(c0, 'b-2')).abort?.reason).toMatch(
+      /bring this client's ε \(at δ = 0\.000001\) to/,
+    );
+
+    // A plan with a huge δ has a small ε on paper and little noise; at the client's δ it is refused.
+    const loose = planDistributedDiscreteGaussian({
+      epsilon: 1,
+      delta: 0.5,
+      l2Clip: 1,
+      valueBits: 16,
+      dimension: LENGTH,
+      expectedClients: 4,
+      minSurvivors: 3,
+    });
+    expect(loose.epsilon).toBeLessThan(budget);
+    expect(spentEpsilon([loose], 1e-6)).toBeGreaterThan(budget);
+    const third = await server.runRound({ roundId: 'b-3', vectorLength: LENGTH, minClients: 3, dp: loose });
+    expect(third.survivors).not.toContain('c0');
+    expect((await resultOf(c0, 'b-3')).status).toBe('declined');
+  });
+
+  it('the server runs a plan for at most its rounds', async () => {
+    const reg = registry(3);
+    harness = await startServer(reg);
+    clients = await dpCohort(
+      harness,
+      reg.map((c) => c.id),
+    );
+    await harness.server.waitForClients(3, 10_000);
+    const once = plan(3, 3);
+    const r = await harness.server.runRound({
+      roundId: 'once-1',
+      vectorLength: LENGTH,
+      minClients: 3,
+      dp: once,
+    });
+    expect(r.status, JSON.stringify(r.abort)).toBe('completed');
+    await expect(
+      harness.server.runRound({ roundId: 'once-2', vectorLength: LENGTH, minClients: 3, dp: once }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('budget is spent'),
+    });
   });
 
   it('the server refuses plans that do not fit the round, were altered, or are outgrown by the cohort', async () => {

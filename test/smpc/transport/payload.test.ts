@@ -157,6 +157,47 @@ describe('client against a hostile server', () => {
     expect(a.prepared).toEqual([]);
   });
 
+  it("keeps prepare's error text from the server, and refuses an oversized vector before prepare", async () => {
+    fake = await fakeServer();
+    const seen: number[] = [];
+    const c = await AggregationClient.connect({
+      url: fake.url,
+      id: 'a',
+      token: tokenFor('a'),
+      prepare: (round) => {
+        seen.push(round.vectorLength);
+        throw new Error('cannot read /data/patient-42.csv');
+      },
+    });
+    clients.push(c);
+    const socket = await until(() => fake?.sockets.get('a'));
+    socket.send(announce('r1', 1, Uint8Array.of(1)));
+    const declined = await until(() => fake?.received.get('a')?.find((f) => f.kind === 'decline'));
+    expect(declined).toMatchObject({ kind: 'decline', reason: 'prepare declined the round' });
+    expect(JSON.stringify(declined)).not.toContain('patient');
+    expect((await until(() => c.rounds[0]))?.abort?.reason).toContain('patient-42');
+
+    socket.send(
+      encodeFrame({
+        kind: 'announce',
+        roundId: 'huge',
+        session: session(2),
+        vectorLength: 2 ** 30,
+        ringBits: 32,
+        profile: 'honest-but-curious',
+        payloadDigest: payloadDigest(new Uint8Array(0)),
+        payload: new Uint8Array(0),
+        dp: null,
+        shareSum: false,
+      }),
+    );
+    const refused = await until(() =>
+      fake?.received.get('a')?.find((f) => f.kind === 'decline' && f.roundId === 'huge'),
+    );
+    expect(refused).toMatchObject({ code: 'SMPC_FRAME_TOO_LARGE' });
+    expect(seen).toEqual([4]);
+  });
+
   it('aborts when the parameters bind a payload other than the one it holds (B.22)', async () => {
     fake = await fakeServer();
     const a = await client('a');
