@@ -17,7 +17,15 @@
  *   a session from before a restart): it never answers unmasking for a session whose secrets it
  *   does not hold (A.10, B.24);
  * - frames that do not decode (`SMPC_FRAME_MALFORMED`), and protocol messages the state machine
- *   refuses (duplicates and replays are dropped, never answered twice).
+ *   refuses (duplicates and replays are dropped, never answered twice);
+ * - an announced vector too long for its frames, before `prepare` sees it;
+ * - a DP plan that does not validate or does not fit the round (`SMPC_DP_PLAN_INVALID`), a round
+ *   that would take its spending past `maxEpsilon` (composed over every DP round joined, at the
+ *   client's own δ), a cohort above the plan's `expectedClients`, and unmasking a sum of fewer
+ *   inputs than the plan's `minSurvivors` (E.38).
+ *
+ * When `prepare` throws, the server is told only that this client declined; the error's text stays
+ * local (it may name files or records).
  *
  * Each session's secrets live only in that session's state machine, which is dropped when the
  * session ends or the server announces another round.

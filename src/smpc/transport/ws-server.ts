@@ -22,16 +22,23 @@
  * - per-stage deadlines: when a stage's time runs out, or when every client it still waits for has
  *   disconnected, the server sends `close`; the state machine proceeds with ≥ t or aborts (F.42);
  * - the payload's SHA-256 is bound into the protocol round id, so clients holding different payloads
- *   cannot complete one session (B.22).
+ *   cannot complete one session (B.22);
+ * - at most registered clients + 16 connections may wait to authenticate at once (ws buffers a
+ *   whole message before the hello can be read);
+ * - with a distributed-DP plan (`dp.ts`): the plan is validated against the round, sent with the
+ *   announcement, run for at most its `rounds`; a cohort larger than it covers aborts the round,
+ *   and no sum of fewer inputs than its `minSurvivors` is released; the result carries the ε the
+ *   round spent (research note E.38).
  *
- * The server state is saved to a {@link RoundStore} when the round starts and at every stage
- * change (a stored round is never resumed, so per-message writes, which would cost O(n²·d) bytes
+ * The server state is saved to a {@link RoundStore} before the round is announced and at every
+ * stage change, before that stage's requests go out (a stored round is never resumed, so per-message writes, which would cost O(n²·d) bytes
  * for a round, would buy nothing), and cleared when the round ends on its own. On `listen`, a
  * stored round means the previous server died (or closed) mid-round: it is reported aborted
  * (`SMPC_SERVER_RESTARTED`), its id retired for this server's lifetime, and the store cleared.
  *
  * Deliberately not here: TLS (put the server behind a TLS terminator or pass `wss://` through a
- * proxy), cohort selection beyond "who is connected and joins", DP noise, and parallel unmasking.
+ * proxy), cohort selection beyond "who is connected and joins", adding DP noise (clients do, with
+ * `privatize`), and parallel unmasking.
  *
  * @module
  */
