@@ -29,6 +29,8 @@
  * - `simulate.ts`: a whole planned round in memory with dropouts, reporting exactness, error,
  *   time per stage and bytes per client (the engine behind `confide smpc simulate`).
  *
+ * - `dp.ts`, `dp-sampler.ts`, `dp-accounting.ts`: distributed differential privacy — exact
+ *   discrete Gaussian noise, plans calibrated for the worst case of t survivors, the accounting.
  * - `transport/`: the network adapters. `frames.ts` (the versioned WebSocket frame format) and
  *   `ws-client.ts` ({@link AggregationClient}, over the standard `WebSocket`) are exported here;
  *   the Node server and its round stores are in `confide/smpc/server`.
