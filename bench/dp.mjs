@@ -50,7 +50,8 @@ function roundedContinuousGaussian(variance, count) {
   const out = new Int32Array(count);
   const words = new Uint32Array(4 * Math.ceil(count / 2));
   for (let o = 0; o < words.length; o += 16384) crypto.getRandomValues(words.subarray(o, o + 16384));
-  const uniform = (i) => ((words[i] >>> 5) * 67108864 + (words[i + 1] >>> 6) + 1) / 9007199254740993;
+  // A 53-bit uniform in (0, 1), never 0 (log(0) would be infinite).
+  const uniform = (i) => ((words[i] >>> 5) * 67108864 + (words[i + 1] >>> 6) + 0.5) / 2 ** 53;
   for (let i = 0, w = 0; i < count; i += 2, w += 4) {
     const r = Math.sqrt(-2 * Math.log(uniform(w)));
     const t = 2 * Math.PI * uniform(w + 2);
