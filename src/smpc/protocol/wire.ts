@@ -47,6 +47,7 @@
  * @module
  */
 
+import { BinaryReader, BinaryWriter, MAX_STRING_BYTES } from '../binary.ts';
 import { SmpcError } from '../errors.ts';
 import { PRG_ALGORITHMS } from '../prg.ts';
 import { GRAPH_KINDS, PROFILES, PROTOCOL_VERSION } from './params.ts';
@@ -56,8 +57,6 @@ export const WIRE_MAGIC = Uint8Array.of(0x53, 0x41);
 
 /** Largest binary message accepted (a 2^26-coordinate 32-bit vector plus 16 MiB of framing). */
 export const MAX_WIRE_BYTES = 2 ** 28 + 2 ** 24;
-
-const MAX_STRING_BYTES = 1024;
 
 /** Message type → type byte. */
 const TYPE_CODES = {
@@ -86,25 +85,8 @@ function malformed(reason: string): never {
   throw new SmpcError('SMPC_MALFORMED_MESSAGE', `binary message: ${reason}`);
 }
 
-/** Appends fields; the parts are concatenated once at the end. */
-class Writer {
-  readonly parts: Uint8Array[] = [];
-  size = 0;
-  #push(bytes: Uint8Array): void {
-    this.parts.push(bytes);
-    this.size += bytes.length;
-  }
-  u8(value: number): void {
-    this.#push(Uint8Array.of(value));
-  }
-  u16(value: number): void {
-    this.#push(Uint8Array.of(value >>> 8, value & 0xff));
-  }
-  u32(value: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, value, false);
-    this.#push(b);
-  }
+/** The protocol message's fields on top of the shared primitives. */
+class Writer extends BinaryWriter {
   bytes(value: unknown, what: string): void {
     if (!(value instanceof Uint8Array) || value.length > 0xffff) {
       throw new SmpcError(
@@ -113,7 +95,7 @@ class Writer {
       );
     }
     this.u16(value.length);
-    this.#push(value);
+    this.raw(value);
   }
   str(value: unknown, what: string): void {
     const b = typeof value === 'string' ? encoder.encode(value) : undefined;
@@ -121,7 +103,7 @@ class Writer {
       throw new SmpcError('SMPC_MALFORMED_MESSAGE', `cannot encode ${what}: not a string of ≤ 1024 bytes`);
     }
     this.u16(b.length);
-    this.#push(b);
+    this.raw(b);
   }
   ids(value: unknown, what: string): void {
     const list = asArray(value, what);
@@ -154,16 +136,7 @@ class Writer {
     const bits = Math.max(1, max === 0 ? 1 : Math.floor(Math.log2(max)) + 1);
     this.u8(bits);
     this.u32(value.length);
-    this.#push(packLanes(value, bits));
-  }
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let offset = 0;
-    for (const p of this.parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
+    this.raw(packLanes(value, bits));
   }
 }
 
@@ -198,68 +171,13 @@ function packLanes(values: Uint32Array, bits: number): Uint8Array {
   return out;
 }
 
-/** Reads fields, checking every length against the bytes that remain. */
-class Reader {
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  #offset = 0;
-  readonly #decoder = new TextDecoder('utf-8', { fatal: true });
+/** The protocol message's fields on top of the shared primitives. */
+class Reader extends BinaryReader {
   constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  get remaining(): number {
-    return this.#bytes.length - this.#offset;
-  }
-  #need(n: number, what: string): void {
-    if (n > this.remaining) malformed(`${what} runs past the end`);
-  }
-  u8(what: string): number {
-    this.#need(1, what);
-    return this.#bytes[this.#offset++] as number;
-  }
-  u16(what: string): number {
-    this.#need(2, what);
-    const v = this.#view.getUint16(this.#offset, false);
-    this.#offset += 2;
-    return v;
-  }
-  u32(what: string): number {
-    this.#need(4, what);
-    const v = this.#view.getUint32(this.#offset, false);
-    this.#offset += 4;
-    return v;
-  }
-  take(n: number, what: string): Uint8Array {
-    this.#need(n, what);
-    const out = this.#bytes.slice(this.#offset, this.#offset + n);
-    this.#offset += n;
-    return out;
+    super(bytes, malformed, 'message');
   }
   bytes(what: string): Uint8Array {
     return this.take(this.u16(what), what);
-  }
-  str(what: string): string {
-    const n = this.u16(what);
-    if (n > MAX_STRING_BYTES) malformed(`${what} is longer than ${MAX_STRING_BYTES} bytes`);
-    const raw = this.take(n, what);
-    try {
-      return this.#decoder.decode(raw);
-    } catch {
-      return malformed(`${what} is not UTF-8`);
-    }
-  }
-  /** A count of items each at least `minItemBytes` long: never more than the remaining bytes allow. */
-  count(what: string, minItemBytes: number): number {
-    const n = this.u32(what);
-    if (n * minItemBytes > this.remaining) malformed(`${what} count exceeds the message`);
-    return n;
-  }
-  ids(what: string): string[] {
-    const n = this.count(what, 2);
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) out.push(this.str(what));
-    return out;
   }
   list<T>(what: string, minItemBytes: number, each: () => T): T[] {
     const n = this.count(what, minItemBytes);
@@ -283,14 +201,10 @@ class Reader {
     const bits = this.u8(what);
     if (bits < 1 || bits > 32) malformed(`${what} has an invalid lane width`);
     const n = this.u32(what);
-    const length = Math.ceil((n * bits) / 8);
-    this.#need(length, what);
-    const raw = this.#bytes.subarray(this.#offset, this.#offset + length);
-    this.#offset += length;
-    return unpackLanes(raw, n, bits, what);
+    return unpackLanes(this.view(Math.ceil((n * bits) / 8), what), n, bits, what);
   }
-  end(): void {
-    if (this.remaining !== 0) malformed('trailing bytes after the message');
+  override end(): void {
+    super.end('trailing bytes after the message');
   }
 }
 

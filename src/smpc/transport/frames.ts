@@ -38,6 +38,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ConfideArgumentError } from '../../errors.ts';
+import { BinaryReader, BinaryWriter, MAX_STRING_BYTES } from '../binary.ts';
 import { toHex } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
 import { PROFILES, type Profile } from '../protocol/params.ts';
@@ -52,8 +53,6 @@ export const DEFAULT_MAX_FRAME_BYTES: number = 32 * 1024 * 1024;
 export const SESSION_TAG_LENGTH = 16;
 /** Length of the payload digest (SHA-256). */
 export const PAYLOAD_DIGEST_LENGTH = 32;
-
-const MAX_STRING_BYTES = 1024;
 
 const KINDS = {
   hello: 0x01,
@@ -168,24 +167,8 @@ function badArgument(what: string): never {
   throw new ConfideArgumentError('INVALID_ARGUMENT', `cannot encode frame: ${what}`);
 }
 
-class Writer {
-  readonly #parts: Uint8Array[] = [];
-  #size = 0;
-  raw(bytes: Uint8Array): void {
-    this.#parts.push(bytes);
-    this.#size += bytes.length;
-  }
-  u8(v: number): void {
-    this.raw(Uint8Array.of(v));
-  }
-  u16(v: number): void {
-    this.raw(Uint8Array.of(v >>> 8, v & 0xff));
-  }
-  u32(v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v, false);
-    this.raw(b);
-  }
+/** The frame's fields on top of the shared primitives; bad values are the caller's error. */
+class Writer extends BinaryWriter {
   str(value: unknown, what: string): void {
     if (typeof value !== 'string') badArgument(`${what} must be a string`);
     const b = encoder.encode(value);
@@ -208,82 +191,21 @@ class Writer {
     this.u32(value.length);
     for (const id of value) this.str(id, what);
   }
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.#size);
-    let offset = 0;
-    for (const p of this.#parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
-  }
 }
 
-class Reader {
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  #offset = 0;
-  readonly #decoder = new TextDecoder('utf-8', { fatal: true });
+class Reader extends BinaryReader {
   constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  get remaining(): number {
-    return this.#bytes.length - this.#offset;
-  }
-  #need(n: number, what: string): void {
-    if (n > this.remaining) malformed(`${what} runs past the end`);
-  }
-  u8(what: string): number {
-    this.#need(1, what);
-    return this.#bytes[this.#offset++] as number;
-  }
-  u16(what: string): number {
-    this.#need(2, what);
-    const v = this.#view.getUint16(this.#offset, false);
-    this.#offset += 2;
-    return v;
-  }
-  u32(what: string): number {
-    this.#need(4, what);
-    const v = this.#view.getUint32(this.#offset, false);
-    this.#offset += 4;
-    return v;
-  }
-  take(n: number, what: string): Uint8Array {
-    this.#need(n, what);
-    const out = this.#bytes.slice(this.#offset, this.#offset + n);
-    this.#offset += n;
-    return out;
-  }
-  rest(): Uint8Array {
-    const out = this.#bytes.slice(this.#offset);
-    this.#offset = this.#bytes.length;
-    return out;
-  }
-  str(what: string, min = 0): string {
-    const n = this.u16(what);
-    if (n > MAX_STRING_BYTES) malformed(`${what} is longer than ${MAX_STRING_BYTES} bytes`);
-    if (n < min) malformed(`${what} is empty`);
-    const raw = this.take(n, what);
-    try {
-      return this.#decoder.decode(raw);
-    } catch {
-      return malformed(`${what} is not UTF-8`);
-    }
+    super(bytes, malformed, 'frame');
   }
   blob(what: string): Uint8Array {
     return this.take(this.u32(what), what);
   }
-  ids(what: string): string[] {
-    const n = this.u32(what);
-    if (n * 2 > this.remaining) malformed(`${what} count exceeds the frame`);
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) out.push(this.str(what, 1));
-    return out;
+  /** Ids are never empty in a frame. */
+  override ids(what: string): string[] {
+    return super.ids(what, 1);
   }
-  end(): void {
-    if (this.remaining !== 0) malformed('trailing bytes');
+  override end(): void {
+    super.end('trailing bytes');
   }
 }
 
