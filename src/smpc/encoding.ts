@@ -71,8 +71,4 @@ export function bytesToBigint(bytes: Uint8Array): bigint {
 }
 
 /** Lower-case hex of `bytes` (for test vectors and logs of public data only). */
-export function toHex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
+export { toHex } from '../internal/bytes.ts';

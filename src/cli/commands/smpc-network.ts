@@ -43,9 +43,9 @@
  * @module
  */
 
-import { sha256 } from '@noble/hashes/sha2.js';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
+import { fromHex, sha256, toHex } from '../../internal/bytes.ts';
 import {
   achievedEpsilon,
   type ClientRoundRecord,
@@ -133,16 +133,13 @@ function positive(value: string): number {
   return n;
 }
 
-function fromHex(text: string, bytes: number, what: string): Uint8Array {
-  const clean = text.trim();
-  if (!new RegExp(`^[0-9a-fA-F]{${2 * bytes}}$`).test(clean)) {
-    throw new ConfideArgumentError('INVALID_ARGUMENT', `${what} must be ${2 * bytes} hex digits`);
+/** `length` bytes written as hex in `text` (surrounding whitespace allowed). */
+function hexKey(text: string, length: number, what: string): Uint8Array {
+  const bytes = fromHex(text.trim());
+  if (bytes?.length !== length) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', `${what} must be ${2 * length} hex digits`);
   }
-  return Uint8Array.from(clean.match(/../g) as string[], (h) => Number.parseInt(h, 16));
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return bytes;
 }
 
 async function readJson(path: string, what: string): Promise<unknown> {
@@ -172,7 +169,7 @@ async function readClients(path: string): Promise<RegisteredClient[]> {
       token: e.token,
       ...(e.identityPublicKey === undefined
         ? {}
-        : { identityPublicKey: fromHex(String(e.identityPublicKey), 32, `entry ${i} identityPublicKey`) }),
+        : { identityPublicKey: hexKey(String(e.identityPublicKey), 32, `entry ${i} identityPublicKey`) }),
     };
   });
 }
@@ -374,7 +371,7 @@ async function join(flags: JoinFlags): Promise<void> {
   const identitySecretKey =
     flags.identityKey === undefined
       ? undefined
-      : fromHex(await readText(flags.identityKey, 'identity key'), 32, 'identity key');
+      : hexKey(await readText(flags.identityKey, 'identity key'), 32, 'identity key');
   let trustedIdentities: { id: string; publicKey: Uint8Array }[] | undefined;
   if (flags.trusted !== undefined) {
     const list = await readJson(flags.trusted, 'trusted identities');
@@ -384,7 +381,7 @@ async function join(flags: JoinFlags): Promise<void> {
       const o = (e ?? {}) as Record<string, unknown>;
       return {
         id: String(o.id),
-        publicKey: fromHex(String(o.publicKey), 32, `trusted entry ${i} publicKey`),
+        publicKey: hexKey(String(o.publicKey), 32, `trusted entry ${i} publicKey`),
       };
     });
   }
