@@ -526,7 +526,7 @@ export class AggregationServer {
       protocolRoundId: protocolRoundId(o.roundId, digest),
       session: randomBytes(SESSION_TAG_LENGTH),
       options: o,
-      dp: options.dp === undefined ? null : validateDpPlan(options.dp),
+      dp: o.dp,
       announced: new Map(this.#connected),
       answers: new Map(),
       members: new Map(),
@@ -613,7 +613,7 @@ export class AggregationServer {
     });
   }
 
-  #checkRoundOptions(options: AggregationRoundOptions): RoundRun['options'] {
+  #checkRoundOptions(options: AggregationRoundOptions): RoundRun['options'] & { readonly dp: DpPlan | null } {
     if (typeof options !== 'object' || options === null) {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'round options must be an object');
     }
@@ -628,7 +628,7 @@ export class AggregationServer {
       return value;
     };
     if (options.payload !== undefined) assertBytes(options.payload, 'payload');
-    if (options.dp !== undefined) encodeDp(checkDpPlan(options.dp, options));
+    const dp = options.dp === undefined ? null : checkDpPlan(options.dp, options);
     if (options.shareSum !== undefined && typeof options.shareSum !== 'boolean') {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'shareSum must be a boolean');
     }
@@ -637,9 +637,7 @@ export class AggregationServer {
     // must the announcement with its payload, or every client would be cut off mid-round.
     const needed = Math.max(
       4 * (vectorLength + 64) + FRAME_SLACK,
-      (options.payload?.length ?? 0) +
-        (options.dp === undefined ? 0 : encodeDp(options.dp).length) +
-        FRAME_SLACK,
+      (options.payload?.length ?? 0) + (dp === null ? 0 : encodeDp(dp).length) + FRAME_SLACK,
     );
     if (needed > this.#maxFrameBytes) {
       throw new ConfideArgumentError(
@@ -660,6 +658,7 @@ export class AggregationServer {
       corruptionRate: rate(options.corruptionRate, 'corruptionRate', 0.05),
       shareSum: options.shareSum ?? false,
       prg: assertOneOf(options.prg ?? 'aes-256-ctr', 'prg', PRG_ALGORITHMS),
+      dp,
     };
   }
 
@@ -961,7 +960,7 @@ export class AggregationServer {
       });
       await this.#apply(run, r.state, r.outbound);
       // The last live client may just have answered while the others it waits for are gone.
-      if (event.type === 'message') await this.#closeIfOnlyGonePending(run);
+      if (event.type === 'message' && run.gone.size > 0) await this.#closeIfOnlyGonePending(run);
     } catch (e) {
       if (!(e instanceof SmpcError)) throw e;
       if (event.type === 'message') {
