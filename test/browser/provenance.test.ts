@@ -2,7 +2,7 @@
 // `platform: 'browser'` (with code splitting, as an application would) from
 // `confide/provenance/verify` (the package's dist, as an application consumes it; no `node:`
 // module may reach the bundle, or esbuild refuses it) verifies
-//   - every `method: key` case of shared/vectors/cases.json from the model files' bytes (the page
+//   - every `method: key` case of test/vectors/interop/cases.json from the model files' bytes (the page
 //     has no file system: the test hands it the bytes; the manifest, key hint and signature are
 //     computed in the page), every reject case, and tampered variants (modified file, extra file,
 //     wrong key, re-formatted payload);

@@ -1,13 +1,14 @@
 /**
- * Access to the shared interoperability vectors (`../shared/vectors` beside the repository, as in
- * CI). Read-only: nothing here ever writes there.
+ * Access to the interoperability vectors in `test/vectors/interop/` (copied byte for byte from the
+ * team's shared vectors, with their README, licence and SHA256SUMS, so a clone tests on its own).
+ * Read-only: nothing here ever writes there.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const VECTORS_URL = new URL('../../../shared/vectors/', import.meta.url);
+export const VECTORS_URL = new URL('../vectors/interop/', import.meta.url);
 
-/** Absolute filesystem path of a file or folder under shared/vectors. */
+/** Absolute filesystem path of a file or folder under test/vectors/interop. */
 export function vectorPath(relative: string): string {
   return fileURLToPath(new URL(relative, VECTORS_URL));
 }
