@@ -55,6 +55,7 @@ import {
 } from './dsse.ts';
 import type { VerificationErrorCode } from './errors.ts';
 import { canonicalizeToBytes } from './jcs.ts';
+import type { KeyAlgorithm } from './keys.ts';
 import {
   attestationDigest,
   LINEAGE_PREDICATE_PREFIX,
@@ -62,8 +63,9 @@ import {
   lineageEventOf,
   lineageStatementProblems,
 } from './lineage.ts';
-import type { LineagePolicy, TrustedKey } from './policy.ts';
-import { STATEMENT_TYPE_V1 } from './statement.ts';
+import { foreignRule, type LineagePolicy, type SignerRule, type TrustedKey } from './policy.ts';
+import type { SignerDescription, VerificationCheck, VerificationReport } from './report.ts';
+import { STATEMENT_TYPE_V1, statementProblems } from './statement.ts';
 import { verifySignature } from './verify-bundle.ts';
 
 /** `OK` or the code of the failed step. */
@@ -90,6 +92,8 @@ export interface LineageSignerReport {
   /** The policy name of the key that verified it (or that its keyid named). */
   readonly key?: string;
   readonly algorithm?: string;
+  /** Fingerprint of the key that verified it: lowercase hex SHA-256 of its DER SubjectPublicKeyInfo. */
+  readonly keyId?: string;
 }
 
 /** An artifact in a node's report. */
@@ -111,6 +115,13 @@ export interface LineageNodeReport {
   /** SHA-256 of the payload, when the envelope parsed far enough. */
   readonly attestation?: string;
   readonly event?: LineageEvent;
+  /** `lineage`: confide's own predicate; `foreign`: another producer's statement (policy `foreign`). */
+  readonly kind: 'lineage' | 'foreign';
+  readonly predicateType?: string;
+  /** Observations that are not failures (a foreign payload that is not canonical JSON…). */
+  readonly notes: readonly string[];
+  /** `false` for a foreign statement accepted without the trusted signatures (policy allows it). */
+  readonly trusted?: false;
   readonly status: 'ok' | 'failed';
   readonly code: LineageCode;
   readonly message: string;
@@ -134,8 +145,11 @@ export interface LineageFileReport {
   readonly attestations: readonly string[];
 }
 
-/** The whole verification report. */
-export interface LineageReport {
+/**
+ * The whole verification report: the common {@link VerificationReport} (one check per attestation
+ * and per file, the trusted keys that counted, what was not checked) plus the per-node details.
+ */
+export interface LineageReport extends VerificationReport {
   readonly valid: boolean;
   readonly code: LineageCode;
   readonly nodes: readonly LineageNodeReport[];
@@ -148,6 +162,10 @@ interface MutableNode {
   source: string;
   attestation?: string;
   event?: LineageEvent;
+  kind: 'lineage' | 'foreign';
+  predicateType?: string;
+  notes: string[];
+  trusted?: false;
   problems: LineageProblem[];
   signers: LineageSignerReport[];
   subjects: LineageArtifactReport[];
@@ -192,18 +210,22 @@ function artifactsOf(list: unknown): LineageArtifactReport[] {
   return out;
 }
 
+/** The signer rule a node is held to, and what to call it in messages. */
+interface NodeRule {
+  readonly rule: SignerRule;
+  /** `a training-run`, `a foreign statement`… or '' when the payload named nothing. */
+  readonly what: string;
+  /** False only for foreign statements under `foreign.requireSignature: false`. */
+  readonly required: boolean;
+}
+
 function checkSignatures(
   envelope: DsseEnvelope,
   payload: Uint8Array,
   policy: LineagePolicy,
-  event: LineageEvent | undefined,
+  { rule, what, required }: NodeRule,
   node: MutableNode,
 ): void {
-  // A payload that names no lineage event fails later (step 6) whoever signed it; here any trusted key counts.
-  const rule =
-    event === undefined
-      ? { threshold: 1, signers: policy.trustedKeys.map((k) => k.name) }
-      : policy.rules[event];
   node.threshold = rule.threshold;
   const pae = preAuthEncoding(envelope.payloadType, payload);
   const counted = new Set<string>();
@@ -221,7 +243,7 @@ function checkSignatures(
       );
       continue;
     }
-    const base = { keyid, key: by.name, algorithm: by.publicKey.algorithm };
+    const base = { keyid, key: by.name, algorithm: by.publicKey.algorithm, keyId: by.keyId };
     if (!policy.allowedAlgorithms.includes(by.publicKey.algorithm))
       node.signers.push({ ...base, status: 'algorithm-not-allowed' });
     else if (!rule.signers.includes(by.name)) node.signers.push({ ...base, status: 'not-eligible' });
@@ -234,9 +256,16 @@ function checkSignatures(
   if (counted.size >= rule.threshold) return;
   const has = (status: LineageSignerReport['status']): boolean =>
     node.signers.some((s) => s.status === status);
-  const need = `${rule.threshold} distinct trusted key(s) must sign${event === undefined ? '' : ` a ${event}`}`;
+  const need = `${rule.threshold} distinct trusted key(s) must sign${what === '' ? '' : ` ${what}`}`;
   if (has('invalid'))
     stop('PROV_SIGNATURE_INVALID', `a signature by a trusted key does not verify (${need})`);
+  if (!required) {
+    node.trusted = false;
+    node.notes.push(
+      `signed by ${counted.size} of the ${rule.threshold} trusted key(s) a foreign statement needs; accepted because the policy sets foreign.requireSignature to false (identified by its payload digest only)`,
+    );
+    return;
+  }
   if (counted.size === 0 && has('algorithm-not-allowed'))
     stop(
       'PROV_ALGORITHM_NOT_ALLOWED',
@@ -244,14 +273,25 @@ function checkSignatures(
     );
   if (counted.size === 0) {
     const why = has('not-eligible')
-      ? 'trusted keys signed, but none the policy allows for this event'
+      ? `trusted keys signed, but none the policy allows for ${what === '' ? 'this event' : what}`
       : 'no trusted key signed';
     stop('PROV_KEY_UNTRUSTED', `${why} (${need})`);
   }
   stop(
     'PROV_THRESHOLD_NOT_MET',
-    `${counted.size} distinct trusted key(s) signed, the policy requires ${rule.threshold}${event === undefined ? '' : ` for a ${event}`}`,
+    `${counted.size} distinct trusted key(s) signed, the policy requires ${rule.threshold}${what === '' ? '' : ` for ${what}`}`,
   );
+}
+
+/** in-toto statement types a foreign statement may have (v0.1 has the same fields as v1). */
+const FOREIGN_STATEMENT_TYPES: readonly string[] = [STATEMENT_TYPE_V1, 'https://in-toto.io/Statement/v0.1'];
+
+function isCanonical(statement: unknown, payload: Uint8Array): boolean {
+  try {
+    return bytesEqual(canonicalizeToBytes(statement), payload);
+  } catch {
+    return false;
+  }
 }
 
 function verifyNode(input: AttestationSource, policy: LineagePolicy, node: MutableNode): void {
@@ -281,8 +321,20 @@ function verifyNode(input: AttestationSource, policy: LineagePolicy, node: Mutab
   } catch {
     statement = undefined;
   }
+  const predicateType = isRecord(statement) ? statement.predicateType : undefined;
+  if (typeof predicateType === 'string') node.predicateType = predicateType;
+  // Any predicate type outside confide's lineage namespace is another producer's statement.
+  if (
+    isRecord(statement) &&
+    typeof predicateType === 'string' &&
+    predicateType !== '' &&
+    !predicateType.startsWith(LINEAGE_PREDICATE_PREFIX)
+  ) {
+    verifyForeignNode(envelope, payload, statement, predicateType, policy, node);
+    return;
+  }
   // The rule depends on the event named in the payload; the signature then covers that choice.
-  const event = isRecord(statement) ? lineageEventOf(statement.predicateType) : undefined;
+  const event = lineageEventOf(predicateType);
   if (event !== undefined) node.event = event;
   if (isRecord(statement)) {
     // Read before the signature check so a failed node can still be recognised as a stand-in for a
@@ -290,15 +342,14 @@ function verifyNode(input: AttestationSource, policy: LineagePolicy, node: Mutab
     node.subjects = artifactsOf(statement.subject);
     node.inputs = artifactsOf(isRecord(statement.predicate) ? statement.predicate.inputs : undefined);
   }
-  checkSignatures(envelope, payload, policy, event, node);
+  // A payload that names no lineage event fails later (step 6) whoever signed it; here any trusted key counts.
+  const rule: NodeRule =
+    event === undefined
+      ? { rule: { threshold: 1, signers: policy.trustedKeys.map((k) => k.name) }, what: '', required: true }
+      : { rule: policy.rules[event], what: `a ${event}`, required: true };
+  checkSignatures(envelope, payload, policy, rule, node);
   if (statement === undefined) stop('PROV_PAYLOAD_MALFORMED', 'the signed payload is not JSON');
-  let canonical: Uint8Array | undefined;
-  try {
-    canonical = canonicalizeToBytes(statement);
-  } catch {
-    canonical = undefined;
-  }
-  if (canonical === undefined || !bytesEqual(canonical, payload))
+  if (!isCanonical(statement, payload))
     stop(
       'PROV_PAYLOAD_NOT_CANONICAL',
       'the signed payload is not the RFC 8785 canonical form of its statement',
@@ -319,6 +370,52 @@ function verifyNode(input: AttestationSource, policy: LineagePolicy, node: Mutab
       : 'PROV_PAYLOAD_MALFORMED';
     stop(code, `invalid ${bad.join(', ')}`);
   }
+}
+
+/**
+ * A statement of another producer: signatures by the policy's `foreign` rule over the payload as
+ * received, then the in-toto statement shape; canonical form is only noted. Its subjects (by
+ * sha256) are what downstream inputs can link to; its predicate is not interpreted.
+ */
+function verifyForeignNode(
+  envelope: DsseEnvelope,
+  payload: Uint8Array,
+  statement: Record<string, unknown>,
+  predicateType: string,
+  policy: LineagePolicy,
+  node: MutableNode,
+): void {
+  node.kind = 'foreign';
+  node.subjects = artifactsOf(statement.subject);
+  const rule = foreignRule(policy);
+  checkSignatures(
+    envelope,
+    payload,
+    policy,
+    { rule, what: 'a foreign statement', required: rule.requireSignature },
+    node,
+  );
+  if (typeof statement._type !== 'string' || !FOREIGN_STATEMENT_TYPES.includes(statement._type))
+    stop('PROV_STATEMENT_TYPE', `expected an in-toto ${STATEMENT_TYPE_V1} (or v0.1) payload`);
+  const bad = statementProblems({ ...statement, _type: STATEMENT_TYPE_V1 });
+  if (bad.length > 0) {
+    const code = bad.every((f) => f.startsWith('subject'))
+      ? 'PROV_SUBJECT_INVALID'
+      : 'PROV_PAYLOAD_MALFORMED';
+    stop(code, `invalid ${bad.join(', ')}`);
+  }
+  if (rule.predicateTypes !== undefined && !rule.predicateTypes.includes(predicateType))
+    stop(
+      'PROV_PREDICATE_TYPE',
+      `the policy does not accept foreign statements of type ${predicateType} (foreign.predicateTypes)`,
+    );
+  if (statement._type !== STATEMENT_TYPE_V1) node.notes.push(`an in-toto ${statement._type} statement`);
+  if (!isCanonical(statement, payload))
+    node.notes.push(
+      'the payload is not RFC 8785 canonical JSON (allowed for foreign statements: the signature and the attestation digest cover the bytes as received)',
+    );
+  if (node.subjects.length === 0)
+    node.notes.push('no subject has a sha256 digest, so no lineage input can link to this statement');
 }
 
 /** A node as the graph walk sees it. */
@@ -447,12 +544,90 @@ export function walkLineageGraph(nodes: readonly LineageGraphNode[]): Map<string
   return problems;
 }
 
-function finish(nodes: readonly LineageNodeReport[], files: readonly LineageFileReport[]): LineageReport {
+function nodeCheck(n: LineageNodeReport): VerificationCheck {
+  const name = `attestation ${n.source}`;
+  if (n.status !== 'ok') return { name, ok: false, detail: n.message, code: n.code };
+  const what = n.kind === 'foreign' ? `foreign statement ${n.predicateType ?? ''}` : `${n.event} statement`;
+  const keys = n.signers.filter((s) => s.status === 'counted').map((s) => s.key);
+  const signed =
+    keys.length === 0
+      ? 'no trusted signature'
+      : `signed by ${keys.length} trusted key(s) (${keys.join(', ')}), ${n.threshold ?? 1} required`;
+  return { name, ok: true, detail: [`${what}, ${signed}`, ...n.notes].join('; ') };
+}
+
+function summary(
+  nodes: readonly LineageNodeReport[],
+  files: readonly LineageFileReport[],
+  filesChecked: boolean,
+): Pick<VerificationReport, 'subject' | 'checks' | 'signers' | 'notChecked'> {
+  const checks: VerificationCheck[] = nodes.map(nodeCheck);
+  const linkCodes = nodes.filter((n) => n.code.startsWith('PROV_LINEAGE_'));
+  checks.push({
+    name: 'links between attestations (upstream digests, produced inputs, no cycles)',
+    ok: linkCodes.length === 0,
+    detail:
+      linkCodes.length === 0
+        ? `${nodes.reduce((k, n) => k + n.inputs.filter((i) => i.attestation !== undefined).length, 0)} link(s) resolved`
+        : `${linkCodes.length} attestation(s) with broken links`,
+    ...(linkCodes[0] === undefined ? {} : { code: linkCodes[0].code }),
+  });
+  for (const f of files)
+    checks.push({
+      name: `artifact ${f.name}`,
+      ok: f.status === 'ok',
+      detail:
+        f.status === 'ok' ? `sha256 ${f.expected} matches` : `${f.status} (signed sha256 ${f.expected})`,
+      ...(f.status === 'ok' ? {} : { code: f.code }),
+    });
+  const signers = new Map<string, SignerDescription>();
+  for (const n of nodes)
+    for (const s of n.signers)
+      if (n.status === 'ok' && s.status === 'counted' && s.keyId !== undefined && s.key !== undefined)
+        signers.set(s.keyId, {
+          kind: 'public-key',
+          name: s.key,
+          algorithm: s.algorithm as KeyAlgorithm,
+          fingerprints: [{ form: 'sha256-spki-der', value: s.keyId }],
+        });
+  const foreign = nodes.filter((n) => n.kind === 'foreign');
+  const untrusted = foreign.filter((n) => n.status === 'ok' && n.trusted === false);
+  return {
+    subject: `${nodes.length} attestation(s)`,
+    checks,
+    signers: [...signers.values()],
+    notChecked: [
+      ...(filesChecked
+        ? []
+        : ['the artifacts on disk: not hashed (checkLineageFiles; --check-files in the CLI)']),
+      'trusted timestamps: finishedOn and similar times are claims of the signers',
+      'transparency-log inclusion of the attestations (append them to a log and verify its proofs)',
+      "key revocation: trust is exactly the policy's keys",
+      ...(foreign.length === 0
+        ? []
+        : [
+            'the predicates of foreign statements: read as in-toto statements only, their contents not validated',
+          ]),
+      ...(untrusted.length === 0
+        ? []
+        : [
+            `${untrusted.length} foreign statement(s) accepted without trusted signatures (policy foreign.requireSignature is false)`,
+          ]),
+    ],
+  };
+}
+
+function finish(
+  nodes: readonly LineageNodeReport[],
+  files: readonly LineageFileReport[],
+  filesChecked = false,
+): LineageReport {
   const consumed = new Set(nodes.flatMap((n) => n.inputs.map((i) => i.attestation)));
   const firstBad = nodes.find((n) => n.status !== 'ok')?.code ?? files.find((f) => f.status !== 'ok')?.code;
   return {
     valid: firstBad === undefined,
     code: firstBad ?? 'OK',
+    ...summary(nodes, files, filesChecked),
     nodes,
     files,
     heads: [
@@ -500,6 +675,8 @@ export function verifyLineage(
   const work: MutableNode[] = attestations.map((a) => {
     const node: MutableNode = {
       source: String(a.source),
+      kind: 'lineage',
+      notes: [],
       problems: [],
       signers: [],
       subjects: [],
@@ -533,6 +710,10 @@ export function verifyLineage(
       source: n.source,
       ...(n.attestation === undefined ? {} : { attestation: n.attestation }),
       ...(n.event === undefined ? {} : { event: n.event }),
+      kind: n.kind,
+      ...(n.predicateType === undefined ? {} : { predicateType: n.predicateType }),
+      notes: n.notes,
+      ...(n.trusted === undefined ? {} : { trusted: n.trusted }),
       status: first === undefined ? 'ok' : 'failed',
       code: first?.code ?? 'OK',
       message: first?.message ?? 'verified',
@@ -568,7 +749,8 @@ export async function checkLineageFiles(
 ): Promise<LineageReport> {
   const wanted = new Map<string, { name: string; expected: string; attestations: Set<string> }>();
   for (const n of report.nodes) {
-    if (n.status !== 'ok' || n.attestation === undefined) continue;
+    // Foreign subjects' names (package URLs, image refs…) are not paths here.
+    if (n.status !== 'ok' || n.attestation === undefined || n.kind === 'foreign') continue;
     for (const a of [...n.subjects, ...n.inputs]) {
       if (a.name === undefined) continue;
       const key = `${a.name}\u0000${a.digest}`;
@@ -595,5 +777,5 @@ export async function checkLineageFiles(
     else files.push({ ...base, actual, status: 'ok', code: 'OK' });
   }
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.expected < b.expected ? -1 : 1));
-  return finish(report.nodes, files);
+  return finish(report.nodes, files, true);
 }
