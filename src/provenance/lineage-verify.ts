@@ -20,6 +20,18 @@
  * 6. statement and predicate (`PROV_PAYLOAD_MALFORMED`, `PROV_STATEMENT_TYPE`,
  *    `PROV_PREDICATE_TYPE`, `PROV_SUBJECT_INVALID`; see `lineage.ts`).
  *
+ * **Foreign statements.** A payload whose `predicateType` lies outside confide's
+ * `https://confide.dev/lineage/` namespace (SLSA provenance, in-toto links, SPDX/CycloneDX SBOMs…)
+ * is another producer's statement, a node of `kind: 'foreign'`. Its signatures are checked as in
+ * step 4 over the payload bytes as received, by the policy's `foreign` rule (`policy.ts`; with
+ * `requireSignature: false` a statement without them is kept, marked `trusted: false`, with a
+ * note); then it must be an in-toto Statement v1 (or v0.1) with valid subjects, and its predicate
+ * type must be one the rule accepts (`PROV_PREDICATE_TYPE`). Canonical form is **not** required:
+ * other producers write ordinary JSON, and both the signature and the attestation digest (the
+ * SHA-256 of the payload) cover the exact bytes, so a non-canonical payload is only a note. Its
+ * sha256 subjects are what confide inputs link to; its predicate is not interpreted, and its
+ * subjects' names are not files (`checkLineageFiles` skips foreign nodes).
+ *
  * The graph (nodes that passed 1–6): an input with an upstream attestation digest must find that
  * attestation among those given (`PROV_LINEAGE_UPSTREAM_MISSING`, or
  * `PROV_LINEAGE_UPSTREAM_MISMATCH` when another attestation stands where it should be: one that
@@ -36,7 +48,9 @@
  * `PROV_FILE_MISSING`, `PROV_MANIFEST_PATH_INVALID` (an absolute or `..` name).
  *
  * The report is `valid` exactly when every node and every file is `ok`; its `code` is the first
- * failing node's code, else the first failing file's, else `OK`.
+ * failing node's code, else the first failing file's, else `OK`. It also carries the common
+ * {@link VerificationReport} fields (`lineage-report.ts`): checks, the keys that counted, and what
+ * was not checked. The graph walk is `lineage-graph.ts`.
  *
  * Deliberately not here: signing (`lineage-sign.ts` is never imported), filesystem access, trust
  * decisions beyond keys, algorithms and thresholds (what may feed what is the auditor's call).
@@ -55,7 +69,6 @@ import {
 } from './dsse.ts';
 import type { VerificationErrorCode } from './errors.ts';
 import { canonicalizeToBytes } from './jcs.ts';
-import type { KeyAlgorithm } from './keys.ts';
 import {
   attestationDigest,
   LINEAGE_PREDICATE_PREFIX,
@@ -63,10 +76,19 @@ import {
   lineageEventOf,
   lineageStatementProblems,
 } from './lineage.ts';
+import { type LineageArtifactReport, type LineageProblem, walkLineageGraph } from './lineage-graph.ts';
+import { lineageSummary } from './lineage-report.ts';
 import { foreignRule, type LineagePolicy, type SignerRule, type TrustedKey } from './policy.ts';
-import type { SignerDescription, VerificationCheck, VerificationReport } from './report.ts';
+import type { VerificationReport } from './report.ts';
 import { STATEMENT_TYPE_V1, statementProblems } from './statement.ts';
 import { verifySignature } from './verify-bundle.ts';
+
+export {
+  type LineageArtifactReport,
+  type LineageGraphNode,
+  type LineageProblem,
+  walkLineageGraph,
+} from './lineage-graph.ts';
 
 /** `OK` or the code of the failed step. */
 export type LineageCode = 'OK' | VerificationErrorCode;
@@ -94,19 +116,6 @@ export interface LineageSignerReport {
   readonly algorithm?: string;
   /** Fingerprint of the key that verified it: lowercase hex SHA-256 of its DER SubjectPublicKeyInfo. */
   readonly keyId?: string;
-}
-
-/** An artifact in a node's report. */
-export interface LineageArtifactReport {
-  readonly name?: string;
-  readonly digest: string;
-  readonly attestation?: string;
-}
-
-/** A problem found at one node. */
-export interface LineageProblem {
-  readonly code: VerificationErrorCode;
-  readonly message: string;
 }
 
 /** The verdict on one attestation. */
@@ -418,205 +427,6 @@ function verifyForeignNode(
     node.notes.push('no subject has a sha256 digest, so no lineage input can link to this statement');
 }
 
-/** A node as the graph walk sees it. */
-export interface LineageGraphNode {
-  /** The attestation digest. */
-  readonly id: string;
-  readonly subjects: readonly LineageArtifactReport[];
-  readonly inputs: readonly LineageArtifactReport[];
-  /** The node already failed on its own (signature, shape…): it only propagates failure. */
-  readonly failed?: boolean;
-}
-
-/**
- * The graph checks (module notes) over nodes that were verified one by one: returns the problems
- * of each node id (ids without problems are absent; nodes given as `failed` are not reported
- * again). Exported for tests and for callers that verify nodes their own way.
- */
-export function walkLineageGraph(nodes: readonly LineageGraphNode[]): Map<string, LineageProblem[]> {
-  const problems = new Map<string, LineageProblem[]>();
-  const add = (id: string, code: VerificationErrorCode, message: string): void => {
-    const list = problems.get(id) ?? [];
-    list.push({ code, message });
-    problems.set(id, list);
-  };
-  const byId = new Map<string, LineageGraphNode>();
-  for (const n of nodes) {
-    const seen = byId.get(n.id);
-    if (seen === undefined || (seen.failed === true && n.failed !== true)) byId.set(n.id, n);
-  }
-  const live = [...byId.values()].filter((n) => n.failed !== true);
-  const label = (a: LineageArtifactReport): string =>
-    a.name === undefined ? a.digest.slice(0, 16) : `'${a.name}'`;
-  const short = (id: string): string => `${id.slice(0, 16)}…`;
-
-  // Links, and the edges used for cycles: references, plus implied ones for inputs naming no upstream.
-  const edges = new Map<string, string[]>();
-  for (const n of live) {
-    const out: string[] = [];
-    for (const input of n.inputs) {
-      if (input.attestation === undefined) {
-        for (const o of live)
-          if (o.id !== n.id && o.subjects.some((s) => s.digest === input.digest)) out.push(o.id);
-        continue;
-      }
-      const up = byId.get(input.attestation);
-      if (up === undefined) {
-        const standIn = nodes.find(
-          (o) =>
-            o.id !== n.id &&
-            o.subjects.some(
-              (s) => s.digest === input.digest || (input.name !== undefined && s.name === input.name),
-            ),
-        );
-        if (standIn !== undefined)
-          add(
-            n.id,
-            'PROV_LINEAGE_UPSTREAM_MISMATCH',
-            `input ${label(input)} was signed against attestation ${short(input.attestation)}, but ${short(standIn.id)} was given in its place`,
-          );
-        else
-          add(
-            n.id,
-            'PROV_LINEAGE_UPSTREAM_MISSING',
-            `input ${label(input)} needs attestation ${short(input.attestation)}, which was not given`,
-          );
-        continue;
-      }
-      if (up.failed !== true && !up.subjects.some((s) => s.digest === input.digest))
-        add(
-          n.id,
-          'PROV_LINEAGE_INPUT_NOT_PRODUCED',
-          `input ${label(input)} is not among the outputs of its upstream attestation ${short(up.id)}`,
-        );
-      out.push(up.id);
-    }
-    edges.set(n.id, out);
-  }
-
-  // Cycles (iterative DFS with colours): every node on a cycle is refused.
-  const colour = new Map<string, 1 | 2>();
-  const onCycle = new Set<string>();
-  for (const start of edges.keys()) {
-    if (colour.has(start)) continue;
-    const stack: { id: string; next: string[] }[] = [{ id: start, next: [...(edges.get(start) ?? [])] }];
-    colour.set(start, 1);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as { id: string; next: string[] };
-      const child = top.next.pop();
-      if (child === undefined) {
-        colour.set(top.id, 2);
-        stack.pop();
-      } else if (colour.get(child) === 1) {
-        const from = stack.findIndex((f) => f.id === child);
-        for (const f of stack.slice(from)) onCycle.add(f.id);
-      } else if (!colour.has(child) && edges.has(child)) {
-        colour.set(child, 1);
-        stack.push({ id: child, next: [...(edges.get(child) ?? [])] });
-      }
-    }
-  }
-  for (const id of onCycle)
-    add(
-      id,
-      'PROV_LINEAGE_CYCLE',
-      'this attestation is on a cycle: an event consumes, through others, its own output',
-    );
-
-  // Failure flows downstream along references, to a fixpoint.
-  const failed = (id: string): boolean => byId.get(id)?.failed === true || problems.has(id);
-  let changed = true;
-  while (changed) {
-    changed = false;
-    for (const n of live) {
-      if (problems.has(n.id)) continue;
-      const bad = n.inputs.find((i) => i.attestation !== undefined && failed(i.attestation));
-      if (bad !== undefined) {
-        add(
-          n.id,
-          'PROV_LINEAGE_UPSTREAM_INVALID',
-          `the upstream attestation of input ${label(bad)} failed verification`,
-        );
-        changed = true;
-      }
-    }
-  }
-  return problems;
-}
-
-function nodeCheck(n: LineageNodeReport): VerificationCheck {
-  const name = `attestation ${n.source}`;
-  if (n.status !== 'ok') return { name, ok: false, detail: n.message, code: n.code };
-  const what = n.kind === 'foreign' ? `foreign statement ${n.predicateType ?? ''}` : `${n.event} statement`;
-  const keys = n.signers.filter((s) => s.status === 'counted').map((s) => s.key);
-  const signed =
-    keys.length === 0
-      ? 'no trusted signature'
-      : `signed by ${keys.length} trusted key(s) (${keys.join(', ')}), ${n.threshold ?? 1} required`;
-  return { name, ok: true, detail: [`${what}, ${signed}`, ...n.notes].join('; ') };
-}
-
-function summary(
-  nodes: readonly LineageNodeReport[],
-  files: readonly LineageFileReport[],
-  filesChecked: boolean,
-): Pick<VerificationReport, 'subject' | 'checks' | 'signers' | 'notChecked'> {
-  const checks: VerificationCheck[] = nodes.map(nodeCheck);
-  const linkCodes = nodes.filter((n) => n.code.startsWith('PROV_LINEAGE_'));
-  checks.push({
-    name: 'links between attestations (upstream digests, produced inputs, no cycles)',
-    ok: linkCodes.length === 0,
-    detail:
-      linkCodes.length === 0
-        ? `${nodes.reduce((k, n) => k + n.inputs.filter((i) => i.attestation !== undefined).length, 0)} link(s) resolved`
-        : `${linkCodes.length} attestation(s) with broken links`,
-    ...(linkCodes[0] === undefined ? {} : { code: linkCodes[0].code }),
-  });
-  for (const f of files)
-    checks.push({
-      name: `artifact ${f.name}`,
-      ok: f.status === 'ok',
-      detail:
-        f.status === 'ok' ? `sha256 ${f.expected} matches` : `${f.status} (signed sha256 ${f.expected})`,
-      ...(f.status === 'ok' ? {} : { code: f.code }),
-    });
-  const signers = new Map<string, SignerDescription>();
-  for (const n of nodes)
-    for (const s of n.signers)
-      if (n.status === 'ok' && s.status === 'counted' && s.keyId !== undefined && s.key !== undefined)
-        signers.set(s.keyId, {
-          kind: 'public-key',
-          name: s.key,
-          algorithm: s.algorithm as KeyAlgorithm,
-          fingerprints: [{ form: 'sha256-spki-der', value: s.keyId }],
-        });
-  const foreign = nodes.filter((n) => n.kind === 'foreign');
-  const untrusted = foreign.filter((n) => n.status === 'ok' && n.trusted === false);
-  return {
-    subject: `${nodes.length} attestation(s)`,
-    checks,
-    signers: [...signers.values()],
-    notChecked: [
-      ...(filesChecked
-        ? []
-        : ['the artifacts on disk: not hashed (checkLineageFiles; --check-files in the CLI)']),
-      'trusted timestamps: finishedOn and similar times are claims of the signers',
-      'transparency-log inclusion of the attestations (append them to a log and verify its proofs)',
-      "key revocation: trust is exactly the policy's keys",
-      ...(foreign.length === 0
-        ? []
-        : [
-            'the predicates of foreign statements: read as in-toto statements only, their contents not validated',
-          ]),
-      ...(untrusted.length === 0
-        ? []
-        : [
-            `${untrusted.length} foreign statement(s) accepted without trusted signatures (policy foreign.requireSignature is false)`,
-          ]),
-    ],
-  };
-}
-
 function finish(
   nodes: readonly LineageNodeReport[],
   files: readonly LineageFileReport[],
@@ -627,7 +437,7 @@ function finish(
   return {
     valid: firstBad === undefined,
     code: firstBad ?? 'OK',
-    ...summary(nodes, files, filesChecked),
+    ...lineageSummary(nodes, files, filesChecked),
     nodes,
     files,
     heads: [

@@ -11,11 +11,16 @@
  * - `verify-model PATH --signature model.sig --key PREFIX.pub [--ignore P …] [--json]`: exit 0
  *   exactly when the model is valid. `--ca CA.pem` instead of `--key` verifies a
  *   certificate-mode bundle against those CA certificates; `--trusted-root trusted_root.json
- *   --identity SAN --issuer URL` verifies a keyless (Sigstore) bundle offline. With `--json` the report (or the failure, with its code and
- *   per-file statuses) is printed to stdout before the exit.
+ *   --identity SAN --issuer URL` verifies a keyless (Sigstore) bundle offline.
+ *
+ * Every verify command prints the library's verification report (`report.ts`): each check with
+ * its result, the signer (key fingerprints labelled with their form, certificate subject/issuer/
+ * serial, or keyless identity and issuer) and what was not checked; `--json` prints the same report
+ * as JSON on stdout, also when verification fails (then with the code).
  *
  * Ignore paths are relative to the model root. A signature file inside the model directory is
- * always ignored.
+ * always ignored, by `hash` too (`--signature FILE`, default `PATH/model.sig`), so the root `hash`
+ * prints is the one `sign-model` signs.
  *
  * Signed lineage:
  * - `attest EVENT --output PATH … [--input PATH[=ATTESTATION] …] --key KEY … --out FILE
@@ -34,8 +39,8 @@
  * - `log prove DIR [--index N | --file F] [--from SIZE] [--size SIZE] [--out PROOF]`: a proof file
  *   (the signed checkpoint, the inclusion proof, the consistency proof from SIZE).
  * - `log verify PROOF (--key LOG.pub | --vkey KEY) [--file F] [--previous CHECKPOINT] [--json]`:
- *   offline check of a proof file; `log verify DIR` checks a whole log directory. Exit 0 exactly
- *   when valid.
+ *   offline check of a proof file; `log verify DIR [--key|--vkey]` checks a whole log directory
+ *   (and, with a key, that the log is signed by it). Exit 0 exactly when valid.
  *
  * @module
  */
