@@ -46,6 +46,7 @@
  */
 
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Argument, type Command, Option } from 'commander';
 import {
   type AttestationSource,
@@ -408,7 +409,7 @@ function registerLogCommands(provenance: Command): void {
       ) => {
         if (
           await stat(target).then(
-            (st) => st.isDirectory(),
+            (s) => s.isDirectory(),
             () => false,
           )
         ) {
@@ -537,7 +538,7 @@ export function registerProvenanceCommands(program: Command): void {
         opts: { ignore: string[]; allowSymlinks: boolean; signature?: string; json: boolean },
       ) => {
         // The same ignore rules as sign-model: the caller's paths plus the signature file when inside.
-        const signature = opts.signature ?? (await import('node:path')).join(path, 'model.sig');
+        const signature = opts.signature ?? join(path, 'model.sig');
         const inside = await relativeInside(path, signature);
         const ignorePaths = inside === undefined ? opts.ignore : [...opts.ignore, inside];
         const manifest = await hashModel(path, { ignorePaths, allowSymlinks: opts.allowSymlinks });
