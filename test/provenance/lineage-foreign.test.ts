@@ -175,6 +175,56 @@ describe('foreign in-toto statements (pretty-printed, signed by pyca/cryptograph
   });
 });
 
+describe('an in-toto Statement v0.1 (SLSA provenance v0.2, ECDSA P-384) from an older generator', () => {
+  it('verifies as a foreign node with a note, and a confide input links to it', async () => {
+    const legacyText = vec('slsa-v02-statement-v01.intoto.json');
+    const legacyPem = vec('legacy-ecdsa-p384.pub.pem');
+    const input = linkInput({ name: 'raw.csv', digest: rawDigest }, JSON.parse(legacyText));
+    expect(input.attestation).toBe(toHex(sha256(payloadOf(legacyText))));
+    const prep = await attestEvent(
+      { event: 'preprocessing', inputs: [input], outputs: [{ name: 'clean.csv', digest: 'e'.repeat(64) }] },
+      alice,
+    );
+    const trusted = parseLineagePolicy({
+      version: 1,
+      trustedKeys: [
+        { name: 'legacy', publicKey: legacyPem },
+        { name: 'alice', publicKey: publicKeyToPem(alice.publicKey) },
+      ],
+    });
+    const report = verifyLineage(
+      [
+        { source: 'legacy', bytes: legacyText },
+        { source: 'prep', bytes: JSON.stringify(prep.envelope) },
+      ],
+      trusted,
+    );
+    expect(report.valid).toBe(true);
+    expect(report.nodes[0]).toMatchObject({
+      kind: 'foreign',
+      predicateType: 'https://slsa.dev/provenance/v0.2',
+      signers: [{ key: 'legacy', algorithm: 'ecdsa-p384', status: 'counted' }],
+    });
+    expect(report.nodes[0]?.notes[0]).toBe('an in-toto https://in-toto.io/Statement/v0.1 statement');
+    // Another _type is not an in-toto statement.
+    const { signEnvelope, keySigner } = await import('../../src/provenance/sign.ts');
+    const other = await signEnvelope(
+      'application/vnd.in-toto+json',
+      new TextEncoder().encode(
+        JSON.stringify({
+          _type: 'https://in-toto.io/Statement/v0.2',
+          predicateType: 'https://slsa.dev/provenance/v1',
+          subject: [{ digest: { sha256: rawDigest } }],
+        }),
+      ),
+      keySigner(alice),
+    );
+    expect(verifyLineage([{ source: 'x', bytes: JSON.stringify(other) }], trusted).code).toBe(
+      'PROV_STATEMENT_TYPE',
+    );
+  });
+});
+
 describe('confide provenance verify with foreign statements', () => {
   const { out, run } = captureProvenanceCli();
 

@@ -7,7 +7,8 @@ Built from the public specs, not from confide's code:
 - DSSE v1.0.2 protocol.md: PAE = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body;
 - in-toto attestation spec v1 (statement.md, resource_descriptor.md);
 - SLSA provenance v1 (https://slsa.dev/spec/v1.0/provenance);
-- SPDX 2.3 JSON inside an in-toto statement (predicate type https://spdx.dev/Document/v2.3).
+- SPDX 2.3 JSON inside an in-toto statement (predicate type https://spdx.dev/Document/v2.3);
+- in-toto Statement v0.1 with a SLSA provenance v0.2 predicate, as older SLSA generators write it.
 
 Keys are derived from fixed labels, so the public keys are stable across runs; Ed25519 signatures
 are deterministic, ECDSA ones are not (OpenSSL draws a random nonce), so regenerating changes the
@@ -59,6 +60,10 @@ def main() -> None:
         0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551 - 1
     ) + 1
     sbom = ec.derive_private_key(sbom_scalar, ec.SECP256R1())
+    legacy_scalar = int.from_bytes(seed("legacy") + seed("legacy2")[:16], "big") % (
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973 - 1
+    ) + 1
+    legacy = ec.derive_private_key(legacy_scalar, ec.SECP384R1())
 
     raw = b"id,age,outcome\n1,54,0\n2,61,1\n3,47,0\n"
     (HERE / "raw.csv").write_bytes(raw)
@@ -111,6 +116,21 @@ def main() -> None:
         },
     }
 
+    legacy_slsa = {
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "subject": [{"name": "raw.csv", "digest": {"sha256": raw_sha256}}],
+        "predicate": {
+            "builder": {"id": "https://example.org/builders/legacy-runner@v1"},
+            "buildType": "https://example.org/hospital-etl/v0",
+            "invocation": {"configSource": {"uri": "git+https://example.org/etl", "entryPoint": "extract"}},
+            "metadata": {"buildFinishedOn": "2026-12-01T08:04:11Z", "reproducible": False},
+        },
+    }
+    (HERE / "legacy-ecdsa-p384.pub.pem").write_bytes(spki_pem(legacy.public_key()))
+    (HERE / "slsa-v02-statement-v01.intoto.json").write_text(
+        envelope(legacy_slsa, lambda m: legacy.sign(m, ec.ECDSA(hashes.SHA384())), "legacy-ecdsa-p384")
+    )
     (HERE / "builder-ed25519.pub.pem").write_bytes(spki_pem(builder.public_key()))
     (HERE / "sbom-ecdsa-p256.pub.pem").write_bytes(spki_pem(sbom.public_key()))
     (HERE / "slsa-provenance.intoto.json").write_text(
