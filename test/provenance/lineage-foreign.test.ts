@@ -14,6 +14,7 @@ import { generateKeyPair, parsePublicKeyPem, publicKeyToPem } from '../../src/pr
 import { attestEvent, linkInput } from '../../src/provenance/lineage-sign.ts';
 import { type AttestationSource, verifyLineage } from '../../src/provenance/lineage-verify.ts';
 import { keyId, parseLineagePolicy } from '../../src/provenance/policy.ts';
+import { runConfide } from '../fixtures/cli.ts';
 import { captureProvenanceCli } from '../fixtures/provenance-cli.ts';
 
 const vec = (name: string): string =>
@@ -268,5 +269,46 @@ describe('confide provenance verify with foreign statements', () => {
     await expect(
       run('verify', files.slsa, files.prep, '--trusted-key', join(scratch, 'alice.pub')),
     ).rejects.toMatchObject({ code: 'PROV_KEY_UNTRUSTED' });
+  });
+
+  it('the built CLI (dist) exits 0 on the foreign graph and 1 with the code when a signer is not trusted', async () => {
+    const dir = mkdtempSync(join(scratch, 'dist-'));
+    writeFileSync(join(dir, 'slsa.json'), slsaText);
+    writeFileSync(join(dir, 'spdx.json'), spdxText);
+    writeFileSync(join(dir, 'builder.pub'), builderPem);
+    writeFileSync(join(dir, 'sbom.pub'), sbomPem);
+    const good = await runConfide(
+      dir,
+      'provenance',
+      'verify',
+      'slsa.json',
+      'spdx.json',
+      '--trusted-key',
+      'builder.pub',
+      '--trusted-key',
+      'sbom.pub',
+      '--json',
+    );
+    expect(good.stderr).toBe('');
+    expect(good.exitCode).toBe(0);
+    const report = JSON.parse(good.stdout);
+    expect(report.nodes.map((n: { kind: string; code: string }) => [n.kind, n.code])).toEqual([
+      ['foreign', 'OK'],
+      ['foreign', 'OK'],
+    ]);
+    expect(report.signers.map((s: { name: string }) => s.name)).toEqual(['key-1', 'key-2']);
+    const bad = await runConfide(
+      dir,
+      'provenance',
+      'verify',
+      'slsa.json',
+      'spdx.json',
+      '--trusted-key',
+      'builder.pub',
+    );
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stdout).toContain('[FAILED] attestation spdx.json');
+    expect(bad.stderr).toMatch(/PROV_KEY_UNTRUSTED/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
