@@ -53,12 +53,12 @@ export function lineageSummary(
   const signers = new Map<string, SignerDescription>();
   for (const n of nodes)
     for (const s of n.signers)
-      if (n.status === 'ok' && s.status === 'counted' && s.keyId !== undefined && s.key !== undefined)
-        signers.set(s.keyId, {
+      if (n.status === 'ok' && s.status === 'counted' && s.fingerprint !== undefined && s.key !== undefined)
+        signers.set(s.fingerprint.value, {
           kind: 'public-key',
           name: s.key,
           algorithm: s.algorithm as KeyAlgorithm,
-          fingerprints: [{ form: 'sha256-spki-der', value: s.keyId }],
+          fingerprints: [s.fingerprint],
         });
   const foreign = nodes.filter((n) => n.kind === 'foreign');
   const untrusted = foreign.filter((n) => n.status === 'ok' && n.trusted === false);

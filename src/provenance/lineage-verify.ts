@@ -79,7 +79,7 @@ import {
 import { type LineageArtifactReport, type LineageProblem, walkLineageGraph } from './lineage-graph.ts';
 import { lineageSummary } from './lineage-report.ts';
 import { foreignRule, type LineagePolicy, type SignerRule, type TrustedKey } from './policy.ts';
-import type { VerificationReport } from './report.ts';
+import type { KeyFingerprint, VerificationReport } from './report.ts';
 import { STATEMENT_TYPE_V1, statementProblems } from './statement.ts';
 import { verifySignature } from './verify-bundle.ts';
 
@@ -114,8 +114,8 @@ export interface LineageSignerReport {
   /** The policy name of the key that verified it (or that its keyid named). */
   readonly key?: string;
   readonly algorithm?: string;
-  /** Fingerprint of the key that verified it: lowercase hex SHA-256 of its DER SubjectPublicKeyInfo. */
-  readonly keyId?: string;
+  /** Fingerprint of the key that verified it: SHA-256 of its DER SubjectPublicKeyInfo. */
+  readonly fingerprint?: KeyFingerprint;
 }
 
 /** The verdict on one attestation. */
@@ -252,7 +252,12 @@ function checkSignatures(
       );
       continue;
     }
-    const base = { keyid, key: by.name, algorithm: by.publicKey.algorithm, keyId: by.keyId };
+    const base = {
+      keyid,
+      key: by.name,
+      algorithm: by.publicKey.algorithm,
+      fingerprint: { form: 'sha256-spki-der', value: by.keyId },
+    } as const;
     if (!policy.allowedAlgorithms.includes(by.publicKey.algorithm))
       node.signers.push({ ...base, status: 'algorithm-not-allowed' });
     else if (!rule.signers.includes(by.name)) node.signers.push({ ...base, status: 'not-eligible' });

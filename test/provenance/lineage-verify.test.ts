@@ -131,7 +131,7 @@ describe('verifyLineage: the happy path', () => {
         keyid: expect.any(String),
         key: 'alice',
         algorithm: 'ed25519',
-        keyId: keyIdOf(alice.publicKey),
+        fingerprint: { form: 'sha256-spki-der', value: keyIdOf(alice.publicKey) },
         status: 'counted',
       },
     ]);
@@ -232,7 +232,7 @@ describe('verifyLineage: attacks, each with its own code', () => {
         keyid: aliceId,
         key: 'bob',
         algorithm: 'ecdsa-p256',
-        keyId: keyIdOf(bob.publicKey),
+        fingerprint: { form: 'sha256-spki-der', value: keyIdOf(bob.publicKey) },
         status: 'counted',
       },
     ]);
