@@ -194,7 +194,8 @@ function signerOf(outcome: ModelOutcome): SignerDescription | undefined {
  * verification outcome and is rethrown.
  *
  * @param subject what was verified, for the report (e.g. the model path).
- * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for an outcome of no known mode.
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for an outcome of no known mode, a bundle that
+ *   does not match the mode, or neither a bundle nor an error.
  * @example
  * ```ts
  * const bundle = verifyModelBundle(sig, key); // steps 1–7 (throws on failure: pass it as `error`)
@@ -210,6 +211,19 @@ export function modelVerificationReport(subject: string, outcome: ModelOutcome):
     );
   const { mode, error } = outcome;
   if (error !== undefined && !(error instanceof VerificationError)) throw error;
+  const b = outcome.bundle as
+    | (Partial<CertificateVerifiedModelBundle> & Partial<KeylessVerifiedModelBundle>)
+    | undefined;
+  const shapeOk =
+    b === undefined ||
+    (mode === 'key' && outcome.key !== undefined) ||
+    (mode === 'certificate' && b.certificate !== undefined && b.publicKey !== undefined) ||
+    (mode === 'keyless' && typeof b.identity === 'string' && b.publicKey !== undefined);
+  if (!shapeOk)
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `outcome.bundle is not what a ${mode}-mode verifier returns${mode === 'key' ? ' (or outcome.key is missing)' : ''}`,
+    );
   const all = steps(mode);
   const details = bundleDetails(mode, outcome.bundle);
   const filesRequested = outcome.filesRequested ?? true;

@@ -210,8 +210,15 @@ describe('verifyModelReport / modelVerificationReport on the model_signing fixtu
     expect(report.valid).toBe(true);
     expect(report.checks).toHaveLength(7);
     expect(report.notChecked[0]).toMatch(/^the model files: only the bundle was verified/);
-    expect(() => modelVerificationReport('model.sig', { mode: 'key', key, bundle })).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
-    );
+    for (const bad of [
+      { mode: 'key', key, bundle }, // files neither given nor declined
+      { mode: 'key', bundle, filesRequested: false }, // key mode without the key
+      { mode: 'certificate', bundle, filesRequested: false }, // a key-mode bundle as a certificate one
+      { mode: 'keyless', bundle, filesRequested: false },
+      { mode: 'key', key }, // neither bundle nor error
+    ] as const)
+      expect(() => modelVerificationReport('model.sig', bad), JSON.stringify(Object.keys(bad))).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
   });
 });
