@@ -11,6 +11,7 @@
  * @module
  */
 
+import { ConfideArgumentError } from '../errors.ts';
 import type { NoteVerifier } from './checkpoint.ts';
 import { VerificationError } from './errors.ts';
 import { type LogProofResult, type VerifyLogProofOptions, verifyLogProof } from './log-verify.ts';
@@ -146,6 +147,16 @@ export interface LogDirectoryFacts {
  * ```
  */
 export function logDirectoryReport(facts: LogDirectoryFacts): VerificationReport {
+  if (
+    typeof facts !== 'object' ||
+    facts === null ||
+    typeof facts.origin !== 'string' ||
+    !Number.isSafeInteger(facts.entries) ||
+    !Number.isSafeInteger(facts.signedSize) ||
+    typeof facts.verifier?.name !== 'string' ||
+    facts.verifier.publicKey === undefined
+  )
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'facts must be LogDirectoryFacts (see LogStore.open)');
   const checks: VerificationCheck[] = [
     { name: 'log configuration (log.json) and its verifier key', ok: true, detail: `origin ${facts.origin}` },
     {

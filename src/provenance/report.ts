@@ -15,6 +15,7 @@
  * @module
  */
 
+import { ConfideArgumentError } from '../errors.ts';
 import { sha256 } from '../internal/bytes.ts';
 import { toHex } from './bytes.ts';
 import { type KeyAlgorithm, keyHint, type PublicKey, publicKeyToDer } from './keys.ts';
@@ -100,6 +101,8 @@ export interface VerificationReport {
  * ```
  */
 export function keyFingerprints(key: PublicKey, withPemText = false): KeyFingerprint[] {
+  if (typeof key !== 'object' || key === null || !(key.bytes instanceof Uint8Array))
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'key must be a PublicKey (see parsePublicKeyPem)');
   const der: KeyFingerprint = { form: 'sha256-spki-der', value: toHex(sha256(publicKeyToDer(key))) };
   return withPemText ? [der, { form: 'sha256-pem-text', value: keyHint(key) }] : [der];
 }
@@ -141,6 +144,14 @@ function signerLines(s: SignerDescription): string[] {
  * ```
  */
 export function formatVerificationReport(report: VerificationReport): string[] {
+  if (
+    typeof report !== 'object' ||
+    report === null ||
+    !Array.isArray(report.checks) ||
+    !Array.isArray(report.signers) ||
+    !Array.isArray(report.notChecked)
+  )
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'report must be a VerificationReport');
   const lines = [
     `Verification of ${report.subject}: ${report.valid ? 'VALID' : `NOT VALID (${report.code})`}`,
     'Checks:',

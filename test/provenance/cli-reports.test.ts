@@ -222,3 +222,17 @@ describe('verifyModelReport / modelVerificationReport on the model_signing fixtu
       );
   });
 });
+
+describe('report helpers validate their arguments', () => {
+  it('formatVerificationReport, keyFingerprints, logDirectoryReport', async () => {
+    const { formatVerificationReport, keyFingerprints, logDirectoryReport } = await import(
+      '../../src/provenance/index.ts'
+    );
+    for (const call of [
+      () => formatVerificationReport({} as never),
+      () => keyFingerprints(null as never),
+      () => logDirectoryReport({ dir: 'x' } as never),
+    ])
+      expect(call).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
