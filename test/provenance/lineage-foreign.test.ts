@@ -176,6 +176,42 @@ describe('foreign in-toto statements (pretty-printed, signed by pyca/cryptograph
   });
 });
 
+describe('attacks with foreign statements', () => {
+  it('a swapped upstream (the SBOM given where the SLSA statement was linked) → PROV_LINEAGE_UPSTREAM_MISMATCH', async () => {
+    const report = verifyLineage(
+      [
+        { source: 'spdx', bytes: spdxText },
+        { source: 'prep', bytes: await preprocessing() },
+      ],
+      policy(),
+    );
+    expect(report.nodes.map((n) => n.code)).toEqual(['OK', 'PROV_LINEAGE_UPSTREAM_MISMATCH']);
+  });
+
+  it("a keyid naming a trusted key over someone else's signature → PROV_SIGNATURE_INVALID", () => {
+    const env = JSON.parse(spdxText);
+    const forged = {
+      ...env,
+      signatures: [{ ...env.signatures[0], keyid: keyId(parsePublicKeyPem(builderPem)) }],
+    };
+    const report = verifyLineage(
+      [{ source: 'spdx', bytes: JSON.stringify(forged) }],
+      policy({}, ['builder']),
+    );
+    expect(report.code).toBe('PROV_SIGNATURE_INVALID');
+    expect(report.nodes[0]?.signers).toEqual([
+      { keyid: keyId(parsePublicKeyPem(builderPem)), status: 'invalid', key: 'builder' },
+    ]);
+    // Even when the policy accepts unsigned foreign statements: a failed trusted signature is not "unsigned".
+    expect(
+      verifyLineage(
+        [{ source: 'spdx', bytes: JSON.stringify(forged) }],
+        policy({ foreign: { requireSignature: false } }, ['builder']),
+      ).code,
+    ).toBe('PROV_SIGNATURE_INVALID');
+  });
+});
+
 describe('an in-toto Statement v0.1 (SLSA provenance v0.2, ECDSA P-384) from an older generator', () => {
   it('verifies as a foreign node with a note, and a confide input links to it', async () => {
     const legacyText = vec('slsa-v02-statement-v01.intoto.json');
