@@ -69,6 +69,15 @@ describe('confide provenance hash prints the root sign-model signs', () => {
     expect(await hashRoot(c, '--signature', join(scratch, 'c.sig'))).not.toBe(
       signedRoot(join(scratch, 'c.sig')),
     );
+
+    // A single-file model: no default signature path, and the root is the file's as sign-model signs it.
+    const file = join(scratch, 'single.bin');
+    writeFileSync(file, 'one file model');
+    await run('sign-model', file, '--key', key, '--out', join(scratch, 'single.sig'));
+    expect(await hashRoot(file)).toBe(signedRoot(join(scratch, 'single.sig')));
+    out.length = 0;
+    await run('hash', file, '--json');
+    expect(JSON.parse(out.join('')).serialization.ignore_paths).not.toContain('model.sig');
   });
 });
 

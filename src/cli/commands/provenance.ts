@@ -538,8 +538,12 @@ export function registerProvenanceCommands(program: Command): void {
         opts: { ignore: string[]; allowSymlinks: boolean; signature?: string; json: boolean },
       ) => {
         // The same ignore rules as sign-model: the caller's paths plus the signature file when inside.
-        const signature = opts.signature ?? join(path, 'model.sig');
-        const inside = await relativeInside(path, signature);
+        const isDir = await stat(path).then(
+          (s) => s.isDirectory(),
+          () => false,
+        );
+        const signature = opts.signature ?? (isDir ? join(path, 'model.sig') : undefined);
+        const inside = signature === undefined ? undefined : await relativeInside(path, signature);
         const ignorePaths = inside === undefined ? opts.ignore : [...opts.ignore, inside];
         const manifest = await hashModel(path, { ignorePaths, allowSymlinks: opts.allowSymlinks });
         if (opts.json) {
