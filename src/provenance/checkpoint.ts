@@ -13,8 +13,9 @@
  * does not verify fails the note. At most 100 signatures.
  *
  * **Checkpoint.** The note text is `<origin>\n<tree size, decimal>\n<base64 root hash>\n`
- * followed by optional non-empty extension lines. The origin names the log and must be non-empty
- * without spaces or `+`; the size has no leading zeros; the root is 32 bytes.
+ * followed by optional non-empty extension lines. The origin names the log and follows the key
+ * name rule ({@link isValidKeyName}: Go's `isValidName`); the size has no leading zeros; the root
+ * is 32 bytes.
  *
  * Errors are {@link VerificationError}s: `PROV_CHECKPOINT_MALFORMED`,
  * `PROV_CHECKPOINT_SIGNATURE_INVALID`, `PROV_CHECKPOINT_ORIGIN`.
@@ -73,10 +74,25 @@ function malformed(message: string): never {
   throw new VerificationError('PROV_CHECKPOINT_MALFORMED', message);
 }
 
-/** True when `name` may name a note key (non-empty, no whitespace, no `+`). */
+/**
+ * Unicode White_Space (the characters Go's `unicode.IsSpace` accepts: TAB, LF, VT, FF, CR, space,
+ * U+0085, U+00A0, U+1680, U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000) or `+`.
+ * JavaScript's `\s` is not this set: it lacks U+0085 and adds U+FEFF.
+ */
+const NAME_FORBIDDEN = /[\p{White_Space}+]/u;
+
+/**
+ * True when `name` may name a note key or a checkpoint origin, by the rule of
+ * golang.org/x/mod/sumdb/note (`isValidName`): non-empty, valid UTF-8 (no lone surrogates), no
+ * Unicode White_Space character and no `+`. U+200B and U+FEFF are not White_Space, so they are
+ * allowed, as Go allows them.
+ */
 export function isValidKeyName(name: string): boolean {
   return (
-    typeof name === 'string' && name.length > 0 && !/[\s+]/u.test(name) && decodeUtf8(utf8(name)) === name
+    typeof name === 'string' &&
+    name.length > 0 &&
+    !NAME_FORBIDDEN.test(name) &&
+    decodeUtf8(utf8(name)) === name
   );
 }
 
@@ -88,7 +104,10 @@ export function isValidKeyName(name: string): boolean {
  */
 export function noteKeyId(name: string, publicKey: PublicKey): string {
   if (!isValidKeyName(name))
-    throw new ProvenanceError('PROV_KEY_INVALID', 'a note key name must be non-empty, without spaces or +');
+    throw new ProvenanceError(
+      'PROV_KEY_INVALID',
+      'a note key name must be non-empty UTF-8 without Unicode white space or +',
+    );
   if (publicKey.algorithm !== 'ed25519') {
     throw new ProvenanceError('PROV_ALGORITHM_UNSUPPORTED', 'signed notes here use Ed25519 keys only');
   }
@@ -247,7 +266,10 @@ export function verifyNote(
 export function formatCheckpoint(checkpoint: Checkpoint): string {
   const { origin, size, rootHash, extensions } = checkpoint;
   if (!isValidKeyName(origin))
-    throw new ProvenanceError('PROV_KEY_INVALID', 'the origin must be non-empty, without spaces or +');
+    throw new ProvenanceError(
+      'PROV_KEY_INVALID',
+      'the origin must be non-empty UTF-8 without Unicode white space or +',
+    );
   if (!Number.isSafeInteger(size) || size < 0)
     throw new ProvenanceError('PROV_LOG_RANGE', 'the tree size must be a non-negative integer');
   if (!(rootHash instanceof Uint8Array) || rootHash.length !== 32) {

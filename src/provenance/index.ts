@@ -53,6 +53,7 @@ export {
   hashModel,
   type IncrementalHash,
   normaliseRelativePath,
+  relativeInside,
   sha256Hex,
 } from './hash.ts';
 export { verifyModelKeyless } from './keyless.ts';
@@ -90,8 +91,20 @@ export {
   signLineage,
 } from './lineage-sign.ts';
 export { LOG_PROOF_TYPE, MerkleLog, signNote } from './log.ts';
+export {
+  type LogDirectoryFacts,
+  type LogVerificationReport,
+  logDirectoryReport,
+  verifyLogProofReport,
+} from './log-report.ts';
 export { LogStore, leafHashOfFile } from './log-store.ts';
 export { consistencyProof, EMPTY_ROOT, inclusionProof, treeRoot } from './merkle.ts';
+export {
+  type ModelOutcome,
+  type ModelTrustMode,
+  type ModelVerificationReport,
+  modelVerificationReport,
+} from './model-report.ts';
 export {
   type BundlePublicKey,
   DEFAULT_GIT_IGNORES,
@@ -100,6 +113,15 @@ export {
   modelStatement,
   serialiseStatement,
 } from './model-signing.ts';
+export { type ForeignRule, foreignRule } from './policy.ts';
+export {
+  formatVerificationReport,
+  type KeyFingerprint,
+  keyFingerprints,
+  type SignerDescription,
+  type VerificationCheck,
+  type VerificationReport,
+} from './report.ts';
 export {
   keySigner,
   type SignedModel,
@@ -128,3 +150,4 @@ export {
 } from './verify.ts';
 // Everything the browser-safe verifiers export, then what needs Node or signs.
 export * from './verify-browser.ts';
+export { type ModelTrust, verifyModelReport } from './verify-report.ts';

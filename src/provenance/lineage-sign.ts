@@ -42,7 +42,7 @@ import {
 } from './lineage.ts';
 import { keyId } from './policy.ts';
 import { keySigner, type Signer } from './sign.ts';
-import { assertStatement } from './statement.ts';
+import { assertStatement, STATEMENT_TYPE_V1 } from './statement.ts';
 
 /** A signed lineage attestation. */
 export interface LineageAttestation {
@@ -156,8 +156,10 @@ export async function attestInferenceBatch(
 /**
  * Links an input artifact to the attestation of the event that produced it: checks that the
  * upstream envelope is an in-toto DSSE envelope whose statement lists the artifact's digest as a
- * subject, and returns the artifact with the upstream attestation digest. Signatures are not
- * checked here (the verifier does that with a policy).
+ * subject, and returns the artifact with the upstream attestation digest. The upstream may be
+ * another producer's statement (any predicate type, in-toto Statement v1 or v0.1, any JSON
+ * formatting): the digest is over its payload bytes as received. Signatures are not checked here
+ * (the verifier does that with a policy).
  *
  * @throws {ProvenanceError} `PROV_ENVELOPE_INVALID` / `PROV_STATEMENT_INVALID` for an upstream
  *   that is not an in-toto attestation; {@link VerificationError} `PROV_LINEAGE_INPUT_NOT_PRODUCED`
@@ -181,6 +183,12 @@ export function linkInput(artifact: LineageArtifact, upstream: unknown): Lineage
   } catch {
     statement = undefined;
   }
+  // in-toto Statement v0.1 has the same fields; other producers still write it.
+  const isV01 =
+    typeof statement === 'object' &&
+    statement !== null &&
+    (statement as { _type?: unknown })._type === 'https://in-toto.io/Statement/v0.1';
+  if (isV01) statement = { ...(statement as object), _type: STATEMENT_TYPE_V1 };
   assertStatement(statement);
   if (!statement.subject.some((s) => s.digest.sha256 === artifact.digest)) {
     throw new VerificationError(

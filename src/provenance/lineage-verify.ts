@@ -20,6 +20,18 @@
  * 6. statement and predicate (`PROV_PAYLOAD_MALFORMED`, `PROV_STATEMENT_TYPE`,
  *    `PROV_PREDICATE_TYPE`, `PROV_SUBJECT_INVALID`; see `lineage.ts`).
  *
+ * **Foreign statements.** A payload whose `predicateType` lies outside confide's
+ * `https://confide.dev/lineage/` namespace (SLSA provenance, in-toto links, SPDX/CycloneDX SBOMs…)
+ * is another producer's statement, a node of `kind: 'foreign'`. Its signatures are checked as in
+ * step 4 over the payload bytes as received, by the policy's `foreign` rule (`policy.ts`; with
+ * `requireSignature: false` a statement without them is kept, marked `trusted: false`, with a
+ * note); then it must be an in-toto Statement v1 (or v0.1) with valid subjects, and its predicate
+ * type must be one the rule accepts (`PROV_PREDICATE_TYPE`). Canonical form is **not** required:
+ * other producers write ordinary JSON, and both the signature and the attestation digest (the
+ * SHA-256 of the payload) cover the exact bytes, so a non-canonical payload is only a note. Its
+ * sha256 subjects are what confide inputs link to; its predicate is not interpreted, and its
+ * subjects' names are not files (`checkLineageFiles` skips foreign nodes).
+ *
  * The graph (nodes that passed 1–6): an input with an upstream attestation digest must find that
  * attestation among those given (`PROV_LINEAGE_UPSTREAM_MISSING`, or
  * `PROV_LINEAGE_UPSTREAM_MISMATCH` when another attestation stands where it should be: one that
@@ -36,7 +48,9 @@
  * `PROV_FILE_MISSING`, `PROV_MANIFEST_PATH_INVALID` (an absolute or `..` name).
  *
  * The report is `valid` exactly when every node and every file is `ok`; its `code` is the first
- * failing node's code, else the first failing file's, else `OK`.
+ * failing node's code, else the first failing file's, else `OK`. It also carries the common
+ * {@link VerificationReport} fields (`lineage-report.ts`): checks, the keys that counted, and what
+ * was not checked. The graph walk is `lineage-graph.ts`.
  *
  * Deliberately not here: signing (`lineage-sign.ts` is never imported), filesystem access, trust
  * decisions beyond keys, algorithms and thresholds (what may feed what is the auditor's call).
@@ -62,9 +76,19 @@ import {
   lineageEventOf,
   lineageStatementProblems,
 } from './lineage.ts';
-import type { LineagePolicy, TrustedKey } from './policy.ts';
-import { STATEMENT_TYPE_V1 } from './statement.ts';
+import { type LineageArtifactReport, type LineageProblem, walkLineageGraph } from './lineage-graph.ts';
+import { lineageSummary } from './lineage-report.ts';
+import { foreignRule, type LineagePolicy, type SignerRule, type TrustedKey } from './policy.ts';
+import type { KeyFingerprint, VerificationReport } from './report.ts';
+import { STATEMENT_TYPE_V1, statementProblems } from './statement.ts';
 import { verifySignature } from './verify-bundle.ts';
+
+export {
+  type LineageArtifactReport,
+  type LineageGraphNode,
+  type LineageProblem,
+  walkLineageGraph,
+} from './lineage-graph.ts';
 
 /** `OK` or the code of the failed step. */
 export type LineageCode = 'OK' | VerificationErrorCode;
@@ -90,19 +114,8 @@ export interface LineageSignerReport {
   /** The policy name of the key that verified it (or that its keyid named). */
   readonly key?: string;
   readonly algorithm?: string;
-}
-
-/** An artifact in a node's report. */
-export interface LineageArtifactReport {
-  readonly name?: string;
-  readonly digest: string;
-  readonly attestation?: string;
-}
-
-/** A problem found at one node. */
-export interface LineageProblem {
-  readonly code: VerificationErrorCode;
-  readonly message: string;
+  /** Fingerprint of the key that verified it: SHA-256 of its DER SubjectPublicKeyInfo. */
+  readonly fingerprint?: KeyFingerprint;
 }
 
 /** The verdict on one attestation. */
@@ -111,6 +124,13 @@ export interface LineageNodeReport {
   /** SHA-256 of the payload, when the envelope parsed far enough. */
   readonly attestation?: string;
   readonly event?: LineageEvent;
+  /** `lineage`: confide's own predicate; `foreign`: another producer's statement (policy `foreign`). */
+  readonly kind: 'lineage' | 'foreign';
+  readonly predicateType?: string;
+  /** Observations that are not failures (a foreign payload that is not canonical JSON…). */
+  readonly notes: readonly string[];
+  /** `false` for a foreign statement accepted without the trusted signatures (policy allows it). */
+  readonly trusted?: false;
   readonly status: 'ok' | 'failed';
   readonly code: LineageCode;
   readonly message: string;
@@ -134,8 +154,11 @@ export interface LineageFileReport {
   readonly attestations: readonly string[];
 }
 
-/** The whole verification report. */
-export interface LineageReport {
+/**
+ * The whole verification report: the common {@link VerificationReport} (one check per attestation
+ * and per file, the trusted keys that counted, what was not checked) plus the per-node details.
+ */
+export interface LineageReport extends VerificationReport {
   readonly valid: boolean;
   readonly code: LineageCode;
   readonly nodes: readonly LineageNodeReport[];
@@ -148,6 +171,10 @@ interface MutableNode {
   source: string;
   attestation?: string;
   event?: LineageEvent;
+  kind: 'lineage' | 'foreign';
+  predicateType?: string;
+  notes: string[];
+  trusted?: false;
   problems: LineageProblem[];
   signers: LineageSignerReport[];
   subjects: LineageArtifactReport[];
@@ -192,18 +219,22 @@ function artifactsOf(list: unknown): LineageArtifactReport[] {
   return out;
 }
 
+/** The signer rule a node is held to, and what to call it in messages. */
+interface NodeRule {
+  readonly rule: SignerRule;
+  /** `a training-run`, `a foreign statement`… or '' when the payload named nothing. */
+  readonly what: string;
+  /** False only for foreign statements under `foreign.requireSignature: false`. */
+  readonly required: boolean;
+}
+
 function checkSignatures(
   envelope: DsseEnvelope,
   payload: Uint8Array,
   policy: LineagePolicy,
-  event: LineageEvent | undefined,
+  { rule, what, required }: NodeRule,
   node: MutableNode,
 ): void {
-  // A payload that names no lineage event fails later (step 6) whoever signed it; here any trusted key counts.
-  const rule =
-    event === undefined
-      ? { threshold: 1, signers: policy.trustedKeys.map((k) => k.name) }
-      : policy.rules[event];
   node.threshold = rule.threshold;
   const pae = preAuthEncoding(envelope.payloadType, payload);
   const counted = new Set<string>();
@@ -221,7 +252,12 @@ function checkSignatures(
       );
       continue;
     }
-    const base = { keyid, key: by.name, algorithm: by.publicKey.algorithm };
+    const base = {
+      keyid,
+      key: by.name,
+      algorithm: by.publicKey.algorithm,
+      fingerprint: { form: 'sha256-spki-der', value: by.keyId },
+    } as const;
     if (!policy.allowedAlgorithms.includes(by.publicKey.algorithm))
       node.signers.push({ ...base, status: 'algorithm-not-allowed' });
     else if (!rule.signers.includes(by.name)) node.signers.push({ ...base, status: 'not-eligible' });
@@ -234,9 +270,16 @@ function checkSignatures(
   if (counted.size >= rule.threshold) return;
   const has = (status: LineageSignerReport['status']): boolean =>
     node.signers.some((s) => s.status === status);
-  const need = `${rule.threshold} distinct trusted key(s) must sign${event === undefined ? '' : ` a ${event}`}`;
+  const need = `${rule.threshold} distinct trusted key(s) must sign${what === '' ? '' : ` ${what}`}`;
   if (has('invalid'))
     stop('PROV_SIGNATURE_INVALID', `a signature by a trusted key does not verify (${need})`);
+  if (!required) {
+    node.trusted = false;
+    node.notes.push(
+      `signed by ${counted.size} of the ${rule.threshold} trusted key(s) a foreign statement needs; accepted because the policy sets foreign.requireSignature to false (identified by its payload digest only)`,
+    );
+    return;
+  }
   if (counted.size === 0 && has('algorithm-not-allowed'))
     stop(
       'PROV_ALGORITHM_NOT_ALLOWED',
@@ -244,14 +287,25 @@ function checkSignatures(
     );
   if (counted.size === 0) {
     const why = has('not-eligible')
-      ? 'trusted keys signed, but none the policy allows for this event'
+      ? `trusted keys signed, but none the policy allows for ${what === '' ? 'this event' : what}`
       : 'no trusted key signed';
     stop('PROV_KEY_UNTRUSTED', `${why} (${need})`);
   }
   stop(
     'PROV_THRESHOLD_NOT_MET',
-    `${counted.size} distinct trusted key(s) signed, the policy requires ${rule.threshold}${event === undefined ? '' : ` for a ${event}`}`,
+    `${counted.size} distinct trusted key(s) signed, the policy requires ${rule.threshold}${what === '' ? '' : ` for ${what}`}`,
   );
+}
+
+/** in-toto statement types a foreign statement may have (v0.1 has the same fields as v1). */
+const FOREIGN_STATEMENT_TYPES: readonly string[] = [STATEMENT_TYPE_V1, 'https://in-toto.io/Statement/v0.1'];
+
+function isCanonical(statement: unknown, payload: Uint8Array): boolean {
+  try {
+    return bytesEqual(canonicalizeToBytes(statement), payload);
+  } catch {
+    return false;
+  }
 }
 
 function verifyNode(input: AttestationSource, policy: LineagePolicy, node: MutableNode): void {
@@ -281,8 +335,20 @@ function verifyNode(input: AttestationSource, policy: LineagePolicy, node: Mutab
   } catch {
     statement = undefined;
   }
+  const predicateType = isRecord(statement) ? statement.predicateType : undefined;
+  if (typeof predicateType === 'string') node.predicateType = predicateType;
+  // Any predicate type outside confide's lineage namespace is another producer's statement.
+  if (
+    isRecord(statement) &&
+    typeof predicateType === 'string' &&
+    predicateType !== '' &&
+    !predicateType.startsWith(LINEAGE_PREDICATE_PREFIX)
+  ) {
+    verifyForeignNode(envelope, payload, statement, predicateType, policy, node);
+    return;
+  }
   // The rule depends on the event named in the payload; the signature then covers that choice.
-  const event = isRecord(statement) ? lineageEventOf(statement.predicateType) : undefined;
+  const event = lineageEventOf(predicateType);
   if (event !== undefined) node.event = event;
   if (isRecord(statement)) {
     // Read before the signature check so a failed node can still be recognised as a stand-in for a
@@ -290,15 +356,14 @@ function verifyNode(input: AttestationSource, policy: LineagePolicy, node: Mutab
     node.subjects = artifactsOf(statement.subject);
     node.inputs = artifactsOf(isRecord(statement.predicate) ? statement.predicate.inputs : undefined);
   }
-  checkSignatures(envelope, payload, policy, event, node);
+  // A payload that names no lineage event fails later (step 6) whoever signed it; here any trusted key counts.
+  const rule: NodeRule =
+    event === undefined
+      ? { rule: { threshold: 1, signers: policy.trustedKeys.map((k) => k.name) }, what: '', required: true }
+      : { rule: policy.rules[event], what: `a ${event}`, required: true };
+  checkSignatures(envelope, payload, policy, rule, node);
   if (statement === undefined) stop('PROV_PAYLOAD_MALFORMED', 'the signed payload is not JSON');
-  let canonical: Uint8Array | undefined;
-  try {
-    canonical = canonicalizeToBytes(statement);
-  } catch {
-    canonical = undefined;
-  }
-  if (canonical === undefined || !bytesEqual(canonical, payload))
+  if (!isCanonical(statement, payload))
     stop(
       'PROV_PAYLOAD_NOT_CANONICAL',
       'the signed payload is not the RFC 8785 canonical form of its statement',
@@ -321,138 +386,63 @@ function verifyNode(input: AttestationSource, policy: LineagePolicy, node: Mutab
   }
 }
 
-/** A node as the graph walk sees it. */
-export interface LineageGraphNode {
-  /** The attestation digest. */
-  readonly id: string;
-  readonly subjects: readonly LineageArtifactReport[];
-  readonly inputs: readonly LineageArtifactReport[];
-  /** The node already failed on its own (signature, shape…): it only propagates failure. */
-  readonly failed?: boolean;
-}
-
 /**
- * The graph checks (module notes) over nodes that were verified one by one: returns the problems
- * of each node id (ids without problems are absent; nodes given as `failed` are not reported
- * again). Exported for tests and for callers that verify nodes their own way.
+ * A statement of another producer: signatures by the policy's `foreign` rule over the payload as
+ * received, then the in-toto statement shape; canonical form is only noted. Its subjects (by
+ * sha256) are what downstream inputs can link to; its predicate is not interpreted.
  */
-export function walkLineageGraph(nodes: readonly LineageGraphNode[]): Map<string, LineageProblem[]> {
-  const problems = new Map<string, LineageProblem[]>();
-  const add = (id: string, code: VerificationErrorCode, message: string): void => {
-    const list = problems.get(id) ?? [];
-    list.push({ code, message });
-    problems.set(id, list);
-  };
-  const byId = new Map<string, LineageGraphNode>();
-  for (const n of nodes) {
-    const seen = byId.get(n.id);
-    if (seen === undefined || (seen.failed === true && n.failed !== true)) byId.set(n.id, n);
+function verifyForeignNode(
+  envelope: DsseEnvelope,
+  payload: Uint8Array,
+  statement: Record<string, unknown>,
+  predicateType: string,
+  policy: LineagePolicy,
+  node: MutableNode,
+): void {
+  node.kind = 'foreign';
+  node.subjects = artifactsOf(statement.subject);
+  const rule = foreignRule(policy);
+  checkSignatures(
+    envelope,
+    payload,
+    policy,
+    { rule, what: 'a foreign statement', required: rule.requireSignature },
+    node,
+  );
+  if (typeof statement._type !== 'string' || !FOREIGN_STATEMENT_TYPES.includes(statement._type))
+    stop('PROV_STATEMENT_TYPE', `expected an in-toto ${STATEMENT_TYPE_V1} (or v0.1) payload`);
+  const bad = statementProblems({ ...statement, _type: STATEMENT_TYPE_V1 });
+  if (bad.length > 0) {
+    const code = bad.every((f) => f.startsWith('subject'))
+      ? 'PROV_SUBJECT_INVALID'
+      : 'PROV_PAYLOAD_MALFORMED';
+    stop(code, `invalid ${bad.join(', ')}`);
   }
-  const live = [...byId.values()].filter((n) => n.failed !== true);
-  const label = (a: LineageArtifactReport): string =>
-    a.name === undefined ? a.digest.slice(0, 16) : `'${a.name}'`;
-  const short = (id: string): string => `${id.slice(0, 16)}…`;
-
-  // Links, and the edges used for cycles: references, plus implied ones for inputs naming no upstream.
-  const edges = new Map<string, string[]>();
-  for (const n of live) {
-    const out: string[] = [];
-    for (const input of n.inputs) {
-      if (input.attestation === undefined) {
-        for (const o of live)
-          if (o.id !== n.id && o.subjects.some((s) => s.digest === input.digest)) out.push(o.id);
-        continue;
-      }
-      const up = byId.get(input.attestation);
-      if (up === undefined) {
-        const standIn = nodes.find(
-          (o) =>
-            o.id !== n.id &&
-            o.subjects.some(
-              (s) => s.digest === input.digest || (input.name !== undefined && s.name === input.name),
-            ),
-        );
-        if (standIn !== undefined)
-          add(
-            n.id,
-            'PROV_LINEAGE_UPSTREAM_MISMATCH',
-            `input ${label(input)} was signed against attestation ${short(input.attestation)}, but ${short(standIn.id)} was given in its place`,
-          );
-        else
-          add(
-            n.id,
-            'PROV_LINEAGE_UPSTREAM_MISSING',
-            `input ${label(input)} needs attestation ${short(input.attestation)}, which was not given`,
-          );
-        continue;
-      }
-      if (up.failed !== true && !up.subjects.some((s) => s.digest === input.digest))
-        add(
-          n.id,
-          'PROV_LINEAGE_INPUT_NOT_PRODUCED',
-          `input ${label(input)} is not among the outputs of its upstream attestation ${short(up.id)}`,
-        );
-      out.push(up.id);
-    }
-    edges.set(n.id, out);
-  }
-
-  // Cycles (iterative DFS with colours): every node on a cycle is refused.
-  const colour = new Map<string, 1 | 2>();
-  const onCycle = new Set<string>();
-  for (const start of edges.keys()) {
-    if (colour.has(start)) continue;
-    const stack: { id: string; next: string[] }[] = [{ id: start, next: [...(edges.get(start) ?? [])] }];
-    colour.set(start, 1);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as { id: string; next: string[] };
-      const child = top.next.pop();
-      if (child === undefined) {
-        colour.set(top.id, 2);
-        stack.pop();
-      } else if (colour.get(child) === 1) {
-        const from = stack.findIndex((f) => f.id === child);
-        for (const f of stack.slice(from)) onCycle.add(f.id);
-      } else if (!colour.has(child) && edges.has(child)) {
-        colour.set(child, 1);
-        stack.push({ id: child, next: [...(edges.get(child) ?? [])] });
-      }
-    }
-  }
-  for (const id of onCycle)
-    add(
-      id,
-      'PROV_LINEAGE_CYCLE',
-      'this attestation is on a cycle: an event consumes, through others, its own output',
+  if (rule.predicateTypes !== undefined && !rule.predicateTypes.includes(predicateType))
+    stop(
+      'PROV_PREDICATE_TYPE',
+      `the policy does not accept foreign statements of type ${predicateType} (foreign.predicateTypes)`,
     );
-
-  // Failure flows downstream along references, to a fixpoint.
-  const failed = (id: string): boolean => byId.get(id)?.failed === true || problems.has(id);
-  let changed = true;
-  while (changed) {
-    changed = false;
-    for (const n of live) {
-      if (problems.has(n.id)) continue;
-      const bad = n.inputs.find((i) => i.attestation !== undefined && failed(i.attestation));
-      if (bad !== undefined) {
-        add(
-          n.id,
-          'PROV_LINEAGE_UPSTREAM_INVALID',
-          `the upstream attestation of input ${label(bad)} failed verification`,
-        );
-        changed = true;
-      }
-    }
-  }
-  return problems;
+  if (statement._type !== STATEMENT_TYPE_V1) node.notes.push(`an in-toto ${statement._type} statement`);
+  if (!isCanonical(statement, payload))
+    node.notes.push(
+      'the payload is not RFC 8785 canonical JSON (allowed for foreign statements: the signature and the attestation digest cover the bytes as received)',
+    );
+  if (node.subjects.length === 0)
+    node.notes.push('no subject has a sha256 digest, so no lineage input can link to this statement');
 }
 
-function finish(nodes: readonly LineageNodeReport[], files: readonly LineageFileReport[]): LineageReport {
+function finish(
+  nodes: readonly LineageNodeReport[],
+  files: readonly LineageFileReport[],
+  filesChecked = false,
+): LineageReport {
   const consumed = new Set(nodes.flatMap((n) => n.inputs.map((i) => i.attestation)));
   const firstBad = nodes.find((n) => n.status !== 'ok')?.code ?? files.find((f) => f.status !== 'ok')?.code;
   return {
     valid: firstBad === undefined,
     code: firstBad ?? 'OK',
+    ...lineageSummary(nodes, files, filesChecked),
     nodes,
     files,
     heads: [
@@ -500,6 +490,8 @@ export function verifyLineage(
   const work: MutableNode[] = attestations.map((a) => {
     const node: MutableNode = {
       source: String(a.source),
+      kind: 'lineage',
+      notes: [],
       problems: [],
       signers: [],
       subjects: [],
@@ -533,6 +525,10 @@ export function verifyLineage(
       source: n.source,
       ...(n.attestation === undefined ? {} : { attestation: n.attestation }),
       ...(n.event === undefined ? {} : { event: n.event }),
+      kind: n.kind,
+      ...(n.predicateType === undefined ? {} : { predicateType: n.predicateType }),
+      notes: n.notes,
+      ...(n.trusted === undefined ? {} : { trusted: n.trusted }),
       status: first === undefined ? 'ok' : 'failed',
       code: first?.code ?? 'OK',
       message: first?.message ?? 'verified',
@@ -568,7 +564,8 @@ export async function checkLineageFiles(
 ): Promise<LineageReport> {
   const wanted = new Map<string, { name: string; expected: string; attestations: Set<string> }>();
   for (const n of report.nodes) {
-    if (n.status !== 'ok' || n.attestation === undefined) continue;
+    // Foreign subjects' names (package URLs, image refs…) are not paths here.
+    if (n.status !== 'ok' || n.attestation === undefined || n.kind === 'foreign') continue;
     for (const a of [...n.subjects, ...n.inputs]) {
       if (a.name === undefined) continue;
       const key = `${a.name}\u0000${a.digest}`;
@@ -595,5 +592,5 @@ export async function checkLineageFiles(
     else files.push({ ...base, actual, status: 'ok', code: 'OK' });
   }
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.expected < b.expected ? -1 : 1));
-  return finish(report.nodes, files);
+  return finish(report.nodes, files, true);
 }

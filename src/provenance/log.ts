@@ -73,7 +73,10 @@ export class MerkleLog {
    */
   constructor(origin: string, leafHashes: readonly Uint8Array[] = []) {
     if (!isValidKeyName(origin)) {
-      throw new ProvenanceError('PROV_KEY_INVALID', 'the log origin must be non-empty, without spaces or +');
+      throw new ProvenanceError(
+        'PROV_KEY_INVALID',
+        'the log origin must be non-empty UTF-8 without Unicode white space or +',
+      );
     }
     if (!leafHashes.every((h) => h instanceof Uint8Array && h.length === HASH_SIZE)) {
       throw new ProvenanceError('PROV_LOG_CORRUPT', 'every leaf hash must be 32 bytes');

@@ -15,7 +15,13 @@
  *   ],
  *   "allowedAlgorithms": ["ecdsa-p256", "ed25519"],
  *   "threshold": 1,
- *   "events": { "training-run": { "threshold": 2, "signers": ["alice", "bob", "carol"] } }
+ *   "events": { "training-run": { "threshold": 2, "signers": ["alice", "bob", "carol"] } },
+ *   "foreign": {
+ *     "predicateTypes": ["https://slsa.dev/provenance/v1", "https://spdx.dev/Document"],
+ *     "requireSignature": true,
+ *     "threshold": 1,
+ *     "signers": ["ci"]
+ *   }
  * }
  * ```
  *
@@ -26,11 +32,18 @@
  * - `threshold` (optional, default 1) is k for every event: at least k distinct trusted keys.
  * - `events` (optional) overrides per event: `threshold` and/or `signers` (names of trusted keys
  *   eligible for that event; default all). k never exceeds the number of eligible keys.
+ * - `foreign` (optional) governs statements of other producers (any predicate type that is not
+ *   confide's lineage one: SLSA provenance, in-toto links, SPDX/CycloneDX SBOMs…):
+ *   `predicateTypes` (default: any; `[]` refuses every foreign statement), `requireSignature`
+ *   (default true: k distinct trusted keys must sign it; false: a foreign statement is accepted
+ *   unsigned, as a node identified only by its payload digest, and the report marks it
+ *   untrusted), `threshold` (default the top-level one) and `signers` (default all keys).
  *
  * Key identity is the lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo (the RFC 6962
  * key ID), which confide also writes as the DSSE `keyid` when it signs lineage.
  *
  * Deliberately not here: reading files (the CLI does), certificates and keyless identities,
+ * predicate schemas of foreign statements (they are read as in-toto statements only),
  * policies about *what* was attested (which datasets may train which model).
  *
  * @module
@@ -47,7 +60,7 @@ import {
   publicKeyToDer,
   publicKeyToPem,
 } from './keys.ts';
-import { LINEAGE_EVENTS, type LineageEvent } from './lineage.ts';
+import { LINEAGE_EVENTS, LINEAGE_PREDICATE_PREFIX, type LineageEvent } from './lineage.ts';
 
 /** Every algorithm a policy may allow. */
 export const POLICY_ALGORITHMS: readonly KeyAlgorithm[] = [
@@ -72,12 +85,22 @@ export interface SignerRule {
   readonly signers: readonly string[];
 }
 
+/** How statements of other producers (foreign predicate types) are accepted. */
+export interface ForeignRule extends SignerRule {
+  /** Predicate types accepted; `undefined` accepts any, `[]` none. */
+  readonly predicateTypes?: readonly string[];
+  /** When false, a foreign statement that fewer than `threshold` trusted keys signed is still a node. */
+  readonly requireSignature: boolean;
+}
+
 /** A validated lineage verification policy. */
 export interface LineagePolicy {
   readonly trustedKeys: readonly TrustedKey[];
   readonly allowedAlgorithms: readonly KeyAlgorithm[];
   /** The rule of each event (every event has one). */
   readonly rules: Readonly<Record<LineageEvent, SignerRule>>;
+  /** The rule of foreign statements (absent in policies built before it existed: the defaults apply). */
+  readonly foreign?: ForeignRule;
 }
 
 /**
@@ -129,8 +152,11 @@ export function parseLineagePolicy(input: unknown): LineagePolicy {
     });
   }
   for (const k of Object.keys(value)) {
-    if (!['version', 'trustedKeys', 'allowedAlgorithms', 'threshold', 'events'].includes(k))
-      add(k, 'is not a policy field (expected version, trustedKeys, allowedAlgorithms, threshold, events)');
+    if (!['version', 'trustedKeys', 'allowedAlgorithms', 'threshold', 'events', 'foreign'].includes(k))
+      add(
+        k,
+        'is not a policy field (expected version, trustedKeys, allowedAlgorithms, threshold, events, foreign)',
+      );
   }
   if (value.version !== 1) add('version', 'must be 1');
 
@@ -237,6 +263,8 @@ export function parseLineagePolicy(input: unknown): LineagePolicy {
       }
   }
 
+  const foreign = parseForeign(value.foreign, threshold, names, add);
+
   if (problems.length > 0) {
     throw new ProvenanceError(
       'PROV_POLICY_INVALID',
@@ -244,7 +272,84 @@ export function parseLineagePolicy(input: unknown): LineagePolicy {
       { fields: problems.map(([f]) => f) },
     );
   }
-  return { trustedKeys: keys, allowedAlgorithms: allowed, rules };
+  return { trustedKeys: keys, allowedAlgorithms: allowed, rules, foreign };
+}
+
+const FOREIGN_FIELDS = ['predicateTypes', 'requireSignature', 'threshold', 'signers'];
+
+function parseForeign(
+  value: unknown,
+  threshold: number,
+  names: readonly string[],
+  add: (field: string, why: string) => void,
+): ForeignRule {
+  const rule: { -readonly [K in keyof ForeignRule]: ForeignRule[K] } = {
+    threshold,
+    signers: names,
+    requireSignature: true,
+  };
+  if (value === undefined) return rule;
+  if (!isRecord(value)) {
+    add('foreign', 'must be an object { predicateTypes?, requireSignature?, threshold?, signers? }');
+    return rule;
+  }
+  for (const k of Object.keys(value))
+    if (!FOREIGN_FIELDS.includes(k))
+      add(`foreign.${k}`, `is not a foreign-statement field (expected ${FOREIGN_FIELDS.join(', ')})`);
+  if (value.predicateTypes !== undefined) {
+    if (!Array.isArray(value.predicateTypes)) add('foreign.predicateTypes', 'must be an array of strings');
+    else {
+      const types: string[] = [];
+      value.predicateTypes.forEach((t: unknown, i) => {
+        if (typeof t !== 'string' || t.length === 0)
+          add(`foreign.predicateTypes[${i}]`, 'must be a non-empty string (a predicate type URI)');
+        else if (t.startsWith(LINEAGE_PREDICATE_PREFIX))
+          add(`foreign.predicateTypes[${i}]`, "is confide's own lineage type, governed by events");
+        else if (types.includes(t)) add(`foreign.predicateTypes[${i}]`, 'is listed twice');
+        else types.push(t);
+      });
+      rule.predicateTypes = types;
+    }
+  }
+  if (value.requireSignature !== undefined) {
+    if (typeof value.requireSignature !== 'boolean') add('foreign.requireSignature', 'must be true or false');
+    else rule.requireSignature = value.requireSignature;
+  }
+  if (value.signers !== undefined) {
+    if (!Array.isArray(value.signers) || value.signers.length === 0)
+      add('foreign.signers', 'must be a non-empty array of trusted key names');
+    else {
+      const signers: string[] = [];
+      value.signers.forEach((s: unknown, i) => {
+        if (typeof s !== 'string' || !names.includes(s))
+          add(`foreign.signers[${i}]`, 'must name a key in trustedKeys');
+        else if (signers.includes(s)) add(`foreign.signers[${i}]`, `'${s}' is listed twice`);
+        else signers.push(s);
+      });
+      rule.signers = signers;
+    }
+  }
+  if (value.threshold !== undefined) {
+    if (!isPositiveInt(value.threshold)) add('foreign.threshold', 'must be an integer ≥ 1');
+    else rule.threshold = value.threshold;
+  }
+  if (rule.signers.length > 0 && rule.threshold > rule.signers.length)
+    add(
+      'foreign.threshold',
+      `is ${rule.threshold} but only ${rule.signers.length} key(s) may sign foreign statements`,
+    );
+  return rule;
+}
+
+/** The foreign-statement rule of a policy, with the defaults when it has none. */
+export function foreignRule(policy: LineagePolicy): ForeignRule {
+  return (
+    policy.foreign ?? {
+      threshold: 1,
+      signers: policy.trustedKeys.map((k) => k.name),
+      requireSignature: true,
+    }
+  );
 }
 
 /**

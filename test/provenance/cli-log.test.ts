@@ -67,10 +67,27 @@ describe('confide provenance log append / prove / verify', () => {
     });
     out.length = 0;
     await run('log', 'verify', p('proof.json'), '--vkey', vkey, '--file', p('e3.json'));
-    expect(out.join('')).toBe('valid: confide.test/audit size 5, entry 3 included\n');
+    expect(out.join('')).toContain('[ok] inclusion of the entry in the checkpoint tree (RFC 9162)');
+    expect(out.join('')).toContain('a log that rewrote its history is not detected');
+    expect(out.join('')).not.toContain('which entry this is');
+    expect(out.join('')).toMatch(/valid: confide\.test\/audit size 5, entry 3 included\n$/);
     out.length = 0;
     await run('log', 'verify', dir);
-    expect(out.join('')).toBe('valid: log confide.test/audit, 5 entries, checkpoint of 5 verifies\n');
+    expect(out.join('')).toContain("it was read from the log's own log.json");
+    expect(out.join('')).toMatch(/valid: log confide\.test\/audit, 5 entries, checkpoint of 5 verifies\n$/);
+    out.length = 0;
+    await run('log', 'verify', dir, '--vkey', vkey, '--json');
+    const dirReport = JSON.parse(out.join(''));
+    expect(dirReport).toMatchObject({
+      valid: true,
+      treeSize: 5,
+      signers: [{ kind: 'note-key', name: 'confide.test/audit' }],
+    });
+    expect(dirReport.checks.map((c: { name: string }) => c.name)).toContain('log key is the key given');
+    await run('keygen', '--out', p('other-log'), '--algorithm', 'ed25519');
+    await expect(run('log', 'verify', dir, '--key', p('other-log.pub'))).rejects.toMatchObject({
+      code: 'PROV_CHECKPOINT_SIGNATURE_INVALID',
+    });
 
     await expect(
       run('log', 'verify', p('proof.json'), '--key', p('log.pub'), '--file', p('e2.json')),

@@ -108,10 +108,14 @@ describe('confide provenance CLI', () => {
     const sig = join(dir, 'model.sig');
     out.length = 0;
     await run('verify-model', dir, '--signature', sig, '--ca', ca, '--json');
-    expect(JSON.parse(out.join(''))).toMatchObject({
+    const certReport = JSON.parse(out.join(''));
+    expect(certReport).toMatchObject({
       valid: true,
-      certificate: { subject: 'CN=intermediate-ca' },
+      mode: 'certificate',
+      signers: [{ kind: 'certificate', subject: 'CN=intermediate-ca' }],
     });
+    expect(certReport.signers[0].serialNumber).toMatch(/^[0-9A-F]+$/);
+    expect(certReport.notChecked.join('\n')).toMatch(/revocation/);
     await expect(run('verify-model', dir, '--signature', sig, '--ca', ca, '--key', ca)).rejects.toMatchObject(
       {
         code: 'commander.error',
@@ -141,7 +145,13 @@ describe('confide provenance CLI', () => {
       issuer,
       '--json',
     );
-    expect(JSON.parse(out.join(''))).toMatchObject({ valid: true, identity: 'stefanb@us.ibm.com' });
+    const keylessReport = JSON.parse(out.join(''));
+    expect(keylessReport).toMatchObject({
+      valid: true,
+      mode: 'keyless',
+      signers: [{ kind: 'keyless', identity: 'stefanb@us.ibm.com', issuer }],
+    });
+    expect(keylessReport.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
     await expect(
       run(
         'verify-model',

@@ -1,8 +1,14 @@
+import { createHash, createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256, toHex, utf8 } from '../../src/internal/bytes.ts';
 import { toBase64 } from '../../src/provenance/bytes.ts';
 import type { DsseEnvelope } from '../../src/provenance/dsse.ts';
-import { generateKeyPair, type PrivateKey, publicKeyToPem } from '../../src/provenance/keys.ts';
+import {
+  generateKeyPair,
+  type PrivateKey,
+  type PublicKey,
+  publicKeyToPem,
+} from '../../src/provenance/keys.ts';
 import {
   attestEvent,
   cosignAttestation,
@@ -16,6 +22,12 @@ import {
   walkLineageGraph,
 } from '../../src/provenance/lineage-verify.ts';
 import { type LineagePolicy, parseLineagePolicy, policyFromKeys } from '../../src/provenance/policy.ts';
+
+/** SHA-256 of the DER SPKI, computed by node:crypto (not confide's encoder). */
+const keyIdOf = (key: PublicKey): string =>
+  createHash('sha256')
+    .update(createPublicKey(publicKeyToPem(key)).export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 
 const d = (text: string): string => toHex(sha256(utf8(text)));
 const alice = generateKeyPair('ed25519');
@@ -115,11 +127,33 @@ describe('verifyLineage: the happy path', () => {
     ]);
     expect(report.heads).toEqual([p.batch.digest]);
     expect(report.nodes[1]?.signers).toEqual([
-      { keyid: expect.any(String), key: 'alice', algorithm: 'ed25519', status: 'counted' },
+      {
+        keyid: expect.any(String),
+        key: 'alice',
+        algorithm: 'ed25519',
+        fingerprint: { form: 'sha256-spki-der', value: keyIdOf(alice.publicKey) },
+        status: 'counted',
+      },
     ]);
     expect(report.nodes[2]?.inputs).toEqual([
       { name: 'clean.csv', digest: d('clean'), attestation: p.prep.digest },
     ]);
+    // The auditor's report: one check per attestation plus the links, the keys, what was not checked.
+    expect(report.checks.map((c) => [c.name, c.ok])).toEqual([
+      ...report.nodes.map((n) => [`attestation ${n.source}`, true]),
+      ['links between attestations (upstream digests, produced inputs, no cycles)', true],
+    ]);
+    expect(report.signers).toEqual([
+      {
+        kind: 'public-key',
+        name: 'alice',
+        algorithm: 'ed25519',
+        fingerprints: [{ form: 'sha256-spki-der', value: keyIdOf(alice.publicKey) }],
+      },
+    ]);
+    expect(report.notChecked.join('\n')).toMatch(/artifacts on disk: not hashed/);
+    expect(report.notChecked.join('\n')).toMatch(/transparency-log inclusion/);
+    expect(report.notChecked.join('\n')).toMatch(/trusted timestamps/);
   });
 
   it('ECDSA P-256 and P-384 signers verify too, and order of files does not matter', async () => {
@@ -194,7 +228,13 @@ describe('verifyLineage: attacks, each with its own code', () => {
     const report = verifyLineage([src('snapshot', misnamed)], policy());
     expect(report.code).toBe('OK');
     expect(report.nodes[0]?.signers).toEqual([
-      { keyid: aliceId, key: 'bob', algorithm: 'ecdsa-p256', status: 'counted' },
+      {
+        keyid: aliceId,
+        key: 'bob',
+        algorithm: 'ecdsa-p256',
+        fingerprint: { form: 'sha256-spki-der', value: keyIdOf(bob.publicKey) },
+        status: 'counted',
+      },
     ]);
     const many = { ...p.snapshot.envelope, signatures: Array(65).fill(p.snapshot.envelope.signatures[0]) };
     expect(verifyLineage([src('snapshot', many)], policy()).code).toBe('PROV_ATTESTATION_MALFORMED');
@@ -344,7 +384,12 @@ describe('verifyLineage: attacks, each with its own code', () => {
       shape: 'PROV_ATTESTATION_MALFORMED',
       type: 'PROV_PAYLOAD_TYPE',
       pretty: 'PROV_PAYLOAD_NOT_CANONICAL',
-      foreign: 'PROV_PREDICATE_TYPE',
+      // Another producer's predicate signed by a trusted key: a foreign node (lineage-foreign.test.ts).
+      foreign: 'OK',
+    });
+    expect(report.nodes[5]).toMatchObject({
+      kind: 'foreign',
+      predicateType: 'https://slsa.dev/provenance/v1',
     });
     expect(() => verifyLineage([], policy())).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => verifyLineage([src('snapshot', p.snapshot)], {} as never)).toThrow(
@@ -360,6 +405,8 @@ describe('checkLineageFiles', () => {
     const disk: Record<string, string> = { 'raw.csv': d('raw'), 'clean.csv': d('clean') };
     const ok = await checkLineageFiles(report, async (name) => disk[name]);
     expect(ok.valid).toBe(true);
+    expect(ok.notChecked.join('\n')).not.toMatch(/artifacts on disk/);
+    expect(ok.checks.filter((c) => c.name.startsWith('artifact ')).map((c) => c.ok)).toEqual([true, true]);
     expect(ok.files.map((f) => [f.name, f.status, f.code, f.attestations.length])).toEqual([
       ['clean.csv', 'ok', 'OK', 1],
       ['raw.csv', 'ok', 'OK', 2],

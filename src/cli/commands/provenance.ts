@@ -11,11 +11,16 @@
  * - `verify-model PATH --signature model.sig --key PREFIX.pub [--ignore P …] [--json]`: exit 0
  *   exactly when the model is valid. `--ca CA.pem` instead of `--key` verifies a
  *   certificate-mode bundle against those CA certificates; `--trusted-root trusted_root.json
- *   --identity SAN --issuer URL` verifies a keyless (Sigstore) bundle offline. With `--json` the report (or the failure, with its code and
- *   per-file statuses) is printed to stdout before the exit.
+ *   --identity SAN --issuer URL` verifies a keyless (Sigstore) bundle offline.
+ *
+ * Every verify command prints the library's verification report (`report.ts`): each check with
+ * its result, the signer (key fingerprints labelled with their form, certificate subject/issuer/
+ * serial, or keyless identity and issuer) and what was not checked; `--json` prints the same report
+ * as JSON on stdout, also when verification fails (then with the code).
  *
  * Ignore paths are relative to the model root. A signature file inside the model directory is
- * always ignored.
+ * always ignored, by `hash` too (`--signature FILE`, default `PATH/model.sig`), so the root `hash`
+ * prints is the one `sign-model` signs.
  *
  * Signed lineage:
  * - `attest EVENT --output PATH … [--input PATH[=ATTESTATION] …] --key KEY … --out FILE
@@ -34,13 +39,14 @@
  * - `log prove DIR [--index N | --file F] [--from SIZE] [--size SIZE] [--out PROOF]`: a proof file
  *   (the signed checkpoint, the inclusion proof, the consistency proof from SIZE).
  * - `log verify PROOF (--key LOG.pub | --vkey KEY) [--file F] [--previous CHECKPOINT] [--json]`:
- *   offline check of a proof file; `log verify DIR` checks a whole log directory. Exit 0 exactly
- *   when valid.
+ *   offline check of a proof file; `log verify DIR [--key|--vkey]` checks a whole log directory
+ *   (and, with a key, that the log is signed by it). Exit 0 exactly when valid.
  *
  * @module
  */
 
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Argument, type Command, Option } from 'commander';
 import {
   type AttestationSource,
@@ -49,6 +55,7 @@ import {
   checkLineageFiles,
   cosignAttestation,
   diskDigests,
+  formatVerificationReport,
   GENERATABLE_ALGORITHMS,
   generateKeyPair,
   hashModel,
@@ -62,6 +69,8 @@ import {
   LogStore,
   leafHashOfFile,
   linkInput,
+  logDirectoryReport,
+  type ModelTrust,
   noteVerifier,
   noteVerifierKey,
   ProvenanceError,
@@ -72,15 +81,16 @@ import {
   parsePublicKeyPem,
   policyFromKeys,
   privateKeyToPem,
+  publicKeysEqual,
   publicKeyToPem,
+  relativeInside,
   signModel,
   VerificationError,
   type VerificationErrorCode,
+  type VerificationReport,
   verifyLineage,
-  verifyLogProof,
-  verifyModel,
-  verifyModelKeyless,
-  verifyModelWithCertificates,
+  verifyLogProofReport,
+  verifyModelReport,
 } from '../../provenance/index.ts';
 
 interface VerifyFlags {
@@ -125,26 +135,31 @@ async function writeNew(path: string, data: string, mode: number): Promise<void>
   }
 }
 
-async function verifyWithFlags(
-  path: string,
-  bundle: Uint8Array,
-  opts: VerifyFlags,
-): Promise<{ files: readonly unknown[]; rootDigest: string; keyHint: string }> {
-  const options = { ignorePaths: opts.ignore, signaturePath: opts.signature };
-  if (opts.ca !== undefined) {
-    return verifyModelWithCertificates(path, bundle, await readText(opts.ca, 'CA certificate'), options);
+async function trustFromFlags(opts: VerifyFlags): Promise<ModelTrust> {
+  if (opts.ca !== undefined) return { certificateAuthorities: await readText(opts.ca, 'CA certificate') };
+  if (opts.trustedRoot !== undefined)
+    return {
+      trustedRoot: await readText(opts.trustedRoot, 'trusted root'),
+      identity: opts.identity ?? '',
+      issuer: opts.issuer ?? '',
+    };
+  return { publicKey: parsePublicKeyPem(await readText(opts.key ?? '', 'public key')) };
+}
+
+/** Prints a verification report (human lines, or the JSON) and fails with its code when not valid. */
+function emitReport(report: VerificationReport, json: boolean, summary: string, extra: object = {}): void {
+  if (json) print(JSON.stringify({ ...report, ...extra }, null, 2));
+  else {
+    for (const line of formatVerificationReport(report)) print(line);
+    if (report.valid) print(summary);
   }
-  if (opts.trustedRoot !== undefined) {
-    const identity = { identity: opts.identity ?? '', issuer: opts.issuer ?? '' };
-    return verifyModelKeyless(
-      path,
-      bundle,
-      await readText(opts.trustedRoot, 'trusted root'),
-      identity,
-      options,
+  if (!report.valid) {
+    const failed = report.checks.find((c) => !c.ok);
+    throw new VerificationError(
+      report.code as VerificationErrorCode,
+      failed === undefined ? 'verification failed' : `${failed.name}: ${failed.detail}`,
     );
   }
-  return verifyModel(path, bundle, parsePublicKeyPem(await readText(opts.key ?? '', 'public key')), options);
 }
 
 function print(line: string): void {
@@ -398,18 +413,39 @@ function registerLogCommands(provenance: Command): void {
             () => false,
           )
         ) {
+          if (opts.key !== undefined && opts.vkey !== undefined)
+            command.error('error: give at most one of --key or --vkey');
           const store = await LogStore.open(target);
-          const result = {
-            valid: true,
+          const own = store.verifier;
+          if (opts.key !== undefined || opts.vkey !== undefined) {
+            const given =
+              opts.vkey !== undefined
+                ? parseNoteVerifierKey(opts.vkey)
+                : noteVerifier(own.name, parsePublicKeyPem(await readText(opts.key as string, 'public key')));
+            if (given.name !== own.name || !publicKeysEqual(given.publicKey, own.publicKey)) {
+              const error = new VerificationError(
+                'PROV_CHECKPOINT_SIGNATURE_INVALID',
+                `the log '${own.name}' is signed by ${own.name}+${own.keyId}, not by the key given (${given.name}+${given.keyId})`,
+              );
+              if (opts.json)
+                print(JSON.stringify({ valid: false, code: error.code, message: error.message }, null, 2));
+              throw error;
+            }
+          }
+          const report = logDirectoryReport({
+            dir: target,
             origin: store.log.origin,
-            treeSize: store.signedSize,
             entries: store.log.size,
-          };
-          if (opts.json) print(JSON.stringify(result, null, 2));
-          else
-            print(
-              `valid: log ${result.origin}, ${result.entries} entries, checkpoint of ${result.treeSize} verifies`,
-            );
+            signedSize: store.signedSize,
+            verifier: own,
+            keyCompared: opts.key !== undefined || opts.vkey !== undefined,
+          });
+          emitReport(
+            report,
+            opts.json,
+            `valid: log ${store.log.origin}, ${store.log.size} entries, checkpoint of ${store.signedSize} verifies`,
+            { origin: store.log.origin, treeSize: store.signedSize, entries: store.log.size },
+          );
           return;
         }
         if ((opts.key === undefined) === (opts.vkey === undefined))
@@ -430,17 +466,27 @@ function registerLogCommands(provenance: Command): void {
                 );
           const previous =
             opts.previous === undefined ? undefined : await readText(opts.previous, 'checkpoint');
-          const result = verifyLogProof(proof, verifier, {
-            ...(entry === undefined ? {} : { entry }),
-            ...(previous === undefined ? {} : { previousCheckpoint: previous }),
-          });
-          if (opts.json) print(JSON.stringify(result, null, 2));
-          else
-            print(
-              `valid: ${result.origin} size ${result.treeSize}${result.inclusion === undefined ? '' : `, entry ${result.inclusion.index} included`}${result.consistentWith === undefined ? '' : `, extends the kept checkpoint of ${result.consistentWith.size}`}`,
-            );
+          const report = verifyLogProofReport(
+            proof,
+            verifier,
+            {
+              ...(entry === undefined ? {} : { entry }),
+              ...(previous === undefined ? {} : { previousCheckpoint: previous }),
+            },
+            `log proof ${target}`,
+          );
+          const { result, ...rest } = report;
+          const r = result;
+          emitReport(
+            rest,
+            opts.json,
+            r === undefined
+              ? ''
+              : `valid: ${r.origin} size ${r.treeSize}${r.inclusion === undefined ? '' : `, entry ${r.inclusion.index} included`}${r.consistentWith === undefined ? '' : `, extends the kept checkpoint of ${r.consistentWith.size}`}`,
+            r ?? {},
+          );
         } catch (error) {
-          if (opts.json && isConfideError(error)) {
+          if (opts.json && isConfideError(error) && !(error instanceof VerificationError)) {
             print(JSON.stringify({ valid: false, code: error.code, message: error.message }, null, 2));
           }
           throw error;
@@ -452,13 +498,14 @@ function registerLogCommands(provenance: Command): void {
 function printReport(report: LineageReport): void {
   for (const n of report.nodes) {
     const id = n.attestation === undefined ? '(unparsed)' : n.attestation.slice(0, 16);
-    print(
-      `${n.status === 'ok' ? 'ok    ' : 'FAILED'} ${n.code.padEnd(32)} ${id} ${n.event ?? ''} ${n.source}`,
-    );
+    const what = n.kind === 'foreign' ? `foreign ${n.predicateType ?? ''}` : (n.event ?? '');
+    print(`${n.status === 'ok' ? 'ok    ' : 'FAILED'} ${n.code.padEnd(32)} ${id} ${what} ${n.source}`);
     if (n.status !== 'ok') print(`       ${n.message}`);
+    for (const note of n.notes) print(`       note: ${note}`);
   }
   for (const f of report.files)
     print(`${f.status === 'ok' ? 'ok    ' : 'FAILED'} ${f.code.padEnd(32)} file ${f.name}`);
+  for (const line of formatVerificationReport(report)) print(line);
   print(
     report.valid
       ? `valid: ${report.nodes.length} attestation(s)${report.files.length > 0 ? `, ${report.files.length} file(s)` : ''}`
@@ -480,16 +527,33 @@ export function registerProvenanceCommands(program: Command): void {
     .argument('<path>', 'model file or directory')
     .option('--ignore <path>', 'path relative to the model root to leave out (repeatable)', collect, [])
     .option('--allow-symlinks', 'hash the targets of symlinks that stay inside the model', false)
+    .option(
+      '--signature <file>',
+      'the signature file, left out when it lies inside the model, as sign-model does (default: PATH/model.sig)',
+    )
     .option('--json', 'print the manifest as JSON', false)
-    .action(async (path: string, opts: { ignore: string[]; allowSymlinks: boolean; json: boolean }) => {
-      const manifest = await hashModel(path, { ignorePaths: opts.ignore, allowSymlinks: opts.allowSymlinks });
-      if (opts.json) {
-        print(JSON.stringify(manifest, null, 2));
-        return;
-      }
-      for (const r of manifest.resources) print(`${r.digest}  ${r.name}`);
-      print(`${manifest.rootDigest}  (root, ${manifest.resources.length} file(s))`);
-    });
+    .action(
+      async (
+        path: string,
+        opts: { ignore: string[]; allowSymlinks: boolean; signature?: string; json: boolean },
+      ) => {
+        // The same ignore rules as sign-model: the caller's paths plus the signature file when inside.
+        const isDir = await stat(path).then(
+          (s) => s.isDirectory(),
+          () => false,
+        );
+        const signature = opts.signature ?? (isDir ? join(path, 'model.sig') : undefined);
+        const inside = signature === undefined ? undefined : await relativeInside(path, signature);
+        const ignorePaths = inside === undefined ? opts.ignore : [...opts.ignore, inside];
+        const manifest = await hashModel(path, { ignorePaths, allowSymlinks: opts.allowSymlinks });
+        if (opts.json) {
+          print(JSON.stringify(manifest, null, 2));
+          return;
+        }
+        for (const r of manifest.resources) print(`${r.digest}  ${r.name}`);
+        print(`${manifest.rootDigest}  (root, ${manifest.resources.length} file(s))`);
+      },
+    );
 
   provenance
     .command('keygen')
@@ -661,24 +725,19 @@ export function registerProvenanceCommands(program: Command): void {
             );
           }),
         );
-        const result = await verifyWithFlags(path, bundle, opts);
-        if (opts.json) print(JSON.stringify(result, null, 2));
-        else print(`valid: ${result.files.length} file(s), root ${result.rootDigest}, key ${result.keyHint}`);
+        const report = await verifyModelReport(path, bundle, await trustFromFlags(opts), {
+          ignorePaths: opts.ignore,
+          signaturePath: opts.signature,
+        });
+        emitReport(
+          report,
+          opts.json,
+          `valid: ${report.files?.length ?? 0} file(s), root ${report.rootDigest}`,
+        );
       } catch (error) {
-        if (opts.json && isConfideError(error)) {
-          const files = error instanceof VerificationError ? error.files : undefined;
-          print(
-            JSON.stringify(
-              {
-                valid: false,
-                code: error.code,
-                message: error.message,
-                ...(files === undefined ? {} : { files }),
-              },
-              null,
-              2,
-            ),
-          );
+        // Errors that are not verification outcomes (unreadable files…): still one JSON object.
+        if (opts.json && isConfideError(error) && !(error instanceof VerificationError)) {
+          print(JSON.stringify({ valid: false, code: error.code, message: error.message }, null, 2));
         }
         throw error;
       }
