@@ -101,8 +101,8 @@ export async function verifyModelBundleWithCertificates(
   if (options.at !== undefined && !(options.at instanceof Date && Number.isFinite(options.at.getTime()))) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'options.at must be a valid Date');
   }
-  const anchors = pemCertificates(trustAnchorsPem).map((der, i) =>
-    parseCertificate(der, `trust anchor ${i}`),
+  const anchors = await Promise.all(
+    pemCertificates(trustAnchorsPem).map((der, i) => parseCertificate(der, `trust anchor ${i}`)),
   );
   if (anchors.length === 0) {
     throw new VerificationError('PROV_CERTIFICATE_INVALID', 'no CERTIFICATE block in the trust anchors');
@@ -121,9 +121,11 @@ export async function verifyModelBundleWithCertificates(
       'the certificate chain must hold 1 to 10 certificates',
     );
   }
-  const chain = chainJson.certificates.map((c, i) =>
-    parseCertificate(fromBase64(c.rawBytes), i === 0 ? 'the leaf' : `certificate ${i} of the bundle`),
-  );
+  const chain: X509Fields[] = [];
+  for (const [i, c] of chainJson.certificates.entries()) {
+    const what = i === 0 ? 'the leaf' : `certificate ${i} of the bundle`;
+    chain.push(await parseCertificate(fromBase64(c.rawBytes), what));
+  }
   const path = await validateCertificatePath(chain, anchors, options.at);
   const leaf = path.certificates[0] as X509Fields;
   let key: PublicKey;

@@ -43,11 +43,11 @@
  */
 
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { CryptoEngine } from 'pkijs';
+import type { CryptoEngine } from 'pkijs';
 import { bytesEqual } from './bytes.ts';
 import { ProvenanceError, VerificationError, type VerificationErrorCode } from './errors.ts';
 import { certificatePublicKey } from './keys.ts';
-import { EXTENSION, KEY_USAGE, type X509Fields } from './x509.ts';
+import { EXTENSION, KEY_USAGE, loadPki, type X509Fields } from './x509.ts';
 
 const OID_ED25519 = '1.3.101.112';
 const OID_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
@@ -91,7 +91,7 @@ function fail(code: VerificationErrorCode, message: string): never {
 const described = (cert: X509Fields, what: string) => `${what} ('${cert.subject.replace(/\n/g, ', ')}')`;
 
 let engine: CryptoEngine | undefined;
-function webCrypto(): CryptoEngine {
+async function webCrypto(): Promise<CryptoEngine> {
   const crypto = globalThis.crypto;
   if (crypto?.subtle === undefined) {
     throw new ProvenanceError(
@@ -99,7 +99,10 @@ function webCrypto(): CryptoEngine {
       'certificate signatures need WebCrypto (crypto.subtle; pages must be served over https or from localhost)',
     );
   }
-  engine ??= new CryptoEngine({ name: 'confide', crypto });
+  if (engine === undefined) {
+    const { CryptoEngine } = await loadPki();
+    engine = new CryptoEngine({ name: 'confide', crypto });
+  }
   return engine;
 }
 
@@ -152,7 +155,7 @@ async function signedBy(cert: X509Fields, issuer: X509Fields): Promise<boolean> 
       const signature = new Uint8Array(cert.parsed.signatureValue.valueBlock.valueHexView);
       return key.algorithm === 'ed25519' && ed25519.verify(signature, cert.parsed.tbsView, key.bytes);
     }
-    return await cert.parsed.verify(issuer.parsed, webCrypto());
+    return await cert.parsed.verify(issuer.parsed, await webCrypto());
   } catch (error) {
     if (error instanceof ProvenanceError && error.code === 'PROV_UNSUPPORTED_PLATFORM') throw error;
     return false;

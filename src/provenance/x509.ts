@@ -19,7 +19,7 @@
  */
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Certificate, type Extension, type RelativeDistinguishedNames } from 'pkijs';
+import type { Certificate, Extension, RelativeDistinguishedNames } from 'pkijs';
 import { fromBase64 } from './bytes.ts';
 import { assertCanonicalDer } from './der.ts';
 import { VerificationError } from './errors.ts';
@@ -94,6 +94,17 @@ export interface X509Fields {
   readonly authorityKeyId: Uint8Array | undefined;
 }
 
+/** PKI.js, loaded on first use: in the browser build it is a chunk of its own, fetched only by
+ * certificate-mode verification (as the Sigstore packages are by keyless verification). */
+export type Pki = typeof import('pkijs');
+let pkiModule: Promise<Pki> | undefined;
+
+/** Loads PKI.js once. */
+export function loadPki(): Promise<Pki> {
+  pkiModule ??= import('pkijs');
+  return pkiModule;
+}
+
 /** keyUsage bit numbers (RFC 5280 §4.2.1.3). */
 export const KEY_USAGE = { digitalSignature: 0, keyCertSign: 5 } as const;
 
@@ -163,11 +174,12 @@ function keyUsageBits(extension: Extension, what: string): boolean[] {
  *   value is BER, not DER (non-canonical OIDs and trailing bytes included).
  * @example
  * ```ts
- * const cert = parseCertificate(der, 'the leaf');
+ * const cert = await parseCertificate(der, 'the leaf');
  * cert.subject; // 'CN=intermediate-ca'
  * ```
  */
-export function parseCertificate(der: Uint8Array, what = 'the certificate'): X509Fields {
+export async function parseCertificate(der: Uint8Array, what = 'the certificate'): Promise<X509Fields> {
+  const { Certificate } = await loadPki();
   const notDer = (cause: unknown, part: string): never => {
     throw new VerificationError(
       'PROV_CERT_NOT_DER',

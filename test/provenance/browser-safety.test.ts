@@ -14,14 +14,8 @@ describe('the provenance core stays loadable in browsers', () => {
         ...text.matchAll(/^(?:import|export)\s+(?!type\b)[^;]*?from\s+'([^']+)'/gms),
       ].map((m) => m[1]);
       for (const specifier of staticImports) {
-        // PKI.js (X.509 parsing and certificate signatures over WebCrypto) only where certificates are read.
-        const pki = file === 'x509.ts' || file === 'certificate-path.ts';
         const allowed =
-          file === 'sigstore.ts'
-            ? /^@sigstore\/(bundle|protobuf-specs|verify)$/
-            : pki
-              ? /^(\.{1,2}\/|@noble\/|pkijs$)/
-              : /^(\.{1,2}\/|@noble\/)/;
+          file === 'sigstore.ts' ? /^@sigstore\/(bundle|protobuf-specs|verify)$/ : /^(\.{1,2}\/|@noble\/)/;
         expect(specifier, `${file} imports ${specifier}`).toMatch(allowed);
         expect(specifier, `${file} loads the Sigstore packages eagerly`).not.toBe('./sigstore.ts');
       }
@@ -29,6 +23,8 @@ describe('the provenance core stays loadable in browsers', () => {
       const mayUseBuffer = file === 'hash-workers.ts' || file === 'sigstore-shims.ts';
       expect(/\bBuffer\.(from|alloc|concat)\b/.test(text) && !mayUseBuffer, file).toBe(false);
     }
+    // PKI.js too is loaded lazily, by certificate-mode verification only.
+    expect(readFileSync(`${SRC}x509.ts`, 'utf8')).toMatch(/import\('pkijs'\)/);
     // The one place that loads them: keyless verification, when it runs.
     expect(readFileSync(`${SRC}keyless-bundle.ts`, 'utf8')).toMatch(
       /await import\(\s*'\.\/sigstore\.ts'\s*\)/,
