@@ -23,7 +23,7 @@ import { validateCertificatePath } from './certificate-path.ts';
 import { type FileReport, VerificationError } from './errors.ts';
 import { certificatePublicKey, type KeyAlgorithm, type PublicKey } from './keys.ts';
 import { parseModelBundle, type VerifiedModelBundle, verifyParsedModelBundle } from './verify-bundle.ts';
-import { fingerprint256, parseCertificate, pemCertificates, type X509Fields } from './x509.ts';
+import { parseCertificate, pemCertificates, type X509Fields } from './x509.ts';
 
 const MAX_CHAIN = 10;
 
@@ -72,7 +72,7 @@ function info(cert: X509Fields): SigningCertificateInfo {
     serialNumber: cert.serialNumber,
     notBefore: cert.notBefore.toISOString(),
     notAfter: cert.notAfter.toISOString(),
-    fingerprint256: fingerprint256(cert.der),
+    fingerprint256: cert.fingerprint256,
   };
 }
 

@@ -30,7 +30,9 @@
  *
  * Crypto: certificate signatures are verified by PKI.js over WebCrypto (RSA PKCS#1 v1.5, RSA-PSS,
  * ECDSA; `crypto.subtle`, which Node and secure browser contexts have), and Ed25519 ones by
- * `@noble/curves`, which PKI.js does not cover. Two backends, the same in every runtime.
+ * `@noble/curves`, which PKI.js does not cover. Two backends, the same in every runtime. A
+ * signature that verified is remembered for its exact (certificate, issuer) bytes, by SHA-256 (the
+ * last 256 pairs): the same bytes verify the same way, and bundles repeat their intermediates.
  *
  * Recorded deviations: the leaf may assert cA TRUE (model_signing's own test leaf does; RFC 5280
  * does not forbid it for a key that signs), the trust anchor need not carry basicConstraints (RFC
@@ -147,8 +149,26 @@ function namesIssuer(cert: X509Fields, issuer: X509Fields): boolean {
   );
 }
 
+/**
+ * Pairs (certificate, issuer) whose signature verified recently, by the SHA-256 of both DER
+ * encodings: the same bytes verify the same way, and bundles repeat their intermediates.
+ */
+const verifiedPairs = new Set<string>();
+const CACHE_SIZE = 256;
+
 /** Whether `issuer`'s key verifies the signature of `cert`. */
 async function signedBy(cert: X509Fields, issuer: X509Fields): Promise<boolean> {
+  const pair = `${cert.fingerprint256}/${issuer.fingerprint256}`;
+  if (verifiedPairs.has(pair)) return true;
+  const valid = await verifySignature(cert, issuer);
+  if (valid) {
+    verifiedPairs.add(pair);
+    if (verifiedPairs.size > CACHE_SIZE) verifiedPairs.delete(verifiedPairs.values().next().value as string);
+  }
+  return valid;
+}
+
+async function verifySignature(cert: X509Fields, issuer: X509Fields): Promise<boolean> {
   try {
     if (cert.signatureAlgorithm === OID_ED25519) {
       const key = certificatePublicKey(issuer.der);

@@ -66,6 +66,8 @@ export interface X509Extension {
 export interface X509Fields {
   /** The whole certificate, DER. */
   readonly der: Uint8Array;
+  /** SHA-256 of `der`, colon-separated uppercase hex (the fingerprint OpenSSL prints). */
+  readonly fingerprint256: string;
   /** The certificate as PKI.js parsed it (signature checks use it). */
   readonly parsed: Certificate;
   /** The version number as written (0 = v1 … 2 = v3). */
@@ -179,6 +181,27 @@ function keyUsageBits(extension: Extension, what: string): boolean[] {
  * ```
  */
 export async function parseCertificate(der: Uint8Array, what = 'the certificate'): Promise<X509Fields> {
+  const fingerprint = fingerprint256(der);
+  const cached = parsedCache.get(fingerprint);
+  if (cached !== undefined) {
+    parsedCache.delete(fingerprint); // least recently used first
+    parsedCache.set(fingerprint, cached);
+    return cached;
+  }
+  const fields = await parseUncached(der, what, fingerprint);
+  parsedCache.set(fingerprint, fields);
+  if (parsedCache.size > CACHE_SIZE) parsedCache.delete(parsedCache.keys().next().value as string);
+  return fields;
+}
+
+/**
+ * Certificates parsed recently, by SHA-256 of their DER (only successful parses; the fields are
+ * read-only): verifiers see the same anchors and intermediates bundle after bundle.
+ */
+const parsedCache = new Map<string, X509Fields>();
+const CACHE_SIZE = 256;
+
+async function parseUncached(der: Uint8Array, what: string, fingerprint: string): Promise<X509Fields> {
   const { Certificate } = await loadPki();
   const notDer = (cause: unknown, part: string): never => {
     throw new VerificationError(
@@ -230,7 +253,8 @@ export async function parseCertificate(der: Uint8Array, what = 'the certificate'
   const innerAlgorithm = encode(cert.signature);
   const outerAlgorithm = encode(cert.signatureAlgorithm);
   return {
-    der,
+    der: new Uint8Array(der), // a copy: the cache must not see later edits of the caller's bytes
+    fingerprint256: fingerprint,
     parsed: cert,
     version: cert.version,
     signatureAlgorithm: cert.signatureAlgorithm.algorithmId,

@@ -215,6 +215,16 @@ describe('x509.ts reads certificates as Node reads them', () => {
     await expect(parseCertificate(trailing)).rejects.toMatchObject({ code: 'PROV_CERT_NOT_DER' });
   });
 
+  it('keeps recently parsed certificates by SHA-256, copied from the bytes the caller gave', async () => {
+    const der = new Uint8Array(ders[1] as Uint8Array);
+    const first = await parseCertificate(der);
+    expect(await parseCertificate(new Uint8Array(der))).toBe(first);
+    der[der.length - 1] = (der[der.length - 1] ?? 0) ^ 1; // the caller edits its bytes afterwards
+    expect(first.der).toEqual(ders[1]);
+    expect(first.fingerprint256).toBe(fingerprint256(ders[1] as Uint8Array));
+    expect(await parseCertificate(der)).not.toBe(first);
+  });
+
   it('reads the critical flag of every extension and the decoded values path validation needs', async () => {
     const leaf = await parseCertificate(ders[2] as Uint8Array);
     expect(leaf.extensions).toEqual([
