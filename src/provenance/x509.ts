@@ -2,7 +2,8 @@
  * X.509 v3 certificates (RFC 5280 §4) read by PKI.js (`pkijs`, a maintained parser over
  * WebCrypto that runs in Node and browsers), plus one check of our own: the bytes must be
  * distinguished encoding (`assertCanonicalDer` of `der.ts`), the certificate and the value of every
- * extension this code decodes, because PKI.js (asn1js) reads BER too.
+ * extension this code decodes, with no DEFAULT value written out, because PKI.js (asn1js) reads BER
+ * too.
  *
  * This module only reads: issuer and subject (as DER for matching, as text for reports), serial
  * number, validity, the extensions with their `critical` flag, and the decoded values of the
@@ -20,8 +21,8 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Certificate, Extension, RelativeDistinguishedNames } from 'pkijs';
-import { fromBase64 } from './bytes.ts';
-import { assertCanonicalDer } from './der.ts';
+import { bytesEqual, fromBase64 } from './bytes.ts';
+import { assertCanonicalDer, children, parseDer, TAG } from './der.ts';
 import { VerificationError } from './errors.ts';
 
 /** The extension OIDs path validation reads (RFC 5280 §4.2.1). */
@@ -147,6 +148,38 @@ function nameText(name: RelativeDistinguishedNames): string {
     .join('\n');
 }
 
+/**
+ * DER omits a field equal to its DEFAULT (X.690 §11.5), which the generic check cannot see: the
+ * version v1, an extension's critical FALSE and basicConstraints' cA FALSE (RFC 5280 §4.1,
+ * §4.2.1.9). Only called on bytes PKI.js parsed as a certificate and `assertCanonicalDer` passed.
+ */
+function assertNoDefaults(der: Uint8Array): void {
+  const isFalse = (e: { tag: number; content: Uint8Array } | undefined) =>
+    e?.tag === 0x01 && e.content[0] === 0;
+  const fields = children(children(parseDer(der))[0] as ReturnType<typeof parseDer>);
+  const version = fields[0]?.tag === TAG.CONTEXT_0 ? children(fields[0])[0] : undefined;
+  if (version !== undefined && version.content.length === 1 && version.content[0] === 0) {
+    throw new Error('the version v1 is written out (it is the DEFAULT)');
+  }
+  const wrapper = fields.find((f) => f.tag === 0xa3);
+  const list = wrapper === undefined ? [] : children(children(wrapper)[0] as ReturnType<typeof parseDer>);
+  for (const extension of list) {
+    const [oid, second, third] = children(extension);
+    if (isFalse(second)) throw new Error('an extension writes out critical FALSE (the DEFAULT)');
+    const value = third ?? second;
+    if (
+      oid !== undefined &&
+      value?.tag === TAG.OCTET_STRING &&
+      bytesEqual(oid.content, BASIC_CONSTRAINTS_OID)
+    ) {
+      if (isFalse(children(parseDer(value.content))[0])) {
+        throw new Error('basicConstraints writes out cA FALSE (the DEFAULT)');
+      }
+    }
+  }
+}
+const BASIC_CONSTRAINTS_OID = Uint8Array.of(0x55, 0x1d, 0x13);
+
 function octets(value: unknown): Uint8Array | undefined {
   const view = (value as AsnValue | undefined)?.valueBlock?.valueHexView;
   return view instanceof Uint8Array ? new Uint8Array(view) : undefined;
@@ -218,6 +251,7 @@ async function parseUncached(der: Uint8Array, what: string, fingerprint: string)
   }
   try {
     assertCanonicalDer(der);
+    assertNoDefaults(der);
   } catch (cause) {
     notDer(cause, 'the certificate');
   }

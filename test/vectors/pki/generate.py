@@ -400,6 +400,24 @@ def main():
          openssl="accept",
          why="OpenSSL's decoder joins the segments of a constructed string (BER) into one value")
 
+    def explicit_critical_false(tree):
+        ext = extension(tree, OID_SUBJECT_KEY_ID)
+        ext[1].insert(1, (0x01, b"\x00"))
+
+    case("leaf-ber-default-critical", "the leaf's subjectKeyIdentifier writes out critical FALSE (the DEFAULT)",
+         "PROV_CERT_NOT_DER", [leaf().edited(explicit_critical_false), inter], [root],
+         openssl="accept",
+         why="OpenSSL's decoder accepts a DEFAULT value written out (BER); DER omits it (X.690 §11.5)")
+
+    def explicit_ca_false(tree):
+        ext = extension(tree, OID_BASIC_CONSTRAINTS)
+        ext[1][-1] = (0x04, tlv(0x30, tlv(0x01, b"\x00")))
+
+    case("leaf-ber-default-ca-false", "the leaf's basicConstraints writes out cA FALSE (the DEFAULT)",
+         "PROV_CERT_NOT_DER", [leaf().edited(explicit_ca_false), inter], [root],
+         openssl="accept",
+         why="OpenSSL's decoder accepts a DEFAULT value written out (BER); DER omits it (X.690 §11.5)")
+
     # Structure.
     def duplicate_ski(tree):
         exts = extensions_of(tree)
