@@ -65,6 +65,7 @@ describe('test/vectors/pki: chains with one defect each, from an independent gen
         'PROV_CERT_DUPLICATE_EXTENSION',
         'PROV_CERT_VERSION',
         'PROV_CERTIFICATE_INVALID',
+        'PROV_CERT_ALGORITHM_UNSUPPORTED',
       ]),
     );
   });

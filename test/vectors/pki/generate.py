@@ -24,7 +24,7 @@ import pathlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -122,6 +122,8 @@ def name(cn):
 
 
 def new_key(kind="p256"):
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ed25519.Ed25519PrivateKey.generate() if kind == "ed25519" else ec.generate_private_key(ec.SECP256R1())
 
 
@@ -141,7 +143,7 @@ def key_usage(digital_signature=False, key_cert_sign=False, key_encipherment=Fal
 
 class Cert:
     def __init__(self, cn, key, issuer=None, ca=True, path_len=None, bc=True, ku="default", eku="default",
-                 not_before=None, not_after=None, extra=(), skip_aki=False):
+                 not_before=None, not_after=None, extra=(), skip_aki=False, digest=None):
         self.cn, self.key = cn, key
         issuer = issuer or self
         leaf = not ca
@@ -171,9 +173,13 @@ class Cert:
             )
         for ext, critical in extra:
             b = b.add_extension(ext, critical=critical)
-        algorithm = None if isinstance(issuer.key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+        algorithm = None if isinstance(issuer.key, ed25519.Ed25519PrivateKey) else (digest or hashes.SHA256())
         self.issuer = issuer
-        self.cert = b.sign(issuer.key, algorithm)
+        if isinstance(issuer.key, rsa.RSAPrivateKey):  # RSASSA-PSS (RFC 4055), salt as long as the hash
+            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+            self.cert = b.sign(issuer.key, algorithm, rsa_padding=pss)
+        else:
+            self.cert = b.sign(issuer.key, algorithm)
         self.der = self.cert.public_bytes(serialization.Encoding.DER)
 
     def edited(self, edit):
@@ -259,6 +265,11 @@ def main():
     case("valid-path-len", "two intermediates under pathLenConstraint 1 and 0", "accept",
          [leaf(issuer=i2), i2, i1], [root])
 
+    pss_root = Cert("pki-pss-root", new_key("rsa"))
+    pss_inter = Cert("pki-pss-intermediate", new_key("rsa"), pss_root)
+    case("valid-rsa-pss", "RSA root and intermediate signing with RSASSA-PSS (SHA-256), P-256 leaf",
+         "accept", [leaf(issuer=pss_inter), pss_inter], [pss_root])
+
     # basicConstraints and pathLenConstraint.
     no_bc = Cert("pki-intermediate", new_key(), root, bc=False)
     case("intermediate-no-basic-constraints", "the intermediate has no basicConstraints",
@@ -316,6 +327,10 @@ def main():
     # Algorithms and signatures.
     case("leaf-algorithm-mismatch", "tbsCertificate.signature says ecdsa-with-SHA384, the outer algorithm ecdsa-with-SHA256",
          "PROV_CERT_ALGORITHM_MISMATCH", [leaf().patched(ECDSA_SHA256, ECDSA_SHA384), inter], [root])
+    case("leaf-ecdsa-sha224", "the leaf is signed with ecdsa-with-SHA224",
+         "PROV_CERT_ALGORITHM_UNSUPPORTED", [leaf(digest=hashes.SHA224()), inter], [root],
+         openssl="accept",
+         why="confide verifies certificate signatures with WebCrypto, which has no SHA-224; OpenSSL does")
     broken = leaf()
     der = bytearray(broken.der)
     der[-5] ^= 0x01
