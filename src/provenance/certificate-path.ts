@@ -55,9 +55,12 @@ const OID_ED25519 = '1.3.101.112';
 const OID_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
 const OID_ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
 
-/** Signature algorithms PKI.js verifies with WebCrypto (RFC 4055, RFC 5758, RFC 8017). */
+/**
+ * Signature algorithms PKI.js verifies with WebCrypto (RFC 4055, RFC 5758, RFC 8017). SHA-1 is not
+ * among them (chosen-prefix collisions on it are practical, though OpenSSL still accepts it), nor
+ * SHA-224 (WebCrypto has none).
+ */
 const WEBCRYPTO_SIGNATURES = new Set([
-  '1.2.840.113549.1.1.5', // sha1WithRSAEncryption
   '1.2.840.113549.1.1.11', // sha256WithRSAEncryption
   '1.2.840.113549.1.1.12', // sha384WithRSAEncryption
   '1.2.840.113549.1.1.13', // sha512WithRSAEncryption

@@ -103,14 +103,15 @@ OID_BASIC_CONSTRAINTS = tlv(0x06, bytes.fromhex("551d13"))
 OID_SUBJECT_KEY_ID = tlv(0x06, bytes.fromhex("551d0e"))
 ECDSA_SHA256 = tlv(0x30, tlv(0x06, bytes.fromhex("2a8648ce3d040302")))
 ECDSA_SHA384 = tlv(0x30, tlv(0x06, bytes.fromhex("2a8648ce3d040303")))
+ECDSA_SHA1 = tlv(0x30, tlv(0x06, bytes.fromhex("2a8648ce3d0401")))
 
 
-def resign(tbs_der, issuer_key, outer_algorithm=ECDSA_SHA256):
+def resign(tbs_der, issuer_key, outer_algorithm=ECDSA_SHA256, digest=None):
     """A certificate around the given tbsCertificate bytes, signed again by issuer_key."""
     if isinstance(issuer_key, ed25519.Ed25519PrivateKey):
         signature = issuer_key.sign(tbs_der)
     else:
-        signature = issuer_key.sign(tbs_der, ec.ECDSA(hashes.SHA256()))
+        signature = issuer_key.sign(tbs_der, ec.ECDSA(digest or hashes.SHA256()))
     return tlv(0x30, tbs_der + outer_algorithm + tlv(0x03, b"\x00" + signature))
 
 
@@ -331,6 +332,14 @@ def main():
          "PROV_CERT_ALGORITHM_UNSUPPORTED", [leaf(digest=hashes.SHA224()), inter], [root],
          openssl="accept",
          why="confide verifies certificate signatures with WebCrypto, which has no SHA-224; OpenSSL does")
+    sha1_inter = Cert("pki-intermediate", new_key(), root)
+    sha1_tbs = tbs_fields(sha1_inter.cert)
+    sha1_tbs[1][2] = (0x30, RawBytes(ECDSA_SHA1))  # tbsCertificate.signature (cryptography will not sign SHA-1)
+    sha1_inter.der = resign(encode(sha1_tbs), root.key, ECDSA_SHA1, hashes.SHA1())
+    case("intermediate-sha1", "the root signed the intermediate with ecdsa-with-SHA1",
+         "PROV_CERT_ALGORITHM_UNSUPPORTED", [leaf(issuer=sha1_inter), sha1_inter], [root],
+         openssl="accept",
+         why="OpenSSL accepts SHA-1 certificate signatures at its default security level; confide refuses them (chosen-prefix SHA-1 collisions are practical)")
     broken = leaf()
     der = bytearray(broken.der)
     der[-5] ^= 0x01
