@@ -1,14 +1,17 @@
 /**
  * A minimal ASN.1 DER reader and writer (ITU-T X.690 §8 and §10), just enough for public and
  * private key containers (RFC 5280 SubjectPublicKeyInfo, RFC 5208/5958 PKCS#8, RFC 5915 SEC1
- * ECPrivateKey) and for reaching the SubjectPublicKeyInfo inside an X.509 certificate.
+ * ECPrivateKey) and for reaching the SubjectPublicKeyInfo inside an X.509 certificate, plus
+ * {@link assertCanonicalDer}, which refuses bytes that are BER but not DER (the certificate parser,
+ * PKI.js over asn1js, reads BER).
  *
- * The reader is strict where it matters for keys: definite lengths only, minimal length
- * encodings, no trailing bytes after a top-level element, lengths bounded by the input. It never
+ * The reader is strict: definite lengths only, minimal length encodings, no trailing bytes after
+ * a top-level element, lengths bounded by the input, OBJECT IDENTIFIER arcs in their one
+ * canonical form (X.690 §8.19.2: no leading 0x80 octet, no final octet with bit 8 set). It never
  * interprets what it does not need; unknown tags are returned as raw TLVs.
  *
- * Deliberately not here: a general ASN.1 library, BER, X.509 path validation (certificate chains
- * are a job for a maintained verifier), time or string types.
+ * Deliberately not here: a general ASN.1 library, X.509 parsing and path validation (PKI.js and
+ * `certificate-path.ts`), string types.
  *
  * @module
  */
@@ -71,8 +74,9 @@ export function parseDer(bytes: Uint8Array): DerElement {
   return element;
 }
 
-/** The children of a constructed element (SEQUENCE, context tag…). */
+/** The children of a constructed element (SEQUENCE, SET, constructed context tag…). */
 export function children(element: DerElement): DerElement[] {
+  if ((element.tag & 0x20) === 0) malformed('expected a constructed element');
   const out: DerElement[] = [];
   let offset = 0;
   while (offset < element.content.length) {
@@ -83,12 +87,20 @@ export function children(element: DerElement): DerElement[] {
   return out;
 }
 
-/** Dotted-decimal form of an OBJECT IDENTIFIER element. */
+/**
+ * Dotted-decimal form of an OBJECT IDENTIFIER element. Refuses every encoding that is not the
+ * canonical one (X.690 §8.19.2): an arc padded with a leading 0x80 octet (`55 80 1d 13`) and a
+ * last arc left open by a final octet with bit 8 set (`55 1d 13 81`) are malformed, not read as
+ * `2.5.29.19`.
+ */
 export function oidToString(element: DerElement): string {
   if (element.tag !== TAG.OID || element.content.length === 0) malformed('expected an OID');
   const parts: number[] = [];
   let value = 0;
+  let arcStart = true;
   for (const byte of element.content) {
+    if (arcStart && byte === 0x80) malformed('an OID arc is not minimally encoded');
+    arcStart = false;
     value = value * 128 + (byte & 0x7f);
     if (value > Number.MAX_SAFE_INTEGER) malformed('OID arc too large');
     if (!(byte & 0x80)) {
@@ -96,9 +108,99 @@ export function oidToString(element: DerElement): string {
         parts.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
       else parts.push(value);
       value = 0;
+      arcStart = true;
     }
   }
+  if (!arcStart) malformed('the last OID arc is truncated');
   return parts.join('.');
+}
+
+/** X.690 §11.6: the elements of a SET OF in ascending order of their encodings. */
+function setOrdered(items: readonly DerElement[]): boolean {
+  for (let i = 1; i < items.length; i++) {
+    const a = (items[i - 1] as DerElement).encoded;
+    const b = (items[i] as DerElement).encoded;
+    const n = Math.max(a.length, b.length);
+    for (let j = 0; j < n; j++) {
+      const x = a[j] ?? 0;
+      const y = b[j] ?? 0;
+      if (x < y) break;
+      if (x > y) return false;
+    }
+  }
+  return true;
+}
+
+/** Universal tag numbers that DER writes constructed (SEQUENCE, SET); every other one is primitive. */
+const UNIVERSAL_CONSTRUCTED = new Set([0x10, 0x11]);
+const DIGITS = (n: number) => new RegExp(`^[0-9]{${n}}Z$`);
+const UTC_TIME = DIGITS(12);
+const GENERALIZED_TIME = DIGITS(14);
+
+function checkCanonical(element: DerElement, depth: number): void {
+  if (depth > 32) malformed('nested too deeply');
+  const { tag, content } = element;
+  const constructed = (tag & 0x20) !== 0;
+  if ((tag & 0xc0) === 0 && constructed !== UNIVERSAL_CONSTRUCTED.has(tag & 0x1f)) {
+    malformed(`universal tag 0x${tag.toString(16)} in the ${constructed ? 'constructed' : 'primitive'} form`);
+  }
+  if (constructed) {
+    const items = children(element);
+    if (tag === 0x31 && !setOrdered(items)) malformed('a SET OF is not in ascending order');
+    for (const item of items) checkCanonical(item, depth + 1);
+    return;
+  }
+  switch (tag) {
+    case 0x01:
+      if (content.length !== 1 || (content[0] !== 0x00 && content[0] !== 0xff)) {
+        malformed('a BOOLEAN is not 0x00 or 0xff');
+      }
+      break;
+    case TAG.INTEGER:
+    case 0x0a: {
+      const [a, b] = [content[0], content[1]];
+      if (a === undefined) malformed('an empty INTEGER');
+      if (b !== undefined && ((a === 0 && b < 0x80) || (a === 0xff && b >= 0x80))) {
+        malformed('an INTEGER is not minimally encoded');
+      }
+      break;
+    }
+    case TAG.BIT_STRING: {
+      const unused = content[0];
+      const last = content[content.length - 1] ?? 0;
+      if (unused === undefined || unused > 7 || (content.length === 1 && unused !== 0)) {
+        malformed('a BIT STRING has an invalid unused-bits count');
+      }
+      if ((last & ((1 << unused) - 1)) !== 0) malformed('a BIT STRING has unused bits set');
+      break;
+    }
+    case TAG.NULL:
+      if (content.length !== 0) malformed('a NULL has content');
+      break;
+    case TAG.OID:
+      oidToString(element);
+      break;
+    case 0x17:
+    case 0x18:
+      if (!(tag === 0x17 ? UTC_TIME : GENERALIZED_TIME).test(String.fromCharCode(...content))) {
+        malformed('a time is not in its DER form (YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ)');
+      }
+      break;
+  }
+}
+
+/**
+ * Refuses `bytes` unless they are one element in distinguished encoding (X.690 §10 and §11):
+ * besides what {@link readElement} refuses (indefinite and non-minimal lengths), constructed
+ * forms of primitive types (BER's segmented strings), BOOLEANs other than 0x00/0xff, INTEGERs with
+ * redundant leading octets, BIT STRINGs with unused bits set, non-canonical OIDs, times with
+ * fractions, offsets or missing seconds, and SET OF elements out of order. Content of OCTET and
+ * BIT STRINGs is not descended into (callers check what they know to be DER inside them).
+ *
+ * @throws {ProvenanceError} `PROV_KEY_INVALID` naming the first violation.
+ */
+export function assertCanonicalDer(bytes: Uint8Array): void {
+  checkCanonical(parseDer(bytes), 0);
 }
 
 /** Encodes a TLV with a minimal definite length. */
@@ -134,9 +236,10 @@ export function encodeSequence(...items: readonly Uint8Array[]): Uint8Array {
   return encodeElement(TAG.SEQUENCE, concat(...items));
 }
 
-/** A small non-negative INTEGER. */
+/** A small non-negative INTEGER (0–255; a leading 0x00 keeps 128–255 positive, X.690 §8.3). */
 export function encodeSmallInteger(value: number): Uint8Array {
-  return encodeElement(TAG.INTEGER, Uint8Array.of(value));
+  if (!Number.isInteger(value) || value < 0 || value > 255) malformed('a small INTEGER must be 0–255');
+  return encodeElement(TAG.INTEGER, value < 0x80 ? Uint8Array.of(value) : Uint8Array.of(0, value));
 }
 
 /** A BIT STRING with zero unused bits. */

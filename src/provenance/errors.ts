@@ -93,10 +93,40 @@ export type VerificationErrorCode =
   | 'PROV_CERTIFICATE_INVALID'
   /** Step 3 (certificate mode): the bundle's chain does not lead to a given trust anchor. */
   | 'PROV_CERTIFICATE_CHAIN_INVALID'
-  /** Step 3 (certificate mode): a certificate of the path is not valid at the verification time. */
+  /**
+   * Step 3 (certificate mode): no longer emitted (kept, as codes are never reused): a time outside
+   * a validity window is now `PROV_CERT_EXPIRED` or `PROV_CERT_NOT_YET_VALID`.
+   */
   | 'PROV_CERTIFICATE_NOT_VALID_AT_TIME'
   /** Step 3 (certificate mode): the signing certificate may not sign (no digitalSignature / codeSigning). */
   | 'PROV_CERTIFICATE_USAGE'
+  // Certificate paths (`certificate-path.ts`, RFC 5280 §4 and §6.1), one code per rule:
+  /** A certificate or one of its extension values is BER but not DER (X.690 §10), non-canonical OIDs included. */
+  | 'PROV_CERT_NOT_DER'
+  /** A certificate of the path is not X.509 v3 (extensions need v3; RFC 5280 §4.1.2.1). */
+  | 'PROV_CERT_VERSION'
+  /** `tbsCertificate.signature` is not the outer `signatureAlgorithm` (RFC 5280 §4.1.1.2). */
+  | 'PROV_CERT_ALGORITHM_MISMATCH'
+  /** A certificate signature algorithm this verifier does not support (RSA PKCS#1 v1.5, RSA-PSS, ECDSA, Ed25519 are). */
+  | 'PROV_CERT_ALGORITHM_UNSUPPORTED'
+  /** An extension appears twice in one certificate (RFC 5280 §4.2). */
+  | 'PROV_CERT_DUPLICATE_EXTENSION'
+  /** A critical extension this verifier does not process (nameConstraints and policies included; RFC 5280 §4.2). */
+  | 'PROV_CERT_CRITICAL_EXTENSION'
+  /** An issuer's name and key identifier match, but its signature over the certificate does not verify. */
+  | 'PROV_CERT_SIGNATURE_INVALID'
+  /** An issuing certificate is not a CA: no basicConstraints, or cA FALSE (RFC 5280 §4.2.1.9, §6.1.4 (k)). */
+  | 'PROV_CERT_NOT_CA'
+  /** More intermediate CAs follow a CA than its pathLenConstraint allows (RFC 5280 §4.2.1.9, §6.1.4 (m)). */
+  | 'PROV_CERT_PATH_LEN'
+  /** keyUsage forbids the use: keyCertSign missing on an issuer, digitalSignature on the signing leaf (RFC 5280 §4.2.1.3). */
+  | 'PROV_CERT_KEY_USAGE'
+  /** The signing leaf's extendedKeyUsage lists neither codeSigning nor anyExtendedKeyUsage (RFC 5280 §4.2.1.12). */
+  | 'PROV_CERT_EXT_KEY_USAGE'
+  /** A certificate of the path expired before the verification time. */
+  | 'PROV_CERT_EXPIRED'
+  /** A certificate of the path is not yet valid at the verification time. */
+  | 'PROV_CERT_NOT_YET_VALID'
   /** Step 3 (keyless): a transparency-log entry, its inclusion proof or promise does not verify. */
   | 'PROV_TLOG_INVALID'
   /** Step 3 (keyless): an RFC 3161 timestamp does not verify, or too few trusted timestamps. */

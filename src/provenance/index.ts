@@ -10,9 +10,9 @@
  *   does, {@link verifyModel} / {@link verifyModelBundle} check them step by step and fail with a
  *   {@link VerificationError} whose code names the step.
  *
- * - certificate-mode bundles against given CA certificates ({@link verifyModelWithCertificates}:
- *   chain checks by OpenSSL through `node:crypto`; {@link verifyModelBytesWithCertificates} for
- *   files as bytes, the same checks with WebCrypto, in browsers too).
+ * - certificate-mode bundles against given CA certificates ({@link verifyModelWithCertificates};
+ *   {@link verifyModelBytesWithCertificates} for files as bytes): one RFC 5280 path validator on
+ *   PKI.js over WebCrypto (`certificate-path.ts`), the same code in browsers.
  *
  * - keyless (Sigstore) bundles offline against a `trusted_root.json` and a pinned identity
  *   ({@link verifyModelKeyless}, {@link verifyModelBytesKeyless}; Sigstore checks by
@@ -34,8 +34,8 @@
  * imports of this entry's filesystem functions), with the Sigstore verifier bundled for browsers.
  *
  * Everything except the filesystem functions (`hashModel`, `hashFile`, `signModel`,
- * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`) and the
- * `node:crypto` certificate verifier is pure and runs in browsers; the filesystem functions import
+ * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`) is pure and runs
+ * in browsers; the filesystem functions import
  * `node:fs` lazily. Verification modules never load signing modules.
  *
  * @module

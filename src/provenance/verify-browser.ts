@@ -5,16 +5,15 @@
  * Here: model_signing v1 bundles in all three modes, steps 1–7 on the bundle and step 8 on files
  * given as bytes: key mode ({@link verifyModelBytes}, {@link verifyModelBundle}), certificate mode
  * against given CA certificates ({@link verifyModelBytesWithCertificates},
- * {@link verifyModelBundleWithCertificatesAsync}: the chain checked with WebCrypto and
- * `@noble/curves`), keyless (Sigstore) bundles offline against a `trusted_root.json` and a pinned
+ * {@link verifyModelBundleWithCertificates}: the one RFC 5280 path validator of confide, PKI.js over
+ * WebCrypto), keyless (Sigstore) bundles offline against a `trusted_root.json` and a pinned
  * identity ({@link verifyModelBytesKeyless}, {@link verifyModelBundleKeyless}: the maintained
  * `@sigstore/verify`, unmodified), and {@link hashModelBytes}; signed lineage graphs against a
  * policy ({@link verifyLineage}, and {@link checkLineageFiles} with a digest function the caller
  * supplies); the local log's proofs and checkpoints ({@link verifyLogProof},
  * {@link verifyCheckpoint}, {@link verifyInclusion}, {@link verifyConsistency}); the key, DSSE and
  * canonical-JSON helpers those need. Conclusions and codes are those of the same functions in
- * `confide/provenance` (most are the same functions; certificate mode is the WebCrypto twin of
- * `verifyModelBundleWithCertificates`, checked against it on every vector).
+ * `confide/provenance` (they are the same functions).
  *
  * Nothing this entry loads imports a `node:` module, and no signing module is loaded (a test walks
  * the import graph; the browser test bundles the built entry with esbuild for
@@ -28,13 +27,14 @@
  */
 
 export { ConfideError, isConfideError } from '../errors.ts';
-export type {
-  CertificateModelVerificationResult,
-  CertificateVerifiedModelBundle,
-  CertificateVerifyOptions,
-  SigningCertificateInfo,
-} from './certificate.ts';
-export { verifyModelBundleWithCertificatesAsync } from './certificate-webcrypto.ts';
+export {
+  type CertificateModelVerificationResult,
+  type CertificateVerifiedModelBundle,
+  type CertificateVerifyOptions,
+  type SigningCertificateInfo,
+  verifyModelBundleWithCertificates,
+  verifyModelBundleWithCertificatesAsync,
+} from './certificate-bundle.ts';
 export {
   type Checkpoint,
   type NoteSignature,

@@ -19,7 +19,7 @@
  * bytes are held in memory: for models of gigabytes use `verifyModel` in Node.
  *
  * Certificate-mode and keyless bundles are checked here too, on bytes: steps 1–7 by
- * `certificate-webcrypto.ts` (WebCrypto, no `node:crypto`) and `keyless-bundle.ts`
+ * `certificate-bundle.ts` (PKI.js over WebCrypto, no `node:crypto`) and `keyless-bundle.ts`
  * (`@sigstore/verify`), then the same step 8.
  *
  * Deliberately not here: reading files or directories (`hash.ts`), symbolic links (a byte map has
@@ -30,8 +30,11 @@
 
 import { assertBoolean, assertBytes, assertInteger, assertObject } from '../internal/assert.ts';
 import { sha256, toHex } from '../internal/bytes.ts';
-import type { CertificateModelVerificationResult, CertificateVerifyOptions } from './certificate.ts';
-import { verifyModelBundleWithCertificatesAsync } from './certificate-webcrypto.ts';
+import {
+  type CertificateModelVerificationResult,
+  type CertificateVerifyOptions,
+  verifyModelBundleWithCertificates,
+} from './certificate-bundle.ts';
 import { type FileReport, ProvenanceError } from './errors.ts';
 import {
   type KeylessIdentity,
@@ -267,8 +270,8 @@ export async function verifyModelBytesKeyless(
 
 /**
  * Verifies a model given as bytes against a certificate-mode bundle:
- * {@link verifyModelBundleWithCertificatesAsync} (the chain checked with WebCrypto and
- * `@noble/curves`, no `node:crypto`), then step 8 on the bytes. The same conclusions and codes as
+ * {@link verifyModelBundleWithCertificates} (the one certificate path validator, PKI.js over
+ * WebCrypto, no `node:crypto`), then step 8 on the bytes. The same conclusions and codes as
  * `verifyModelWithCertificates` on the same files.
  *
  * @param trustAnchorsPem PEM text with one or more `CERTIFICATE` blocks (the trusted CAs).
@@ -286,7 +289,7 @@ export async function verifyModelBytesWithCertificates(
   model: ModelBytes,
   options: VerifyModelBytesOptions & CertificateVerifyOptions = {},
 ): Promise<CertificateModelVerificationResult> {
-  const verified = await verifyModelBundleWithCertificatesAsync(bundleBytes, trustAnchorsPem, options);
+  const verified = await verifyModelBundleWithCertificates(bundleBytes, trustAnchorsPem, options);
   const { files, ignoredPaths } = compareModelBytes(verified, model, options);
   return {
     valid: true,

@@ -58,9 +58,11 @@ import {
   verifyLineage,
   verifyLogProof,
   verifyModel,
+  verifyModelBundleWithCertificates,
   verifyModelKeyless,
   verifyModelWithCertificates,
 } from '../../src/provenance/index.ts';
+import { pkiCases } from '../provenance/pki-cases.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from '../provenance/vectors.ts';
 
 type VerifyApi = typeof import('../../src/provenance/verify-browser.ts');
@@ -306,8 +308,8 @@ const SIGNER_CODES: Record<string, string> = {
   'oms/invalid/missing-tlog-entries': 'PROV_BUNDLE_MALFORMED',
   'certificate: the leaf as anchor': 'PROV_CERTIFICATE_CHAIN_INVALID',
   'certificate: no intermediate': 'PROV_CERTIFICATE_CHAIN_INVALID',
-  'certificate: checked in 2036': 'PROV_CERTIFICATE_NOT_VALID_AT_TIME',
-  'certificate: broken leaf signature': 'PROV_CERTIFICATE_CHAIN_INVALID',
+  'certificate: checked in 2036': 'PROV_CERT_EXPIRED',
+  'certificate: broken leaf signature': 'PROV_CERT_SIGNATURE_INVALID',
   'certificate: signme-1 changed': 'PROV_FILE_MODIFIED',
   'certificate: v1.0.1 without its extra ignore': 'PROV_FILE_EXTRA',
   'keyless: another identity': 'PROV_IDENTITY_MISMATCH',
@@ -688,6 +690,31 @@ describe('provenance verification in headless Chromium (confide/provenance/verif
         algorithm: 'ecdsa-p256',
       },
     });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('certificate paths: every chain of test/vectors/pki refused with its code (or accepted), as in Node', async () => {
+    const p = openPage();
+    const inputs = pkiCases.map(({ id, bundle, anchors }) => ({ id, bundle, anchors }));
+    const browserSide = await p.evaluate(async (list) => {
+      const { verify, settle } = (window as unknown as { confide: PageApi }).confide;
+      const out: Record<string, Outcome> = {};
+      for (const c of list)
+        out[c.id] = await settle(() => verify.verifyModelBundleWithCertificates(c.bundle, c.anchors));
+      return out;
+    }, inputs);
+    expect(pkiCases.filter((c) => c.expected !== 'accept').length).toBeGreaterThanOrEqual(15);
+    for (const c of pkiCases) {
+      const inNode = await settle(() => verifyModelBundleWithCertificates(c.bundle, c.anchors));
+      expect(browserSide[c.id], c.id).toEqual(inNode);
+      if (c.expected === 'accept') {
+        expect(browserSide[c.id], c.id).toMatchObject({
+          ok: { keyMaterial: 'certificate-chain', checkedAt: c.at.replace('Z', '.000Z') },
+        });
+      } else {
+        expect(browserSide[c.id], c.id).toMatchObject({ code: c.expected });
+      }
+    }
     expect(pageErrors).toEqual([]);
   });
 

@@ -23,6 +23,8 @@ describe('the provenance core stays loadable in browsers', () => {
       const mayUseBuffer = file === 'hash-workers.ts' || file === 'sigstore-shims.ts';
       expect(/\bBuffer\.(from|alloc|concat)\b/.test(text) && !mayUseBuffer, file).toBe(false);
     }
+    // PKI.js too is loaded lazily, by certificate-mode verification only.
+    expect(readFileSync(`${SRC}x509.ts`, 'utf8')).toMatch(/import\('pkijs'\)/);
     // The one place that loads them: keyless verification, when it runs.
     expect(readFileSync(`${SRC}keyless-bundle.ts`, 'utf8')).toMatch(
       /await import\(\s*'\.\/sigstore\.ts'\s*\)/,

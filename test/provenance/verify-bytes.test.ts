@@ -201,7 +201,8 @@ describe('confide/provenance/verify stays browser-safe', () => {
   it('loads no node: module, the Sigstore packages only lazily through sigstore.ts, and no signing or disk module', () => {
     const { names, external } = closure('provenance/verify-browser.ts');
     expect(names).toContain('provenance/verify-bytes.ts');
-    expect(names).toContain('provenance/certificate-webcrypto.ts');
+    expect(names).toContain('provenance/certificate-bundle.ts');
+    expect(names).toContain('provenance/certificate-path.ts');
     expect(names).toContain('provenance/sigstore.ts');
     expect(names).toContain('provenance/lineage-verify.ts');
     expect(names).toContain('provenance/log-verify.ts');
@@ -219,9 +220,10 @@ describe('confide/provenance/verify stays browser-safe', () => {
     ]) {
       expect(names, forbidden).not.toContain(`provenance/${forbidden}`);
     }
-    // The browser build bundles the three Sigstore packages with stand-ins for Node's built-ins.
+    // The browser build bundles the three Sigstore packages with stand-ins for Node's built-ins, and
+    // PKI.js (which needs none).
     for (const e of external)
-      expect(e, `an import of ${e}`).toMatch(/^(@noble\/|@sigstore\/(bundle|protobuf-specs|verify)$)/);
+      expect(e, `an import of ${e}`).toMatch(/^(@noble\/|@sigstore\/(bundle|protobuf-specs|verify)$|pkijs$)/);
   });
 
   it('the walk sees lazy loads (the check above can fail): the disk verifier reaches node:fs', () => {

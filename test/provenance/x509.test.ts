@@ -1,11 +1,14 @@
-// Certificate mode without node:crypto (certificate-webcrypto.ts, x509.ts) against the Node verifier
-// (certificate.ts, OpenSSL through X509Certificate): every certificate case of cases.json and every
-// refusal must reach the same conclusion, and the certificate fields must read as Node reads them.
+// Certificate mode (certificate-bundle.ts, certificate-path.ts, x509.ts) on model_signing's real
+// certificate fixtures and edits of them: every certificate case of cases.json and every refusal
+// reaches its conclusion, the deprecated `…Async` name is the same function, and the certificate
+// fields PKI.js reads are those Node's X509Certificate (OpenSSL) reads.
 
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { verifyModelBundleWithCertificates } from '../../src/provenance/certificate.ts';
-import { verifyModelBundleWithCertificatesAsync } from '../../src/provenance/certificate-webcrypto.ts';
+import {
+  verifyModelBundleWithCertificates,
+  verifyModelBundleWithCertificatesAsync,
+} from '../../src/provenance/certificate-bundle.ts';
 import { fingerprint256, parseCertificate, pemCertificates } from '../../src/provenance/x509.ts';
 import { cases, readVectorText } from './vectors.ts';
 
@@ -64,21 +67,28 @@ const variants: { id: string; bundle: string; anchors: string; at?: Date; code?:
     id: 'the intermediate before the leaf',
     bundle: withChain((c) => c.reverse()),
     anchors: ROOT,
-    code: 'PROV_CERTIFICATE_USAGE',
+    code: 'PROV_CERT_KEY_USAGE', // the intermediate signs nothing but certificates
   },
   {
     id: 'in 2036',
     bundle: BUNDLE,
     anchors: ROOT,
     at: new Date('2036-01-01T00:00:00Z'),
-    code: 'PROV_CERTIFICATE_NOT_VALID_AT_TIME',
+    code: 'PROV_CERT_EXPIRED',
+  },
+  {
+    id: 'in 2024',
+    bundle: BUNDLE,
+    anchors: ROOT,
+    at: new Date('2024-01-01T00:00:00Z'),
+    code: 'PROV_CERT_NOT_YET_VALID',
   },
   { id: 'in 2030', bundle: BUNDLE, anchors: ROOT, at: new Date('2030-01-01T00:00:00Z') },
   {
     id: 'a leaf with a broken signature',
     bundle: withChain(flipLeafSignatureByte),
     anchors: ROOT,
-    code: 'PROV_CERTIFICATE_CHAIN_INVALID',
+    code: 'PROV_CERT_SIGNATURE_INVALID',
   },
   {
     id: 'a leaf that is not a certificate',
@@ -117,31 +127,32 @@ const variants: { id: string; bundle: string; anchors: string; at?: Date; code?:
   { id: 'not JSON', bundle: '{', anchors: ROOT, code: 'PROV_BUNDLE_UNPARSABLE' },
 ];
 
-describe('certificate mode with WebCrypto reaches the conclusions of certificate mode with OpenSSL', () => {
+describe('certificate mode on the model_signing fixtures and edits of them', () => {
   for (const v of variants) {
-    it(`${v.id} → ${v.code ?? 'accept'}, as in Node`, async () => {
+    it(`${v.id} → ${v.code ?? 'accept'}`, async () => {
       const options = v.at === undefined ? {} : { at: v.at };
-      const inNode = await settle(() => verifyModelBundleWithCertificates(v.bundle, v.anchors, options));
-      const withWebCrypto = await settle(() =>
-        verifyModelBundleWithCertificatesAsync(v.bundle, v.anchors, options),
-      );
-      expect(withWebCrypto).toEqual(inNode);
+      const outcome = await settle(() => verifyModelBundleWithCertificates(v.bundle, v.anchors, options));
       if (v.code === undefined) {
-        expect(withWebCrypto).toMatchObject({
+        expect(outcome).toMatchObject({
           ok: { keyMaterial: 'certificate-chain', certificate: { subject: 'CN=intermediate-ca' } },
         });
       } else {
-        expect(withWebCrypto).toMatchObject({ code: v.code });
+        expect(outcome).toMatchObject({ code: v.code });
       }
     });
   }
 
-  it('refuses an argument that is not PEM text with INVALID_ARGUMENT, as Node', async () => {
-    await expect(
-      verifyModelBundleWithCertificatesAsync(BUNDLE, 42 as unknown as string),
-    ).rejects.toMatchObject({
+  it('verifyModelBundleWithCertificatesAsync is the same function (the former browser name)', () => {
+    expect(verifyModelBundleWithCertificatesAsync).toBe(verifyModelBundleWithCertificates);
+  });
+
+  it('refuses arguments that are not PEM text or a valid Date with INVALID_ARGUMENT', async () => {
+    await expect(verifyModelBundleWithCertificates(BUNDLE, 42 as unknown as string)).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
+    await expect(
+      verifyModelBundleWithCertificates(BUNDLE, ROOT, { at: new Date('not a date') }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
 
@@ -166,13 +177,13 @@ describe('x509.ts reads certificates as Node reads them', () => {
     ),
   ];
 
-  it('names, serial, validity, fingerprint, CA flag and extended key usage of every vector certificate', () => {
+  it('names, serial, validity, fingerprint, CA flag and extended key usage of every vector certificate', async () => {
     expect(ders.length).toBeGreaterThanOrEqual(9);
     for (const der of ders) {
       const node = new X509Certificate(der);
-      const ours = parseCertificate(der);
+      const ours = await parseCertificate(der);
       const caFlag =
-        ours.basicConstraintsCa === true && (ours.keyUsage === undefined || ours.keyUsage[5] === true);
+        ours.basicConstraints?.ca === true && (ours.keyUsage === undefined || ours.keyUsage[5] === true);
       expect({
         subject: ours.subject === '' ? undefined : ours.subject, // Node: undefined for an empty name (Fulcio leaves)
         issuer: ours.issuer,
@@ -182,7 +193,6 @@ describe('x509.ts reads certificates as Node reads them', () => {
         fingerprint256: fingerprint256(der),
         ca: caFlag,
         eku: ours.extKeyUsage,
-        publicKey: Buffer.from(ours.publicKey).toString('base64'),
       }).toEqual({
         subject: node.subject,
         issuer: node.issuer,
@@ -192,15 +202,46 @@ describe('x509.ts reads certificates as Node reads them', () => {
         fingerprint256: node.fingerprint256,
         ca: node.ca,
         eku: node.keyUsage,
-        publicKey: node.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
       });
     }
   });
 
-  it('refuses what is not a certificate with PROV_KEY_INVALID', () => {
+  it('refuses what is not a certificate with PROV_CERTIFICATE_INVALID, BER with PROV_CERT_NOT_DER', async () => {
     const leaf = ders[2] as Uint8Array;
     for (const bad of [new Uint8Array(0), leaf.subarray(0, leaf.length - 1), new Uint8Array([0x30, 0x00])]) {
-      expect(() => parseCertificate(bad)).toThrow(expect.objectContaining({ code: 'PROV_KEY_INVALID' }));
+      await expect(parseCertificate(bad)).rejects.toMatchObject({ code: 'PROV_CERTIFICATE_INVALID' });
     }
+    const trailing = new Uint8Array([...leaf, 0x00, 0x00]);
+    await expect(parseCertificate(trailing)).rejects.toMatchObject({ code: 'PROV_CERT_NOT_DER' });
+  });
+
+  it('keeps recently parsed certificates by SHA-256, copied from the bytes the caller gave', async () => {
+    const der = new Uint8Array(ders[1] as Uint8Array);
+    const first = await parseCertificate(der);
+    expect(await parseCertificate(new Uint8Array(der))).toBe(first);
+    der[der.length - 1] = (der[der.length - 1] ?? 0) ^ 1; // the caller edits its bytes afterwards
+    expect(first.der).toEqual(ders[1]);
+    expect(first.fingerprint256).toBe(fingerprint256(ders[1] as Uint8Array));
+    expect(await parseCertificate(der)).not.toBe(first);
+  });
+
+  it('reads the critical flag of every extension and the decoded values path validation needs', async () => {
+    const leaf = await parseCertificate(ders[2] as Uint8Array);
+    expect(leaf.extensions).toEqual([
+      { oid: '2.5.29.19', critical: true },
+      { oid: '2.5.29.37', critical: false },
+      { oid: '2.5.29.15', critical: true },
+      { oid: '2.5.29.14', critical: false },
+      { oid: '2.5.29.35', critical: false },
+    ]);
+    expect(leaf.basicConstraints).toEqual({ ca: true, pathLen: undefined });
+    expect(leaf.keyUsage?.slice(0, 6)).toEqual([true, false, false, false, false, false]);
+    expect(leaf.algorithmsMatch).toBe(true);
+    expect(leaf.version).toBe(2);
+    const issuer = await parseCertificate(ders[1] as Uint8Array);
+    expect(leaf.authorityKeyId).toEqual(issuer.subjectKeyId);
+    expect(Buffer.from(issuer.subjectKeyId ?? []).toString('hex')).toBe(
+      'f18f8cbd85b6e8c01b8ae60685db169ee994d332',
+    );
   });
 });
