@@ -55,8 +55,15 @@ export {
   normaliseRelativePath,
   sha256Hex,
 } from './hash.ts';
+export {
+  encryptPrivateKeyPem,
+  isEncryptedPrivateKeyPem,
+  KEY_SCRYPT_PARAMS,
+  parsePrivateKeyPemWithPassword,
+} from './key-encryption.ts';
 export { verifyModelKeyless } from './keyless.ts';
 export {
+  certificatePublicKey,
   GENERATABLE_ALGORITHMS,
   generateKeyPair,
   PrivateKey,
@@ -104,6 +111,7 @@ export {
   keySigner,
   type SignedModel,
   type Signer,
+  type SignManifestOptions,
   type SignModelOptions,
   serialiseBundle,
   signEnvelope,

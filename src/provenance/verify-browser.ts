@@ -76,6 +76,8 @@ export {
 } from './keyless-bundle.ts';
 export {
   type KeyAlgorithm,
+  type KeyFingerprints,
+  keyFingerprints,
   keyHint,
   type PublicKey,
   parsePublicKeyDer,
