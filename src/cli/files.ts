@@ -126,28 +126,39 @@ export function addInputLimitOption<T extends Command>(command: T): T {
 
 /**
  * Reads at most `limit + 1` bytes of `path` and fails when there were more: the memory used is
- * bounded by the limit whatever the file is (regular file, device, pipe, FIFO).
+ * bounded by the limit whatever the file is (regular file, device, pipe, FIFO). Bytes are read in
+ * chunks of at most 1 MiB (a regular file's stated size first) and joined once, at the end.
  */
 async function readBounded(path: string, limit: number): Promise<Uint8Array | undefined> {
   const handle = await open(path, 'r');
   try {
     const info = await handle.stat();
     if (info.isFile() && info.size > limit) return undefined;
-    // A regular file's size is a good first guess; other files start small and grow.
-    let buffer = new Uint8Array(Math.min(limit + 1, info.isFile() ? info.size + 1 : 64 * KiB));
-    let length = 0;
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    let next = info.isFile() ? info.size + 1 : 64 * KiB;
     for (;;) {
-      if (length === buffer.length) {
-        if (length > limit) return undefined;
-        const grown = new Uint8Array(Math.min(limit + 1, buffer.length * 2));
-        grown.set(buffer);
-        buffer = grown;
+      const chunk = new Uint8Array(Math.min(next, limit + 1 - total));
+      let filled = 0;
+      while (filled < chunk.length) {
+        const { bytesRead } = await handle.read(chunk, filled, chunk.length - filled, null);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
       }
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
+      chunks.push(filled === chunk.length ? chunk : chunk.subarray(0, filled));
+      total += filled;
+      if (total > limit) return undefined;
+      if (filled < chunk.length) break; // end of file
+      next = MiB;
     }
-    return length > limit ? undefined : buffer.subarray(0, length);
+    if (chunks.length === 1) return chunks[0] as Uint8Array;
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return out;
   } finally {
     await handle.close();
   }

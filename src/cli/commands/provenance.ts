@@ -296,7 +296,7 @@ function registerLogCommands(provenance: Command): void {
     .command('log')
     .description('a verifiable local log: RFC 9162 Merkle tree, C2SP signed checkpoints');
 
-  log
+  const logAppendCommand = log
     .command('append')
     .description('append files as log entries and sign the new checkpoint (creates the log with --origin)')
     .argument('<dir>', 'log directory')
@@ -336,6 +336,7 @@ function registerLogCommands(provenance: Command): void {
         process.stdout.write(checkpoint);
       },
     );
+  addInputLimitOption(logAppendCommand);
 
   log
     .command('prove')
@@ -379,7 +380,7 @@ function registerLogCommands(provenance: Command): void {
       },
     );
 
-  log
+  const logVerifyCommand = log
     .command('verify')
     .description('verify a proof file offline (or a whole log directory); exit 0 exactly when valid')
     .argument('<proof>', 'proof file from `log prove`, or a log directory')
@@ -458,6 +459,7 @@ function registerLogCommands(provenance: Command): void {
         }
       },
     );
+  addInputLimitOption(logVerifyCommand);
 }
 
 interface SignModelFlags {
@@ -576,7 +578,7 @@ export function registerProvenanceCommands(program: Command): void {
     });
   addInputLimitOption(signModelCommand);
 
-  provenance
+  const attestCommandLine = provenance
     .command('attest')
     .description(
       'sign an in-toto lineage statement for one event (outputs, inputs linked to upstream attestations)',
@@ -612,6 +614,7 @@ export function registerProvenanceCommands(program: Command): void {
       if (opts.key.length === 0) command.error('error: give at least one --key');
       await attestCommand(event, opts);
     });
+  addInputLimitOption(attestCommandLine);
 
   const cosignCommand = provenance
     .command('cosign')
