@@ -391,7 +391,7 @@ describe('he infer --in /dev/zero with the default limits', () => {
     const rss = join(dir, 'rss.mjs');
     await writeFile(
       rss,
-      "process.on('exit', () => process.stderr.write(`maxrss ${process.resourceUsage().maxRSS}\\n`));\n",
+      "process.on('exit', () => process.stderr.write('maxrss ' + process.resourceUsage().maxRSS + '\\n'));\n",
     );
     const run = await new Promise<CliRun & { maxRssKiB: number }>((resolve, reject) =>
       execFile(
