@@ -592,6 +592,7 @@ export function registerProvenanceCommands(program: Command): void {
       [],
     )
     .option('--key <file>', 'private key (PEM; repeatable: one signature per key)', collect, [])
+    .option('--password-file <file>', 'password of encrypted --key files (or CONFIDE_KEY_PASSWORD)')
     .requiredOption('--out <file>', 'where to write the attestation (DSSE envelope JSON)')
     .option(
       '--params <file>',
