@@ -5,6 +5,8 @@
  * `/dev/zero`, a pipe or a FIFO costs at most the limit in memory (a `stat` size check alone would
  * not catch those). Each kind of input has a default limit ({@link INPUT_LIMITS}); the
  * `--max-input-bytes` flag ({@link addInputLimitOption}) replaces it for all inputs of a command.
+ * A confide container streamed through a pipe or device is read by its header: a wrong magic or
+ * declared sizes over the limit stop the read at once.
  *
  * Writing: {@link writeAtomic} writes a temporary file in the destination folder, created with
  * `open(…, 'wx', mode)` (mode 0600 for secrets from the first byte, never a chmod afterwards),
@@ -24,7 +26,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ConfideArgumentError, type ConfideError, HeError } from '../errors.ts';
@@ -129,11 +131,12 @@ export function addInputLimitOption<T extends Command>(command: T): T {
  * bounded by the limit whatever the file is (regular file, device, pipe, FIFO). Bytes are read in
  * chunks of at most 1 MiB (a regular file's stated size first) and joined once, at the end.
  */
-async function readBounded(path: string, limit: number): Promise<Uint8Array | undefined> {
+async function readBounded(path: string, limit: number, container: boolean): Promise<Uint8Array | undefined> {
   const handle = await open(path, 'r');
   try {
     const info = await handle.stat();
     if (info.isFile() && info.size > limit) return undefined;
+    if (container && !info.isFile()) return await readContainerStream(handle, limit);
     const chunks: Uint8Array[] = [];
     let total = 0;
     let next = info.isFile() ? info.size + 1 : 64 * KiB;
@@ -164,6 +167,95 @@ async function readBounded(path: string, limit: number): Promise<Uint8Array | un
   }
 }
 
+/** Reads up to `n` bytes at a time from a stream-like file, with a small read-ahead buffer. */
+class SequentialReader {
+  readonly #handle: FileHandle;
+  readonly #buffer = new Uint8Array(64 * KiB);
+  #start = 0;
+  #end = 0;
+
+  constructor(handle: FileHandle) {
+    this.#handle = handle;
+  }
+
+  /** `n` bytes, or fewer only at the end of the file. */
+  async take(n: number): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      if (this.#start < this.#end) {
+        const count = Math.min(n - filled, this.#end - this.#start);
+        out.set(this.#buffer.subarray(this.#start, this.#start + count), filled);
+        this.#start += count;
+        filled += count;
+        continue;
+      }
+      if (n - filled >= this.#buffer.length) {
+        const { bytesRead } = await this.#handle.read(out, filled, n - filled, null);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+        continue;
+      }
+      const { bytesRead } = await this.#handle.read(this.#buffer, 0, this.#buffer.length, null);
+      if (bytesRead === 0) break;
+      this.#start = 0;
+      this.#end = bytesRead;
+    }
+    return filled === n ? out : out.subarray(0, filled);
+  }
+}
+
+const CONTAINER_MAGIC = [0x43, 0x4e, 0x46, 0x44]; // "CNFD", see he/container.ts
+const CONTAINER_HEADER_BYTES = 96;
+
+/**
+ * Reads a confide container from a file that is not a regular file (a pipe, a FIFO, a device),
+ * following its header: a wrong magic, a metadata or item count over the format's maxima, or
+ * declared lengths past the limit stop the read at once, instead of after `limit` bytes. What was
+ * read is returned for `decodeContainer` to report precisely (`HE_CONTAINER_MALFORMED`,
+ * `HE_CONTAINER_TRUNCATED`, …); undefined when the declared sizes exceed the limit.
+ */
+async function readContainerStream(handle: FileHandle, limit: number): Promise<Uint8Array | undefined> {
+  const reader = new SequentialReader(handle);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  const join = (): Uint8Array => {
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  };
+  const take = async (n: number): Promise<boolean> => {
+    const bytes = await reader.take(n);
+    parts.push(bytes);
+    total += bytes.length;
+    return bytes.length === n;
+  };
+  const u32 = (bytes: Uint8Array, at: number): number =>
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at, true);
+  if (!(await take(Math.min(CONTAINER_HEADER_BYTES, limit + 1)))) return join();
+  const header = parts[0] as Uint8Array;
+  if (CONTAINER_MAGIC.some((b, i) => header[i] !== b) || header.length < CONTAINER_HEADER_BYTES) {
+    return header.length > limit ? undefined : join();
+  }
+  const metadataLength = u32(header, 56);
+  const itemCount = u32(header, 60);
+  if (metadataLength > 64 * KiB || itemCount > 1 << 20) return join(); // the decoder's own limits
+  if (CONTAINER_HEADER_BYTES + metadataLength + 4 * itemCount > limit) return undefined;
+  if (!(await take(metadataLength))) return join();
+  for (let i = 0; i < itemCount; i++) {
+    if (!(await take(4))) return join();
+    const length = u32(parts[parts.length - 1] as Uint8Array, 0);
+    if (total + length + 4 * (itemCount - i - 1) > limit) return undefined;
+    if (!(await take(length))) return join();
+  }
+  await take(1); // one trailing byte, if any, lets the decoder report trailing data
+  return join();
+}
+
 /**
  * Reads a whole input file, bounded by its kind's limit or `maxBytes`.
  *
@@ -174,7 +266,7 @@ export async function readBytes(path: string, what: string, options: ReadOptions
   const limit = options.maxBytes ?? INPUT_LIMITS[options.kind ?? 'json'];
   let bytes: Uint8Array | undefined;
   try {
-    bytes = await readBounded(path, limit);
+    bytes = await readBounded(path, limit, options.kind === 'container');
   } catch (error) {
     throw readFailure(scope, path, what, error);
   }

@@ -13,6 +13,7 @@ import {
   refuseExisting,
   writeAtomic,
 } from '../../src/cli/files.ts';
+import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -37,12 +38,12 @@ describe('bounded reads', () => {
     }
   });
 
-  it('reads /dev/zero with the default container limit without holding more than the limit', async () => {
+  it('reads /dev/zero with the default CSV limit without holding more than the limit', async () => {
     const before = process.memoryUsage().arrayBuffers;
-    const error = await readBytes('/dev/zero', 'batch', { kind: 'container' }).catch((e) => e);
+    const error = await readBytes('/dev/zero', 'CSV', { kind: 'csv' }).catch((e) => e);
     expect(error.code).toBe('HE_INPUT_TOO_LARGE');
     // The reader holds at most limit + 1 bytes, in chunks, and never copies them on failure.
-    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1.05 * INPUT_LIMITS.container);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1.05 * INPUT_LIMITS.csv);
   });
 
   it('reads a FIFO that streams more than the limit (no stat size to trust) and stops', async () => {
@@ -51,9 +52,68 @@ describe('bounded reads', () => {
     // A writer that would write 8 MiB; the reader stops after 64 KiB + 1 and closes the pipe.
     const { spawn } = await import('node:child_process');
     const writer = spawn('sh', ['-c', `head -c 8388608 /dev/zero > '${fifo}'`], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => writer.on('exit', resolve));
     const error = await readBytes(fifo, 'CSV', { maxBytes: 65536 }).catch((e) => e);
     expect(error.code).toBe('HE_INPUT_TOO_LARGE');
-    await new Promise((resolve) => writer.on('exit', resolve)); // SIGPIPE ends it
+    await exited; // SIGPIPE ends it
+  });
+
+  it('reads a confide container streamed through a FIFO by its header, byte for byte', async () => {
+    const container = encodeContainer({
+      kind: 'encrypted-batch',
+      fingerprint: new Uint8Array(32).fill(1),
+      keySetId: new Uint8Array(16).fill(2),
+      metadata: { rows: 3 },
+      items: [new Uint8Array(200_000).fill(3), new Uint8Array(0), new Uint8Array(70_000).fill(4)],
+    });
+    const fifo = join(dir, 'container-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const { spawn } = await import('node:child_process');
+    const source = join(dir, 'container.bin');
+    await writeFile(source, container);
+    const writer = spawn('sh', ['-c', `cat '${source}' > '${fifo}'`], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => writer.on('exit', resolve));
+    const bytes = await readBytes(fifo, 'encrypted batch', { kind: 'container' });
+    await exited;
+    expect(bytes).toEqual(container);
+    expect(decodeContainer(bytes, 'encrypted-batch').items.map((i) => i.length)).toEqual([
+      200_000, 0, 70_000,
+    ]);
+  });
+
+  it('stops a streamed container that declares more than the limit before reading its body', async () => {
+    const header = encodeContainer({
+      kind: 'encrypted-batch',
+      fingerprint: new Uint8Array(32),
+      keySetId: new Uint8Array(16),
+      metadata: {},
+      items: [new Uint8Array(0)],
+    }).subarray(0, 96 + 2); // header, "{}" metadata
+    const declaresHuge = new Uint8Array(header.length + 4);
+    declaresHuge.set(header);
+    new DataView(declaresHuge.buffer).setUint32(header.length, 0xffff_fff0, true); // a 4 GiB item
+    const fifo = join(dir, 'huge-fifo');
+    execFileSync('mkfifo', [fifo]);
+    await writeFile(join(dir, 'huge-head.bin'), declaresHuge);
+    const { spawn } = await import('node:child_process');
+    // The header, then zeros for ever: a reader that trusted only its limit would read 256 MiB.
+    const writer = spawn('sh', ['-c', `cat '${join(dir, 'huge-head.bin')}' /dev/zero > '${fifo}'`], {
+      stdio: 'ignore',
+    });
+    const before = process.memoryUsage().arrayBuffers;
+    const started = performance.now();
+    const error = await readBytes(fifo, 'encrypted batch', { kind: 'container' }).catch((e) => e);
+    expect(error.code).toBe('HE_INPUT_TOO_LARGE');
+    expect(error.message).toContain('--max-input-bytes');
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 * 1024 * 1024);
+    expect(performance.now() - started).toBeLessThan(2000);
+    writer.kill();
+    // /dev/zero has no magic: the reader stops after the 96-byte header and the decoder says why.
+    const zero = await readBytes('/dev/zero', 'encrypted batch', { kind: 'container' });
+    expect(zero.length).toBe(96);
+    expect(() => decodeContainer(zero, 'encrypted-batch')).toThrow(
+      expect.objectContaining({ code: 'HE_CONTAINER_MALFORMED' }),
+    );
   });
 
   it('accepts a file of exactly the limit and refuses one byte more', async () => {

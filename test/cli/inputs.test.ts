@@ -1,8 +1,9 @@
 /**
  * Every file a `confide` command reads goes through the bounded reader: given /dev/zero (endless,
  * no size to stat) in each input position, each command stops at its limit with one coded line
- * naming `--max-input-bytes`, and `he infer --in /dev/zero` with the default limits stays far
- * below the 2.6 GiB it once grew to.
+ * naming `--max-input-bytes` (confide containers stop at their header: /dev/zero has no magic),
+ * and with the default limits memory stays far below the 2.6 GiB `he infer --in /dev/zero` once
+ * grew to.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, symlinkSync } from 'node:fs';
@@ -136,18 +137,6 @@ const he: [string, string[]][] = [
   ['encrypt --model', ['he', 'encrypt', '--keys', 'keys', '--model', Z, '--in', 'data.csv', '--out', 'o']],
   ['encrypt --in', ['he', 'encrypt', '--keys', 'keys', '--model', 'model.json', '--in', Z, '--out', 'o']],
   [
-    'encrypt --keys',
-    ['he', 'encrypt', '--keys', 'zero-keys', '--model', 'model.json', '--in', 'data.csv', '--out', 'o'],
-  ],
-  [
-    'infer --eval-keys',
-    ['he', 'infer', '--eval-keys', Z, '--model', 'model.json', '--in', 'batch.bin', '--out', 'o'],
-  ],
-  [
-    'infer --in',
-    ['he', 'infer', '--eval-keys', 'keys/evaluation.keys', '--model', 'model.json', '--in', Z, '--out', 'o'],
-  ],
-  [
     'infer --attest-key',
     [
       'he',
@@ -208,14 +197,30 @@ const he: [string, string[]][] = [
       Z,
     ],
   ],
+  ['serve --model', ['he', 'serve', '--model', `m=${Z}`, '--allow-unauthenticated', '--port', '0']],
+  ['serve --token-file', ['he', 'serve', '--model', 'm=model.json', '--token-file', Z, '--port', '0']],
+];
+
+/** Confide containers: /dev/zero has no CNFD magic, so the header reader stops after 96 bytes. */
+const heContainers: [string, string[]][] = [
+  [
+    'encrypt --keys',
+    ['he', 'encrypt', '--keys', 'zero-keys', '--model', 'model.json', '--in', 'data.csv', '--out', 'o'],
+  ],
+  [
+    'infer --eval-keys',
+    ['he', 'infer', '--eval-keys', Z, '--model', 'model.json', '--in', 'batch.bin', '--out', 'o'],
+  ],
+  [
+    'infer --in',
+    ['he', 'infer', '--eval-keys', 'keys/evaluation.keys', '--model', 'model.json', '--in', Z, '--out', 'o'],
+  ],
   ['decrypt --keys', ['he', 'decrypt', '--keys', 'zero-keys', '--in', 'result.bin', '--out', 'o']],
   // The secret key is read first and is larger than 64 KiB: a limit above it, still bounded.
   [
     'decrypt --in',
     ['he', 'decrypt', '--keys', 'keys', '--in', Z, '--out', 'o', '--max-input-bytes', '16MiB'],
   ],
-  ['serve --model', ['he', 'serve', '--model', `m=${Z}`, '--allow-unauthenticated', '--port', '0']],
-  ['serve --token-file', ['he', 'serve', '--model', 'm=model.json', '--token-file', Z, '--port', '0']],
 ];
 
 const smpc: [string, string[]][] = [
@@ -384,51 +389,80 @@ describe('every CLI input is bounded (/dev/zero in each position, --max-input-by
       }
     }, 120_000);
   }
+
+  it(`HE containers: ${heContainers.map(([name]) => name).join(', ')}`, async () => {
+    for (const [name, args] of heContainers) {
+      const run = await confide(...args, ...(args.includes('--max-input-bytes') ? [] : LIMIT));
+      const lines = run.stderr.split('\n').filter((l) => l !== '');
+      expect(lines, name).toEqual([
+        expect.stringMatching(/^confide: HE_CONTAINER_MALFORMED: this is not a confide container/),
+      ]);
+      expect(run.exitCode).toBe(1);
+    }
+  }, 120_000);
 });
 
-describe('he infer --in /dev/zero with the default limits', () => {
-  it('fails with HE_INPUT_TOO_LARGE and a peak RSS far below the 2.6 GiB it reached before', async () => {
-    const rss = join(dir, 'rss.mjs');
-    await writeFile(
-      rss,
-      "process.on('exit', () => process.stderr.write('maxrss ' + process.resourceUsage().maxRSS + '\\n'));\n",
+/** Runs the CLI with a preload that reports the process's peak RSS (KiB) on exit. */
+async function withPeakRss(...args: string[]): Promise<CliRun & { maxRssKiB: number }> {
+  const rss = join(dir, 'rss.mjs');
+  await writeFile(
+    rss,
+    "process.on('exit', () => process.stderr.write('maxrss ' + process.resourceUsage().maxRSS + '\\n'));\n",
+  );
+  return new Promise((resolve, reject) =>
+    execFile(
+      process.execPath,
+      ['--import', rss, CLI, ...args],
+      { cwd: dir, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') return reject(error);
+        resolve({
+          exitCode: error ? (error.code as number) : 0,
+          stdout,
+          stderr: stderr.replace(/maxrss \d+\n/, ''),
+          maxRssKiB: Number(/maxrss (\d+)/.exec(stderr)?.[1]),
+        });
+      },
+    ),
+  );
+}
+
+describe('/dev/zero with the default limits (he infer --in once grew to 2.6 GiB)', () => {
+  it('he infer --in /dev/zero stops at the container header; he encrypt --in /dev/zero at the 256 MiB CSV limit', async () => {
+    const infer = await withPeakRss(
+      'he',
+      'infer',
+      '--eval-keys',
+      'keys/evaluation.keys',
+      '--model',
+      'model.json',
+      '--in',
+      Z,
+      '--out',
+      'o',
     );
-    const run = await new Promise<CliRun & { maxRssKiB: number }>((resolve, reject) =>
-      execFile(
-        process.execPath,
-        [
-          '--import',
-          rss,
-          CLI,
-          'he',
-          'infer',
-          '--eval-keys',
-          'keys/evaluation.keys',
-          '--model',
-          'model.json',
-          '--in',
-          Z,
-          '--out',
-          'o',
-        ],
-        { cwd: dir, timeout: 120_000 },
-        (error, stdout, stderr) => {
-          if (error && typeof error.code !== 'number') return reject(error);
-          const maxRssKiB = Number(/maxrss (\d+)/.exec(stderr)?.[1]);
-          resolve({
-            exitCode: error ? (error.code as number) : 0,
-            stdout,
-            stderr: stderr.replace(/maxrss \d+\n/, ''),
-            maxRssKiB,
-          });
-        },
-      ),
+    expect(infer.stderr).toMatch(/^confide: HE_CONTAINER_MALFORMED: this is not a confide container/);
+    expect(infer.exitCode).toBe(1);
+    const encrypt = await withPeakRss(
+      'he',
+      'encrypt',
+      '--keys',
+      'keys',
+      '--model',
+      'model.json',
+      '--in',
+      Z,
+      '--out',
+      'o',
     );
-    tooLarge(run, 'HE');
-    expect(run.stderr).toContain(`larger than ${256 * 1024 * 1024} bytes`);
-    // The limit (256 MiB) plus Node, SEAL's heap and the loaded key set.
-    console.log(`he infer --in /dev/zero: peak RSS ${(run.maxRssKiB / 1024).toFixed(0)} MiB`);
-    expect(run.maxRssKiB).toBeGreaterThan(256 * 1024);
-    expect(run.maxRssKiB).toBeLessThan(768 * 1024);
+    tooLarge(encrypt, 'HE');
+    expect(encrypt.stderr).toContain(`larger than ${256 * 1024 * 1024} bytes`);
+    console.log(
+      `peak RSS: he infer --in /dev/zero ${(infer.maxRssKiB / 1024).toFixed(0)} MiB, he encrypt --in /dev/zero ${(encrypt.maxRssKiB / 1024).toFixed(0)} MiB`,
+    );
+    // Node, SEAL's heap and the loaded key set, without the input; then plus the 256 MiB limit.
+    expect(infer.maxRssKiB).toBeLessThan(256 * 1024);
+    expect(encrypt.maxRssKiB).toBeGreaterThan(256 * 1024);
+    expect(encrypt.maxRssKiB).toBeLessThan(768 * 1024);
   }, 120_000);
 });

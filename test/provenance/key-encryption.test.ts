@@ -45,13 +45,12 @@ describe('encrypted PKCS#8 (PBES2)', () => {
 
   it('wrong, missing and empty passwords are coded; messages carry neither the password nor key bytes', () => {
     const pem = encryptPrivateKeyPem(generateKeyPair(), 'right');
-    const wrong = (() => {
-      try {
-        parsePrivateKeyPemWithPassword(pem, 'secret-guess');
-      } catch (e) {
-        return e as { code: string; message: string };
-      }
-    })();
+    let wrong: { code: string; message: string } | undefined;
+    try {
+      parsePrivateKeyPemWithPassword(pem, 'secret-guess');
+    } catch (e) {
+      wrong = e as { code: string; message: string };
+    }
     expect(wrong?.code).toBe('PROV_KEY_PASSWORD');
     expect(wrong?.message).not.toContain('secret-guess');
     expect(() => parsePrivateKeyPemWithPassword(pem)).toThrow(
