@@ -292,6 +292,13 @@ describe('provenance fingerprint: both conventions, labelled', () => {
     );
     const bundle = JSON.parse(readFileSync(join(dir, 's2.sig'), 'utf8'));
     expect(bundle.verificationMaterial.publicKey.hint).toBe(pem);
+    // verify-model names the key by both forms, each labelled.
+    const verified = ok(
+      await confide('provenance', 'verify-model', 'm', '--signature', 's2.sig', '--key', 'signer.pub'),
+    );
+    expect(verified.stdout).toContain(
+      `key SHA256-SPKI:${spki}, SHA256-PEM:${pem} (the model_signing key hint)`,
+    );
   });
 
   it('reads a certificate too', async () => {

@@ -494,11 +494,15 @@ async function signingChain(opts: SignModelFlags): Promise<Uint8Array[]> {
   return [...leaf, ...(opts.chain === undefined ? [] : await read(opts.chain, 'certificate chain'))];
 }
 
-/** The signer of a verified model, labelled with the fingerprint form it shows. */
-function signerLabel(result: { readonly keyHint?: unknown; readonly subjectName?: unknown }): string {
-  return typeof result.keyHint === 'string'
-    ? `key SHA256-PEM:${result.keyHint} (model_signing key hint; \`confide provenance fingerprint\` prints SHA256-SPKI)`
-    : 'signer: see --json';
+/** The signer of a verified model, each fingerprint labelled with its form. */
+function signerLabel(result: { readonly keyHint?: unknown }, sha256Spki: string | undefined): string {
+  const hint =
+    typeof result.keyHint === 'string'
+      ? `SHA256-PEM:${result.keyHint} (the model_signing key hint)`
+      : undefined;
+  if (sha256Spki !== undefined)
+    return `key SHA256-SPKI:${sha256Spki}${hint === undefined ? '' : `, ${hint}`}`;
+  return hint === undefined ? 'signer: see --json' : `signing key ${hint}`;
 }
 
 function printReport(report: LineageReport): void {
@@ -733,8 +737,18 @@ export function registerProvenanceCommands(program: Command): void {
         });
         const result = await verifyWithFlags(path, bundle, opts);
         if (opts.json) print(JSON.stringify(result, null, 2));
-        else
-          print(`valid: ${result.files.length} file(s), root ${result.rootDigest}, ${signerLabel(result)}`);
+        else {
+          // Key mode: the canonical fingerprint of the trusted key, beside the bundle's hint.
+          const spki =
+            opts.key === undefined
+              ? undefined
+              : keyFingerprints(
+                  parsePublicKeyPem(await readText(opts.key, 'public key', opts.maxInputBytes, 'key')),
+                ).sha256Spki;
+          print(
+            `valid: ${result.files.length} file(s), root ${result.rootDigest}, ${signerLabel(result, spki)}`,
+          );
+        }
       } catch (error) {
         if (opts.json && isConfideError(error)) {
           const files = error instanceof VerificationError ? error.files : undefined;
