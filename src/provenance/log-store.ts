@@ -64,20 +64,32 @@ function ioError(what: string, cause: unknown): ProvenanceError {
 }
 
 /**
- * The leaf hash `SHA-256(0x00 ‖ bytes)` of a file, streamed (for large entries).
+ * The leaf hash `SHA-256(0x00 ‖ bytes)` of a regular file, streamed (for large entries). Devices,
+ * FIFOs and sockets are refused: an endless one would be hashed for ever.
  *
- * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_IO`.
+ * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_SPECIAL_FILE`, `PROV_IO`.
  */
 export async function leafHashOfFile(filePath: string): Promise<Uint8Array> {
-  const { createReadStream } = await import('node:fs');
+  const { open } = await import('node:fs/promises');
   const h = createSha256();
   h.update(Uint8Array.of(0x00));
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    for await (const chunk of createReadStream(filePath, { highWaterMark: 1 << 20 })) {
+    handle = await open(filePath, 'r');
+    if (!(await handle.stat()).isFile()) {
+      throw new ProvenanceError(
+        'PROV_SPECIAL_FILE',
+        `'${filePath}' is not a regular file; log entries are files`,
+      );
+    }
+    for await (const chunk of handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) {
       h.update(chunk as Uint8Array);
     }
   } catch (cause) {
+    if (cause instanceof ProvenanceError) throw cause;
     throw ioError(`cannot read '${filePath}'`, cause);
+  } finally {
+    await handle?.close();
   }
   return h.digest();
 }

@@ -427,6 +427,29 @@ async function withPeakRss(...args: string[]): Promise<CliRun & { maxRssKiB: num
   );
 }
 
+describe('streamed inputs that are hashed, not held: only regular files', () => {
+  it('log append and log prove --file refuse /dev/zero (it would be hashed for ever) and leave no log', async () => {
+    const append = await confide(
+      'provenance',
+      'log',
+      'append',
+      'newlog',
+      Z,
+      '--key',
+      'logkey.key',
+      '--origin',
+      'x.example/l',
+    );
+    expect(append.stderr).toMatch(/^confide: PROV_SPECIAL_FILE: '\/dev\/zero' is not a regular file/);
+    expect(append.exitCode).toBe(1);
+    expect(existsSync(join(dir, 'newlog'))).toBe(false);
+    const prove = await confide('provenance', 'log', 'prove', 'log', '--file', Z);
+    expect(prove.stderr).toMatch(/^confide: PROV_SPECIAL_FILE: /);
+    const hash = await confide('provenance', 'hash', Z);
+    expect(hash.stderr).toMatch(/^confide: PROV_SPECIAL_FILE: /);
+  }, 60_000);
+});
+
 describe('/dev/zero with the default limits (he infer --in once grew to 2.6 GiB)', () => {
   it('he infer --in /dev/zero stops at the container header; he encrypt --in /dev/zero at the 256 MiB CSV limit', async () => {
     const infer = await withPeakRss(

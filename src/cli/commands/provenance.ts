@@ -312,6 +312,9 @@ function registerLogCommands(provenance: Command): void {
         command: Command,
       ) => {
         const key = await readPrivateKey(opts.key, 'private key', opts);
+        // Every entry is hashed first, so a bad one leaves no log created or changed.
+        const hashes = [];
+        for (const f of files) hashes.push(await leafHashOfFile(f));
         let store: LogStore;
         if (await LogStore.exists(dir)) {
           store = await LogStore.open(dir);
@@ -326,8 +329,6 @@ function registerLogCommands(provenance: Command): void {
             `created log ${store.log.origin}; verifier key: ${noteVerifierKey(store.log.origin, key.publicKey)}`,
           );
         }
-        const hashes = [];
-        for (const f of files) hashes.push(await leafHashOfFile(f));
         const { indices, checkpoint } = await store.appendLeafHashes(hashes, key);
         const hex = store.leafHashesHex();
         indices.forEach((index, i) => {
