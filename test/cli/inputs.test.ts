@@ -225,6 +225,23 @@ const heContainers: [string, string[]][] = [
 
 const smpc: [string, string[]][] = [
   [
+    'serve --store',
+    [
+      'smpc',
+      'serve',
+      '--clients',
+      'clients.json',
+      '--vector-length',
+      '2',
+      '--rounds',
+      '1',
+      '--min-clients',
+      '3',
+      '--store',
+      Z,
+    ],
+  ],
+  [
     'simulate --attest-key',
     ['smpc', 'simulate', '--clients', '3', '--dim', '2', '--attest-key', Z, '--attestation', 'x'],
   ],

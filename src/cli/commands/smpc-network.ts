@@ -275,6 +275,15 @@ async function serve(flags: ServeFlags): Promise<void> {
       ? undefined
       : await readBytes(flags.payload, 'payload', bounded('data', flags.maxInputBytes));
   const prefix = flags.roundPrefix ?? `r${Date.now().toString(36)}-`;
+  if (flags.store !== undefined) {
+    // The store is read back on start: bound it like every input (a missing store is a new one).
+    await readBytes(flags.store, 'round store', bounded('json', flags.maxInputBytes)).catch(
+      (error: unknown) => {
+        const cause = (error as { cause?: { code?: unknown } }).cause;
+        if (cause?.code !== 'ENOENT') throw error;
+      },
+    );
+  }
   const { AggregationServer, FileRoundStore } = await import('../../smpc/server.ts');
   const server = await AggregationServer.listen({
     host: flags.host,
