@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, symlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -464,6 +464,18 @@ describe('streamed inputs that are hashed, not held: only regular files', () => 
     expect(prove.stderr).toMatch(/^confide: PROV_SPECIAL_FILE: /);
     const hash = await confide('provenance', 'hash', Z);
     expect(hash.stderr).toMatch(/^confide: PROV_SPECIAL_FILE: /);
+    // A log directory whose files were replaced by devices: refused, not read for ever.
+    await mkdir(join(dir, 'planted'));
+    for (const name of ['log.json', 'leaves', 'checkpoint']) {
+      await rm(join(dir, 'planted'), { recursive: true, force: true });
+      await mkdir(join(dir, 'planted'));
+      for (const other of ['log.json', 'leaves', 'checkpoint']) {
+        if (other === name) symlinkSync(Z, join(dir, 'planted', other));
+        else await writeFile(join(dir, 'planted', other), await readFile(join(dir, 'log', other)));
+      }
+      const verify = await confide('provenance', 'log', 'verify', 'planted');
+      expect(verify.stderr, name).toMatch(/^confide: PROV_SPECIAL_FILE: /);
+    }
   }, 60_000);
 });
 
