@@ -34,8 +34,9 @@
  * imports of this entry's filesystem functions), with the Sigstore verifier bundled for browsers.
  *
  * Everything except the filesystem functions (`hashModel`, `hashFile`, `signModel`,
- * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`) and the
- * `node:crypto` certificate verifier is pure and runs in browsers; the filesystem functions import
+ * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`), the
+ * `node:crypto` certificate verifier and encrypted private keys (`encryptPrivateKeyPem`,
+ * `parsePrivateKeyPemWithPassword`) is pure and runs in browsers; the filesystem functions import
  * `node:fs` lazily. Verification modules never load signing modules.
  *
  * @module
