@@ -49,6 +49,8 @@ export type ConfideErrorCode =
   | 'HE_NATIVE_ERROR'
   | 'HE_TRANSPARENT_CIPHERTEXT'
   | 'HE_IO'
+  | 'HE_INPUT_TOO_LARGE'
+  | 'HE_FILE_EXISTS'
   // inference server (`confide he serve`) and its HTTP client
   | 'HE_UNAUTHENTICATED'
   | 'HE_RATE_LIMITED'

@@ -34,8 +34,14 @@ export type ProvenanceErrorCode =
   | 'PROV_KEY_INVALID'
   /** A key parsed but its algorithm or curve is not supported here. */
   | 'PROV_KEY_UNSUPPORTED'
-  /** A password-protected private key: decrypt it first (confide does not handle passwords). */
+  /** A password-protected private key and no password given (`--password-file` or `CONFIDE_KEY_PASSWORD`). */
   | 'PROV_KEY_ENCRYPTED'
+  /** The password does not decrypt the private key, or the password file is empty. */
+  | 'PROV_KEY_PASSWORD'
+  /** Signing with a certificate whose public key is not the signing key's. */
+  | 'PROV_KEY_CERTIFICATE_MISMATCH'
+  /** The certificate chain given for signing is empty, longer than 10 or not DER certificates. */
+  | 'PROV_SIGNING_CHAIN_INVALID'
   /** The algorithm cannot be used for this purpose (e.g. Ed25519 for model_signing bundles). */
   | 'PROV_ALGORITHM_UNSUPPORTED'
   /** An in-toto Statement or DSSE envelope given to a builder is not well formed. */
@@ -53,6 +59,10 @@ export type ProvenanceErrorCode =
   | 'PROV_SPECIAL_FILE'
   /** A read or write failed. */
   | 'PROV_IO'
+  /** A command-line input file is larger than its limit (raise it with `--max-input-bytes`). */
+  | 'PROV_INPUT_TOO_LARGE'
+  /** An output file (a key above all) already exists and was not replaced (`--force` replaces it). */
+  | 'PROV_FILE_EXISTS'
   /** The hashing configuration asked for is not supported (method, hash type, shard size). */
   | 'PROV_HASH_UNSUPPORTED'
   /** Nothing to sign: the model has no regular file left after the ignores (model_signing refuses this too). */

@@ -34,8 +34,9 @@
  * imports of this entry's filesystem functions), with the Sigstore verifier bundled for browsers.
  *
  * Everything except the filesystem functions (`hashModel`, `hashFile`, `signModel`,
- * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`) is pure and runs
- * in browsers; the filesystem functions import
+ * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`), the
+ * `node:crypto` certificate verifier and encrypted private keys (`encryptPrivateKeyPem`,
+ * `parsePrivateKeyPemWithPassword`) is pure and runs in browsers; the filesystem functions import
  * `node:fs` lazily. Verification modules never load signing modules.
  *
  * @module
@@ -56,8 +57,15 @@ export {
   relativeInside,
   sha256Hex,
 } from './hash.ts';
+export {
+  encryptPrivateKeyPem,
+  isEncryptedPrivateKeyPem,
+  KEY_SCRYPT_PARAMS,
+  parsePrivateKeyPemWithPassword,
+} from './key-encryption.ts';
 export { verifyModelKeyless } from './keyless.ts';
 export {
+  certificatePublicKey,
   GENERATABLE_ALGORITHMS,
   generateKeyPair,
   PrivateKey,
@@ -91,20 +99,8 @@ export {
   signLineage,
 } from './lineage-sign.ts';
 export { LOG_PROOF_TYPE, MerkleLog, signNote } from './log.ts';
-export {
-  type LogDirectoryFacts,
-  type LogVerificationReport,
-  logDirectoryReport,
-  verifyLogProofReport,
-} from './log-report.ts';
 export { LogStore, leafHashOfFile } from './log-store.ts';
 export { consistencyProof, EMPTY_ROOT, inclusionProof, treeRoot } from './merkle.ts';
-export {
-  type ModelOutcome,
-  type ModelTrustMode,
-  type ModelVerificationReport,
-  modelVerificationReport,
-} from './model-report.ts';
 export {
   type BundlePublicKey,
   DEFAULT_GIT_IGNORES,
@@ -115,17 +111,10 @@ export {
 } from './model-signing.ts';
 export { type ForeignRule, foreignRule } from './policy.ts';
 export {
-  formatVerificationReport,
-  type KeyFingerprint,
-  keyFingerprints,
-  type SignerDescription,
-  type VerificationCheck,
-  type VerificationReport,
-} from './report.ts';
-export {
   keySigner,
   type SignedModel,
   type Signer,
+  type SignManifestOptions,
   type SignModelOptions,
   serialiseBundle,
   signEnvelope,

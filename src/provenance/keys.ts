@@ -17,8 +17,13 @@
  * read it. PEM parsing tolerates text before and after the PEM block (certtool writes a dump
  * before it), as OpenSSL does.
  *
- * Deliberately not here: password-protected keys (`ENCRYPTED PRIVATE KEY`, refused with
- * `PROV_KEY_ENCRYPTED`), RSA, X.509 certificate validation.
+ * Fingerprints: confide's canonical key fingerprint is the SHA-256 of the DER
+ * SubjectPublicKeyInfo ({@link keyFingerprints} `sha256Spki`, also the lineage `keyid`); the
+ * model_signing hint above is shown beside it, labelled, where a bundle carries it.
+ *
+ * Deliberately not here: password-protected keys (`ENCRYPTED PRIVATE KEY` is refused here with
+ * `PROV_KEY_ENCRYPTED`; `key-encryption.ts` reads and writes them with `node:crypto`), RSA,
+ * X.509 certificate validation.
  *
  * @module
  */
@@ -127,7 +132,7 @@ function pemBlock(text: string, labels: readonly string[]): { label: string; der
     if (label === 'ENCRYPTED PRIVATE KEY' && labels.includes('PRIVATE KEY')) {
       throw new ProvenanceError(
         'PROV_KEY_ENCRYPTED',
-        'the private key is password-protected; decrypt it first (e.g. openssl pkcs8 -topk8 -nocrypt)',
+        'the private key is password-protected: give its password (confide: --password-file FILE or CONFIDE_KEY_PASSWORD)',
       );
     }
     if (!labels.includes(label)) continue;
@@ -232,6 +237,29 @@ export function keyHint(key: PublicKey): string {
   return toHex(sha256(utf8(publicKeyToPem(key))));
 }
 
+/** The two fingerprints of a public key, each lowercase hex SHA-256. */
+export interface KeyFingerprints {
+  /** Canonical: SHA-256 of the DER SubjectPublicKeyInfo (the lineage `keyid`). */
+  readonly sha256Spki: string;
+  /** SHA-256 of the PEM text as OpenSSL writes it (the model_signing v1.1 key hint). */
+  readonly sha256Pem: string;
+}
+
+/**
+ * Both fingerprint forms of a public key; `sha256Spki` is the canonical one.
+ *
+ * @example
+ * ```ts
+ * keyFingerprints(parsePublicKeyPem(pem)).sha256Spki; // equals `openssl pkey -pubin -outform DER | sha256sum`
+ * ```
+ */
+export function keyFingerprints(key: PublicKey): KeyFingerprints {
+  if (key === null || typeof key !== 'object' || !(key.bytes instanceof Uint8Array)) {
+    throw new ProvenanceError('PROV_KEY_INVALID', 'keyFingerprints needs a public key');
+  }
+  return { sha256Spki: toHex(sha256(publicKeyToDer(key))), sha256Pem: keyHint(key) };
+}
+
 /** True when two public keys are the same algorithm and point. */
 export function publicKeysEqual(a: PublicKey, b: PublicKey): boolean {
   return a.algorithm === b.algorithm && bytesEqual(a.bytes, b.bytes);
@@ -314,7 +342,7 @@ export function parsePrivateKeyPem(pem: string): PrivateKey {
   if (/Proc-Type:\s*4,ENCRYPTED/.test(pem)) {
     throw new ProvenanceError(
       'PROV_KEY_ENCRYPTED',
-      'the private key is password-protected; decrypt it first',
+      'the private key is password-protected: give its password (confide: --password-file FILE or CONFIDE_KEY_PASSWORD)',
     );
   }
   const { label, der } = pemBlock(pem, ['PRIVATE KEY', 'EC PRIVATE KEY']);

@@ -2,7 +2,7 @@
  * The auditor's summary of a lineage verification ({@link VerificationReport} fields of
  * `LineageReport`): one check per attestation (what it is, which trusted keys counted, its notes),
  * one for the links, one per artifact file checked; the trusted keys that counted, with their
- * `sha256-spki-der` fingerprints; and what lineage verification does not establish. Pure.
+ * `SHA256-SPKI` fingerprints; and what lineage verification does not establish. Pure.
  *
  * Deliberately not here: verification (`lineage-verify.ts`), printing (`report.ts`).
  *

@@ -256,7 +256,7 @@ function checkSignatures(
       keyid,
       key: by.name,
       algorithm: by.publicKey.algorithm,
-      fingerprint: { form: 'sha256-spki-der', value: by.keyId },
+      fingerprint: { form: 'SHA256-SPKI', value: by.keyId },
     } as const;
     if (!policy.allowedAlgorithms.includes(by.publicKey.algorithm))
       node.signers.push({ ...base, status: 'algorithm-not-allowed' });

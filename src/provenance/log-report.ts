@@ -16,7 +16,7 @@ import type { NoteVerifier } from './checkpoint.ts';
 import { VerificationError } from './errors.ts';
 import { type LogProofResult, type VerifyLogProofOptions, verifyLogProof } from './log-verify.ts';
 import {
-  keyFingerprints,
+  labeledFingerprints,
   type SignerDescription,
   type VerificationCheck,
   type VerificationReport,
@@ -33,7 +33,7 @@ function noteSigner(verifier: NoteVerifier): SignerDescription {
     name: verifier.name,
     noteKeyId: verifier.keyId,
     algorithm: verifier.publicKey.algorithm,
-    fingerprints: keyFingerprints(verifier.publicKey),
+    fingerprints: labeledFingerprints(verifier.publicKey),
   };
 }
 

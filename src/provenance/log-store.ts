@@ -54,6 +54,24 @@ function corrupt(message: string, cause?: unknown): never {
   throw new ProvenanceError('PROV_LOG_CORRUPT', message, cause === undefined ? {} : { cause });
 }
 
+/**
+ * Reads one file of a log directory: a regular file (a device or FIFO planted in the folder is
+ * refused, not read for ever) of at most `maxBytes` when given.
+ */
+async function readLogFile(fs: Fs, file: string, maxBytes?: number): Promise<Uint8Array> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new ProvenanceError('PROV_SPECIAL_FILE', `'${file}' is not a regular file`);
+    if (maxBytes !== undefined && info.size > maxBytes) {
+      throw new ProvenanceError('PROV_LOG_CORRUPT', `'${file}' is larger than ${maxBytes} bytes`);
+    }
+    return new Uint8Array(await handle.readFile());
+  } finally {
+    await handle.close();
+  }
+}
+
 function ioError(what: string, cause: unknown): ProvenanceError {
   const code = (cause as { code?: unknown } | null)?.code;
   return new ProvenanceError(
@@ -64,20 +82,32 @@ function ioError(what: string, cause: unknown): ProvenanceError {
 }
 
 /**
- * The leaf hash `SHA-256(0x00 ‖ bytes)` of a file, streamed (for large entries).
+ * The leaf hash `SHA-256(0x00 ‖ bytes)` of a regular file, streamed (for large entries). Devices,
+ * FIFOs and sockets are refused: an endless one would be hashed for ever.
  *
- * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_IO`.
+ * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_SPECIAL_FILE`, `PROV_IO`.
  */
 export async function leafHashOfFile(filePath: string): Promise<Uint8Array> {
-  const { createReadStream } = await import('node:fs');
+  const { open } = await import('node:fs/promises');
   const h = createSha256();
   h.update(Uint8Array.of(0x00));
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    for await (const chunk of createReadStream(filePath, { highWaterMark: 1 << 20 })) {
+    handle = await open(filePath, 'r');
+    if (!(await handle.stat()).isFile()) {
+      throw new ProvenanceError(
+        'PROV_SPECIAL_FILE',
+        `'${filePath}' is not a regular file; log entries are files`,
+      );
+    }
+    for await (const chunk of handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) {
       h.update(chunk as Uint8Array);
     }
   } catch (cause) {
+    if (cause instanceof ProvenanceError) throw cause;
     throw ioError(`cannot read '${filePath}'`, cause);
+  } finally {
+    await handle?.close();
   }
   return h.digest();
 }
@@ -154,14 +184,17 @@ export class LogStore {
   /**
    * Opens and checks a log directory.
    *
-   * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_IO`, `PROV_LOG_CORRUPT`.
+   * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_IO`, `PROV_LOG_CORRUPT`,
+   *   `PROV_SPECIAL_FILE` (a log file that is not a regular file).
    */
   static async open(dir: string): Promise<LogStore> {
     const { fs, path } = await load();
     let config: unknown;
     try {
-      config = JSON.parse(await fs.readFile(path.join(dir, 'log.json'), 'utf8'));
+      const bytes = await readLogFile(fs, path.join(dir, 'log.json'), 1 << 20);
+      config = JSON.parse(new TextDecoder().decode(bytes));
     } catch (cause) {
+      if (cause instanceof ProvenanceError) throw cause;
       if (cause instanceof SyntaxError) corrupt(`'${dir}/log.json' is not JSON`, cause);
       throw ioError(`'${dir}' is not a confide log (no readable log.json)`, cause);
     }
@@ -179,9 +212,10 @@ export class LogStore {
     let raw: Uint8Array;
     let note: string;
     try {
-      raw = new Uint8Array(await fs.readFile(path.join(dir, 'leaves')));
-      note = await fs.readFile(path.join(dir, 'checkpoint'), 'utf8');
+      raw = await readLogFile(fs, path.join(dir, 'leaves'));
+      note = new TextDecoder().decode(await readLogFile(fs, path.join(dir, 'checkpoint'), 1 << 20));
     } catch (cause) {
+      if (cause instanceof ProvenanceError) throw cause;
       throw ioError(`cannot read the log in '${dir}'`, cause);
     }
     if (raw.length % HASH_SIZE !== 0)

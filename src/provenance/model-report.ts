@@ -20,7 +20,7 @@ import { type FileReport, VerificationError } from './errors.ts';
 import type { KeylessVerifiedModelBundle } from './keyless-bundle.ts';
 import type { PublicKey } from './keys.ts';
 import {
-  keyFingerprints,
+  labeledFingerprints,
   type SignerDescription,
   type VerificationCheck,
   type VerificationReport,
@@ -162,7 +162,7 @@ function signerOf(outcome: ModelOutcome): SignerDescription | undefined {
   if (outcome.mode === 'key') {
     const key = outcome.key;
     if (key === undefined) return undefined;
-    return { kind: 'public-key', algorithm: key.algorithm, fingerprints: keyFingerprints(key, true) };
+    return { kind: 'public-key', algorithm: key.algorithm, fingerprints: labeledFingerprints(key, true) };
   }
   if (outcome.mode === 'certificate') {
     const { certificate: cert, publicKey } = b as CertificateVerifiedModelBundle;
@@ -175,7 +175,7 @@ function signerOf(outcome: ModelOutcome): SignerDescription | undefined {
       notAfter: cert.notAfter,
       certificateFingerprint: cert.fingerprint256,
       algorithm: publicKey.algorithm,
-      fingerprints: keyFingerprints(publicKey, true),
+      fingerprints: labeledFingerprints(publicKey, true),
     };
   }
   const k = b as KeylessVerifiedModelBundle;
@@ -184,7 +184,7 @@ function signerOf(outcome: ModelOutcome): SignerDescription | undefined {
     identity: k.identity,
     issuer: k.issuer,
     algorithm: k.publicKey.algorithm,
-    fingerprints: keyFingerprints(k.publicKey, true),
+    fingerprints: labeledFingerprints(k.publicKey, true),
   };
 }
 

@@ -5,10 +5,10 @@
  * verifiers build these (`model-report.ts`, `lineage-verify.ts`, `log-verify.ts`) so the CLI and a
  * browser show the same content; {@link formatVerificationReport} is the one human rendering.
  *
- * Key fingerprints name their form, because two are in use: `sha256-spki-der` is the lowercase hex
+ * Key fingerprints name their form, because two are in use: `SHA256-SPKI` is the lowercase hex
  * SHA-256 of the DER SubjectPublicKeyInfo (the RFC 6962 key ID; what lineage policies and DSSE
  * `keyid`s written by confide use; `openssl pkey -pubin -outform DER | sha256sum`), and
- * `sha256-pem-text` is the SHA-256 of the key's PEM text (the v1.1 model_signing `hint`).
+ * `SHA256-PEM` is the SHA-256 of the key's PEM text (the v1.1 model_signing `hint`).
  *
  * Pure and synchronous; runs in browsers. Deliberately not here: any verification logic.
  *
@@ -16,9 +16,7 @@
  */
 
 import { ConfideArgumentError } from '../errors.ts';
-import { sha256 } from '../internal/bytes.ts';
-import { toHex } from './bytes.ts';
-import { type KeyAlgorithm, keyHint, type PublicKey, publicKeyToDer } from './keys.ts';
+import { type KeyAlgorithm, keyFingerprints, type PublicKey } from './keys.ts';
 
 /** One check a verifier performed. */
 export interface VerificationCheck {
@@ -33,7 +31,7 @@ export interface VerificationCheck {
 
 /** A key fingerprint and the form it was computed over. */
 export interface KeyFingerprint {
-  readonly form: 'sha256-spki-der' | 'sha256-pem-text';
+  readonly form: 'SHA256-SPKI' | 'SHA256-PEM';
   readonly value: string;
 }
 
@@ -92,19 +90,14 @@ export interface VerificationReport {
 }
 
 /**
- * The fingerprints of a public key, each labelled with its form: `sha256-spki-der` always, and
- * `sha256-pem-text` (the model_signing hint) when `withPemText`.
- *
- * @example
- * ```ts
- * keyFingerprints(key); // [{ form: 'sha256-spki-der', value: '3b1f…' }]
- * ```
+ * The fingerprints of a public key, each labeled with its form: `SHA256-SPKI` always, and
+ * `SHA256-PEM` (the model_signing hint) when `withPemText`. Internal: the public helper is
+ * `keyFingerprints` (`keys.ts`), which gives both forms.
  */
-export function keyFingerprints(key: PublicKey, withPemText = false): KeyFingerprint[] {
-  if (typeof key !== 'object' || key === null || !(key.bytes instanceof Uint8Array))
-    throw new ConfideArgumentError('INVALID_ARGUMENT', 'key must be a PublicKey (see parsePublicKeyPem)');
-  const der: KeyFingerprint = { form: 'sha256-spki-der', value: toHex(sha256(publicKeyToDer(key))) };
-  return withPemText ? [der, { form: 'sha256-pem-text', value: keyHint(key) }] : [der];
+export function labeledFingerprints(key: PublicKey, withPemText = false): KeyFingerprint[] {
+  const { sha256Spki, sha256Pem } = keyFingerprints(key);
+  const der: KeyFingerprint = { form: 'SHA256-SPKI', value: sha256Spki };
+  return withPemText ? [der, { form: 'SHA256-PEM', value: sha256Pem }] : [der];
 }
 
 function signerLines(s: SignerDescription): string[] {

@@ -11,21 +11,36 @@
  *   model_signing 1.1. The payload is the statement as `model-signing.ts` serialises it.
  * - model_signing accepts only EC keys, so {@link signModelManifest} refuses Ed25519 with
  *   `PROV_ALGORITHM_UNSUPPORTED`; Ed25519 remains available for DSSE envelopes.
+ * - With a certificate chain (`certificateChain`, DER, the signing certificate first, then its
+ *   intermediates) the bundle is certificate mode, as model_signing's `sign certificate` writes it:
+ *   `verificationMaterial.x509CertificateChain.certificates[].rawBytes` in the order given and
+ *   `tlogEntries: []`. The private key must be the signing certificate's key
+ *   (`PROV_KEY_CERTIFICATE_MISMATCH` otherwise); the chain itself is validated by the verifier.
  *
  * Signing goes through the small {@link Signer} interface so a KMS, an HSM or a worker can stand in
  * for a local key. Secret key bytes never appear in messages or return values.
  *
  * Deliberately not here: verification (`verify.ts`, kept apart so verify-only code never loads
- * this module), keyless (Fulcio/Rekor) and certificate-mode signing, timestamps.
+ * this module), keyless (Fulcio/Rekor) signing, timestamps, and any validation of the chain
+ * beyond matching the key (a chain that does not lead to the verifier's anchors fails there).
  *
  * @module
  */
 
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { toBase64 } from './bytes.ts';
 import { createEnvelope, type DsseEnvelope, IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from './dsse.ts';
 import { ProvenanceError } from './errors.ts';
 import { type HashModelOptions, hashModel, relativeInside } from './hash.ts';
-import { ecdsaCurve, keyHint, PrivateKey, type PublicKey, privateKeySecret } from './keys.ts';
+import {
+  certificatePublicKey,
+  ecdsaCurve,
+  keyHint,
+  PrivateKey,
+  type PublicKey,
+  privateKeySecret,
+  publicKeysEqual,
+} from './keys.ts';
 import {
   type ModelManifest,
   modelStatement,
@@ -95,24 +110,65 @@ function toSigner(key: PrivateKey | Signer): Signer {
   return key instanceof PrivateKey ? keySigner(key) : key;
 }
 
+/** Checks a certificate chain for signing: DER certificates, the first one holding the signer's key. */
+function assertSigningChain(chain: readonly Uint8Array[], publicKey: PublicKey): void {
+  if (!Array.isArray(chain) || chain.length === 0 || !chain.every((c) => c instanceof Uint8Array)) {
+    throw new ProvenanceError(
+      'PROV_SIGNING_CHAIN_INVALID',
+      'certificateChain must be a non-empty array of DER certificates, the signing certificate first',
+    );
+  }
+  if (chain.length > 10) {
+    throw new ProvenanceError(
+      'PROV_SIGNING_CHAIN_INVALID',
+      'certificateChain holds more than 10 certificates',
+    );
+  }
+  const leafKey = certificatePublicKey(chain[0] as Uint8Array);
+  if (!publicKeysEqual(leafKey, publicKey)) {
+    throw new ProvenanceError(
+      'PROV_KEY_CERTIFICATE_MISMATCH',
+      'the private key is not the key of the signing certificate (the first certificate of the chain): pass the key the certificate was issued for',
+    );
+  }
+}
+
+/** Options of {@link signModelManifest}. */
+export interface SignManifestOptions {
+  /**
+   * Certificate mode: the signing certificate and then its intermediates, DER, as
+   * model_signing's `sign certificate` embeds them. Without it the bundle is key mode.
+   */
+  readonly certificateChain?: readonly Uint8Array[];
+}
+
 /**
- * Signs a model manifest into a model_signing v1 key-mode bundle.
+ * Signs a model manifest into a model_signing v1 bundle: key mode, or certificate mode with
+ * `certificateChain`.
  *
- * @throws {ProvenanceError} `PROV_ALGORITHM_UNSUPPORTED` for Ed25519 keys (model_signing accepts only EC keys).
+ * @throws {ProvenanceError} `PROV_ALGORITHM_UNSUPPORTED` for Ed25519 keys (model_signing accepts
+ *   only EC keys); with a chain `PROV_SIGNING_CHAIN_INVALID`, `PROV_KEY_CERTIFICATE_MISMATCH`,
+ *   `PROV_KEY_INVALID`/`PROV_KEY_UNSUPPORTED` (the signing certificate's key).
  */
 export async function signModelManifest(
   manifest: ModelManifest,
   key: PrivateKey | Signer,
+  options: SignManifestOptions = {},
 ): Promise<SigstoreBundle> {
   const signer = toSigner(key);
   assertModelSigningKey(signer.publicKey);
+  const chain = options.certificateChain;
+  if (chain !== undefined) assertSigningChain(chain, signer.publicKey);
   const payload = serialiseStatement(modelStatement(manifest));
   const envelope = await signEnvelope(IN_TOTO_PAYLOAD_TYPE, payload, signer, '');
-  return {
-    mediaType: SIGSTORE_BUNDLE_V03_MEDIA_TYPE,
-    verificationMaterial: { publicKey: { hint: keyHint(signer.publicKey) }, tlogEntries: [] },
-    dsseEnvelope: envelope,
-  };
+  const verificationMaterial =
+    chain === undefined
+      ? { publicKey: { hint: keyHint(signer.publicKey) }, tlogEntries: [] }
+      : {
+          x509CertificateChain: { certificates: chain.map((der) => ({ rawBytes: toBase64(der) })) },
+          tlogEntries: [],
+        };
+  return { mediaType: SIGSTORE_BUNDLE_V03_MEDIA_TYPE, verificationMaterial, dsseEnvelope: envelope };
 }
 
 /** The bundle as model_signing writes `model.sig`: compact JSON, no trailing newline. */
@@ -121,7 +177,9 @@ export function serialiseBundle(bundle: SigstoreBundle): string {
 }
 
 /** Options of {@link signModel}. */
-export interface SignModelOptions extends Omit<HashModelOptions, 'method' | 'shardSize'> {
+export interface SignModelOptions
+  extends Omit<HashModelOptions, 'method' | 'shardSize'>,
+    SignManifestOptions {
   /**
    * Where the signature will be written. When it lies inside the model directory it is ignored
    * (and recorded in `ignore_paths`), as model_signing does.
@@ -155,13 +213,14 @@ export async function signModel(
   options: SignModelOptions = {},
 ): Promise<SignedModel> {
   const signer = toSigner(key);
-  const { signaturePath, ...hashOptions } = options;
+  const { signaturePath, certificateChain, ...hashOptions } = options;
   const ignorePaths = [...(options.ignorePaths ?? [])];
   if (signaturePath !== undefined) {
     const rel = await relativeInside(modelPath, signaturePath);
     if (rel !== undefined) ignorePaths.push(rel);
   }
   assertModelSigningKey(signer.publicKey); // before hashing a possibly large model
+  if (certificateChain !== undefined) assertSigningChain(certificateChain, signer.publicKey);
   const manifest = await hashModel(modelPath, { ...hashOptions, ignorePaths, method: 'files' });
   if (manifest.resources.length === 0) {
     throw new ProvenanceError(
@@ -169,6 +228,10 @@ export async function signModel(
       'the model has no regular files left to sign after the ignores',
     );
   }
-  const bundle = await signModelManifest(manifest, signer);
+  const bundle = await signModelManifest(
+    manifest,
+    signer,
+    certificateChain === undefined ? {} : { certificateChain },
+  );
   return { manifest, bundle, bundleJson: serialiseBundle(bundle) };
 }

@@ -76,6 +76,8 @@ export {
 } from './keyless-bundle.ts';
 export {
   type KeyAlgorithm,
+  type KeyFingerprints,
+  keyFingerprints,
   keyHint,
   type PublicKey,
   parsePublicKeyDer,
@@ -107,6 +109,12 @@ export {
   walkLineageGraph,
 } from './lineage-verify.ts';
 export {
+  type LogDirectoryFacts,
+  type LogVerificationReport,
+  logDirectoryReport,
+  verifyLogProofReport,
+} from './log-report.ts';
+export {
   type LogProof,
   type LogProofResult,
   parseLogProof,
@@ -114,6 +122,12 @@ export {
   verifyLogProof,
 } from './log-verify.ts';
 export { HASH_SIZE, leafHash, nodeHash, verifyConsistency, verifyInclusion } from './merkle.ts';
+export {
+  type ModelOutcome,
+  type ModelTrustMode,
+  type ModelVerificationReport,
+  modelVerificationReport,
+} from './model-report.ts';
 export {
   compareResources,
   MODEL_SIGNING_PREDICATE_TYPE,
@@ -135,6 +149,13 @@ export {
   type SignerRule,
   type TrustedKey,
 } from './policy.ts';
+export {
+  formatVerificationReport,
+  type KeyFingerprint,
+  type SignerDescription,
+  type VerificationCheck,
+  type VerificationReport,
+} from './report.ts';
 export {
   type DigestSet,
   type InTotoStatement,

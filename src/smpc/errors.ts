@@ -92,6 +92,12 @@ export const SMPC_ERROR_CODES = [
   'SMPC_SERVER_RESTARTED',
   /** A round is already in progress on this server, or this round id was used before. */
   'SMPC_ROUND_CONFLICT',
+  /** A file the `confide smpc` command line reads or writes could not be read or written. */
+  'SMPC_IO',
+  /** A `confide smpc` input file is larger than its limit (raise it with `--max-input-bytes`). */
+  'SMPC_INPUT_TOO_LARGE',
+  /** A `confide smpc` output file already exists and was not replaced. */
+  'SMPC_FILE_EXISTS',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

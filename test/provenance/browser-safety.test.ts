@@ -31,12 +31,19 @@ describe('the provenance core stays loadable in browsers', () => {
     );
   });
 
-  it('the CLI command file imports confide code only through the provenance index', () => {
-    const cli = readFileSync(
-      fileURLToPath(new URL('../../src/cli/commands/provenance.ts', import.meta.url)),
-      'utf8',
-    );
-    const local = [...cli.matchAll(/from\s+'(\.[^']+)'/g)].map((m) => m[1]);
-    expect(local).toEqual(['../../provenance/index.ts']);
+  it('the CLI command files import confide code only through the provenance index (and CLI helpers)', () => {
+    for (const name of ['provenance.ts', 'provenance-keys.ts']) {
+      const cli = readFileSync(
+        fileURLToPath(new URL(`../../src/cli/commands/${name}`, import.meta.url)),
+        'utf8',
+      );
+      const local = [...cli.matchAll(/from\s+'(\.[^']+)'/g)].map((m) => m[1]);
+      expect(local).toContain('../../provenance/index.ts');
+      for (const specifier of local) {
+        expect(specifier, `${name} imports ${specifier}`).toMatch(
+          /^(\.\.\/\.\.\/provenance\/index\.ts|\.\.\/(files|private-key)\.ts|\.\/provenance-keys\.ts)$/,
+        );
+      }
+    }
   });
 });

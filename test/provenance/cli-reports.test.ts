@@ -104,8 +104,8 @@ describe('verify-model reports checks, signer and what was not checked', () => {
       '[ok] files hashed and compared with the signed manifest: 3 file(s) match',
     ])
       expect(text).toContain(step);
-    expect(text).toContain(`key fingerprint (sha256-spki-der): ${spki}`);
-    expect(text).toContain(`key fingerprint (sha256-pem-text): ${pemText}`);
+    expect(text).toContain(`key fingerprint (SHA256-SPKI): ${spki}`);
+    expect(text).toContain(`key fingerprint (SHA256-PEM): ${pemText}`);
     expect(text).toMatch(/Not checked:\n {2}- trusted timestamp/);
     expect(text).toContain('transparency-log inclusion');
 
@@ -119,8 +119,8 @@ describe('verify-model reports checks, signer and what was not checked', () => {
         kind: 'public-key',
         algorithm: 'ecdsa-p256',
         fingerprints: [
-          { form: 'sha256-spki-der', value: spki },
-          { form: 'sha256-pem-text', value: pemText },
+          { form: 'SHA256-SPKI', value: spki },
+          { form: 'SHA256-PEM', value: pemText },
         ],
       },
     ]);
@@ -160,7 +160,7 @@ describe('verify-model reports checks, signer and what was not checked', () => {
       /\[FAILED\] files hashed and compared with the signed manifest: .*weights\.bin.* \(PROV_FILE_MODIFIED\)/,
     );
     // Steps 1–7 passed, so the signer is established even though the files differ.
-    expect(text).toContain('key fingerprint (sha256-spki-der): ');
+    expect(text).toContain('key fingerprint (SHA256-SPKI): ');
     expect(text).toContain('[ok] DSSE signature over the payload as received: verifies');
   });
 
@@ -203,7 +203,7 @@ describe('verifyModelReport / modelVerificationReport on the model_signing fixtu
       serialNumber: leaf.serialNumber,
       certificateFingerprint: leaf.fingerprint256,
     });
-    expect(report.signers[0]?.fingerprints[0]).toEqual({ form: 'sha256-spki-der', value: spki });
+    expect(report.signers[0]?.fingerprints[0]).toEqual({ form: 'SHA256-SPKI', value: spki });
     expect(report.notChecked.join('\n')).toMatch(/revocation \(CRL\/OCSP\)/);
   });
 
@@ -233,13 +233,10 @@ describe('verifyModelReport / modelVerificationReport on the model_signing fixtu
 });
 
 describe('report helpers validate their arguments', () => {
-  it('formatVerificationReport, keyFingerprints, logDirectoryReport', async () => {
-    const { formatVerificationReport, keyFingerprints, logDirectoryReport } = await import(
-      '../../src/provenance/index.ts'
-    );
+  it('formatVerificationReport, logDirectoryReport', async () => {
+    const { formatVerificationReport, logDirectoryReport } = await import('../../src/provenance/index.ts');
     for (const call of [
       () => formatVerificationReport({} as never),
-      () => keyFingerprints(null as never),
       () => logDirectoryReport({ dir: 'x' } as never),
     ])
       expect(call).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));

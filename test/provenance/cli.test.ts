@@ -35,7 +35,7 @@ describe('confide provenance CLI', () => {
       expect(out.join('')).not.toContain(readFileSync(`${prefix}.key`, 'utf8').split('\n')[1]);
     }
     await expect(run('keygen', '--out', join(scratch, 'k-ecdsa-p256'))).rejects.toMatchObject({
-      code: 'PROV_IO',
+      code: 'PROV_FILE_EXISTS',
     });
     await expect(run('keygen', '--out', join(scratch, 'k-x'), '--algorithm', 'rsa')).rejects.toMatchObject({
       code: 'commander.invalidArgument',

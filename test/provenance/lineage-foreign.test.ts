@@ -91,7 +91,7 @@ describe('foreign in-toto statements (pretty-printed, signed by pyca/cryptograph
         keyid: 'builder-ed25519',
         key: 'builder',
         algorithm: 'ed25519',
-        fingerprint: { form: 'sha256-spki-der', value: keyId(parsePublicKeyPem(builderPem)) },
+        fingerprint: { form: 'SHA256-SPKI', value: keyId(parsePublicKeyPem(builderPem)) },
         status: 'counted',
       },
     ]);

@@ -131,7 +131,7 @@ describe('verifyLineage: the happy path', () => {
         keyid: expect.any(String),
         key: 'alice',
         algorithm: 'ed25519',
-        fingerprint: { form: 'sha256-spki-der', value: keyIdOf(alice.publicKey) },
+        fingerprint: { form: 'SHA256-SPKI', value: keyIdOf(alice.publicKey) },
         status: 'counted',
       },
     ]);
@@ -148,7 +148,7 @@ describe('verifyLineage: the happy path', () => {
         kind: 'public-key',
         name: 'alice',
         algorithm: 'ed25519',
-        fingerprints: [{ form: 'sha256-spki-der', value: keyIdOf(alice.publicKey) }],
+        fingerprints: [{ form: 'SHA256-SPKI', value: keyIdOf(alice.publicKey) }],
       },
     ]);
     expect(report.notChecked.join('\n')).toMatch(/artifacts on disk: not hashed/);
@@ -232,7 +232,7 @@ describe('verifyLineage: attacks, each with its own code', () => {
         keyid: aliceId,
         key: 'bob',
         algorithm: 'ecdsa-p256',
-        fingerprint: { form: 'sha256-spki-der', value: keyIdOf(bob.publicKey) },
+        fingerprint: { form: 'SHA256-SPKI', value: keyIdOf(bob.publicKey) },
         status: 'counted',
       },
     ]);

@@ -26,7 +26,8 @@ import {
   rowsForModel,
 } from '../../he/index.ts';
 import { InferencePool } from '../../workers/index.ts';
-import { readBytes, readText, writeAtomic } from '../files.ts';
+import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
+import { readPrivateKey } from '../private-key.ts';
 import { registerServeCommand } from './serve.ts';
 
 const SECRET_KEY_FILE = 'secret.key';
@@ -40,8 +41,12 @@ function json(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-async function readModel(path: string, featureNames: string | undefined): Promise<LinearModel> {
-  const bytes = await readBytes(path, 'model');
+async function readModel(
+  path: string,
+  featureNames: string | undefined,
+  maxBytes: number | undefined,
+): Promise<LinearModel> {
+  const bytes = await readBytes(path, 'model', { kind: 'model', maxBytes });
   const names = featureNames?.split(',').map((n) => n.trim());
   return loadModel(bytes, names ? { featureNames: names } : {});
 }
@@ -74,10 +79,15 @@ interface KeygenFlags {
   inputBound?: string;
   featureNames?: string;
   json?: boolean;
+  force?: boolean;
+  maxInputBytes?: number;
 }
 
 async function keygen(flags: KeygenFlags): Promise<void> {
-  const model = await readModel(flags.model, flags.featureNames);
+  const secretPath = join(flags.out, SECRET_KEY_FILE);
+  // Checked before the (slow) key generation; the write itself refuses again, atomically.
+  if (!flags.force) await refuseExisting(secretPath, 'secret key file');
+  const model = await readModel(flags.model, flags.featureNames, flags.maxInputBytes);
   if (flags.preset !== undefined && !(flags.preset in PRESETS)) {
     throw new HeError(
       'HE_PARAMETERS_INVALID',
@@ -98,9 +108,13 @@ async function keygen(flags: KeygenFlags): Promise<void> {
   try {
     const secret = client.exportSecretKeys();
     const evaluation = client.exportEvaluationKeys();
-    await writeAtomic(join(flags.out, SECRET_KEY_FILE), secret, { secret: true });
-    secret.fill(0);
-    await writeAtomic(join(flags.out, EVALUATION_KEY_FILE), evaluation);
+    try {
+      await writeAtomic(secretPath, secret, { secret: true, overwrite: flags.force === true });
+    } finally {
+      secret.fill(0);
+    }
+    // Public, and only meaningful with the secret key just written: replaced like any output.
+    await writeAtomic(join(flags.out, EVALUATION_KEY_FILE), evaluation, { overwrite: true });
     const summary = {
       keySetId: client.keySetId,
       secretKeyFile: join(flags.out, SECRET_KEY_FILE),
@@ -129,12 +143,14 @@ async function encrypt(flags: {
   out: string;
   layout: string;
   featureNames?: string;
+  maxInputBytes?: number;
 }): Promise<void> {
-  const model = await readModel(flags.model, flags.featureNames);
-  const table = parseCsv(await readText(flags.in, 'CSV'));
+  const maxBytes = flags.maxInputBytes;
+  const model = await readModel(flags.model, flags.featureNames, maxBytes);
+  const table = parseCsv(await readText(flags.in, 'CSV', { kind: 'csv', maxBytes }));
   const rows = rowsForModel(table, model);
   const client = await HeClient.fromSecretKeys(
-    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file'),
+    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
     model,
   );
   try {
@@ -142,7 +158,7 @@ async function encrypt(flags: {
     if (flags.layout === 'both')
       throw new HeError('HE_PARAMETERS_INVALID', '--layout for encrypt must be auto, batch or single');
     progress(`encrypting ${rows.length} rows`);
-    await writeAtomic(flags.out, client.encrypt(rows, { layout }));
+    await writeAtomic(flags.out, client.encrypt(rows, { layout }), { overwrite: true });
   } finally {
     client.dispose();
   }
@@ -160,6 +176,8 @@ interface InferFlags {
   attestKey?: string;
   attestation?: string;
   modelAttestation?: string;
+  maxInputBytes?: number;
+  passwordFile?: string;
 }
 
 /** What one scored batch contributes to its attestation. */
@@ -197,11 +215,12 @@ async function attestationFor(
   }
   const out = flags.attestation;
   const [provenance, path] = await Promise.all([import('../../provenance/index.ts'), import('node:path')]);
-  const key = provenance.parsePrivateKeyPem(await readText(flags.attestKey, 'attestation key'));
+  const maxBytes = flags.maxInputBytes;
+  const key = await readPrivateKey(flags.attestKey, 'attestation key', flags, 'HE');
   let upstream: unknown;
   if (flags.modelAttestation !== undefined) {
     try {
-      upstream = JSON.parse(await readText(flags.modelAttestation, 'model attestation'));
+      upstream = JSON.parse(await readText(flags.modelAttestation, 'model attestation', { maxBytes }));
     } catch (cause) {
       if (cause instanceof SyntaxError) {
         throw new provenance.ProvenanceError(
@@ -213,7 +232,7 @@ async function attestationFor(
       throw cause;
     }
   }
-  const modelBytes = await readBytes(flags.model, 'model');
+  const modelBytes = await readBytes(flags.model, 'model', { kind: 'model', maxBytes });
   const nameOf = (file: string): string => {
     const rel = path.relative(process.cwd(), path.resolve(file));
     const inside = rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
@@ -233,7 +252,7 @@ async function attestationFor(
       },
       key,
     );
-    await writeAtomic(out, `${JSON.stringify(attestation.envelope)}\n`);
+    await writeAtomic(out, `${JSON.stringify(attestation.envelope)}\n`, { overwrite: true });
     return attestation.digest;
   };
 }
@@ -244,20 +263,24 @@ async function attestationFor(
  */
 async function infer(flags: InferFlags): Promise<void> {
   const attest = await attestationFor(flags);
-  const model = await readModel(flags.model, flags.featureNames);
+  const maxBytes = flags.maxInputBytes;
+  const model = await readModel(flags.model, flags.featureNames, maxBytes);
   const workers = flags.workers === undefined ? undefined : parseWorkers(flags.workers);
-  const evaluationKeys = await readBytes(flags.evalKeys, 'evaluation key file');
+  const evaluationKeys = await readBytes(flags.evalKeys, 'evaluation key file', {
+    kind: 'container',
+    maxBytes,
+  });
   if (workers !== undefined) progress(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
   const pool = workers === undefined ? undefined : await InferencePool.create({ size: workers });
   try {
     const server = await HeServer.create(evaluationKeys, model, pool ? { pool } : {});
     try {
-      const batch = await readBytes(flags.in, 'encrypted batch');
+      const batch = await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes });
       progress('scoring the encrypted batch');
       const started = performance.now();
       const result = await server.inferAsync(batch);
       const millis = performance.now() - started;
-      await writeAtomic(flags.out, result);
+      await writeAtomic(flags.out, result, { overwrite: true });
       const summary = server.lastInference;
       const extra = workers === undefined ? {} : { workers };
       let attestation: string | undefined;
@@ -306,13 +329,21 @@ function parseWorkers(value: string): number {
   return n;
 }
 
-async function decrypt(flags: { keys: string; in: string; out: string }): Promise<void> {
+async function decrypt(flags: {
+  keys: string;
+  in: string;
+  out: string;
+  maxInputBytes?: number;
+}): Promise<void> {
+  const maxBytes = flags.maxInputBytes;
   const client = await HeClient.fromSecretKeys(
-    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file'),
+    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
   );
   try {
-    const { predictions } = client.decrypt(await readBytes(flags.in, 'encrypted result'));
-    await writeAtomic(flags.out, formatPredictionsCsv(client.model, predictions));
+    const { predictions } = client.decrypt(
+      await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes }),
+    );
+    await writeAtomic(flags.out, formatPredictionsCsv(client.model, predictions), { overwrite: true });
   } finally {
     client.dispose();
   }
@@ -382,7 +413,8 @@ export function registerHeCommands(program: Command): void {
   const he = program.command('he').description('encrypted inference of linear models with CKKS (SEAL)');
   const featureNamesHelp = 'for ONNX models: comma-separated names of the input columns (ONNX has none)';
 
-  he.command('keygen')
+  const keygenCommand = he
+    .command('keygen')
     .description(
       'plan parameters for a model and generate a key set: DIR/secret.key (0600) and DIR/evaluation.keys',
     )
@@ -394,9 +426,12 @@ export function registerHeCommands(program: Command): void {
     .option('--input-bound <x>', 'largest |value| of a standardized feature (default 1024)')
     .option('--feature-names <list>', featureNamesHelp)
     .option('--json', 'print a JSON summary')
+    .option('--force', 'replace an existing DIR/secret.key (everything encrypted under it is lost)')
     .action((flags: KeygenFlags) => keygen(flags));
+  addInputLimitOption(keygenCommand);
 
-  he.command('encrypt')
+  const encryptCommand = he
+    .command('encrypt')
     .description('encrypt the model features of a CSV (columns matched by name) with the client keys')
     .requiredOption('--keys <dir>', 'folder holding secret.key')
     .requiredOption('--model <file>', 'the model the keys were generated for')
@@ -405,8 +440,10 @@ export function registerHeCommands(program: Command): void {
     .option('--layout <layout>', 'auto, batch or single', 'auto')
     .option('--feature-names <list>', featureNamesHelp)
     .action(encrypt);
+  addInputLimitOption(encryptCommand);
 
-  he.command('infer')
+  const inferCommand = he
+    .command('infer')
     .description('score an encrypted batch with evaluation keys only')
     .requiredOption('--eval-keys <file>', 'evaluation.keys from the client')
     .requiredOption('--model <file>', 'confide/linear-model@1 JSON or ONNX')
@@ -416,19 +453,23 @@ export function registerHeCommands(program: Command): void {
     .option('--workers <n>', 'score on a pool of N worker threads (a lone batch is cut across them)')
     .option('--attest-key <file>', 'sign an inference-batch lineage attestation with this private key (PEM)')
     .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
+    .option('--password-file <file>', 'password of an encrypted --attest-key (or CONFIDE_KEY_PASSWORD)')
     .option(
       '--model-attestation <file>',
       'link the model input to the attestation that produced the model file',
     )
     .option('--json', 'print a JSON summary')
     .action(infer);
+  addInputLimitOption(inferCommand);
 
-  he.command('decrypt')
+  const decryptCommand = he
+    .command('decrypt')
     .description('decrypt an encrypted result into predictions.csv (input row order)')
     .requiredOption('--keys <dir>', 'folder holding secret.key')
     .requiredOption('--in <file>', 'encrypted result')
     .requiredOption('--out <file>', 'predictions CSV to write')
     .action(decrypt);
+  addInputLimitOption(decryptCommand);
 
   registerServeCommand(he);
 

@@ -4,10 +4,14 @@
  * CLI's top level prints one line and exits non-zero.
  *
  * - `hash PATH [--ignore P …] [--allow-symlinks] [--json]`: the model_signing v1 manifest.
- * - `keygen --out PREFIX [--algorithm ecdsa-p256|ecdsa-p384|ed25519]`: `PREFIX.key` (PKCS#8 PEM,
- *   created with mode 0600, never overwritten) and `PREFIX.pub` (SPKI PEM).
+ * - `keygen` and `fingerprint`: see `provenance-keys.ts`.
  * - `sign-model PATH --key PREFIX.key --out model.sig [--ignore P …]`: a model_signing v1
- *   key-mode bundle.
+ *   key-mode bundle; with `--certificate LEAF.pem [--chain CHAIN.pem]` a certificate-mode bundle
+ *   (the leaf, then the intermediates of CHAIN.pem in file order), as model_signing's
+ *   `sign certificate` writes it.
+ *
+ * Every command that reads a private key takes `--password-file FILE` (or `CONFIDE_KEY_PASSWORD`)
+ * for encrypted keys, and every command takes `--max-input-bytes` (`../files.ts`).
  * - `verify-model PATH --signature model.sig --key PREFIX.pub [--ignore P …] [--json]`: exit 0
  *   exactly when the model is valid. `--ca CA.pem` instead of `--key` verifies a
  *   certificate-mode bundle against those CA certificates; `--trusted-root trusted_root.json
@@ -45,9 +49,9 @@
  * @module
  */
 
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Argument, type Command, Option } from 'commander';
+import { Argument, type Command } from 'commander';
 import {
   type AttestationSource,
   artifactFromFile,
@@ -56,12 +60,10 @@ import {
   cosignAttestation,
   diskDigests,
   formatVerificationReport,
-  GENERATABLE_ALGORITHMS,
-  generateKeyPair,
   hashModel,
   isConfideError,
   type JsonValue,
-  type KeyAlgorithm,
+  keyFingerprints,
   LINEAGE_EVENTS,
   type LineageArtifact,
   type LineageEvent,
@@ -77,12 +79,9 @@ import {
   parseLineagePolicy,
   parseLogProof,
   parseNoteVerifierKey,
-  parsePrivateKeyPem,
   parsePublicKeyPem,
   policyFromKeys,
-  privateKeyToPem,
   publicKeysEqual,
-  publicKeyToPem,
   relativeInside,
   signModel,
   VerificationError,
@@ -92,8 +91,19 @@ import {
   verifyLogProofReport,
   verifyModelReport,
 } from '../../provenance/index.ts';
+import {
+  addInputLimitOption,
+  type InputKind,
+  readBytes as readFileBytes,
+  readJson as readFileJson,
+  readText as readFileText,
+  writeAtomic,
+} from '../files.ts';
+import { readPrivateKey } from '../private-key.ts';
+import { pemCertificates, registerKeyCommands } from './provenance-keys.ts';
 
 interface VerifyFlags {
+  readonly maxInputBytes?: number;
   readonly signature: string;
   readonly key?: string;
   readonly ca?: string;
@@ -108,42 +118,32 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-async function readText(path: string, what: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (cause) {
-    const code = (cause as { code?: unknown }).code;
-    throw new ProvenanceError(
-      code === 'ENOENT' ? 'PROV_PATH_NOT_FOUND' : 'PROV_IO',
-      `cannot read the ${what} '${path}'${typeof code === 'string' ? ` (${code})` : ''}`,
-      { cause },
-    );
-  }
+/** A bounded read in this command group's namespace; `limit` is `--max-input-bytes`. */
+function readText(path: string, what: string, limit: number | undefined, kind: InputKind = 'json') {
+  return readFileText(path, what, { scope: 'PROV', kind, maxBytes: limit });
 }
 
-async function writeNew(path: string, data: string, mode: number): Promise<void> {
-  try {
-    // 'wx': refuse to overwrite, and create with the mode from the start (no chmod race).
-    await writeFile(path, data, { flag: 'wx', mode });
-  } catch (cause) {
-    const code = (cause as { code?: unknown }).code;
-    throw new ProvenanceError(
-      'PROV_IO',
-      code === 'EEXIST' ? `'${path}' already exists; refusing to overwrite it` : `cannot write '${path}'`,
-      { cause },
-    );
-  }
+function readJson(path: string, what: string, limit: number | undefined): Promise<unknown> {
+  return readFileJson(path, what, { scope: 'PROV', kind: 'json', maxBytes: limit });
+}
+
+/** Writes an output that earlier runs may have written: replaced atomically (not a secret). */
+function writeOut(path: string, data: string): Promise<void> {
+  return writeAtomic(path, data, { scope: 'PROV', overwrite: true });
 }
 
 async function trustFromFlags(opts: VerifyFlags): Promise<ModelTrust> {
-  if (opts.ca !== undefined) return { certificateAuthorities: await readText(opts.ca, 'CA certificate') };
+  if (opts.ca !== undefined)
+    return { certificateAuthorities: await readText(opts.ca, 'CA certificate', opts.maxInputBytes, 'key') };
   if (opts.trustedRoot !== undefined)
     return {
-      trustedRoot: await readText(opts.trustedRoot, 'trusted root'),
+      trustedRoot: await readText(opts.trustedRoot, 'trusted root', opts.maxInputBytes),
       identity: opts.identity ?? '',
       issuer: opts.issuer ?? '',
     };
-  return { publicKey: parsePublicKeyPem(await readText(opts.key ?? '', 'public key')) };
+  return {
+    publicKey: parsePublicKeyPem(await readText(opts.key ?? '', 'public key', opts.maxInputBytes, 'key')),
+  };
 }
 
 /** Prints a verification report (human lines, or the JSON) and fails with its code when not valid. */
@@ -166,24 +166,9 @@ function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function readJson(path: string, what: string): Promise<unknown> {
-  const text = await readText(path, what);
-  try {
-    return JSON.parse(text);
-  } catch (cause) {
-    throw new ProvenanceError('PROV_JSON_INVALID', `the ${what} '${path}' is not JSON`, { cause });
-  }
-}
-
-async function writeOut(path: string, data: string): Promise<void> {
-  try {
-    await writeFile(path, data);
-  } catch (cause) {
-    throw new ProvenanceError('PROV_IO', `cannot write '${path}'`, { cause });
-  }
-}
-
 interface AttestFlags {
+  readonly maxInputBytes?: number;
+  readonly passwordFile?: string;
   readonly output: string[];
   readonly input: string[];
   readonly key: string[];
@@ -204,13 +189,17 @@ interface AttestFlags {
 }
 
 /** `PATH[=ATTESTATION]` → the input artifact, linked to its upstream when one is given. */
-async function inputArtifact(spec: string, base: string): Promise<LineageArtifact> {
+async function inputArtifact(
+  spec: string,
+  base: string,
+  limit: number | undefined,
+): Promise<LineageArtifact> {
   const eq = spec.indexOf('=');
   const path = eq < 0 ? spec : spec.slice(0, eq);
   const artifact = await artifactFromFile(path, base);
   if (eq < 0) return artifact;
   const upstreamPath = spec.slice(eq + 1);
-  return linkInput(artifact, await readJson(upstreamPath, 'upstream attestation'));
+  return linkInput(artifact, await readJson(upstreamPath, 'upstream attestation', limit));
 }
 
 function integer(value: string | undefined, flag: string): number | undefined {
@@ -225,9 +214,9 @@ function integer(value: string | undefined, flag: string): number | undefined {
 
 async function attestCommand(event: LineageEvent, opts: AttestFlags): Promise<void> {
   const base = opts.base;
-  const keys = await Promise.all(
-    opts.key.map(async (k) => parsePrivateKeyPem(await readText(k, 'private key'))),
-  );
+  const limit = opts.maxInputBytes;
+  const keys = [];
+  for (const k of opts.key) keys.push(await readPrivateKey(k, 'private key', opts));
   const outputs = await Promise.all(opts.output.map((o) => artifactFromFile(o, base)));
   const inputs = [];
   if (event === 'inference-batch') {
@@ -242,10 +231,11 @@ async function attestCommand(event: LineageEvent, opts: AttestFlags): Promise<vo
         'inference-batch needs --model PATH[=ATTESTATION], --batch PATH, --key-set-id ID, --params FILE (the encryption parameters) and exactly one --output (the result)',
       );
     }
-    inputs.push(await inputArtifact(opts.model, base), await inputArtifact(opts.batch, base));
+    inputs.push(await inputArtifact(opts.model, base, limit), await inputArtifact(opts.batch, base, limit));
   }
-  for (const spec of opts.input) inputs.push(await inputArtifact(spec, base));
-  const parameters = opts.params === undefined ? undefined : await readJson(opts.params, 'parameters file');
+  for (const spec of opts.input) inputs.push(await inputArtifact(spec, base, limit));
+  const parameters =
+    opts.params === undefined ? undefined : await readJson(opts.params, 'parameters file', limit);
   const details: Record<string, JsonValue> = {};
   const set = (field: string, value: JsonValue | undefined): void => {
     if (value !== undefined) details[field] = value;
@@ -281,14 +271,13 @@ async function attestCommand(event: LineageEvent, opts: AttestFlags): Promise<vo
   print(`${event} attestation ${attestation.digest} → ${opts.out} (${keys.length} signature(s))`);
 }
 
-async function attestationSources(paths: readonly string[]): Promise<AttestationSource[]> {
+async function attestationSources(
+  paths: readonly string[],
+  limit: number | undefined,
+): Promise<AttestationSource[]> {
   const sources: AttestationSource[] = [];
   for (const path of paths) {
-    const bytes = new Uint8Array(
-      await readFile(path).catch((cause: unknown) => {
-        throw new ProvenanceError('PROV_PATH_NOT_FOUND', `cannot read the attestation '${path}'`, { cause });
-      }),
-    );
+    const bytes = await readFileBytes(path, 'attestation', { scope: 'PROV', kind: 'json', maxBytes: limit });
     if (!path.endsWith('.jsonl')) {
       sources.push({ source: path, bytes });
       continue;
@@ -315,16 +304,25 @@ function registerLogCommands(provenance: Command): void {
     .command('log')
     .description('a verifiable local log: RFC 9162 Merkle tree, C2SP signed checkpoints');
 
-  log
+  const logAppendCommand = log
     .command('append')
     .description('append files as log entries and sign the new checkpoint (creates the log with --origin)')
     .argument('<dir>', 'log directory')
     .argument('<files...>', 'entries to append (e.g. attestation files)')
     .requiredOption('--key <file>', "the log's Ed25519 private key (PEM)")
+    .option('--password-file <file>', 'password of an encrypted --key (or CONFIDE_KEY_PASSWORD)')
     .option('--origin <name>', 'the log name, to create a new log (e.g. example.org/lineage)')
     .action(
-      async (dir: string, files: string[], opts: { key: string; origin?: string }, command: Command) => {
-        const key = parsePrivateKeyPem(await readText(opts.key, 'private key'));
+      async (
+        dir: string,
+        files: string[],
+        opts: { key: string; origin?: string; passwordFile?: string; maxInputBytes?: number },
+        command: Command,
+      ) => {
+        const key = await readPrivateKey(opts.key, 'private key', opts);
+        // Every entry is hashed first, so a bad one leaves no log created or changed.
+        const hashes = [];
+        for (const f of files) hashes.push(await leafHashOfFile(f));
         let store: LogStore;
         if (await LogStore.exists(dir)) {
           store = await LogStore.open(dir);
@@ -339,8 +337,6 @@ function registerLogCommands(provenance: Command): void {
             `created log ${store.log.origin}; verifier key: ${noteVerifierKey(store.log.origin, key.publicKey)}`,
           );
         }
-        const hashes = [];
-        for (const f of files) hashes.push(await leafHashOfFile(f));
         const { indices, checkpoint } = await store.appendLeafHashes(hashes, key);
         const hex = store.leafHashesHex();
         indices.forEach((index, i) => {
@@ -349,6 +345,7 @@ function registerLogCommands(provenance: Command): void {
         process.stdout.write(checkpoint);
       },
     );
+  addInputLimitOption(logAppendCommand);
 
   log
     .command('prove')
@@ -392,7 +389,7 @@ function registerLogCommands(provenance: Command): void {
       },
     );
 
-  log
+  const logVerifyCommand = log
     .command('verify')
     .description('verify a proof file offline (or a whole log directory); exit 0 exactly when valid')
     .argument('<proof>', 'proof file from `log prove`, or a log directory')
@@ -404,7 +401,14 @@ function registerLogCommands(provenance: Command): void {
     .action(
       async (
         target: string,
-        opts: { key?: string; vkey?: string; file?: string; previous?: string; json: boolean },
+        opts: {
+          key?: string;
+          vkey?: string;
+          file?: string;
+          previous?: string;
+          json: boolean;
+          maxInputBytes?: number;
+        },
         command: Command,
       ) => {
         if (
@@ -421,7 +425,12 @@ function registerLogCommands(provenance: Command): void {
             const given =
               opts.vkey !== undefined
                 ? parseNoteVerifierKey(opts.vkey)
-                : noteVerifier(own.name, parsePublicKeyPem(await readText(opts.key as string, 'public key')));
+                : noteVerifier(
+                    own.name,
+                    parsePublicKeyPem(
+                      await readText(opts.key as string, 'public key', opts.maxInputBytes, 'key'),
+                    ),
+                  );
             if (given.name !== own.name || !publicKeysEqual(given.publicKey, own.publicKey)) {
               const error = new VerificationError(
                 'PROV_CHECKPOINT_SIGNATURE_INVALID',
@@ -450,22 +459,24 @@ function registerLogCommands(provenance: Command): void {
         }
         if ((opts.key === undefined) === (opts.vkey === undefined))
           command.error('error: give exactly one of --key or --vkey');
-        const proof = parseLogProof(await readText(target, 'proof'));
+        const limit = opts.maxInputBytes;
+        const proof = parseLogProof(await readText(target, 'proof', limit));
         const verifier =
           opts.vkey !== undefined
             ? parseNoteVerifierKey(opts.vkey)
-            : noteVerifier(proof.origin, parsePublicKeyPem(await readText(opts.key as string, 'public key')));
+            : noteVerifier(
+                proof.origin,
+                parsePublicKeyPem(await readText(opts.key as string, 'public key', limit, 'key')),
+              );
         try {
           const entry =
             opts.file === undefined
               ? undefined
-              : new Uint8Array(
-                  await readFile(opts.file).catch((cause: unknown) => {
-                    throw new ProvenanceError('PROV_PATH_NOT_FOUND', `cannot read '${opts.file}'`, { cause });
-                  }),
-                );
+              : await readFileBytes(opts.file, 'entry', { scope: 'PROV', kind: 'data', maxBytes: limit });
           const previous =
-            opts.previous === undefined ? undefined : await readText(opts.previous, 'checkpoint');
+            opts.previous === undefined
+              ? undefined
+              : await readText(opts.previous, 'checkpoint', limit, 'key');
           const report = verifyLogProofReport(
             proof,
             verifier,
@@ -493,6 +504,39 @@ function registerLogCommands(provenance: Command): void {
         }
       },
     );
+  addInputLimitOption(logVerifyCommand);
+}
+
+interface SignModelFlags {
+  readonly key: string;
+  readonly out: string;
+  readonly ignore: string[];
+  readonly passwordFile?: string;
+  readonly certificate?: string;
+  readonly chain?: string;
+  readonly maxInputBytes?: number;
+}
+
+/** `--certificate LEAF [--chain CHAIN]` → DER certificates, the leaf first. */
+async function signingChain(opts: SignModelFlags): Promise<Uint8Array[]> {
+  const read = async (path: string, what: string): Promise<Uint8Array[]> => {
+    const certificates = pemCertificates(await readText(path, what, opts.maxInputBytes, 'key'));
+    if (certificates.length === 0) {
+      throw new ProvenanceError(
+        'PROV_SIGNING_CHAIN_INVALID',
+        `the ${what} '${path}' holds no CERTIFICATE block`,
+      );
+    }
+    return certificates;
+  };
+  const leaf = await read(opts.certificate as string, 'signing certificate');
+  if (leaf.length !== 1) {
+    throw new ProvenanceError(
+      'PROV_SIGNING_CHAIN_INVALID',
+      `the signing certificate '${opts.certificate}' holds ${leaf.length} certificates; put the intermediates in --chain`,
+    );
+  }
+  return [...leaf, ...(opts.chain === undefined ? [] : await read(opts.chain, 'certificate chain'))];
 }
 
 function printReport(report: LineageReport): void {
@@ -555,43 +599,42 @@ export function registerProvenanceCommands(program: Command): void {
       },
     );
 
-  provenance
-    .command('keygen')
-    .description('generate a signing key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM)')
-    .requiredOption('--out <prefix>', 'output path prefix')
-    .addOption(
-      new Option('--algorithm <algorithm>', 'signature algorithm')
-        .choices(GENERATABLE_ALGORITHMS)
-        .default('ecdsa-p256'),
-    )
-    .action(async (opts: { out: string; algorithm: KeyAlgorithm }) => {
-      const key = generateKeyPair(opts.algorithm);
-      await writeNew(`${opts.out}.key`, privateKeyToPem(key), 0o600);
-      await writeNew(`${opts.out}.pub`, publicKeyToPem(key.publicKey), 0o644);
-      print(`wrote ${opts.out}.key (private, mode 0600) and ${opts.out}.pub (${opts.algorithm})`);
-    });
+  registerKeyCommands(provenance);
 
-  provenance
+  const signModelCommand = provenance
     .command('sign-model')
-    .description('sign a model file or directory as a model_signing v1 key-mode bundle')
+    .description(
+      'sign a model file or directory as a model_signing v1 bundle: key mode, or certificate mode with --certificate',
+    )
     .argument('<path>', 'model file or directory')
-    .requiredOption('--key <file>', 'private key (PKCS#8 or SEC1 PEM, unencrypted)')
+    .requiredOption('--key <file>', 'private key (PKCS#8 or SEC1 PEM; encrypted with --password-file)')
     .requiredOption('--out <file>', 'where to write the signature bundle (e.g. model.sig)')
+    .option('--password-file <file>', 'password of an encrypted --key (or CONFIDE_KEY_PASSWORD)')
+    .option('--certificate <file>', "certificate mode: the signing certificate (PEM) of --key's public key")
+    .option(
+      '--chain <file>',
+      'certificate mode: intermediate certificates (PEM), the issuer of the leaf first',
+    )
     .option('--ignore <path>', 'path relative to the model root to leave out (repeatable)', collect, [])
-    .action(async (path: string, opts: { key: string; out: string; ignore: string[] }) => {
-      const key = parsePrivateKeyPem(await readText(opts.key, 'private key'));
-      const signed = await signModel(path, key, { ignorePaths: opts.ignore, signaturePath: opts.out });
-      try {
-        await writeFile(opts.out, signed.bundleJson);
-      } catch (cause) {
-        throw new ProvenanceError('PROV_IO', `cannot write '${opts.out}'`, { cause });
-      }
+    .action(async (path: string, opts: SignModelFlags, command: Command) => {
+      if (opts.chain !== undefined && opts.certificate === undefined)
+        command.error('error: --chain needs --certificate');
+      const key = await readPrivateKey(opts.key, 'private key', opts);
+      const certificateChain = opts.certificate === undefined ? undefined : await signingChain(opts);
+      const signed = await signModel(path, key, {
+        ignorePaths: opts.ignore,
+        signaturePath: opts.out,
+        ...(certificateChain === undefined ? {} : { certificateChain }),
+      });
+      await writeOut(opts.out, signed.bundleJson);
+      const { sha256Spki } = keyFingerprints(key.publicKey);
       print(
-        `signed ${signed.manifest.resources.length} file(s), root ${signed.manifest.rootDigest} → ${opts.out}`,
+        `signed ${signed.manifest.resources.length} file(s), root ${signed.manifest.rootDigest} → ${opts.out} (${certificateChain === undefined ? 'key mode' : `certificate mode, ${certificateChain.length} certificate(s)`}, key SHA256-SPKI:${sha256Spki})`,
       );
     });
+  addInputLimitOption(signModelCommand);
 
-  provenance
+  const attestCommandLine = provenance
     .command('attest')
     .description(
       'sign an in-toto lineage statement for one event (outputs, inputs linked to upstream attestations)',
@@ -605,6 +648,7 @@ export function registerProvenanceCommands(program: Command): void {
       [],
     )
     .option('--key <file>', 'private key (PEM; repeatable: one signature per key)', collect, [])
+    .option('--password-file <file>', 'password of encrypted --key files (or CONFIDE_KEY_PASSWORD)')
     .requiredOption('--out <file>', 'where to write the attestation (DSSE envelope JSON)')
     .option(
       '--params <file>',
@@ -627,21 +671,32 @@ export function registerProvenanceCommands(program: Command): void {
       if (opts.key.length === 0) command.error('error: give at least one --key');
       await attestCommand(event, opts);
     });
+  addInputLimitOption(attestCommandLine);
 
-  provenance
+  const cosignCommand = provenance
     .command('cosign')
     .description('add a signature to a lineage attestation (for k-of-n policies)')
     .argument('<attestation>', 'attestation file (DSSE envelope JSON)')
     .requiredOption('--key <file>', 'private key (PEM)')
+    .option('--password-file <file>', 'password of an encrypted --key (or CONFIDE_KEY_PASSWORD)')
     .option('--out <file>', 'where to write the result (default: in place)')
-    .action(async (path: string, opts: { key: string; out?: string }) => {
-      const key = parsePrivateKeyPem(await readText(opts.key, 'private key'));
-      const envelope = await cosignAttestation(await readJson(path, 'attestation'), key);
-      await writeOut(opts.out ?? path, `${JSON.stringify(envelope)}\n`);
-      print(`${envelope.signatures.length} signature(s) → ${opts.out ?? path}`);
-    });
+    .action(
+      async (
+        path: string,
+        opts: { key: string; out?: string; passwordFile?: string; maxInputBytes?: number },
+      ) => {
+        const key = await readPrivateKey(opts.key, 'private key', opts);
+        const envelope = await cosignAttestation(
+          await readJson(path, 'attestation', opts.maxInputBytes),
+          key,
+        );
+        await writeOut(opts.out ?? path, `${JSON.stringify(envelope)}\n`);
+        print(`${envelope.signatures.length} signature(s) → ${opts.out ?? path}`);
+      },
+    );
+  addInputLimitOption(cosignCommand);
 
-  provenance
+  const verifyCommand = provenance
     .command('verify')
     .description(
       'verify lineage attestations and the graph they form, offline; exit 0 exactly when all verify',
@@ -660,7 +715,14 @@ export function registerProvenanceCommands(program: Command): void {
     .action(
       async (
         paths: string[],
-        opts: { policy?: string; trustedKey: string[]; checkFiles: boolean; base: string; json: boolean },
+        opts: {
+          policy?: string;
+          trustedKey: string[];
+          checkFiles: boolean;
+          base: string;
+          json: boolean;
+          maxInputBytes?: number;
+        },
         command: Command,
       ) => {
         if ((opts.policy === undefined) === (opts.trustedKey.length === 0)) {
@@ -670,11 +732,13 @@ export function registerProvenanceCommands(program: Command): void {
           opts.policy === undefined
             ? policyFromKeys(
                 await Promise.all(
-                  opts.trustedKey.map(async (k) => parsePublicKeyPem(await readText(k, 'public key'))),
+                  opts.trustedKey.map(async (k) =>
+                    parsePublicKeyPem(await readText(k, 'public key', opts.maxInputBytes, 'key')),
+                  ),
                 ),
               )
-            : parseLineagePolicy(await readText(opts.policy, 'policy'));
-        let report = verifyLineage(await attestationSources(paths), policy);
+            : parseLineagePolicy(await readText(opts.policy, 'policy', opts.maxInputBytes));
+        let report = verifyLineage(await attestationSources(paths, opts.maxInputBytes), policy);
         if (opts.checkFiles) report = await checkLineageFiles(report, diskDigests(opts.base));
         if (opts.json) print(JSON.stringify(report, null, 2));
         else printReport(report);
@@ -691,9 +755,11 @@ export function registerProvenanceCommands(program: Command): void {
       },
     );
 
+  addInputLimitOption(verifyCommand);
+
   registerLogCommands(provenance);
 
-  provenance
+  const verifyModelCommand = provenance
     .command('verify-model')
     .description('verify a model against a model_signing v1 bundle; exit 0 exactly when valid')
     .argument('<path>', 'model file or directory')
@@ -716,15 +782,11 @@ export function registerProvenanceCommands(program: Command): void {
         command.error('error: keyless verification needs --identity and --issuer');
       }
       try {
-        const bundle = new Uint8Array(
-          await readFile(opts.signature).catch((cause: unknown) => {
-            throw new ProvenanceError(
-              'PROV_PATH_NOT_FOUND',
-              `cannot read the signature '${opts.signature}'`,
-              { cause },
-            );
-          }),
-        );
+        const bundle = await readFileBytes(opts.signature, 'signature', {
+          scope: 'PROV',
+          kind: 'json',
+          maxBytes: opts.maxInputBytes,
+        });
         const report = await verifyModelReport(path, bundle, await trustFromFlags(opts), {
           ignorePaths: opts.ignore,
           signaturePath: opts.signature,
@@ -742,4 +804,5 @@ export function registerProvenanceCommands(program: Command): void {
         throw error;
       }
     });
+  addInputLimitOption(verifyModelCommand);
 }

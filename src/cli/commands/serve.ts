@@ -24,7 +24,7 @@ import {
   resolveServerOptions,
 } from '../../server/index.ts';
 import { InferencePool } from '../../workers/index.ts';
-import { readBytes, readText } from '../files.ts';
+import { addInputLimitOption, readBytes, readText } from '../files.ts';
 
 interface ServeFlags {
   model: string[];
@@ -34,6 +34,7 @@ interface ServeFlags {
   workers?: string;
   allowUnauthenticated?: boolean;
   maxBodyMb: string;
+  maxInputBytes?: number;
   maxKeysMb: string;
   maxConcurrency: string;
   rateLimit: string;
@@ -81,7 +82,10 @@ function parseRateLimit(value: string): RateLimit | false {
   return { max: Number(match[1]), windowMs };
 }
 
-async function readModels(specs: readonly string[]): Promise<Record<string, LinearModel>> {
+async function readModels(
+  specs: readonly string[],
+  maxBytes: number | undefined,
+): Promise<Record<string, LinearModel>> {
   if (specs.length === 0) throw new HeError('HE_PARAMETERS_INVALID', 'give at least one --model ID=PATH');
   const models: Record<string, LinearModel> = {};
   for (const spec of specs) {
@@ -95,15 +99,17 @@ async function readModels(specs: readonly string[]): Promise<Record<string, Line
       );
     }
     if (id in models) throw new HeError('HE_PARAMETERS_INVALID', `--model ${id} is given twice`);
-    models[id] = loadModel(await readBytes(path, `model ${id}`));
+    models[id] = loadModel(await readBytes(path, `model ${id}`, { kind: 'model', maxBytes }));
   }
   return models;
 }
 
-async function readTokens(tokenFile: string | undefined): Promise<string[]> {
+async function readTokens(tokenFile: string | undefined, maxBytes: number | undefined): Promise<string[]> {
   const tokens: string[] = [];
   if (tokenFile !== undefined)
-    tokens.push(...parseTokenList(await readText(tokenFile, 'token file'), tokenFile));
+    tokens.push(
+      ...parseTokenList(await readText(tokenFile, 'token file', { kind: 'key', maxBytes }), tokenFile),
+    );
   const fromEnv = process.env.CONFIDE_TOKENS;
   if (fromEnv !== undefined && fromEnv.trim() !== '')
     tokens.push(...parseTokenList(fromEnv, 'CONFIDE_TOKENS'));
@@ -114,8 +120,8 @@ async function readTokens(tokenFile: string | undefined): Promise<string[]> {
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
-  const models = await readModels(flags.model);
-  const tokens = await readTokens(flags.tokenFile);
+  const models = await readModels(flags.model, flags.maxInputBytes);
+  const tokens = await readTokens(flags.tokenFile, flags.maxInputBytes);
   const MiB = 1024 * 1024;
   const maxConcurrency = whole(flags.maxConcurrency, '--max-concurrency', 1, 100_000);
   const workers = flags.workers === undefined ? undefined : whole(flags.workers, '--workers', 1, 256);
@@ -190,7 +196,8 @@ async function serve(flags: ServeFlags): Promise<void> {
 
 /** Registers `confide he serve` on the `he` command. */
 export function registerServeCommand(he: Command): void {
-  he.command('serve')
+  const serveCommand = he
+    .command('serve')
     .description('serve encrypted inference over HTTP: clients register evaluation keys and score batches')
     .option(
       '--model <ID=PATH>',
@@ -216,4 +223,5 @@ export function registerServeCommand(he: Command): void {
     .option('--shutdown-timeout-s <n>', 'time to finish requests in flight on SIGTERM/SIGINT', '30')
     .option('--cors-origin <origin>', 'a browser origin allowed to call the server; repeatable', collect, [])
     .action(serve);
+  addInputLimitOption(serveCommand);
 }

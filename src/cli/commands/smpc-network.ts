@@ -63,9 +63,10 @@ import {
   type SmpcErrorCode,
 } from '../../smpc/index.ts';
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
-import { readBytes, readText, writeAtomic } from '../files.ts';
+import { addInputLimitOption, type InputKind, readBytes, readText, writeAtomic } from '../files.ts';
 
 interface ServeFlags {
+  maxInputBytes?: number;
   clients: string;
   vectorLength: number;
   rounds: number;
@@ -93,6 +94,7 @@ interface ServeFlags {
 }
 
 interface JoinFlags {
+  maxInputBytes?: number;
   url: string;
   id: string;
   tokenFile: string;
@@ -142,8 +144,18 @@ function hexKey(text: string, length: number, what: string): Uint8Array {
   return bytes;
 }
 
-async function readJson(path: string, what: string): Promise<unknown> {
-  const text = await readText(path, what);
+/** The read options of this command group: SMPC_* codes, the kind's limit or `--max-input-bytes`. */
+function bounded(kind: InputKind, maxBytes: number | undefined) {
+  return { scope: 'SMPC', kind, maxBytes } as const;
+}
+
+async function readJson(
+  path: string,
+  what: string,
+  maxBytes: number | undefined,
+  kind: InputKind = 'json',
+): Promise<unknown> {
+  const text = await readText(path, what, bounded(kind, maxBytes));
   try {
     return JSON.parse(text);
   } catch {
@@ -151,8 +163,8 @@ async function readJson(path: string, what: string): Promise<unknown> {
   }
 }
 
-async function readClients(path: string): Promise<RegisteredClient[]> {
-  const list = await readJson(path, 'client list');
+async function readClients(path: string, maxBytes: number | undefined): Promise<RegisteredClient[]> {
+  const list = await readJson(path, 'client list', maxBytes);
   if (!Array.isArray(list)) {
     throw new ConfideArgumentError(
       'INVALID_ARGUMENT',
@@ -232,7 +244,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   if ((flags.valueBits === undefined) !== (flags.clip === undefined)) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', '--value-bits and --clip go together');
   }
-  const clients = await readClients(flags.clients);
+  const clients = await readClients(flags.clients, flags.maxInputBytes);
   let dp: DpPlan | undefined;
   if (flags.epsilon !== undefined || flags.delta !== undefined) {
     if (flags.epsilon === undefined || flags.delta === undefined || flags.clip === undefined) {
@@ -258,8 +270,20 @@ async function serve(flags: ServeFlags): Promise<void> {
     );
   }
   const spent: number[] = [];
-  const payload = flags.payload === undefined ? undefined : await readBytes(flags.payload, 'payload');
+  const payload =
+    flags.payload === undefined
+      ? undefined
+      : await readBytes(flags.payload, 'payload', bounded('data', flags.maxInputBytes));
   const prefix = flags.roundPrefix ?? `r${Date.now().toString(36)}-`;
+  if (flags.store !== undefined) {
+    // The store is read back on start: bound it like every input (a missing store is a new one).
+    await readBytes(flags.store, 'round store', bounded('json', flags.maxInputBytes)).catch(
+      (error: unknown) => {
+        const cause = (error as { cause?: { code?: unknown } }).cause;
+        if (cause?.code !== 'ENOENT') throw error;
+      },
+    );
+  }
   const { AggregationServer, FileRoundStore } = await import('../../smpc/server.ts');
   const server = await AggregationServer.listen({
     host: flags.host,
@@ -296,6 +320,7 @@ async function serve(flags: ServeFlags): Promise<void> {
         await writeAtomic(
           `${flags.outputDir}/${result.roundId}.json`,
           `${JSON.stringify({ roundId: result.roundId, ringBits: flags.ringBits, lanes: sum })}\n`,
+          { scope: 'SMPC', overwrite: true },
         );
       }
       const values =
@@ -353,8 +378,8 @@ async function serve(flags: ServeFlags): Promise<void> {
 }
 
 async function join(flags: JoinFlags): Promise<void> {
-  const token = (await readText(flags.tokenFile, 'token file')).trim();
-  const raw = await readJson(flags.input, 'input');
+  const token = (await readText(flags.tokenFile, 'token file', bounded('key', flags.maxInputBytes))).trim();
+  const raw = await readJson(flags.input, 'input', flags.maxInputBytes, 'data');
   if (!Array.isArray(raw) || !raw.every((v) => typeof v === 'number' && Number.isFinite(v))) {
     throw new ConfideArgumentError(
       'INVALID_ARGUMENT',
@@ -371,10 +396,14 @@ async function join(flags: JoinFlags): Promise<void> {
   const identitySecretKey =
     flags.identityKey === undefined
       ? undefined
-      : hexKey(await readText(flags.identityKey, 'identity key'), 32, 'identity key');
+      : hexKey(
+          await readText(flags.identityKey, 'identity key', bounded('key', flags.maxInputBytes)),
+          32,
+          'identity key',
+        );
   let trustedIdentities: { id: string; publicKey: Uint8Array }[] | undefined;
   if (flags.trusted !== undefined) {
-    const list = await readJson(flags.trusted, 'trusted identities');
+    const list = await readJson(flags.trusted, 'trusted identities', flags.maxInputBytes);
     if (!Array.isArray(list))
       throw new ConfideArgumentError('INVALID_ARGUMENT', '--trusted must be a JSON array');
     trustedIdentities = list.map((e: unknown, i) => {
@@ -463,7 +492,7 @@ async function join(flags: JoinFlags): Promise<void> {
 
 /** Registers `confide smpc serve` and `confide smpc join` under `smpc`. */
 export function registerSmpcNetworkCommands(smpc: Command): void {
-  smpc
+  const serveCommand = smpc
     .command('serve')
     .description('Run secure-aggregation rounds over WebSocket for registered clients.')
     .requiredOption('--clients <file>', 'JSON array of { id, token, identityPublicKey? }')
@@ -512,7 +541,8 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
     )
     .option('--json', 'print one JSON object per round')
     .action((flags: ServeFlags) => serve(flags));
-  smpc
+  addInputLimitOption(serveCommand);
+  const joinCommand = smpc
     .command('join')
     .description('Take part in secure-aggregation rounds as one client.')
     .requiredOption('--url <url>', 'ws:// or wss:// URL of the server')
@@ -534,4 +564,5 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
     .option('--max-delta <d>', 'the δ at which --max-epsilon is measured (default 1e-6)', positive)
     .option('--json', 'print one JSON object per round')
     .action((flags: JoinFlags) => join(flags));
+  addInputLimitOption(joinCommand);
 }

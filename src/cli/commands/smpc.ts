@@ -43,7 +43,8 @@ import {
   simulateRound,
   type WireEncoding,
 } from '../../smpc/index.ts';
-import { readText, writeAtomic } from '../files.ts';
+import { addInputLimitOption, writeAtomic } from '../files.ts';
+import { readPrivateKey } from '../private-key.ts';
 import { registerSmpcNetworkCommands } from './smpc-network.ts';
 
 /** `--drop-at` names (short, as the issue spells them) → protocol stages. */
@@ -71,6 +72,8 @@ interface SimulateFlags {
   encoding: WireEncoding;
   attestKey?: string;
   attestation?: string;
+  maxInputBytes?: number;
+  passwordFile?: string;
 }
 
 function integer(min: number, max: number): (value: string) => number {
@@ -188,7 +191,7 @@ async function aggregationAttester(
   if (flags.attestKey === undefined || flags.attestation === undefined) return undefined;
   const out = flags.attestation;
   const provenance = await import('../../provenance/index.ts');
-  const key = provenance.parsePrivateKeyPem(await readText(flags.attestKey, 'attestation key'));
+  const key = await readPrivateKey(flags.attestKey, 'attestation key', flags, 'SMPC');
   return async (r) => {
     const attestation = await provenance.attestAggregationRound(
       {
@@ -207,7 +210,7 @@ async function aggregationAttester(
       },
       key,
     );
-    await writeAtomic(out, `${JSON.stringify(attestation.envelope)}\n`);
+    await writeAtomic(out, `${JSON.stringify(attestation.envelope)}\n`, { scope: 'SMPC', overwrite: true });
     return attestation.digest;
   };
 }
@@ -215,7 +218,7 @@ async function aggregationAttester(
 /** Registers `confide smpc …` on the program. */
 export function registerSmpcCommands(program: Command): void {
   const smpc = program.command('smpc').description('Secure aggregation (SecAgg+).');
-  smpc
+  const simulateCommand = smpc
     .command('simulate')
     .description('Run one planned SecAgg+ round in memory, with dropouts, and report the outcome.')
     .requiredOption('--clients <n>', 'number of clients (3 to 10000)', integer(3, 10_000))
@@ -246,6 +249,8 @@ export function registerSmpcCommands(program: Command): void {
       'sign an aggregation-round lineage attestation with this private key (PEM)',
     )
     .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
+    .option('--password-file <file>', 'password of an encrypted --attest-key (or CONFIDE_KEY_PASSWORD)')
     .action((flags: SimulateFlags) => simulate(flags));
+  addInputLimitOption(simulateCommand);
   registerSmpcNetworkCommands(smpc);
 }

@@ -272,7 +272,7 @@ describe('confide smpc serve / join', () => {
       '3',
     );
     expect(missing.exitCode).toBe(1);
-    expect(missing.stderr).toMatch(/^confide: HE_IO: cannot read client list /);
+    expect(missing.stderr).toMatch(/^confide: SMPC_IO: cannot read the client list /);
     await writeFile(join(dir, 'a.token'), tokenFor('a'));
     await writeFile(join(dir, 'a.json'), '[1, 2]');
     const noServer = await runConfide(
