@@ -14,7 +14,7 @@
 
 import type { MainModule } from 'node-seal';
 import { type LoadedSeal, loadSeal, type SealLoadOptions, wasmSupportHint } from '../../wasm/seal.ts';
-import { ConfideError, HeError, WasmError } from '../errors.ts';
+import { ConfideArgumentError, ConfideError, HeError, WasmError } from '../errors.ts';
 
 export type { SealLoadOptions } from '../../wasm/seal.ts';
 
@@ -56,6 +56,13 @@ export function mapNativeError(error: unknown, doing: string): ConfideError {
   const text = exceptionText(loaded?.seal, error);
   if (text) {
     const [type, what] = text;
+    if (type.includes('bad_alloc')) {
+      return new WasmError(
+        'WASM_OUT_OF_MEMORY',
+        `${doing}: the WebAssembly heap is exhausted (4 GiB limit); dispose objects you no longer need or process smaller batches`,
+        { cause: error },
+      );
+    }
     if (/transparent/i.test(what)) {
       return new HeError(
         'HE_TRANSPARENT_CIPHERTEXT',
@@ -213,6 +220,63 @@ export function requireSeal(): MainModule {
 /** The compiled SEAL module of this thread, for handing to workers. */
 export function compiledSealModule(): WebAssembly.Module | undefined {
   return loaded?.module;
+}
+
+/** The WebAssembly page size (64 KiB, fixed by the WebAssembly spec). */
+const WASM_PAGE = 65_536;
+let heapBudget = 0;
+let heapOverrun = false;
+
+/**
+ * Sets a budget for SEAL's WebAssembly heap on this thread (`0` removes it) and starts watching
+ * growth past it. Why a budget and not a hard cap: SEAL's thread-safe memory pool
+ * (`MemoryPoolHeadMT::get` in SEAL's native/src/seal/util/mempool.cpp) takes a spin lock and, when
+ * `new` throws `std::bad_alloc`, rethrows without releasing it; the next allocation of that size
+ * then spins forever on one thread, at 100 % CPU, with the event loop (and so SIGTERM handling)
+ * blocked. An allocation inside SEAL must therefore never fail. So growth past the budget is
+ * allowed (into the reserve up to the module's 4 GiB) and only recorded; callers check
+ * {@link takeHeapOverrun} after a SEAL operation, undo what it built and report
+ * `WASM_OUT_OF_MEMORY`. Keep budget + the largest single operation below 4 GiB.
+ *
+ * Emscripten grows the heap from JavaScript (`emscripten_resize_heap` calls `Memory.grow`), so the
+ * watch is a wrapper of `grow` on the instance's own memory object.
+ *
+ * @throws {@link HeError} `HE_NOT_INITIALISED` before {@link initHe}
+ * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for a bad size
+ */
+export function limitHeMemory(bytes: number): void {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `the heap budget must be a whole number of bytes >= 0, got ${bytes}`,
+    );
+  }
+  requireSeal();
+  const memory = loaded?.memory;
+  if (memory === undefined) return;
+  heapBudget = bytes;
+  if (!Object.hasOwn(memory, 'grow')) {
+    const grow = WebAssembly.Memory.prototype.grow;
+    Object.defineProperty(memory, 'grow', {
+      configurable: true,
+      value(this: WebAssembly.Memory, pages: number): number {
+        if (heapBudget > 0 && this.buffer.byteLength + pages * WASM_PAGE > heapBudget) heapOverrun = true;
+        return grow.call(this, pages);
+      },
+    });
+  }
+}
+
+/** The budget set by {@link limitHeMemory} in bytes (0: none). */
+export function heMemoryBudget(): number {
+  return heapBudget;
+}
+
+/** Whether the heap grew past the budget since the last call; resets the flag. */
+export function takeHeapOverrun(): boolean {
+  const overrun = heapOverrun;
+  heapOverrun = false;
+  return overrun;
 }
 
 /** Current size of SEAL's WebAssembly linear memory in bytes (it only ever grows). */
