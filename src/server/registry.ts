@@ -327,7 +327,7 @@ export class KeySetRegistry {
     if (served === undefined) {
       throw new HeError(
         'HE_UNKNOWN_MODEL',
-        `this server serves no model "${modelId.slice(0, 64)}": GET /v1/models lists the served models`,
+        'this server serves no model under that id: GET /v1/models lists the served models',
       );
     }
     const entry = this.#entries.get(keySetId);
