@@ -134,6 +134,28 @@ function clientErrorBody(error: { code?: unknown }): { status: number; code: str
   return { status: 400, code: 'HE_BAD_REQUEST', message: 'the request is not valid HTTP/1.1' };
 }
 
+/** How long a refused upload's connection keeps discarding its body after the answer (nginx's `lingering_time`). */
+const LINGER_MS = 2_000;
+
+/**
+ * Closing a socket while the client is still sending makes the kernel answer with a reset, and a
+ * reset can destroy the response the client has not read yet: the client would see "connection
+ * reset" instead of the coded 503 or 413. Like nginx's lingering close, the connection is
+ * half-closed after the answer, what still arrives is read and dropped (nothing is kept), and it
+ * is destroyed after {@link LINGER_MS}.
+ */
+function lingerOnClose(request: FastifyRequest['raw']): void {
+  const socket = request.socket as Socket & { destroySoon?: () => void };
+  if (socket.destroyed) return;
+  request.unpipe();
+  request.removeAllListeners('data');
+  request.resume();
+  socket.destroySoon = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+}
+
 function toBytes(body: unknown, what: string): Uint8Array {
   if (!(body instanceof Uint8Array) || body.length === 0) {
     throw new HeError(
@@ -234,7 +256,10 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     if (response.status === 500) options.onUnexpectedError?.(error);
     if (response.retryable) reply.header('retry-after', String(limits.retryAfterSeconds));
     // Refused before its body was read: close, so the client stops sending it.
-    if (!reply.request.raw.complete) reply.header('connection', 'close');
+    if (!reply.request.raw.complete) {
+      reply.header('connection', 'close');
+      lingerOnClose(reply.request.raw);
+    }
     return reply.code(response.status).type('application/json').send(response.body);
   };
 
