@@ -196,6 +196,7 @@ export function initHe(options: SealLoadOptions = {}): Promise<void> {
               { cause: error },
             );
       }
+      watchGrowth(result.memory);
       loaded = result;
       return result;
     })();
@@ -224,47 +225,49 @@ export function compiledSealModule(): WebAssembly.Module | undefined {
 
 /** The WebAssembly page size (64 KiB, fixed by the WebAssembly spec). */
 const WASM_PAGE = 65_536;
-let heapBudget = 0;
+/** The heap budget of every thread until {@link limitHeMemory} changes it: 3 GiB of 4. */
+export const DEFAULT_HEAP_BUDGET = 3 * 1024 * 1024 * 1024;
+let heapBudget = DEFAULT_HEAP_BUDGET;
 let heapOverrun = false;
 
 /**
- * Sets a budget for SEAL's WebAssembly heap on this thread (`0` removes it) and starts watching
- * growth past it. Why a budget and not a hard cap: SEAL's thread-safe memory pool
- * (`MemoryPoolHeadMT::get` in SEAL's native/src/seal/util/mempool.cpp) takes a spin lock and, when
- * `new` throws `std::bad_alloc`, rethrows without releasing it; the next allocation of that size
- * then spins forever on one thread, at 100 % CPU, with the event loop (and so SIGTERM handling)
- * blocked. An allocation inside SEAL must therefore never fail. So growth past the budget is
- * allowed (into the reserve up to the module's 4 GiB) and only recorded; callers check
- * {@link takeHeapOverrun} after a SEAL operation, undo what it built and report
- * `WASM_OUT_OF_MEMORY`. Keep budget + the largest single operation below 4 GiB.
+ * Watches growth of SEAL's heap past the budget. Emscripten grows the heap from JavaScript
+ * (`emscripten_resize_heap` calls `Memory.grow`), so the watch is a wrapper of `grow` on the
+ * instance's own memory object; growth is never refused (see {@link limitHeMemory}).
+ */
+function watchGrowth(memory: WebAssembly.Memory | undefined): void {
+  if (memory === undefined || Object.hasOwn(memory, 'grow')) return;
+  const grow = WebAssembly.Memory.prototype.grow;
+  Object.defineProperty(memory, 'grow', {
+    configurable: true,
+    value(this: WebAssembly.Memory, pages: number): number {
+      if (heapBudget > 0 && this.buffer.byteLength + pages * WASM_PAGE > heapBudget) heapOverrun = true;
+      return grow.call(this, pages);
+    },
+  });
+}
+
+/**
+ * Sets the budget for SEAL's WebAssembly heap on this thread (default 3 GiB; `0`: none). Why a
+ * budget and not a hard cap: SEAL's thread-safe memory pool (`MemoryPoolHeadMT::get` in SEAL's
+ * native/src/seal/util/mempool.cpp) takes a spin lock and, when `new` throws `std::bad_alloc`,
+ * rethrows without releasing it; the next allocation of that size then spins forever on one
+ * thread, at 100 % CPU, with the event loop (and so SIGTERM handling) blocked. An allocation
+ * inside SEAL must therefore never fail. So growth past the budget is allowed (into the reserve
+ * up to the module's 4 GiB) and only recorded; `HeServer.create` checks {@link takeHeapOverrun}
+ * after loading keys, frees them and throws `WASM_OUT_OF_MEMORY`. Keep budget + the largest single
+ * operation below 4 GiB.
  *
- * Emscripten grows the heap from JavaScript (`emscripten_resize_heap` calls `Memory.grow`), so the
- * watch is a wrapper of `grow` on the instance's own memory object.
- *
- * @throws {@link HeError} `HE_NOT_INITIALISED` before {@link initHe}
  * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for a bad size
  */
 export function limitHeMemory(bytes: number): void {
-  if (!Number.isSafeInteger(bytes) || bytes < 0) {
+  if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > 4 * 1024 * 1024 * 1024) {
     throw new ConfideArgumentError(
       'INVALID_ARGUMENT',
-      `the heap budget must be a whole number of bytes >= 0, got ${bytes}`,
+      `the heap budget must be a whole number of bytes from 0 to 4 GiB, got ${bytes}`,
     );
   }
-  requireSeal();
-  const memory = loaded?.memory;
-  if (memory === undefined) return;
   heapBudget = bytes;
-  if (!Object.hasOwn(memory, 'grow')) {
-    const grow = WebAssembly.Memory.prototype.grow;
-    Object.defineProperty(memory, 'grow', {
-      configurable: true,
-      value(this: WebAssembly.Memory, pages: number): number {
-        if (heapBudget > 0 && this.buffer.byteLength + pages * WASM_PAGE > heapBudget) heapOverrun = true;
-        return grow.call(this, pages);
-      },
-    });
-  }
 }
 
 /** The budget set by {@link limitHeMemory} in bytes (0: none). */

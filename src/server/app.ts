@@ -134,6 +134,16 @@ function clientErrorBody(error: { code?: unknown }): { status: number; code: str
   return { status: 400, code: 'HE_BAD_REQUEST', message: 'the request is not valid HTTP/1.1' };
 }
 
+/** The routes that read a request body (each through the admission in `preParsing`). */
+const BODY_ROUTES: ReadonlySet<string> = new Set(['/v1/keys', '/v1/models/:modelId/score']);
+
+function notFound(): HeError {
+  return new HeError(
+    'HE_ROUTE_NOT_FOUND',
+    'no such route: the server answers GET /healthz, /readyz, /v1/models and POST /v1/keys, /v1/models/ID/score',
+  );
+}
+
 /** How long a refused upload's connection keeps discarding its body after the answer (nginx's `lingering_time`). */
 const LINGER_MS = 2_000;
 
@@ -268,15 +278,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     done(null, body),
   );
   app.setErrorHandler((error, request, reply) => fail(reply, fromFramework(error, request)));
-  app.setNotFoundHandler((_request, reply) =>
-    fail(
-      reply,
-      new HeError(
-        'HE_ROUTE_NOT_FOUND',
-        'no such route: the server answers GET /healthz, /readyz, /v1/models and POST /v1/keys, /v1/models/ID/score',
-      ),
-    ),
-  );
+  app.setNotFoundHandler((_request, reply) => fail(reply, notFound()));
   app.addHook('onRequest', async (request, reply) => {
     const cors = corsFor(origins, request.method, readHeaders(request));
     reply.headers(cors.headers);
@@ -287,6 +289,15 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
         'HE_SERVER_CLOSING',
         'the server is shutting down: send the request to another instance',
       );
+    }
+    // Only the two upload routes read a body, and only through the admission below: anything
+    // else is answered before a byte of its body is read (fastify would buffer it first).
+    if (request.is404) throw notFound();
+    const length = request.headers['content-length'];
+    const hasBody =
+      (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+    if (hasBody && !BODY_ROUTES.has(request.routeOptions.url ?? '')) {
+      throw new HeError('HE_BAD_REQUEST', 'this route takes no request body');
     }
     return undefined;
   });

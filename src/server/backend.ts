@@ -14,9 +14,8 @@
  * @module
  */
 
-import { HeError, WasmError } from '../errors.ts';
+import { HeError } from '../errors.ts';
 import type { LinearModel } from '../he/model.ts';
-import { heMemoryBudget, takeHeapOverrun } from '../he/runtime.ts';
 import type { LoadedPair, ScoringPool } from '../he/scoring-pool.ts';
 import { HeServer } from '../he/server.ts';
 
@@ -44,19 +43,11 @@ export class InProcessBackend implements ScoringBackend {
   /**
    * Loads keys for a model. Loading a pair already held replaces it only once the new keys have
    * loaded: when they are refused, the old ones keep serving. A load that grows SEAL's heap past
-   * the budget set with `limitHeMemory` is undone and refused with `WASM_OUT_OF_MEMORY`.
+   * its budget (`limitHeMemory`) is undone by `HeServer.create` and refused with `WASM_OUT_OF_MEMORY`.
    */
   async load(evaluationKeys: Uint8Array, model: LinearModel): Promise<LoadedKeySet> {
     this.#assertOpen();
-    takeHeapOverrun(); // growth before this load is not this load's
     const server = await HeServer.create(evaluationKeys, model);
-    if (takeHeapOverrun()) {
-      server.dispose();
-      throw new WasmError(
-        'WASM_OUT_OF_MEMORY',
-        `loading these keys grew the WebAssembly heap past the server's budget of ${heMemoryBudget()} bytes: try again after other key sets are evicted, or use smaller parameters`,
-      );
-    }
     const loaded = { keySetId: server.keySetId, modelDigest: server.modelDigest };
     const key = `${loaded.keySetId}/${loaded.modelDigest}`;
     if (this.#closed) server.dispose();

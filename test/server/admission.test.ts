@@ -156,8 +156,13 @@ describe('bytes in flight over HTTP', () => {
       expect(server.bytesInFlight).toBe(0);
       const http = new InferenceHttpClient({ baseUrl: url, token: TOKEN });
       const id = await http.registerKeys(keys);
-      const { result } = await http.score('risk', id, client.encrypt(riskRows(3)));
-      expect(client.decrypt(result).predictions).toHaveLength(3);
+      for (let i = 0; i < 3; i++) {
+        const { result } = await http.score('risk', id, client.encrypt(riskRows(3)));
+        expect(client.decrypt(result).predictions).toHaveLength(3);
+      }
+      // Answered requests on kept-alive connections give their reservations back too.
+      await pause(50);
+      expect(server.bytesInFlight).toBe(0);
     } finally {
       for (const s of sockets) s.destroy();
       await server.close();
@@ -202,6 +207,37 @@ describe('bytes in flight over HTTP', () => {
       expect(server.bytesInFlight).toBe(400 * KiB);
     } finally {
       for (const s of sockets) s.destroy();
+      await server.close();
+    }
+  });
+});
+
+describe('bodies on routes that take none', () => {
+  it('answers unknown routes and body-less routes before reading a byte of the body', async () => {
+    const { server, url } = await startServer();
+    try {
+      const cases: [string, string, number, string][] = [
+        ['POST', '/nope', 404, 'HE_ROUTE_NOT_FOUND'],
+        ['POST', '/healthz', 404, 'HE_ROUTE_NOT_FOUND'],
+        ['POST', '/v1/nothing', 404, 'HE_ROUTE_NOT_FOUND'],
+        ['GET', '/v1/models', 400, 'HE_BAD_REQUEST'],
+      ];
+      for (const [method, path, status, code] of cases) {
+        const socket = await rawConnect(url);
+        const response = readResponse(socket, 5_000);
+        // Declares 1 MiB without credentials, sends 1000 bytes: the answer comes from the headers.
+        socket.write(
+          `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n` +
+            `Content-Length: ${1024 * KiB}\r\n\r\n`,
+        );
+        socket.write(new Uint8Array(1000));
+        const text = await response;
+        socket.destroy();
+        expect(statusOf(text), `${method} ${path}`).toBe(status);
+        expect(codedBody(text).code).toBe(code);
+      }
+      expect(server.bytesInFlight).toBe(0);
+    } finally {
       await server.close();
     }
   });
