@@ -20,6 +20,8 @@ export type { SealLoadOptions } from '../../wasm/seal.ts';
 
 let loading: Promise<LoadedSeal> | undefined;
 let loaded: LoadedSeal | undefined;
+/** Set when SEAL's allocator failed on this thread (see {@link heExhausted}). */
+let exhausted = false;
 
 function exceptionText(seal: MainModule | undefined, error: unknown): [string, string] | undefined {
   const message = (error as { message?: unknown } | null)?.message;
@@ -57,6 +59,7 @@ export function mapNativeError(error: unknown, doing: string): ConfideError {
   if (text) {
     const [type, what] = text;
     if (type.includes('bad_alloc')) {
+      exhausted = true;
       return new WasmError(
         'WASM_OUT_OF_MEMORY',
         `${doing}: the WebAssembly heap is exhausted (4 GiB limit); dispose objects you no longer need or process smaller batches`,
@@ -110,8 +113,28 @@ export function loadUntrusted<T>(what: string, work: () => T): T {
   }
 }
 
+/**
+ * Whether SEAL's allocator has failed on this thread (`std::bad_alloc`). SEAL's memory pool may
+ * then hold a lock forever (see {@link limitHeMemory}), so every later SEAL call through
+ * {@link native} and {@link withScope} is refused with `WASM_OUT_OF_MEMORY` instead of risking an
+ * endless spin; the thread (or process) must be replaced.
+ */
+export function heExhausted(): boolean {
+  return exhausted;
+}
+
+function assertUsable(doing: string): void {
+  if (exhausted) {
+    throw new WasmError(
+      'WASM_OUT_OF_MEMORY',
+      `${doing}: SEAL ran out of WebAssembly memory earlier on this thread and may be unusable: restart the process (or worker)`,
+    );
+  }
+}
+
 /** Runs `work`, mapping anything native it throws. */
 export function native<T>(doing: string, work: () => T): T {
+  assertUsable(doing);
   try {
     return work();
   } catch (error) {
@@ -311,6 +334,7 @@ export class HandleScope {
 
 /** Runs `work` with a fresh scope that is freed afterwards, mapping native errors. */
 export function withScope<T>(doing: string, work: (scope: HandleScope) => T): T {
+  assertUsable(doing);
   const scope = new HandleScope();
   try {
     return work(scope);

@@ -12,8 +12,8 @@
  *
  * The rate rule follows nginx's `client_body_timeout` idea, averaged: after `uploadGraceMs`, an
  * upload whose average rate is below `minUploadBytesPerSecond` is cut with 408
- * `HE_REQUEST_TIMEOUT`, so slow bodies cannot hold their reservations until the whole-request
- * timeout.
+ * `HE_REQUEST_TIMEOUT`, and so is one that sends nothing for twice `uploadGraceMs` (a fast start
+ * then a stall), so slow bodies cannot hold their reservations until the whole-request timeout.
  *
  * Deliberately not here: authentication (the principal is given), request counts per time (the
  * rate limiter), HTTP itself (the app wires this into fastify's `preParsing`).
@@ -137,8 +137,16 @@ export function meteredBody(
 ): Transform {
   const started = performance.now();
   let received = 0;
+  let last = started;
   const tooSlow = (): HeError | undefined => {
-    const elapsed = performance.now() - started;
+    const now = performance.now();
+    const elapsed = now - started;
+    if (now - last > 2 * limits.uploadGraceMs) {
+      return new HeError(
+        'HE_REQUEST_TIMEOUT',
+        `the upload stalled: no bytes for ${(2 * limits.uploadGraceMs) / 1000} s`,
+      );
+    }
     if (elapsed <= limits.uploadGraceMs) return undefined;
     if (received >= (limits.minUploadBytesPerSecond * elapsed) / 1000) return undefined;
     return new HeError(
@@ -149,6 +157,7 @@ export function meteredBody(
   const stream = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       received += chunk.length;
+      last = performance.now();
       try {
         if (chunked) ticket.grow(chunk.length);
       } catch (error) {

@@ -42,7 +42,7 @@ import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { HeError, isConfideError } from '../errors.ts';
-import { initHe, limitHeMemory } from '../he/runtime.ts';
+import { heExhausted, initHe, limitHeMemory } from '../he/runtime.ts';
 import { BodyAdmission, meteredBody } from './admission.ts';
 import { type Authenticator, tokenAuthenticator } from './auth.ts';
 import { InProcessBackend } from './backend.ts';
@@ -305,6 +305,9 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {
     if (!ready) throw new HeError('HE_NOT_READY', 'the server is not ready to score');
+    if (options.backend === undefined && heExhausted()) {
+      throw new HeError('HE_NOT_READY', "SEAL's WebAssembly memory failed: restart this instance");
+    }
     return { status: 'ready', models: models.length, keySets: registry.size };
   });
 

@@ -302,6 +302,27 @@ describe('fair shares and timeouts', () => {
     }
   });
 
+  it('cuts an upload that starts fast and then stalls (408)', async () => {
+    const { server, url } = await startServer({
+      minUploadBytesPerSecond: 1,
+      uploadGraceMs: 300,
+      requestTimeoutMs: 60_000,
+    });
+    try {
+      const started = performance.now();
+      const { socket, response } = await holdUpload(url, '/v1/keys', 256 * KiB, 200 * KiB);
+      const text = await response;
+      socket.destroy();
+      expect(statusOf(text)).toBe(408);
+      expect(codedBody(text).message).toMatch(/stalled/);
+      expect(performance.now() - started).toBeLessThan(3_000);
+      await pause(50);
+      expect(server.bytesInFlight).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('cuts slow headers after the headers timeout with the coded body', async () => {
     const { server, url } = await startServer({ headersTimeoutMs: 500 });
     try {
