@@ -7,6 +7,11 @@
  * `[cppType, what]`) and embind `BindingError`s on use of a deleted handle. {@link mapNativeError}
  * turns both into {@link HeError}s, keeping the original as `cause`.
  *
+ * Memory: SEAL must never see an allocation fail (its memory pool would keep a lock and spin; see
+ * {@link limitHeMemory}), so the heap has a budget (3 GiB of the 4 GiB by default) that key loads
+ * are checked against, and a `std::bad_alloc` that happens anyway marks the thread's SEAL as
+ * exhausted ({@link heExhausted}): later calls are refused instead of risking the spin.
+ *
  * Deliberately not here: parameters, keys, or anything a caller sees as a SEAL type.
  *
  * @module

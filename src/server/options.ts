@@ -83,7 +83,9 @@ export interface InferenceServerOptions {
    * Budget of SEAL's WebAssembly heap on the server's thread (default 3 GiB of the 4 GiB the module
    * can address). A key-set load that grows the heap past it is undone and answered 503
    * `WASM_OUT_OF_MEMORY`; the remainder up to 4 GiB is the reserve that keeps SEAL's own allocator
-   * from ever failing (see `limitHeMemory` in src/he/runtime.ts).
+   * from ever failing (see `limitHeMemory` in src/he/runtime.ts). The budget is per thread: with
+   * the default in-process backend the server sets it for its own thread (the last server created
+   * in a process wins); worker pools keep the library's default.
    */
   readonly wasmHeapBudgetBytes?: number;
   /** Key sets held in all (default 256); beyond it the least recently used is evicted. */
