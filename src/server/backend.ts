@@ -29,10 +29,17 @@ export type LoadedKeySet = LoadedPair;
 export interface ScoringBackend extends ScoringPool {
   /** Frees everything; later calls fail with `WORKER_CLOSED`. */
   close(): Promise<void>;
+  /**
+   * True when `load` of a pair already held loads the new keys and swaps them in only once they
+   * loaded (so a refused copy leaves the old keys serving). Backends without it (an
+   * `InferencePool` returns at once for a pair it holds) keep the keys first registered.
+   */
+  readonly replacesLoadedPairs?: boolean;
 }
 
 /** The default backend: one {@link HeServer} per (key set, model) on the calling thread. */
 export class InProcessBackend implements ScoringBackend {
+  readonly replacesLoadedPairs = true;
   readonly #servers = new Map<string, HeServer>();
   #closed = false;
 

@@ -23,7 +23,9 @@
  *
  * Re-registration by the owner with other bytes is checked before anything is replaced: the new
  * keys are loaded beside the old ones (the backend swaps a pair only once the new keys loaded), so
- * a damaged copy is refused and the working key set keeps serving.
+ * a damaged copy is refused and the working key set keeps serving. With a backend that cannot
+ * swap (`replacesLoadedPairs` unset, e.g. a worker pool), the keys first registered stay and the
+ * answer is 200 (`created: false`).
  *
  * Deliberately not here: HTTP, authentication, where the math runs (a {@link ScoringBackend}).
  *
@@ -244,6 +246,12 @@ export class KeySetRegistry {
         'HE_SERVER_BUSY',
         `key set ${existing.keySetId} is being registered right now: try again`,
       );
+    }
+    if (this.#backend.replacesLoadedPairs !== true) {
+      // This backend keeps a pair it holds: the keys first registered go on serving (a fresh
+      // export of the same key set is equivalent: same secret key), and nothing is replaced.
+      this.#touch(existing);
+      return { keySetId: existing.keySetId, models: [...existing.fits.keys()], created: false };
     }
     existing.loading = true; // not evicted while the new keys are checked
     try {
