@@ -64,6 +64,13 @@ export {
   splitEncryptedBatch,
   type UnitRange,
 } from './partition.ts';
-export { heMemoryBytes, initHe, type SealLoadOptions } from './runtime.ts';
+export {
+  heMemoryBudget,
+  heMemoryBytes,
+  initHe,
+  limitHeMemory,
+  type SealLoadOptions,
+  takeHeapOverrun,
+} from './runtime.ts';
 export type { LoadedPair, ScoringPool } from './scoring-pool.ts';
 export { HeServer, type HeServerOptions, type InferenceSummary } from './server.ts';

@@ -7,6 +7,11 @@
  * `[cppType, what]`) and embind `BindingError`s on use of a deleted handle. {@link mapNativeError}
  * turns both into {@link HeError}s, keeping the original as `cause`.
  *
+ * Memory: SEAL must never see an allocation fail (its memory pool would keep a lock and spin; see
+ * {@link limitHeMemory}), so the heap has a budget (3 GiB of the 4 GiB by default) that key loads
+ * are checked against, and a `std::bad_alloc` that happens anyway marks the thread's SEAL as
+ * exhausted ({@link heExhausted}): later calls are refused instead of risking the spin.
+ *
  * Deliberately not here: parameters, keys, or anything a caller sees as a SEAL type.
  *
  * @module
@@ -14,12 +19,14 @@
 
 import type { MainModule } from 'node-seal';
 import { type LoadedSeal, loadSeal, type SealLoadOptions, wasmSupportHint } from '../../wasm/seal.ts';
-import { ConfideError, HeError, WasmError } from '../errors.ts';
+import { ConfideArgumentError, ConfideError, HeError, WasmError } from '../errors.ts';
 
 export type { SealLoadOptions } from '../../wasm/seal.ts';
 
 let loading: Promise<LoadedSeal> | undefined;
 let loaded: LoadedSeal | undefined;
+/** Set when SEAL's allocator failed on this thread (see {@link heExhausted}). */
+let exhausted = false;
 
 function exceptionText(seal: MainModule | undefined, error: unknown): [string, string] | undefined {
   const message = (error as { message?: unknown } | null)?.message;
@@ -56,6 +63,14 @@ export function mapNativeError(error: unknown, doing: string): ConfideError {
   const text = exceptionText(loaded?.seal, error);
   if (text) {
     const [type, what] = text;
+    if (type.includes('bad_alloc')) {
+      exhausted = true;
+      return new WasmError(
+        'WASM_OUT_OF_MEMORY',
+        `${doing}: the WebAssembly heap is exhausted (4 GiB limit); dispose objects you no longer need or process smaller batches`,
+        { cause: error },
+      );
+    }
     if (/transparent/i.test(what)) {
       return new HeError(
         'HE_TRANSPARENT_CIPHERTEXT',
@@ -103,8 +118,28 @@ export function loadUntrusted<T>(what: string, work: () => T): T {
   }
 }
 
+/**
+ * Whether SEAL's allocator has failed on this thread (`std::bad_alloc`). SEAL's memory pool may
+ * then hold a lock forever (see {@link limitHeMemory}), so every later SEAL call through
+ * {@link native} and {@link withScope} is refused with `WASM_OUT_OF_MEMORY` instead of risking an
+ * endless spin; the thread (or process) must be replaced.
+ */
+export function heExhausted(): boolean {
+  return exhausted;
+}
+
+function assertUsable(doing: string): void {
+  if (exhausted) {
+    throw new WasmError(
+      'WASM_OUT_OF_MEMORY',
+      `${doing}: SEAL ran out of WebAssembly memory earlier on this thread and may be unusable: restart the process (or worker)`,
+    );
+  }
+}
+
 /** Runs `work`, mapping anything native it throws. */
 export function native<T>(doing: string, work: () => T): T {
+  assertUsable(doing);
   try {
     return work();
   } catch (error) {
@@ -189,6 +224,7 @@ export function initHe(options: SealLoadOptions = {}): Promise<void> {
               { cause: error },
             );
       }
+      watchGrowth(result.memory);
       loaded = result;
       return result;
     })();
@@ -213,6 +249,65 @@ export function requireSeal(): MainModule {
 /** The compiled SEAL module of this thread, for handing to workers. */
 export function compiledSealModule(): WebAssembly.Module | undefined {
   return loaded?.module;
+}
+
+/** The WebAssembly page size (64 KiB, fixed by the WebAssembly spec). */
+const WASM_PAGE = 65_536;
+/** The heap budget of every thread until {@link limitHeMemory} changes it: 3 GiB of 4. */
+export const DEFAULT_HEAP_BUDGET = 3 * 1024 * 1024 * 1024;
+let heapBudget = DEFAULT_HEAP_BUDGET;
+let heapOverrun = false;
+
+/**
+ * Watches growth of SEAL's heap past the budget. Emscripten grows the heap from JavaScript
+ * (`emscripten_resize_heap` calls `Memory.grow`), so the watch is a wrapper of `grow` on the
+ * instance's own memory object; growth is never refused (see {@link limitHeMemory}).
+ */
+function watchGrowth(memory: WebAssembly.Memory | undefined): void {
+  if (memory === undefined || Object.hasOwn(memory, 'grow')) return;
+  const grow = WebAssembly.Memory.prototype.grow;
+  Object.defineProperty(memory, 'grow', {
+    configurable: true,
+    value(this: WebAssembly.Memory, pages: number): number {
+      if (heapBudget > 0 && this.buffer.byteLength + pages * WASM_PAGE > heapBudget) heapOverrun = true;
+      return grow.call(this, pages);
+    },
+  });
+}
+
+/**
+ * Sets the budget for SEAL's WebAssembly heap on this thread (default 3 GiB; `0`: none). Why a
+ * budget and not a hard cap: SEAL's thread-safe memory pool (`MemoryPoolHeadMT::get` in SEAL's
+ * native/src/seal/util/mempool.cpp) takes a spin lock and, when `new` throws `std::bad_alloc`,
+ * rethrows without releasing it; the next allocation of that size then spins forever on one
+ * thread, at 100 % CPU, with the event loop (and so SIGTERM handling) blocked. An allocation
+ * inside SEAL must therefore never fail. So growth past the budget is allowed (into the reserve
+ * up to the module's 4 GiB) and only recorded; `HeServer.create` checks {@link takeHeapOverrun}
+ * after loading keys, frees them and throws `WASM_OUT_OF_MEMORY`. Keep budget + the largest single
+ * operation below 4 GiB.
+ *
+ * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for a bad size
+ */
+export function limitHeMemory(bytes: number): void {
+  if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > 4 * 1024 * 1024 * 1024) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `the heap budget must be a whole number of bytes from 0 to 4 GiB, got ${bytes}`,
+    );
+  }
+  heapBudget = bytes;
+}
+
+/** The budget set by {@link limitHeMemory} in bytes (0: none). */
+export function heMemoryBudget(): number {
+  return heapBudget;
+}
+
+/** Whether the heap grew past the budget since the last call; resets the flag. */
+export function takeHeapOverrun(): boolean {
+  const overrun = heapOverrun;
+  heapOverrun = false;
+  return overrun;
 }
 
 /** Current size of SEAL's WebAssembly linear memory in bytes (it only ever grows). */
@@ -244,6 +339,7 @@ export class HandleScope {
 
 /** Runs `work` with a fresh scope that is freed afterwards, mapping native errors. */
 export function withScope<T>(doing: string, work: (scope: HandleScope) => T): T {
+  assertUsable(doing);
   const scope = new HandleScope();
   try {
     return work(scope);

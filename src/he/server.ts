@@ -20,7 +20,7 @@
  */
 
 import type { Ciphertext } from 'node-seal';
-import { ConfideArgumentError, HeError } from '../errors.ts';
+import { ConfideArgumentError, HeError, WasmError } from '../errors.ts';
 import { assertBytes, assertInteger, assertObject } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
 import {
@@ -44,7 +44,7 @@ import {
 } from './model.ts';
 import { type HePlan, LAYOUTS, type Layout } from './params.ts';
 import type { ScoredPart, UnitRange } from './partition.ts';
-import { loadUntrusted, withScope } from './runtime.ts';
+import { heMemoryBudget, loadUntrusted, takeHeapOverrun, withScope } from './runtime.ts';
 import type { ScoringPool } from './scoring-pool.ts';
 import { admitSealObject, maxSealBytes } from './seal-bytes.ts';
 
@@ -185,6 +185,8 @@ export class HeServer {
    * @throws {@link HeError} container errors, `HE_MODEL_MISMATCH` when the model's shape or weight
    *   bounds exceed what the keys were planned for; with a pool, whatever its `load` throws
    *   (`WORKER_*` from `InferencePool`)
+   * @throws {@link WasmError} `WASM_OUT_OF_MEMORY` when loading grew this thread's WebAssembly heap
+   *   past its budget (`limitHeMemory`, 3 GiB by default); nothing of the load is kept
    * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for bad arguments or options
    */
   static async create(
@@ -198,7 +200,9 @@ export class HeServer {
     if (options.pool !== undefined) {
       return HeServer.#createPooled(evaluationKeys, checked, assertPool(options.pool));
     }
+    takeHeapOverrun(); // growth before this load is not this load's
     const keys = await decodeEvaluationKeys(evaluationKeys);
+    let server: HeServer | undefined;
     try {
       checkModelFitsPlan(
         checked,
@@ -207,11 +211,19 @@ export class HeServer {
         keys.stored.request.interceptBound,
       );
       const evaluator = new ModelEvaluator(keys.ctx, checked, keys.plan, keys.galoisKeys);
-      return new HeServer({ keys, evaluator }, keys.plan, checked);
+      server = new HeServer({ keys, evaluator }, keys.plan, checked);
     } catch (error) {
       keys.galoisKeys?.delete();
       throw error;
     }
+    if (takeHeapOverrun()) {
+      server.dispose();
+      throw new WasmError(
+        'WASM_OUT_OF_MEMORY',
+        `loading these keys grew the WebAssembly heap past its budget of ${heMemoryBudget()} bytes (limitHeMemory): free other key sets (dispose their servers) and try again, or use smaller parameters`,
+      );
+    }
+    return server;
   }
 
   static async #createPooled(

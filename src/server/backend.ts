@@ -29,10 +29,17 @@ export type LoadedKeySet = LoadedPair;
 export interface ScoringBackend extends ScoringPool {
   /** Frees everything; later calls fail with `WORKER_CLOSED`. */
   close(): Promise<void>;
+  /**
+   * True when `load` of a pair already held loads the new keys and swaps them in only once they
+   * loaded (so a refused copy leaves the old keys serving). Backends without it (an
+   * `InferencePool` returns at once for a pair it holds) keep the keys first registered.
+   */
+  readonly replacesLoadedPairs?: boolean;
 }
 
 /** The default backend: one {@link HeServer} per (key set, model) on the calling thread. */
 export class InProcessBackend implements ScoringBackend {
+  readonly replacesLoadedPairs = true;
   readonly #servers = new Map<string, HeServer>();
   #closed = false;
 
@@ -40,13 +47,22 @@ export class InProcessBackend implements ScoringBackend {
     if (this.#closed) throw new HeError('WORKER_CLOSED', 'the scoring backend is closed');
   }
 
+  /**
+   * Loads keys for a model. Loading a pair already held replaces it only once the new keys have
+   * loaded: when they are refused, the old ones keep serving. A load that grows SEAL's heap past
+   * its budget (`limitHeMemory`) is undone by `HeServer.create` and refused with `WASM_OUT_OF_MEMORY`.
+   */
   async load(evaluationKeys: Uint8Array, model: LinearModel): Promise<LoadedKeySet> {
     this.#assertOpen();
     const server = await HeServer.create(evaluationKeys, model);
     const loaded = { keySetId: server.keySetId, modelDigest: server.modelDigest };
     const key = `${loaded.keySetId}/${loaded.modelDigest}`;
-    if (this.#closed || this.#servers.has(key)) server.dispose();
-    else this.#servers.set(key, server);
+    if (this.#closed) server.dispose();
+    else {
+      const previous = this.#servers.get(key);
+      this.#servers.set(key, server);
+      previous?.dispose();
+    }
     this.#assertOpen();
     return loaded;
   }

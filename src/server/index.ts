@@ -5,7 +5,8 @@
  * (`POST /v1/keys`), then sends encrypted batches (`POST /v1/models/:modelId/score?keySet=ID`)
  * and gets encrypted results back, with the digest of the model that scored them. The server
  * never holds a secret key. Authentication (bearer tokens / API keys), size limits, timeouts, a
- * concurrency limit, per-client rate limits and bounded key-set memory are on by default; errors
+ * concurrency limit, per-client rate limits, bounded bytes in flight and bounded key-set memory
+ * are on by default; errors
  * carry the library's codes. The typed client is `InferenceHttpClient` in `confide/he`.
  *
  * Deliberately not here: TLS, user management, the browser or CLI (see `confide/he` and the CLI).
@@ -23,4 +24,5 @@ export {
   type ResolvedServerOptions,
   resolveServerOptions,
 } from './options.ts';
+export { keySetMemoryBytes } from './registry.ts';
 export { type ErrorBody, errorResponse, statusForCode } from './status.ts';

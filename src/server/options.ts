@@ -5,8 +5,12 @@
  *
  * Defaults are sized for one machine serving a few hundred clients: 32 MiB per upload (a full
  * 4096-row batch of the 30-feature demo model is about 3 MiB; Galois keys for the single layout
- * at N = 8192 about 1.7 MiB), 256 key sets in all and 16 per principal, 64 scoring requests in
- * flight, 600 requests per minute per principal, two minutes to receive a request.
+ * at N = 8192 about 1.7 MiB), 256 key sets in all and 16 per principal within 1 GiB of estimated
+ * key-set memory, 64 scoring requests in flight and 8 body uploads per principal, 256 MiB of
+ * request bodies in flight in all and 64 MiB per principal, 600 requests per minute per
+ * principal, 10 s to send the headers, uploads no slower than 16 KiB/s after a 5 s grace, two
+ * minutes to receive a whole request, 30 s of socket silence. The worst-case memory these bound is
+ * stated in README.md ("Memory bound of he serve").
  *
  * Deliberately not here: reading files or the environment (the CLI does), the HTTP framework.
  *
@@ -44,13 +48,53 @@ export interface InferenceServerOptions {
   readonly maxConcurrency?: number;
   /** Per-principal request rate on `/v1/*`, or `false` for none (default 600 per minute). */
   readonly rateLimit?: RateLimit | false;
+  /**
+   * Request-body bytes in flight in all (default 256 MiB): each upload reserves its declared
+   * `Content-Length` before a byte is read (chunked uploads reserve as bytes arrive); beyond it the
+   * server answers 503 `HE_SERVER_BUSY` with `Retry-After` without reading the body.
+   */
+  readonly maxBytesInFlight?: number;
+  /** Request-body bytes in flight per principal (default 64 MiB), reserved the same way. */
+  readonly maxBytesInFlightPerPrincipal?: number;
+  /** Body uploads (key registrations and scoring) in flight per principal (default 8). */
+  readonly maxConcurrencyPerPrincipal?: number;
+  /**
+   * Slowest accepted upload, bytes per second averaged since the body started (default 16 KiB/s);
+   * a slower body is cut with 408 `HE_REQUEST_TIMEOUT` once {@link InferenceServerOptions.uploadGraceMs} has passed.
+   */
+  readonly minUploadBytesPerSecond?: number;
+  /** Time an upload may take before the minimum rate applies (default 5 s). */
+  readonly uploadGraceMs?: number;
+  /** Time to receive the request headers (default 10 s; Node's `server.headersTimeout`). */
+  readonly headersTimeoutMs?: number;
+  /** Open connections in all (default 1024; Node's `server.maxConnections`); beyond it new sockets are closed. */
+  readonly maxConnections?: number;
+  /**
+   * Estimated memory of the key sets held (default 1 GiB), from their parameters (see
+   * `keySetMemoryBytes` in registry.ts); beyond it the least recently used idle key sets are evicted.
+   */
+  readonly maxKeySetBytes?: number;
+  /**
+   * Largest polynomial modulus degree N accepted in evaluation keys (default 32768: all; 4096,
+   * 8192, 16384 or 32768). Larger key sets are refused at registration with 422 `HE_PARAMETERS_INVALID`.
+   */
+  readonly maxPolyDegree?: number;
+  /**
+   * Budget of SEAL's WebAssembly heap on the server's thread (default 3 GiB of the 4 GiB the module
+   * can address). A key-set load that grows the heap past it is undone and answered 503
+   * `WASM_OUT_OF_MEMORY`; the remainder up to 4 GiB is the reserve that keeps SEAL's own allocator
+   * from ever failing (see `limitHeMemory` in src/he/runtime.ts). The budget is per thread: with
+   * the default in-process backend the server sets it for its own thread (the last server created
+   * in a process wins); worker pools keep the library's default.
+   */
+  readonly wasmHeapBudgetBytes?: number;
   /** Key sets held in all (default 256); beyond it the least recently used is evicted. */
   readonly maxKeySets?: number;
   /** Key sets held per principal (default 16). */
   readonly maxKeySetsPerPrincipal?: number;
   /** Time to receive one whole request, headers and body (default 120 s). */
   readonly requestTimeoutMs?: number;
-  /** Idle time after which a socket is closed (default 180 s). */
+  /** Idle time after which a socket is closed (default 30 s). */
   readonly connectionTimeoutMs?: number;
   /** Idle time of a kept-alive connection between requests (default 5 s). */
   readonly keepAliveTimeoutMs?: number;
@@ -68,6 +112,16 @@ export interface ResolvedServerOptions {
   readonly maxBatchBytes: number;
   readonly maxConcurrency: number;
   readonly rateLimit: RateLimit | false;
+  readonly maxBytesInFlight: number;
+  readonly maxBytesInFlightPerPrincipal: number;
+  readonly maxConcurrencyPerPrincipal: number;
+  readonly minUploadBytesPerSecond: number;
+  readonly uploadGraceMs: number;
+  readonly headersTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxKeySetBytes: number;
+  readonly maxPolyDegree: number;
+  readonly wasmHeapBudgetBytes: number;
   readonly maxKeySets: number;
   readonly maxKeySetsPerPrincipal: number;
   readonly requestTimeoutMs: number;
@@ -137,21 +191,73 @@ export function resolveServerOptions(options: InferenceServerOptions): ResolvedS
     }
   }
   const maxKeySets = positiveInteger(options.maxKeySets, 'maxKeySets', 256, 1_000_000);
+  const maxKeyBytes = positiveInteger(options.maxKeyBytes, 'maxKeyBytes', 32 * MiB, 2 ** 31 - 1);
+  const maxBatchBytes = positiveInteger(options.maxBatchBytes, 'maxBatchBytes', 32 * MiB, 2 ** 31 - 1);
+  const maxBytesInFlight = positiveInteger(options.maxBytesInFlight, 'maxBytesInFlight', 256 * MiB, 2 ** 40);
+  const maxBytesInFlightPerPrincipal = positiveInteger(
+    options.maxBytesInFlightPerPrincipal,
+    'maxBytesInFlightPerPrincipal',
+    Math.min(64 * MiB, maxBytesInFlight),
+    2 ** 40,
+  );
+  const largest = Math.max(maxKeyBytes, maxBatchBytes);
+  if (maxBytesInFlightPerPrincipal > maxBytesInFlight || maxBytesInFlightPerPrincipal < largest) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `maxBytesInFlightPerPrincipal (${maxBytesInFlightPerPrincipal}) must be at least the largest upload (${largest}) and at most maxBytesInFlight (${maxBytesInFlight})`,
+    );
+  }
+  const maxPolyDegree = positiveInteger(options.maxPolyDegree, 'maxPolyDegree', 32768, 32768);
+  if (![4096, 8192, 16384, 32768].includes(maxPolyDegree)) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `maxPolyDegree must be 4096, 8192, 16384 or 32768, got ${maxPolyDegree}`,
+    );
+  }
+  const requestTimeoutMs = positiveInteger(options.requestTimeoutMs, 'requestTimeoutMs', 120_000, 86_400_000);
   return {
-    maxKeyBytes: positiveInteger(options.maxKeyBytes, 'maxKeyBytes', 32 * MiB, 2 ** 31 - 1),
-    maxBatchBytes: positiveInteger(options.maxBatchBytes, 'maxBatchBytes', 32 * MiB, 2 ** 31 - 1),
+    maxKeyBytes,
+    maxBatchBytes,
     maxConcurrency: positiveInteger(options.maxConcurrency, 'maxConcurrency', 64, 100_000),
+    maxBytesInFlight,
+    maxBytesInFlightPerPrincipal,
+    maxConcurrencyPerPrincipal: positiveInteger(
+      options.maxConcurrencyPerPrincipal,
+      'maxConcurrencyPerPrincipal',
+      8,
+      100_000,
+    ),
+    minUploadBytesPerSecond: positiveInteger(
+      options.minUploadBytesPerSecond,
+      'minUploadBytesPerSecond',
+      16 * 1024,
+      2 ** 40,
+    ),
+    uploadGraceMs: positiveInteger(options.uploadGraceMs, 'uploadGraceMs', 5_000, 3_600_000),
+    headersTimeoutMs: Math.min(
+      requestTimeoutMs,
+      positiveInteger(options.headersTimeoutMs, 'headersTimeoutMs', 10_000, 3_600_000),
+    ),
+    maxConnections: positiveInteger(options.maxConnections, 'maxConnections', 1024, 1_000_000),
+    maxKeySetBytes: positiveInteger(options.maxKeySetBytes, 'maxKeySetBytes', 1024 * MiB, 2 ** 42),
+    maxPolyDegree,
+    wasmHeapBudgetBytes: positiveInteger(
+      options.wasmHeapBudgetBytes,
+      'wasmHeapBudgetBytes',
+      3072 * MiB,
+      4095 * MiB,
+    ),
     rateLimit,
     maxKeySets,
     maxKeySetsPerPrincipal: Math.min(
       maxKeySets,
       positiveInteger(options.maxKeySetsPerPrincipal, 'maxKeySetsPerPrincipal', 16, 1_000_000),
     ),
-    requestTimeoutMs: positiveInteger(options.requestTimeoutMs, 'requestTimeoutMs', 120_000, 86_400_000),
+    requestTimeoutMs,
     connectionTimeoutMs: positiveInteger(
       options.connectionTimeoutMs,
       'connectionTimeoutMs',
-      180_000,
+      30_000,
       86_400_000,
     ),
     keepAliveTimeoutMs: positiveInteger(options.keepAliveTimeoutMs, 'keepAliveTimeoutMs', 5_000, 3_600_000),

@@ -9,11 +9,23 @@
  * (`HE_KEY_SET_CONFLICT`), so no one can replace another client's keys. A key set belongs to the principal that registered it: to anyone else it
  * is unknown (`HE_UNKNOWN_KEY_SET`), exactly as if it did not exist.
  *
- * Bounded memory: at most `maxKeySets` key sets in all and `maxKeySetsPerPrincipal` per principal.
- * A registration beyond either limit evicts the least recently used idle key set (of that
- * principal first, so one client cannot flush everyone else's); when every key set is loading or
- * scoring, it is refused with `HE_SERVER_BUSY` (503, retry) rather than exceed the limit. An
- * evicted key set answers `HE_UNKNOWN_KEY_SET`, and the client registers it again.
+ * Bounded memory: at most `maxKeySets` key sets in all, `maxKeySetsPerPrincipal` per principal,
+ * and `maxKeySetBytes` of estimated memory ({@link keySetMemoryBytes}: by N, the number of primes,
+ * Galois keys and served models, so one N = 32768 key set weighs what it really holds, not "one").
+ * A registration beyond a limit evicts the least recently used idle key sets (of that principal
+ * first for the per-principal limit, so one client cannot flush everyone else's); when every key
+ * set is loading or scoring, it is refused with `HE_SERVER_BUSY` (503, retry) rather than exceed
+ * the limit. An evicted key set answers `HE_UNKNOWN_KEY_SET`, and the client registers it again.
+ * Key sets with N above `maxPolyDegree` are refused before anything is loaded (422
+ * `HE_PARAMETERS_INVALID`). A load the backend refuses with `WASM_OUT_OF_MEMORY` (the WebAssembly
+ * heap past its budget) evicts least recently used idle key sets, so a retry fits, and is
+ * answered 503.
+ *
+ * Re-registration by the owner with other bytes is checked before anything is replaced: the new
+ * keys are loaded beside the old ones (the backend swaps a pair only once the new keys loaded), so
+ * a damaged copy is refused and the working key set keeps serving. With a backend that cannot
+ * swap (`replacesLoadedPairs` unset, e.g. a worker pool), the keys first registered stay and the
+ * answer is 200 (`created: false`).
  *
  * Deliberately not here: HTTP, authentication, where the math runs (a {@link ScoringBackend}).
  *
@@ -22,6 +34,7 @@
 
 import { HeError, isConfideError } from '../errors.ts';
 import { decodeContainer } from '../he/container.ts';
+import { planFromMetadata } from '../he/keys.ts';
 import {
   type LinearModel,
   type ModelInterface,
@@ -46,6 +59,41 @@ export interface ServedModel {
 export interface RegistryLimits {
   readonly maxKeySets: number;
   readonly maxKeySetsPerPrincipal: number;
+  /** Estimated memory of all key sets held, bytes (default: unlimited). */
+  readonly maxKeySetBytes?: number;
+  /** Largest poly modulus degree accepted (default 32768). */
+  readonly maxPolyDegree?: number;
+}
+
+/**
+ * Estimated memory (bytes) one key set takes once loaded for `models` and used to score: for each
+ * model, SEAL's Galois keys (per rotation step, one key-switching key per data prime, each two
+ * polynomials of N coefficients over every prime, 8 bytes each) and the model's encoded weight
+ * plaintexts (at most two per weight and intercept, N coefficients over the data primes), plus a
+ * fixed 64 KiB of handles and bookkeeping.
+ *
+ * Calibration: the Galois-key term is the raw coefficient size times 1.25. Measured with node-seal
+ * 7 as the growth of the WebAssembly heap (`heMemoryBytes()`) over 12 to 60 loads of the same keys
+ * under fresh key-set ids (3 primes, 2 rotation steps): 1.75 MB per key set at N = 8192 (raw
+ * 1.57 MB, x1.12), 3.85 MB at N = 16384 (x1.22), 7.51 MB at N = 32768 (x1.19). Key sets for the
+ * batch layout alone hold no keys (0 bytes measured at load). To re-measure: load one exported
+ * key container many times under new ids (`encodeContainer({ ...decodeContainer(keys), keySetId })`)
+ * with `HeServer.create` and divide the heap growth by the count.
+ */
+export function keySetMemoryBytes(
+  parameters: { readonly polyModulusDegree: number; readonly coeffModulusBits: readonly number[] },
+  galoisSteps: number,
+  models: readonly { readonly features: number; readonly outputs: number }[],
+): number {
+  const n = parameters.polyModulusDegree;
+  const primes = parameters.coeffModulusBits.length;
+  const dataPrimes = Math.max(1, primes - 1);
+  const galois = Math.ceil(galoisSteps * dataPrimes * 2 * n * primes * 8 * 1.25);
+  let total = 64 * 1024;
+  for (const model of models) {
+    total += galois + 2 * (model.features + 1) * model.outputs * n * dataPrimes * 8;
+  }
+  return total;
 }
 
 /** What a registration returns. */
@@ -60,7 +108,9 @@ export interface Registration {
 interface Entry {
   readonly keySetId: string;
   readonly owner: string;
-  readonly keysDigest: string;
+  keysDigest: string;
+  /** Estimated memory (see {@link keySetMemoryBytes}). */
+  bytes: number;
   /** Model id → model digest, for the served models these keys fit; filled when loading ends. */
   readonly fits: Map<string, string>;
   /** Model digests loaded in the backend. */
@@ -100,6 +150,13 @@ export class KeySetRegistry {
     this.#limits = limits;
   }
 
+  /** Estimated memory of the key sets held, bytes. */
+  get bytes(): number {
+    let total = 0;
+    for (const entry of this.#entries.values()) total += entry.bytes;
+    return total;
+  }
+
   /** How many key sets are held (loading ones included). */
   get size(): number {
     return this.#entries.size;
@@ -118,8 +175,32 @@ export class KeySetRegistry {
    */
   async register(owner: string, evaluationKeys: Uint8Array): Promise<Registration> {
     const header = decodeContainer(evaluationKeys, 'evaluation-keys');
+    const { plan } = planFromMetadata(header.metadata);
+    const maxDegree = this.#limits.maxPolyDegree ?? 32768;
+    if (plan.parameters.polyModulusDegree > maxDegree) {
+      throw new HeError(
+        'HE_PARAMETERS_INVALID',
+        `these keys use polynomial degree N = ${plan.parameters.polyModulusDegree}; this server accepts N up to ${maxDegree}: generate keys with a smaller polyModulusDegree`,
+      );
+    }
     const keySetId = toHex(header.keySetId);
     const keysDigest = toHex(sha256(evaluationKeys));
+    const distinct = new Map<string, ServedModel>();
+    for (const served of this.#models.values()) distinct.set(served.digest, served);
+    const estimate = (models: Iterable<ServedModel>) =>
+      keySetMemoryBytes(
+        plan.parameters,
+        plan.galoisSteps.length,
+        [...models].map((m) => ({ features: m.model.features.length, outputs: m.interface.outputs })),
+      );
+    const bytes = estimate(distinct.values());
+    const budget = this.#limits.maxKeySetBytes ?? Number.POSITIVE_INFINITY;
+    if (bytes > budget) {
+      throw new HeError(
+        'HE_CAPACITY_EXCEEDED',
+        `these keys need about ${bytes} bytes of server memory, more than this server keeps for all key sets (${budget}): generate keys with a smaller polyModulusDegree or fewer layouts`,
+      );
+    }
     const existing = this.#entries.get(keySetId);
     if (existing !== undefined) {
       if (existing.owner !== owner) {
@@ -134,17 +215,14 @@ export class KeySetRegistry {
         return { keySetId, models: [...existing.fits.keys()], created: false };
       }
       // The owner re-exported its evaluation keys (fresh Galois keys for the same secret key):
-      // the new upload replaces the old one once the old one has loaded.
-      await existing.ready.catch(() => {});
-      if (this.#entries.get(keySetId) === existing) this.#evict(existing);
-      if (this.#entries.has(keySetId)) {
-        throw new HeError('HE_SERVER_BUSY', `key set ${keySetId} is being registered right now: try again`);
-      }
+      // the new upload is loaded beside the old one and replaces it only if it loads.
+      return this.#replace(existing, evaluationKeys, keysDigest);
     }
     const entry: Entry = {
       keySetId,
       owner,
       keysDigest,
+      bytes,
       fits: new Map(),
       loaded: new Set(),
       ready: Promise.resolve(),
@@ -152,12 +230,50 @@ export class KeySetRegistry {
       inflight: 0,
       evicted: false,
     };
-    this.#makeRoom(owner);
+    this.#makeRoom(owner, bytes);
     this.#entries.set(keySetId, entry);
     entry.ready = this.#load(entry, evaluationKeys);
     entry.ready.catch(() => {}); // observed by this call; duplicates observe it themselves
     await entry.ready;
+    entry.bytes = estimate([...entry.fits.keys()].map((id) => this.#models.get(id) as ServedModel));
     return { keySetId, models: [...entry.fits.keys()], created: true };
+  }
+
+  async #replace(existing: Entry, evaluationKeys: Uint8Array, keysDigest: string): Promise<Registration> {
+    await existing.ready.catch(() => {});
+    if (this.#entries.get(existing.keySetId) !== existing || existing.loading) {
+      throw new HeError(
+        'HE_SERVER_BUSY',
+        `key set ${existing.keySetId} is being registered right now: try again`,
+      );
+    }
+    if (this.#backend.replacesLoadedPairs !== true) {
+      // This backend keeps a pair it holds: the keys first registered go on serving (a fresh
+      // export of the same key set is equivalent: same secret key), and nothing is replaced.
+      this.#touch(existing);
+      return { keySetId: existing.keySetId, models: [...existing.fits.keys()], created: false };
+    }
+    existing.loading = true; // not evicted while the new keys are checked
+    try {
+      const byDigest = new Map<string, ServedModel>();
+      for (const served of this.#models.values()) byDigest.set(served.digest, served);
+      for (const digest of existing.loaded) {
+        const served = byDigest.get(digest) as ServedModel;
+        const loaded = await this.#backend.load(evaluationKeys, served.model);
+        if (loaded.keySetId !== existing.keySetId || loaded.modelDigest !== digest) {
+          throw new HeError('HE_SERVER_ERROR', 'the scoring backend loaded other keys than it was given');
+        }
+      }
+      existing.keysDigest = keysDigest;
+    } catch (error) {
+      if (isConfideError(error) && error.code === 'WASM_OUT_OF_MEMORY') this.#shed(existing);
+      throw error;
+    } finally {
+      existing.loading = false;
+      await this.#releaseIfDone(existing);
+    }
+    this.#touch(existing);
+    return { keySetId: existing.keySetId, models: [...existing.fits.keys()], created: true };
   }
 
   async #load(entry: Entry, evaluationKeys: Uint8Array): Promise<void> {
@@ -195,6 +311,7 @@ export class KeySetRegistry {
     } catch (error) {
       entry.evicted = true;
       if (this.#entries.get(entry.keySetId) === entry) this.#entries.delete(entry.keySetId);
+      if (isConfideError(error) && error.code === 'WASM_OUT_OF_MEMORY') this.#shed(entry);
       throw error;
     } finally {
       entry.loading = false;
@@ -218,7 +335,7 @@ export class KeySetRegistry {
     if (served === undefined) {
       throw new HeError(
         'HE_UNKNOWN_MODEL',
-        `this server serves no model "${modelId.slice(0, 64)}": GET /v1/models lists the served models`,
+        'this server serves no model under that id: GET /v1/models lists the served models',
       );
     }
     const entry = this.#entries.get(keySetId);
@@ -275,7 +392,7 @@ export class KeySetRegistry {
    * Evicts least-recently-used idle key sets (not loading, nothing in flight) until one more
    * fits, the owner's own first. When every candidate is busy, refuses instead of growing.
    */
-  #makeRoom(owner: string): void {
+  #makeRoom(owner: string, bytes: number): void {
     const idle = (entry: Entry) => !entry.loading && entry.inflight === 0;
     const full = () =>
       new HeError(
@@ -291,6 +408,28 @@ export class KeySetRegistry {
       const victim = [...this.#entries.values()].find(idle);
       if (victim === undefined) throw full();
       this.#evict(victim);
+    }
+    const budget = this.#limits.maxKeySetBytes ?? Number.POSITIVE_INFINITY;
+    let held = this.bytes;
+    while (held + bytes > budget) {
+      const victim = [...this.#entries.values()].find(idle);
+      if (victim === undefined) throw full();
+      held -= victim.bytes;
+      this.#evict(victim);
+    }
+  }
+
+  /**
+   * After the WebAssembly heap ran past its budget: evicts least recently used idle key sets
+   * (other than `except`) worth at least twice `except`'s estimate, so the retry finds room.
+   */
+  #shed(except: Entry): void {
+    let freed = 0;
+    for (const entry of [...this.#entries.values()]) {
+      if (freed >= 2 * except.bytes) break;
+      if (entry === except || entry.loading || entry.inflight > 0) continue;
+      freed += entry.bytes;
+      this.#evict(entry);
     }
   }
 

@@ -158,6 +158,12 @@ describe('confide he serve', () => {
       [['--model', `risk=${join(dir, 'missing.json')}`, '--allow-unauthenticated'], 'HE_IO'],
       [['--model', model, '--allow-unauthenticated', '--rate-limit', 'lots'], 'HE_PARAMETERS_INVALID'],
       [['--model', model, '--allow-unauthenticated', '--max-body-mb', '0'], 'HE_PARAMETERS_INVALID'],
+      [['--model', model, '--allow-unauthenticated', '--max-poly-degree', '5000'], 'HE_PARAMETERS_INVALID'],
+      [
+        ['--model', model, '--allow-unauthenticated', '--max-bytes-in-flight-per-client-mb', '1'],
+        'HE_PARAMETERS_INVALID',
+      ],
+      [['--model', model, '--allow-unauthenticated', '--wasm-heap-mb', '5000'], 'HE_PARAMETERS_INVALID'],
     ];
     for (const [args, code] of cases) {
       const { code: exit, stderr } = await run(args);

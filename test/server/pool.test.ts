@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HeClient } from '../../src/he/client.ts';
+import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 import { InferenceHttpClient } from '../../src/he/http-client.ts';
 import { canonicalModelJson, modelDigest } from '../../src/he/model.ts';
 import { HeServer } from '../../src/he/server.ts';
@@ -58,6 +59,28 @@ describe('inference server on the worker pool', () => {
       expect(stats.size).toBe(2);
     } finally {
       for (const client of clients) client.dispose();
+    }
+  });
+
+  it('keeps the keys first registered when their owner re-registers other bytes (the pool cannot swap)', async () => {
+    const client = await riskClient();
+    try {
+      const http = new InferenceHttpClient({ baseUrl: url, token: TOKEN });
+      const keys = client.exportEvaluationKeys();
+      const keySetId = await http.registerKeys(keys);
+      const decoded = decodeContainer(keys, 'evaluation-keys');
+      const other = encodeContainer({ ...decoded, metadata: { ...decoded.metadata, note: 'again' } });
+      const response = await fetch(new URL('/v1/keys', url), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' },
+        body: other as Uint8Array<ArrayBuffer>,
+      });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ keySetId, models: ['risk'] });
+      const { result } = await http.score('risk', keySetId, client.encrypt(riskRows(2)));
+      expect(client.decrypt(result).predictions).toHaveLength(2);
+    } finally {
+      client.dispose();
     }
   });
 });

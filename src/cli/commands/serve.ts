@@ -41,6 +41,17 @@ interface ServeFlags {
   maxKeySets: string;
   maxKeySetsPerClient: string;
   requestTimeoutS: string;
+  maxBytesInFlightMb: string;
+  maxBytesInFlightPerClientMb: string;
+  maxConcurrencyPerClient: string;
+  minUploadKibS: string;
+  uploadGraceS: string;
+  headersTimeoutS: string;
+  idleTimeoutS: string;
+  maxConnections: string;
+  maxKeySetMb: string;
+  maxPolyDegree: string;
+  wasmHeapMb: string;
   shutdownTimeoutS: string;
   corsOrigin: string[];
 }
@@ -136,6 +147,23 @@ async function serve(flags: ServeFlags): Promise<void> {
     maxKeySets: whole(flags.maxKeySets, '--max-key-sets', 1, 1_000_000),
     maxKeySetsPerPrincipal: whole(flags.maxKeySetsPerClient, '--max-key-sets-per-client', 1, 1_000_000),
     requestTimeoutMs: whole(flags.requestTimeoutS, '--request-timeout-s', 1, 86_400) * 1000,
+    maxBytesInFlight: whole(flags.maxBytesInFlightMb, '--max-bytes-in-flight-mb', 1, 1_048_576) * MiB,
+    maxBytesInFlightPerPrincipal:
+      whole(flags.maxBytesInFlightPerClientMb, '--max-bytes-in-flight-per-client-mb', 1, 1_048_576) * MiB,
+    maxConcurrencyPerPrincipal: whole(
+      flags.maxConcurrencyPerClient,
+      '--max-concurrency-per-client',
+      1,
+      100_000,
+    ),
+    minUploadBytesPerSecond: whole(flags.minUploadKibS, '--min-upload-kib-s', 1, 1_048_576) * 1024,
+    uploadGraceMs: whole(flags.uploadGraceS, '--upload-grace-s', 1, 3600) * 1000,
+    headersTimeoutMs: whole(flags.headersTimeoutS, '--headers-timeout-s', 1, 3600) * 1000,
+    connectionTimeoutMs: whole(flags.idleTimeoutS, '--idle-timeout-s', 1, 86_400) * 1000,
+    maxConnections: whole(flags.maxConnections, '--max-connections', 1, 1_000_000),
+    maxKeySetBytes: whole(flags.maxKeySetMb, '--max-key-set-mb', 1, 4_194_304) * MiB,
+    maxPolyDegree: whole(flags.maxPolyDegree, '--max-poly-degree', 4096, 32768),
+    wasmHeapBudgetBytes: whole(flags.wasmHeapMb, '--wasm-heap-mb', 1, 4095) * MiB,
     corsOrigins: flags.corsOrigin,
     onUnexpectedError: (error) => {
       const message = error instanceof Error ? error.message : String(error);
@@ -220,6 +248,21 @@ export function registerServeCommand(he: Command): void {
     .option('--max-key-sets <n>', 'key sets held in all (least recently used evicted beyond)', '256')
     .option('--max-key-sets-per-client <n>', 'key sets held per client', '16')
     .option('--request-timeout-s <n>', 'time to receive one whole request', '120')
+    .option('--headers-timeout-s <n>', 'time to receive the request headers', '10')
+    .option('--idle-timeout-s <n>', 'close a socket silent this long', '30')
+    .option('--max-connections <n>', 'open connections in all', '1024')
+    .option('--max-bytes-in-flight-mb <n>', 'request bodies held at once in all, MiB (503 beyond)', '256')
+    .option('--max-bytes-in-flight-per-client-mb <n>', 'request bodies held at once per client, MiB', '64')
+    .option('--max-concurrency-per-client <n>', 'uploads in flight per client (503 beyond)', '8')
+    .option(
+      '--min-upload-kib-s <n>',
+      'slowest accepted upload after the grace period, KiB/s (408 below)',
+      '16',
+    )
+    .option('--upload-grace-s <n>', 'time before the minimum upload rate applies', '5')
+    .option('--max-key-set-mb <n>', 'estimated memory of all key sets held, MiB (LRU evicted beyond)', '1024')
+    .option('--max-poly-degree <n>', 'largest polynomial degree N accepted in keys (4096 to 32768)', '32768')
+    .option('--wasm-heap-mb <n>', "budget of SEAL's WebAssembly heap, MiB (of 4096)", '3072')
     .option('--shutdown-timeout-s <n>', 'time to finish requests in flight on SIGTERM/SIGINT', '30')
     .option('--cors-origin <origin>', 'a browser origin allowed to call the server; repeatable', collect, [])
     .action(serve);
