@@ -37,12 +37,13 @@
  */
 
 import { equalBytes } from '../encoding.ts';
-import { SmpcError } from '../errors.ts';
+import { SmpcError, type SmpcErrorCode } from '../errors.ts';
 import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../ka.ts';
 import { applyMasks, type MaskJob, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
 import { createRing, ringAddInPlace } from '../ring.ts';
 import { compareIds, computeSessionId } from '../session.ts';
-import { reconstructSecret, type ShamirShare } from '../shamir.ts';
+import { reconstructSecretAudited, type ShamirShare } from '../shamir.ts';
+import { advertisementStatement, survivorsStatement, verifyStatement } from '../signing.ts';
 import {
   type AdvertisedKeys,
   type ClientMessage,
@@ -52,14 +53,16 @@ import {
   type SurvivorSignature,
 } from './messages.ts';
 import {
+  assertRoundLimits,
   assertRoundParams,
   maskedLength,
   neighbourMap,
   PROTOCOL_VERSION,
   paramsDigest,
+  type RoundLimits,
   type RoundParams,
 } from './params.ts';
-import { shareContext, shareIndex } from './shares.ts';
+import { isFieldElement, shareContext, shareIndex } from './shares.ts';
 
 /** Server stages in protocol order. */
 export const SERVER_STAGES = [
@@ -99,10 +102,16 @@ export interface UnmaskRecord {
   readonly maskingKeyShares: readonly RevealedShare[];
 }
 
-/** A client the server excluded, the stage it was excluded in, and why. */
+/**
+ * A client the server excluded (or, in `unmask`, marked), the stage, a stable code for what it did
+ * and why in words. From `advertise` to `masked-input` an excluded client's messages are no longer
+ * used (it is treated as dropped); in `consistency` and `unmask` its input stays in the sum, and
+ * the entry marks it (a bad signature, a malformed or wrong share) while the round goes on.
+ */
 export interface Exclusion {
   readonly id: string;
   readonly stage: ServerStage;
+  readonly code: SmpcErrorCode;
   readonly reason: string;
 }
 
@@ -112,6 +121,8 @@ export interface ServerState {
   readonly role: 'server';
   readonly stage: ServerStage;
   readonly params: RoundParams;
+  /** The server's own limits (floor, cap, identities); absent in states stored before they existed. */
+  readonly limits?: Required<RoundLimits>;
   /** Clients that advertised keys (U1 once `advertise` closes). */
   readonly advertised: readonly AdvertisedKeys[];
   readonly sessionId: Uint8Array | null;
@@ -127,7 +138,12 @@ export interface ServerState {
   readonly excluded: readonly Exclusion[];
   /** Σ_{u ∈ U3} x_u mod 2^b once `done`. */
   readonly result: Uint32Array | null;
-  readonly abort: { readonly code: string; readonly reason: string } | null;
+  /** Why the round aborted; `clients` names the clients whose messages caused it, when known. */
+  readonly abort: {
+    readonly code: string;
+    readonly reason: string;
+    readonly clients?: readonly string[];
+  } | null;
 }
 
 /** An input to the server. */
@@ -158,19 +174,36 @@ const EXPECTED: Partial<Record<ServerStage, ClientMessage['type']>> = {
 /**
  * A new server for one round, with the advertise requests to send to the cohort.
  *
- * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid parameters.
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid parameters or limits.
+ * @throws {SmpcError} `SMPC_COHORT_TOO_LARGE` for a cohort above `limits.maxCohort`;
+ *   `SMPC_DP_TOO_FEW_SURVIVORS` for a cohort below `limits.minSurvivors` (nothing is sent).
  * @example
  * ```ts
- * const { state, outbound } = createServer(params); // outbound: one advertise-request per client
+ * const { state, outbound } = createServer(params, { minSurvivors: 40 }); // one advertise-request per client
  * ```
  */
-export function createServer(params: RoundParams): ServerStepResult {
+export function createServer(params: RoundParams, limits?: RoundLimits): ServerStepResult {
   assertRoundParams(params);
+  const checked = assertRoundLimits(limits);
+  const n = params.clients.length;
+  if (n > checked.maxCohort) {
+    throw new SmpcError(
+      'SMPC_COHORT_TOO_LARGE',
+      `a cohort of ${n} clients is above this round's cap of ${checked.maxCohort}`,
+    );
+  }
+  if (n < checked.minSurvivors) {
+    throw new SmpcError(
+      'SMPC_DP_TOO_FEW_SURVIVORS',
+      `a cohort of ${n} clients cannot reach this round's floor of ${checked.minSurvivors} inputs`,
+    );
+  }
   const state: ServerState = {
     v: PROTOCOL_VERSION,
     role: 'server',
     stage: 'advertise',
     params,
+    limits: checked,
     advertised: [],
     sessionId: null,
     shared: [],
@@ -221,8 +254,12 @@ function answered(state: ServerState): Set<string> {
   return new Set(ids);
 }
 
-function exclude(state: ServerState, id: string, reason: string): ServerState {
-  return { ...state, excluded: [...state.excluded, { id, stage: state.stage, reason }] };
+function exclude(state: ServerState, id: string, code: SmpcErrorCode, reason: string): ServerState {
+  return { ...state, excluded: [...state.excluded, { id, stage: state.stage, code, reason }] };
+}
+
+function limitsOf(state: ServerState): Required<RoundLimits> {
+  return state.limits ?? assertRoundLimits(undefined);
 }
 
 function abortRound(
@@ -230,9 +267,11 @@ function abortRound(
   code: string,
   reason: string,
   notify: readonly string[],
+  clients?: readonly string[],
 ): ServerStepResult {
+  const abort = clients === undefined ? { code, reason } : { code, reason, clients };
   return {
-    state: { ...state, stage: 'aborted', abort: { code, reason } },
+    state: { ...state, stage: 'aborted', abort },
     outbound: notify.map((to) => ({ to, message: { v: PROTOCOL_VERSION, type: 'abort', code, reason } })),
   };
 }
@@ -245,12 +284,43 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
       try {
         assertPublicKey(msg.encryptionKey);
         assertPublicKey(msg.maskingKey);
-      } catch {
-        return exclude(state, from, 'invalid public key');
+      } catch (e) {
+        return exclude(
+          state,
+          from,
+          e instanceof SmpcError ? e.code : 'SMPC_MALFORMED_MESSAGE',
+          'invalid public key',
+        );
       }
-      if (state.params.profile === 'active' && msg.signature === null) {
-        // Every client would refuse the roster; leave the unsigned advertisement out instead.
-        return exclude(state, from, 'unsigned advertisement in the active profile');
+      if (state.params.profile === 'active') {
+        // Every client would refuse a roster with an unsigned or badly signed entry (and abort):
+        // leave such an advertisement out instead, so one client cannot stop the round.
+        if (msg.signature === null) {
+          return exclude(
+            state,
+            from,
+            'SMPC_SIGNATURE_INVALID',
+            'unsigned advertisement in the active profile',
+          );
+        }
+        const identities = limitsOf(state).identities;
+        if (identities.length > 0) {
+          const key = identities.find((e) => e.id === from)?.publicKey;
+          const statement = advertisementStatement(
+            paramsDigest(state.params),
+            from,
+            msg.encryptionKey,
+            msg.maskingKey,
+          );
+          if (key === undefined || !verifyStatement(msg.signature, statement, key)) {
+            return exclude(
+              state,
+              from,
+              'SMPC_SIGNATURE_INVALID',
+              'advertisement not signed by its identity key',
+            );
+          }
+        }
       }
       const used = state.advertised.flatMap((e) => [e.encryptionKey, e.maskingKey]);
       const mine = [msg.encryptionKey, msg.maskingKey];
@@ -258,7 +328,7 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
         equalBytes(msg.encryptionKey, msg.maskingKey) ||
         mine.some((k) => used.some((u) => equalBytes(u, k)))
       ) {
-        return exclude(state, from, 'public key already in use');
+        return exclude(state, from, 'SMPC_ROSTER_INVALID', 'public key already in use');
       }
       const entry = {
         id: from,
@@ -277,7 +347,12 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
         new Set(got).size !== got.length ||
         !got.every((v) => want.includes(v))
       ) {
-        return exclude(state, from, 'envelopes do not match the neighbours in U1');
+        return exclude(
+          state,
+          from,
+          'SMPC_ENVELOPE_MISADDRESSED',
+          'envelopes do not match the neighbours in U1',
+        );
       }
       const record: SharedKeysRecord = {
         id: from,
@@ -293,7 +368,12 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
         msg.masked.length !== maskedLength(state.params) ||
         (ring.bits < 32 && msg.masked.some((x) => x >= ring.modulus))
       ) {
-        return exclude(state, from, 'masked vector has the wrong length or is not reduced');
+        return exclude(
+          state,
+          from,
+          'SMPC_MALFORMED_MESSAGE',
+          'masked vector has the wrong length or is not reduced',
+        );
       }
       const u2 = new Set(state.shared.map((e) => e.id));
       const want = (graph.get(from) ?? []).filter((v) => u2.has(v));
@@ -301,15 +381,25 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
       const complaints = [...msg.complaints].sort(compareIds);
       const union = [...peers, ...complaints].sort(compareIds);
       if (union.length !== want.length || union.some((p, i) => p !== want[i])) {
-        return exclude(state, from, 'masked with a different set of peers than the server forwarded');
+        return exclude(
+          state,
+          from,
+          'SMPC_MALFORMED_MESSAGE',
+          'masked with a different set of peers than the server forwarded',
+        );
       }
       if (complaints.length > want.length - state.params.threshold) {
         // An honest client holding fewer than t valid envelopes aborts instead of sending this.
-        return exclude(state, from, 'rejects more envelopes than an honest client could');
+        return exclude(
+          state,
+          from,
+          'SMPC_MALFORMED_MESSAGE',
+          'rejects more envelopes than an honest client could',
+        );
       }
       // C.30: a byte-identical masked vector is a replay (an honest one repeats with prob. 2^-32·len).
       if (state.masked.some((r) => equalLanes(r.masked, msg.masked))) {
-        return exclude(state, from, 'replayed another client’s masked input');
+        return exclude(state, from, 'SMPC_MALFORMED_MESSAGE', 'replayed another client’s masked input');
       }
       return {
         ...state,
@@ -331,7 +421,17 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
         !msg.selfMaskShares.every((s) => ok(s, survivors)) ||
         !msg.maskingKeyShares.every((s) => ok(s, dropped))
       ) {
-        return exclude(state, from, 'unmask response has shares for the wrong clients or with wrong indices');
+        return exclude(
+          state,
+          from,
+          'SMPC_SHARE_MALFORMED',
+          'unmask response has shares for the wrong clients or with wrong indices',
+        );
+      }
+      // Honest holders refuse envelopes with such values (shares.ts), so only the revealer can
+      // have made one up: drop all of its shares (spares take their place) and mark it.
+      if (![...msg.selfMaskShares, ...msg.maskingKeyShares].every((s) => isFieldElement(s.value))) {
+        return exclude(state, from, 'SMPC_SHARE_MALFORMED', 'unmask response has a share outside the field');
       }
       const record: UnmaskRecord = {
         id: from,
@@ -340,11 +440,26 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
       };
       return { ...state, unmasked: [...state.unmasked, record] };
     }
-    case 'consistency':
-      // Signatures are checked by every client before it reveals anything; the server only relays.
+    case 'consistency': {
+      // Every client checks the signatures before it reveals anything and counts only valid ones;
+      // with the identities the server also leaves a bad one out and marks its sender.
+      const identities = limitsOf(state).identities;
+      if (identities.length > 0) {
+        const key = identities.find((e) => e.id === from)?.publicKey;
+        const statement = survivorsStatement(state.sessionId as Uint8Array, state.survivors ?? []);
+        if (key === undefined || !verifyStatement(msg.signature, statement, key)) {
+          return exclude(
+            state,
+            from,
+            'SMPC_SIGNATURE_INVALID',
+            'signature on the survivor set does not verify',
+          );
+        }
+      }
       return { ...state, signatures: [...state.signatures, { id: from, signature: msg.signature }] };
+    }
     case 'abort':
-      return exclude(state, from, `client aborted: ${msg.code}`);
+      return exclude(state, from, 'SMPC_ABORTED', `client aborted: ${msg.code}`);
   }
 }
 
@@ -366,7 +481,15 @@ function starved(state: ServerState, ids: readonly string[], live: ReadonlySet<s
   return ids.find((u) => (graph.get(u) ?? []).filter((v) => live.has(v)).length < state.params.threshold);
 }
 
-async function finish(state: ServerState): Promise<ServerStepResult> {
+/** The holders of `owner`'s shares by share index (the index a holder got is fixed by the graph). */
+function holdersByIndex(state: ServerState, owner: string): Map<number, string> {
+  const u1 = new Set(state.advertised.map((e) => e.id));
+  const ownerNeighbours = (neighbourMap(state.params).get(owner) ?? []).filter((v) => u1.has(v));
+  return new Map(ownerNeighbours.map((v, i) => [i + 1, v]));
+}
+
+async function finish(current: ServerState): Promise<ServerStepResult> {
+  let state = current;
   const { params } = state;
   const sessionId = state.sessionId as Uint8Array;
   const ring = createRing(params.ringBits);
@@ -381,21 +504,41 @@ async function finish(state: ServerState): Promise<ServerStepResult> {
   const total = new Uint32Array(maskedLength(params));
   for (const m of state.masked) ringAddInPlace(total, m.masked, ring);
   const jobs: MaskJob[] = [];
+  // A secret that cannot be reconstructed (or does not match its public key) is its owner's doing
+  // or that of several holders at once: the abort names the owner.
+  let owner = '';
+  /** Reconstructs `v`'s secret; marks every holder whose revealed share disagrees with it. */
+  const recover = (v: string, kind: 'selfMaskShares' | 'maskingKeyShares'): Uint8Array => {
+    owner = v;
+    const shared = sharedBy.get(v) as SharedKeysRecord;
+    const { secret, inconsistent } = reconstructSecretAudited(sharesOf(v, kind), {
+      threshold: params.threshold,
+      commitment: kind === 'selfMaskShares' ? shared.selfMaskCommitment : shared.maskingKeyCommitment,
+      context: shareContext(sessionId, v, kind === 'selfMaskShares' ? 'self-mask' : 'masking-key'),
+    });
+    if (inconsistent.length > 0) {
+      const holders = holdersByIndex(state, v);
+      for (const index of inconsistent) {
+        const holder = holders.get(index);
+        if (holder === undefined) continue;
+        state = exclude(
+          state,
+          holder,
+          'SMPC_SHARES_INCONSISTENT',
+          `revealed a share of ${v}'s secret that disagrees with the others (it or ${v} lied); ` +
+            'the spare shares were used',
+        );
+      }
+    }
+    return secret;
+  };
   try {
     for (const v of survivors) {
-      const seed = reconstructSecret(sharesOf(v, 'selfMaskShares'), {
-        threshold: params.threshold,
-        commitment: (sharedBy.get(v) as SharedKeysRecord).selfMaskCommitment,
-        context: shareContext(sessionId, v, 'self-mask'),
-      });
+      const seed = recover(v, 'selfMaskShares');
       jobs.push({ key: selfMaskKey(seed, sessionId), sign: -1 });
     }
     for (const v of dropped) {
-      const secret = reconstructSecret(sharesOf(v, 'maskingKeyShares'), {
-        threshold: params.threshold,
-        commitment: (sharedBy.get(v) as SharedKeysRecord).maskingKeyCommitment,
-        context: shareContext(sessionId, v, 'masking-key'),
-      });
+      const secret = recover(v, 'maskingKeyShares');
       if (!equalBytes(publicKeyFromSecret(secret), (keysBy.get(v) as AdvertisedKeys).maskingKey)) {
         throw new SmpcError(
           'SMPC_SHARES_INCONSISTENT',
@@ -415,10 +558,15 @@ async function finish(state: ServerState): Promise<ServerStepResult> {
         });
       }
     }
+    owner = '';
     // Every reconstruction checked out before any mask is expanded; then several in flight.
     await applyMasks(total, jobs, { ring, algorithm: params.prg });
   } catch (e) {
-    if (e instanceof SmpcError) return abortRound(state, e.code, e.message, []);
+    if (e instanceof SmpcError) {
+      const named = owner === '' ? undefined : [owner];
+      const reason = owner === '' ? e.message : `${e.message} (the secret of ${owner})`;
+      return abortRound(state, e.code, reason, [], named);
+    }
     throw e;
   }
   // C.30: the check lanes of every honest input are zero; anything else means some input was
@@ -452,6 +600,20 @@ function unmaskRequests(state: ServerState): ServerStepResult {
   };
 }
 
+/** The abort for a live set of `count` clients below the round's floor, or null. */
+function belowFloor(
+  state: ServerState,
+  count: number,
+  what: string,
+): { readonly code: SmpcErrorCode; readonly reason: string } | null {
+  const floor = limitsOf(state).minSurvivors;
+  if (count >= floor) return null;
+  return {
+    code: 'SMPC_DP_TOO_FEW_SURVIVORS',
+    reason: `only ${count} clients ${what}; the round's floor is ${floor} inputs in the sum`,
+  };
+}
+
 /** Closes the current stage: computes the next set, checks thresholds, and broadcasts. */
 async function close(current: ServerState): Promise<ServerStepResult> {
   let state = current;
@@ -463,6 +625,8 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       if (u1.length === 0 || bad !== undefined) {
         return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients advertised keys', u1);
       }
+      const floor = belowFloor(state, u1.length, 'advertised keys');
+      if (floor !== null) return abortRound(state, floor.code, floor.reason, u1);
       const sessionId = computeSessionId(state.advertised, paramsDigest(params));
       const roster = [...state.advertised].sort((a, b) => compareIds(a.id, b.id));
       return {
@@ -476,6 +640,8 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       if (u2.length === 0 || starved(state, u2, live) !== undefined) {
         return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients shared keys', u2);
       }
+      const floor = belowFloor(state, u2.length, 'shared keys');
+      if (floor !== null) return abortRound(state, floor.code, floor.reason, u2);
       return {
         state: { ...state, stage: 'masked-input' },
         outbound: u2.map((to) => ({
@@ -496,7 +662,7 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       const accused = new Set(state.masked.flatMap((r) => r.complaints));
       let next: ServerState = state;
       for (const id of [...accused].sort(compareIds)) {
-        next = exclude(next, id, 'a neighbour rejected its share envelope');
+        next = exclude(next, id, 'SMPC_ENVELOPE_MALFORMED', 'a neighbour rejected its share envelope');
       }
       const masked = state.masked.filter((r) => !accused.has(r.id));
       next = { ...next, masked };
@@ -506,6 +672,10 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       if (u3.length === 0 || starved(next, u2, live) !== undefined) {
         return abortRound(next, 'SMPC_TOO_FEW_CLIENTS', 'too few clients sent masked input', u3);
       }
+      // The floor is checked on U3 before any unmask share is requested: a sum of fewer inputs is
+      // never computed (not only never released).
+      const floor = belowFloor(next, u3.length, 'sent a masked input');
+      if (floor !== null) return abortRound(next, floor.code, floor.reason, u3);
       const dropped = u2.filter((id) => !live.has(id)).sort(compareIds);
       state = next;
       if (params.profile === 'active') {
@@ -566,7 +736,7 @@ export async function serverStep(state: ServerState, event: ServerEvent): Promis
     msg = parseClientMessage(event.message);
   } catch (e) {
     if (!(e instanceof SmpcError)) throw e;
-    const next = exclude(state, from, `malformed message: ${e.message}`);
+    const next = exclude(state, from, 'SMPC_MALFORMED_MESSAGE', `malformed message: ${e.message}`);
     return answered(next).size === expectedSenders(next).length ? close(next) : { state: next, outbound: [] };
   }
   if (msg.type !== 'abort' && msg.type !== EXPECTED[state.stage]) {
