@@ -57,7 +57,7 @@ import { equalBytes, utf8 } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
 import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
 import { PROFILES, type Profile } from '../protocol/params.ts';
-import { createServer, type ServerState, serverStep } from '../protocol/server.ts';
+import { createServer, type Exclusion, type ServerState, serverStep } from '../protocol/server.ts';
 import { serializeState } from '../protocol/state.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
 import { randomBytes } from '../random.ts';
@@ -127,6 +127,8 @@ export type AggregationEvent =
       readonly roundId: string;
       readonly clientId: string;
       readonly stage: string;
+      /** What the client did (`Exclusion.code`), when the state machine excluded or marked it. */
+      readonly code?: string;
       readonly reason: string;
     }
   | {
@@ -206,6 +208,12 @@ export interface RoundResult {
   /** The clients that joined (the invited cohort of the session). */
   readonly cohort: readonly string[];
   readonly abort: { readonly code: string; readonly reason: string } | null;
+  /**
+   * Every client the state machine excluded or marked, with the stage and a code for what it sent
+   * (a malformed message, a share outside the field, a bad signature, …). A client marked in
+   * `unmask` still has its input in the sum.
+   */
+  readonly excluded: readonly Exclusion[];
   /** Session parameters, or null when the round aborted before planning. */
   readonly plan: { readonly graph: string; readonly degree: number; readonly threshold: number } | null;
   /** Wall-clock milliseconds per stage (`join` included). */
@@ -986,6 +994,7 @@ export class AggregationServer {
         roundId: run.roundId,
         clientId: e.id,
         stage: e.stage,
+        ...(e.code === undefined ? {} : { code: e.code }),
         reason: e.reason,
       });
     }
@@ -1084,6 +1093,7 @@ export class AggregationServer {
       dropped,
       cohort,
       abort,
+      excluded: state?.excluded ?? [],
       plan:
         state === null
           ? null
