@@ -20,8 +20,10 @@
  * twice). A message that is well-formed but unsafe makes the client abort: the returned state is
  * `aborted` with the reason, its secrets and input are erased, and it tells the server why. The
  * client aborts when the server:
- * - proposes parameters below its {@link ClientPolicy} or not matching its input (scenario B.21),
- *   or a round id it already took part in (B.23);
+ * - proposes parameters below its {@link ClientPolicy} (one decision, `decideJoin` in `policy.ts`,
+ *   made before anything else: a profile below `minProfile` — `active` by default for a client
+ *   with trusted identities — aborts with `SMPC_PROFILE_TOO_WEAK` before any key is generated or
+ *   sent), or not matching its input (scenario B.21), or a round id it already took part in (B.23);
  * - shows a roster without it, with other keys for it, with repeated keys or low-order keys (B.16–B.19);
  * - leaves it fewer than t live neighbours at any stage (A.6);
  * - relays two envelopes from one neighbour or one from a non-neighbour, or leaves it fewer than t

@@ -14,21 +14,31 @@
  *
  * `consistency` exists only in the `active` profile (Bonawitz et al. round 3): the server sends U3
  * to every survivor, collects their Ed25519 signatures on it, and forwards at least t of them
- * with the unmask request; each client verifies them before revealing anything. The server does
- * not verify signatures itself (it gains nothing by forwarding bad ones: honest clients abort).
+ * with the unmask request; each client verifies them before revealing anything. Given the
+ * cohort's identity keys (`RoundLimits.identities`) the server verifies every advertisement and
+ * survivor-set signature and excludes (or, in `consistency`, marks) a client whose signature does
+ * not verify, so one client cannot make every honest client abort on a bad roster; without them
+ * it relays signatures unchecked.
  *
  * A message from a client the stage does not expect (late, repeated, out of order, unknown)
  * throws `SMPC_BAD_TRANSITION` with the state unchanged: it is never counted twice (scenarios A.8,
  * A.9). A well-typed message whose content is wrong (bad keys, missing envelopes, a masked vector
  * of the wrong length or out of the ring, peers that differ from what the server forwarded, shares
- * with wrong indices) excludes that client, as if it had dropped (C.26); an `abort` from a client
- * does the same. When a stage closes, every remaining client must still have at least t live
+ * with wrong indices, a share value outside the Shamir field) excludes that client, as if it had
+ * dropped (C.26), with a code naming what it did (`Exclusion.code`); an `abort` from a client does
+ * the same. The rule: nothing one client sends may abort a round the honest clients can still
+ * complete (SECURITY.md audits every message). When a stage closes, every remaining client must still have at least t live
  * neighbours, or the round aborts (`SMPC_TOO_FEW_CLIENTS`; scenarios A.5–A.7: this server's policy
  * for a starved neighbourhood is to abort). Unmasking reconstructs the self-mask seed of every
  * survivor and the masking key of every dropped client, checks each against its commitment (and
  * the masking key against the advertised public key), and removes exactly the masks the clients
- * reported adding; a reconstruction that fails aborts the round (`SMPC_SHARES_INCONSISTENT`,
+ * reported adding; spare shares stand in for wrong ones (whose revealers are marked), and a
+ * reconstruction that fails aborts the round naming the secret's owner (`SMPC_SHARES_INCONSISTENT`,
  * scenario C.27). The server never outputs a sum it could not verify.
+ *
+ * The server's own limits (`RoundLimits`): a cohort above `maxCohort` is refused by
+ * {@link createServer}, and as soon as fewer clients than `minSurvivors` remain (U1, U2 or U3) the
+ * round aborts (`SMPC_DP_TOO_FEW_SURVIVORS`) before any unmask share is requested.
  *
  * Deliberately not here: parameter planning, parallel unmasking across workers, and timing (the
  * caller decides when to send `close`).
