@@ -31,7 +31,7 @@ const M = 'c1';
 const RESPONSE_TYPES = ['advertise', 'share-keys', 'masked-input', 'consistency', 'unmask'] as const;
 
 /** How M's message of one type is corrupted. */
-export interface Corruption {
+interface Corruption {
   readonly target: (typeof RESPONSE_TYPES)[number];
   readonly kind: 'field' | 'drop' | 'duplicate' | 'replay-earlier' | 'garbage' | 'accuse' | 'out-of-field';
   /** Which leaf of the message (modulo the number of leaves). */
