@@ -65,6 +65,10 @@ describe('decideJoin', () => {
       [{ threshold: 4 }, { minThresholdFraction: 0.8 }, /threshold 4 of 5/],
       [{ profile: 'active', threshold: 3 }, { minThresholdFraction: 0 }, /2\/3/],
     ];
+    expect(decision({}, { ...plain, minSurvivors: 7 })).toMatchObject({
+      join: false,
+      code: 'SMPC_DP_TOO_FEW_SURVIVORS',
+    });
     for (const [params, policy, reason] of cases) {
       const d = decision(params, { ...plain, ...policy });
       expect(d, JSON.stringify(policy)).toMatchObject({ join: false, code: 'SMPC_POLICY_VIOLATION' });

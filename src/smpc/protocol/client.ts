@@ -276,7 +276,11 @@ function aborted(state: ClientState, code: string, reason: string, notify: boole
 }
 
 function onAdvertise(state: ClientState, params: RoundParams, options: ClientStepOptions): ClientStepResult {
-  const { policy } = state;
+  // A state restored from before `minProfile` existed: the default it would have had.
+  const policy = {
+    ...state.policy,
+    minProfile: state.policy.minProfile ?? (state.identities.length > 0 ? 'active' : 'honest-but-curious'),
+  };
   const random = options.random ?? randomBytes;
   // Profile, ring width, PRG, cohort, round id, degree and threshold floors: one decision, before anything else.
   const decision = decideJoin(params, policy);

@@ -196,6 +196,14 @@ export function decideJoin(offer: RoundOffer, policy: Required<ClientPolicy>): J
         `cohort of ${n} above the policy maximum ${maxCohort} (e.g. more clients than a DP plan covers)`,
       );
     }
+    const minSurvivors = policy.minSurvivors ?? 0;
+    if (n < minSurvivors) {
+      // The sum could never hold enough inputs: decline now rather than refuse to unmask later.
+      return decline(
+        'SMPC_DP_TOO_FEW_SURVIVORS',
+        `cohort of ${n} can never reach this client's floor of ${minSurvivors} inputs in the sum`,
+      );
+    }
   }
   if (offer.degree !== undefined) {
     const minDegree = policy.minDegree ?? 2;
