@@ -48,11 +48,9 @@
 
 import { equalBytes } from '../encoding.ts';
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
-import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../ka.ts';
-import { applyMasks, type MaskJob, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
-import { createRing, ringAddInPlace } from '../ring.ts';
+import { assertPublicKey } from '../ka.ts';
+import { createRing } from '../ring.ts';
 import { compareIds, computeSessionId } from '../session.ts';
-import { reconstructSecretAudited, type ShamirShare } from '../shamir.ts';
 import { advertisementStatement, survivorsStatement, verifyStatement } from '../signing.ts';
 import {
   type AdvertisedKeys,
@@ -72,7 +70,8 @@ import {
   type RoundLimits,
   type RoundParams,
 } from './params.ts';
-import { isFieldElement, shareContext, shareIndex } from './shares.ts';
+import { isFieldElement, shareIndex } from './shares.ts';
+import { neededDropped, unmaskAggregate } from './unmask.ts';
 
 /** Server stages in protocol order. */
 export const SERVER_STAGES = [
@@ -479,119 +478,18 @@ function equalLanes(a: Uint32Array, b: Uint32Array): boolean {
   return true;
 }
 
-/** The dropped clients whose masking keys must be reconstructed: some survivor masked with them. */
-function neededDropped(state: ServerState): string[] {
-  const dropped = state.dropped ?? [];
-  return dropped.filter((v) => state.masked.some((w) => w.peers.includes(v)));
-}
-
 /** The first client among `ids` with fewer than t neighbours in `live`, if any. */
 function starved(state: ServerState, ids: readonly string[], live: ReadonlySet<string>): string | undefined {
   const graph = neighbourMap(state.params);
   return ids.find((u) => (graph.get(u) ?? []).filter((v) => live.has(v)).length < state.params.threshold);
 }
 
-/** The holders of `owner`'s shares by share index (the index a holder got is fixed by the graph). */
-function holdersByIndex(state: ServerState, owner: string): Map<number, string> {
-  const u1 = new Set(state.advertised.map((e) => e.id));
-  const ownerNeighbours = (neighbourMap(state.params).get(owner) ?? []).filter((v) => u1.has(v));
-  return new Map(ownerNeighbours.map((v, i) => [i + 1, v]));
-}
-
-async function finish(current: ServerState): Promise<ServerStepResult> {
-  let state = current;
-  const { params } = state;
-  const sessionId = state.sessionId as Uint8Array;
-  const ring = createRing(params.ringBits);
-  const survivors = state.survivors ?? [];
-  const dropped = neededDropped(state);
-  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] =>
-    state.unmasked.flatMap((r) =>
-      r[kind].filter((s) => s.owner === owner).map((s) => ({ index: s.index, value: s.value })),
-    );
-  const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
-  const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
-  const total = new Uint32Array(maskedLength(params));
-  for (const m of state.masked) ringAddInPlace(total, m.masked, ring);
-  const jobs: MaskJob[] = [];
-  // A secret that cannot be reconstructed (or does not match its public key) is its owner's doing
-  // or that of several holders at once: the abort names the owner.
-  let owner = '';
-  /** Reconstructs `v`'s secret; marks every holder whose revealed share disagrees with it. */
-  const recover = (v: string, kind: 'selfMaskShares' | 'maskingKeyShares'): Uint8Array => {
-    owner = v;
-    const shared = sharedBy.get(v) as SharedKeysRecord;
-    const { secret, inconsistent } = reconstructSecretAudited(sharesOf(v, kind), {
-      threshold: params.threshold,
-      commitment: kind === 'selfMaskShares' ? shared.selfMaskCommitment : shared.maskingKeyCommitment,
-      context: shareContext(sessionId, v, kind === 'selfMaskShares' ? 'self-mask' : 'masking-key'),
-    });
-    if (inconsistent.length > 0) {
-      const holders = holdersByIndex(state, v);
-      for (const index of inconsistent) {
-        const holder = holders.get(index);
-        if (holder === undefined) continue;
-        state = exclude(
-          state,
-          holder,
-          'SMPC_SHARES_INCONSISTENT',
-          `revealed a share of ${v}'s secret that disagrees with the others (it or ${v} lied); ` +
-            'the spare shares were used',
-        );
-      }
-    }
-    return secret;
-  };
-  try {
-    for (const v of survivors) {
-      const seed = recover(v, 'selfMaskShares');
-      jobs.push({ key: selfMaskKey(seed, sessionId), sign: -1 });
-    }
-    for (const v of dropped) {
-      const secret = recover(v, 'maskingKeyShares');
-      if (!equalBytes(publicKeyFromSecret(secret), (keysBy.get(v) as AdvertisedKeys).maskingKey)) {
-        throw new SmpcError(
-          'SMPC_SHARES_INCONSISTENT',
-          'reconstructed masking key does not match the advertised key',
-        );
-      }
-      for (const w of state.masked) {
-        if (!w.peers.includes(v)) continue;
-        // w added σ(w, v)·PRG(k_wv); remove it.
-        jobs.push({
-          key: async () =>
-            pairwiseMaskKey(
-              await sharedSecret(secret, (keysBy.get(w.id) as AdvertisedKeys).maskingKey),
-              sessionId,
-            ),
-          sign: pairwiseMaskSign(w.id, v) === 1 ? -1 : 1,
-        });
-      }
-    }
-    owner = '';
-    // Every reconstruction checked out before any mask is expanded; then several in flight.
-    await applyMasks(total, jobs, { ring, algorithm: params.prg });
-  } catch (e) {
-    if (e instanceof SmpcError) {
-      const named = owner === '' ? undefined : [owner];
-      const reason = owner === '' ? e.message : `${e.message} (the secret of ${owner})`;
-      return abortRound(state, e.code, reason, [], named);
-    }
-    throw e;
-  }
-  // C.30: the check lanes of every honest input are zero; anything else means some input was
-  // masked with keys the server did not remove (a replay). Never output that sum.
-  for (let i = params.vectorLength; i < total.length; i++) {
-    if (total[i] !== 0) {
-      return abortRound(
-        state,
-        'SMPC_AGGREGATE_INVALID',
-        'the unmasked aggregate fails its check lanes: a masked input was replayed or masked under other keys',
-        [],
-      );
-    }
-  }
-  return { state: { ...state, stage: 'done', result: total.slice(0, params.vectorLength) }, outbound: [] };
+async function finish(state: ServerState): Promise<ServerStepResult> {
+  const outcome = await unmaskAggregate(state);
+  let next = state;
+  for (const m of outcome.marks) next = exclude(next, m.id, m.code, m.reason);
+  if (!outcome.ok) return abortRound(next, outcome.code, outcome.reason, [], outcome.clients);
+  return { state: { ...next, stage: 'done', result: outcome.result }, outbound: [] };
 }
 
 function unmaskRequests(state: ServerState): ServerStepResult {
