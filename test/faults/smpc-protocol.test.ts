@@ -202,6 +202,52 @@ describe('finding 5: one client cannot abort a round the others can complete', (
   });
 });
 
+describe('finding 5 (audit): a bad signature in the active profile excludes its sender', () => {
+  it('an advertisement whose signature does not verify is left out of the roster; the rest sum exactly', async () => {
+    const reg = registry(6);
+    const identities = new Map<string, Identity>(reg.map((c) => [c.id, generateIdentity()]));
+    const trusted = reg.map((c) => ({ id: c.id, publicKey: (identities.get(c.id) as Identity).publicKey }));
+    harness = await startServer(
+      reg.map((c) => ({ ...c, identityPublicKey: (identities.get(c.id) as Identity).publicKey })),
+    );
+    const h = harness;
+    clients = await Promise.all(
+      reg.map((c) =>
+        connectClient(h.server.url, c.id, {
+          trustedIdentities: trusted,
+          identitySecretKey: (identities.get(c.id) as Identity).secretKey,
+          ...(c.id !== 'c2'
+            ? {}
+            : {
+                WebSocket: tamperingWebSocket((bytes, control) => {
+                  const frame = decodeFrame(bytes) as Frame;
+                  if (frame.kind === 'protocol' && frameType(bytes) === 'advertise') {
+                    const m = decodeMessage(frame.message) as { signature: Uint8Array };
+                    m.signature = m.signature.map((b, i) => (i === 0 ? b ^ 1 : b));
+                    control.send(encodeFrame({ ...frame, message: encodeMessage(m) }));
+                    return;
+                  }
+                  control.send(bytes);
+                }),
+              }),
+        }),
+      ),
+    );
+    await h.server.waitForClients(6, 10_000);
+    const result = await h.server.runRound({
+      roundId: 'bad-signature',
+      vectorLength: 8,
+      minClients: 5,
+      profile: 'active',
+    });
+    expectExact(result, 8);
+    expect(result.survivors).toEqual(['c0', 'c1', 'c3', 'c4', 'c5']);
+    expect(result.excluded).toEqual([
+      expect.objectContaining({ id: 'c2', stage: 'advertise', code: 'SMPC_SIGNATURE_INVALID' }),
+    ]);
+  });
+});
+
 describe('finding 9: a below-floor sum is never computed', () => {
   it('aborts with SMPC_DP_TOO_FEW_SURVIVORS before any unmask request when too few inputs remain', async () => {
     const reg = registry(5);
