@@ -202,6 +202,34 @@ describe('finding 5: one client cannot abort a round the others can complete', (
   });
 });
 
+describe('finding 5 (audit): a masked input failing its check lanes is attributed', () => {
+  it('an altered check lane aborts the round naming its sender, never with a wrong sum', async () => {
+    const reg = registry(5);
+    harness = await startServer(reg);
+    const h = harness;
+    const attacker = await connectClient(h.server.url, 'c3', {
+      WebSocket: tamperingWebSocket((bytes, control) => {
+        const frame = decodeFrame(bytes) as Frame;
+        if (frame.kind === 'protocol' && frameType(bytes) === 'masked-input') {
+          const m = decodeMessage(frame.message) as { masked: Uint32Array };
+          const last = m.masked.length - 1;
+          m.masked[last] = ((m.masked[last] as number) + 1) >>> 0;
+          control.send(encodeFrame({ ...frame, message: encodeMessage(m) }));
+          return;
+        }
+        control.send(bytes);
+      }),
+    });
+    const honest = await Promise.all(['c0', 'c1', 'c2', 'c4'].map((id) => connectClient(h.server.url, id)));
+    clients = [attacker, ...honest];
+    await h.server.waitForClients(5, 10_000);
+    const result = await h.server.runRound({ roundId: 'check-lanes', vectorLength: 4, minClients: 5 });
+    expect(result.status).toBe('aborted');
+    expect(result.sum).toBeNull();
+    expect(result.abort).toMatchObject({ code: 'SMPC_AGGREGATE_INVALID', clients: ['c3'] });
+  });
+});
+
 describe('finding 5 (audit): a bad signature in the active profile excludes its sender', () => {
   it('an advertisement whose signature does not verify is left out of the roster; the rest sum exactly', async () => {
     const reg = registry(6);

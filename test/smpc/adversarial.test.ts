@@ -190,6 +190,8 @@ describe('C.30: a replayed masked vector is detected, never summed silently', ()
     const out = await runRound({ params, inputs, transport: net });
     expect(out.server.stage).toBe('aborted');
     expect(out.server.abort?.code).toBe('SMPC_AGGREGATE_INVALID');
+    // The check lanes carry only the self mask, so each survivor's are checked on their own.
+    expect(out.server.abort?.clients).toEqual(['c3']);
     expect(out.result).toBeNull();
   });
 
@@ -202,6 +204,7 @@ describe('C.30: a replayed masked vector is detected, never summed silently', ()
     );
     const out = await runRound({ params, inputs, transport: net });
     expect(out.server.abort?.code).toBe('SMPC_AGGREGATE_INVALID');
+    expect(out.server.abort?.clients).toEqual(['c2']);
     expect(out.result).toBeNull();
   });
 });

@@ -10,15 +10,19 @@
 //   Σ over the honest survivors of their inputs, plus, when M is a survivor, M's effective input
 //   x_M + (y'_M − y_M): what the server removed masks from (y'_M the masked vector it accepted, y_M
 //   the one M's honest state machine produced). Any masked vector is the masking of some input, so
-//   that is M's choice of input, not a wrong sum (poisoning is out of scope: SECURITY.md);
-// - `aborted` only (a) with `abort.clients` naming M (M's own shares or commitments are
-//   inconsistent: no honest message can stand in for them), or (b) with SMPC_AGGREGATE_INVALID when
-//   M is a survivor and the masked-input message the server accepted from M is not the honest one
-//   (its effective input then fails the check lanes; the sender cannot be told apart — documented
-//   in SECURITY.md). Never an abort from anything else M sends, and never a wrong sum.
+//   that is M's choice of input, not a wrong sum (poisoning is out of scope: SECURITY.md). When M
+//   reports a peer it masked with as a complaint, that pairwise mask stays in its effective input
+//   too: the server removes exactly the masks clients report;
+// - `aborted` only with `abort.clients` naming M and no one else: M's own shares or commitments are
+//   inconsistent (no honest message can stand in for them), or the masked input the server
+//   accepted from M is not the honest one and its effective input fails the check lanes
+//   (SMPC_AGGREGATE_INVALID; the check lanes carry only the self mask, so the server checks each
+//   survivor's on its own). Never an abort from anything else M sends, and never a wrong sum.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SmpcError } from '../../src/smpc/errors.ts';
+import { sharedSecret } from '../../src/smpc/ka.ts';
+import { applyMask, pairwiseMaskKey, pairwiseMaskSign } from '../../src/smpc/masking.ts';
 import { type ClientState, clientStep, createClient } from '../../src/smpc/protocol/client.ts';
 import type { ClientMessage, MaskedInput } from '../../src/smpc/protocol/messages.ts';
 import { checkLaneCount, type RoundParams } from '../../src/smpc/protocol/params.ts';
@@ -170,7 +174,9 @@ interface Outcome {
   readonly inputs: Map<string, Uint32Array>;
   /** M's masked vector as its honest state machine made it. */
   readonly honestMasked: Uint32Array | null;
-  readonly mClients: Map<string, ClientState>;
+  /** M's honest masked-input message and its state right after (its secrets still held). */
+  readonly honestMessage: MaskedInput | null;
+  readonly mMasked: ClientState | null;
 }
 
 async function runWithMaliciousClient(
@@ -205,6 +211,8 @@ async function runWithMaliciousClient(
   let outbound = start.outbound;
   const sentByM: ClientMessage[] = [];
   let honestMasked: Uint32Array | null = null;
+  let honestMessage: MaskedInput | null = null;
+  let mMasked: ClientState | null = null;
   for (let step = 0; step < 16 && server.stage !== 'done' && server.stage !== 'aborted'; step++) {
     const responses: [string, unknown][] = [];
     for (const o of outbound) {
@@ -228,7 +236,11 @@ async function runWithMaliciousClient(
           responses.push([o.to, m]);
           continue;
         }
-        if (m.type === 'masked-input') honestMasked = (m as MaskedInput).masked;
+        if (m.type === 'masked-input') {
+          honestMessage = m as MaskedInput;
+          honestMasked = honestMessage.masked;
+          mMasked = r.state;
+        }
         for (const sent of corrupt(m, c, sentByM)) responses.push([M, sent]);
         sentByM.push(m);
       }
@@ -252,7 +264,7 @@ async function runWithMaliciousClient(
       outbound = r.outbound;
     }
   }
-  return { server, inputs, honestMasked, mClients: clients };
+  return { server, inputs, honestMasked, honestMessage, mMasked };
 }
 
 function sameMasked(honest: Uint32Array | null, server: ServerState): boolean {
@@ -265,7 +277,7 @@ function sameMasked(honest: Uint32Array | null, server: ServerState): boolean {
   );
 }
 
-function checkOutcome(params: RoundParams, c: Corruption, out: Outcome): void {
+async function checkOutcome(params: RoundParams, c: Corruption, out: Outcome): Promise<void> {
   const { server, inputs } = out;
   const label = JSON.stringify(c);
   expect(['done', 'aborted'], label).toContain(server.stage);
@@ -275,10 +287,12 @@ function checkOutcome(params: RoundParams, c: Corruption, out: Outcome): void {
   const accused = new Set(mRecord?.complaints ?? []);
   if (server.stage === 'aborted') {
     const abort = server.abort;
-    const namesM = abort?.clients?.includes(M) === true;
-    const deviantInput =
-      abort?.code === 'SMPC_AGGREGATE_INVALID' && mSurvives && !sameMasked(out.honestMasked, server);
-    expect(namesM || deviantInput, `${label}: ${JSON.stringify(abort)}`).toBe(true);
+    // The abort names M, and only M: never an honest client.
+    expect(abort?.clients, `${label}: ${JSON.stringify(abort)}`).toEqual([M]);
+    if (abort?.code === 'SMPC_AGGREGATE_INVALID') {
+      // Only a masked input that is not the honest one can fail its check lanes.
+      expect(mSurvives && !sameMasked(out.honestMasked, server), label).toBe(true);
+    }
     return;
   }
   const survivors = server.survivors ?? [];
@@ -297,6 +311,20 @@ function checkOutcome(params: RoundParams, c: Corruption, out: Outcome): void {
     const effective = xM.map((x, i) => (x + (yPrime[i] as number) - (y[i] as number)) & ring.mask);
     for (let i = params.vectorLength; i < yPrime.length; i++) {
       expect(((yPrime[i] as number) - (y[i] as number)) & ring.mask, label).toBe(0);
+    }
+    // A peer M masked with but reported as a complaint: the server treats it as dropped and does
+    // not remove M's mask with it, so that mask stays in M's effective input (M's choice).
+    const state = out.mMasked as ClientState;
+    const accepted = new Set((mRecord as { peers: readonly string[] }).peers);
+    for (const peer of (out.honestMessage as MaskedInput).peers.filter((p) => !accepted.has(p))) {
+      const keys = (state.neighbours ?? []).find((e) => e.id === peer);
+      const secrets = state.secrets;
+      if (keys === undefined || secrets === null || state.sessionId === null) throw new Error('bad state');
+      const key = pairwiseMaskKey(
+        await sharedSecret(secrets.maskingSecret, keys.maskingKey),
+        state.sessionId,
+      );
+      await applyMask(effective, key, { ring, sign: pairwiseMaskSign(M, peer), algorithm: params.prg });
     }
     expected = ringSum([expected, effective], ring);
   }
@@ -329,7 +357,7 @@ describe('one malicious client cannot abort a round the others can complete, nor
     const params = makeParams(6, { profile: 'semi-malicious', threshold: 3, vectorLength: 4 });
     await fc.assert(
       fc.asyncProperty(corruption(['advertise', 'share-keys', 'masked-input', 'unmask']), async (c) => {
-        checkOutcome(params, c, await runWithMaliciousClient(params, c));
+        await checkOutcome(params, c, await runWithMaliciousClient(params, c));
       }),
       { numRuns: 120 },
     );
@@ -347,7 +375,7 @@ describe('one malicious client cannot abort a round the others can complete, nor
     });
     await fc.assert(
       fc.asyncProperty(corruption(['advertise', 'share-keys', 'masked-input', 'unmask']), async (c) => {
-        checkOutcome(params, c, await runWithMaliciousClient(params, c));
+        await checkOutcome(params, c, await runWithMaliciousClient(params, c));
       }),
       { numRuns: 60 },
     );
@@ -358,7 +386,7 @@ describe('one malicious client cannot abort a round the others can complete, nor
     const identities = new Map(params.clients.map((id) => [id, generateIdentity()] as const));
     await fc.assert(
       fc.asyncProperty(corruption(RESPONSE_TYPES), async (c) => {
-        checkOutcome(params, c, await runWithMaliciousClient(params, c, identities));
+        await checkOutcome(params, c, await runWithMaliciousClient(params, c, identities));
       }),
       { numRuns: 40 },
     );
@@ -370,7 +398,7 @@ describe('one malicious client cannot abort a round the others can complete, nor
     for (const mode of [3, 0]) {
       const c: Corruption = { target: 'unmask', kind: 'field', leaf: 5, mode, at: 3 };
       const out = await runWithMaliciousClient(params, c);
-      checkOutcome(params, c, out);
+      await checkOutcome(params, c, out);
       expect(out.server.stage).toBe('done');
       expect(out.server.survivors).toEqual(params.clients);
       const marks = out.server.excluded.filter((e) => e.id === M);

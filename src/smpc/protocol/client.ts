@@ -490,13 +490,18 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
     );
   }
   const ring = createRing(params.ringBits);
-  // The input, then its zero check lanes (scenario C.30), masked together.
+  // The input, then its zero check lanes (scenario C.30). The self mask covers both; the pairwise
+  // masks only the input lanes, so once the server knows b_u it can check u's lanes on their own
+  // and name a client whose check lanes are not zero.
   const masked = new Uint32Array(maskedLength(params));
   masked.set(input);
+  await applyMasks(masked, [{ key: selfMaskKey(secrets.selfSeed, sessionId), sign: 1 }], {
+    ring,
+    algorithm: params.prg,
+  });
   await applyMasks(
-    masked,
+    masked.subarray(0, params.vectorLength),
     [
-      { key: selfMaskKey(secrets.selfSeed, sessionId), sign: 1 },
       ...held.map((h) => ({
         key: async () =>
           pairwiseMaskKey(

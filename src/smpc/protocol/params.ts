@@ -187,13 +187,17 @@ export function assertRoundLimits(value: unknown): Required<RoundLimits> {
 }
 
 /**
- * Number of check lanes appended to every client's vector: ⌈64 / b⌉ zero lanes, masked like the
- * rest. Honest masked inputs unmask to zeros there; an input masked under keys the server does not
- * remove — another client's vector replayed, one from another session, random bytes — leaves
- * uniformly random lanes, so the server detects it except with probability ≤ 2^-64 (scenario
- * C.30) and refuses to output the sum. A change confined to the data lanes is not detected: it is
+ * Number of check lanes appended to every client's vector: ⌈64 / b⌉ zero lanes, masked with the
+ * client's self mask only (its pairwise masks cover the input lanes). Honest masked inputs unmask
+ * to zeros there; an input masked under a self mask the server does not remove — another client's
+ * vector replayed, one from another session, random bytes — leaves uniformly random lanes, so the
+ * server detects it except with probability ≤ 2^-64 (scenario C.30), refuses to output the sum,
+ * and, because each survivor's lanes less its own self mask can be checked on their own once b_u
+ * is reconstructed, names the sender. A change confined to the data lanes is not detected: it is
  * indistinguishable from a client submitting a different input (scenario C.29; transport
- * integrity and client authentication are the network layer's job).
+ * integrity and client authentication are the network layer's job). Nor is a client that reports
+ * a peer as a complaint yet masked with it: that mask stays in its own contribution, which is its
+ * choice of input again.
  */
 export function checkLaneCount(ringBits: number): number {
   return Math.ceil(64 / ringBits);

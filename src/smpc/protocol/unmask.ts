@@ -21,6 +21,7 @@ import { equalBytes } from '../encoding.ts';
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
 import { publicKeyFromSecret, sharedSecret } from '../ka.ts';
 import { applyMasks, type MaskJob, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
+import { expandPrg } from '../prg.ts';
 import { createRing, ringAddInPlace } from '../ring.ts';
 import { reconstructSecretAudited, type ShamirShare } from '../shamir.ts';
 import type { AdvertisedKeys } from './messages.ts';
@@ -83,7 +84,9 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
   const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
   const total = new Uint32Array(maskedLength(params));
   for (const m of state.masked) ringAddInPlace(total, m.masked, ring);
+  const selfJobs: MaskJob[] = [];
   const jobs: MaskJob[] = [];
+  const seeds = new Map<string, Uint8Array>();
   const marks: UnmaskMark[] = [];
   // A secret that cannot be reconstructed (or does not match its public key) is its owner's doing
   // or that of several holders at once: the failure names the owner.
@@ -116,7 +119,8 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
   try {
     for (const v of survivors) {
       const seed = recover(v, 'selfMaskShares');
-      jobs.push({ key: selfMaskKey(seed, sessionId), sign: -1 });
+      seeds.set(v, seed);
+      selfJobs.push({ key: selfMaskKey(seed, sessionId), sign: -1 });
     }
     for (const v of dropped) {
       const secret = recover(v, 'maskingKeyShares');
@@ -140,8 +144,10 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
       }
     }
     owner = '';
-    // Every reconstruction checked out before any mask is expanded; then several in flight.
-    await applyMasks(total, jobs, { ring, algorithm: params.prg });
+    // Every reconstruction checked out before any mask is expanded; then several in flight. Self
+    // masks cover the check lanes too; pairwise masks only the input lanes (client.ts).
+    await applyMasks(total, selfJobs, { ring, algorithm: params.prg });
+    await applyMasks(total.subarray(0, params.vectorLength), jobs, { ring, algorithm: params.prg });
   } catch (e) {
     if (!(e instanceof SmpcError)) throw e;
     if (owner === '') return { ok: false, code: e.code, reason: e.message, marks };
@@ -154,17 +160,45 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
     };
   }
   // C.30: the check lanes of every honest input are zero; anything else means some input was
-  // masked with keys the server did not remove (a replay). Never output that sum.
-  for (let i = params.vectorLength; i < total.length; i++) {
-    if (total[i] !== 0) {
-      return {
-        ok: false,
-        code: 'SMPC_AGGREGATE_INVALID',
-        reason:
-          'the unmasked aggregate fails its check lanes: a masked input was replayed or masked under other keys',
-        marks,
-      };
-    }
+  // masked with keys the server did not remove (a replay), or its sender chose non-zero lanes.
+  // Never output that sum. The check lanes carry only the self mask, so each survivor's can be
+  // checked on its own: the abort names the senders.
+  if (total.subarray(params.vectorLength).some((x) => x !== 0)) {
+    const culprits = await failingCheckLanes(state, seeds);
+    return {
+      ok: false,
+      code: 'SMPC_AGGREGATE_INVALID',
+      reason:
+        'the unmasked aggregate fails its check lanes: the masked input of ' +
+        `${culprits.length > 0 ? culprits.join(', ') : 'some client'} was replayed, masked under other keys or altered`,
+      ...(culprits.length > 0 ? { clients: culprits } : {}),
+      marks,
+    };
   }
   return { ok: true, result: total.slice(0, params.vectorLength), marks };
+}
+
+/** The survivors whose own check lanes, less their self mask, are not zero (the failure path only). */
+async function failingCheckLanes(
+  state: ServerState,
+  seeds: ReadonlyMap<string, Uint8Array>,
+): Promise<string[]> {
+  const { params } = state;
+  const ring = createRing(params.ringBits);
+  const sessionId = state.sessionId as Uint8Array;
+  const culprits: string[] = [];
+  for (const record of state.masked) {
+    const seed = seeds.get(record.id);
+    if (seed === undefined) continue;
+    const lanes = record.masked.slice(params.vectorLength);
+    const mask = await expandPrg(selfMaskKey(seed, sessionId), {
+      modulus: ring.modulus,
+      start: params.vectorLength,
+      length: lanes.length,
+      algorithm: params.prg,
+    });
+    ringAddInPlace(lanes, mask, ring, -1);
+    if (lanes.some((x) => x !== 0)) culprits.push(record.id);
+  }
+  return culprits;
 }

@@ -207,7 +207,12 @@ export interface RoundResult {
   readonly dropped: readonly string[];
   /** The clients that joined (the invited cohort of the session). */
   readonly cohort: readonly string[];
-  readonly abort: { readonly code: string; readonly reason: string } | null;
+  /** Why the round aborted; `clients` names the clients whose messages caused it, when known. */
+  readonly abort: {
+    readonly code: string;
+    readonly reason: string;
+    readonly clients?: readonly string[];
+  } | null;
   /**
    * Every client the state machine excluded or marked, with the stage and a code for what it sent
    * (a malformed message, a share outside the field, a bad signature, …). A client marked in
@@ -1085,6 +1090,7 @@ export class AggregationServer {
       ? cohort.filter((id) => !inSum.has(id))
       : cohort.filter((id) => run.gone.has(id) || state?.excluded.some((e) => e.id === id));
     const abort = completed ? null : { code: isCode(code) ? code : 'SMPC_ABORTED', reason };
+    const blamed = completed ? undefined : state?.abort?.clients;
     const result: RoundResult = {
       roundId: run.roundId,
       status: completed ? 'completed' : 'aborted',
@@ -1092,7 +1098,7 @@ export class AggregationServer {
       survivors,
       dropped,
       cohort,
-      abort,
+      abort: abort === null || blamed === undefined ? abort : { ...abort, clients: blamed },
       excluded: state?.excluded ?? [],
       plan:
         state === null
