@@ -27,9 +27,9 @@
  * with wrong indices, a share value outside the Shamir field) excludes that client, as if it had
  * dropped (C.26), with a code naming what it did (`Exclusion.code`); an `abort` from a client does
  * the same. The rule: nothing one client sends may abort a round the honest clients can still
- * complete (SECURITY.md audits every message). When a stage closes, every remaining client must still have at least t live
- * neighbours, or the round aborts (`SMPC_TOO_FEW_CLIENTS`; scenarios A.5–A.7: this server's policy
- * for a starved neighbourhood is to abort). Unmasking reconstructs the self-mask seed of every
+ * complete (SECURITY.md audits every message). When a stage closes, every remaining client must
+ * still have at least t live neighbours, or the round aborts (`SMPC_TOO_FEW_CLIENTS`; scenarios
+ * A.5–A.7: this server's policy for a starved neighbourhood is to abort). Unmasking reconstructs the self-mask seed of every
  * survivor and the masking key of every dropped client, checks each against its commitment (and
  * the masking key against the advertised public key), and removes exactly the masks the clients
  * reported adding; spare shares stand in for wrong ones (whose revealers are marked), and a
