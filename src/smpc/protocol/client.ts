@@ -282,7 +282,8 @@ function onAdvertise(state: ClientState, params: RoundParams, options: ClientSte
     minProfile: state.policy.minProfile ?? (state.identities.length > 0 ? 'active' : 'honest-but-curious'),
   };
   const random = options.random ?? randomBytes;
-  // Profile, ring width, PRG, cohort, round id, degree and threshold floors: one decision, before anything else.
+  // Profile, ring width, PRG, cohort, round id, degree and threshold floors: one decision,
+  // before anything else.
   const decision = decideJoin(params, policy);
   if (!decision.join) violation(decision.code, decision.reason);
   if (!params.clients.includes(state.id))

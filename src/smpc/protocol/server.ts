@@ -29,12 +29,14 @@
  * the same. The rule: nothing one client sends may abort a round the honest clients can still
  * complete (SECURITY.md audits every message). When a stage closes, every remaining client must
  * still have at least t live neighbours, or the round aborts (`SMPC_TOO_FEW_CLIENTS`; scenarios
- * A.5–A.7: this server's policy for a starved neighbourhood is to abort). Unmasking reconstructs the self-mask seed of every
- * survivor and the masking key of every dropped client, checks each against its commitment (and
- * the masking key against the advertised public key), and removes exactly the masks the clients
- * reported adding; spare shares stand in for wrong ones (whose revealers are marked), and a
- * reconstruction that fails aborts the round naming the secret's owner (`SMPC_SHARES_INCONSISTENT`,
- * scenario C.27). The server never outputs a sum it could not verify.
+ * A.5–A.7: this server's policy for a starved neighbourhood is to abort). Unmasking
+ * (`unmask.ts`) reconstructs the self-mask seed of every survivor and the masking key of every
+ * dropped client, checks each against its commitment (and the masking key against the advertised
+ * public key), and removes exactly the masks the clients reported adding; spare shares stand in
+ * for wrong ones (whose revealers are marked), and a reconstruction that fails aborts the round
+ * naming the secret's owner (`SMPC_SHARES_INCONSISTENT`, scenario C.27); check lanes that fail
+ * abort it naming the survivors whose own lanes fail (`SMPC_AGGREGATE_INVALID`). The server never
+ * outputs a sum it could not verify.
  *
  * The server's own limits (`RoundLimits`): a cohort above `maxCohort` is refused by
  * {@link createServer}, and as soon as fewer clients than `minSurvivors` remain (U1, U2 or U3) the

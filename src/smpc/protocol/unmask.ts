@@ -165,12 +165,11 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
   // checked on its own: the abort names the senders.
   if (total.subarray(params.vectorLength).some((x) => x !== 0)) {
     const culprits = await failingCheckLanes(state, seeds);
+    const who = culprits.length > 0 ? culprits.join(', ') : 'some client';
     return {
       ok: false,
       code: 'SMPC_AGGREGATE_INVALID',
-      reason:
-        'the unmasked aggregate fails its check lanes: the masked input of ' +
-        `${culprits.length > 0 ? culprits.join(', ') : 'some client'} was replayed, masked under other keys or altered`,
+      reason: `the unmasked aggregate fails its check lanes: the masked input of ${who} was replayed, masked under other keys or altered`,
       ...(culprits.length > 0 ? { clients: culprits } : {}),
       marks,
     };
