@@ -72,6 +72,10 @@ export const SMPC_ERROR_CODES = [
   'SMPC_DP_PLAN_INVALID',
   /** Fewer survivors than the plan's minimum: the noise summed is below what the privacy target needs. */
   'SMPC_DP_TOO_FEW_SURVIVORS',
+  /** The round's threat profile is weaker than the client's `minProfile` (e.g. a downgrade from `active`). */
+  'SMPC_PROFILE_TOO_WEAK',
+  /** More clients joined than the round's cohort cap (`maxCohort`, e.g. a DP plan's `expectedClients`). */
+  'SMPC_COHORT_TOO_LARGE',
   /** A network frame is truncated, has an unknown kind or version, or fields of the wrong size. */
   'SMPC_FRAME_MALFORMED',
   /** A network frame is larger than the configured limit. */

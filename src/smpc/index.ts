@@ -145,6 +145,7 @@ export type {
 } from './protocol/messages.ts';
 export { parseClientMessage, parseServerMessage } from './protocol/messages.ts';
 export {
+  assertRoundLimits,
   assertRoundParams,
   checkLaneCount,
   GRAPH_KINDS,
@@ -153,8 +154,16 @@ export {
   PROFILES,
   PROTOCOL_VERSION,
   type Profile,
+  profileRank,
+  type RoundLimits,
   type RoundParams,
 } from './protocol/params.ts';
+export {
+  decideJoin,
+  type JoinDecision,
+  type RoundOffer,
+  resolveClientPolicy,
+} from './protocol/policy.ts';
 export {
   DROP_POINTS,
   type DropPoint,
@@ -210,9 +219,11 @@ export {
 } from './ring.ts';
 export { compareIds, computeSessionId, type RosterEntry } from './session.ts';
 export {
+  type AuditedReconstruction,
   commitSecret,
   MAX_SHAMIR_SHARES,
   reconstructSecret,
+  reconstructSecretAudited,
   SHAMIR_PRIME,
   type ShamirReconstructOptions,
   type ShamirShare,

@@ -2,7 +2,8 @@
  * Masks as SecAgg uses them (Bonawitz et al., CCS'17, §4): the pairwise-mask sign convention,
  * the derivation of mask keys, and adding a PRG mask into a vector in bounded memory.
  *
- * Client u sends y_u = x_u + PRG(b_u) + Σ_{v ∈ N(u)} σ(u, v)·PRG(k_uv) mod 2^b, where k_uv is
+ * Client u sends y_u = x_u + PRG(b_u) + Σ_{v ∈ N(u)} σ(u, v)·PRG(k_uv) mod 2^b (the SecAgg+
+ * protocol appends check lanes that carry PRG(b_u) only: `checkLaneCount`), where k_uv is
  * derived from the X25519 secret of s_u^SK and s_v^PK and σ(u, v) = +1 if id(u) < id(v) and −1
  * otherwise. The order is the UTF-8 byte order of ids ({@link compareIds}), so it is the same in
  * every language and for non-numeric ids; equal ids are an error, never a silent "tie" in which

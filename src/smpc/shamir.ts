@@ -242,6 +242,34 @@ function* candidateSubsets(n: number, t: number): Generator<number[]> {
   }
 }
 
+/** f(x) by Lagrange interpolation over exactly these shares. */
+function interpolateAt(points: readonly ParsedShare[], x: bigint): bigint {
+  let acc = 0n;
+  for (let i = 0; i < points.length; i++) {
+    const pi = points[i] as ParsedShare;
+    let num = 1n;
+    let den = 1n;
+    for (let j = 0; j < points.length; j++) {
+      if (j === i) continue;
+      const xj = (points[j] as ParsedShare).x;
+      num = mod(num * (x - xj));
+      den = mod(den * (pi.x - xj));
+    }
+    acc = mod(acc + pi.y * mod(num * inverse(den)));
+  }
+  return acc;
+}
+
+/** The output of {@link reconstructSecretAudited}. */
+export interface AuditedReconstruction {
+  readonly secret: Uint8Array;
+  /**
+   * Indices of the shares that disagree with the reconstructed polynomial, in ascending order.
+   * Looked for only when the first t shares did not match (the failure path); empty otherwise.
+   */
+  readonly inconsistent: readonly number[];
+}
+
 /**
  * Reconstructs a secret from at least `threshold` shares and returns it only if it matches the
  * commitment. When the first `threshold` shares disagree with the commitment and more shares are
@@ -255,6 +283,22 @@ export function reconstructSecret(
   shares: readonly ShamirShare[],
   options: ShamirReconstructOptions,
 ): Uint8Array {
+  return reconstructSecretAudited(shares, options).secret;
+}
+
+/**
+ * {@link reconstructSecret}, also naming the shares that disagree with the secret's polynomial when
+ * some did (so a caller can tell which holders revealed wrong shares). The same checks and errors.
+ *
+ * @example
+ * ```ts
+ * const { secret, inconsistent } = reconstructSecretAudited(shares, { threshold: 3, commitment, context });
+ * ```
+ */
+export function reconstructSecretAudited(
+  shares: readonly ShamirShare[],
+  options: ShamirReconstructOptions,
+): AuditedReconstruction {
   const threshold = assertInteger(options.threshold, 'threshold', 2, MAX_SHAMIR_SHARES);
   const commitment = assertBytes(options.commitment, 'commitment', 32);
   const context = assertBytesInRange(options.context, 'context', 0, 1024);
@@ -266,10 +310,18 @@ export function reconstructSecret(
   let tried = 0;
   for (const subset of candidateSubsets(points.length, threshold)) {
     if (tried++ >= maxSubsets) break;
-    const s = interpolateAtZero(subset.map((i) => points[i] as ParsedShare));
+    const chosen = subset.map((i) => points[i] as ParsedShare);
+    const s = interpolateAtZero(chosen);
     if (s >= TWO_256) continue;
     const secret = bigintToBytes(s, SHAMIR_SECRET_LENGTH);
-    if (equalBytes(commitSecret(secret, context), commitment)) return secret;
+    if (!equalBytes(commitSecret(secret, context), commitment)) continue;
+    if (tried === 1) return { secret, inconsistent: [] };
+    const inSubset = new Set(subset);
+    const inconsistent = points
+      .filter((p, i) => !inSubset.has(i) && interpolateAt(chosen, p.x) !== p.y)
+      .map((p) => Number(p.x))
+      .sort((a, b) => a - b);
+    return { secret, inconsistent };
   }
   throw new SmpcError(
     'SMPC_SHARES_INCONSISTENT',

@@ -98,6 +98,7 @@ describe('C.28: a client that sends a bad share envelope is reported and exclude
     expect(out.server.excluded).toContainEqual({
       id: 'c2',
       stage: 'masked-input',
+      code: 'SMPC_ENVELOPE_MALFORMED',
       reason: 'a neighbour rejected its share envelope',
     });
     expect(Array.from(out.result ?? [])).toEqual(sumOf(inputs, out.survivors));
@@ -166,6 +167,7 @@ describe('C.30: a replayed masked vector is detected, never summed silently', ()
     expect(out.server.excluded).toContainEqual({
       id: 'c3',
       stage: 'masked-input',
+      code: 'SMPC_MALFORMED_MESSAGE',
       reason: 'replayed another client’s masked input',
     });
     expect(out.survivors).not.toContain('c3');
@@ -188,6 +190,8 @@ describe('C.30: a replayed masked vector is detected, never summed silently', ()
     const out = await runRound({ params, inputs, transport: net });
     expect(out.server.stage).toBe('aborted');
     expect(out.server.abort?.code).toBe('SMPC_AGGREGATE_INVALID');
+    // The check lanes carry only the self mask, so each survivor's are checked on their own.
+    expect(out.server.abort?.clients).toEqual(['c3']);
     expect(out.result).toBeNull();
   });
 
@@ -200,6 +204,7 @@ describe('C.30: a replayed masked vector is detected, never summed silently', ()
     );
     const out = await runRound({ params, inputs, transport: net });
     expect(out.server.abort?.code).toBe('SMPC_AGGREGATE_INVALID');
+    expect(out.server.abort?.clients).toEqual(['c2']);
     expect(out.result).toBeNull();
   });
 });
@@ -263,11 +268,39 @@ describe('B.22: the round id (bind the model hash into it) is bound into every k
         ? { ...m, params: { ...(m as unknown as AdvertiseRequest).params, roundId: 'round-7/model:bbbb' } }
         : m,
     );
-    const out = await runRound({ params, inputs: inputsFor(params), identities, transport: net });
+    // A server without the identities relays the bad signature, and every honest client aborts.
+    const out = await runRound({
+      params,
+      inputs: inputsFor(params),
+      identities,
+      transport: net,
+      limits: { identities: [] },
+    });
     expect(out.result).toBeNull();
     for (const id of params.clients.filter((c) => c !== 'c0'))
       expect(out.clients.get(id)?.abort?.code, id).toBe('SMPC_SIGNATURE_INVALID');
     expect(net.log.some((e) => e.message.type === 'unmask')).toBe(false);
+  });
+
+  it('a server holding the identities leaves that advertisement out: the others sum exactly', async () => {
+    const params = makeParams(6, { profile: 'active', threshold: 4, roundId: 'round-7/model:aaaa' });
+    const identities = new Map<string, Identity>(params.clients.map((id) => [id, generateIdentity()]));
+    const net = new TamperTransport((_from, to, m) =>
+      to === 'c0' && m.type === 'advertise-request'
+        ? { ...m, params: { ...(m as unknown as AdvertiseRequest).params, roundId: 'round-7/model:bbbb' } }
+        : m,
+    );
+    const inputs = inputsFor(params);
+    const out = await runRound({ params, inputs, identities, transport: net });
+    expect(out.server.stage).toBe('done');
+    expect(out.server.excluded).toContainEqual({
+      id: 'c0',
+      stage: 'advertise',
+      code: 'SMPC_SIGNATURE_INVALID',
+      reason: 'advertisement not signed by its identity key',
+    });
+    expect(out.survivors).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(Array.from(out.result ?? [])).toEqual(sumOf(inputs, out.survivors));
   });
 });
 

@@ -66,7 +66,9 @@ describe('server stage transitions: every (stage, message) pair', () => {
         from: 'c1',
         message: { v: 1, type: 'abort', code: 'SMPC_POLICY_VIOLATION', reason: 'no' },
       });
-      expect(r.state.excluded).toEqual([{ id: 'c1', stage, reason: expect.stringContaining('aborted') }]);
+      expect(r.state.excluded).toEqual([
+        { id: 'c1', stage, code: 'SMPC_ABORTED', reason: expect.stringContaining('aborted') },
+      ]);
     });
     it(`${stage} + close → ${stage === 'unmask' ? 'done' : stages[k + 1]} when everyone answered`, async () => {
       const { state } = await collect(k, ids);

@@ -12,7 +12,8 @@
  *
  *   confide smpc join --url URL --id ID --token-file FILE --input FILE
  *     [--value-bits B] [--clip C] [--raw] [--ring-bits B] [--rounds R] [--identity-key FILE]
- *     [--trusted FILE] [--max-epsilon E [--max-delta D]] [--json]
+ *     [--trusted FILE] [--max-epsilon E [--max-delta D]] [--min-profile P] [--min-threshold T]
+ *     [--min-threshold-fraction F] [--min-degree K] [--min-cohort N] [--json]
  *
  * `--clients` is a JSON array of `{ "id", "token", "identityPublicKey"? (64 hex digits) }`. The
  * server prints one progress line per event to stderr (the first is `listening ws://…`), and per
@@ -39,6 +40,12 @@
  * round, then disconnects; exit status 0 when its input was in every sum, 1 otherwise. For the
  * `active` profile, `--identity-key` is a file with the 64-hex-digit Ed25519 secret key and
  * `--trusted` a JSON array of `{ "id", "publicKey" }` (hex) obtained out of band.
+ *
+ * A joining client pins what it accepts (`decideJoin`, checked before it sends anything): the
+ * profile (`--min-profile`, default `active` when `--identity-key` or `--trusted` is given — a
+ * weaker round is declined with `SMPC_PROFILE_TOO_WEAK`), the threshold (`--min-threshold`,
+ * `--min-threshold-fraction`, default t > k/2), the graph degree (`--min-degree`), the cohort
+ * (`--min-cohort`) and the ring (`--ring-bits`: exactly this width).
  *
  * @module
  */
@@ -108,6 +115,11 @@ interface JoinFlags {
   trusted?: string;
   maxEpsilon?: number;
   maxDelta?: number;
+  minProfile?: Profile;
+  minThreshold?: number;
+  minThresholdFraction?: number;
+  minDegree?: number;
+  minCohort?: number;
   json?: boolean;
 }
 
@@ -428,6 +440,17 @@ async function join(flags: JoinFlags): Promise<void> {
     ...(trustedIdentities === undefined ? {} : { trustedIdentities }),
     ...(flags.maxEpsilon === undefined ? {} : { maxEpsilon: flags.maxEpsilon }),
     ...(flags.maxDelta === undefined ? {} : { maxDelta: flags.maxDelta }),
+    // The pins: checked by the client's one join decision, before it sends anything.
+    policy: {
+      minRingBits: flags.ringBits,
+      ...(flags.minProfile === undefined ? {} : { minProfile: flags.minProfile }),
+      ...(flags.minThreshold === undefined ? {} : { minThreshold: flags.minThreshold }),
+      ...(flags.minThresholdFraction === undefined
+        ? {}
+        : { minThresholdFraction: flags.minThresholdFraction }),
+      ...(flags.minDegree === undefined ? {} : { minDegree: flags.minDegree }),
+      ...(flags.minCohort === undefined ? {} : { minCohort: flags.minCohort }),
+    },
     prepare: (round) => {
       if (round.ringBits !== flags.ringBits) {
         throw new ConfideArgumentError(
@@ -562,6 +585,32 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       positive,
     )
     .option('--max-delta <d>', 'the δ at which --max-epsilon is measured (default 1e-6)', positive)
+    .addOption(
+      new Option(
+        '--min-profile <p>',
+        'decline rounds of a weaker profile (default: active with --identity-key/--trusted, else any)',
+      ).choices(PROFILES),
+    )
+    .option(
+      '--min-threshold <t>',
+      'decline rounds whose Shamir threshold is below t (default 2)',
+      integer(2, 65_535),
+    )
+    .option(
+      '--min-threshold-fraction <f>',
+      'decline rounds unless threshold > f × neighbours (default 0.5)',
+      fraction,
+    )
+    .option(
+      '--min-degree <k>',
+      'decline rounds giving this client fewer than k neighbours (default 2)',
+      integer(2, 65_535),
+    )
+    .option(
+      '--min-cohort <n>',
+      'decline rounds inviting fewer than n clients (default 2)',
+      integer(2, 65_535),
+    )
     .option('--json', 'print one JSON object per round')
     .action((flags: JoinFlags) => join(flags));
   addInputLimitOption(joinCommand);

@@ -20,8 +20,10 @@
  * twice). A message that is well-formed but unsafe makes the client abort: the returned state is
  * `aborted` with the reason, its secrets and input are erased, and it tells the server why. The
  * client aborts when the server:
- * - proposes parameters below its {@link ClientPolicy} or not matching its input (scenario B.21),
- *   or a round id it already took part in (B.23);
+ * - proposes parameters below its {@link ClientPolicy} (one decision, `decideJoin` in `policy.ts`,
+ *   made before anything else: a profile below `minProfile` — `active` by default for a client
+ *   with trusted identities — aborts with `SMPC_PROFILE_TOO_WEAK` before any key is generated or
+ *   sent), or not matching its input (scenario B.21), or a round id it already took part in (B.23);
  * - shows a roster without it, with other keys for it, with repeated keys or low-order keys (B.16–B.19);
  * - leaves it fewer than t live neighbours at any stage (A.6);
  * - relays two envelopes from one neighbour or one from a non-neighbour, or leaves it fewer than t
@@ -59,14 +61,13 @@
  */
 
 import { ConfideArgumentError } from '../../errors.ts';
-import { assertBytes, assertInteger, assertString } from '../../internal/assert.ts';
+import { assertBytes, assertString } from '../../internal/assert.ts';
 import { openEnvelope, sealEnvelope } from '../aead.ts';
 import { equalBytes } from '../encoding.ts';
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
 import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../ka.ts';
 import { deriveKey } from '../kdf.ts';
 import { applyMasks, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
-import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
 import { drawBytes, type RandomSource, randomBytes } from '../random.ts';
 import { assertRingVector, createRing, DEFAULT_RING_BITS } from '../ring.ts';
 import { compareIds, computeSessionId } from '../session.ts';
@@ -89,15 +90,11 @@ import type {
   UnmaskRequest,
 } from './messages.ts';
 import { parseServerMessage } from './messages.ts';
-import {
-  MAX_COHORT,
-  maskedLength,
-  neighbourMap,
-  PROTOCOL_VERSION,
-  paramsDigest,
-  type RoundParams,
-} from './params.ts';
+import { maskedLength, neighbourMap, PROTOCOL_VERSION, paramsDigest, type RoundParams } from './params.ts';
+import { type ClientPolicy, decideJoin, resolveClientPolicy } from './policy.ts';
 import { decodePayload, encodePayload, ROUND_SHARE_KEYS, shareContext, shareIndex } from './shares.ts';
+
+export type { ClientPolicy } from './policy.ts';
 
 /** Client stages in protocol order. */
 export const CLIENT_STAGES = [
@@ -111,35 +108,6 @@ export const CLIENT_STAGES = [
 ] as const;
 /** One of {@link CLIENT_STAGES}. */
 export type ClientStage = (typeof CLIENT_STAGES)[number];
-
-/** What a client refuses to run with (scenario B.21). */
-export interface ClientPolicy {
-  /** Lowest acceptable Shamir threshold t (default 2). */
-  readonly minThreshold?: number;
-  /** Lowest acceptable t / k: the client requires t > k · fraction (default 0.5). */
-  readonly minThresholdFraction?: number;
-  /** Smallest acceptable invited cohort (default 2). */
-  readonly minCohort?: number;
-  /**
-   * Largest acceptable invited cohort (default: no limit). Set to a DP plan's `expectedClients`:
-   * its accounting and ring bound hold for at most that many clients.
-   */
-  readonly maxCohort?: number;
-  /** Acceptable mask PRGs (default: all). */
-  readonly allowedPrg?: readonly PrgAlgorithm[];
-  /**
-   * Round ids this client already took part in (persisted by the application). A second session
-   * for one of them is refused, so a server cannot aggregate a cohort and then the cohort minus
-   * one client under the same round (multi-round difference attack, scenario B.23).
-   */
-  readonly completedRoundIds?: readonly string[];
-  /**
-   * Fewest survivors (U3) whose inputs may be summed (default 0: any the threshold allows). Set to a
-   * distributed-DP plan's `minSurvivors`: fewer inputs carry less noise than the privacy target
-   * needs, so the client refuses to unmask such a sum (`SMPC_DP_TOO_FEW_SURVIVORS`).
-   */
-  readonly minSurvivors?: number;
-}
 
 /** A share of a peer's secrets held by this client. */
 export interface HeldShare {
@@ -244,35 +212,13 @@ export function createClient(options: CreateClientOptions): ClientState {
   const id = assertString(options.id, 'id', 256);
   const ring = createRing(options.ringBits ?? DEFAULT_RING_BITS);
   const input = Uint32Array.from(assertRingVector(options.input, ring, 'input'));
-  const p = options.policy ?? {};
-  const minThresholdFraction = p.minThresholdFraction ?? 0.5;
-  if (typeof minThresholdFraction !== 'number' || !(minThresholdFraction >= 0 && minThresholdFraction < 1)) {
-    throw new ConfideArgumentError('INVALID_ARGUMENT', 'minThresholdFraction must be a number in [0, 1)');
-  }
-  const allowedPrg = [...(p.allowedPrg ?? PRG_ALGORITHMS)];
-  if (
-    allowedPrg.length === 0 ||
-    !allowedPrg.every((a) => (PRG_ALGORITHMS as readonly string[]).includes(a))
-  ) {
-    throw new ConfideArgumentError('INVALID_ARGUMENT', 'allowedPrg must list known PRG algorithms');
-  }
   const identities = (options.trustedIdentities ?? []).map((e, i) => ({
     id: assertString(e?.id, `trustedIdentities[${i}].id`, 256),
     publicKey: Uint8Array.from(
       assertBytes(e.publicKey, `trustedIdentities[${i}].publicKey`, IDENTITY_KEY_LENGTH),
     ),
   }));
-  const policy: Required<ClientPolicy> = {
-    minThreshold: assertInteger(p.minThreshold ?? 2, 'minThreshold', 2, 65_535),
-    minThresholdFraction,
-    minCohort: assertInteger(p.minCohort ?? 2, 'minCohort', 2, MAX_COHORT),
-    maxCohort: assertInteger(p.maxCohort ?? MAX_COHORT, 'maxCohort', 2, MAX_COHORT),
-    allowedPrg,
-    completedRoundIds: [...(p.completedRoundIds ?? [])].map((r, i) =>
-      assertString(r, `completedRoundIds[${i}]`, 128),
-    ),
-    minSurvivors: assertInteger(p.minSurvivors ?? 0, 'minSurvivors', 0, MAX_COHORT),
-  };
+  const policy = resolveClientPolicy(options.policy, { hasIdentities: identities.length > 0 });
   return {
     v: PROTOCOL_VERSION,
     role: 'client',
@@ -330,8 +276,16 @@ function aborted(state: ClientState, code: string, reason: string, notify: boole
 }
 
 function onAdvertise(state: ClientState, params: RoundParams, options: ClientStepOptions): ClientStepResult {
-  const { policy } = state;
+  // A state restored from before `minProfile` existed: the default it would have had.
+  const policy = {
+    ...state.policy,
+    minProfile: state.policy.minProfile ?? (state.identities.length > 0 ? 'active' : 'honest-but-curious'),
+  };
   const random = options.random ?? randomBytes;
+  // Profile, ring width, PRG, cohort, round id, degree and threshold floors: one decision,
+  // before anything else.
+  const decision = decideJoin(params, policy);
+  if (!decision.join) violation(decision.code, decision.reason);
   if (!params.clients.includes(state.id))
     violation('SMPC_POLICY_VIOLATION', 'this client is not in the cohort');
   if (params.ringBits !== state.ringBits)
@@ -339,31 +293,9 @@ function onAdvertise(state: ClientState, params: RoundParams, options: ClientSte
   if (params.vectorLength !== (state.input?.length ?? -1)) {
     violation('SMPC_POLICY_VIOLATION', 'vector length differs from the input');
   }
-  if (!policy.allowedPrg.includes(params.prg))
-    violation('SMPC_POLICY_VIOLATION', 'PRG not allowed by policy');
-  if (params.clients.length < policy.minCohort)
-    violation('SMPC_POLICY_VIOLATION', 'cohort below the policy minimum');
-  // Restored states from before this policy existed have no maxCohort: no limit then.
-  if (params.clients.length > (policy.maxCohort ?? MAX_COHORT))
-    violation(
-      'SMPC_POLICY_VIOLATION',
-      'cohort above the policy maximum (e.g. more clients than a DP plan covers)',
-    );
-  if (policy.completedRoundIds.includes(params.roundId)) {
-    violation('SMPC_POLICY_VIOLATION', 'this client already took part in a session for this round id');
-  }
-  if (
-    params.threshold < policy.minThreshold ||
-    params.threshold <= params.degree * policy.minThresholdFraction
-  ) {
-    violation('SMPC_POLICY_VIOLATION', 'threshold below the policy floor');
-  }
   let identity: Uint8Array | null = null;
   if (params.profile === 'active') {
     identity = requireIdentity(options);
-    if (3 * params.threshold <= 2 * params.degree) {
-      violation('SMPC_POLICY_VIOLATION', 'the active profile needs threshold > 2/3 of the neighbours');
-    }
     const mine = trustedKey(state, state.id);
     if (mine === undefined || !equalBytes(mine, identityPublicKey(identity))) {
       violation('SMPC_POLICY_VIOLATION', "this client's identity key is not among the trusted identities");
@@ -502,6 +434,7 @@ const ENVELOPE_FAULTS: ReadonlySet<string> = new Set([
   'SMPC_AEAD_FAILED',
   'SMPC_ENVELOPE_MALFORMED',
   'SMPC_ENVELOPE_MISADDRESSED',
+  'SMPC_SHARE_MALFORMED',
 ]);
 
 async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promise<ClientStepResult> {
@@ -558,13 +491,18 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
     );
   }
   const ring = createRing(params.ringBits);
-  // The input, then its zero check lanes (scenario C.30), masked together.
+  // The input, then its zero check lanes (scenario C.30). The self mask covers both; the pairwise
+  // masks only the input lanes, so once the server knows b_u it can check u's lanes on their own
+  // and name a client whose check lanes are not zero.
   const masked = new Uint32Array(maskedLength(params));
   masked.set(input);
+  await applyMasks(masked, [{ key: selfMaskKey(secrets.selfSeed, sessionId), sign: 1 }], {
+    ring,
+    algorithm: params.prg,
+  });
   await applyMasks(
-    masked,
+    masked.subarray(0, params.vectorLength),
     [
-      { key: selfMaskKey(secrets.selfSeed, sessionId), sign: 1 },
       ...held.map((h) => ({
         key: async () =>
           pairwiseMaskKey(

@@ -48,6 +48,11 @@ export const PROFILES = ['honest-but-curious', 'semi-malicious', 'active'] as co
 /** One of {@link PROFILES}. */
 export type Profile = (typeof PROFILES)[number];
 
+/** Rank of a profile: `honest-but-curious` < `semi-malicious` < `active`. */
+export function profileRank(profile: Profile): number {
+  return PROFILES.indexOf(profile);
+}
+
 /** Largest cohort supported by one round. */
 export const MAX_COHORT = MAX_SHAMIR_SHARES;
 
@@ -125,13 +130,74 @@ export function assertRoundParams(value: unknown): RoundParams {
 }
 
 /**
- * Number of check lanes appended to every client's vector: ⌈64 / b⌉ zero lanes, masked like the
- * rest. Honest masked inputs unmask to zeros there; an input masked under keys the server does not
- * remove — another client's vector replayed, one from another session, random bytes — leaves
- * uniformly random lanes, so the server detects it except with probability ≤ 2^-64 (scenario
- * C.30) and refuses to output the sum. A change confined to the data lanes is not detected: it is
+ * Limits the server state machine enforces on a round, beside its public parameters. They are the
+ * server's own (not sent to clients, not part of the session id): every client enforces its own
+ * floor (`ClientPolicy.minSurvivors`, `maxCohort`) independently.
+ */
+export interface RoundLimits {
+  /**
+   * Fewest inputs a sum may hold (e.g. a distributed-DP plan's `minSurvivors`); default 0 (only the
+   * threshold conditions). As soon as fewer clients remain (U1, U2 or U3) the round aborts with
+   * `SMPC_DP_TOO_FEW_SURVIVORS`, before any unmask share is requested: a below-floor sum is never
+   * computed.
+   */
+  readonly minSurvivors?: number;
+  /**
+   * Largest cohort the round may have (e.g. a DP plan's `expectedClients`, whose accounting and ring
+   * bound hold for at most that many clients); default {@link MAX_COHORT}. A larger cohort is
+   * refused before anything is sent (`SMPC_COHORT_TOO_LARGE`).
+   */
+  readonly maxCohort?: number;
+  /**
+   * The cohort's long-term Ed25519 public keys (the `active` profile). When given, the server checks
+   * every key advertisement's signature and excludes a client whose signature does not verify;
+   * without them it relays signatures unchecked, and every honest client aborts on a bad one.
+   */
+  readonly identities?: readonly { readonly id: string; readonly publicKey: Uint8Array }[];
+}
+
+/**
+ * Validates round limits and returns them with defaults filled in.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` naming the invalid field.
+ */
+export function assertRoundLimits(value: unknown): Required<RoundLimits> {
+  if (value === undefined) return { minSurvivors: 0, maxCohort: MAX_COHORT, identities: [] };
+  if (typeof value !== 'object' || value === null) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'round limits must be an object');
+  }
+  const l = value as Record<string, unknown>;
+  const identities = l.identities ?? [];
+  if (!Array.isArray(identities)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'identities must be an array of { id, publicKey }', {
+      fields: ['identities'],
+    });
+  }
+  return {
+    minSurvivors: assertInteger(l.minSurvivors ?? 0, 'minSurvivors', 0, MAX_COHORT),
+    maxCohort: assertInteger(l.maxCohort ?? MAX_COHORT, 'maxCohort', 2, MAX_COHORT),
+    identities: identities.map((e: unknown, i) => {
+      const o = (e ?? {}) as Record<string, unknown>;
+      return {
+        id: assertString(o.id, `identities[${i}].id`, 256),
+        publicKey: Uint8Array.from(assertBytes(o.publicKey, `identities[${i}].publicKey`, 32)),
+      };
+    }),
+  };
+}
+
+/**
+ * Number of check lanes appended to every client's vector: ⌈64 / b⌉ zero lanes, masked with the
+ * client's self mask only (its pairwise masks cover the input lanes). Honest masked inputs unmask
+ * to zeros there; an input masked under a self mask the server does not remove — another client's
+ * vector replayed, one from another session, random bytes — leaves uniformly random lanes, so the
+ * server detects it except with probability ≤ 2^-64 (scenario C.30), refuses to output the sum,
+ * and, because each survivor's lanes less its own self mask can be checked on their own once b_u
+ * is reconstructed, names the sender. A change confined to the data lanes is not detected: it is
  * indistinguishable from a client submitting a different input (scenario C.29; transport
- * integrity and client authentication are the network layer's job).
+ * integrity and client authentication are the network layer's job). Nor is a client that reports
+ * a peer as a complaint yet masked with it: that mask stays in its own contribution, which is its
+ * choice of input again.
  */
 export function checkLaneCount(ringBits: number): number {
   return Math.ceil(64 / ringBits);

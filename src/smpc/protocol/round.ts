@@ -26,7 +26,7 @@ import {
   clientStep,
   createClient,
 } from './client.ts';
-import type { RoundParams } from './params.ts';
+import type { RoundLimits, RoundParams } from './params.ts';
 import { createServer, type ServerState, serverStep } from './server.ts';
 import { deserializeClientState, deserializeServerState, serializeState } from './state.ts';
 import { InMemoryTransport, SERVER_ADDRESS, type Transport } from './transport.ts';
@@ -58,6 +58,8 @@ export interface RunRoundOptions {
   readonly identities?: ReadonlyMap<string, Identity>;
   /** Serialise and restore every state between steps (default false). */
   readonly persist?: boolean;
+  /** The server's limits (floor, cap, identities); the identities default to `identities`' keys. */
+  readonly limits?: RoundLimits;
 }
 
 /** What happened in a round. */
@@ -108,7 +110,10 @@ export async function runRound(options: RunRoundOptions): Promise<RoundOutcome> 
       }),
     );
   }
-  const start = createServer(params);
+  const start = createServer(params, {
+    identities: trustedIdentities,
+    ...(options.limits ?? {}),
+  });
   let server = start.state;
   for (const o of start.outbound) net.send(SERVER_ADDRESS, o.to, o.message);
   let refused = 0;

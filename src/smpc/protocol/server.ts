@@ -14,21 +14,33 @@
  *
  * `consistency` exists only in the `active` profile (Bonawitz et al. round 3): the server sends U3
  * to every survivor, collects their Ed25519 signatures on it, and forwards at least t of them
- * with the unmask request; each client verifies them before revealing anything. The server does
- * not verify signatures itself (it gains nothing by forwarding bad ones: honest clients abort).
+ * with the unmask request; each client verifies them before revealing anything. Given the
+ * cohort's identity keys (`RoundLimits.identities`) the server verifies every advertisement and
+ * survivor-set signature and excludes (or, in `consistency`, marks) a client whose signature does
+ * not verify, so one client cannot make every honest client abort on a bad roster; without them
+ * it relays signatures unchecked.
  *
  * A message from a client the stage does not expect (late, repeated, out of order, unknown)
  * throws `SMPC_BAD_TRANSITION` with the state unchanged: it is never counted twice (scenarios A.8,
  * A.9). A well-typed message whose content is wrong (bad keys, missing envelopes, a masked vector
  * of the wrong length or out of the ring, peers that differ from what the server forwarded, shares
- * with wrong indices) excludes that client, as if it had dropped (C.26); an `abort` from a client
- * does the same. When a stage closes, every remaining client must still have at least t live
- * neighbours, or the round aborts (`SMPC_TOO_FEW_CLIENTS`; scenarios A.5–A.7: this server's policy
- * for a starved neighbourhood is to abort). Unmasking reconstructs the self-mask seed of every
- * survivor and the masking key of every dropped client, checks each against its commitment (and
- * the masking key against the advertised public key), and removes exactly the masks the clients
- * reported adding; a reconstruction that fails aborts the round (`SMPC_SHARES_INCONSISTENT`,
- * scenario C.27). The server never outputs a sum it could not verify.
+ * with wrong indices, a share value outside the Shamir field) excludes that client, as if it had
+ * dropped (C.26), with a code naming what it did (`Exclusion.code`); an `abort` from a client does
+ * the same. The rule: nothing one client sends may abort a round the honest clients can still
+ * complete (SECURITY.md audits every message). When a stage closes, every remaining client must
+ * still have at least t live neighbours, or the round aborts (`SMPC_TOO_FEW_CLIENTS`; scenarios
+ * A.5–A.7: this server's policy for a starved neighbourhood is to abort). Unmasking
+ * (`unmask.ts`) reconstructs the self-mask seed of every survivor and the masking key of every
+ * dropped client, checks each against its commitment (and the masking key against the advertised
+ * public key), and removes exactly the masks the clients reported adding; spare shares stand in
+ * for wrong ones (whose revealers are marked), and a reconstruction that fails aborts the round
+ * naming the secret's owner (`SMPC_SHARES_INCONSISTENT`, scenario C.27); check lanes that fail
+ * abort it naming the survivors whose own lanes fail (`SMPC_AGGREGATE_INVALID`). The server never
+ * outputs a sum it could not verify.
+ *
+ * The server's own limits (`RoundLimits`): a cohort above `maxCohort` is refused by
+ * {@link createServer}, and as soon as fewer clients than `minSurvivors` remain (U1, U2 or U3) the
+ * round aborts (`SMPC_DP_TOO_FEW_SURVIVORS`) before any unmask share is requested.
  *
  * Deliberately not here: parameter planning, parallel unmasking across workers, and timing (the
  * caller decides when to send `close`).
@@ -37,12 +49,11 @@
  */
 
 import { equalBytes } from '../encoding.ts';
-import { SmpcError } from '../errors.ts';
-import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../ka.ts';
-import { applyMasks, type MaskJob, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
-import { createRing, ringAddInPlace } from '../ring.ts';
+import { SmpcError, type SmpcErrorCode } from '../errors.ts';
+import { assertPublicKey } from '../ka.ts';
+import { createRing } from '../ring.ts';
 import { compareIds, computeSessionId } from '../session.ts';
-import { reconstructSecret, type ShamirShare } from '../shamir.ts';
+import { advertisementStatement, survivorsStatement, verifyStatement } from '../signing.ts';
 import {
   type AdvertisedKeys,
   type ClientMessage,
@@ -52,14 +63,17 @@ import {
   type SurvivorSignature,
 } from './messages.ts';
 import {
+  assertRoundLimits,
   assertRoundParams,
   maskedLength,
   neighbourMap,
   PROTOCOL_VERSION,
   paramsDigest,
+  type RoundLimits,
   type RoundParams,
 } from './params.ts';
-import { shareContext, shareIndex } from './shares.ts';
+import { isFieldElement, shareIndex } from './shares.ts';
+import { neededDropped, unmaskAggregate } from './unmask.ts';
 
 /** Server stages in protocol order. */
 export const SERVER_STAGES = [
@@ -99,10 +113,16 @@ export interface UnmaskRecord {
   readonly maskingKeyShares: readonly RevealedShare[];
 }
 
-/** A client the server excluded, the stage it was excluded in, and why. */
+/**
+ * A client the server excluded (or, in `unmask`, marked), the stage, a stable code for what it did
+ * and why in words. From `advertise` to `masked-input` an excluded client's messages are no longer
+ * used (it is treated as dropped); in `consistency` and `unmask` its input stays in the sum, and
+ * the entry marks it (a bad signature, a malformed or wrong share) while the round goes on.
+ */
 export interface Exclusion {
   readonly id: string;
   readonly stage: ServerStage;
+  readonly code: SmpcErrorCode;
   readonly reason: string;
 }
 
@@ -112,6 +132,8 @@ export interface ServerState {
   readonly role: 'server';
   readonly stage: ServerStage;
   readonly params: RoundParams;
+  /** The server's own limits (floor, cap, identities); absent in states stored before they existed. */
+  readonly limits?: Required<RoundLimits>;
   /** Clients that advertised keys (U1 once `advertise` closes). */
   readonly advertised: readonly AdvertisedKeys[];
   readonly sessionId: Uint8Array | null;
@@ -127,7 +149,12 @@ export interface ServerState {
   readonly excluded: readonly Exclusion[];
   /** Σ_{u ∈ U3} x_u mod 2^b once `done`. */
   readonly result: Uint32Array | null;
-  readonly abort: { readonly code: string; readonly reason: string } | null;
+  /** Why the round aborted; `clients` names the clients whose messages caused it, when known. */
+  readonly abort: {
+    readonly code: string;
+    readonly reason: string;
+    readonly clients?: readonly string[];
+  } | null;
 }
 
 /** An input to the server. */
@@ -158,19 +185,36 @@ const EXPECTED: Partial<Record<ServerStage, ClientMessage['type']>> = {
 /**
  * A new server for one round, with the advertise requests to send to the cohort.
  *
- * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid parameters.
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid parameters or limits.
+ * @throws {SmpcError} `SMPC_COHORT_TOO_LARGE` for a cohort above `limits.maxCohort`;
+ *   `SMPC_DP_TOO_FEW_SURVIVORS` for a cohort below `limits.minSurvivors` (nothing is sent).
  * @example
  * ```ts
- * const { state, outbound } = createServer(params); // outbound: one advertise-request per client
+ * const { state, outbound } = createServer(params, { minSurvivors: 40 }); // one advertise-request per client
  * ```
  */
-export function createServer(params: RoundParams): ServerStepResult {
+export function createServer(params: RoundParams, limits?: RoundLimits): ServerStepResult {
   assertRoundParams(params);
+  const checked = assertRoundLimits(limits);
+  const n = params.clients.length;
+  if (n > checked.maxCohort) {
+    throw new SmpcError(
+      'SMPC_COHORT_TOO_LARGE',
+      `a cohort of ${n} clients is above this round's cap of ${checked.maxCohort}`,
+    );
+  }
+  if (n < checked.minSurvivors) {
+    throw new SmpcError(
+      'SMPC_DP_TOO_FEW_SURVIVORS',
+      `a cohort of ${n} clients cannot reach this round's floor of ${checked.minSurvivors} inputs`,
+    );
+  }
   const state: ServerState = {
     v: PROTOCOL_VERSION,
     role: 'server',
     stage: 'advertise',
     params,
+    limits: checked,
     advertised: [],
     sessionId: null,
     shared: [],
@@ -221,8 +265,12 @@ function answered(state: ServerState): Set<string> {
   return new Set(ids);
 }
 
-function exclude(state: ServerState, id: string, reason: string): ServerState {
-  return { ...state, excluded: [...state.excluded, { id, stage: state.stage, reason }] };
+function exclude(state: ServerState, id: string, code: SmpcErrorCode, reason: string): ServerState {
+  return { ...state, excluded: [...state.excluded, { id, stage: state.stage, code, reason }] };
+}
+
+function limitsOf(state: ServerState): Required<RoundLimits> {
+  return state.limits ?? assertRoundLimits(undefined);
 }
 
 function abortRound(
@@ -230,9 +278,11 @@ function abortRound(
   code: string,
   reason: string,
   notify: readonly string[],
+  clients?: readonly string[],
 ): ServerStepResult {
+  const abort = clients === undefined ? { code, reason } : { code, reason, clients };
   return {
-    state: { ...state, stage: 'aborted', abort: { code, reason } },
+    state: { ...state, stage: 'aborted', abort },
     outbound: notify.map((to) => ({ to, message: { v: PROTOCOL_VERSION, type: 'abort', code, reason } })),
   };
 }
@@ -245,12 +295,43 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
       try {
         assertPublicKey(msg.encryptionKey);
         assertPublicKey(msg.maskingKey);
-      } catch {
-        return exclude(state, from, 'invalid public key');
+      } catch (e) {
+        return exclude(
+          state,
+          from,
+          e instanceof SmpcError ? e.code : 'SMPC_MALFORMED_MESSAGE',
+          'invalid public key',
+        );
       }
-      if (state.params.profile === 'active' && msg.signature === null) {
-        // Every client would refuse the roster; leave the unsigned advertisement out instead.
-        return exclude(state, from, 'unsigned advertisement in the active profile');
+      if (state.params.profile === 'active') {
+        // Every client would refuse a roster with an unsigned or badly signed entry (and abort):
+        // leave such an advertisement out instead, so one client cannot stop the round.
+        if (msg.signature === null) {
+          return exclude(
+            state,
+            from,
+            'SMPC_SIGNATURE_INVALID',
+            'unsigned advertisement in the active profile',
+          );
+        }
+        const identities = limitsOf(state).identities;
+        if (identities.length > 0) {
+          const key = identities.find((e) => e.id === from)?.publicKey;
+          const statement = advertisementStatement(
+            paramsDigest(state.params),
+            from,
+            msg.encryptionKey,
+            msg.maskingKey,
+          );
+          if (key === undefined || !verifyStatement(msg.signature, statement, key)) {
+            return exclude(
+              state,
+              from,
+              'SMPC_SIGNATURE_INVALID',
+              'advertisement not signed by its identity key',
+            );
+          }
+        }
       }
       const used = state.advertised.flatMap((e) => [e.encryptionKey, e.maskingKey]);
       const mine = [msg.encryptionKey, msg.maskingKey];
@@ -258,7 +339,7 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
         equalBytes(msg.encryptionKey, msg.maskingKey) ||
         mine.some((k) => used.some((u) => equalBytes(u, k)))
       ) {
-        return exclude(state, from, 'public key already in use');
+        return exclude(state, from, 'SMPC_ROSTER_INVALID', 'public key already in use');
       }
       const entry = {
         id: from,
@@ -277,7 +358,12 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
         new Set(got).size !== got.length ||
         !got.every((v) => want.includes(v))
       ) {
-        return exclude(state, from, 'envelopes do not match the neighbours in U1');
+        return exclude(
+          state,
+          from,
+          'SMPC_ENVELOPE_MISADDRESSED',
+          'envelopes do not match the neighbours in U1',
+        );
       }
       const record: SharedKeysRecord = {
         id: from,
@@ -293,7 +379,12 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
         msg.masked.length !== maskedLength(state.params) ||
         (ring.bits < 32 && msg.masked.some((x) => x >= ring.modulus))
       ) {
-        return exclude(state, from, 'masked vector has the wrong length or is not reduced');
+        return exclude(
+          state,
+          from,
+          'SMPC_MALFORMED_MESSAGE',
+          'masked vector has the wrong length or is not reduced',
+        );
       }
       const u2 = new Set(state.shared.map((e) => e.id));
       const want = (graph.get(from) ?? []).filter((v) => u2.has(v));
@@ -301,15 +392,25 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
       const complaints = [...msg.complaints].sort(compareIds);
       const union = [...peers, ...complaints].sort(compareIds);
       if (union.length !== want.length || union.some((p, i) => p !== want[i])) {
-        return exclude(state, from, 'masked with a different set of peers than the server forwarded');
+        return exclude(
+          state,
+          from,
+          'SMPC_MALFORMED_MESSAGE',
+          'masked with a different set of peers than the server forwarded',
+        );
       }
       if (complaints.length > want.length - state.params.threshold) {
         // An honest client holding fewer than t valid envelopes aborts instead of sending this.
-        return exclude(state, from, 'rejects more envelopes than an honest client could');
+        return exclude(
+          state,
+          from,
+          'SMPC_MALFORMED_MESSAGE',
+          'rejects more envelopes than an honest client could',
+        );
       }
       // C.30: a byte-identical masked vector is a replay (an honest one repeats with prob. 2^-32·len).
       if (state.masked.some((r) => equalLanes(r.masked, msg.masked))) {
-        return exclude(state, from, 'replayed another client’s masked input');
+        return exclude(state, from, 'SMPC_MALFORMED_MESSAGE', 'replayed another client’s masked input');
       }
       return {
         ...state,
@@ -331,7 +432,17 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
         !msg.selfMaskShares.every((s) => ok(s, survivors)) ||
         !msg.maskingKeyShares.every((s) => ok(s, dropped))
       ) {
-        return exclude(state, from, 'unmask response has shares for the wrong clients or with wrong indices');
+        return exclude(
+          state,
+          from,
+          'SMPC_SHARE_MALFORMED',
+          'unmask response has shares for the wrong clients or with wrong indices',
+        );
+      }
+      // Honest holders refuse envelopes with such values (shares.ts), so only the revealer can
+      // have made one up: drop all of its shares (spares take their place) and mark it.
+      if (![...msg.selfMaskShares, ...msg.maskingKeyShares].every((s) => isFieldElement(s.value))) {
+        return exclude(state, from, 'SMPC_SHARE_MALFORMED', 'unmask response has a share outside the field');
       }
       const record: UnmaskRecord = {
         id: from,
@@ -340,11 +451,26 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
       };
       return { ...state, unmasked: [...state.unmasked, record] };
     }
-    case 'consistency':
-      // Signatures are checked by every client before it reveals anything; the server only relays.
+    case 'consistency': {
+      // Every client checks the signatures before it reveals anything and counts only valid ones;
+      // with the identities the server also leaves a bad one out and marks its sender.
+      const identities = limitsOf(state).identities;
+      if (identities.length > 0) {
+        const key = identities.find((e) => e.id === from)?.publicKey;
+        const statement = survivorsStatement(state.sessionId as Uint8Array, state.survivors ?? []);
+        if (key === undefined || !verifyStatement(msg.signature, statement, key)) {
+          return exclude(
+            state,
+            from,
+            'SMPC_SIGNATURE_INVALID',
+            'signature on the survivor set does not verify',
+          );
+        }
+      }
       return { ...state, signatures: [...state.signatures, { id: from, signature: msg.signature }] };
+    }
     case 'abort':
-      return exclude(state, from, `client aborted: ${msg.code}`);
+      return exclude(state, from, 'SMPC_ABORTED', `client aborted: ${msg.code}`);
   }
 }
 
@@ -354,12 +480,6 @@ function equalLanes(a: Uint32Array, b: Uint32Array): boolean {
   return true;
 }
 
-/** The dropped clients whose masking keys must be reconstructed: some survivor masked with them. */
-function neededDropped(state: ServerState): string[] {
-  const dropped = state.dropped ?? [];
-  return dropped.filter((v) => state.masked.some((w) => w.peers.includes(v)));
-}
-
 /** The first client among `ids` with fewer than t neighbours in `live`, if any. */
 function starved(state: ServerState, ids: readonly string[], live: ReadonlySet<string>): string | undefined {
   const graph = neighbourMap(state.params);
@@ -367,73 +487,11 @@ function starved(state: ServerState, ids: readonly string[], live: ReadonlySet<s
 }
 
 async function finish(state: ServerState): Promise<ServerStepResult> {
-  const { params } = state;
-  const sessionId = state.sessionId as Uint8Array;
-  const ring = createRing(params.ringBits);
-  const survivors = state.survivors ?? [];
-  const dropped = neededDropped(state);
-  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] =>
-    state.unmasked.flatMap((r) =>
-      r[kind].filter((s) => s.owner === owner).map((s) => ({ index: s.index, value: s.value })),
-    );
-  const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
-  const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
-  const total = new Uint32Array(maskedLength(params));
-  for (const m of state.masked) ringAddInPlace(total, m.masked, ring);
-  const jobs: MaskJob[] = [];
-  try {
-    for (const v of survivors) {
-      const seed = reconstructSecret(sharesOf(v, 'selfMaskShares'), {
-        threshold: params.threshold,
-        commitment: (sharedBy.get(v) as SharedKeysRecord).selfMaskCommitment,
-        context: shareContext(sessionId, v, 'self-mask'),
-      });
-      jobs.push({ key: selfMaskKey(seed, sessionId), sign: -1 });
-    }
-    for (const v of dropped) {
-      const secret = reconstructSecret(sharesOf(v, 'maskingKeyShares'), {
-        threshold: params.threshold,
-        commitment: (sharedBy.get(v) as SharedKeysRecord).maskingKeyCommitment,
-        context: shareContext(sessionId, v, 'masking-key'),
-      });
-      if (!equalBytes(publicKeyFromSecret(secret), (keysBy.get(v) as AdvertisedKeys).maskingKey)) {
-        throw new SmpcError(
-          'SMPC_SHARES_INCONSISTENT',
-          'reconstructed masking key does not match the advertised key',
-        );
-      }
-      for (const w of state.masked) {
-        if (!w.peers.includes(v)) continue;
-        // w added σ(w, v)·PRG(k_wv); remove it.
-        jobs.push({
-          key: async () =>
-            pairwiseMaskKey(
-              await sharedSecret(secret, (keysBy.get(w.id) as AdvertisedKeys).maskingKey),
-              sessionId,
-            ),
-          sign: pairwiseMaskSign(w.id, v) === 1 ? -1 : 1,
-        });
-      }
-    }
-    // Every reconstruction checked out before any mask is expanded; then several in flight.
-    await applyMasks(total, jobs, { ring, algorithm: params.prg });
-  } catch (e) {
-    if (e instanceof SmpcError) return abortRound(state, e.code, e.message, []);
-    throw e;
-  }
-  // C.30: the check lanes of every honest input are zero; anything else means some input was
-  // masked with keys the server did not remove (a replay). Never output that sum.
-  for (let i = params.vectorLength; i < total.length; i++) {
-    if (total[i] !== 0) {
-      return abortRound(
-        state,
-        'SMPC_AGGREGATE_INVALID',
-        'the unmasked aggregate fails its check lanes: a masked input was replayed or masked under other keys',
-        [],
-      );
-    }
-  }
-  return { state: { ...state, stage: 'done', result: total.slice(0, params.vectorLength) }, outbound: [] };
+  const outcome = await unmaskAggregate(state);
+  let next = state;
+  for (const m of outcome.marks) next = exclude(next, m.id, m.code, m.reason);
+  if (!outcome.ok) return abortRound(next, outcome.code, outcome.reason, [], outcome.clients);
+  return { state: { ...next, stage: 'done', result: outcome.result }, outbound: [] };
 }
 
 function unmaskRequests(state: ServerState): ServerStepResult {
@@ -452,6 +510,20 @@ function unmaskRequests(state: ServerState): ServerStepResult {
   };
 }
 
+/** The abort for a live set of `count` clients below the round's floor, or null. */
+function belowFloor(
+  state: ServerState,
+  count: number,
+  what: string,
+): { readonly code: SmpcErrorCode; readonly reason: string } | null {
+  const floor = limitsOf(state).minSurvivors;
+  if (count >= floor) return null;
+  return {
+    code: 'SMPC_DP_TOO_FEW_SURVIVORS',
+    reason: `only ${count} clients ${what}; the round's floor is ${floor} inputs in the sum`,
+  };
+}
+
 /** Closes the current stage: computes the next set, checks thresholds, and broadcasts. */
 async function close(current: ServerState): Promise<ServerStepResult> {
   let state = current;
@@ -463,6 +535,8 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       if (u1.length === 0 || bad !== undefined) {
         return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients advertised keys', u1);
       }
+      const floor = belowFloor(state, u1.length, 'advertised keys');
+      if (floor !== null) return abortRound(state, floor.code, floor.reason, u1);
       const sessionId = computeSessionId(state.advertised, paramsDigest(params));
       const roster = [...state.advertised].sort((a, b) => compareIds(a.id, b.id));
       return {
@@ -476,6 +550,8 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       if (u2.length === 0 || starved(state, u2, live) !== undefined) {
         return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients shared keys', u2);
       }
+      const floor = belowFloor(state, u2.length, 'shared keys');
+      if (floor !== null) return abortRound(state, floor.code, floor.reason, u2);
       return {
         state: { ...state, stage: 'masked-input' },
         outbound: u2.map((to) => ({
@@ -496,7 +572,7 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       const accused = new Set(state.masked.flatMap((r) => r.complaints));
       let next: ServerState = state;
       for (const id of [...accused].sort(compareIds)) {
-        next = exclude(next, id, 'a neighbour rejected its share envelope');
+        next = exclude(next, id, 'SMPC_ENVELOPE_MALFORMED', 'a neighbour rejected its share envelope');
       }
       const masked = state.masked.filter((r) => !accused.has(r.id));
       next = { ...next, masked };
@@ -506,6 +582,10 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       if (u3.length === 0 || starved(next, u2, live) !== undefined) {
         return abortRound(next, 'SMPC_TOO_FEW_CLIENTS', 'too few clients sent masked input', u3);
       }
+      // The floor is checked on U3 before any unmask share is requested: a sum of fewer inputs is
+      // never computed (not only never released).
+      const floor = belowFloor(next, u3.length, 'sent a masked input');
+      if (floor !== null) return abortRound(next, floor.code, floor.reason, u3);
       const dropped = u2.filter((id) => !live.has(id)).sort(compareIds);
       state = next;
       if (params.profile === 'active') {
@@ -566,7 +646,7 @@ export async function serverStep(state: ServerState, event: ServerEvent): Promis
     msg = parseClientMessage(event.message);
   } catch (e) {
     if (!(e instanceof SmpcError)) throw e;
-    const next = exclude(state, from, `malformed message: ${e.message}`);
+    const next = exclude(state, from, 'SMPC_MALFORMED_MESSAGE', `malformed message: ${e.message}`);
     return answered(next).size === expectedSenders(next).length ? close(next) : { state: next, outbound: [] };
   }
   if (msg.type !== 'abort' && msg.type !== EXPECTED[state.stage]) {

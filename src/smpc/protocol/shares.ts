@@ -9,7 +9,8 @@
  * sealed under deriveKey(X25519(c_u, C_v), sessionId, "envelope") with associated data for
  * (sessionId, round 1, u, v). The recipient checks sender, recipient and index (scenario C.31).
  * The commitments are bound to the session and owner by the Shamir context
- * LP(sessionId) ‖ LP(UTF-8 owner) ‖ LP(UTF-8 "self-mask" | "masking-key").
+ * LP(sessionId) ‖ LP(UTF-8 owner) ‖ LP(UTF-8 "self-mask" | "masking-key"). A share value outside
+ * the field F_p makes the envelope unusable (`SMPC_SHARE_MALFORMED`), like a misaddressed one.
  *
  * Deliberately not here: the protocol steps themselves (`client.ts`, `server.ts`).
  *
@@ -19,7 +20,7 @@
 import { assertBytes } from '../../internal/assert.ts';
 import { bytesToBigint, concatBytes, lengthPrefixed, u32be, utf8 } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
-import { SHAMIR_SHARE_LENGTH } from '../shamir.ts';
+import { SHAMIR_PRIME, SHAMIR_SHARE_LENGTH } from '../shamir.ts';
 
 /** Protocol round numbers used in envelope associated data. */
 export const ROUND_SHARE_KEYS = 1;
@@ -93,6 +94,11 @@ export function decodePayload(bytes: Uint8Array): EnvelopePayload {
   ) {
     throw new SmpcError('SMPC_ENVELOPE_MISADDRESSED', 'share envelope plaintext has the wrong layout');
   }
+  // A share outside F_p is refused here, so an honest holder never reveals one in unmasking: the
+  // server may then blame whoever reveals such a share.
+  if (!isFieldElement(selfMaskShare) || !isFieldElement(maskingKeyShare)) {
+    throw new SmpcError('SMPC_SHARE_MALFORMED', 'share envelope holds a value outside the Shamir field');
+  }
   return {
     from,
     to,
@@ -100,4 +106,9 @@ export function decodePayload(bytes: Uint8Array): EnvelopePayload {
     selfMaskShare: Uint8Array.from(selfMaskShare),
     maskingKeyShare: Uint8Array.from(maskingKeyShare),
   };
+}
+
+/** Whether a 33-byte share value is an element of the Shamir field F_p. */
+export function isFieldElement(value: Uint8Array): boolean {
+  return value.length === SHAMIR_SHARE_LENGTH && bytesToBigint(value) < SHAMIR_PRIME;
 }

@@ -17,7 +17,7 @@
 import { SmpcError } from '../errors.ts';
 import { CLIENT_STAGES, type ClientState } from './client.ts';
 import { decodeJson, encodeJson } from './codec.ts';
-import { assertRoundParams, PROTOCOL_VERSION } from './params.ts';
+import { assertRoundLimits, assertRoundParams, PROTOCOL_VERSION } from './params.ts';
 import { SERVER_STAGES, type ServerState } from './server.ts';
 
 /** Serialises a client or server state to a JSON string. */
@@ -84,6 +84,13 @@ export function deserializeServerState(text: string): ServerState {
     assertRoundParams(s.params);
   } catch {
     check(false, 'params');
+  }
+  if (s.limits !== undefined) {
+    try {
+      assertRoundLimits(s.limits);
+    } catch {
+      check(false, 'limits');
+    }
   }
   for (const field of ['advertised', 'shared', 'masked', 'unmasked', 'excluded'])
     check(Array.isArray(s[field]), field);

@@ -19,6 +19,10 @@
  * - frames that do not decode (`SMPC_FRAME_MALFORMED`), and protocol messages the state machine
  *   refuses (duplicates and replays are dropped, never answered twice);
  * - an announced vector too long for its frames, before `prepare` sees it;
+ * - a round whose profile or ring is below its policy (`decideJoin`: `SMPC_PROFILE_TOO_WEAK` for a
+ *   profile below `minProfile`, `active` by default for a client with identities), declined on the
+ *   announcement before `prepare` runs; the round's parameters are decided on again by the state
+ *   machine (threshold, degree, PRG, cohort floors) before any key is advertised;
  * - a DP plan that does not validate or does not fit the round (`SMPC_DP_PLAN_INVALID`), a round
  *   that would take its spending past `maxEpsilon` (composed over every DP round joined, at the
  *   client's own δ), a cohort above the plan's `expectedClients`, and unmasking a sum of fewer
@@ -51,6 +55,7 @@ import {
   type TrustedIdentity,
 } from '../protocol/client.ts';
 import { PROTOCOL_VERSION, type Profile } from '../protocol/params.ts';
+import { decideJoin, resolveClientPolicy } from '../protocol/policy.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
 import { IDENTITY_KEY_LENGTH } from '../signing.ts';
 import {
@@ -144,7 +149,12 @@ export interface AggregationClientOptions {
   readonly identitySecretKey?: Uint8Array;
   /** The cohort's Ed25519 public keys, obtained out of band (the `active` profile). */
   readonly trustedIdentities?: readonly TrustedIdentity[];
-  /** What this client refuses to run with; `completedRoundIds` holds service round ids. */
+  /**
+   * What this client refuses to run with; `completedRoundIds` holds service round ids. With
+   * `identitySecretKey` or `trustedIdentities`, `minProfile` defaults to `active` (else
+   * `honest-but-curious`): a weaker announced round is declined (`SMPC_PROFILE_TOO_WEAK`) before
+   * `prepare` runs or anything is sent.
+   */
   readonly policy?: ClientPolicy;
   /** This client's ring vector for a round (quantize floats with `quantize`). Throw to decline. */
   readonly prepare: (round: RoundAnnouncement) => Uint32Array | Promise<Uint32Array>;
@@ -210,6 +220,8 @@ export class AggregationClient {
   readonly #dpJoined: DpPlan[];
   readonly #rounds: ClientRoundRecord[] = [];
   readonly #maxFrameBytes: number;
+  /** The policy with its defaults, resolved once (identities decide the profile floor). */
+  readonly #policy: Required<ClientPolicy>;
   #session: Session | null = null;
   #queue: Promise<void> = Promise.resolve();
   #error: SmpcError | null = null;
@@ -226,6 +238,7 @@ export class AggregationClient {
     this.#options = options;
     this.id = options.id;
     this.#maxFrameBytes = maxFrameBytes;
+    this.#policy = resolveClientPolicy(options.policy, { hasIdentities: hasIdentities(options) });
     this.#completed = new Set(options.policy?.completedRoundIds ?? []);
     this.#dpJoined = [...(options.dpHistory ?? [])];
     this.closed = closed;
@@ -282,6 +295,7 @@ export class AggregationClient {
       assertBytes(options.identitySecretKey, 'identitySecretKey', IDENTITY_KEY_LENGTH);
     }
     // Validates policy and identities once, the way every session will use them.
+    resolveClientPolicy(options.policy, { hasIdentities: hasIdentities(options) });
     createClient({
       id: options.id,
       input: new Uint32Array(1),
@@ -483,6 +497,14 @@ export class AggregationClient {
       this.#decline(frame, 'SMPC_POLICY_VIOLATION', 'this client already took part in this round id', true);
       return;
     }
+    // The profile and ring floors, decided on the announcement (the same function decides again on
+    // the full parameters, before any key is advertised): a downgraded round is declined before the
+    // application prepares an input or this client sends anything but the decline.
+    const decision = decideJoin({ profile: frame.profile, ringBits: frame.ringBits }, this.#policy);
+    if (!decision.join) {
+      this.#decline(frame, decision.code, decision.reason, true);
+      return;
+    }
     // A masked vector must fit in one frame: a longer announced vector is refused before `prepare`
     // sees (and perhaps allocates for) it.
     if (4 * (frame.vectorLength + 64) + 64 * 1024 > this.#maxFrameBytes) {
@@ -550,17 +572,14 @@ export class AggregationClient {
         ringBits: frame.ringBits,
         // Round ids are checked here, at the service level (above); the protocol ids embed the digest.
         policy: {
-          ...(this.#options.policy ?? {}),
+          ...this.#policy,
           completedRoundIds: [],
           ...(dp === null
             ? {}
             : {
-                minSurvivors: Math.max(dp.minSurvivors, this.#options.policy?.minSurvivors ?? 0),
+                minSurvivors: Math.max(dp.minSurvivors, this.#policy.minSurvivors),
                 // More clients than the plan covers would weaken its accounting (τ) and ring bound.
-                maxCohort: Math.min(
-                  dp.expectedClients,
-                  this.#options.policy?.maxCohort ?? dp.expectedClients,
-                ),
+                maxCohort: Math.min(dp.expectedClients, this.#policy.maxCohort),
               }),
         },
         ...(this.#options.trustedIdentities === undefined
@@ -682,6 +701,11 @@ export class AggregationClient {
     this.#rounds.push(record);
     this.#event({ type: 'result', round: record });
   }
+}
+
+/** Whether the client was configured with identities (its own key or the cohort's). */
+function hasIdentities(options: AggregationClientOptions): boolean {
+  return options.identitySecretKey !== undefined || (options.trustedIdentities?.length ?? 0) > 0;
 }
 
 function messageOf(e: unknown): string {

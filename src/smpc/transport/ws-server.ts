@@ -26,9 +26,12 @@
  * - at most registered clients + 16 connections may wait to authenticate at once (ws buffers a
  *   whole message before the hello can be read);
  * - with a distributed-DP plan (`dp.ts`): the plan is validated against the round, sent with the
- *   announcement, run for at most its `rounds`; a cohort larger than it covers aborts the round,
- *   and no sum of fewer inputs than its `minSurvivors` is released; the result carries the ε the
- *   round spent (research note E.38).
+ *   announcement, run for at most its `rounds`; its `expectedClients` and `minSurvivors` become the
+ *   state machine's cohort cap and floor (`RoundLimits`), so a larger cohort is refused and a sum of
+ *   fewer inputs is never computed; the result carries the ε the round spent (research note E.38);
+ * - in the `active` profile the registered identity keys go to the state machine, which checks every
+ *   signature and excludes a client whose signature does not verify instead of relaying it (where
+ *   every honest client would abort).
  *
  * The server state is saved to a {@link RoundStore} before the round is announced and at every
  * stage change, before that stage's requests go out (a stored round is never resumed, so per-message writes, which would cost O(n²·d) bytes
@@ -54,7 +57,7 @@ import { equalBytes, utf8 } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
 import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
 import { PROFILES, type Profile } from '../protocol/params.ts';
-import { createServer, type ServerState, serverStep } from '../protocol/server.ts';
+import { createServer, type Exclusion, type ServerState, serverStep } from '../protocol/server.ts';
 import { serializeState } from '../protocol/state.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
 import { randomBytes } from '../random.ts';
@@ -124,6 +127,8 @@ export type AggregationEvent =
       readonly roundId: string;
       readonly clientId: string;
       readonly stage: string;
+      /** What the client did (`Exclusion.code`), when the state machine excluded or marked it. */
+      readonly code?: string;
       readonly reason: string;
     }
   | {
@@ -179,9 +184,9 @@ export interface AggregationRoundOptions {
   /**
    * A distributed-DP plan (`planDistributedDiscreteGaussian`), sent to the clients with the
    * announcement so each adds its noise (`privatize`). Its `dimension` and `ringBits` must match
-   * the round's. The round aborts (`SMPC_DP_PLAN_INVALID`) if more clients join than its
-   * `expectedClients`, and no sum is released (`SMPC_DP_TOO_FEW_SURVIVORS`) from fewer inputs than
-   * its `minSurvivors`; clients enforce the latter too, refusing to unmask.
+   * the round's. The round aborts (`SMPC_COHORT_TOO_LARGE`) if more clients join than its
+   * `expectedClients`, and (`SMPC_DP_TOO_FEW_SURVIVORS`) as soon as fewer than its `minSurvivors`
+   * remain, before any unmask share is requested; clients enforce the floor too, refusing to unmask.
    */
   readonly dp?: DpPlan;
   /** Send the sum to the clients in the result frame; default false (status and survivors only). */
@@ -202,7 +207,18 @@ export interface RoundResult {
   readonly dropped: readonly string[];
   /** The clients that joined (the invited cohort of the session). */
   readonly cohort: readonly string[];
-  readonly abort: { readonly code: string; readonly reason: string } | null;
+  /** Why the round aborted; `clients` names the clients whose messages caused it, when known. */
+  readonly abort: {
+    readonly code: string;
+    readonly reason: string;
+    readonly clients?: readonly string[];
+  } | null;
+  /**
+   * Every client the state machine excluded or marked, with the stage and a code for what it sent
+   * (a malformed message, a share outside the field, a bad signature, …). A client marked in
+   * `unmask` still has its input in the sum.
+   */
+  readonly excluded: readonly Exclusion[];
   /** Session parameters, or null when the round aborted before planning. */
   readonly plan: { readonly graph: string; readonly degree: number; readonly threshold: number } | null;
   /** Wall-clock milliseconds per stage (`join` included). */
@@ -887,20 +903,6 @@ export class AggregationServer {
       return;
     }
     const dp = run.dp;
-    if (dp !== null && (cohort.length > dp.expectedClients || cohort.length < dp.minSurvivors)) {
-      const over = cohort.length > dp.expectedClients;
-      await this.#enqueue(run, () =>
-        this.#end(
-          run,
-          over ? 'SMPC_DP_PLAN_INVALID' : 'SMPC_DP_TOO_FEW_SURVIVORS',
-          over
-            ? `${cohort.length} clients joined; the DP plan covers at most ${dp.expectedClients} (its ring bound would not hold): plan for more clients`
-            : `${cohort.length} clients joined; the DP plan needs at least ${dp.minSurvivors} inputs in the sum`,
-          true,
-        ),
-      );
-      return;
-    }
     let plan: ReturnType<typeof planCohort>;
     try {
       plan = planCohort(cohort.length, o.profile, o.expectedDropout, o.corruptionRate, o.ringBits);
@@ -910,20 +912,38 @@ export class AggregationServer {
     }
     await this.#enqueue(run, async () => {
       if (run.phase !== 'joining') return; // closed meanwhile
-      run.phase = 'running';
       const started = performance.now();
-      const start = createServer({
-        roundId: run.protocolRoundId,
-        profile: o.profile,
-        clients: cohort,
-        threshold: plan.threshold,
-        graph: plan.graph,
-        degree: plan.degree,
-        graphSeed: randomBytes(32),
-        ringBits: o.ringBits,
-        vectorLength: o.vectorLength,
-        prg: o.prg,
-      });
+      let start: ReturnType<typeof createServer>;
+      try {
+        // The DP floor and cohort cap are the state machine's to enforce: a cohort above the cap is
+        // refused here, and a sum of fewer inputs than the floor is never computed.
+        start = createServer(
+          {
+            roundId: run.protocolRoundId,
+            profile: o.profile,
+            clients: cohort,
+            threshold: plan.threshold,
+            graph: plan.graph,
+            degree: plan.degree,
+            graphSeed: randomBytes(32),
+            ringBits: o.ringBits,
+            vectorLength: o.vectorLength,
+            prg: o.prg,
+          },
+          {
+            ...(dp === null ? {} : { minSurvivors: dp.minSurvivors, maxCohort: dp.expectedClients }),
+            identities: cohort.flatMap((id) => {
+              const key = this.#registered.get(id)?.identityPublicKey ?? null;
+              return key === null ? [] : [{ id, publicKey: key }];
+            }),
+          },
+        );
+      } catch (e) {
+        if (!(e instanceof SmpcError)) throw e;
+        await this.#end(run, e.code, e.message, true);
+        return;
+      }
+      run.phase = 'running';
       this.#onEvent({ type: 'round-started', roundId: run.roundId, cohort, ...plan });
       run.protocolTimeMs += performance.now() - started;
       await this.#apply(run, start.state, start.outbound);
@@ -979,6 +999,7 @@ export class AggregationServer {
         roundId: run.roundId,
         clientId: e.id,
         stage: e.stage,
+        ...(e.code === undefined ? {} : { code: e.code }),
         reason: e.reason,
       });
     }
@@ -1051,23 +1072,17 @@ export class AggregationServer {
 
   /** Ends the round: result to everyone announced, store cleared (unless kept), promise resolved. */
   async #end(run: RoundRun, endCode: string, endReason: string, clearStore: boolean): Promise<void> {
-    let code = endCode;
-    let reason = endReason;
+    const code = endCode;
+    const reason = endReason;
     if (run.phase === 'finished') return;
     clearTimeout(run.timer);
     run.phase = 'finished';
     run.joinWake?.();
     this.#track(run, 'finished');
     const state = run.state;
-    let completed = state !== null && state.stage === 'done' && state.result !== null;
+    // The DP floor was enforced by the state machine (it aborts before unmasking below it).
+    const completed = state !== null && state.stage === 'done' && state.result !== null;
     const dp = run.dp;
-    const summed = completed ? (state?.survivors ?? []).length : 0;
-    if (completed && dp !== null && summed < dp.minSurvivors) {
-      // The sum holds too little noise for the plan's target: it is not released.
-      completed = false;
-      code = 'SMPC_DP_TOO_FEW_SURVIVORS';
-      reason = `only ${summed} inputs were summed; the DP plan needs at least ${dp.minSurvivors}`;
-    }
     const cohort = [...run.members.keys()].sort();
     const survivors = completed ? [...(state?.survivors ?? [])].sort() : [];
     const inSum = new Set(survivors);
@@ -1075,6 +1090,7 @@ export class AggregationServer {
       ? cohort.filter((id) => !inSum.has(id))
       : cohort.filter((id) => run.gone.has(id) || state?.excluded.some((e) => e.id === id));
     const abort = completed ? null : { code: isCode(code) ? code : 'SMPC_ABORTED', reason };
+    const blamed = completed ? undefined : state?.abort?.clients;
     const result: RoundResult = {
       roundId: run.roundId,
       status: completed ? 'completed' : 'aborted',
@@ -1082,7 +1098,8 @@ export class AggregationServer {
       survivors,
       dropped,
       cohort,
-      abort,
+      abort: abort === null || blamed === undefined ? abort : { ...abort, clients: blamed },
+      excluded: state?.excluded ?? [],
       plan:
         state === null
           ? null

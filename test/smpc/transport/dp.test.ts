@@ -268,7 +268,7 @@ describe('distributed DP over the network', () => {
       dp: plan(3, 4),
     });
     expect(result.status).toBe('aborted');
-    expect(result.abort?.code).toBe('SMPC_DP_PLAN_INVALID');
+    expect(result.abort?.code).toBe('SMPC_COHORT_TOO_LARGE');
     expect(result.sum).toBeNull();
   });
 });

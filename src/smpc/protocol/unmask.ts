@@ -1,0 +1,203 @@
+/**
+ * The server's last step of a SecAgg+ round (Bonawitz et al., CCS'17 round 4): from the unmask
+ * responses, reconstruct the self-mask seed of every survivor and the masking key of every dropped
+ * client some survivor masked with, check each against its commitment (and the masking key against
+ * its advertised public key), remove exactly the masks the clients reported adding, and check the
+ * zero check lanes (scenario C.30).
+ *
+ * Spare shares stand in for wrong ones (`reconstructSecretAudited`), and every holder whose revealed
+ * share disagrees with the reconstructed polynomial is reported as a mark (it, or the owner who gave
+ * it the share, lied: without verifiable secret sharing the two cannot be told apart). A secret no
+ * subset reconstructs fails the round naming its owner. Pure: the caller (`server.ts`) applies the
+ * outcome to the state.
+ *
+ * Deliberately not here: which responses are accepted (the server state machine checks owners,
+ * indices and field membership before a share gets here) and parallel unmasking across workers.
+ *
+ * @module
+ */
+
+import { equalBytes } from '../encoding.ts';
+import { SmpcError, type SmpcErrorCode } from '../errors.ts';
+import { publicKeyFromSecret, sharedSecret } from '../ka.ts';
+import { applyMasks, type MaskJob, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
+import { expandPrg } from '../prg.ts';
+import { createRing, ringAddInPlace } from '../ring.ts';
+import { reconstructSecretAudited, type ShamirShare } from '../shamir.ts';
+import type { AdvertisedKeys } from './messages.ts';
+import { maskedLength, neighbourMap } from './params.ts';
+import type { ServerState, SharedKeysRecord } from './server.ts';
+import { shareContext } from './shares.ts';
+
+/** A client to mark: its revealed share disagreed with the others. */
+export interface UnmaskMark {
+  readonly id: string;
+  readonly code: SmpcErrorCode;
+  readonly reason: string;
+}
+
+/** What unmasking produced: the sum, or why there is none; and the holders to mark either way. */
+export type UnmaskOutcome =
+  | { readonly ok: true; readonly result: Uint32Array; readonly marks: readonly UnmaskMark[] }
+  | {
+      readonly ok: false;
+      readonly code: SmpcErrorCode;
+      readonly reason: string;
+      /** The owner whose secret could not be reconstructed, when that is why. */
+      readonly clients?: readonly string[];
+      readonly marks: readonly UnmaskMark[];
+    };
+
+/** The dropped clients whose masking keys must be reconstructed: some survivor masked with them. */
+export function neededDropped(state: ServerState): string[] {
+  const dropped = state.dropped ?? [];
+  return dropped.filter((v) => state.masked.some((w) => w.peers.includes(v)));
+}
+
+/** The holders of `owner`'s shares by share index (the index a holder got is fixed by the graph). */
+function holdersByIndex(state: ServerState, owner: string): Map<number, string> {
+  const u1 = new Set(state.advertised.map((e) => e.id));
+  const ownerNeighbours = (neighbourMap(state.params).get(owner) ?? []).filter((v) => u1.has(v));
+  return new Map(ownerNeighbours.map((v, i) => [i + 1, v]));
+}
+
+/**
+ * Unmasks the sum of the masked inputs in `state` (stage `unmask`, every response collected).
+ *
+ * @example
+ * ```ts
+ * const outcome = await unmaskAggregate(state);
+ * if (outcome.ok) use(outcome.result);
+ * ```
+ */
+export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome> {
+  const { params } = state;
+  const sessionId = state.sessionId as Uint8Array;
+  const ring = createRing(params.ringBits);
+  const survivors = state.survivors ?? [];
+  const dropped = neededDropped(state);
+  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] =>
+    state.unmasked.flatMap((r) =>
+      r[kind].filter((s) => s.owner === owner).map((s) => ({ index: s.index, value: s.value })),
+    );
+  const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
+  const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
+  const total = new Uint32Array(maskedLength(params));
+  for (const m of state.masked) ringAddInPlace(total, m.masked, ring);
+  const selfJobs: MaskJob[] = [];
+  const jobs: MaskJob[] = [];
+  const seeds = new Map<string, Uint8Array>();
+  const marks: UnmaskMark[] = [];
+  // A secret that cannot be reconstructed (or does not match its public key) is its owner's doing
+  // or that of several holders at once: the failure names the owner.
+  let owner = '';
+  /** Reconstructs `v`'s secret; marks every holder whose revealed share disagrees with it. */
+  const recover = (v: string, kind: 'selfMaskShares' | 'maskingKeyShares'): Uint8Array => {
+    owner = v;
+    const shared = sharedBy.get(v) as SharedKeysRecord;
+    const { secret, inconsistent } = reconstructSecretAudited(sharesOf(v, kind), {
+      threshold: params.threshold,
+      commitment: kind === 'selfMaskShares' ? shared.selfMaskCommitment : shared.maskingKeyCommitment,
+      context: shareContext(sessionId, v, kind === 'selfMaskShares' ? 'self-mask' : 'masking-key'),
+    });
+    if (inconsistent.length > 0) {
+      const holders = holdersByIndex(state, v);
+      for (const index of inconsistent) {
+        const holder = holders.get(index);
+        if (holder === undefined) continue;
+        marks.push({
+          id: holder,
+          code: 'SMPC_SHARES_INCONSISTENT',
+          reason:
+            `revealed a share of ${v}'s secret that disagrees with the others (it or ${v} lied); ` +
+            'the spare shares were used',
+        });
+      }
+    }
+    return secret;
+  };
+  try {
+    for (const v of survivors) {
+      const seed = recover(v, 'selfMaskShares');
+      seeds.set(v, seed);
+      selfJobs.push({ key: selfMaskKey(seed, sessionId), sign: -1 });
+    }
+    for (const v of dropped) {
+      const secret = recover(v, 'maskingKeyShares');
+      if (!equalBytes(publicKeyFromSecret(secret), (keysBy.get(v) as AdvertisedKeys).maskingKey)) {
+        throw new SmpcError(
+          'SMPC_SHARES_INCONSISTENT',
+          'reconstructed masking key does not match the advertised key',
+        );
+      }
+      for (const w of state.masked) {
+        if (!w.peers.includes(v)) continue;
+        // w added σ(w, v)·PRG(k_wv); remove it.
+        jobs.push({
+          key: async () =>
+            pairwiseMaskKey(
+              await sharedSecret(secret, (keysBy.get(w.id) as AdvertisedKeys).maskingKey),
+              sessionId,
+            ),
+          sign: pairwiseMaskSign(w.id, v) === 1 ? -1 : 1,
+        });
+      }
+    }
+    owner = '';
+    // Every reconstruction checked out before any mask is expanded; then several in flight. Self
+    // masks cover the check lanes too; pairwise masks only the input lanes (client.ts).
+    await applyMasks(total, selfJobs, { ring, algorithm: params.prg });
+    await applyMasks(total.subarray(0, params.vectorLength), jobs, { ring, algorithm: params.prg });
+  } catch (e) {
+    if (!(e instanceof SmpcError)) throw e;
+    if (owner === '') return { ok: false, code: e.code, reason: e.message, marks };
+    return {
+      ok: false,
+      code: e.code,
+      reason: `${e.message} (the secret of ${owner})`,
+      clients: [owner],
+      marks,
+    };
+  }
+  // C.30: the check lanes of every honest input are zero; anything else means some input was
+  // masked with keys the server did not remove (a replay), or its sender chose non-zero lanes.
+  // Never output that sum. The check lanes carry only the self mask, so each survivor's can be
+  // checked on its own: the abort names the senders.
+  if (total.subarray(params.vectorLength).some((x) => x !== 0)) {
+    const culprits = await failingCheckLanes(state, seeds);
+    const who = culprits.length > 0 ? culprits.join(', ') : 'some client';
+    return {
+      ok: false,
+      code: 'SMPC_AGGREGATE_INVALID',
+      reason: `the unmasked aggregate fails its check lanes: the masked input of ${who} was replayed, masked under other keys or altered`,
+      ...(culprits.length > 0 ? { clients: culprits } : {}),
+      marks,
+    };
+  }
+  return { ok: true, result: total.slice(0, params.vectorLength), marks };
+}
+
+/** The survivors whose own check lanes, less their self mask, are not zero (the failure path only). */
+async function failingCheckLanes(
+  state: ServerState,
+  seeds: ReadonlyMap<string, Uint8Array>,
+): Promise<string[]> {
+  const { params } = state;
+  const ring = createRing(params.ringBits);
+  const sessionId = state.sessionId as Uint8Array;
+  const culprits: string[] = [];
+  for (const record of state.masked) {
+    const seed = seeds.get(record.id);
+    if (seed === undefined) continue;
+    const lanes = record.masked.slice(params.vectorLength);
+    const mask = await expandPrg(selfMaskKey(seed, sessionId), {
+      modulus: ring.modulus,
+      start: params.vectorLength,
+      length: lanes.length,
+      algorithm: params.prg,
+    });
+    ringAddInPlace(lanes, mask, ring, -1);
+    if (lanes.some((x) => x !== 0)) culprits.push(record.id);
+  }
+  return culprits;
+}
