@@ -92,6 +92,10 @@ export const SMPC_ERROR_CODES = [
   'SMPC_SERVER_RESTARTED',
   /** A round is already in progress on this server, or this round id was used before. */
   'SMPC_ROUND_CONFLICT',
+  /** The server has no room for another connection waiting to authenticate (it evicted the oldest); retry. */
+  'SMPC_SERVER_BUSY',
+  /** A round's estimated memory exceeds the configured cap; the message gives the figure and the flag or option to change. */
+  'SMPC_PLAN_TOO_LARGE',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

@@ -95,9 +95,10 @@ describe('authentication', () => {
       expect(r.code).toBe(1008);
       expect(errorCode(r.received)).toBe('SMPC_UNAUTHENTICATED');
     }
+    // Silence past the hello deadline is closed with the code that says so.
     const silent = await raw(url, []);
     expect(silent.code).toBe(1008);
-    expect(errorCode(silent.received)).toBe('SMPC_UNAUTHENTICATED');
+    expect(errorCode(silent.received)).toBe('SMPC_TIMEOUT');
     expect(harness.server.connectedClients()).toEqual([]);
   });
 
@@ -186,38 +187,39 @@ describe('hostile bytes', () => {
 });
 
 describe('connections waiting to authenticate', () => {
-  it('are capped at registered clients + 16; once they go, a registered client connects', async () => {
-    const reg = registry(3);
-    harness = await startServer(reg);
+  it('have their own pool: the oldest is evicted with SMPC_SERVER_BUSY, and a registered client always gets in', async () => {
+    harness = await startServer(registry(3), { maxPendingConnections: 4 });
     const url = harness.server.url;
-    const sockets: WebSocket[] = [];
-    const opened = Array.from(
-      { length: 19 },
-      () =>
-        new Promise<void>((resolve) => {
-          const ws = new WebSocket(url);
-          sockets.push(ws);
-          ws.addEventListener('open', () => resolve());
-        }),
-    );
-    await Promise.all(opened);
-    // The 20th stranger (3 + 16 are waiting, silent) is turned away with a coded frame.
-    const turnedAway = await raw(url, [], 5_000);
-    expect(turnedAway.code).toBe(1008);
-    expect(decodeFrame(turnedAway.received[0] as Uint8Array)).toMatchObject({
-      kind: 'error',
-      code: 'SMPC_UNAUTHENTICATED',
-    });
-    await Promise.all(
-      sockets.map((ws) => {
-        const closed = new Promise((resolve) => ws.addEventListener('close', resolve));
-        ws.close(1000);
-        return closed;
-      }),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the server sees the closes too
+    // Six silent strangers for a pool of four: the first two are evicted, oldest first, with a code.
+    const strangers = Array.from({ length: 6 }, () => raw(url, [], 5_000));
+    const first = await strangers[0];
+    expect(first?.code).toBe(1008);
+    expect(errorCode(first?.received ?? [])).toBe('SMPC_SERVER_BUSY');
+    // The pool is full of silent strangers, yet a client with a valid token connects at once.
     const client = await connectClient(url, 'c0');
     open.push(client);
     expect(harness.server.connectedClients()).toEqual(['c0']);
+    const busy = harness.events.filter((e) => e.type === 'client-rejected' && e.code === 'SMPC_SERVER_BUSY');
+    expect(busy.length).toBeGreaterThanOrEqual(3); // two strangers, then one more for the client
+    await Promise.all(strangers);
+  });
+
+  it('refuses more bytes than a hello before authenticating, however slowly they come', async () => {
+    harness = await startServer(registry(3));
+    const url = harness.server.url;
+    // A frame header announcing a 1 MiB message, then its body in small pieces: cut after 4 KiB.
+    const result = await new Promise<{ code: number; received: Uint8Array[] }>((resolve) => {
+      const ws = new WebSocket(url);
+      ws.binaryType = 'arraybuffer';
+      const received: Uint8Array[] = [];
+      ws.addEventListener('open', () => ws.send(new Uint8Array(1 << 20)));
+      ws.addEventListener('message', (e) => received.push(new Uint8Array(e.data as ArrayBuffer)));
+      ws.addEventListener('close', (e) => resolve({ code: e.code, received }));
+    });
+    expect([1006, 1008]).toContain(result.code);
+    expect(
+      harness.events.some((e) => e.type === 'client-rejected' && e.code === 'SMPC_UNAUTHENTICATED'),
+    ).toBe(true);
+    await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-flood');
   });
 });
