@@ -8,7 +8,8 @@
  *     [--wait-clients N]
  *     [--ring-bits B] [--profile P] [--expected-dropout F] [--round-prefix S] [--payload FILE]
  *     [--share-sum] [--value-bits B --clip C] [--output-dir DIR] [--store FILE]
- *     [--epsilon E --delta D [--dp-min-survivors T]] [--json]
+ *     [--epsilon E --delta D [--dp-min-survivors T]] [--max-memory-mb M] [--max-pending N]
+ *     [--hello-timeout-ms MS] [--json]
  *
  *   confide smpc join --url URL --id ID --token-file FILE --input FILE
  *     [--value-bits B] [--clip C] [--raw] [--ring-bits B] [--rounds R] [--identity-key FILE]
@@ -24,6 +25,15 @@
  * completed, 1 with the last abort code when any aborted. `--store FILE` keeps the round in progress
  * in a file (`FileRoundStore`): a server restarted on the same file reports the interrupted round
  * aborted and retires its id.
+ *
+ * `serve` checks its flags together before it listens, and refuses at once (status 1, one coded
+ * line) a plan that could never run: more `--min-clients` than registered clients, a profile no
+ * cohort of the registered clients can satisfy (`SMPC_PLAN_INFEASIBLE`), a vector whose frames
+ * exceed what clients accept, or a round whose estimated server memory (`estimateRoundResources`,
+ * every registered client joining) exceeds `--max-memory-mb` (default 4096) — both
+ * `SMPC_PLAN_TOO_LARGE` with the figure and the flag to change. The profile defaults to
+ * `semi-malicious`, as everywhere. Connections that have not authenticated share a pool of
+ * `--max-pending` (default 64) and have `--hello-timeout-ms` (default 5000) to say hello.
  *
  * `--epsilon`/`--delta` add distributed differential privacy: the server plans discrete Gaussian
  * noise (`planDistributedDiscreteGaussian`, L2 clip `--clip`, `--value-bits`, over `--rounds`
@@ -48,21 +58,29 @@ import { ConfideArgumentError } from '../../errors.ts';
 import { fromHex, sha256, toHex } from '../../internal/bytes.ts';
 import {
   achievedEpsilon,
+  assertRoundFits,
   type ClientRoundRecord,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_PROFILE,
   type DpPlan,
   decodeNoisySum,
   dequantize,
+  estimateRoundResources,
+  formatBytes,
+  maxVectorLength,
   PROFILES,
   type Profile,
   planDistributedDiscreteGaussian,
   privatize,
   quantizationParams,
   quantize,
+  roundFrameBytes,
   SMPC_ERROR_CODES,
   SmpcError,
   type SmpcErrorCode,
 } from '../../smpc/index.ts';
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
+import { encodeDp } from '../../smpc/transport/frames.ts';
 import { readBytes, readText, writeAtomic } from '../files.ts';
 
 interface ServeFlags {
@@ -89,6 +107,9 @@ interface ServeFlags {
   epsilon?: number;
   delta?: number;
   dpMinSurvivors?: number;
+  maxMemoryMb: number;
+  maxPending: number;
+  helloTimeoutMs: number;
   json?: boolean;
 }
 
@@ -228,6 +249,53 @@ function codeOf(code: string | undefined): SmpcErrorCode {
     : 'SMPC_ABORTED';
 }
 
+/**
+ * The serve flags checked together, before listening: whatever would make every round fail is
+ * refused now, with the flag to change, instead of after the clients connected.
+ */
+function checkServePlan(
+  flags: ServeFlags,
+  registered: number,
+  payloadBytes: number,
+  dp: DpPlan | undefined,
+  planCohort: (n: number, profile: Profile, dropout: number, corruption: number, ringBits: number) => unknown,
+): void {
+  if (flags.minClients > registered) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `--min-clients ${flags.minClients} exceeds the ${registered} clients in --clients: lower it or register more`,
+    );
+  }
+  try {
+    planCohort(registered, flags.profile, flags.expectedDropout, 0.05, flags.ringBits);
+  } catch (e) {
+    if (!(e instanceof SmpcError)) throw e;
+    throw new SmpcError(
+      e.code,
+      `no round of the ${registered} registered clients can run as ${flags.profile}: ${e.message}; ` +
+        'register more clients, lower --expected-dropout or choose another --profile',
+    );
+  }
+  assertRoundFits(
+    estimateRoundResources({ role: 'server', clients: registered, vectorLength: flags.vectorLength }),
+    flags.maxMemoryMb * 1024 * 1024,
+    {
+      shrink: 'lower --vector-length or register fewer clients',
+      raise: 'raise --max-memory-mb',
+    },
+  );
+  const frame = roundFrameBytes(flags.vectorLength, payloadBytes, dp === undefined ? 0 : encodeDp(dp).length);
+  if (frame > DEFAULT_MAX_FRAME_BYTES) {
+    throw new SmpcError(
+      'SMPC_PLAN_TOO_LARGE',
+      `a round of ${flags.vectorLength} lanes${payloadBytes > 0 || dp !== undefined ? ' with this payload and plan' : ''} ` +
+        `needs frames of ${formatBytes(frame)}; ` +
+        `clients accept ${formatBytes(DEFAULT_MAX_FRAME_BYTES)}: lower --vector-length to at most ` +
+        `${maxVectorLength(DEFAULT_MAX_FRAME_BYTES)} or shorten --payload`,
+    );
+  }
+}
+
 async function serve(flags: ServeFlags): Promise<void> {
   if ((flags.valueBits === undefined) !== (flags.clip === undefined)) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', '--value-bits and --clip go together');
@@ -260,10 +328,14 @@ async function serve(flags: ServeFlags): Promise<void> {
   const spent: number[] = [];
   const payload = flags.payload === undefined ? undefined : await readBytes(flags.payload, 'payload');
   const prefix = flags.roundPrefix ?? `r${Date.now().toString(36)}-`;
-  const { AggregationServer, FileRoundStore } = await import('../../smpc/server.ts');
+  const { AggregationServer, FileRoundStore, planCohort } = await import('../../smpc/server.ts');
+  checkServePlan(flags, clients.length, payload?.length ?? 0, dp, planCohort);
   const server = await AggregationServer.listen({
     host: flags.host,
     port: flags.port,
+    maxMemoryBytes: flags.maxMemoryMb * 1024 * 1024,
+    maxPendingConnections: flags.maxPending,
+    helloTimeoutMs: flags.helloTimeoutMs,
     clients,
     ...(flags.store === undefined ? {} : { store: new FileRoundStore(flags.store) }),
     onEvent: (e) => process.stderr.write(`${describeEvent(e)}\n`),
@@ -490,7 +562,7 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       integer(1, 65_535),
     )
     .option('--ring-bits <b>', 'ring width', integer(1, 32), 32)
-    .addOption(new Option('--profile <p>', 'threat profile').choices(PROFILES).default('honest-but-curious'))
+    .addOption(new Option('--profile <p>', 'threat profile').choices(PROFILES).default(DEFAULT_PROFILE))
     .option('--expected-dropout <f>', 'dropout rate the plan must tolerate', fraction, 0.1)
     .option('--round-prefix <s>', 'round ids are PREFIX1, PREFIX2, … (default: from the start time)')
     .option('--payload <file>', 'bytes every client receives with the announcement (bound into the session)')
@@ -509,6 +581,24 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       '--dp-min-survivors <t>',
       'distributed DP: fewest inputs a released sum may hold (default --min-clients)',
       integer(1, 65_535),
+    )
+    .option(
+      '--max-memory-mb <m>',
+      'refuse rounds whose estimated server memory exceeds this many MiB (checked before listening)',
+      integer(1, 2 ** 30),
+      4096,
+    )
+    .option(
+      '--max-pending <n>',
+      'connections that may wait to authenticate at once (the oldest is evicted for a new one)',
+      integer(1, 65_536),
+      64,
+    )
+    .option(
+      '--hello-timeout-ms <ms>',
+      'time a new connection has to authenticate',
+      integer(1, 3_600_000),
+      5_000,
     )
     .option('--json', 'print one JSON object per round')
     .action((flags: ServeFlags) => serve(flags));

@@ -55,8 +55,9 @@ import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertInteger, assertOneOf, assertString } from '../../internal/assert.ts';
 import { achievedEpsilon, type DpPlan, validateDpPlan } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
+import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from '../estimate.ts';
 import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
-import { PROFILES, type Profile } from '../protocol/params.ts';
+import { DEFAULT_PROFILE, PROFILES, type Profile } from '../protocol/params.ts';
 import { createServer, type ServerState, serverStep } from '../protocol/server.ts';
 import { serializeState } from '../protocol/state.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
@@ -81,6 +82,7 @@ import {
   MAX_ROUND_ID_LENGTH,
   payloadDigest,
   protocolRoundId,
+  roundFrameBytes,
   SESSION_TAG_LENGTH,
   sameSession,
 } from './frames.ts';
@@ -161,6 +163,11 @@ export interface AggregationServerOptions {
    * arrives the oldest is evicted (`SMPC_SERVER_BUSY`); authenticated clients never count here.
    */
   readonly maxPendingConnections?: number;
+  /**
+   * Largest estimated memory of one round (`estimateRoundResources`, for every registered client
+   * joining); a larger round is refused by `runRound` with `SMPC_PLAN_TOO_LARGE`. Default 4 GiB.
+   */
+  readonly maxMemoryBytes?: number;
 }
 
 /** Options of {@link AggregationServer.runRound}. */
@@ -170,7 +177,7 @@ export interface AggregationRoundOptions {
   readonly vectorLength: number;
   /** Ring width b; default 32. */
   readonly ringBits?: number;
-  /** Threat profile; default `honest-but-curious`. */
+  /** Threat profile; default `semi-malicious` ({@link DEFAULT_PROFILE}, the same everywhere). */
   readonly profile?: Profile;
   /** Abort unless at least this many clients join (≥ 3). */
   readonly minClients: number;
@@ -231,8 +238,6 @@ export interface RoundResult {
 /** What the store holds for a round announced but not yet started. */
 const ANNOUNCED = 'announced';
 const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
-/** Room for everything in a frame besides a vector or payload (ids, headers, lengths). */
-const FRAME_SLACK = 64 * 1024;
 /** WebSocket close codes (RFC 6455 §7.4.1, and 4000–4999 for applications). */
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY = 1008;
@@ -298,6 +303,7 @@ export class AggregationServer {
   readonly #connected = new Map<string, Connection>();
   /** Connections that have not authenticated yet (their own pool, `connections.ts`). */
   readonly #pending: PendingConnections;
+  readonly #maxMemoryBytes: number;
   readonly #usedRoundIds = new Set<string>();
   /** Rounds run under each DP plan object. */
   readonly #dpPlanUses = new WeakMap<DpPlan, number>();
@@ -314,6 +320,7 @@ export class AggregationServer {
     store: RoundStore,
     onEvent: (event: AggregationEvent) => void,
     pending: PendingConnections,
+    maxMemoryBytes: number,
   ) {
     this.#http = http;
     this.#wss = wss;
@@ -323,6 +330,7 @@ export class AggregationServer {
     this.#store = store;
     this.#onEvent = onEvent;
     this.#pending = pending;
+    this.#maxMemoryBytes = maxMemoryBytes;
     // Every TCP connection is pending from its accept: before its upgrade request is even read.
     http.on('connection', (tcp: Socket) => {
       if (this.#closing) tcp.destroy();
@@ -366,6 +374,10 @@ export class AggregationServer {
       options.maxPendingConnections === undefined
         ? DEFAULT_MAX_PENDING_CONNECTIONS
         : assertInteger(options.maxPendingConnections, 'maxPendingConnections', 1, 65_536);
+    const maxMemoryBytes =
+      options.maxMemoryBytes === undefined
+        ? DEFAULT_MAX_ROUND_MEMORY_BYTES
+        : assertInteger(options.maxMemoryBytes, 'maxMemoryBytes', 1, Number.MAX_SAFE_INTEGER);
     const registered = new ClientRegistry(options.clients);
     if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'onEvent must be a function');
@@ -431,6 +443,7 @@ export class AggregationServer {
         helloTimeoutMs,
         onRefused: (code, reason) => onEvent({ type: 'client-rejected', code, reason }),
       }),
+      maxMemoryBytes,
     );
     for (const id of retired) server.#usedRoundIds.add(id);
     onEvent({ type: 'listening', url: server.url });
@@ -633,9 +646,10 @@ export class AggregationServer {
     const vectorLength = assertInteger(options.vectorLength, 'vectorLength', 1, 2 ** 26);
     // A masked vector (4 bytes a lane, plus check lanes and framing) must fit in one frame, and so
     // must the announcement with its payload, or every client would be cut off mid-round.
-    const needed = Math.max(
-      4 * (vectorLength + 64) + FRAME_SLACK,
-      (options.payload?.length ?? 0) + (dp === null ? 0 : encodeDp(dp).length) + FRAME_SLACK,
+    const needed = roundFrameBytes(
+      vectorLength,
+      options.payload?.length ?? 0,
+      dp === null ? 0 : encodeDp(dp).length,
     );
     if (needed > this.#maxFrameBytes) {
       throw new ConfideArgumentError(
@@ -644,11 +658,17 @@ export class AggregationServer {
           `maxFrameBytes is ${this.#maxFrameBytes}: raise it or shorten the vector or payload`,
       );
     }
+    // Refused before anything is announced: the server's memory for the largest cohort possible.
+    assertRoundFits(
+      estimateRoundResources({ role: 'server', clients: this.#registered.size, vectorLength }),
+      this.#maxMemoryBytes,
+      { shrink: 'shorten vectorLength or register fewer clients', raise: 'raise maxMemoryBytes' },
+    );
     return {
       roundId,
       vectorLength,
       ringBits: assertInteger(options.ringBits ?? DEFAULT_RING_BITS, 'ringBits', 1, MAX_RING_BITS),
-      profile: assertOneOf(options.profile ?? 'honest-but-curious', 'profile', PROFILES),
+      profile: assertOneOf(options.profile ?? DEFAULT_PROFILE, 'profile', PROFILES),
       minClients: assertInteger(options.minClients, 'minClients', MIN_COHORT, this.#registered.size),
       joinTimeoutMs: assertInteger(options.joinTimeoutMs ?? 30_000, 'joinTimeoutMs', 1, 2 ** 31 - 1),
       stageTimeoutMs: assertInteger(options.stageTimeoutMs ?? 30_000, 'stageTimeoutMs', 1, 2 ** 31 - 1),

@@ -50,7 +50,12 @@ async function roundIsExact(h: Harness, ids: string[], roundId: string): Promise
   const clients = await Promise.all(ids.map((id) => connectClient(h.server.url, id)));
   open.push(...clients);
   await h.server.waitForClients(ids.length, 10_000);
-  const result = await h.server.runRound({ roundId, vectorLength: 6, minClients: ids.length });
+  const result = await h.server.runRound({
+    profile: 'honest-but-curious',
+    roundId,
+    vectorLength: 6,
+    minClients: ids.length,
+  });
   expectExact(result, 6);
   expect(result.survivors).toEqual([...ids].sort());
 }
@@ -118,15 +123,30 @@ describe('authentication', () => {
     );
     harness = await startServer(registry(3));
     await expectCodeAsync(
-      harness.server.runRound({ roundId: 'r', vectorLength: 0, minClients: 3 }),
+      harness.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'r',
+        vectorLength: 0,
+        minClients: 3,
+      }),
       'INVALID_ARGUMENT',
     );
     await expectCodeAsync(
-      harness.server.runRound({ roundId: 'r', vectorLength: 4, minClients: 2 }),
+      harness.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'r',
+        vectorLength: 4,
+        minClients: 2,
+      }),
       'INVALID_ARGUMENT',
     );
     await expectCodeAsync(
-      harness.server.runRound({ roundId: 'x'.repeat(64), vectorLength: 4, minClients: 3 }),
+      harness.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'x'.repeat(64),
+        vectorLength: 4,
+        minClients: 3,
+      }),
       'INVALID_ARGUMENT',
     );
     await expectCodeAsync(harness.server.waitForClients(3, 50), 'SMPC_TIMEOUT');
@@ -145,7 +165,12 @@ describe('hostile bytes', () => {
     expect(big.code).toBe(1008);
     expect(errorCode(big.received)).toBe('SMPC_UNAUTHENTICATED');
     await expectCodeAsync(
-      harness.server.runRound({ roundId: 'too-long', vectorLength: 30_000, minClients: 3 }),
+      harness.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'too-long',
+        vectorLength: 30_000,
+        minClients: 3,
+      }),
       'INVALID_ARGUMENT',
     );
     await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-oversize');
