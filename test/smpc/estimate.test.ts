@@ -165,11 +165,26 @@ describe('AggregationServer', () => {
     const events: string[] = [];
     server = await AggregationServer.listen({
       clients: registry(3),
-      maxMemoryBytes: 200 * MiB,
+      maxMemoryBytes: 240 * MiB,
       onEvent: (e) => events.push(e.type),
     });
-    const needed = estimateRoundResources({ role: 'server', clients: 3, vectorLength: 1_000_000 });
-    expect(needed.memoryBytes).toBeGreaterThan(200 * MiB);
+    // Sized for the clients connected when the round is asked for: with three, 1,000,000 lanes
+    // need more than the cap; with one, less.
+    for (const { id } of registry(3)) {
+      clients.push(
+        await AggregationClient.connect({
+          url: server.url,
+          id,
+          token: tokenFor(id),
+          prepare: (r) => new Uint32Array(r.vectorLength),
+        }),
+      );
+    }
+    await server.waitForClients(3, 10_000);
+    const three = estimateRoundResources({ role: 'server', clients: 3, vectorLength: 1_000_000 });
+    expect(three.memoryBytes).toBeGreaterThan(240 * MiB);
+    const one = estimateRoundResources({ role: 'server', clients: 1, vectorLength: 1_000_000 });
+    expect(one.memoryBytes).toBeLessThan(240 * MiB);
     await expectCodeAsync(
       server.runRound({
         roundId: 'big',
@@ -180,6 +195,13 @@ describe('AggregationServer', () => {
       'SMPC_PLAN_TOO_LARGE',
     );
     expect(events).not.toContain('round-announced');
+    const small = await server.runRound({
+      roundId: 'small',
+      vectorLength: 10,
+      minClients: 3,
+      profile: 'honest-but-curious',
+    });
+    expect(small.status).toBe('completed');
   });
 
   it('announces the semi-malicious profile when none is given', async () => {

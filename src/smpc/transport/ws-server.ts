@@ -164,8 +164,9 @@ export interface AggregationServerOptions {
    */
   readonly maxPendingConnections?: number;
   /**
-   * Largest estimated memory of one round (`estimateRoundResources`, for every registered client
-   * joining); a larger round is refused by `runRound` with `SMPC_PLAN_TOO_LARGE`. Default 4 GiB.
+   * Largest estimated memory of one round (`estimateRoundResources`, for every client connected
+   * when `runRound` is called joining); a larger round is refused by `runRound` with
+   * `SMPC_PLAN_TOO_LARGE` before it is announced. Default 4 GiB.
    */
   readonly maxMemoryBytes?: number;
 }
@@ -658,9 +659,10 @@ export class AggregationServer {
           `maxFrameBytes is ${this.#maxFrameBytes}: raise it or shorten the vector or payload`,
       );
     }
-    // Refused before anything is announced: the server's memory for the largest cohort possible.
+    // Refused before anything is announced: the server's memory for the largest cohort possible
+    // (the round is announced to the clients connected now; the cohort is among them).
     assertRoundFits(
-      estimateRoundResources({ role: 'server', clients: this.#registered.size, vectorLength }),
+      estimateRoundResources({ role: 'server', clients: Math.max(1, this.#connected.size), vectorLength }),
       this.#maxMemoryBytes,
       { shrink: 'shorten vectorLength or register fewer clients', raise: 'raise maxMemoryBytes' },
     );
