@@ -184,6 +184,14 @@ const OPEN = 1;
 /** The δ at which a client's `maxEpsilon` is measured unless it says otherwise. */
 const DEFAULT_MAX_DELTA = 1e-6;
 
+/** Codes with which a server refuses a connection before welcoming it, passed on as they are. */
+const REFUSAL_CODES = [
+  'SMPC_UNAUTHENTICATED',
+  'SMPC_SERVER_BUSY',
+  'SMPC_TIMEOUT',
+  'SMPC_SERVER_CLOSING',
+] as const;
+
 function toBytes(data: unknown): Uint8Array | null {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (data instanceof Uint8Array) return data;
@@ -686,14 +694,6 @@ export class AggregationClient {
     this.#event({ type: 'result', round: record });
   }
 }
-
-/** Codes with which a server refuses a connection before welcoming it, passed on as they are. */
-const REFUSAL_CODES = [
-  'SMPC_UNAUTHENTICATED',
-  'SMPC_SERVER_BUSY',
-  'SMPC_TIMEOUT',
-  'SMPC_SERVER_CLOSING',
-] as const;
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message.slice(0, 200) : 'invalid';

@@ -412,7 +412,9 @@ export class AggregationServer {
     }
 
     const http = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, (_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' }).end('this endpoint speaks WebSocket only\n');
+      res
+        .writeHead(426, { 'content-type': 'text/plain', connection: 'close' })
+        .end('this endpoint speaks WebSocket only\n');
     });
     // Upgrades are handed over by hand (`noServer`), so only pooled connections reach `ws`.
     const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes });
