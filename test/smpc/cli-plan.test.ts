@@ -1,12 +1,14 @@
 // `confide smpc simulate` and `confide smpc serve` check their flags together, from the plan, and
 // refuse a round that could never run at once: status 1, one coded line naming the figure and the
 // flag to change, and (for serve) before it ever listens.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CliRun, runConfide } from '../fixtures/cli.ts';
-import { registry } from './transport/helpers.ts';
+import { AggregationClient } from '../../src/smpc/index.ts';
+import { CLI, type CliRun, runConfide } from '../fixtures/cli.ts';
+import { registry, tokenFor } from './transport/helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'confide-smpc-plan-'));
 writeFileSync(join(dir, 'five.json'), JSON.stringify(registry(5)));
@@ -109,5 +111,66 @@ describe('confide smpc serve checks its flags together before listening', () => 
     expect(flat(sim.stdout)).toMatch(
       /--profile <p> threat profile \(choices: [^)]*default: "semi-malicious"\)/,
     );
+  });
+});
+
+describe('confide smpc serve under a flood of strangers', () => {
+  it('--max-pending evicts the oldest, a valid client still connects, and refusals are logged at most once a second', async () => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'smpc', 'serve', '--clients', 'five.json', '--rounds', '1', '--vector-length', '4'].concat([
+        '--min-clients',
+        '5',
+        '--max-pending',
+        '2',
+        '--hello-timeout-ms',
+        '60000',
+        '--wait-timeout-ms',
+        '60000',
+      ]),
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const sockets: WebSocket[] = [];
+    try {
+      const started = Date.now();
+      while (!/listening ws:/.test(stderr) && Date.now() - started < 20_000) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const url = /listening (ws:\/\/\S+)/.exec(stderr)?.[1] as string;
+      // Forty strangers that never say hello, for a pool of two.
+      await Promise.all(
+        Array.from(
+          { length: 40 },
+          () =>
+            new Promise<void>((resolve) => {
+              const ws = new WebSocket(url);
+              sockets.push(ws);
+              ws.addEventListener('open', () => resolve());
+              ws.addEventListener('close', () => resolve());
+            }),
+        ),
+      );
+      const client = await AggregationClient.connect({
+        url,
+        id: 'c0',
+        token: tokenFor('c0'),
+        prepare: (r) => new Uint32Array(r.vectorLength),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1_300)); // the summary line is due
+      await client.close();
+      expect(stderr).toContain('client c0 connected');
+      const refusals = stderr.split('\n').filter((l) => l.startsWith('connection refused: '));
+      expect(refusals[0]).toBe('connection refused: SMPC_SERVER_BUSY');
+      expect(refusals.length).toBeLessThanOrEqual(4); // 39 evictions, a line or two a second
+      const more = refusals.map((l) => Number(/\((\d+) more in the last second\)/.exec(l)?.[1] ?? 0));
+      expect(1 + more.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(38);
+    } finally {
+      for (const ws of sockets) ws.close();
+      child.kill('SIGKILL');
+    }
   });
 });

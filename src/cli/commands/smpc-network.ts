@@ -33,7 +33,8 @@
  * every registered client joining) exceeds `--max-memory-mb` (default 4096) — both
  * `SMPC_PLAN_TOO_LARGE` with the figure and the flag to change. The profile defaults to
  * `semi-malicious`, as everywhere. Connections that have not authenticated share a pool of
- * `--max-pending` (default 64) and have `--hello-timeout-ms` (default 5000) to say hello.
+ * `--max-pending` (default 64) and have `--hello-timeout-ms` (default 5000) to say hello; refused
+ * connections are logged at most once a second (the rest counted per code).
  *
  * `--epsilon`/`--delta` add distributed differential privacy: the server plans discrete Gaussian
  * noise (`planDistributedDiscreteGaussian`, L2 clip `--clip`, `--value-bits`, over `--rounds`
@@ -250,6 +251,35 @@ function codeOf(code: string | undefined): SmpcErrorCode {
 }
 
 /**
+ * Refused connections as progress lines, at most one line a second: the first of a quiet spell at
+ * once, the rest counted per code and summed up a second later, so a flood of strangers cannot
+ * turn the server's stderr into its bottleneck.
+ */
+function refusalLog(write: (line: string) => void): (code: string) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  const counts = new Map<string, number>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = (): void => {
+    timer = undefined;
+    last = Date.now();
+    for (const [code, n] of counts) write(`connection refused: ${code} (${n} more in the last second)\n`);
+    counts.clear();
+  };
+  return (code) => {
+    if (Date.now() - last >= 1_000 && counts.size === 0) {
+      last = Date.now();
+      write(`connection refused: ${code}\n`);
+      return;
+    }
+    counts.set(code, (counts.get(code) ?? 0) + 1);
+    if (timer === undefined) {
+      timer = setTimeout(flush, Math.max(0, last + 1_000 - Date.now()));
+      timer.unref();
+    }
+  };
+}
+
+/**
  * The serve flags checked together, before listening: whatever would make every round fail is
  * refused now, with the flag to change, instead of after the clients connected.
  */
@@ -329,6 +359,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const payload = flags.payload === undefined ? undefined : await readBytes(flags.payload, 'payload');
   const prefix = flags.roundPrefix ?? `r${Date.now().toString(36)}-`;
   const { AggregationServer, FileRoundStore, planCohort } = await import('../../smpc/server.ts');
+  const refusals = refusalLog((line) => process.stderr.write(line));
   checkServePlan(flags, clients.length, payload?.length ?? 0, dp, planCohort);
   const server = await AggregationServer.listen({
     host: flags.host,
@@ -338,7 +369,8 @@ async function serve(flags: ServeFlags): Promise<void> {
     helloTimeoutMs: flags.helloTimeoutMs,
     clients,
     ...(flags.store === undefined ? {} : { store: new FileRoundStore(flags.store) }),
-    onEvent: (e) => process.stderr.write(`${describeEvent(e)}\n`),
+    onEvent: (e) =>
+      e.type === 'client-rejected' ? refusals(e.code) : process.stderr.write(`${describeEvent(e)}\n`),
   });
   const results: RoundResult[] = [];
   try {
