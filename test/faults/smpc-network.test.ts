@@ -202,7 +202,7 @@ describe('smpc serve under an unauthenticated connection flood', () => {
     }, 100);
     // A steady stream of new silent connections while the clients connect and the round runs.
     const hammer = setInterval(() => {
-      for (let i = 0; i < 8; i++) void rawWebSocket(s.port).then((r) => attackers.push(r));
+      for (let i = 0; i < 4; i++) void rawWebSocket(s.port).then((r) => attackers.push(r));
     }, 50);
 
     try {

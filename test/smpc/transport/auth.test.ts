@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AggregationClient, decodeFrame, encodeFrame } from '../../../src/smpc/index.ts';
 import { AggregationServer } from '../../../src/smpc/server.ts';
+import { pendingMemoryBound } from '../../../src/smpc/transport/connections.ts';
 import { expectCodeAsync } from '../helpers.ts';
 import { connectClient, expectExact, type Harness, registry, startServer, tokenFor } from './helpers.ts';
 
@@ -121,6 +122,16 @@ describe('authentication', () => {
       AggregationServer.listen({ clients: registry(2), port: 70_000 }),
       'INVALID_ARGUMENT',
     );
+    for (const bad of [
+      { maxPendingConnections: 0 },
+      { maxPendingConnections: 1.5 },
+      { helloTimeoutMs: 0 },
+      { maxMemoryBytes: -1 },
+    ]) {
+      await expectCodeAsync(AggregationServer.listen({ clients: registry(2), ...bad }), 'INVALID_ARGUMENT');
+    }
+    // What strangers can make the server hold, as SECURITY.md states it: 64 × (68 KiB + 16 KiB).
+    expect(pendingMemoryBound(64)).toBe(64 * 84 * 1024);
     harness = await startServer(registry(3));
     await expectCodeAsync(
       harness.server.runRound({
