@@ -9,11 +9,11 @@
  * The coefficients are measured (peak RSS and wall time of `simulateRound` and of an
  * `AggregationServer` in its own process, Node 24 on x86-64, rounded up), so the figures are
  * upper estimates within about a factor of two, not bounds:
- * - simulation: every client lives in the process: 48 B per client per lane (float input,
- *   quantized input, masked vector, wire copy, server copy) and 24 KiB per client per neighbour
+ * - simulation: every client lives in the process: 56 B per client per lane (float input,
+ *   quantized input, masked vector, wire copy, server copy) and 32 KiB per client per neighbour
  *   (key agreement, Shamir shares and their envelopes, per-client state), plus 96 MiB; time about
  *   1 µs per client per lane and 1.2 ms per client per neighbour;
- * - server: 32 B per client per lane (the accepted masked vectors, the frames still queued, the
+ * - server: 40 B per client per lane (the accepted masked vectors, the frames still queued, the
  *   stored state) plus 64 B per lane (the unmasking expansions), plus 96 MiB; time about 0.4 µs
  *   per client per lane of its own work.
  *
@@ -60,7 +60,7 @@ export interface ResourceEstimate {
  * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for sizes that are not positive integers.
  * @example
  * ```ts
- * estimateRoundResources({ role: 'server', clients: 100, vectorLength: 1_000_000 }).memoryBytes; // ≈ 3.4 GB
+ * estimateRoundResources({ role: 'server', clients: 100, vectorLength: 1_000_000 }).memoryBytes; // ≈ 4.2 GB
  * ```
  */
 export function estimateRoundResources(size: RoundSize): ResourceEstimate {
@@ -73,15 +73,15 @@ export function estimateRoundResources(size: RoundSize): ResourceEstimate {
   const k = size.degree === undefined ? n - 1 : assertInteger(size.degree, 'degree', 0, n);
   if (role === 'simulation') {
     return {
-      memoryBytes: 48 * n * d + 24 * 1024 * n * k + BASE_BYTES,
+      memoryBytes: 56 * n * d + 32 * 1024 * n * k + BASE_BYTES,
       timeMs: 1e-3 * n * d + 1.2 * n * k,
-      formula: `${n} clients × ${d} lanes × 48 B + ${n} clients × ${k} neighbours × 24 KiB + 96 MiB`,
+      formula: `${n} clients × ${d} lanes × 56 B + ${n} clients × ${k} neighbours × 32 KiB + 96 MiB`,
     };
   }
   return {
-    memoryBytes: 32 * n * d + 64 * d + BASE_BYTES,
+    memoryBytes: 40 * n * d + 64 * d + BASE_BYTES,
     timeMs: 4e-4 * n * d,
-    formula: `${n} clients × ${d} lanes × 32 B + ${d} lanes × 64 B + 96 MiB`,
+    formula: `${n} clients × ${d} lanes × 40 B + ${d} lanes × 64 B + 96 MiB`,
   };
 }
 

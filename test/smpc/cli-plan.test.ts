@@ -32,8 +32,8 @@ describe('confide smpc simulate refuses an oversized plan', () => {
       ['simulate', '--clients', '10000', '--dim', '16777216'],
       'SMPC_PLAN_TOO_LARGE',
     );
-    expect(line).toContain('this round needs ~7.3 TiB');
-    expect(line).toContain('10000 clients × 16777216 lanes × 48 B');
+    expect(line).toContain('this round needs ~8.5 TiB');
+    expect(line).toContain('10000 clients × 16777216 lanes × 56 B');
     expect(line).toContain('lower --dim or --clients, or raise --max-memory-mb');
   });
 
@@ -78,7 +78,7 @@ describe('confide smpc serve checks its flags together before listening', () => 
       serve('--vector-length', '67108864', '--min-clients', '3'),
       'SMPC_PLAN_TOO_LARGE',
     );
-    expect(line).toContain('this round needs ~14.1 GiB (5 clients × 67108864 lanes × 32 B');
+    expect(line).toContain('this round needs ~16.6 GiB (5 clients × 67108864 lanes × 40 B');
     expect(line).toContain('lower --vector-length or register fewer clients, or raise --max-memory-mb');
   });
 

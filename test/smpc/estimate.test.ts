@@ -27,17 +27,17 @@ const GiB = 1024 ** 3;
 describe('estimateRoundResources', () => {
   it('follows the stated model for a simulation and for a server', () => {
     const sim = estimateRoundResources({ role: 'simulation', clients: 100, vectorLength: 1000, degree: 26 });
-    expect(sim.memoryBytes).toBe(48 * 100 * 1000 + 24 * 1024 * 100 * 26 + 96 * MiB);
+    expect(sim.memoryBytes).toBe(56 * 100 * 1000 + 32 * 1024 * 100 * 26 + 96 * MiB);
     expect(sim.timeMs).toBeCloseTo(1e-3 * 100 * 1000 + 1.2 * 100 * 26, 6);
     expect(sim.formula).toBe(
-      '100 clients × 1000 lanes × 48 B + 100 clients × 26 neighbours × 24 KiB + 96 MiB',
+      '100 clients × 1000 lanes × 56 B + 100 clients × 26 neighbours × 32 KiB + 96 MiB',
     );
     const srv = estimateRoundResources({ role: 'server', clients: 5, vectorLength: 2 ** 26 });
-    expect(srv.memoryBytes).toBe(32 * 5 * 2 ** 26 + 64 * 2 ** 26 + 96 * MiB);
-    expect(srv.memoryBytes / GiB).toBeCloseTo(14.09, 2);
+    expect(srv.memoryBytes).toBe(40 * 5 * 2 ** 26 + 64 * 2 ** 26 + 96 * MiB);
+    expect(srv.memoryBytes / GiB).toBeCloseTo(16.59, 2);
     // Without a degree, the complete graph (n − 1 neighbours) is assumed.
     expect(estimateRoundResources({ role: 'simulation', clients: 10, vectorLength: 1 }).memoryBytes).toBe(
-      48 * 10 + 24 * 1024 * 10 * 9 + 96 * MiB,
+      56 * 10 + 32 * 1024 * 10 * 9 + 96 * MiB,
     );
   });
 
@@ -90,7 +90,7 @@ describe('assertRoundFits', () => {
     expect(error).toBeInstanceOf(SmpcError);
     const err = error as SmpcError;
     expect(err.code).toBe('SMPC_PLAN_TOO_LARGE');
-    expect(err.message).toContain('~7.3 TiB');
+    expect(err.message).toContain('~8.5 TiB');
     expect(err.message).toContain(e.formula);
     expect(err.message).toContain('the cap is 4.0 GiB');
     expect(err.message).toMatch(/lower --dim or --clients, or raise --max-memory-mb$/);
