@@ -12,30 +12,35 @@
  *   `SMPC_TIMEOUT`;
  * - it may send at most {@link MAX_PENDING_BYTES} bytes (a hello with its WebSocket header is at
  *   most 2 070) before authenticating; more, and it is closed with `SMPC_UNAUTHENTICATED`;
- * - the pool holds at most `maxPending` connections. When one more arrives, the oldest pending
- *   connection is evicted (closed with `SMPC_SERVER_BUSY`) to make room; the newcomer is always
- *   admitted. A connection refused for a bad hello or its deadline stays counted until its socket
- *   is gone (at most {@link REFUSAL_GRACE_MS}, for the error frame to leave; evictable meanwhile);
- *   an evicted one leaves the count at once and its socket is cut on the next event-loop turn, so
- *   closing sockets cannot pile up outside the bound.
+ * - the pool holds at most `maxPending` connections. When one more arrives and the pool is full,
+ *   a connection already refused is cut first; otherwise the oldest pending connection of the
+ *   peer address (IPv4 address, or IPv6 /64) holding the most pending connections is evicted,
+ *   closed with `SMPC_SERVER_BUSY`. The newcomer is always admitted. A connection refused for a
+ *   bad hello or its deadline stays counted until its socket is gone (at most
+ *   {@link REFUSAL_GRACE_MS}, for the error frame to leave); an evicted one leaves the count at
+ *   once and its socket is cut on the next event-loop turn, so closing sockets cannot pile up
+ *   outside the bound.
  *
  * Why this cannot exclude a client with a valid token: authenticated connections are never in the
- * pool (they are capped separately, one per registered id), so the pool limit only ever bears on
- * connections that have not yet proven anything; and because the pool evicts the oldest, a new
- * connection is never turned away at the door. A client that sends its hello as soon as its
- * WebSocket opens is older than nothing it has to wait for: every idle, slow or dribbling
- * connection opened before it is evicted before it, whatever their number. The only way to evict
- * it is to open `maxPending` new connections within the client's own handshake (one TCP and one
- * HTTP round trip), every time, which is a connection flood for a firewall or the OS, not
- * something sockets that merely sit there can do.
+ * pool (they are capped separately, one per registered id), so the pool limit only bears on
+ * connections that have not proven anything yet, and a new connection is never turned away at the
+ * door. A waiting client is evicted only when its address is the busiest in a full pool: while it
+ * holds one connection, that needs every one of `maxPending` pending connections to come from a
+ * different address. Connections from one address (or a few), at any rate, however idle, slow or
+ * dribbling, only ever evict each other. What remains is an attacker with `maxPending` distinct
+ * addresses opening connections faster than the client's handshake (one TCP and one HTTP round
+ * trip, then its hello) — or sharing the client's own address, as on loopback or behind a proxy,
+ * where the rule becomes "oldest first": a client that sends its hello as soon as its WebSocket
+ * opens is still never evicted by connections opened before it, only by `maxPending` newer ones
+ * within its handshake.
  *
  * Memory a stranger can make the server hold (the bound SECURITY.md states): at most `maxPending`
  * connections, each holding at most the HTTP header limit ({@link MAX_HEADER_BYTES}) before its
  * upgrade, or {@link MAX_PENDING_BYTES} plus one socket read (64 KiB) after it, plus a few KiB of
  * bookkeeping: `maxPending × (64 KiB + 4 KiB + bookkeeping)`, about 5 MiB at the defaults.
  *
- * Deliberately not here: rate limits per address (put the server behind a proxy or firewall for
- * that), TLS, and anything about rounds.
+ * Deliberately not here: connection-rate limits per address (a firewall's or proxy's job), TLS,
+ * and anything about rounds.
  *
  * @module
  */
@@ -159,6 +164,10 @@ export interface PendingLimits {
 
 interface Pending {
   readonly tcp: Socket;
+  /** The peer's address (an IPv6 address by its /64), for fairness between addresses. */
+  readonly address: string;
+  /** Arrival order. */
+  readonly seq: number;
   ws: WebSocket | null;
   bytes: number;
   refused: boolean;
@@ -171,6 +180,11 @@ export class PendingConnections {
   readonly #limits: PendingLimits;
   /** In order of arrival (a Map keeps insertion order): the first is the oldest. */
   readonly #entries = new Map<Socket, Pending>();
+  /** The same connections by peer address, each set in order of arrival. */
+  readonly #byAddress = new Map<string, Set<Pending>>();
+  #arrivals = 0;
+  /** Entries refused and still counted (waiting for their error frame to leave). */
+  #refusedCount = 0;
 
   constructor(limits: PendingLimits) {
     this.#limits = limits;
@@ -181,22 +195,41 @@ export class PendingConnections {
     return this.#entries.size;
   }
 
-  /** A TCP connection was accepted: admit it, evicting the oldest pending one if the pool is full. */
+  /**
+   * A TCP connection was accepted: admit it. When the pool is full, a connection already refused
+   * is cut first (it is only waiting for its error frame to leave); otherwise the oldest
+   * connection of the address holding the most pending connections is evicted.
+   */
   admit(tcp: Socket): void {
+    const address = addressKey(tcp.remoteAddress);
     while (this.#entries.size >= this.#limits.maxPending) {
-      const oldest = this.#entries.values().next().value as Pending;
-      // A connection already refused is only waiting for its error frame to leave: cut it.
-      if (oldest.refused) this.#forget(oldest, true);
+      const victim = this.#victim(address);
+      if (victim.refused) this.#forget(victim, true);
       else
         this.#refuse(
-          oldest,
+          victim,
           'SMPC_SERVER_BUSY',
-          `${this.#limits.maxPending} connections are waiting to authenticate; the oldest makes room: retry`,
+          `${this.#limits.maxPending} connections are waiting to authenticate; the oldest from the busiest address makes room: retry`,
           0,
         );
     }
-    const entry: Pending = { tcp, ws: null, bytes: 0, refused: false, timer: undefined, count: null };
+    const entry: Pending = {
+      tcp,
+      address,
+      seq: this.#arrivals++,
+      ws: null,
+      bytes: 0,
+      refused: false,
+      timer: undefined,
+      count: null,
+    };
     this.#entries.set(tcp, entry);
+    let same = this.#byAddress.get(address);
+    if (same === undefined) {
+      same = new Set();
+      this.#byAddress.set(address, same);
+    }
+    same.add(entry);
     entry.timer = setTimeout(() => {
       this.#refuse(
         entry,
@@ -261,6 +294,7 @@ export class PendingConnections {
    * socket ended at once — what an evicted or flooding connection gets).
    */
   #refuse(entry: Pending, code: string, reason: string, graceMs: number): void {
+    if (!entry.refused && this.#entries.get(entry.tcp) === entry) this.#refusedCount++;
     entry.refused = true;
     clearTimeout(entry.timer);
     this.#limits.onRefused(code, reason);
@@ -287,14 +321,62 @@ export class PendingConnections {
     }
   }
 
+  /** Whom to evict for a newcomer from `incoming` (the pool is full, so it is not empty). */
+  #victim(incoming: string): Pending {
+    if (this.#refusedCount > 0) {
+      for (const entry of this.#entries.values()) if (entry.refused) return entry;
+    }
+    // The busiest address, counting the newcomer; among equals, the one whose oldest came first.
+    let busiest: Set<Pending> | undefined;
+    let most = 0;
+    let since = Number.POSITIVE_INFINITY;
+    for (const [address, set] of this.#byAddress) {
+      const count = set.size + (address === incoming ? 1 : 0);
+      const oldest = (set.values().next().value as Pending).seq;
+      if (count > most || (count === most && oldest < since)) {
+        busiest = set;
+        most = count;
+        since = oldest;
+      }
+    }
+    return (busiest ?? new Set(this.#entries.values())).values().next().value as Pending;
+  }
+
   #forget(entry: Pending, destroy: boolean): void {
     clearTimeout(entry.timer);
     if (entry.count !== null) entry.tcp.off('data', entry.count);
     entry.count = null;
-    if (this.#entries.get(entry.tcp) === entry) this.#entries.delete(entry.tcp);
+    if (this.#entries.get(entry.tcp) === entry) {
+      this.#entries.delete(entry.tcp);
+      if (entry.refused) this.#refusedCount--;
+    }
+    const same = this.#byAddress.get(entry.address);
+    if (same?.delete(entry) && same.size === 0) this.#byAddress.delete(entry.address);
     if (destroy) {
       if (entry.ws !== null) entry.ws.terminate();
       entry.tcp.destroy();
     }
   }
+}
+
+/**
+ * The key connections are grouped by: an IPv4 address (also when IPv4-mapped), or the /64 prefix
+ * of an IPv6 address (one host usually holds a whole /64).
+ */
+export function addressKey(remote: string | undefined): string {
+  if (remote === undefined) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remote);
+  if (mapped !== null) return mapped[1] as string;
+  if (!remote.includes(':')) return remote;
+  // Expand "::" so the first four groups are the /64.
+  const [head = '', tail = ''] = remote.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = remote.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+  const groups = remote.includes('::')
+    ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

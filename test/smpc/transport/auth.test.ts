@@ -1,10 +1,12 @@
 // Authentication and hostile bytes at the edge: wrong or missing tokens, frames before hello,
 // oversized frames and a few hundred random byte strings into a live server. Nothing touches a
 // round; the server stays up, and the next round is exact.
+
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket as NodeWebSocket } from 'ws';
 import { AggregationClient, decodeFrame, encodeFrame } from '../../../src/smpc/index.ts';
 import { AggregationServer } from '../../../src/smpc/server.ts';
-import { pendingMemoryBound } from '../../../src/smpc/transport/connections.ts';
+import { addressKey, pendingMemoryBound } from '../../../src/smpc/transport/connections.ts';
 import { expectCodeAsync } from '../helpers.ts';
 import { connectClient, expectExact, type Harness, registry, startServer, tokenFor } from './helpers.ts';
 
@@ -257,5 +259,49 @@ describe('connections waiting to authenticate', () => {
       harness.events.some((e) => e.type === 'client-rejected' && e.code === 'SMPC_UNAUTHENTICATED'),
     ).toBe(true);
     await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-flood');
+  });
+
+  it('are evicted busiest address first: a slow client on its own address survives any rate from another', async () => {
+    harness = await startServer(registry(3), { maxPendingConnections: 4 });
+    const url = harness.server.url;
+    // The client (from 127.0.0.3) opens its WebSocket, then waits 600 ms before its hello...
+    const slow = new NodeWebSocket(url, { localAddress: '127.0.0.3' });
+    const opened = new Promise((resolve) => slow.once('open', resolve));
+    const received: Uint8Array[] = [];
+    slow.on('message', (data) => received.push(new Uint8Array(data as Buffer)));
+    await opened;
+    // ...while 127.0.0.2 opens 120 silent connections, far more than the pool, as fast as it can.
+    const strangers: NodeWebSocket[] = [];
+    const flood = Array.from(
+      { length: 120 },
+      () =>
+        new Promise<void>((resolve) => {
+          const ws = new NodeWebSocket(url, { localAddress: '127.0.0.2' });
+          strangers.push(ws);
+          ws.on('error', () => resolve());
+          ws.on('close', () => resolve());
+          ws.on('open', () => resolve());
+        }),
+    );
+    await Promise.all(flood);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    slow.send(encodeFrame({ kind: 'hello', clientId: 'c1', token: tokenFor('c1') }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(received.map((b) => decodeFrame(b).kind)).toEqual(['welcome']);
+    expect(harness.server.connectedClients()).toEqual(['c1']);
+    const busy = harness.events.filter((e) => e.type === 'client-rejected' && e.code === 'SMPC_SERVER_BUSY');
+    expect(busy.length).toBeGreaterThanOrEqual(116);
+    for (const ws of strangers) ws.terminate();
+    slow.close();
+  });
+
+  it('groups peers by IPv4 address or IPv6 /64', () => {
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('2001:db8:0:1::5')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:db8:0:1:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:DB8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey(undefined)).toBe('unknown');
   });
 });
