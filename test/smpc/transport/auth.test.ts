@@ -4,7 +4,12 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as NodeWebSocket } from 'ws';
-import { AggregationClient, decodeFrame, encodeFrame } from '../../../src/smpc/index.ts';
+import {
+  AggregationClient,
+  decodeFrame,
+  encodeFrame,
+  type WebSocketConstructor,
+} from '../../../src/smpc/index.ts';
 import { AggregationServer } from '../../../src/smpc/server.ts';
 import { addressKey, pendingMemoryBound } from '../../../src/smpc/transport/connections.ts';
 import { expectCodeAsync } from '../helpers.ts';
@@ -303,5 +308,33 @@ describe('connections waiting to authenticate', () => {
     expect(addressKey('2001:DB8::1')).toBe('2001:db8:0:0::/64');
     expect(addressKey('::1')).toBe('0:0:0:0::/64');
     expect(addressKey(undefined)).toBe('unknown');
+  });
+
+  it('reach AggregationClient.connect as the code that says what happened (busy, too slow)', async () => {
+    /** A client whose messages leave 400 ms late: its hello arrives after something else happened. */
+    class LateHello extends WebSocket {
+      override send(data: Parameters<WebSocket['send']>[0]): void {
+        setTimeout(() => {
+          if (this.readyState === this.OPEN) super.send(data);
+        }, 400);
+      }
+    }
+    const connect = (url: string) =>
+      AggregationClient.connect({
+        url,
+        id: 'c0',
+        token: tokenFor('c0'),
+        prepare: () => new Uint32Array(1),
+        WebSocket: LateHello as unknown as WebSocketConstructor,
+      });
+    harness = await startServer(registry(3), { maxPendingConnections: 1 });
+    const busy = connect(harness.server.url);
+    await new Promise((resolve) => setTimeout(resolve, 150)); // its WebSocket is open, hello pending
+    const newcomer = raw(harness.server.url, [], 500);
+    await expectCodeAsync(busy, 'SMPC_SERVER_BUSY');
+    await newcomer;
+    await harness.server.close();
+    harness = await startServer(registry(3), { helloTimeoutMs: 200 });
+    await expectCodeAsync(connect(harness.server.url), 'SMPC_TIMEOUT');
   });
 });
