@@ -59,30 +59,24 @@ import { ConfideArgumentError } from '../../errors.ts';
 import { fromHex, sha256, toHex } from '../../internal/bytes.ts';
 import {
   achievedEpsilon,
-  assertRoundFits,
   type ClientRoundRecord,
-  DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_PROFILE,
   type DpPlan,
   decodeNoisySum,
   dequantize,
-  estimateRoundResources,
-  formatBytes,
-  maxVectorLength,
   PROFILES,
   type Profile,
   planDistributedDiscreteGaussian,
   privatize,
   quantizationParams,
   quantize,
-  roundFrameBytes,
   SMPC_ERROR_CODES,
   SmpcError,
   type SmpcErrorCode,
 } from '../../smpc/index.ts';
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
-import { encodeDp } from '../../smpc/transport/frames.ts';
 import { readBytes, readText, writeAtomic } from '../files.ts';
+import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
 
 interface ServeFlags {
   clients: string;
@@ -250,82 +244,6 @@ function codeOf(code: string | undefined): SmpcErrorCode {
     : 'SMPC_ABORTED';
 }
 
-/**
- * Refused connections as progress lines, at most one line a second: the first of a quiet spell at
- * once, the rest counted per code and summed up a second later, so a flood of strangers cannot
- * turn the server's stderr into its bottleneck.
- */
-function refusalLog(write: (line: string) => void): (code: string) => void {
-  let last = Number.NEGATIVE_INFINITY;
-  const counts = new Map<string, number>();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const flush = (): void => {
-    timer = undefined;
-    last = Date.now();
-    for (const [code, n] of counts) write(`connection refused: ${code} (${n} more in the last second)\n`);
-    counts.clear();
-  };
-  return (code) => {
-    if (Date.now() - last >= 1_000 && counts.size === 0) {
-      last = Date.now();
-      write(`connection refused: ${code}\n`);
-      return;
-    }
-    counts.set(code, (counts.get(code) ?? 0) + 1);
-    if (timer === undefined) {
-      timer = setTimeout(flush, Math.max(0, last + 1_000 - Date.now()));
-      timer.unref();
-    }
-  };
-}
-
-/**
- * The serve flags checked together, before listening: whatever would make every round fail is
- * refused now, with the flag to change, instead of after the clients connected.
- */
-function checkServePlan(
-  flags: ServeFlags,
-  registered: number,
-  payloadBytes: number,
-  dp: DpPlan | undefined,
-  planCohort: (n: number, profile: Profile, dropout: number, corruption: number, ringBits: number) => unknown,
-): void {
-  if (flags.minClients > registered) {
-    throw new ConfideArgumentError(
-      'INVALID_ARGUMENT',
-      `--min-clients ${flags.minClients} exceeds the ${registered} clients in --clients: lower it or register more`,
-    );
-  }
-  try {
-    planCohort(registered, flags.profile, flags.expectedDropout, 0.05, flags.ringBits);
-  } catch (e) {
-    if (!(e instanceof SmpcError)) throw e;
-    throw new SmpcError(
-      e.code,
-      `no round of the ${registered} registered clients can run as ${flags.profile}: ${e.message}; ` +
-        'register more clients, lower --expected-dropout or choose another --profile',
-    );
-  }
-  assertRoundFits(
-    estimateRoundResources({ role: 'server', clients: registered, vectorLength: flags.vectorLength }),
-    flags.maxMemoryMb * 1024 * 1024,
-    {
-      shrink: 'lower --vector-length or register fewer clients',
-      raise: 'raise --max-memory-mb',
-    },
-  );
-  const frame = roundFrameBytes(flags.vectorLength, payloadBytes, dp === undefined ? 0 : encodeDp(dp).length);
-  if (frame > DEFAULT_MAX_FRAME_BYTES) {
-    throw new SmpcError(
-      'SMPC_PLAN_TOO_LARGE',
-      `a round of ${flags.vectorLength} lanes${payloadBytes > 0 || dp !== undefined ? ' with this payload and plan' : ''} ` +
-        `needs frames of ${formatBytes(frame)}; ` +
-        `clients accept ${formatBytes(DEFAULT_MAX_FRAME_BYTES)}: lower --vector-length to at most ` +
-        `${maxVectorLength(DEFAULT_MAX_FRAME_BYTES)} or shorten --payload`,
-    );
-  }
-}
-
 async function serve(flags: ServeFlags): Promise<void> {
   if ((flags.valueBits === undefined) !== (flags.clip === undefined)) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', '--value-bits and --clip go together');
@@ -358,9 +276,9 @@ async function serve(flags: ServeFlags): Promise<void> {
   const spent: number[] = [];
   const payload = flags.payload === undefined ? undefined : await readBytes(flags.payload, 'payload');
   const prefix = flags.roundPrefix ?? `r${Date.now().toString(36)}-`;
-  const { AggregationServer, FileRoundStore, planCohort } = await import('../../smpc/server.ts');
+  const { AggregationServer, FileRoundStore } = await import('../../smpc/server.ts');
   const refusals = refusalLog((line) => process.stderr.write(line));
-  checkServePlan(flags, clients.length, payload?.length ?? 0, dp, planCohort);
+  checkServePlan(flags, clients.length, payload?.length ?? 0, dp);
   const server = await AggregationServer.listen({
     host: flags.host,
     port: flags.port,

@@ -1,6 +1,8 @@
 // Authentication and hostile bytes at the edge: wrong or missing tokens, frames before hello,
-// oversized frames and a few hundred random byte strings into a live server. Nothing touches a
-// round; the server stays up, and the next round is exact.
+// oversized frames and a few hundred random byte strings into a live server; and the pool of
+// connections waiting to authenticate (eviction by address, the hello deadline, the pre-auth byte
+// cap, the codes a client sees). Nothing touches a round; the server stays up, and the next round
+// is exact.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as NodeWebSocket } from 'ws';
