@@ -12,7 +12,7 @@
  *   the connection with `SMPC_UNAUTHENTICATED` and touches nothing. Connections that have not
  *   authenticated live in their own small pool with a short hello deadline, which can never
  *   exclude a client presenting a valid token (`connections.ts` says why; the oldest waiting
- *   connection is evicted with `SMPC_SERVER_BUSY` to make room);
+ *   connection of the busiest peer address is evicted with `SMPC_SERVER_BUSY` to make room);
  * - size limits: `ws`'s `maxPayload` and again `decodeFrame`; malformed frames close the
  *   connection with `SMPC_FRAME_MALFORMED`;
  * - one session per round, one round at a time; every round frame names the round and its random
@@ -160,7 +160,8 @@ export interface AggregationServerOptions {
   readonly helloTimeoutMs?: number;
   /**
    * Connections that may wait to authenticate at once (1 to 65 536; default 64). When one more
-   * arrives the oldest is evicted (`SMPC_SERVER_BUSY`); authenticated clients never count here.
+   * arrives, the oldest of the busiest peer address is evicted (`SMPC_SERVER_BUSY`);
+   * authenticated clients never count here.
    */
   readonly maxPendingConnections?: number;
   /**
