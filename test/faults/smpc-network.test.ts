@@ -254,7 +254,8 @@ describe('smpc serve under an unauthenticated connection flood', () => {
     expect(rejected.filter((c) => c === 'SMPC_SERVER_BUSY').length).toBeGreaterThan(100);
     expect(rejected).toContain('SMPC_UNAUTHENTICATED');
     expect(silent.some((r) => r.received.includes('SMPC_SERVER_BUSY'))).toBe(true);
-    for (const f of floods) expect(f.socket.bytesWritten).toBeLessThan(8 * MiB);
+    // (The floods' 8 MiB may still have fit in loopback's kernel buffers; what the server kept of
+    // them is bounded above, and each was closed, below.)
 
     // And none outlives its hello deadline: every attacking connection is closed by the server.
     await Promise.race([Promise.all(attackers.map((a) => a.gone)), sleep(HELLO_TIMEOUT_MS + 3_000)]);
