@@ -36,8 +36,11 @@
  *
  * Memory a stranger can make the server hold (the bound SECURITY.md states): at most `maxPending`
  * connections, each holding at most the HTTP header limit ({@link MAX_HEADER_BYTES}) before its
- * upgrade, or {@link MAX_PENDING_BYTES} plus one socket read (64 KiB) after it, plus a few KiB of
- * bookkeeping: `maxPending × (64 KiB + 4 KiB + bookkeeping)`, about 5 MiB at the defaults.
+ * upgrade, or after it {@link MAX_PENDING_BYTES} plus the socket read that crossed it (64 KiB) in
+ * `ws`, and — a refused connection is paused at once, so Node stops reading it once its stream
+ * buffer is full — up to two more reads in that buffer, plus a few KiB of bookkeeping:
+ * {@link pendingMemoryBound} = `maxPending × (4 KiB + 3 × 64 KiB + 16 KiB)`, 13.25 MiB at the
+ * defaults.
  *
  * Deliberately not here: connection-rate limits per address (a firewall's or proxy's job), TLS,
  * and anything about rounds.
@@ -76,6 +79,12 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 export const REFUSAL_GRACE_MS = 1_000;
 /** Largest chunk one socket read hands over (libuv reads at most 64 KiB at a time). */
 const SOCKET_READ_BYTES = 64 * 1024;
+/**
+ * Reads a connection can leave in memory past its byte limit: the one that crossed it (in `ws`)
+ * and, after it is paused, what its stream buffers before Node stops reading (its 64 KiB
+ * high-water mark, reached within one more read).
+ */
+const READS_PAST_LIMIT = 3;
 /** Objects per pending connection (socket, parser or WebSocket, timer), measured generously. */
 const BOOKKEEPING_BYTES = 16 * 1024;
 
@@ -85,7 +94,8 @@ const BOOKKEEPING_BYTES = 16 * 1024;
  * one socket read, and its bookkeeping.
  */
 export function pendingMemoryBound(maxPending: number): number {
-  const perConnection = Math.max(MAX_HEADER_BYTES, MAX_PENDING_BYTES + SOCKET_READ_BYTES) + BOOKKEEPING_BYTES;
+  const perConnection =
+    Math.max(MAX_HEADER_BYTES, MAX_PENDING_BYTES + READS_PAST_LIMIT * SOCKET_READ_BYTES) + BOOKKEEPING_BYTES;
   return maxPending * perConnection;
 }
 
@@ -294,6 +304,9 @@ export class PendingConnections {
    * socket ended at once — what an evicted or flooding connection gets).
    */
   #refuse(entry: Pending, code: string, reason: string, graceMs: number): void {
+    // Nothing more is read from a refused connection: whatever it still sends stays in the kernel
+    // (libuv would otherwise hand `ws` up to 32 reads in one turn before the socket is cut).
+    entry.tcp.pause();
     if (!entry.refused && this.#entries.get(entry.tcp) === entry) this.#refusedCount++;
     entry.refused = true;
     clearTimeout(entry.timer);

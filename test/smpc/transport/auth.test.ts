@@ -139,8 +139,8 @@ describe('authentication', () => {
     ]) {
       await expectCodeAsync(AggregationServer.listen({ clients: registry(2), ...bad }), 'INVALID_ARGUMENT');
     }
-    // What strangers can make the server hold, as SECURITY.md states it: 64 × (68 KiB + 16 KiB).
-    expect(pendingMemoryBound(64)).toBe(64 * 84 * 1024);
+    // What strangers can make the server hold, as SECURITY.md states it: 64 × (4 + 192 + 16) KiB.
+    expect(pendingMemoryBound(64)).toBe(64 * 212 * 1024);
     harness = await startServer(registry(3));
     await expectCodeAsync(
       harness.server.runRound({
