@@ -102,6 +102,10 @@ export const SMPC_ERROR_CODES = [
   'SMPC_INPUT_TOO_LARGE',
   /** A `confide smpc` output file already exists and was not replaced. */
   'SMPC_FILE_EXISTS',
+  /** The server has no room for another connection waiting to authenticate (it evicted the oldest); retry. */
+  'SMPC_SERVER_BUSY',
+  /** A round's estimated memory exceeds the configured cap; the message gives the figure and the flag or option to change. */
+  'SMPC_PLAN_TOO_LARGE',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

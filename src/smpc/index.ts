@@ -18,7 +18,8 @@
  * - `session.ts`: session ids over the advertised roster; the canonical (UTF-8) id order.
  * - `masking.ts`: pairwise/self mask keys, the sign convention, chunked mask application.
  * - `planner.ts`: degree and threshold from n, dropout and corruption rates and the profile;
- *   refuses unsafe plans with a reason.
+ *   refuses unsafe plans with a reason. `estimate.ts`: a round's memory and time from its plan,
+ *   and the `SMPC_PLAN_TOO_LARGE` refusal above a cap.
  * - `signing.ts`: Ed25519 identities and the two signed statements of the `active` profile.
  * - `protocol/`: the SecAgg+ client and server as pure, serialisable state machines (advertise,
  *   share keys, masked input, consistency check in the `active` profile, unmask) over a complete
@@ -77,6 +78,16 @@ export {
   type VarianceInput,
 } from './dp-sampler.ts';
 export { SMPC_ERROR_CODES, SmpcError, type SmpcErrorCode } from './errors.ts';
+export {
+  assertRoundFits,
+  DEFAULT_MAX_ROUND_MEMORY_BYTES,
+  type EstimateRole,
+  estimateRoundResources,
+  type FitHints,
+  formatBytes,
+  type ResourceEstimate,
+  type RoundSize,
+} from './estimate.ts';
 export {
   assertPublicKey,
   generateKeyPair,
@@ -148,6 +159,7 @@ export {
   assertRoundLimits,
   assertRoundParams,
   checkLaneCount,
+  DEFAULT_PROFILE,
   GRAPH_KINDS,
   type GraphKind,
   neighbourMap,
@@ -251,16 +263,19 @@ export {
   type ErrorFrame,
   encodeFrame,
   FRAME_MAGIC,
+  FRAME_SLACK,
   FRAME_VERSION,
   type Frame,
   type FrameKind,
   type HelloFrame,
   type JoinFrame,
   MAX_ROUND_ID_LENGTH,
+  maxVectorLength,
   type ProtocolFrame,
   payloadDigest,
   protocolRoundId,
   type ResultFrame,
+  roundFrameBytes,
   SESSION_TAG_LENGTH,
   type WelcomeFrame,
 } from './transport/frames.ts';

@@ -30,8 +30,9 @@ import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger, assertOneOf } from '../internal/assert.ts';
 import { sha256, toHex } from '../internal/bytes.ts';
 import { utf8 } from './encoding.ts';
+import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from './estimate.ts';
 import { planRound } from './planner.ts';
-import { GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
+import { DEFAULT_PROFILE, GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
 import { DROP_POINTS, type DropPoint, runRound } from './protocol/round.ts';
 import { InMemoryTransport, type WireEncoding } from './protocol/transport.ts';
 import { dequantize, quantize } from './quantize.ts';
@@ -51,8 +52,13 @@ export interface SimulateOptions {
   readonly dropAt?: DropPoint;
   /** Graph; default: whatever the planner picks. */
   readonly graph?: GraphKind;
-  /** Threat profile (default `semi-malicious`). */
+  /** Threat profile (default `semi-malicious`, {@link DEFAULT_PROFILE}). */
   readonly profile?: Profile;
+  /**
+   * Largest estimated peak memory (`estimateRoundResources`); a larger round is refused with
+   * `SMPC_PLAN_TOO_LARGE` before anything is allocated. Default 4 GiB.
+   */
+  readonly maxMemoryBytes?: number;
   /** Seed for a reproducible run. */
   readonly seed?: string;
   /** Bits per quantized value (default 16). */
@@ -135,7 +141,8 @@ function uniform(random: RandomSource): number {
 /**
  * Runs one simulated round.
  *
- * @throws {SmpcError} `SMPC_PLAN_INFEASIBLE` / `SMPC_OVERFLOW_RISK` when no safe plan exists.
+ * @throws {SmpcError} `SMPC_PLAN_INFEASIBLE` / `SMPC_OVERFLOW_RISK` when no safe plan exists;
+ *   `SMPC_PLAN_TOO_LARGE` when the round's estimated memory exceeds `maxMemoryBytes`.
  * @example
  * ```ts
  * const r = await simulateRound({ clients: 50, dim: 1000, dropout: 0.1, seed: 'demo' });
@@ -148,7 +155,11 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
   if (typeof options.dropout !== 'number' || !(options.dropout >= 0 && options.dropout < 1)) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'dropout must be a number in [0, 1)');
   }
-  const profile = assertOneOf(options.profile ?? 'semi-malicious', 'profile', PROFILES);
+  const profile = assertOneOf(options.profile ?? DEFAULT_PROFILE, 'profile', PROFILES);
+  const maxMemoryBytes =
+    options.maxMemoryBytes === undefined
+      ? DEFAULT_MAX_ROUND_MEMORY_BYTES
+      : assertInteger(options.maxMemoryBytes, 'maxMemoryBytes', 1, Number.MAX_SAFE_INTEGER);
   const dropAt =
     options.dropAt === undefined ? undefined : assertOneOf(options.dropAt, 'dropAt', DROP_POINTS);
   const graph = options.graph === undefined ? 'auto' : assertOneOf(options.graph, 'graph', GRAPH_KINDS);
@@ -166,6 +177,12 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     graph,
     valueBits,
   });
+  // Refused from the plan, before a single input is allocated.
+  assertRoundFits(
+    estimateRoundResources({ role: 'simulation', clients: n, vectorLength: dim, degree: plan.degree }),
+    maxMemoryBytes,
+    { shrink: 'lower dim or clients', raise: 'raise maxMemoryBytes' },
+  );
   const ids = Array.from({ length: n }, (_, i) => `client-${String(i).padStart(String(n).length, '0')}`);
   const floats = ids.map(() => Array.from({ length: dim }, () => (2 * uniform(random) - 1) * clip));
   const quantized = floats.map((x) =>

@@ -171,6 +171,7 @@ describe('a browser tab in a secure-aggregation round', () => {
       await server.waitForClients(3, 30_000);
 
       const result = await server.runRound({
+        profile: 'honest-but-curious',
         roundId,
         vectorLength: LENGTH,
         minClients: 3,

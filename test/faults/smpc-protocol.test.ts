@@ -152,7 +152,12 @@ describe('finding 5: one client cannot abort a round the others can complete', (
     );
     clients = [attacker, ...honest];
     await h.server.waitForClients(6, 10_000);
-    const result = await h.server.runRound({ roundId: 'malformed-share', vectorLength: 16, minClients: 6 });
+    const result = await h.server.runRound({
+      roundId: 'malformed-share',
+      vectorLength: 16,
+      minClients: 6,
+      profile: 'honest-but-curious',
+    });
     expect(tampered).toBe(1);
     expectExact(result, 16);
     // The attacker's own input was sent well-formed: it stays in the sum.
@@ -189,6 +194,7 @@ describe('finding 5: one client cannot abort a round the others can complete', (
         vectorLength: 4,
         minClients: 5,
         stageTimeoutMs: 5_000,
+        profile: 'honest-but-curious',
       });
       expectExact(result, 4);
       expect(result.excluded.map((e) => [e.id, e.stage, e.code])).toEqual([
@@ -223,7 +229,12 @@ describe('finding 5 (audit): a masked input failing its check lanes is attribute
     const honest = await Promise.all(['c0', 'c1', 'c2', 'c4'].map((id) => connectClient(h.server.url, id)));
     clients = [attacker, ...honest];
     await h.server.waitForClients(5, 10_000);
-    const result = await h.server.runRound({ roundId: 'check-lanes', vectorLength: 4, minClients: 5 });
+    const result = await h.server.runRound({
+      roundId: 'check-lanes',
+      vectorLength: 4,
+      minClients: 5,
+      profile: 'honest-but-curious',
+    });
     expect(result.status).toBe('aborted');
     expect(result.sum).toBeNull();
     expect(result.abort).toMatchObject({ code: 'SMPC_AGGREGATE_INVALID', clients: ['c3'] });
@@ -312,7 +323,13 @@ describe('finding 9: a below-floor sum is never computed', () => {
       }),
     );
     await h.server.waitForClients(5, 10_000);
-    const result = await h.server.runRound({ roundId: 'floor', vectorLength: 16, minClients: 5, dp });
+    const result = await h.server.runRound({
+      roundId: 'floor',
+      vectorLength: 16,
+      minClients: 5,
+      dp,
+      profile: 'honest-but-curious',
+    });
     expect(result.status).toBe('aborted');
     expect(result.abort?.code).toBe('SMPC_DP_TOO_FEW_SURVIVORS');
     expect(result.sum).toBeNull();

@@ -97,7 +97,7 @@ describe('SIGKILLed client processes, one point of the round at a time', () => {
         killedAt = e.type;
       });
       armed = true;
-      const result = await server.runRound({ ...ROUND, roundId: 'r1' });
+      const result = await server.runRound({ profile: 'honest-but-curious', ...ROUND, roundId: 'r1' });
       expect(killedAt).not.toBeNull();
       expectExactOrAborted(result, 'r1');
       // With k = 5 and t = 3, one dropout never forces an abort.
@@ -111,7 +111,7 @@ describe('SIGKILLed client processes, one point of the round at a time', () => {
       }
 
       // The server goes on: the next round over the five left is exact.
-      const next = await server.runRound({ ...ROUND, roundId: 'r2' });
+      const next = await server.runRound({ profile: 'honest-but-curious', ...ROUND, roundId: 'r2' });
       expect(next.status).toBe('completed');
       expect(next.survivors).toEqual(ids.filter((id) => id !== victim));
       expectExactOrAborted(next, 'r2');
@@ -127,7 +127,7 @@ describe('SIGKILLed client processes, one point of the round at a time', () => {
       for (const v of victims) clients.get(v)?.child.kill('SIGKILL');
     });
     armed = true;
-    const result = await server.runRound({ ...ROUND, roundId: 'r1' });
+    const result = await server.runRound({ profile: 'honest-but-curious', ...ROUND, roundId: 'r1' });
     expect(result.status).toBe('aborted');
     expectExactOrAborted(result, 'r1');
     expect(result.abort?.code).toBe('SMPC_TOO_FEW_CLIENTS');
@@ -137,7 +137,7 @@ describe('SIGKILLed client processes, one point of the round at a time', () => {
     const fresh = startClient(server.url, 'client-1');
     procs.push(fresh);
     await fresh.waitFor((m) => m.type === 'connected');
-    const next = await server.runRound({ ...ROUND, roundId: 'r2' });
+    const next = await server.runRound({ profile: 'honest-but-curious', ...ROUND, roundId: 'r2' });
     expect(next.status).toBe('completed');
     expect(next.survivors).toEqual(['client-1', ...left].sort());
     expectExactOrAborted(next, 'r2');

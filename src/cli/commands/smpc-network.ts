@@ -8,7 +8,8 @@
  *     [--wait-clients N]
  *     [--ring-bits B] [--profile P] [--expected-dropout F] [--round-prefix S] [--payload FILE]
  *     [--share-sum] [--value-bits B --clip C] [--output-dir DIR] [--store FILE]
- *     [--epsilon E --delta D [--dp-min-survivors T]] [--json]
+ *     [--epsilon E --delta D [--dp-min-survivors T]] [--max-memory-mb M] [--max-pending N]
+ *     [--hello-timeout-ms MS] [--json]
  *
  *   confide smpc join --url URL --id ID --token-file FILE --input FILE
  *     [--value-bits B] [--clip C] [--raw] [--ring-bits B] [--rounds R] [--identity-key FILE]
@@ -25,6 +26,16 @@
  * completed, 1 with the last abort code when any aborted. `--store FILE` keeps the round in progress
  * in a file (`FileRoundStore`): a server restarted on the same file reports the interrupted round
  * aborted and retires its id.
+ *
+ * `serve` checks its flags together before it listens, and refuses at once (status 1, one coded
+ * line) a plan that could never run: more `--min-clients` than registered clients, a profile no
+ * cohort of the registered clients can satisfy (`SMPC_PLAN_INFEASIBLE`), a vector whose frames
+ * exceed what clients accept, or a round whose estimated server memory (`estimateRoundResources`,
+ * every registered client joining) exceeds `--max-memory-mb` (default 4096) — both
+ * `SMPC_PLAN_TOO_LARGE` with the figure and the flag to change. The profile defaults to
+ * `semi-malicious`, as everywhere. Connections that have not authenticated share a pool of
+ * `--max-pending` (default 64) and have `--hello-timeout-ms` (default 5000) to say hello; refused
+ * connections are logged at most once a second (the rest counted per code).
  *
  * `--epsilon`/`--delta` add distributed differential privacy: the server plans discrete Gaussian
  * noise (`planDistributedDiscreteGaussian`, L2 clip `--clip`, `--value-bits`, over `--rounds`
@@ -56,6 +67,7 @@ import { fromHex, sha256, toHex } from '../../internal/bytes.ts';
 import {
   achievedEpsilon,
   type ClientRoundRecord,
+  DEFAULT_PROFILE,
   type DpPlan,
   decodeNoisySum,
   dequantize,
@@ -71,6 +83,7 @@ import {
 } from '../../smpc/index.ts';
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
 import { addInputLimitOption, type InputKind, readBytes, readText, writeAtomic } from '../files.ts';
+import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
 
 interface ServeFlags {
   maxInputBytes?: number;
@@ -97,6 +110,9 @@ interface ServeFlags {
   epsilon?: number;
   delta?: number;
   dpMinSurvivors?: number;
+  maxMemoryMb: number;
+  maxPending: number;
+  helloTimeoutMs: number;
   json?: boolean;
 }
 
@@ -297,12 +313,18 @@ async function serve(flags: ServeFlags): Promise<void> {
     );
   }
   const { AggregationServer, FileRoundStore } = await import('../../smpc/server.ts');
+  const refusals = refusalLog((line) => process.stderr.write(line));
+  checkServePlan(flags, clients.length, payload?.length ?? 0, dp);
   const server = await AggregationServer.listen({
     host: flags.host,
     port: flags.port,
+    maxMemoryBytes: flags.maxMemoryMb * 1024 * 1024,
+    maxPendingConnections: flags.maxPending,
+    helloTimeoutMs: flags.helloTimeoutMs,
     clients,
     ...(flags.store === undefined ? {} : { store: new FileRoundStore(flags.store) }),
-    onEvent: (e) => process.stderr.write(`${describeEvent(e)}\n`),
+    onEvent: (e) =>
+      e.type === 'client-rejected' ? refusals(e.code) : process.stderr.write(`${describeEvent(e)}\n`),
   });
   const results: RoundResult[] = [];
   try {
@@ -542,7 +564,7 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       integer(1, 65_535),
     )
     .option('--ring-bits <b>', 'ring width', integer(1, 32), 32)
-    .addOption(new Option('--profile <p>', 'threat profile').choices(PROFILES).default('honest-but-curious'))
+    .addOption(new Option('--profile <p>', 'threat profile').choices(PROFILES).default(DEFAULT_PROFILE))
     .option('--expected-dropout <f>', 'dropout rate the plan must tolerate', fraction, 0.1)
     .option('--round-prefix <s>', 'round ids are PREFIX1, PREFIX2, … (default: from the start time)')
     .option('--payload <file>', 'bytes every client receives with the announcement (bound into the session)')
@@ -561,6 +583,24 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       '--dp-min-survivors <t>',
       'distributed DP: fewest inputs a released sum may hold (default --min-clients)',
       integer(1, 65_535),
+    )
+    .option(
+      '--max-memory-mb <m>',
+      'refuse rounds whose estimated server memory exceeds this many MiB (checked before listening)',
+      integer(1, 2 ** 30),
+      4096,
+    )
+    .option(
+      '--max-pending <n>',
+      'connections that may wait to authenticate at once (the oldest is evicted for a new one)',
+      integer(1, 65_536),
+      64,
+    )
+    .option(
+      '--hello-timeout-ms <ms>',
+      'time a new connection has to authenticate',
+      integer(1, 3_600_000),
+      5_000,
     )
     .option('--json', 'print one JSON object per round')
     .action((flags: ServeFlags) => serve(flags));

@@ -6,7 +6,7 @@
  *   confide smpc simulate --clients N --dim D --dropout F
  *     [--drop-at advertise|share|mask|consistency|unmask] [--graph complete|harary]
  *     [--profile honest-but-curious|semi-malicious|active] [--seed S] [--json]
- *     [--corruption F] [--value-bits B] [--encoding binary|json]
+ *     [--corruption F] [--value-bits B] [--encoding binary|json] [--max-memory-mb M]
  *
  * `--drop-at` names the round at whose start the dropped clients vanish (default: spread over all
  * rounds of the profile; `consistency` exists only in the `active` profile). `--seed` makes the
@@ -22,6 +22,10 @@
  * report is still printed, then the abort code goes to stderr and the status is 1. Invalid flags
  * are usage errors (status 2); a configuration the planner refuses is status 1 with its code.
  *
+ * Before anything is allocated, the round's peak memory is estimated from its plan
+ * (`estimateRoundResources`); above `--max-memory-mb` (default 4096) it is refused at once with
+ * `SMPC_PLAN_TOO_LARGE`, the figure and the flags to change, status 1.
+ *
  * `confide smpc serve` and `confide smpc join` (rounds over the network) live in
  * `smpc-network.ts` and are registered here.
  *
@@ -31,11 +35,15 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import {
+  assertRoundFits,
+  DEFAULT_PROFILE,
   type DropPoint,
+  estimateRoundResources,
   GRAPH_KINDS,
   type GraphKind,
   PROFILES,
   type Profile,
+  planRound,
   type SimulationResult,
   SMPC_ERROR_CODES,
   SmpcError,
@@ -74,6 +82,7 @@ interface SimulateFlags {
   attestation?: string;
   maxInputBytes?: number;
   passwordFile?: string;
+  maxMemoryMb: number;
 }
 
 function integer(min: number, max: number): (value: string) => number {
@@ -138,9 +147,30 @@ async function simulate(flags: SimulateFlags): Promise<void> {
       );
     }
   }
+  // The plan's cost, checked before any file is read or any input allocated.
+  const maxMemoryBytes = flags.maxMemoryMb * 1024 * 1024;
+  const plan = planRound({
+    clients: flags.clients,
+    dropoutRate: flags.dropout,
+    corruptionRate: flags.corruption,
+    profile: flags.profile,
+    graph: flags.graph ?? 'auto',
+    valueBits: flags.valueBits,
+  });
+  assertRoundFits(
+    estimateRoundResources({
+      role: 'simulation',
+      clients: flags.clients,
+      vectorLength: flags.dim,
+      degree: plan.degree,
+    }),
+    maxMemoryBytes,
+    { shrink: 'lower --dim or --clients', raise: 'raise --max-memory-mb' },
+  );
   const sign = await aggregationAttester(flags);
   const started = performance.now();
   const r = await simulateRound({
+    maxMemoryBytes,
     clients: flags.clients,
     dim: flags.dim,
     dropout: flags.dropout,
@@ -236,12 +266,18 @@ export function registerSmpcCommands(program: Command): void {
     .addOption(
       new Option('--graph <kind>', 'neighbour graph (default: the planner picks)').choices(GRAPH_KINDS),
     )
-    .addOption(new Option('--profile <p>', 'threat profile').choices(PROFILES).default('semi-malicious'))
+    .addOption(new Option('--profile <p>', 'threat profile').choices(PROFILES).default(DEFAULT_PROFILE))
     .option('--seed <s>', 'seed for reproducible inputs and dropouts (never for keys)')
     .option('--corruption <f>', 'fraction of corrupt clients the plan must tolerate', fraction, 0.05)
     .option('--value-bits <b>', 'bits per quantized value', integer(1, 31), 16)
     .addOption(
       new Option('--encoding <e>', 'wire encoding to count').choices(['binary', 'json']).default('binary'),
+    )
+    .option(
+      '--max-memory-mb <m>',
+      'refuse a round whose estimated peak memory exceeds this many MiB',
+      integer(1, 2 ** 30),
+      4096,
     )
     .option('--json', 'print one JSON object')
     .option(

@@ -40,6 +40,12 @@ export const GRAPH_KINDS = ['complete', 'harary'] as const;
 export type GraphKind = (typeof GRAPH_KINDS)[number];
 
 /**
+ * The threat profile used wherever none is given (`AggregationServer`, `simulateRound`, the
+ * `confide smpc` commands): `semi-malicious`, the safer of the two that need no identity keys.
+ */
+export const DEFAULT_PROFILE = 'semi-malicious' as const;
+
+/**
  * Threat profiles. `honest-but-curious` and `semi-malicious` run the same four rounds and differ
  * only in the threshold a client's policy demands; `active` adds signed key advertisements and
  * the ConsistencyCheck round, and needs t > 2k/3 and trusted identity keys for the whole cohort.

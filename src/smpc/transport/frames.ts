@@ -53,6 +53,21 @@ export const DEFAULT_MAX_FRAME_BYTES: number = 32 * 1024 * 1024;
 export const SESSION_TAG_LENGTH = 16;
 /** Length of the payload digest (SHA-256). */
 export const PAYLOAD_DIGEST_LENGTH = 32;
+/** Room in a frame for everything besides a vector or payload (ids, headers, lengths). */
+export const FRAME_SLACK = 64 * 1024;
+
+/**
+ * The largest frame a round of `vectorLength` lanes needs: a masked vector (4 bytes a lane plus
+ * check lanes) or the announcement with its payload and DP plan, each with {@link FRAME_SLACK}.
+ */
+export function roundFrameBytes(vectorLength: number, payloadBytes = 0, dpBytes = 0): number {
+  return Math.max(4 * (vectorLength + 64) + FRAME_SLACK, payloadBytes + dpBytes + FRAME_SLACK);
+}
+
+/** The longest vector whose round fits frames of `maxFrameBytes` (0 when none does). */
+export function maxVectorLength(maxFrameBytes: number): number {
+  return Math.max(0, Math.floor((maxFrameBytes - FRAME_SLACK) / 4) - 64);
+}
 
 const KINDS = {
   hello: 0x01,

@@ -194,6 +194,14 @@ const OPEN = 1;
 /** The δ at which a client's `maxEpsilon` is measured unless it says otherwise. */
 const DEFAULT_MAX_DELTA = 1e-6;
 
+/** Codes with which a server refuses a connection before welcoming it, passed on as they are. */
+const REFUSAL_CODES = [
+  'SMPC_UNAUTHENTICATED',
+  'SMPC_SERVER_BUSY',
+  'SMPC_TIMEOUT',
+  'SMPC_SERVER_CLOSING',
+] as const;
+
 function toBytes(data: unknown): Uint8Array | null {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (data instanceof Uint8Array) return data;
@@ -249,6 +257,8 @@ export class AggregationClient {
    *
    * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid options.
    * @throws {SmpcError} `SMPC_UNAUTHENTICATED` when the server refuses the id or token;
+   *   `SMPC_SERVER_BUSY` when it had no room for this connection (retry); `SMPC_TIMEOUT` when the
+   *   hello reached it after its deadline;
    *   `SMPC_CONNECTION_CLOSED` when the connection fails; `SMPC_TIMEOUT` after `connectTimeoutMs`.
    */
   static connect(options: AggregationClientOptions): Promise<AggregationClient> {
@@ -358,10 +368,11 @@ export class AggregationClient {
           clearTimeout(timer);
           resolve(client);
         } else if (frame?.kind === 'error') {
-          client.#error = new SmpcError(
-            frame.code === 'SMPC_UNAUTHENTICATED' ? 'SMPC_UNAUTHENTICATED' : 'SMPC_CONNECTION_CLOSED',
-            `the server refused the connection: ${frame.code}`,
-          );
+          // The server's refusal code says what happened (a wrong token, no room, too slow).
+          const code = (REFUSAL_CODES as readonly string[]).includes(frame.code)
+            ? (frame.code as (typeof REFUSAL_CODES)[number])
+            : 'SMPC_CONNECTION_CLOSED';
+          client.#error = new SmpcError(code, `the server refused the connection: ${frame.code}`);
         } else {
           client.#error = new SmpcError(
             'SMPC_FRAME_MALFORMED',

@@ -9,7 +9,10 @@
  * Rules it enforces at the edge, before a byte reaches the state machine (research note §4):
  * - authentication first: the first frame must be `hello` with a registered id and its token
  *   (compared as SHA-256 digests in constant time, also for unknown ids); anything else closes
- *   the connection with `SMPC_UNAUTHENTICATED` and touches nothing;
+ *   the connection with `SMPC_UNAUTHENTICATED` and touches nothing. Connections that have not
+ *   authenticated live in their own small pool with a short hello deadline, which can never
+ *   exclude a client presenting a valid token (`connections.ts` says why; the oldest waiting
+ *   connection of the busiest peer address is evicted with `SMPC_SERVER_BUSY` to make room);
  * - size limits: `ws`'s `maxPayload` and again `decodeFrame`; malformed frames close the
  *   connection with `SMPC_FRAME_MALFORMED`;
  * - one session per round, one round at a time; every round frame names the round and its random
@@ -23,8 +26,10 @@
  *   disconnected, the server sends `close`; the state machine proceeds with ≥ t or aborts (F.42);
  * - the payload's SHA-256 is bound into the protocol round id, so clients holding different payloads
  *   cannot complete one session (B.22);
- * - at most registered clients + 16 connections may wait to authenticate at once (ws buffers a
- *   whole message before the hello can be read);
+ * - before authenticating a connection may send no more than a hello (a few KiB), so what
+ *   strangers can make the server hold is `pendingMemoryBound(maxPendingConnections)`;
+ * - a round whose estimated memory (`estimateRoundResources`) exceeds `maxMemoryBytes` is refused
+ *   (`SMPC_PLAN_TOO_LARGE`) when it is asked for, before anything is announced;
  * - with a distributed-DP plan (`dp.ts`): the plan is validated against the round, sent with the
  *   announcement, run for at most its `rounds`; its `expectedClients` and `minSurvivors` become the
  *   state machine's cohort cap and floor (`RoundLimits`), so a larger cohort is refused and a sum of
@@ -47,24 +52,30 @@
  */
 
 import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { sha256 } from '@noble/hashes/sha2.js';
+import type { AddressInfo, Socket } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertInteger, assertOneOf, assertString } from '../../internal/assert.ts';
 import { achievedEpsilon, type DpPlan, validateDpPlan } from '../dp.ts';
-import { equalBytes, utf8 } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
+import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from '../estimate.ts';
 import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
-import { PROFILES, type Profile } from '../protocol/params.ts';
+import { DEFAULT_PROFILE, PROFILES, type Profile } from '../protocol/params.ts';
 import { createServer, type Exclusion, type ServerState, serverStep } from '../protocol/server.ts';
 import { serializeState } from '../protocol/state.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
 import { randomBytes } from '../random.ts';
 import { DEFAULT_RING_BITS, MAX_RING_BITS } from '../ring.ts';
 import { isValidId } from '../session.ts';
-import { IDENTITY_KEY_LENGTH } from '../signing.ts';
 import { MIN_COHORT, pendingSenders, planCohort } from './cohort.ts';
+import {
+  ClientRegistry,
+  DEFAULT_HELLO_TIMEOUT_MS,
+  DEFAULT_MAX_PENDING_CONNECTIONS,
+  MAX_HEADER_BYTES,
+  PendingConnections,
+  type RegisteredClient,
+} from './connections.ts';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   decodeFrame,
@@ -74,19 +85,13 @@ import {
   MAX_ROUND_ID_LENGTH,
   payloadDigest,
   protocolRoundId,
+  roundFrameBytes,
   SESSION_TAG_LENGTH,
   sameSession,
 } from './frames.ts';
 import { MemoryRoundStore, type RoundStore } from './store.ts';
 
-/** A client the server accepts. */
-export interface RegisteredClient {
-  readonly id: string;
-  /** Bearer token, 16 to 512 printable ASCII characters. */
-  readonly token: string;
-  /** Long-term Ed25519 public key; required for the `active` profile. */
-  readonly identityPublicKey?: Uint8Array;
-}
+export type { RegisteredClient } from './connections.ts';
 
 /** Progress of the server. */
 export type AggregationEvent =
@@ -156,8 +161,20 @@ export interface AggregationServerOptions {
   /** Where the round in progress is kept; default a {@link MemoryRoundStore}. */
   readonly store?: RoundStore;
   readonly onEvent?: (event: AggregationEvent) => void;
-  /** Time a new connection has to authenticate; default 10 000 ms. */
+  /** Time a new connection has from its accept to authenticate; default 5 000 ms. */
   readonly helloTimeoutMs?: number;
+  /**
+   * Connections that may wait to authenticate at once (1 to 65 536; default 64). When one more
+   * arrives, the oldest of the busiest peer address is evicted (`SMPC_SERVER_BUSY`);
+   * authenticated clients never count here.
+   */
+  readonly maxPendingConnections?: number;
+  /**
+   * Largest estimated memory of one round (`estimateRoundResources`, for every client connected
+   * when `runRound` is called joining); a larger round is refused by `runRound` with
+   * `SMPC_PLAN_TOO_LARGE` before it is announced. Default 4 GiB.
+   */
+  readonly maxMemoryBytes?: number;
 }
 
 /** Options of {@link AggregationServer.runRound}. */
@@ -167,7 +184,7 @@ export interface AggregationRoundOptions {
   readonly vectorLength: number;
   /** Ring width b; default 32. */
   readonly ringBits?: number;
-  /** Threat profile; default `honest-but-curious`. */
+  /** Threat profile; default `semi-malicious` ({@link DEFAULT_PROFILE}, the same everywhere). */
   readonly profile?: Profile;
   /** Abort unless at least this many clients join (≥ 3). */
   readonly minClients: number;
@@ -238,10 +255,7 @@ export interface RoundResult {
 
 /** What the store holds for a round announced but not yet started. */
 const ANNOUNCED = 'announced';
-const TOKEN = /^[\x21-\x7e]{16,512}$/;
 const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
-/** Room for everything in a frame besides a vector or payload (ids, headers, lengths). */
-const FRAME_SLACK = 64 * 1024;
 /** WebSocket close codes (RFC 6455 §7.4.1, and 4000–4999 for applications). */
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY = 1008;
@@ -284,10 +298,6 @@ interface RoundRun {
   readonly done: Promise<RoundResult>;
 }
 
-function digestOf(token: string): Uint8Array {
-  return sha256(utf8(token));
-}
-
 /**
  * A WebSocket secure-aggregation server.
  *
@@ -304,14 +314,14 @@ export class AggregationServer {
   readonly url: string;
   readonly #http: Server;
   readonly #wss: WebSocketServer;
-  readonly #registered: ReadonlyMap<string, { digest: Uint8Array; identityPublicKey: Uint8Array | null }>;
+  readonly #registered: ClientRegistry;
   readonly #maxFrameBytes: number;
   readonly #store: RoundStore;
   readonly #onEvent: (event: AggregationEvent) => void;
-  readonly #helloTimeoutMs: number;
   readonly #connected = new Map<string, Connection>();
-  /** Open connections that have not sent their hello yet. */
-  #unauthenticated = 0;
+  /** Connections that have not authenticated yet (their own pool, `connections.ts`). */
+  readonly #pending: PendingConnections;
+  readonly #maxMemoryBytes: number;
   readonly #usedRoundIds = new Set<string>();
   /** Rounds run under each DP plan object. */
   readonly #dpPlanUses = new WeakMap<DpPlan, number>();
@@ -323,11 +333,12 @@ export class AggregationServer {
     http: Server,
     wss: WebSocketServer,
     url: string,
-    registered: ReadonlyMap<string, { digest: Uint8Array; identityPublicKey: Uint8Array | null }>,
+    registered: ClientRegistry,
     maxFrameBytes: number,
     store: RoundStore,
     onEvent: (event: AggregationEvent) => void,
-    helloTimeoutMs: number,
+    pending: PendingConnections,
+    maxMemoryBytes: number,
   ) {
     this.#http = http;
     this.#wss = wss;
@@ -336,8 +347,23 @@ export class AggregationServer {
     this.#maxFrameBytes = maxFrameBytes;
     this.#store = store;
     this.#onEvent = onEvent;
-    this.#helloTimeoutMs = helloTimeoutMs;
-    wss.on('connection', (socket) => this.#accept(socket));
+    this.#pending = pending;
+    this.#maxMemoryBytes = maxMemoryBytes;
+    // Every TCP connection is pending from its accept: before its upgrade request is even read.
+    http.on('connection', (tcp: Socket) => {
+      if (this.#closing) tcp.destroy();
+      else pending.admit(tcp);
+    });
+    http.on('upgrade', (req, tcp: Socket, head: Buffer) => {
+      if (this.#closing || !pending.isWaiting(tcp)) {
+        tcp.destroy();
+        return;
+      }
+      wss.handleUpgrade(req, tcp, head, (socket) => {
+        pending.upgraded(tcp, socket);
+        this.#accept(socket, tcp);
+      });
+    });
   }
 
   /**
@@ -360,37 +386,17 @@ export class AggregationServer {
         : assertInteger(options.maxFrameBytes, 'maxFrameBytes', 1024, 2 ** 30);
     const helloTimeoutMs =
       options.helloTimeoutMs === undefined
-        ? 10_000
+        ? DEFAULT_HELLO_TIMEOUT_MS
         : assertInteger(options.helloTimeoutMs, 'helloTimeoutMs', 1, 3_600_000);
-    if (!Array.isArray(options.clients) || options.clients.length === 0) {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        'clients must be a non-empty array of { id, token }',
-      );
-    }
-    const registered = new Map<string, { digest: Uint8Array; identityPublicKey: Uint8Array | null }>();
-    for (const [i, c] of options.clients.entries()) {
-      const id = assertString(c?.id, `clients[${i}].id`, 256);
-      if (!isValidId(id)) {
-        throw new ConfideArgumentError('INVALID_ARGUMENT', `clients[${i}].id must be well-formed UTF-16`);
-      }
-      if (registered.has(id)) {
-        throw new ConfideArgumentError('INVALID_ARGUMENT', `clients[${i}].id repeats an earlier id`);
-      }
-      if (typeof c.token !== 'string' || !TOKEN.test(c.token)) {
-        throw new ConfideArgumentError(
-          'INVALID_ARGUMENT',
-          `clients[${i}].token must be 16 to 512 printable ASCII characters without spaces`,
-        );
-      }
-      const key =
-        c.identityPublicKey === undefined
-          ? null
-          : Uint8Array.from(
-              assertBytes(c.identityPublicKey, `clients[${i}].identityPublicKey`, IDENTITY_KEY_LENGTH),
-            );
-      registered.set(id, { digest: digestOf(c.token), identityPublicKey: key });
-    }
+    const maxPending =
+      options.maxPendingConnections === undefined
+        ? DEFAULT_MAX_PENDING_CONNECTIONS
+        : assertInteger(options.maxPendingConnections, 'maxPendingConnections', 1, 65_536);
+    const maxMemoryBytes =
+      options.maxMemoryBytes === undefined
+        ? DEFAULT_MAX_ROUND_MEMORY_BYTES
+        : assertInteger(options.maxMemoryBytes, 'maxMemoryBytes', 1, Number.MAX_SAFE_INTEGER);
+    const registered = new ClientRegistry(options.clients);
     if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'onEvent must be a function');
     }
@@ -422,10 +428,13 @@ export class AggregationServer {
       await store.clear();
     }
 
-    const http = createHttpServer((_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' }).end('this endpoint speaks WebSocket only\n');
+    const http = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, (_req, res) => {
+      res
+        .writeHead(426, { 'content-type': 'text/plain', connection: 'close' })
+        .end('this endpoint speaks WebSocket only\n');
     });
-    const wss = new WebSocketServer({ server: http, maxPayload: maxFrameBytes });
+    // Upgrades are handed over by hand (`noServer`), so only pooled connections reach `ws`.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes });
     await new Promise<void>((resolve, reject) => {
       const fail = (cause: unknown) =>
         reject(new SmpcError('SMPC_CONNECTION_CLOSED', `cannot listen on ${host}:${port}`, { cause }));
@@ -449,7 +458,12 @@ export class AggregationServer {
       maxFrameBytes,
       store,
       onEvent,
-      helloTimeoutMs,
+      new PendingConnections({
+        maxPending,
+        helloTimeoutMs,
+        onRefused: (code, reason) => onEvent({ type: 'client-rejected', code, reason }),
+      }),
+      maxMemoryBytes,
     );
     for (const id of retired) server.#usedRoundIds.add(id);
     onEvent({ type: 'listening', url: server.url });
@@ -614,6 +628,7 @@ export class AggregationServer {
         }
       });
     }
+    this.#pending.destroyAll();
     for (const c of this.#wss.clients) c.close(CLOSE_GOING_AWAY, 'server closing');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -651,9 +666,10 @@ export class AggregationServer {
     const vectorLength = assertInteger(options.vectorLength, 'vectorLength', 1, 2 ** 26);
     // A masked vector (4 bytes a lane, plus check lanes and framing) must fit in one frame, and so
     // must the announcement with its payload, or every client would be cut off mid-round.
-    const needed = Math.max(
-      4 * (vectorLength + 64) + FRAME_SLACK,
-      (options.payload?.length ?? 0) + (dp === null ? 0 : encodeDp(dp).length) + FRAME_SLACK,
+    const needed = roundFrameBytes(
+      vectorLength,
+      options.payload?.length ?? 0,
+      dp === null ? 0 : encodeDp(dp).length,
     );
     if (needed > this.#maxFrameBytes) {
       throw new ConfideArgumentError(
@@ -662,11 +678,18 @@ export class AggregationServer {
           `maxFrameBytes is ${this.#maxFrameBytes}: raise it or shorten the vector or payload`,
       );
     }
+    // Refused before anything is announced: the server's memory for the largest cohort possible
+    // (the round is announced to the clients connected now; the cohort is among them).
+    assertRoundFits(
+      estimateRoundResources({ role: 'server', clients: Math.max(1, this.#connected.size), vectorLength }),
+      this.#maxMemoryBytes,
+      { shrink: 'shorten vectorLength or register fewer clients', raise: 'raise maxMemoryBytes' },
+    );
     return {
       roundId,
       vectorLength,
       ringBits: assertInteger(options.ringBits ?? DEFAULT_RING_BITS, 'ringBits', 1, MAX_RING_BITS),
-      profile: assertOneOf(options.profile ?? 'honest-but-curious', 'profile', PROFILES),
+      profile: assertOneOf(options.profile ?? DEFAULT_PROFILE, 'profile', PROFILES),
       minClients: assertInteger(options.minClients, 'minClients', MIN_COHORT, this.#registered.size),
       joinTimeoutMs: assertInteger(options.joinTimeoutMs ?? 30_000, 'joinTimeoutMs', 1, 2 ** 31 - 1),
       stageTimeoutMs: assertInteger(options.stageTimeoutMs ?? 30_000, 'stageTimeoutMs', 1, 2 ** 31 - 1),
@@ -680,77 +703,44 @@ export class AggregationServer {
 
   // ---- connections --------------------------------------------------------------------------
 
-  #accept(socket: WebSocket): void {
+  #accept(socket: WebSocket, tcp: Socket): void {
     const conn: Connection = { socket, id: null, open: true };
-    if (this.#closing) {
-      socket.close(CLOSE_GOING_AWAY, 'server closing');
-      return;
-    }
-    // ws buffers a whole message (up to maxFrameBytes) before the hello can be checked, so the
-    // number of connections still to authenticate is capped: what strangers can make the server
-    // hold is bounded by (registered clients + 16) × maxFrameBytes, for at most helloTimeoutMs.
-    if (this.#unauthenticated >= this.#registered.size + 16) {
-      this.#reject(conn, 'SMPC_UNAUTHENTICATED', 'too many connections waiting to authenticate; retry later');
-      return;
-    }
-    this.#unauthenticated++;
-    let waiting = true;
-    const authenticated = (): void => {
-      if (waiting) this.#unauthenticated--;
-      waiting = false;
-    };
-    const helloTimer = setTimeout(() => {
-      if (conn.id === null) this.#reject(conn, 'SMPC_UNAUTHENTICATED', 'no hello within the time limit');
-    }, this.#helloTimeoutMs);
     socket.on('message', (data, isBinary) => {
       if (!conn.open) return;
       const bytes = isBinary ? toBytes(data) : null;
       if (conn.id === null) {
-        clearTimeout(helloTimer);
-        authenticated();
-        this.#hello(conn, bytes);
+        if (this.#pending.isWaiting(tcp)) this.#hello(conn, tcp, bytes);
       } else this.#receive(conn, bytes);
     });
-    socket.on('close', (code) => {
-      clearTimeout(helloTimer);
-      authenticated();
-      this.#closed(conn, code);
-    });
+    socket.on('close', (code) => this.#closed(conn, code));
     socket.on('error', () => {
       // ws reports oversized or invalid frames here and then closes the socket (1009 / 1002).
     });
   }
 
-  #reject(conn: Connection, code: string, reason: string): void {
-    this.#onEvent({ type: 'client-rejected', code, reason });
-    this.#sendRaw(conn, encodeFrame({ kind: 'error', code, message: reason }));
-    conn.open = false;
-    conn.socket.close(CLOSE_POLICY, code);
-  }
-
-  #hello(conn: Connection, bytes: Uint8Array | null): void {
+  #hello(conn: Connection, tcp: Socket, bytes: Uint8Array | null): void {
     let frame: Frame;
+    const refuse = (reason: string): void => {
+      conn.open = false;
+      this.#pending.refuse(tcp, 'SMPC_UNAUTHENTICATED', reason);
+    };
     try {
       if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
       // An unauthenticated peer gets no more than a hello needs (two strings of ≤ 1024 bytes).
       frame = decodeFrame(bytes, { maxFrameBytes: MAX_HELLO_BYTES });
     } catch (e) {
-      this.#reject(conn, 'SMPC_UNAUTHENTICATED', `the first frame must be a hello (${codeOf(e)})`);
+      refuse(`the first frame must be a hello (${codeOf(e)})`);
       return;
     }
     if (frame.kind !== 'hello') {
-      this.#reject(conn, 'SMPC_UNAUTHENTICATED', 'the first frame must be a hello');
+      refuse('the first frame must be a hello');
       return;
     }
-    const entry = this.#registered.get(frame.clientId);
-    // Compare against a digest even for unknown ids, so timing does not reveal which ids exist.
-    const presented = digestOf(frame.token);
-    const ok =
-      equalBytes(presented, entry?.digest ?? digestOf('\u0000unknown-client\u0000')) && entry !== undefined;
-    if (!ok) {
-      this.#reject(conn, 'SMPC_UNAUTHENTICATED', 'unknown client id or wrong token');
+    if (!this.#registered.verify(frame.clientId, frame.token)) {
+      refuse('unknown client id or wrong token');
       return;
     }
+    this.#pending.authenticated(tcp);
     const id = frame.clientId;
     const previous = this.#connected.get(id);
     if (previous !== undefined) {

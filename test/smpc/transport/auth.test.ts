@@ -1,9 +1,19 @@
 // Authentication and hostile bytes at the edge: wrong or missing tokens, frames before hello,
-// oversized frames and a few hundred random byte strings into a live server. Nothing touches a
-// round; the server stays up, and the next round is exact.
+// oversized frames and a few hundred random byte strings into a live server; and the pool of
+// connections waiting to authenticate (eviction by address, the hello deadline, the pre-auth byte
+// cap, the codes a client sees). Nothing touches a round; the server stays up, and the next round
+// is exact.
+
 import { afterEach, describe, expect, it } from 'vitest';
-import { AggregationClient, decodeFrame, encodeFrame } from '../../../src/smpc/index.ts';
+import { WebSocket as NodeWebSocket } from 'ws';
+import {
+  AggregationClient,
+  decodeFrame,
+  encodeFrame,
+  type WebSocketConstructor,
+} from '../../../src/smpc/index.ts';
 import { AggregationServer } from '../../../src/smpc/server.ts';
+import { addressKey, pendingMemoryBound } from '../../../src/smpc/transport/connections.ts';
 import { expectCodeAsync } from '../helpers.ts';
 import { connectClient, expectExact, type Harness, registry, startServer, tokenFor } from './helpers.ts';
 
@@ -50,7 +60,12 @@ async function roundIsExact(h: Harness, ids: string[], roundId: string): Promise
   const clients = await Promise.all(ids.map((id) => connectClient(h.server.url, id)));
   open.push(...clients);
   await h.server.waitForClients(ids.length, 10_000);
-  const result = await h.server.runRound({ roundId, vectorLength: 6, minClients: ids.length });
+  const result = await h.server.runRound({
+    profile: 'honest-but-curious',
+    roundId,
+    vectorLength: 6,
+    minClients: ids.length,
+  });
   expectExact(result, 6);
   expect(result.survivors).toEqual([...ids].sort());
 }
@@ -95,9 +110,10 @@ describe('authentication', () => {
       expect(r.code).toBe(1008);
       expect(errorCode(r.received)).toBe('SMPC_UNAUTHENTICATED');
     }
+    // Silence past the hello deadline is closed with the code that says so.
     const silent = await raw(url, []);
     expect(silent.code).toBe(1008);
-    expect(errorCode(silent.received)).toBe('SMPC_UNAUTHENTICATED');
+    expect(errorCode(silent.received)).toBe('SMPC_TIMEOUT');
     expect(harness.server.connectedClients()).toEqual([]);
   });
 
@@ -115,17 +131,42 @@ describe('authentication', () => {
       AggregationServer.listen({ clients: registry(2), port: 70_000 }),
       'INVALID_ARGUMENT',
     );
+    for (const bad of [
+      { maxPendingConnections: 0 },
+      { maxPendingConnections: 1.5 },
+      { helloTimeoutMs: 0 },
+      { maxMemoryBytes: -1 },
+    ]) {
+      await expectCodeAsync(AggregationServer.listen({ clients: registry(2), ...bad }), 'INVALID_ARGUMENT');
+    }
+    // What strangers can make the server hold, as SECURITY.md states it: 64 × (4 + 192 + 16) KiB.
+    expect(pendingMemoryBound(64)).toBe(64 * 212 * 1024);
     harness = await startServer(registry(3));
     await expectCodeAsync(
-      harness.server.runRound({ roundId: 'r', vectorLength: 0, minClients: 3 }),
+      harness.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'r',
+        vectorLength: 0,
+        minClients: 3,
+      }),
       'INVALID_ARGUMENT',
     );
     await expectCodeAsync(
-      harness.server.runRound({ roundId: 'r', vectorLength: 4, minClients: 2 }),
+      harness.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'r',
+        vectorLength: 4,
+        minClients: 2,
+      }),
       'INVALID_ARGUMENT',
     );
     await expectCodeAsync(
-      harness.server.runRound({ roundId: 'x'.repeat(64), vectorLength: 4, minClients: 3 }),
+      harness.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'x'.repeat(64),
+        vectorLength: 4,
+        minClients: 3,
+      }),
       'INVALID_ARGUMENT',
     );
     await expectCodeAsync(harness.server.waitForClients(3, 50), 'SMPC_TIMEOUT');
@@ -144,7 +185,12 @@ describe('hostile bytes', () => {
     expect(big.code).toBe(1008);
     expect(errorCode(big.received)).toBe('SMPC_UNAUTHENTICATED');
     await expectCodeAsync(
-      harness.server.runRound({ roundId: 'too-long', vectorLength: 30_000, minClients: 3 }),
+      harness.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'too-long',
+        vectorLength: 30_000,
+        minClients: 3,
+      }),
       'INVALID_ARGUMENT',
     );
     await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-oversize');
@@ -186,38 +232,111 @@ describe('hostile bytes', () => {
 });
 
 describe('connections waiting to authenticate', () => {
-  it('are capped at registered clients + 16; once they go, a registered client connects', async () => {
-    const reg = registry(3);
-    harness = await startServer(reg);
+  it('have their own pool: the oldest is evicted with SMPC_SERVER_BUSY, and a registered client always gets in', async () => {
+    harness = await startServer(registry(3), { maxPendingConnections: 4 });
     const url = harness.server.url;
-    const sockets: WebSocket[] = [];
-    const opened = Array.from(
-      { length: 19 },
-      () =>
-        new Promise<void>((resolve) => {
-          const ws = new WebSocket(url);
-          sockets.push(ws);
-          ws.addEventListener('open', () => resolve());
-        }),
-    );
-    await Promise.all(opened);
-    // The 20th stranger (3 + 16 are waiting, silent) is turned away with a coded frame.
-    const turnedAway = await raw(url, [], 5_000);
-    expect(turnedAway.code).toBe(1008);
-    expect(decodeFrame(turnedAway.received[0] as Uint8Array)).toMatchObject({
-      kind: 'error',
-      code: 'SMPC_UNAUTHENTICATED',
-    });
-    await Promise.all(
-      sockets.map((ws) => {
-        const closed = new Promise((resolve) => ws.addEventListener('close', resolve));
-        ws.close(1000);
-        return closed;
-      }),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the server sees the closes too
+    // Six silent strangers for a pool of four: the first two are evicted, oldest first, with a code.
+    const strangers = Array.from({ length: 6 }, () => raw(url, [], 5_000));
+    const first = await strangers[0];
+    expect(first?.code).toBe(1008);
+    expect(errorCode(first?.received ?? [])).toBe('SMPC_SERVER_BUSY');
+    // The pool is full of silent strangers, yet a client with a valid token connects at once.
     const client = await connectClient(url, 'c0');
     open.push(client);
     expect(harness.server.connectedClients()).toEqual(['c0']);
+    const busy = harness.events.filter((e) => e.type === 'client-rejected' && e.code === 'SMPC_SERVER_BUSY');
+    expect(busy.length).toBeGreaterThanOrEqual(3); // two strangers, then one more for the client
+    await Promise.all(strangers);
+  });
+
+  it('refuses more bytes than a hello before authenticating, however slowly they come', async () => {
+    harness = await startServer(registry(3));
+    const url = harness.server.url;
+    // A frame header announcing a 1 MiB message, then its body in small pieces: cut after 4 KiB.
+    const result = await new Promise<{ code: number; received: Uint8Array[] }>((resolve) => {
+      const ws = new WebSocket(url);
+      ws.binaryType = 'arraybuffer';
+      const received: Uint8Array[] = [];
+      ws.addEventListener('open', () => ws.send(new Uint8Array(1 << 20)));
+      ws.addEventListener('message', (e) => received.push(new Uint8Array(e.data as ArrayBuffer)));
+      ws.addEventListener('close', (e) => resolve({ code: e.code, received }));
+    });
+    expect([1006, 1008]).toContain(result.code);
+    expect(
+      harness.events.some((e) => e.type === 'client-rejected' && e.code === 'SMPC_UNAUTHENTICATED'),
+    ).toBe(true);
+    await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-flood');
+  });
+
+  it('are evicted busiest address first: a slow client on its own address survives any rate from another', async () => {
+    harness = await startServer(registry(3), { maxPendingConnections: 4 });
+    const url = harness.server.url;
+    // The client (from 127.0.0.3) opens its WebSocket, then waits 600 ms before its hello...
+    const slow = new NodeWebSocket(url, { localAddress: '127.0.0.3' });
+    const opened = new Promise((resolve) => slow.once('open', resolve));
+    const received: Uint8Array[] = [];
+    slow.on('message', (data) => received.push(new Uint8Array(data as Buffer)));
+    await opened;
+    // ...while 127.0.0.2 opens 120 silent connections, far more than the pool, as fast as it can.
+    const strangers: NodeWebSocket[] = [];
+    const flood = Array.from(
+      { length: 120 },
+      () =>
+        new Promise<void>((resolve) => {
+          const ws = new NodeWebSocket(url, { localAddress: '127.0.0.2' });
+          strangers.push(ws);
+          ws.on('error', () => resolve());
+          ws.on('close', () => resolve());
+          ws.on('open', () => resolve());
+        }),
+    );
+    await Promise.all(flood);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    slow.send(encodeFrame({ kind: 'hello', clientId: 'c1', token: tokenFor('c1') }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(received.map((b) => decodeFrame(b).kind)).toEqual(['welcome']);
+    expect(harness.server.connectedClients()).toEqual(['c1']);
+    const busy = harness.events.filter((e) => e.type === 'client-rejected' && e.code === 'SMPC_SERVER_BUSY');
+    expect(busy.length).toBeGreaterThanOrEqual(116);
+    for (const ws of strangers) ws.terminate();
+    slow.close();
+  });
+
+  it('groups peers by IPv4 address or IPv6 /64', () => {
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('2001:db8:0:1::5')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:db8:0:1:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:DB8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey(undefined)).toBe('unknown');
+  });
+
+  it('reach AggregationClient.connect as the code that says what happened (busy, too slow)', async () => {
+    /** A client whose messages leave 400 ms late: its hello arrives after something else happened. */
+    class LateHello extends WebSocket {
+      override send(data: Parameters<WebSocket['send']>[0]): void {
+        setTimeout(() => {
+          if (this.readyState === this.OPEN) super.send(data);
+        }, 400);
+      }
+    }
+    const connect = (url: string) =>
+      AggregationClient.connect({
+        url,
+        id: 'c0',
+        token: tokenFor('c0'),
+        prepare: () => new Uint32Array(1),
+        WebSocket: LateHello as unknown as WebSocketConstructor,
+      });
+    harness = await startServer(registry(3), { maxPendingConnections: 1 });
+    const busy = connect(harness.server.url);
+    await new Promise((resolve) => setTimeout(resolve, 150)); // its WebSocket is open, hello pending
+    const newcomer = raw(harness.server.url, [], 500);
+    await expectCodeAsync(busy, 'SMPC_SERVER_BUSY');
+    await newcomer;
+    await harness.server.close();
+    harness = await startServer(registry(3), { helloTimeoutMs: 200 });
+    await expectCodeAsync(connect(harness.server.url), 'SMPC_TIMEOUT');
   });
 });

@@ -80,6 +80,8 @@ describe('confide smpc serve / join', () => {
       '2',
       '--min-clients',
       '3',
+      '--profile',
+      'honest-but-curious',
       '--round-prefix',
       'cli-',
       '--output-dir',
@@ -170,7 +172,20 @@ describe('confide smpc serve / join', () => {
     }
     const served = serve(
       ['--clients', 'clients.json', '--vector-length', '4', '--rounds', '1', '--min-clients', '3'].concat(
-        ['--round-prefix', 'dp-', '--epsilon', '8', '--delta', '1e-5', '--clip', '1', '--value-bits', '16'],
+        [
+          '--profile',
+          'honest-but-curious',
+          '--round-prefix',
+          'dp-',
+          '--epsilon',
+          '8',
+          '--delta',
+          '1e-5',
+          '--clip',
+          '1',
+          '--value-bits',
+          '16',
+        ],
         ['--wait-clients', '4', '--json'],
       ),
     );

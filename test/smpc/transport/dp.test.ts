@@ -77,6 +77,7 @@ describe('distributed DP over the network', () => {
     );
     await harness.server.waitForClients(5, 10_000);
     const result = await harness.server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'dp-1',
       vectorLength: LENGTH,
       minClients: 3,
@@ -122,6 +123,7 @@ describe('distributed DP over the network', () => {
     );
     await harness.server.waitForClients(5, 10_000);
     const result = await harness.server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'dp-2',
       vectorLength: LENGTH,
       minClients: 3,
@@ -147,6 +149,7 @@ describe('distributed DP over the network', () => {
     );
     await harness.server.waitForClients(5, 10_000);
     const result = await harness.server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'dp-3',
       vectorLength: LENGTH,
       minClients: 3,
@@ -160,7 +163,12 @@ describe('distributed DP over the network', () => {
     expect(declined.abort?.code).toBe('SMPC_POLICY_VIOLATION');
     expect(declined.abort?.reason).toContain('above its budget of 1');
 
-    const plain = await harness.server.runRound({ roundId: 'no-dp', vectorLength: LENGTH, minClients: 3 });
+    const plain = await harness.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'no-dp',
+      vectorLength: LENGTH,
+      minClients: 3,
+    });
     // Without a plan the other clients' prepare throws (they expect one) and c0 requires one.
     expect(plain.status).toBe('aborted');
     const refused = await resultOf(clients[0] as AggregationClient, 'no-dp');
@@ -183,6 +191,7 @@ describe('distributed DP over the network', () => {
     );
     await server.waitForClients(4, 10_000);
     const first = await server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'b-1',
       vectorLength: LENGTH,
       minClients: 3,
@@ -192,6 +201,7 @@ describe('distributed DP over the network', () => {
     const c0 = clients[0] as AggregationClient;
     expect(c0.dpRoundsJoined).toHaveLength(1);
     const second = await server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'b-2',
       vectorLength: LENGTH,
       minClients: 3,
@@ -215,7 +225,13 @@ describe('distributed DP over the network', () => {
     });
     expect(loose.epsilon).toBeLessThan(budget);
     expect(spentEpsilon([loose], 1e-6)).toBeGreaterThan(budget);
-    const third = await server.runRound({ roundId: 'b-3', vectorLength: LENGTH, minClients: 3, dp: loose });
+    const third = await server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'b-3',
+      vectorLength: LENGTH,
+      minClients: 3,
+      dp: loose,
+    });
     expect(third.survivors).not.toContain('c0');
     expect((await resultOf(c0, 'b-3')).status).toBe('declined');
   });
@@ -230,6 +246,7 @@ describe('distributed DP over the network', () => {
     await harness.server.waitForClients(3, 10_000);
     const once = plan(3, 3);
     const r = await harness.server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'once-1',
       vectorLength: LENGTH,
       minClients: 3,
@@ -237,7 +254,13 @@ describe('distributed DP over the network', () => {
     });
     expect(r.status, JSON.stringify(r.abort)).toBe('completed');
     await expect(
-      harness.server.runRound({ roundId: 'once-2', vectorLength: LENGTH, minClients: 3, dp: once }),
+      harness.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'once-2',
+        vectorLength: LENGTH,
+        minClients: 3,
+        dp: once,
+      }),
     ).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       message: expect.stringContaining('budget is spent'),
@@ -249,11 +272,23 @@ describe('distributed DP over the network', () => {
     harness = await startServer(reg);
     const server = harness.server;
     await expect(
-      server.runRound({ roundId: 'bad-1', vectorLength: LENGTH + 1, minClients: 3, dp: plan(3) }),
+      server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'bad-1',
+        vectorLength: LENGTH + 1,
+        minClients: 3,
+        dp: plan(3),
+      }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     const weaker = { ...plan(3), localVariance: 1 } as DpPlan;
     await expect(
-      server.runRound({ roundId: 'bad-2', vectorLength: LENGTH, minClients: 3, dp: weaker }),
+      server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'bad-2',
+        vectorLength: LENGTH,
+        minClients: 3,
+        dp: weaker,
+      }),
     ).rejects.toMatchObject({ code: 'SMPC_DP_PLAN_INVALID' });
 
     clients = await dpCohort(
@@ -262,6 +297,7 @@ describe('distributed DP over the network', () => {
     );
     await server.waitForClients(5, 10_000);
     const result = await server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'outgrown',
       vectorLength: LENGTH,
       minClients: 3,

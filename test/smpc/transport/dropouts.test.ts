@@ -66,6 +66,7 @@ describe('dropouts over the network', () => {
       );
       await harness.server.waitForClients(5, 10_000);
       const result = await harness.server.runRound({
+        profile: 'honest-but-curious',
         roundId: `drop-${at}`,
         vectorLength: 7,
         minClients: 4,
@@ -92,7 +93,12 @@ describe('dropouts over the network', () => {
       ]),
     );
     await harness.server.waitForClients(4, 10_000);
-    const result = await harness.server.runRound({ roundId: 'starved', vectorLength: 5, minClients: 4 });
+    const result = await harness.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'starved',
+      vectorLength: 5,
+      minClients: 4,
+    });
     expect(result.plan?.threshold).toBe(2);
     expect(result.status).toBe('aborted');
     expect(result.abort?.code).toBe('SMPC_TOO_FEW_CLIENTS');
@@ -122,6 +128,7 @@ describe('dropouts over the network', () => {
     );
     await h.server.waitForClients(5, 10_000);
     const result = await h.server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'slow',
       vectorLength: 9,
       minClients: 4,
@@ -158,7 +165,12 @@ describe('dropouts over the network', () => {
       crashing,
     ]);
     await h.server.waitForClients(5, 10_000);
-    const round = h.server.runRound({ roundId: 'crash', vectorLength: 4, minClients: 4 });
+    const round = h.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'crash',
+      vectorLength: 4,
+      minClients: 4,
+    });
     await whenEvent(h, (e) => e.type === 'client-dropped' && e.clientId === 'c4');
     // The restarted process: same id and token, fresh state. It is connected but not in the session,
     // and the old session's frame it replays is refused.
@@ -181,7 +193,12 @@ describe('dropouts over the network', () => {
     expect(restarted.rounds).toEqual([]);
 
     await h.server.waitForClients(5, 10_000);
-    const next = await h.server.runRound({ roundId: 'after-crash', vectorLength: 4, minClients: 5 });
+    const next = await h.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'after-crash',
+      vectorLength: 4,
+      minClients: 5,
+    });
     expectExact(next, 4);
     expect(next.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
     expect((await resultOf(restarted, 'after-crash')).included).toBe(true);
@@ -202,6 +219,7 @@ describe('dropouts over the network', () => {
     );
     await h.server.waitForClients(4, 10_000);
     const result = await h.server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'thin',
       vectorLength: 3,
       minClients: 4,
@@ -212,7 +230,12 @@ describe('dropouts over the network', () => {
     expect(h.events).toContainEqual(expect.objectContaining({ type: 'client-declined', clientId: 'c3' }));
     expect((clients[3] as AggregationClient).rounds[0]?.status).toBe('declined');
     // The same clients, a threshold they can meet: exact.
-    const ok = await h.server.runRound({ roundId: 'thick', vectorLength: 3, minClients: 3 });
+    const ok = await h.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'thick',
+      vectorLength: 3,
+      minClients: 3,
+    });
     expectExact(ok, 3);
     expect(ok.survivors).toEqual(['c0', 'c1', 'c2']);
   });

@@ -50,7 +50,12 @@ describe('replays and duplicates over the network', () => {
       ),
     );
     await h.server.waitForClients(4, 10_000);
-    const result = await h.server.runRound({ roundId: 'dup', vectorLength: 6, minClients: 4 });
+    const result = await h.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'dup',
+      vectorLength: 6,
+      minClients: 4,
+    });
     expectExact(result, 6);
     expect(result.survivors).toHaveLength(4);
     const refused = refusals(h.events);
@@ -79,11 +84,24 @@ describe('replays and duplicates over the network', () => {
     });
     clients = await Promise.all([spy, ...['c1', 'c2', 'c3'].map((id) => connectClient(h.server.url, id))]);
     await h.server.waitForClients(4, 10_000);
-    expectExact(await h.server.runRound({ roundId: 'first', vectorLength: 5, minClients: 4 }), 5);
+    expectExact(
+      await h.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'first',
+        vectorLength: 5,
+        minClients: 4,
+      }),
+      5,
+    );
     expect(recorded.map(frameType)).toEqual(['advertise', 'share-keys', 'masked-input', 'unmask']);
     replay = true;
     const before = h.events.length;
-    const second = await h.server.runRound({ roundId: 'second', vectorLength: 5, minClients: 4 });
+    const second = await h.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'second',
+      vectorLength: 5,
+      minClients: 4,
+    });
     expectExact(second, 5);
     expect(second.survivors).toEqual(['c0', 'c1', 'c2', 'c3']);
     const refused = refusals(h.events.slice(before), 'c0');
@@ -113,8 +131,21 @@ describe('replays and duplicates over the network', () => {
       ...['c1', 'c2', 'c3'].map((id) => connectClient(h.server.url, id)),
     ]);
     await h.server.waitForClients(4, 10_000);
-    expectExact(await h.server.runRound({ roundId: 'honest', vectorLength: 5, minClients: 4 }), 5);
-    const result = await h.server.runRound({ roundId: 'replayed', vectorLength: 5, minClients: 4 });
+    expectExact(
+      await h.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'honest',
+        vectorLength: 5,
+        minClients: 4,
+      }),
+      5,
+    );
+    const result = await h.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'replayed',
+      vectorLength: 5,
+      minClients: 4,
+    });
     expectExactOrAborted(result, 5);
     expect(result.status).toBe('aborted');
     expect(result.abort?.code).toBe('SMPC_AGGREGATE_INVALID');
@@ -138,7 +169,12 @@ describe('replays and duplicates over the network', () => {
       mallory,
     ]);
     await h.server.waitForClients(5, 10_000);
-    const result = await h.server.runRound({ roundId: 'garbage', vectorLength: 5, minClients: 4 });
+    const result = await h.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'garbage',
+      vectorLength: 5,
+      minClients: 4,
+    });
     expectExact(result, 5);
     expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3']);
     expect(h.events).toContainEqual(

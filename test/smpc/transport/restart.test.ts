@@ -66,6 +66,7 @@ describe('round store', () => {
     clients = await Promise.all(reg.map((c) => connectClient(first.server.url, c.id, { WebSocket: stuck })));
     await first.server.waitForClients(4, 10_000);
     const round = first.server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'interrupted',
       vectorLength: 5,
       minClients: 4,
@@ -96,12 +97,22 @@ describe('round store', () => {
     });
     expect(await new FileRoundStore(path).load()).toBeNull();
     await expectCodeAsync(
-      second.server.runRound({ roundId: 'interrupted', vectorLength: 5, minClients: 3 }),
+      second.server.runRound({
+        profile: 'honest-but-curious',
+        roundId: 'interrupted',
+        vectorLength: 5,
+        minClients: 3,
+      }),
       'SMPC_ROUND_CONFLICT',
     );
     clients = await Promise.all(reg.map((c) => connectClient(second.server.url, c.id)));
     await second.server.waitForClients(4, 10_000);
-    const next = await second.server.runRound({ roundId: 'fresh', vectorLength: 5, minClients: 4 });
+    const next = await second.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'fresh',
+      vectorLength: 5,
+      minClients: 4,
+    });
     expectExact(next, 5);
     expect(next.survivors).toEqual(['c0', 'c1', 'c2', 'c3']);
     expect(await new FileRoundStore(path).load()).toBeNull(); // cleared when the round ended by itself

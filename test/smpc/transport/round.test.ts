@@ -29,7 +29,12 @@ describe('AggregationServer + AggregationClient', () => {
     const { server } = harness;
     clients = await Promise.all(reg.map((c) => connectClient(server.url, c.id)));
     await server.waitForClients(3, 10_000);
-    const result = await server.runRound({ roundId: 'r1', vectorLength: 8, minClients: 3 });
+    const result = await server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'r1',
+      vectorLength: 8,
+      minClients: 3,
+    });
     expectExact(result, 8);
     expect(result.survivors).toEqual(['c0', 'c1', 'c2']);
     expect(result.dropped).toEqual([]);
@@ -60,6 +65,7 @@ describe('AggregationServer + AggregationClient', () => {
     clients = await Promise.all(reg.map((c) => connectClient(server.url, c.id)));
     await server.waitForClients(10, 10_000);
     const result = await server.runRound({
+      profile: 'honest-but-curious',
       roundId: 'r16',
       vectorLength: 20,
       ringBits: 16,
