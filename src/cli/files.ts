@@ -28,6 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { concatBytes } from '@noble/hashes/utils.js';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ConfideArgumentError, type ConfideError, HeError } from '../errors.ts';
 import { ProvenanceError } from '../provenance/errors.ts';
@@ -154,14 +155,7 @@ async function readBounded(path: string, limit: number, container: boolean): Pro
       if (filled < chunk.length) break; // end of file
       next = MiB;
     }
-    if (chunks.length === 1) return chunks[0] as Uint8Array;
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
+    return chunks.length === 1 ? (chunks[0] as Uint8Array) : concatBytes(...chunks);
   } finally {
     await handle.close();
   }
@@ -219,15 +213,7 @@ async function readContainerStream(handle: FileHandle, limit: number): Promise<U
   const reader = new SequentialReader(handle);
   const parts: Uint8Array[] = [];
   let total = 0;
-  const join = (): Uint8Array => {
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
-  };
+  const join = (): Uint8Array => concatBytes(...parts);
   const take = async (n: number): Promise<boolean> => {
     const bytes = await reader.take(n);
     parts.push(bytes);

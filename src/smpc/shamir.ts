@@ -197,20 +197,7 @@ function parseShares(shares: readonly ShamirShare[]): ParsedShare[] {
 
 /** f(0) by Lagrange interpolation over exactly these shares. */
 function interpolateAtZero(points: readonly ParsedShare[]): bigint {
-  let acc = 0n;
-  for (let i = 0; i < points.length; i++) {
-    const pi = points[i] as ParsedShare;
-    let num = 1n;
-    let den = 1n;
-    for (let j = 0; j < points.length; j++) {
-      if (j === i) continue;
-      const xj = (points[j] as ParsedShare).x;
-      num = mod(num * xj);
-      den = mod(den * (xj - pi.x));
-    }
-    acc = mod(acc + pi.y * mod(num * inverse(den)));
-  }
-  return acc;
+  return interpolateAt(points, 0n);
 }
 
 /**
