@@ -102,6 +102,8 @@ export const SMPC_ERROR_CODES = [
   'SMPC_INPUT_TOO_LARGE',
   /** A `confide smpc` output file already exists and was not replaced. */
   'SMPC_FILE_EXISTS',
+  /** The server banned this client: a session aborted on its messages (check lanes, shares). */
+  'SMPC_CLIENT_BANNED',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */
