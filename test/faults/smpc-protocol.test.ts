@@ -226,7 +226,9 @@ describe('finding 5 (audit): a masked input failing its check lanes is attribute
     const result = await h.server.runRound({ roundId: 'check-lanes', vectorLength: 4, minClients: 4 });
     // The first session aborted naming c3; a fresh session without it summed the other four.
     expect(result.retried).toEqual([{ roundId: 'check-lanes', code: 'SMPC_AGGREGATE_INVALID' }]);
-    expect(result.banned).toEqual([{ clientId: 'c3', code: 'SMPC_AGGREGATE_INVALID', roundId: 'check-lanes' }]);
+    expect(result.banned).toEqual([
+      { clientId: 'c3', code: 'SMPC_AGGREGATE_INVALID', roundId: 'check-lanes' },
+    ]);
     expect(result.roundId).toBe('check-lanes.retry1');
     expectExact(result, 4);
     expect([...result.survivors]).toEqual(['c0', 'c1', 'c2', 'c4']);

@@ -26,7 +26,10 @@
  */
 
 /** Abort codes a single client's own messages cause (the abort names it in `clients`). */
-export const ATTRIBUTABLE_ABORT_CODES: readonly string[] = ['SMPC_AGGREGATE_INVALID', 'SMPC_SHARES_INCONSISTENT'];
+export const ATTRIBUTABLE_ABORT_CODES: readonly string[] = [
+  'SMPC_AGGREGATE_INVALID',
+  'SMPC_SHARES_INCONSISTENT',
+];
 
 /** Largest number of retries a round may have. */
 export const MAX_RETRIES = 9;

@@ -58,7 +58,6 @@ import { PROTOCOL_VERSION, type Profile } from '../protocol/params.ts';
 import { decideJoin, resolveClientPolicy } from '../protocol/policy.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
 import { IDENTITY_KEY_LENGTH } from '../signing.ts';
-import { decideRetry, type PriorSession, parseRetryRoundId } from './retry.ts';
 import {
   type AnnounceFrame,
   DEFAULT_MAX_FRAME_BYTES,
@@ -70,6 +69,7 @@ import {
   type ResultFrame,
   sameSession,
 } from './frames.ts';
+import { decideRetry, type PriorSession, parseRetryRoundId } from './retry.ts';
 
 /** What a client is told about a round before it decides to join. */
 export interface RoundAnnouncement {

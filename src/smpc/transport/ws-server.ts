@@ -609,7 +609,8 @@ export class AggregationServer {
         banned.push({ clientId: id, code, roundId });
         this.#onEvent({ type: 'client-banned', roundId, clientId: id, code });
         const conn = this.#connected.get(id);
-        if (conn !== undefined) this.#reject(conn, 'SMPC_CLIENT_BANNED', 'banned: a round aborted on its messages');
+        if (conn !== undefined)
+          this.#reject(conn, 'SMPC_CLIENT_BANNED', 'banned: a round aborted on its messages');
       }
       retried.push({ roundId, code });
     }
