@@ -33,6 +33,11 @@
  *   signature and excludes a client whose signature does not verify instead of relaying it (where
  *   every honest client would abort).
  *
+ * - a session that aborts on a code one client's own messages cause, naming it (check lanes,
+ *   inconsistent shares), is retried: the named clients are banned (`banMs`) and a fresh session
+ *   `<roundId>.retry<n>` runs with the others, up to `maxRetries` (rules and their security
+ *   argument in `retry.ts`); a DP plan is charged once per `runRound`.
+ *
  * The server state is saved to a {@link RoundStore} before the round is announced and at every
  * stage change, before that stage's requests go out (a stored round is never resumed, so per-message writes, which would cost O(n²·d) bytes
  * for a round, would buy nothing), and cleared when the round ends on its own. On `listen`, a
