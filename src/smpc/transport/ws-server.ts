@@ -358,6 +358,8 @@ export class AggregationServer {
   readonly #dpPlanUses = new WeakMap<DpPlan, number>();
   readonly #waiters = new Set<() => void>();
   #round: RoundRun | null = null;
+  /** A round (one or more sessions) is running. */
+  #busy = false;
   #closing = false;
 
   private constructor(
@@ -574,7 +576,7 @@ export class AggregationServer {
       );
     }
     if (this.#closing) throw new SmpcError('SMPC_SERVER_CLOSING', 'the server is closing');
-    if (this.#round !== null) {
+    if (this.#round !== null || this.#busy) {
       throw new SmpcError('SMPC_ROUND_CONFLICT', 'a round is in progress: rounds run one at a time');
     }
     for (let a = 0; a <= maxRetries; a++) {
@@ -598,11 +600,25 @@ export class AggregationServer {
       this.#dpPlanUses.set(key, uses + 1);
     }
     for (let a = 0; a <= maxRetries; a++) this.#usedRoundIds.add(retryRoundId(o.roundId, a));
+    // Held across the sessions of this round, so no other round starts between two of them.
+    this.#busy = true;
+    try {
+      return await this.#runSessions(o, options.payload, maxRetries);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #runSessions(
+    o: RoundRun['options'] & { readonly dp: DpPlan | null },
+    payload: Uint8Array | undefined,
+    maxRetries: number,
+  ): Promise<RoundResult> {
     const banned: BannedClient[] = [];
     const retried: { roundId: string; code: string }[] = [];
     for (let attempt = 0; ; attempt++) {
       const roundId = retryRoundId(o.roundId, attempt);
-      const session = await this.#runSession({ ...o, roundId }, options.payload);
+      const session = await this.#runSession({ ...o, roundId }, payload);
       const blamed = attributableClients(session.abort);
       if (session.status === 'completed' || blamed.length === 0 || attempt >= maxRetries || this.#closing) {
         return { ...session, banned, retried };
