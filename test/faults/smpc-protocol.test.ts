@@ -240,6 +240,35 @@ describe('finding 5 (audit): a masked input failing its check lanes is attribute
   });
 });
 
+describe('finding 5 (audit): a commitment that matches no secret', () => {
+  it('inconsistent shares: the round completes without their owner, banned', async () => {
+    const reg = registry(5);
+    harness = await startServer(reg);
+    const h = harness;
+    const attacker = await connectClient(h.server.url, 'c3', {
+      WebSocket: tamperingWebSocket((bytes, control) => {
+        const frame = decodeFrame(bytes) as Frame;
+        if (frame.kind === 'protocol' && frameType(bytes) === 'share-keys') {
+          const m = decodeMessage(frame.message) as { selfMaskCommitment: Uint8Array };
+          const c = Uint8Array.from(m.selfMaskCommitment);
+          c[0] = (c[0] as number) ^ 1;
+          control.send(encodeFrame({ ...frame, message: encodeMessage({ ...m, selfMaskCommitment: c }) }));
+          return;
+        }
+        control.send(bytes);
+      }),
+    });
+    const honest = await Promise.all(['c0', 'c1', 'c2', 'c4'].map((id) => connectClient(h.server.url, id)));
+    clients = [attacker, ...honest];
+    await h.server.waitForClients(5, 10_000);
+    const result = await h.server.runRound({ roundId: 'commitment', vectorLength: 4, minClients: 4 });
+    expect(result.retried).toEqual([{ roundId: 'commitment', code: 'SMPC_SHARES_INCONSISTENT' }]);
+    expect(result.banned.map((b) => b.clientId)).toEqual(['c3']);
+    expectExact(result, 4);
+    expect([...result.survivors]).toEqual(['c0', 'c1', 'c2', 'c4']);
+  });
+});
+
 describe('finding 5 (audit): a bad signature in the active profile excludes its sender', () => {
   it('an advertisement whose signature does not verify is left out of the roster; the rest sum exactly', async () => {
     const reg = registry(6);
