@@ -1,5 +1,6 @@
 // Retry sessions: the pure rules (retry.ts) and the server's validation of round ids.
 import { afterEach, describe, expect, it } from 'vitest';
+import { resolveClientPolicy } from '../../../src/smpc/protocol/policy.ts';
 import {
   attributableClients,
   decideRetry,
@@ -40,6 +41,16 @@ describe('retry rules', () => {
     expect(decideRetry(1, [{ ...aborted, outcome: 'unknown' }], true).join).toBe(false);
     expect(decideRetry(1, [{ ...aborted, attempt: 1 }], true).join).toBe(false);
     expect(decideRetry(0, [], false).join).toBe(true);
+  });
+
+  it('a client that distrusts the server (active) joins no retry after unmasking unless it opts in', () => {
+    expect(resolveClientPolicy({}, { hasIdentities: true }).allowRetryAfterUnmask).toBe(false);
+    expect(resolveClientPolicy({}, { hasIdentities: false }).allowRetryAfterUnmask).toBe(true);
+    const optIn = { allowRetryAfterUnmask: true };
+    expect(resolveClientPolicy(optIn, { hasIdentities: true }).allowRetryAfterUnmask).toBe(true);
+    expect(() =>
+      resolveClientPolicy({ allowRetryAfterUnmask: 1 as unknown as boolean }, { hasIdentities: false }),
+    ).toThrow(/allowRetryAfterUnmask/);
   });
 
   it('the server refuses round ids that name a retry, or leave no room for one', async () => {
