@@ -106,6 +106,8 @@ export const SMPC_ERROR_CODES = [
   'SMPC_SERVER_BUSY',
   /** A round's estimated memory exceeds the configured cap; the message gives the figure and the flag or option to change. */
   'SMPC_PLAN_TOO_LARGE',
+  /** The server banned this client: a session aborted on its messages (check lanes, shares). */
+  'SMPC_CLIENT_BANNED',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

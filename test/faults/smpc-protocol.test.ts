@@ -209,7 +209,7 @@ describe('finding 5: one client cannot abort a round the others can complete', (
 });
 
 describe('finding 5 (audit): a masked input failing its check lanes is attributed', () => {
-  it('an altered check lane aborts the round naming its sender, never with a wrong sum', async () => {
+  it('an altered check lane: the round completes without its sender, banned, never with a wrong sum', async () => {
     const reg = registry(5);
     harness = await startServer(reg);
     const h = harness;
@@ -232,12 +232,56 @@ describe('finding 5 (audit): a masked input failing its check lanes is attribute
     const result = await h.server.runRound({
       roundId: 'check-lanes',
       vectorLength: 4,
-      minClients: 5,
+      minClients: 4,
       profile: 'honest-but-curious',
     });
-    expect(result.status).toBe('aborted');
-    expect(result.sum).toBeNull();
-    expect(result.abort).toMatchObject({ code: 'SMPC_AGGREGATE_INVALID', clients: ['c3'] });
+    // The first session aborted naming c3; a fresh session without it summed the other four.
+    expect(result.retried).toEqual([{ roundId: 'check-lanes', code: 'SMPC_AGGREGATE_INVALID' }]);
+    expect(result.banned).toEqual([
+      { clientId: 'c3', code: 'SMPC_AGGREGATE_INVALID', roundId: 'check-lanes' },
+    ]);
+    expect(result.roundId).toBe('check-lanes.retry1');
+    expectExact(result, 4);
+    expect([...result.survivors]).toEqual(['c0', 'c1', 'c2', 'c4']);
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'client-banned', clientId: 'c3', code: 'SMPC_AGGREGATE_INVALID' }),
+    );
+    // Banned: it is refused when it comes back.
+    await expect(connectClient(h.server.url, 'c3')).rejects.toMatchObject({ code: 'SMPC_CONNECTION_CLOSED' });
+  });
+});
+
+describe('finding 5 (audit): a commitment that matches no secret', () => {
+  it('inconsistent shares: the round completes without their owner, banned', async () => {
+    const reg = registry(5);
+    harness = await startServer(reg);
+    const h = harness;
+    const attacker = await connectClient(h.server.url, 'c3', {
+      WebSocket: tamperingWebSocket((bytes, control) => {
+        const frame = decodeFrame(bytes) as Frame;
+        if (frame.kind === 'protocol' && frameType(bytes) === 'share-keys') {
+          const m = decodeMessage(frame.message) as { selfMaskCommitment: Uint8Array };
+          const c = Uint8Array.from(m.selfMaskCommitment);
+          c[0] = (c[0] as number) ^ 1;
+          control.send(encodeFrame({ ...frame, message: encodeMessage({ ...m, selfMaskCommitment: c }) }));
+          return;
+        }
+        control.send(bytes);
+      }),
+    });
+    const honest = await Promise.all(['c0', 'c1', 'c2', 'c4'].map((id) => connectClient(h.server.url, id)));
+    clients = [attacker, ...honest];
+    await h.server.waitForClients(5, 10_000);
+    const result = await h.server.runRound({
+      roundId: 'commitment',
+      vectorLength: 4,
+      minClients: 4,
+      profile: 'honest-but-curious',
+    });
+    expect(result.retried).toEqual([{ roundId: 'commitment', code: 'SMPC_SHARES_INCONSISTENT' }]);
+    expect(result.banned.map((b) => b.clientId)).toEqual(['c3']);
+    expectExact(result, 4);
+    expect([...result.survivors]).toEqual(['c0', 'c1', 'c2', 'c4']);
   });
 });
 

@@ -242,6 +242,8 @@ function describeEvent(e: AggregationEvent): string {
       return `round ${e.roundId}: completed, ${e.survivors} inputs summed, ${e.dropped} dropped`;
     case 'round-aborted':
       return `round ${e.roundId}: aborted (${e.code}: ${e.reason})`;
+    case 'client-banned':
+      return `round ${e.roundId}: client ${e.clientId} banned (${e.code}); retrying without it`;
   }
 }
 

@@ -72,6 +72,14 @@ export interface ClientPolicy {
    * needs, so the client refuses to unmask such a sum (`SMPC_DP_TOO_FEW_SURVIVORS`).
    */
   readonly minSurvivors?: number;
+  /**
+   * Whether this client joins a retry session (`<round>.retry<n>`) of a round whose earlier
+   * session it saw abort after it sent its masked input (its self mask may then have been revealed,
+   * and a server colluding with the client blamed for the abort could hold that session's sum).
+   * Default: false for `minProfile: 'active'` (the client distrusts the server), true otherwise.
+   * A retry of a session that completed, or whose end the client did not see, is always refused.
+   */
+  readonly allowRetryAfterUnmask?: boolean;
 }
 
 /** What a client knows about a round when it decides: the announcement, or the full parameters. */
@@ -123,13 +131,19 @@ export function resolveClientPolicy(
     });
   }
   const minCohort = assertInteger(p.minCohort ?? 2, 'minCohort', 2, MAX_COHORT);
+  if (p.allowRetryAfterUnmask !== undefined && typeof p.allowRetryAfterUnmask !== 'boolean') {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'allowRetryAfterUnmask must be a boolean', {
+      fields: ['allowRetryAfterUnmask'],
+    });
+  }
+  const minProfile = assertOneOf(
+    p.minProfile ?? (context.hasIdentities ? 'active' : 'honest-but-curious'),
+    'minProfile',
+    PROFILES,
+  );
   const maxCohort = assertInteger(p.maxCohort ?? MAX_COHORT, 'maxCohort', 2, MAX_COHORT);
   return {
-    minProfile: assertOneOf(
-      p.minProfile ?? (context.hasIdentities ? 'active' : 'honest-but-curious'),
-      'minProfile',
-      PROFILES,
-    ),
+    minProfile,
     minThreshold: assertInteger(p.minThreshold ?? 2, 'minThreshold', 2, 65_535),
     minThresholdFraction,
     minDegree: assertInteger(p.minDegree ?? 2, 'minDegree', 2, MAX_COHORT),
@@ -141,6 +155,7 @@ export function resolveClientPolicy(
       assertString(r, `completedRoundIds[${i}]`, 128),
     ),
     minSurvivors: assertInteger(p.minSurvivors ?? 0, 'minSurvivors', 0, MAX_COHORT),
+    allowRetryAfterUnmask: p.allowRetryAfterUnmask ?? minProfile !== 'active',
   };
 }
 

@@ -69,6 +69,7 @@ import {
   type ResultFrame,
   sameSession,
 } from './frames.ts';
+import { decideRetry, type PriorSession, parseRetryRoundId } from './retry.ts';
 
 /** What a client is told about a round before it decides to join. */
 export interface RoundAnnouncement {
@@ -227,6 +228,8 @@ export class AggregationClient {
   readonly #completed: Set<string>;
   readonly #dpJoined: DpPlan[];
   readonly #rounds: ClientRoundRecord[] = [];
+  /** What this client saw of each session it joined, by service round id (retry decisions). */
+  readonly #seen = new Map<string, PriorSession>();
   readonly #maxFrameBytes: number;
   /** The policy with its defaults, resolved once (identities decide the profile floor). */
   readonly #policy: Required<ClientPolicy>;
@@ -508,6 +511,25 @@ export class AggregationClient {
       this.#decline(frame, 'SMPC_POLICY_VIOLATION', 'this client already took part in this round id', true);
       return;
     }
+    // A retry session only of a round whose every session this client joined it saw abort: never
+    // a second sum over an overlapping cohort (retry.ts). Ids joined in an earlier process
+    // (`completedRoundIds`) have no known outcome, so they forbid retries of their round.
+    const { base, attempt } = parseRetryRoundId(frame.roundId);
+    const prior = [...this.#completed]
+      .filter((id) => parseRetryRoundId(id).base === base)
+      .map(
+        (id): PriorSession =>
+          this.#seen.get(id) ?? {
+            attempt: parseRetryRoundId(id).attempt,
+            outcome: 'unknown',
+            reachedUnmask: true,
+          },
+      );
+    const retry = decideRetry(attempt, prior, this.#policy.allowRetryAfterUnmask);
+    if (!retry.join) {
+      this.#decline(frame, 'SMPC_POLICY_VIOLATION', retry.reason, true);
+      return;
+    }
     // The profile and ring floors, decided on the announcement (the same function decides again on
     // the full parameters, before any key is advertised): a downgraded round is declined before the
     // application prepares an input or this client sends anything but the decline.
@@ -565,6 +587,7 @@ export class AggregationClient {
       }
     }
     this.#completed.add(frame.roundId);
+    this.#seen.set(frame.roundId, { attempt, outcome: 'unknown', reachedUnmask: true });
     const announcement: RoundAnnouncement = {
       roundId: frame.roundId,
       vectorLength: frame.vectorLength,
@@ -699,6 +722,13 @@ export class AggregationClient {
       return;
     }
     this.#session = null;
+    const stage = s.state?.stage ?? 'aborted';
+    this.#seen.set(frame.roundId, {
+      attempt: parseRetryRoundId(frame.roundId).attempt,
+      outcome: frame.status === 'completed' ? 'completed' : 'aborted',
+      // Once its masked vector left, its self mask may be revealed; before that, nothing was.
+      reachedUnmask: !(stage === 'awaiting-params' || stage === 'advertised' || stage === 'shared-keys'),
+    });
     const record: ClientRoundRecord = {
       roundId: frame.roundId,
       status: frame.status,

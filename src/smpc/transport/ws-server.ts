@@ -38,6 +38,11 @@
  *   signature and excludes a client whose signature does not verify instead of relaying it (where
  *   every honest client would abort).
  *
+ * - a session that aborts on a code one client's own messages cause, naming it (check lanes,
+ *   inconsistent shares), is retried: the named clients are banned (`banMs`) and a fresh session
+ *   `<roundId>.retry<n>` runs with the others, up to `maxRetries` (rules and their security
+ *   argument in `retry.ts`); a DP plan is charged once per `runRound`.
+ *
  * The server state is saved to a {@link RoundStore} before the round is announced and at every
  * stage change, before that stage's requests go out (a stored round is never resumed, so per-message writes, which would cost O(n²·d) bytes
  * for a round, would buy nothing), and cleared when the round ends on its own. On `listen`, a
@@ -89,6 +94,7 @@ import {
   SESSION_TAG_LENGTH,
   sameSession,
 } from './frames.ts';
+import { attributableClients, MAX_RETRIES, parseRetryRoundId, retryRoundId } from './retry.ts';
 import { MemoryRoundStore, type RoundStore } from './store.ts';
 
 export type { RegisteredClient } from './connections.ts';
@@ -147,7 +153,22 @@ export type AggregationEvent =
       readonly roundId: string;
       readonly code: string;
       readonly reason: string;
+    }
+  | {
+      readonly type: 'client-banned';
+      readonly roundId: string;
+      readonly clientId: string;
+      readonly code: string;
     };
+
+/** A client banned because its own messages made a session abort. */
+export interface BannedClient {
+  readonly clientId: string;
+  /** The abort code its messages caused (`SMPC_AGGREGATE_INVALID`, `SMPC_SHARES_INCONSISTENT`). */
+  readonly code: string;
+  /** The session (service round id) it made abort. */
+  readonly roundId: string;
+}
 
 /** Options of {@link AggregationServer.listen}. */
 export interface AggregationServerOptions {
@@ -175,6 +196,11 @@ export interface AggregationServerOptions {
    * `SMPC_PLAN_TOO_LARGE` before it is announced. Default 4 GiB.
    */
   readonly maxMemoryBytes?: number;
+  /**
+   * How long a client whose messages made a session abort stays banned (not announced to, refused
+   * at hello with `SMPC_CLIENT_BANNED`); default: for the server's lifetime.
+   */
+  readonly banMs?: number;
 }
 
 /** Options of {@link AggregationServer.runRound}. */
@@ -210,6 +236,11 @@ export interface AggregationRoundOptions {
   readonly shareSum?: boolean;
   /** Mask PRG; default `aes-256-ctr`. */
   readonly prg?: PrgAlgorithm;
+  /**
+   * Fresh sessions (`${roundId}.retry1`, …) to run, without the clients it names, after a session
+   * aborts with a code a single client causes (`retry.ts`); default 2, at most 9, 0 to disable.
+   */
+  readonly maxRetries?: number;
 }
 
 /** The outcome of a round. */
@@ -251,7 +282,14 @@ export interface RoundResult {
    * rounds with `achievedEpsilon(plan, counts)`. Null without a plan or when aborted.
    */
   readonly epsilon: number | null;
+  /** Clients banned during this round (each made a session abort), with the code. */
+  readonly banned: readonly BannedClient[];
+  /** Earlier sessions of this round that aborted and were retried (their ids and abort). */
+  readonly retried: readonly { readonly roundId: string; readonly code: string }[];
 }
+
+/** The outcome of one session (a round is one session, or more with retries). */
+type SessionResult = Omit<RoundResult, 'banned' | 'retried'>;
 
 /** What the store holds for a round announced but not yet started. */
 const ANNOUNCED = 'announced';
@@ -271,7 +309,7 @@ interface RoundRun {
   readonly roundId: string;
   readonly protocolRoundId: string;
   readonly session: Uint8Array;
-  readonly options: Required<Omit<AggregationRoundOptions, 'payload' | 'dp' | 'prg'>> & {
+  readonly options: Required<Omit<AggregationRoundOptions, 'payload' | 'dp' | 'prg' | 'maxRetries'>> & {
     readonly prg: PrgAlgorithm;
   };
   /** The round's distributed-DP plan, validated, or null. */
@@ -294,8 +332,8 @@ interface RoundRun {
   bytesOut: number;
   protocolTimeMs: number;
   joinWake: (() => void) | null;
-  finish: (result: RoundResult) => void;
-  readonly done: Promise<RoundResult>;
+  finish: (result: SessionResult) => void;
+  readonly done: Promise<SessionResult>;
 }
 
 /**
@@ -318,6 +356,9 @@ export class AggregationServer {
   readonly #maxFrameBytes: number;
   readonly #store: RoundStore;
   readonly #onEvent: (event: AggregationEvent) => void;
+  readonly #banMs: number;
+  /** Banned client ids and when each ban ends (ms since the epoch). */
+  readonly #banned = new Map<string, number>();
   readonly #connected = new Map<string, Connection>();
   /** Connections that have not authenticated yet (their own pool, `connections.ts`). */
   readonly #pending: PendingConnections;
@@ -327,6 +368,8 @@ export class AggregationServer {
   readonly #dpPlanUses = new WeakMap<DpPlan, number>();
   readonly #waiters = new Set<() => void>();
   #round: RoundRun | null = null;
+  /** A round (one or more sessions) is running. */
+  #busy = false;
   #closing = false;
 
   private constructor(
@@ -339,6 +382,7 @@ export class AggregationServer {
     onEvent: (event: AggregationEvent) => void,
     pending: PendingConnections,
     maxMemoryBytes: number,
+    banMs: number,
   ) {
     this.#http = http;
     this.#wss = wss;
@@ -349,6 +393,7 @@ export class AggregationServer {
     this.#onEvent = onEvent;
     this.#pending = pending;
     this.#maxMemoryBytes = maxMemoryBytes;
+    this.#banMs = banMs;
     // Every TCP connection is pending from its accept: before its upgrade request is even read.
     http.on('connection', (tcp: Socket) => {
       if (this.#closing) tcp.destroy();
@@ -396,6 +441,10 @@ export class AggregationServer {
       options.maxMemoryBytes === undefined
         ? DEFAULT_MAX_ROUND_MEMORY_BYTES
         : assertInteger(options.maxMemoryBytes, 'maxMemoryBytes', 1, Number.MAX_SAFE_INTEGER);
+    const banMs =
+      options.banMs === undefined
+        ? Number.POSITIVE_INFINITY
+        : assertInteger(options.banMs, 'banMs', 0, Number.MAX_SAFE_INTEGER);
     const registered = new ClientRegistry(options.clients);
     if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'onEvent must be a function');
@@ -464,6 +513,7 @@ export class AggregationServer {
         onRefused: (code, reason) => onEvent({ type: 'client-rejected', code, reason }),
       }),
       maxMemoryBytes,
+      banMs,
     );
     for (const id of retired) server.#usedRoundIds.add(id);
     onEvent({ type: 'listening', url: server.url });
@@ -523,12 +573,30 @@ export class AggregationServer {
    */
   async runRound(options: AggregationRoundOptions): Promise<RoundResult> {
     const o = this.#checkRoundOptions(options);
+    const maxRetries =
+      options.maxRetries === undefined ? 2 : assertInteger(options.maxRetries, 'maxRetries', 0, MAX_RETRIES);
+    if (parseRetryRoundId(o.roundId).attempt !== 0) {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        'roundId must not end in .retry<n>: that suffix names retry sessions',
+        { fields: ['roundId'] },
+      );
+    }
+    if (maxRetries > 0 && retryRoundId(o.roundId, maxRetries).length > MAX_ROUND_ID_LENGTH) {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        `roundId leaves no room for the .retry<n> suffix: use at most ${MAX_ROUND_ID_LENGTH - 7} characters or maxRetries 0`,
+        { fields: ['roundId'] },
+      );
+    }
     if (this.#closing) throw new SmpcError('SMPC_SERVER_CLOSING', 'the server is closing');
-    if (this.#round !== null) {
+    if (this.#round !== null || this.#busy) {
       throw new SmpcError('SMPC_ROUND_CONFLICT', 'a round is in progress: rounds run one at a time');
     }
-    if (this.#usedRoundIds.has(o.roundId)) {
-      throw new SmpcError('SMPC_ROUND_CONFLICT', `round id ${o.roundId} was used before: pick a new one`);
+    for (let a = 0; a <= maxRetries; a++) {
+      if (this.#usedRoundIds.has(retryRoundId(o.roundId, a))) {
+        throw new SmpcError('SMPC_ROUND_CONFLICT', `round id ${o.roundId} was used before: pick a new one`);
+      }
     }
     if (options.dp !== undefined) {
       // A plan is calibrated for its number of rounds: running more under it would spend more than
@@ -542,13 +610,63 @@ export class AggregationServer {
           { fields: ['dp'] },
         );
       }
+      // One use per round, retries included: an aborted session released no sum (retry.ts).
       this.#dpPlanUses.set(key, uses + 1);
     }
-    this.#usedRoundIds.add(o.roundId);
-    const payload = options.payload === undefined ? new Uint8Array(0) : options.payload;
+    for (let a = 0; a <= maxRetries; a++) this.#usedRoundIds.add(retryRoundId(o.roundId, a));
+    // Held across the sessions of this round, so no other round starts between two of them.
+    this.#busy = true;
+    try {
+      return await this.#runSessions(o, options.payload, maxRetries);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #runSessions(
+    o: RoundRun['options'] & { readonly dp: DpPlan | null },
+    payload: Uint8Array | undefined,
+    maxRetries: number,
+  ): Promise<RoundResult> {
+    const banned: BannedClient[] = [];
+    const retried: { roundId: string; code: string }[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const roundId = retryRoundId(o.roundId, attempt);
+      const session = await this.#runSession({ ...o, roundId }, payload);
+      const blamed = attributableClients(session.abort);
+      if (session.status === 'completed' || blamed.length === 0 || attempt >= maxRetries || this.#closing) {
+        return { ...session, banned, retried };
+      }
+      // The named clients' own messages made the session abort: ban them and run a fresh session.
+      const code = session.abort?.code ?? 'SMPC_ABORTED';
+      for (const id of blamed) {
+        this.#banned.set(id, Date.now() + this.#banMs);
+        banned.push({ clientId: id, code, roundId });
+        this.#onEvent({ type: 'client-banned', roundId, clientId: id, code });
+        const conn = this.#connected.get(id);
+        if (conn !== undefined)
+          this.#reject(conn, 'SMPC_CLIENT_BANNED', 'banned: a round aborted on its messages');
+      }
+      retried.push({ roundId, code });
+    }
+  }
+
+  #isBanned(id: string): boolean {
+    const until = this.#banned.get(id);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.#banned.delete(id);
+    return false;
+  }
+
+  async #runSession(
+    o: RoundRun['options'] & { readonly dp: DpPlan | null },
+    payloadOption: Uint8Array | undefined,
+  ): Promise<Omit<RoundResult, 'banned' | 'retried'>> {
+    const payload = payloadOption === undefined ? new Uint8Array(0) : payloadOption;
     const digest = payloadDigest(payload);
-    let finish!: (result: RoundResult) => void;
-    const done = new Promise<RoundResult>((resolve) => {
+    let finish!: (result: SessionResult) => void;
+    const done = new Promise<SessionResult>((resolve) => {
       finish = resolve;
     });
     const run: RoundRun = {
@@ -557,7 +675,7 @@ export class AggregationServer {
       session: randomBytes(SESSION_TAG_LENGTH),
       options: o,
       dp: o.dp,
-      announced: new Map(this.#connected),
+      announced: new Map([...this.#connected].filter(([id]) => !this.#isBanned(id))),
       answers: new Map(),
       members: new Map(),
       gone: new Set(),
@@ -740,8 +858,17 @@ export class AggregationServer {
       refuse('unknown client id or wrong token');
       return;
     }
-    this.#pending.authenticated(tcp);
     const id = frame.clientId;
+    if (this.#isBanned(id)) {
+      conn.open = false;
+      this.#pending.refuse(
+        tcp,
+        'SMPC_CLIENT_BANNED',
+        'this client is banned: a round aborted on its messages',
+      );
+      return;
+    }
+    this.#pending.authenticated(tcp);
     const previous = this.#connected.get(id);
     if (previous !== undefined) {
       // The newest connection wins: the old one is probably a dead process the OS has not noticed.
@@ -754,6 +881,14 @@ export class AggregationServer {
     this.#sendRaw(conn, encodeFrame({ kind: 'welcome', clientId: id, maxFrameBytes: this.#maxFrameBytes }));
     this.#onEvent({ type: 'client-connected', clientId: id });
     for (const w of [...this.#waiters]) w();
+  }
+
+  /** Closes an authenticated connection with a coded error frame (a ban). */
+  #reject(conn: Connection, code: string, reason: string): void {
+    this.#onEvent({ type: 'client-rejected', code, reason });
+    this.#sendRaw(conn, encodeFrame({ kind: 'error', code, message: reason }));
+    conn.open = false;
+    conn.socket.close(CLOSE_POLICY, code);
   }
 
   #closed(conn: Connection, code: number): void {
@@ -1081,7 +1216,7 @@ export class AggregationServer {
       : cohort.filter((id) => run.gone.has(id) || state?.excluded.some((e) => e.id === id));
     const abort = completed ? null : { code: isCode(code) ? code : 'SMPC_ABORTED', reason };
     const blamed = completed ? undefined : state?.abort?.clients;
-    const result: RoundResult = {
+    const result: SessionResult = {
       roundId: run.roundId,
       status: completed ? 'completed' : 'aborted',
       sum: completed ? Uint32Array.from(state?.result as Uint32Array) : null,

@@ -327,3 +327,56 @@ describe('client against a hostile server', () => {
     expect(a.events.filter((x) => x.type === 'refused').length).toBeGreaterThan(100);
   });
 });
+
+describe('client against a server retrying a round (retry sessions)', () => {
+  const result = (roundId: string, tag: number, status: 'completed' | 'aborted') =>
+    encodeFrame({
+      kind: 'result',
+      roundId,
+      session: session(tag),
+      status,
+      survivors: status === 'completed' ? ['a'] : [],
+      dropped: [],
+      abort: status === 'completed' ? null : { code: 'SMPC_AGGREGATE_INVALID', reason: 'check lanes' },
+      sum: null,
+    });
+
+  it('refuses a retry of a round it saw complete, before prepare', async () => {
+    fake = await fakeServer();
+    const a = await client('a');
+    a.socket.send(announce('r1', 1, new Uint8Array(0)));
+    await until(() => fake?.received.get('a')?.find((f) => f.kind === 'join'));
+    a.socket.send(result('r1', 1, 'completed'));
+    await until(() => a.c.rounds.find((r) => r.roundId === 'r1'));
+    a.socket.send(announce('r1.retry1', 2, new Uint8Array(0)));
+    const decline = await until(() => fake?.received.get('a')?.find((f) => f.kind === 'decline'));
+    expect(decline).toMatchObject({ roundId: 'r1.retry1', code: 'SMPC_POLICY_VIOLATION' });
+    expect(a.prepared).toEqual(['r1']);
+  });
+
+  it('refuses a retry of a round whose end it did not see, or that it joined in an earlier process', async () => {
+    fake = await fakeServer();
+    const a = await client('a');
+    a.socket.send(announce('r1', 1, new Uint8Array(0)));
+    await until(() => fake?.received.get('a')?.find((f) => f.kind === 'join'));
+    a.socket.send(announce('r1.retry1', 2, new Uint8Array(0))); // no result for r1
+    await until(() => fake?.received.get('a')?.find((f) => f.kind === 'decline'));
+    const b = await client('b', { completedRoundIds: ['r2'] });
+    b.socket.send(announce('r2.retry1', 3, new Uint8Array(0)));
+    const decline = await until(() => fake?.received.get('b')?.find((f) => f.kind === 'decline'));
+    expect(decline).toMatchObject({ roundId: 'r2.retry1', code: 'SMPC_POLICY_VIOLATION' });
+    expect(b.prepared).toEqual([]);
+  });
+
+  it('joins a retry of a round it saw abort', async () => {
+    fake = await fakeServer();
+    const a = await client('a');
+    a.socket.send(announce('r1', 1, new Uint8Array(0)));
+    await until(() => fake?.received.get('a')?.find((f) => f.kind === 'join'));
+    a.socket.send(result('r1', 1, 'aborted'));
+    await until(() => a.c.rounds.find((r) => r.roundId === 'r1'));
+    a.socket.send(announce('r1.retry1', 2, new Uint8Array(0)));
+    await until(() => fake?.received.get('a')?.find((f) => f.kind === 'join' && f.roundId === 'r1.retry1'));
+    expect(a.prepared).toEqual(['r1', 'r1.retry1']);
+  });
+});

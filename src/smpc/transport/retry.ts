@@ -1,0 +1,96 @@
+/**
+ * Retrying a round without a client that made it abort (transport-agnostic). When a SecAgg+
+ * session aborts with a code that one client's own messages cause — its masked vector fails its
+ * check lanes after unmasking (`SMPC_AGGREGATE_INVALID`), or its shares and commitments do not
+ * belong to one secret (`SMPC_SHARES_INCONSISTENT`) — and the abort names that client, the round
+ * cannot be finished in the same session without revealing both secrets of the named client. The
+ * service instead bans the named clients and runs a fresh session (new keys, new masks, the same
+ * plan) under the derived id `${roundId}.retry${n}`.
+ *
+ * Why this is safe for honest clients, and where it is not:
+ * - with an honest server, the aborted session released no sum (the state machine outputs none
+ *   and the server sends none); the retry uses fresh keys and masks, so the two sessions share no
+ *   secret, and only one sum is ever released;
+ * - a malicious server colluding with the named client can know that client's contribution, so
+ *   an aborted session that reached unmasking may have shown it the sum of the honest survivors;
+ *   a retry without one victim would then give a difference attack. A client therefore joins a
+ *   retry only of a session it saw abort (a result frame with status `aborted`), never of one that
+ *   completed or whose end it did not see ({@link decideRetry}), and a client that distrusts the
+ *   server (`minProfile: 'active'`) by default joins no retry of a session in which it reached
+ *   unmasking (`ClientPolicy`-level opt-in `allowRetryAfterUnmask`).
+ *
+ * Deliberately not here: verifiable secret sharing or a blame stage that would let the same
+ * session finish; bans beyond one server process.
+ *
+ * @module
+ */
+
+/** Abort codes a single client's own messages cause (the abort names it in `clients`). */
+export const ATTRIBUTABLE_ABORT_CODES: readonly string[] = [
+  'SMPC_AGGREGATE_INVALID',
+  'SMPC_SHARES_INCONSISTENT',
+];
+
+/** Largest number of retries a round may have. */
+export const MAX_RETRIES = 9;
+
+const RETRY_SUFFIX = /^(.*)\.retry([1-9])$/s;
+
+/** The service id of retry `attempt` (1-based) of round `base`. */
+export function retryRoundId(base: string, attempt: number): string {
+  return attempt === 0 ? base : `${base}.retry${attempt}`;
+}
+
+/** Splits a service round id into its base and retry attempt (0 for the first session). */
+export function parseRetryRoundId(roundId: string): { readonly base: string; readonly attempt: number } {
+  const m = RETRY_SUFFIX.exec(roundId);
+  return m === null ? { base: roundId, attempt: 0 } : { base: m[1] as string, attempt: Number(m[2]) };
+}
+
+/** The clients an abort blames, when its code is one a single client causes; else empty. */
+export function attributableClients(
+  abort: { readonly code: string; readonly clients?: readonly string[] } | null,
+): readonly string[] {
+  if (abort === null || !ATTRIBUTABLE_ABORT_CODES.includes(abort.code)) return [];
+  return abort.clients ?? [];
+}
+
+/** What a client remembers of one earlier session of a round. */
+export interface PriorSession {
+  readonly attempt: number;
+  /** `aborted` only when the client received the abort result of that session. */
+  readonly outcome: 'completed' | 'aborted' | 'unknown';
+  /** Whether the client was asked to unmask (its self mask may have been revealed). */
+  readonly reachedUnmask: boolean;
+}
+
+/**
+ * Whether a client may join session `attempt` of a round, given the sessions of the same round it
+ * joined before. Pure. Refuses when it joined any earlier session it did not see abort, when
+ * `attempt` does not come after every session it joined, and — unless `allowAfterUnmask` — when
+ * it reached unmasking in one of them.
+ */
+export function decideRetry(
+  attempt: number,
+  prior: readonly PriorSession[],
+  allowAfterUnmask: boolean,
+): { readonly join: true } | { readonly join: false; readonly reason: string } {
+  for (const p of prior) {
+    if (p.attempt >= attempt) {
+      return { join: false, reason: `already took part in session ${p.attempt} of this round` };
+    }
+    if (p.outcome !== 'aborted') {
+      return {
+        join: false,
+        reason: `session ${p.attempt} of this round ${p.outcome === 'completed' ? 'completed' : 'ended unseen'}: a retry could release a second sum`,
+      };
+    }
+    if (p.reachedUnmask && !allowAfterUnmask) {
+      return {
+        join: false,
+        reason: `session ${p.attempt} of this round aborted after unmasking; this client joins no retry of it`,
+      };
+    }
+  }
+  return { join: true };
+}

@@ -1,0 +1,76 @@
+// Retry sessions: the pure rules (retry.ts) and the server's validation of round ids.
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveClientPolicy } from '../../../src/smpc/protocol/policy.ts';
+import {
+  attributableClients,
+  decideRetry,
+  parseRetryRoundId,
+  retryRoundId,
+} from '../../../src/smpc/transport/retry.ts';
+import { type Harness, registry, startServer } from './helpers.ts';
+
+let harness: Harness | undefined;
+afterEach(async () => {
+  await harness?.server.close();
+  harness = undefined;
+});
+
+describe('retry rules', () => {
+  it('derives and parses retry ids', () => {
+    expect(retryRoundId('r', 0)).toBe('r');
+    expect(retryRoundId('r', 2)).toBe('r.retry2');
+    expect(parseRetryRoundId('r.retry2')).toEqual({ base: 'r', attempt: 2 });
+    expect(parseRetryRoundId('r.retry0')).toEqual({ base: 'r.retry0', attempt: 0 });
+    expect(parseRetryRoundId('r')).toEqual({ base: 'r', attempt: 0 });
+  });
+
+  it('blames only codes a single client causes', () => {
+    expect(attributableClients({ code: 'SMPC_AGGREGATE_INVALID', clients: ['x'] })).toEqual(['x']);
+    expect(attributableClients({ code: 'SMPC_SHARES_INCONSISTENT', clients: ['y'] })).toEqual(['y']);
+    expect(attributableClients({ code: 'SMPC_TOO_FEW_CLIENTS', clients: ['x'] })).toEqual([]);
+    expect(attributableClients({ code: 'SMPC_AGGREGATE_INVALID' })).toEqual([]);
+    expect(attributableClients(null)).toEqual([]);
+  });
+
+  it('a client joins a retry only of sessions it saw abort', () => {
+    const aborted = { attempt: 0, outcome: 'aborted', reachedUnmask: true } as const;
+    expect(decideRetry(1, [aborted], true).join).toBe(true);
+    expect(decideRetry(1, [aborted], false).join).toBe(false);
+    expect(decideRetry(1, [{ ...aborted, reachedUnmask: false }], false).join).toBe(true);
+    expect(decideRetry(1, [{ ...aborted, outcome: 'completed' }], true).join).toBe(false);
+    expect(decideRetry(1, [{ ...aborted, outcome: 'unknown' }], true).join).toBe(false);
+    expect(decideRetry(1, [{ ...aborted, attempt: 1 }], true).join).toBe(false);
+    expect(decideRetry(0, [], false).join).toBe(true);
+  });
+
+  it('a client that distrusts the server (active) joins no retry after unmasking unless it opts in', () => {
+    expect(resolveClientPolicy({}, { hasIdentities: true }).allowRetryAfterUnmask).toBe(false);
+    expect(resolveClientPolicy({}, { hasIdentities: false }).allowRetryAfterUnmask).toBe(true);
+    const optIn = { allowRetryAfterUnmask: true };
+    expect(resolveClientPolicy(optIn, { hasIdentities: true }).allowRetryAfterUnmask).toBe(true);
+    expect(() =>
+      resolveClientPolicy({ allowRetryAfterUnmask: 1 as unknown as boolean }, { hasIdentities: false }),
+    ).toThrow(/allowRetryAfterUnmask/);
+  });
+
+  it('the server refuses round ids that name a retry, or leave no room for one', async () => {
+    harness = await startServer(registry(3));
+    const run = (roundId: string, maxRetries?: number) =>
+      harness?.server.runRound({
+        roundId,
+        vectorLength: 2,
+        minClients: 3,
+        joinTimeoutMs: 50,
+        ...(maxRetries === undefined ? {} : { maxRetries }),
+      });
+    await expect(run('r.retry1')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(run('x'.repeat(60))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(run('r', 10)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // Nobody is connected: the round aborts (not attributable), and is not retried.
+    const r = await run('x'.repeat(60), 0);
+    expect(r).toMatchObject({ status: 'aborted', banned: [], retried: [] });
+    await expect(run('r2')).resolves.toMatchObject({ status: 'aborted', retried: [] });
+    // The retry ids of r2 are reserved.
+    await expect(run('r2', 0)).rejects.toMatchObject({ code: 'SMPC_ROUND_CONFLICT' });
+  });
+});
