@@ -108,6 +108,8 @@ export const SMPC_ERROR_CODES = [
   'SMPC_PLAN_TOO_LARGE',
   /** The server banned this client: a session aborted on its messages (check lanes, shares). */
   'SMPC_CLIENT_BANNED',
+  /** An `active` round was started without an identity key for every client of its cohort. */
+  'SMPC_IDENTITY_MISSING',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

@@ -36,6 +36,9 @@
  *
  * Note: the default client policy demands t > k/2 whatever the profile; a deployment that plans an
  * honest-but-curious round with a lower threshold must lower `minThresholdFraction` knowingly.
+ * {@link planCohort} is the networked service's rule for the cohort that joined (small cohorts on
+ * the complete graph with a majority threshold, larger ones through {@link planRound}): every
+ * threshold rule of the package lives in this module.
  *
  * Deliberately not here: Erdős–Rényi graphs, DP noise calibration, and per-round adaptive
  * re-planning.
@@ -294,4 +297,82 @@ export function planRound(input: PlanInput): Plan {
   }
   const threshold = completeThreshold(n, input.corruptionRate, input.dropoutRate, profile);
   return { graph: 'complete', degree: n - 1, threshold, profile, ringBits };
+}
+
+/** A session's graph and threshold. */
+export interface CohortPlan {
+  readonly graph: GraphKind;
+  readonly degree: number;
+  readonly threshold: number;
+}
+
+/** Smallest cohort a networked round runs with (the complete graph on 3 clients, t = 2). */
+export const MIN_COHORT = 3;
+
+/** Largest cohort planned on the complete graph. */
+export const SMALL_COHORT = 16;
+
+/** The complete graph on n clients with the profile's threshold and a majority of neighbours. */
+function completeCohortPlan(n: number, profile: Profile, corruptionRate: number): CohortPlan | null {
+  const k = n - 1;
+  let t = Math.floor(k / 2) + 1;
+  if (profile === 'semi-malicious') t = Math.max(t, Math.ceil((n + corruptionRate * n) / 2) + 1);
+  if (profile === 'active') t = Math.max(t, Math.floor((2 * k) / 3) + 1);
+  t = Math.max(t, 2);
+  return t <= k ? { graph: 'complete', degree: k, threshold: t } : null;
+}
+
+/**
+ * Plans the session of a networked round for the `n` clients that actually joined it (the rule the
+ * WebSocket server uses, beside {@link planRound}'s):
+ * - up to {@link SMALL_COHORT} clients run on the complete graph with t = ⌊k/2⌋ + 1 (or the
+ *   profile's higher bound: (n + γn)/2 semi-malicious, 2k/3 active). Clients demand t > k/2 by
+ *   default (`ClientPolicy.minThresholdFraction`), and {@link planRound}'s Harary analysis rounds
+ *   δn down, so for a handful of clients it would pick k = 2 and no client could drop; the complete
+ *   graph tolerates k − t dropouts, and more abort the round, which is the honest outcome;
+ * - larger cohorts take {@link planRound}'s plan (σ = 40, η = 20), with an `honest-but-curious`
+ *   round planned by the semi-malicious analysis: its threshold exceeds k/2, so clients with the
+ *   default policy accept it, and it is at least as private;
+ * - when {@link planRound} refuses, the complete graph as above, if it has t ≤ k.
+ *
+ * @throws {SmpcError} `SMPC_TOO_FEW_CLIENTS` below {@link MIN_COHORT};
+ *   `SMPC_PLAN_INFEASIBLE` when no safe configuration exists (e.g. `active` with γ ≥ 1/3).
+ * @example
+ * ```ts
+ * planCohort(5, 'honest-but-curious', 0.1, 0.05, 32); // { graph: 'complete', degree: 4, threshold: 3 }
+ * ```
+ */
+export function planCohort(
+  n: number,
+  profile: Profile,
+  expectedDropout: number,
+  corruptionRate: number,
+  ringBits: number,
+): CohortPlan {
+  if (n < MIN_COHORT) {
+    throw new SmpcError('SMPC_TOO_FEW_CLIENTS', `${n} clients joined; a round needs at least ${MIN_COHORT}`);
+  }
+  if (profile === 'active' && corruptionRate >= 1 / 3) {
+    throw new SmpcError(
+      'SMPC_PLAN_INFEASIBLE',
+      'the active profile tolerates fewer than n/3 corrupt clients',
+    );
+  }
+  const small = n <= SMALL_COHORT ? completeCohortPlan(n, profile, corruptionRate) : null;
+  if (small !== null) return small;
+  try {
+    const plan = planRound({
+      clients: n,
+      dropoutRate: expectedDropout,
+      corruptionRate,
+      profile: profile === 'honest-but-curious' ? 'semi-malicious' : profile,
+      ringBits,
+    });
+    return { graph: plan.graph, degree: plan.degree, threshold: plan.threshold };
+  } catch (e) {
+    if (!(e instanceof SmpcError) || e.code !== 'SMPC_PLAN_INFEASIBLE') throw e;
+    const fallback = completeCohortPlan(n, profile, corruptionRate);
+    if (fallback === null) throw e;
+    return fallback;
+  }
 }

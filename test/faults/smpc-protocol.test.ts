@@ -247,7 +247,7 @@ describe('finding 5 (audit): a masked input failing its check lanes is attribute
       expect.objectContaining({ type: 'client-banned', clientId: 'c3', code: 'SMPC_AGGREGATE_INVALID' }),
     );
     // Banned: it is refused when it comes back.
-    await expect(connectClient(h.server.url, 'c3')).rejects.toMatchObject({ code: 'SMPC_CONNECTION_CLOSED' });
+    await expect(connectClient(h.server.url, 'c3')).rejects.toMatchObject({ code: 'SMPC_CLIENT_BANNED' });
   });
 });
 

@@ -16,7 +16,7 @@ import type {
 } from '../../src/smpc/protocol/messages.ts';
 import type { RoundParams } from '../../src/smpc/protocol/params.ts';
 import { type DropPoint, runRound } from '../../src/smpc/protocol/round.ts';
-import { serverStep } from '../../src/smpc/protocol/server.ts';
+import { createServer, serverStep } from '../../src/smpc/protocol/server.ts';
 import {
   type Delivery,
   InMemoryTransport,
@@ -260,26 +260,23 @@ describe('B.22: the round id (bind the model hash into it) is bound into every k
     expect(net.revealedSelfMasks().has('c0')).toBe(false);
   });
 
-  it('in the active profile the signed advertisement binds the parameters: every honest client aborts', async () => {
+  it('an active round without every identity key is refused before anything is sent', async () => {
     const params = makeParams(6, { profile: 'active', threshold: 4, roundId: 'round-7/model:aaaa' });
     const identities = new Map<string, Identity>(params.clients.map((id) => [id, generateIdentity()]));
-    const net = new TamperTransport((_from, to, m) =>
-      to === 'c0' && m.type === 'advertise-request'
-        ? { ...m, params: { ...(m as unknown as AdvertiseRequest).params, roundId: 'round-7/model:bbbb' } }
-        : m,
+    // Relaying signatures it cannot check would let one client make every honest client abort.
+    const net = new TamperTransport((_from, _to, m) => m);
+    await expect(
+      runRound({ params, inputs: inputsFor(params), identities, transport: net, limits: { identities: [] } }),
+    ).rejects.toMatchObject({ code: 'SMPC_IDENTITY_MISSING' });
+    expect(net.log).toHaveLength(0);
+    const some = params.clients
+      .slice(1)
+      .map((id) => ({ id, publicKey: (identities.get(id) as Identity).publicKey }));
+    expect(() => createServer(params, { identities: some })).toThrow(
+      expect.objectContaining({ code: 'SMPC_IDENTITY_MISSING', message: expect.stringContaining('"c0"') }),
     );
-    // A server without the identities relays the bad signature, and every honest client aborts.
-    const out = await runRound({
-      params,
-      inputs: inputsFor(params),
-      identities,
-      transport: net,
-      limits: { identities: [] },
-    });
-    expect(out.result).toBeNull();
-    for (const id of params.clients.filter((c) => c !== 'c0'))
-      expect(out.clients.get(id)?.abort?.code, id).toBe('SMPC_SIGNATURE_INVALID');
-    expect(net.log.some((e) => e.message.type === 'unmask')).toBe(false);
+    // Other profiles need none.
+    expect(createServer({ ...params, profile: 'semi-malicious' }).state.stage).toBe('advertise');
   });
 
   it('a server holding the identities leaves that advertisement out: the others sum exactly', async () => {

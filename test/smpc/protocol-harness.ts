@@ -77,7 +77,7 @@ export async function trace(params: RoundParams, identities?: ReadonlyMap<string
       }),
     ]),
   );
-  const start = createServer(params);
+  const start = createServer(params, { identities: trustedIdentities });
   let server = start.state;
   let outbound = start.outbound;
   const t: Trace = { params, inputs, clientStates: [], requests: [], responses: [], serverStates: [] };

@@ -231,7 +231,7 @@ function describeEvent(e: AggregationEvent): string {
     case 'round-started':
       return `round ${e.roundId}: ${e.cohort.length} joined; ${e.graph} graph, k = ${e.degree}, t = ${e.threshold}`;
     case 'client-declined':
-      return `round ${e.roundId}: ${e.clientId} declined (${e.code})`;
+      return `round ${e.roundId}: ${e.clientId} declined (${e.code}: ${e.reason})`;
     case 'stage':
       return `round ${e.roundId}: stage ${e.stage}`;
     case 'stage-deadline':
@@ -326,7 +326,14 @@ async function serve(flags: ServeFlags): Promise<void> {
     clients,
     ...(flags.store === undefined ? {} : { store: new FileRoundStore(flags.store) }),
     onEvent: (e) =>
-      e.type === 'client-rejected' ? refusals(e.code) : process.stderr.write(`${describeEvent(e)}\n`),
+      e.type === 'client-rejected'
+        ? refusals(
+            e.clientId === undefined
+              ? e.code
+              : // A registered id is named (a bounded set); an unknown one is not echoed per attempt.
+                `${e.code} (${e.registered === true ? `wrong token for client ${e.clientId}` : 'unregistered client id'})`,
+          )
+        : process.stderr.write(`${describeEvent(e)}\n`),
   });
   const results: RoundResult[] = [];
   try {
@@ -452,6 +459,7 @@ async function join(flags: JoinFlags): Promise<void> {
   }
   const { AggregationClient } = await import('../../smpc/index.ts');
   const seen: ClientRoundRecord[] = [];
+  let unfit: ConfideArgumentError | null = null;
   let done: () => void = () => {};
   const finished = new Promise<void>((resolve) => {
     done = resolve;
@@ -504,7 +512,14 @@ async function join(flags: JoinFlags): Promise<void> {
     },
     onEvent: (e) => {
       if (e.type === 'joined') process.stderr.write(`${flags.id}: joined ${e.roundId}\n`);
-      if (e.type === 'declined') process.stderr.write(`${flags.id}: declined ${e.roundId} (${e.code})\n`);
+      if (e.type === 'declined') {
+        process.stderr.write(`${flags.id}: declined ${e.roundId} (${e.code}: ${e.reason})\n`);
+        // An input that does not fit the round (its length, ring, DP) fits none of the next either.
+        if (e.code === 'INVALID_ARGUMENT') {
+          unfit = new ConfideArgumentError('INVALID_ARGUMENT', e.reason);
+          done();
+        }
+      }
       if (e.type !== 'result') return;
       seen.push(e.round);
       const r = e.round;
@@ -522,6 +537,7 @@ async function join(flags: JoinFlags): Promise<void> {
   process.stderr.write(`${flags.id}: connected to ${flags.url}\n`);
   const exit = await Promise.race([finished.then(() => null), client.closed]);
   await client.close();
+  if (unfit !== null) throw unfit;
   if (exit !== null && seen.length < flags.rounds) {
     throw new SmpcError(
       'SMPC_CONNECTION_CLOSED',

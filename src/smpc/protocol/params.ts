@@ -155,9 +155,10 @@ export interface RoundLimits {
    */
   readonly maxCohort?: number;
   /**
-   * The cohort's long-term Ed25519 public keys (the `active` profile). When given, the server checks
-   * every key advertisement's signature and excludes a client whose signature does not verify;
-   * without them it relays signatures unchecked, and every honest client aborts on a bad one.
+   * The cohort's long-term Ed25519 public keys, required for every client in the `active` profile
+   * (`createServer` refuses the round otherwise, `SMPC_IDENTITY_MISSING`). The server checks every
+   * key advertisement's and survivor-set signature and excludes a client whose signature does not
+   * verify. Other profiles ignore them.
    */
   readonly identities?: readonly { readonly id: string; readonly publicKey: Uint8Array }[];
 }

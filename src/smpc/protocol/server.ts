@@ -17,8 +17,9 @@
  * with the unmask request; each client verifies them before revealing anything. Given the
  * cohort's identity keys (`RoundLimits.identities`) the server verifies every advertisement and
  * survivor-set signature and excludes (or, in `consistency`, marks) a client whose signature does
- * not verify, so one client cannot make every honest client abort on a bad roster; without them
- * it relays signatures unchecked.
+ * not verify, so one client cannot make every honest client abort on a bad roster. An `active`
+ * round without a key for every client is refused by {@link createServer}
+ * (`SMPC_IDENTITY_MISSING`): relaying signatures it cannot check would let one client stop it.
  *
  * A message from a client the stage does not expect (late, repeated, out of order, unknown)
  * throws `SMPC_BAD_TRANSITION` with the state unchanged: it is never counted twice (scenarios A.8,
@@ -187,7 +188,8 @@ const EXPECTED: Partial<Record<ServerStage, ClientMessage['type']>> = {
  *
  * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid parameters or limits.
  * @throws {SmpcError} `SMPC_COHORT_TOO_LARGE` for a cohort above `limits.maxCohort`;
- *   `SMPC_DP_TOO_FEW_SURVIVORS` for a cohort below `limits.minSurvivors` (nothing is sent).
+ *   `SMPC_DP_TOO_FEW_SURVIVORS` for a cohort below `limits.minSurvivors`; `SMPC_IDENTITY_MISSING`
+ *   for an `active` round without an identity key for every client (nothing is sent).
  * @example
  * ```ts
  * const { state, outbound } = createServer(params, { minSurvivors: 40 }); // one advertise-request per client
@@ -208,6 +210,18 @@ export function createServer(params: RoundParams, limits?: RoundLimits): ServerS
       'SMPC_DP_TOO_FEW_SURVIVORS',
       `a cohort of ${n} clients cannot reach this round's floor of ${checked.minSurvivors} inputs`,
     );
+  }
+  if (params.profile === 'active') {
+    // Without a key per client the server could only relay signatures it cannot check, and one bad
+    // signature would make every honest client abort: refuse before anything is sent.
+    const known = new Set(checked.identities.map((e) => e.id));
+    const missing = params.clients.filter((id) => !known.has(id));
+    if (missing.length > 0) {
+      throw new SmpcError(
+        'SMPC_IDENTITY_MISSING',
+        `an active round needs every client's identity key in limits.identities; missing for ${missing.length} of ${n} (first: ${JSON.stringify(missing[0])})`,
+      );
+    }
   }
   const state: ServerState = {
     v: PROTOCOL_VERSION,
@@ -238,8 +252,8 @@ function broadcast(recipients: readonly string[], message: ServerMessage): Outbo
   return recipients.map((to) => ({ to, message }));
 }
 
-/** The clients a stage waits for. */
-function expectedSenders(state: ServerState): readonly string[] {
+/** The clients the current stage expects a message from (none once the round ended). */
+export function expectedSenders(state: ServerState): readonly string[] {
   switch (state.stage) {
     case 'advertise':
       return state.params.clients;
@@ -255,6 +269,7 @@ function expectedSenders(state: ServerState): readonly string[] {
   }
 }
 
+/** The clients the current stage heard from: answered, or excluded in this stage. */
 function answered(state: ServerState): Set<string> {
   const ids: string[] = state.excluded.filter((e) => e.stage === state.stage).map((e) => e.id);
   if (state.stage === 'advertise') ids.push(...state.advertised.map((e) => e.id));
@@ -263,6 +278,16 @@ function answered(state: ServerState): Set<string> {
   if (state.stage === 'consistency') ids.push(...state.signatures.map((e) => e.id));
   if (state.stage === 'unmask') ids.push(...state.unmasked.map((e) => e.id));
   return new Set(ids);
+}
+
+/**
+ * The clients the current stage still waits for (expected, neither answered nor excluded): the
+ * stage closes on its own once this is empty; a transport sends `close` at its deadline, or as soon
+ * as every client here is known gone.
+ */
+export function pendingSenders(state: ServerState): string[] {
+  const done = answered(state);
+  return expectedSenders(state).filter((id) => !done.has(id));
 }
 
 function exclude(state: ServerState, id: string, code: SmpcErrorCode, reason: string): ServerState {

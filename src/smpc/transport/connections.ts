@@ -164,12 +164,23 @@ export class ClientRegistry {
   }
 }
 
+/** What the server's own log learns about a refused hello (the peer is told less). */
+export interface RefusalDetail {
+  /** The id the hello claimed (as sent, at most 64 characters). */
+  readonly clientId: string;
+  /** Whether that id is registered (so the token was wrong), for the log only. */
+  readonly registered: boolean;
+}
+
 /** Limits of {@link PendingConnections}. */
 export interface PendingLimits {
   readonly maxPending: number;
   readonly helloTimeoutMs: number;
-  /** Called for every connection closed before authenticating (for progress events). */
-  readonly onRefused: (code: string, reason: string) => void;
+  /**
+   * Called for every connection closed before authenticating (for progress events); `detail` is
+   * what the server's log may say beyond what the peer was told (the client id a hello claimed).
+   */
+  readonly onRefused: (code: string, reason: string, detail?: RefusalDetail) => void;
 }
 
 interface Pending {
@@ -288,9 +299,9 @@ export class PendingConnections {
   }
 
   /** Refuses a waiting connection (a bad hello): an error frame, then the connection is closed. */
-  refuse(tcp: Socket, code: string, reason: string): void {
+  refuse(tcp: Socket, code: string, reason: string, detail?: RefusalDetail): void {
     const entry = this.#entries.get(tcp);
-    if (entry !== undefined && !entry.refused) this.#refuse(entry, code, reason, REFUSAL_GRACE_MS);
+    if (entry !== undefined && !entry.refused) this.#refuse(entry, code, reason, REFUSAL_GRACE_MS, detail);
   }
 
   /** Cuts every pending connection (the server is closing). */
@@ -303,14 +314,14 @@ export class PendingConnections {
    * counted until its socket is gone, at most `graceMs` later (0: the frame is written and the
    * socket ended at once — what an evicted or flooding connection gets).
    */
-  #refuse(entry: Pending, code: string, reason: string, graceMs: number): void {
+  #refuse(entry: Pending, code: string, reason: string, graceMs: number, detail?: RefusalDetail): void {
     // Nothing more is read from a refused connection: whatever it still sends stays in the kernel
     // (libuv would otherwise hand `ws` up to 32 reads in one turn before the socket is cut).
     entry.tcp.pause();
     if (!entry.refused && this.#entries.get(entry.tcp) === entry) this.#refusedCount++;
     entry.refused = true;
     clearTimeout(entry.timer);
-    this.#limits.onRefused(code, reason);
+    this.#limits.onRefused(code, reason, detail);
     const ws = entry.ws;
     if (ws !== null && ws.readyState === ws.OPEN) {
       ws.send(encodeFrame({ kind: 'error', code, message: reason }));

@@ -67,6 +67,7 @@ import {
   payloadDigest,
   protocolRoundId,
   type ResultFrame,
+  roundFrameBytes,
   sameSession,
 } from './frames.ts';
 import { decideRetry, type PriorSession, parseRetryRoundId } from './retry.ts';
@@ -201,6 +202,7 @@ const REFUSAL_CODES = [
   'SMPC_SERVER_BUSY',
   'SMPC_TIMEOUT',
   'SMPC_SERVER_CLOSING',
+  'SMPC_CLIENT_BANNED',
 ] as const;
 
 function toBytes(data: unknown): Uint8Array | null {
@@ -259,7 +261,8 @@ export class AggregationClient {
    * Connects and authenticates; resolves once the server welcomed this client.
    *
    * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid options.
-   * @throws {SmpcError} `SMPC_UNAUTHENTICATED` when the server refuses the id or token;
+   * @throws {SmpcError} `SMPC_UNAUTHENTICATED` when the server refuses the id or token (the message
+   *   says what to check); `SMPC_CLIENT_BANNED` when a round aborted on this client's messages;
    *   `SMPC_SERVER_BUSY` when it had no room for this connection (retry); `SMPC_TIMEOUT` when the
    *   hello reached it after its deadline;
    *   `SMPC_CONNECTION_CLOSED` when the connection fails; `SMPC_TIMEOUT` after `connectTimeoutMs`.
@@ -375,7 +378,10 @@ export class AggregationClient {
           const code = (REFUSAL_CODES as readonly string[]).includes(frame.code)
             ? (frame.code as (typeof REFUSAL_CODES)[number])
             : 'SMPC_CONNECTION_CLOSED';
-          client.#error = new SmpcError(code, `the server refused the connection: ${frame.code}`);
+          // Its words say what to check (the id and token, a ban, a busy server); shown tamed.
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point.
+          const said = frame.message.slice(0, 300).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
+          client.#error = new SmpcError(code, `the server refused the connection (${frame.code}): ${said}`);
         } else {
           client.#error = new SmpcError(
             'SMPC_FRAME_MALFORMED',
@@ -540,7 +546,8 @@ export class AggregationClient {
     }
     // A masked vector must fit in one frame: a longer announced vector is refused before `prepare`
     // sees (and perhaps allocates for) it.
-    if (4 * (frame.vectorLength + 64) + 64 * 1024 > this.#maxFrameBytes) {
+    // (The announcement, payload included, already arrived in one frame: only the vector is left.)
+    if (roundFrameBytes(frame.vectorLength) > this.#maxFrameBytes) {
       this.#decline(
         frame,
         'SMPC_FRAME_TOO_LARGE',
@@ -600,6 +607,13 @@ export class AggregationClient {
     let state: ClientState;
     try {
       const input = await this.#options.prepare(announcement);
+      const lanes = (input as { length?: unknown } | null)?.length;
+      if (typeof lanes === 'number' && lanes !== frame.vectorLength) {
+        // Lengths are no application data: the server hears them too, at once, not at a deadline.
+        const reason = `prepare returned ${lanes} lanes; the round needs ${frame.vectorLength}`;
+        this.#decline(frame, 'INVALID_ARGUMENT', reason, true);
+        return;
+      }
       state = createClient({
         id: this.id,
         input,
@@ -620,12 +634,6 @@ export class AggregationClient {
           ? {}
           : { trustedIdentities: this.#options.trustedIdentities }),
       });
-      if (input.length !== frame.vectorLength) {
-        throw new ConfideArgumentError(
-          'INVALID_ARGUMENT',
-          `prepare returned ${input.length} lanes; the round needs ${frame.vectorLength}`,
-        );
-      }
     } catch (e) {
       const code = e instanceof SmpcError || e instanceof ConfideArgumentError ? e.code : 'INVALID_ARGUMENT';
       // The application's error text (paths, record ids, values) stays here; the server gets the code.

@@ -66,19 +66,26 @@ import { SmpcError } from '../errors.ts';
 import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from '../estimate.ts';
 import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../protocol/params.ts';
-import { createServer, type Exclusion, type ServerState, serverStep } from '../protocol/server.ts';
+import {
+  createServer,
+  type Exclusion,
+  pendingSenders,
+  type ServerState,
+  serverStep,
+} from '../protocol/server.ts';
 import { serializeState } from '../protocol/state.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
 import { randomBytes } from '../random.ts';
 import { DEFAULT_RING_BITS, MAX_RING_BITS } from '../ring.ts';
 import { isValidId } from '../session.ts';
-import { MIN_COHORT, pendingSenders, planCohort } from './cohort.ts';
+import { MIN_COHORT, planCohort } from '../planner.ts';
 import {
   ClientRegistry,
   DEFAULT_HELLO_TIMEOUT_MS,
   DEFAULT_MAX_PENDING_CONNECTIONS,
   MAX_HEADER_BYTES,
   PendingConnections,
+  type RefusalDetail,
   type RegisteredClient,
 } from './connections.ts';
 import {
@@ -104,7 +111,17 @@ export type AggregationEvent =
   | { readonly type: 'listening'; readonly url: string }
   | { readonly type: 'client-connected'; readonly clientId: string }
   | { readonly type: 'client-disconnected'; readonly clientId: string; readonly code: number }
-  | { readonly type: 'client-rejected'; readonly code: string; readonly reason: string }
+  | {
+      readonly type: 'client-rejected';
+      readonly code: string;
+      readonly reason: string;
+      /**
+       * For a hello with a wrong token or an unknown id: the id it claimed (≤ 64 characters, control
+       * characters replaced) and whether that id is registered. The peer is told neither.
+       */
+      readonly clientId?: string;
+      readonly registered?: boolean;
+    }
   | {
       readonly type: 'frame-refused';
       readonly clientId: string;
@@ -125,6 +142,8 @@ export type AggregationEvent =
       readonly roundId: string;
       readonly clientId: string;
       readonly code: string;
+      /** The client's words (≤ 200 characters, control characters replaced): e.g. both vector lengths. */
+      readonly reason: string;
     }
   | { readonly type: 'stage'; readonly roundId: string; readonly stage: string }
   | {
@@ -510,7 +529,8 @@ export class AggregationServer {
       new PendingConnections({
         maxPending,
         helloTimeoutMs,
-        onRefused: (code, reason) => onEvent({ type: 'client-rejected', code, reason }),
+        onRefused: (code, reason, detail) =>
+          onEvent({ type: 'client-rejected', code, reason, ...(detail === undefined ? {} : detail) }),
       }),
       maxMemoryBytes,
       banMs,
@@ -838,9 +858,9 @@ export class AggregationServer {
 
   #hello(conn: Connection, tcp: Socket, bytes: Uint8Array | null): void {
     let frame: Frame;
-    const refuse = (reason: string): void => {
+    const refuse = (reason: string, detail?: RefusalDetail): void => {
       conn.open = false;
-      this.#pending.refuse(tcp, 'SMPC_UNAUTHENTICATED', reason);
+      this.#pending.refuse(tcp, 'SMPC_UNAUTHENTICATED', reason, detail);
     };
     try {
       if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
@@ -855,7 +875,14 @@ export class AggregationServer {
       return;
     }
     if (!this.#registered.verify(frame.clientId, frame.token)) {
-      refuse('unknown client id or wrong token');
+      // The peer learns neither which of the two it got wrong nor whether the id exists; the log does.
+      refuse(
+        "unknown client id or wrong token: check the client id and that the token is the one registered for it in the server's client list",
+        {
+          clientId: printable(frame.clientId.slice(0, 64)),
+          registered: this.#registered.get(frame.clientId) !== undefined,
+        },
+      );
       return;
     }
     const id = frame.clientId;
@@ -968,7 +995,13 @@ export class AggregationServer {
       run.bytesIn += bytes?.length ?? 0;
       run.answers.set(id, frame.kind);
       if (frame.kind === 'decline') {
-        this.#onEvent({ type: 'client-declined', roundId: run.roundId, clientId: id, code: frame.code });
+        this.#onEvent({
+          type: 'client-declined',
+          roundId: run.roundId,
+          clientId: id,
+          code: frame.code,
+          reason: printable(frame.reason),
+        });
       }
       this.#checkJoins(run);
       return;
@@ -1289,6 +1322,12 @@ function toBytes(data: unknown): Uint8Array {
     return out;
   }
   return new Uint8Array(0);
+}
+
+/** Text a peer sent, fit for one log line: at most 200 characters, control characters as `?`. */
+function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point.
+  return text.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
 }
 
 function codeOf(e: unknown): string {

@@ -93,7 +93,22 @@ describe('authentication', () => {
       'SMPC_UNAUTHENTICATED',
     );
     expect(harness.server.connectedClients()).toEqual([]);
-    expect(harness.events.filter((e) => e.type === 'client-rejected')).toHaveLength(2);
+    const rejected = harness.events.filter((e) => e.type === 'client-rejected');
+    expect(rejected).toHaveLength(2);
+    // The server's log names the client and says which it was; the peer is told neither.
+    expect(rejected).toEqual([
+      expect.objectContaining({ code: 'SMPC_UNAUTHENTICATED', clientId: 'c0', registered: true }),
+      expect.objectContaining({ code: 'SMPC_UNAUTHENTICATED', clientId: 'mallory', registered: false }),
+    ]);
+    // The client's error says what to check.
+    const error = await AggregationClient.connect({
+      url,
+      id: 'c1',
+      token: 'wrong-token-0123456789',
+      prepare: () => new Uint32Array(1),
+    }).catch((e: unknown) => e as Error);
+    expect(error).toMatchObject({ code: 'SMPC_UNAUTHENTICATED' });
+    expect((error as Error).message).toMatch(/check the client id and that the token is the one registered/);
     await roundIsExact(harness, ['c0', 'c1', 'c2'], 'after-auth-failures');
   });
 

@@ -104,7 +104,9 @@ describe('confide smpc serve / join', () => {
       '--raw',
     );
     expect(bad.exitCode).toBe(1);
-    expect(bad.stderr.trim().split('\n').at(-1)).toMatch(/^confide: SMPC_UNAUTHENTICATED: /);
+    expect(bad.stderr.trim().split('\n').at(-1)).toMatch(
+      /^confide: SMPC_UNAUTHENTICATED: .*check the client id/,
+    );
     const joins = await Promise.all(
       ids.map((id) =>
         runConfide(
@@ -156,7 +158,52 @@ describe('confide smpc serve / join', () => {
       ]);
     }
     expect(result.stderr).toContain('round cli-1: 3 joined; complete graph, k = 2, t = 2');
-    expect(result.stderr).toContain('connection refused: SMPC_UNAUTHENTICATED');
+    // The server's log names the client whose token was wrong.
+    expect(result.stderr).toContain('connection refused: SMPC_UNAUTHENTICATED (wrong token for client h1)');
+  });
+
+  it('a join whose input has the wrong length fails at once with both lengths; the server logs the decline', async () => {
+    const ids = ['h1', 'h2', 'h3'];
+    await writeFile(
+      join(dir, 'clients.json'),
+      JSON.stringify(ids.map((id) => ({ id, token: tokenFor(id) }))),
+    );
+    await writeFile(join(dir, 'h1.token'), `${tokenFor('h1')}\n`);
+    await writeFile(join(dir, 'h1.json'), JSON.stringify([1, 2, 3]));
+    const served = serve(
+      ['--clients', 'clients.json', '--vector-length', '4', '--rounds', '1', '--min-clients', '3'].concat([
+        '--profile',
+        'honest-but-curious',
+        '--wait-clients',
+        '1',
+        '--join-timeout-ms',
+        '60000',
+      ]),
+    );
+    const url = await served.url;
+    const started = performance.now();
+    const run = await runConfide(
+      dir,
+      'smpc',
+      'join',
+      '--url',
+      url,
+      '--id',
+      'h1',
+      '--token-file',
+      'h1.token',
+      '--input',
+      'h1.json',
+      '--raw',
+    );
+    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(run.exitCode, run.stderr).toBe(1);
+    expect(run.stderr.trim().split('\n').at(-1)).toBe(
+      'confide: INVALID_ARGUMENT: prepare failed: the round needs 4 values; the input has 3',
+    );
+    const result = await served.done;
+    // The application's words stay with the client; the server logs the decline and its code.
+    expect(result.stderr).toContain(': h1 declined (INVALID_ARGUMENT: prepare declined the round)');
   });
 
   it('adds distributed DP with --epsilon: noisy mean near the truth, ε reported, --max-epsilon declines', async () => {
@@ -241,7 +288,7 @@ describe('confide smpc serve / join', () => {
     for (const run of runs.slice(0, 3)) expect(run.exitCode, run.stderr).toBe(0);
     const declined = runs[3];
     expect(declined?.exitCode).toBe(1);
-    expect(declined?.stderr).toContain('h4: declined dp-1 (SMPC_POLICY_VIOLATION)');
+    expect(declined?.stderr).toContain('h4: declined dp-1 (SMPC_POLICY_VIOLATION: joining would bring');
   });
 
   it('refuses bad flags with usage errors and a missing client list with one coded line', async () => {
