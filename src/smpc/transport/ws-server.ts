@@ -64,6 +64,7 @@ import { assertBytes, assertInteger, assertOneOf, assertString } from '../../int
 import { achievedEpsilon, type DpPlan, validateDpPlan } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
 import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from '../estimate.ts';
+import { MIN_COHORT, planCohort } from '../planner.ts';
 import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../protocol/params.ts';
 import {
@@ -78,7 +79,6 @@ import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
 import { randomBytes } from '../random.ts';
 import { DEFAULT_RING_BITS, MAX_RING_BITS } from '../ring.ts';
 import { isValidId } from '../session.ts';
-import { MIN_COHORT, planCohort } from '../planner.ts';
 import {
   ClientRegistry,
   DEFAULT_HELLO_TIMEOUT_MS,

@@ -120,7 +120,9 @@ describe('confide smpc join pins', () => {
     for (const run of runs.slice(0, 3)) expect(run.exitCode, run.stderr).toBe(0);
     const declined = runs[3];
     expect(declined?.exitCode).toBe(1);
-    expect(declined?.stderr).toContain('h4: declined pin-1 (SMPC_PROFILE_TOO_WEAK: the round runs the honest-but-curious profile');
+    expect(declined?.stderr).toContain(
+      'h4: declined pin-1 (SMPC_PROFILE_TOO_WEAK: the round runs the honest-but-curious profile',
+    );
     expect(declined?.stderr).not.toContain('h4: joined');
   });
 });
