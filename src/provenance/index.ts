@@ -42,28 +42,13 @@
  * @module
  */
 
-export { verifyModelBundleWithCertificates, verifyModelWithCertificates } from './certificate.ts';
-export { formatCheckpoint, NOTE_ALG_ED25519 } from './checkpoint.ts';
-export { createEnvelope } from './dsse.ts';
-export type { VerificationErrorOptions } from './errors.ts';
-export {
-  createSha256,
-  type HashBackend,
-  type HashModelOptions,
-  hashFile,
-  hashModel,
-  type IncrementalHash,
-  normaliseRelativePath,
-  relativeInside,
-  sha256Hex,
-} from './hash.ts';
+export { createEnvelope } from './common/dsse.ts';
 export {
   encryptPrivateKeyPem,
   isEncryptedPrivateKeyPem,
   KEY_SCRYPT_PARAMS,
   parsePrivateKeyPemWithPassword,
-} from './key-encryption.ts';
-export { verifyModelKeyless } from './keyless.ts';
+} from './common/key-encryption.ts';
 export {
   certificatePublicKey,
   GENERATABLE_ALGORITHMS,
@@ -71,7 +56,20 @@ export {
   PrivateKey,
   parsePrivateKeyPem,
   privateKeyToPem,
-} from './keys.ts';
+} from './common/keys.ts';
+export { assertStatement, isStatement } from './common/statement.ts';
+export type { VerificationErrorOptions } from './errors.ts';
+export { artifactFromFile, diskDigests } from './lineage/files.ts';
+export { type ForeignRule, foreignRule } from './lineage/policy.ts';
+export {
+  attestAggregationRound,
+  attestEvent,
+  attestInferenceBatch,
+  cosignAttestation,
+  type LineageAttestation,
+  linkInput,
+  signLineage,
+} from './lineage/sign.ts';
 export {
   type AggregationRoundEvent,
   ATTESTATION_MEDIA_TYPE,
@@ -87,20 +85,23 @@ export {
   lineagePredicateType,
   lineageStatement,
   lineageStatementProblems,
-} from './lineage.ts';
-export { artifactFromFile, diskDigests } from './lineage-files.ts';
+} from './lineage/statement.ts';
+export { formatCheckpoint, NOTE_ALG_ED25519 } from './log/checkpoint.ts';
+export { consistencyProof, EMPTY_ROOT, inclusionProof, treeRoot } from './log/merkle.ts';
+export { LOG_PROOF_TYPE, MerkleLog, signNote } from './log/signed-log.ts';
+export { LogStore, leafHashOfFile } from './log/store.ts';
 export {
-  attestAggregationRound,
-  attestEvent,
-  attestInferenceBatch,
-  cosignAttestation,
-  type LineageAttestation,
-  linkInput,
-  signLineage,
-} from './lineage-sign.ts';
-export { LOG_PROOF_TYPE, MerkleLog, signNote } from './log.ts';
-export { LogStore, leafHashOfFile } from './log-store.ts';
-export { consistencyProof, EMPTY_ROOT, inclusionProof, treeRoot } from './merkle.ts';
+  createSha256,
+  type HashBackend,
+  type HashModelOptions,
+  hashFile,
+  hashModel,
+  type IncrementalHash,
+  normaliseRelativePath,
+  relativeInside,
+  sha256Hex,
+} from './model-signing/hash.ts';
+export { verifyModelKeyless } from './model-signing/keyless/verify-disk.ts';
 export {
   type BundlePublicKey,
   DEFAULT_GIT_IGNORES,
@@ -108,8 +109,7 @@ export {
   type ModelSigningPredicate,
   modelStatement,
   serialiseStatement,
-} from './model-signing.ts';
-export { type ForeignRule, foreignRule } from './policy.ts';
+} from './model-signing/manifest.ts';
 export {
   keySigner,
   type SignedModel,
@@ -121,8 +121,11 @@ export {
   signMessage,
   signModel,
   signModelManifest,
-} from './sign.ts';
-export { assertStatement, isStatement } from './statement.ts';
+} from './model-signing/sign.ts';
+export {
+  verifyModelBundleWithCertificates,
+  verifyModelWithCertificates,
+} from './model-signing/verify-certificate-disk.ts';
 export {
   checkModelResources,
   type KeyMaterialKind,
@@ -136,7 +139,7 @@ export {
   verifyModelFiles,
   verifyParsedModelBundle,
   verifySignature,
-} from './verify.ts';
+} from './model-signing/verify-disk.ts';
+export { type ModelTrust, verifyModelReport } from './model-signing/verify-report.ts';
 // Everything the browser-safe verifiers export, then what needs Node or signs.
-export * from './verify-browser.ts';
-export { type ModelTrust, verifyModelReport } from './verify-report.ts';
+export * from './verify.ts';

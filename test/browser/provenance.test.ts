@@ -65,7 +65,7 @@ import {
 import { pkiCases } from '../provenance/pki-cases.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from '../provenance/vectors.ts';
 
-type VerifyApi = typeof import('../../src/provenance/verify-browser.ts');
+type VerifyApi = typeof import('../../src/provenance/verify.ts');
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = [
