@@ -6,17 +6,13 @@
  * - DSSE envelopes and PAE, in-toto Statement v1 ({@link preAuthEncoding}, {@link assertStatement});
  * - keys: PEM/DER parsing and writing, generation, the model_signing key hint;
  * - hashing of files and model trees as OpenSSF model_signing v1 does ({@link hashModel});
- * - model_signing v1 key-mode bundles: {@link signModel} writes them as the Python reference
- *   does, {@link verifyModel} / {@link verifyModelBundle} check them step by step and fail with a
- *   {@link VerificationError} whose code names the step.
- *
- * - certificate-mode bundles against given CA certificates ({@link verifyModelWithCertificates};
- *   {@link verifyModelBytesWithCertificates} for files as bytes): one RFC 5280 path validator on
- *   PKI.js over WebCrypto (`certificate-path.ts`), the same code in browsers.
- *
- * - keyless (Sigstore) bundles offline against a `trusted_root.json` and a pinned identity
- *   ({@link verifyModelKeyless}, {@link verifyModelBytesKeyless}; Sigstore checks by
- *   `@sigstore/verify`, loaded lazily, in browsers too through `confide/provenance/verify`).
+ * - model_signing v1 bundles: {@link signModel} writes key-mode bundles as the Python reference
+ *   does; one async verifier checks them in every mode: {@link verifyModel}`(source, bundle,
+ *   trust)` with `source` `{ path }` (files on disk) or `{ files }` (bytes) and `trust`
+ *   `{ publicKey }`, `{ certificateAuthorities, at? }` (one RFC 5280 path validator on PKI.js over
+ *   WebCrypto, `pki/`) or `{ trustedRoot, identity, issuer }` (Sigstore checks by
+ *   `@sigstore/verify`, loaded lazily), and {@link verifyModelBundle}`(bundle, trust)` for the
+ *   bundle alone; both answer with one {@link ModelVerificationReport}.
  *
  * - signed lineage: one in-toto statement per event (dataset snapshot … aggregation round) in a
  *   DSSE envelope, inputs linked to their upstream attestations by digest
@@ -27,15 +23,15 @@
  *   {@link verifyConsistency}), checkpoints as C2SP signed notes ({@link verifyCheckpoint}), a
  *   file-backed store ({@link LogStore}, Node only) and offline proof checks ({@link verifyLogProof}).
  *
- * - models given as bytes (a browser's files): {@link hashModelBytes}, {@link verifyModelBytes}.
+ * - models given as bytes (a browser's files): {@link hashModelBytes}.
  *
- * Pages import `confide/provenance/verify` (`verify-browser.ts`) instead: the verifiers alone,
+ * Pages import `confide/provenance/verify` (`verify.ts`) instead: the verifiers alone,
  * nothing that imports a `node:` module even lazily (browser bundlers refuse the lazy `node:fs`
  * imports of this entry's filesystem functions), with the Sigstore verifier bundled for browsers.
  *
  * Everything except the filesystem functions (`hashModel`, `hashFile`, `signModel`,
- * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`), the
- * `node:crypto` certificate verifier and encrypted private keys (`encryptPrivateKeyPem`,
+ * `verifyModel({ path })`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`), the
+ * encrypted private keys (`encryptPrivateKeyPem`,
  * `parsePrivateKeyPemWithPassword`) is pure and runs in browsers; the filesystem functions import
  * `node:fs` lazily. Verification modules never load signing modules.
  *
@@ -101,7 +97,6 @@ export {
   relativeInside,
   sha256Hex,
 } from './model-signing/hash.ts';
-export { verifyModelKeyless } from './model-signing/keyless/verify-disk.ts';
 export {
   type BundlePublicKey,
   DEFAULT_GIT_IGNORES,
@@ -122,24 +117,7 @@ export {
   signModel,
   signModelManifest,
 } from './model-signing/sign.ts';
-export {
-  verifyModelBundleWithCertificates,
-  verifyModelWithCertificates,
-} from './model-signing/verify-certificate-disk.ts';
-export {
-  checkModelResources,
-  type KeyMaterialKind,
-  type ModelVerificationResult,
-  parseModelBundle,
-  type VerifiedModelBundle,
-  type VerifyModelOptions,
-  verifyEnvelope,
-  verifyModel,
-  verifyModelBundle,
-  verifyModelFiles,
-  verifyParsedModelBundle,
-  verifySignature,
-} from './model-signing/verify-disk.ts';
-export { type ModelTrust, verifyModelReport } from './model-signing/verify-report.ts';
+// Shadows the browser entry's verifyModel (bytes only) with the one that also reads the disk.
+export { verifyModel } from './model-signing/verify-model-disk.ts';
 // Everything the browser-safe verifiers export, then what needs Node or signs.
 export * from './verify.ts';

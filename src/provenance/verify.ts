@@ -3,12 +3,12 @@
  * browsers, workers and any bundle that must not see Node code.
  *
  * Here: model_signing v1 bundles in all three modes, steps 1–7 on the bundle and step 8 on files
- * given as bytes: key mode ({@link verifyModelBytes}, {@link verifyModelBundle}), certificate mode
- * against given CA certificates ({@link verifyModelBytesWithCertificates},
- * {@link verifyModelBundleWithCertificates}: the one RFC 5280 path validator of confide, PKI.js over
- * WebCrypto), keyless (Sigstore) bundles offline against a `trusted_root.json` and a pinned
- * identity ({@link verifyModelBytesKeyless}, {@link verifyModelBundleKeyless}: the maintained
- * `@sigstore/verify`, unmodified), and {@link hashModelBytes}; signed lineage graphs against a
+ * given as bytes, through one async API: {@link verifyModel}`({ files }, bundle, trust)` and
+ * {@link verifyModelBundle}`(bundle, trust)`, with `trust` one of `{ publicKey }` (key mode),
+ * `{ certificateAuthorities, at? }` (certificate mode: the one RFC 5280 path validator of confide,
+ * PKI.js over WebCrypto) or `{ trustedRoot, identity, issuer }` (keyless Sigstore bundles offline:
+ * the maintained `@sigstore/verify`, unmodified), both answering with one
+ * {@link ModelVerificationReport}; and {@link hashModelBytes}; signed lineage graphs against a
  * policy ({@link verifyLineage}, and {@link checkLineageFiles} with a digest function the caller
  * supplies); the local log's proofs and checkpoints ({@link verifyLogProof},
  * {@link verifyCheckpoint}, {@link verifyInclusion}, {@link verifyConsistency}); the key, DSSE and
@@ -19,8 +19,8 @@
  * the import graph; the browser test bundles the built entry with esbuild for
  * `platform: 'browser'` and runs it in Chromium). The Sigstore packages are loaded lazily, on the
  * first keyless verification: in the built entry they are a separate chunk with `@noble/*`
- * stand-ins for the Node built-ins they use (`sigstore-shims.ts`, wired by `tsup.config.ts`).
- * Deliberately not here: reading the disk (`verifyModel`, `hashModel`, `diskDigests`, `LogStore`)
+ * stand-ins for the Node built-ins they use (`model-signing/keyless/shims.ts`, wired by `tsup.config.ts`).
+ * Deliberately not here: reading the disk (`verifyModel({ path })`, `hashModel`, `diskDigests`, `LogStore`)
  * and every signing function: use `confide/provenance` in Node for those.
  *
  * @module
@@ -130,12 +130,7 @@ export {
   type VerifyLogProofOptions,
   verifyLogProof,
 } from './log/verify.ts';
-export {
-  type KeylessIdentity,
-  type KeylessModelVerificationResult,
-  type KeylessVerifiedModelBundle,
-  verifyModelBundleKeyless,
-} from './model-signing/keyless/verify-bundle.ts';
+export type { KeylessIdentity } from './model-signing/keyless/verify-bundle.ts';
 export {
   compareResources,
   MODEL_SIGNING_PREDICATE_TYPE,
@@ -148,36 +143,24 @@ export {
   SIGSTORE_BUNDLE_V03_MEDIA_TYPE,
   type SigstoreBundle,
 } from './model-signing/manifest.ts';
+export type { ModelTrustMode, ModelVerificationReport } from './model-signing/report.ts';
 export {
-  type ModelOutcome,
-  type ModelTrustMode,
-  type ModelVerificationReport,
-  modelVerificationReport,
-} from './model-signing/report.ts';
-export {
-  checkModelResources,
   type KeyMaterialKind,
-  type ModelVerificationResult,
   parseModelBundle,
-  type VerifiedModelBundle,
   verifyEnvelope,
-  verifyModelBundle,
   verifySignature,
 } from './model-signing/verify-bundle.ts';
 export {
   type HashModelBytesOptions,
   hashModelBytes,
   type ModelBytes,
-  type VerifyModelBytesOptions,
-  verifyModelBytes,
-  verifyModelBytesKeyless,
-  verifyModelBytesWithCertificates,
 } from './model-signing/verify-bytes.ts';
+export type { SigningCertificateInfo } from './model-signing/verify-certificate-bundle.ts';
 export {
-  type CertificateModelVerificationResult,
-  type CertificateVerifiedModelBundle,
-  type CertificateVerifyOptions,
-  type SigningCertificateInfo,
-  verifyModelBundleWithCertificates,
-  verifyModelBundleWithCertificatesAsync,
-} from './model-signing/verify-certificate-bundle.ts';
+  type ModelFilesSource,
+  type ModelPathSource,
+  type ModelSource,
+  type ModelTrust,
+  verifyModel,
+  verifyModelBundle,
+} from './model-signing/verify-model.ts';

@@ -213,7 +213,7 @@ export function verifyModelBytes(
 }
 
 /** Step 8 on bytes: recompute the manifest with the recorded serialization and compare. */
-function compareModelBytes(
+export function compareModelBytes(
   verified: VerifiedModelBundle,
   model: ModelBytes,
   options: VerifyModelBytesOptions,
