@@ -8,13 +8,13 @@ import {
   hashModel,
   normaliseRelativePath,
   sha256Hex,
-} from '../../src/provenance/hash.ts';
+} from '../../src/provenance/model-signing/hash.ts';
 import {
   compareResources,
   modelStatement,
   rootDigest,
   sortResources,
-} from '../../src/provenance/model-signing.ts';
+} from '../../src/provenance/model-signing/manifest.ts';
 import { cases, readVectorText, vectorPath } from './vectors.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'confide-hash-'));
@@ -183,7 +183,7 @@ describe('hashing on worker threads', () => {
   });
 
   it('a worker refuses to follow a link it was not told to follow', async () => {
-    const { hashRangesOnWorkers } = await import('../../src/provenance/hash-workers.ts');
+    const { hashRangesOnWorkers } = await import('../../src/provenance/model-signing/hash-workers.ts');
     const target = join(scratch, 'wt-target');
     writeFileSync(target, 'abc');
     symlinkSync(target, join(scratch, 'wt-link'));

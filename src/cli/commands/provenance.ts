@@ -89,7 +89,7 @@ import {
   type VerificationReport,
   verifyLineage,
   verifyLogProofReport,
-  verifyModelReport,
+  verifyModel,
 } from '../../provenance/index.ts';
 import {
   addInputLimitOption,
@@ -787,10 +787,11 @@ export function registerProvenanceCommands(program: Command): void {
           kind: 'json',
           maxBytes: opts.maxInputBytes,
         });
-        const report = await verifyModelReport(path, bundle, await trustFromFlags(opts), {
-          ignorePaths: opts.ignore,
-          signaturePath: opts.signature,
-        });
+        const report = await verifyModel(
+          { path, ignorePaths: opts.ignore, signaturePath: opts.signature },
+          bundle,
+          await trustFromFlags(opts),
+        );
         emitReport(
           report,
           opts.json,
