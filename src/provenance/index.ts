@@ -38,86 +38,13 @@
  * @module
  */
 
-export { createEnvelope } from './common/dsse.ts';
-export {
-  encryptPrivateKeyPem,
-  isEncryptedPrivateKeyPem,
-  KEY_SCRYPT_PARAMS,
-  parsePrivateKeyPemWithPassword,
-} from './common/key-encryption.ts';
-export {
-  certificatePublicKey,
-  GENERATABLE_ALGORITHMS,
-  generateKeyPair,
-  PrivateKey,
-  parsePrivateKeyPem,
-  privateKeyToPem,
-} from './common/keys.ts';
 export { assertStatement, isStatement } from './common/statement.ts';
 export type { VerificationErrorOptions } from './errors.ts';
-export { artifactFromFile, diskDigests } from './lineage/files.ts';
 export { type ForeignRule, foreignRule } from './lineage/policy.ts';
-export {
-  attestAggregationRound,
-  attestEvent,
-  attestInferenceBatch,
-  cosignAttestation,
-  type LineageAttestation,
-  linkInput,
-  signLineage,
-} from './lineage/sign.ts';
-export {
-  type AggregationRoundEvent,
-  ATTESTATION_MEDIA_TYPE,
-  aggregationRoundStatement,
-  type InferenceBatchEvent,
-  inferenceBatchStatement,
-  LINEAGE_PREDICATE_PREFIX,
-  type LineageDescriptor,
-  type LineageEventInput,
-  type LineagePredicate,
-  lineageEventOf,
-  lineagePayload,
-  lineagePredicateType,
-  lineageStatement,
-  lineageStatementProblems,
-} from './lineage/statement.ts';
-export { formatCheckpoint, NOTE_ALG_ED25519 } from './log/checkpoint.ts';
-export { consistencyProof, EMPTY_ROOT, inclusionProof, treeRoot } from './log/merkle.ts';
-export { LOG_PROOF_TYPE, MerkleLog, signNote } from './log/signed-log.ts';
-export { LogStore, leafHashOfFile } from './log/store.ts';
-export {
-  createSha256,
-  type HashBackend,
-  type HashModelOptions,
-  hashFile,
-  hashModel,
-  type IncrementalHash,
-  normaliseRelativePath,
-  relativeInside,
-  sha256Hex,
-} from './model-signing/hash.ts';
-export {
-  type BundlePublicKey,
-  DEFAULT_GIT_IGNORES,
-  DEFAULT_SHARD_SIZE,
-  type ModelSigningPredicate,
-  modelStatement,
-  serialiseStatement,
-} from './model-signing/manifest.ts';
-export {
-  keySigner,
-  type SignedModel,
-  type Signer,
-  type SignManifestOptions,
-  type SignModelOptions,
-  serialiseBundle,
-  signEnvelope,
-  signMessage,
-  signModel,
-  signModelManifest,
-} from './model-signing/sign.ts';
+export { normaliseRelativePath } from './model-signing/manifest.ts';
 // Shadows the browser entry's verifyModel (bytes only) with the one that also reads the disk.
 export { verifyModel } from './model-signing/verify-model-disk.ts';
-// Everything the browser-safe verifiers export, then what needs Node or signs.
+// The producer side (`confide/provenance/sign`) and every browser-safe verifier
+// (`confide/provenance/verify`); names both export are the same binding.
+export * from './sign.ts';
 export * from './verify.ts';

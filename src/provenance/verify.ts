@@ -130,6 +130,11 @@ export {
   type VerifyLogProofOptions,
   verifyLogProof,
 } from './log/verify.ts';
+export {
+  type HashModelBytesOptions,
+  hashModelBytes,
+  type ModelBytes,
+} from './model-signing/hash-bytes.ts';
 export type { KeylessIdentity } from './model-signing/keyless/verify-bundle.ts';
 export {
   compareResources,
@@ -150,11 +155,6 @@ export {
   verifyEnvelope,
   verifySignature,
 } from './model-signing/verify-bundle.ts';
-export {
-  type HashModelBytesOptions,
-  hashModelBytes,
-  type ModelBytes,
-} from './model-signing/verify-bytes.ts';
 export type { SigningCertificateInfo } from './model-signing/verify-certificate-bundle.ts';
 export {
   type ModelFilesSource,

@@ -49,7 +49,7 @@ describe('verification code never loads signing code (a rule on file names)', ()
       ]),
     );
     expect(FILES.filter(isSigner)).toEqual(
-      expect.arrayContaining(['model-signing/sign.ts', 'lineage/sign.ts', 'log/signed-log.ts']),
+      expect.arrayContaining(['sign.ts', 'model-signing/sign.ts', 'lineage/sign.ts', 'log/signed-log.ts']),
     );
   });
 
@@ -73,5 +73,25 @@ describe('verification code never loads signing code (a rule on file names)', ()
     expect(closure('lineage/sign.ts').has('model-signing/sign.ts')).toBe(true);
     expect(closure('log/store.ts').has('log/signed-log.ts')).toBe(true);
     expect(relative(SRC, join(SRC, 'verify.ts'))).toBe('verify.ts');
+  });
+});
+
+describe('the three entries: confide/provenance/sign, confide/provenance/verify, confide/provenance', () => {
+  it('the sign entry exports no verifier, the verify entry no signer, and the combined entry both', async () => {
+    const sign = await import('../../src/provenance/sign.ts');
+    const verify = await import('../../src/provenance/verify.ts');
+    const all = await import('../../src/provenance/index.ts');
+    const signNames = Object.keys(sign);
+    const verifyNames = Object.keys(verify);
+    expect(signNames).toEqual(
+      expect.arrayContaining(['signModel', 'hashModel', 'hashModelBytes', 'generateKeyPair']),
+    );
+    expect(signNames.filter((n) => /^verify/.test(n))).toEqual([]);
+    expect(verifyNames.filter((n) => /^(sign|attest[A-Z]|hashModel$|generateKeyPair)/.test(n))).toEqual([]);
+    for (const n of [...signNames, ...verifyNames]) expect(Object.keys(all), n).toContain(n);
+    // The manifest builder behind both is the same function, whichever entry a caller imports.
+    expect(sign.hashModelBytes).toBe(verify.hashModelBytes);
+    // The combined entry's verifyModel also reads the disk; the browser entry's does not.
+    expect(all.verifyModel).not.toBe(verify.verifyModel);
   });
 });

@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, parsePublicKeyPem } from '../../src/provenance/common/keys.ts';
 import { hashModel } from '../../src/provenance/model-signing/hash.ts';
-import { hashModelBytes, verifyModelBytes } from '../../src/provenance/model-signing/verify-bytes.ts';
+import { hashModelBytes } from '../../src/provenance/model-signing/hash-bytes.ts';
+import { verifyModelBytes } from '../../src/provenance/model-signing/verify-bytes.ts';
 import { verifyModel } from '../../src/provenance/model-signing/verify-disk.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
 

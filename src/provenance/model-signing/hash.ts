@@ -40,15 +40,15 @@ import { assertBoolean, assertInteger, assertString } from '../../internal/asser
 import { toHex } from '../common/bytes.ts';
 import { ProvenanceError, type ProvenanceErrorCode } from '../errors.ts';
 import {
-  DEFAULT_GIT_IGNORES,
-  DEFAULT_SHARD_SIZE,
-  type ModelManifest,
-  type ModelResource,
-  type ModelSerialization,
-  normaliseRelativePath,
-  rootDigest,
-  sortResources,
-} from './manifest.ts';
+  buildManifest,
+  type HashedFile,
+  isIgnored,
+  type ManifestOptions,
+  type ManifestPlan,
+  planManifest,
+  shardRanges,
+} from './build-manifest.ts';
+import { type ModelManifest, normaliseRelativePath } from './manifest.ts';
 
 export { normaliseRelativePath } from './manifest.ts';
 
@@ -109,15 +109,8 @@ export async function sha256Hex(
 }
 
 /** Options of {@link hashModel}. */
-export interface HashModelOptions {
-  /** `files` (one digest per file, the default and the only mode the model_signing CLI uses) or `shards`. */
-  readonly method?: 'files' | 'shards';
-  /** Shard size in bytes for `shards` (default 1,000,000,000, as model_signing). */
-  readonly shardSize?: number;
-  /** Paths relative to the model root to leave out (whole components; `a` covers `a/…`). */
-  readonly ignorePaths?: readonly string[];
-  /** Ignore `.git`, `.gitattributes`, `.github`, `.gitignore` at the root (default true). */
-  readonly ignoreGitPaths?: boolean;
+/** Options of {@link hashModel}: the serialization ({@link ManifestOptions}) and how to read the disk. */
+export interface HashModelOptions extends ManifestOptions {
   /** Hash the target of file symlinks under the link's name (default false: refuse links). */
   readonly allowSymlinks?: boolean;
   /** With `allowSymlinks`, also follow links that point outside the tree (default false). */
@@ -182,16 +175,12 @@ interface Entry {
   readonly follow: boolean;
 }
 
-function isIgnored(rel: string, ignores: readonly string[]): boolean {
-  return ignores.some((i) => rel === i || rel.startsWith(`${i}/`));
-}
-
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
 async function listEntries(
   root: string,
   options: Required<Pick<HashModelOptions, 'allowSymlinks' | 'allowSymlinksOutsideTree'>>,
-  ignores: readonly string[],
+  plan: ManifestPlan,
   signal: AbortSignal | undefined,
 ): Promise<Entry[]> {
   const { fs, path } = await loadFs();
@@ -221,7 +210,7 @@ async function listEntries(
         );
       }
       const rel = relDir === '' ? name : `${relDir}/${name}`;
-      if (isIgnored(rel, ignores)) continue;
+      if (isIgnored(rel, plan)) continue;
       const full = path.join(dir, name);
       if (d.isSymbolicLink()) {
         if (!options.allowSymlinks) {
@@ -317,23 +306,6 @@ async function entrySize(e: Entry): Promise<number> {
   return st.size;
 }
 
-function shardRanges(size: number, shardSize: number): [number, number][] {
-  const ranges: [number, number][] = [];
-  for (let start = 0; start < size; start += shardSize)
-    ranges.push([start, Math.min(start + shardSize, size)]);
-  return ranges;
-}
-
-function shardResource(
-  name: string,
-  start: number,
-  end: number,
-  shardSize: number,
-  digest: string,
-): ModelResource {
-  return { name: `${name}:${start}:${end}`, algorithm: `sha256-sharded-${shardSize}`, digest };
-}
-
 const WORKER_ERRORS: Readonly<Record<string, [ProvenanceErrorCode, string]>> = {
   ENOENT: ['PROV_PATH_NOT_FOUND', 'disappeared while being hashed'],
   ELOOP: ['PROV_SYMLINK_REFUSED', 'became a symbolic link'],
@@ -341,37 +313,42 @@ const WORKER_ERRORS: Readonly<Record<string, [ProvenanceErrorCode, string]>> = {
   ESHORT: ['PROV_IO', 'changed size while being hashed'],
 };
 
-/** Hashes entries on worker threads: whole files (`shardSize` 0) or shards. */
+/** Hashes entries on worker threads: whole files, or every shard as its own task. */
 async function hashOnWorkers(
   entries: readonly Entry[],
-  shardSize: number,
+  plan: ManifestPlan,
   workers: number,
   signal: AbortSignal | undefined,
-): Promise<ModelResource[]> {
+): Promise<HashedFile[]> {
   const { hashRangesOnWorkers } = await import('./hash-workers.ts');
   const tasks: { entry: Entry; start: number; end: number }[] = [];
+  const planned: { entry: Entry; ranges: [number, number][] | undefined }[] = [];
   for (const e of entries) {
-    if (shardSize === 0) tasks.push({ entry: e, start: 0, end: -1 });
-    else
-      for (const [a, b] of shardRanges(await entrySize(e), shardSize))
-        tasks.push({ entry: e, start: a, end: b });
+    const ranges = plan.method === 'files' ? undefined : shardRanges(plan, await entrySize(e));
+    planned.push({ entry: e, ranges });
+    if (ranges === undefined) tasks.push({ entry: e, start: 0, end: -1 });
+    else for (const [a, b] of ranges) tasks.push({ entry: e, start: a, end: b });
   }
   const results = await hashRangesOnWorkers(
     tasks.map((t) => ({ path: t.entry.path, start: t.start, end: t.end, noFollow: !t.entry.follow })),
     workers,
     signal,
   );
-  return tasks.map((t, i) => {
+  const digests = tasks.map((t, i) => {
     const r = results[i];
     if (r === undefined || 'error' in r) {
       const code = r === undefined ? 'EIO' : r.error;
       const [prov, what] = WORKER_ERRORS[code] ?? ['PROV_IO', `could not be read (${code})`];
       throw new ProvenanceError(prov, `'${t.entry.name}' ${what}`);
     }
-    return shardSize === 0
-      ? { name: t.entry.name, algorithm: 'sha256', digest: r.digest }
-      : shardResource(t.entry.name, t.start, t.end, shardSize, r.digest);
+    return r.digest;
   });
+  let next = 0;
+  return planned.map(({ entry, ranges }) =>
+    ranges === undefined
+      ? { name: entry.name, digest: digests[next++] ?? '' }
+      : { name: entry.name, shards: ranges.map(([a, b]) => [a, b, digests[next++] ?? ''] as const) },
+  );
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -421,28 +398,15 @@ export async function hashFile(
  */
 export async function hashModel(modelPath: string, options: HashModelOptions = {}): Promise<ModelManifest> {
   assertString(modelPath, 'modelPath');
-  const method = options.method ?? 'files';
-  if (method !== 'files' && method !== 'shards') {
-    throw new ProvenanceError(
-      'PROV_HASH_UNSUPPORTED',
-      `unsupported serialization method '${String(method)}'`,
-    );
-  }
-  const shardSize =
-    method === 'shards' ? assertInteger(options.shardSize ?? DEFAULT_SHARD_SIZE, 'shardSize', 1, 2 ** 52) : 0;
   const allowSymlinks = assertBoolean(options.allowSymlinks ?? false, 'allowSymlinks');
+  const plan = planManifest(options, allowSymlinks);
   const allowSymlinksOutsideTree = assertBoolean(
     options.allowSymlinksOutsideTree ?? false,
     'allowSymlinksOutsideTree',
   );
-  const ignoreGit = assertBoolean(options.ignoreGitPaths ?? true, 'ignoreGitPaths');
   const concurrency = assertInteger(options.concurrency ?? 4, 'concurrency', 1, 256);
   const workers = assertInteger(options.workers ?? 0, 'workers', 0, 256);
   const backend = options.backend ?? 'auto';
-  const userIgnores = (options.ignorePaths ?? []).map((p, i) =>
-    normaliseRelativePath(p, `ignorePaths[${i}]`),
-  );
-  const ignores = [...new Set([...userIgnores, ...(ignoreGit ? DEFAULT_GIT_IGNORES : [])])];
 
   const { fs, path } = await loadFs();
   let st: import('node:fs').Stats;
@@ -470,40 +434,23 @@ export async function hashModel(modelPath: string, options: HashModelOptions = {
   } else if (st.isFile()) {
     entries = [{ name: '.', path: modelPath, size: st.size, follow: false }];
   } else if (st.isDirectory()) {
-    entries = await listEntries(
-      modelPath,
-      { allowSymlinks, allowSymlinksOutsideTree },
-      ignores,
-      options.signal,
-    );
+    entries = await listEntries(modelPath, { allowSymlinks, allowSymlinksOutsideTree }, plan, options.signal);
   } else {
     throw new ProvenanceError('PROV_SPECIAL_FILE', 'the model path is not a regular file or directory');
   }
 
-  let resources: ModelResource[];
-  if (workers > 0) {
-    resources = await hashOnWorkers(entries, method === 'files' ? 0 : shardSize, workers, options.signal);
-  } else if (method === 'files') {
-    resources = await mapLimit(entries, concurrency, async (e) => {
-      const { digests } = await hashRanges(e, [], backend, options.signal);
-      return { name: e.name, algorithm: 'sha256', digest: digests[0] ?? '' };
-    });
-  } else {
-    const nested = await mapLimit(entries, concurrency, async (e) => {
-      const ranges = shardRanges(await entrySize(e), shardSize);
-      if (ranges.length === 0) return []; // an empty file has no shard (as model_signing)
-      const { digests } = await hashRanges(e, ranges, backend, options.signal);
-      return ranges.map(([a, b], i) => shardResource(e.name, a, b, shardSize, digests[i] ?? ''));
-    });
-    resources = nested.flat();
-  }
-  resources = sortResources(resources);
-  const serialization: ModelSerialization = {
-    method,
-    hash_type: 'sha256',
-    allow_symlinks: allowSymlinks,
-    ...(method === 'shards' ? { shard_size: shardSize } : {}),
-    ignore_paths: [...ignores].sort(),
-  };
-  return { subjectName, serialization, resources, rootDigest: rootDigest(resources) };
+  const files =
+    workers > 0
+      ? await hashOnWorkers(entries, plan, workers, options.signal)
+      : await mapLimit(entries, concurrency, async (e): Promise<HashedFile> => {
+          if (plan.method === 'files') {
+            const { digests } = await hashRanges(e, [], backend, options.signal);
+            return { name: e.name, digest: digests[0] ?? '' };
+          }
+          const ranges = shardRanges(plan, await entrySize(e)) ?? [];
+          if (ranges.length === 0) return { name: e.name, shards: [] };
+          const { digests } = await hashRanges(e, ranges, backend, options.signal);
+          return { name: e.name, shards: ranges.map(([a, b], i) => [a, b, digests[i] ?? ''] as const) };
+        });
+  return buildManifest(plan, subjectName, files);
 }

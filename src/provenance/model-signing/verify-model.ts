@@ -23,10 +23,11 @@ import { assertObject, assertString } from '../../internal/assert.ts';
 import type { PublicKey } from '../common/keys.ts';
 import type { FileReport } from '../errors.ts';
 import type { HashBackend } from './hash.ts';
+import type { ModelBytes } from './hash-bytes.ts';
 import { verifyModelBundleKeyless } from './keyless/verify-bundle.ts';
 import { type ModelOutcome, type ModelVerificationReport, modelVerificationReport } from './report.ts';
 import { type VerifiedModelBundle, verifyModelBundle as verifyKeyModeBundle } from './verify-bundle.ts';
-import { compareModelBytes, type ModelBytes } from './verify-bytes.ts';
+import { compareModelBytes } from './verify-bytes.ts';
 import { verifyModelBundleWithCertificates } from './verify-certificate-bundle.ts';
 
 /** How a model bundle is trusted. */
