@@ -35,6 +35,7 @@ export default defineConfig({
     'he/index': 'src/he/index.ts',
     'provenance/index': 'src/provenance/index.ts',
     'provenance/sign': 'src/provenance/sign.ts',
+    'provenance/hash-worker': 'src/provenance/model-signing/hash-worker.ts',
     'smpc/index': 'src/smpc/index.ts',
     'smpc/server': 'src/smpc/server.ts',
     'server/index': 'src/server/index.ts',

@@ -36,6 +36,7 @@ export {
   attestEvent,
   attestInferenceBatch,
   cosignAttestation,
+  countersignAttestation,
   type LineageAttestation,
   linkInput,
   signLineage,

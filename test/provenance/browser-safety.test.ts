@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -37,16 +37,18 @@ describe('the provenance core stays loadable in browsers', () => {
   });
 
   it('the CLI command files import confide code only through the provenance index (and CLI helpers)', () => {
-    for (const name of ['provenance.ts', 'provenance-keys.ts']) {
-      const cli = readFileSync(
-        fileURLToPath(new URL(`../../src/cli/commands/${name}`, import.meta.url)),
-        'utf8',
-      );
+    const dir = fileURLToPath(new URL('../../src/cli/commands/provenance/', import.meta.url));
+    const names = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    expect(names).toEqual(
+      expect.arrayContaining(['index.ts', 'model.ts', 'lineage.ts', 'log.ts', 'keys.ts', 'shared.ts']),
+    );
+    for (const name of names) {
+      const cli = readFileSync(join(dir, name), 'utf8');
       const local = [...cli.matchAll(/from\s+'(\.[^']+)'/g)].map((m) => m[1]);
-      expect(local).toContain('../../provenance/index.ts');
+      if (name !== 'index.ts') expect(local, name).toContain('../../../provenance/index.ts');
       for (const specifier of local) {
         expect(specifier, `${name} imports ${specifier}`).toMatch(
-          /^(\.\.\/\.\.\/provenance\/index\.ts|\.\.\/(files|private-key)\.ts|\.\/provenance-keys\.ts)$/,
+          /^(\.\.\/\.\.\/\.\.\/provenance\/index\.ts|\.\.\/\.\.\/(files|private-key)\.ts|\.\/(keys|lineage|log|model|shared)\.ts)$/,
         );
       }
     }

@@ -96,7 +96,7 @@ describe('verify-model reports checks, signer and what was not checked', () => {
     await run('sign-model', m, '--key', join(scratch, 'k.key'), '--out', sig);
 
     out.length = 0;
-    await run('verify-model', m, '--signature', sig, '--key', join(scratch, 'k.pub'));
+    await run('verify-model', m, '--signature', sig, '--public-key', join(scratch, 'k.pub'));
     const text = out.join('');
     expect(text).toContain(`Verification of ${m}: VALID`);
     for (const step of [
@@ -112,7 +112,7 @@ describe('verify-model reports checks, signer and what was not checked', () => {
     expect(text).toContain('transparency-log inclusion');
 
     out.length = 0;
-    await run('verify-model', m, '--signature', sig, '--key', join(scratch, 'k.pub'), '--json');
+    await run('verify-model', m, '--signature', sig, '--public-key', join(scratch, 'k.pub'), '--json');
     const report = JSON.parse(out.join(''));
     expect(report).toMatchObject({ valid: true, code: 'OK', mode: 'key', rootDigest: signedRoot(sig) });
     expect(report.checks).toHaveLength(8);
@@ -137,7 +137,7 @@ describe('verify-model reports checks, signer and what was not checked', () => {
 
     out.length = 0;
     await expect(
-      run('verify-model', m, '--signature', sig, '--key', join(scratch, 'other.pub'), '--json'),
+      run('verify-model', m, '--signature', sig, '--public-key', join(scratch, 'other.pub'), '--json'),
     ).rejects.toMatchObject({ code: 'PROV_KEY_MISMATCH' });
     const mismatch = JSON.parse(out.join(''));
     expect(mismatch.checks.map((c: { ok: boolean; code?: string }) => [c.ok, c.code])).toEqual([
@@ -151,7 +151,7 @@ describe('verify-model reports checks, signer and what was not checked', () => {
     writeFileSync(join(m, 'weights.bin'), 'weightz');
     out.length = 0;
     await expect(
-      run('verify-model', m, '--signature', sig, '--key', join(scratch, 'k2.pub')),
+      run('verify-model', m, '--signature', sig, '--public-key', join(scratch, 'k2.pub')),
     ).rejects.toMatchObject({
       code: 'PROV_FILE_MODIFIED',
     });

@@ -5,7 +5,7 @@
  * signature's `keyid` is the signer's key ID (SHA-256 of its DER SPKI, `policy.ts`), an
  * unauthenticated hint that lets a verifier pick the right trusted key first.
  *
- * Co-signing ({@link cosignAttestation}) adds a signature over the same payload, so k-of-n
+ * Countersigning ({@link countersignAttestation}) adds a signature over the same payload, so k-of-n
  * policies can be met by signers who sign at different times; the attestation digest, which covers
  * the payload only, does not change.
  *
@@ -106,7 +106,10 @@ export async function attestEvent(
  *
  * @throws {ProvenanceError} `PROV_ENVELOPE_INVALID`, or `PROV_KEY_INVALID` when this key already signed.
  */
-export async function cosignAttestation(envelope: unknown, key: PrivateKey | Signer): Promise<DsseEnvelope> {
+export async function countersignAttestation(
+  envelope: unknown,
+  key: PrivateKey | Signer,
+): Promise<DsseEnvelope> {
   assertEnvelope(envelope);
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
     throw new ProvenanceError('PROV_ENVELOPE_INVALID', `expected payload type ${IN_TOTO_PAYLOAD_TYPE}`, {
@@ -124,6 +127,9 @@ export async function cosignAttestation(envelope: unknown, key: PrivateKey | Sig
   const added = await signatureOf(signer, envelopePayload(envelope));
   return { ...envelope, signatures: [...envelope.signatures, added] };
 }
+
+/** @deprecated the former name of {@link countersignAttestation} (named after Sigstore's tool). */
+export const cosignAttestation = countersignAttestation;
 
 /**
  * Builds and signs the attestation of one encrypted-inference batch (event `inference-batch`):

@@ -6,11 +6,10 @@
  * SHA-256 is sequential, so one whole-file digest (`files` serialization) cannot be split: the
  * pool parallelises across files there, and across shards in `shards` mode.
  *
- * The worker is plain JavaScript passed as source (`eval: true`), so it needs no separate entry
- * point in the bundle and nothing to resolve at run time. Each task opens the file itself (with
- * `O_NOFOLLOW` unless the caller already resolved a permitted symlink), checks it is a regular
- * file, hashes `[start, end)` (or to end of file) in 1 MiB reads, and returns lowercase hex or an
- * errno-style code, never a stack or file contents.
+ * The worker is a typed module of its own (`hash-worker.ts`, built by tsup as
+ * `dist/provenance/hash-worker.js`); this side and it share the message types below. Each task is
+ * one byte range of one file; the worker answers with lowercase hex or an errno-style code, never
+ * a stack or file contents.
  *
  * Deliberately not here: browsers (no threads over files there), hashing algorithms other than
  * SHA-256, sharing one file descriptor between workers.
@@ -31,36 +30,27 @@ export interface RangeTask {
 /** Result of one job: the digest, or the error code the worker met. */
 export type RangeResult = { readonly digest: string } | { readonly error: string };
 
-const WORKER_SOURCE = `
-'use strict';
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const fs = require('node:fs');
-const buffer = Buffer.allocUnsafe(1 << 20);
-parentPort.on('message', (task) => {
-  let fd;
-  try {
-    const flags = fs.constants.O_RDONLY | (task.noFollow ? (fs.constants.O_NOFOLLOW || 0) : 0);
-    fd = fs.openSync(task.path, flags);
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw Object.assign(new Error('special'), { code: 'ESPECIAL' });
-    const end = task.end < 0 ? st.size : task.end;
-    const h = createHash('sha256');
-    let pos = task.start;
-    while (pos < end) {
-      const n = fs.readSync(fd, buffer, 0, Math.min(buffer.length, end - pos), pos);
-      if (n === 0) throw Object.assign(new Error('short'), { code: 'ESHORT' });
-      h.update(buffer.subarray(0, n));
-      pos += n;
-    }
-    parentPort.postMessage({ id: task.id, digest: h.digest('hex') });
-  } catch (e) {
-    parentPort.postMessage({ id: task.id, error: typeof e.code === 'string' ? e.code : 'EIO' });
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-});
-`;
+/** A task as posted to the worker. */
+export interface RangeRequest extends RangeTask {
+  readonly id: number;
+}
+
+/** The worker's answer to one {@link RangeRequest}. */
+export type RangeReply =
+  | { readonly id: number; readonly digest: string }
+  | { readonly id: number; readonly error: string };
+
+/**
+ * The built worker script: next to this module's chunk in `dist/` (esbuild emits it at the root of
+ * `dist/`, as it is only imported dynamically), or the built `dist/provenance/hash-worker.js` when
+ * running from the TypeScript sources (tests build first).
+ */
+export function hashWorkerScript(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts')
+    ? new URL('../../../dist/provenance/hash-worker.js', here)
+    : new URL('./provenance/hash-worker.js', here);
+}
 
 type WorkerThreads = typeof import('node:worker_threads');
 
@@ -80,8 +70,18 @@ export async function hashRangesOnWorkers(
   }
   const results: RangeResult[] = new Array(tasks.length);
   if (tasks.length === 0) return results;
-  const workers = Array.from({ length: Math.max(1, Math.min(size, tasks.length)) }, () => {
-    return new threads.Worker(WORKER_SOURCE, { eval: true });
+  const script = hashWorkerScript();
+  const fs = (
+    globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+  ).process?.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+  if (fs !== undefined && !fs.existsSync(script)) {
+    throw new ProvenanceError(
+      'PROV_UNSUPPORTED_PLATFORM',
+      `the hashing worker ${script.href} does not exist: build confide (npm run build) or hash without workers`,
+    );
+  }
+  const workers = Array.from({ length: Math.max(1, Math.min(size, tasks.length)) }, (_, i) => {
+    return new threads.Worker(script, { name: `confide-hash-${i}` });
   });
   let next = 0;
   try {
@@ -99,11 +99,12 @@ export async function hashRangesOnWorkers(
                 return;
               }
               const id = next++;
-              worker.postMessage({ ...tasks[id], id });
+              const request: RangeRequest = { ...(tasks[id] as RangeTask), id };
+              worker.postMessage(request);
             };
-            worker.on('message', (message: { id: number; digest?: string; error?: string }) => {
+            worker.on('message', (message: RangeReply) => {
               results[message.id] =
-                message.digest !== undefined ? { digest: message.digest } : { error: message.error ?? 'EIO' };
+                'digest' in message ? { digest: message.digest } : { error: message.error };
               feed();
             });
             worker.on('error', reject);

@@ -24,9 +24,9 @@ import {
   parsePublicKeyPem,
   privateKeyToPem,
   publicKeyToPem,
-} from '../../provenance/index.ts';
-import { addInputLimitOption, readText, refuseExisting, writeAtomic } from '../files.ts';
-import { type PrivateKeyFlags, readPassword, readPrivateKey } from '../private-key.ts';
+} from '../../../provenance/index.ts';
+import { addInputLimitOption, readText, refuseExisting, writeAtomic } from '../../files.ts';
+import { type PrivateKeyFlags, readPassword, readPrivateKey } from '../../private-key.ts';
 
 /** The DER of every `CERTIFICATE` block of a PEM text, in order. */
 export function pemCertificates(text: string): Uint8Array[] {
