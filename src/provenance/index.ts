@@ -25,6 +25,10 @@
  *
  * - models given as bytes (a browser's files): {@link hashModelBytes}.
  *
+ * This entry is `confide/provenance/sign` (`sign.ts`: keys, manifests, signing, the log writers)
+ * and `confide/provenance/verify` (`verify.ts`) together, plus the disk-reading `verifyModel`.
+ * Programs that only sign can import `confide/provenance/sign`.
+ *
  * Pages import `confide/provenance/verify` (`verify.ts`) instead: the verifiers alone,
  * nothing that imports a `node:` module even lazily (browser bundlers refuse the lazy `node:fs`
  * imports of this entry's filesystem functions), with the Sigstore verifier bundled for browsers.

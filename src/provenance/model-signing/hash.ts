@@ -1,7 +1,10 @@
 /**
  * Hashing of files and model trees, as OpenSSF model_signing v1 serialises them: one SHA-256 per
  * regular file (`files`) or per byte range (`shards`), names relative to the model root, the
- * result a {@link ModelManifest} whose root digest matches the Python reference's goldens.
+ * result a {@link ModelManifest} whose root digest matches the Python reference's goldens. This
+ * module lists and reads the disk; the manifest itself (options, ignore set, resource names and
+ * order, serialization, root) comes from the one builder, `build-manifest.ts`, which
+ * `hash-bytes.ts` uses for models given as bytes.
  *
  * Safety rules (each with its own code):
  * - a symbolic link is refused (`PROV_SYMLINK_REFUSED`) unless `allowSymlinks`; even then a link
