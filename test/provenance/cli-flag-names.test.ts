@@ -43,6 +43,7 @@ describe('verify-model: --public-key, and --key as a deprecated alias', () => {
     expect(r.stdout).toMatch(/^valid: 1 file\(s\)/m);
     expect(r.stderr).toMatch(DEPRECATION);
     expect(r.stderr).toContain('--public-key');
+    expect(r.stderr).toContain("'provenance verify-model'");
   });
 
   it('the alias reaches the same conclusions: a wrong key is PROV_KEY_MISMATCH either way', async () => {
@@ -103,6 +104,7 @@ describe('log verify: --public-key, and --key as a deprecated alias', () => {
     expect(old.exitCode).toBe(0);
     expect(old.stdout).toBe(now.stdout);
     expect(old.stderr).toMatch(DEPRECATION);
+    expect(old.stderr).toContain("'provenance log verify'");
   });
 
   it('a log directory checked against another key fails the same way under both names', async () => {

@@ -90,8 +90,10 @@ export function fromDeprecated<T>(
 ): T | undefined {
   if (oldValue === undefined) return value;
   if (value !== undefined) command.error(`error: give ${flag}, not also its deprecated name ${oldFlag}`);
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
   process.stderr.write(
-    `confide: warning: ${oldFlag} is deprecated in '${command.name()}'; use ${flag} (the old name goes in a future minor release)\n`,
+    `confide: warning: ${oldFlag} is deprecated in '${names.join(' ')}'; use ${flag} (the old name goes in a future minor release)\n`,
   );
   return oldValue;
 }
