@@ -3,13 +3,13 @@ import { defineConfig } from 'tsup';
 
 // `confide/provenance/verify` is built apart, for browsers: everything it loads is bundled except
 // `@noble/*`, including the Sigstore verifier (in a lazily loaded chunk), whose few uses of Node
-// built-ins are answered by `sigstore-shims.ts` (`crypto`, `util`) and `sigstore-buffer.ts`
+// built-ins are answered by `model-signing/keyless/shims.ts` (`crypto`, `util`) and `model-signing/keyless/buffer.ts`
 // (`Buffer`, also where `@sigstore/protobuf-specs` reads it as `globalThis.Buffer`). The Sigstore
 // code itself is not modified. Runs after the main build, so its `clean` cannot race it.
-const SHIMS = './src/provenance/sigstore-shims.ts';
+const SHIMS = './src/provenance/model-signing/keyless/shims.ts';
 async function buildBrowserVerify(): Promise<void> {
   await build({
-    entryPoints: { verify: 'src/provenance/verify-browser.ts' },
+    entryPoints: { verify: 'src/provenance/verify.ts' },
     outdir: 'dist/provenance',
     chunkNames: 'verify-chunks/[name]-[hash]',
     bundle: true,
@@ -20,7 +20,7 @@ async function buildBrowserVerify(): Promise<void> {
     sourcemap: true,
     external: ['@noble/*'],
     alias: { crypto: SHIMS, util: SHIMS },
-    inject: ['./src/provenance/sigstore-buffer.ts'],
+    inject: ['./src/provenance/model-signing/keyless/buffer.ts'],
     define: { 'globalThis.Buffer': 'Buffer' },
     banner: {
       js: '/* confide/provenance/verify, browser build. Bundles @sigstore/verify, @sigstore/core, @sigstore/bundle and @sigstore/protobuf-specs unmodified (Copyright The Sigstore Authors, Apache-2.0). */',
@@ -34,6 +34,8 @@ export default defineConfig({
     index: 'src/index.ts',
     'he/index': 'src/he/index.ts',
     'provenance/index': 'src/provenance/index.ts',
+    'provenance/sign': 'src/provenance/sign.ts',
+    'provenance/hash-worker': 'src/provenance/model-signing/hash-worker.ts',
     'smpc/index': 'src/smpc/index.ts',
     'smpc/server': 'src/smpc/server.ts',
     'server/index': 'src/server/index.ts',
@@ -55,7 +57,8 @@ export default defineConfig({
       index: 'src/index.ts',
       'he/index': 'src/he/index.ts',
       'provenance/index': 'src/provenance/index.ts',
-      'provenance/verify': 'src/provenance/verify-browser.ts',
+      'provenance/sign': 'src/provenance/sign.ts',
+      'provenance/verify': 'src/provenance/verify.ts',
       'smpc/index': 'src/smpc/index.ts',
       'smpc/server': 'src/smpc/server.ts',
       'server/index': 'src/server/index.ts',

@@ -1,5 +1,5 @@
 /**
- * Provenance benchmark (issue 6 §6): `npm run bench:provenance`.
+ * Provenance benchmark: `npm run bench:provenance`.
  *
  * Measures, in one run on one machine:
  *   - SHA-256 of a 1 GiB file already in the page cache: confide single stream (`hashFile`,
@@ -8,8 +8,12 @@
  *     `dd | sha256sum` process per core, each on its own contiguous range;
  *   - the browser fallback (@noble/hashes) on an in-memory buffer, for scale;
  *   - signatures and verifications per second (Ed25519, ECDSA P-256, P-384) over the DSSE PAE of
- *     a lineage statement, one lineage attestation signed and verified end to end, and the log's
- *     inclusion-proof and checkpoint verification.
+ *     a lineage statement, one lineage attestation signed and verified end to end, a model_signing
+ *     bundle verified through the one async API (`verifyModelBundle`, and `verifyModel` over a
+ *     small model given as bytes), and the log's inclusion-proof and checkpoint verification.
+ *
+ * Every per-second figure is printed beside the same figure of the previous run recorded in
+ * bench/RESULTS.md (read before it is replaced), so a regression shows in the table itself.
  *
  * Method: the file is written once (which leaves it in the page cache) and read once more before
  * timing; each hashing method runs BENCH_PROV_RUNS times (default 3) in rotating order and the
@@ -35,6 +39,7 @@ import {
   generateKeyPair,
   hashFile,
   hashModel,
+  hashModelBytes,
   inclusionProof,
   leafHash,
   lineageStatement,
@@ -48,8 +53,11 @@ import {
   verifyCheckpoint,
   verifyInclusion,
   verifyLineage,
+  verifyModel,
+  verifyModelBundle,
   verifySignature,
 } from 'confide/provenance';
+import { signModelManifest } from 'confide/provenance/sign';
 import { writeResultsSection } from './results.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -160,29 +168,47 @@ async function timeAsync(fn) {
   return { ms: performance.now() - t0, value };
 }
 
+/**
+ * A rate: operations per second of wall time, and per CPU-second of this process (which other load
+ * on the machine changes much less). Printed as the wall-clock figure; `cpu` goes in its own column.
+ */
+class Rate extends Number {
+  constructor(ops, ms, cpuSeconds) {
+    super((ops * 1000) / ms);
+    this.cpu = ops / cpuSeconds;
+  }
+}
+
+const cpuSeconds = (since) => {
+  const c = process.cpuUsage(since);
+  return (c.user + c.system) / 1e6;
+};
+
 /** Operations per second of a synchronous function, after a short warm-up. */
 function rate(fn) {
   for (let i = 0; i < 20; i++) fn(i);
   let n = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let now = t0;
   while (now - t0 < OPS_MS) {
     for (let i = 0; i < 10; i++) fn(n++);
     now = performance.now();
   }
-  return (n * 1000) / (now - t0);
+  return new Rate(n, now - t0, cpuSeconds(cpu0));
 }
 
 async function rateAsync(fn) {
   for (let i = 0; i < 10; i++) await fn(i);
   let n = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let now = t0;
   while (now - t0 < OPS_MS) {
     await fn(n++);
     now = performance.now();
   }
-  return (n * 1000) / (now - t0);
+  return new Rate(n, now - t0, cpuSeconds(cpu0));
 }
 
 async function hashing(path) {
@@ -222,15 +248,18 @@ async function hashing(path) {
   return { times, cpus, digest: digests.confide, shards };
 }
 
-/** Wall time to start CORES worker threads and hear from each (what `hashModel` pays per call). */
+/**
+ * Wall time to start CORES of the hashing workers `hashModel` starts (the built
+ * `dist/provenance/hash-worker.js`) and hear from each: what `hashModel` pays per call.
+ */
 async function workerStartMs() {
+  const script = new URL('../dist/provenance/hash-worker.js', import.meta.url);
+  const task = { id: 0, path: fileURLToPath(script), start: 0, end: 0, noFollow: true };
   const ms = [];
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
-    const ws = Array.from(
-      { length: CORES },
-      () => new Worker("require('node:worker_threads').parentPort.postMessage(1)", { eval: true }),
-    );
+    const ws = Array.from({ length: CORES }, () => new Worker(script));
+    for (const w of ws) w.postMessage(task);
     await Promise.all(ws.map((w) => new Promise((r) => w.once('message', r))));
     ms.push(performance.now() - t0);
     await Promise.all(ws.map((w) => w.terminate()));
@@ -293,7 +322,57 @@ async function operations() {
   const note = log.signCheckpoint(ed);
   const v = noteVerifier('confide.bench/log', ed.publicKey);
   const checkpoint = rate(() => verifyCheckpoint(note, v));
-  return { rows, payloadBytes: pae.length, attest, verify, inclusion, n, checkpoint };
+
+  // A model_signing key-mode bundle (ECDSA P-256, as model_signing signs) over a small model of
+  // 16 files of 4 KiB given as bytes, verified through the one async API.
+  const files = new Map(
+    Array.from({ length: 16 }, (_, i) => {
+      const bytes = new Uint8Array(4096);
+      randomFillSync(bytes);
+      return [`layer-${i}.bin`, bytes];
+    }),
+  );
+  const p256 = generateKeyPair('ecdsa-p256');
+  const bundle = JSON.stringify(await signModelManifest(hashModelBytes(files), p256));
+  const trust = { publicKey: p256.publicKey };
+  if (!(await verifyModel({ files }, bundle, trust)).valid) throw new Error('the model does not verify');
+  const modelBundle = await rateAsync(async () => {
+    if (!(await verifyModelBundle(bundle, trust)).valid) throw new Error('the bundle does not verify');
+  });
+  const modelFiles = await rateAsync(async () => {
+    if (!(await verifyModel({ files }, bundle, trust)).valid) throw new Error('the model does not verify');
+  });
+  return {
+    rows,
+    payloadBytes: pae.length,
+    attest,
+    verify,
+    inclusion,
+    n,
+    checkpoint,
+    modelBundle,
+    modelFiles,
+  };
+}
+
+/** The per-second figures of the previous run, by row label, from the section about to be replaced. */
+function previousRun() {
+  const out = process.env.BENCH_OUT ?? 'bench/RESULTS.md';
+  const path = join(ROOT, out);
+  if (out === '-' || !existsSync(path)) return { date: undefined, value: () => undefined };
+  const text = readFileSync(path, 'utf8');
+  const start = text.indexOf('\n## Provenance\n');
+  if (start < 0) return { date: undefined, value: () => undefined };
+  const rest = text.slice(start + 1);
+  const end = rest.indexOf('\n## ', 3);
+  const section = end < 0 ? rest : rest.slice(0, end);
+  const date = /^- Date: (\S+)/m.exec(section)?.[1];
+  const cells = new Map();
+  for (const line of section.split('\n')) {
+    const m = /^\| (.+?) \| ([\d,]+)(?: \| ([\d,]+))?/.exec(line);
+    if (m) cells.set(m[1], [m[2], m[3]]);
+  }
+  return { date, value: (label, column = 0) => cells.get(label)?.[column] };
 }
 
 function machine() {
@@ -314,7 +393,9 @@ function machine() {
   return { model, shaNi, commit, openssl, coreutils, memory: os.totalmem() / GIB };
 }
 
-function section(info, h, noble, ops, wall, load, startMs) {
+function section(info, h, noble, ops, wall, load, startMs, previous) {
+  const was = (label, column = 0) => previous.value(label, column) ?? '–';
+  const opRow = (label, value) => `| ${label} | ${fmtInt(value)} | ${fmtInt(value.cpu)} | ${was(label)} |`;
   const t = h.times;
   const c = h.cpus;
   // GB per CPU-second: the bytes over the CPU time the hashing itself used (all its threads or
@@ -328,7 +409,7 @@ function section(info, h, noble, ops, wall, load, startMs) {
   const lines = [
     '## Provenance',
     '',
-    'Issue 6 §6, `npm run bench:provenance` (bench/provenance.mjs).',
+    '`npm run bench:provenance` (bench/provenance.mjs).',
     '',
     '### Machine and run',
     '',
@@ -381,18 +462,35 @@ function section(info, h, noble, ops, wall, load, startMs) {
     '',
     '### Signatures and verifications per second',
     '',
-    `Over the DSSE pre-authentication encoding of a lineage statement (${ops.payloadBytes} bytes), one core.`,
+    `Over the DSSE pre-authentication encoding of a lineage statement (${ops.payloadBytes} bytes), one core. The "previous run" columns are the same figures from the run this one replaced (${previous.date ?? 'none recorded'}), read from bench/RESULTS.md before it was rewritten; the machine's load differs between runs (see the load average above). The per CPU-second columns (operations over the CPU time this process used while running them) change much less with other load on the machine than the wall-clock ones.`,
     '',
-    '| algorithm | sign / s | verify / s |',
-    '|---|---:|---:|',
-    ...ops.rows.map((r) => `| ${r.alg} | ${fmtInt(r.sign)} | ${fmtInt(r.verify)} |`),
+    '| algorithm | sign / s | verify / s | sign / CPU-s | verify / CPU-s | previous run: sign / s | previous run: verify / s |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...ops.rows.map(
+      (r) =>
+        `| ${r.alg} | ${fmtInt(r.sign)} | ${fmtInt(r.verify)} | ${fmtInt(r.sign.cpu)} | ${fmtInt(r.verify.cpu)} | ${was(r.alg)} | ${was(r.alg, 1)} |`,
+    ),
     '',
-    '| operation | per second |',
-    '|---|---:|',
-    `| lineage attestation built, canonicalised and signed (Ed25519, \`attestEvent\`) | ${fmtInt(ops.attest)} |`,
-    `| lineage attestation verified (parse, policy, signature, canonical form, statement; \`verifyLineage\`) | ${fmtInt(ops.verify)} |`,
-    `| log inclusion proof verified, tree of ${ops.n.toLocaleString('en-US')} entries (RFC 9162 §2.1.3.2) | ${fmtInt(ops.inclusion)} |`,
-    `| log checkpoint verified (C2SP signed note, Ed25519) | ${fmtInt(ops.checkpoint)} |`,
+    '| operation | per second | per CPU-second | previous run (per second) |',
+    '|---|---:|---:|---:|',
+    opRow('lineage attestation built, canonicalised and signed (Ed25519, `attestEvent`)', ops.attest),
+    opRow(
+      'lineage attestation verified (parse, policy, signature, canonical form, statement; `verifyLineage`)',
+      ops.verify,
+    ),
+    opRow(
+      'model_signing bundle verified alone (key mode, ECDSA P-256; `verifyModelBundle(bundle, { publicKey })`)',
+      ops.modelBundle,
+    ),
+    opRow(
+      'model_signing bundle and 16 files of 4 KiB verified (`verifyModel({ files }, bundle, { publicKey })`)',
+      ops.modelFiles,
+    ),
+    opRow(
+      `log inclusion proof verified, tree of ${ops.n.toLocaleString('en-US')} entries (RFC 9162 §2.1.3.2)`,
+      ops.inclusion,
+    ),
+    opRow('log checkpoint verified (C2SP signed note, Ed25519)', ops.checkpoint),
     '',
   ];
   return lines.join('\n');
@@ -420,6 +518,7 @@ async function main() {
   const noble = await nobleRate();
   const startMs = await workerStartMs();
   const ops = await operations();
+  const previous = previousRun();
   const text = section(
     machine(),
     h,
@@ -428,6 +527,7 @@ async function main() {
     performance.now() - t0,
     [loadBefore, os.loadavg()[0]],
     startMs,
+    previous,
   );
   process.stdout.write(`${text}\n`);
   writeSection(text);

@@ -10,7 +10,7 @@
 import { Command, CommanderError } from 'commander';
 import { isConfideError, VERSION } from '../index.ts';
 import { registerHeCommands } from './commands/he.ts';
-import { registerProvenanceCommands } from './commands/provenance.ts';
+import { registerProvenanceCommands } from './commands/provenance/index.ts';
 import { registerSmpcCommands } from './commands/smpc.ts';
 
 /** Exit codes: 0 success, 1 a confide error, 2 a usage error, 70 an unexpected internal error. */

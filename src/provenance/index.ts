@@ -6,17 +6,13 @@
  * - DSSE envelopes and PAE, in-toto Statement v1 ({@link preAuthEncoding}, {@link assertStatement});
  * - keys: PEM/DER parsing and writing, generation, the model_signing key hint;
  * - hashing of files and model trees as OpenSSF model_signing v1 does ({@link hashModel});
- * - model_signing v1 key-mode bundles: {@link signModel} writes them as the Python reference
- *   does, {@link verifyModel} / {@link verifyModelBundle} check them step by step and fail with a
- *   {@link VerificationError} whose code names the step.
- *
- * - certificate-mode bundles against given CA certificates ({@link verifyModelWithCertificates};
- *   {@link verifyModelBytesWithCertificates} for files as bytes): one RFC 5280 path validator on
- *   PKI.js over WebCrypto (`certificate-path.ts`), the same code in browsers.
- *
- * - keyless (Sigstore) bundles offline against a `trusted_root.json` and a pinned identity
- *   ({@link verifyModelKeyless}, {@link verifyModelBytesKeyless}; Sigstore checks by
- *   `@sigstore/verify`, loaded lazily, in browsers too through `confide/provenance/verify`).
+ * - model_signing v1 bundles: {@link signModel} writes key-mode bundles as the Python reference
+ *   does; one async verifier checks them in every mode: {@link verifyModel}`(source, bundle,
+ *   trust)` with `source` `{ path }` (files on disk) or `{ files }` (bytes) and `trust`
+ *   `{ publicKey }`, `{ certificateAuthorities, at? }` (one RFC 5280 path validator on PKI.js over
+ *   WebCrypto, `pki/`) or `{ trustedRoot, identity, issuer }` (Sigstore checks by
+ *   `@sigstore/verify`, loaded lazily), and {@link verifyModelBundle}`(bundle, trust)` for the
+ *   bundle alone; both answer with one {@link ModelVerificationReport}.
  *
  * - signed lineage: one in-toto statement per event (dataset snapshot … aggregation round) in a
  *   DSSE envelope, inputs linked to their upstream attestations by digest
@@ -27,116 +23,32 @@
  *   {@link verifyConsistency}), checkpoints as C2SP signed notes ({@link verifyCheckpoint}), a
  *   file-backed store ({@link LogStore}, Node only) and offline proof checks ({@link verifyLogProof}).
  *
- * - models given as bytes (a browser's files): {@link hashModelBytes}, {@link verifyModelBytes}.
+ * - models given as bytes (a browser's files): {@link hashModelBytes}.
  *
- * Pages import `confide/provenance/verify` (`verify-browser.ts`) instead: the verifiers alone,
+ * This entry is `confide/provenance/sign` (`sign.ts`: keys, manifests, signing, the log writers)
+ * and `confide/provenance/verify` (`verify.ts`) together, plus the disk-reading `verifyModel`.
+ * Programs that only sign can import `confide/provenance/sign`.
+ *
+ * Pages import `confide/provenance/verify` (`verify.ts`) instead: the verifiers alone,
  * nothing that imports a `node:` module even lazily (browser bundlers refuse the lazy `node:fs`
  * imports of this entry's filesystem functions), with the Sigstore verifier bundled for browsers.
  *
  * Everything except the filesystem functions (`hashModel`, `hashFile`, `signModel`,
- * `verifyModel`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`), the
- * `node:crypto` certificate verifier and encrypted private keys (`encryptPrivateKeyPem`,
+ * `verifyModel({ path })`, `artifactFromFile`, `diskDigests`, `LogStore`, `leafHashOfFile`), the
+ * encrypted private keys (`encryptPrivateKeyPem`,
  * `parsePrivateKeyPemWithPassword`) is pure and runs in browsers; the filesystem functions import
  * `node:fs` lazily. Verification modules never load signing modules.
  *
  * @module
  */
 
-export { verifyModelBundleWithCertificates, verifyModelWithCertificates } from './certificate.ts';
-export { formatCheckpoint, NOTE_ALG_ED25519 } from './checkpoint.ts';
-export { createEnvelope } from './dsse.ts';
+export { assertStatement, isStatement } from './common/statement.ts';
 export type { VerificationErrorOptions } from './errors.ts';
-export {
-  createSha256,
-  type HashBackend,
-  type HashModelOptions,
-  hashFile,
-  hashModel,
-  type IncrementalHash,
-  normaliseRelativePath,
-  relativeInside,
-  sha256Hex,
-} from './hash.ts';
-export {
-  encryptPrivateKeyPem,
-  isEncryptedPrivateKeyPem,
-  KEY_SCRYPT_PARAMS,
-  parsePrivateKeyPemWithPassword,
-} from './key-encryption.ts';
-export { verifyModelKeyless } from './keyless.ts';
-export {
-  certificatePublicKey,
-  GENERATABLE_ALGORITHMS,
-  generateKeyPair,
-  PrivateKey,
-  parsePrivateKeyPem,
-  privateKeyToPem,
-} from './keys.ts';
-export {
-  type AggregationRoundEvent,
-  ATTESTATION_MEDIA_TYPE,
-  aggregationRoundStatement,
-  type InferenceBatchEvent,
-  inferenceBatchStatement,
-  LINEAGE_PREDICATE_PREFIX,
-  type LineageDescriptor,
-  type LineageEventInput,
-  type LineagePredicate,
-  lineageEventOf,
-  lineagePayload,
-  lineagePredicateType,
-  lineageStatement,
-  lineageStatementProblems,
-} from './lineage.ts';
-export { artifactFromFile, diskDigests } from './lineage-files.ts';
-export {
-  attestAggregationRound,
-  attestEvent,
-  attestInferenceBatch,
-  cosignAttestation,
-  type LineageAttestation,
-  linkInput,
-  signLineage,
-} from './lineage-sign.ts';
-export { LOG_PROOF_TYPE, MerkleLog, signNote } from './log.ts';
-export { LogStore, leafHashOfFile } from './log-store.ts';
-export { consistencyProof, EMPTY_ROOT, inclusionProof, treeRoot } from './merkle.ts';
-export {
-  type BundlePublicKey,
-  DEFAULT_GIT_IGNORES,
-  DEFAULT_SHARD_SIZE,
-  type ModelSigningPredicate,
-  modelStatement,
-  serialiseStatement,
-} from './model-signing.ts';
-export { type ForeignRule, foreignRule } from './policy.ts';
-export {
-  keySigner,
-  type SignedModel,
-  type Signer,
-  type SignManifestOptions,
-  type SignModelOptions,
-  serialiseBundle,
-  signEnvelope,
-  signMessage,
-  signModel,
-  signModelManifest,
-} from './sign.ts';
-export { assertStatement, isStatement } from './statement.ts';
-export {
-  checkModelResources,
-  type KeyMaterialKind,
-  type ModelVerificationResult,
-  parseModelBundle,
-  type VerifiedModelBundle,
-  type VerifyModelOptions,
-  verifyEnvelope,
-  verifyModel,
-  verifyModelBundle,
-  verifyModelFiles,
-  verifyParsedModelBundle,
-  verifySignature,
-} from './verify.ts';
-// Everything the browser-safe verifiers export, then what needs Node or signs.
-export * from './verify-browser.ts';
-export { type ModelTrust, verifyModelReport } from './verify-report.ts';
+export { type ForeignRule, foreignRule } from './lineage/policy.ts';
+export { normaliseRelativePath } from './model-signing/manifest.ts';
+// Shadows the browser entry's verifyModel (bytes only) with the one that also reads the disk.
+export { verifyModel } from './model-signing/verify-model-disk.ts';
+// The producer side (`confide/provenance/sign`) and every browser-safe verifier
+// (`confide/provenance/verify`); names both export are the same binding.
+export * from './sign.ts';
+export * from './verify.ts';

@@ -1,125 +1,166 @@
 /**
- * Verification of OpenSSF model_signing v1 key-mode bundles against a model on disk (Node): steps
- * 1–7 from `verify-bundle.ts` (re-exported here), then step 8:
+ * `confide/provenance/verify`: the verifiers of `confide/provenance` and nothing else, for
+ * browsers, workers and any bundle that must not see Node code.
  *
- * 8. (with files) re-hash the model with the recorded serialization and compare the full
- *    name → digest map (`PROV_FILE_MODIFIED`, `PROV_FILE_RENAMED`, `PROV_FILE_MISSING`,
- *    `PROV_FILE_EXTRA`, in that order of precedence; the per-file report is in `files`).
+ * Here: model_signing v1 bundles in all three modes, steps 1–7 on the bundle and step 8 on files
+ * given as bytes, through one async API: {@link verifyModel}`({ files }, bundle, trust)` and
+ * {@link verifyModelBundle}`(bundle, trust)`, with `trust` one of `{ publicKey }` (key mode),
+ * `{ certificateAuthorities, at? }` (certificate mode: the one RFC 5280 path validator of confide,
+ * PKI.js over WebCrypto) or `{ trustedRoot, identity, issuer }` (keyless Sigstore bundles offline:
+ * the maintained `@sigstore/verify`, unmodified), both answering with one
+ * {@link ModelVerificationReport}; and {@link hashModelBytes}; signed lineage graphs against a
+ * policy ({@link verifyLineage}, and {@link checkLineageFiles} with a digest function the caller
+ * supplies); the local log's proofs and checkpoints ({@link verifyLogProof},
+ * {@link verifyCheckpoint}, {@link verifyInclusion}, {@link verifyConsistency}); the key, DSSE and
+ * canonical-JSON helpers those need. Conclusions and codes are those of the same functions in
+ * `confide/provenance` (they are the same functions).
  *
- * The steps and their codes are listed in `verify-bundle.ts`. Reading the model goes through
- * `hash.ts`, which loads `node:fs` lazily; browsers verify files given as bytes with
- * `verify-bytes.ts` instead.
- *
- * Deliberately not here: the pure steps (`verify-bundle.ts`), signing (`sign.ts`),
- * certificate-chain validation (`certificate.ts`) and keyless verification (`keyless.ts`).
+ * Nothing this entry loads imports a `node:` module, and no signing module is loaded (a test walks
+ * the import graph; the browser test bundles the built entry with esbuild for
+ * `platform: 'browser'` and runs it in Chromium). The Sigstore packages are loaded lazily, on the
+ * first keyless verification: in the built entry they are a separate chunk with `@noble/*`
+ * stand-ins for the Node built-ins they use (`model-signing/keyless/shims.ts`, wired by `tsup.config.ts`).
+ * Deliberately not here: reading the disk (`verifyModel({ path })`, `hashModel`, `diskDigests`, `LogStore`)
+ * and every signing function: use `confide/provenance` in Node for those.
  *
  * @module
  */
 
-import { assertString } from '../internal/assert.ts';
-import type { FileReport } from './errors.ts';
-import { type HashBackend, hashModel, relativeInside } from './hash.ts';
-import { keyHint, type PublicKey } from './keys.ts';
-import {
-  checkModelResources,
-  type ModelVerificationResult,
-  recomputation,
-  type VerifiedModelBundle,
-  verifyModelBundle,
-} from './verify-bundle.ts';
-
+export { ConfideError, isConfideError } from '../errors.ts';
 export {
-  checkModelResources,
+  assertEnvelope,
+  type DsseEnvelope,
+  type DsseSignature,
+  envelopePayload,
+  IN_TOTO_PAYLOAD_TYPE,
+  isEnvelope,
+  preAuthEncoding,
+} from './common/dsse.ts';
+export { canonicalize, canonicalizeToBytes, type JsonValue } from './common/jcs.ts';
+export {
+  type KeyAlgorithm,
+  type KeyFingerprints,
+  keyFingerprints,
+  keyHint,
+  type PublicKey,
+  parsePublicKeyDer,
+  parsePublicKeyPem,
+  publicKeysEqual,
+  publicKeyToDer,
+  publicKeyToPem,
+} from './common/keys.ts';
+export {
+  formatVerificationReport,
+  type KeyFingerprint,
+  type SignerDescription,
+  type VerificationCheck,
+  type VerificationReport,
+} from './common/report.ts';
+export {
+  type DigestSet,
+  type InTotoStatement,
+  type ResourceDescriptor,
+  STATEMENT_TYPE_V1,
+} from './common/statement.ts';
+export {
+  type FileReport,
+  type FileStatus,
+  ProvenanceError,
+  type ProvenanceErrorCode,
+  VerificationError,
+  type VerificationErrorCode,
+} from './errors.ts';
+export {
+  keyId,
+  type LineagePolicy,
+  POLICY_ALGORITHMS,
+  parseLineagePolicy,
+  policyFromKeys,
+  type SignerRule,
+  type TrustedKey,
+} from './lineage/policy.ts';
+export {
+  attestationDigest,
+  LINEAGE_EVENTS,
+  type LineageArtifact,
+  type LineageEvent,
+  type LineageStatement,
+} from './lineage/statement.ts';
+export {
+  type AttestationSource,
+  checkLineageFiles,
+  type FileDigestResult,
+  type LineageArtifactReport,
+  type LineageCode,
+  type LineageFileReport,
+  type LineageGraphNode,
+  type LineageNodeReport,
+  type LineageProblem,
+  type LineageReport,
+  type LineageSignerReport,
+  verifyLineage,
+  walkLineageGraph,
+} from './lineage/verify.ts';
+export {
+  type Checkpoint,
+  type NoteSignature,
+  type NoteVerifier,
+  noteKeyId,
+  noteVerifier,
+  noteVerifierKey,
+  type ParsedNote,
+  parseCheckpoint,
+  parseNote,
+  parseNoteVerifierKey,
+  sameTreeHead,
+  verifyCheckpoint,
+  verifyNote,
+} from './log/checkpoint.ts';
+export { HASH_SIZE, leafHash, nodeHash, verifyConsistency, verifyInclusion } from './log/merkle.ts';
+export {
+  type LogDirectoryFacts,
+  type LogVerificationReport,
+  logDirectoryReport,
+  verifyLogProofReport,
+} from './log/report.ts';
+export {
+  type LogProof,
+  type LogProofResult,
+  parseLogProof,
+  type VerifyLogProofOptions,
+  verifyLogProof,
+} from './log/verify.ts';
+export {
+  type HashModelBytesOptions,
+  hashModelBytes,
+  type ModelBytes,
+} from './model-signing/hash-bytes.ts';
+export type { KeylessIdentity } from './model-signing/keyless/verify-bundle.ts';
+export {
+  compareResources,
+  MODEL_SIGNING_PREDICATE_TYPE,
+  type ModelManifest,
+  type ModelResource,
+  type ModelSerialization,
+  type ModelSigningStatement,
+  normaliseRelativePath,
+  rootDigest,
+  SIGSTORE_BUNDLE_V03_MEDIA_TYPE,
+  type SigstoreBundle,
+} from './model-signing/manifest.ts';
+export type { ModelTrustMode, ModelVerificationReport } from './model-signing/report.ts';
+export {
   type KeyMaterialKind,
-  type ModelVerificationResult,
   parseModelBundle,
-  type VerifiedModelBundle,
   verifyEnvelope,
-  verifyModelBundle,
-  verifyParsedModelBundle,
   verifySignature,
-} from './verify-bundle.ts';
-
-/** Options of {@link verifyModel}. */
-export interface VerifyModelOptions {
-  /** Extra paths (relative to the model root) to leave out, on top of those recorded in the bundle. */
-  readonly ignorePaths?: readonly string[];
-  /** Where the signature file is; when it lies inside the model directory it is ignored. */
-  readonly signaturePath?: string;
-  /** Ignore `.git`, `.gitattributes`, `.github`, `.gitignore` at the root (default true). */
-  readonly ignoreGitPaths?: boolean;
-  /** Follow file symlinks inside the model (default false: a link is an error). */
-  readonly allowSymlinks?: boolean;
-  readonly backend?: HashBackend;
-  readonly signal?: AbortSignal;
-}
-
-/**
- * Verifies a model (file or directory) against a model_signing v1 key-mode bundle: steps 1–8.
- * Ignored: the paths recorded in the bundle's `ignore_paths`, the caller's `ignorePaths`, the
- * signature file when it lies inside the model, and the git paths at the root.
- *
- * @throws {VerificationError} with the code of the failing step; {@link ProvenanceError} when the
- *   model cannot be read (`PROV_PATH_NOT_FOUND`, `PROV_SYMLINK_REFUSED`, …).
- * @example
- * ```ts
- * const result = await verifyModel('models/resnet', readFileSync('models/resnet/model.sig'), key, {
- *   signaturePath: 'models/resnet/model.sig',
- * });
- * result.files.length; // every file checked
- * ```
- */
-export async function verifyModel(
-  modelPath: string,
-  bundleBytes: Uint8Array | string,
-  key: PublicKey,
-  options: VerifyModelOptions = {},
-): Promise<ModelVerificationResult> {
-  assertString(modelPath, 'modelPath');
-  const verified = verifyModelBundle(bundleBytes, key);
-  const { files, ignoredPaths } = await verifyModelFiles(modelPath, verified, options);
-  return {
-    valid: true,
-    subjectName: verified.subjectName,
-    rootDigest: verified.rootDigest,
-    keyHint: keyHint(key),
-    algorithm: key.algorithm,
-    keyMaterial: verified.keyMaterial,
-    ignoredPaths,
-    files,
-  };
-}
-
-/**
- * Step 8: re-hashes the model as the verified manifest's serialization says and compares every
- * file. Ignores the recorded `ignore_paths`, the caller's paths, the signature file when it is
- * inside the model, and (by default) the git paths at the root.
- *
- * @throws {VerificationError} `PROV_MANIFEST_UNSUPPORTED`, `PROV_MANIFEST_PATH_INVALID`,
- *   `PROV_FILE_*`; {@link ProvenanceError} when the model cannot be read.
- */
-export async function verifyModelFiles(
-  modelPath: string,
-  verified: VerifiedModelBundle,
-  options: VerifyModelOptions = {},
-): Promise<{ files: FileReport[]; ignoredPaths: readonly string[] }> {
-  assertString(modelPath, 'modelPath');
-  const { method, shardSize, ignorePaths: bundleAndCaller } = recomputation(verified, options.ignorePaths);
-  const extra: string[] = [];
-  if (options.signaturePath !== undefined) {
-    const rel = await relativeInside(modelPath, options.signaturePath);
-    if (rel !== undefined) extra.push(rel);
-  }
-  const ignorePaths = [...new Set([...bundleAndCaller, ...extra])];
-  const manifest = await hashModel(modelPath, {
-    method,
-    ...(shardSize === undefined ? {} : { shardSize }),
-    ignorePaths,
-    ignoreGitPaths: options.ignoreGitPaths ?? true,
-    allowSymlinks: options.allowSymlinks ?? false,
-    ...(options.backend === undefined ? {} : { backend: options.backend }),
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-  });
-  const files = checkModelResources(verified.resources, manifest.resources);
-  return { files, ignoredPaths: manifest.serialization.ignore_paths ?? ignorePaths };
-}
+} from './model-signing/verify-bundle.ts';
+export type { SigningCertificateInfo } from './model-signing/verify-certificate-bundle.ts';
+export {
+  type ModelFilesSource,
+  type ModelPathSource,
+  type ModelSource,
+  type ModelTrust,
+  verifyModel,
+  verifyModelBundle,
+} from './model-signing/verify-model.ts';

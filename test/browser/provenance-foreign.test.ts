@@ -92,8 +92,7 @@ describe('foreign statements in Chromium', () => {
     const inNode = JSON.parse(JSON.stringify(verifyLineage(graph, parseLineagePolicy(policyJson))));
     const inBrowser = await (page as Page).evaluate(
       ({ graph, policyJson }) => {
-        const v = (window as unknown as { verify: typeof import('../../src/provenance/verify-browser.ts') })
-          .verify;
+        const v = (window as unknown as { verify: typeof import('../../src/provenance/verify.ts') }).verify;
         return JSON.parse(JSON.stringify(v.verifyLineage(graph, v.parseLineagePolicy(policyJson))));
       },
       { graph, policyJson },

@@ -58,14 +58,12 @@ import {
   verifyLineage,
   verifyLogProof,
   verifyModel,
-  verifyModelBundleWithCertificates,
-  verifyModelKeyless,
-  verifyModelWithCertificates,
+  verifyModelBundle,
 } from '../../src/provenance/index.ts';
 import { pkiCases } from '../provenance/pki-cases.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from '../provenance/vectors.ts';
 
-type VerifyApi = typeof import('../../src/provenance/verify-browser.ts');
+type VerifyApi = typeof import('../../src/provenance/verify.ts');
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = [
@@ -83,9 +81,15 @@ const PAGE_SCRIPT = `
 import * as verify from 'confide/provenance/verify';
 const fromB64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
+// A model verification report (verifyModel, verifyModelBundle) settles as a result or as its code.
 const settle = async (work) => {
   try {
-    return { ok: JSON.parse(JSON.stringify(await work())) };
+    const r = await work();
+    if (r && typeof r.valid === 'boolean' && ['key', 'certificate', 'keyless'].includes(r.mode)) {
+      const { subject: _s, ...rest } = r;
+      return JSON.parse(JSON.stringify(r.valid ? { ok: rest } : { code: r.code, files: r.files }));
+    }
+    return { ok: JSON.parse(JSON.stringify(r)) };
   } catch (error) {
     return JSON.parse(JSON.stringify({ code: error?.code ?? String(error), fields: error?.fields, files: error?.files }));
   }
@@ -110,7 +114,12 @@ type Outcome = { ok: unknown } | { code: string; fields?: unknown; files?: unkno
 /** Node's side of `settle`, to the same JSON shape. */
 async function settle(work: () => unknown): Promise<Outcome> {
   try {
-    return { ok: JSON.parse(JSON.stringify(await work())) };
+    const r = (await work()) as Record<string, unknown> | null;
+    if (r && typeof r.valid === 'boolean' && ['key', 'certificate', 'keyless'].includes(r.mode as string)) {
+      const { subject: _s, ...rest } = r;
+      return JSON.parse(JSON.stringify(r.valid ? { ok: rest } : { code: r.code, files: r.files }));
+    }
+    return { ok: JSON.parse(JSON.stringify(r)) };
   } catch (error) {
     const e = error as { code?: string; fields?: unknown; files?: unknown };
     return JSON.parse(JSON.stringify({ code: e.code ?? String(error), fields: e.fields, files: e.files }));
@@ -247,10 +256,15 @@ function modelCheck(
     model: isFile ? b64(readFileSync(modelPath)) : readTree(modelPath),
     ignorePaths,
     node: () =>
-      verifyModel(modelPath, bundle, parsePublicKeyPem(pem), {
-        ignorePaths: extra,
-        ...(options.signaturePath === undefined ? {} : { signaturePath: options.signaturePath }),
-      }),
+      verifyModel(
+        {
+          path: modelPath,
+          ignorePaths: extra,
+          ...(options.signaturePath === undefined ? {} : { signaturePath: options.signaturePath }),
+        },
+        bundle,
+        { publicKey: parsePublicKeyPem(pem) },
+      ),
   };
 }
 
@@ -368,11 +382,14 @@ function signerCheck(
         }),
     node: () =>
       'anchors' in how
-        ? verifyModelWithCertificates(modelPath, bundle, how.anchors, {
-            ...nodeOptions,
+        ? verifyModel({ path: modelPath, ...nodeOptions }, bundle, {
+            certificateAuthorities: how.anchors,
             ...(how.at === undefined ? {} : { at: how.at }),
           })
-        : verifyModelKeyless(modelPath, bundle, how.trustedRoot ?? TRUSTED_ROOT, how.expected, nodeOptions),
+        : verifyModel({ path: modelPath, ...nodeOptions }, bundle, {
+            trustedRoot: how.trustedRoot ?? TRUSTED_ROOT,
+            ...how.expected,
+          }),
   };
 }
 
@@ -580,7 +597,9 @@ describe('provenance verification in headless Chromium (confide/provenance/verif
             : new Map(Object.entries(c.model).map(([name, data]) => [name, fromB64(data)]));
         out[c.id] = {
           outcome: await settle(() =>
-            verify.verifyModelBytes(fromB64(c.bundle), key, model, { ignorePaths: c.ignorePaths }),
+            verify.verifyModel({ files: model, ignorePaths: c.ignorePaths }, fromB64(c.bundle), {
+              publicKey: key,
+            }),
           ),
           hint: verify.keyHint(key),
         };
@@ -635,20 +654,18 @@ describe('provenance verification in headless Chromium (confide/provenance/verif
               ? fromB64(c.model)
               : new Map(Object.entries(c.model).map(([name, data]) => [name, fromB64(data)]));
           const bundle = fromB64(c.bundle);
-          const options = {
-            ignorePaths: c.ignorePaths,
-            ...(c.at === undefined ? {} : { at: new Date(c.at) }),
-          };
+          const source = { files: model, ignorePaths: c.ignorePaths };
           out[c.id] = await settle(() =>
-            c.anchors !== undefined
-              ? verify.verifyModelBytesWithCertificates(bundle, c.anchors, model, options)
-              : verify.verifyModelBytesKeyless(
-                  bundle,
-                  c.trustedRoot ?? trustedRoot,
-                  c.expected as NonNullable<typeof c.expected>,
-                  model,
-                  options,
-                ),
+            verify.verifyModel(
+              source,
+              bundle,
+              c.anchors !== undefined
+                ? { certificateAuthorities: c.anchors, ...(c.at === undefined ? {} : { at: new Date(c.at) }) }
+                : {
+                    trustedRoot: c.trustedRoot ?? trustedRoot,
+                    ...(c.expected as NonNullable<typeof c.expected>),
+                  },
+            ),
           );
         }
         return out;
@@ -675,19 +692,29 @@ describe('provenance verification in headless Chromium (confide/provenance/verif
     expect(covered('sigstore')).toBe(5);
     expect(browserSide['model-signing/v1.1.0-certificate']).toMatchObject({
       ok: {
-        algorithm: 'ecdsa-p384',
-        checkedAt: '2025-05-02T23:36:28.000Z',
-        certificate: {
-          subject: 'CN=intermediate-ca',
-          serialNumber: '6E5346E4B06D34CF978386AF305F25AEFF0B6755',
-        },
+        mode: 'certificate',
+        signers: [
+          {
+            kind: 'certificate',
+            algorithm: 'ecdsa-p384',
+            subject: 'CN=intermediate-ca',
+            serialNumber: '6E5346E4B06D34CF978386AF305F25AEFF0B6755',
+          },
+        ],
+        notChecked: expect.arrayContaining([expect.stringContaining('checked at 2025-05-02T23:36:28.000Z')]),
       },
     });
     expect(browserSide['model-signing/v1.1.0-sigstore']).toMatchObject({
       ok: {
-        identity: 'stefanb@us.ibm.com',
-        issuer: 'https://sigstore.verify.ibm.com/oauth2',
-        algorithm: 'ecdsa-p256',
+        mode: 'keyless',
+        signers: [
+          {
+            kind: 'keyless',
+            identity: 'stefanb@us.ibm.com',
+            issuer: 'https://sigstore.verify.ibm.com/oauth2',
+            algorithm: 'ecdsa-p256',
+          },
+        ],
       },
     });
     expect(pageErrors).toEqual([]);
@@ -700,16 +727,24 @@ describe('provenance verification in headless Chromium (confide/provenance/verif
       const { verify, settle } = (window as unknown as { confide: PageApi }).confide;
       const out: Record<string, Outcome> = {};
       for (const c of list)
-        out[c.id] = await settle(() => verify.verifyModelBundleWithCertificates(c.bundle, c.anchors));
+        out[c.id] = await settle(() =>
+          verify.verifyModelBundle(c.bundle, { certificateAuthorities: c.anchors }),
+        );
       return out;
     }, inputs);
     expect(pkiCases.filter((c) => c.expected !== 'accept').length).toBeGreaterThanOrEqual(15);
     for (const c of pkiCases) {
-      const inNode = await settle(() => verifyModelBundleWithCertificates(c.bundle, c.anchors));
+      const inNode = await settle(() => verifyModelBundle(c.bundle, { certificateAuthorities: c.anchors }));
       expect(browserSide[c.id], c.id).toEqual(inNode);
       if (c.expected === 'accept') {
         expect(browserSide[c.id], c.id).toMatchObject({
-          ok: { keyMaterial: 'certificate-chain', checkedAt: c.at.replace('Z', '.000Z') },
+          ok: {
+            valid: true,
+            mode: 'certificate',
+            notChecked: expect.arrayContaining([
+              expect.stringContaining(`checked at ${c.at.replace('Z', '.000Z')}`),
+            ]),
+          },
         });
       } else {
         expect(browserSide[c.id], c.id).toMatchObject({ code: c.expected });

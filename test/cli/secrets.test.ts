@@ -201,12 +201,20 @@ describe('provenance keygen: encrypted PKCS#8, never replaced without --force', 
     });
     ok(await confide('provenance', 'keygen', '--out', 'second', '--password-file', 'pw'));
     await withPasswordEnv('not it', async () => {
-      const wrong = await confide('provenance', 'cosign', 'a.json', '--key', 'second.key', '--out', 'b.json');
+      const wrong = await confide(
+        'provenance',
+        'countersign',
+        'a.json',
+        '--key',
+        'second.key',
+        '--out',
+        'b.json',
+      );
       failsWith(wrong, 'PROV_KEY_PASSWORD');
       expect(wrong.stderr).not.toContain('not it');
     });
     await withPasswordEnv(PASSWORD, async () => {
-      ok(await confide('provenance', 'cosign', 'a.json', '--key', 'second.key', '--out', 'b.json'));
+      ok(await confide('provenance', 'countersign', 'a.json', '--key', 'second.key', '--out', 'b.json'));
       ok(await confide('provenance', 'fingerprint', 'signer.key'));
     });
     const verified = await confide('provenance', 'verify', 'b.json', '--trusted-key', 'second.pub');
@@ -245,7 +253,7 @@ describe('provenance keygen: encrypted PKCS#8, never replaced without --force', 
       ),
     );
     const verified = ok(
-      await confide('provenance', 'verify-model', 'm', '--signature', 'm.sig', '--key', 'ossl.pub'),
+      await confide('provenance', 'verify-model', 'm', '--signature', 'm.sig', '--public-key', 'ossl.pub'),
     );
     expect(verified.stdout).toContain('key fingerprint (SHA256-PEM): ');
   });
@@ -294,7 +302,7 @@ describe('provenance fingerprint: both conventions, labelled', () => {
     expect(bundle.verificationMaterial.publicKey.hint).toBe(pem);
     // verify-model names the key by both forms, each labelled.
     const verified = ok(
-      await confide('provenance', 'verify-model', 'm', '--signature', 's2.sig', '--key', 'signer.pub'),
+      await confide('provenance', 'verify-model', 'm', '--signature', 's2.sig', '--public-key', 'signer.pub'),
     );
     expect(verified.stdout).toContain(`key fingerprint (SHA256-SPKI): ${spki}`);
     expect(verified.stdout).toContain(`key fingerprint (SHA256-PEM): ${pem}`);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   verifyModelBundleWithCertificates,
   verifyModelWithCertificates,
-} from '../../src/provenance/certificate.ts';
+} from '../../src/provenance/model-signing/verify-certificate-disk.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
 
 const KEYS = 'model-signing/scripts/tests/keys/certificate';

@@ -19,7 +19,7 @@ async function json(...args: string[]): Promise<any> {
   return { report: JSON.parse(out.join('')) };
 }
 
-describe('confide provenance attest / cosign / verify', () => {
+describe('confide provenance attest / countersign / verify', () => {
   const dir = join(scratch, 'w');
   const p = (name: string): string => join(scratch, name);
   mkdirSync(dir, { recursive: true });
@@ -141,7 +141,7 @@ describe('confide provenance attest / cosign / verify', () => {
       'PROV_LINEAGE_UPSTREAM_INVALID',
     ]);
 
-    // Policy 2-of-3 for training runs, one signature → threshold; cosign by carol → valid.
+    // Policy 2-of-3 for training runs, one signature → threshold; countersign by carol → valid.
     const pem = (n: string): string => readFileSync(p(`${n}.pub`), 'utf8');
     writeFileSync(
       p('policy.json'),
@@ -153,7 +153,7 @@ describe('confide provenance attest / cosign / verify', () => {
     );
     const two = await json('verify', ...all, '--policy', p('policy.json'), '--json');
     expect(two.thrown.code).toBe('PROV_THRESHOLD_NOT_MET');
-    await run('cosign', p('train.json'), '--key', p('carol.key'), '--out', p('train2.json'));
+    await run('countersign', p('train.json'), '--key', p('carol.key'), '--out', p('train2.json'));
     const cosigned = await json(
       'verify',
       p('snap.json'),

@@ -85,12 +85,12 @@ describe('confide provenance log append / prove / verify', () => {
     });
     expect(dirReport.checks.map((c: { name: string }) => c.name)).toContain('log key is the key given');
     await run('keygen', '--out', p('other-log'), '--algorithm', 'ed25519');
-    await expect(run('log', 'verify', dir, '--key', p('other-log.pub'))).rejects.toMatchObject({
+    await expect(run('log', 'verify', dir, '--public-key', p('other-log.pub'))).rejects.toMatchObject({
       code: 'PROV_CHECKPOINT_SIGNATURE_INVALID',
     });
 
     await expect(
-      run('log', 'verify', p('proof.json'), '--key', p('log.pub'), '--file', p('e2.json')),
+      run('log', 'verify', p('proof.json'), '--public-key', p('log.pub'), '--file', p('e2.json')),
     ).rejects.toMatchObject({
       code: 'PROV_LOG_PROOF_MALFORMED',
     });
@@ -113,7 +113,16 @@ describe('confide provenance log append / prove / verify', () => {
     await run('log', 'prove', fork, '--from', '2', '--out', p('fork-proof.json'));
     out.length = 0;
     await expect(
-      run('log', 'verify', p('fork-proof.json'), '--key', p('log.pub'), '--previous', p('kept-2'), '--json'),
+      run(
+        'log',
+        'verify',
+        p('fork-proof.json'),
+        '--public-key',
+        p('log.pub'),
+        '--previous',
+        p('kept-2'),
+        '--json',
+      ),
     ).rejects.toMatchObject({ code: 'PROV_LOG_CONSISTENCY_INVALID' });
     expect(JSON.parse(out.join(''))).toMatchObject({ valid: false, code: 'PROV_LOG_CONSISTENCY_INVALID' });
   });

@@ -7,7 +7,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { modelVerificationReport, ProvenanceError } from '../../src/provenance/index.ts';
+import { ProvenanceError } from '../../src/provenance/index.ts';
+import { modelVerificationReport } from '../../src/provenance/model-signing/report.ts';
+import { verifyModelBundle as verifyKeyModeBundle } from '../../src/provenance/model-signing/verify-bundle.ts';
 import { captureProvenanceCli } from '../fixtures/provenance-cli.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'confide-reports-'));
@@ -94,7 +96,7 @@ describe('verify-model reports checks, signer and what was not checked', () => {
     await run('sign-model', m, '--key', join(scratch, 'k.key'), '--out', sig);
 
     out.length = 0;
-    await run('verify-model', m, '--signature', sig, '--key', join(scratch, 'k.pub'));
+    await run('verify-model', m, '--signature', sig, '--public-key', join(scratch, 'k.pub'));
     const text = out.join('');
     expect(text).toContain(`Verification of ${m}: VALID`);
     for (const step of [
@@ -110,7 +112,7 @@ describe('verify-model reports checks, signer and what was not checked', () => {
     expect(text).toContain('transparency-log inclusion');
 
     out.length = 0;
-    await run('verify-model', m, '--signature', sig, '--key', join(scratch, 'k.pub'), '--json');
+    await run('verify-model', m, '--signature', sig, '--public-key', join(scratch, 'k.pub'), '--json');
     const report = JSON.parse(out.join(''));
     expect(report).toMatchObject({ valid: true, code: 'OK', mode: 'key', rootDigest: signedRoot(sig) });
     expect(report.checks).toHaveLength(8);
@@ -135,7 +137,7 @@ describe('verify-model reports checks, signer and what was not checked', () => {
 
     out.length = 0;
     await expect(
-      run('verify-model', m, '--signature', sig, '--key', join(scratch, 'other.pub'), '--json'),
+      run('verify-model', m, '--signature', sig, '--public-key', join(scratch, 'other.pub'), '--json'),
     ).rejects.toMatchObject({ code: 'PROV_KEY_MISMATCH' });
     const mismatch = JSON.parse(out.join(''));
     expect(mismatch.checks.map((c: { ok: boolean; code?: string }) => [c.ok, c.code])).toEqual([
@@ -149,7 +151,7 @@ describe('verify-model reports checks, signer and what was not checked', () => {
     writeFileSync(join(m, 'weights.bin'), 'weightz');
     out.length = 0;
     await expect(
-      run('verify-model', m, '--signature', sig, '--key', join(scratch, 'k2.pub')),
+      run('verify-model', m, '--signature', sig, '--public-key', join(scratch, 'k2.pub')),
     ).rejects.toMatchObject({
       code: 'PROV_FILE_MODIFIED',
     });
@@ -173,22 +175,17 @@ describe('verify-model reports checks, signer and what was not checked', () => {
   });
 });
 
-describe('verifyModelReport / modelVerificationReport on the model_signing fixtures', () => {
+describe('verifyModel / verifyModelBundle / modelVerificationReport on the model_signing fixtures', () => {
   it('certificate mode: subject, issuer, serial and the leaf key fingerprint (checked with node:crypto)', async () => {
-    const { verifyModelReport } = await import('../../src/provenance/index.ts');
+    const { verifyModel } = await import('../../src/provenance/index.ts');
     const { vectorPath } = await import('./vectors.ts');
     const { X509Certificate } = await import('node:crypto');
     const dir = vectorPath('model-signing/scripts/tests/v1.1.0-certificate');
     const sig = readFileSync(join(dir, 'model.sig'));
     const ca = readFileSync(vectorPath('model-signing/scripts/tests/keys/certificate/ca-cert.pem'), 'utf8');
-    const report = await verifyModelReport(
-      dir,
-      sig,
-      { certificateAuthorities: ca },
-      {
-        signaturePath: join(dir, 'model.sig'),
-      },
-    );
+    const report = await verifyModel({ path: dir, signaturePath: join(dir, 'model.sig') }, sig, {
+      certificateAuthorities: ca,
+    });
     expect(report.valid).toBe(true);
     const leafB64 = JSON.parse(sig.toString('utf8')).verificationMaterial.x509CertificateChain.certificates[0]
       .rawBytes;
@@ -214,11 +211,24 @@ describe('verifyModelReport / modelVerificationReport on the model_signing fixtu
     const key = parsePublicKeyPem(
       readFileSync(vectorPath('model-signing/scripts/tests/keys/certificate/signing-key-pub.pem'), 'utf8'),
     );
-    const bundle = verifyModelBundle(readFileSync(join(dir, 'model.sig')), key);
+    const bundle = verifyKeyModeBundle(readFileSync(join(dir, 'model.sig')), key);
     const report = modelVerificationReport('model.sig', { mode: 'key', key, bundle, filesRequested: false });
     expect(report.valid).toBe(true);
     expect(report.checks).toHaveLength(7);
     expect(report.notChecked[0]).toMatch(/^the model files: only the bundle was verified/);
+    // The public verifyModelBundle is this report.
+    const pub = await verifyModelBundle(readFileSync(join(dir, 'model.sig')), { publicKey: key });
+    expect(pub.valid).toBe(true);
+    expect(pub.checks).toEqual(report.checks);
+    expect(pub.notChecked).toEqual(report.notChecked);
+    // A wrong key is a report with the failing code, not a throw.
+    const other = (await import('../../src/provenance/index.ts')).generateKeyPair('ecdsa-p256');
+    const bad = await verifyModelBundle(readFileSync(join(dir, 'model.sig')), { publicKey: other.publicKey });
+    expect(bad.valid).toBe(false);
+    expect(bad.code).toBe('PROV_KEY_MISMATCH');
+    await expect(verifyModelBundle(readFileSync(join(dir, 'model.sig')), {} as never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     for (const bad of [
       { mode: 'key', key, bundle }, // files neither given nor declined
       { mode: 'key', bundle, filesRequested: false }, // key mode without the key

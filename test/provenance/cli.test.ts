@@ -58,7 +58,7 @@ describe('confide provenance CLI', () => {
     expect(bundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
 
     out.length = 0;
-    await run('verify-model', root, '--signature', sig, '--key', `${prefix}.pub`, '--json');
+    await run('verify-model', root, '--signature', sig, '--public-key', `${prefix}.pub`, '--json');
     const report = JSON.parse(out.join(''));
     expect(report.valid).toBe(true);
     expect(report.files.map((f: { name: string }) => f.name)).toEqual(['sub/tokenizer.json', 'weights.bin']);
@@ -66,7 +66,7 @@ describe('confide provenance CLI', () => {
     writeFileSync(join(root, 'weights.bin'), 'weightz');
     out.length = 0;
     await expect(
-      run('verify-model', root, '--signature', sig, '--key', `${prefix}.pub`, '--json'),
+      run('verify-model', root, '--signature', sig, '--public-key', `${prefix}.pub`, '--json'),
     ).rejects.toMatchObject({
       code: 'PROV_FILE_MODIFIED',
     });
@@ -81,14 +81,21 @@ describe('confide provenance CLI', () => {
     await run('keygen', '--out', join(scratch, 'b'));
     const sig = join(scratch, 'm2.sig');
     await run('sign-model', root, '--key', join(scratch, 'a.key'), '--out', sig);
-    await run('verify-model', root, '--signature', sig, '--key', join(scratch, 'a.pub'));
+    await run('verify-model', root, '--signature', sig, '--public-key', join(scratch, 'a.pub'));
     await expect(
-      run('verify-model', root, '--signature', sig, '--key', join(scratch, 'b.pub')),
+      run('verify-model', root, '--signature', sig, '--public-key', join(scratch, 'b.pub')),
     ).rejects.toMatchObject({
       code: 'PROV_KEY_MISMATCH',
     });
     await expect(
-      run('verify-model', root, '--signature', join(scratch, 'nope.sig'), '--key', join(scratch, 'a.pub')),
+      run(
+        'verify-model',
+        root,
+        '--signature',
+        join(scratch, 'nope.sig'),
+        '--public-key',
+        join(scratch, 'a.pub'),
+      ),
     ).rejects.toMatchObject({ code: 'PROV_PATH_NOT_FOUND' });
   });
 
@@ -96,13 +103,13 @@ describe('confide provenance CLI', () => {
     const dir = vectorPath('model-signing/scripts/tests/v1.0.1-elliptic-key');
     const key = vectorPath('model-signing/scripts/tests/keys/certificate/signing-key-pub.pem');
     const sig = join(dir, 'model.sig');
-    await run('verify-model', dir, '--signature', sig, '--key', key, '--ignore', 'ignore-me');
-    await expect(run('verify-model', dir, '--signature', sig, '--key', key)).rejects.toMatchObject({
+    await run('verify-model', dir, '--signature', sig, '--public-key', key, '--ignore', 'ignore-me');
+    await expect(run('verify-model', dir, '--signature', sig, '--public-key', key)).rejects.toMatchObject({
       code: 'PROV_FILE_EXTRA',
     });
   });
 
-  it('verify-model --ca verifies a certificate-mode bundle; --key and --ca together is a usage error', async () => {
+  it('verify-model --ca verifies a certificate-mode bundle; --public-key and --ca together is a usage error', async () => {
     const dir = vectorPath('model-signing/scripts/tests/v1.1.0-certificate');
     const ca = vectorPath('model-signing/scripts/tests/keys/certificate/ca-cert.pem');
     const sig = join(dir, 'model.sig');
@@ -116,11 +123,11 @@ describe('confide provenance CLI', () => {
     });
     expect(certReport.signers[0].serialNumber).toMatch(/^[0-9A-F]+$/);
     expect(certReport.notChecked.join('\n')).toMatch(/revocation/);
-    await expect(run('verify-model', dir, '--signature', sig, '--ca', ca, '--key', ca)).rejects.toMatchObject(
-      {
-        code: 'commander.error',
-      },
-    );
+    await expect(
+      run('verify-model', dir, '--signature', sig, '--ca', ca, '--public-key', ca),
+    ).rejects.toMatchObject({
+      code: 'commander.error',
+    });
     await expect(run('verify-model', dir, '--signature', sig)).rejects.toMatchObject({
       code: 'commander.error',
     });

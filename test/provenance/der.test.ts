@@ -12,7 +12,7 @@ import {
   oidToString,
   parseDer,
   readElement,
-} from '../../src/provenance/der.ts';
+} from '../../src/provenance/common/der.ts';
 
 const hex = (text: string) => Uint8Array.from(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
 const oid = (content: string) =>

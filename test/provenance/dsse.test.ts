@@ -1,14 +1,14 @@
 import { p256 } from '@noble/curves/nist.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromBase64, fromHex, toBase64, utf8 } from '../../src/provenance/bytes.ts';
+import { fromBase64, fromHex, toBase64, utf8 } from '../../src/provenance/common/bytes.ts';
 import {
   assertEnvelope,
   createEnvelope,
   envelopePayload,
   isEnvelope,
   preAuthEncoding,
-} from '../../src/provenance/dsse.ts';
+} from '../../src/provenance/common/dsse.ts';
 import { readVectorText } from './vectors.ts';
 
 const vector = JSON.parse(readVectorText('dsse/pae-hello-world.json'));

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,13 +8,13 @@ import {
   hashModel,
   normaliseRelativePath,
   sha256Hex,
-} from '../../src/provenance/hash.ts';
+} from '../../src/provenance/model-signing/hash.ts';
 import {
   compareResources,
   modelStatement,
   rootDigest,
   sortResources,
-} from '../../src/provenance/model-signing.ts';
+} from '../../src/provenance/model-signing/manifest.ts';
 import { cases, readVectorText, vectorPath } from './vectors.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'confide-hash-'));
@@ -162,6 +162,21 @@ describe('hashing on worker threads', () => {
     expect(small.rootDigest).toBe('2139af57fd2a4f324ac7cd0fc04898cce73d0871b363c8eb3fc07ab7da4c8445');
   });
 
+  it('the built entries hash on the typed worker module tsup emits (no eval), with the same manifest', async () => {
+    const src = readFileSync(
+      new URL('../../src/provenance/model-signing/hash-workers.ts', import.meta.url),
+      'utf8',
+    );
+    expect(src).not.toMatch(/eval\s*:/);
+    expect(src).toMatch(/hash-worker\.js/);
+    const built = (await import(
+      new URL('../../dist/provenance/sign.js', import.meta.url).href
+    )) as typeof import('../../src/provenance/sign.ts');
+    const model = vectorPath('model-signing/golden/models/sample_model');
+    const options = { method: 'shards' as const, shardSize: 8 };
+    expect(await built.hashModel(model, { ...options, workers: 2 })).toEqual(await hashModel(model, options));
+  });
+
   it('splits a large file into shards hashed in parallel', async () => {
     const root = join(scratch, 'big-shards');
     mkdirSync(root, { recursive: true });
@@ -183,7 +198,7 @@ describe('hashing on worker threads', () => {
   });
 
   it('a worker refuses to follow a link it was not told to follow', async () => {
-    const { hashRangesOnWorkers } = await import('../../src/provenance/hash-workers.ts');
+    const { hashRangesOnWorkers } = await import('../../src/provenance/model-signing/hash-workers.ts');
     const target = join(scratch, 'wt-target');
     writeFileSync(target, 'abc');
     symlinkSync(target, join(scratch, 'wt-link'));

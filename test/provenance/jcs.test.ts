@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalize, canonicalizeToBytes } from '../../src/provenance/jcs.ts';
+import { canonicalize, canonicalizeToBytes } from '../../src/provenance/common/jcs.ts';
 import { readVector, readVectorText } from './vectors.ts';
 
 const NAMES = ['arrays', 'french', 'structures', 'unicode', 'values', 'weird'];

@@ -7,7 +7,7 @@ import {
   encryptPrivateKeyPem,
   isEncryptedPrivateKeyPem,
   parsePrivateKeyPemWithPassword,
-} from '../../src/provenance/key-encryption.ts';
+} from '../../src/provenance/common/key-encryption.ts';
 import {
   generateKeyPair,
   keyFingerprints,
@@ -15,7 +15,7 @@ import {
   parsePublicKeyPem,
   publicKeysEqual,
   publicKeyToPem,
-} from '../../src/provenance/keys.ts';
+} from '../../src/provenance/common/keys.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'confide-keyenc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,7 +2,10 @@ import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { verifyModelBundleKeyless, verifyModelKeyless } from '../../src/provenance/keyless.ts';
+import {
+  verifyModelBundleKeyless,
+  verifyModelKeyless,
+} from '../../src/provenance/model-signing/keyless/verify-disk.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
 
 const ROOT = readVectorText('sigstore/trusted_root.json');

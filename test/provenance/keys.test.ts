@@ -8,7 +8,7 @@ import {
 import { inspect } from 'node:util';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
-import { toHex, utf8 } from '../../src/provenance/bytes.ts';
+import { toHex, utf8 } from '../../src/provenance/common/bytes.ts';
 import {
   generateKeyPair,
   keyHint,
@@ -18,9 +18,9 @@ import {
   privateKeyToPem,
   publicKeyToDer,
   publicKeyToPem,
-} from '../../src/provenance/keys.ts';
-import { signMessage } from '../../src/provenance/sign.ts';
-import { verifySignature } from '../../src/provenance/verify.ts';
+} from '../../src/provenance/common/keys.ts';
+import { signMessage } from '../../src/provenance/model-signing/sign.ts';
+import { verifySignature } from '../../src/provenance/model-signing/verify-disk.ts';
 import { readVectorText } from './vectors.ts';
 
 const TEST_KEY = 'model-signing/scripts/tests/keys/certificate/signing-key-pub.pem';

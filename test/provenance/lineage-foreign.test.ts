@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256, toHex } from '../../src/internal/bytes.ts';
-import { fromBase64, toBase64 } from '../../src/provenance/bytes.ts';
-import { canonicalizeToBytes } from '../../src/provenance/jcs.ts';
-import { generateKeyPair, parsePublicKeyPem, publicKeyToPem } from '../../src/provenance/keys.ts';
-import { attestEvent, linkInput } from '../../src/provenance/lineage-sign.ts';
-import { type AttestationSource, verifyLineage } from '../../src/provenance/lineage-verify.ts';
-import { keyId, parseLineagePolicy } from '../../src/provenance/policy.ts';
+import { fromBase64, toBase64 } from '../../src/provenance/common/bytes.ts';
+import { canonicalizeToBytes } from '../../src/provenance/common/jcs.ts';
+import { generateKeyPair, parsePublicKeyPem, publicKeyToPem } from '../../src/provenance/common/keys.ts';
+import { keyId, parseLineagePolicy } from '../../src/provenance/lineage/policy.ts';
+import { attestEvent, linkInput } from '../../src/provenance/lineage/sign.ts';
+import { type AttestationSource, verifyLineage } from '../../src/provenance/lineage/verify.ts';
 import { runConfide } from '../fixtures/cli.ts';
 import { captureProvenanceCli } from '../fixtures/provenance-cli.ts';
 
@@ -162,7 +162,7 @@ describe('foreign in-toto statements (pretty-printed, signed by pyca/cryptograph
     expect(report.nodes.map((n) => n.code)).toEqual(['PROV_KEY_UNTRUSTED', 'PROV_LINEAGE_UPSTREAM_MISMATCH']);
     // Still strict for confide's own predicate: the pretty form of a confide statement is refused.
     const own = JSON.parse(await preprocessing());
-    const { signEnvelope, keySigner } = await import('../../src/provenance/sign.ts');
+    const { signEnvelope, keySigner } = await import('../../src/provenance/model-signing/sign.ts');
     const pretty = await signEnvelope(
       own.payloadType,
       new TextEncoder().encode(
@@ -244,7 +244,7 @@ describe('an in-toto Statement v0.1 (SLSA provenance v0.2, ECDSA P-384) from an 
     });
     expect(report.nodes[0]?.notes[0]).toBe('an in-toto https://in-toto.io/Statement/v0.1 statement');
     // Another _type is not an in-toto statement.
-    const { signEnvelope, keySigner } = await import('../../src/provenance/sign.ts');
+    const { signEnvelope, keySigner } = await import('../../src/provenance/model-signing/sign.ts');
     const other = await signEnvelope(
       'application/vnd.in-toto+json',
       new TextEncoder().encode(

@@ -1,27 +1,31 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256, toHex, utf8 } from '../../src/internal/bytes.ts';
-import { toBase64 } from '../../src/provenance/bytes.ts';
-import type { DsseEnvelope } from '../../src/provenance/dsse.ts';
+import { toBase64 } from '../../src/provenance/common/bytes.ts';
+import type { DsseEnvelope } from '../../src/provenance/common/dsse.ts';
 import {
   generateKeyPair,
   type PrivateKey,
   type PublicKey,
   publicKeyToPem,
-} from '../../src/provenance/keys.ts';
+} from '../../src/provenance/common/keys.ts';
+import {
+  type LineagePolicy,
+  parseLineagePolicy,
+  policyFromKeys,
+} from '../../src/provenance/lineage/policy.ts';
 import {
   attestEvent,
   cosignAttestation,
   type LineageAttestation,
-} from '../../src/provenance/lineage-sign.ts';
+} from '../../src/provenance/lineage/sign.ts';
 import {
   type AttestationSource,
   checkLineageFiles,
   type LineageReport,
   verifyLineage,
   walkLineageGraph,
-} from '../../src/provenance/lineage-verify.ts';
-import { type LineagePolicy, parseLineagePolicy, policyFromKeys } from '../../src/provenance/policy.ts';
+} from '../../src/provenance/lineage/verify.ts';
 
 /** SHA-256 of the DER SPKI, computed by node:crypto (not confide's encoder). */
 const keyIdOf = (key: PublicKey): string =>
@@ -220,7 +224,7 @@ describe('verifyLineage: attacks, each with its own code', () => {
 
   it('a keyid naming the wrong trusted key still counts the key that signed; more than 64 signatures is malformed', async () => {
     const p = await pipeline(bob);
-    const aliceId = (await import('../../src/provenance/policy.ts')).keyId(alice.publicKey);
+    const aliceId = (await import('../../src/provenance/lineage/policy.ts')).keyId(alice.publicKey);
     const misnamed = {
       ...p.snapshot.envelope,
       signatures: [{ ...p.snapshot.envelope.signatures[0]!, keyid: aliceId }],
@@ -355,8 +359,8 @@ describe('verifyLineage: attacks, each with its own code', () => {
     const p = await pipeline();
     const env = p.snapshot.envelope;
     const reSigned = async (payloadText: string, payloadType = 'application/vnd.in-toto+json') => {
-      const { signEnvelope, keySigner } = await import('../../src/provenance/sign.ts');
-      const { keyId } = await import('../../src/provenance/policy.ts');
+      const { signEnvelope, keySigner } = await import('../../src/provenance/model-signing/sign.ts');
+      const { keyId } = await import('../../src/provenance/lineage/policy.ts');
       return signEnvelope(payloadType, utf8(payloadText), keySigner(alice), keyId(alice.publicKey));
     };
     const pretty = await reSigned(JSON.stringify(p.snapshot.statement, null, 2));
@@ -429,7 +433,7 @@ describe('checkLineageFiles', () => {
       alice,
     );
     const r = verifyLineage([src('evil', evil)], policy());
-    const { diskDigests } = await import('../../src/provenance/lineage-files.ts');
+    const { diskDigests } = await import('../../src/provenance/lineage/files.ts');
     const checked = await checkLineageFiles(r, diskDigests('.'));
     expect(checked.files).toMatchObject([{ status: 'invalid-name', code: 'PROV_MANIFEST_PATH_INVALID' }]);
 

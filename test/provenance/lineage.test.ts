@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { sha256, toHex, utf8 } from '../../src/internal/bytes.ts';
-import { fromBase64 } from '../../src/provenance/bytes.ts';
-import { canonicalize } from '../../src/provenance/jcs.ts';
-import { generateKeyPair } from '../../src/provenance/keys.ts';
+import { fromBase64 } from '../../src/provenance/common/bytes.ts';
+import { canonicalize } from '../../src/provenance/common/jcs.ts';
+import { generateKeyPair } from '../../src/provenance/common/keys.ts';
+import { keyId } from '../../src/provenance/lineage/policy.ts';
+import {
+  attestAggregationRound,
+  attestEvent,
+  attestInferenceBatch,
+  cosignAttestation,
+  linkInput,
+} from '../../src/provenance/lineage/sign.ts';
 import {
   aggregationRoundStatement,
   attestationDigest,
@@ -12,15 +20,7 @@ import {
   lineagePredicateType,
   lineageStatement,
   lineageStatementProblems,
-} from '../../src/provenance/lineage.ts';
-import {
-  attestAggregationRound,
-  attestEvent,
-  attestInferenceBatch,
-  cosignAttestation,
-  linkInput,
-} from '../../src/provenance/lineage-sign.ts';
-import { keyId } from '../../src/provenance/policy.ts';
+} from '../../src/provenance/lineage/statement.ts';
 
 const d = (text: string): string => toHex(sha256(utf8(text)));
 

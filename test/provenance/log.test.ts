@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { toHex, utf8 } from '../../src/internal/bytes.ts';
-import { fromBase64 } from '../../src/provenance/bytes.ts';
+import { fromBase64 } from '../../src/provenance/common/bytes.ts';
+import { generateKeyPair, PrivateKey } from '../../src/provenance/common/keys.ts';
 import {
   formatCheckpoint,
   noteVerifier,
@@ -13,12 +14,11 @@ import {
   parseNoteVerifierKey,
   verifyCheckpoint,
   verifyNote,
-} from '../../src/provenance/checkpoint.ts';
-import { generateKeyPair, PrivateKey } from '../../src/provenance/keys.ts';
-import { MerkleLog, signNote } from '../../src/provenance/log.ts';
-import { LogStore, leafHashOfFile } from '../../src/provenance/log-store.ts';
-import { verifyLogProof } from '../../src/provenance/log-verify.ts';
-import { leafHash } from '../../src/provenance/merkle.ts';
+} from '../../src/provenance/log/checkpoint.ts';
+import { leafHash } from '../../src/provenance/log/merkle.ts';
+import { MerkleLog, signNote } from '../../src/provenance/log/signed-log.ts';
+import { LogStore, leafHashOfFile } from '../../src/provenance/log/store.ts';
+import { verifyLogProof } from '../../src/provenance/log/verify.ts';
 import { NOTE } from './merkle-vectors.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'confide-log-'));

@@ -10,7 +10,7 @@ import {
   treeRoot,
   verifyConsistency,
   verifyInclusion,
-} from '../../src/provenance/merkle.ts';
+} from '../../src/provenance/log/merkle.ts';
 import { CONSISTENCY, HASHER, INCLUSION, LEAVES_HEX, ROOTS_HEX } from './merkle-vectors.ts';
 
 const h = (hex: string): Uint8Array => fromHex(hex) as Uint8Array;

@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { p384 } from '@noble/curves/nist.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fromBase64, toBase64, utf8 } from '../../src/provenance/bytes.ts';
-import { preAuthEncoding } from '../../src/provenance/dsse.ts';
+import { fromBase64, toBase64, utf8 } from '../../src/provenance/common/bytes.ts';
+import { preAuthEncoding } from '../../src/provenance/common/dsse.ts';
+import { parsePublicKeyPem } from '../../src/provenance/common/keys.ts';
 import { VerificationError } from '../../src/provenance/errors.ts';
-import { parsePublicKeyPem } from '../../src/provenance/keys.ts';
-import { verifyModel, verifyModelBundle } from '../../src/provenance/verify.ts';
+import { verifyModel, verifyModelBundle } from '../../src/provenance/model-signing/verify-disk.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
 
 const TEST_KEY = parsePublicKeyPem(

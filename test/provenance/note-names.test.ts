@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { utf8 } from '../../src/internal/bytes.ts';
+import { generateKeyPair } from '../../src/provenance/common/keys.ts';
 import {
   formatCheckpoint,
   isValidKeyName,
@@ -11,10 +12,9 @@ import {
   parseNote,
   parseNoteVerifierKey,
   verifyCheckpoint,
-} from '../../src/provenance/checkpoint.ts';
-import { generateKeyPair } from '../../src/provenance/keys.ts';
-import { MerkleLog, signNote } from '../../src/provenance/log.ts';
-import { leafHash } from '../../src/provenance/merkle.ts';
+} from '../../src/provenance/log/checkpoint.ts';
+import { leafHash } from '../../src/provenance/log/merkle.ts';
+import { MerkleLog, signNote } from '../../src/provenance/log/signed-log.ts';
 
 interface Entry {
   readonly codePoint: string;

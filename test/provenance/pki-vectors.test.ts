@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { verifyModelBundleWithCertificates } from '../../src/provenance/certificate.ts';
+import { verifyModelBundleWithCertificates } from '../../src/provenance/model-signing/verify-certificate-disk.ts';
 import { type PkiCase, pkiCases } from './pki-cases.ts';
 
 const pem = (b64: string) =>

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyModelWithCertificates } from '../../src/provenance/certificate.ts';
+import { verifyModelWithCertificates } from '../../src/provenance/model-signing/verify-certificate-disk.ts';
 import { CLI, runConfide } from '../fixtures/cli.ts';
 import { readVectorText } from './vectors.ts';
 

@@ -2,12 +2,21 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fromBase64 } from '../../src/provenance/bytes.ts';
-import { preAuthEncoding } from '../../src/provenance/dsse.ts';
-import { ecdsaCurve, generateKeyPair, keyHint } from '../../src/provenance/keys.ts';
-import { sortResources } from '../../src/provenance/model-signing.ts';
-import { keySigner, serialiseBundle, signEnvelope, signModel } from '../../src/provenance/sign.ts';
-import { verifyEnvelope, verifyModel, verifyModelBundle } from '../../src/provenance/verify.ts';
+import { fromBase64 } from '../../src/provenance/common/bytes.ts';
+import { preAuthEncoding } from '../../src/provenance/common/dsse.ts';
+import { ecdsaCurve, generateKeyPair, keyHint } from '../../src/provenance/common/keys.ts';
+import { sortResources } from '../../src/provenance/model-signing/manifest.ts';
+import {
+  keySigner,
+  serialiseBundle,
+  signEnvelope,
+  signModel,
+} from '../../src/provenance/model-signing/sign.ts';
+import {
+  verifyEnvelope,
+  verifyModel,
+  verifyModelBundle,
+} from '../../src/provenance/model-signing/verify-disk.ts';
 import { readVectorText, vectorPath } from './vectors.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'confide-sign-'));
@@ -110,7 +119,7 @@ describe('signing model_signing v1 key-mode bundles', () => {
     const ours = await signModel(dir, key, { ignorePaths: ['ignore-me'] });
     const python = verifyModelBundle(
       readVectorText('oms/test-vectors/v1.0/valid/key.bundle.json'),
-      (await import('../../src/provenance/keys.ts')).parsePublicKeyPem(
+      (await import('../../src/provenance/common/keys.ts')).parsePublicKeyPem(
         readVectorText('model-signing/scripts/tests/keys/certificate/signing-key-pub.pem'),
       ),
     );

@@ -4,7 +4,7 @@
 import * as nodeCrypto from 'node:crypto';
 import { isDeepStrictEqual as nodeDeepEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import * as shim from '../../src/provenance/sigstore-shims.ts';
+import * as shim from '../../src/provenance/model-signing/keyless/shims.ts';
 import { readVector, readVectorText } from './vectors.ts';
 
 const { Buffer: ShimBuffer } = shim;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertStatement, isStatement, STATEMENT_TYPE_V1 } from '../../src/provenance/statement.ts';
+import { assertStatement, isStatement, STATEMENT_TYPE_V1 } from '../../src/provenance/common/statement.ts';
 
 const good = {
   _type: STATEMENT_TYPE_V1,

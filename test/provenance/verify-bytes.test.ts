@@ -14,10 +14,11 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hashModel } from '../../src/provenance/hash.ts';
-import { generateKeyPair, parsePublicKeyPem } from '../../src/provenance/keys.ts';
-import { verifyModel } from '../../src/provenance/verify.ts';
-import { hashModelBytes, verifyModelBytes } from '../../src/provenance/verify-bytes.ts';
+import { generateKeyPair, parsePublicKeyPem } from '../../src/provenance/common/keys.ts';
+import { hashModel } from '../../src/provenance/model-signing/hash.ts';
+import { hashModelBytes } from '../../src/provenance/model-signing/hash-bytes.ts';
+import { verifyModelBytes } from '../../src/provenance/model-signing/verify-bytes.ts';
+import { verifyModel } from '../../src/provenance/model-signing/verify-disk.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
@@ -199,24 +200,24 @@ describe('confide/provenance/verify stays browser-safe', () => {
   }
 
   it('loads no node: module, the Sigstore packages only lazily through sigstore.ts, and no signing or disk module', () => {
-    const { names, external } = closure('provenance/verify-browser.ts');
-    expect(names).toContain('provenance/verify-bytes.ts');
-    expect(names).toContain('provenance/certificate-bundle.ts');
-    expect(names).toContain('provenance/certificate-path.ts');
-    expect(names).toContain('provenance/sigstore.ts');
-    expect(names).toContain('provenance/lineage-verify.ts');
-    expect(names).toContain('provenance/log-verify.ts');
+    const { names, external } = closure('provenance/verify.ts');
+    expect(names).toContain('provenance/model-signing/verify-bytes.ts');
+    expect(names).toContain('provenance/model-signing/verify-certificate-bundle.ts');
+    expect(names).toContain('provenance/pki/path.ts');
+    expect(names).toContain('provenance/model-signing/keyless/sigstore.ts');
+    expect(names).toContain('provenance/lineage/verify.ts');
+    expect(names).toContain('provenance/log/verify.ts');
     for (const forbidden of [
-      'hash.ts',
-      'hash-workers.ts',
-      'verify.ts',
-      'sign.ts',
-      'lineage-sign.ts',
-      'lineage-files.ts',
-      'log.ts',
-      'log-store.ts',
-      'certificate.ts',
-      'keyless.ts',
+      'model-signing/hash.ts',
+      'model-signing/hash-workers.ts',
+      'model-signing/verify-disk.ts',
+      'model-signing/sign.ts',
+      'lineage/sign.ts',
+      'lineage/files.ts',
+      'log/signed-log.ts',
+      'log/store.ts',
+      'model-signing/verify-certificate-disk.ts',
+      'model-signing/keyless/verify-disk.ts',
     ]) {
       expect(names, forbidden).not.toContain(`provenance/${forbidden}`);
     }
@@ -227,8 +228,8 @@ describe('confide/provenance/verify stays browser-safe', () => {
   });
 
   it('the walk sees lazy loads (the check above can fail): the disk verifier reaches node:fs', () => {
-    const { names, external } = closure('provenance/verify.ts');
-    expect(names).toContain('provenance/hash-workers.ts');
+    const { names, external } = closure('provenance/model-signing/verify-disk.ts');
+    expect(names).toContain('provenance/model-signing/hash-workers.ts');
     expect([...external]).toEqual(expect.arrayContaining(['node:fs/promises', 'node:worker_threads']));
   });
 });

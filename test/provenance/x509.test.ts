@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import {
   verifyModelBundleWithCertificates,
   verifyModelBundleWithCertificatesAsync,
-} from '../../src/provenance/certificate-bundle.ts';
-import { fingerprint256, parseCertificate, pemCertificates } from '../../src/provenance/x509.ts';
+} from '../../src/provenance/model-signing/verify-certificate-bundle.ts';
+import { fingerprint256, parseCertificate, pemCertificates } from '../../src/provenance/pki/x509.ts';
 import { cases, readVectorText } from './vectors.ts';
 
 const KEYS = 'model-signing/scripts/tests/keys/certificate';

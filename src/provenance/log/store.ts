@@ -1,0 +1,324 @@
+/**
+ * The file-backed store of the local log (Node only): a directory holding
+ *
+ * - `log.json`: `{ "format": "confide-log/v1", "origin": …, "verifierKey": "<name>+<id>+<key>" }`;
+ * - `leaves`: the 32-byte leaf hashes, oldest first, only ever appended to (`O_APPEND`);
+ * - `checkpoints/<size>`: every checkpoint the log signed, as C2SP signed notes, so proofs can be
+ *   served against any earlier size; `checkpoint` is a copy of the latest.
+ *
+ * Opening a store checks it before anything is trusted: `leaves` is a whole number of hashes, the
+ * latest checkpoint verifies with the recorded key, and its root is the root of that many leaves
+ * (`PROV_LOG_CORRUPT` otherwise, e.g. when someone rewrote `leaves`). Leaves written after the
+ * latest checkpoint (a crash between the two writes) are kept and signed by the next append.
+ * Checkpoints are written to a temporary file and renamed into place. One writer at a time: the
+ * store takes no lock.
+ *
+ * Deliberately not here: the Merkle and note logic (`log.ts`, `merkle.ts`, `checkpoint.ts`),
+ * verification of proof files (`log-verify.ts`), concurrency control, pruning.
+ *
+ * @module
+ */
+
+import { toHex } from '../../internal/bytes.ts';
+import type { PrivateKey } from '../common/keys.ts';
+import { ProvenanceError } from '../errors.ts';
+import { createSha256 } from '../model-signing/hash.ts';
+import {
+  type NoteVerifier,
+  noteVerifierKey,
+  parseNoteVerifierKey,
+  sameTreeHead,
+  verifyCheckpoint,
+} from './checkpoint.ts';
+import { HASH_SIZE } from './merkle.ts';
+import { MerkleLog } from './signed-log.ts';
+import type { LogProof } from './verify.ts';
+
+const FORMAT = 'confide-log/v1';
+
+type Fs = typeof import('node:fs/promises');
+type Path = typeof import('node:path');
+
+async function load(): Promise<{ fs: Fs; path: Path }> {
+  try {
+    const [fs, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
+    return { fs, path };
+  } catch (cause) {
+    throw new ProvenanceError('PROV_UNSUPPORTED_PLATFORM', 'the log store needs a Node.js filesystem', {
+      cause,
+    });
+  }
+}
+
+function corrupt(message: string, cause?: unknown): never {
+  throw new ProvenanceError('PROV_LOG_CORRUPT', message, cause === undefined ? {} : { cause });
+}
+
+/**
+ * Reads one file of a log directory: a regular file (a device or FIFO planted in the folder is
+ * refused, not read for ever) of at most `maxBytes` when given.
+ */
+async function readLogFile(fs: Fs, file: string, maxBytes?: number): Promise<Uint8Array> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new ProvenanceError('PROV_SPECIAL_FILE', `'${file}' is not a regular file`);
+    if (maxBytes !== undefined && info.size > maxBytes) {
+      throw new ProvenanceError('PROV_LOG_CORRUPT', `'${file}' is larger than ${maxBytes} bytes`);
+    }
+    return new Uint8Array(await handle.readFile());
+  } finally {
+    await handle.close();
+  }
+}
+
+function ioError(what: string, cause: unknown): ProvenanceError {
+  const code = (cause as { code?: unknown } | null)?.code;
+  return new ProvenanceError(
+    code === 'ENOENT' ? 'PROV_PATH_NOT_FOUND' : 'PROV_IO',
+    `${what}${typeof code === 'string' ? ` (${code})` : ''}`,
+    { cause },
+  );
+}
+
+/**
+ * The leaf hash `SHA-256(0x00 ‖ bytes)` of a regular file, streamed (for large entries). Devices,
+ * FIFOs and sockets are refused: an endless one would be hashed for ever.
+ *
+ * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_SPECIAL_FILE`, `PROV_IO`.
+ */
+export async function leafHashOfFile(filePath: string): Promise<Uint8Array> {
+  const { open } = await import('node:fs/promises');
+  const h = createSha256();
+  h.update(Uint8Array.of(0x00));
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(filePath, 'r');
+    if (!(await handle.stat()).isFile()) {
+      throw new ProvenanceError(
+        'PROV_SPECIAL_FILE',
+        `'${filePath}' is not a regular file; log entries are files`,
+      );
+    }
+    for await (const chunk of handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) {
+      h.update(chunk as Uint8Array);
+    }
+  } catch (cause) {
+    if (cause instanceof ProvenanceError) throw cause;
+    throw ioError(`cannot read '${filePath}'`, cause);
+  } finally {
+    await handle?.close();
+  }
+  return h.digest();
+}
+
+/** A local log directory, opened and checked. */
+export class LogStore {
+  readonly dir: string;
+  readonly log: MerkleLog;
+  readonly verifier: NoteVerifier;
+  /** Size of the latest signed checkpoint. */
+  #signedSize: number;
+  readonly #fs: Fs;
+  readonly #path: Path;
+
+  private constructor(
+    dir: string,
+    log: MerkleLog,
+    verifier: NoteVerifier,
+    signedSize: number,
+    fs: Fs,
+    path: Path,
+  ) {
+    this.dir = dir;
+    this.log = log;
+    this.verifier = verifier;
+    this.#signedSize = signedSize;
+    this.#fs = fs;
+    this.#path = path;
+  }
+
+  /** Size of the latest signed checkpoint. */
+  get signedSize(): number {
+    return this.#signedSize;
+  }
+
+  /** True when `dir` holds a log (`log.json` exists). */
+  static async exists(dir: string): Promise<boolean> {
+    const { fs, path } = await load();
+    return fs.stat(path.join(dir, 'log.json')).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * Creates an empty log in `dir` (created if missing; must not already hold a log) and signs its
+   * first checkpoint (size 0).
+   *
+   * @throws {ProvenanceError} `PROV_IO` (exists, unwritable), `PROV_KEY_INVALID`,
+   *   `PROV_ALGORITHM_UNSUPPORTED` (the key must be Ed25519).
+   */
+  static async create(dir: string, origin: string, key: PrivateKey): Promise<LogStore> {
+    const { fs, path } = await load();
+    const log = new MerkleLog(origin);
+    const verifierKey = noteVerifierKey(origin, key.publicKey);
+    try {
+      await fs.mkdir(path.join(dir, 'checkpoints'), { recursive: true });
+      await fs.writeFile(
+        path.join(dir, 'log.json'),
+        `${JSON.stringify({ format: FORMAT, origin, verifierKey }, null, 2)}\n`,
+        {
+          flag: 'wx',
+        },
+      );
+      await fs.writeFile(path.join(dir, 'leaves'), new Uint8Array(), { flag: 'wx' });
+    } catch (cause) {
+      throw ioError(`cannot create a log in '${dir}' (does it already hold one?)`, cause);
+    }
+    const store = new LogStore(dir, log, parseNoteVerifierKey(verifierKey), 0, fs, path);
+    await store.#writeCheckpoint(log.signCheckpoint(key, 0), 0);
+    return store;
+  }
+
+  /**
+   * Opens and checks a log directory.
+   *
+   * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_IO`, `PROV_LOG_CORRUPT`,
+   *   `PROV_SPECIAL_FILE` (a log file that is not a regular file).
+   */
+  static async open(dir: string): Promise<LogStore> {
+    const { fs, path } = await load();
+    let config: unknown;
+    try {
+      const bytes = await readLogFile(fs, path.join(dir, 'log.json'), 1 << 20);
+      config = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (cause) {
+      if (cause instanceof ProvenanceError) throw cause;
+      if (cause instanceof SyntaxError) corrupt(`'${dir}/log.json' is not JSON`, cause);
+      throw ioError(`'${dir}' is not a confide log (no readable log.json)`, cause);
+    }
+    const c = config as { format?: unknown; origin?: unknown; verifierKey?: unknown };
+    if (c?.format !== FORMAT || typeof c.origin !== 'string' || typeof c.verifierKey !== 'string') {
+      corrupt(`'${dir}/log.json' is not a ${FORMAT} configuration`);
+    }
+    let verifier: NoteVerifier;
+    try {
+      verifier = parseNoteVerifierKey(c.verifierKey);
+    } catch (cause) {
+      return corrupt(`'${dir}/log.json' holds an invalid verifier key`, cause);
+    }
+    if (verifier.name !== c.origin) corrupt(`'${dir}/log.json': the verifier key is not named by the origin`);
+    let raw: Uint8Array;
+    let note: string;
+    try {
+      raw = await readLogFile(fs, path.join(dir, 'leaves'));
+      note = new TextDecoder().decode(await readLogFile(fs, path.join(dir, 'checkpoint'), 1 << 20));
+    } catch (cause) {
+      if (cause instanceof ProvenanceError) throw cause;
+      throw ioError(`cannot read the log in '${dir}'`, cause);
+    }
+    if (raw.length % HASH_SIZE !== 0)
+      corrupt(`'${dir}/leaves' is not a whole number of 32-byte hashes (truncated?)`);
+    const leaves: Uint8Array[] = [];
+    for (let i = 0; i < raw.length; i += HASH_SIZE) leaves.push(raw.slice(i, i + HASH_SIZE));
+    const log = new MerkleLog(c.origin, leaves);
+    let signed: ReturnType<typeof verifyCheckpoint>;
+    try {
+      signed = verifyCheckpoint(note, verifier, c.origin);
+    } catch (cause) {
+      return corrupt(`the latest checkpoint in '${dir}' does not verify with the log's key`, cause);
+    }
+    if (signed.size > log.size)
+      corrupt(`the latest checkpoint covers ${signed.size} entries but only ${log.size} are stored`);
+    if (!sameTreeHead(signed, log.checkpoint(signed.size))) {
+      corrupt(
+        `the stored entries do not hash to the latest checkpoint's root: '${dir}/leaves' was rewritten`,
+      );
+    }
+    return new LogStore(dir, log, verifier, signed.size, fs, path);
+  }
+
+  async #writeCheckpoint(note: string, size: number): Promise<void> {
+    const fs = this.#fs;
+    const path = this.#path;
+    const tmp = path.join(this.dir, `.checkpoint.${process.pid}.tmp`);
+    try {
+      await fs.writeFile(path.join(this.dir, 'checkpoints', String(size)), note);
+      await fs.writeFile(tmp, note);
+      await fs.rename(tmp, path.join(this.dir, 'checkpoint'));
+    } catch (cause) {
+      throw ioError(`cannot write the checkpoint in '${this.dir}'`, cause);
+    }
+    this.#signedSize = size;
+  }
+
+  /**
+   * Appends entries (given by their leaf hashes) and signs the new checkpoint.
+   *
+   * @throws {ProvenanceError} `PROV_IO`; `PROV_KEY_INVALID` when `key` is not the log's key.
+   */
+  async appendLeafHashes(
+    hashes: readonly Uint8Array[],
+    key: PrivateKey,
+  ): Promise<{ indices: number[]; checkpoint: string }> {
+    if (
+      noteVerifierKey(this.log.origin, key.publicKey) !==
+      noteVerifierKey(this.verifier.name, this.verifier.publicKey)
+    ) {
+      throw new ProvenanceError('PROV_KEY_INVALID', "this key is not the log's signing key");
+    }
+    const indices = hashes.map((h) => this.log.appendLeafHash(h));
+    const data = new Uint8Array(hashes.length * HASH_SIZE);
+    hashes.forEach((h, i) => {
+      data.set(h, i * HASH_SIZE);
+    });
+    try {
+      await this.#fs.appendFile(this.#path.join(this.dir, 'leaves'), data);
+    } catch (cause) {
+      throw ioError(`cannot append to '${this.dir}/leaves'`, cause);
+    }
+    const checkpoint = this.log.signCheckpoint(key);
+    await this.#writeCheckpoint(checkpoint, this.log.size);
+    return { indices, checkpoint };
+  }
+
+  /**
+   * The signed checkpoint of `size` entries, as written when the log had that size.
+   *
+   * @throws {ProvenanceError} `PROV_LOG_RANGE` when no checkpoint of that size was signed.
+   */
+  async checkpointAt(size: number = this.#signedSize): Promise<string> {
+    try {
+      return await this.#fs.readFile(this.#path.join(this.dir, 'checkpoints', String(size)), 'utf8');
+    } catch {
+      throw new ProvenanceError('PROV_LOG_RANGE', `the log never signed a checkpoint of size ${size}`);
+    }
+  }
+
+  /**
+   * A proof file against the signed checkpoint of `size` entries (default: the latest): the
+   * inclusion of entry `index` and/or the consistency from `from` entries.
+   *
+   * @throws {ProvenanceError} `PROV_LOG_RANGE`.
+   */
+  async prove(options: {
+    readonly index?: number;
+    readonly from?: number;
+    readonly size?: number;
+  }): Promise<LogProof> {
+    const size = options.size ?? this.#signedSize;
+    const checkpoint = await this.checkpointAt(size);
+    return this.log.prove({
+      checkpoint,
+      size,
+      ...(options.index === undefined ? {} : { index: options.index }),
+      ...(options.from === undefined ? {} : { from: options.from }),
+    });
+  }
+
+  /** Lowercase hex leaf hash of every entry (for listing). */
+  leafHashesHex(): string[] {
+    return Array.from({ length: this.log.size }, (_, i) => toHex(this.log.leafHashAt(i)));
+  }
+}
