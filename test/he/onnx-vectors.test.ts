@@ -114,6 +114,7 @@ describe('ONNX files written by Python onnx (test/vectors/onnx)', () => {
       'diabetes-multiclass-softmax',
       'diabetes-regression-pipeline',
       'diabetes-regression-raw',
+      'diabetes-regression-unit-norm',
     ]);
     expect(refused.length).toBeGreaterThanOrEqual(11);
   });

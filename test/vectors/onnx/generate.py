@@ -42,7 +42,11 @@ ROWS = 24  # rows of each data set recorded as inputs
 
 
 def load(name):
-    with open(ROOT / "data" / name, newline="") as f:
+    return load_csv(ROOT / "data" / name)
+
+
+def load_csv(path):
+    with open(path, newline="") as f:
         rows = list(csv.reader(f))
     header, body = rows[0], rows[1:]
     x = np.array([[float(v) for v in r[:-1]] for r in body])
@@ -301,6 +305,23 @@ def main():
     accepted("diabetes-regression-raw", regressor_graph("diabetes_regression_raw", d_db, reg.coef_,
              reg.intercept_), db_features, db_x, task="regression", estimator=reg,
              about="LinearRegressor (1 target, NONE) on raw features, no Scaler")
+
+    # 4b. LinearRegression without a Scaler on diabetes features scaled as scikit-learn's
+    # load_diabetes() gives them (each column centred, then divided by std * sqrt(n): |x| < 0.2,
+    # coefficients in the hundreds). The CLI test of `he keygen --input-bound auto` uses its CSV.
+    centred = db_x - db_x.mean(0)
+    unit = centred / (centred.std(0) * np.sqrt(len(db_x)))
+    with open(HERE / "diabetes-unit-norm.csv", "w", newline="") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(db_features + ["target"])
+        for row, target in zip(unit, db_y):
+            out.writerow([f"{v:.8g}" for v in row] + [f"{target:g}"])
+    _, unit_x, _ = load_csv(HERE / "diabetes-unit-norm.csv")
+    reg_unit = LinearRegression().fit(unit_x, db_y)
+    accepted("diabetes-regression-unit-norm", regressor_graph("diabetes_regression_unit_norm", d_db,
+             reg_unit.coef_, reg_unit.intercept_), db_features, unit_x, task="regression",
+             estimator=reg_unit,
+             about="LinearRegressor on load_diabetes-style features (unit-norm columns), no Scaler")
 
     # 5. Pipeline StandardScaler -> Ridge.
     pipe5 = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(db_x, db_y)
