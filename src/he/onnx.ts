@@ -88,7 +88,8 @@ const ROLES: ReadonlyMap<string, Role> = new Map<string, Role>([
 export interface OnnxImportOptions {
   /**
    * Names of the `d` input columns, in order. ONNX has no per-column names (the input is one
-   * `[N, d]` tensor), so they default to `f0` … `f{d-1}`.
+   * `[N, d]` tensor), so they default to `f0` … `f{d-1}`, which a CSV or an API caller must then
+   * use; pass the training column names instead (the CLI warns when an ONNX model gets none).
    */
   readonly featureNames?: readonly string[] | undefined;
 }
