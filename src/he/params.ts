@@ -128,7 +128,8 @@ export type PresetName = keyof typeof PRESETS;
 const SIGMA = 3.2;
 const MAX_PRIME_BITS = 60;
 const MIN_PRIME_BITS = 20;
-const DEFAULT_INPUT_BOUND = 1024;
+/** The input bound planned for when none is given: largest |x'| of a feature after the scaler. */
+export const DEFAULT_INPUT_BOUND = 1024;
 const DEFAULT_PRECISION_BITS = 17;
 
 function nextPowerOfTwo(n: number): number {

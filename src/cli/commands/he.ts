@@ -19,14 +19,15 @@ import {
   HeServer,
   type Layout,
   type LinearModel,
-  loadModel,
   PRESETS,
   type PresetName,
   parseCsv,
   rowsForModel,
 } from '../../he/index.ts';
+import { DEFAULT_INPUT_BOUND } from '../../he/params.ts';
 import { InferencePool } from '../../workers/index.ts';
 import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
+import { inputBoundHint, measureInputBound, readModelFile } from '../model-inputs.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { registerServeCommand } from './serve.ts';
 
@@ -46,9 +47,7 @@ async function readModel(
   featureNames: string | undefined,
   maxBytes: number | undefined,
 ): Promise<LinearModel> {
-  const bytes = await readBytes(path, 'model', { kind: 'model', maxBytes });
-  const names = featureNames?.split(',').map((n) => n.trim());
-  return loadModel(bytes, names ? { featureNames: names } : {});
+  return readModelFile(path, 'model', featureNames, maxBytes);
 }
 
 function parseLayouts(value: string): Layout[] {
@@ -78,6 +77,7 @@ interface KeygenFlags {
   precisionBits?: string;
   inputBound?: string;
   featureNames?: string;
+  in?: string;
   json?: boolean;
   force?: boolean;
   maxInputBytes?: number;
@@ -94,17 +94,43 @@ async function keygen(flags: KeygenFlags): Promise<void> {
       `--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${flags.preset}"`,
     );
   }
+  const auto = flags.inputBound === 'auto';
+  if (auto && flags.in === undefined) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      '--input-bound auto needs --in data.csv: the bound is computed from the data the keys will encrypt',
+    );
+  }
+  const data =
+    flags.in === undefined ? undefined : await measureInputBound(flags.in, model, flags.maxInputBytes);
+  const inputBound = auto
+    ? data?.bound
+    : flags.inputBound === undefined
+      ? undefined
+      : parsePositive(flags.inputBound, '--input-bound');
+  const planned = inputBound ?? DEFAULT_INPUT_BOUND;
+  if (data && data.largest > planned) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} after the model's scaler, beyond --input-bound ${planned}: it could not be encrypted under these keys; pass --input-bound auto (${data.bound}) or a larger bound`,
+    );
+  }
   progress('planning parameters and generating keys');
-  const client = await HeClient.create(model, {
-    layouts: parseLayouts(flags.layout),
-    ...(flags.preset !== undefined ? { preset: flags.preset as PresetName } : {}),
-    ...(flags.precisionBits !== undefined
-      ? { precisionBits: parseInteger(flags.precisionBits, '--precision-bits') }
-      : {}),
-    ...(flags.inputBound !== undefined
-      ? { inputBound: parsePositive(flags.inputBound, '--input-bound') }
-      : {}),
-  });
+  let client: HeClient;
+  try {
+    client = await HeClient.create(model, {
+      layouts: parseLayouts(flags.layout),
+      ...(flags.preset !== undefined ? { preset: flags.preset as PresetName } : {}),
+      ...(flags.precisionBits !== undefined
+        ? { precisionBits: parseInteger(flags.precisionBits, '--precision-bits') }
+        : {}),
+      ...(inputBound !== undefined ? { inputBound } : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof HeError) || error.code !== 'HE_PLAN_INFEASIBLE' || auto) throw error;
+    const hint = inputBoundHint(model, planned, data);
+    throw new HeError('HE_PLAN_INFEASIBLE', `${error.message}; ${hint}`, { cause: error });
+  }
   try {
     const secret = client.exportSecretKeys();
     const evaluation = client.exportEvaluationKeys();
@@ -127,8 +153,9 @@ async function keygen(flags: KeygenFlags): Promise<void> {
     };
     if (flags.json) json(summary);
     else {
+      const bound = auto && data ? `; input bound ${data.bound} from ${data.path}` : '';
       process.stdout.write(
-        `key set ${summary.keySetId}: ${summary.secretKeyFile} (mode 0600, keep private), ${summary.evaluationKeyFile} (${summary.evaluationKeyBytes} bytes, for the server)\n`,
+        `key set ${summary.keySetId}: ${summary.secretKeyFile} (mode 0600, keep private), ${summary.evaluationKeyFile} (${summary.evaluationKeyBytes} bytes, for the server)${bound}\n`,
       );
     }
   } finally {
@@ -411,7 +438,8 @@ async function demo(flags: { json?: boolean }): Promise<void> {
 /** Registers the encrypted-inference commands and the demo on the program. */
 export function registerHeCommands(program: Command): void {
   const he = program.command('he').description('encrypted inference of linear models with CKKS (SEAL)');
-  const featureNamesHelp = 'for ONNX models: comma-separated names of the input columns (ONNX has none)';
+  const featureNamesHelp =
+    'for ONNX models (which store no column names): NAME1,NAME2,… or @FILE with one name per line';
 
   const keygenCommand = he
     .command('keygen')
@@ -423,7 +451,11 @@ export function registerHeCommands(program: Command): void {
     .option('--layout <layout>', 'batch, single or both', 'both')
     .option('--preset <name>', `named parameters instead of planning: ${Object.keys(PRESETS).join(', ')}`)
     .option('--precision-bits <n>', 'required absolute precision of each score, 2^-n (default 17)')
-    .option('--input-bound <x>', 'largest |value| of a standardized feature (default 1024)')
+    .option(
+      '--input-bound <x>',
+      "largest |value| of a feature after the model's scaler (default 1024), or auto (with --in)",
+    )
+    .option('--in <file>', 'CSV of representative data: --input-bound auto is 25% above its largest |value|')
     .option('--feature-names <list>', featureNamesHelp)
     .option('--json', 'print a JSON summary')
     .option('--force', 'replace an existing DIR/secret.key (everything encrypted under it is lost)')

@@ -13,7 +13,7 @@
 
 import type { Command } from 'commander';
 import { HeError } from '../../errors.ts';
-import { type LinearModel, loadModel } from '../../he/index.ts';
+import type { LinearModel } from '../../he/index.ts';
 import {
   createInferenceServer,
   type InferenceServer,
@@ -24,10 +24,12 @@ import {
   resolveServerOptions,
 } from '../../server/index.ts';
 import { InferencePool } from '../../workers/index.ts';
-import { addInputLimitOption, readBytes, readText } from '../files.ts';
+import { addInputLimitOption, readText } from '../files.ts';
+import { collectServeFeatureNames, readModelFile } from '../model-inputs.ts';
 
 interface ServeFlags {
   model: string[];
+  featureNames: Map<string, string>;
   host: string;
   port: string;
   tokenFile?: string;
@@ -95,10 +97,11 @@ function parseRateLimit(value: string): RateLimit | false {
 
 async function readModels(
   specs: readonly string[],
+  featureNames: ReadonlyMap<string, string>,
   maxBytes: number | undefined,
 ): Promise<Record<string, LinearModel>> {
   if (specs.length === 0) throw new HeError('HE_PARAMETERS_INVALID', 'give at least one --model ID=PATH');
-  const models: Record<string, LinearModel> = {};
+  const paths = new Map<string, string>();
   for (const spec of specs) {
     const eq = spec.indexOf('=');
     const id = spec.slice(0, Math.max(eq, 0));
@@ -109,8 +112,21 @@ async function readModels(
         `--model must be ID=PATH with an id of letters, digits, dots, dashes or underscores, got "${spec}"`,
       );
     }
-    if (id in models) throw new HeError('HE_PARAMETERS_INVALID', `--model ${id} is given twice`);
-    models[id] = loadModel(await readBytes(path, `model ${id}`, { kind: 'model', maxBytes }));
+    if (paths.has(id)) throw new HeError('HE_PARAMETERS_INVALID', `--model ${id} is given twice`);
+    paths.set(id, path);
+  }
+  for (const id of featureNames.keys()) {
+    if (!paths.has(id)) {
+      throw new HeError(
+        'HE_PARAMETERS_INVALID',
+        `--feature-names ${id}=… names no --model: the ids served are ${[...paths.keys()].join(', ')}`,
+      );
+    }
+  }
+  const models: Record<string, LinearModel> = {};
+  for (const [id, path] of paths) {
+    const prefix = `--feature-names ${id}=`;
+    models[id] = await readModelFile(path, `model ${id}`, featureNames.get(id), maxBytes, prefix);
   }
   return models;
 }
@@ -131,7 +147,7 @@ async function readTokens(tokenFile: string | undefined, maxBytes: number | unde
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
-  const models = await readModels(flags.model, flags.maxInputBytes);
+  const models = await readModels(flags.model, flags.featureNames, flags.maxInputBytes);
   const tokens = await readTokens(flags.tokenFile, flags.maxInputBytes);
   const MiB = 1024 * 1024;
   const maxConcurrency = whole(flags.maxConcurrency, '--max-concurrency', 1, 100_000);
@@ -232,6 +248,12 @@ export function registerServeCommand(he: Command): void {
       'a model to serve (confide/linear-model@1 JSON or ONNX); repeatable',
       collect,
       [],
+    )
+    .option(
+      '--feature-names <ID=LIST>',
+      "names of an ONNX model's input columns: ID=NAME1,NAME2,… or ID=@FILE (one per line); repeatable",
+      collectServeFeatureNames,
+      new Map<string, string>(),
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on (0: any free port)', '8080')
