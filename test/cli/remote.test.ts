@@ -21,6 +21,7 @@ import {
 } from '../../src/he/model.ts';
 import { CLI, runConfide } from '../fixtures/cli.ts';
 import {
+  DOSE,
   OTHER_TOKEN,
   postHead,
   RISK,
@@ -261,6 +262,30 @@ describe('confide he keygen --server, he interface, he score', () => {
       );
       expect(anonymous.exitCode).toBe(1);
       expect(anonymous.stderr).toMatch(/^confide: HE_UNAUTHENTICATED: /);
+      // A server whose "risk" has another interface now: the keys are refused before any upload.
+      const changed = await startServer({ models: { risk: DOSE } });
+      try {
+        const moved = await runConfide(
+          dir,
+          'he',
+          'score',
+          '--server',
+          changed.url,
+          '--keys',
+          keys,
+          '--token-file',
+          tokenA,
+          '--in',
+          'patients.csv',
+          '--out',
+          'p.csv',
+        );
+        expect(moved.exitCode).toBe(1);
+        expect(moved.stderr).toMatch(/^confide: HE_MODEL_MISMATCH: .*he keygen --server/);
+        expect(changed.server.keySets).toBe(0);
+      } finally {
+        await changed.server.close();
+      }
       const both = await runConfide(
         dir,
         'he',

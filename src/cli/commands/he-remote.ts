@@ -15,6 +15,7 @@
  * @module
  */
 
+import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { HeError, isConfideError } from '../../errors.ts';
 import {
@@ -28,6 +29,7 @@ import {
   parseModelInterface,
   rowsForModel,
   type ServedModelDescription,
+  type WeightBounds,
 } from '../../he/index.ts';
 import { parseTokenList } from '../../server/auth.ts';
 import { readBytes, readJson, readText, refuseExisting, writeAtomic } from '../files.ts';
@@ -139,10 +141,18 @@ class Retrier {
   }
 }
 
-/** The weight-free interface in a served-model description (or a saved interface file). */
+const INTERFACE_FIELDS = ['format', 'task', 'features', 'outputs', 'classes', 'scaler'] as const;
+
+/**
+ * The weight-free interface in a served-model description (or a saved interface file). Only the
+ * interface's own fields are read, so a newer server listing more does not break this client.
+ */
 function describedInterface(description: Record<string, unknown>): ModelInterface {
-  const { id: _id, digest: _digest, weightBounds: _bounds, server: _server, ...rest } = description;
-  return parseModelInterface(rest);
+  const picked: Record<string, unknown> = {};
+  for (const field of INTERFACE_FIELDS) {
+    if (description[field] !== undefined) picked[field] = description[field];
+  }
+  return parseModelInterface(picked);
 }
 
 async function fetchServed(
@@ -223,8 +233,16 @@ export async function remoteKeygen(
   if (modelId === undefined) usage(`${flags.interface} names no model id: pass --model-id ID`);
   const savedServer = typeof description.server === 'string' ? description.server : undefined;
   const server = flags.server ?? savedServer;
-  const { server: _server, ...planning } = description;
-  const client = await HeClient.create(planning as unknown as Parameters<typeof HeClient.create>[0], options);
+  if (typeof description.weightBounds !== 'object' || description.weightBounds === null) {
+    throw new HeError(
+      'HE_MODEL_INVALID',
+      `${source === 'server' ? `the server at ${flags.server}` : flags.interface} lists no weightBounds for model "${modelId}" (a server older than this client): generate keys with --model FILE, or upgrade the server`,
+    );
+  }
+  const client = await HeClient.create(
+    { ...describedInterface(description), weightBounds: description.weightBounds as WeightBounds },
+    options,
+  );
   try {
     const summary = await writeKeyFolder(client, flags.out, flags.force === true, {
       ...(server === undefined ? {} : { server: new URL(server).href }),
@@ -307,7 +325,7 @@ async function score(flags: ScoreFlags): Promise<void> {
   if (modelId === undefined) usage(`--model-id ID is needed (${flags.keys}/server.json names none)`);
   const token = await readToken(flags.tokenFile, maxBytes);
   const client = await HeClient.fromSecretKeys(
-    await readBytes(`${flags.keys}/${SECRET_KEY_FILE}`, 'secret key file', { kind: 'container', maxBytes }),
+    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
   );
   try {
     if (binding !== undefined && binding.keySetId !== client.keySetId) {
@@ -316,7 +334,7 @@ async function score(flags: ScoreFlags): Promise<void> {
         `${flags.keys}/server.json belongs to another key set than ${flags.keys}/${SECRET_KEY_FILE}: generate the keys again with confide he keygen --server URL --model-id ID`,
       );
     }
-    const evaluationKeys = await readBytes(`${flags.keys}/${EVALUATION_KEY_FILE}`, 'evaluation key file', {
+    const evaluationKeys = await readBytes(join(flags.keys, EVALUATION_KEY_FILE), 'evaluation key file', {
       kind: 'container',
       maxBytes,
     });
