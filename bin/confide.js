@@ -13,4 +13,12 @@ if (!(major > 23 || (major === 23 && minor >= 8) || (major === 22 && minor >= 15
   );
   process.exit(1);
 }
-import('../dist/cli/index.js');
+import('../dist/cli/index.js').catch((error) => {
+  process.stderr.write(
+    'confide: cannot load the CLI (' +
+      // biome-ignore lint/complexity/useOptionalChain: parsed by old Node versions too (no ?.)
+      (error && error.message ? error.message.split('\n')[0] : String(error)) +
+      '): reinstall confide, or in a clone run npm run build\n',
+  );
+  process.exitCode = 70;
+});
