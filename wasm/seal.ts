@@ -24,7 +24,7 @@
 
 import type { MainModule } from 'node-seal';
 
-/** Options for loading SEAL. All are optional; the defaults work in Node ≥ 22.12 and Chromium. */
+/** Options for loading SEAL. All are optional; the defaults work in Node ≥ 22.15 and Chromium. */
 export interface SealLoadOptions {
   /** An already compiled module (for example handed to a worker by the main thread). */
   readonly module?: WebAssembly.Module;
@@ -53,7 +53,7 @@ export function wasmSupportHint(): string | undefined {
   if (node !== undefined) {
     const [major = 0, minor = 0] = node.split('.').map(Number);
     if (major < 22 || (major === 22 && minor < 12)) {
-      return `Node ${node} cannot load node-seal 7 (it needs WebAssembly GC and exnref): use Node >= 22.12; in this repository \`npm run\` scripts use the pinned Node 24`;
+      return `Node ${node} cannot load node-seal 7 (it needs WebAssembly GC and exnref): use Node >= 22.15; in this repository \`npm run\` scripts use the pinned Node 24`;
     }
   }
   return undefined;

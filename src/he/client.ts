@@ -38,7 +38,9 @@ import {
   outputCount,
   type Prediction,
   parseLinearModel,
+  parseModelInterface,
   predictAllFromScores,
+  type WeightBounds,
   weightBounds,
 } from './model.ts';
 import {
@@ -87,10 +89,66 @@ export interface DecryptedScores {
   readonly modelDigest: string;
 }
 
+/**
+ * A model as a client without its weights sees it: the weight-free interface plus upper bounds on
+ * the weights, enough to plan parameters. `GET /v1/models` lists each served model in this shape
+ * ({@link ServedModelDescription} from `InferenceHttpClient.models()` fits as it is).
+ */
+export interface PlanningInterface extends ModelInterface {
+  readonly weightBounds: WeightBounds;
+}
+
 const ENCRYPTED_META_LAYOUTS: readonly Layout[] = LAYOUTS;
 
-function planFor(model: LinearModel, options: KeyGenerationOptions): { plan: HePlan; stored: StoredPlan } {
-  const { weightL1, interceptBound } = weightBounds(model);
+function boundOf(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new HeError(
+      'HE_MODEL_INVALID',
+      `weightBounds.${name} must be a finite number ≥ 0 (the server lists it with each model in GET /v1/models)`,
+    );
+  }
+  return value;
+}
+
+/** Splits what `create` was given into a checked interface and the weight bounds to plan for. */
+function interfaceAndBounds(model: LinearModel | PlanningInterface): {
+  iface: ModelInterface;
+  bounds: WeightBounds;
+} {
+  if ('coefficients' in model) {
+    const checked = parseLinearModel(model); // a validated, frozen copy
+    return { iface: modelInterface(checked), bounds: weightBounds(checked) };
+  }
+  // A served-model description also carries its id and digest; the interface is the rest.
+  const {
+    weightBounds: bounds,
+    id: _id,
+    digest: _digest,
+    ...rest
+  } = model as PlanningInterface & {
+    id?: unknown;
+    digest?: unknown;
+  };
+  if (typeof bounds !== 'object' || bounds === null) {
+    throw new HeError(
+      'HE_MODEL_INVALID',
+      'a model interface needs weightBounds ({ weightL1, interceptBound }) to plan parameters: pass the description GET /v1/models lists, or the full model',
+    );
+  }
+  return {
+    iface: parseModelInterface(rest),
+    bounds: {
+      weightL1: boundOf(bounds.weightL1, 'weightL1'),
+      interceptBound: boundOf(bounds.interceptBound, 'interceptBound'),
+    },
+  };
+}
+
+function planFor(
+  model: ModelInterface,
+  { weightL1, interceptBound }: WeightBounds,
+  options: KeyGenerationOptions,
+): { plan: HePlan; stored: StoredPlan } {
   const request = {
     features: model.features.length,
     outputs: outputCount(model),
@@ -160,15 +218,28 @@ export class HeClient {
 
   /**
    * Plans parameters for `model` (or checks the given preset or parameters) and generates a
-   * fresh key set.
+   * fresh key set. `model` is either the full model or, for a client that holds no weights, its
+   * {@link PlanningInterface}: the interface and weight bounds a server lists in `GET /v1/models`.
    *
-   * @throws {@link HeError} `HE_PLAN_INFEASIBLE`, `HE_PARAMETERS_INSECURE`, `HE_PARAMETERS_INVALID`
+   * @example
+   * ```ts
+   * const http = new InferenceHttpClient({ baseUrl, token });
+   * const served = (await http.models()).find((m) => m.id === 'risk');
+   * const client = await HeClient.create(served);   // no weights needed
+   * ```
+   *
+   * @throws {@link HeError} `HE_MODEL_INVALID`, `HE_PLAN_INFEASIBLE`, `HE_PARAMETERS_INSECURE`,
+   *   `HE_PARAMETERS_INVALID`
    */
-  static async create(model: LinearModel, options: KeyGenerationOptions = {}): Promise<HeClient> {
+  static async create(
+    model: LinearModel | PlanningInterface,
+    options: KeyGenerationOptions = {},
+  ): Promise<HeClient> {
+    assertObject(model, 'model');
     assertObject(options, 'options');
-    const checked = parseLinearModel(assertObject(model, 'model')); // a validated, frozen copy
-    const { plan, stored } = planFor(checked, options);
-    return new HeClient(await generateSecretKeys(plan, stored, modelInterface(checked)));
+    const { iface, bounds } = interfaceAndBounds(model);
+    const { plan, stored } = planFor(iface, bounds, options);
+    return new HeClient(await generateSecretKeys(plan, stored, iface));
   }
 
   /**

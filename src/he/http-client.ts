@@ -17,7 +17,7 @@
  */
 
 import { type ConfideErrorCode, HeError, isConfideError } from '../errors.ts';
-import type { ModelInterface } from './model.ts';
+import type { ModelInterface, WeightBounds } from './model.ts';
 
 /** Options of {@link InferenceHttpClient}. */
 export interface InferenceHttpClientOptions {
@@ -34,6 +34,11 @@ export interface ServedModelDescription extends ModelInterface {
   readonly id: string;
   /** SHA-256 (hex) of the model's canonical JSON; results it scores carry it. */
   readonly digest: string;
+  /**
+   * Upper bounds on the model's weights (powers of two) for planning parameters without the
+   * weights: `HeClient.create(description)`.
+   */
+  readonly weightBounds: WeightBounds;
 }
 
 /** What {@link InferenceHttpClient.score} returns. */

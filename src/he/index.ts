@@ -12,7 +12,13 @@
  * @module
  */
 
-export { type DecryptedScores, type EncryptOptions, HeClient, type KeyGenerationOptions } from './client.ts';
+export {
+  type DecryptedScores,
+  type EncryptOptions,
+  HeClient,
+  type KeyGenerationOptions,
+  type PlanningInterface,
+} from './client.ts';
 export { CONTAINER_VERSION, type ContainerKind } from './container.ts';
 export { type CsvTable, formatPredictionsCsv, parseCsv, rowsForModel } from './csv.ts';
 export {
@@ -31,13 +37,17 @@ export {
   type ModelInterface,
   modelDigest,
   modelInterface,
+  modelInterfaceDigest,
   type Prediction,
   parseLinearModel,
+  parseModelInterface,
   predictFromScores,
+  publishedWeightBounds,
   type StandardScaler,
   scorePlaintext,
   sigmoid,
   softmax,
+  type WeightBounds,
 } from './model.ts';
 export { importOnnxLinearModel, isOnnx, type OnnxImportOptions } from './onnx.ts';
 export {

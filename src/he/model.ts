@@ -408,6 +408,32 @@ export function weightBounds(model: LinearModel): { weightL1: number; interceptB
   return { weightL1, interceptBound };
 }
 
+/** Upper bounds on a model's weights: what parameter planning needs besides the interface. */
+export interface WeightBounds {
+  /** At least the largest L1 norm of a coefficient row. */
+  readonly weightL1: number;
+  /** At least the largest |intercept|. */
+  readonly interceptBound: number;
+}
+
+function powerOfTwoAtLeast(x: number): number {
+  if (!(x > 0)) return 0;
+  let p = 2 ** Math.ceil(Math.log2(x));
+  while (p < x) p *= 2; // guard against log2 rounding down
+  return p;
+}
+
+/**
+ * The weight bounds a server publishes beside a model's interface (`GET /v1/models`), so a client
+ * holding no weights can plan parameters: {@link weightBounds} rounded up to powers of two, which
+ * discloses only the order of magnitude of the weights (a client scoring chosen inputs learns far
+ * more from its own results).
+ */
+export function publishedWeightBounds(model: LinearModel): WeightBounds {
+  const { weightL1, interceptBound } = weightBounds(model);
+  return { weightL1: powerOfTwoAtLeast(weightL1), interceptBound: powerOfTwoAtLeast(interceptBound) };
+}
+
 /**
  * The model's canonical JSON text: fields in the format's order, numbers in ECMAScript's
  * shortest round-trip form. Its SHA-256 is the model digest that results are bound to.

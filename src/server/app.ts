@@ -5,7 +5,7 @@
  * | --- | --- | --- | --- |
  * | `GET /healthz` | no | – | 200 `{ status: "ok" }` while the process answers |
  * | `GET /readyz` | no | – | 200 when SEAL is initialised and the models are loaded, else 503 |
- * | `GET /v1/models` | yes | – | ids, digests and weight-free interfaces of the served models |
+ * | `GET /v1/models` | yes | – | ids, digests, weight-free interfaces and weight bounds (powers of two) of the served models |
  * | `POST /v1/keys` | yes | evaluation-key container | 201 `{ keySetId, models }` (200 when already registered) |
  * | `POST /v1/models/:modelId/score?keySet=ID` | yes | encrypted-batch container | the encrypted-result container; headers `confide-model-digest`, `confide-key-set` |
  *
@@ -42,6 +42,7 @@ import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { HeError, isConfideError } from '../errors.ts';
+import { publishedWeightBounds, type WeightBounds } from '../he/model.ts';
 import { heExhausted, initHe, limitHeMemory } from '../he/runtime.ts';
 import { BodyAdmission, meteredBody } from './admission.ts';
 import { type Authenticator, tokenAuthenticator } from './auth.ts';
@@ -61,6 +62,8 @@ export interface ServedModelInfo {
   readonly outputs: number;
   readonly classes?: readonly string[];
   readonly scaler?: { readonly mean: readonly number[]; readonly scale: readonly number[] };
+  /** Upper bounds on the weights (powers of two), for clients that plan keys without weights. */
+  readonly weightBounds: WeightBounds;
 }
 
 /** A running (or ready to run) inference server. */
@@ -197,7 +200,12 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
   else if ((options.tokens?.length ?? 0) > 0) authenticate = tokenAuthenticator(options.tokens ?? []);
   else authenticate = () => ANONYMOUS; // resolveServerOptions required allowUnauthenticated
   const served = Object.entries(options.models).map(([id, model]) => serveModel(id, model));
-  const models: ServedModelInfo[] = served.map((s) => ({ id: s.id, digest: s.digest, ...s.interface }));
+  const models: ServedModelInfo[] = served.map((s) => ({
+    id: s.id,
+    digest: s.digest,
+    ...s.interface,
+    weightBounds: publishedWeightBounds(s.model),
+  }));
   await initHe();
   // The in-process backend scores on this thread: bound SEAL's heap here (see limitHeMemory).
   if (options.backend === undefined) limitHeMemory(limits.wasmHeapBudgetBytes);

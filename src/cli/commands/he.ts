@@ -29,10 +29,9 @@ import { InferencePool } from '../../workers/index.ts';
 import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
 import { inputBoundHint, measureInputBound, readModelFile } from '../model-inputs.ts';
 import { readPrivateKey } from '../private-key.ts';
+import { SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
+import { keygenSource, registerRemoteCommands, remoteKeygen, reportKeys } from './he-remote.ts';
 import { registerServeCommand } from './serve.ts';
-
-const SECRET_KEY_FILE = 'secret.key';
-const EVALUATION_KEY_FILE = 'evaluation.keys';
 
 function progress(message: string): void {
   if (process.stderr.isTTY) process.stderr.write(`confide: ${message}\n`);
@@ -70,7 +69,11 @@ function parsePositive(value: string, flag: string): number {
 }
 
 interface KeygenFlags {
-  model: string;
+  model?: string;
+  server?: string;
+  modelId?: string;
+  interface?: string;
+  tokenFile?: string;
   out: string;
   layout: string;
   preset?: string;
@@ -84,10 +87,10 @@ interface KeygenFlags {
 }
 
 async function keygen(flags: KeygenFlags): Promise<void> {
+  const source = keygenSource(flags);
   const secretPath = join(flags.out, SECRET_KEY_FILE);
   // Checked before the (slow) key generation; the write itself refuses again, atomically.
   if (!flags.force) await refuseExisting(secretPath, 'secret key file');
-  const model = await readModel(flags.model, flags.featureNames, flags.maxInputBytes);
   if (flags.preset !== undefined && !(flags.preset in PRESETS)) {
     throw new HeError(
       'HE_PARAMETERS_INVALID',
@@ -101,6 +104,31 @@ async function keygen(flags: KeygenFlags): Promise<void> {
       '--input-bound auto needs --in data.csv: the bound is computed from the data the keys will encrypt',
     );
   }
+  const common = {
+    layouts: parseLayouts(flags.layout),
+    ...(flags.preset !== undefined ? { preset: flags.preset as PresetName } : {}),
+    ...(flags.precisionBits !== undefined
+      ? { precisionBits: parseInteger(flags.precisionBits, '--precision-bits') }
+      : {}),
+  };
+  if (source !== 'model') {
+    if (auto || flags.in !== undefined) {
+      throw new HeError(
+        'HE_PARAMETERS_INVALID',
+        '--input-bound auto and --in need the model file (--model): the served interface does not carry its scaler; pass a number to --input-bound',
+      );
+    }
+    const options = {
+      ...common,
+      ...(flags.inputBound !== undefined
+        ? { inputBound: parsePositive(flags.inputBound, '--input-bound') }
+        : {}),
+    };
+    progress('planning parameters from the served interface and generating keys');
+    await remoteKeygen(flags, source, options);
+    return;
+  }
+  const model = await readModel(flags.model as string, flags.featureNames, flags.maxInputBytes);
   const data =
     flags.in === undefined ? undefined : await measureInputBound(flags.in, model, flags.maxInputBytes);
   const inputBound = auto
@@ -118,45 +146,16 @@ async function keygen(flags: KeygenFlags): Promise<void> {
   progress('planning parameters and generating keys');
   let client: HeClient;
   try {
-    client = await HeClient.create(model, {
-      layouts: parseLayouts(flags.layout),
-      ...(flags.preset !== undefined ? { preset: flags.preset as PresetName } : {}),
-      ...(flags.precisionBits !== undefined
-        ? { precisionBits: parseInteger(flags.precisionBits, '--precision-bits') }
-        : {}),
-      ...(inputBound !== undefined ? { inputBound } : {}),
-    });
+    client = await HeClient.create(model, { ...common, ...(inputBound !== undefined ? { inputBound } : {}) });
   } catch (error) {
     if (!(error instanceof HeError) || error.code !== 'HE_PLAN_INFEASIBLE' || auto) throw error;
     const hint = inputBoundHint(model, planned, data);
     throw new HeError('HE_PLAN_INFEASIBLE', `${error.message}; ${hint}`, { cause: error });
   }
   try {
-    const secret = client.exportSecretKeys();
-    const evaluation = client.exportEvaluationKeys();
-    try {
-      await writeAtomic(secretPath, secret, { secret: true, overwrite: flags.force === true });
-    } finally {
-      secret.fill(0);
-    }
-    // Public, and only meaningful with the secret key just written: replaced like any output.
-    await writeAtomic(join(flags.out, EVALUATION_KEY_FILE), evaluation, { overwrite: true });
-    const summary = {
-      keySetId: client.keySetId,
-      secretKeyFile: join(flags.out, SECRET_KEY_FILE),
-      evaluationKeyFile: join(flags.out, EVALUATION_KEY_FILE),
-      evaluationKeyBytes: evaluation.length,
-      parameters: client.plan.parameters,
-      layouts: client.plan.layouts,
-      precisionBits: client.plan.precisionBits,
-      inputBound: client.plan.inputBound,
-    };
-    if (flags.json) json(summary);
-    else {
-      const bound = auto && data ? `; input bound ${data.bound} from ${data.path}` : '';
-      process.stdout.write(
-        `key set ${summary.keySetId}: ${summary.secretKeyFile} (mode 0600, keep private), ${summary.evaluationKeyFile} (${summary.evaluationKeyBytes} bytes, for the server)${bound}\n`,
-      );
+    reportKeys(client, await writeKeyFolder(client, flags.out, flags.force === true), flags.json === true);
+    if (!flags.json && auto && data) {
+      process.stdout.write(`input bound ${data.bound} from ${data.path}\n`);
     }
   } finally {
     client.dispose();
@@ -444,9 +443,16 @@ export function registerHeCommands(program: Command): void {
   const keygenCommand = he
     .command('keygen')
     .description(
-      'plan parameters for a model and generate a key set: DIR/secret.key (0600) and DIR/evaluation.keys',
+      "plan parameters for a model (or a served model's interface) and generate a key set: DIR/secret.key (0600) and DIR/evaluation.keys",
     )
-    .requiredOption('--model <file>', 'confide/linear-model@1 JSON or ONNX')
+    .option('--model <file>', 'confide/linear-model@1 JSON or ONNX')
+    .option('--server <url>', 'plan for a model this server serves, without its weights (with --model-id)')
+    .option('--model-id <id>', 'the served model (GET /v1/models, or confide he interface, lists them)')
+    .option('--interface <file>', 'plan from an interface saved by confide he interface')
+    .option(
+      '--token-file <file>',
+      'with --server: the bearer token (API key), one line (also: CONFIDE_TOKEN)',
+    )
     .requiredOption('--out <dir>', 'folder for the key files')
     .option('--layout <layout>', 'batch, single or both', 'both')
     .option('--preset <name>', `named parameters instead of planning: ${Object.keys(PRESETS).join(', ')}`)
@@ -503,6 +509,7 @@ export function registerHeCommands(program: Command): void {
     .action(decrypt);
   addInputLimitOption(decryptCommand);
 
+  registerRemoteCommands(he, addInputLimitOption);
   registerServeCommand(he);
 
   program

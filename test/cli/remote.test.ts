@@ -1,0 +1,463 @@
+/**
+ * The remote client as a user drives it: `confide he serve` (a child process, or the server
+ * in-process where the test must hold its only scoring slot) on loopback, then `he interface`,
+ * `he keygen --server` / `--interface` and `he score` as child processes of the built CLI. The
+ * predictions are compared with plaintext scoring of the same model; eviction and 503 answers
+ * are provoked for real.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCsv } from '../../src/he/csv.ts';
+import { InferenceHttpClient } from '../../src/he/http-client.ts';
+import {
+  canonicalModelJson,
+  modelInterface,
+  modelInterfaceDigest,
+  scorePlaintext,
+  sigmoid,
+} from '../../src/he/model.ts';
+import { CLI, runConfide } from '../fixtures/cli.ts';
+import {
+  DOSE,
+  OTHER_TOKEN,
+  postHead,
+  RISK,
+  rawConnect,
+  readResponse,
+  riskClient,
+  riskRows,
+  startServer,
+  TOKEN,
+} from '../server/helpers.ts';
+
+let dir: string;
+const ROWS = riskRows(9, 3);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'confide-remote-'));
+  await writeFile(join(dir, 'risk.json'), canonicalModelJson(RISK));
+  await writeFile(join(dir, 'tokens.txt'), `${TOKEN}\n${OTHER_TOKEN}\n`);
+  await writeFile(join(dir, 'token-a.txt'), `${TOKEN}\n`);
+  await writeFile(join(dir, 'token-b.txt'), `${OTHER_TOKEN}\n`);
+  // Columns in another order than the model's, plus one it ignores: matched by name.
+  const header = ['glucose', 'note', 'age', 'bp', 'bmi'];
+  const lines = ROWS.map((r) => [r[3], 7, r[0], r[2], r[1]].join(','));
+  await writeFile(join(dir, 'patients.csv'), `${header.join(',')}\n${lines.join('\n')}\n`);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Starts `confide he serve` on 127.0.0.1 port 0; resolves once it prints its address. */
+function serve(...extra: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'he',
+      'serve',
+      '--model',
+      `risk=${join(dir, 'risk.json')}`,
+      '--port',
+      '0',
+      '--token-file',
+      join(dir, 'tokens.txt'),
+      ...extra,
+    ],
+    { env: { ...process.env, CONFIDE_TOKENS: '' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no address in 30 s: ${stderr}`));
+    }, 30_000);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1] as string });
+      }
+    });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`he serve exited: ${stderr}`));
+    });
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** The predictions CSV compared with plaintext scoring of RISK on ROWS. */
+async function expectPlaintextPredictions(path: string): Promise<void> {
+  const table = parseCsv(await readFile(path, 'utf8'));
+  expect(table.header).toEqual(['score', 'probability', 'label']);
+  const expected = scorePlaintext(RISK, ROWS);
+  expect(table.rows).toHaveLength(ROWS.length);
+  table.rows.forEach((row, i) => {
+    const z = (expected[i] as Float64Array)[0] as number;
+    expect(Math.abs(Number(row[0]) - z)).toBeLessThan(2 ** -12);
+    expect(Math.abs(Number(row[1]) - sigmoid(z))).toBeLessThan(2 ** -12);
+    expect(row[2]).toBe(z >= 0 ? 'high' : 'low');
+  });
+}
+
+describe('confide he keygen --server, he interface, he score', () => {
+  it('plans keys from the served interface alone and scores a CSV like plaintext', async () => {
+    const { child, url } = await serve();
+    try {
+      const keys = join(dir, 'keys');
+      const tokenA = join(dir, 'token-a.txt');
+      const made = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--server',
+        url,
+        '--model-id',
+        'risk',
+        '--token-file',
+        tokenA,
+        '--layout',
+        'batch',
+        '--out',
+        keys,
+      );
+      expect(made.exitCode, made.stderr).toBe(0);
+      expect(made.stdout).toMatch(/^key set [0-9a-f]{32} for model "risk"/);
+      expect((await stat(join(keys, 'secret.key'))).mode & 0o777).toBe(0o600);
+      const binding = JSON.parse(await readFile(join(keys, 'server.json'), 'utf8'));
+      expect(binding).toMatchObject({
+        format: 'confide/he-key-binding@1',
+        server: `${url}/`,
+        modelId: 'risk',
+        interfaceDigest: modelInterfaceDigest(RISK),
+      });
+      expect(JSON.stringify(binding)).not.toMatch(/coefficients|intercepts/);
+
+      // Never replaced without --force.
+      const again = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--server',
+        url,
+        '--model-id',
+        'risk',
+        '--token-file',
+        tokenA,
+        '--out',
+        keys,
+      );
+      expect(again.exitCode).toBe(1);
+      expect(again.stderr).toMatch(/^confide: HE_FILE_EXISTS: .*secret\.key.*--force/);
+
+      const scored = await runConfide(
+        dir,
+        'he',
+        'score',
+        '--server',
+        url,
+        '--model-id',
+        'risk',
+        '--keys',
+        keys,
+        '--token-file',
+        tokenA,
+        '--in',
+        'patients.csv',
+        '--out',
+        'predictions.csv',
+      );
+      expect(scored.exitCode, scored.stderr).toBe(0);
+      await expectPlaintextPredictions(join(dir, 'predictions.csv'));
+
+      // A saved interface plans the same keys offline; the folder remembers the model id.
+      const saved = await runConfide(
+        dir,
+        'he',
+        'interface',
+        '--server',
+        url,
+        '--model-id',
+        'risk',
+        '--token-file',
+        tokenA,
+        '--out',
+        'iface.json',
+      );
+      expect(saved.exitCode, saved.stderr).toBe(0);
+      const iface = JSON.parse(await readFile(join(dir, 'iface.json'), 'utf8'));
+      expect(iface).toMatchObject({
+        id: 'risk',
+        ...modelInterface(RISK),
+        weightBounds: { weightL1: 4, interceptBound: 0.25 },
+      });
+      const offline = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--interface',
+        'iface.json',
+        '--layout',
+        'batch',
+        '--out',
+        'keys-offline',
+      );
+      expect(offline.exitCode, offline.stderr).toBe(0);
+      // Server and model id come from keys-offline/server.json.
+      const second = await runConfide(
+        dir,
+        'he',
+        'score',
+        '--keys',
+        'keys-offline',
+        '--token-file',
+        tokenA,
+        '--in',
+        'patients.csv',
+        '--out',
+        'predictions-2.csv',
+        '--json',
+      );
+      expect(second.exitCode, second.stderr).toBe(0);
+      expect(JSON.parse(second.stdout)).toMatchObject({ rows: ROWS.length, modelId: 'risk' });
+      await expectPlaintextPredictions(join(dir, 'predictions-2.csv'));
+
+      // Wrong ids and missing credentials fail with one coded line.
+      const unknown = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--server',
+        url,
+        '--model-id',
+        'nope',
+        '--token-file',
+        tokenA,
+        '--out',
+        'keys-x',
+      );
+      expect(unknown.exitCode).toBe(1);
+      expect(unknown.stderr).toMatch(/^confide: HE_UNKNOWN_MODEL: .*serves "risk"/);
+      const anonymous = await runConfide(
+        dir,
+        'he',
+        'score',
+        '--keys',
+        keys,
+        '--in',
+        'patients.csv',
+        '--out',
+        'p.csv',
+      );
+      expect(anonymous.exitCode).toBe(1);
+      expect(anonymous.stderr).toMatch(/^confide: HE_UNAUTHENTICATED: /);
+      // A server whose "risk" has another interface now: the keys are refused before any upload.
+      const changed = await startServer({ models: { risk: DOSE } });
+      try {
+        const moved = await runConfide(
+          dir,
+          'he',
+          'score',
+          '--server',
+          changed.url,
+          '--keys',
+          keys,
+          '--token-file',
+          tokenA,
+          '--in',
+          'patients.csv',
+          '--out',
+          'p.csv',
+        );
+        expect(moved.exitCode).toBe(1);
+        expect(moved.stderr).toMatch(/^confide: HE_MODEL_MISMATCH: .*he keygen --server/);
+        expect(changed.server.keySets).toBe(0);
+      } finally {
+        await changed.server.close();
+      }
+      const both = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--model',
+        'risk.json',
+        '--server',
+        url,
+        '--model-id',
+        'risk',
+        '--out',
+        'keys-y',
+      );
+      expect(both.exitCode).toBe(2);
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('registers the keys again after the server evicted them', async () => {
+    const { child, url } = await serve('--max-key-sets', '1');
+    try {
+      const a = join(dir, 'evict-a');
+      const b = join(dir, 'evict-b');
+      const tokenA = join(dir, 'token-a.txt');
+      const tokenB = join(dir, 'token-b.txt');
+      // Keys for both layouts are larger than a 9-row batch: score first, register on demand.
+      expect(
+        (
+          await runConfide(
+            dir,
+            'he',
+            'keygen',
+            '--server',
+            url,
+            '--model-id',
+            'risk',
+            '--token-file',
+            tokenA,
+            '--out',
+            a,
+          )
+        ).exitCode,
+      ).toBe(0);
+      expect(
+        (
+          await runConfide(
+            dir,
+            'he',
+            'keygen',
+            '--server',
+            url,
+            '--model-id',
+            'risk',
+            '--token-file',
+            tokenB,
+            '--layout',
+            'batch',
+            '--out',
+            b,
+          )
+        ).exitCode,
+      ).toBe(0);
+      const score = (keys: string, token: string, out: string) =>
+        runConfide(
+          dir,
+          'he',
+          'score',
+          '--keys',
+          keys,
+          '--token-file',
+          token,
+          '--in',
+          'patients.csv',
+          '--out',
+          out,
+        );
+
+      const first = await score(a, tokenA, 'evict-1.csv');
+      expect(first.exitCode, first.stderr).toBe(0);
+      expect(first.stderr).toMatch(/does not hold key set [0-9a-f]{32} .*registering/);
+      const other = await score(b, tokenB, 'evict-2.csv'); // the only slot: a's key set is evicted
+      expect(other.exitCode, other.stderr).toBe(0);
+      const back = await score(a, tokenA, 'evict-3.csv');
+      expect(back.exitCode, back.stderr).toBe(0);
+      expect(back.stderr).toMatch(
+        /does not hold key set [0-9a-f]{32} \(new, evicted or restarted\): registering/,
+      );
+      for (const out of ['evict-1.csv', 'evict-2.csv', 'evict-3.csv'])
+        await expectPlaintextPredictions(join(dir, out));
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('retries a busy server (503) with back-off, announced on stderr, and gives up after --max-retries', async () => {
+    // A long upload grace: the held upload must outlive two CLI runs (each starts SEAL).
+    const { server, url } = await startServer({ maxConcurrency: 1, uploadGraceMs: 60_000 });
+    const holder = await riskClient();
+    try {
+      const keys = join(dir, 'busy');
+      expect(
+        (
+          await runConfide(
+            dir,
+            'he',
+            'keygen',
+            '--server',
+            url,
+            '--model-id',
+            'risk',
+            '--token-file',
+            join(dir, 'token-a.txt'),
+            '--layout',
+            'batch',
+            '--out',
+            keys,
+          )
+        ).exitCode,
+      ).toBe(0);
+      // Hold the only scoring slot: an upload whose body is still arriving.
+      const http = new InferenceHttpClient({ baseUrl: url, token: TOKEN });
+      const id = await http.registerKeys(holder.exportEvaluationKeys());
+      const batch = holder.encrypt(riskRows(3));
+      const socket = await rawConnect(url);
+      const held = readResponse(socket);
+      socket.write(postHead(`/v1/models/risk/score?keySet=${id}`, batch.length));
+      socket.write(batch.subarray(0, 100));
+      for (let i = 0; i < 100 && server.inflight < 1; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(server.inflight).toBe(1);
+
+      const args = [
+        'he',
+        'score',
+        '--keys',
+        keys,
+        '--token-file',
+        join(dir, 'token-a.txt'),
+        '--in',
+        'patients.csv',
+      ];
+      const refused = await runConfide(dir, ...args, '--out', 'busy-0.csv', '--max-retries', '0');
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(
+        /^confide: HE_SERVER_BUSY: .*gave up scoring the batch after 0 retries.*--max-retries/m,
+      );
+
+      const child = spawn(process.execPath, [CLI, ...args, '--out', 'busy-1.csv', '--max-retries', '6'], {
+        cwd: dir,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const announced = new Promise<void>((resolve) => {
+        child.stderr?.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString('utf8');
+          if (/retry 1 of 6/.test(stderr)) resolve();
+        });
+      });
+      await Promise.race([announced, exited]);
+      expect(stderr).toMatch(
+        /the server answered HTTP 503 \(HE_SERVER_BUSY\) while scoring the batch: retry 1 of 6 in \d+\.\d s/,
+      );
+      // Free the slot: the held request completes, and the next retry goes through.
+      socket.write(batch.subarray(100));
+      expect(await held).toMatch(/^HTTP\/1\.1 200/);
+      socket.destroy();
+      expect(await exited, stderr).toBe(0);
+      await expectPlaintextPredictions(join(dir, 'busy-1.csv'));
+    } finally {
+      holder.dispose();
+      await server.close();
+    }
+  });
+});
