@@ -364,3 +364,38 @@ describe('confide smpc join --retry', () => {
     expect(lines.at(-1)).toMatch(/^confide: SMPC_CONNECTION_CLOSED: .*\(after 2 retries\)$/);
   });
 });
+
+describe('confide smpc serve / join: fractions as 0.1 or 10%', () => {
+  it('serve --expected-dropout and join --min-threshold-fraction take a percentage; out of range is a usage error', async () => {
+    await register(['a', 'b', 'c', 'd', 'e']);
+    const five = ['--clients', 'clients.json', '--vector-length', '3', '--min-clients', '3', '--rounds', '1'];
+    const served = start('serve', ...five, '--expected-dropout', '10%', '--wait-timeout-ms', '60000');
+    await served.waitFor(/listening ws:/);
+    served.child.kill('SIGINT');
+    expect((await served.done).code).toBe(0);
+    // the same plan as 0.2: three clients cannot run semi-malicious, refused in the same words
+    await writeFile(
+      join(dir, 'three.json'),
+      JSON.stringify(['a', 'b', 'c'].map((id) => ({ id, token: tokenFor(id) }))),
+    );
+    const three = ['--clients', 'three.json', '--vector-length', '3', '--min-clients', '3', '--rounds', '1'];
+    const high = await runConfide(dir, 'smpc', 'serve', ...three, '--expected-dropout', '20%');
+    const highPlain = await runConfide(dir, 'smpc', 'serve', ...three, '--expected-dropout', '0.2');
+    expect(high.exitCode).toBe(1);
+    expect(high.stderr).toMatch(/^confide: SMPC_PLAN_INFEASIBLE: /);
+    expect(high.stderr).toBe(highPlain.stderr);
+    for (const bad of ['100%', '1.5', 'x%']) {
+      const r = await runConfide(dir, 'smpc', 'serve', ...five, '--expected-dropout', bad);
+      expect(r.exitCode, bad).toBe(2);
+      expect(r.stderr).toMatch(/--expected-dropout.*10%/);
+    }
+    const port = await freePort();
+    const url = `ws://127.0.0.1:${port}`;
+    const percent = await runConfide(dir, 'smpc', ...joinArgs(url, 'a', '--min-threshold-fraction', '66%'));
+    expect(percent.exitCode).toBe(1); // parsed; then no server
+    expect(percent.stderr).toMatch(/^confide: SMPC_CONNECTION_CLOSED: /);
+    const bad = await runConfide(dir, 'smpc', ...joinArgs(url, 'a', '--min-threshold-fraction', '150%'));
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/--min-threshold-fraction/);
+  });
+});
