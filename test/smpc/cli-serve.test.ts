@@ -350,6 +350,63 @@ describe('confide smpc join --retry', () => {
     }
   });
 
+  it('never reconnects mid-round: a server killed after the client joined ends the client, status 1', async () => {
+    await register(['a', 'b', 'c']);
+    const served = start(
+      ...['serve', ...SERVE, ...HBC, '--rounds', '1', '--wait-clients', '2', '--join-timeout-ms', '60000'],
+    );
+    const [, url] = (await served.waitFor(/listening (ws:\/\/\S+)/)) as unknown as [string, string];
+    const slow = await AggregationClient.connect({
+      url,
+      id: 'c',
+      token: tokenFor('c'),
+      prepare: () => new Promise<Uint32Array>(() => {}), // keeps the round in its join stage
+    });
+    const client = start(...joinArgs(url, 'a', '--raw', '--retry', '5', '--retry-delay-ms', '50'));
+    await client.waitFor(/a: joined \S+/);
+    served.child.kill('SIGKILL'); // no result frame, no clean close: the connection is just lost
+    const j = await client.done;
+    expect(j.code).toBe(1);
+    expect(j.stderr).not.toContain('retrying');
+    expect(j.stderr.trim().split('\n').at(-1)).toMatch(
+      /^confide: SMPC_CONNECTION_CLOSED: the server closed the connection \(code \d+\) after 0 of 1 rounds, during round \S+, which this client had joined: not reconnecting mid-round$/,
+    );
+    await slow.closed;
+  });
+
+  it('a refused token is not retried, and the client is told what to check', async () => {
+    await register(['a', 'b', 'c']);
+    await writeFile(join(dir, 'wrong.token'), 'not-the-token-of-a\n');
+    const served = start('serve', ...SERVE, ...HBC, '--rounds', '1', '--wait-timeout-ms', '60000');
+    const [, url] = (await served.waitFor(/listening (ws:\/\/\S+)/)) as unknown as [string, string];
+    const j = await runConfide(
+      dir,
+      'smpc',
+      ...[
+        'join',
+        '--url',
+        url,
+        '--id',
+        'a',
+        '--token-file',
+        'wrong.token',
+        '--input',
+        'a.json',
+        '--retry',
+        '5',
+      ],
+    );
+    expect(j.exitCode).toBe(1);
+    expect(j.stderr).not.toContain('retrying');
+    expect(j.stderr.trim().split('\n').at(-1)).toBe(
+      'confide: SMPC_UNAUTHENTICATED: the server refused id "a" with the token in wrong.token: ' +
+        "check that --id and --token-file match this client's entry in the server's --clients list",
+    );
+    expect(j.stderr).not.toContain('not-the-token-of-a');
+    served.child.kill('SIGINT');
+    expect((await served.done).code).toBe(0);
+  });
+
   it('gives up after --retry attempts with one coded line', async () => {
     await register(['a']);
     const port = await freePort();

@@ -229,6 +229,14 @@ async function join(flags: JoinFlags): Promise<void> {
         },
       });
     } catch (error) {
+      if (error instanceof SmpcError && error.code === 'SMPC_UNAUTHENTICATED') {
+        throw new SmpcError(
+          'SMPC_UNAUTHENTICATED',
+          `the server refused id "${flags.id}" with the token in ${flags.tokenFile}: check that --id and ` +
+            "--token-file match this client's entry in the server's --clients list",
+          { cause: error },
+        );
+      }
       if (error instanceof SmpcError && RETRYABLE.has(error.code)) {
         if (await retry(`cannot reach ${flags.url} (${error.code})`)) continue;
         if (flags.retry > 0) {
