@@ -407,6 +407,40 @@ describe('confide smpc join --retry', () => {
     expect((await served.done).code).toBe(0);
   });
 
+  it('an input of the wrong length is refused at once, with both lengths, while the round goes on', async () => {
+    await register(
+      ['a', 'b', 'c'],
+      [
+        [1, 2, 3],
+        [1, 2, 3],
+        [1, 2],
+      ],
+    );
+    const served = start(
+      ...['serve', ...SERVE, ...HBC, '--rounds', '1', '--wait-clients', '2', '--join-timeout-ms', '60000'],
+      ...['--round-prefix', 'len-'],
+    );
+    const [, url] = (await served.waitFor(/listening (ws:\/\/\S+)/)) as unknown as [string, string];
+    const slow = await AggregationClient.connect({
+      url,
+      id: 'a',
+      token: tokenFor('a'),
+      prepare: () => new Promise<Uint32Array>(() => {}), // keeps the round in its join stage
+    });
+    const j = await runConfide(dir, 'smpc', ...joinArgs(url, 'c', '--raw', '--retry', '3'));
+    expect(j.exitCode).toBe(1);
+    expect(j.stderr.trim().split('\n').at(-1)).toBe(
+      'confide: INVALID_ARGUMENT: round len-1 needs 3 values; c.json has 2',
+    );
+    expect(j.stderr).not.toContain('retrying');
+    expect(served.child.exitCode).toBeNull(); // the round still waits for a: c did not wait for it
+    served.child.kill('SIGINT');
+    const r = await served.done;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('round len-1: c declined (INVALID_ARGUMENT)');
+    await slow.closed;
+  });
+
   it('gives up after --retry attempts with one coded line', async () => {
     await register(['a']);
     const port = await freePort();

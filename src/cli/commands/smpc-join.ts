@@ -145,6 +145,12 @@ async function join(flags: JoinFlags): Promise<void> {
   let completedRoundIds: readonly string[] = [];
   let dpHistory: readonly DpPlan[] = [];
   let retries = 0;
+  /** An announced round this input can never fit (length, ring, --raw with DP): ends the client. */
+  let unfit: ConfideArgumentError | null = null;
+  const refuse = (message: string): never => {
+    unfit = new ConfideArgumentError('INVALID_ARGUMENT', message);
+    throw unfit;
+  };
   const retry = async (why: string): Promise<boolean> => {
     if (retries >= flags.retry) return false;
     retries++;
@@ -181,24 +187,18 @@ async function join(flags: JoinFlags): Promise<void> {
         },
         prepare: (round) => {
           if (round.ringBits !== flags.ringBits) {
-            throw new ConfideArgumentError(
-              'INVALID_ARGUMENT',
-              `the round uses a 2^${round.ringBits} ring, not 2^${flags.ringBits}`,
+            refuse(
+              `round ${round.roundId} uses a 2^${round.ringBits} ring, not 2^${flags.ringBits} (--ring-bits)`,
             );
           }
           if (round.vectorLength !== raw.length) {
-            throw new ConfideArgumentError(
-              'INVALID_ARGUMENT',
-              `the round needs ${round.vectorLength} values; the input has ${raw.length}`,
+            refuse(
+              `round ${round.roundId} needs ${round.vectorLength} values; ${flags.input} has ${raw.length}`,
             );
           }
           if (round.dp !== null) {
-            if (flags.raw) {
-              throw new ConfideArgumentError(
-                'INVALID_ARGUMENT',
-                'a DP round needs real values, not --raw ring integers',
-              );
-            }
+            if (flags.raw)
+              refuse(`round ${round.roundId} adds DP noise: it needs real values, not --raw ring integers`);
             process.stderr.write(describeDp(flags.id, round.roundId, round.dp));
             return privatize(raw, round.dp).values;
           }
@@ -212,7 +212,10 @@ async function join(flags: JoinFlags): Promise<void> {
             inRound = e.roundId;
             process.stderr.write(`${flags.id}: joined ${e.roundId}\n`);
           }
-          if (e.type === 'declined') process.stderr.write(`${flags.id}: declined ${e.roundId} (${e.code})\n`);
+          if (e.type === 'declined') {
+            process.stderr.write(`${flags.id}: declined ${e.roundId} (${e.code})\n`);
+            if (unfit !== null) done(); // at once: waiting for the round to end would change nothing
+          }
           if (e.type !== 'result') return;
           inRound = null;
           seen.push(e.round);
@@ -252,6 +255,7 @@ async function join(flags: JoinFlags): Promise<void> {
     completedRoundIds = client.completedRoundIds;
     dpHistory = client.dpRoundsJoined;
     await client.close();
+    if (unfit !== null) throw unfit;
     if (exit === null || seen.length >= flags.rounds) break;
     const lost = `the server closed the connection (code ${exit.code}) after ${seen.length} of ${flags.rounds} rounds`;
     if (inRound !== null) {
