@@ -9,6 +9,23 @@
  *     [--min-threshold-fraction F] [--min-degree K] [--min-cohort N] [--retry N [--retry-delay-ms MS]]
  *     [--json]
  *
+ * `--input` is a JSON array of numbers: clipped and stochastically quantized with `--value-bits`
+ * (default 16) and `--clip` (default 1) into the ring, or taken as ring integers with `--raw`. The
+ * client takes part in `--rounds` rounds (default 1), printing one line per round, then
+ * disconnects; exit status 0 when its input was in every sum, 1 otherwise. An input that can never
+ * fit an announced round (its length, the ring, `--raw` in a DP round) ends the client at once
+ * with both figures. For the `active` profile, `--identity-key` is a file with the
+ * 64-hex-digit Ed25519 secret key and `--trusted` a JSON array of `{ "id", "publicKey" }` (hex)
+ * obtained out of band.
+ *
+ * A joining client pins what it accepts (`decideJoin`, checked before it sends anything): the
+ * profile (`--min-profile`, default `active` when `--identity-key` or `--trusted` is given — a
+ * weaker round is declined with `SMPC_PROFILE_TOO_WEAK`), the threshold (`--min-threshold`,
+ * `--min-threshold-fraction` as `0.5` or `50%`, default t > k/2), the graph degree
+ * (`--min-degree`), the cohort (`--min-cohort`) and the ring (`--ring-bits`: exactly this width).
+ * `--max-epsilon` is the client's DP budget over the rounds it joins in this run, measured at
+ * `--max-delta` (default 1e-6): it declines rounds without a plan or that would exceed it.
+ *
  * `--retry N` reconnects up to N times, with exponential backoff from `--retry-delay-ms` (default
  * 500, doubling to at most 30 s, with random jitter), when the server is not up yet (connection
  * refused, busy, closing) or the connection drops while this client is in no round — before the
