@@ -46,20 +46,48 @@ const MAX_ATTEMPTS = 3;
  */
 const STAGE_TIMEOUT_MS = 8_000;
 
-const { values: flags } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '10' },
-    out: { type: 'string', default: resolve(HERE, 'out/federated-model.json') },
-    json: { type: 'boolean', default: false },
-    kill: { type: 'string', multiple: true },
-    'no-kill': { type: 'boolean', default: false },
-    verbose: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `Usage: npm run example:federated [-- OPTIONS]
+
+Federated learning across ${HOSPITALS} hospital processes over secure aggregation (FedAvg).
+
+Options:
+  --rounds N                  training rounds, 1 to 200 (default 10)
+  --out FILE                  where to write the global model (default examples/federated-hospitals/out/federated-model.json)
+  --json                      print one JSON report instead of text
+  --kill hospital-N@ROUND[:STAGE]
+                              SIGKILL hospital N at the start of STAGE (share-keys, masked-input or unmask;
+                              default share-keys) of ROUND; repeatable
+                              (default: hospital-3@3:share-keys and hospital-6@6:masked-input)
+  --no-kill                   kill no hospital
+  --verbose                   print the server's events
+  -h, --help                  print this help
+`;
 
 function fail(message) {
-  console.error(`federated-hospitals: ${message}`);
+  console.error(`federated-hospitals: ${message} (see --help)`);
   process.exit(2);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '10' },
+      out: { type: 'string', default: resolve(HERE, 'out/federated-model.json') },
+      json: { type: 'boolean', default: false },
+      kill: { type: 'string', multiple: true },
+      'no-kill': { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
+const flags = parsed.values;
+if (flags.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
 }
 
 const rounds = Number(flags.rounds);

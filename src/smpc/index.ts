@@ -250,6 +250,7 @@ export {
 } from './signing.ts';
 export {
   type SimulateOptions,
+  type SimulationProgress,
   type SimulationResult,
   seededRandomSource,
   simulateRound,

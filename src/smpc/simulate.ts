@@ -34,7 +34,12 @@ import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources
 import { planRound } from './planner.ts';
 import { DEFAULT_PROFILE, GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
 import { DROP_POINTS, type DropPoint, runRound } from './protocol/round.ts';
-import { InMemoryTransport, type WireEncoding } from './protocol/transport.ts';
+import {
+  InMemoryTransport,
+  type InMemoryTransportOptions,
+  SERVER_ADDRESS,
+  type WireEncoding,
+} from './protocol/transport.ts';
 import { dequantize, quantize } from './quantize.ts';
 import { drawBytes, type RandomSource, randomBytes } from './random.ts';
 import { createRing, ringSum } from './ring.ts';
@@ -69,7 +74,18 @@ export interface SimulateOptions {
   readonly corruptionRate?: number;
   /** Wire encoding whose bytes are counted (default `binary`; `json` for debugging). */
   readonly encoding?: WireEncoding;
+  /**
+   * Told as the simulation moves on: a phase starts (`inputs`, then each protocol stage the server
+   * requests, then `check`), or one more client finished its part of the current phase. For
+   * progress displays; it must not throw.
+   */
+  readonly onProgress?: (event: SimulationProgress) => void;
 }
+
+/** What {@link SimulateOptions.onProgress} is told. */
+export type SimulationProgress =
+  | { readonly type: 'phase'; readonly phase: string; readonly total: number }
+  | { readonly type: 'tick' };
 
 /** What {@link simulateRound} reports. */
 export interface SimulationResult {
@@ -81,6 +97,11 @@ export interface SimulationResult {
   readonly threshold: number;
   /** Clients scheduled to drop. */
   readonly dropped: number;
+  /**
+   * The scheduled drops by the stage at whose start they vanish. Clients that vanish at
+   * `consistency` or `unmask` already sent their masked input: their inputs are in the sum.
+   */
+  readonly droppedAt: Readonly<Partial<Record<DropPoint, number>>>;
   /** Clients whose inputs are in the aggregate (U3). */
   readonly survivors: number;
   readonly aborted: { readonly code: string; readonly reason: string } | null;
@@ -168,6 +189,10 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
   const encoding = assertOneOf(options.encoding ?? 'binary', 'encoding', ['binary', 'json'] as const);
   // Drives the simulation's choices only (inputs, rounding, dropouts, graph relabelling).
   const random = options.seed === undefined ? randomBytes : seededRandomSource(options.seed);
+  const onProgress = options.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'onProgress must be a function');
+  }
 
   const plan = planRound({
     clients: n,
@@ -184,10 +209,13 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     { shrink: 'lower dim or clients', raise: 'raise maxMemoryBytes' },
   );
   const ids = Array.from({ length: n }, (_, i) => `client-${String(i).padStart(String(n).length, '0')}`);
+  onProgress?.({ type: 'phase', phase: 'inputs', total: n });
   const floats = ids.map(() => Array.from({ length: dim }, () => (2 * uniform(random) - 1) * clip));
-  const quantized = floats.map((x) =>
-    quantize(x, { valueBits, clipLInf: clip, ringBits: plan.ringBits, random }),
-  );
+  const quantized = floats.map((x) => {
+    const q = quantize(x, { valueBits, clipLInf: clip, ringBits: plan.ringBits, random });
+    onProgress?.({ type: 'tick' });
+    return q;
+  });
   const inputs = new Map(ids.map((id, i) => [id, (quantized[i] as { values: Uint32Array }).values]));
 
   // Who drops, and when.
@@ -199,13 +227,20 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
   const points = DROP_POINTS.filter((d) => d !== 'consistency' || profile === 'active');
   const dropped = Math.floor(options.dropout * n);
   const schedule = new Map<string, DropPoint>();
-  for (let i = 0; i < dropped; i++)
-    schedule.set(order[i] as string, dropAt ?? (points[i % points.length] as DropPoint));
+  const droppedAt: Partial<Record<DropPoint, number>> = {};
+  for (let i = 0; i < dropped; i++) {
+    const point = dropAt ?? (points[i % points.length] as DropPoint);
+    schedule.set(order[i] as string, point);
+    droppedAt[point] = (droppedAt[point] ?? 0) + 1;
+  }
 
   // Long-term identities are key material: always from the CSPRNG.
   const identities =
     profile === 'active' ? new Map(ids.map((id) => [id, generateIdentity()] as const)) : undefined;
-  const net = new InMemoryTransport({ encoding });
+  const net =
+    onProgress === undefined
+      ? new InMemoryTransport({ encoding })
+      : new ObservedTransport({ encoding }, onProgress, n);
   const out = await runRound({
     params: {
       roundId: `simulation-${options.seed ?? 'random'}`,
@@ -226,6 +261,7 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     ...(identities === undefined ? {} : { identities }),
   });
 
+  onProgress?.({ type: 'phase', phase: 'check', total: 1 });
   const ring = createRing(plan.ringBits);
   const survivors = out.survivors;
   let exact = false;
@@ -257,6 +293,7 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     degree: plan.degree,
     threshold: plan.threshold,
     dropped,
+    droppedAt,
     survivors: survivors.length,
     aborted: out.server.abort,
     exact,
@@ -269,6 +306,41 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     uploadRatio: maxBytes / payload,
     aggregateDigest: out.result === null ? null : toHex(sha256(laneBytes(out.result))),
   };
+}
+
+/**
+ * The in-memory transport, telling progress: a request type the server has not sent before starts
+ * a phase (named after the stage, `advertise-request` → `advertise`); every message a client
+ * sends the server is one tick.
+ */
+class ObservedTransport extends InMemoryTransport {
+  readonly #onProgress: (event: SimulationProgress) => void;
+  readonly #clients: number;
+  #phase = '';
+
+  constructor(
+    options: InMemoryTransportOptions,
+    onProgress: (event: SimulationProgress) => void,
+    clients: number,
+  ) {
+    super(options);
+    this.#onProgress = onProgress;
+    this.#clients = clients;
+  }
+
+  override send(from: string, to: string, message: unknown): void {
+    super.send(from, to, message);
+    if (to === SERVER_ADDRESS) {
+      this.#onProgress({ type: 'tick' });
+      return;
+    }
+    const type = (message as { type?: unknown } | null)?.type;
+    if (from !== SERVER_ADDRESS || typeof type !== 'string' || !type.endsWith('-request')) return;
+    const phase = type.slice(0, -'-request'.length);
+    if (phase === this.#phase) return;
+    this.#phase = phase;
+    this.#onProgress({ type: 'phase', phase, total: this.#clients });
+  }
 }
 
 /** The lanes as little-endian bytes, whatever the platform's byte order. */

@@ -250,7 +250,7 @@ const smpc: [string, string[]][] = [
       'simulate',
       '--clients',
       '3',
-      '--dim',
+      '--vector-length',
       '2',
       '--profile',
       'honest-but-curious',

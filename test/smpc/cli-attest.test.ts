@@ -25,8 +25,8 @@ describe('smpc simulate --attest-key', () => {
   it('writes an aggregation-round attestation that verifies and names the aggregate digest', async () => {
     const run = await runConfide(
       dir,
-      ...['smpc', 'simulate', '--clients', '12', '--dim', '64', '--dropout', '0.1', '--seed', 's1'],
-      ...['--json', '--attest-key', 'signer.key', '--attestation', 'round.json'],
+      ...['smpc', 'simulate', '--clients', '12', '--vector-length', '64', '--dropout', '0.1', '--seed', 's1'],
+      ...['--json', '--quiet', '--attest-key', 'signer.key', '--attestation', 'round.json'],
     );
     expect(run.stderr).toBe('');
     expect(run.exitCode).toBe(0);
@@ -63,7 +63,7 @@ describe('smpc simulate --attest-key', () => {
       'simulate',
       '--clients',
       '5',
-      '--dim',
+      '--vector-length',
       '4',
       '--attest-key',
       'signer.key',

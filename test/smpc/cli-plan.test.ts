@@ -29,21 +29,30 @@ async function refused(args: string[], code: string): Promise<string> {
 describe('confide smpc simulate refuses an oversized plan', () => {
   it('at once, with the estimate and --max-memory-mb', async () => {
     const line = await refused(
-      ['simulate', '--clients', '10000', '--dim', '16777216'],
+      ['simulate', '--clients', '10000', '--vector-length', '16777216'],
       'SMPC_PLAN_TOO_LARGE',
     );
     expect(line).toContain('this round needs ~8.5 TiB');
     expect(line).toContain('10000 clients × 16777216 lanes × 56 B');
-    expect(line).toContain('lower --dim or --clients, or raise --max-memory-mb');
+    expect(line).toContain('lower --vector-length or --clients, or raise --max-memory-mb');
   });
 
   it('honours --max-memory-mb both ways', async () => {
     const line = await refused(
-      ['simulate', '--clients', '20', '--dim', '10', '--max-memory-mb', '1'],
+      ['simulate', '--clients', '20', '--vector-length', '10', '--max-memory-mb', '1'],
       'SMPC_PLAN_TOO_LARGE',
     );
     expect(line).toContain('the cap is 1.0 MiB');
-    const ok = await runConfide(dir, 'smpc', 'simulate', '--clients', '20', '--dim', '10', '--json');
+    const ok = await runConfide(
+      dir,
+      'smpc',
+      'simulate',
+      '--clients',
+      '20',
+      '--vector-length',
+      '10',
+      '--json',
+    );
     expect(ok.exitCode, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ profile: 'semi-malicious', exact: true });
     const usage = await runConfide(
@@ -52,7 +61,7 @@ describe('confide smpc simulate refuses an oversized plan', () => {
       'simulate',
       '--clients',
       '20',
-      '--dim',
+      '--vector-length',
       '10',
       '--max-memory-mb',
       '0',

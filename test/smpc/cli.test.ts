@@ -28,7 +28,7 @@ interface Report {
 }
 
 async function simulate(...args: string[]): Promise<Report> {
-  const run = await confide('smpc', 'simulate', ...args, '--json');
+  const run = await confide('smpc', 'simulate', ...args, '--json', '--quiet');
   expect(run.stderr).toBe('');
   expect(run.exitCode).toBe(0);
   return JSON.parse(run.stdout) as Report;
@@ -38,7 +38,7 @@ const withoutTimes = (r: Report) => ({ ...r, roundTimesMs: Object.keys(r.roundTi
 
 describe('confide smpc simulate', () => {
   it('prints one JSON report: exact sum over the survivors, error, times, bytes; reproducible with --seed', async () => {
-    const args = ['--clients', '30', '--dim', '2000', '--dropout', '0.1', '--seed', 'cli-1'];
+    const args = ['--clients', '30', '--vector-length', '2000', '--dropout', '0.1', '--seed', 'cli-1'];
     const a = await simulate(...args);
     expect(a).toMatchObject({
       clients: 30,
@@ -63,12 +63,12 @@ describe('confide smpc simulate', () => {
     const mask = await simulate(
       '--clients',
       '12',
-      '--dim',
+      '--vector-length',
       '64',
       '--dropout',
       '0.25',
       '--drop-at',
-      'mask',
+      'masked-input',
       '--seed',
       's',
     );
@@ -76,7 +76,7 @@ describe('confide smpc simulate', () => {
     const unmask = await simulate(
       '--clients',
       '12',
-      '--dim',
+      '--vector-length',
       '64',
       '--dropout',
       '0.25',
@@ -89,12 +89,12 @@ describe('confide smpc simulate', () => {
     const share = await simulate(
       '--clients',
       '12',
-      '--dim',
+      '--vector-length',
       '64',
       '--dropout',
       '0.25',
       '--drop-at',
-      'share',
+      'share-keys',
       '--seed',
       's',
     );
@@ -102,7 +102,7 @@ describe('confide smpc simulate', () => {
     const complete = await simulate(
       '--clients',
       '10',
-      '--dim',
+      '--vector-length',
       '16',
       '--dropout',
       '0.1',
@@ -120,7 +120,7 @@ describe('confide smpc simulate', () => {
     const active = await simulate(
       '--clients',
       '9',
-      '--dim',
+      '--vector-length',
       '16',
       '--dropout',
       '0.1',
@@ -134,7 +134,16 @@ describe('confide smpc simulate', () => {
   });
 
   it('prints a readable report without --json', async () => {
-    const run = await confide('smpc', 'simulate', '--clients', '8', '--dim', '32', '--dropout', '0');
+    const run = await confide(
+      'smpc',
+      'simulate',
+      '--clients',
+      '8',
+      '--vector-length',
+      '32',
+      '--dropout',
+      '0',
+    );
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(/8 inputs summed; exact: yes/);
     expect(run.stdout).toMatch(/× the 32-bit payload/);
@@ -142,18 +151,27 @@ describe('confide smpc simulate', () => {
 
   it('usage errors exit 2; refused plans and invalid combinations exit 1 with a code', async () => {
     for (const bad of [
-      ['--dim', '10', '--dropout', '0'],
-      ['--clients', '2', '--dim', '10'],
-      ['--clients', '10', '--dim', '10', '--dropout', '1.5'],
-      ['--clients', '10', '--dim', '10', '--drop-at', 'lunch'],
-      ['--clients', '10', '--dim', '10', '--graph', 'star'],
-      ['--clients', 'ten', '--dim', '10'],
+      ['--vector-length', '10', '--dropout', '0'],
+      ['--clients', '2', '--vector-length', '10'],
+      ['--clients', '10', '--vector-length', '10', '--dropout', '1.5'],
+      ['--clients', '10', '--vector-length', '10', '--drop-at', 'lunch'],
+      ['--clients', '10', '--vector-length', '10', '--graph', 'star'],
+      ['--clients', 'ten', '--vector-length', '10'],
     ]) {
       const run = await confide('smpc', 'simulate', ...bad);
       expect(run.exitCode, bad.join(' ')).toBe(2);
       expect(run.stderr).toMatch(/^confide: /);
     }
-    const infeasible = await confide('smpc', 'simulate', '--clients', '10', '--dim', '4', '--dropout', '0.6');
+    const infeasible = await confide(
+      'smpc',
+      'simulate',
+      '--clients',
+      '10',
+      '--vector-length',
+      '4',
+      '--dropout',
+      '0.6',
+    );
     expect(infeasible.exitCode).toBe(1);
     expect(infeasible.stderr).toMatch(/^confide: SMPC_PLAN_INFEASIBLE: /);
     expect(infeasible.stderr.trim().split('\n')).toHaveLength(1);
@@ -162,7 +180,7 @@ describe('confide smpc simulate', () => {
       'simulate',
       '--clients',
       '10',
-      '--dim',
+      '--vector-length',
       '4',
       '--drop-at',
       'consistency',

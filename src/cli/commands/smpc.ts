@@ -3,24 +3,34 @@
  * which plans a SecAgg+ round, runs every client and the server in memory with a dropout
  * schedule, and reports the outcome. No logic the library lacks.
  *
- *   confide smpc simulate --clients N --dim D --dropout F
- *     [--drop-at advertise|share|mask|consistency|unmask] [--graph complete|harary]
- *     [--profile honest-but-curious|semi-malicious|active] [--seed S] [--json]
+ *   confide smpc simulate --clients N --vector-length D --dropout F
+ *     [--drop-at advertise|share-keys|masked-input|consistency|unmask] [--graph complete|harary]
+ *     [--profile honest-but-curious|semi-malicious|active] [--seed S] [--json] [--quiet]
  *     [--corruption F] [--value-bits B] [--encoding binary|json] [--max-memory-mb M]
+ *     [--attest-key KEY --attestation OUT [--password-file F]]
  *
- * `--drop-at` names the round at whose start the dropped clients vanish (default: spread over all
- * rounds of the profile; `consistency` exists only in the `active` profile). `--seed` makes the
- * run reproducible: it drives the simulated inputs, their rounding, the dropout schedule and the
- * public graph relabelling only — never key material, which always comes from the CSPRNG — and
- * every reported number except the timings repeats exactly.
+ * `--drop-at` names the stage at whose start the dropped clients vanish, as the report prints
+ * the stages (default: spread over all stages of the profile; `consistency` exists only in the
+ * `active` profile); `share` and `mask` are deprecated aliases of `share-keys` and
+ * `masked-input`, as `--dim` is of `--vector-length`. Fractions (`--dropout`, `--corruption`)
+ * are written `0.1` or `10%`. `--seed` makes the run reproducible: it drives the simulated
+ * inputs, their rounding, the dropout schedule and the public graph relabelling only — never key
+ * material, which always comes from the CSPRNG — and every reported number except the timings
+ * repeats exactly.
  *
- * `--json` prints one object: `clients`, `survivors`, `exact` (the unmasked aggregate equals the
- * ring sum of the survivors' quantized vectors), `maxAbsError` (dequantized aggregate against the
- * float sum), `roundTimesMs`, `bytesPerClient` / `maxBytesPerClient` (everything a client sent,
- * in the binary wire format by default) and `uploadRatio` (against 4 bytes per coordinate), plus
- * the plan. Exit status: 0 when the round finished with an exact sum; after an aborted round the
- * report is still printed, then the abort code goes to stderr and the status is 1. Invalid flags
- * are usage errors (status 2); a configuration the planner refuses is status 1 with its code.
+ * Progress goes to stderr (one line per phase — inputs, each protocol stage, check — or a line
+ * redrawn in place on a terminal); `--quiet` silences it. The report explains its counts: the
+ * scheduled dropouts by stage, and why the clients summed can exceed clients minus dropouts
+ * (a client that vanishes at `consistency` or `unmask` already sent its masked input).
+ *
+ * `--json` prints one object: `clients`, `survivors`, `dropped`, `droppedAt`, `exact` (the
+ * unmasked aggregate equals the ring sum of the survivors' quantized vectors), `maxAbsError`
+ * (dequantized aggregate against the float sum), `roundTimesMs`, `bytesPerClient` /
+ * `maxBytesPerClient` (everything a client sent, in the binary wire format by default) and
+ * `uploadRatio` (against 4 bytes per coordinate), plus the plan. Exit status: 0 when the round
+ * finished with an exact sum; after an aborted round the report is still printed, then the abort
+ * code goes to stderr and the status is 1. Invalid flags are usage errors (status 2); a
+ * configuration the planner refuses is status 1 with its code.
  *
  * Before anything is allocated, the round's peak memory is estimated from its plan
  * (`estimateRoundResources`); above `--max-memory-mb` (default 4096) it is refused at once with
@@ -32,7 +42,7 @@
  * @module
  */
 
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import {
   assertRoundFits,
@@ -51,30 +61,39 @@ import {
   simulateRound,
   type WireEncoding,
 } from '../../smpc/index.ts';
-import { addInputLimitOption, writeAtomic } from '../files.ts';
-import { readPrivateKey } from '../private-key.ts';
+import { addInputLimitOption } from '../files.ts';
+import { roundAttester } from './smpc-attest.ts';
+import { deprecated, fraction, integer } from './smpc-flags.ts';
 import { registerSmpcNetworkCommands } from './smpc-network.ts';
+import { createProgress } from './smpc-progress.ts';
 
-/** `--drop-at` names (short, as the issue spells them) → protocol stages. */
-const DROP_NAMES: Readonly<Record<string, DropPoint>> = {
-  advertise: 'advertise',
-  share: 'share-keys',
-  'share-keys': 'share-keys',
-  mask: 'masked-input',
-  'masked-input': 'masked-input',
-  consistency: 'consistency',
-  unmask: 'unmask',
-};
+/** The stages `--drop-at` takes, as the report prints them. */
+const DROP_STAGES: readonly DropPoint[] = [
+  'advertise',
+  'share-keys',
+  'masked-input',
+  'consistency',
+  'unmask',
+];
+/** Deprecated short names of `--drop-at` (kept for one minor version). */
+const DROP_ALIASES: Readonly<Record<string, DropPoint>> = { share: 'share-keys', mask: 'masked-input' };
+
+function dropStage(value: string): string {
+  if ((DROP_STAGES as readonly string[]).includes(value) || value in DROP_ALIASES) return value;
+  throw new InvalidArgumentError(`Allowed choices are ${DROP_STAGES.join(', ')}.`);
+}
 
 interface SimulateFlags {
   clients: number;
-  dim: number;
+  vectorLength?: number;
+  dim?: number;
   dropout: number;
   dropAt?: string;
   graph?: GraphKind;
   profile: Profile;
   seed?: string;
   json?: boolean;
+  quiet?: boolean;
   corruption: number;
   valueBits: number;
   encoding: WireEncoding;
@@ -83,23 +102,6 @@ interface SimulateFlags {
   maxInputBytes?: number;
   passwordFile?: string;
   maxMemoryMb: number;
-}
-
-function integer(min: number, max: number): (value: string) => number {
-  return (value) => {
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-    }
-    return Number(value);
-  };
-}
-
-function fraction(value: string): number {
-  const n = Number(value.endsWith('%') ? value.slice(0, -1) : value) / (value.endsWith('%') ? 100 : 1);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) {
-    throw new InvalidArgumentError('expected a fraction in [0, 1), e.g. 0.1 or 10%');
-  }
-  return n;
 }
 
 function formatMs(ms: number): string {
@@ -112,40 +114,89 @@ function formatBytes(bytes: number): string {
   return `${Math.round(bytes)} B`;
 }
 
-function printText(r: SimulationResult, flags: SimulateFlags): void {
+/**
+ * Why the clients summed differ from clients − dropouts: a client that vanishes at `consistency`
+ * or `unmask` already sent its masked input, so its input is in the sum.
+ */
+export function explainCounts(r: SimulationResult): string[] {
+  const byStage = DROP_STAGES.filter((s) => (r.droppedAt[s] ?? 0) > 0).map(
+    (s) => `${r.droppedAt[s]} at ${s}`,
+  );
+  const lines = [
+    `  dropouts:  ${r.dropped} of ${r.clients} scheduled` +
+      (byStage.length > 0 ? ` (${byStage.join(', ')})` : ''),
+  ];
+  if (r.aborted !== null || r.dropped === 0) return lines;
+  const late = (r.droppedAt.consistency ?? 0) + (r.droppedAt.unmask ?? 0);
+  const early = r.dropped - late;
+  let why = `${r.survivors} = ${r.clients} clients − ${early} that vanished before sending their masked input`;
+  if (late > 0) {
+    why += `; the ${late} that vanished at ${(r.droppedAt.consistency ?? 0) > 0 ? 'consistency/unmask' : 'unmask'} had already sent theirs, so their inputs are in the sum`;
+  }
+  const unexplained = r.clients - early - r.survivors;
+  if (unexplained !== 0) why += `; ${unexplained} more excluded by the server`;
+  lines.push(`  summed:    ${why}`);
+  return lines;
+}
+
+function printText(r: SimulationResult, flags: SimulateFlags, attestation: string | undefined): void {
   const lines = [
     `secure aggregation (SecAgg+), simulated in memory`,
     `  plan:      ${r.clients} clients, ${r.profile}, ${r.graph} graph, k = ${r.degree}, t = ${r.threshold}`,
     `  vectors:   ${r.dim} coordinates, ${flags.valueBits}-bit values in a 2^32 ring`,
-    `  dropouts:  ${r.dropped} scheduled (${flags.dropAt ?? 'spread over all rounds'})`,
+    ...explainCounts(r),
     r.aborted === null
-      ? `  result:    ${r.survivors} inputs summed; exact: ${r.exact ? 'yes' : 'NO'}; max |error| vs float sum: ${r.maxAbsError?.toExponential(2)}`
+      ? `  result:    ${r.survivors} inputs summed; exact: ${r.exact ? 'yes' : 'NO'}; max |error| vs float sum: ${r.maxAbsError?.toExponential(2)} (input units)`
       : `  result:    aborted (${r.aborted.code}: ${r.aborted.reason})`,
     `  uploads:   ${formatBytes(r.bytesPerClient)} per client on average, ${formatBytes(r.maxBytesPerClient)} at most ` +
       `(${r.uploadRatio.toFixed(3)}× the 32-bit payload of ${formatBytes(r.payloadBytesPerClient)}, ${r.encoding} encoding)`,
     `  time:      ${Object.entries(r.roundTimesMs)
       .map(([stage, ms]) => `${stage} ${formatMs(ms)}`)
       .join(', ')}`,
+    ...(attestation === undefined ? [] : [`  attested:  ${flags.attestation} (sha256 ${attestation})`]),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** `--vector-length`, or its deprecated alias `--dim`; a usage error when neither or both are given. */
+export function vectorLengthOf(flags: { vectorLength?: number; dim?: number }): number {
+  if (flags.vectorLength !== undefined && flags.dim !== undefined) {
+    throw new CommanderError(
+      2,
+      'commander.conflictingOption',
+      'error: give --vector-length only (--dim is its deprecated alias)',
+    );
+  }
+  if (flags.dim !== undefined) {
+    deprecated('--dim', '--vector-length');
+    return flags.dim;
+  }
+  if (flags.vectorLength === undefined) {
+    throw new CommanderError(
+      2,
+      'commander.missingMandatoryOptionValue',
+      "error: required option '--vector-length <n>' not specified",
+    );
+  }
+  return flags.vectorLength;
+}
+
 async function simulate(flags: SimulateFlags): Promise<void> {
+  const dim = vectorLengthOf(flags);
   let dropAt: DropPoint | undefined;
   if (flags.dropAt !== undefined) {
-    dropAt = DROP_NAMES[flags.dropAt];
-    if (dropAt === undefined) {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        '--drop-at must be advertise, share, mask, consistency or unmask',
-      );
-    }
+    const alias = DROP_ALIASES[flags.dropAt];
+    if (alias !== undefined) deprecated(`--drop-at ${flags.dropAt}`, `--drop-at ${alias}`);
+    dropAt = alias ?? (flags.dropAt as DropPoint);
     if (dropAt === 'consistency' && flags.profile !== 'active') {
       throw new ConfideArgumentError(
         'INVALID_ARGUMENT',
-        '--drop-at consistency needs --profile active (only that profile has the consistency round)',
+        '--drop-at consistency needs --profile active (only that profile has the consistency stage)',
       );
     }
+  }
+  if ((flags.attestKey === undefined) !== (flags.attestation === undefined)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', '--attest-key and --attestation go together');
   }
   // The plan's cost, checked before any file is read or any input allocated.
   const maxMemoryBytes = flags.maxMemoryMb * 1024 * 1024;
@@ -161,72 +212,38 @@ async function simulate(flags: SimulateFlags): Promise<void> {
     estimateRoundResources({
       role: 'simulation',
       clients: flags.clients,
-      vectorLength: flags.dim,
+      vectorLength: dim,
       degree: plan.degree,
     }),
     maxMemoryBytes,
-    { shrink: 'lower --dim or --clients', raise: 'raise --max-memory-mb' },
+    { shrink: 'lower --vector-length or --clients', raise: 'raise --max-memory-mb' },
   );
-  const sign = await aggregationAttester(flags);
+  const sign = await roundAttester(flags.attestKey, flags);
+  const progress = createProgress({ label: 'simulate', total: flags.clients, quiet: flags.quiet === true });
   const started = performance.now();
   const r = await simulateRound({
     maxMemoryBytes,
     clients: flags.clients,
-    dim: flags.dim,
+    dim,
     dropout: flags.dropout,
     profile: flags.profile,
     corruptionRate: flags.corruption,
     valueBits: flags.valueBits,
     encoding: flags.encoding,
+    onProgress: (e) => (e.type === 'phase' ? progress.phase(e.phase, e.total) : progress.tick()),
     ...(dropAt === undefined ? {} : { dropAt }),
     ...(flags.graph === undefined ? {} : { graph: flags.graph }),
     ...(flags.seed === undefined ? {} : { seed: flags.seed }),
   });
   const totalTimeMs = performance.now() - started;
+  progress.done(r.aborted === null ? `${r.survivors} of ${r.clients} inputs summed` : 'aborted');
   let attestation: string | undefined;
-  if (sign !== undefined && r.aggregateDigest !== null) attestation = await sign(r);
-  if (flags.json) {
-    const report = {
-      ...r,
-      dropout: flags.dropout,
-      dropAt: dropAt ?? null,
-      seed: flags.seed ?? null,
-      totalTimeMs,
-      ...(attestation === undefined ? {} : { attestation }),
-    };
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  } else {
-    printText(r, flags);
-  }
-  if (r.aborted !== null) {
-    const code = (SMPC_ERROR_CODES as readonly string[]).includes(r.aborted.code)
-      ? (r.aborted.code as SmpcErrorCode)
-      : 'SMPC_ABORTED';
-    throw new SmpcError(code, `the simulated round aborted: ${r.aborted.reason}`);
-  }
-  if (!r.exact) throw new SmpcError('SMPC_AGGREGATE_INVALID', 'the unmasked aggregate is not exact');
-}
-
-/**
- * `--attest-key KEY --attestation OUT`: reads the key before the round runs and returns the
- * function that signs the round's `aggregation-round` lineage attestation (`confide/provenance`,
- * loaded only when asked for). The simulated aggregate is named by the SHA-256 of its lanes.
- */
-async function aggregationAttester(
-  flags: SimulateFlags,
-): Promise<((r: SimulationResult) => Promise<string>) | undefined> {
-  if ((flags.attestKey === undefined) !== (flags.attestation === undefined)) {
-    throw new ConfideArgumentError('INVALID_ARGUMENT', '--attest-key and --attestation go together');
-  }
-  if (flags.attestKey === undefined || flags.attestation === undefined) return undefined;
-  const out = flags.attestation;
-  const provenance = await import('../../provenance/index.ts');
-  const key = await readPrivateKey(flags.attestKey, 'attestation key', flags, 'SMPC');
-  return async (r) => {
-    const attestation = await provenance.attestAggregationRound(
+  if (sign !== undefined && r.aggregateDigest !== null && flags.attestation !== undefined) {
+    attestation = await sign(
       {
-        aggregate: { name: 'aggregate', digest: r.aggregateDigest as string },
         round: 0,
+        aggregateDigest: r.aggregateDigest,
+        aggregateName: 'aggregate',
         participants: r.survivors,
         parameters: {
           clients: r.clients,
@@ -238,11 +255,29 @@ async function aggregationAttester(
           dropped: r.dropped,
         },
       },
-      key,
+      flags.attestation,
     );
-    await writeAtomic(out, `${JSON.stringify(attestation.envelope)}\n`, { scope: 'SMPC', overwrite: true });
-    return attestation.digest;
-  };
+  }
+  if (flags.json) {
+    const report = {
+      ...r,
+      dropout: flags.dropout,
+      dropAt: dropAt ?? null,
+      seed: flags.seed ?? null,
+      totalTimeMs,
+      ...(attestation === undefined ? {} : { attestation }),
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    printText(r, flags, attestation);
+  }
+  if (r.aborted !== null) {
+    const code = (SMPC_ERROR_CODES as readonly string[]).includes(r.aborted.code)
+      ? (r.aborted.code as SmpcErrorCode)
+      : 'SMPC_ABORTED';
+    throw new SmpcError(code, `the simulated round aborted: ${r.aborted.reason}`);
+  }
+  if (!r.exact) throw new SmpcError('SMPC_AGGREGATE_INVALID', 'the unmasked aggregate is not exact');
 }
 
 /** Registers `confide smpc …` on the program. */
@@ -252,23 +287,33 @@ export function registerSmpcCommands(program: Command): void {
     .command('simulate')
     .description('Run one planned SecAgg+ round in memory, with dropouts, and report the outcome.')
     .requiredOption('--clients <n>', 'number of clients (3 to 10000)', integer(3, 10_000))
-    .requiredOption('--dim <d>', 'vector length (1 to 16777216)', integer(1, 2 ** 24))
-    .option('--dropout <f>', 'fraction of clients that drop out, in [0, 1)', fraction, 0)
+    .option(
+      '--vector-length <n>',
+      'length of every client vector (1 to 16777216; required)',
+      integer(1, 2 ** 24),
+    )
     .addOption(
-      new Option('--drop-at <round>', 'round at whose start the dropped clients vanish').choices([
-        'advertise',
-        'share',
-        'mask',
-        'consistency',
-        'unmask',
-      ]),
+      new Option('--dim <d>', 'deprecated alias of --vector-length')
+        .argParser(integer(1, 2 ** 24))
+        .hideHelp(),
+    )
+    .option('--dropout <f>', 'fraction of clients that drop out, in [0, 1): 0.1 or 10%', fraction, 0)
+    .option(
+      '--drop-at <stage>',
+      `stage at whose start the dropped clients vanish: ${DROP_STAGES.join(', ')} (default: spread over all)`,
+      dropStage,
     )
     .addOption(
       new Option('--graph <kind>', 'neighbour graph (default: the planner picks)').choices(GRAPH_KINDS),
     )
     .addOption(new Option('--profile <p>', 'threat profile').choices(PROFILES).default(DEFAULT_PROFILE))
     .option('--seed <s>', 'seed for reproducible inputs and dropouts (never for keys)')
-    .option('--corruption <f>', 'fraction of corrupt clients the plan must tolerate', fraction, 0.05)
+    .option(
+      '--corruption <f>',
+      'fraction of corrupt clients the plan must tolerate: 0.05 or 5%',
+      fraction,
+      0.05,
+    )
     .option('--value-bits <b>', 'bits per quantized value', integer(1, 31), 16)
     .addOption(
       new Option('--encoding <e>', 'wire encoding to count').choices(['binary', 'json']).default('binary'),
@@ -280,6 +325,7 @@ export function registerSmpcCommands(program: Command): void {
       4096,
     )
     .option('--json', 'print one JSON object')
+    .option('--quiet', 'no progress on stderr')
     .option(
       '--attest-key <file>',
       'sign an aggregation-round lineage attestation with this private key (PEM)',
