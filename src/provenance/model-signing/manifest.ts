@@ -4,7 +4,7 @@
  * with predicate `https://model_signing/signature/v1.0`, the statement bytes the Python reference
  * writes, and the Sigstore bundle v0.3 structure check. Pure and synchronous: no I/O, no keys.
  *
- * Format facts followed (see `shared/research/provenance-anchors.md` §2):
+ * Format facts followed (from the Python reference, sigstore/model-transparency, and the OMS spec):
  * - resources are `{ name, algorithm, digest }` with a bare lowercase hex digest; names are POSIX
  *   paths relative to the model root, `"."` for a single-file model, `path:start:end` for shards
  *   (algorithm `sha256-sharded-<size>`, as Python writes; OMS says `sha256`);

@@ -6,10 +6,11 @@
  * its signed entry timestamp, inclusion proof and checkpoint, RFC 3161 timestamps, certificate
  * validity at the log/timestamp time, and the identity policy: SAN + OIDC issuer extension) is
  * delegated to the maintained verifier `@sigstore/verify` (with `@sigstore/bundle` to read the
- * bundle and `@sigstore/protobuf-specs` to read the trusted root), as the issue asks, instead of
+ * bundle and `@sigstore/protobuf-specs` to read the trusted root), instead of
  * hand-written X.509 and transparency-log code. These are loaded with a dynamic `import()` only
- * when this function runs, so `confide/provenance` stays light and browser-loadable; keyless
- * verification itself is Node only (the Sigstore JS stack uses `node:crypto`).
+ * when this function runs, so `confide/provenance` stays light and browser-loadable; in the
+ * browser build of `confide/provenance/verify` the Sigstore stack's few uses of `node:crypto` are
+ * answered by `shims.ts`.
  *
  * The model-specific part stays ours: our bundle structure check runs first (so the OMS
  * `missing-tlog-entries` vector is refused at the structure step), and after Sigstore accepts the
