@@ -25,6 +25,9 @@ import { type LinearModel, standardize } from '../he/model.ts';
 import { isOnnx } from '../he/onnx.ts';
 import { readBytes, readText } from './files.ts';
 
+/** Longest feature name the model format accepts. */
+const MAX_NAME_LENGTH = 256;
+
 /** Margin of `--input-bound auto` over the largest |value| of the data. */
 export const AUTO_BOUND_MARGIN = 1.25;
 
@@ -46,6 +49,12 @@ async function nameList(value: string, flag: string, maxBytes: number | undefine
   }
   const seen = new Set<string>();
   for (const n of cleaned) {
+    if (n.length > MAX_NAME_LENGTH) {
+      throw new HeError(
+        'HE_PARAMETERS_INVALID',
+        `${flag} has a name longer than ${MAX_NAME_LENGTH} characters`,
+      );
+    }
     if (seen.has(n)) throw new HeError('HE_PARAMETERS_INVALID', `${flag} names "${n}" twice`);
     seen.add(n);
   }
@@ -82,10 +91,20 @@ export async function readModelFile(
       `${flag} is for ONNX models only: ${path} is not ONNX, and a confide/linear-model JSON file names its features itself`,
     );
   }
-  const names = featureNames === undefined ? undefined : await nameList(featureNames, flag, maxBytes);
-  const model = loadModel(bytes, names ? { featureNames: names } : {});
-  if (onnx && names === undefined) warnUnnamed(path, model.features.length, prefix);
-  return model;
+  const unnamed = loadModel(bytes);
+  const count = unnamed.features.length;
+  if (featureNames === undefined) {
+    if (onnx) warnUnnamed(path, count, prefix);
+    return unnamed;
+  }
+  const names = await nameList(featureNames, flag, maxBytes);
+  if (names.length !== count) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `${flag} gives ${names.length} name${names.length === 1 ? '' : 's'} but ${path} has ${count} inputs: give one name per input, in training order`,
+    );
+  }
+  return loadModel(bytes, { featureNames: names });
 }
 
 /**
