@@ -23,6 +23,7 @@ import { parseCsv, rowsForModel } from '../he/csv.ts';
 import { loadModel } from '../he/load-model.ts';
 import { type LinearModel, standardize } from '../he/model.ts';
 import { isOnnx } from '../he/onnx.ts';
+import { DEFAULT_INPUT_BOUND } from '../he/params.ts';
 import { readBytes, readText } from './files.ts';
 
 /** Longest feature name the model format accepts. */
@@ -154,11 +155,75 @@ export async function measureInputBound(
   return { path, rows: rows.length, largest, bound: roundUp2(AUTO_BOUND_MARGIN * largest) };
 }
 
-/** The sentence added to a `HE_PLAN_INFEASIBLE` refusal of `he keygen`: which bound would do. */
-export function inputBoundHint(model: LinearModel, bound: number, data: DataBound | undefined): string {
-  const after = model.scaler ? "after the model's scaler" : '(this model has no scaler: raw values)';
-  if (data) {
-    return `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} ${after}, so --input-bound auto --in ${data.path} (${data.bound}, 25% above) may fit where ${bound} does not`;
+/** The input bound `he keygen` plans for, from `--input-bound` and `--in`. */
+export interface InputBoundChoice {
+  /** Undefined: the library's default ({@link DEFAULT_INPUT_BOUND}). */
+  readonly inputBound: number | undefined;
+  /** The bound actually planned for. */
+  readonly planned: number;
+  readonly auto: boolean;
+  readonly data: DataBound | undefined;
+}
+
+/**
+ * Resolves `--input-bound X|auto` with `--in FILE`: `auto` needs `--in`; with `--in`, data beyond
+ * the bound is refused now rather than at encryption.
+ *
+ * @throws {@link HeError} `HE_PARAMETERS_INVALID`
+ */
+export async function resolveInputBound(
+  flag: string | undefined,
+  inPath: string | undefined,
+  model: LinearModel,
+  maxBytes: number | undefined,
+): Promise<InputBoundChoice> {
+  const auto = flag === 'auto';
+  if (auto && inPath === undefined) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      '--input-bound auto needs --in data.csv: the bound is computed from the data the keys will encrypt',
+    );
   }
-  return `--input-bound (now ${bound}) is the largest |value| of a feature ${after}; if your data stays well below it, pass --input-bound auto --in data.csv to plan for your data (25% above its largest |value|)`;
+  let given: number | undefined;
+  if (flag !== undefined && !auto) {
+    given = Number(flag);
+    if (!Number.isFinite(given) || given <= 0) {
+      throw new HeError(
+        'HE_PARAMETERS_INVALID',
+        `--input-bound must be a positive number or auto, got "${flag}"`,
+      );
+    }
+  }
+  const data = inPath === undefined ? undefined : await measureInputBound(inPath, model, maxBytes);
+  const inputBound = auto ? data?.bound : given;
+  const planned = inputBound ?? DEFAULT_INPUT_BOUND;
+  if (data && data.largest > planned) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} after the model's scaler, beyond --input-bound ${planned}: it could not be encrypted under these keys; pass --input-bound auto (${data.bound}) or a larger bound`,
+    );
+  }
+  return { inputBound, planned, auto, data };
+}
+
+/**
+ * Adds to a `HE_PLAN_INFEASIBLE` refusal of `he keygen` what the input bound has to do with it and
+ * which bound would do; any other error is returned unchanged.
+ */
+export function explainInfeasible(error: unknown, model: LinearModel, choice: InputBoundChoice): unknown {
+  if (!(error instanceof HeError) || error.code !== 'HE_PLAN_INFEASIBLE') return error;
+  const { planned, data } = choice;
+  const after = model.scaler ? "after the model's scaler" : '(this model has no scaler: raw values)';
+  let hint: string;
+  if (choice.auto || (data && data.bound >= planned)) {
+    const source = data
+      ? `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} ${after}`
+      : '';
+    hint = `${source}${source ? ', so a' : 'A'} smaller input bound would not hold the data: lower --precision-bits, or standardize the features (a StandardScaler before the model) so the weights shrink`;
+  } else if (data) {
+    hint = `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} ${after}, so --input-bound auto --in ${data.path} (${data.bound}, 25% above) may fit where ${planned} does not`;
+  } else {
+    hint = `--input-bound (now ${planned}) is the largest |value| of a feature ${after}; if your data stays well below it, pass --input-bound auto --in data.csv to plan for your data (25% above its largest |value|)`;
+  }
+  return new HeError('HE_PLAN_INFEASIBLE', `${error.message}; ${hint}`, { cause: error });
 }

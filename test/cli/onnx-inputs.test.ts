@@ -245,6 +245,29 @@ describe('he keygen --input-bound for a model without a scaler', () => {
     });
   });
 
+  it('when even the data-derived bound cannot be planned, says so and proposes what else to change', async () => {
+    const run = await confide(
+      'he',
+      'keygen',
+      '--model',
+      model,
+      ...named,
+      '--input-bound',
+      'auto',
+      '--in',
+      'diabetes-unit-norm.csv',
+      '--precision-bits',
+      '30',
+      '--out',
+      'never',
+    );
+    expect(run.exitCode).toBe(1);
+    const err = lines(run.stderr);
+    expect(err, run.stderr).toHaveLength(1);
+    expect(err[0]).toMatch(/^confide: HE_PLAN_INFEASIBLE: /);
+    expect(err[0]).toContain('a smaller input bound would not hold the data: lower --precision-bits');
+  });
+
   it('refuses auto without --in, and data beyond an explicit bound, naming the flags', async () => {
     const noData = await confide(
       'he',

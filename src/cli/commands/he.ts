@@ -24,10 +24,9 @@ import {
   parseCsv,
   rowsForModel,
 } from '../../he/index.ts';
-import { DEFAULT_INPUT_BOUND } from '../../he/params.ts';
 import { InferencePool } from '../../workers/index.ts';
 import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
-import { inputBoundHint, measureInputBound, readModelFile } from '../model-inputs.ts';
+import { explainInfeasible, readModelFile, resolveInputBound } from '../model-inputs.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { registerServeCommand } from './serve.ts';
 
@@ -62,13 +61,6 @@ function parseInteger(value: string, flag: string): number {
   return Number(value);
 }
 
-function parsePositive(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new HeError('HE_PARAMETERS_INVALID', `${flag} must be a positive number, got "${value}"`);
-  return n;
-}
-
 interface KeygenFlags {
   model: string;
   out: string;
@@ -94,27 +86,8 @@ async function keygen(flags: KeygenFlags): Promise<void> {
       `--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${flags.preset}"`,
     );
   }
-  const auto = flags.inputBound === 'auto';
-  if (auto && flags.in === undefined) {
-    throw new HeError(
-      'HE_PARAMETERS_INVALID',
-      '--input-bound auto needs --in data.csv: the bound is computed from the data the keys will encrypt',
-    );
-  }
-  const data =
-    flags.in === undefined ? undefined : await measureInputBound(flags.in, model, flags.maxInputBytes);
-  const inputBound = auto
-    ? data?.bound
-    : flags.inputBound === undefined
-      ? undefined
-      : parsePositive(flags.inputBound, '--input-bound');
-  const planned = inputBound ?? DEFAULT_INPUT_BOUND;
-  if (data && data.largest > planned) {
-    throw new HeError(
-      'HE_PARAMETERS_INVALID',
-      `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} after the model's scaler, beyond --input-bound ${planned}: it could not be encrypted under these keys; pass --input-bound auto (${data.bound}) or a larger bound`,
-    );
-  }
+  const bound = await resolveInputBound(flags.inputBound, flags.in, model, flags.maxInputBytes);
+  const { inputBound, data } = bound;
   progress('planning parameters and generating keys');
   let client: HeClient;
   try {
@@ -127,9 +100,7 @@ async function keygen(flags: KeygenFlags): Promise<void> {
       ...(inputBound !== undefined ? { inputBound } : {}),
     });
   } catch (error) {
-    if (!(error instanceof HeError) || error.code !== 'HE_PLAN_INFEASIBLE' || auto) throw error;
-    const hint = inputBoundHint(model, planned, data);
-    throw new HeError('HE_PLAN_INFEASIBLE', `${error.message}; ${hint}`, { cause: error });
+    throw explainInfeasible(error, model, bound);
   }
   try {
     const secret = client.exportSecretKeys();
@@ -153,9 +124,9 @@ async function keygen(flags: KeygenFlags): Promise<void> {
     };
     if (flags.json) json(summary);
     else {
-      const bound = auto && data ? `; input bound ${data.bound} from ${data.path}` : '';
+      const from = bound.auto && data ? `; input bound ${data.bound} from ${data.path}` : '';
       process.stdout.write(
-        `key set ${summary.keySetId}: ${summary.secretKeyFile} (mode 0600, keep private), ${summary.evaluationKeyFile} (${summary.evaluationKeyBytes} bytes, for the server)${bound}\n`,
+        `key set ${summary.keySetId}: ${summary.secretKeyFile} (mode 0600, keep private), ${summary.evaluationKeyFile} (${summary.evaluationKeyBytes} bytes, for the server)${from}\n`,
       );
     }
   } finally {
