@@ -8,8 +8,9 @@
  * `f0` … `f{d-1}`. The CLI never does so silently: loading an ONNX model without names prints one
  * warning line on stderr naming the flag and the count of inputs.
  *
- * The automatic input bound is 25% above the largest |value| the data reaches after the model's
- * scaler (the raw value for a model without one), rounded up to two significant digits.
+ * The automatic input bound is the power of two at or above 1.25 × the largest |value| the data
+ * reaches after the model's scaler (the raw value for a model without one). It is part of the plan
+ * stored in the evaluation keys the server receives, hence the coarse rounding.
  *
  * Deliberately not here: the importer (`he/onnx.ts`) and the parameter planner (`he/params.ts`),
  * which these only feed.
@@ -122,12 +123,14 @@ export function collectServeFeatureNames(value: string, previous: Map<string, st
   return new Map(previous).set(id, value.slice(eq + 1));
 }
 
-/** Rounds up to two significant digits (0.2375 → 0.24, 376.25 → 380). */
-function roundUp2(x: number): number {
+/**
+ * The power of two at or above `x`: the bound travels to the server inside the evaluation keys, so
+ * it reveals only which power of two the data's largest value falls under, at a cost of at most
+ * one bit of modulus.
+ */
+function powerOfTwoAbove(x: number): number {
   if (!(x > 0)) return 1;
-  const unit = 10 ** (Math.floor(Math.log10(x)) - 1);
-  const steps = Math.ceil(Number((x / unit).toPrecision(12)));
-  return Number((steps * unit).toPrecision(2));
+  return 2 ** Math.ceil(Math.log2(x));
 }
 
 /** The largest |value| of the data after the model's scaler, and the bound `auto` derives from it. */
@@ -152,7 +155,7 @@ export async function measureInputBound(
   for (const row of rows) {
     for (const v of standardize(model, row)) largest = Math.max(largest, Math.abs(v));
   }
-  return { path, rows: rows.length, largest, bound: roundUp2(AUTO_BOUND_MARGIN * largest) };
+  return { path, rows: rows.length, largest, bound: powerOfTwoAbove(AUTO_BOUND_MARGIN * largest) };
 }
 
 /** The input bound `he keygen` plans for, from `--input-bound` and `--in`. */
@@ -221,9 +224,9 @@ export function explainInfeasible(error: unknown, model: LinearModel, choice: In
       : '';
     hint = `${source}${source ? ', so a' : 'A'} smaller input bound would not hold the data: lower --precision-bits, or standardize the features (a StandardScaler before the model) so the weights shrink`;
   } else if (data) {
-    hint = `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} ${after}, so --input-bound auto --in ${data.path} (${data.bound}, 25% above) may fit where ${planned} does not`;
+    hint = `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} ${after}, so --input-bound auto --in ${data.path} (${data.bound}) may fit where ${planned} does not`;
   } else {
-    hint = `--input-bound (now ${planned}) is the largest |value| of a feature ${after}; if your data stays well below it, pass --input-bound auto --in data.csv to plan for your data (25% above its largest |value|)`;
+    hint = `--input-bound (now ${planned}) is the largest |value| of a feature ${after}; if your data stays well below it, pass --input-bound auto --in data.csv to plan for your data (the power of two above 1.25 × its largest |value|)`;
   }
   return new HeError('HE_PLAN_INFEASIBLE', `${error.message}; ${hint}`, { cause: error });
 }

@@ -181,7 +181,7 @@ describe('he keygen --input-bound for a model without a scaler', () => {
     );
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toContain(
-      `reaches |x| = ${largestAbs().toPrecision(3)} (this model has no scaler: raw values), so --input-bound auto --in diabetes-unit-norm.csv (${expectedBound()}, 25% above)`,
+      `reaches |x| = ${largestAbs().toPrecision(3)} (this model has no scaler: raw values), so --input-bound auto --in diabetes-unit-norm.csv (${expectedBound()})`,
     );
   });
 
@@ -311,11 +311,9 @@ function largestAbs(): number {
   return Math.max(...csvValues.map(Math.abs));
 }
 
-/** 25% above, rounded up to two significant digits, as the README states. */
+/** The power of two at or above 1.25 × the largest |value|, as the README states. */
 function expectedBound(): number {
-  const x = 1.25 * largestAbs();
-  const unit = 10 ** (Math.floor(Math.log10(x)) - 1);
-  return Number((Math.ceil(x / unit - 1e-9) * unit).toPrecision(2));
+  return 2 ** Math.ceil(Math.log2(1.25 * largestAbs()));
 }
 
 function spawnServe(args: string[]): { child: ChildProcess; url: Promise<string>; stderr: () => string } {

@@ -426,7 +426,10 @@ export function registerHeCommands(program: Command): void {
       '--input-bound <x>',
       "largest |value| of a feature after the model's scaler (default 1024), or auto (with --in)",
     )
-    .option('--in <file>', 'CSV of representative data: --input-bound auto is 25% above its largest |value|')
+    .option(
+      '--in <file>',
+      'CSV of representative data: --input-bound auto plans for its largest |value| (see README)',
+    )
     .option('--feature-names <list>', featureNamesHelp)
     .option('--json', 'print a JSON summary')
     .option('--force', 'replace an existing DIR/secret.key (everything encrypted under it is lost)')
