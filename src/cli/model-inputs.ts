@@ -8,8 +8,9 @@
  * `f0` … `f{d-1}`. The CLI never does so silently: loading an ONNX model without names prints one
  * warning line on stderr naming the flag and the count of inputs.
  *
- * The automatic input bound is 25% above the largest |value| the data reaches after the model's
- * scaler (the raw value for a model without one), rounded up to two significant digits.
+ * The automatic input bound is the power of two at or above 1.25 × the largest |value| the data
+ * reaches after the model's scaler (the raw value for a model without one). It is part of the plan
+ * stored in the evaluation keys the server receives, hence the coarse rounding.
  *
  * Deliberately not here: the importer (`he/onnx.ts`) and the parameter planner (`he/params.ts`),
  * which these only feed.
@@ -23,7 +24,11 @@ import { parseCsv, rowsForModel } from '../he/csv.ts';
 import { loadModel } from '../he/load-model.ts';
 import { type LinearModel, standardize } from '../he/model.ts';
 import { isOnnx } from '../he/onnx.ts';
+import { DEFAULT_INPUT_BOUND } from '../he/params.ts';
 import { readBytes, readText } from './files.ts';
+
+/** Longest feature name the model format accepts. */
+const MAX_NAME_LENGTH = 256;
 
 /** Margin of `--input-bound auto` over the largest |value| of the data. */
 export const AUTO_BOUND_MARGIN = 1.25;
@@ -46,6 +51,12 @@ async function nameList(value: string, flag: string, maxBytes: number | undefine
   }
   const seen = new Set<string>();
   for (const n of cleaned) {
+    if (n.length > MAX_NAME_LENGTH) {
+      throw new HeError(
+        'HE_PARAMETERS_INVALID',
+        `${flag} has a name longer than ${MAX_NAME_LENGTH} characters`,
+      );
+    }
     if (seen.has(n)) throw new HeError('HE_PARAMETERS_INVALID', `${flag} names "${n}" twice`);
     seen.add(n);
   }
@@ -82,10 +93,20 @@ export async function readModelFile(
       `${flag} is for ONNX models only: ${path} is not ONNX, and a confide/linear-model JSON file names its features itself`,
     );
   }
-  const names = featureNames === undefined ? undefined : await nameList(featureNames, flag, maxBytes);
-  const model = loadModel(bytes, names ? { featureNames: names } : {});
-  if (onnx && names === undefined) warnUnnamed(path, model.features.length, prefix);
-  return model;
+  const unnamed = loadModel(bytes);
+  const count = unnamed.features.length;
+  if (featureNames === undefined) {
+    if (onnx) warnUnnamed(path, count, prefix);
+    return unnamed;
+  }
+  const names = await nameList(featureNames, flag, maxBytes);
+  if (names.length !== count) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `${flag} gives ${names.length} name${names.length === 1 ? '' : 's'} but ${path} has ${count} inputs: give one name per input, in training order`,
+    );
+  }
+  return loadModel(bytes, { featureNames: names });
 }
 
 /**
@@ -102,12 +123,14 @@ export function collectServeFeatureNames(value: string, previous: Map<string, st
   return new Map(previous).set(id, value.slice(eq + 1));
 }
 
-/** Rounds up to two significant digits (0.2375 → 0.24, 376.25 → 380). */
-function roundUp2(x: number): number {
+/**
+ * The power of two at or above `x`: the bound travels to the server inside the evaluation keys, so
+ * it reveals only which power of two the data's largest value falls under, at a cost of at most
+ * one bit of modulus.
+ */
+function powerOfTwoAbove(x: number): number {
   if (!(x > 0)) return 1;
-  const unit = 10 ** (Math.floor(Math.log10(x)) - 1);
-  const steps = Math.ceil(Number((x / unit).toPrecision(12)));
-  return Number((steps * unit).toPrecision(2));
+  return 2 ** Math.ceil(Math.log2(x));
 }
 
 /** The largest |value| of the data after the model's scaler, and the bound `auto` derives from it. */
@@ -132,14 +155,78 @@ export async function measureInputBound(
   for (const row of rows) {
     for (const v of standardize(model, row)) largest = Math.max(largest, Math.abs(v));
   }
-  return { path, rows: rows.length, largest, bound: roundUp2(AUTO_BOUND_MARGIN * largest) };
+  return { path, rows: rows.length, largest, bound: powerOfTwoAbove(AUTO_BOUND_MARGIN * largest) };
 }
 
-/** The sentence added to a `HE_PLAN_INFEASIBLE` refusal of `he keygen`: which bound would do. */
-export function inputBoundHint(model: LinearModel, bound: number, data: DataBound | undefined): string {
-  const after = model.scaler ? "after the model's scaler" : '(this model has no scaler: raw values)';
-  if (data) {
-    return `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} ${after}, so --input-bound auto --in ${data.path} (${data.bound}, 25% above) may fit where ${bound} does not`;
+/** The input bound `he keygen` plans for, from `--input-bound` and `--in`. */
+export interface InputBoundChoice {
+  /** Undefined: the library's default ({@link DEFAULT_INPUT_BOUND}). */
+  readonly inputBound: number | undefined;
+  /** The bound actually planned for. */
+  readonly planned: number;
+  readonly auto: boolean;
+  readonly data: DataBound | undefined;
+}
+
+/**
+ * Resolves `--input-bound X|auto` with `--in FILE`: `auto` needs `--in`; with `--in`, data beyond
+ * the bound is refused now rather than at encryption.
+ *
+ * @throws {@link HeError} `HE_PARAMETERS_INVALID`
+ */
+export async function resolveInputBound(
+  flag: string | undefined,
+  inPath: string | undefined,
+  model: LinearModel,
+  maxBytes: number | undefined,
+): Promise<InputBoundChoice> {
+  const auto = flag === 'auto';
+  if (auto && inPath === undefined) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      '--input-bound auto needs --in data.csv: the bound is computed from the data the keys will encrypt',
+    );
   }
-  return `--input-bound (now ${bound}) is the largest |value| of a feature ${after}; if your data stays well below it, pass --input-bound auto --in data.csv to plan for your data (25% above its largest |value|)`;
+  let given: number | undefined;
+  if (flag !== undefined && !auto) {
+    given = Number(flag);
+    if (!Number.isFinite(given) || given <= 0) {
+      throw new HeError(
+        'HE_PARAMETERS_INVALID',
+        `--input-bound must be a positive number or auto, got "${flag}"`,
+      );
+    }
+  }
+  const data = inPath === undefined ? undefined : await measureInputBound(inPath, model, maxBytes);
+  const inputBound = auto ? data?.bound : given;
+  const planned = inputBound ?? DEFAULT_INPUT_BOUND;
+  if (data && data.largest > planned) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} after the model's scaler, beyond --input-bound ${planned}: it could not be encrypted under these keys; pass --input-bound auto (${data.bound}) or a larger bound`,
+    );
+  }
+  return { inputBound, planned, auto, data };
+}
+
+/**
+ * Adds to a `HE_PLAN_INFEASIBLE` refusal of `he keygen` what the input bound has to do with it and
+ * which bound would do; any other error is returned unchanged.
+ */
+export function explainInfeasible(error: unknown, model: LinearModel, choice: InputBoundChoice): unknown {
+  if (!(error instanceof HeError) || error.code !== 'HE_PLAN_INFEASIBLE') return error;
+  const { planned, data } = choice;
+  const after = model.scaler ? "after the model's scaler" : '(this model has no scaler: raw values)';
+  let hint: string;
+  if (choice.auto || (data && data.bound >= planned)) {
+    const source = data
+      ? `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} ${after}`
+      : '';
+    hint = `${source}${source ? ', so a' : 'A'} smaller input bound would not hold the data: lower --precision-bits, or standardize the features (a StandardScaler before the model) so the weights shrink`;
+  } else if (data) {
+    hint = `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} ${after}, so --input-bound auto --in ${data.path} (${data.bound}) may fit where ${planned} does not`;
+  } else {
+    hint = `--input-bound (now ${planned}) is the largest |value| of a feature ${after}; if your data stays well below it, pass --input-bound auto --in data.csv to plan for your data (the power of two above 1.25 × its largest |value|)`;
+  }
+  return new HeError('HE_PLAN_INFEASIBLE', `${error.message}; ${hint}`, { cause: error });
 }

@@ -117,7 +117,9 @@ describe('ONNX feature names on the CLI', () => {
     );
     expect(short.exitCode).toBe(1);
     expect(lines(short.stderr)).toHaveLength(1);
-    expect(short.stderr).toContain('2 names but the model has 10 features');
+    expect(short.stderr).toMatch(
+      /^confide: HE_PARAMETERS_INVALID: --feature-names gives 2 names but diabetes-regression-raw\.onnx has 10 inputs/,
+    );
     const twice = await confide(
       'he',
       'keygen',
@@ -179,7 +181,7 @@ describe('he keygen --input-bound for a model without a scaler', () => {
     );
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toContain(
-      `reaches |x| = ${largestAbs().toPrecision(3)} (this model has no scaler: raw values), so --input-bound auto --in diabetes-unit-norm.csv (${expectedBound()}, 25% above)`,
+      `reaches |x| = ${largestAbs().toPrecision(3)} (this model has no scaler: raw values), so --input-bound auto --in diabetes-unit-norm.csv (${expectedBound()})`,
     );
   });
 
@@ -243,6 +245,29 @@ describe('he keygen --input-bound for a model without a scaler', () => {
     });
   });
 
+  it('when even the data-derived bound cannot be planned, says so and proposes what else to change', async () => {
+    const run = await confide(
+      'he',
+      'keygen',
+      '--model',
+      model,
+      ...named,
+      '--input-bound',
+      'auto',
+      '--in',
+      'diabetes-unit-norm.csv',
+      '--precision-bits',
+      '30',
+      '--out',
+      'never',
+    );
+    expect(run.exitCode).toBe(1);
+    const err = lines(run.stderr);
+    expect(err, run.stderr).toHaveLength(1);
+    expect(err[0]).toMatch(/^confide: HE_PLAN_INFEASIBLE: /);
+    expect(err[0]).toContain('a smaller input bound would not hold the data: lower --precision-bits');
+  });
+
   it('refuses auto without --in, and data beyond an explicit bound, naming the flags', async () => {
     const noData = await confide(
       'he',
@@ -286,11 +311,9 @@ function largestAbs(): number {
   return Math.max(...csvValues.map(Math.abs));
 }
 
-/** 25% above, rounded up to two significant digits, as the README states. */
+/** The power of two at or above 1.25 × the largest |value|, as the README states. */
 function expectedBound(): number {
-  const x = 1.25 * largestAbs();
-  const unit = 10 ** (Math.floor(Math.log10(x)) - 1);
-  return Number((Math.ceil(x / unit - 1e-9) * unit).toPrecision(2));
+  return 2 ** Math.ceil(Math.log2(1.25 * largestAbs()));
 }
 
 function spawnServe(args: string[]): { child: ChildProcess; url: Promise<string>; stderr: () => string } {

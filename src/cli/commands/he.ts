@@ -24,10 +24,9 @@ import {
   parseCsv,
   rowsForModel,
 } from '../../he/index.ts';
-import { DEFAULT_INPUT_BOUND } from '../../he/params.ts';
 import { InferencePool } from '../../workers/index.ts';
 import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
-import { inputBoundHint, measureInputBound, readModelFile } from '../model-inputs.ts';
+import { explainInfeasible, readModelFile, resolveInputBound } from '../model-inputs.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
 import { keygenSource, registerRemoteCommands, remoteKeygen, reportKeys } from './he-remote.ts';
@@ -61,13 +60,6 @@ function parseInteger(value: string, flag: string): number {
   return Number(value);
 }
 
-function parsePositive(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new HeError('HE_PARAMETERS_INVALID', `${flag} must be a positive number, got "${value}"`);
-  return n;
-}
-
 interface KeygenFlags {
   model?: string;
   server?: string;
@@ -97,13 +89,6 @@ async function keygen(flags: KeygenFlags): Promise<void> {
       `--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${flags.preset}"`,
     );
   }
-  const auto = flags.inputBound === 'auto';
-  if (auto && flags.in === undefined) {
-    throw new HeError(
-      'HE_PARAMETERS_INVALID',
-      '--input-bound auto needs --in data.csv: the bound is computed from the data the keys will encrypt',
-    );
-  }
   const common = {
     layouts: parseLayouts(flags.layout),
     ...(flags.preset !== undefined ? { preset: flags.preset as PresetName } : {}),
@@ -112,49 +97,36 @@ async function keygen(flags: KeygenFlags): Promise<void> {
       : {}),
   };
   if (source !== 'model') {
-    if (auto || flags.in !== undefined) {
+    if (flags.inputBound === 'auto' || flags.in !== undefined) {
       throw new HeError(
         'HE_PARAMETERS_INVALID',
         '--input-bound auto and --in need the model file (--model): the served interface does not carry its scaler; pass a number to --input-bound',
       );
     }
-    const options = {
-      ...common,
-      ...(flags.inputBound !== undefined
-        ? { inputBound: parsePositive(flags.inputBound, '--input-bound') }
-        : {}),
-    };
+    const given = flags.inputBound === undefined ? undefined : Number(flags.inputBound);
+    if (given !== undefined && (!Number.isFinite(given) || given <= 0)) {
+      throw new HeError(
+        'HE_PARAMETERS_INVALID',
+        `--input-bound must be a positive number, got "${flags.inputBound}"`,
+      );
+    }
     progress('planning parameters from the served interface and generating keys');
-    await remoteKeygen(flags, source, options);
+    await remoteKeygen(flags, source, { ...common, ...(given !== undefined ? { inputBound: given } : {}) });
     return;
   }
   const model = await readModel(flags.model as string, flags.featureNames, flags.maxInputBytes);
-  const data =
-    flags.in === undefined ? undefined : await measureInputBound(flags.in, model, flags.maxInputBytes);
-  const inputBound = auto
-    ? data?.bound
-    : flags.inputBound === undefined
-      ? undefined
-      : parsePositive(flags.inputBound, '--input-bound');
-  const planned = inputBound ?? DEFAULT_INPUT_BOUND;
-  if (data && data.largest > planned) {
-    throw new HeError(
-      'HE_PARAMETERS_INVALID',
-      `the data in ${data.path} reaches |x| = ${data.largest.toPrecision(3)} after the model's scaler, beyond --input-bound ${planned}: it could not be encrypted under these keys; pass --input-bound auto (${data.bound}) or a larger bound`,
-    );
-  }
+  const bound = await resolveInputBound(flags.inputBound, flags.in, model, flags.maxInputBytes);
+  const { inputBound, data } = bound;
   progress('planning parameters and generating keys');
   let client: HeClient;
   try {
     client = await HeClient.create(model, { ...common, ...(inputBound !== undefined ? { inputBound } : {}) });
   } catch (error) {
-    if (!(error instanceof HeError) || error.code !== 'HE_PLAN_INFEASIBLE' || auto) throw error;
-    const hint = inputBoundHint(model, planned, data);
-    throw new HeError('HE_PLAN_INFEASIBLE', `${error.message}; ${hint}`, { cause: error });
+    throw explainInfeasible(error, model, bound);
   }
   try {
     reportKeys(client, await writeKeyFolder(client, flags.out, flags.force === true), flags.json === true);
-    if (!flags.json && auto && data) {
+    if (!flags.json && bound.auto && data) {
       process.stdout.write(`input bound ${data.bound} from ${data.path}\n`);
     }
   } finally {
@@ -461,7 +433,10 @@ export function registerHeCommands(program: Command): void {
       '--input-bound <x>',
       "largest |value| of a feature after the model's scaler (default 1024), or auto (with --in)",
     )
-    .option('--in <file>', 'CSV of representative data: --input-bound auto is 25% above its largest |value|')
+    .option(
+      '--in <file>',
+      'CSV of representative data: --input-bound auto plans for its largest |value| (see README)',
+    )
     .option('--feature-names <list>', featureNamesHelp)
     .option('--json', 'print a JSON summary')
     .option('--force', 'replace an existing DIR/secret.key (everything encrypted under it is lost)')
