@@ -33,6 +33,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'he/index': 'src/he/index.ts',
+    'he/csv': 'src/he/csv.ts',
     'provenance/index': 'src/provenance/index.ts',
     'smpc/index': 'src/smpc/index.ts',
     'smpc/server': 'src/smpc/server.ts',
@@ -54,6 +55,7 @@ export default defineConfig({
     entry: {
       index: 'src/index.ts',
       'he/index': 'src/he/index.ts',
+      'he/csv': 'src/he/csv.ts',
       'provenance/index': 'src/provenance/index.ts',
       'provenance/verify': 'src/provenance/verify-browser.ts',
       'smpc/index': 'src/smpc/index.ts',

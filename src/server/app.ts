@@ -69,6 +69,8 @@ export interface InferenceServer {
   listen(options?: { readonly host?: string; readonly port?: number }): Promise<string>;
   /** Graceful shutdown: finishes requests in flight, then frees everything. Idempotent. */
   close(): Promise<void>;
+  /** {@link InferenceServer.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
   /** The base URL once listening. */
   readonly url: string | undefined;
   /** Key sets currently held. */
@@ -417,7 +419,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
   });
   await app.ready();
 
-  return {
+  const server: InferenceServer = {
     async listen(listenOptions = {}) {
       if (url !== undefined) return url;
       const address = await app.listen({
@@ -440,6 +442,9 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
       })();
       return closed;
     },
+    [Symbol.asyncDispose]() {
+      return server.close();
+    },
     get url() {
       return url;
     },
@@ -456,4 +461,5 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
       return registry.bytes;
     },
   };
+  return server;
 }

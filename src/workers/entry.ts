@@ -96,7 +96,7 @@ const api: InferenceWorkerApi = {
   },
   async score(keySetId, digest, batch) {
     try {
-      const result = owned(serverFor(keySetId, digest).infer(batch));
+      const result = owned((await serverFor(keySetId, digest).infer(batch)).result);
       jobs++;
       return transfer({ ok: true, value: result }, [result.buffer as ArrayBuffer]);
     } catch (error) {

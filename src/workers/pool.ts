@@ -139,6 +139,8 @@ interface Pair extends LoadedModel {
   readonly slots: number;
   loading: Promise<void>;
   ready: boolean;
+  /** Loads not yet matched by an unload: the pair is freed when the last is released. */
+  holds: number;
   /** Jobs accepted and not settled. */
   active: number;
   drained: (() => void) | undefined;
@@ -234,6 +236,8 @@ export class InferencePool {
   readonly #spawn: Spawn;
   readonly #slots: Slot[] = [];
   readonly #pairs = new Map<string, Pair>();
+  /** Pairs whose last hold was released and that are being freed on the workers. */
+  readonly #unloading = new Map<string, Promise<void>>();
   /** Jobs accepted and not sent, in order. */
   #queue: Job[] = [];
   #pumpQueued = false;
@@ -319,8 +323,10 @@ export class InferencePool {
   }
 
   /**
-   * Loads a client's evaluation keys for `model` on every worker, once. Loading the same pair
-   * again returns the same ids without loading anything.
+   * Loads a client's evaluation keys for `model` on every worker, once, and takes one hold on the
+   * pair: it stays loaded until every `load` is matched by an {@link InferencePool.unload}.
+   * Loading a pair already held takes another hold and returns the same ids without loading
+   * anything.
    *
    * @throws {@link HeError} container errors and `HE_MODEL_INVALID` (checked here),
    *   `HE_MODEL_MISMATCH` and key errors (from the workers)
@@ -334,9 +340,15 @@ export class InferencePool {
     const { plan } = planFromMetadata(container.metadata);
     const ids: LoadedModel = { keySetId: toHex(container.keySetId), modelDigest: modelDigest(checked) };
     const key = pairKey(ids.keySetId, ids.modelDigest);
+    // A pair being freed is loaded afresh once that finished (the workers would drop it again).
+    for (let unloading = this.#unloading.get(key); unloading; unloading = this.#unloading.get(key)) {
+      await unloading;
+    }
+    this.#assertOpen();
     const existing = this.#pairs.get(key);
     if (existing) {
       await existing.loading;
+      existing.holds++;
       return ids;
     }
     const pair: Pair = {
@@ -347,6 +359,7 @@ export class InferencePool {
       slots: plan.slots,
       loading: Promise.resolve(),
       ready: false,
+      holds: 0,
       active: 0,
       drained: undefined,
     };
@@ -371,6 +384,7 @@ export class InferencePool {
       pair.ready = true;
     })();
     await pair.loading;
+    pair.holds++;
     return ids;
   }
 
@@ -431,22 +445,30 @@ export class InferencePool {
   }
 
   /**
-   * Frees a loaded pair on every worker after the jobs already accepted for it finish. New
-   * `infer` calls for it fail with `WORKER_NOT_LOADED` at once. Unknown pairs are ignored.
+   * Releases one hold on a loaded pair. The last release frees the pair on every worker after the
+   * jobs already accepted for it finish; new `infer` calls for it then fail with
+   * `WORKER_NOT_LOADED` at once. Unknown pairs are ignored.
    */
   async unload(keySetId: string, modelDigest: string): Promise<void> {
     assertString(keySetId, 'keySetId', 64);
     assertString(modelDigest, 'modelDigest', 128);
     const pair = this.#pairs.get(pairKey(keySetId, modelDigest));
     if (!pair || this.#closed) return;
+    if (--pair.holds > 0) return;
     this.#pairs.delete(pair.key);
-    await pair.loading.catch(() => {});
-    if (pair.active > 0) {
-      await new Promise<void>((resolve) => {
-        pair.drained = resolve;
-      });
-    }
-    await this.#broadcastUnload(pair);
+    const unloading = (async () => {
+      await pair.loading.catch(() => {});
+      if (pair.active > 0) {
+        await new Promise<void>((resolve) => {
+          pair.drained = resolve;
+        });
+      }
+      await this.#broadcastUnload(pair);
+    })().finally(() => {
+      if (this.#unloading.get(pair.key) === unloading) this.#unloading.delete(pair.key);
+    });
+    this.#unloading.set(pair.key, unloading);
+    await unloading;
   }
 
   /**

@@ -45,7 +45,7 @@ describe('inference server on the worker pool', () => {
           expect(digest).toBe(modelDigest(RISK));
           const reference = await HeServer.create(keys, RISK);
           try {
-            expect(Buffer.from(result).equals(Buffer.from(reference.infer(batch)))).toBe(true);
+            expect(Buffer.from(result).equals(Buffer.from((await reference.infer(batch)).result))).toBe(true);
           } finally {
             reference.dispose();
           }

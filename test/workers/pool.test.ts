@@ -94,7 +94,7 @@ describe('InferencePool: results', () => {
     // Both (idle) workers scored a part: 2 chunks each.
     expect(after.workers.map((w, i) => w.jobs - (before.workers[i]?.jobs ?? 0))).toEqual([1, 1]);
     expect(same(batch, copy)).toBe(true); // the caller's bytes are neither changed nor detached
-    expect(same(pooled, bin.server.infer(batch))).toBe(true);
+    expect(same(pooled, (await bin.server.infer(batch)).result)).toBe(true);
     const decrypted = bin.client.decrypt(pooled);
     expect(decrypted.predictions).toHaveLength(rows.length);
     expect(decrypted.modelDigest).toBe(bin.server.modelDigest);
@@ -103,8 +103,8 @@ describe('InferencePool: results', () => {
   it('single layout, row by row: the bytes of HeServer.infer, rows in order', async () => {
     const batch = bin.client.encrypt(breast.x.slice(0, 16), { layout: 'single' });
     const pooled = await pool.infer(bin.client.keySetId, bin.server.modelDigest, batch);
-    expect(same(pooled, bin.server.infer(batch))).toBe(true);
-    const expected = bin.client.decrypt(bin.server.infer(batch)).scores;
+    expect(same(pooled, (await bin.server.infer(batch)).result)).toBe(true);
+    const expected = bin.client.decrypt((await bin.server.infer(batch)).result).scores;
     expect(bin.client.decrypt(pooled).scores).toEqual(expected);
   });
 
@@ -114,7 +114,7 @@ describe('InferencePool: results', () => {
         layout === 'batch' ? rowsOf(diabetes.x, multi.client.plan.slots + 40) : diabetes.x.slice(0, 9);
       const batch = multi.client.encrypt(rows, { layout });
       const pooled = await pool.infer(multi.client.keySetId, multi.server.modelDigest, batch);
-      expect(same(pooled, multi.server.infer(batch))).toBe(true);
+      expect(same(pooled, (await multi.server.infer(batch)).result)).toBe(true);
       const labels = multi.client
         .decrypt(pooled)
         .predictions.map((p) => p.task === 'multiclass-classification' && p.label);
@@ -129,14 +129,14 @@ describe('InferencePool: results', () => {
     const pooled = await Promise.all(
       batches.map((b) => pool.infer(bin.client.keySetId, bin.server.modelDigest, b)),
     );
-    pooled.forEach((result, i) => {
-      expect(same(result, bin.server.infer(batches[i] as Uint8Array))).toBe(true);
-    });
+    for (const [i, result] of pooled.entries()) {
+      expect(same(result, (await bin.server.infer(batches[i] as Uint8Array)).result)).toBe(true);
+    }
   });
 
   it('a burst of batches goes whole, one worker each, with no batch cut', async () => {
     const batch = bin.client.encrypt(rowsOf(breast.x, 2 * bin.client.plan.slots), { layout: 'batch' });
-    const expected = bin.server.infer(batch);
+    const expected = (await bin.server.infer(batch)).result;
     const before = await pool.stats();
     const pooled = await Promise.all(
       [0, 1, 2, 3].map(() => pool.infer(bin.client.keySetId, bin.server.modelDigest, batch)),
@@ -225,7 +225,7 @@ describe('InferencePool: crashes, queue, unload, close', () => {
         // Both workers score again (the replacement reloaded both pairs before taking work).
         const good = bin.client.encrypt(breast.x.slice(0, 6), { layout: 'single' });
         const result = await crashing.infer(healthy.keySetId, healthy.modelDigest, good);
-        expect(same(result, bin.server.infer(good))).toBe(true);
+        expect(same(result, (await bin.server.infer(good)).result)).toBe(true);
         const stats = await crashing.stats();
         expect(stats.crashes).toBe(1);
         expect(stats.workers).toHaveLength(2);
@@ -250,7 +250,7 @@ describe('InferencePool: crashes, queue, unload, close', () => {
       const queued = small.infer(keySetId, modelDigest, batch); // waits (1 of 1)
       const refused = codeOf(small.infer(keySetId, modelDigest, batch));
       expect((await refused).code).toBe('WORKER_QUEUE_FULL');
-      const expected = bin.server.infer(batch);
+      const expected = (await bin.server.infer(batch)).result;
       for (const result of await Promise.all([...started, queued])) expect(same(result, expected)).toBe(true);
     } finally {
       await small.close();
@@ -264,9 +264,38 @@ describe('InferencePool: crashes, queue, unload, close', () => {
       const batch = bin.client.encrypt(breast.x.slice(0, 3), { layout: 'single' });
       const running = p.infer(keySetId, modelDigest, batch);
       await p.unload(keySetId, modelDigest);
-      expect(same(await running, bin.server.infer(batch))).toBe(true);
+      expect(same(await running, (await bin.server.infer(batch)).result)).toBe(true);
       expect((await codeOf(p.infer(keySetId, modelDigest, batch))).code).toBe('WORKER_NOT_LOADED');
       expect((await p.stats()).workers[0]?.loaded).toBe(0);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('counts holders: a pair loaded twice stays until the second unload; a load racing the last unload loads afresh', async () => {
+    const p = await InferencePool.create({ size: 1 });
+    try {
+      const batch = bin.client.encrypt(breast.x.slice(0, 2), { layout: 'single' });
+      const { result: expected } = await bin.server.infer(batch);
+      const ids = await p.load(bin.keys, bin.model);
+      expect(await p.load(bin.keys, bin.model)).toEqual(ids); // a second hold, nothing loaded
+      expect((await p.stats()).workers[0]).toMatchObject({ loads: 1, loaded: 1 });
+      await p.unload(ids.keySetId, ids.modelDigest); // one hold left
+      expect(same(await p.infer(ids.keySetId, ids.modelDigest, batch), expected)).toBe(true);
+      await p.unload(ids.keySetId, ids.modelDigest); // the last: freed
+      expect((await codeOf(p.infer(ids.keySetId, ids.modelDigest, batch))).code).toBe('WORKER_NOT_LOADED');
+      expect((await p.stats()).workers[0]?.loaded).toBe(0);
+      // Released while a job runs, and loaded again before the workers dropped it: the new hold
+      // gets a fresh load (the worker does not keep answering "already loaded" for a pair it frees).
+      await p.load(bin.keys, bin.model);
+      const running = p.infer(ids.keySetId, ids.modelDigest, batch);
+      const unloading = p.unload(ids.keySetId, ids.modelDigest);
+      const reloaded = p.load(bin.keys, bin.model);
+      expect(same(await running, expected)).toBe(true);
+      await unloading;
+      await reloaded;
+      expect(same(await p.infer(ids.keySetId, ids.modelDigest, batch), expected)).toBe(true);
+      expect((await p.stats()).workers[0]).toMatchObject({ loads: 3, loaded: 1 });
     } finally {
       await p.close();
     }
@@ -281,7 +310,8 @@ describe('InferencePool: crashes, queue, unload, close', () => {
     const closing = p.close();
     expect(p.close()).toBe(closing);
     expect((await queued).code).toBe('WORKER_CLOSED');
-    for (const result of await Promise.all(started)) expect(same(result, bin.server.infer(batch))).toBe(true);
+    for (const result of await Promise.all(started))
+      expect(same(result, (await bin.server.infer(batch)).result)).toBe(true);
     await closing;
     expect((await codeOf(p.infer(keySetId, modelDigest, batch))).code).toBe('WORKER_CLOSED');
     expect((await codeOf(p.load(bin.keys, bin.model))).code).toBe('WORKER_CLOSED');

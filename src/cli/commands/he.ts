@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runDemo } from '../../demo/demo.ts';
 import { ConfideArgumentError, HeError } from '../../errors.ts';
+import { formatPredictionsCsv, parseCsv, rowsForModel } from '../../he/csv.ts';
 import {
-  formatPredictionsCsv,
   HeClient,
   HeServer,
   type Layout,
@@ -22,8 +22,6 @@ import {
   loadModel,
   PRESETS,
   type PresetName,
-  parseCsv,
-  rowsForModel,
 } from '../../he/index.ts';
 import { InferencePool } from '../../workers/index.ts';
 import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
@@ -278,13 +276,12 @@ async function infer(flags: InferFlags): Promise<void> {
       const batch = await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes });
       progress('scoring the encrypted batch');
       const started = performance.now();
-      const result = await server.inferAsync(batch);
+      const { result, summary } = await server.infer(batch);
       const millis = performance.now() - started;
       await writeAtomic(flags.out, result, { overwrite: true });
-      const summary = server.lastInference;
       const extra = workers === undefined ? {} : { workers };
       let attestation: string | undefined;
-      if (attest !== undefined && summary !== undefined) {
+      if (attest !== undefined) {
         const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
         attestation = await attest({
           batch,
