@@ -21,6 +21,7 @@ import { HeError } from '../errors.ts';
 import type { LinearModel } from '../he/model.ts';
 import type { Authenticator } from './auth.ts';
 import type { ScoringBackend } from './backend.ts';
+import type { RequestLogOptions } from './request-log.ts';
 
 /** A request-rate limit: at most `max` requests per `windowMs` per principal. */
 export interface RateLimit {
@@ -104,6 +105,11 @@ export interface InferenceServerOptions {
   readonly corsOrigins?: readonly string[];
   /** Called with every error that is not a confide error (a bug or an environment failure). */
   readonly onUnexpectedError?: (error: unknown) => void;
+  /**
+   * Write one JSON line per request (fastify's pino logger): principal digest prefix, route,
+   * status, bytes in and out, milliseconds; never tokens or payloads. Off when absent.
+   */
+  readonly requestLog?: RequestLogOptions;
 }
 
 /** The options with every default filled in. */
