@@ -2,7 +2,7 @@
  * Scoring a batch in parts without re-writing it (`HeServer.inferPart` + `joinScoredParts`, what
  * the worker pool runs), reading a batch's size from its header (`batchUnits`, `peekContainer`),
  * and `HeServer` over a `ScoringPool` (`infer` on a pool), here with the server's in-process backend;
- * `test/workers/he-server.test.ts` runs the same API on real worker threads.
+ * `test/worker/he-server.test.ts` runs the same API on real worker threads.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic, trainMultinomial } from '../../src/demo/train.ts';

@@ -15,7 +15,7 @@ import { InferenceHttpClient } from '../../src/he/http-client.ts';
 import { canonicalModelJson, modelDigest } from '../../src/he/model.ts';
 import { HeServer } from '../../src/he/server.ts';
 import type { InferenceServer } from '../../src/server/index.ts';
-import { InferencePool } from '../../src/workers/index.ts';
+import { InferencePool } from '../../src/worker/index.ts';
 import { OTHER_TOKEN, RISK, riskClient, riskRows, startServer, TOKEN } from './helpers.ts';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));

@@ -23,10 +23,10 @@ import {
   PRESETS,
   type PresetName,
 } from '../../he/index.ts';
-import { InferencePool } from '../../workers/index.ts';
+import { InferencePool } from '../../worker/index.ts';
 import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
 import { readPrivateKey } from '../private-key.ts';
-import { registerServeCommand } from './serve.ts';
+import { registerServeCommand } from './he-serve.ts';
 
 const SECRET_KEY_FILE = 'secret.key';
 const EVALUATION_KEY_FILE = 'evaluation.keys';

@@ -12,7 +12,7 @@ import { type ConfideError, HeError, isConfideError } from '../../src/errors.ts'
 import { HeClient } from '../../src/he/client.ts';
 import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 import { HeServer } from '../../src/he/server.ts';
-import { InferencePool } from '../../src/workers/index.ts';
+import { InferencePool } from '../../src/worker/index.ts';
 import { loadDataset } from '../fixtures/data.ts';
 
 const breast = loadDataset('breast-cancer-wisconsin');

@@ -26,7 +26,7 @@ import {
   type RateLimit,
   resolveServerOptions,
 } from '../../server/index.ts';
-import { InferencePool } from '../../workers/index.ts';
+import { InferencePool } from '../../worker/index.ts';
 import { addInputLimitOption, readBytes, readText } from '../files.ts';
 
 interface ServeFlags {

@@ -13,8 +13,8 @@ import { type ConfideError, HeError, isConfideError } from '../../src/errors.ts'
 import { HeClient } from '../../src/he/client.ts';
 import type { LinearModel } from '../../src/he/model.ts';
 import { HeServer } from '../../src/he/server.ts';
-import { WorkerError } from '../../src/workers/errors.ts';
-import { InferencePool } from '../../src/workers/index.ts';
+import { WorkerError } from '../../src/worker/errors.ts';
+import { InferencePool } from '../../src/worker/index.ts';
 import { loadDataset } from '../fixtures/data.ts';
 
 const breast = loadDataset('breast-cancer-wisconsin');
