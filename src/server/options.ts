@@ -86,7 +86,8 @@ export interface InferenceServerOptions {
    * `WASM_OUT_OF_MEMORY`; the remainder up to 4 GiB is the reserve that keeps SEAL's own allocator
    * from ever failing (see `limitHeMemory` in src/he/runtime.ts). The budget is per thread: with
    * the default in-process backend the server sets it for its own thread (the last server created
-   * in a process wins); worker pools keep the library's default.
+   * in a process wins); a worker pool given as `backend` has its own (`InferencePool`'s
+   * `wasmHeapBudgetBytes`, which `confide he serve --workers` sets to this value).
    */
   readonly wasmHeapBudgetBytes?: number;
   /** Key sets held in all (default 256); beyond it the least recently used is evicted. */

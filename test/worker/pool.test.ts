@@ -7,10 +7,12 @@
  * a crashed worker failing its job with WORKER_CRASHED and being replaced, the bounded queue,
  * unload and close.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic, trainMultinomial } from '../../src/demo/train.ts';
 import { type ConfideError, HeError, isConfideError } from '../../src/errors.ts';
 import { HeClient } from '../../src/he/client.ts';
+import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 import type { LinearModel } from '../../src/he/model.ts';
 import { HeServer } from '../../src/he/server.ts';
 import { WorkerError } from '../../src/worker/errors.ts';
@@ -316,6 +318,77 @@ describe('InferencePool: crashes, queue, unload, close', () => {
     expect((await codeOf(p.infer(keySetId, modelDigest, batch))).code).toBe('WORKER_CLOSED');
     expect((await codeOf(p.load(bin.keys, bin.model))).code).toBe('WORKER_CLOSED');
     expect((await codeOf(p.stats())).code).toBe('WORKER_CLOSED');
+  });
+
+  it('budgets each worker’s SEAL heap: a key load past wasmHeapBudgetBytes is WASM_OUT_OF_MEMORY there, nothing kept', async () => {
+    const MiB = 1024 * 1024;
+    // A worker's heap starts at 16 MiB with SEAL up and no keys; key sets of 1.8 MB each (the
+    // binary model's Galois keys, under fresh ids) must grow it past 16 + 8 MiB within 30 loads.
+    const p = await InferencePool.create({ size: 1, wasmHeapBudgetBytes: 24 * MiB });
+    try {
+      const loaded: { keySetId: string; modelDigest: string }[] = [];
+      let refused: { code: string; error: ConfideError } | undefined;
+      for (let i = 0; i < 30 && refused === undefined; i++) {
+        const copy = encodeContainer({
+          ...decodeContainer(bin.keys, 'evaluation-keys'),
+          keySetId: randomBytes(16),
+        });
+        try {
+          loaded.push(await p.load(copy, bin.model));
+        } catch (error) {
+          refused = { code: (error as ConfideError).code, error: error as ConfideError };
+        }
+      }
+      expect(refused?.code, `no refusal after ${loaded.length} key sets`).toBe('WASM_OUT_OF_MEMORY');
+      expect(refused?.error.message).toContain('budget');
+      expect(loaded.length).toBeGreaterThan(0);
+      const [worker] = (await p.stats()).workers;
+      expect(worker?.loaded).toBe(loaded.length); // the refused load kept nothing
+      expect(worker?.heapBytes).toBeGreaterThan(24 * MiB);
+      // The worker goes on scoring with the key sets it holds.
+      const last = loaded[loaded.length - 1] as { keySetId: string; modelDigest: string };
+      const batch = encodeContainer({
+        ...decodeContainer(bin.client.encrypt(breast.x.slice(0, 2), { layout: 'single' }), 'encrypted-batch'),
+        keySetId: Buffer.from(last.keySetId, 'hex'),
+      });
+      expect(
+        decodeContainer(await p.infer(last.keySetId, last.modelDigest, batch), 'encrypted-result').items,
+      ).toHaveLength(2);
+    } finally {
+      await p.close();
+    }
+    // The library default (3 GiB) is what the shared pool runs with: the same keys load there.
+    expect((await pool.stats()).workers.every((w) => w.loaded >= 2)).toBe(true);
+    expect((await codeOf(InferencePool.create({ wasmHeapBudgetBytes: -1 }))).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('replaces the keys of a held pair on every worker when loaded with other bytes', async () => {
+    const p = await InferencePool.create({ size: 2 });
+    try {
+      const fresh = bin.client.exportEvaluationKeys(); // same key set, other Galois keys
+      const batch = bin.client.encrypt(breast.x.slice(0, 2), { layout: 'single' });
+      const byFirst = (await bin.server.infer(batch)).result;
+      const reference = await HeServer.create(fresh, bin.model);
+      const byFresh = (await reference.infer(batch)).result;
+      reference.dispose();
+      expect(same(byFirst, byFresh)).toBe(false);
+      const ids = await p.load(bin.keys, bin.model);
+      const both = () => Promise.all([0, 1].map(() => p.infer(ids.keySetId, ids.modelDigest, batch)));
+      for (const result of await both()) expect(same(result, byFirst)).toBe(true);
+      expect(await p.load(fresh, bin.model)).toEqual(ids);
+      for (const result of await both()) expect(same(result, byFresh)).toBe(true);
+      expect((await p.stats()).workers.map((w) => [w.loads, w.loaded])).toEqual([
+        [2, 1],
+        [2, 1],
+      ]);
+      // Two holds now: one unload keeps the (new) keys, the second frees them.
+      await p.unload(ids.keySetId, ids.modelDigest);
+      for (const result of await both()) expect(same(result, byFresh)).toBe(true);
+      await p.unload(ids.keySetId, ids.modelDigest);
+      expect((await p.stats()).workers.map((w) => w.loaded)).toEqual([0, 0]);
+    } finally {
+      await p.close();
+    }
   });
 
   it('refuses bad options and a missing worker script with codes', async () => {

@@ -185,7 +185,12 @@ async function serve(flags: ServeFlags): Promise<void> {
   const pool =
     workers === undefined
       ? undefined
-      : await InferencePool.create({ size: workers, maxQueue: maxConcurrency });
+      : await InferencePool.create({
+          size: workers,
+          maxQueue: maxConcurrency,
+          // Each worker's SEAL heap gets the budget the server's own thread would have.
+          wasmHeapBudgetBytes: options.wasmHeapBudgetBytes as number,
+        });
   let server: InferenceServer;
   try {
     server = await createInferenceServer(pool === undefined ? options : { ...options, backend: pool });
