@@ -55,7 +55,10 @@ async function created(
   const server = await HeServer.create(evaluationKeys, model);
   if (server.keySetId !== keySetId || server.modelDigest !== digest) {
     server.dispose();
-    throw new WorkerError('WORKER_NOT_LOADED', 'the evaluation keys or model differ from the ids they were sent under');
+    throw new WorkerError(
+      'WORKER_NOT_LOADED',
+      'the evaluation keys or model differ from the ids they were sent under',
+    );
   }
   return server;
 }
