@@ -1,6 +1,6 @@
 /**
  * A backstop for SEAL objects whose owner (`HeClient`, `HeServer`) was dropped without
- * `dispose()`: a `FinalizationRegistry` frees them when the owner is garbage-collected and warns
+ * `dispose()` (and for the pool hold of an `HeServer` on a pool): a `FinalizationRegistry` frees them when the owner is garbage-collected and warns
  * once per process (`process.emitWarning` with code `CONFIDE_UNDISPOSED` on Node, `console.warn`
  * elsewhere), so the leak is visible and fixed where it starts.
  *
@@ -23,7 +23,7 @@ let collected = 0;
 function warnOnce(what: string): void {
   if (warned) return;
   warned = true;
-  const message = `${what} was garbage-collected without dispose(): its SEAL objects were freed late. Call dispose() (or declare it with \`using\`) when done, so WebAssembly memory is freed at once`;
+  const message = `${what} was garbage-collected without dispose(): what it held (SEAL objects, a pool's keys) was freed late. Call dispose() (or declare it with \`using\`) when done, so WebAssembly memory is freed at once`;
   const proc = (globalThis as { process?: { emitWarning?: (m: string, o: object) => void } }).process;
   if (typeof proc?.emitWarning === 'function') {
     proc.emitWarning(message, { type: 'ConfideWarning', code: 'CONFIDE_UNDISPOSED' });

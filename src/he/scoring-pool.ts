@@ -39,7 +39,8 @@ export interface ScoringPool {
   infer(keySetId: string, modelDigest: string, batch: Uint8Array): Promise<Uint8Array>;
   /**
    * Releases one hold on the pair; the last release frees what `load` made for it once its
-   * accepted jobs finish (no-op when unknown).
+   * accepted jobs finish (no-op when unknown). A `load` made while that is under way must end with
+   * the pair loaded, not freed by the release before it.
    */
   unload(keySetId: string, modelDigest: string): Promise<void>;
 }

@@ -143,7 +143,13 @@ export class HeServer {
       this.#local = backend;
       const { evaluator, keys } = backend;
       freeWhenDropped(this, 'an HeServer', () => freeLocal(evaluator, keys));
-    } else this.#pooled = backend;
+    } else {
+      this.#pooled = backend;
+      const { pool, keySetId } = backend;
+      const digest = modelDigest(model);
+      // Dropped without dispose(): the pool's hold on the pair is released then.
+      freeWhenDropped(this, 'an HeServer', () => void pool.unload(keySetId, digest).catch(() => {}));
+    }
     this.#plan = plan;
     this.#interface = modelInterfaceDigest(model);
     this.#modelDigest = modelDigest(model);
@@ -318,6 +324,7 @@ export class HeServer {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    releaseOnDispose(this);
     const pooled = this.#pooled;
     if (pooled) {
       this.#released = pooled.pool.unload(pooled.keySetId, this.#modelDigest).catch(() => {
@@ -325,7 +332,6 @@ export class HeServer {
       });
       return;
     }
-    releaseOnDispose(this);
     const local = this.#local as LocalKeys;
     freeLocal(local.evaluator, local.keys);
   }

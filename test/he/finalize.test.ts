@@ -21,6 +21,7 @@ interface Report {
   };
   readonly freed: number;
   readonly plainDeleted: boolean;
+  readonly pooled: { readonly before: number; readonly after: number };
   readonly warnings: readonly { name: string; code?: string; message: string }[];
 }
 
@@ -41,9 +42,12 @@ describe('SEAL objects of owners dropped without dispose()', () => {
     expect(warning?.name).toBe('ConfideWarning');
     expect(warning?.message).toMatch(/^an HeClient was garbage-collected without dispose\(\)/);
     expect(warning?.message).toContain('using');
+    expect(warning?.message).not.toMatch(/[0-9a-f]{32}/); // names no key-set id or secret
     // Then a dropped server, a client and a plain owner: all freed, no second warning.
     expect(report.freed).toBe(4);
     expect(report.plainDeleted).toBe(true);
+    // A server on a pool, dropped: the pool's hold is released and the keys unloaded.
+    expect(report.pooled).toEqual({ before: 1, after: 0 });
     expect(report.warnings).toHaveLength(1);
     expect(stderr.match(/CONFIDE_UNDISPOSED/g) ?? []).toHaveLength(1);
   }, 90_000);
