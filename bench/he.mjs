@@ -24,7 +24,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { HeClient, HeServer, heMemoryBytes, parseCsv, scorePlaintext } from 'confide/he';
+import { HeClient, HeServer, heMemoryBytes, scorePlaintext } from 'confide/he';
+import { parseCsv } from 'confide/he/csv';
 import SEAL from 'node-seal';
 import { trainLogistic as trainModel } from '../src/demo/train.ts';
 import { writeResultsSection } from './results.mjs';
@@ -353,12 +354,12 @@ async function childBatch({ reps, warmup, round }) {
     const rows = tileRows(x, client.plan.slots);
     const expected = scorePlaintext(model, rows).map((s) => s[0]);
     const rawLoop = rawBatch(raw, model);
-    const sdkRep = () => {
+    const sdkRep = async () => {
       collectGarbage();
       const t0 = performance.now();
       const upload = client.encrypt(rows, { layout: 'batch' });
       const t1 = performance.now();
-      const result = server.infer(upload);
+      const { result } = await server.infer(upload);
       const t2 = performance.now();
       const decrypted = client.decrypt(result);
       const t3 = performance.now();
@@ -385,22 +386,22 @@ async function childBatch({ reps, warmup, round }) {
         logits: () => decrypted.logits,
       };
     };
-    const runPair = (k) => {
+    const runPair = async (k) => {
       // Alternate which variant goes first, across pairs and across processes.
       if ((k + round) % 2 === 0) {
-        const sdk = sdkRep();
+        const sdk = await sdkRep();
         return { sdk, raw: rawRep() };
       }
       const rawResult = rawRep();
-      return { sdk: sdkRep(), raw: rawResult };
+      return { sdk: await sdkRep(), raw: rawResult };
     };
-    for (let k = 0; k < warmup; k++) runPair(k);
+    for (let k = 0; k < warmup; k++) await runPair(k);
     const heapAfterWarmup = heMemoryBytes();
     const sdk = [];
     const rawTimes = [];
     let last;
     for (let k = 0; k < reps; k++) {
-      last = runPair(k);
+      last = await runPair(k);
       sdk.push(last.sdk.times);
       rawTimes.push(last.raw.times);
     }
@@ -438,12 +439,12 @@ async function childSingle({ calls, warmup, round }) {
   const raw = await RawSeal.create(client.plan.parameters);
   try {
     const rawLoop = rawSingle(raw, model, client.plan.block, client.plan.galoisSteps);
-    const sdkCall = (row) => {
+    const sdkCall = async (row) => {
       collectGarbage();
       const t0 = performance.now();
       const upload = client.encrypt([row], { layout: 'single' });
       const t1 = performance.now();
-      const result = server.infer(upload);
+      const { result } = await server.infer(upload);
       const t2 = performance.now();
       const { scores } = client.decrypt(result);
       const t3 = performance.now();
@@ -480,11 +481,11 @@ async function childSingle({ calls, warmup, round }) {
       const i = k % x.length;
       let pair;
       if ((k + round) % 2 === 0) {
-        const s = sdkCall(x[i]);
+        const s = await sdkCall(x[i]);
         pair = { sdk: s, raw: rawCall(x[i]) };
       } else {
         const r = rawCall(x[i]);
-        pair = { sdk: sdkCall(x[i]), raw: r };
+        pair = { sdk: await sdkCall(x[i]), raw: r };
       }
       sdkError = Math.max(sdkError, Math.abs(pair.sdk.logit - expected[i]));
       rawError = Math.max(rawError, Math.abs(pair.raw.logit - expected[i]));

@@ -29,7 +29,8 @@ import os from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { HeClient, HeServer, parseCsv } from 'confide/he';
+import { HeClient, HeServer } from 'confide/he';
+import { parseCsv } from 'confide/he/csv';
 import { InferencePool } from 'confide/worker';
 import { trainLogistic as trainModel } from '../src/demo/train.ts';
 import { writeResultsSection } from './results.mjs';
@@ -164,8 +165,8 @@ async function rawThreads(keys, model, batch) {
 async function rawThreadMain() {
   const { keys, model, batch } = workerData;
   const server = await HeServer.create(keys, model);
-  parentPort.on('message', (n) => {
-    for (let i = 0; i < n; i++) server.infer(batch);
+  parentPort.on('message', async (n) => {
+    for (let i = 0; i < n; i++) await server.infer(batch);
     parentPort.postMessage('done');
   });
   parentPort.postMessage('ready');
@@ -185,7 +186,7 @@ async function throughput({
   warmup,
   inflight,
 }) {
-  const expected = server.infer(batch);
+  const { result: expected } = await server.infer(batch);
   const repeat = (run) => async () => {
     const results = await Promise.all(Array.from({ length: inflight }, run));
     return results;
@@ -195,7 +196,7 @@ async function throughput({
       'in-process',
       async () => {
         const out = [];
-        for (let i = 0; i < inflight; i++) out.push(server.infer(batch));
+        for (let i = 0; i < inflight; i++) out.push((await server.infer(batch)).result);
         return out;
       },
     ],

@@ -1,5 +1,6 @@
 // The page script of the browser-inference example, through the public API only
-// (`confide/browser` for the worker, `confide/he` for HTTP, CSV and the plaintext check).
+// (`confide/browser` for the worker, `confide/he` for HTTP and the plaintext check, `confide/he/csv`
+// for CSV).
 // build.ts bundles it with esbuild (serve.ts calls it); run the example with `npm run example:browser`.
 //
 // Flow: keys are generated in the worker (the secret key never leaves it), the evaluation keys
@@ -11,12 +12,11 @@ import { createBrowserClient } from 'confide/browser';
 import {
   InferenceHttpClient,
   modelDigest,
-  parseCsv,
   parseLinearModel,
   predictFromScores,
-  rowsForModel,
   scorePlaintext,
 } from 'confide/he';
+import { parseCsv, rowsForModel } from 'confide/he/csv';
 
 const $ = (selector) => document.querySelector(selector);
 const status = (text) => {

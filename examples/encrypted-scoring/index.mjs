@@ -5,7 +5,8 @@
 // Run: npm run example:scoring     (builds the package first)
 
 import { readFile } from 'node:fs/promises';
-import { HeClient, HeServer, parseCsv, parseLinearModel, rowsForModel, scorePlaintext } from 'confide/he';
+import { HeClient, HeServer, parseLinearModel, scorePlaintext } from 'confide/he';
+import { parseCsv, rowsForModel } from 'confide/he/csv';
 
 const csv = parseCsv(await readFile(new URL('../../data/diabetes.csv', import.meta.url), 'utf8'));
 
@@ -21,7 +22,7 @@ console.log(
 );
 
 const server = await HeServer.create(evaluationKeys, model); // evaluation keys only
-const download = server.infer(upload);
+const { result: download } = await server.infer(upload);
 console.log(`server: scored with model ${server.modelDigest.slice(0, 16)}…, ${download.length} bytes down`);
 
 const { scores } = client.decrypt(download);

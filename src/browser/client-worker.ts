@@ -20,7 +20,7 @@ import { HeError, isConfideError } from '../errors.ts';
 import { type EncryptOptions, HeClient, type KeyGenerationOptions } from '../he/client.ts';
 import type { LinearModel } from '../he/model.ts';
 import { initHe, mapNativeError } from '../he/runtime.ts';
-import { toWire } from '../workers/errors.ts';
+import { toWire } from '../worker/errors.ts';
 import type { ClientWorkerApi, Envelope, KeySetInfo } from './protocol.ts';
 
 let client: HeClient | undefined;

@@ -37,7 +37,7 @@ import { type Remote, releaseProxy, wrap } from 'comlink';
 import { ConfideArgumentError, type ConfideError } from '../errors.ts';
 import type { DecryptedScores, EncryptOptions, KeyGenerationOptions } from '../he/client.ts';
 import type { LinearModel } from '../he/model.ts';
-import { WorkerError } from '../workers/errors.ts';
+import { WorkerError } from '../worker/errors.ts';
 import { type ClientWorkerApi, type Envelope, type KeySetInfo, unwrap } from './protocol.ts';
 
 export type { ClientWorkerApi, Envelope, KeySetInfo, WorkerInitOptions } from './protocol.ts';

@@ -5,7 +5,7 @@
  * comlink's built-in "throw" handler serialises only `name`, `message` and `stack`, so a
  * `ConfideError`'s `code` would be lost on the way to the page. Every worker method therefore
  * returns an {@link Envelope} instead of throwing, with the error in the worker pool's wire form
- * (`toWire` / `fromWire` in `src/workers/errors.ts`: one format for every confide worker); the
+ * (`toWire` / `fromWire` in `src/worker/errors.ts`: one format for every confide worker); the
  * page-side wrapper (`createBrowserClient`) rethrows it as an error of the same class and code.
  *
  * Deliberately not here: any SEAL object or secret key. Only plain data, byte arrays and
@@ -15,7 +15,7 @@
  */
 
 import type { Layout } from '../he/params.ts';
-import { fromWire, type WireError } from '../workers/errors.ts';
+import { fromWire, type WireError } from '../worker/errors.ts';
 
 /** A worker call's outcome: a value, or an error in wire form. */
 export type Envelope<T> =

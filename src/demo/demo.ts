@@ -82,7 +82,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
 
   progress('server: scoring the encrypted batch');
   t = performance.now();
-  const download = server.infer(upload);
+  const { result: download } = await server.infer(upload);
   const infer = performance.now() - t;
 
   progress('client: decrypting and applying the sigmoid');

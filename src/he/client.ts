@@ -20,6 +20,7 @@ import { assertBytes, assertObject, assertOneOf } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
 import { decodeContainer, encodeContainer, metaInteger, metaString } from './container.ts';
 import { checkCiphertext } from './context.ts';
+import { freeWhenDropped, releaseOnDispose } from './finalize.ts';
 import {
   checkBinding,
   decodeSecretKeys,
@@ -214,6 +215,8 @@ export class HeClient {
         keygen.delete();
       }
     });
+    const handles = [this.#encryptor, this.#decryptor, this.#publicKey, secretKey];
+    freeWhenDropped(this, 'an HeClient', () => freeHandles(handles));
   }
 
   /**
@@ -465,12 +468,17 @@ export class HeClient {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const handle of [this.#encryptor, this.#decryptor, this.#publicKey, this.#material.secretKey]) {
-      if (!handle.isDeleted()) handle.delete();
-    }
+    releaseOnDispose(this);
+    freeHandles([this.#encryptor, this.#decryptor, this.#publicKey, this.#material.secretKey]);
   }
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+}
+
+function freeHandles(handles: readonly { isDeleted(): boolean; delete(): void }[]): void {
+  for (const handle of handles) {
+    if (!handle.isDeleted()) handle.delete();
   }
 }

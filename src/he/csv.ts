@@ -1,5 +1,6 @@
 /**
- * CSV in and out of encrypted inference: a strict RFC 4180 reader (quoted fields, CRLF or LF),
+ * `confide/he/csv`: CSV in and out of encrypted inference, kept apart from the scoring API of
+ * `confide/he` (it is file I/O the CLI and scripts need, not part of encrypted inference): a strict RFC 4180 reader (quoted fields, CRLF or LF),
  * the mapping of columns to a model's features by name, and the predictions writer.
  *
  * Columns match the model's features by name in any order; extra columns are ignored; a missing

@@ -7,11 +7,15 @@
  * a pool of workers handed in as a {@link ScoringPool} (`InferencePool` from `confide/worker`,
  * which this module never imports). Parameters are planned from the model at 128-bit security
  * ({@link planParameters}). Everything crosses the wire as versioned containers that are checked
- * before SEAL parses them.
+ * before SEAL parses them. Errors are {@link HeError}s with stable codes.
+ *
+ * Reading feature rows from CSV and writing predictions as CSV is in `confide/he/csv`, apart from
+ * the scoring API.
  *
  * @module
  */
 
+export { HeError } from '../errors.ts';
 export {
   type DecryptedScores,
   type EncryptOptions,
@@ -20,7 +24,6 @@ export {
   type PlanningInterface,
 } from './client.ts';
 export { CONTAINER_VERSION, type ContainerKind } from './container.ts';
-export { type CsvTable, formatPredictionsCsv, parseCsv, rowsForModel } from './csv.ts';
 export {
   InferenceHttpClient,
   type InferenceHttpClientOptions,
@@ -83,4 +86,4 @@ export {
   takeHeapOverrun,
 } from './runtime.ts';
 export type { LoadedPair, ScoringPool } from './scoring-pool.ts';
-export { HeServer, type HeServerOptions, type InferenceSummary } from './server.ts';
+export { HeServer, type HeServerOptions, type InferenceResult, type InferenceSummary } from './server.ts';

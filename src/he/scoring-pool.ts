@@ -1,6 +1,8 @@
 /**
  * The small interface through which `HeServer` scores on a pool of workers: load a client's
- * evaluation keys for a model once, score batches under the ids that returns, unload. The
+ * evaluation keys for a model, score batches under the ids that returns, unload. The pool counts
+ * its holders: every `load` is one hold on the pair and every `unload` releases one, and the pair
+ * is freed when the last hold is released (so several `HeServer`s can share one pool and pair). The
  * `InferencePool` of `confide/worker` implements it as it is; so can anything else that runs
  * `HeServer`s elsewhere (another worker scheme, a remote service).
  *
@@ -27,10 +29,18 @@ export interface LoadedPair {
  * object with these three methods. Results must be the bytes `HeServer.infer` returns.
  */
 export interface ScoringPool {
-  /** Loads untrusted evaluation-key bytes for `model` (idempotent for the same keys and model). */
+  /**
+   * Loads untrusted evaluation-key bytes for `model` and takes one hold on the pair. Loading a
+   * pair already held takes another hold; a pool may also swap in the new key bytes then (a
+   * fresh export of the same key set), once they loaded.
+   */
   load(evaluationKeys: Uint8Array, model: LinearModel): Promise<LoadedPair>;
   /** Scores an encrypted-batch container; resolves with the encrypted-result container. */
   infer(keySetId: string, modelDigest: string, batch: Uint8Array): Promise<Uint8Array>;
-  /** Frees what `load` made for the pair once its accepted jobs finish (no-op when unknown). */
+  /**
+   * Releases one hold on the pair; the last release frees what `load` made for it once its
+   * accepted jobs finish (no-op when unknown). A `load` made while that is under way must end with
+   * the pair loaded, not freed by the release before it.
+   */
   unload(keySetId: string, modelDigest: string): Promise<void>;
 }

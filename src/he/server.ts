@@ -8,13 +8,16 @@
  * last modulus level, uncompressed (zstd saves almost nothing on one prime).
  *
  * With `{ pool }` (a {@link ScoringPool}, e.g. `InferencePool` from `confide/worker`) the server
- * loads the keys on the pool instead and holds no SEAL object: {@link HeServer.inferAsync} scores
- * there, with the same bytes and error codes as in process. The pool stays the caller's; servers
- * sharing one pool and pair keep the pair loaded until the last of them is disposed. This module
- * never imports worker code: the pool is handed in.
+ * loads the keys on the pool instead and holds no SEAL object: {@link HeServer.infer} scores there,
+ * with the same bytes and error codes as in process. The pool stays the caller's and counts its
+ * users: each server holds the pair once (one `load`, one `unload`), so servers sharing one pool
+ * and pair keep it loaded until the last of them is disposed. This module never imports worker
+ * code: the pool is handed in.
  *
  * {@link HeServer.inferPart} scores a range of a batch's chunks or rows after checking the whole
- * batch, for pools that spread one batch over several workers without re-writing it.
+ * batch, on this thread, for pools that spread one batch over several workers without re-writing
+ * it. A server dropped without `dispose()` frees its SEAL objects when collected, with a warning
+ * (`finalize.ts`).
  *
  * @module
  */
@@ -33,6 +36,7 @@ import {
 } from './container.ts';
 import { checkCiphertext } from './context.ts';
 import { ModelEvaluator } from './evaluate.ts';
+import { freeWhenDropped, releaseOnDispose } from './finalize.ts';
 import { checkBinding, decodeEvaluationKeys, type EvaluationKeyMaterial, planFromMetadata } from './keys.ts';
 import {
   type LinearModel,
@@ -57,12 +61,19 @@ export interface InferenceSummary {
   readonly modelDigest: string;
 }
 
+/** What {@link HeServer.infer} returns: the encrypted-result container and what the call did. */
+export interface InferenceResult {
+  /** The encrypted-result container, for the client to decrypt. */
+  readonly result: Uint8Array;
+  readonly summary: InferenceSummary;
+}
+
 /** Options for {@link HeServer.create}. */
 export interface HeServerOptions {
   /**
    * Score on this pool (`InferencePool` from `confide/worker`, or any {@link ScoringPool}) instead
-   * of this thread. The keys are loaded there and this thread holds no SEAL object, so only
-   * {@link HeServer.inferAsync} scores; `infer` and `inferPart` throw `HE_SERVER_POOLED`.
+   * of this thread. The keys are loaded there and this thread holds no SEAL object;
+   * {@link HeServer.infer} scores on the pool and `inferPart` throws `HE_SERVER_POOLED`.
    */
   readonly pool?: ScoringPool;
 }
@@ -87,46 +98,6 @@ interface Pooled {
   readonly keySetId: string;
 }
 
-/** Servers using one (pool, pair): the last to go unloads the pair, and a new one waits for that. */
-interface PoolUse {
-  users: number;
-  unloading: Promise<void> | undefined;
-}
-const poolUses = new WeakMap<ScoringPool, Map<string, PoolUse>>();
-
-function poolUse(pool: ScoringPool, key: string): PoolUse {
-  let uses = poolUses.get(pool);
-  if (!uses) {
-    uses = new Map();
-    poolUses.set(pool, uses);
-  }
-  let use = uses.get(key);
-  if (!use) {
-    use = { users: 0, unloading: undefined };
-    uses.set(key, use);
-  }
-  return use;
-}
-
-function releasePool(pooled: Pooled, digest: string): Promise<void> {
-  const key = `${pooled.keySetId}/${digest}`;
-  const use = poolUse(pooled.pool, key);
-  if (--use.users > 0) return Promise.resolve();
-  const previous = use.unloading;
-  const unloading: Promise<void> = (async () => {
-    await previous;
-    // A server created meanwhile keeps the pair.
-    if (use.users === 0) await pooled.pool.unload(pooled.keySetId, digest);
-  })()
-    .catch(() => {}) // a closed or crashed pool has nothing left to free
-    .finally(() => {
-      if (use.unloading === unloading) use.unloading = undefined;
-      if (use.users === 0 && use.unloading === undefined) poolUses.get(pooled.pool)?.delete(key);
-    });
-  use.unloading = unloading;
-  return unloading;
-}
-
 function assertPool(value: unknown): ScoringPool {
   const pool = assertObject(value, 'options.pool');
   for (const method of ['load', 'infer', 'unload'] as const) {
@@ -147,13 +118,13 @@ function assertPool(value: unknown): ScoringPool {
  * @example
  * ```ts
  * const server = await HeServer.create(evaluationKeyBytes, model);
- * const resultBytes = server.infer(batchBytes);
+ * const { result, summary } = await server.infer(batchBytes);
  * server.dispose();
  *
  * // on worker threads (confide/worker), the same bytes:
  * const pool = await InferencePool.create({ size: 2 });
  * const pooled = await HeServer.create(evaluationKeyBytes, model, { pool });
- * const sameBytes = await pooled.inferAsync(batchBytes);
+ * const same = await pooled.infer(batchBytes);
  * await pooled.disposeAsync();
  * await pool.close();
  * ```
@@ -164,13 +135,21 @@ export class HeServer {
   readonly #plan: HePlan;
   readonly #interface: string;
   readonly #modelDigest: string;
-  #last: InferenceSummary | undefined;
   #disposed = false;
   #released: Promise<void> = Promise.resolve();
 
   private constructor(backend: LocalKeys | Pooled, plan: HePlan, model: LinearModel) {
-    if ('evaluator' in backend) this.#local = backend;
-    else this.#pooled = backend;
+    if ('evaluator' in backend) {
+      this.#local = backend;
+      const { evaluator, keys } = backend;
+      freeWhenDropped(this, 'an HeServer', () => freeLocal(evaluator, keys));
+    } else {
+      this.#pooled = backend;
+      const { pool, keySetId } = backend;
+      const digest = modelDigest(model);
+      // Dropped without dispose(): the pool's hold on the pair is released then.
+      freeWhenDropped(this, 'an HeServer', () => void pool.unload(keySetId, digest).catch(() => {}));
+    }
     this.#plan = plan;
     this.#interface = modelInterfaceDigest(model);
     this.#modelDigest = modelDigest(model);
@@ -236,25 +215,16 @@ export class HeServer {
     checkModelFitsPlan(model, plan, stored.request.weightL1, stored.request.interceptBound);
     const pooled: Pooled = { pool, keySetId: toHex(container.keySetId) };
     const digest = modelDigest(model);
-    // Counted before loading, so a server disposed meanwhile does not unload the pair under us.
-    const use = poolUse(pool, `${pooled.keySetId}/${digest}`);
-    use.users++;
-    try {
-      await use.unloading;
-      const loaded = await pool.load(evaluationKeys, model);
-      if (loaded?.keySetId !== pooled.keySetId || loaded.modelDigest !== digest) {
-        // Whatever the pool did load is unloaded too, so a broken pool keeps nothing of ours.
-        if (typeof loaded?.keySetId === 'string' && typeof loaded.modelDigest === 'string') {
-          await pool.unload(loaded.keySetId, loaded.modelDigest).catch(() => {});
-        }
-        throw new HeError(
-          'HE_KEY_SET_MISMATCH',
-          'the pool loaded the keys and model under other ids than they carry: it is not a working ScoringPool',
-        );
+    const loaded = await pool.load(evaluationKeys, model); // one hold on the pair, ours
+    if (loaded?.keySetId !== pooled.keySetId || loaded.modelDigest !== digest) {
+      // Whatever the pool did load is released too, so a broken pool keeps nothing of ours.
+      if (typeof loaded?.keySetId === 'string' && typeof loaded.modelDigest === 'string') {
+        await pool.unload(loaded.keySetId, loaded.modelDigest).catch(() => {});
       }
-    } catch (error) {
-      await releasePool(pooled, digest);
-      throw error;
+      throw new HeError(
+        'HE_KEY_SET_MISMATCH',
+        'the pool loaded the keys and model under other ids than they carry: it is not a working ScoringPool',
+      );
     }
     return new HeServer(pooled, plan, model);
   }
@@ -279,23 +249,30 @@ export class HeServer {
     return this.#pooled !== undefined;
   }
 
-  /** What the last {@link HeServer.infer} or {@link HeServer.inferAsync} call did. */
-  get lastInference(): InferenceSummary | undefined {
-    return this.#last;
-  }
-
   /**
-   * Scores an encrypted batch on this thread and returns the encrypted-result container.
+   * Scores an encrypted batch, on the pool given to {@link HeServer.create} or on this thread
+   * without one (the same result bytes either way), and returns the encrypted-result container
+   * with a summary of what was scored. Concurrent calls are fine; each gets its own summary.
    *
    * @throws {@link HeError} `HE_CONTAINER_*`, `HE_WRONG_KIND`, `HE_KEY_SET_MISMATCH`,
-   *   `HE_PARAMETERS_MISMATCH`, `HE_MODEL_MISMATCH`, `HE_LAYOUT_UNAVAILABLE`, `HE_USE_AFTER_DISPOSE`,
-   *   `HE_SERVER_POOLED` (a pooled server: use {@link HeServer.inferAsync})
+   *   `HE_PARAMETERS_MISMATCH`, `HE_MODEL_MISMATCH`, `HE_LAYOUT_UNAVAILABLE`,
+   *   `HE_USE_AFTER_DISPOSE` (on a pool: from the worker that found it)
+   * @throws the pool's own errors (`WORKER_QUEUE_FULL`, `WORKER_CRASHED`, `WORKER_CLOSED`, … from
+   *   `InferencePool`)
    */
-  infer(batch: Uint8Array): Uint8Array {
-    const local = this.#localKeys('infer');
+  async infer(batch: Uint8Array): Promise<InferenceResult> {
+    if (this.#disposed) throw new HeError('HE_USE_AFTER_DISPOSE', 'this HeServer was disposed');
+    const pooled = this.#pooled;
+    if (!pooled) return this.#inferHere(this.#local as LocalKeys, batch);
+    assertBytes(batch, 'batch');
+    const result = await pooled.pool.infer(pooled.keySetId, this.#modelDigest, batch);
+    return { result, summary: this.#summaryOf(result) };
+  }
+
+  #inferHere(local: LocalKeys, batch: Uint8Array): InferenceResult {
     const checked = this.#check(local, batch);
     const items = this.#score(local, checked, 0, checked.units);
-    this.#last = {
+    const summary: InferenceSummary = {
       layout: checked.layout,
       rows: checked.rows,
       inputCiphertexts: checked.container.items.length,
@@ -303,41 +280,25 @@ export class HeServer {
       modelDigest: this.#modelDigest,
     };
     const { ctx, keySetId } = local.keys;
-    return encodeContainer({
+    const result = encodeContainer({
       kind: 'encrypted-result',
       fingerprint: ctx.fingerprint,
       keySetId,
       metadata: this.#resultMetadata(checked),
       items,
     });
-  }
-
-  /**
-   * Scores an encrypted batch on the pool given to {@link HeServer.create}, or on this thread
-   * without one: the same result bytes either way.
-   *
-   * @throws {@link HeError} every error of {@link HeServer.infer} (from the worker that found it)
-   * @throws the pool's own errors (`WORKER_QUEUE_FULL`, `WORKER_CRASHED`, `WORKER_CLOSED`, … from
-   *   `InferencePool`)
-   */
-  async inferAsync(batch: Uint8Array): Promise<Uint8Array> {
-    if (this.#disposed) throw new HeError('HE_USE_AFTER_DISPOSE', 'this HeServer was disposed');
-    const pooled = this.#pooled;
-    if (!pooled) return this.infer(batch);
-    assertBytes(batch, 'batch');
-    const result = await pooled.pool.infer(pooled.keySetId, this.#modelDigest, batch);
-    this.#last = this.#summaryOf(result);
-    return result;
+    return { result, summary };
   }
 
   /**
    * Scores units [first, end) of a batch (chunks in the batch layout, rows in the single layout)
-   * after checking the whole batch exactly as {@link HeServer.infer} does. Joining the parts of a
+   * on this thread, after checking the whole batch exactly as {@link HeServer.infer} does. Joining the parts of a
    * batch in order with `joinScoredParts` gives the bytes `infer` returns; ciphertext indices in
    * errors count from the start of the whole batch. For pools that spread one batch over several
    * servers without re-writing it.
    *
-   * @throws {@link HeError} every error of {@link HeServer.infer}
+   * @throws {@link HeError} every error of {@link HeServer.infer}; `HE_SERVER_POOLED` for a server
+   *   on a pool (the pool splits batches itself)
    * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for a range outside the batch
    */
   inferPart(batch: Uint8Array, range: UnitRange): ScoredPart {
@@ -356,20 +317,23 @@ export class HeServer {
   }
 
   /**
-   * Frees the evaluation keys and encoded weights; on a pool, releases the pair, which the pool
-   * unloads once no other server uses it (the pool itself stays open). Idempotent.
+   * Frees the evaluation keys and encoded weights; on a pool, releases this server's hold on the
+   * pair, which the pool unloads once no other server holds it (the pool itself stays open).
+   * Idempotent.
    */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    if (this.#pooled) {
-      this.#released = releasePool(this.#pooled, this.#modelDigest);
+    releaseOnDispose(this);
+    const pooled = this.#pooled;
+    if (pooled) {
+      this.#released = pooled.pool.unload(pooled.keySetId, this.#modelDigest).catch(() => {
+        // a closed or crashed pool has nothing left to free
+      });
       return;
     }
     const local = this.#local as LocalKeys;
-    local.evaluator.dispose();
-    const galois = local.keys.galoisKeys;
-    if (galois && !galois.isDeleted()) galois.delete();
+    freeLocal(local.evaluator, local.keys);
   }
 
   /** {@link HeServer.dispose}, then waits until the pool unloaded the pair (if this was its last user). */
@@ -391,7 +355,7 @@ export class HeServer {
     if (!this.#local) {
       throw new HeError(
         'HE_SERVER_POOLED',
-        `this HeServer scores on a pool and holds no keys on this thread: call inferAsync() instead of ${method}()`,
+        `this HeServer scores on a pool and holds no keys on this thread: call infer() instead of ${method}()`,
       );
     }
     return this.#local;
@@ -504,6 +468,12 @@ export class HeServer {
       modelDigest: this.#modelDigest,
     };
   }
+}
+
+function freeLocal(evaluator: ModelEvaluator, keys: EvaluationKeyMaterial): void {
+  evaluator.dispose();
+  const galois = keys.galoisKeys;
+  if (galois && !galois.isDeleted()) galois.delete();
 }
 
 function checkModelFitsPlan(

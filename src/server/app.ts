@@ -31,8 +31,14 @@
  * open connections with 503 `HE_SERVER_CLOSING`, lets requests in flight finish, then frees every
  * key set.
  *
- * Deliberately not here: TLS (terminate it in front, or embed with your own server), logging
- * beyond unexpected errors, persistence of key sets across restarts.
+ * With `requestLog` the server writes one JSON line per request through fastify's pino logger
+ * (`request-log.ts`: principal digest prefix, route, status, bytes, time; never tokens or
+ * payloads). The routes themselves are in `routes/` (health, models, keys, infer); this module
+ * wires fastify, the hooks every request passes (CORS, shutdown, authentication, rate limit,
+ * admission) and shutdown.
+ *
+ * Deliberately not here: TLS (terminate it in front, or embed with your own server), persistence
+ * of key sets across restarts.
  *
  * @module
  */
@@ -40,31 +46,34 @@
 import { createServer, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { HeError, isConfideError } from '../errors.ts';
-import { publishedWeightBounds, type WeightBounds } from '../he/model.ts';
-import { heExhausted, initHe, limitHeMemory } from '../he/runtime.ts';
+import Fastify, { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { HeError } from '../errors.ts';
+import { publishedWeightBounds } from '../he/model.ts';
+import { initHe, limitHeMemory } from '../he/runtime.ts';
 import { BodyAdmission, meteredBody } from './admission.ts';
 import { type Authenticator, tokenAuthenticator } from './auth.ts';
 import { InProcessBackend } from './backend.ts';
 import { corsFor } from './cors.ts';
+import {
+  ANONYMOUS,
+  BODY_ROUTES,
+  clientErrorBody,
+  fromFramework,
+  lingerOnClose,
+  notFound,
+  readHeaders,
+} from './http.ts';
 import { type InferenceServerOptions, resolveServerOptions } from './options.ts';
 import { KeySetRegistry, serveModel } from './registry.ts';
+import { loggerOptions, principalTag, requestLine } from './request-log.ts';
+import type { RouteContext, ServedModelInfo, ServerState } from './routes/context.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerInferRoutes } from './routes/infer.ts';
+import { registerKeyRoutes } from './routes/keys.ts';
+import { registerModelRoutes } from './routes/models.ts';
 import { errorResponse } from './status.ts';
 
-/** One served model as `GET /v1/models` lists it: no weights. */
-export interface ServedModelInfo {
-  readonly id: string;
-  /** SHA-256 (hex) of the model's canonical JSON; every result it scores carries it. */
-  readonly digest: string;
-  readonly task: string;
-  readonly features: readonly string[];
-  readonly outputs: number;
-  readonly classes?: readonly string[];
-  readonly scaler?: { readonly mean: readonly number[]; readonly scale: readonly number[] };
-  /** Upper bounds on the weights (powers of two), for clients that plan keys without weights. */
-  readonly weightBounds: WeightBounds;
-}
+export type { ServedModelInfo } from './routes/context.ts';
 
 /** A running (or ready to run) inference server. */
 export interface InferenceServer {
@@ -72,6 +81,8 @@ export interface InferenceServer {
   listen(options?: { readonly host?: string; readonly port?: number }): Promise<string>;
   /** Graceful shutdown: finishes requests in flight, then frees everything. Idempotent. */
   close(): Promise<void>;
+  /** {@link InferenceServer.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
   /** The base URL once listening. */
   readonly url: string | undefined;
   /** Key sets currently held. */
@@ -82,101 +93,6 @@ export interface InferenceServer {
   readonly bytesInFlight: number;
   /** Estimated memory of the key sets held, bytes. */
   readonly keySetBytes: number;
-}
-
-const ANONYMOUS = 'anonymous';
-
-function readHeaders(request: FastifyRequest): Readonly<Record<string, string | string[] | undefined>> {
-  return request.headers;
-}
-
-/** Turns fastify's own errors (body limits, media types, URLs) into confide errors; never echoes input. */
-function fromFramework(error: unknown, request: FastifyRequest): unknown {
-  if (isConfideError(error)) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new HeError(
-      'HE_REQUEST_TOO_LARGE',
-      `the upload exceeds this server's limit of ${request.routeOptions.bodyLimit ?? 0} bytes for this route`,
-    );
-  }
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_TYPE') {
-    return new HeError(
-      'HE_UNSUPPORTED_MEDIA_TYPE',
-      'send the container as Content-Type: application/octet-stream',
-    );
-  }
-  if (code === 'FST_ERR_BAD_URL' || code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    return new HeError('HE_ROUTE_NOT_FOUND', 'no such route: check the URL (ids are at most 64 characters)');
-  }
-  if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-    return new HeError('HE_BAD_REQUEST', 'the body length differs from its Content-Length header');
-  }
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new HeError(
-      'HE_BAD_REQUEST',
-      `the request was malformed (HTTP ${status}): check the method, headers and body`,
-    );
-  }
-  return error;
-}
-
-/** What Node's HTTP parser refuses (`clientError`), as the coded error body. */
-function clientErrorBody(error: { code?: unknown }): { status: number; code: string; message: string } {
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return {
-      status: 408,
-      code: 'HE_REQUEST_TIMEOUT',
-      message: "the request did not arrive within this server's time limit",
-    };
-  }
-  if (error.code === 'HPE_HEADER_OVERFLOW') {
-    return { status: 431, code: 'HE_REQUEST_TOO_LARGE', message: 'the request headers are too large' };
-  }
-  return { status: 400, code: 'HE_BAD_REQUEST', message: 'the request is not valid HTTP/1.1' };
-}
-
-/** The routes that read a request body (each through the admission in `preParsing`). */
-const BODY_ROUTES: ReadonlySet<string> = new Set(['/v1/keys', '/v1/models/:modelId/score']);
-
-function notFound(): HeError {
-  return new HeError(
-    'HE_ROUTE_NOT_FOUND',
-    'no such route: the server answers GET /healthz, /readyz, /v1/models and POST /v1/keys, /v1/models/ID/score',
-  );
-}
-
-/** How long a refused upload's connection keeps discarding its body after the answer (nginx's `lingering_time`). */
-const LINGER_MS = 2_000;
-
-/**
- * Closing a socket while the client is still sending makes the kernel answer with a reset, and a
- * reset can destroy the response the client has not read yet: the client would see "connection
- * reset" instead of the coded 503 or 413. Like nginx's lingering close, the connection is
- * half-closed after the answer, what still arrives is read and dropped (nothing is kept), and it
- * is destroyed after {@link LINGER_MS}.
- */
-function lingerOnClose(request: FastifyRequest['raw']): void {
-  const socket = request.socket as Socket & { destroySoon?: () => void };
-  if (socket.destroyed) return;
-  request.unpipe();
-  request.removeAllListeners('data');
-  request.resume();
-  socket.destroySoon = () => {
-    socket.end();
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  };
-}
-
-function toBytes(body: unknown, what: string): Uint8Array {
-  if (!(body instanceof Uint8Array) || body.length === 0) {
-    throw new HeError(
-      'HE_CONTAINER_TRUNCATED',
-      `the request has no body: send the ${what} container as application/octet-stream`,
-    );
-  }
-  return body;
 }
 
 /**
@@ -195,6 +111,7 @@ function toBytes(body: unknown, what: string): Uint8Array {
  */
 export async function createInferenceServer(options: InferenceServerOptions): Promise<InferenceServer> {
   const limits = resolveServerOptions(options);
+  const logger = loggerOptions(options.requestLog);
   let authenticate: Authenticator;
   if (options.authenticate !== undefined) authenticate = options.authenticate;
   else if ((options.tokens?.length ?? 0) > 0) authenticate = tokenAuthenticator(options.tokens ?? []);
@@ -213,16 +130,18 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
   const registry = new KeySetRegistry(backend, served, limits);
   const origins = new Set(limits.corsOrigins);
   const principals = new WeakMap<FastifyRequest, string>();
-  let closing = false;
-  let ready = true;
-  let inflight = 0;
+  /** The code of each refused request, for the request log. */
+  const refusals = new WeakMap<FastifyRequest, string>();
+  const state: ServerState = { closing: false, ready: true, inflight: 0 };
   let url: string | undefined;
   let closed: Promise<void> | undefined;
 
   const admission = new BodyAdmission(limits);
 
   const app = Fastify({
-    logger: false,
+    logger,
+    // One line per request, ours (onResponse below), instead of fastify's incoming/completed pair.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: Math.max(limits.maxKeyBytes, limits.maxBatchBytes),
     return503OnClosing: false,
     forceCloseConnections: 'idle',
@@ -272,6 +191,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
   const fail = (reply: FastifyReply, error: unknown): FastifyReply => {
     const response = errorResponse(error);
     if (response.status === 500) options.onUnexpectedError?.(error);
+    refusals.set(reply.request, response.body.error.code);
     if (response.retryable) reply.header('retry-after', String(limits.retryAfterSeconds));
     // Refused before its body was read: close, so the client stops sending it.
     if (!reply.request.raw.complete) {
@@ -291,7 +211,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     const cors = corsFor(origins, request.method, readHeaders(request));
     reply.headers(cors.headers);
     if (cors.preflight) return reply.code(204).send();
-    if (closing) {
+    if (state.closing) {
       reply.header('connection', 'close');
       throw new HeError(
         'HE_SERVER_CLOSING',
@@ -310,14 +230,22 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     return undefined;
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async () => {
-    if (!ready) throw new HeError('HE_NOT_READY', 'the server is not ready to score');
-    if (options.backend === undefined && heExhausted()) {
-      throw new HeError('HE_NOT_READY', "SEAL's WebAssembly memory failed: restart this instance");
-    }
-    return { status: 'ready', models: models.length, keySets: registry.size };
-  });
+  if (logger !== false) {
+    app.addHook('onResponse', async (request, reply) => {
+      const principal = principalTag(principals.get(request), ANONYMOUS);
+      request.log.info(requestLine(request, reply, principal, refusals.get(request)), 'request');
+    });
+  }
+
+  const context: RouteContext = {
+    limits,
+    registry,
+    models,
+    state,
+    scoresHere: options.backend === undefined,
+    ownerOf,
+  };
+  registerHealthRoutes(app, context);
 
   await app.register(async (v1) => {
     // Who is asking, from the headers alone. Unauthenticated requests are refused in preParsing,
@@ -375,57 +303,13 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
       });
     }
 
-    v1.get('/v1/models', async () => ({ models }));
-
-    v1.post('/v1/keys', { bodyLimit: limits.maxKeyBytes }, async (request, reply) => {
-      const owner = ownerOf(request);
-      const registration = await registry.register(owner, toBytes(request.body, 'evaluation-keys'));
-      return reply.code(registration.created ? 201 : 200).send({
-        keySetId: registration.keySetId,
-        models: registration.models,
-      });
-    });
-
-    v1.post<{ Params: { modelId: string }; Querystring: { keySet?: string | string[] } }>(
-      '/v1/models/:modelId/score',
-      {
-        bodyLimit: limits.maxBatchBytes,
-        preParsing: async (_request, reply, payload) => {
-          if (inflight >= limits.maxConcurrency) {
-            throw new HeError(
-              'HE_SERVER_BUSY',
-              `the server is scoring ${inflight} batches, its limit: retry after ${limits.retryAfterSeconds} s`,
-            );
-          }
-          inflight++;
-          reply.raw.once('close', () => {
-            inflight--;
-          });
-          return payload;
-        },
-      },
-      async (request, reply) => {
-        const keySet = request.query.keySet;
-        if (typeof keySet !== 'string' || !/^[0-9a-f]{32}$/.test(keySet)) {
-          throw new HeError(
-            'INVALID_ARGUMENT',
-            'name the key set in the query: ?keySet=<the 32 hex digits POST /v1/keys returned>',
-          );
-        }
-        const owner = ownerOf(request);
-        const batch = toBytes(request.body, 'encrypted-batch');
-        const { result, modelDigest } = await registry.score(owner, keySet, request.params.modelId, batch);
-        return reply
-          .header('confide-model-digest', modelDigest)
-          .header('confide-key-set', keySet)
-          .type('application/octet-stream')
-          .send(Buffer.from(result.buffer, result.byteOffset, result.byteLength));
-      },
-    );
+    registerModelRoutes(v1, context);
+    registerKeyRoutes(v1, context);
+    registerInferRoutes(v1, context);
   });
   await app.ready();
 
-  return {
+  const server: InferenceServer = {
     async listen(listenOptions = {}) {
       if (url !== undefined) return url;
       const address = await app.listen({
@@ -437,8 +321,8 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     },
     close() {
       closed ??= (async () => {
-        closing = true;
-        ready = false;
+        state.closing = true;
+        state.ready = false;
         try {
           await app.close();
         } finally {
@@ -448,6 +332,9 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
       })();
       return closed;
     },
+    [Symbol.asyncDispose]() {
+      return server.close();
+    },
     get url() {
       return url;
     },
@@ -455,7 +342,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
       return registry.size;
     },
     get inflight() {
-      return inflight;
+      return state.inflight;
     },
     get bytesInFlight() {
       return admission.bytes;
@@ -464,4 +351,5 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
       return registry.bytes;
     },
   };
+  return server;
 }

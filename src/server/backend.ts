@@ -31,8 +31,8 @@ export interface ScoringBackend extends ScoringPool {
   close(): Promise<void>;
   /**
    * True when `load` of a pair already held loads the new keys and swaps them in only once they
-   * loaded (so a refused copy leaves the old keys serving). Backends without it (an
-   * `InferencePool` returns at once for a pair it holds) keep the keys first registered.
+   * loaded (so a refused copy leaves the old keys serving). Backends without it keep the keys
+   * first registered.
    */
   readonly replacesLoadedPairs?: boolean;
 }
@@ -40,7 +40,7 @@ export interface ScoringBackend extends ScoringPool {
 /** The default backend: one {@link HeServer} per (key set, model) on the calling thread. */
 export class InProcessBackend implements ScoringBackend {
   readonly replacesLoadedPairs = true;
-  readonly #servers = new Map<string, HeServer>();
+  readonly #servers = new Map<string, { server: HeServer; holds: number }>();
   #closed = false;
 
   #assertOpen(): void {
@@ -48,9 +48,10 @@ export class InProcessBackend implements ScoringBackend {
   }
 
   /**
-   * Loads keys for a model. Loading a pair already held replaces it only once the new keys have
-   * loaded: when they are refused, the old ones keep serving. A load that grows SEAL's heap past
-   * its budget (`limitHeMemory`) is undone by `HeServer.create` and refused with `WASM_OUT_OF_MEMORY`.
+   * Loads keys for a model and takes one hold on the pair (see `ScoringPool`). Loading a pair
+   * already held takes another hold and replaces its keys only once the new keys have loaded:
+   * when they are refused, the old ones keep serving. A load that grows SEAL's heap past its
+   * budget (`limitHeMemory`) is undone by `HeServer.create` and refused with `WASM_OUT_OF_MEMORY`.
    */
   async load(evaluationKeys: Uint8Array, model: LinearModel): Promise<LoadedKeySet> {
     this.#assertOpen();
@@ -60,8 +61,8 @@ export class InProcessBackend implements ScoringBackend {
     if (this.#closed) server.dispose();
     else {
       const previous = this.#servers.get(key);
-      this.#servers.set(key, server);
-      previous?.dispose();
+      this.#servers.set(key, { server, holds: (previous?.holds ?? 0) + 1 });
+      previous?.server.dispose();
     }
     this.#assertOpen();
     return loaded;
@@ -69,23 +70,30 @@ export class InProcessBackend implements ScoringBackend {
 
   async infer(keySetId: string, modelDigest: string, batch: Uint8Array): Promise<Uint8Array> {
     this.#assertOpen();
-    const server = this.#servers.get(`${keySetId}/${modelDigest}`);
-    if (server === undefined) {
+    const held = this.#servers.get(`${keySetId}/${modelDigest}`);
+    if (held === undefined) {
       throw new HeError('HE_UNKNOWN_KEY_SET', `key set ${keySetId} is not loaded for this model`);
     }
-    return server.infer(batch);
+    return (await held.server.infer(batch)).result;
   }
 
+  /** Releases one hold on the pair; the last release frees its keys. */
   async unload(keySetId: string, modelDigest: string): Promise<void> {
     const key = `${keySetId}/${modelDigest}`;
-    this.#servers.get(key)?.dispose();
+    const held = this.#servers.get(key);
+    if (held === undefined || --held.holds > 0) return;
+    held.server.dispose();
     this.#servers.delete(key);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const server of this.#servers.values()) server.dispose();
+    for (const { server } of this.#servers.values()) server.dispose();
     this.#servers.clear();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** How many (key set, model) pairs are loaded. */

@@ -25,4 +25,11 @@ export {
   resolveServerOptions,
 } from './options.ts';
 export { keySetMemoryBytes } from './registry.ts';
+export {
+  LOG_LEVELS,
+  type LogDestination,
+  type LogLevel,
+  type RequestLogLine,
+  type RequestLogOptions,
+} from './request-log.ts';
 export { type ErrorBody, errorResponse, statusForCode } from './status.ts';

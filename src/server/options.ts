@@ -21,6 +21,7 @@ import { HeError } from '../errors.ts';
 import type { LinearModel } from '../he/model.ts';
 import type { Authenticator } from './auth.ts';
 import type { ScoringBackend } from './backend.ts';
+import type { RequestLogOptions } from './request-log.ts';
 
 /** A request-rate limit: at most `max` requests per `windowMs` per principal. */
 export interface RateLimit {
@@ -85,7 +86,8 @@ export interface InferenceServerOptions {
    * `WASM_OUT_OF_MEMORY`; the remainder up to 4 GiB is the reserve that keeps SEAL's own allocator
    * from ever failing (see `limitHeMemory` in src/he/runtime.ts). The budget is per thread: with
    * the default in-process backend the server sets it for its own thread (the last server created
-   * in a process wins); worker pools keep the library's default.
+   * in a process wins); a worker pool given as `backend` has its own (`InferencePool`'s
+   * `wasmHeapBudgetBytes`, which `confide he serve --workers` sets to this value).
    */
   readonly wasmHeapBudgetBytes?: number;
   /** Key sets held in all (default 256); beyond it the least recently used is evicted. */
@@ -104,6 +106,11 @@ export interface InferenceServerOptions {
   readonly corsOrigins?: readonly string[];
   /** Called with every error that is not a confide error (a bug or an environment failure). */
   readonly onUnexpectedError?: (error: unknown) => void;
+  /**
+   * Write one JSON line per request (fastify's pino logger): principal digest prefix, route,
+   * status, bytes in and out, milliseconds; never tokens or payloads. Off when absent.
+   */
+  readonly requestLog?: RequestLogOptions;
 }
 
 /** The options with every default filled in. */

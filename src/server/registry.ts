@@ -24,8 +24,8 @@
  * Re-registration by the owner with other bytes is checked before anything is replaced: the new
  * keys are loaded beside the old ones (the backend swaps a pair only once the new keys loaded), so
  * a damaged copy is refused and the working key set keeps serving. With a backend that cannot
- * swap (`replacesLoadedPairs` unset, e.g. a worker pool), the keys first registered stay and the
- * answer is 200 (`created: false`).
+ * swap (`replacesLoadedPairs` unset), the keys first registered stay and the answer is 200
+ * (`created: false`).
  *
  * Deliberately not here: HTTP, authentication, where the math runs (a {@link ScoringBackend}).
  *
@@ -260,6 +260,8 @@ export class KeySetRegistry {
       for (const digest of existing.loaded) {
         const served = byDigest.get(digest) as ServedModel;
         const loaded = await this.#backend.load(evaluationKeys, served.model);
+        // The entry holds the pair once already: release the hold this load took (the new keys stay).
+        await this.#backend.unload(loaded.keySetId, loaded.modelDigest);
         if (loaded.keySetId !== existing.keySetId || loaded.modelDigest !== digest) {
           throw new HeError('HE_SERVER_ERROR', 'the scoring backend loaded other keys than it was given');
         }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { type Envelope, unwrap } from '../../src/browser/protocol.ts';
 import { ConfideArgumentError, HeError, isConfideError, WasmError } from '../../src/errors.ts';
 import { mapNativeError } from '../../src/he/runtime.ts';
-import { toWire, WorkerError } from '../../src/workers/errors.ts';
+import { toWire, WorkerError } from '../../src/worker/errors.ts';
 
 // What client-worker.ts does with anything thrown, then what postMessage does to it.
 const across = (error: unknown): unknown => {

@@ -15,7 +15,7 @@ describe('Node Buffer inputs', () => {
     const client = await HeClient.create(model);
     const server = await HeServer.create(Buffer.from(client.exportEvaluationKeys()), model);
     for (const layout of ['batch', 'single'] as const) {
-      const result = server.infer(Buffer.from(client.encrypt(rows, { layout })));
+      const result = (await server.infer(Buffer.from(client.encrypt(rows, { layout })))).result;
       const { scores } = client.decrypt(Buffer.from(result));
       const plain = scorePlaintext(model, rows);
       scores.forEach((s, i) => {

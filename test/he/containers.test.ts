@@ -214,7 +214,7 @@ beforeAll(async () => {
   ctx = await getContext(clientA.plan.parameters);
   singleBatchA = clientA.encrypt(ROWS.slice(0, 1), { layout: 'single' });
   batchA = clientA.encrypt(ROWS, { layout: 'batch' });
-  resultA = serverA.infer(singleBatchA);
+  resultA = (await serverA.infer(singleBatchA)).result;
 });
 
 afterAll(() => {
@@ -230,7 +230,7 @@ function reader(kind: keyof typeof KIND_CODES): (bytes: Uint8Array) => Promise<s
     case 'evaluation-keys':
       return (bytes) => codeOfAsync(() => HeServer.create(bytes, model));
     case 'encrypted-batch':
-      return async (bytes) => codeOf(() => serverA.infer(bytes));
+      return async (bytes) => await codeOfAsync(() => serverA.infer(bytes));
     case 'encrypted-result':
       return async (bytes) => codeOf(() => clientA.decrypt(bytes));
   }
@@ -255,7 +255,7 @@ describe('the fixtures are valid', () => {
     expect(clientA.keySetId).not.toBe(clientB.keySetId);
     expect(clientP.plan.parameters).not.toEqual(clientA.plan.parameters);
     expect(clientA.decrypt(resultA).predictions).toHaveLength(1);
-    expect(clientA.decrypt(serverA.infer(batchA)).predictions).toHaveLength(2);
+    expect(clientA.decrypt((await serverA.infer(batchA)).result).predictions).toHaveLength(2);
     const restored = await HeClient.fromSecretKeys(secretKeysA, model);
     expect(restored.keySetId).toBe(clientA.keySetId);
     restored.dispose();
@@ -329,35 +329,37 @@ describe.each(KINDS)('a bit-flipped %s container', (kind) => {
 });
 
 describe('container shape', () => {
-  it('refuses bytes that are not a container, an empty input and a non-Uint8Array', () => {
-    expect(codeOf(() => serverA.infer(new TextEncoder().encode('{"format":"confide"}')))).toBe(
+  it('refuses bytes that are not a container, an empty input and a non-Uint8Array', async () => {
+    expect(await codeOfAsync(() => serverA.infer(new TextEncoder().encode('{"format":"confide"}')))).toBe(
       'HE_CONTAINER_MALFORMED',
     );
-    expect(codeOf(() => serverA.infer(new Uint8Array(0)))).toBe('HE_CONTAINER_TRUNCATED');
-    expect(codeOf(() => serverA.infer([1, 2, 3] as unknown as Uint8Array))).toBe('HE_CONTAINER_MALFORMED');
-  });
-
-  it('refuses trailing bytes after the last item', () => {
-    expect(codeOf(() => serverA.infer(concat(singleBatchA, Uint8Array.of(0))))).toBe(
+    expect(await codeOfAsync(() => serverA.infer(new Uint8Array(0)))).toBe('HE_CONTAINER_TRUNCATED');
+    expect(await codeOfAsync(() => serverA.infer([1, 2, 3] as unknown as Uint8Array))).toBe(
       'HE_CONTAINER_MALFORMED',
     );
   });
 
-  it('refuses a newer format version even with a correct digest', () => {
+  it('refuses trailing bytes after the last item', async () => {
+    expect(await codeOfAsync(() => serverA.infer(concat(singleBatchA, Uint8Array.of(0))))).toBe(
+      'HE_CONTAINER_MALFORMED',
+    );
+  });
+
+  it('refuses a newer format version even with a correct digest', async () => {
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
     const metadata = new TextEncoder().encode(JSON.stringify(base.metadata));
     // The test's own writer agrees with encodeContainer byte for byte…
     expect(rawContainer(base, 3, metadata, base.items)).toEqual(singleBatchA);
     // …so a version-2 container it writes differs only in the version and the digest.
-    expect(codeOf(() => serverA.infer(rawContainer(base, 3, metadata, base.items, 2)))).toBe(
+    expect(await codeOfAsync(() => serverA.infer(rawContainer(base, 3, metadata, base.items, 2)))).toBe(
       'HE_CONTAINER_VERSION',
     );
-    expect(codeOf(() => serverA.infer(rawContainer(base, 3, metadata, base.items, 0)))).toBe(
+    expect(await codeOfAsync(() => serverA.infer(rawContainer(base, 3, metadata, base.items, 0)))).toBe(
       'HE_CONTAINER_VERSION',
     );
   });
 
-  it('refuses metadata that is not UTF-8 JSON, or not an object', () => {
+  it('refuses metadata that is not UTF-8 JSON, or not an object', async () => {
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
     for (const metadata of [
       Uint8Array.of(0xff, 0xfe),
@@ -365,7 +367,7 @@ describe('container shape', () => {
       new TextEncoder().encode('[1,2]'),
       new TextEncoder().encode('null'),
     ]) {
-      expect(codeOf(() => serverA.infer(rawContainer(base, 3, metadata, base.items)))).toBe(
+      expect(await codeOfAsync(() => serverA.infer(rawContainer(base, 3, metadata, base.items)))).toBe(
         'HE_CONTAINER_MALFORMED',
       );
     }
@@ -378,20 +380,24 @@ describe('container shape', () => {
     ['rows as a string', { rows: '1' }],
     ['more features than allowed', { features: 5000 }],
     ['no interface', { interface: undefined }],
-  ])('refuses batch metadata with %s', (_, patch) => {
+  ])('refuses batch metadata with %s', async (_, patch) => {
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
-    expect(codeOf(() => serverA.infer(rewrap(base, { metadata: { ...base.metadata, ...patch } })))).toBe(
-      'HE_CONTAINER_MALFORMED',
-    );
+    expect(
+      await codeOfAsync(() => serverA.infer(rewrap(base, { metadata: { ...base.metadata, ...patch } }))),
+    ).toBe('HE_CONTAINER_MALFORMED');
   });
 
-  it('refuses a batch whose item count does not match its rows and layout', () => {
+  it('refuses a batch whose item count does not match its rows and layout', async () => {
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
     const item = base.items[0] as Uint8Array;
-    expect(codeOf(() => serverA.infer(rewrap(base, { items: [item, item] })))).toBe('HE_CONTAINER_MALFORMED');
-    expect(codeOf(() => serverA.infer(rewrap(base, { items: [] })))).toBe('HE_CONTAINER_MALFORMED');
+    expect(await codeOfAsync(() => serverA.infer(rewrap(base, { items: [item, item] })))).toBe(
+      'HE_CONTAINER_MALFORMED',
+    );
+    expect(await codeOfAsync(() => serverA.infer(rewrap(base, { items: [] })))).toBe(
+      'HE_CONTAINER_MALFORMED',
+    );
     const batch = decodeContainer(batchA, 'encrypted-batch');
-    expect(codeOf(() => serverA.infer(rewrap(batch, { items: batch.items.slice(1) })))).toBe(
+    expect(await codeOfAsync(() => serverA.infer(rewrap(batch, { items: batch.items.slice(1) })))).toBe(
       'HE_CONTAINER_MALFORMED',
     );
   });
@@ -403,34 +409,36 @@ describe('container shape', () => {
     );
   });
 
-  it('refuses to write or read more than 64 KiB of metadata, or more than 2^20 items', () => {
+  it('refuses to write or read more than 64 KiB of metadata, or more than 2^20 items', async () => {
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
     expect(codeOf(() => rewrap(base, { metadata: { pad: 'x'.repeat(65 * 1024) } }))).toBe(
       'HE_CONTAINER_TOO_LARGE',
     );
     const header = Uint8Array.from(singleBatchA.subarray(0, 96));
     new DataView(header.buffer).setUint32(56, 64 * 1024 + 1, true);
-    expect(codeOf(() => serverA.infer(header))).toBe('HE_CONTAINER_TOO_LARGE');
+    expect(await codeOfAsync(() => serverA.infer(header))).toBe('HE_CONTAINER_TOO_LARGE');
     new DataView(header.buffer).setUint32(56, 10, true);
     new DataView(header.buffer).setUint32(60, (1 << 20) + 1, true);
-    expect(codeOf(() => serverA.infer(header))).toBe('HE_CONTAINER_TOO_LARGE');
+    expect(await codeOfAsync(() => serverA.infer(header))).toBe('HE_CONTAINER_TOO_LARGE');
   });
 });
 
 describe('oversized SEAL items', () => {
-  it('refuses a batch ciphertext larger than the parameters allow', () => {
+  it('refuses a batch ciphertext larger than the parameters allow', async () => {
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
     const bound = maxSealBytes(ctx.n, 2, 2);
-    expect(codeOf(() => serverA.infer(rewrap(base, { items: [zeroSealItem(bound + 1)] })))).toBe(
+    expect(await codeOfAsync(() => serverA.infer(rewrap(base, { items: [zeroSealItem(bound + 1)] })))).toBe(
       'HE_CONTAINER_TOO_LARGE',
     );
   });
 
-  it('refuses a SEAL header declaring more bytes than are present', () => {
+  it('refuses a SEAL header declaring more bytes than are present', async () => {
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
     const item = zeroSealItem(1000);
     new DataView(item.buffer).setBigUint64(8, 2n ** 40n, true);
-    expect(codeOf(() => serverA.infer(rewrap(base, { items: [item] })))).toBe('HE_CONTAINER_MALFORMED');
+    expect(await codeOfAsync(() => serverA.infer(rewrap(base, { items: [item] })))).toBe(
+      'HE_CONTAINER_MALFORMED',
+    );
   });
 
   it('refuses a result ciphertext larger than one at the last level can be', () => {
@@ -460,7 +468,9 @@ describe('oversized SEAL items', () => {
     const bomb = zstdBomb(8 * 1024 * 1024);
     expect(bomb.length).toBeLessThan(2048);
     const batch = decodeContainer(singleBatchA, 'encrypted-batch');
-    expect(codeOf(() => serverA.infer(rewrap(batch, { items: [bomb] })))).toBe('HE_CONTAINER_TOO_LARGE');
+    expect(await codeOfAsync(() => serverA.infer(rewrap(batch, { items: [bomb] })))).toBe(
+      'HE_CONTAINER_TOO_LARGE',
+    );
     const result = decodeContainer(resultA, 'encrypted-result');
     expect(codeOf(() => clientA.decrypt(rewrap(result, { items: [bomb] })))).toBe('HE_CONTAINER_TOO_LARGE');
     const keys = decodeContainer(evaluationKeysA, 'evaluation-keys');
@@ -468,15 +478,15 @@ describe('oversized SEAL items', () => {
       'HE_CONTAINER_TOO_LARGE',
     );
     // The server is unharmed.
-    expect(clientA.decrypt(serverA.infer(singleBatchA)).predictions).toHaveLength(1);
+    expect(clientA.decrypt((await serverA.infer(singleBatchA)).result).predictions).toHaveLength(1);
   });
 });
 
 describe('wrong kinds', () => {
   it.each<[string, () => Promise<string>]>([
-    ['evaluation keys as a batch', async () => codeOf(() => serverA.infer(evaluationKeysA))],
-    ['a result as a batch', async () => codeOf(() => serverA.infer(resultA))],
-    ['secret keys as a batch', async () => codeOf(() => serverA.infer(secretKeysA))],
+    ['evaluation keys as a batch', async () => await codeOfAsync(() => serverA.infer(evaluationKeysA))],
+    ['a result as a batch', async () => await codeOfAsync(() => serverA.infer(resultA))],
+    ['secret keys as a batch', async () => await codeOfAsync(() => serverA.infer(secretKeysA))],
     ['a batch as a result', async () => codeOf(() => clientA.decrypt(singleBatchA))],
     ['evaluation keys as a result', async () => codeOf(() => clientA.decrypt(evaluationKeysA))],
     ['secret keys as evaluation keys', () => codeOfAsync(() => HeServer.create(secretKeysA, model))],
@@ -487,19 +497,19 @@ describe('wrong kinds', () => {
     expect(await run()).toBe('HE_WRONG_KIND');
   });
 
-  it('refuses an unknown kind code as malformed, even with a correct digest', () => {
+  it('refuses an unknown kind code as malformed, even with a correct digest', async () => {
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
     const bytes = rawContainer(base, 9, new TextEncoder().encode(JSON.stringify(base.metadata)), base.items);
-    expect(codeOf(() => serverA.infer(bytes))).toBe('HE_CONTAINER_MALFORMED');
+    expect(await codeOfAsync(() => serverA.infer(bytes))).toBe('HE_CONTAINER_MALFORMED');
   });
 });
 
 describe('binding to key set, parameters and model', () => {
-  it('refuses a batch from another key set with HE_KEY_SET_MISMATCH', () => {
-    expect(codeOf(() => serverA.infer(clientB.encrypt(ROWS, { layout: 'batch' })))).toBe(
+  it('refuses a batch from another key set with HE_KEY_SET_MISMATCH', async () => {
+    expect(await codeOfAsync(() => serverA.infer(clientB.encrypt(ROWS, { layout: 'batch' })))).toBe(
       'HE_KEY_SET_MISMATCH',
     );
-    expect(codeOf(() => serverA.infer(clientB.encrypt(ROWS, { layout: 'single' })))).toBe(
+    expect(await codeOfAsync(() => serverA.infer(clientB.encrypt(ROWS, { layout: 'single' })))).toBe(
       'HE_KEY_SET_MISMATCH',
     );
   });
@@ -508,14 +518,14 @@ describe('binding to key set, parameters and model', () => {
     expect(codeOf(() => clientB.decrypt(resultA))).toBe('HE_KEY_SET_MISMATCH');
   });
 
-  it('refuses a batch and a result under other parameters with HE_PARAMETERS_MISMATCH', () => {
-    expect(codeOf(() => serverA.infer(clientP.encrypt(ROWS, { layout: 'batch' })))).toBe(
+  it('refuses a batch and a result under other parameters with HE_PARAMETERS_MISMATCH', async () => {
+    expect(await codeOfAsync(() => serverA.infer(clientP.encrypt(ROWS, { layout: 'batch' })))).toBe(
       'HE_PARAMETERS_MISMATCH',
     );
     expect(codeOf(() => clientP.decrypt(resultA))).toBe('HE_PARAMETERS_MISMATCH');
   });
 
-  it('refuses a batch re-labelled with the right key-set id but under other parameters', () => {
+  it('refuses a batch re-labelled with the right key-set id but under other parameters', async () => {
     // Ciphertexts of parameters P in a container claiming A's fingerprint and key set: the SEAL
     // header check or SEAL itself refuses them; nothing is scored.
     const foreign = decodeContainer(
@@ -523,7 +533,7 @@ describe('binding to key set, parameters and model', () => {
       'encrypted-batch',
     );
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
-    const code = codeOf(() => serverA.infer(rewrap(base, { items: foreign.items })));
+    const code = await codeOfAsync(() => serverA.infer(rewrap(base, { items: foreign.items })));
     expect([
       'HE_CONTAINER_TOO_LARGE',
       'HE_CONTAINER_MALFORMED',
@@ -537,20 +547,20 @@ describe('binding to key set, parameters and model', () => {
     const other = parseLinearModel({ ...model, scaler: { mean: [0, 0, 0], scale: [1, 2, 0.5] } });
     const server = await HeServer.create(evaluationKeysA, other);
     try {
-      expect(codeOf(() => server.infer(singleBatchA))).toBe('HE_MODEL_MISMATCH');
-      expect(codeOf(() => server.infer(batchA))).toBe('HE_MODEL_MISMATCH');
+      expect(await codeOfAsync(() => server.infer(singleBatchA))).toBe('HE_MODEL_MISMATCH');
+      expect(await codeOfAsync(() => server.infer(batchA))).toBe('HE_MODEL_MISMATCH');
     } finally {
       server.dispose();
     }
     const base = decodeContainer(singleBatchA, 'encrypted-batch');
     expect(
-      codeOf(() =>
+      await codeOfAsync(() =>
         serverA.infer(rewrap(base, { metadata: { ...base.metadata, interface: '00'.repeat(32) } })),
       ),
     ).toBe('HE_MODEL_MISMATCH');
-    expect(codeOf(() => serverA.infer(rewrap(base, { metadata: { ...base.metadata, features: 4 } })))).toBe(
-      'HE_MODEL_MISMATCH',
-    );
+    expect(
+      await codeOfAsync(() => serverA.infer(rewrap(base, { metadata: { ...base.metadata, features: 4 } }))),
+    ).toBe('HE_MODEL_MISMATCH');
   });
 
   it('refuses a result computed for another model interface with HE_MODEL_MISMATCH', () => {
@@ -651,39 +661,38 @@ describe('hostile ciphertexts in well-digested containers', () => {
     return rewrap(decodeContainer(singleBatchA, 'encrypted-batch'), { items: [item] });
   }
 
-  it('accepts the unchanged ciphertext re-saved uncompressed (the control)', () => {
+  it('accepts the unchanged ciphertext re-saved uncompressed (the control)', async () => {
     const item = mutatedCiphertext(() => {});
-    const decrypted = clientA.decrypt(serverA.infer(inBatch(item)));
-    const reference = clientA.decrypt(serverA.infer(singleBatchA));
+    const decrypted = clientA.decrypt((await serverA.infer(inBatch(item))).result);
+    const reference = clientA.decrypt((await serverA.infer(singleBatchA)).result);
     expect(decrypted.scores[0]?.[0]).toBe(reference.scores[0]?.[0]);
   });
 
-  it('refuses a ciphertext at the wrong level', () => {
+  it('refuses a ciphertext at the wrong level', async () => {
     const item = mutatedCiphertext((c) => ctx.evaluator.cipherModSwitchToNextInplace(c));
-    expect(codeOf(() => serverA.infer(inBatch(item)))).toBe('HE_CONTAINER_MALFORMED');
+    expect(await codeOfAsync(() => serverA.infer(inBatch(item)))).toBe('HE_CONTAINER_MALFORMED');
   });
 
-  it('refuses a ciphertext at the wrong scale', () => {
+  it('refuses a ciphertext at the wrong scale', async () => {
     for (const scale of [2 ** 30, ctx.scale * 2, ctx.scale + 1]) {
       const item = mutatedCiphertext((c) => c.setScale(scale));
-      expect(
-        codeOf(() => serverA.infer(inBatch(item))),
-        `scale ${scale}`,
-      ).toBe('HE_CONTAINER_MALFORMED');
+      expect(await codeOfAsync(() => serverA.infer(inBatch(item))), `scale ${scale}`).toBe(
+        'HE_CONTAINER_MALFORMED',
+      );
     }
   });
 
-  it('refuses a transparent ciphertext (second polynomial all zero)', () => {
+  it('refuses a transparent ciphertext (second polynomial all zero)', async () => {
     const item = mutatedCiphertext(() => {});
     // SEAL writes the polynomial data last: c0 then c1, each primes × N 64-bit words.
     const polyBytes = 2 * ctx.n * 8;
     item.fill(0, item.length - polyBytes);
-    expect(codeOf(() => serverA.infer(inBatch(item)))).toBe('HE_TRANSPARENT_CIPHERTEXT');
+    expect(await codeOfAsync(() => serverA.infer(inBatch(item)))).toBe('HE_TRANSPARENT_CIPHERTEXT');
   });
 
-  it('refuses a three-polynomial ciphertext before SEAL reads it (it exceeds the size bound)', () => {
+  it('refuses a three-polynomial ciphertext before SEAL reads it (it exceeds the size bound)', async () => {
     const item = mutatedCiphertext((c) => ctx.evaluator.square(c, c));
-    expect(codeOf(() => serverA.infer(inBatch(item)))).toBe('HE_CONTAINER_TOO_LARGE');
+    expect(await codeOfAsync(() => serverA.infer(inBatch(item)))).toBe('HE_CONTAINER_TOO_LARGE');
   });
 
   it('refuses a result ciphertext at the wrong level (too large for the last level) or scale', () => {
@@ -700,14 +709,14 @@ describe('hostile ciphertexts in well-digested containers', () => {
     expect(clientA.decrypt(rewrap(base, { items: [lowered] })).scores[0]).toHaveLength(1);
   });
 
-  it('maps garbage behind a valid SEAL header to a coded error and leaves the server working', () => {
+  it('maps garbage behind a valid SEAL header to a coded error and leaves the server working', async () => {
     const size = 200_000;
     const garbage = new Uint8Array(size);
     for (let i = 0; i < size; i++) garbage[i] = (i * 2654435761) >>> 24;
     garbage.set(sealHeader(size, 0));
-    const code = codeOf(() => serverA.infer(inBatch(garbage)));
+    const code = await codeOfAsync(() => serverA.infer(inBatch(garbage)));
     expect(code).toMatch(/^HE_(NATIVE_[A-Z_]+|CONTAINER_MALFORMED)$/);
-    expect(clientA.decrypt(serverA.infer(singleBatchA)).predictions).toHaveLength(1);
+    expect(clientA.decrypt((await serverA.infer(singleBatchA)).result).predictions).toHaveLength(1);
   });
 });
 

@@ -27,26 +27,26 @@ beforeAll(async () => {
   server = await HeServer.create(client.exportEvaluationKeys(), model);
 });
 
-afterAll(() => {
+afterAll(async () => {
   server.dispose();
   client.dispose();
 });
 
 /** One full round trip for one row in the single layout; returns the score error. */
-function roundTrip(i: number): number {
+async function roundTrip(i: number): Promise<number> {
   const row = data.x[i % data.x.length] as number[];
-  const { scores } = client.decrypt(server.infer(client.encrypt([row], { layout: 'single' })));
+  const { scores } = client.decrypt((await server.infer(client.encrypt([row], { layout: 'single' }))).result);
   const expected = (scorePlaintext(model, [row])[0] as Float64Array)[0] as number;
   return Math.abs(((scores[0] as Float64Array)[0] as number) - expected);
 }
 
 describe('WASM memory', () => {
-  it(`does not grow over ${CALLS} encrypt → infer → decrypt calls`, () => {
+  it(`does not grow over ${CALLS} encrypt → infer → decrypt calls`, async () => {
     expect(heMemoryBytes()).toBeGreaterThan(0);
-    for (let i = 0; i < WARM_UP; i++) roundTrip(i);
+    for (let i = 0; i < WARM_UP; i++) await roundTrip(i);
     const afterWarmUp = heMemoryBytes();
     let worst = 0;
-    for (let i = 0; i < CALLS; i++) worst = Math.max(worst, roundTrip(WARM_UP + i));
+    for (let i = 0; i < CALLS; i++) worst = Math.max(worst, await roundTrip(WARM_UP + i));
     expect(heMemoryBytes()).toBe(afterWarmUp);
     // The calls did real work all along.
     expect(worst).toBeLessThan(1e-3);
@@ -66,17 +66,17 @@ describe('WASM memory', () => {
     const item = Uint8Array.from(cipher.saveToArray(ctx.seal.ComprModeType.none) as Uint8Array);
     cipher.delete();
     const hostile = encodeContainer({ ...base, items: [item] });
-    const refuse = () => {
+    const refuse = async () => {
       try {
-        server.infer(hostile);
+        await server.infer(hostile);
       } catch (e) {
         return (e as { code?: string }).code;
       }
       return 'accepted';
     };
-    for (let i = 0; i < 20; i++) expect(refuse()).toBe('HE_CONTAINER_MALFORMED');
+    for (let i = 0; i < 20; i++) expect(await refuse()).toBe('HE_CONTAINER_MALFORMED');
     const before = heMemoryBytes();
-    for (let i = 0; i < 500; i++) expect(refuse()).toBe('HE_CONTAINER_MALFORMED');
+    for (let i = 0; i < 500; i++) expect(await refuse()).toBe('HE_CONTAINER_MALFORMED');
     expect(heMemoryBytes()).toBe(before);
   });
 });

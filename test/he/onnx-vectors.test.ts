@@ -152,7 +152,7 @@ describe('ONNX files written by Python onnx (test/vectors/onnx)', () => {
       const server = await HeServer.create(client.exportEvaluationKeys(), model);
       try {
         const rows = c.inputs.slice(0, 12);
-        const result = await server.infer(client.encrypt(rows, { layout: 'batch' }));
+        const { result } = await server.infer(client.encrypt(rows, { layout: 'batch' }));
         const { scores } = client.decrypt(result);
         const expected = c.expected.sklearn;
         scores.forEach((s, i) => {

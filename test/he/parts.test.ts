@@ -1,8 +1,8 @@
 /**
  * Scoring a batch in parts without re-writing it (`HeServer.inferPart` + `joinScoredParts`, what
  * the worker pool runs), reading a batch's size from its header (`batchUnits`, `peekContainer`),
- * and `HeServer` over a `ScoringPool` (`inferAsync`), here with the server's in-process backend;
- * `test/workers/he-server.test.ts` runs the same API on real worker threads.
+ * and `HeServer` over a `ScoringPool` (`infer` on a pool), here with the server's in-process backend;
+ * `test/worker/he-server.test.ts` runs the same API on real worker threads.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic, trainMultinomial } from '../../src/demo/train.ts';
@@ -75,7 +75,7 @@ afterAll(() => {
 });
 
 describe('inferPart + joinScoredParts', () => {
-  it('any cut of either layout joins to the bytes of infer (binary and multiclass)', () => {
+  it('any cut of either layout joins to the bytes of infer (binary and multiclass)', async () => {
     const cases = [
       { c: client, s: server, rows: rowsOf(breast.x, 2 * client.plan.slots + 7), layout: 'batch' as const },
       { c: client, s: server, rows: breast.x.slice(0, 7), layout: 'single' as const },
@@ -84,7 +84,7 @@ describe('inferPart + joinScoredParts', () => {
     ];
     for (const { c, s, rows, layout } of cases) {
       const batch = c.encrypt(rows, { layout });
-      const whole = s.infer(batch);
+      const { result: whole } = await s.infer(batch);
       const units = batchUnits(batch, c.plan.slots) as number;
       expect(units).toBe(layout === 'batch' ? Math.ceil(rows.length / c.plan.slots) : rows.length);
       for (let count = 1; count <= units; count++) {
@@ -121,7 +121,7 @@ describe('inferPart + joinScoredParts', () => {
 });
 
 describe('batchUnits and peekContainer: the header, unchecked', () => {
-  it('reads units and metadata without the digest, and says undefined for what is not a batch', () => {
+  it('reads units and metadata without the digest, and says undefined for what is not a batch', async () => {
     const batch = client.encrypt(breast.x.slice(0, 9), { layout: 'single' });
     const flipped = batch.slice();
     flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 1;
@@ -130,7 +130,7 @@ describe('batchUnits and peekContainer: the header, unchecked', () => {
     expect(peek?.kind).toBe('encrypted-batch');
     expect(peek?.itemCount).toBe(9);
     expect(peek?.metadata.rows).toBe(9);
-    expect(batchUnits(server.infer(batch), client.plan.slots)).toBeUndefined(); // a result
+    expect(batchUnits((await server.infer(batch)).result, client.plan.slots)).toBeUndefined(); // a result
     expect(batchUnits(new Uint8Array(8), client.plan.slots)).toBeUndefined();
     expect(batchUnits(batch.subarray(0, 100), client.plan.slots)).toBeUndefined(); // metadata cut
     const noRows = encodeContainer({
@@ -145,7 +145,7 @@ describe('batchUnits and peekContainer: the header, unchecked', () => {
 });
 
 describe('HeServer over a ScoringPool', () => {
-  it('inferAsync gives the bytes and summary of infer; the pooled server holds no keys here', async () => {
+  it('infer on a pool gives the bytes and summary of infer here; the pooled server holds no keys here', async () => {
     const backend = new InProcessBackend();
     const pooled = await HeServer.create(keys, binary, { pool: backend });
     try {
@@ -155,12 +155,13 @@ describe('HeServer over a ScoringPool', () => {
       expect(backend.loaded).toBe(1);
       for (const layout of ['batch', 'single'] as const) {
         const batch = client.encrypt(breast.x.slice(0, 6), { layout });
-        expect(same(await pooled.inferAsync(batch), server.infer(batch))).toBe(true);
-        expect(pooled.lastInference).toEqual(server.lastInference);
-        // Without a pool, inferAsync is infer.
-        expect(same(await server.inferAsync(batch), server.infer(batch))).toBe(true);
+        const here = await server.infer(batch);
+        const there = await pooled.infer(batch);
+        expect(same(there.result, here.result)).toBe(true);
+        expect(there.summary).toEqual(here.summary);
+        expect(there.summary.layout).toBe(layout);
       }
-      expect(codeOf(() => pooled.infer(new Uint8Array(8)))).toBe('HE_SERVER_POOLED');
+      expect(await codeOfAsync(() => pooled.infer(new Uint8Array(8)))).toBe('HE_CONTAINER_MALFORMED');
       expect(codeOf(() => pooled.inferPart(new Uint8Array(8), { first: 0, end: 1 }))).toBe(
         'HE_SERVER_POOLED',
       );
@@ -179,8 +180,8 @@ describe('HeServer over a ScoringPool', () => {
     const batch = client.encrypt(breast.x.slice(0, 2), { layout: 'single' });
     await a.disposeAsync();
     expect(backend.loaded).toBe(1); // b still uses it
-    expect(same(await b.inferAsync(batch), server.infer(batch))).toBe(true);
-    expect(await codeOfAsync(() => a.inferAsync(batch))).toBe('HE_USE_AFTER_DISPOSE');
+    expect(same((await b.infer(batch)).result, (await server.infer(batch)).result)).toBe(true);
+    expect(await codeOfAsync(() => a.infer(batch))).toBe('HE_USE_AFTER_DISPOSE');
     await b.disposeAsync();
     await b.disposeAsync(); // idempotent
     expect(backend.loaded).toBe(0);

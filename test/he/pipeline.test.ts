@@ -153,7 +153,7 @@ beforeAll(async () => {
   }
 });
 
-afterAll(() => {
+afterAll(async () => {
   for (const { client, server } of live.values()) {
     server.dispose();
     client.dispose();
@@ -166,15 +166,15 @@ function spread(x: number[][]): number[][] {
 }
 
 describe.each(fixtures)('$name', (f) => {
-  it.each(['batch', 'single'] as const)('matches the plaintext model in the %s layout', (layout) => {
+  it.each(['batch', 'single'] as const)('matches the plaintext model in the %s layout', async (layout) => {
     const { client, server } = get(f.name);
     const rows = layout === 'batch' ? f.x : spread(f.x);
     const batch = client.encrypt(rows, { layout });
-    const result = server.infer(batch);
+    const { result, summary } = await server.infer(batch);
     const decrypted = client.decrypt(result);
     expect(decrypted.layout).toBe(layout);
     expect(decrypted.modelDigest).toBe(modelDigest(f.model));
-    expect(server.lastInference).toEqual({
+    expect(summary).toEqual({
       layout,
       rows: rows.length,
       inputCiphertexts: layout === 'batch' ? f.model.features.length : rows.length,
@@ -202,7 +202,7 @@ describe.each(fixtures)('$name', (f) => {
     const { client, server } = get(f.name);
     const rows = f.x.slice(0, 2);
     const result = decodeContainer(
-      server.infer(client.encrypt(rows, { layout: 'single' })),
+      (await server.infer(client.encrypt(rows, { layout: 'single' }))).result,
       'encrypted-result',
     );
     const material = await decodeSecretKeys(client.exportSecretKeys());
@@ -251,11 +251,11 @@ describe('evaluation with evaluation keys only', () => {
     }
   });
 
-  it('the secret key never appears in a batch or a result either', () => {
+  it('the secret key never appears in a batch or a result either', async () => {
     const { client, server } = get(f.name);
     const secret = decodeContainer(client.exportSecretKeys(), 'secret-keys').items[0] as Uint8Array;
     const batch = client.encrypt(f.x.slice(0, 3), { layout: 'single' });
-    const result = server.infer(batch);
+    const result = (await server.infer(batch)).result;
     for (const bytes of [batch, result]) {
       const haystack = Buffer.from(bytes);
       for (let i = 0; i < 8; i++) {
@@ -279,8 +279,8 @@ describe('evaluation with evaluation keys only', () => {
       expect(other.keySetId).toBe(client.keySetId);
       expect(other.keySetId).toBe(server.keySetId);
       const batch = client.encrypt(f.x.slice(0, 50), { layout: 'batch' });
-      const a = client.decrypt(server.infer(batch));
-      const b = client.decrypt(other.infer(batch));
+      const a = client.decrypt((await server.infer(batch)).result);
+      const b = client.decrypt((await other.infer(batch)).result);
       expect(b.predictions.map((p) => (p.task === 'binary-classification' ? p.label : ''))).toEqual(
         a.predictions.map((p) => (p.task === 'binary-classification' ? p.label : '')),
       );
@@ -318,17 +318,17 @@ describe('batch-only keys', () => {
     expect(evaluationKeys.length * 100).toBeLessThan(both.length);
   });
 
-  it('score the batch layout with full parity', () => {
-    const decrypted = client.decrypt(server.infer(client.encrypt(f.x, { layout: 'batch' })));
+  it('score the batch layout with full parity', async () => {
+    const decrypted = client.decrypt((await server.infer(client.encrypt(f.x, { layout: 'batch' }))).result);
     const p = parity(f.model, f.x, decrypted);
     expect(p.maxProbabilityError).toBeLessThan(1e-4);
     expect(p.labelAgreement).toBe(1);
   });
 
-  it('refuse the single layout on the client, and auto picks batch even for one row', () => {
+  it('refuse the single layout on the client, and auto picks batch even for one row', async () => {
     expect(codeOf(() => client.encrypt(f.x.slice(0, 1), { layout: 'single' }))).toBe('HE_LAYOUT_UNAVAILABLE');
     expect(client.chooseLayout(1)).toBe('batch');
-    const decrypted = client.decrypt(server.infer(client.encrypt(f.x.slice(0, 1))));
+    const decrypted = client.decrypt((await server.infer(client.encrypt(f.x.slice(0, 1)))).result);
     expect(decrypted.layout).toBe('batch');
   });
 
@@ -349,10 +349,10 @@ describe('batch-only keys', () => {
     try {
       expect(restricted.plan.galoisSteps).toEqual([]);
       const single = both.client.encrypt(f.x.slice(0, 2), { layout: 'single' });
-      expect(codeOf(() => restricted.infer(single))).toBe('HE_LAYOUT_UNAVAILABLE');
+      expect(await codeOfAsync(() => restricted.infer(single))).toBe('HE_LAYOUT_UNAVAILABLE');
       // The batch layout still works with those keys.
       const batch = both.client.encrypt(f.x.slice(0, 2), { layout: 'batch' });
-      expect(both.client.decrypt(restricted.infer(batch)).predictions).toHaveLength(2);
+      expect(both.client.decrypt((await restricted.infer(batch)).result).predictions).toHaveLength(2);
     } finally {
       restricted.dispose();
     }
@@ -360,17 +360,19 @@ describe('batch-only keys', () => {
 });
 
 describe('layout choice and chunking', () => {
-  it('auto picks single for fewer rows than features and batch otherwise', () => {
+  it('auto picks single for fewer rows than features and batch otherwise', async () => {
     const f = fixtures[0] as Fixture;
     const { client, server } = get(f.name);
     expect(client.chooseLayout(1)).toBe('single');
     expect(client.chooseLayout(29)).toBe('single');
     expect(client.chooseLayout(30)).toBe('batch');
     expect(client.chooseLayout(569)).toBe('batch');
-    expect(client.decrypt(server.infer(client.encrypt(f.x.slice(0, 3)))).layout).toBe('single');
+    expect(client.decrypt((await server.infer(client.encrypt(f.x.slice(0, 3)))).result).layout).toBe(
+      'single',
+    );
   });
 
-  it('splits more rows than slots into chunks and keeps the row order', () => {
+  it('splits more rows than slots into chunks and keeps the row order', async () => {
     const f = fixtures[1] as Fixture; // regression, 10 features
     const { client, server } = get(f.name);
     const slots = client.plan.slots;
@@ -381,8 +383,8 @@ describe('layout choice and chunking', () => {
     expect(container.metadata.chunks).toBe(2);
     expect(container.metadata.rows).toBe(rows.length);
     expect(container.items).toHaveLength(2 * 10);
-    const result = server.infer(batch);
-    expect(server.lastInference?.outputCiphertexts).toBe(2);
+    const { result, summary } = await server.infer(batch);
+    expect(summary.outputCiphertexts).toBe(2);
     const decrypted = client.decrypt(result);
     const p = parity(f.model, rows, decrypted);
     expect(p.maxRelativeError).toBeLessThan(1e-5);
@@ -438,8 +440,8 @@ describe('secret keys and disposal', () => {
       expect(restored.model).toEqual(client.model);
       const rows = f.x.slice(0, 40);
       // Encrypted by the original, decrypted by the restored client, and the other way round.
-      const a = restored.decrypt(server.infer(client.encrypt(rows, { layout: 'batch' })));
-      const b = client.decrypt(server.infer(restored.encrypt(rows, { layout: 'batch' })));
+      const a = restored.decrypt((await server.infer(client.encrypt(rows, { layout: 'batch' }))).result);
+      const b = client.decrypt((await server.infer(restored.encrypt(rows, { layout: 'batch' }))).result);
       for (const d of [a, b]) {
         const p = parity(f.model, rows, d);
         expect(p.maxProbabilityError).toBeLessThan(1e-4);
@@ -486,7 +488,7 @@ describe('secret keys and disposal', () => {
     const batch = client.encrypt(f.x.slice(0, 2), { layout: 'batch' });
     const c = await HeClient.fromSecretKeys(client.exportSecretKeys());
     const s = await HeServer.create(evaluationKeys, f.model);
-    const result = s.infer(batch);
+    const result = (await s.infer(batch)).result;
     c.dispose();
     c.dispose();
     c[Symbol.dispose]();
@@ -497,7 +499,7 @@ describe('secret keys and disposal', () => {
     expect(codeOf(() => c.decrypt(result))).toBe('HE_USE_AFTER_DISPOSE');
     expect(codeOf(() => c.exportSecretKeys())).toBe('HE_USE_AFTER_DISPOSE');
     expect(codeOf(() => c.exportEvaluationKeys())).toBe('HE_USE_AFTER_DISPOSE');
-    expect(codeOf(() => s.infer(batch))).toBe('HE_USE_AFTER_DISPOSE');
+    expect(await codeOfAsync(() => s.infer(batch))).toBe('HE_USE_AFTER_DISPOSE');
     // The shared client and server are untouched by disposing these.
     expect(client.decrypt(result).predictions).toHaveLength(2);
   });
@@ -516,7 +518,7 @@ describe('declared precision', () => {
       const bound = 2 ** -client.plan.precisionBits;
       expect(client.plan.estimatedError).toBeLessThanOrEqual(bound);
       for (const layout of ['batch', 'single'] as const) {
-        const { scores } = client.decrypt(server.infer(client.encrypt(rows, { layout })));
+        const { scores } = client.decrypt((await server.infer(client.encrypt(rows, { layout }))).result);
         scores.forEach((s, i) => {
           worst = Math.max(
             worst,

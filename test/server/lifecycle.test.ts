@@ -74,12 +74,16 @@ describe('graceful shutdown', () => {
 function spawnServe(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-): { child: ChildProcess; url: Promise<string>; stderr: () => string } {
+): { child: ChildProcess; url: Promise<string>; stderr: () => string; stdout: () => string } {
   const child = spawn(process.execPath, [CLI, 'he', 'serve', ...args], {
     env: { ...process.env, CONFIDE_TOKENS: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
+  let stdout = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
   const url = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no address in 30 s: ${stderr}`)), 30_000);
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -95,7 +99,7 @@ function spawnServe(
       reject(new Error(`exited before listening: ${stderr}`));
     });
   });
-  return { child, url, stderr: () => stderr };
+  return { child, url, stderr: () => stderr, stdout: () => stdout };
 }
 
 function run(args: string[]): Promise<{ code: number; stderr: string }> {
@@ -143,9 +147,48 @@ describe('confide he serve', () => {
       socket.destroy();
       expect(await exited).toBe(0);
       expect(serve.stderr()).toMatch(/SIGTERM.*\n.*stopped/);
+      // The request log (default --log-level info): one JSON line per request on stdout.
+      const logged = serve
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes('"msg":"request"'))
+        .map((line) => JSON.parse(line) as { route: string; status: number; principal: string });
+      expect(logged.map((l) => `${l.route} ${l.status}`)).toEqual([
+        '/v1/models 200',
+        '/v1/keys 201',
+        '/v1/models/:modelId/score 200',
+        '/v1/models/:modelId/score 200',
+      ]);
+      expect(logged.every((l) => /^[0-9a-f]{12}$/.test(l.principal))).toBe(true);
+      expect(serve.stdout()).not.toContain(TOKEN);
     } finally {
       if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
     }
+  });
+
+  it('--log-level silent writes no request log; an unknown level is refused', async () => {
+    const serve = spawnServe([
+      '--model',
+      `risk=${join(dir, 'risk.json')}`,
+      '--port',
+      '0',
+      '--allow-unauthenticated',
+      '--log-level',
+      'silent',
+    ]);
+    try {
+      const url = await serve.url;
+      expect((await fetch(new URL('/v1/models', url))).status).toBe(200);
+      const exited = new Promise<number | null>((resolve) => serve.child.once('exit', resolve));
+      serve.child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(serve.stdout()).toBe('');
+    } finally {
+      if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
+    }
+    const bad = await run(['--model', `risk=${join(dir, 'risk.json')}`, '--log-level', 'loud']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--log-level');
   });
 
   it('refuses to start without tokens, or with bad flags, with one coded line', async () => {

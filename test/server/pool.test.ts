@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HeClient } from '../../src/he/client.ts';
+import { HeClient } from '../../src/he/client.ts';
 import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 import { InferenceHttpClient } from '../../src/he/http-client.ts';
 import { canonicalModelJson, modelDigest } from '../../src/he/model.ts';
 import { HeServer } from '../../src/he/server.ts';
 import type { InferenceServer } from '../../src/server/index.ts';
-import { InferencePool } from '../../src/workers/index.ts';
+import { InferencePool } from '../../src/worker/index.ts';
 import { OTHER_TOKEN, RISK, riskClient, riskRows, startServer, TOKEN } from './helpers.ts';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
@@ -45,7 +45,7 @@ describe('inference server on the worker pool', () => {
           expect(digest).toBe(modelDigest(RISK));
           const reference = await HeServer.create(keys, RISK);
           try {
-            expect(Buffer.from(result).equals(Buffer.from(reference.infer(batch)))).toBe(true);
+            expect(Buffer.from(result).equals(Buffer.from((await reference.infer(batch)).result))).toBe(true);
           } finally {
             reference.dispose();
           }
@@ -62,23 +62,55 @@ describe('inference server on the worker pool', () => {
     }
   });
 
-  it('keeps the keys first registered when their owner re-registers other bytes (the pool cannot swap)', async () => {
-    const client = await riskClient();
+  it('swaps in the owner’s fresh export on every worker; a damaged copy leaves the old keys serving', async () => {
+    // Single layout: scoring rotates, so results show which Galois keys the workers hold.
+    const client = await HeClient.create(RISK, { layouts: ['single'] });
     try {
       const http = new InferenceHttpClient({ baseUrl: url, token: TOKEN });
-      const keys = client.exportEvaluationKeys();
-      const keySetId = await http.registerKeys(keys);
-      const decoded = decodeContainer(keys, 'evaluation-keys');
-      const other = encodeContainer({ ...decoded, metadata: { ...decoded.metadata, note: 'again' } });
-      const response = await fetch(new URL('/v1/keys', url), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' },
-        body: other as Uint8Array<ArrayBuffer>,
+      const first = client.exportEvaluationKeys();
+      const fresh = client.exportEvaluationKeys(); // same key set, other Galois keys
+      const keySetId = await http.registerKeys(first);
+      const batch = client.encrypt(riskRows(3), { layout: 'single' });
+      const expected = async (keys: Uint8Array): Promise<Uint8Array> => {
+        const reference = await HeServer.create(keys, RISK);
+        try {
+          return (await reference.infer(batch)).result;
+        } finally {
+          reference.dispose();
+        }
+      };
+      const [byFirst, byFresh] = [await expected(first), await expected(fresh)];
+      expect(Buffer.from(byFirst).equals(Buffer.from(byFresh))).toBe(false); // the test can tell them apart
+      const scored = async () => (await http.score('risk', keySetId, batch)).result;
+      // Both workers score (a burst goes whole to each), both with the first keys.
+      for (const result of await Promise.all([scored(), scored()])) {
+        expect(Buffer.from(result).equals(Buffer.from(byFirst))).toBe(true);
+      }
+      const post = (body: Uint8Array) =>
+        fetch(new URL('/v1/keys', url), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' },
+          body: body as Uint8Array<ArrayBuffer>,
+        });
+      const replaced = await post(fresh);
+      expect(replaced.status).toBe(201);
+      expect(await replaced.json()).toEqual({ keySetId, models: ['risk'] });
+      for (const result of await Promise.all([scored(), scored(), scored()])) {
+        expect(Buffer.from(result).equals(Buffer.from(byFresh))).toBe(true);
+      }
+      // A copy whose Galois keys are cut: well digested, refused by the workers, old keys stay.
+      const decoded = decodeContainer(first, 'evaluation-keys');
+      const damaged = encodeContainer({
+        ...decoded,
+        items: decoded.items.map((item) => item.subarray(0, 64)),
       });
-      expect(response.status).toBe(200);
-      expect(await response.json()).toEqual({ keySetId, models: ['risk'] });
-      const { result } = await http.score('risk', keySetId, client.encrypt(riskRows(2)));
-      expect(client.decrypt(result).predictions).toHaveLength(2);
+      const refused = await post(damaged);
+      expect(refused.status).toBeGreaterThanOrEqual(400);
+      expect(refused.status).toBeLessThan(500);
+      await refused.arrayBuffer();
+      for (const result of await Promise.all([scored(), scored()])) {
+        expect(Buffer.from(result).equals(Buffer.from(byFresh))).toBe(true);
+      }
     } finally {
       client.dispose();
     }

@@ -18,16 +18,14 @@
 import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { HeError, isConfideError } from '../../errors.ts';
+import { formatPredictionsCsv, parseCsv, rowsForModel } from '../../he/csv.ts';
 import {
-  formatPredictionsCsv,
   HeClient,
   InferenceHttpClient,
   type KeyGenerationOptions,
   type ModelInterface,
   modelInterfaceDigest,
-  parseCsv,
   parseModelInterface,
-  rowsForModel,
   type ServedModelDescription,
   type WeightBounds,
 } from '../../he/index.ts';

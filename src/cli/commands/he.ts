@@ -13,24 +13,22 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runDemo } from '../../demo/demo.ts';
 import { ConfideArgumentError, HeError } from '../../errors.ts';
+import { formatPredictionsCsv, parseCsv, rowsForModel } from '../../he/csv.ts';
 import {
-  formatPredictionsCsv,
   HeClient,
   HeServer,
   type Layout,
   type LinearModel,
   PRESETS,
   type PresetName,
-  parseCsv,
-  rowsForModel,
 } from '../../he/index.ts';
-import { InferencePool } from '../../workers/index.ts';
+import { InferencePool } from '../../worker/index.ts';
 import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
 import { explainInfeasible, readModelFile, resolveInputBound } from '../model-inputs.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
 import { keygenSource, registerRemoteCommands, remoteKeygen, reportKeys } from './he-remote.ts';
-import { registerServeCommand } from './serve.ts';
+import { registerServeCommand } from './he-serve.ts';
 
 function progress(message: string): void {
   if (process.stderr.isTTY) process.stderr.write(`confide: ${message}\n`);
@@ -276,13 +274,12 @@ async function infer(flags: InferFlags): Promise<void> {
       const batch = await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes });
       progress('scoring the encrypted batch');
       const started = performance.now();
-      const result = await server.inferAsync(batch);
+      const { result, summary } = await server.infer(batch);
       const millis = performance.now() - started;
       await writeAtomic(flags.out, result, { overwrite: true });
-      const summary = server.lastInference;
       const extra = workers === undefined ? {} : { workers };
       let attestation: string | undefined;
-      if (attest !== undefined && summary !== undefined) {
+      if (attest !== undefined) {
         const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
         attestation = await attest({
           batch,

@@ -42,17 +42,20 @@ export interface WorkerCounters {
 
 /** The object a worker exposes. */
 export interface InferenceWorkerApi {
-  /** Loads SEAL from the module compiled by the pool (once per worker). */
-  init(module: WebAssembly.Module): Promise<Envelope<null>>;
+  /** Loads SEAL from the module compiled by the pool (once per worker) with this heap budget (`limitHeMemory`). */
+  init(module: WebAssembly.Module, heapBudget: number): Promise<Envelope<null>>;
   /**
    * Loads evaluation keys for a model under the ids the pool computed from them, once; later
-   * calls for the same pair only report it (without decoding the keys again).
+   * calls for the same pair only report it (without decoding the keys again), unless `replace`:
+   * then the new keys are loaded and swapped in once loaded (when they are refused, the old ones
+   * stay).
    */
   load(
     keySetId: string,
     modelDigest: string,
     evaluationKeys: Uint8Array,
     model: LinearModel,
+    replace?: boolean,
   ): Promise<Envelope<LoadReply>>;
   /**
    * Checks and scores a whole batch with a loaded pair (`HeServer.infer`); the result container is

@@ -6,7 +6,9 @@
  * `worker_threads` (Node) and module Web Workers (browsers) alike; comlink carries the calls.
  *
  * Evaluation keys are loaded once per worker and pair (a second `load` of the same pair only
- * reports it), never per job. SEAL, the keys and every SEAL object stay in this worker. Every
+ * reports it, unless the pool replaces the keys), never per job. SEAL's heap is budgeted here as
+ * on the calling thread (`limitHeMemory`, the budget the pool was given), so a key load past it
+ * is refused with `WASM_OUT_OF_MEMORY`. SEAL, the keys and every SEAL object stay in this worker. Every
  * method answers with an envelope: errors go back as plain data (see `errors.ts`), anything that
  * is not a confide error is first mapped to one, and result bytes are transferred, not copied.
  *
@@ -17,7 +19,7 @@
 
 import { expose, transfer } from 'comlink';
 import type { LinearModel } from '../he/model.ts';
-import { heMemoryBytes, initHe, mapNativeError } from '../he/runtime.ts';
+import { heMemoryBytes, initHe, limitHeMemory, mapNativeError } from '../he/runtime.ts';
 import { HeServer } from '../he/server.ts';
 import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
 import { toWire, WorkerError } from './errors.ts';
@@ -43,6 +45,24 @@ function serverFor(keySetId: string, digest: string): HeServer {
   return server;
 }
 
+/** An `HeServer` for the keys and model, checked to be the pair the pool named. */
+async function created(
+  keySetId: string,
+  digest: string,
+  evaluationKeys: Uint8Array,
+  model: LinearModel,
+): Promise<HeServer> {
+  const server = await HeServer.create(evaluationKeys, model);
+  if (server.keySetId !== keySetId || server.modelDigest !== digest) {
+    server.dispose();
+    throw new WorkerError(
+      'WORKER_NOT_LOADED',
+      'the evaluation keys or model differ from the ids they were sent under',
+    );
+  }
+  return server;
+}
+
 /** Moves a result out without copying when it owns its whole buffer (encodeContainer's and SEAL's do). */
 function owned(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 &&
@@ -53,30 +73,39 @@ function owned(bytes: Uint8Array): Uint8Array {
 }
 
 const api: InferenceWorkerApi = {
-  async init(module) {
+  async init(module, heapBudget) {
     try {
       await initHe({ module });
+      limitHeMemory(heapBudget);
       return { ok: true, value: null };
     } catch (error) {
       return fail(error, 'starting SEAL in the worker');
     }
   },
-  async load(keySetId, digest, evaluationKeys, model: LinearModel) {
+  async load(keySetId, digest, evaluationKeys, model: LinearModel, replace = false) {
     const key = pairKey(keySetId, digest);
+    if (servers.has(key) && replace) {
+      // A fresh copy of keys held: swapped in only once it loaded, so a refused copy (damaged, or
+      // past the heap budget) leaves the old keys serving. Scoring is synchronous here, so no job
+      // is running on the old server when it is disposed.
+      try {
+        const server = await created(keySetId, digest, evaluationKeys, model);
+        const previous = servers.get(key);
+        servers.set(key, server);
+        previous?.dispose();
+        loads++;
+        return { ok: true, value: { keySetId, modelDigest: digest, created: true } };
+      } catch (error) {
+        return fail(error, 'replacing the evaluation keys');
+      }
+    }
     if (servers.has(key)) return { ok: true, value: { keySetId, modelDigest: digest, created: false } };
     // Two loads of one pair at once (a replay racing a broadcast) share one HeServer.
     let pending = loading.get(key);
-    const created = pending === undefined;
+    const isNew = pending === undefined;
     if (!pending) {
       pending = (async () => {
-        const server = await HeServer.create(evaluationKeys, model);
-        if (server.keySetId !== keySetId || server.modelDigest !== digest) {
-          server.dispose();
-          throw new WorkerError(
-            'WORKER_NOT_LOADED',
-            'the evaluation keys or model differ from the ids they were sent under',
-          );
-        }
+        const server = await created(keySetId, digest, evaluationKeys, model);
         servers.set(key, server);
         loads++;
         return server;
@@ -89,14 +118,14 @@ const api: InferenceWorkerApi = {
     }
     try {
       await pending;
-      return { ok: true, value: { keySetId, modelDigest: digest, created } };
+      return { ok: true, value: { keySetId, modelDigest: digest, created: isNew } };
     } catch (error) {
       return fail(error, 'loading the evaluation keys');
     }
   },
   async score(keySetId, digest, batch) {
     try {
-      const result = owned(serverFor(keySetId, digest).infer(batch));
+      const result = owned((await serverFor(keySetId, digest).infer(batch)).result);
       jobs++;
       return transfer({ ok: true, value: result }, [result.buffer as ArrayBuffer]);
     } catch (error) {

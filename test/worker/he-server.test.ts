@@ -1,7 +1,7 @@
 /**
  * The `confide/he` evaluation API on the worker pool: `HeServer.create(keys, model, { pool })` with
  * a real `InferencePool` (worker_threads, real SEAL, the built `dist/worker/entry.js`).
- * `inferAsync` gives the bytes and summary of in-process `infer`; coded errors from the workers
+ * `infer` on the pool gives the bytes and summary of in-process `infer`; coded errors from the workers
  * reach the caller as the right class (including a corrupted batch, refused by the worker that
  * scores it whether the batch went whole or in parts); disposal unloads the pair from the workers
  * once its last server goes, and leaves the pool open.
@@ -12,7 +12,7 @@ import { type ConfideError, HeError, isConfideError } from '../../src/errors.ts'
 import { HeClient } from '../../src/he/client.ts';
 import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 import { HeServer } from '../../src/he/server.ts';
-import { InferencePool } from '../../src/workers/index.ts';
+import { InferencePool } from '../../src/worker/index.ts';
 import { loadDataset } from '../fixtures/data.ts';
 
 const breast = loadDataset('breast-cancer-wisconsin');
@@ -58,7 +58,7 @@ afterAll(async () => {
 });
 
 describe('HeServer with { pool: InferencePool }', () => {
-  it('inferAsync: the bytes and summary of in-process infer, both layouts, one batch or many at once', async () => {
+  it('infer: the bytes and summary of in-process infer, both layouts, one batch or many at once', async () => {
     const server = await HeServer.create(keys, model, { pool });
     try {
       expect(server.pooled).toBe(true);
@@ -68,14 +68,18 @@ describe('HeServer with { pool: InferencePool }', () => {
         client.encrypt(rowsOf(2 * client.plan.slots + 5), { layout: 'batch' }),
         client.encrypt(rowsOf(5), { layout: 'single' }),
       ]) {
-        const expected = local.infer(batch);
-        expect(same(await server.inferAsync(batch), expected)).toBe(true); // split over both workers
-        expect(server.lastInference).toEqual(local.lastInference);
-        const burst = await Promise.all([1, 2, 3].map(() => server.inferAsync(batch))); // whole each
-        for (const result of burst) expect(same(result, expected)).toBe(true);
+        const here = await local.infer(batch);
+        const there = await server.infer(batch); // split over both workers
+        expect(same(there.result, here.result)).toBe(true);
+        expect(there.summary).toEqual(here.summary);
+        const burst = await Promise.all([1, 2, 3].map(() => server.infer(batch))); // whole each
+        for (const { result, summary } of burst) {
+          expect(same(result, here.result)).toBe(true);
+          expect(summary).toEqual(here.summary);
+        }
       }
       const decrypted = client.decrypt(
-        await server.inferAsync(client.encrypt(rowsOf(3), { layout: 'single' })),
+        (await server.infer(client.encrypt(rowsOf(3), { layout: 'single' }))).result,
       );
       expect(decrypted.predictions).toHaveLength(3);
     } finally {
@@ -87,17 +91,17 @@ describe('HeServer with { pool: InferencePool }', () => {
     const server = await HeServer.create(keys, model, { pool });
     const other = await HeClient.create(model, { layouts: ['single'] });
     try {
-      const foreign = await errorOf(server.inferAsync(other.encrypt(rowsOf(2), { layout: 'single' })));
+      const foreign = await errorOf(server.infer(other.encrypt(rowsOf(2), { layout: 'single' })));
       expect(foreign.code).toBe('HE_KEY_SET_MISMATCH');
       expect(foreign).toBeInstanceOf(HeError);
       expect(foreign.stack).toContain('--- in the worker ---');
       const corrupt = client.encrypt(rowsOf(4), { layout: 'single' });
       corrupt[corrupt.length - 1] = (corrupt[corrupt.length - 1] as number) ^ 1;
       // Alone: cut in two, both workers check the whole batch. In a burst: whole, one worker each.
-      expect((await errorOf(server.inferAsync(corrupt))).code).toBe('HE_CONTAINER_CORRUPT');
-      const burst = await Promise.all([0, 1, 2].map(() => errorOf(server.inferAsync(corrupt))));
+      expect((await errorOf(server.infer(corrupt))).code).toBe('HE_CONTAINER_CORRUPT');
+      const burst = await Promise.all([0, 1, 2].map(() => errorOf(server.infer(corrupt))));
       expect(burst.map((e) => e.code)).toEqual(Array(3).fill('HE_CONTAINER_CORRUPT'));
-      expect((await errorOf(server.inferAsync(new Uint8Array(8)))).code).toBe('HE_CONTAINER_MALFORMED');
+      expect((await errorOf(server.infer(new Uint8Array(8)))).code).toBe('HE_CONTAINER_MALFORMED');
       expect(
         (await errorOf(HeServer.create(keys, { ...model, intercepts: [Number.NaN] }, { pool }))).code,
       ).toBe('HE_MODEL_INVALID');
@@ -114,15 +118,15 @@ describe('HeServer with { pool: InferencePool }', () => {
       // Well-digested, but rows 1 and 3 hold a truncated SEAL object: part 0 and part 1 both fail.
       const items = good.items.map((item, i) => (i % 2 === 1 ? item.subarray(0, 40) : item));
       const batch = encodeContainer({ ...good, items });
-      const expected = (() => {
+      const expected = await (async () => {
         try {
-          local.infer(batch);
+          await local.infer(batch);
         } catch (e) {
           return e as ConfideError;
         }
         throw new Error('in-process scoring accepted the batch');
       })();
-      const pooled = await errorOf(server.inferAsync(batch));
+      const pooled = await errorOf(server.infer(batch));
       expect(pooled.code).toBe(expected.code);
       expect(pooled.message).toBe(expected.message);
       expect(pooled.message).toContain('input ciphertext 1');
@@ -139,15 +143,15 @@ describe('HeServer with { pool: InferencePool }', () => {
     const batch = client.encrypt(rowsOf(2), { layout: 'single' });
     expect((await pool.stats()).workers.every((w, i) => w.loaded === (before[i] ?? 0) + 1)).toBe(true);
     await a.disposeAsync();
-    expect((await errorOf(a.inferAsync(batch))).code).toBe('HE_USE_AFTER_DISPOSE');
-    expect(same(await b.inferAsync(batch), local.infer(batch))).toBe(true);
-    const running = b.inferAsync(batch);
+    expect((await errorOf(a.infer(batch))).code).toBe('HE_USE_AFTER_DISPOSE');
+    expect(same((await b.infer(batch)).result, (await local.infer(batch)).result)).toBe(true);
+    const running = b.infer(batch);
     await b.disposeAsync(); // waits for the accepted job, then unloads
-    expect(same(await running, local.infer(batch))).toBe(true);
+    expect(same((await running).result, (await local.infer(batch)).result)).toBe(true);
     expect(await loaded()).toEqual(before);
     expect((await errorOf(pool.infer(b.keySetId, b.modelDigest, batch))).code).toBe('WORKER_NOT_LOADED');
     await using c = await HeServer.create(keys, model, { pool }); // the pool still serves
-    expect(same(await c.inferAsync(batch), local.infer(batch))).toBe(true);
+    expect(same((await c.infer(batch)).result, (await local.infer(batch)).result)).toBe(true);
   });
 
   it('after the pool closes: WORKER_CLOSED, and disposing still works', async () => {
@@ -155,7 +159,7 @@ describe('HeServer with { pool: InferencePool }', () => {
     const server = await HeServer.create(keys, model, { pool: own });
     await own.close();
     const batch = client.encrypt(rowsOf(1), { layout: 'single' });
-    expect((await errorOf(server.inferAsync(batch))).code).toBe('WORKER_CLOSED');
+    expect((await errorOf(server.infer(batch))).code).toBe('WORKER_CLOSED');
     await server.disposeAsync();
   });
 });

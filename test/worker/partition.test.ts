@@ -37,18 +37,20 @@ beforeAll(async () => {
 });
 
 describe('splitEncryptedBatch + mergeEncryptedResults', () => {
-  it('split, score each part, merge: the same bytes as scoring the whole batch (batch layout)', () => {
+  it('split, score each part, merge: the same bytes as scoring the whole batch (batch layout)', async () => {
     const { slots } = client.plan;
     const rows = Array.from({ length: 3 * slots + 17 }, (_, i) => breast.x[i % breast.x.length] as number[]);
     const batch = client.encrypt(rows, { layout: 'batch' });
-    const whole = server.infer(batch);
+    const whole = (await server.infer(batch)).result;
     for (const parts of [1, 2, 3, 4, 9]) {
       const pieces = splitEncryptedBatch(batch, { parts, slots });
       expect(pieces).toHaveLength(Math.min(parts, 4));
       const shapes = pieces.map((p) => encryptedShape(p, 'encrypted-batch'));
       expect(shapes.reduce((n, s) => n + s.rows, 0)).toBe(rows.length);
       expect(shapes.every((s) => s.ciphertexts % model.features.length === 0)).toBe(true);
-      const merged = mergeEncryptedResults(pieces.map((p) => server.infer(p)));
+      const merged = mergeEncryptedResults(
+        await Promise.all(pieces.map(async (p) => (await server.infer(p)).result)),
+      );
       expect(Buffer.from(merged).equals(Buffer.from(whole))).toBe(true);
     }
     expect(client.decrypt(whole).predictions).toHaveLength(rows.length);
@@ -78,8 +80,8 @@ describe('splitEncryptedBatch + mergeEncryptedResults', () => {
     );
   });
 
-  it('refuses to merge results of different batches or models', () => {
-    const a = server.infer(client.encrypt(breast.x.slice(0, 3), { layout: 'batch' }));
+  it('refuses to merge results of different batches or models', async () => {
+    const a = (await server.infer(client.encrypt(breast.x.slice(0, 3), { layout: 'batch' }))).result;
     const r = decodeContainer(a, 'encrypted-result');
     const other = encodeContainer({ ...r, metadata: { ...r.metadata, model: '00'.repeat(32) } });
     expect(codeOf(() => mergeEncryptedResults([a, other]))).toBe('HE_CONTAINER_MALFORMED');

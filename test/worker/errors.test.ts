@@ -1,11 +1,11 @@
 /**
- * The error wire format of the worker boundary (src/workers/errors.ts): what a worker throws is
+ * The error wire format of the worker boundary (src/worker/errors.ts): what a worker throws is
  * rebuilt, after a structured clone, as the same class with the same code, message, fields and
  * cause; non-confide errors stay plain errors.
  */
 import { describe, expect, it } from 'vitest';
 import { ConfideArgumentError, ConfideError, HeError, isConfideError, WasmError } from '../../src/errors.ts';
-import { fromWire, toWire, WorkerError } from '../../src/workers/errors.ts';
+import { fromWire, toWire, WorkerError } from '../../src/worker/errors.ts';
 
 const roundTrip = (error: unknown): Error => fromWire(structuredClone(toWire(error)));
 

@@ -7,14 +7,16 @@
  * a crashed worker failing its job with WORKER_CRASHED and being replaced, the bounded queue,
  * unload and close.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic, trainMultinomial } from '../../src/demo/train.ts';
 import { type ConfideError, HeError, isConfideError } from '../../src/errors.ts';
 import { HeClient } from '../../src/he/client.ts';
+import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 import type { LinearModel } from '../../src/he/model.ts';
 import { HeServer } from '../../src/he/server.ts';
-import { WorkerError } from '../../src/workers/errors.ts';
-import { InferencePool } from '../../src/workers/index.ts';
+import { WorkerError } from '../../src/worker/errors.ts';
+import { InferencePool } from '../../src/worker/index.ts';
 import { loadDataset } from '../fixtures/data.ts';
 
 const breast = loadDataset('breast-cancer-wisconsin');
@@ -94,7 +96,7 @@ describe('InferencePool: results', () => {
     // Both (idle) workers scored a part: 2 chunks each.
     expect(after.workers.map((w, i) => w.jobs - (before.workers[i]?.jobs ?? 0))).toEqual([1, 1]);
     expect(same(batch, copy)).toBe(true); // the caller's bytes are neither changed nor detached
-    expect(same(pooled, bin.server.infer(batch))).toBe(true);
+    expect(same(pooled, (await bin.server.infer(batch)).result)).toBe(true);
     const decrypted = bin.client.decrypt(pooled);
     expect(decrypted.predictions).toHaveLength(rows.length);
     expect(decrypted.modelDigest).toBe(bin.server.modelDigest);
@@ -103,8 +105,8 @@ describe('InferencePool: results', () => {
   it('single layout, row by row: the bytes of HeServer.infer, rows in order', async () => {
     const batch = bin.client.encrypt(breast.x.slice(0, 16), { layout: 'single' });
     const pooled = await pool.infer(bin.client.keySetId, bin.server.modelDigest, batch);
-    expect(same(pooled, bin.server.infer(batch))).toBe(true);
-    const expected = bin.client.decrypt(bin.server.infer(batch)).scores;
+    expect(same(pooled, (await bin.server.infer(batch)).result)).toBe(true);
+    const expected = bin.client.decrypt((await bin.server.infer(batch)).result).scores;
     expect(bin.client.decrypt(pooled).scores).toEqual(expected);
   });
 
@@ -114,7 +116,7 @@ describe('InferencePool: results', () => {
         layout === 'batch' ? rowsOf(diabetes.x, multi.client.plan.slots + 40) : diabetes.x.slice(0, 9);
       const batch = multi.client.encrypt(rows, { layout });
       const pooled = await pool.infer(multi.client.keySetId, multi.server.modelDigest, batch);
-      expect(same(pooled, multi.server.infer(batch))).toBe(true);
+      expect(same(pooled, (await multi.server.infer(batch)).result)).toBe(true);
       const labels = multi.client
         .decrypt(pooled)
         .predictions.map((p) => p.task === 'multiclass-classification' && p.label);
@@ -129,14 +131,14 @@ describe('InferencePool: results', () => {
     const pooled = await Promise.all(
       batches.map((b) => pool.infer(bin.client.keySetId, bin.server.modelDigest, b)),
     );
-    pooled.forEach((result, i) => {
-      expect(same(result, bin.server.infer(batches[i] as Uint8Array))).toBe(true);
-    });
+    for (const [i, result] of pooled.entries()) {
+      expect(same(result, (await bin.server.infer(batches[i] as Uint8Array)).result)).toBe(true);
+    }
   });
 
   it('a burst of batches goes whole, one worker each, with no batch cut', async () => {
     const batch = bin.client.encrypt(rowsOf(breast.x, 2 * bin.client.plan.slots), { layout: 'batch' });
-    const expected = bin.server.infer(batch);
+    const expected = (await bin.server.infer(batch)).result;
     const before = await pool.stats();
     const pooled = await Promise.all(
       [0, 1, 2, 3].map(() => pool.infer(bin.client.keySetId, bin.server.modelDigest, batch)),
@@ -225,7 +227,7 @@ describe('InferencePool: crashes, queue, unload, close', () => {
         // Both workers score again (the replacement reloaded both pairs before taking work).
         const good = bin.client.encrypt(breast.x.slice(0, 6), { layout: 'single' });
         const result = await crashing.infer(healthy.keySetId, healthy.modelDigest, good);
-        expect(same(result, bin.server.infer(good))).toBe(true);
+        expect(same(result, (await bin.server.infer(good)).result)).toBe(true);
         const stats = await crashing.stats();
         expect(stats.crashes).toBe(1);
         expect(stats.workers).toHaveLength(2);
@@ -250,7 +252,7 @@ describe('InferencePool: crashes, queue, unload, close', () => {
       const queued = small.infer(keySetId, modelDigest, batch); // waits (1 of 1)
       const refused = codeOf(small.infer(keySetId, modelDigest, batch));
       expect((await refused).code).toBe('WORKER_QUEUE_FULL');
-      const expected = bin.server.infer(batch);
+      const expected = (await bin.server.infer(batch)).result;
       for (const result of await Promise.all([...started, queued])) expect(same(result, expected)).toBe(true);
     } finally {
       await small.close();
@@ -264,9 +266,38 @@ describe('InferencePool: crashes, queue, unload, close', () => {
       const batch = bin.client.encrypt(breast.x.slice(0, 3), { layout: 'single' });
       const running = p.infer(keySetId, modelDigest, batch);
       await p.unload(keySetId, modelDigest);
-      expect(same(await running, bin.server.infer(batch))).toBe(true);
+      expect(same(await running, (await bin.server.infer(batch)).result)).toBe(true);
       expect((await codeOf(p.infer(keySetId, modelDigest, batch))).code).toBe('WORKER_NOT_LOADED');
       expect((await p.stats()).workers[0]?.loaded).toBe(0);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('counts holders: a pair loaded twice stays until the second unload; a load racing the last unload loads afresh', async () => {
+    const p = await InferencePool.create({ size: 1 });
+    try {
+      const batch = bin.client.encrypt(breast.x.slice(0, 2), { layout: 'single' });
+      const { result: expected } = await bin.server.infer(batch);
+      const ids = await p.load(bin.keys, bin.model);
+      expect(await p.load(bin.keys, bin.model)).toEqual(ids); // a second hold, nothing loaded
+      expect((await p.stats()).workers[0]).toMatchObject({ loads: 1, loaded: 1 });
+      await p.unload(ids.keySetId, ids.modelDigest); // one hold left
+      expect(same(await p.infer(ids.keySetId, ids.modelDigest, batch), expected)).toBe(true);
+      await p.unload(ids.keySetId, ids.modelDigest); // the last: freed
+      expect((await codeOf(p.infer(ids.keySetId, ids.modelDigest, batch))).code).toBe('WORKER_NOT_LOADED');
+      expect((await p.stats()).workers[0]?.loaded).toBe(0);
+      // Released while a job runs, and loaded again before the workers dropped it: the new hold
+      // gets a fresh load (the worker does not keep answering "already loaded" for a pair it frees).
+      await p.load(bin.keys, bin.model);
+      const running = p.infer(ids.keySetId, ids.modelDigest, batch);
+      const unloading = p.unload(ids.keySetId, ids.modelDigest);
+      const reloaded = p.load(bin.keys, bin.model);
+      expect(same(await running, expected)).toBe(true);
+      await unloading;
+      await reloaded;
+      expect(same(await p.infer(ids.keySetId, ids.modelDigest, batch), expected)).toBe(true);
+      expect((await p.stats()).workers[0]).toMatchObject({ loads: 3, loaded: 1 });
     } finally {
       await p.close();
     }
@@ -281,11 +312,83 @@ describe('InferencePool: crashes, queue, unload, close', () => {
     const closing = p.close();
     expect(p.close()).toBe(closing);
     expect((await queued).code).toBe('WORKER_CLOSED');
-    for (const result of await Promise.all(started)) expect(same(result, bin.server.infer(batch))).toBe(true);
+    for (const result of await Promise.all(started))
+      expect(same(result, (await bin.server.infer(batch)).result)).toBe(true);
     await closing;
     expect((await codeOf(p.infer(keySetId, modelDigest, batch))).code).toBe('WORKER_CLOSED');
     expect((await codeOf(p.load(bin.keys, bin.model))).code).toBe('WORKER_CLOSED');
     expect((await codeOf(p.stats())).code).toBe('WORKER_CLOSED');
+  });
+
+  it('budgets each worker’s SEAL heap: a key load past wasmHeapBudgetBytes is WASM_OUT_OF_MEMORY there, nothing kept', async () => {
+    const MiB = 1024 * 1024;
+    // A worker's heap starts at 16 MiB with SEAL up and no keys; key sets of 1.8 MB each (the
+    // binary model's Galois keys, under fresh ids) must grow it past 16 + 8 MiB within 30 loads.
+    const p = await InferencePool.create({ size: 1, wasmHeapBudgetBytes: 24 * MiB });
+    try {
+      const loaded: { keySetId: string; modelDigest: string }[] = [];
+      let refused: { code: string; error: ConfideError } | undefined;
+      for (let i = 0; i < 30 && refused === undefined; i++) {
+        const copy = encodeContainer({
+          ...decodeContainer(bin.keys, 'evaluation-keys'),
+          keySetId: randomBytes(16),
+        });
+        try {
+          loaded.push(await p.load(copy, bin.model));
+        } catch (error) {
+          refused = { code: (error as ConfideError).code, error: error as ConfideError };
+        }
+      }
+      expect(refused?.code, `no refusal after ${loaded.length} key sets`).toBe('WASM_OUT_OF_MEMORY');
+      expect(refused?.error.message).toContain('budget');
+      expect(loaded.length).toBeGreaterThan(0);
+      const [worker] = (await p.stats()).workers;
+      expect(worker?.loaded).toBe(loaded.length); // the refused load kept nothing
+      expect(worker?.heapBytes).toBeGreaterThan(24 * MiB);
+      // The worker goes on scoring with the key sets it holds.
+      const last = loaded[loaded.length - 1] as { keySetId: string; modelDigest: string };
+      const batch = encodeContainer({
+        ...decodeContainer(bin.client.encrypt(breast.x.slice(0, 2), { layout: 'single' }), 'encrypted-batch'),
+        keySetId: Buffer.from(last.keySetId, 'hex'),
+      });
+      expect(
+        decodeContainer(await p.infer(last.keySetId, last.modelDigest, batch), 'encrypted-result').items,
+      ).toHaveLength(2);
+    } finally {
+      await p.close();
+    }
+    // The library default (3 GiB) is what the shared pool runs with: the same keys load there.
+    expect((await pool.stats()).workers.every((w) => w.loaded >= 2)).toBe(true);
+    expect((await codeOf(InferencePool.create({ wasmHeapBudgetBytes: -1 }))).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('replaces the keys of a held pair on every worker when loaded with other bytes', async () => {
+    const p = await InferencePool.create({ size: 2 });
+    try {
+      const fresh = bin.client.exportEvaluationKeys(); // same key set, other Galois keys
+      const batch = bin.client.encrypt(breast.x.slice(0, 2), { layout: 'single' });
+      const byFirst = (await bin.server.infer(batch)).result;
+      const reference = await HeServer.create(fresh, bin.model);
+      const byFresh = (await reference.infer(batch)).result;
+      reference.dispose();
+      expect(same(byFirst, byFresh)).toBe(false);
+      const ids = await p.load(bin.keys, bin.model);
+      const both = () => Promise.all([0, 1].map(() => p.infer(ids.keySetId, ids.modelDigest, batch)));
+      for (const result of await both()) expect(same(result, byFirst)).toBe(true);
+      expect(await p.load(fresh, bin.model)).toEqual(ids);
+      for (const result of await both()) expect(same(result, byFresh)).toBe(true);
+      expect((await p.stats()).workers.map((w) => [w.loads, w.loaded])).toEqual([
+        [2, 1],
+        [2, 1],
+      ]);
+      // Two holds now: one unload keeps the (new) keys, the second frees them.
+      await p.unload(ids.keySetId, ids.modelDigest);
+      for (const result of await both()) expect(same(result, byFresh)).toBe(true);
+      await p.unload(ids.keySetId, ids.modelDigest);
+      expect((await p.stats()).workers.map((w) => w.loaded)).toEqual([0, 0]);
+    } finally {
+      await p.close();
+    }
   });
 
   it('refuses bad options and a missing worker script with codes', async () => {

@@ -1,10 +1,10 @@
 /**
- * The pool's recycled shared buffers (src/workers/buffers.ts): a copy holds the bytes, a buffer is
+ * The pool's recycled shared buffers (src/worker/buffers.ts): a copy holds the bytes, a buffer is
  * reused only after it was released, the smallest that fits is taken, and idle buffers stay
  * within the count and byte limits.
  */
 import { describe, expect, it } from 'vitest';
-import { SharedBuffers } from '../../src/workers/buffers.ts';
+import { SharedBuffers } from '../../src/worker/buffers.ts';
 
 const MiB = 1 << 20;
 

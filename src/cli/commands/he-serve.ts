@@ -4,26 +4,29 @@
  * the library.
  *
  * Prints one line to stderr when listening (`confide: serving … on http://host:port`), one when
- * it stops; unexpected server errors are printed to stderr as they happen. Shutdown is graceful:
+ * it stops; unexpected server errors are printed to stderr as they happen. The request log goes
+ * to stdout as JSON lines (`--log-level`, default `info`; `silent` turns it off). Shutdown is graceful:
  * stop accepting, finish the requests in flight, free the key sets, exit 0. A second signal, or
  * `--shutdown-timeout-s` passing, exits at once with 1.
  *
  * @module
  */
 
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { HeError } from '../../errors.ts';
 import type { LinearModel } from '../../he/index.ts';
 import {
   createInferenceServer,
   type InferenceServer,
   type InferenceServerOptions,
+  LOG_LEVELS,
+  type LogLevel,
   MODEL_ID,
   parseTokenList,
   type RateLimit,
   resolveServerOptions,
 } from '../../server/index.ts';
-import { InferencePool } from '../../workers/index.ts';
+import { InferencePool } from '../../worker/index.ts';
 import { addInputLimitOption, readText } from '../files.ts';
 import { collectServeFeatureNames, readModelFile } from '../model-inputs.ts';
 
@@ -56,6 +59,7 @@ interface ServeFlags {
   wasmHeapMb: string;
   shutdownTimeoutS: string;
   corsOrigin: string[];
+  logLevel: LogLevel;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -181,6 +185,10 @@ async function serve(flags: ServeFlags): Promise<void> {
     maxPolyDegree: whole(flags.maxPolyDegree, '--max-poly-degree', 4096, 32768),
     wasmHeapBudgetBytes: whole(flags.wasmHeapMb, '--wasm-heap-mb', 1, 4095) * MiB,
     corsOrigins: flags.corsOrigin,
+    // One JSON line per request on stdout (the human messages stay on stderr).
+    ...(flags.logLevel === 'silent'
+      ? {}
+      : { requestLog: { level: flags.logLevel, destination: process.stdout } }),
     onUnexpectedError: (error) => {
       const message = error instanceof Error ? error.message : String(error);
       process.stderr.write(`confide: unexpected error while serving: ${message.split('\n')[0]}\n`);
@@ -193,7 +201,12 @@ async function serve(flags: ServeFlags): Promise<void> {
   const pool =
     workers === undefined
       ? undefined
-      : await InferencePool.create({ size: workers, maxQueue: maxConcurrency });
+      : await InferencePool.create({
+          size: workers,
+          maxQueue: maxConcurrency,
+          // Each worker's SEAL heap gets the budget the server's own thread would have.
+          wasmHeapBudgetBytes: options.wasmHeapBudgetBytes as number,
+        });
   let server: InferenceServer;
   try {
     server = await createInferenceServer(pool === undefined ? options : { ...options, backend: pool });
@@ -287,6 +300,14 @@ export function registerServeCommand(he: Command): void {
     .option('--wasm-heap-mb <n>', "budget of SEAL's WebAssembly heap, MiB (of 4096)", '3072')
     .option('--shutdown-timeout-s <n>', 'time to finish requests in flight on SIGTERM/SIGINT', '30')
     .option('--cors-origin <origin>', 'a browser origin allowed to call the server; repeatable', collect, [])
+    .addOption(
+      new Option(
+        '--log-level <level>',
+        'request log on stdout, one JSON line per request (principal digest, route, status, bytes, ms); silent: none',
+      )
+        .choices(LOG_LEVELS)
+        .default('info'),
+    )
     .action(serve);
   addInputLimitOption(serveCommand);
 }

@@ -54,7 +54,7 @@ import { decodeContainer } from '../he/container.ts';
 import { planFromMetadata } from '../he/keys.ts';
 import { type LinearModel, modelDigest, parseLinearModel } from '../he/model.ts';
 import { batchUnits, joinScoredParts, partRange, type ScoredPart } from '../he/partition.ts';
-import { compiledSealModule } from '../he/runtime.ts';
+import { compiledSealModule, DEFAULT_HEAP_BUDGET } from '../he/runtime.ts';
 import { assertBytes, assertInteger, assertObject, assertString } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
 import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
@@ -78,6 +78,12 @@ export interface InferencePoolOptions {
    * (`module`, `wasmBinary` or `locateFile`, as for `initHe`); needed in bundled browser code.
    */
   readonly seal?: SealLoadOptions;
+  /**
+   * Budget of each worker's SEAL heap in bytes (as `limitHeMemory` on the calling thread; default
+   * 3 GiB of the 4 GiB a module can address, 0 for none). A key load that grows a worker's heap
+   * past it is undone there and refused with `WASM_OUT_OF_MEMORY`.
+   */
+  readonly wasmHeapBudgetBytes?: number;
 }
 
 /** The ids of a loaded key set and model, to pass to {@link InferencePool.infer}. */
@@ -134,11 +140,16 @@ interface Slot {
 
 interface Pair extends LoadedModel {
   readonly key: string;
-  readonly keys: Uint8Array;
+  /** The key bytes every worker holds (replayed into replacement workers). */
+  keys: Uint8Array;
+  /** The last replacement of the keys (settled; replacements run one at a time). */
+  replacing: Promise<void>;
   readonly model: LinearModel;
   readonly slots: number;
   loading: Promise<void>;
   ready: boolean;
+  /** Loads not yet matched by an unload: the pair is freed when the last is released. */
+  holds: number;
   /** Jobs accepted and not settled. */
   active: number;
   drained: (() => void) | undefined;
@@ -231,9 +242,18 @@ export class InferencePool {
   readonly #size: number;
   readonly #maxQueue: number;
   readonly #module: WebAssembly.Module;
+  readonly #heapBudget: number;
+  /**
+   * `load` of a pair already held with other key bytes loads them on every worker and swaps them
+   * in once loaded (a refused copy leaves the old keys serving), as the HTTP server's registry
+   * expects of its backend (`ScoringBackend.replacesLoadedPairs`).
+   */
+  readonly replacesLoadedPairs = true;
   readonly #spawn: Spawn;
   readonly #slots: Slot[] = [];
   readonly #pairs = new Map<string, Pair>();
+  /** Pairs whose last hold was released and that are being freed on the workers. */
+  readonly #unloading = new Map<string, Promise<void>>();
   /** Jobs accepted and not sent, in order. */
   #queue: Job[] = [];
   #pumpQueued = false;
@@ -250,11 +270,13 @@ export class InferencePool {
     maxQueue: number,
     module: WebAssembly.Module,
     spawn: Spawn,
+    heapBudget: number,
   ) {
     if (token !== CONSTRUCT) throw new TypeError('use InferencePool.create()');
     this.#size = size;
     this.#maxQueue = maxQueue;
     this.#module = module;
+    this.#heapBudget = heapBudget;
     this.#spawn = spawn;
     this.#buffers = SHARE ? new SharedBuffers(size * DEPTH + 2, size * IDLE_BYTES_PER_WORKER) : undefined;
   }
@@ -274,6 +296,10 @@ export class InferencePool {
       options.maxQueue === undefined
         ? DEFAULT_MAX_QUEUE
         : assertInteger(options.maxQueue, 'options.maxQueue', 0, 1 << 20);
+    const heapBudget =
+      options.wasmHeapBudgetBytes === undefined
+        ? DEFAULT_HEAP_BUDGET
+        : assertInteger(options.wasmHeapBudgetBytes, 'options.wasmHeapBudgetBytes', 0, 4 * 1024 ** 3);
     if (options.workerScript !== undefined && !(options.workerScript instanceof URL)) {
       assertString(options.workerScript, 'options.workerScript');
     }
@@ -297,6 +323,7 @@ export class InferencePool {
       maxQueue,
       module,
       await loadSpawner(options.workerScript),
+      heapBudget,
     );
     try {
       for (let i = 0; i < size; i++) pool.#slots.push(pool.#start(i, 0));
@@ -319,8 +346,12 @@ export class InferencePool {
   }
 
   /**
-   * Loads a client's evaluation keys for `model` on every worker, once. Loading the same pair
-   * again returns the same ids without loading anything.
+   * Loads a client's evaluation keys for `model` on every worker, once, and takes one hold on the
+   * pair: it stays loaded until every `load` is matched by an {@link InferencePool.unload}.
+   * Loading a pair already held takes another hold and returns the same ids; with the same key
+   * bytes nothing is loaded, with other bytes (a fresh export of the same key set) they are loaded
+   * on every worker and swapped in there once loaded, so a refused copy leaves the old keys
+   * serving (and takes no hold).
    *
    * @throws {@link HeError} container errors and `HE_MODEL_INVALID` (checked here),
    *   `HE_MODEL_MISMATCH` and key errors (from the workers)
@@ -334,19 +365,28 @@ export class InferencePool {
     const { plan } = planFromMetadata(container.metadata);
     const ids: LoadedModel = { keySetId: toHex(container.keySetId), modelDigest: modelDigest(checked) };
     const key = pairKey(ids.keySetId, ids.modelDigest);
+    // A pair being freed is loaded afresh once that finished (the workers would drop it again).
+    for (let unloading = this.#unloading.get(key); unloading; unloading = this.#unloading.get(key)) {
+      await unloading;
+    }
+    this.#assertOpen();
     const existing = this.#pairs.get(key);
     if (existing) {
       await existing.loading;
+      if (!sameBytes(existing.keys, evaluationKeys)) await this.#replaceKeys(existing, evaluationKeys);
+      existing.holds++;
       return ids;
     }
     const pair: Pair = {
       ...ids,
       key,
       keys: evaluationKeys.slice(),
+      replacing: Promise.resolve(),
       model: checked,
       slots: plan.slots,
       loading: Promise.resolve(),
       ready: false,
+      holds: 0,
       active: 0,
       drained: undefined,
     };
@@ -371,6 +411,7 @@ export class InferencePool {
       pair.ready = true;
     })();
     await pair.loading;
+    pair.holds++;
     return ids;
   }
 
@@ -431,22 +472,30 @@ export class InferencePool {
   }
 
   /**
-   * Frees a loaded pair on every worker after the jobs already accepted for it finish. New
-   * `infer` calls for it fail with `WORKER_NOT_LOADED` at once. Unknown pairs are ignored.
+   * Releases one hold on a loaded pair. The last release frees the pair on every worker after the
+   * jobs already accepted for it finish; new `infer` calls for it then fail with
+   * `WORKER_NOT_LOADED` at once. Unknown pairs are ignored.
    */
   async unload(keySetId: string, modelDigest: string): Promise<void> {
     assertString(keySetId, 'keySetId', 64);
     assertString(modelDigest, 'modelDigest', 128);
     const pair = this.#pairs.get(pairKey(keySetId, modelDigest));
     if (!pair || this.#closed) return;
+    if (--pair.holds > 0) return;
     this.#pairs.delete(pair.key);
-    await pair.loading.catch(() => {});
-    if (pair.active > 0) {
-      await new Promise<void>((resolve) => {
-        pair.drained = resolve;
-      });
-    }
-    await this.#broadcastUnload(pair);
+    const unloading = (async () => {
+      await pair.loading.catch(() => {});
+      if (pair.active > 0) {
+        await new Promise<void>((resolve) => {
+          pair.drained = resolve;
+        });
+      }
+      await this.#broadcastUnload(pair);
+    })().finally(() => {
+      if (this.#unloading.get(pair.key) === unloading) this.#unloading.delete(pair.key);
+    });
+    this.#unloading.set(pair.key, unloading);
+    await unloading;
   }
 
   /**
@@ -521,7 +570,7 @@ export class InferencePool {
     };
     host.onStop((reason, cause) => this.#onStop(slot, reason, cause));
     slot.ready = (async () => {
-      await this.#call(slot, (api) => api.init(this.#module));
+      await this.#call(slot, (api) => api.init(this.#module, this.#heapBudget));
       // A replacement loads everything its predecessor had before it takes work.
       for (const pair of this.#pairs.values()) {
         await this.#call(slot, (api) => api.load(pair.keySetId, pair.modelDigest, pair.keys, pair.model));
@@ -734,6 +783,31 @@ export class InferencePool {
     if (this.#settle(job)) job.reject(error);
   }
 
+  /** Loads other key bytes for a held pair on every worker, one replacement at a time. */
+  async #replaceKeys(pair: Pair, evaluationKeys: Uint8Array): Promise<void> {
+    const keys = evaluationKeys.slice();
+    const previous = pair.replacing;
+    const replacing = (async () => {
+      await previous;
+      const outcomes = await Promise.allSettled(
+        this.#slots.map(async (slot) => {
+          try {
+            await slot.ready;
+          } catch {
+            return; // a worker that never started holds nothing to replace
+          }
+          await this.#call(slot, (api) => api.load(pair.keySetId, pair.modelDigest, keys, pair.model, true));
+        }),
+      );
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      // Workers that refused the copy keep the old keys (the same key set: they score alike).
+      if (failed) throw failed.reason;
+      pair.keys = keys;
+    })();
+    pair.replacing = replacing.catch(() => {});
+    await replacing;
+  }
+
   async #broadcastUnload(pair: Pair): Promise<void> {
     await Promise.allSettled(
       this.#slots.map(async (slot) => {
@@ -742,4 +816,10 @@ export class InferencePool {
       }),
     );
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -1,0 +1,47 @@
+/**
+ * What the route modules share with `app.ts`: the resolved limits, the key-set registry, the
+ * served models' interfaces, the server's state (closing, ready, scoring requests in flight) and
+ * who is asking.
+ *
+ * @module
+ */
+
+import type { FastifyRequest } from 'fastify';
+import type { WeightBounds } from '../../he/model.ts';
+import type { ResolvedServerOptions } from '../options.ts';
+import type { KeySetRegistry } from '../registry.ts';
+
+/** One served model as `GET /v1/models` lists it: no weights. */
+export interface ServedModelInfo {
+  readonly id: string;
+  /** SHA-256 (hex) of the model's canonical JSON; every result it scores carries it. */
+  readonly digest: string;
+  readonly task: string;
+  readonly features: readonly string[];
+  readonly outputs: number;
+  readonly classes?: readonly string[];
+  readonly scaler?: { readonly mean: readonly number[]; readonly scale: readonly number[] };
+  /** Upper bounds on the weights (powers of two), for clients that plan keys without weights. */
+  readonly weightBounds: WeightBounds;
+}
+
+/** The mutable state of one server. */
+export interface ServerState {
+  /** Set by `close()`: new requests are answered 503 `HE_SERVER_CLOSING`. */
+  closing: boolean;
+  /** False once closing: `/readyz` answers 503. */
+  ready: boolean;
+  /** Scoring requests in flight (receiving, queued or scoring). */
+  inflight: number;
+}
+
+export interface RouteContext {
+  readonly limits: ResolvedServerOptions;
+  readonly registry: KeySetRegistry;
+  readonly models: readonly ServedModelInfo[];
+  readonly state: ServerState;
+  /** True when scoring runs on this thread (the default backend), so SEAL's health is ours to report. */
+  readonly scoresHere: boolean;
+  /** The authenticated principal of a `/v1` request (`HE_UNAUTHENTICATED` when there is none). */
+  ownerOf(request: FastifyRequest): string;
+}
