@@ -82,12 +82,11 @@ import {
   MAX_ROUND_ID_LENGTH,
   sameSession,
 } from './frames.ts';
-import { attributableClients, MAX_RETRIES, parseRetryRoundId, retryRoundId } from './retry.ts';
+import { BanList, MAX_RETRIES, parseRetryRoundId, retryRoundId, runWithRetries } from './retry.ts';
 import { type Channel, codeOf, RoundSession } from './round-runner.ts';
 import {
   type AggregationEvent,
   type AggregationRoundOptions,
-  type BannedClient,
   checkRoundOptions,
   type RoundResult,
   type SessionOptions,
@@ -169,9 +168,8 @@ export class AggregationServer {
   readonly #maxFrameBytes: number;
   readonly #store: RoundStore;
   readonly #onEvent: (event: AggregationEvent) => void;
-  readonly #banMs: number;
-  /** Banned client ids and when each ban ends (ms since the epoch). */
-  readonly #banned = new Map<string, number>();
+  /** Clients banned because a session aborted on their messages. */
+  readonly #banned: BanList;
   readonly #connected = new Map<string, Connection>();
   /** Connections that have not authenticated yet (their own pool, `connections.ts`). */
   readonly #pending: PendingConnections;
@@ -211,7 +209,7 @@ export class AggregationServer {
     this.#onEvent = onEvent;
     this.#pending = pending;
     this.#maxMemoryBytes = maxMemoryBytes;
-    this.#banMs = banMs;
+    this.#banned = new BanList(banMs);
     // Every TCP connection is pending from its accept: before its upgrade request is even read.
     http.on('connection', (tcp: Socket) => {
       if (this.#closing) tcp.destroy();
@@ -441,50 +439,26 @@ export class AggregationServer {
     // Held across the sessions of this round, so no other round starts between two of them.
     this.#busy = true;
     try {
-      return await this.#runSessions(o, options.payload, maxRetries);
+      return await runWithRetries(
+        o.roundId,
+        maxRetries,
+        (roundId) => this.#runSession({ ...o, roundId }, options.payload),
+        (banned) => {
+          this.#banned.ban(banned.clientId);
+          this.#onEvent({ type: 'client-banned', ...banned });
+          const conn = this.#connected.get(banned.clientId);
+          if (conn !== undefined)
+            this.#reject(conn, 'SMPC_CLIENT_BANNED', 'banned: a round aborted on its messages');
+        },
+        () => this.#closing,
+      );
     } finally {
       this.#busy = false;
     }
   }
 
-  async #runSessions(
-    o: SessionOptions,
-    payload: Uint8Array | undefined,
-    maxRetries: number,
-  ): Promise<RoundResult> {
-    const banned: BannedClient[] = [];
-    const retried: { roundId: string; code: string }[] = [];
-    for (let attempt = 0; ; attempt++) {
-      const roundId = retryRoundId(o.roundId, attempt);
-      const session = await this.#runSession({ ...o, roundId }, payload);
-      const blamed = attributableClients(session.abort);
-      if (session.status === 'completed' || blamed.length === 0 || attempt >= maxRetries || this.#closing) {
-        return { ...session, banned, retried };
-      }
-      // The named clients' own messages made the session abort: ban them and run a fresh session.
-      const code = session.abort?.code ?? 'SMPC_ABORTED';
-      for (const id of blamed) {
-        this.#banned.set(id, Date.now() + this.#banMs);
-        banned.push({ clientId: id, code, roundId });
-        this.#onEvent({ type: 'client-banned', roundId, clientId: id, code });
-        const conn = this.#connected.get(id);
-        if (conn !== undefined)
-          this.#reject(conn, 'SMPC_CLIENT_BANNED', 'banned: a round aborted on its messages');
-      }
-      retried.push({ roundId, code });
-    }
-  }
-
-  #isBanned(id: string): boolean {
-    const until = this.#banned.get(id);
-    if (until === undefined) return false;
-    if (until > Date.now()) return true;
-    this.#banned.delete(id);
-    return false;
-  }
-
   async #runSession(o: SessionOptions, payload: Uint8Array | undefined): Promise<SessionResult> {
-    const announced = new Map([...this.#connected].filter(([id]) => !this.#isBanned(id)));
+    const announced = new Map([...this.#connected].filter(([id]) => !this.#banned.has(id)));
     const run = new RoundSession<Connection>(o, payload, announced, {
       channel: this.#channel,
       store: this.#store,
@@ -571,7 +545,7 @@ export class AggregationServer {
       return;
     }
     const id = frame.clientId;
-    if (this.#isBanned(id)) {
+    if (this.#banned.has(id)) {
       conn.open = false;
       this.#pending.refuse(
         tcp,
