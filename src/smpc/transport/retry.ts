@@ -19,11 +19,16 @@
  *   server (`minProfile: 'active'`) by default joins no retry of a session in which it reached
  *   unmasking (`ClientPolicy`-level opt-in `allowRetryAfterUnmask`).
  *
+ * {@link runWithRetries} runs a round's sessions under these rules for any transport, and
+ * {@link BanList} keeps who is banned until when.
+ *
  * Deliberately not here: verifiable secret sharing or a blame stage that would let the same
  * session finish; bans beyond one server process.
  *
  * @module
  */
+
+import type { BannedClient, SessionResult } from './round-types.ts';
 
 /** Abort codes a single client's own messages cause (the abort names it in `clients`). */
 export const ATTRIBUTABLE_ABORT_CODES: readonly string[] = [
@@ -93,4 +98,66 @@ export function decideRetry(
     }
   }
   return { join: true };
+}
+
+/** Client ids banned until a time; a ban of `Infinity` ms lasts for the list's lifetime. */
+export class BanList {
+  readonly #until = new Map<string, number>();
+  readonly #banMs: number;
+
+  constructor(banMs: number) {
+    this.#banMs = banMs;
+  }
+
+  /** Bans `id` for the list's ban time from now. */
+  ban(id: string): void {
+    this.#until.set(id, Date.now() + this.#banMs);
+  }
+
+  /** Whether `id` is banned now (an expired ban is forgotten). */
+  has(id: string): boolean {
+    const until = this.#until.get(id);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.#until.delete(id);
+    return false;
+  }
+}
+
+/**
+ * Runs session 0 of round `roundId`, and after each session that aborts naming the clients whose
+ * own messages caused it ({@link attributableClients}), reports each of them to `blame` (which bans
+ * it) and runs the next session `${roundId}.retry<n>`, up to `maxRetries` retries or until `stop()`.
+ * Resolves with the last session's result and the bans and retries it took.
+ */
+export async function runWithRetries(
+  roundId: string,
+  maxRetries: number,
+  runSession: (sessionRoundId: string) => Promise<SessionResult>,
+  blame: (client: BannedClient) => void,
+  stop: () => boolean,
+): Promise<
+  SessionResult & {
+    readonly banned: readonly BannedClient[];
+    readonly retried: readonly { readonly roundId: string; readonly code: string }[];
+  }
+> {
+  const banned: BannedClient[] = [];
+  const retried: { roundId: string; code: string }[] = [];
+  for (let attempt = 0; ; attempt++) {
+    const sessionRoundId = retryRoundId(roundId, attempt);
+    const session = await runSession(sessionRoundId);
+    const blamed = attributableClients(session.abort);
+    if (session.status === 'completed' || blamed.length === 0 || attempt >= maxRetries || stop()) {
+      return { ...session, banned, retried };
+    }
+    // The named clients' own messages made the session abort: ban them and run a fresh session.
+    const code = session.abort?.code ?? 'SMPC_ABORTED';
+    for (const id of blamed) {
+      const entry = { clientId: id, code, roundId: sessionRoundId };
+      banned.push(entry);
+      blame(entry);
+    }
+    retried.push({ roundId: sessionRoundId, code });
+  }
 }

@@ -1,10 +1,11 @@
 /**
- * The secure-aggregation server over WebSocket (Node only): {@link AggregationServer} accepts
- * authenticated clients, and for each round announces it, fixes the cohort from the clients that
- * join, plans the session, and drives the pure SecAgg+ server state machine (`protocol/server.ts`)
- * with the clients' frames and with `close` when a stage deadline passes. It holds no protocol
- * logic: what to accept, when to proceed with at least t responses and when to abort is the state
- * machine's decision; this file only moves frames, keeps time and keeps the books.
+ * The secure-aggregation server over WebSocket (Node only): {@link AggregationServer} binds the
+ * round runner (`round-runner.ts`, one transport-agnostic session per `RoundSession`, driven
+ * through a `Channel`) and the connection pool (`connections.ts`) to `ws`. This file authenticates
+ * and routes frames, runs a round's sessions one after another (retries and bans, `retry.ts`), and
+ * keeps the round store across restarts. What to accept, when to proceed with at least t responses
+ * and when to abort is the state machine's decision (`protocol/server.ts`); the join window,
+ * cohort, deadlines and result are the runner's.
  *
  * Rules it enforces at the edge, before a byte reaches the state machine (research note §4):
  * - authentication first: the first frame must be `hello` with a registered id and its token
@@ -36,16 +37,15 @@
  *   fewer inputs is never computed; the result carries the ε the round spent (research note E.38);
  * - in the `active` profile the registered identity keys go to the state machine, which checks every
  *   signature and excludes a client whose signature does not verify instead of relaying it (where
- *   every honest client would abort).
- *
+ *   every honest client would abort);
  * - a session that aborts on a code one client's own messages cause, naming it (check lanes,
  *   inconsistent shares), is retried: the named clients are banned (`banMs`) and a fresh session
  *   `<roundId>.retry<n>` runs with the others, up to `maxRetries` (rules and their security
  *   argument in `retry.ts`); a DP plan is charged once per `runRound`.
  *
  * The server state is saved to a {@link RoundStore} before the round is announced and at every
- * stage change, before that stage's requests go out (a stored round is never resumed, so per-message writes, which would cost O(n²·d) bytes
- * for a round, would buy nothing), and cleared when the round ends on its own. On `listen`, a
+ * stage change, before that stage's requests go out (a stored round is never resumed, so
+ * per-message writes, which would cost O(n²·d) bytes for a round, would buy nothing), and cleared when the round ends on its own. On `listen`, a
  * stored round means the previous server died (or closed) mid-round: it is reported aborted
  * (`SMPC_SERVER_RESTARTED`), its id retired for this server's lifetime, and the store cleared.
  *
@@ -60,25 +60,11 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ConfideArgumentError } from '../../errors.ts';
-import { assertBytes, assertInteger, assertOneOf, assertString } from '../../internal/assert.ts';
-import { achievedEpsilon, type DpPlan, validateDpPlan } from '../dp.ts';
+import { assertInteger, assertString } from '../../internal/assert.ts';
+import type { DpPlan } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
-import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from '../estimate.ts';
-import { MIN_COHORT, planCohort } from '../planner.ts';
-import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
-import { DEFAULT_PROFILE, PROFILES, type Profile } from '../protocol/params.ts';
-import {
-  createServer,
-  type Exclusion,
-  pendingSenders,
-  type ServerState,
-  serverStep,
-} from '../protocol/server.ts';
-import { serializeState } from '../protocol/state.ts';
-import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
-import { randomBytes } from '../random.ts';
-import { DEFAULT_RING_BITS, MAX_RING_BITS } from '../ring.ts';
-import { isValidId } from '../session.ts';
+import { DEFAULT_MAX_ROUND_MEMORY_BYTES } from '../estimate.ts';
+import { decodeMessage } from '../protocol/wire.ts';
 import {
   ClientRegistry,
   DEFAULT_HELLO_TIMEOUT_MS,
@@ -91,103 +77,31 @@ import {
 import {
   DEFAULT_MAX_FRAME_BYTES,
   decodeFrame,
-  encodeDp,
   encodeFrame,
   type Frame,
   MAX_ROUND_ID_LENGTH,
-  payloadDigest,
-  protocolRoundId,
-  roundFrameBytes,
-  SESSION_TAG_LENGTH,
   sameSession,
 } from './frames.ts';
-import { attributableClients, MAX_RETRIES, parseRetryRoundId, retryRoundId } from './retry.ts';
+import { BanList, MAX_RETRIES, parseRetryRoundId, retryRoundId, runWithRetries } from './retry.ts';
+import { type Channel, codeOf, RoundSession } from './round-runner.ts';
+import {
+  type AggregationEvent,
+  type AggregationRoundOptions,
+  checkRoundOptions,
+  type RoundResult,
+  type SessionOptions,
+  type SessionResult,
+} from './round-types.ts';
 import { MemoryRoundStore, type RoundStore } from './store.ts';
 
 export type { RegisteredClient } from './connections.ts';
 
-/** Progress of the server. */
-export type AggregationEvent =
-  | { readonly type: 'listening'; readonly url: string }
-  | { readonly type: 'client-connected'; readonly clientId: string }
-  | { readonly type: 'client-disconnected'; readonly clientId: string; readonly code: number }
-  | {
-      readonly type: 'client-rejected';
-      readonly code: string;
-      readonly reason: string;
-      /**
-       * For a hello with a wrong token or an unknown id: the id it claimed (≤ 64 characters, control
-       * characters replaced) and whether that id is registered. The peer is told neither.
-       */
-      readonly clientId?: string;
-      readonly registered?: boolean;
-    }
-  | {
-      readonly type: 'frame-refused';
-      readonly clientId: string;
-      readonly code: string;
-      readonly reason: string;
-    }
-  | { readonly type: 'round-announced'; readonly roundId: string; readonly clients: readonly string[] }
-  | {
-      readonly type: 'round-started';
-      readonly roundId: string;
-      readonly cohort: readonly string[];
-      readonly graph: string;
-      readonly degree: number;
-      readonly threshold: number;
-    }
-  | {
-      readonly type: 'client-declined';
-      readonly roundId: string;
-      readonly clientId: string;
-      readonly code: string;
-      /** The client's words (≤ 200 characters, control characters replaced): e.g. both vector lengths. */
-      readonly reason: string;
-    }
-  | { readonly type: 'stage'; readonly roundId: string; readonly stage: string }
-  | {
-      readonly type: 'stage-deadline';
-      readonly roundId: string;
-      readonly stage: string;
-      readonly pending: number;
-    }
-  | {
-      readonly type: 'client-dropped';
-      readonly roundId: string;
-      readonly clientId: string;
-      readonly stage: string;
-      /** What the client did (`Exclusion.code`), when the state machine excluded or marked it. */
-      readonly code?: string;
-      readonly reason: string;
-    }
-  | {
-      readonly type: 'round-completed';
-      readonly roundId: string;
-      readonly survivors: number;
-      readonly dropped: number;
-    }
-  | {
-      readonly type: 'round-aborted';
-      readonly roundId: string;
-      readonly code: string;
-      readonly reason: string;
-    }
-  | {
-      readonly type: 'client-banned';
-      readonly roundId: string;
-      readonly clientId: string;
-      readonly code: string;
-    };
-
-/** A client banned because its own messages made a session abort. */
-export interface BannedClient {
-  readonly clientId: string;
-  /** The abort code its messages caused (`SMPC_AGGREGATE_INVALID`, `SMPC_SHARES_INCONSISTENT`). */
-  readonly code: string;
-  /** The session (service round id) it made abort. */
-  readonly roundId: string;
-}
+export type {
+  AggregationEvent,
+  AggregationRoundOptions,
+  BannedClient,
+  RoundResult,
+} from './round-types.ts';
 
 /** Options of {@link AggregationServer.listen}. */
 export interface AggregationServerOptions {
@@ -222,96 +136,6 @@ export interface AggregationServerOptions {
   readonly banMs?: number;
 }
 
-/** Options of {@link AggregationServer.runRound}. */
-export interface AggregationRoundOptions {
-  /** This round's id (≤ 63 characters); never reused by this server. */
-  readonly roundId: string;
-  readonly vectorLength: number;
-  /** Ring width b; default 32. */
-  readonly ringBits?: number;
-  /** Threat profile; default `semi-malicious` ({@link DEFAULT_PROFILE}, the same everywhere). */
-  readonly profile?: Profile;
-  /** Abort unless at least this many clients join (≥ 3). */
-  readonly minClients: number;
-  /** Time clients have to answer the announcement (their `prepare` runs then); default 30 000 ms. */
-  readonly joinTimeoutMs?: number;
-  /** Deadline of each protocol stage; default 30 000 ms. */
-  readonly stageTimeoutMs?: number;
-  /** Expected dropout rate for the planner, in [0, 1); default 0.1. */
-  readonly expectedDropout?: number;
-  /** Assumed fraction of corrupt clients for the planner, in [0, 1); default 0.05. */
-  readonly corruptionRate?: number;
-  /** Opaque bytes every client receives (e.g. the global model); bound into the session (B.22). */
-  readonly payload?: Uint8Array;
-  /**
-   * A distributed-DP plan (`planDistributedDiscreteGaussian`), sent to the clients with the
-   * announcement so each adds its noise (`privatize`). Its `dimension` and `ringBits` must match
-   * the round's. The round aborts (`SMPC_COHORT_TOO_LARGE`) if more clients join than its
-   * `expectedClients`, and (`SMPC_DP_TOO_FEW_SURVIVORS`) as soon as fewer than its `minSurvivors`
-   * remain, before any unmask share is requested; clients enforce the floor too, refusing to unmask.
-   */
-  readonly dp?: DpPlan;
-  /** Send the sum to the clients in the result frame; default false (status and survivors only). */
-  readonly shareSum?: boolean;
-  /** Mask PRG; default `aes-256-ctr`. */
-  readonly prg?: PrgAlgorithm;
-  /**
-   * Fresh sessions (`${roundId}.retry1`, …) to run, without the clients it names, after a session
-   * aborts with a code a single client causes (`retry.ts`); default 2, at most 9, 0 to disable.
-   */
-  readonly maxRetries?: number;
-}
-
-/** The outcome of a round. */
-export interface RoundResult {
-  readonly roundId: string;
-  readonly status: 'completed' | 'aborted';
-  /** Σ of the survivors' inputs mod 2^b, or null when aborted. */
-  readonly sum: Uint32Array | null;
-  /** Clients whose inputs are in the sum (empty when aborted). */
-  readonly survivors: readonly string[];
-  /** Clients of the cohort whose inputs are not in the sum. */
-  readonly dropped: readonly string[];
-  /** The clients that joined (the invited cohort of the session). */
-  readonly cohort: readonly string[];
-  /** Why the round aborted; `clients` names the clients whose messages caused it, when known. */
-  readonly abort: {
-    readonly code: string;
-    readonly reason: string;
-    readonly clients?: readonly string[];
-  } | null;
-  /**
-   * Every client the state machine excluded or marked, with the stage and a code for what it sent
-   * (a malformed message, a share outside the field, a bad signature, …). A client marked in
-   * `unmask` still has its input in the sum.
-   */
-  readonly excluded: readonly Exclusion[];
-  /** Session parameters, or null when the round aborted before planning. */
-  readonly plan: { readonly graph: string; readonly degree: number; readonly threshold: number } | null;
-  /** Wall-clock milliseconds per stage (`join` included). */
-  readonly stageTimesMs: Readonly<Record<string, number>>;
-  /** Bytes of round frames received and sent. */
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  /** Milliseconds spent inside the server state machine (its cryptography and bookkeeping). */
-  readonly protocolTimeMs: number;
-  /**
-   * With a DP plan: the ε this round's release spent, for its actual survivor count
-   * (`achievedEpsilon(plan, [survivors])`; ≤ the plan's per-round share of its target). Compose
-   * rounds with `achievedEpsilon(plan, counts)`. Null without a plan or when aborted.
-   */
-  readonly epsilon: number | null;
-  /** Clients banned during this round (each made a session abort), with the code. */
-  readonly banned: readonly BannedClient[];
-  /** Earlier sessions of this round that aborted and were retried (their ids and abort). */
-  readonly retried: readonly { readonly roundId: string; readonly code: string }[];
-}
-
-/** The outcome of one session (a round is one session, or more with retries). */
-type SessionResult = Omit<RoundResult, 'banned' | 'retried'>;
-
-/** What the store holds for a round announced but not yet started. */
-const ANNOUNCED = 'announced';
 const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
 /** WebSocket close codes (RFC 6455 §7.4.1, and 4000–4999 for applications). */
 const CLOSE_GOING_AWAY = 1001;
@@ -322,37 +146,6 @@ interface Connection {
   readonly socket: WebSocket;
   id: string | null;
   open: boolean;
-}
-
-interface RoundRun {
-  readonly roundId: string;
-  readonly protocolRoundId: string;
-  readonly session: Uint8Array;
-  readonly options: Required<Omit<AggregationRoundOptions, 'payload' | 'dp' | 'prg' | 'maxRetries'>> & {
-    readonly prg: PrgAlgorithm;
-  };
-  /** The round's distributed-DP plan, validated, or null. */
-  readonly dp: DpPlan | null;
-  /** Connections the announcement went to, by id. */
-  readonly announced: Map<string, Connection>;
-  readonly answers: Map<string, 'join' | 'decline'>;
-  /** The connections of the cohort, by id (a membership is the connection's, not the id's). */
-  readonly members: Map<string, Connection>;
-  readonly gone: Set<string>;
-  phase: 'joining' | 'running' | 'finished';
-  state: ServerState | null;
-  stageSeq: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  queue: Promise<void>;
-  readonly stageTimesMs: Record<string, number>;
-  stageName: string;
-  stageStart: number;
-  bytesIn: number;
-  bytesOut: number;
-  protocolTimeMs: number;
-  joinWake: (() => void) | null;
-  finish: (result: SessionResult) => void;
-  readonly done: Promise<SessionResult>;
 }
 
 /**
@@ -375,9 +168,8 @@ export class AggregationServer {
   readonly #maxFrameBytes: number;
   readonly #store: RoundStore;
   readonly #onEvent: (event: AggregationEvent) => void;
-  readonly #banMs: number;
-  /** Banned client ids and when each ban ends (ms since the epoch). */
-  readonly #banned = new Map<string, number>();
+  /** Clients banned because a session aborted on their messages. */
+  readonly #banned: BanList;
   readonly #connected = new Map<string, Connection>();
   /** Connections that have not authenticated yet (their own pool, `connections.ts`). */
   readonly #pending: PendingConnections;
@@ -386,7 +178,12 @@ export class AggregationServer {
   /** Rounds run under each DP plan object. */
   readonly #dpPlanUses = new WeakMap<DpPlan, number>();
   readonly #waiters = new Set<() => void>();
-  #round: RoundRun | null = null;
+  #round: RoundSession<Connection> | null = null;
+  /** How a round session reaches a connection. */
+  readonly #channel: Channel<Connection> = {
+    send: (conn, bytes) => this.#sendRaw(conn, bytes),
+    isOpen: (conn) => conn.open,
+  };
   /** A round (one or more sessions) is running. */
   #busy = false;
   #closing = false;
@@ -412,7 +209,7 @@ export class AggregationServer {
     this.#onEvent = onEvent;
     this.#pending = pending;
     this.#maxMemoryBytes = maxMemoryBytes;
-    this.#banMs = banMs;
+    this.#banned = new BanList(banMs);
     // Every TCP connection is pending from its accept: before its upgrade request is even read.
     http.on('connection', (tcp: Socket) => {
       if (this.#closing) tcp.destroy();
@@ -592,7 +389,12 @@ export class AggregationServer {
    *   `SMPC_SERVER_CLOSING` after `close()`.
    */
   async runRound(options: AggregationRoundOptions): Promise<RoundResult> {
-    const o = this.#checkRoundOptions(options);
+    const o = checkRoundOptions(options, {
+      maxFrameBytes: this.#maxFrameBytes,
+      maxMemoryBytes: this.#maxMemoryBytes,
+      connected: this.#connected.size,
+      registered: this.#registered.size,
+    });
     const maxRetries =
       options.maxRetries === undefined ? 2 : assertInteger(options.maxRetries, 'maxRetries', 0, MAX_RETRIES);
     if (parseRetryRoundId(o.roundId).attempt !== 0) {
@@ -637,115 +439,37 @@ export class AggregationServer {
     // Held across the sessions of this round, so no other round starts between two of them.
     this.#busy = true;
     try {
-      return await this.#runSessions(o, options.payload, maxRetries);
+      return await runWithRetries(
+        o.roundId,
+        maxRetries,
+        (roundId) => this.#runSession({ ...o, roundId }, options.payload),
+        (banned) => {
+          this.#banned.ban(banned.clientId);
+          this.#onEvent({ type: 'client-banned', ...banned });
+          const conn = this.#connected.get(banned.clientId);
+          if (conn !== undefined)
+            this.#reject(conn, 'SMPC_CLIENT_BANNED', 'banned: a round aborted on its messages');
+        },
+        () => this.#closing,
+      );
     } finally {
       this.#busy = false;
     }
   }
 
-  async #runSessions(
-    o: RoundRun['options'] & { readonly dp: DpPlan | null },
-    payload: Uint8Array | undefined,
-    maxRetries: number,
-  ): Promise<RoundResult> {
-    const banned: BannedClient[] = [];
-    const retried: { roundId: string; code: string }[] = [];
-    for (let attempt = 0; ; attempt++) {
-      const roundId = retryRoundId(o.roundId, attempt);
-      const session = await this.#runSession({ ...o, roundId }, payload);
-      const blamed = attributableClients(session.abort);
-      if (session.status === 'completed' || blamed.length === 0 || attempt >= maxRetries || this.#closing) {
-        return { ...session, banned, retried };
-      }
-      // The named clients' own messages made the session abort: ban them and run a fresh session.
-      const code = session.abort?.code ?? 'SMPC_ABORTED';
-      for (const id of blamed) {
-        this.#banned.set(id, Date.now() + this.#banMs);
-        banned.push({ clientId: id, code, roundId });
-        this.#onEvent({ type: 'client-banned', roundId, clientId: id, code });
-        const conn = this.#connected.get(id);
-        if (conn !== undefined)
-          this.#reject(conn, 'SMPC_CLIENT_BANNED', 'banned: a round aborted on its messages');
-      }
-      retried.push({ roundId, code });
-    }
-  }
-
-  #isBanned(id: string): boolean {
-    const until = this.#banned.get(id);
-    if (until === undefined) return false;
-    if (until > Date.now()) return true;
-    this.#banned.delete(id);
-    return false;
-  }
-
-  async #runSession(
-    o: RoundRun['options'] & { readonly dp: DpPlan | null },
-    payloadOption: Uint8Array | undefined,
-  ): Promise<Omit<RoundResult, 'banned' | 'retried'>> {
-    const payload = payloadOption === undefined ? new Uint8Array(0) : payloadOption;
-    const digest = payloadDigest(payload);
-    let finish!: (result: SessionResult) => void;
-    const done = new Promise<SessionResult>((resolve) => {
-      finish = resolve;
+  async #runSession(o: SessionOptions, payload: Uint8Array | undefined): Promise<SessionResult> {
+    const announced = new Map([...this.#connected].filter(([id]) => !this.#banned.has(id)));
+    const run = new RoundSession<Connection>(o, payload, announced, {
+      channel: this.#channel,
+      store: this.#store,
+      onEvent: this.#onEvent,
+      identityKey: (id) => this.#registered.get(id)?.identityPublicKey ?? null,
+      onFinished: () => {
+        if (this.#round === run) this.#round = null;
+      },
     });
-    const run: RoundRun = {
-      roundId: o.roundId,
-      protocolRoundId: protocolRoundId(o.roundId, digest),
-      session: randomBytes(SESSION_TAG_LENGTH),
-      options: o,
-      dp: o.dp,
-      announced: new Map([...this.#connected].filter(([id]) => !this.#isBanned(id))),
-      answers: new Map(),
-      members: new Map(),
-      gone: new Set(),
-      phase: 'joining',
-      state: null,
-      stageSeq: 0,
-      timer: undefined,
-      queue: Promise.resolve(),
-      stageTimesMs: {},
-      stageName: 'join',
-      stageStart: performance.now(),
-      bytesIn: 0,
-      bytesOut: 0,
-      protocolTimeMs: 0,
-      joinWake: null,
-      finish,
-      done,
-    };
     this.#round = run;
-    this.#onEvent({
-      type: 'round-announced',
-      roundId: run.roundId,
-      clients: [...run.announced.keys()].sort(),
-    });
-    try {
-      // Recorded before anyone hears of the round, so a crash from here on retires its id.
-      await this.#store.save({ roundId: run.roundId, state: ANNOUNCED });
-    } catch (e) {
-      await this.#enqueue(run, () =>
-        this.#end(run, 'SMPC_ABORTED', `cannot write the round store: ${messageOf(e)}`, true),
-      );
-      return done;
-    }
-    const announce = encodeFrame({
-      kind: 'announce',
-      roundId: run.roundId,
-      session: run.session,
-      vectorLength: o.vectorLength,
-      ringBits: o.ringBits,
-      profile: o.profile,
-      payloadDigest: digest,
-      payload,
-      dp: run.dp,
-      shareSum: o.shareSum,
-    });
-    for (const c of run.announced.values()) this.#send(c, announce, run);
-
-    await this.#awaitJoins(run);
-    if (run.phase === 'joining') await this.#start(run);
-    return done;
+    return run.run();
   }
 
   /**
@@ -757,15 +481,7 @@ export class AggregationServer {
     if (this.#closing) return;
     this.#closing = true;
     for (const w of [...this.#waiters]) w();
-    const run = this.#round;
-    if (run !== null) {
-      run.joinWake?.();
-      await this.#enqueue(run, async () => {
-        if (run.phase !== 'finished') {
-          await this.#end(run, 'SMPC_SERVER_CLOSING', 'the server is shutting down', false);
-        }
-      });
-    }
+    await this.#round?.abort('SMPC_SERVER_CLOSING', 'the server is shutting down');
     this.#pending.destroyAll();
     for (const c of this.#wss.clients) c.close(CLOSE_GOING_AWAY, 'server closing');
     await new Promise<void>((resolve) => {
@@ -780,63 +496,6 @@ export class AggregationServer {
         this.#http.closeAllConnections();
       });
     });
-  }
-
-  #checkRoundOptions(options: AggregationRoundOptions): RoundRun['options'] & { readonly dp: DpPlan | null } {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'round options must be an object');
-    }
-    const roundId = assertString(options.roundId, 'roundId', MAX_ROUND_ID_LENGTH);
-    if (!isValidId(roundId))
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'roundId must be well-formed UTF-16');
-    const rate = (value: unknown, label: string, fallback: number): number => {
-      if (value === undefined) return fallback;
-      if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
-        throw new ConfideArgumentError('INVALID_ARGUMENT', `${label} must be a number in [0, 1)`);
-      }
-      return value;
-    };
-    if (options.payload !== undefined) assertBytes(options.payload, 'payload');
-    const dp = options.dp === undefined ? null : checkDpPlan(options.dp, options);
-    if (options.shareSum !== undefined && typeof options.shareSum !== 'boolean') {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'shareSum must be a boolean');
-    }
-    const vectorLength = assertInteger(options.vectorLength, 'vectorLength', 1, 2 ** 26);
-    // A masked vector (4 bytes a lane, plus check lanes and framing) must fit in one frame, and so
-    // must the announcement with its payload, or every client would be cut off mid-round.
-    const needed = roundFrameBytes(
-      vectorLength,
-      options.payload?.length ?? 0,
-      dp === null ? 0 : encodeDp(dp).length,
-    );
-    if (needed > this.#maxFrameBytes) {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        `a round of ${vectorLength} lanes with this payload needs frames of ${needed} bytes; ` +
-          `maxFrameBytes is ${this.#maxFrameBytes}: raise it or shorten the vector or payload`,
-      );
-    }
-    // Refused before anything is announced: the server's memory for the largest cohort possible
-    // (the round is announced to the clients connected now; the cohort is among them).
-    assertRoundFits(
-      estimateRoundResources({ role: 'server', clients: Math.max(1, this.#connected.size), vectorLength }),
-      this.#maxMemoryBytes,
-      { shrink: 'shorten vectorLength or register fewer clients', raise: 'raise maxMemoryBytes' },
-    );
-    return {
-      roundId,
-      vectorLength,
-      ringBits: assertInteger(options.ringBits ?? DEFAULT_RING_BITS, 'ringBits', 1, MAX_RING_BITS),
-      profile: assertOneOf(options.profile ?? DEFAULT_PROFILE, 'profile', PROFILES),
-      minClients: assertInteger(options.minClients, 'minClients', MIN_COHORT, this.#registered.size),
-      joinTimeoutMs: assertInteger(options.joinTimeoutMs ?? 30_000, 'joinTimeoutMs', 1, 2 ** 31 - 1),
-      stageTimeoutMs: assertInteger(options.stageTimeoutMs ?? 30_000, 'stageTimeoutMs', 1, 2 ** 31 - 1),
-      expectedDropout: rate(options.expectedDropout, 'expectedDropout', 0.1),
-      corruptionRate: rate(options.corruptionRate, 'corruptionRate', 0.05),
-      shareSum: options.shareSum ?? false,
-      prg: assertOneOf(options.prg ?? 'aes-256-ctr', 'prg', PRG_ALGORITHMS),
-      dp,
-    };
   }
 
   // ---- connections --------------------------------------------------------------------------
@@ -886,7 +545,7 @@ export class AggregationServer {
       return;
     }
     const id = frame.clientId;
-    if (this.#isBanned(id)) {
+    if (this.#banned.has(id)) {
       conn.open = false;
       this.#pending.refuse(
         tcp,
@@ -931,26 +590,7 @@ export class AggregationServer {
 
   /** A connection is gone: if it was in the round, the round loses that client. */
   #lost(conn: Connection): void {
-    const run = this.#round;
-    const id = conn.id;
-    if (run === null || id === null || run.phase === 'finished') return;
-    if (run.phase === 'joining' && run.announced.get(id) === conn) {
-      run.answers.set(id, 'decline');
-      run.gone.add(id);
-      this.#checkJoins(run);
-      return;
-    }
-    if (run.members.get(id) !== conn || run.gone.has(id)) return;
-    run.gone.add(id);
-    const stage = run.state?.stage ?? 'join';
-    this.#onEvent({
-      type: 'client-dropped',
-      roundId: run.roundId,
-      clientId: id,
-      stage,
-      reason: 'disconnected',
-    });
-    void this.#enqueue(run, () => this.#closeIfOnlyGonePending(run));
+    if (conn.id !== null) this.#round?.lost(conn.id, conn);
   }
 
   #receive(conn: Connection, bytes: Uint8Array | null): void {
@@ -987,324 +627,33 @@ export class AggregationServer {
       refuse('SMPC_WRONG_SESSION', 'frame for another round or session');
       return;
     }
-    if (frame.kind === 'join' || frame.kind === 'decline') {
-      if (run.phase !== 'joining' || run.announced.get(id) !== conn || run.answers.has(id)) {
-        refuse('SMPC_WRONG_SESSION', `${frame.kind} outside the join window or repeated`);
-        return;
-      }
-      run.bytesIn += bytes?.length ?? 0;
-      run.answers.set(id, frame.kind);
-      if (frame.kind === 'decline') {
-        this.#onEvent({
-          type: 'client-declined',
-          roundId: run.roundId,
-          clientId: id,
-          code: frame.code,
-          reason: printable(frame.reason),
-        });
-      }
-      this.#checkJoins(run);
-      return;
-    }
-    if (run.phase !== 'running' || run.members.get(id) !== conn || run.gone.has(id)) {
-      refuse('SMPC_WRONG_SESSION', 'protocol frame from a connection that is not in this session');
-      return;
-    }
-    run.bytesIn += bytes?.length ?? 0;
-    let message: unknown = null;
-    try {
-      message = decodeMessage(frame.message);
-    } catch {
-      // Undecodable protocol bytes reach the state machine as a refusal: it excludes the sender.
-    }
-    void this.#enqueue(run, () => this.#step(run, { type: 'message', from: id, message }));
-  }
-
-  // ---- the round ----------------------------------------------------------------------------
-
-  #checkJoins(run: RoundRun): void {
-    if ([...run.announced.keys()].every((id) => run.answers.has(id))) run.joinWake?.();
-  }
-
-  async #awaitJoins(run: RoundRun): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => wake(), run.options.joinTimeoutMs);
-      const wake = (): void => {
-        clearTimeout(timer);
-        run.joinWake = null;
-        resolve();
-      };
-      run.joinWake = wake;
-      this.#checkJoins(run);
-    });
-  }
-
-  async #start(run: RoundRun): Promise<void> {
-    const o = run.options;
-    const joined = [...run.announced.entries()]
-      .filter(([id, c]) => run.answers.get(id) === 'join' && c.open && !run.gone.has(id))
-      .filter(
-        ([id]) => o.profile !== 'active' || (this.#registered.get(id)?.identityPublicKey ?? null) !== null,
-      );
-    for (const [id, c] of joined) run.members.set(id, c);
-    const cohort = joined.map(([id]) => id).sort();
-    this.#track(run, 'plan');
-    if (cohort.length < o.minClients) {
-      await this.#enqueue(run, () =>
-        this.#end(
-          run,
-          'SMPC_TOO_FEW_CLIENTS',
-          `${cohort.length} clients joined within ${o.joinTimeoutMs} ms; the round needs ${o.minClients}`,
-          true,
-        ),
-      );
-      return;
-    }
-    const dp = run.dp;
-    let plan: ReturnType<typeof planCohort>;
-    try {
-      plan = planCohort(cohort.length, o.profile, o.expectedDropout, o.corruptionRate, o.ringBits);
-    } catch (e) {
-      await this.#enqueue(run, () => this.#end(run, codeOf(e), messageOf(e), true));
-      return;
-    }
-    await this.#enqueue(run, async () => {
-      if (run.phase !== 'joining') return; // closed meanwhile
-      const started = performance.now();
-      let start: ReturnType<typeof createServer>;
-      try {
-        // The DP floor and cohort cap are the state machine's to enforce: a cohort above the cap is
-        // refused here, and a sum of fewer inputs than the floor is never computed.
-        start = createServer(
-          {
-            roundId: run.protocolRoundId,
-            profile: o.profile,
-            clients: cohort,
-            threshold: plan.threshold,
-            graph: plan.graph,
-            degree: plan.degree,
-            graphSeed: randomBytes(32),
-            ringBits: o.ringBits,
-            vectorLength: o.vectorLength,
-            prg: o.prg,
-          },
-          {
-            ...(dp === null ? {} : { minSurvivors: dp.minSurvivors, maxCohort: dp.expectedClients }),
-            identities: cohort.flatMap((id) => {
-              const key = this.#registered.get(id)?.identityPublicKey ?? null;
-              return key === null ? [] : [{ id, publicKey: key }];
-            }),
-          },
-        );
-      } catch (e) {
-        if (!(e instanceof SmpcError)) throw e;
-        await this.#end(run, e.code, e.message, true);
-        return;
-      }
-      run.phase = 'running';
-      this.#onEvent({ type: 'round-started', roundId: run.roundId, cohort, ...plan });
-      run.protocolTimeMs += performance.now() - started;
-      await this.#apply(run, start.state, start.outbound);
-      // Clients that vanished during planning are already known gone.
-      await this.#closeIfOnlyGonePending(run);
-    });
-  }
-
-  #enqueue(run: RoundRun, task: () => Promise<void>): Promise<void> {
-    const next = run.queue.then(task).catch(async (e) => {
-      // A bug or an I/O failure (the store) ends the round rather than leaving it hanging.
-      if (run.phase !== 'finished') await this.#end(run, codeOf(e), messageOf(e), false).catch(() => {});
-    });
-    run.queue = next;
-    return next;
-  }
-
-  async #step(run: RoundRun, event: { type: 'message'; from: string; message: unknown } | { type: 'close' }) {
-    if (run.phase !== 'running' || run.state === null) {
-      if (event.type === 'message') {
-        this.#onEvent({
-          type: 'frame-refused',
-          clientId: event.from,
-          code: 'SMPC_WRONG_SESSION',
-          reason: 'the session ended before this message was processed',
-        });
-      }
-      return;
-    }
-    const started = performance.now();
-    try {
-      const r = await serverStep(run.state, event).finally(() => {
-        run.protocolTimeMs += performance.now() - started;
-      });
-      await this.#apply(run, r.state, r.outbound);
-      // The last live client may just have answered while the others it waits for are gone.
-      if (event.type === 'message' && run.gone.size > 0) await this.#closeIfOnlyGonePending(run);
-    } catch (e) {
-      if (!(e instanceof SmpcError)) throw e;
-      if (event.type === 'message') {
-        // Late, repeated or out-of-stage: the state is unchanged and nothing is counted twice.
-        this.#onEvent({ type: 'frame-refused', clientId: event.from, code: e.code, reason: e.message });
-      }
-    }
-  }
-
-  async #apply(run: RoundRun, state: ServerState, outbound: readonly { to: string; message: unknown }[]) {
-    const before = run.state;
-    run.state = state;
-    for (const e of state.excluded.slice(before?.excluded.length ?? 0)) {
-      this.#onEvent({
-        type: 'client-dropped',
-        roundId: run.roundId,
-        clientId: e.id,
-        stage: e.stage,
-        ...(e.code === undefined ? {} : { code: e.code }),
-        reason: e.reason,
-      });
-    }
-    const stageChanged = before === null || before.stage !== state.stage;
-    const finished = state.stage === 'done' || state.stage === 'aborted';
-    // The stage is stored before its requests go out, so a crash after any client saw them leaves
-    // a record that the next server reports and retires.
-    if (stageChanged && !finished) {
-      await this.#store.save({ roundId: run.roundId, state: serializeState(state) });
-    }
-    const encoded = new Map<unknown, Uint8Array>();
-    for (const { to, message } of outbound) {
-      const conn = run.members.get(to);
-      if (conn === undefined || run.gone.has(to)) continue;
-      let wire = encoded.get(message);
-      if (wire === undefined) {
-        wire = encodeMessage(message);
-        encoded.set(message, wire);
-      }
-      this.#send(
-        conn,
-        encodeFrame({ kind: 'protocol', roundId: run.roundId, session: run.session, message: wire }),
-        run,
-      );
-    }
-    if (stageChanged) {
-      if (finished) {
-        await this.#end(run, state.abort?.code ?? 'SMPC_ABORTED', state.abort?.reason ?? '', true);
-        return;
-      }
-      this.#track(run, state.stage);
-      this.#onEvent({ type: 'stage', roundId: run.roundId, stage: state.stage });
-      this.#arm(run);
-    }
-  }
-
-  /** Starts the deadline of the current stage. */
-  #arm(run: RoundRun): void {
-    clearTimeout(run.timer);
-    const seq = ++run.stageSeq;
-    run.timer = setTimeout(() => {
-      void this.#enqueue(run, async () => {
-        if (run.stageSeq !== seq || run.phase !== 'running' || run.state === null) return;
-        this.#onEvent({
-          type: 'stage-deadline',
-          roundId: run.roundId,
-          stage: run.state.stage,
-          pending: pendingSenders(run.state).length,
-        });
-        await this.#step(run, { type: 'close' });
-      });
-    }, run.options.stageTimeoutMs);
-  }
-
-  /** Closes the stage early when everyone it still waits for has disconnected. */
-  async #closeIfOnlyGonePending(run: RoundRun): Promise<void> {
-    if (run.phase !== 'running' || run.state === null) return;
-    const pending = pendingSenders(run.state);
-    if (pending.length > 0 && pending.every((id) => run.gone.has(id))) {
-      await this.#step(run, { type: 'close' });
-    }
-  }
-
-  #track(run: RoundRun, stage: string): void {
-    const now = performance.now();
-    run.stageTimesMs[run.stageName] = (run.stageTimesMs[run.stageName] ?? 0) + (now - run.stageStart);
-    run.stageName = stage;
-    run.stageStart = now;
-  }
-
-  /** Ends the round: result to everyone announced, store cleared (unless kept), promise resolved. */
-  async #end(run: RoundRun, endCode: string, endReason: string, clearStore: boolean): Promise<void> {
-    const code = endCode;
-    const reason = endReason;
-    if (run.phase === 'finished') return;
-    clearTimeout(run.timer);
-    run.phase = 'finished';
-    run.joinWake?.();
-    this.#track(run, 'finished');
-    const state = run.state;
-    // The DP floor was enforced by the state machine (it aborts before unmasking below it).
-    const completed = state !== null && state.stage === 'done' && state.result !== null;
-    const dp = run.dp;
-    const cohort = [...run.members.keys()].sort();
-    const survivors = completed ? [...(state?.survivors ?? [])].sort() : [];
-    const inSum = new Set(survivors);
-    const dropped = completed
-      ? cohort.filter((id) => !inSum.has(id))
-      : cohort.filter((id) => run.gone.has(id) || state?.excluded.some((e) => e.id === id));
-    const abort = completed ? null : { code: isCode(code) ? code : 'SMPC_ABORTED', reason };
-    const blamed = completed ? undefined : state?.abort?.clients;
-    const result: SessionResult = {
-      roundId: run.roundId,
-      status: completed ? 'completed' : 'aborted',
-      sum: completed ? Uint32Array.from(state?.result as Uint32Array) : null,
-      survivors,
-      dropped,
-      cohort,
-      abort: abort === null || blamed === undefined ? abort : { ...abort, clients: blamed },
-      excluded: state?.excluded ?? [],
-      plan:
-        state === null
-          ? null
-          : { graph: state.params.graph, degree: state.params.degree, threshold: state.params.threshold },
-      stageTimesMs: { ...run.stageTimesMs },
-      bytesIn: run.bytesIn,
-      bytesOut: 0,
-      protocolTimeMs: 0,
-      epsilon: completed && dp !== null ? achievedEpsilon(dp, [survivors.length]) : null,
-    };
-    const frame = encodeFrame({
-      kind: 'result',
-      roundId: run.roundId,
-      session: run.session,
-      status: result.status,
-      survivors,
-      dropped,
-      abort,
-      sum: completed && run.options.shareSum ? result.sum : null,
-    });
-    for (const [id, c] of run.announced) {
-      const conn = run.members.get(id) ?? c;
-      if (!run.gone.has(id)) this.#send(conn, frame, run);
-    }
-    this.#round = null;
-    if (clearStore) await this.#store.clear().catch(() => {});
-    if (completed) {
-      this.#onEvent({
-        type: 'round-completed',
-        roundId: run.roundId,
-        survivors: survivors.length,
-        dropped: dropped.length,
-      });
-    } else {
-      this.#onEvent({ type: 'round-aborted', roundId: run.roundId, code: abort?.code ?? '', reason });
-    }
-    run.finish({ ...result, bytesOut: run.bytesOut, protocolTimeMs: run.protocolTimeMs });
-  }
-
-  #send(conn: Connection, bytes: Uint8Array, run: RoundRun): void {
-    if (this.#sendRaw(conn, bytes)) run.bytesOut += bytes.length;
+    const refusal =
+      frame.kind === 'protocol'
+        ? run.protocol(id, conn, bytes?.length ?? 0, decodeOrNull(frame.message))
+        : run.answer(
+            id,
+            conn,
+            frame.kind === 'join'
+              ? { kind: 'join' }
+              : { kind: 'decline', code: frame.code, reason: printable(frame.reason) },
+            bytes?.length ?? 0,
+          );
+    if (refusal !== null) refuse('SMPC_WRONG_SESSION', refusal);
   }
 
   #sendRaw(conn: Connection, bytes: Uint8Array): boolean {
     if (conn.socket.readyState !== conn.socket.OPEN) return false;
     conn.socket.send(bytes);
     return true;
+  }
+}
+
+/** A protocol message, or null when its bytes do not decode (the state machine then excludes its sender). */
+function decodeOrNull(bytes: Uint8Array): unknown {
+  try {
+    return decodeMessage(bytes);
+  } catch {
+    return null;
   }
 }
 
@@ -1328,31 +677,4 @@ function toBytes(data: unknown): Uint8Array {
 function printable(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point.
   return text.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
-}
-
-function codeOf(e: unknown): string {
-  return e instanceof SmpcError || e instanceof ConfideArgumentError ? e.code : 'SMPC_ABORTED';
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : 'unexpected failure';
-}
-
-function isCode(code: string): boolean {
-  return /^[A-Z][A-Z0-9_]{2,63}$/.test(code);
-}
-
-/** Validates a DP plan against the round it is for (same dimension and ring). */
-function checkDpPlan(value: unknown, options: AggregationRoundOptions): DpPlan {
-  const plan = validateDpPlan(value);
-  const ringBits = options.ringBits ?? DEFAULT_RING_BITS;
-  if (plan.dimension !== options.vectorLength || plan.ringBits !== ringBits) {
-    throw new ConfideArgumentError(
-      'INVALID_ARGUMENT',
-      `the DP plan is for ${plan.dimension} lanes in a 2^${plan.ringBits} ring; the round has ` +
-        `${options.vectorLength} lanes in 2^${ringBits}: plan for the round's vector`,
-      { fields: ['dp'] },
-    );
-  }
-  return plan;
 }
