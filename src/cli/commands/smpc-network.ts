@@ -63,7 +63,7 @@
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
-import { fromHex, sha256, toHex } from '../../internal/bytes.ts';
+import { sha256, toHex, tryFromHex } from '../../internal/bytes.ts';
 import {
   achievedEpsilon,
   type ClientRoundRecord,
@@ -165,7 +165,7 @@ function positive(value: string): number {
 
 /** `length` bytes written as hex in `text` (surrounding whitespace allowed). */
 function hexKey(text: string, length: number, what: string): Uint8Array {
-  const bytes = fromHex(text.trim());
+  const bytes = tryFromHex(text.trim());
   if (bytes?.length !== length) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', `${what} must be ${2 * length} hex digits`);
   }
