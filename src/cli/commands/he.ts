@@ -26,9 +26,12 @@ import {
   rowsForModel,
 } from '../../he/index.ts';
 import { InferencePool } from '../../workers/index.ts';
-import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
+import { addInputLimitOption, createIo } from '../io.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { registerServeCommand } from './serve.ts';
+
+/** Every read and write of the `he` commands reports `HE_*` codes. */
+const { readBytes, readText, refuseExisting, writeAtomic } = createIo('HE');
 
 const SECRET_KEY_FILE = 'secret.key';
 const EVALUATION_KEY_FILE = 'evaluation.keys';

@@ -11,7 +11,7 @@
  *   `sign certificate` writes it.
  *
  * Every command that reads a private key takes `--password-file FILE` (or `CONFIDE_KEY_PASSWORD`)
- * for encrypted keys, and every command takes `--max-input-bytes` (`../files.ts`).
+ * for encrypted keys, and every command takes `--max-input-bytes` (`../io.ts`).
  * - `verify-model PATH --signature model.sig --key PREFIX.pub [--ignore P …] [--json]`: exit 0
  *   exactly when the model is valid. `--ca CA.pem` instead of `--key` verifies a
  *   certificate-mode bundle against those CA certificates; `--trusted-root trusted_root.json
@@ -98,7 +98,7 @@ import {
   readJson as readFileJson,
   readText as readFileText,
   writeAtomic,
-} from '../files.ts';
+} from '../io.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { pemCertificates, registerKeyCommands } from './provenance-keys.ts';
 

@@ -24,7 +24,10 @@ import {
   resolveServerOptions,
 } from '../../server/index.ts';
 import { InferencePool } from '../../workers/index.ts';
-import { addInputLimitOption, readBytes, readText } from '../files.ts';
+import { addInputLimitOption, createIo } from '../io.ts';
+
+/** Every read and write of the `he` commands reports `HE_*` codes. */
+const { readBytes, readText } = createIo('HE');
 
 interface ServeFlags {
   model: string[];

@@ -82,7 +82,7 @@ import {
   type SmpcErrorCode,
 } from '../../smpc/index.ts';
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
-import { addInputLimitOption, type InputKind, readBytes, readText, writeAtomic } from '../files.ts';
+import { addInputLimitOption, type InputKind, readBytes, readText, writeAtomic } from '../io.ts';
 import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
 
 interface ServeFlags {

@@ -51,7 +51,7 @@ import {
   simulateRound,
   type WireEncoding,
 } from '../../smpc/index.ts';
-import { addInputLimitOption, writeAtomic } from '../files.ts';
+import { addInputLimitOption, writeAtomic } from '../io.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { registerSmpcNetworkCommands } from './smpc-network.ts';
 
