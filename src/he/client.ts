@@ -267,12 +267,13 @@ export class HeClient {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
         throw new HeError(
           'HE_VALUE_OUT_OF_RANGE',
-          `row ${r}, feature "${features[j]}" is not a finite number`,
+          `data row ${r + 1}, feature "${features[j]}" is not a finite number`,
         );
       }
       throw new HeError(
         'HE_VALUE_OUT_OF_RANGE',
-        `row ${r}, feature "${features[j]}" is ${Math.abs(x).toPrecision(3)} after scaling, beyond the input bound ${bound} the keys were planned for: generate keys with a larger inputBound`,
+        `data row ${r + 1}, feature "${features[j]}" is ${Math.abs(x).toPrecision(3)} after scaling, beyond the input bound ${bound} the keys were planned for: generate keys with a larger inputBound`,
+        { fields: ['inputBound'] },
       );
     };
     // Hot path (one call per value of a batch): one type test and one range test, which NaN and
@@ -288,7 +289,7 @@ export class HeClient {
       if (row === null || typeof row !== 'object' || row.length !== d) {
         throw new HeError(
           'HE_VALUE_OUT_OF_RANGE',
-          `row ${r} must have ${d} feature values (the model's features, in order)`,
+          `data row ${r + 1} must have ${d} feature values (the model's features, in order)`,
         );
       }
       return row;

@@ -26,6 +26,7 @@ import {
   rowsForModel,
 } from '../../he/index.ts';
 import { InferencePool } from '../../workers/index.ts';
+import { integer, oneOf, positive } from '../flags.ts';
 import { addInputLimitOption, createIo } from '../io.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { registerServeCommand } from './serve.ts';
@@ -60,26 +61,13 @@ function parseLayouts(value: string): Layout[] {
   throw new HeError('HE_PARAMETERS_INVALID', `--layout must be batch, single or both, got "${value}"`);
 }
 
-function parseInteger(value: string, flag: string): number {
-  if (!/^\d+$/.test(value))
-    throw new HeError('HE_PARAMETERS_INVALID', `${flag} must be a whole number, got "${value}"`);
-  return Number(value);
-}
-
-function parsePositive(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new HeError('HE_PARAMETERS_INVALID', `${flag} must be a positive number, got "${value}"`);
-  return n;
-}
-
 interface KeygenFlags {
   model: string;
   out: string;
   layout: string;
   preset?: string;
-  precisionBits?: string;
-  inputBound?: string;
+  precisionBits?: number;
+  inputBound?: number;
   featureNames?: string;
   json?: boolean;
   force?: boolean;
@@ -101,12 +89,8 @@ async function keygen(flags: KeygenFlags): Promise<void> {
   const client = await HeClient.create(model, {
     layouts: parseLayouts(flags.layout),
     ...(flags.preset !== undefined ? { preset: flags.preset as PresetName } : {}),
-    ...(flags.precisionBits !== undefined
-      ? { precisionBits: parseInteger(flags.precisionBits, '--precision-bits') }
-      : {}),
-    ...(flags.inputBound !== undefined
-      ? { inputBound: parsePositive(flags.inputBound, '--input-bound') }
-      : {}),
+    ...(flags.precisionBits !== undefined ? { precisionBits: flags.precisionBits } : {}),
+    ...(flags.inputBound !== undefined ? { inputBound: flags.inputBound } : {}),
   });
   try {
     const secret = client.exportSecretKeys();
@@ -175,7 +159,7 @@ interface InferFlags {
   out: string;
   featureNames?: string;
   json?: boolean;
-  workers?: string;
+  workers?: number;
   attestKey?: string;
   attestation?: string;
   modelAttestation?: string;
@@ -268,7 +252,7 @@ async function infer(flags: InferFlags): Promise<void> {
   const attest = await attestationFor(flags);
   const maxBytes = flags.maxInputBytes;
   const model = await readModel(flags.model, flags.featureNames, maxBytes);
-  const workers = flags.workers === undefined ? undefined : parseWorkers(flags.workers);
+  const workers = flags.workers;
   const evaluationKeys = await readBytes(flags.evalKeys, 'evaluation key file', {
     kind: 'container',
     maxBytes,
@@ -319,17 +303,6 @@ async function infer(flags: InferFlags): Promise<void> {
   } finally {
     await pool?.close();
   }
-}
-
-function parseWorkers(value: string): number {
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 256) {
-    throw new ConfideArgumentError(
-      'INVALID_ARGUMENT',
-      `--workers must be an integer from 1 to 256, got "${value}"`,
-    );
-  }
-  return n;
 }
 
 async function decrypt(flags: {
@@ -423,10 +396,18 @@ export function registerHeCommands(program: Command): void {
     )
     .requiredOption('--model <file>', 'confide/linear-model@1 JSON or ONNX')
     .requiredOption('--out <dir>', 'folder for the key files')
-    .option('--layout <layout>', 'batch, single or both', 'both')
-    .option('--preset <name>', `named parameters instead of planning: ${Object.keys(PRESETS).join(', ')}`)
-    .option('--precision-bits <n>', 'required absolute precision of each score, 2^-n (default 17)')
-    .option('--input-bound <x>', 'largest |value| of a standardized feature (default 1024)')
+    .option('--layout <layout>', 'batch, single or both', oneOf(['batch', 'single', 'both']), 'both')
+    .option(
+      '--preset <name>',
+      `named parameters instead of planning: ${Object.keys(PRESETS).join(', ')}`,
+      oneOf(Object.keys(PRESETS)),
+    )
+    .option(
+      '--precision-bits <n>',
+      'required absolute precision of each score, 2^-n (1 to 40, default 17)',
+      integer(1, 40),
+    )
+    .option('--input-bound <x>', 'largest |value| of a standardized feature (default 1024)', positive)
     .option('--feature-names <list>', featureNamesHelp)
     .option('--json', 'print a JSON summary')
     .option('--force', 'replace an existing DIR/secret.key (everything encrypted under it is lost)')
@@ -440,7 +421,7 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--model <file>', 'the model the keys were generated for')
     .requiredOption('--in <file>', 'CSV with a header row')
     .requiredOption('--out <file>', 'encrypted batch to write')
-    .option('--layout <layout>', 'auto, batch or single', 'auto')
+    .option('--layout <layout>', 'auto, batch or single', oneOf(['auto', 'batch', 'single']), 'auto')
     .option('--feature-names <list>', featureNamesHelp)
     .action(encrypt);
   addInputLimitOption(encryptCommand);
@@ -453,7 +434,11 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--in <file>', 'encrypted batch')
     .requiredOption('--out <file>', 'encrypted result to write')
     .option('--feature-names <list>', featureNamesHelp)
-    .option('--workers <n>', 'score on a pool of N worker threads (a lone batch is cut across them)')
+    .option(
+      '--workers <n>',
+      'score on a pool of N worker threads, 1 to 256 (a lone batch is cut across them)',
+      integer(1, 256),
+    )
     .option('--attest-key <file>', 'sign an inference-batch lineage attestation with this private key (PEM)')
     .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
     .option('--password-file <file>', 'password of an encrypted --attest-key (or CONFIDE_KEY_PASSWORD)')

@@ -82,6 +82,7 @@ import {
   type SmpcErrorCode,
 } from '../../smpc/index.ts';
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
+import { fraction, integer, port, positive } from '../flags.ts';
 import { addInputLimitOption, type InputKind, readBytes, readText, writeAtomic } from '../io.ts';
 import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
 
@@ -137,30 +138,6 @@ interface JoinFlags {
   minDegree?: number;
   minCohort?: number;
   json?: boolean;
-}
-
-function integer(min: number, max: number): (value: string) => number {
-  return (value) => {
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-    }
-    return Number(value);
-  };
-}
-
-function fraction(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) {
-    throw new InvalidArgumentError('expected a fraction in [0, 1), e.g. 0.1');
-  }
-  return n;
-}
-
-function positive(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError('expected a positive number');
-  return n;
 }
 
 /** `length` bytes written as hex in `text` (surrounding whitespace allowed). */
@@ -549,7 +526,7 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       integer(3, 65_535),
     )
     .option('--host <h>', 'interface to bind', '127.0.0.1')
-    .option('--port <p>', 'port (0: any free port; see the "listening" line)', integer(0, 65_535), 0)
+    .option('--port <p>', 'port (0: any free port; see the "listening" line)', port, 0)
     .option('--stage-timeout-ms <ms>', 'deadline of each protocol stage', integer(1, 2 ** 31 - 1), 30_000)
     .option('--join-timeout-ms <ms>', 'time clients have to join a round', integer(1, 2 ** 31 - 1), 30_000)
     .option(

@@ -51,6 +51,7 @@ import {
   simulateRound,
   type WireEncoding,
 } from '../../smpc/index.ts';
+import { fraction, integer } from '../flags.ts';
 import { addInputLimitOption, writeAtomic } from '../io.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { registerSmpcNetworkCommands } from './smpc-network.ts';
@@ -83,23 +84,6 @@ interface SimulateFlags {
   maxInputBytes?: number;
   passwordFile?: string;
   maxMemoryMb: number;
-}
-
-function integer(min: number, max: number): (value: string) => number {
-  return (value) => {
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-    }
-    return Number(value);
-  };
-}
-
-function fraction(value: string): number {
-  const n = Number(value.endsWith('%') ? value.slice(0, -1) : value) / (value.endsWith('%') ? 100 : 1);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) {
-    throw new InvalidArgumentError('expected a fraction in [0, 1), e.g. 0.1 or 10%');
-  }
-  return n;
 }
 
 function formatMs(ms: number): string {
