@@ -61,7 +61,7 @@
  * @module
  */
 
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import { sha256, toHex, tryFromHex } from '../../internal/bytes.ts';
 import {

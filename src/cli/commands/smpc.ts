@@ -32,7 +32,7 @@
  * @module
  */
 
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import {
   assertRoundFits,
