@@ -35,7 +35,12 @@ function buildProgram(): Command {
     .description('Privacy-preserving computation: encrypted inference, secure aggregation, provenance.')
     .version(VERSION)
     .exitOverride()
-    .configureOutput({ outputError: () => {} });
+    .configureOutput({ outputError: () => {} })
+    .option('--quiet', 'no progress lines or bars on stderr (errors are still printed)')
+    .hook('preAction', (root, action) => {
+      // A global flag: every action sees it as its own `quiet` option.
+      if (root.opts().quiet === true) action.setOptionValue('quiet', true);
+    });
   registerHeCommands(program);
   registerProvenanceCommands(program);
   registerSmpcCommands(program);
@@ -48,6 +53,8 @@ async function main(argv: readonly string[]): Promise<number> {
     await program.parseAsync(argv as string[]);
     return 0;
   } catch (error) {
+    // A progress bar may have left a partial line on a terminal: the error starts a clean one.
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0; // --help, --version
       process.stderr.write(`confide: ${error.message.replace(/^error: /, '')}\n`);

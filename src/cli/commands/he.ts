@@ -29,6 +29,7 @@ import { InferencePool } from '../../workers/index.ts';
 import { integer, oneOf, positive } from '../flags.ts';
 import { addInputLimitOption, createIo } from '../io.ts';
 import { readPrivateKey } from '../private-key.ts';
+import { createProgress, type Progress } from '../progress.ts';
 import { registerServeCommand } from './serve.ts';
 
 /** Every read and write of the `he` commands reports `HE_*` codes. */
@@ -37,8 +38,15 @@ const { readBytes, readText, refuseExisting, writeAtomic } = createIo('HE');
 const SECRET_KEY_FILE = 'secret.key';
 const EVALUATION_KEY_FILE = 'evaluation.keys';
 
-function progress(message: string): void {
-  if (process.stderr.isTTY) process.stderr.write(`confide: ${message}\n`);
+/** The progress reporter of one `he` command, on stderr; `--quiet` silences it. */
+function startProgress(label: string, flags: { quiet?: boolean }, total?: number, unit?: string): Progress {
+  return createProgress({
+    label,
+    stream: process.stderr,
+    quiet: flags.quiet === true,
+    ...(total === undefined ? {} : { total }),
+    ...(unit === undefined ? {} : { unit }),
+  });
 }
 
 function json(value: unknown): void {
@@ -72,9 +80,11 @@ interface KeygenFlags {
   json?: boolean;
   force?: boolean;
   maxInputBytes?: number;
+  quiet?: boolean;
 }
 
 async function keygen(flags: KeygenFlags): Promise<void> {
+  const progress = startProgress('he keygen', flags);
   const secretPath = join(flags.out, SECRET_KEY_FILE);
   // Checked before the (slow) key generation; the write itself refuses again, atomically.
   if (!flags.force) await refuseExisting(secretPath, 'secret key file');
@@ -85,7 +95,7 @@ async function keygen(flags: KeygenFlags): Promise<void> {
       `--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${flags.preset}"`,
     );
   }
-  progress('planning parameters and generating keys');
+  progress.phase('planning parameters and generating keys');
   const client = await HeClient.create(model, {
     layouts: parseLayouts(flags.layout),
     ...(flags.preset !== undefined ? { preset: flags.preset as PresetName } : {}),
@@ -93,6 +103,7 @@ async function keygen(flags: KeygenFlags): Promise<void> {
     ...(flags.inputBound !== undefined ? { inputBound: flags.inputBound } : {}),
   });
   try {
+    progress.phase('writing the keys');
     const secret = client.exportSecretKeys();
     const evaluation = client.exportEvaluationKeys();
     try {
@@ -112,6 +123,7 @@ async function keygen(flags: KeygenFlags): Promise<void> {
       precisionBits: client.plan.precisionBits,
       inputBound: client.plan.inputBound,
     };
+    progress.done();
     if (flags.json) json(summary);
     else {
       process.stdout.write(
@@ -131,6 +143,7 @@ async function encrypt(flags: {
   layout: string;
   featureNames?: string;
   maxInputBytes?: number;
+  quiet?: boolean;
 }): Promise<void> {
   const maxBytes = flags.maxInputBytes;
   const model = await readModel(flags.model, flags.featureNames, maxBytes);
@@ -144,8 +157,13 @@ async function encrypt(flags: {
     const layout = flags.layout === 'auto' ? 'auto' : (parseLayouts(flags.layout)[0] as Layout);
     if (flags.layout === 'both')
       throw new HeError('HE_PARAMETERS_INVALID', '--layout for encrypt must be auto, batch or single');
-    progress(`encrypting ${rows.length} rows`);
-    await writeAtomic(flags.out, client.encrypt(rows, { layout }), { overwrite: true });
+    const progress = startProgress('he encrypt', flags, rows.length, 'row');
+    progress.phase(`encrypting ${rows.length} rows`);
+    const batch = client.encrypt(rows, { layout });
+    progress.tick(rows.length);
+    progress.phase('writing the encrypted batch');
+    await writeAtomic(flags.out, batch, { overwrite: true });
+    progress.done();
   } finally {
     client.dispose();
   }
@@ -165,6 +183,7 @@ interface InferFlags {
   modelAttestation?: string;
   maxInputBytes?: number;
   passwordFile?: string;
+  quiet?: boolean;
 }
 
 /** What one scored batch contributes to its attestation. */
@@ -257,16 +276,19 @@ async function infer(flags: InferFlags): Promise<void> {
     kind: 'container',
     maxBytes,
   });
-  if (workers !== undefined) progress(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
+  const progress = startProgress('he infer', flags, 1, 'batch');
+  if (workers !== undefined) progress.phase(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
   const pool = workers === undefined ? undefined : await InferencePool.create({ size: workers });
   try {
     const server = await HeServer.create(evaluationKeys, model, pool ? { pool } : {});
     try {
       const batch = await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes });
-      progress('scoring the encrypted batch');
+      progress.phase('scoring the encrypted batch');
       const started = performance.now();
       const result = await server.inferAsync(batch);
       const millis = performance.now() - started;
+      progress.tick(1);
+      progress.phase('writing the encrypted result');
       await writeAtomic(flags.out, result, { overwrite: true });
       const summary = server.lastInference;
       const extra = workers === undefined ? {} : { workers };
@@ -288,6 +310,7 @@ async function infer(flags: InferFlags): Promise<void> {
           },
         });
       }
+      progress.done();
       if (flags.json)
         json({
           ...summary,
@@ -310,16 +333,21 @@ async function decrypt(flags: {
   in: string;
   out: string;
   maxInputBytes?: number;
+  quiet?: boolean;
 }): Promise<void> {
   const maxBytes = flags.maxInputBytes;
+  const progress = startProgress('he decrypt', flags, undefined, 'row');
   const client = await HeClient.fromSecretKeys(
     await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
   );
   try {
-    const { predictions } = client.decrypt(
-      await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes }),
-    );
+    const result = await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes });
+    progress.phase('decrypting the result');
+    const { predictions } = client.decrypt(result);
+    progress.tick(predictions.length);
+    progress.phase(`writing ${predictions.length} predictions`);
     await writeAtomic(flags.out, formatPredictionsCsv(client.model, predictions), { overwrite: true });
+    progress.done();
   } finally {
     client.dispose();
   }
@@ -346,9 +374,11 @@ async function bundledCsv(name: string): Promise<string> {
   );
 }
 
-async function demo(flags: { json?: boolean }): Promise<void> {
+async function demo(flags: { json?: boolean; quiet?: boolean }): Promise<void> {
   const csvText = await bundledCsv('breast-cancer-wisconsin.csv');
-  const report = await runDemo({ csvText, progress });
+  const progress = startProgress('demo', flags);
+  const report = await runDemo({ csvText, progress: (message) => progress.phase(message) });
+  progress.done();
   if (flags.json) {
     json(report);
     return;
