@@ -132,23 +132,35 @@ function flagOf(option: string): string {
   return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
+/** The flags a message may be translated to: all of the CLI's, and the running command's. */
+export interface CliFlags {
+  /** Every long flag of the CLI. */
+  readonly all: ReadonlySet<string>;
+  /** The long flags of the command that ran (empty when unknown). */
+  readonly command: ReadonlySet<string>;
+}
+
 /**
  * The message of an error as the CLI should print it: every library option named in the error's
- * `fields` (`inputBound`, `options.featureNames[2]`) whose flag the CLI has (`--input-bound`,
- * `--feature-names`, given in `flags`) is replaced by that flag. Options without a flag stay as
- * they are.
+ * `fields` (`inputBound`, `options.featureNames[2]`) is replaced by its flag (`--input-bound`,
+ * `--feature-names entry 3`). A compound name (`inputBound`) is translated when any command has
+ * the flag (the hint may point at another command, as `he encrypt` points at `he keygen
+ * --input-bound`); a one-word name (`clients`, `key`) only when the running command has it, since
+ * another command's `--key` may mean something else. Options without a flag stay as they are.
  */
 export function messageForCli(
   message: string,
   fields: readonly string[] | undefined,
-  flags: ReadonlySet<string>,
+  flags: CliFlags,
 ): string {
   let out = message;
   for (const field of fields ?? []) {
     const match = /^(?:options\.)?([a-z][A-Za-z0-9]*)(\[\d+\])?$/.exec(field);
     if (match === null) continue;
-    const flag = flagOf(match[1] as string);
-    if (!flags.has(flag)) continue;
+    const name = match[1] as string;
+    const flag = flagOf(name);
+    const known = /[A-Z]/.test(name) ? flags.all.has(flag) : flags.command.has(flag);
+    if (!known) continue;
     const index = match[2] === undefined ? undefined : Number(match[2].slice(1, -1));
     const replacement = index === undefined ? flag : `${flag} entry ${index + 1}`;
     const escaped = field.replace(/[.[\]]/g, (c) => `\\${c}`);

@@ -23,6 +23,9 @@ const EXIT_CONFIDE_ERROR = 1;
 const EXIT_USAGE = 2;
 const EXIT_INTERNAL = 70;
 
+/** The long flags of the command whose action ran, for {@link messageForCli}. */
+let commandFlags: ReadonlySet<string> = new Set();
+
 /** Every long flag of `command` and its subcommands, for {@link messageForCli}. */
 function allFlags(command: CommandType, into = new Set<string>()): Set<string> {
   for (const option of command.options) if (option.long !== undefined) into.add(option.long);
@@ -40,6 +43,7 @@ function buildProgram(): Command {
     .hook('preAction', (root, action) => {
       // A global flag: every action sees it as its own `quiet` option.
       if (root.opts().quiet === true) action.setOptionValue('quiet', true);
+      commandFlags = new Set(action.options.flatMap((o) => (o.long === undefined ? [] : [o.long])));
     });
   registerHeCommands(program);
   registerProvenanceCommands(program);
@@ -62,7 +66,10 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     if (process.env.CONFIDE_DEBUG === '1') console.error(error);
     if (isConfideError(error)) {
-      const message = messageForCli(error.message, error.fields, allFlags(program));
+      const message = messageForCli(error.message, error.fields, {
+        all: allFlags(program),
+        command: commandFlags,
+      });
       process.stderr.write(`confide: ${error.code}: ${message.split('\n')[0]}\n`);
       return EXIT_CONFIDE_ERROR;
     }

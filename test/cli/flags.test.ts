@@ -65,16 +65,22 @@ describe('flag parsers', () => {
     refuses(oneOf(['batch', 'single']), 'Batch');
   });
 
-  it('messageForCli names the flag of an option listed in the error fields, only when the CLI has it', () => {
-    const flags = new Set(['--input-bound', '--feature-names']);
+  it('messageForCli names the flag of an option listed in the error fields', () => {
+    const all = new Set(['--input-bound', '--feature-names', '--key', '--clients']);
+    const flags = { all, command: new Set(['--clients']) };
     expect(messageForCli('generate keys with a larger inputBound', ['inputBound'], flags)).toBe(
       'generate keys with a larger --input-bound',
     );
     expect(
       messageForCli('options.featureNames[2] repeats an earlier name', ['options.featureNames[2]'], flags),
     ).toBe('--feature-names entry 3 repeats an earlier name');
-    // No such flag on the running command: the API name stays.
+    // No such flag anywhere: the API name stays.
     expect(messageForCli('lower precisionBits', ['precisionBits'], flags)).toBe('lower precisionBits');
+    // A one-word option only when the running command has that flag (another's --key may differ).
+    expect(messageForCli('key must be 32 bytes', ['key'], flags)).toBe('key must be 32 bytes');
+    expect(messageForCli('clients must be at least 3', ['clients'], flags)).toBe(
+      '--clients must be at least 3',
+    );
     // Only whole words: inputBounds is another word.
     expect(messageForCli('inputBounds and inputBound', ['inputBound'], flags)).toBe(
       'inputBounds and --input-bound',
