@@ -41,7 +41,7 @@ describe('the provenance core stays loadable in browsers', () => {
       expect(local).toContain('../../provenance/index.ts');
       for (const specifier of local) {
         expect(specifier, `${name} imports ${specifier}`).toMatch(
-          /^(\.\.\/\.\.\/provenance\/index\.ts|\.\.\/(files|private-key)\.ts|\.\/provenance-keys\.ts)$/,
+          /^(\.\.\/\.\.\/provenance\/index\.ts|\.\.\/(io|flags|progress|private-key)\.ts|\.\/provenance-keys\.ts)$/,
         );
       }
     }
