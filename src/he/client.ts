@@ -15,7 +15,7 @@
  */
 
 import type { Decryptor, Encryptor, PublicKey } from 'node-seal';
-import { HeError } from '../errors.ts';
+import { ConfideArgumentError, HeError } from '../errors.ts';
 import { assertBytes, assertObject, assertOneOf } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
 import { decodeContainer, encodeContainer, metaInteger, metaString } from './container.ts';
@@ -74,6 +74,8 @@ export interface KeyGenerationOptions {
 export interface EncryptOptions {
   /** Packing; `auto` (default) picks the one with fewer upload bytes that the keys support. */
   readonly layout?: Layout | 'auto';
+  /** Called after each ciphertext with the number done and the total (for progress reports). */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 /** What decryption returns. */
@@ -251,6 +253,12 @@ export class HeClient {
       options.layout === undefined || options.layout === 'auto'
         ? this.chooseLayout(rows.length)
         : assertOneOf(options.layout, 'layout', LAYOUTS);
+    const onProgress = options.onProgress;
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'onProgress must be a function', {
+        fields: ['onProgress'],
+      });
+    }
     if (!plan.layouts.includes(layout)) {
       throw new HeError(
         'HE_LAYOUT_UNAVAILABLE',
@@ -316,11 +324,12 @@ export class HeClient {
     }
     const items = withScope('encrypting', (scope) => {
       const plain = scope.add(new ctx.seal.Plaintext());
-      return vectors.map((v) => {
+      return vectors.map((v, i) => {
         ctx.encoder.encode(v, ctx.scale, plain);
         const serializable = scope.add(this.#encryptor.encryptSymmetricSerializable(plain));
         const bytes = serializable.saveToArray(ctx.seal.ComprModeType.zstd) as Uint8Array;
         serializable.delete();
+        onProgress?.(i + 1, vectors.length);
         return bytes;
       });
     });

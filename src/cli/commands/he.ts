@@ -159,8 +159,16 @@ async function encrypt(flags: {
       throw new HeError('HE_PARAMETERS_INVALID', '--layout for encrypt must be auto, batch or single');
     const progress = startProgress('he encrypt', flags, rows.length, 'row');
     progress.phase(`encrypting ${rows.length} rows`);
-    const batch = client.encrypt(rows, { layout });
-    progress.tick(rows.length);
+    let rowsDone = 0;
+    const batch = client.encrypt(rows, {
+      layout,
+      // Ciphertexts finish in row order: report them as the rows they carry.
+      onProgress: (done, total) => {
+        const now = Math.floor((done / total) * rows.length);
+        progress.tick(now - rowsDone);
+        rowsDone = now;
+      },
+    });
     progress.phase('writing the encrypted batch');
     await writeAtomic(flags.out, batch, { overwrite: true });
     progress.done();
