@@ -143,7 +143,7 @@ export function createProgress(options: ProgressOptions): Progress {
     }
     parts.push(formatSeconds(seconds));
     let line = parts.join('  ');
-    const width = stream.columns ?? 80;
+    const width = (stream.columns ?? 0) >= 20 ? (stream.columns as number) : 80;
     if (line.length > width - 1) line = `${line.slice(0, Math.max(0, width - 2))}…`;
     stream.write(`\r\x1b[2K${line}`);
   };

@@ -68,6 +68,13 @@ describe('createProgress', () => {
     expect(out.text().match(/\n/g)).toHaveLength(1);
   });
 
+  it('a terminal that reports no width (0 columns) gets 80, not an empty line', () => {
+    const out = sink(true, 0);
+    const p = createProgress({ label: 'he decrypt', stream: out });
+    p.phase('decrypting the result');
+    expect(out.text()).toMatch(/^\r\x1b\[2Kconfide: he decrypt · decrypting the result {2}/);
+  });
+
   it('quiet writes nothing in either mode', () => {
     for (const tty of [true, false]) {
       const out = sink(tty);
