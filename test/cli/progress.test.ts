@@ -72,7 +72,7 @@ describe('createProgress', () => {
     const out = sink(true, 0);
     const p = createProgress({ label: 'he decrypt', stream: out });
     p.phase('decrypting the result');
-    expect(out.text()).toMatch(/^\r\x1b\[2Kconfide: he decrypt · decrypting the result {2}/);
+    expect(out.text().startsWith('\r\x1b[2Kconfide: he decrypt · decrypting the result  ')).toBe(true);
   });
 
   it('quiet writes nothing in either mode', () => {
