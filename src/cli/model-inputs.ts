@@ -25,7 +25,10 @@ import { loadModel } from '../he/load-model.ts';
 import { type LinearModel, standardize } from '../he/model.ts';
 import { isOnnx } from '../he/onnx.ts';
 import { DEFAULT_INPUT_BOUND } from '../he/params.ts';
-import { readBytes, readText } from './files.ts';
+import { createIo } from './io.ts';
+
+/** Reads and writes of the `he` commands report `HE_*` codes. */
+const { readBytes, readText } = createIo('HE');
 
 /** Longest feature name the model format accepts. */
 const MAX_NAME_LENGTH = 256;

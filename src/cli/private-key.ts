@@ -10,7 +10,7 @@
  */
 
 import type { PrivateKey } from '../provenance/index.ts';
-import { type IoScope, readBytes, readText } from './files.ts';
+import { type IoScope, readBytes, readText } from './io.ts';
 
 /** The flags a command that reads private keys takes. */
 export interface PrivateKeyFlags {
@@ -26,7 +26,7 @@ export const PASSWORD_ENV = 'CONFIDE_KEY_PASSWORD';
 /**
  * The password from `--password-file` (first line) or `CONFIDE_KEY_PASSWORD`, or undefined.
  *
- * @throws `PROV_KEY_PASSWORD` when the file's first line is empty, and the read errors of `files.ts`.
+ * @throws `PROV_KEY_PASSWORD` when the file's first line is empty, and the read errors of `io.ts`.
  */
 export async function readPassword(
   flags: PrivateKeyFlags,
@@ -60,7 +60,7 @@ export async function readPassword(
  * Reads a PEM private key, decrypting it when it is password-protected.
  *
  * @throws `PROV_KEY_ENCRYPTED` (protected and no password), `PROV_KEY_PASSWORD` (wrong password),
- *   the key parsing codes and the read errors of `files.ts`.
+ *   the key parsing codes and the read errors of `io.ts`.
  */
 export async function readPrivateKey(
   path: string,

@@ -15,7 +15,7 @@
  */
 
 import type { Decryptor, Encryptor, PublicKey } from 'node-seal';
-import { HeError } from '../errors.ts';
+import { ConfideArgumentError, HeError } from '../errors.ts';
 import { assertBytes, assertObject, assertOneOf } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
 import { decodeContainer, encodeContainer, metaInteger, metaString } from './container.ts';
@@ -77,6 +77,8 @@ export interface KeyGenerationOptions {
 export interface EncryptOptions {
   /** Packing; `auto` (default) picks the one with fewer upload bytes that the keys support. */
   readonly layout?: Layout | 'auto';
+  /** Called after each ciphertext with the number done and the total (for progress reports). */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 /** What decryption returns. */
@@ -325,6 +327,12 @@ export class HeClient {
       options.layout === undefined || options.layout === 'auto'
         ? this.chooseLayout(rows.length)
         : assertOneOf(options.layout, 'layout', LAYOUTS);
+    const onProgress = options.onProgress;
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'onProgress must be a function', {
+        fields: ['onProgress'],
+      });
+    }
     if (!plan.layouts.includes(layout)) {
       throw new HeError(
         'HE_LAYOUT_UNAVAILABLE',
@@ -341,12 +349,13 @@ export class HeClient {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
         throw new HeError(
           'HE_VALUE_OUT_OF_RANGE',
-          `row ${r}, feature "${features[j]}" is not a finite number`,
+          `data row ${r + 1}, feature "${features[j]}" is not a finite number`,
         );
       }
       throw new HeError(
         'HE_VALUE_OUT_OF_RANGE',
-        `row ${r}, feature "${features[j]}" is ${Math.abs(x).toPrecision(3)} after scaling, beyond the input bound ${bound} the keys were planned for: generate keys with a larger inputBound`,
+        `data row ${r + 1}, feature "${features[j]}" is ${Math.abs(x).toPrecision(3)} after scaling, beyond the input bound ${bound} the keys were planned for: generate keys with a larger inputBound`,
+        { fields: ['inputBound'] },
       );
     };
     // Hot path (one call per value of a batch): one type test and one range test, which NaN and
@@ -362,7 +371,7 @@ export class HeClient {
       if (row === null || typeof row !== 'object' || row.length !== d) {
         throw new HeError(
           'HE_VALUE_OUT_OF_RANGE',
-          `row ${r} must have ${d} feature values (the model's features, in order)`,
+          `data row ${r + 1} must have ${d} feature values (the model's features, in order)`,
         );
       }
       return row;
@@ -389,11 +398,12 @@ export class HeClient {
     }
     const items = withScope('encrypting', (scope) => {
       const plain = scope.add(new ctx.seal.Plaintext());
-      return vectors.map((v) => {
+      return vectors.map((v, i) => {
         ctx.encoder.encode(v, ctx.scale, plain);
         const serializable = scope.add(this.#encryptor.encryptSymmetricSerializable(plain));
         const bytes = serializable.saveToArray(ctx.seal.ComprModeType.zstd) as Uint8Array;
         serializable.delete();
+        onProgress?.(i + 1, vectors.length);
         return bytes;
       });
     });

@@ -316,6 +316,7 @@ function checkFeatureNames(value: unknown): readonly string[] {
       throw new ConfideArgumentError(
         'INVALID_ARGUMENT',
         `options.featureNames[${i}] repeats an earlier name`,
+        { fields: [`options.featureNames[${i}]`] },
       );
     }
     seen.add(name);
@@ -482,6 +483,7 @@ function toLinearModel(model: ModelInfo, featureNames: readonly string[] | undef
     throw new ConfideArgumentError(
       'INVALID_ARGUMENT',
       `options.featureNames has ${featureNames.length} names but the model has ${d} features`,
+      { fields: ['options.featureNames'] },
     );
   }
   return parseLinearModel({

@@ -216,7 +216,8 @@ function normalize(request: PlanRequest): NormalizedRequest {
     r.interceptBound === undefined ? 0 : Math.abs(assertFinite(r.interceptBound, 'interceptBound'));
   const inputBound =
     r.inputBound === undefined ? DEFAULT_INPUT_BOUND : assertFinite(r.inputBound, 'inputBound');
-  if (inputBound <= 0) throw new HeError('HE_PARAMETERS_INVALID', 'inputBound must be positive');
+  if (inputBound <= 0)
+    throw new HeError('HE_PARAMETERS_INVALID', 'inputBound must be positive', { fields: ['inputBound'] });
   const precisionBits =
     r.precisionBits === undefined
       ? DEFAULT_PRECISION_BITS
@@ -335,7 +336,8 @@ export function checkParameters(parameters: CkksParameters, request: PlanRequest
     );
   }
   if (insecure) throw new HeError('HE_PARAMETERS_INSECURE', [insecure, ...problems].join('; '));
-  if (problems.length > 0) throw new HeError('HE_PLAN_INFEASIBLE', problems.join('; '));
+  if (problems.length > 0)
+    throw new HeError('HE_PLAN_INFEASIBLE', problems.join('; '), { fields: ['precisionBits', 'inputBound'] });
 
   return Object.freeze({
     parameters: Object.freeze({

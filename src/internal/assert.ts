@@ -22,7 +22,9 @@ function describe(value: unknown): string {
 }
 
 function fail(label: string, expected: string, value: unknown): never {
-  throw new ConfideArgumentError('INVALID_ARGUMENT', `${label} must be ${expected}, got ${describe(value)}`);
+  throw new ConfideArgumentError('INVALID_ARGUMENT', `${label} must be ${expected}, got ${describe(value)}`, {
+    fields: [label],
+  });
 }
 
 /** Asserts a plain object (not null, not an array) and returns it. */

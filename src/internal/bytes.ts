@@ -1,7 +1,13 @@
 /**
- * Byte helpers shared by every module: SHA-256 (Node's native hash when present, `@noble/hashes`
- * in browsers), hex, CSPRNG bytes, and a bounds-checked little-endian reader/writer for binary
- * formats.
+ * The one byte layer of the package: SHA-256 (Node's native hash when present, `@noble/hashes`
+ * in browsers), hex, concatenation and UTF-8 (`@noble/hashes/utils`), constant-time equality
+ * (`@noble/ciphers/utils`), CSPRNG bytes, and a bounds-checked little-endian reader/writer for
+ * binary formats. Every module imports these names from here; there is no second hex decoder or
+ * equality.
+ *
+ * Contracts: {@link fromHex} throws a coded error on anything that is not hex (use
+ * {@link tryFromHex} where bad input is an expected case); {@link equalBytes} takes time that
+ * depends only on the lengths, never on where the bytes differ.
  *
  * The reader never reads past its end: every read checks the remaining length first and throws
  * the error the caller chose (so each format reports truncation with its own code).
@@ -9,7 +15,10 @@
  * @module
  */
 
+import { equalBytes as nobleEqualBytes } from '@noble/ciphers/utils.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes, concatBytes as nobleConcatBytes } from '@noble/hashes/utils.js';
+import { ConfideArgumentError } from '../errors.ts';
 
 type NodeCrypto = typeof import('node:crypto');
 
@@ -38,17 +47,30 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
 
 /** Lowercase hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
-  return out;
+  return bytesToHex(bytes);
 }
 
-/** Bytes of a lowercase or uppercase hex string; undefined when it is not hex. */
-export function fromHex(hex: string): Uint8Array | undefined {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return undefined;
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
+/**
+ * Bytes of a lowercase or uppercase hex string of even length.
+ *
+ * @param what - names the value in the error message (e.g. `'identity key'`).
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` when `hex` is not a string of hex digit pairs.
+ */
+export function fromHex(hex: string, what = 'the value'): Uint8Array {
+  const bytes = tryFromHex(hex);
+  if (bytes === undefined) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `${what} must be hex (pairs of the digits 0-9, a-f), got ${typeof hex === 'string' ? `${hex.length} characters` : typeof hex}`,
+    );
+  }
+  return bytes;
+}
+
+/** Bytes of a hex string as {@link fromHex}, or `undefined` when it is not hex. */
+export function tryFromHex(hex: string): Uint8Array | undefined {
+  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return undefined;
+  return hexToBytes(hex);
 }
 
 /** `length` bytes from the platform CSPRNG (`crypto.getRandomValues`). */
@@ -60,17 +82,34 @@ export function randomBytes(length: number): Uint8Array {
   return out;
 }
 
-/** Constant-time-ish equality of two byte arrays (leaks only the lengths). */
+/**
+ * Equality of two byte arrays in time that depends only on their lengths (not on where they
+ * differ): for digests, keys, tokens and MACs.
+ */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
-  return diff === 0;
+  return nobleEqualBytes(a, b);
 }
+
+/** The concatenation of `parts`, in a new array. */
+export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
+  return nobleConcatBytes(...parts);
+}
+
+const utf8Encoder = new TextEncoder();
+const strictUtf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** UTF-8 encoding of a string. */
 export function utf8(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
+  return utf8Encoder.encode(text);
+}
+
+/** Decodes UTF-8, returning `undefined` for malformed input instead of replacing characters. */
+export function decodeUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    return strictUtf8Decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Appends little-endian fields and byte runs into one buffer. */

@@ -4,18 +4,17 @@
  * injective, so two different field tuples never encode to the same bytes. All formats in
  * `test/vectors/smpc/README.md` are built from these three pieces.
  *
- * Deliberately not here: base64/hex for transport (the message layer's job) and anything secret-
- * dependent beyond {@link equalBytes}, which compares in time independent of where bytes differ.
+ * UTF-8, concatenation, hex and constant-time equality are the package's one byte layer
+ * (`src/internal/bytes.ts`), re-exported here for the protocol modules.
+ *
+ * Deliberately not here: base64 for transport (the message layer's job).
  *
  * @module
  */
 
-const encoder = new TextEncoder();
+import { concatBytes } from '../internal/bytes.ts';
 
-/** UTF-8 bytes of `text`. */
-export function utf8(text: string): Uint8Array {
-  return encoder.encode(text);
-}
+export { concatBytes, equalBytes, utf8 } from '../internal/bytes.ts';
 
 /** `value` as 4 big-endian bytes (`value` must be an integer in [0, 2^32)). */
 export function u32be(value: number): Uint8Array {
@@ -24,32 +23,11 @@ export function u32be(value: number): Uint8Array {
   return out;
 }
 
-/** Concatenates byte strings. */
-export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
 /** `BE32(len(p)) ‖ p` for every part, concatenated: an injective encoding of a tuple of byte strings. */
 export function lengthPrefixed(...parts: readonly Uint8Array[]): Uint8Array {
   const framed: Uint8Array[] = [];
   for (const p of parts) framed.push(u32be(p.length), p);
   return concatBytes(...framed);
-}
-
-/** Equality of two byte strings in time that depends only on their lengths. */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return diff === 0;
 }
 
 /** Big-endian bytes of a non-negative bigint, left-padded to `length` bytes. */

@@ -468,7 +468,7 @@ async function withPeakRss(...args: string[]): Promise<CliRun & { maxRssKiB: num
   return new Promise((resolve, reject) =>
     execFile(
       process.execPath,
-      ['--import', rss, CLI, ...args],
+      ['--import', rss, CLI, '--quiet', ...args],
       { cwd: dir, timeout: 120_000 },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== 'number') return reject(error);

@@ -13,7 +13,7 @@ import {
 } from '../../src/provenance/log/merkle.ts';
 import { CONSISTENCY, HASHER, INCLUSION, LEAVES_HEX, ROOTS_HEX } from './merkle-vectors.ts';
 
-const h = (hex: string): Uint8Array => fromHex(hex) as Uint8Array;
+const h = (hex: string): Uint8Array => fromHex(hex);
 const leaves = LEAVES_HEX.map((x) => leafHash(h(x)));
 const hexes = (list: Uint8Array[]): string[] => list.map(toHex);
 

@@ -191,7 +191,7 @@ describe('confide he serve', () => {
     expect(bad.stderr).toContain('--log-level');
   });
 
-  it('refuses to start without tokens, or with bad flags, with one coded line', async () => {
+  it('refuses to start without tokens, or with bad flags, with one coded line (a bad flag value: a usage line, exit 2)', async () => {
     const model = `risk=${join(dir, 'risk.json')}`;
     const cases: [string[], string][] = [
       [['--model', model], 'HE_PARAMETERS_INVALID'],
@@ -199,21 +199,27 @@ describe('confide he serve', () => {
       [['--model', 'risk'], 'HE_PARAMETERS_INVALID'],
       [['--model', `bad/id=${join(dir, 'risk.json')}`, '--allow-unauthenticated'], 'HE_PARAMETERS_INVALID'],
       [['--model', `risk=${join(dir, 'missing.json')}`, '--allow-unauthenticated'], 'HE_IO'],
-      [['--model', model, '--allow-unauthenticated', '--rate-limit', 'lots'], 'HE_PARAMETERS_INVALID'],
-      [['--model', model, '--allow-unauthenticated', '--max-body-mb', '0'], 'HE_PARAMETERS_INVALID'],
+      [['--model', model, '--allow-unauthenticated', '--rate-limit', 'lots'], 'usage --rate-limit'],
+      [['--model', model, '--allow-unauthenticated', '--max-body-mb', '0'], 'usage --max-body-mb'],
       [['--model', model, '--allow-unauthenticated', '--max-poly-degree', '5000'], 'HE_PARAMETERS_INVALID'],
       [
         ['--model', model, '--allow-unauthenticated', '--max-bytes-in-flight-per-client-mb', '1'],
         'HE_PARAMETERS_INVALID',
       ],
-      [['--model', model, '--allow-unauthenticated', '--wasm-heap-mb', '5000'], 'HE_PARAMETERS_INVALID'],
+      [['--model', model, '--allow-unauthenticated', '--wasm-heap-mb', '5000'], 'usage --wasm-heap-mb'],
+      [['--model', model, '--allow-unauthenticated', '--port', '-5'], 'usage --port'],
     ];
     for (const [args, code] of cases) {
       const { code: exit, stderr } = await run(args);
-      expect(exit, stderr).toBe(1);
+      const flag = code.startsWith('usage ') ? code.slice('usage '.length) : undefined;
+      expect(exit, stderr).toBe(flag === undefined ? 1 : 2);
       const lines = stderr.split('\n').filter((l) => l !== '');
       expect(lines, stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(new RegExp(`^confide: ${code}: `));
+      if (flag === undefined) expect(lines[0]).toMatch(new RegExp(`^confide: ${code}: `));
+      else
+        expect(lines[0]).toMatch(
+          new RegExp(`^confide: option '${flag} <[a-z]+>' argument '.*' is invalid\\. `),
+        );
     }
   });
 });

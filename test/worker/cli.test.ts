@@ -63,7 +63,7 @@ describe('confide he infer --workers', () => {
     expect(client.decrypt(new Uint8Array(b)).predictions).toHaveLength(8);
   });
 
-  it('refuses a bad worker count with INVALID_ARGUMENT', async () => {
+  it('refuses a bad worker count as a usage error naming --workers (exit 2)', async () => {
     const run = await confide(
       'he',
       'infer',
@@ -78,7 +78,7 @@ describe('confide he infer --workers', () => {
       '--workers',
       '0',
     );
-    expect(run.exitCode).not.toBe(0);
-    expect(run.stderr).toContain('INVALID_ARGUMENT');
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/^confide: option '--workers <n>' argument '0' is invalid/);
   });
 });

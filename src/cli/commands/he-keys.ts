@@ -13,7 +13,10 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HeError } from '../../errors.ts';
 import type { HeClient } from '../../he/index.ts';
-import { readJson, writeAtomic } from '../files.ts';
+import { createIo } from '../io.ts';
+
+/** Reads and writes of the `he` commands report `HE_*` codes. */
+const { readJson, writeAtomic } = createIo('HE');
 
 export const SECRET_KEY_FILE = 'secret.key';
 export const EVALUATION_KEY_FILE = 'evaluation.keys';

@@ -30,8 +30,11 @@ import {
   type WeightBounds,
 } from '../../he/index.ts';
 import { parseTokenList } from '../../server/auth.ts';
-import { readBytes, readJson, readText, refuseExisting, writeAtomic } from '../files.ts';
+import { createIo } from '../io.ts';
 import { EVALUATION_KEY_FILE, readKeyBinding, SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
+
+/** Reads and writes of the `he` commands report `HE_*` codes. */
+const { readBytes, readJson, readText, refuseExisting, writeAtomic } = createIo('HE');
 
 /** Flags `he keygen` shares with the commands here. */
 export interface RemoteKeygenFlags {

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { HeError } from '../../errors.ts';
 import type { LinearModel } from '../../he/index.ts';
 import {
@@ -27,54 +27,47 @@ import {
   resolveServerOptions,
 } from '../../server/index.ts';
 import { InferencePool } from '../../worker/index.ts';
-import { addInputLimitOption, readText } from '../files.ts';
+import { integer, port } from '../flags.ts';
+import { addInputLimitOption, createIo } from '../io.ts';
 import { collectServeFeatureNames, readModelFile } from '../model-inputs.ts';
+
+/** Every read and write of the `he` commands reports `HE_*` codes. */
+const { readText } = createIo('HE');
 
 interface ServeFlags {
   model: string[];
   featureNames: Map<string, string>;
   host: string;
-  port: string;
+  port: number;
   tokenFile?: string;
-  workers?: string;
+  workers?: number;
   allowUnauthenticated?: boolean;
-  maxBodyMb: string;
+  maxBodyMb: number;
   maxInputBytes?: number;
-  maxKeysMb: string;
-  maxConcurrency: string;
+  maxKeysMb: number;
+  maxConcurrency: number;
   rateLimit: string;
-  maxKeySets: string;
-  maxKeySetsPerClient: string;
-  requestTimeoutS: string;
-  maxBytesInFlightMb: string;
-  maxBytesInFlightPerClientMb: string;
-  maxConcurrencyPerClient: string;
-  minUploadKibS: string;
-  uploadGraceS: string;
-  headersTimeoutS: string;
-  idleTimeoutS: string;
-  maxConnections: string;
-  maxKeySetMb: string;
-  maxPolyDegree: string;
-  wasmHeapMb: string;
-  shutdownTimeoutS: string;
+  maxKeySets: number;
+  maxKeySetsPerClient: number;
+  requestTimeoutS: number;
+  maxBytesInFlightMb: number;
+  maxBytesInFlightPerClientMb: number;
+  maxConcurrencyPerClient: number;
+  minUploadKibS: number;
+  uploadGraceS: number;
+  headersTimeoutS: number;
+  idleTimeoutS: number;
+  maxConnections: number;
+  maxKeySetMb: number;
+  maxPolyDegree: number;
+  wasmHeapMb: number;
+  shutdownTimeoutS: number;
   corsOrigin: string[];
   logLevel: LogLevel;
 }
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-function whole(value: string, flag: string, min: number, max: number): number {
-  const n = /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(n >= min && n <= max)) {
-    throw new HeError(
-      'HE_PARAMETERS_INVALID',
-      `${flag} must be a whole number from ${min} to ${max}, got "${value}"`,
-    );
-  }
-  return n;
 }
 
 const WINDOWS: Readonly<Record<string, number>> = {
@@ -91,10 +84,7 @@ function parseRateLimit(value: string): RateLimit | false {
   const match = /^(\d{1,9})\/(s|sec|min|h|hour)$/.exec(value);
   const windowMs = match ? WINDOWS[match[2] as string] : undefined;
   if (!match || windowMs === undefined || Number(match[1]) < 1) {
-    throw new HeError(
-      'HE_PARAMETERS_INVALID',
-      `--rate-limit must look like 600/min, 20/s or off, got "${value}"`,
-    );
+    throw new InvalidArgumentError('expected N/s, N/min, N/h (e.g. 600/min) or off');
   }
   return { max: Number(match[1]), windowMs };
 }
@@ -154,36 +144,30 @@ async function serve(flags: ServeFlags): Promise<void> {
   const models = await readModels(flags.model, flags.featureNames, flags.maxInputBytes);
   const tokens = await readTokens(flags.tokenFile, flags.maxInputBytes);
   const MiB = 1024 * 1024;
-  const maxConcurrency = whole(flags.maxConcurrency, '--max-concurrency', 1, 100_000);
-  const workers = flags.workers === undefined ? undefined : whole(flags.workers, '--workers', 1, 256);
+  const maxConcurrency = flags.maxConcurrency;
+  const workers = flags.workers;
   const options: InferenceServerOptions = {
     models,
     tokens,
     allowUnauthenticated: flags.allowUnauthenticated === true,
-    maxBatchBytes: whole(flags.maxBodyMb, '--max-body-mb', 1, 2047) * MiB,
-    maxKeyBytes: whole(flags.maxKeysMb, '--max-keys-mb', 1, 2047) * MiB,
+    maxBatchBytes: flags.maxBodyMb * MiB,
+    maxKeyBytes: flags.maxKeysMb * MiB,
     maxConcurrency,
     rateLimit: parseRateLimit(flags.rateLimit),
-    maxKeySets: whole(flags.maxKeySets, '--max-key-sets', 1, 1_000_000),
-    maxKeySetsPerPrincipal: whole(flags.maxKeySetsPerClient, '--max-key-sets-per-client', 1, 1_000_000),
-    requestTimeoutMs: whole(flags.requestTimeoutS, '--request-timeout-s', 1, 86_400) * 1000,
-    maxBytesInFlight: whole(flags.maxBytesInFlightMb, '--max-bytes-in-flight-mb', 1, 1_048_576) * MiB,
-    maxBytesInFlightPerPrincipal:
-      whole(flags.maxBytesInFlightPerClientMb, '--max-bytes-in-flight-per-client-mb', 1, 1_048_576) * MiB,
-    maxConcurrencyPerPrincipal: whole(
-      flags.maxConcurrencyPerClient,
-      '--max-concurrency-per-client',
-      1,
-      100_000,
-    ),
-    minUploadBytesPerSecond: whole(flags.minUploadKibS, '--min-upload-kib-s', 1, 1_048_576) * 1024,
-    uploadGraceMs: whole(flags.uploadGraceS, '--upload-grace-s', 1, 3600) * 1000,
-    headersTimeoutMs: whole(flags.headersTimeoutS, '--headers-timeout-s', 1, 3600) * 1000,
-    connectionTimeoutMs: whole(flags.idleTimeoutS, '--idle-timeout-s', 1, 86_400) * 1000,
-    maxConnections: whole(flags.maxConnections, '--max-connections', 1, 1_000_000),
-    maxKeySetBytes: whole(flags.maxKeySetMb, '--max-key-set-mb', 1, 4_194_304) * MiB,
-    maxPolyDegree: whole(flags.maxPolyDegree, '--max-poly-degree', 4096, 32768),
-    wasmHeapBudgetBytes: whole(flags.wasmHeapMb, '--wasm-heap-mb', 1, 4095) * MiB,
+    maxKeySets: flags.maxKeySets,
+    maxKeySetsPerPrincipal: flags.maxKeySetsPerClient,
+    requestTimeoutMs: flags.requestTimeoutS * 1000,
+    maxBytesInFlight: flags.maxBytesInFlightMb * MiB,
+    maxBytesInFlightPerPrincipal: flags.maxBytesInFlightPerClientMb * MiB,
+    maxConcurrencyPerPrincipal: flags.maxConcurrencyPerClient,
+    minUploadBytesPerSecond: flags.minUploadKibS * 1024,
+    uploadGraceMs: flags.uploadGraceS * 1000,
+    headersTimeoutMs: flags.headersTimeoutS * 1000,
+    connectionTimeoutMs: flags.idleTimeoutS * 1000,
+    maxConnections: flags.maxConnections,
+    maxKeySetBytes: flags.maxKeySetMb * MiB,
+    maxPolyDegree: flags.maxPolyDegree,
+    wasmHeapBudgetBytes: flags.wasmHeapMb * MiB,
     corsOrigins: flags.corsOrigin,
     // One JSON line per request on stdout (the human messages stay on stderr).
     ...(flags.logLevel === 'silent'
@@ -196,7 +180,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     },
   };
   resolveServerOptions(options); // fail on bad flags before starting workers
-  const shutdownMs = whole(flags.shutdownTimeoutS, '--shutdown-timeout-s', 1, 86_400) * 1000;
+  const shutdownMs = flags.shutdownTimeoutS * 1000;
   // Each scoring request is one pool job; the pool's queue holds every request the server admits.
   const pool =
     workers === undefined
@@ -216,7 +200,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   let url: string;
   try {
-    url = await server.listen({ host: flags.host, port: whole(flags.port, '--port', 0, 65_535) });
+    url = await server.listen({ host: flags.host, port: flags.port });
   } catch (error) {
     await server.close();
     const code = (error as { code?: unknown } | null)?.code;
@@ -269,36 +253,89 @@ export function registerServeCommand(he: Command): void {
       new Map<string, string>(),
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <n>', 'port to listen on (0: any free port)', '8080')
-    .option('--workers <n>', 'score on a pool of N worker threads (default: in-process, on the event loop)')
+    .option('--port <n>', 'port to listen on (0: any free port)', port, 8080)
+    .option(
+      '--workers <n>',
+      'score on a pool of N worker threads (default: in-process, on the event loop)',
+      integer(1, 256),
+    )
     .option('--token-file <file>', 'accepted bearer tokens / API keys, one per line (also: CONFIDE_TOKENS)')
     .option(
       '--allow-unauthenticated',
       'serve without tokens (every client is one principal); not for production',
     )
-    .option('--max-body-mb <n>', 'largest encrypted-batch upload, MiB', '32')
-    .option('--max-keys-mb <n>', 'largest evaluation-key upload, MiB', '32')
-    .option('--max-concurrency <n>', 'scoring requests in flight before answering 503', '64')
-    .option('--rate-limit <rate>', 'requests per client: N/s, N/min, N/h or off', '600/min')
-    .option('--max-key-sets <n>', 'key sets held in all (least recently used evicted beyond)', '256')
-    .option('--max-key-sets-per-client <n>', 'key sets held per client', '16')
-    .option('--request-timeout-s <n>', 'time to receive one whole request', '120')
-    .option('--headers-timeout-s <n>', 'time to receive the request headers', '10')
-    .option('--idle-timeout-s <n>', 'close a socket silent this long', '30')
-    .option('--max-connections <n>', 'open connections in all', '1024')
-    .option('--max-bytes-in-flight-mb <n>', 'request bodies held at once in all, MiB (503 beyond)', '256')
-    .option('--max-bytes-in-flight-per-client-mb <n>', 'request bodies held at once per client, MiB', '64')
-    .option('--max-concurrency-per-client <n>', 'uploads in flight per client (503 beyond)', '8')
+    .option('--max-body-mb <n>', 'largest encrypted-batch upload, MiB', integer(1, 2047), 32)
+    .option('--max-keys-mb <n>', 'largest evaluation-key upload, MiB', integer(1, 2047), 32)
+    .option(
+      '--max-concurrency <n>',
+      'scoring requests in flight before answering 503',
+      integer(1, 100_000),
+      64,
+    )
+    .option(
+      '--rate-limit <rate>',
+      'requests per client: N/s, N/min, N/h or off',
+      (value: string) => {
+        parseRateLimit(value); // refuses a bad value as a usage error
+        return value;
+      },
+      '600/min',
+    )
+    .option(
+      '--max-key-sets <n>',
+      'key sets held in all (least recently used evicted beyond)',
+      integer(1, 1_000_000),
+      256,
+    )
+    .option('--max-key-sets-per-client <n>', 'key sets held per client', integer(1, 1_000_000), 16)
+    .option('--request-timeout-s <n>', 'time to receive one whole request', integer(1, 86_400), 120)
+    .option('--headers-timeout-s <n>', 'time to receive the request headers', integer(1, 3600), 10)
+    .option('--idle-timeout-s <n>', 'close a socket silent this long', integer(1, 86_400), 30)
+    .option('--max-connections <n>', 'open connections in all', integer(1, 1_000_000), 1024)
+    .option(
+      '--max-bytes-in-flight-mb <n>',
+      'request bodies held at once in all, MiB (503 beyond)',
+      integer(1, 1_048_576),
+      256,
+    )
+    .option(
+      '--max-bytes-in-flight-per-client-mb <n>',
+      'request bodies held at once per client, MiB',
+      integer(1, 1_048_576),
+      64,
+    )
+    .option(
+      '--max-concurrency-per-client <n>',
+      'uploads in flight per client (503 beyond)',
+      integer(1, 100_000),
+      8,
+    )
     .option(
       '--min-upload-kib-s <n>',
       'slowest accepted upload after the grace period, KiB/s (408 below)',
-      '16',
+      integer(1, 1_048_576),
+      16,
     )
-    .option('--upload-grace-s <n>', 'time before the minimum upload rate applies', '5')
-    .option('--max-key-set-mb <n>', 'estimated memory of all key sets held, MiB (LRU evicted beyond)', '1024')
-    .option('--max-poly-degree <n>', 'largest polynomial degree N accepted in keys (4096 to 32768)', '32768')
-    .option('--wasm-heap-mb <n>', "budget of SEAL's WebAssembly heap, MiB (of 4096)", '3072')
-    .option('--shutdown-timeout-s <n>', 'time to finish requests in flight on SIGTERM/SIGINT', '30')
+    .option('--upload-grace-s <n>', 'time before the minimum upload rate applies', integer(1, 3600), 5)
+    .option(
+      '--max-key-set-mb <n>',
+      'estimated memory of all key sets held, MiB (LRU evicted beyond)',
+      integer(1, 4_194_304),
+      1024,
+    )
+    .option(
+      '--max-poly-degree <n>',
+      'largest polynomial degree N accepted in keys (4096 to 32768)',
+      integer(4096, 32768),
+      32768,
+    )
+    .option('--wasm-heap-mb <n>', "budget of SEAL's WebAssembly heap, MiB (of 4096)", integer(1, 4095), 3072)
+    .option(
+      '--shutdown-timeout-s <n>',
+      'time to finish requests in flight on SIGTERM/SIGINT',
+      integer(1, 86_400),
+      30,
+    )
     .option('--cors-origin <origin>', 'a browser origin allowed to call the server; repeatable', collect, [])
     .addOption(
       new Option(

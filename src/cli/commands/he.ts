@@ -23,15 +23,33 @@ import {
   type PresetName,
 } from '../../he/index.ts';
 import { InferencePool } from '../../worker/index.ts';
-import { addInputLimitOption, readBytes, readText, refuseExisting, writeAtomic } from '../files.ts';
+import { integer, oneOf, positive } from '../flags.ts';
+import { addInputLimitOption, createIo } from '../io.ts';
 import { explainInfeasible, readModelFile, resolveInputBound } from '../model-inputs.ts';
 import { readPrivateKey } from '../private-key.ts';
+import { createProgress, type Progress } from '../progress.ts';
 import { SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
 import { keygenSource, registerRemoteCommands, remoteKeygen, reportKeys } from './he-remote.ts';
 import { registerServeCommand } from './he-serve.ts';
 
-function progress(message: string): void {
-  if (process.stderr.isTTY) process.stderr.write(`confide: ${message}\n`);
+/** Every read and write of the `he` commands reports `HE_*` codes. */
+const { readBytes, readText, writeAtomic, refuseExisting } = createIo('HE');
+
+/** `--input-bound`: a positive number, or `auto` (computed from `--in`). */
+function positiveOrAuto(value: string): string {
+  if (value !== 'auto') positive(value);
+  return value;
+}
+
+/** The progress reporter of one `he` command, on stderr; `--quiet` silences it. */
+function startProgress(label: string, flags: { quiet?: boolean }, total?: number, unit?: string): Progress {
+  return createProgress({
+    label,
+    stream: process.stderr,
+    quiet: flags.quiet === true,
+    ...(total === undefined ? {} : { total }),
+    ...(unit === undefined ? {} : { unit }),
+  });
 }
 
 function json(value: unknown): void {
@@ -52,12 +70,6 @@ function parseLayouts(value: string): Layout[] {
   throw new HeError('HE_PARAMETERS_INVALID', `--layout must be batch, single or both, got "${value}"`);
 }
 
-function parseInteger(value: string, flag: string): number {
-  if (!/^\d+$/.test(value))
-    throw new HeError('HE_PARAMETERS_INVALID', `${flag} must be a whole number, got "${value}"`);
-  return Number(value);
-}
-
 interface KeygenFlags {
   model?: string;
   server?: string;
@@ -67,32 +79,26 @@ interface KeygenFlags {
   out: string;
   layout: string;
   preset?: string;
-  precisionBits?: string;
+  precisionBits?: number;
   inputBound?: string;
   featureNames?: string;
   in?: string;
   json?: boolean;
   force?: boolean;
   maxInputBytes?: number;
+  quiet?: boolean;
 }
 
 async function keygen(flags: KeygenFlags): Promise<void> {
   const source = keygenSource(flags);
+  const progress = startProgress('he keygen', flags);
   const secretPath = join(flags.out, SECRET_KEY_FILE);
   // Checked before the (slow) key generation; the write itself refuses again, atomically.
   if (!flags.force) await refuseExisting(secretPath, 'secret key file');
-  if (flags.preset !== undefined && !(flags.preset in PRESETS)) {
-    throw new HeError(
-      'HE_PARAMETERS_INVALID',
-      `--preset must be one of ${Object.keys(PRESETS).join(', ')}, got "${flags.preset}"`,
-    );
-  }
   const common = {
     layouts: parseLayouts(flags.layout),
     ...(flags.preset !== undefined ? { preset: flags.preset as PresetName } : {}),
-    ...(flags.precisionBits !== undefined
-      ? { precisionBits: parseInteger(flags.precisionBits, '--precision-bits') }
-      : {}),
+    ...(flags.precisionBits !== undefined ? { precisionBits: flags.precisionBits } : {}),
   };
   if (source !== 'model') {
     if (flags.inputBound === 'auto' || flags.in !== undefined) {
@@ -102,20 +108,15 @@ async function keygen(flags: KeygenFlags): Promise<void> {
       );
     }
     const given = flags.inputBound === undefined ? undefined : Number(flags.inputBound);
-    if (given !== undefined && (!Number.isFinite(given) || given <= 0)) {
-      throw new HeError(
-        'HE_PARAMETERS_INVALID',
-        `--input-bound must be a positive number, got "${flags.inputBound}"`,
-      );
-    }
-    progress('planning parameters from the served interface and generating keys');
+    progress.phase('planning parameters from the served interface and generating keys');
     await remoteKeygen(flags, source, { ...common, ...(given !== undefined ? { inputBound: given } : {}) });
+    progress.done();
     return;
   }
   const model = await readModel(flags.model as string, flags.featureNames, flags.maxInputBytes);
   const bound = await resolveInputBound(flags.inputBound, flags.in, model, flags.maxInputBytes);
   const { inputBound, data } = bound;
-  progress('planning parameters and generating keys');
+  progress.phase('planning parameters and generating keys');
   let client: HeClient;
   try {
     client = await HeClient.create(model, { ...common, ...(inputBound !== undefined ? { inputBound } : {}) });
@@ -123,7 +124,10 @@ async function keygen(flags: KeygenFlags): Promise<void> {
     throw explainInfeasible(error, model, bound);
   }
   try {
-    reportKeys(client, await writeKeyFolder(client, flags.out, flags.force === true), flags.json === true);
+    progress.phase('writing the keys');
+    const written = await writeKeyFolder(client, flags.out, flags.force === true);
+    progress.done();
+    reportKeys(client, written, flags.json === true);
     if (!flags.json && bound.auto && data) {
       process.stdout.write(`input bound ${data.bound} from ${data.path}\n`);
     }
@@ -140,6 +144,7 @@ async function encrypt(flags: {
   layout: string;
   featureNames?: string;
   maxInputBytes?: number;
+  quiet?: boolean;
 }): Promise<void> {
   const maxBytes = flags.maxInputBytes;
   const model = await readModel(flags.model, flags.featureNames, maxBytes);
@@ -153,8 +158,21 @@ async function encrypt(flags: {
     const layout = flags.layout === 'auto' ? 'auto' : (parseLayouts(flags.layout)[0] as Layout);
     if (flags.layout === 'both')
       throw new HeError('HE_PARAMETERS_INVALID', '--layout for encrypt must be auto, batch or single');
-    progress(`encrypting ${rows.length} rows`);
-    await writeAtomic(flags.out, client.encrypt(rows, { layout }), { overwrite: true });
+    const progress = startProgress('he encrypt', flags, rows.length, 'row');
+    progress.phase(`encrypting ${rows.length} rows`);
+    let rowsDone = 0;
+    const batch = client.encrypt(rows, {
+      layout,
+      // Ciphertexts finish in row order: report them as the rows they carry.
+      onProgress: (done, total) => {
+        const now = Math.floor((done / total) * rows.length);
+        progress.tick(now - rowsDone);
+        rowsDone = now;
+      },
+    });
+    progress.phase('writing the encrypted batch');
+    await writeAtomic(flags.out, batch, { overwrite: true });
+    progress.done();
   } finally {
     client.dispose();
   }
@@ -168,12 +186,13 @@ interface InferFlags {
   out: string;
   featureNames?: string;
   json?: boolean;
-  workers?: string;
+  workers?: number;
   attestKey?: string;
   attestation?: string;
   modelAttestation?: string;
   maxInputBytes?: number;
   passwordFile?: string;
+  quiet?: boolean;
 }
 
 /** What one scored batch contributes to its attestation. */
@@ -261,21 +280,24 @@ async function infer(flags: InferFlags): Promise<void> {
   const attest = await attestationFor(flags);
   const maxBytes = flags.maxInputBytes;
   const model = await readModel(flags.model, flags.featureNames, maxBytes);
-  const workers = flags.workers === undefined ? undefined : parseWorkers(flags.workers);
+  const workers = flags.workers;
   const evaluationKeys = await readBytes(flags.evalKeys, 'evaluation key file', {
     kind: 'container',
     maxBytes,
   });
-  if (workers !== undefined) progress(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
+  const progress = startProgress('he infer', flags, 1, 'batch');
+  if (workers !== undefined) progress.phase(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
   const pool = workers === undefined ? undefined : await InferencePool.create({ size: workers });
   try {
     const server = await HeServer.create(evaluationKeys, model, pool ? { pool } : {});
     try {
       const batch = await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes });
-      progress('scoring the encrypted batch');
+      progress.phase('scoring the encrypted batch');
       const started = performance.now();
       const { result, summary } = await server.infer(batch);
       const millis = performance.now() - started;
+      progress.tick(1);
+      progress.phase('writing the encrypted result');
       await writeAtomic(flags.out, result, { overwrite: true });
       const extra = workers === undefined ? {} : { workers };
       let attestation: string | undefined;
@@ -296,6 +318,7 @@ async function infer(flags: InferFlags): Promise<void> {
           },
         });
       }
+      progress.done();
       if (flags.json)
         json({
           ...summary,
@@ -313,32 +336,26 @@ async function infer(flags: InferFlags): Promise<void> {
   }
 }
 
-function parseWorkers(value: string): number {
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 256) {
-    throw new ConfideArgumentError(
-      'INVALID_ARGUMENT',
-      `--workers must be an integer from 1 to 256, got "${value}"`,
-    );
-  }
-  return n;
-}
-
 async function decrypt(flags: {
   keys: string;
   in: string;
   out: string;
   maxInputBytes?: number;
+  quiet?: boolean;
 }): Promise<void> {
   const maxBytes = flags.maxInputBytes;
+  const progress = startProgress('he decrypt', flags, undefined, 'row');
   const client = await HeClient.fromSecretKeys(
     await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
   );
   try {
-    const { predictions } = client.decrypt(
-      await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes }),
-    );
+    const result = await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes });
+    progress.phase('decrypting the result');
+    const { predictions } = client.decrypt(result);
+    progress.tick(predictions.length);
+    progress.phase(`writing ${predictions.length} predictions`);
     await writeAtomic(flags.out, formatPredictionsCsv(client.model, predictions), { overwrite: true });
+    progress.done();
   } finally {
     client.dispose();
   }
@@ -365,9 +382,11 @@ async function bundledCsv(name: string): Promise<string> {
   );
 }
 
-async function demo(flags: { json?: boolean }): Promise<void> {
+async function demo(flags: { json?: boolean; quiet?: boolean }): Promise<void> {
   const csvText = await bundledCsv('breast-cancer-wisconsin.csv');
-  const report = await runDemo({ csvText, progress });
+  const progress = startProgress('demo', flags);
+  const report = await runDemo({ csvText, progress: (message) => progress.phase(message) });
+  progress.done();
   if (flags.json) {
     json(report);
     return;
@@ -423,12 +442,21 @@ export function registerHeCommands(program: Command): void {
       'with --server: the bearer token (API key), one line (also: CONFIDE_TOKEN)',
     )
     .requiredOption('--out <dir>', 'folder for the key files')
-    .option('--layout <layout>', 'batch, single or both', 'both')
-    .option('--preset <name>', `named parameters instead of planning: ${Object.keys(PRESETS).join(', ')}`)
-    .option('--precision-bits <n>', 'required absolute precision of each score, 2^-n (default 17)')
+    .option('--layout <layout>', 'batch, single or both', oneOf(['batch', 'single', 'both']), 'both')
+    .option(
+      '--preset <name>',
+      `named parameters instead of planning: ${Object.keys(PRESETS).join(', ')}`,
+      oneOf(Object.keys(PRESETS)),
+    )
+    .option(
+      '--precision-bits <n>',
+      'required absolute precision of each score, 2^-n (1 to 40, default 17)',
+      integer(1, 40),
+    )
     .option(
       '--input-bound <x>',
       "largest |value| of a feature after the model's scaler (default 1024), or auto (with --in)",
+      positiveOrAuto,
     )
     .option(
       '--in <file>',
@@ -447,7 +475,7 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--model <file>', 'the model the keys were generated for')
     .requiredOption('--in <file>', 'CSV with a header row')
     .requiredOption('--out <file>', 'encrypted batch to write')
-    .option('--layout <layout>', 'auto, batch or single', 'auto')
+    .option('--layout <layout>', 'auto, batch or single', oneOf(['auto', 'batch', 'single']), 'auto')
     .option('--feature-names <list>', featureNamesHelp)
     .action(encrypt);
   addInputLimitOption(encryptCommand);
@@ -460,7 +488,11 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--in <file>', 'encrypted batch')
     .requiredOption('--out <file>', 'encrypted result to write')
     .option('--feature-names <list>', featureNamesHelp)
-    .option('--workers <n>', 'score on a pool of N worker threads (a lone batch is cut across them)')
+    .option(
+      '--workers <n>',
+      'score on a pool of N worker threads, 1 to 256 (a lone batch is cut across them)',
+      integer(1, 256),
+    )
     .option('--attest-key <file>', 'sign an inference-batch lineage attestation with this private key (PEM)')
     .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
     .option('--password-file <file>', 'password of an encrypted --attest-key (or CONFIDE_KEY_PASSWORD)')

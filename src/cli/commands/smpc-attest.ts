@@ -15,7 +15,7 @@
 
 import { ConfideArgumentError } from '../../errors.ts';
 import type { JsonValue } from '../../provenance/index.ts';
-import { writeAtomic } from '../files.ts';
+import { writeAtomic } from '../io.ts';
 import { type PrivateKeyFlags, readPrivateKey } from '../private-key.ts';
 
 /** One round to attest. */

@@ -1,18 +1,18 @@
 /**
  * Reading the inputs of `confide smpc serve` and `confide smpc join`: bounded reads with SMPC_*
- * codes (`files.ts`), JSON files, hex keys, and mapping an abort code onto the SMPC error codes.
+ * codes (`io.ts`), JSON files, hex keys, and mapping an abort code onto the SMPC error codes.
  *
  * @module
  */
 
 import { ConfideArgumentError } from '../../errors.ts';
-import { fromHex } from '../../internal/bytes.ts';
+import { tryFromHex } from '../../internal/bytes.ts';
 import { SMPC_ERROR_CODES, type SmpcErrorCode } from '../../smpc/index.ts';
-import { type InputKind, readText } from '../files.ts';
+import { type InputKind, readText } from '../io.ts';
 
 /** `length` bytes written as hex in `text` (surrounding whitespace allowed). */
 export function hexKey(text: string, length: number, what: string): Uint8Array {
-  const bytes = fromHex(text.trim());
+  const bytes = tryFromHex(text.trim());
   if (bytes?.length !== length) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', `${what} must be ${2 * length} hex digits`);
   }

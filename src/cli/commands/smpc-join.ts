@@ -56,8 +56,8 @@ import {
   quantize,
   SmpcError,
 } from '../../smpc/index.ts';
-import { addInputLimitOption, readText } from '../files.ts';
-import { fraction, integer, positive } from './smpc-flags.ts';
+import { fraction, integer, positive } from '../flags.ts';
+import { addInputLimitOption, readText } from '../io.ts';
 import { bounded, codeOf, hexKey, readJson } from './smpc-io.ts';
 import { dpNoiseStd } from './smpc-serve-output.ts';
 

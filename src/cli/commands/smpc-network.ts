@@ -70,9 +70,9 @@ import {
   SmpcError,
 } from '../../smpc/index.ts';
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
-import { addInputLimitOption, readBytes, writeAtomic } from '../files.ts';
+import { fraction, integer, port, positive } from '../flags.ts';
+import { addInputLimitOption, readBytes, writeAtomic } from '../io.ts';
 import { roundAttester } from './smpc-attest.ts';
-import { fraction, integer, positive } from './smpc-flags.ts';
 import { bounded, codeOf, hexKey, readJson } from './smpc-io.ts';
 import { registerJoinCommand } from './smpc-join.ts';
 import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
@@ -448,12 +448,7 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       integer(3, 65_535),
     )
     .option('--host <h>', 'interface to bind', '127.0.0.1')
-    .option(
-      '--port <p>',
-      'port (default 0: any free port, printed on the "listening" line)',
-      integer(0, 65_535),
-      0,
-    )
+    .option('--port <p>', 'port (0: any free port; see the "listening" line)', port, 0)
     .option('--stage-timeout-ms <ms>', 'deadline of each protocol stage', integer(1, 2 ** 31 - 1), 30_000)
     .option('--join-timeout-ms <ms>', 'time clients have to join a round', integer(1, 2 ** 31 - 1), 30_000)
     .option(

@@ -61,9 +61,9 @@ import {
   simulateRound,
   type WireEncoding,
 } from '../../smpc/index.ts';
-import { addInputLimitOption } from '../files.ts';
+import { deprecated, fraction, integer } from '../flags.ts';
+import { addInputLimitOption } from '../io.ts';
 import { roundAttester } from './smpc-attest.ts';
-import { deprecated, fraction, integer } from './smpc-flags.ts';
 import { registerSmpcNetworkCommands } from './smpc-network.ts';
 import { createProgress } from './smpc-progress.ts';
 

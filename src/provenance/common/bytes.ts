@@ -1,8 +1,8 @@
 /**
- * Byte helpers for the provenance core: strict base64 (RFC 4648 §4 and §5), lowercase hex, UTF-8
- * and constant-shape comparisons, all on `Uint8Array` so the core runs unchanged in browsers.
- * Hex, UTF-8 encoding and byte equality are the package-wide helpers of `src/internal/bytes.ts`,
- * re-exported here under the names the provenance modules use; base64 stays here because it is
+ * Text encodings of the provenance core: strict base64 (RFC 4648 §4 and §5), the lowercase-hex
+ * shape check and code-point ordering, all on `Uint8Array` so the core runs unchanged in browsers.
+ * Hex, UTF-8, concatenation and byte equality are the package's one byte layer,
+ * `src/internal/bytes.ts`, re-exported here under the same names; base64 stays here because it is
  * strict in a way the rest of the package does not need.
  *
  * Base64 decoding is strict on purpose: it accepts the standard and the URL-safe alphabet (DSSE
@@ -16,10 +16,16 @@
  * @module
  */
 
-import { equalBytes, fromHex as parseHex } from '../../internal/bytes.ts';
 import { ProvenanceError } from '../errors.ts';
 
-export { toHex, utf8 } from '../../internal/bytes.ts';
+export {
+  concatBytes as concat,
+  decodeUtf8,
+  equalBytes,
+  fromHex,
+  toHex,
+  utf8,
+} from '../../internal/bytes.ts';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const DECODE = new Int16Array(128).fill(-1);
@@ -86,44 +92,6 @@ export function fromBase64(text: string, label = 'base64 text'): Uint8Array {
 export function isLowerHex(text: unknown, bytes: number): text is string {
   return typeof text === 'string' && text.length === bytes * 2 && /^[0-9a-f]*$/.test(text);
 }
-
-/**
- * Decodes lowercase or uppercase hex; the caller has validated the shape.
- *
- * @throws {ProvenanceError} `PROV_STATEMENT_INVALID` if it was not hex after all (a bug in the caller).
- */
-export function fromHex(text: string): Uint8Array {
-  const bytes = parseHex(text);
-  if (bytes === undefined) throw new ProvenanceError('PROV_STATEMENT_INVALID', 'expected validated hex');
-  return bytes;
-}
-
-const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** Decodes UTF-8, returning `undefined` for malformed input instead of replacing characters. */
-export function decodeUtf8(bytes: Uint8Array): string | undefined {
-  try {
-    return strictDecoder.decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Concatenates byte arrays. */
-export function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
-/** Byte equality that does not stop at the first difference (for digests and keys). */
-export const bytesEqual: (a: Uint8Array, b: Uint8Array) => boolean = equalBytes;
 
 /**
  * Compares two strings by Unicode code point (not UTF-16 code unit, not locale), the order

@@ -32,7 +32,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ProvenanceError } from '../errors.ts';
-import { bytesEqual, fromBase64, toBase64, toHex, utf8 } from './bytes.ts';
+import { equalBytes, fromBase64, toBase64, toHex, utf8 } from './bytes.ts';
 import {
   bitStringBytes,
   children,
@@ -262,7 +262,7 @@ export function keyFingerprints(key: PublicKey): KeyFingerprints {
 
 /** True when two public keys are the same algorithm and point. */
 export function publicKeysEqual(a: PublicKey, b: PublicKey): boolean {
-  return a.algorithm === b.algorithm && bytesEqual(a.bytes, b.bytes);
+  return a.algorithm === b.algorithm && equalBytes(a.bytes, b.bytes);
 }
 
 function scalarLength(algorithm: KeyAlgorithm): number {
@@ -299,7 +299,7 @@ function ecPrivateKey(sec1: DerElement, fallback: KeyAlgorithm | undefined): Pri
   const embeddedBits = embedded === undefined ? undefined : children(embedded)[0];
   if (embeddedBits !== undefined) {
     const point = checkPoint(algorithm, bitStringBytes(embeddedBits));
-    if (!bytesEqual(point, key.publicKey.bytes))
+    if (!equalBytes(point, key.publicKey.bytes))
       invalid('the embedded public key does not match the private key');
   }
   return key;
@@ -324,7 +324,7 @@ export function parsePrivateKeyDer(der: Uint8Array): PrivateKey {
       invalid('not an Ed25519 CurvePrivateKey');
     const key = new PrivateKey('ed25519', inner.content);
     const pub = parts.find((p) => p.tag === 0x81);
-    if (pub !== undefined && !bytesEqual(pub.content.subarray(1), key.publicKey.bytes)) {
+    if (pub !== undefined && !equalBytes(pub.content.subarray(1), key.publicKey.bytes)) {
       invalid('the embedded public key does not match the private key');
     }
     return key;

@@ -59,7 +59,7 @@
  */
 
 import { ConfideArgumentError } from '../../errors.ts';
-import { bytesEqual, decodeUtf8, fromBase64, isLowerHex } from '../common/bytes.ts';
+import { decodeUtf8, equalBytes, fromBase64, isLowerHex } from '../common/bytes.ts';
 import {
   type DsseEnvelope,
   envelopePayload,
@@ -302,7 +302,7 @@ const FOREIGN_STATEMENT_TYPES: readonly string[] = [STATEMENT_TYPE_V1, 'https://
 
 function isCanonical(statement: unknown, payload: Uint8Array): boolean {
   try {
-    return bytesEqual(canonicalizeToBytes(statement), payload);
+    return equalBytes(canonicalizeToBytes(statement), payload);
   } catch {
     return false;
   }

@@ -57,7 +57,7 @@ export function signNote(text: string, name: string, key: PrivateKey): string {
     );
   }
   const sig = ed25519.sign(utf8(text), privateKeySecret(key));
-  return `${text}\n\u2014 ${name} ${toBase64(concat(fromHex(id) as Uint8Array, sig))}\n`;
+  return `${text}\n\u2014 ${name} ${toBase64(concat(fromHex(id), sig))}\n`;
 }
 
 /** An append-only Merkle log held in memory. */

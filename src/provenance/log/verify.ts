@@ -104,7 +104,7 @@ export function parseLogProof(input: unknown): LogProof {
   return value as unknown as LogProof;
 }
 
-const bytes = (hex: string): Uint8Array => fromHex(hex) as Uint8Array;
+const bytes = (hex: string): Uint8Array => fromHex(hex);
 
 /** Options of {@link verifyLogProof}. */
 export interface VerifyLogProofOptions {

@@ -46,7 +46,7 @@
 
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { CryptoEngine } from 'pkijs';
-import { bytesEqual } from '../common/bytes.ts';
+import { equalBytes } from '../common/bytes.ts';
 import { certificatePublicKey } from '../common/keys.ts';
 import { ProvenanceError, VerificationError, type VerificationErrorCode } from '../errors.ts';
 import { EXTENSION, KEY_USAGE, loadPki, type X509Fields } from './x509.ts';
@@ -144,11 +144,11 @@ function checkProfile(cert: X509Fields, what: string): void {
 
 /** Name and key-identifier match (OpenSSL's X509_check_issued without the keyUsage part). */
 function namesIssuer(cert: X509Fields, issuer: X509Fields): boolean {
-  if (!bytesEqual(cert.issuerDer, issuer.subjectDer)) return false;
+  if (!equalBytes(cert.issuerDer, issuer.subjectDer)) return false;
   return (
     cert.authorityKeyId === undefined ||
     issuer.subjectKeyId === undefined ||
-    bytesEqual(cert.authorityKeyId, issuer.subjectKeyId)
+    equalBytes(cert.authorityKeyId, issuer.subjectKeyId)
   );
 }
 
@@ -247,7 +247,7 @@ function checkIssuers(path: readonly X509Fields[], anchor: X509Fields): void {
     }
     const pathLen = issuer.basicConstraints?.pathLen;
     // Intermediates below this issuer (path[1..k]), self-issued ones not counted (RFC 5280 §6.1.4 (l)).
-    const below = path.slice(1, k + 1).filter((c) => !bytesEqual(c.subjectDer, c.issuerDer)).length;
+    const below = path.slice(1, k + 1).filter((c) => !equalBytes(c.subjectDer, c.issuerDer)).length;
     if (pathLen !== undefined && below > pathLen) {
       fail(
         'PROV_CERT_PATH_LEN',

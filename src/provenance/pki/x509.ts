@@ -21,7 +21,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Certificate, Extension, RelativeDistinguishedNames } from 'pkijs';
-import { bytesEqual, fromBase64 } from '../common/bytes.ts';
+import { equalBytes, fromBase64 } from '../common/bytes.ts';
 import { assertCanonicalDer, children, parseDer, TAG } from '../common/der.ts';
 import { VerificationError } from '../errors.ts';
 
@@ -170,7 +170,7 @@ function assertNoDefaults(der: Uint8Array): void {
     if (
       oid !== undefined &&
       value?.tag === TAG.OCTET_STRING &&
-      bytesEqual(oid.content, BASIC_CONSTRAINTS_OID)
+      equalBytes(oid.content, BASIC_CONSTRAINTS_OID)
     ) {
       if (isFalse(children(parseDer(value.content))[0])) {
         throw new Error('basicConstraints writes out cA FALSE (the DEFAULT)');

@@ -25,7 +25,7 @@ import {
   privateKeyToPem,
   publicKeyToPem,
 } from '../../../provenance/index.ts';
-import { addInputLimitOption, readText, refuseExisting, writeAtomic } from '../../files.ts';
+import { addInputLimitOption, readText, refuseExisting, writeAtomic } from '../../io.ts';
 import { type PrivateKeyFlags, readPassword, readPrivateKey } from '../../private-key.ts';
 
 /** The DER of every `CERTIFICATE` block of a PEM text, in order. */

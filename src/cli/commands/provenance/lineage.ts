@@ -41,7 +41,7 @@ import {
   type VerificationErrorCode,
   verifyLineage,
 } from '../../../provenance/index.ts';
-import { addInputLimitOption, readBytes as readFileBytes } from '../../files.ts';
+import { addInputLimitOption, readBytes as readFileBytes } from '../../io.ts';
 import { readPrivateKey } from '../../private-key.ts';
 import { collect, print, readJson, readText, writeOut } from './shared.ts';
 

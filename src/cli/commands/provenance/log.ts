@@ -32,7 +32,7 @@ import {
   VerificationError,
   verifyLogProofReport,
 } from '../../../provenance/index.ts';
-import { addInputLimitOption, readBytes as readFileBytes } from '../../files.ts';
+import { addInputLimitOption, readBytes as readFileBytes } from '../../io.ts';
 import { readPrivateKey } from '../../private-key.ts';
 import { addDeprecatedOption, emitReport, fromDeprecated, print, readText, writeOut } from './shared.ts';
 

@@ -36,7 +36,7 @@ import {
   VerificationError,
   verifyModel,
 } from '../../../provenance/index.ts';
-import { addInputLimitOption, readBytes as readFileBytes } from '../../files.ts';
+import { addInputLimitOption, readBytes as readFileBytes } from '../../io.ts';
 import { readPrivateKey } from '../../private-key.ts';
 import { pemCertificates } from './keys.ts';
 import {

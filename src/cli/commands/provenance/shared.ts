@@ -13,12 +13,7 @@ import {
   type VerificationErrorCode,
   type VerificationReport,
 } from '../../../provenance/index.ts';
-import {
-  type InputKind,
-  readJson as readFileJson,
-  readText as readFileText,
-  writeAtomic,
-} from '../../files.ts';
+import { type InputKind, readJson as readFileJson, readText as readFileText, writeAtomic } from '../../io.ts';
 
 /** Commander's accumulator for repeatable flags. */
 export function collect(value: string, previous: string[]): string[] {

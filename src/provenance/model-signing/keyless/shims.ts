@@ -22,7 +22,7 @@
 
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha224, sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
-import { fromBase64 } from '../../common/bytes.ts';
+import { equalBytes, fromBase64 } from '../../common/bytes.ts';
 import { ecdsaCurve, type PublicKey, parsePublicKeyDer, parsePublicKeyPem } from '../../common/keys.ts';
 import { ProvenanceError } from '../../errors.ts';
 
@@ -267,9 +267,7 @@ export function verify(
 /** `crypto.timingSafeEqual`: throws for different lengths, as Node. */
 export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) throw new RangeError('Input buffers must have the same byte length');
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return diff === 0;
+  return equalBytes(a, b);
 }
 
 /** `util.isDeepStrictEqual` for the values the verifier compares (plain data, bytes, dates). */

@@ -12,7 +12,7 @@ import {
   readText,
   refuseExisting,
   writeAtomic,
-} from '../../src/cli/files.ts';
+} from '../../src/cli/io.ts';
 import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 
 let dir: string;
@@ -40,7 +40,7 @@ describe('bounded reads', () => {
 
   it('reads /dev/zero with the default CSV limit without holding more than the limit', async () => {
     const before = process.memoryUsage().arrayBuffers;
-    const error = await readBytes('/dev/zero', 'CSV', { kind: 'csv' }).catch((e) => e);
+    const error = await readBytes('/dev/zero', 'CSV', { scope: 'HE', kind: 'csv' }).catch((e) => e);
     expect(error.code).toBe('HE_INPUT_TOO_LARGE');
     // The reader holds at most limit + 1 bytes, in chunks, and never copies them on failure.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1.05 * INPUT_LIMITS.csv);
@@ -53,7 +53,7 @@ describe('bounded reads', () => {
     const { spawn } = await import('node:child_process');
     const writer = spawn('sh', ['-c', `head -c 8388608 /dev/zero > '${fifo}'`], { stdio: 'ignore' });
     const exited = new Promise((resolve) => writer.on('exit', resolve));
-    const error = await readBytes(fifo, 'CSV', { maxBytes: 65536 }).catch((e) => e);
+    const error = await readBytes(fifo, 'CSV', { scope: 'HE', maxBytes: 65536 }).catch((e) => e);
     expect(error.code).toBe('HE_INPUT_TOO_LARGE');
     await exited; // SIGPIPE ends it
   });
@@ -73,7 +73,7 @@ describe('bounded reads', () => {
     await writeFile(source, container);
     const writer = spawn('sh', ['-c', `cat '${source}' > '${fifo}'`], { stdio: 'ignore' });
     const exited = new Promise((resolve) => writer.on('exit', resolve));
-    const bytes = await readBytes(fifo, 'encrypted batch', { kind: 'container' });
+    const bytes = await readBytes(fifo, 'encrypted batch', { scope: 'HE', kind: 'container' });
     await exited;
     expect(bytes).toEqual(container);
     expect(decodeContainer(bytes, 'encrypted-batch').items.map((i) => i.length)).toEqual([
@@ -102,14 +102,16 @@ describe('bounded reads', () => {
     });
     const before = process.memoryUsage().arrayBuffers;
     const started = performance.now();
-    const error = await readBytes(fifo, 'encrypted batch', { kind: 'container' }).catch((e) => e);
+    const error = await readBytes(fifo, 'encrypted batch', { scope: 'HE', kind: 'container' }).catch(
+      (e) => e,
+    );
     expect(error.code).toBe('HE_INPUT_TOO_LARGE');
     expect(error.message).toContain('--max-input-bytes');
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 * 1024 * 1024);
     expect(performance.now() - started).toBeLessThan(2000);
     writer.kill();
     // /dev/zero has no magic: the reader stops after the 96-byte header and the decoder says why.
-    const zero = await readBytes('/dev/zero', 'encrypted batch', { kind: 'container' });
+    const zero = await readBytes('/dev/zero', 'encrypted batch', { scope: 'HE', kind: 'container' });
     expect(zero.length).toBe(96);
     expect(() => decodeContainer(zero, 'encrypted-batch')).toThrow(
       expect.objectContaining({ code: 'HE_CONTAINER_MALFORMED' }),
@@ -119,15 +121,15 @@ describe('bounded reads', () => {
   it('accepts a file of exactly the limit and refuses one byte more', async () => {
     const path = join(dir, 'exact.bin');
     await writeFile(path, new Uint8Array(1000).fill(7));
-    expect((await readBytes(path, 'file', { maxBytes: 1000 })).length).toBe(1000);
-    await expect(readBytes(path, 'file', { maxBytes: 999 })).rejects.toMatchObject({
+    expect((await readBytes(path, 'file', { scope: 'HE', maxBytes: 1000 })).length).toBe(1000);
+    await expect(readBytes(path, 'file', { scope: 'HE', maxBytes: 999 })).rejects.toMatchObject({
       code: 'HE_INPUT_TOO_LARGE',
     });
     // Across several chunks: 3 MiB + 5 bytes read back intact at the limit.
     const big = join(dir, 'big.bin');
     const data = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => i % 251);
     await writeFile(big, data);
-    expect(await readBytes(big, 'file', { maxBytes: data.length })).toEqual(data);
+    expect(await readBytes(big, 'file', { scope: 'HE', maxBytes: data.length })).toEqual(data);
   });
 
   it('reports missing files in the namespace of the command group', async () => {
@@ -135,7 +137,7 @@ describe('bounded reads', () => {
     await expect(readText(missing, 'token file', { scope: 'SMPC' })).rejects.toMatchObject({
       code: 'SMPC_IO',
     });
-    await expect(readText(missing, 'model')).rejects.toMatchObject({ code: 'HE_IO' });
+    await expect(readText(missing, 'model', { scope: 'HE' })).rejects.toMatchObject({ code: 'HE_IO' });
     await expect(readText(missing, 'policy', { scope: 'PROV' })).rejects.toMatchObject({
       code: 'PROV_PATH_NOT_FOUND',
     });
@@ -161,7 +163,7 @@ describe('bounded reads', () => {
 describe('atomic, no-clobber writes', () => {
   it('creates a secret with mode 0600 (folder 0700) and leaves no temporary file', async () => {
     const path = join(dir, 'keys', 'secret.key');
-    await writeAtomic(path, 'top secret', { secret: true });
+    await writeAtomic(path, 'top secret', { scope: 'HE', secret: true });
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'keys')).mode & 0o777).toBe(0o700);
     expect(readdirSync(join(dir, 'keys'))).toEqual(['secret.key']);
@@ -169,7 +171,7 @@ describe('atomic, no-clobber writes', () => {
 
   it('never replaces an existing file unless overwrite is set, and names the file and --force', async () => {
     const path = join(dir, 'keys', 'secret.key');
-    const error = await writeAtomic(path, 'other', { secret: true }).catch((e) => e);
+    const error = await writeAtomic(path, 'other', { scope: 'HE', secret: true }).catch((e) => e);
     expect(error.code).toBe('HE_FILE_EXISTS');
     expect(error.message).toContain(path);
     expect(error.message).toContain('--force');
@@ -178,7 +180,7 @@ describe('atomic, no-clobber writes', () => {
     await expect(refuseExisting(path, 'secret key file', 'PROV')).rejects.toMatchObject({
       code: 'PROV_FILE_EXISTS',
     });
-    await writeAtomic(path, 'replaced', { secret: true, overwrite: true });
+    await writeAtomic(path, 'replaced', { scope: 'HE', secret: true, overwrite: true });
     expect(readFileSync(path, 'utf8')).toBe('replaced');
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
@@ -208,7 +210,7 @@ describe('atomic, no-clobber writes', () => {
 
   it('creates the file with its final mode: the temporary file is never wider than 0600', async () => {
     // The helper opens the temporary file with mode 0600 and never calls chmod: check the source.
-    const source = readFileSync(new URL('../../src/cli/files.ts', import.meta.url), 'utf8');
+    const source = readFileSync(new URL('../../src/cli/io.ts', import.meta.url), 'utf8');
     expect(source).not.toMatch(/\bchmod\b\s*\(/);
     expect(source).toMatch(/open\(temporary, 'wx', options\.secret \? 0o600 : 0o644\)/);
     writeFileSync(join(dir, 'plain.txt'), 'x');

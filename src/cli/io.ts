@@ -1,5 +1,7 @@
 /**
- * File effects of the CLI, in one place for every command group.
+ * File effects of the CLI, in one place for every command group: the one I/O module every command
+ * reads and writes through. A command group takes its functions from {@link createIo} with its
+ * error namespace (`createIo('SMPC')`), so a failure is never reported in another group's codes.
  *
  * Reading: every input is read with a bounded reader that stops after `limit + 1` bytes, so
  * `/dev/zero`, a pipe or a FIFO costs at most the limit in memory (a `stat` size check alone would
@@ -15,7 +17,8 @@
  * even by a concurrent run (file systems without hard links fall back to a check then `rename`).
  * Secret files are only ever replaced when the user passed `--force`.
  *
- * Errors are coded in the namespace of the command group (`HE_*`, `SMPC_*`, `PROV_*`): `*_IO` for a
+ * Errors are coded in the namespace of the command group (`HE_*`, `SMPC_*`, `PROV_*`, always
+ * given, never defaulted): `*_IO` for a
  * failed read or write (`PROV_PATH_NOT_FOUND` for a missing provenance input),
  * `*_INPUT_TOO_LARGE` for an input over its limit and `*_FILE_EXISTS` for a refused overwrite.
  *
@@ -64,8 +67,8 @@ export const INPUT_LIMIT_FLAG = '--max-input-bytes';
 
 /** How one read is bounded and reported. */
 export interface ReadOptions {
-  /** The error namespace (default `HE`, the first command group). */
-  readonly scope?: IoScope;
+  /** The error namespace of the command group. */
+  readonly scope: IoScope;
   /** The kind of input, for its default limit (default `json`). */
   readonly kind?: InputKind;
   /** The limit from `--max-input-bytes`, replacing the kind's default when given. */
@@ -74,8 +77,8 @@ export interface ReadOptions {
 
 /** How one write is done. */
 export interface WriteOptions {
-  /** The error namespace (default `HE`). */
-  readonly scope?: IoScope;
+  /** The error namespace of the command group. */
+  readonly scope: IoScope;
   /** Mode 0600 (and a folder created for it 0700): for keys and other secrets. */
   readonly secret?: boolean;
   /** Replace an existing file (default false: refuse with `*_FILE_EXISTS`). */
@@ -247,8 +250,8 @@ async function readContainerStream(handle: FileHandle, limit: number): Promise<U
  *
  * @throws `*_INPUT_TOO_LARGE` (naming `--max-input-bytes`), `*_IO`, `PROV_PATH_NOT_FOUND`.
  */
-export async function readBytes(path: string, what: string, options: ReadOptions = {}): Promise<Uint8Array> {
-  const scope = options.scope ?? 'HE';
+export async function readBytes(path: string, what: string, options: ReadOptions): Promise<Uint8Array> {
+  const scope = options.scope;
   const limit = options.maxBytes ?? INPUT_LIMITS[options.kind ?? 'json'];
   let bytes: Uint8Array | undefined;
   try {
@@ -267,17 +270,17 @@ export async function readBytes(path: string, what: string, options: ReadOptions
 }
 
 /** Reads a whole UTF-8 text input file, bounded as {@link readBytes}. */
-export async function readText(path: string, what: string, options: ReadOptions = {}): Promise<string> {
+export async function readText(path: string, what: string, options: ReadOptions): Promise<string> {
   return new TextDecoder().decode(await readBytes(path, what, options));
 }
 
 /** Reads and parses a JSON input file; malformed JSON is `*_JSON_INVALID` (`INVALID_ARGUMENT` for HE/SMPC). */
-export async function readJson(path: string, what: string, options: ReadOptions = {}): Promise<unknown> {
+export async function readJson(path: string, what: string, options: ReadOptions): Promise<unknown> {
   const text = await readText(path, what, options);
   try {
     return JSON.parse(text);
   } catch (cause) {
-    const scope = options.scope ?? 'HE';
+    const scope = options.scope;
     if (scope === 'PROV') {
       throw new ProvenanceError('PROV_JSON_INVALID', `the ${what} '${path}' is not JSON`, { cause });
     }
@@ -286,7 +289,7 @@ export async function readJson(path: string, what: string, options: ReadOptions 
 }
 
 /** Throws `*_FILE_EXISTS` when `path` exists: for commands that check before expensive work. */
-export async function refuseExisting(path: string, what: string, scope: IoScope = 'HE'): Promise<void> {
+export async function refuseExisting(path: string, what: string, scope: IoScope): Promise<void> {
   const exists = await stat(path).then(
     () => true,
     () => false,
@@ -328,9 +331,9 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDE
 export async function writeAtomic(
   path: string,
   data: Uint8Array | string,
-  options: WriteOptions = {},
+  options: WriteOptions,
 ): Promise<void> {
-  const scope = options.scope ?? 'HE';
+  const scope = options.scope;
   const what = options.secret ? 'secret file' : 'file';
   const folder = dirname(path);
   const temporary = join(folder, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
@@ -370,4 +373,40 @@ export async function writeAtomic(
     throw scopedError(scope, 'IO', `cannot write '${path}': ${describeIoError(error)}`, error);
   }
   if (created) await unlink(temporary).catch(() => {});
+}
+
+/** The I/O functions of one command group, with its error namespace bound. */
+export interface Io {
+  readonly scope: IoScope;
+  readBytes(path: string, what: string, options?: Omit<ReadOptions, 'scope'>): Promise<Uint8Array>;
+  readText(path: string, what: string, options?: Omit<ReadOptions, 'scope'>): Promise<string>;
+  readJson(path: string, what: string, options?: Omit<ReadOptions, 'scope'>): Promise<unknown>;
+  refuseExisting(path: string, what: string): Promise<void>;
+  writeAtomic(path: string, data: Uint8Array | string, options?: Omit<WriteOptions, 'scope'>): Promise<void>;
+}
+
+/**
+ * The I/O functions for a command group: every error they throw is in `scope`'s namespace.
+ *
+ * @example
+ * ```ts
+ * const io = createIo('SMPC');
+ * const token = await io.readText(flags.tokenFile, 'token file', { kind: 'key' }); // SMPC_IO if missing
+ * ```
+ */
+export function createIo(scope: IoScope): Io {
+  if (scope !== 'HE' && scope !== 'SMPC' && scope !== 'PROV') {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `unknown I/O scope ${String(scope)}; use HE, SMPC or PROV`,
+    );
+  }
+  return {
+    scope,
+    readBytes: (path, what, options = {}) => readBytes(path, what, { ...options, scope }),
+    readText: (path, what, options = {}) => readText(path, what, { ...options, scope }),
+    readJson: (path, what, options = {}) => readJson(path, what, { ...options, scope }),
+    refuseExisting: (path, what) => refuseExisting(path, what, scope),
+    writeAtomic: (path, data, options = {}) => writeAtomic(path, data, { ...options, scope }),
+  };
 }
