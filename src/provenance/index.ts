@@ -68,6 +68,9 @@ export {
   certificatePublicKey,
   GENERATABLE_ALGORITHMS,
   generateKeyPair,
+  // `generateKeyPair` is the deprecated name of `generateSigningKeyPair`; likewise the British
+  // spellings `serialiseStatement` and `serialiseBundle` below (CHANGELOG, renamed exports).
+  generateKeyPair as generateSigningKeyPair,
   PrivateKey,
   parsePrivateKeyPem,
   privateKeyToPem,
@@ -108,6 +111,7 @@ export {
   type ModelSigningPredicate,
   modelStatement,
   serialiseStatement,
+  serialiseStatement as serializeStatement,
 } from './model-signing.ts';
 export { type ForeignRule, foreignRule } from './policy.ts';
 export {
@@ -117,6 +121,7 @@ export {
   type SignManifestOptions,
   type SignModelOptions,
   serialiseBundle,
+  serialiseBundle as serializeBundle,
   signEnvelope,
   signMessage,
   signModel,

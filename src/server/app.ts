@@ -69,6 +69,8 @@ export interface InferenceServer {
   listen(options?: { readonly host?: string; readonly port?: number }): Promise<string>;
   /** Graceful shutdown: finishes requests in flight, then frees everything. Idempotent. */
   close(): Promise<void>;
+  /** {@link close} for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
   /** The base URL once listening. */
   readonly url: string | undefined;
   /** Key sets currently held. */
@@ -439,6 +441,9 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
         }
       })();
       return closed;
+    },
+    async [Symbol.asyncDispose](this: InferenceServer) {
+      await this.close();
     },
     get url() {
       return url;

@@ -88,6 +88,11 @@ export class InProcessBackend implements ScoringBackend {
     this.#servers.clear();
   }
 
+  /** {@link close} for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** How many (key set, model) pairs are loaded. */
   get loaded(): number {
     return this.#servers.size;

@@ -40,12 +40,12 @@
 import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger, assertObject } from '../internal/assert.ts';
 import { ddgEpsilon, ddgZcdpRho, roundedL2Bound } from './dp-accounting.ts';
-import { sampleDiscreteGaussianVector } from './dp-sampler.ts';
 import { SmpcError } from './errors.ts';
+import { sampleDiscreteGaussianVector } from './primitives/dp-sampler.ts';
+import { type RandomSource, randomBytes } from './primitives/random.ts';
+import { createRing, DEFAULT_RING_BITS, ringToSigned } from './primitives/ring.ts';
 import { MAX_COHORT } from './protocol/params.ts';
 import { clipVector, MAX_VALUE_BITS, stochasticRound } from './quantize.ts';
-import { type RandomSource, randomBytes } from './random.ts';
-import { createRing, DEFAULT_RING_BITS, ringToSigned } from './ring.ts';
 import { assertFiniteVector, assertFunction, assertUint32Array } from './validate.ts';
 
 /** The plan format's version; a plan with another version is refused. */
@@ -515,7 +515,11 @@ export function conditionalRound(scaled: Float64Array, maxNorm: number, random: 
 
 /** Options of {@link privatize}. */
 export interface PrivatizeOptions {
-  /** Randomness for rounding and noise; defaults to the platform CSPRNG. Inject only in tests. */
+  /**
+   * Randomness for rounding and noise; defaults to the platform CSPRNG. Tests only: not in the
+   * published declarations.
+   * @internal
+   */
   readonly random?: RandomSource;
 }
 

@@ -26,8 +26,8 @@
 import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger } from '../internal/assert.ts';
 import { SmpcError } from './errors.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
-import { createRing, DEFAULT_RING_BITS, type Ring, ringToSigned } from './ring.ts';
+import { drawBytes, type RandomSource, randomBytes } from './primitives/random.ts';
+import { createRing, DEFAULT_RING_BITS, type Ring, ringToSigned } from './primitives/ring.ts';
 import { assertFiniteVector, assertFunction, assertOptionalPositive, assertUint32Array } from './validate.ts';
 
 /** Largest supported `valueBits`: quantized magnitudes stay below 2^30, exact in doubles. */
@@ -43,7 +43,11 @@ export interface QuantizeOptions {
   readonly clipL2?: number;
   /** Ring width b (default 32); must be at least `valueBits`. */
   readonly ringBits?: number;
-  /** Randomness for stochastic rounding; defaults to the platform CSPRNG. Inject only in tests. */
+  /**
+   * Randomness for stochastic rounding; defaults to the platform CSPRNG. Tests only: not in the
+   * published declarations.
+   * @internal
+   */
   readonly random?: RandomSource;
 }
 

@@ -9,6 +9,7 @@
  * @module
  */
 
+export { SMPC_ERROR_CODES, SmpcError, type SmpcErrorCode } from './errors.ts';
 export {
   type CohortPlan,
   expectedSenders,

@@ -29,16 +29,16 @@ import { chacha20 } from '@noble/ciphers/chacha.js';
 import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger, assertOneOf } from '../internal/assert.ts';
 import { sha256, toHex } from '../internal/bytes.ts';
-import { utf8 } from './encoding.ts';
 import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from './estimate.ts';
 import { planRound } from './planner.ts';
+import { utf8 } from './primitives/encoding.ts';
+import { drawBytes, type RandomSource, randomBytes } from './primitives/random.ts';
+import { createRing, ringSum } from './primitives/ring.ts';
+import { generateIdentity } from './primitives/signing.ts';
 import { DEFAULT_PROFILE, GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
 import { DROP_POINTS, type DropPoint, runRound } from './protocol/round.ts';
 import { InMemoryTransport, type WireEncoding } from './protocol/transport.ts';
 import { dequantize, quantize } from './quantize.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
-import { createRing, ringSum } from './ring.ts';
-import { generateIdentity } from './signing.ts';
 
 /** Options of {@link simulateRound}. */
 export interface SimulateOptions {

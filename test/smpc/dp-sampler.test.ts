@@ -6,7 +6,7 @@ import {
   sampleDiscreteGaussianVector,
   samplerInternals,
   toRational,
-} from '../../src/smpc/dp-sampler.ts';
+} from '../../src/smpc/primitives/dp-sampler.ts';
 import { seededRandomSource } from '../../src/smpc/simulate.ts';
 import { chiSquare, discreteGaussianPmf, discreteLaplacePmf, moments } from './dp-stats.ts';
 import { expectCode } from './helpers.ts';

@@ -1,14 +1,47 @@
 import { describe, expect, it } from 'vitest';
 import { ConfideError, isConfideError } from '../../src/errors.ts';
 import * as smpc from '../../src/smpc/index.ts';
+import * as primitives from '../../src/smpc/primitives/index.ts';
+import * as protocol from '../../src/smpc/protocol/index.ts';
 
 describe('confide/smpc public surface', () => {
-  it('exports the primitives, protocol and tools, and nothing test-only', () => {
-    for (const name of [
-      'createRing',
+  const entries: Record<string, Record<string, unknown>> = { smpc, protocol, primitives };
+  const expected: Record<string, readonly string[]> = {
+    smpc: [
+      'AggregationClient',
       'quantize',
+      'quantizeWeighted',
+      'planRound',
+      'simulateRound',
+      'planDistributedDiscreteGaussian',
+      'achievedEpsilon',
+      'spentEpsilon',
+      'validateDpPlan',
+      'privatize',
+      'decodeNoisySum',
+      'generateIdentity',
+      'SmpcError',
+    ],
+    protocol: [
+      'createClientState',
+      'clientStep',
+      'createServerState',
+      'serverStep',
+      'runInMemoryRound',
+      'InMemoryTransport',
+      'encodeMessage',
+      'decodeMessage',
+      'encodeFrame',
+      'decodeFrame',
+      'checkLaneCount',
+      'neighborMap',
+      'SmpcError',
+    ],
+    primitives: [
+      'createRing',
       'deriveKey',
       'expandPrg',
+      'generateAgreementKeyPair',
       'sharedSecret',
       'sealEnvelope',
       'splitSecret',
@@ -16,32 +49,33 @@ describe('confide/smpc public surface', () => {
       'splitAdditive',
       'computeSessionId',
       'applyMask',
-      'createClient',
-      'clientStep',
-      'createServer',
-      'serverStep',
-      'runRound',
-      'planRound',
-      'simulateRound',
-      'quantizeWeighted',
-      'InMemoryTransport',
-      'encodeMessage',
-      'decodeMessage',
       'applyMasks',
-      'checkLaneCount',
-      'SmpcError',
-      'planDistributedDiscreteGaussian',
-      'achievedEpsilon',
-      'spentEpsilon',
-      'AggregationClient',
-      'validateDpPlan',
-      'privatize',
-      'decodeNoisySum',
       'sampleDiscreteGaussian',
       'sampleDiscreteGaussianVector',
-    ]) {
-      expect(typeof (smpc as Record<string, unknown>)[name], name).not.toBe('undefined');
+      'SmpcError',
+    ],
+  };
+
+  it('each entry exports its part, and the application entry none of the protocol or primitives', () => {
+    for (const [entry, names] of Object.entries(expected)) {
+      for (const name of names)
+        expect(typeof entries[entry]?.[name], `${entry}: ${name}`).not.toBe('undefined');
     }
+    for (const name of [
+      'createRing',
+      'sealEnvelope',
+      'splitSecret',
+      'clientStep',
+      'encodeFrame',
+      'applyMask',
+    ]) {
+      expect(entries.smpc?.[name], name).toBeUndefined();
+    }
+    expect(protocol.SmpcError).toBe(smpc.SmpcError);
+    expect(primitives.SmpcError).toBe(smpc.SmpcError);
+  });
+
+  it('exports nothing test-only or internal, and no seedable randomness', () => {
     for (const internal of [
       'sealEnvelopeWithNonce',
       'evaluateShares',
@@ -49,8 +83,17 @@ describe('confide/smpc public surface', () => {
       'logGamma',
       'samplerInternals',
       'ddgTau',
+      'seededRandomSource',
+      'drawBytes',
+      'generateKeyPair',
+      'createClient',
+      'createServer',
+      'runRound',
+      'neighbourMap',
     ]) {
-      expect((smpc as Record<string, unknown>)[internal], internal).toBeUndefined();
+      for (const [entry, module] of Object.entries(entries)) {
+        expect(module[internal], `${entry}: ${internal}`).toBeUndefined();
+      }
     }
   });
 

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createRing, ringFromIntegers, ringSum, ringToSigned } from '../../src/smpc/primitives/ring.ts';
 import {
   assertSumFits,
   clipVector,
@@ -9,7 +10,6 @@ import {
   quantize,
   stochasticRound,
 } from '../../src/smpc/quantize.ts';
-import { createRing, ringFromIntegers, ringSum, ringToSigned } from '../../src/smpc/ring.ts';
 import { expectCode, seededRandom } from './helpers.ts';
 
 describe('clipping', () => {

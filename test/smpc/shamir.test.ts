@@ -8,7 +8,7 @@ import {
   SHAMIR_PRIME,
   type ShamirShare,
   splitSecret,
-} from '../../src/smpc/shamir.ts';
+} from '../../src/smpc/primitives/shamir.ts';
 import { expectCode, hex, loadVectors, seededRandom, toHex } from './helpers.ts';
 
 interface ShamirVectors {

@@ -37,10 +37,7 @@ import { ConfideArgumentError } from '../../errors.ts';
 import {
   assertRoundFits,
   DEFAULT_PROFILE,
-  type DropPoint,
   estimateRoundResources,
-  GRAPH_KINDS,
-  type GraphKind,
   PROFILES,
   type Profile,
   planRound,
@@ -49,8 +46,8 @@ import {
   SmpcError,
   type SmpcErrorCode,
   simulateRound,
-  type WireEncoding,
 } from '../../smpc/index.ts';
+import { type DropPoint, GRAPH_KINDS, type GraphKind, type WireEncoding } from '../../smpc/protocol/index.ts';
 import { addInputLimitOption, writeAtomic } from '../files.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { registerSmpcNetworkCommands } from './smpc-network.ts';

@@ -59,14 +59,14 @@ import { assertBytes, assertInteger, assertOneOf, assertString } from '../../int
 import { achievedEpsilon, type DpPlan, validateDpPlan } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
 import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from '../estimate.ts';
-import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
+import { PRG_ALGORITHMS, type PrgAlgorithm } from '../primitives/prg.ts';
+import { randomBytes } from '../primitives/random.ts';
+import { DEFAULT_RING_BITS, MAX_RING_BITS } from '../primitives/ring.ts';
+import { isValidId } from '../primitives/session.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../protocol/params.ts';
 import { createServer, type Exclusion, type ServerState, serverStep } from '../protocol/server.ts';
 import { serializeState } from '../protocol/state.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
-import { randomBytes } from '../random.ts';
-import { DEFAULT_RING_BITS, MAX_RING_BITS } from '../ring.ts';
-import { isValidId } from '../session.ts';
 import { MIN_COHORT, pendingSenders, planCohort } from './cohort.ts';
 import {
   ClientRegistry,
@@ -610,10 +610,15 @@ export class AggregationServer {
     return done;
   }
 
+  /** {@link close} for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /**
    * Closes the server: aborts a round in progress (`SMPC_SERVER_CLOSING`, its clients notified and
    * its stored record kept, so the next server on this store retires its id), closes every
-   * connection and stops listening.
+   * connection and stops listening. Also called by `await using`.
    */
   async close(): Promise<void> {
     if (this.#closing) return;

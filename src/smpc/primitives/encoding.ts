@@ -71,4 +71,4 @@ export function bytesToBigint(bytes: Uint8Array): bigint {
 }
 
 /** Lower-case hex of `bytes` (for test vectors and logs of public data only). */
-export { toHex } from '../internal/bytes.ts';
+export { toHex } from '../../internal/bytes.ts';

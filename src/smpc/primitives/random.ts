@@ -13,7 +13,7 @@
  * @module
  */
 
-import { SmpcError } from './errors.ts';
+import { SmpcError } from '../errors.ts';
 
 /** Returns `length` bytes of randomness. Must be a CSPRNG unless used in tests. */
 export type RandomSource = (length: number) => Uint8Array;
