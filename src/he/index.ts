@@ -12,6 +12,7 @@
  * @module
  */
 
+export { HeError, type HeErrorCode, WasmError, type WasmErrorCode } from '../errors.ts';
 export { type DecryptedScores, type EncryptOptions, HeClient, type KeyGenerationOptions } from './client.ts';
 export { CONTAINER_VERSION, type ContainerKind } from './container.ts';
 export { type CsvTable, formatPredictionsCsv, parseCsv, rowsForModel } from './csv.ts';
