@@ -32,7 +32,7 @@ import { sha256, toHex } from '../internal/bytes.ts';
 import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from './estimate.ts';
 import { planRound } from './planner.ts';
 import { utf8 } from './primitives/encoding.ts';
-import { drawBytes, type RandomSource, randomBytes } from './primitives/random.ts';
+import { drawBytes, injectableRandom, type RandomSource, randomBytes } from './primitives/random.ts';
 import { createRing, ringSum } from './primitives/ring.ts';
 import { generateIdentity } from './primitives/signing.ts';
 import { DEFAULT_PROFILE, GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
@@ -116,7 +116,7 @@ export function seededRandomSource(seed: string): RandomSource {
   const nonce = new Uint8Array(12);
   let block = 0;
   let buffer = new Uint8Array(0);
-  return (length: number) => {
+  return injectableRandom((length: number) => {
     while (buffer.length < length) {
       const blocks = Math.max(1, Math.ceil((length - buffer.length) / 64));
       const next = chacha20(key, nonce, new Uint8Array(64 * blocks), undefined, block);
@@ -129,7 +129,7 @@ export function seededRandomSource(seed: string): RandomSource {
     const out = buffer.slice(0, length);
     buffer = buffer.slice(length);
     return out;
-  };
+  });
 }
 
 function uniform(random: RandomSource): number {

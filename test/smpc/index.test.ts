@@ -108,3 +108,47 @@ describe('confide/smpc public surface', () => {
     expect(new Set(smpc.SMPC_ERROR_CODES).size).toBe(smpc.SMPC_ERROR_CODES.length);
   });
 });
+
+describe('randomness cannot be replaced through the public API', () => {
+  const source = (length: number) => new Uint8Array(length);
+
+  it('refuses a random option that is not the platform CSPRNG, as a JavaScript caller could pass it', () => {
+    const plan = smpc.planDistributedDiscreteGaussian({
+      epsilon: 1,
+      delta: 1e-5,
+      dimension: 4,
+      l2Clip: 1,
+      expectedClients: 100,
+      minSurvivors: 70,
+      valueBits: 16,
+      ringBits: 32,
+    });
+    const calls: [string, () => unknown][] = [
+      ['quantize', () => smpc.quantize([0.5], { valueBits: 16, clipLInf: 1, random: source } as never)],
+      ['privatize', () => smpc.privatize([0.1, 0.2, 0.3, 0.4], plan, { random: source } as never)],
+      [
+        'splitSecret',
+        () =>
+          primitives.splitSecret(new Uint8Array(32), {
+            threshold: 2,
+            shareCount: 3,
+            context: new Uint8Array(0),
+            random: source,
+          } as never),
+      ],
+      [
+        'splitAdditive',
+        () => primitives.splitAdditive(new Uint32Array(4), { parties: 2, random: source } as never),
+      ],
+      [
+        'sampleDiscreteGaussianVector',
+        () => primitives.sampleDiscreteGaussianVector(1, 4, { random: source } as never),
+      ],
+    ];
+    for (const [name, call] of calls) {
+      expect(call, name).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    }
+    // and the default (no option) works
+    expect(smpc.quantize([0.5], { valueBits: 16, clipLInf: 1 }).values).toHaveLength(1);
+  });
+});

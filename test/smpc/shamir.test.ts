@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { injectableRandom } from '../../src/smpc/primitives/random.ts';
 import {
   commitSecret,
   evaluateShares,
@@ -247,7 +248,7 @@ describe('splitSecret / reconstructSecret', () => {
           threshold: 2,
           shareCount: 3,
           context,
-          random: () => new Uint8Array(1),
+          random: injectableRandom(() => new Uint8Array(1)),
         }),
       'SMPC_BACKEND_UNAVAILABLE',
     );

@@ -25,10 +25,9 @@
  */
 
 import { assertBytes, assertInteger } from '../../internal/assert.ts';
-import { assertFunction } from '../validate.ts';
 import { deriveKey, SESSION_ID_LENGTH } from './kdf.ts';
 import { expandPrg, type PrgAlgorithm } from './prg.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
+import { drawBytes, type RandomSource, resolveRandom } from './random.ts';
 import { assertRingVector, createRing, DEFAULT_RING_BITS, ringAddInPlace, ringSum } from './ring.ts';
 
 /** Most aggregators supported. */
@@ -67,7 +66,7 @@ export function splitAdditive(vector: Uint32Array, options: AdditiveSplitOptions
   const ring = createRing(options.ringBits ?? DEFAULT_RING_BITS);
   const x = assertRingVector(vector, ring, 'vector');
   const parties = assertInteger(options.parties, 'parties', 2, MAX_AGGREGATORS);
-  const random = assertFunction<RandomSource>(options.random ?? randomBytes, 'random');
+  const random = resolveRandom(options.random);
   const shares: Uint32Array[] = [];
   const last = Uint32Array.from(x);
   for (let p = 0; p < parties - 1; p++) {
@@ -153,7 +152,7 @@ export async function splitAdditiveSeeded(
   const ring = createRing(options.ringBits ?? DEFAULT_RING_BITS);
   const x = assertRingVector(vector, ring, 'vector');
   const parties = assertInteger(options.parties, 'parties', 2, MAX_AGGREGATORS);
-  const random = assertFunction<RandomSource>(options.random ?? randomBytes, 'random');
+  const random = resolveRandom(options.random);
   assertBytes(options.sessionId, 'sessionId', SESSION_ID_LENGTH);
   const leader = Uint32Array.from(x);
   const seeds: Uint8Array[] = [];

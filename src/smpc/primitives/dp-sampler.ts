@@ -33,8 +33,7 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertInteger } from '../../internal/assert.ts';
 import { SmpcError } from '../errors.ts';
-import { assertFunction } from '../validate.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
+import { drawBytes, type RandomSource, resolveRandom } from './random.ts';
 
 /** A positive rational p/q in lowest terms. */
 export interface Rational {
@@ -324,7 +323,7 @@ function floorSqrt(n: bigint): bigint {
 }
 
 function sampler(variance: VarianceInput, random: RandomSource | undefined): DiscreteGaussian {
-  const source = assertFunction<RandomSource>(random ?? randomBytes, 'random');
+  const source = resolveRandom(random);
   return new DiscreteGaussian(toRational(variance), new Uniform(source));
 }
 

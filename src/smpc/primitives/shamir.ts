@@ -29,9 +29,9 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertInteger } from '../../internal/assert.ts';
 import { SmpcError } from '../errors.ts';
-import { assertBytesInRange, assertFunction } from '../validate.ts';
+import { assertBytesInRange } from '../validate.ts';
 import { bigintToBytes, bytesToBigint, equalBytes, lengthPrefixed, utf8 } from './encoding.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
+import { drawBytes, type RandomSource, randomBytes, resolveRandom } from './random.ts';
 
 /** The field modulus p = 2^256 + 297 (prime; checked in `test/smpc/shamir.test.ts`). */
 export const SHAMIR_PRIME: bigint = 2n ** 256n + 297n;
@@ -167,7 +167,7 @@ export function splitSecret(secret: Uint8Array, options: ShamirSplitOptions): Sh
   assertBytes(secret, 'secret', SHAMIR_SECRET_LENGTH);
   const shareCount = assertInteger(options.shareCount, 'shareCount', 2, MAX_SHAMIR_SHARES);
   const threshold = assertInteger(options.threshold, 'threshold', 2, shareCount);
-  const random = assertFunction<RandomSource>(options.random ?? randomBytes, 'random');
+  const random = resolveRandom(options.random);
   const commitment = commitSecret(secret, options.context);
   const coefficients: bigint[] = [];
   for (let j = 1; j < threshold; j++) coefficients.push(randomFieldElement(random));

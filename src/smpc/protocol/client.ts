@@ -68,7 +68,7 @@ import { equalBytes } from '../primitives/encoding.ts';
 import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../primitives/ka.ts';
 import { deriveKey } from '../primitives/kdf.ts';
 import { applyMasks, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../primitives/masking.ts';
-import { drawBytes, type RandomSource, randomBytes } from '../primitives/random.ts';
+import { drawBytes, type RandomSource, resolveRandom } from '../primitives/random.ts';
 import { assertRingVector, createRing, DEFAULT_RING_BITS } from '../primitives/ring.ts';
 import { compareIds, computeSessionId } from '../primitives/session.ts';
 import { splitSecret } from '../primitives/shamir.ts';
@@ -285,7 +285,7 @@ function onAdvertise(state: ClientState, params: RoundParams, options: ClientSte
     ...state.policy,
     minProfile: state.policy.minProfile ?? (state.identities.length > 0 ? 'active' : 'honest-but-curious'),
   };
-  const random = options.random ?? randomBytes;
+  const random = resolveRandom(options.random);
   // Profile, ring width, PRG, cohort, round id, degree and threshold floors: one decision,
   // before anything else.
   const decision = decideJoin(params, policy);
@@ -670,7 +670,7 @@ export async function clientStep(
   if (expected(state) !== msg.type) {
     throw new SmpcError('SMPC_BAD_TRANSITION', `stage ${state.stage} does not accept ${msg.type}`);
   }
-  const random = options.random ?? randomBytes;
+  const random = resolveRandom(options.random);
   try {
     switch (msg.type) {
       case 'advertise-request':
