@@ -39,6 +39,8 @@ export default defineConfig({
     'provenance/hash-worker': 'src/provenance/model-signing/hash-worker.ts',
     'smpc/index': 'src/smpc/index.ts',
     'smpc/server': 'src/smpc/server.ts',
+    'smpc/protocol': 'src/smpc/protocol/index.ts',
+    'smpc/primitives': 'src/smpc/primitives/index.ts',
     'server/index': 'src/server/index.ts',
     'browser/index': 'src/browser/index.ts',
     'browser/client-worker': 'src/browser/client-worker.ts',
@@ -54,6 +56,9 @@ export default defineConfig({
   // ws is a dependency (external anyway); listed so it can never be bundled into dist/.
   external: [/^node:/, 'ws'],
   dts: {
+    // Declarations marked `@internal` (test-only options such as injected randomness) are left
+    // out of the published types.
+    compilerOptions: { stripInternal: true },
     entry: {
       index: 'src/index.ts',
       'he/index': 'src/he/index.ts',
@@ -63,6 +68,8 @@ export default defineConfig({
       'provenance/verify': 'src/provenance/verify.ts',
       'smpc/index': 'src/smpc/index.ts',
       'smpc/server': 'src/smpc/server.ts',
+      'smpc/protocol': 'src/smpc/protocol/index.ts',
+      'smpc/primitives': 'src/smpc/primitives/index.ts',
       'server/index': 'src/server/index.ts',
       'browser/index': 'src/browser/index.ts',
       'browser/client-worker': 'src/browser/client-worker.ts',

@@ -16,12 +16,8 @@
  */
 
 import os from 'node:os';
-import {
-  planDistributedDiscreteGaussian,
-  privatize,
-  quantize,
-  sampleDiscreteGaussianVector,
-} from '../dist/smpc/index.js';
+import { planDistributedDiscreteGaussian, privatize, quantize } from '../dist/smpc/index.js';
+import { sampleDiscreteGaussianVector } from '../dist/smpc/primitives.js';
 import { writeResultsSection } from './results.mjs';
 
 const COUNT = 100_000;

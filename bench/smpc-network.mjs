@@ -32,7 +32,8 @@
 import { fork } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { AggregationClient, clientStep, createClient, createServer, serverStep } from '../dist/smpc/index.js';
+import { AggregationClient } from '../dist/smpc/index.js';
+import { clientStep, createClientState, createServerState, serverStep } from '../dist/smpc/protocol.js';
 import { AggregationServer } from '../dist/smpc/server.js';
 import { writeResultsSection } from './results.mjs';
 
@@ -116,13 +117,13 @@ async function replay({ ids, m, plan, doomed, profile }) {
     prg: 'aes-256-ctr',
   };
   const clients = new Map(
-    ids.map((id, i) => [id, createClient({ id, input: inputFor(i, m), ringBits: 32 })]),
+    ids.map((id, i) => [id, createClientState({ id, input: inputFor(i, m), ringBits: 32 })]),
   );
   let clientMs = 0;
   let serverMs = 0;
   const queue = [];
   let t = performance.now();
-  const start = createServer(params);
+  const start = createServerState(params);
   serverMs += performance.now() - t;
   let server = start.state;
   for (const o of start.outbound) queue.push({ to: o.to, from: null, message: o.message });

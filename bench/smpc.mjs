@@ -34,28 +34,24 @@
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { planRound, simulateRound } from '../dist/smpc/index.js';
 import {
   applyMask,
   applyMasks,
-  clientStep,
-  createClient,
   createRing,
   deriveKey,
-  encodeMessage,
   expandPrg,
-  generateKeyPair,
-  neighbourMap,
+  generateAgreementKeyPair,
   pairwiseMaskKey,
-  planRound,
   publicKeyFromSecret,
   reconstructSecret,
   ringAddInPlace,
   sealEnvelope,
   selfMaskKey,
   sharedSecret,
-  simulateRound,
   splitSecret,
-} from '../dist/smpc/index.js';
+} from '../dist/smpc/primitives.js';
+import { clientStep, createClientState, encodeMessage, neighborMap } from '../dist/smpc/protocol.js';
 import { writeResultsSection } from './results.mjs';
 
 const _ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -114,11 +110,11 @@ async function representativeClient({ n, m, plan, dropout }) {
     vectorLength: m,
     prg: 'aes-256-ctr',
   };
-  const graph = neighbourMap(params);
+  const graph = neighborMap(params);
   const me = ids[0];
   const peers = graph.get(me);
   const policy = { minThresholdFraction: plan.profile === 'honest-but-curious' ? 0 : 0.5 };
-  let state = createClient({ id: me, input: randomLanes(m), ringBits: 32, policy });
+  let state = createClientState({ id: me, input: randomLanes(m), ringBits: 32, policy });
   const times = {};
   const sent = [];
   const step = async (stage, message) => {
@@ -133,7 +129,8 @@ async function representativeClient({ n, m, plan, dropout }) {
   await step('advertise', { v: 1, type: 'advertise-request', params });
   const mine = sent[0];
   const keys = new Map();
-  for (const v of peers) keys.set(v, { enc: await generateKeyPair(), mask: await generateKeyPair() });
+  for (const v of peers)
+    keys.set(v, { enc: await generateAgreementKeyPair(), mask: await generateAgreementKeyPair() });
   const roster = [
     { id: me, encryptionKey: mine.encryptionKey, maskingKey: mine.maskingKey, signature: null },
     ...peers.map((v) => ({
@@ -191,8 +188,8 @@ async function unitCosts(t, shareCount, m) {
   for (let i = 0; i < reps; i++)
     reconstructSecret(shares, { threshold: t, commitment: split.commitment, context });
   const reconstruct = (performance.now() - t0) / reps;
-  const a = await generateKeyPair();
-  const b = await generateKeyPair();
+  const a = await generateAgreementKeyPair();
+  const b = await generateAgreementKeyPair();
   t0 = performance.now();
   for (let i = 0; i < 50; i++) {
     publicKeyFromSecret(a.secretKey);
@@ -239,7 +236,7 @@ async function serverReplay({ n, m, plan, dropout }) {
   const split = splitSecret(secret, { threshold: t, shareCount: plan.degree, context });
   const shares = split.shares.slice(0, t);
   const pool = [randomLanes(m), randomLanes(m), randomLanes(m)];
-  const peer = await generateKeyPair();
+  const peer = await generateAgreementKeyPair();
   const sessionId = crypto.getRandomValues(new Uint8Array(32));
   // As the server's unmask step does it: all reconstructions first, then the masks through
   // `applyMasks` (several in flight).

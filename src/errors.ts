@@ -14,11 +14,11 @@
  * @module
  */
 
-/** Every error code confide can throw, namespaced by the module that owns it. */
-export type ConfideErrorCode =
-  // generic argument validation, shared by every module
-  | 'INVALID_ARGUMENT'
-  // encrypted inference
+import type { ProvenanceErrorCode, VerificationErrorCode } from './provenance/errors.ts';
+import type { SmpcErrorCode } from './smpc/errors.ts';
+
+/** Codes of {@link HeError}: encrypted inference (`confide/he`). */
+export type HeErrorCode =
   | 'HE_NOT_INITIALISED'
   | 'HE_INIT_FAILED'
   | 'HE_SELF_TEST_FAILED'
@@ -51,7 +51,7 @@ export type ConfideErrorCode =
   | 'HE_IO'
   | 'HE_INPUT_TOO_LARGE'
   | 'HE_FILE_EXISTS'
-  // inference server (`confide he serve`) and its HTTP client
+  // the inference server (`confide he serve`, `confide/server`) and its HTTP client
   | 'HE_UNAUTHENTICATED'
   | 'HE_RATE_LIMITED'
   | 'HE_SERVER_BUSY'
@@ -67,19 +67,33 @@ export type ConfideErrorCode =
   | 'HE_ROUTE_NOT_FOUND'
   | 'HE_SERVER_ERROR'
   | 'HE_SERVER_UNREACHABLE'
-  | 'HE_SERVER_RESPONSE_INVALID'
-  // WebAssembly loading
-  | 'WASM_UNSUPPORTED'
-  | 'WASM_LOAD_FAILED'
-  | 'WASM_OUT_OF_MEMORY'
-  // worker pool (added by the worker issue)
+  | 'HE_SERVER_RESPONSE_INVALID';
+
+/** Codes of {@link WasmError}: loading and running WebAssembly. */
+export type WasmErrorCode = 'WASM_UNSUPPORTED' | 'WASM_LOAD_FAILED' | 'WASM_OUT_OF_MEMORY';
+
+/** Codes of the worker pool's `WorkerError` (`confide/worker`). */
+export type WorkerErrorCode =
   | 'WORKER_CRASHED'
   | 'WORKER_CLOSED'
   | 'WORKER_QUEUE_FULL'
   | 'WORKER_START_FAILED'
-  | 'WORKER_NOT_LOADED'
-  | `SMPC_${string}`
-  | `PROV_${string}`;
+  | 'WORKER_NOT_LOADED';
+
+/**
+ * Every error code confide can throw: the union of each namespace's codes, so a `switch` over it
+ * can be exhaustive. Each namespace keeps its own list next to its error class (the secure-
+ * aggregation codes in `smpc/errors.ts`, the provenance codes in `provenance/errors.ts`).
+ */
+export type ConfideErrorCode =
+  // generic argument validation, shared by every module
+  | 'INVALID_ARGUMENT'
+  | HeErrorCode
+  | WasmErrorCode
+  | WorkerErrorCode
+  | SmpcErrorCode
+  | ProvenanceErrorCode
+  | VerificationErrorCode;
 
 /** Options accepted by every confide error constructor. */
 export interface ConfideErrorOptions {

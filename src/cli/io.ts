@@ -85,11 +85,17 @@ export interface WriteOptions {
   readonly overwrite?: boolean;
 }
 
-function scopedError(scope: IoScope, suffix: string, message: string, cause?: unknown): ConfideError {
+function scopedError(
+  scope: IoScope,
+  suffix: 'IO' | 'INPUT_TOO_LARGE' | 'FILE_EXISTS' | 'PATH_NOT_FOUND',
+  message: string,
+  cause?: unknown,
+): ConfideError {
   const options = cause === undefined ? {} : { cause };
-  if (scope === 'PROV') return new ProvenanceError(`PROV_${suffix}` as never, message, options);
-  if (scope === 'SMPC') return new SmpcError(`SMPC_${suffix}` as never, message, options);
-  return new HeError(`HE_${suffix}` as never, message, options);
+  if (scope === 'PROV') return new ProvenanceError(`PROV_${suffix}`, message, options);
+  const shared = suffix === 'PATH_NOT_FOUND' ? 'IO' : suffix; // a missing file is *_IO outside PROV
+  if (scope === 'SMPC') return new SmpcError(`SMPC_${shared}`, message, options);
+  return new HeError(`HE_${shared}`, message, options);
 }
 
 function describeIoError(error: unknown): string {

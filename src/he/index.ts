@@ -15,7 +15,7 @@
  * @module
  */
 
-export { HeError } from '../errors.ts';
+export { HeError, type HeErrorCode, WasmError, type WasmErrorCode } from '../errors.ts';
 export {
   type DecryptedScores,
   type EncryptOptions,

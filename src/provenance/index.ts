@@ -45,7 +45,6 @@
 export { assertStatement, isStatement } from './common/statement.ts';
 export type { VerificationErrorOptions } from './errors.ts';
 export { type ForeignRule, foreignRule } from './lineage/policy.ts';
-export { normaliseRelativePath } from './model-signing/manifest.ts';
 // Shadows the browser entry's verifyModel (bytes only) with the one that also reads the disk.
 export { verifyModel } from './model-signing/verify-model-disk.ts';
 // The producer side (`confide/provenance/sign`) and every browser-safe verifier

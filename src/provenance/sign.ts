@@ -25,7 +25,9 @@ export {
 export {
   certificatePublicKey,
   GENERATABLE_ALGORITHMS,
+  /** @deprecated The old name of `generateSigningKeyPair`. */
   generateKeyPair,
+  generateKeyPair as generateSigningKeyPair,
   PrivateKey,
   parsePrivateKeyPem,
   privateKeyToPem,
@@ -80,7 +82,9 @@ export {
   type ModelManifest,
   type ModelSigningPredicate,
   modelStatement,
+  /** @deprecated The British spelling of `serializeStatement`. */
   serialiseStatement,
+  serialiseStatement as serializeStatement,
 } from './model-signing/manifest.ts';
 export {
   keySigner,
@@ -88,7 +92,9 @@ export {
   type Signer,
   type SignManifestOptions,
   type SignModelOptions,
+  /** @deprecated The British spelling of `serializeBundle`. */
   serialiseBundle,
+  serialiseBundle as serializeBundle,
   signEnvelope,
   signMessage,
   signModel,

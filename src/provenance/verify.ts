@@ -143,7 +143,9 @@ export {
   type ModelResource,
   type ModelSerialization,
   type ModelSigningStatement,
+  /** @deprecated The British spelling of `normalizeRelativePath`. */
   normaliseRelativePath,
+  normaliseRelativePath as normalizeRelativePath,
   rootDigest,
   SIGSTORE_BUNDLE_V03_MEDIA_TYPE,
   type SigstoreBundle,

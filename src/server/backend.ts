@@ -92,6 +92,7 @@ export class InProcessBackend implements ScoringBackend {
     this.#servers.clear();
   }
 
+  /** {@link close} for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

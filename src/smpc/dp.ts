@@ -12,7 +12,7 @@
  *   promise; they only spend more of it.
  * - {@link privatize} is the client side: L2 clip (in reals) → scale → stochastic rounding,
  *   conditional on the rounded norm staying within the plan's sensitivity (rounding retried, as
- *   in the paper's Proposition 22 and TFF) → plus exact discrete Gaussian noise (`dp-sampler.ts`)
+ *   in the paper's Proposition 22 and TFF) → plus exact discrete Gaussian noise (`primitives/dp-sampler.ts`)
  *   → Z_{2^b}. The rounding reuses `quantize.ts` (its 53-bit uniforms need not be exact: they
  *   move the signal, not the noise); the noise is exact.
  * - {@link achievedEpsilon} is what the server reports after a round: the ε with the survivors it
@@ -40,13 +40,13 @@
 import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger, assertObject } from '../internal/assert.ts';
 import { ddgEpsilon, ddgZcdpRho, roundedL2Bound } from './dp-accounting.ts';
-import { sampleDiscreteGaussianVector } from './dp-sampler.ts';
 import { SmpcError } from './errors.ts';
+import { sampleDiscreteGaussianVector } from './primitives/dp-sampler.ts';
+import { type RandomSource, resolveRandom } from './primitives/random.ts';
+import { createRing, DEFAULT_RING_BITS, ringToSigned } from './primitives/ring.ts';
 import { MAX_COHORT } from './protocol/params.ts';
 import { clipVector, MAX_VALUE_BITS, stochasticRound } from './quantize.ts';
-import { type RandomSource, randomBytes } from './random.ts';
-import { createRing, DEFAULT_RING_BITS, ringToSigned } from './ring.ts';
-import { assertFiniteVector, assertFunction, assertUint32Array } from './validate.ts';
+import { assertFiniteVector, assertUint32Array } from './validate.ts';
 
 /** The plan format's version; a plan with another version is refused. */
 export const DP_PLAN_VERSION = 1;
@@ -515,7 +515,11 @@ export function conditionalRound(scaled: Float64Array, maxNorm: number, random: 
 
 /** Options of {@link privatize}. */
 export interface PrivatizeOptions {
-  /** Randomness for rounding and noise; defaults to the platform CSPRNG. Inject only in tests. */
+  /**
+   * Randomness for rounding and noise; defaults to the platform CSPRNG. Tests only: not in the
+   * published declarations.
+   * @internal
+   */
   readonly random?: RandomSource;
 }
 
@@ -541,7 +545,7 @@ export function privatize(
   const p = validateDpPlan(plan);
   const v = assertFiniteVector(values, 'values');
   if (v.length !== p.dimension) fail(`values must have the plan's dimension ${p.dimension}, got ${v.length}`);
-  const random = assertFunction<RandomSource>(options.random ?? randomBytes, 'random');
+  const random = resolveRandom(options.random);
   const { values: clippedValues, clipped } = clipVector(v, { clipL2: p.l2Clip });
   const scaled = new Float64Array(clippedValues.length);
   for (let i = 0; i < scaled.length; i++) scaled[i] = (clippedValues[i] as number) * p.scale;

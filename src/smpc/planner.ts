@@ -49,9 +49,9 @@
 import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger, assertOneOf } from '../internal/assert.ts';
 import { SmpcError } from './errors.ts';
+import { DEFAULT_RING_BITS } from './primitives/ring.ts';
 import { type GraphKind, MAX_COHORT, PROFILES, type Profile } from './protocol/params.ts';
 import { assertSumFits } from './quantize.ts';
-import { DEFAULT_RING_BITS } from './ring.ts';
 
 /** Statistical security parameter σ (failure of privacy < 2^-σ). */
 export const SECURITY_PARAMETER = 40;

@@ -26,9 +26,9 @@
 import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger } from '../internal/assert.ts';
 import { SmpcError } from './errors.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
-import { createRing, DEFAULT_RING_BITS, type Ring, ringToSigned } from './ring.ts';
-import { assertFiniteVector, assertFunction, assertOptionalPositive, assertUint32Array } from './validate.ts';
+import { drawBytes, type RandomSource, randomBytes, resolveRandom } from './primitives/random.ts';
+import { createRing, DEFAULT_RING_BITS, type Ring, ringToSigned } from './primitives/ring.ts';
+import { assertFiniteVector, assertOptionalPositive, assertUint32Array } from './validate.ts';
 
 /** Largest supported `valueBits`: quantized magnitudes stay below 2^30, exact in doubles. */
 export const MAX_VALUE_BITS = 31;
@@ -43,7 +43,11 @@ export interface QuantizeOptions {
   readonly clipL2?: number;
   /** Ring width b (default 32); must be at least `valueBits`. */
   readonly ringBits?: number;
-  /** Randomness for stochastic rounding; defaults to the platform CSPRNG. Inject only in tests. */
+  /**
+   * Randomness for stochastic rounding; defaults to the platform CSPRNG. Tests only: not in the
+   * published declarations.
+   * @internal
+   */
   readonly random?: RandomSource;
 }
 
@@ -143,7 +147,7 @@ const TWO_POW_MINUS_53 = 2 ** -53;
  */
 export function stochasticRound(values: ArrayLike<number>, random: RandomSource = randomBytes): Float64Array {
   const v = assertFiniteVector(values, 'values');
-  const source = assertFunction<RandomSource>(random, 'random');
+  const source = resolveRandom(random);
   const out = new Float64Array(v.length);
   const CHUNK = 8192;
   for (let start = 0; start < v.length; start += CHUNK) {

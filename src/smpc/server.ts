@@ -1,14 +1,15 @@
 /**
  * The secure-aggregation server for Node (`confide/smpc/server`): {@link AggregationServer} over
  * WebSocket (`ws`) and the round stores it keeps its round in. Kept apart from `confide/smpc` so
- * the browser-safe entry never reaches `ws` or `node:` modules; the client, the frame format and
- * the protocol are in `confide/smpc`.
+ * the browser-safe entries never reach `ws` or `node:` modules; the client is in `confide/smpc`, the
+ * frame format and the protocol in `confide/smpc/protocol`.
  *
  * Deliberately not here: anything a client needs (import `confide/smpc`).
  *
  * @module
  */
 
+export { SMPC_ERROR_CODES, SmpcError, type SmpcErrorCode } from './errors.ts';
 export {
   type CohortPlan,
   expectedSenders,

@@ -29,9 +29,12 @@ import { chacha20 } from '@noble/ciphers/chacha.js';
 import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger, assertOneOf } from '../internal/assert.ts';
 import { sha256, toHex } from '../internal/bytes.ts';
-import { utf8 } from './encoding.ts';
 import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from './estimate.ts';
 import { planRound } from './planner.ts';
+import { utf8 } from './primitives/encoding.ts';
+import { drawBytes, injectableRandom, type RandomSource, randomBytes } from './primitives/random.ts';
+import { createRing, ringSum } from './primitives/ring.ts';
+import { generateIdentity } from './primitives/signing.ts';
 import { DEFAULT_PROFILE, GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
 import { DROP_POINTS, type DropPoint, runRound } from './protocol/round.ts';
 import {
@@ -41,9 +44,6 @@ import {
   type WireEncoding,
 } from './protocol/transport.ts';
 import { dequantize, quantize } from './quantize.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
-import { createRing, ringSum } from './ring.ts';
-import { generateIdentity } from './signing.ts';
 
 /** Options of {@link simulateRound}. */
 export interface SimulateOptions {
@@ -137,7 +137,7 @@ export function seededRandomSource(seed: string): RandomSource {
   const nonce = new Uint8Array(12);
   let block = 0;
   let buffer = new Uint8Array(0);
-  return (length: number) => {
+  return injectableRandom((length: number) => {
     while (buffer.length < length) {
       const blocks = Math.max(1, Math.ceil((length - buffer.length) / 64));
       const next = chacha20(key, nonce, new Uint8Array(64 * blocks), undefined, block);
@@ -150,7 +150,7 @@ export function seededRandomSource(seed: string): RandomSource {
     const out = buffer.slice(0, length);
     buffer = buffer.slice(length);
     return out;
-  };
+  });
 }
 
 function uniform(random: RandomSource): number {

@@ -18,6 +18,8 @@
 
 import { assertFinite } from '../internal/assert.ts';
 import { SmpcError } from './errors.ts';
+import { randomBytes } from './primitives/random.ts';
+import { createRing, ringToSigned } from './primitives/ring.ts';
 import {
   clipVector,
   type QuantizationParams,
@@ -25,8 +27,6 @@ import {
   quantizationParams,
   stochasticRound,
 } from './quantize.ts';
-import { randomBytes } from './random.ts';
-import { createRing, ringToSigned } from './ring.ts';
 import { assertOptionalPositive, assertUint32Array } from './validate.ts';
 
 /** Options of {@link quantizeWeighted}. */

@@ -20,7 +20,7 @@ import {
   statisticsVector,
 } from '../../src/demo/federated.ts';
 import { fitScaler, trainLogistic } from '../../src/demo/train.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import { dequantizeWeightedMean, quantizeWeighted } from '../../src/smpc/weighted.ts';
 import { expectCode } from '../smpc/helpers.ts';
 

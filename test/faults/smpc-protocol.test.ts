@@ -10,17 +10,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type AggregationClient,
+  generateIdentity,
+  type Identity,
+  planDistributedDiscreteGaussian,
+  privatize,
+} from '../../src/smpc/index.ts';
+import { SHAMIR_PRIME } from '../../src/smpc/primitives/index.ts';
+import {
   decodeFrame,
   decodeMessage,
   encodeFrame,
   encodeMessage,
   type Frame,
-  generateIdentity,
-  type Identity,
-  planDistributedDiscreteGaussian,
-  privatize,
-  SHAMIR_PRIME,
-} from '../../src/smpc/index.ts';
+} from '../../src/smpc/protocol/index.ts';
 import {
   connectClient,
   expectExact,

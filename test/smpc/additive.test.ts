@@ -6,8 +6,8 @@ import {
   expandSeededShare,
   splitAdditive,
   splitAdditiveSeeded,
-} from '../../src/smpc/additive.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
+} from '../../src/smpc/primitives/additive.ts';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import { expectCode, expectCodeAsync, seededRandom } from './helpers.ts';
 
 const vectorIn = (bits: number, maxLength = 30) =>

@@ -6,6 +6,8 @@
 // honest client reveals a self-mask share of a client whose input is not in the sum.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
+import { generateIdentity, type Identity } from '../../src/smpc/primitives/signing.ts';
 import { clientStep, createClient } from '../../src/smpc/protocol/client.ts';
 import type {
   AdvertiseRequest,
@@ -24,8 +26,6 @@ import {
   type Transport,
 } from '../../src/smpc/protocol/transport.ts';
 import { clipVector, dequantize, quantize } from '../../src/smpc/quantize.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
-import { generateIdentity, type Identity } from '../../src/smpc/signing.ts';
 import { expectCode } from './helpers.ts';
 import { makeParams, trace } from './protocol-harness.ts';
 

@@ -8,7 +8,7 @@ import {
   openEnvelope,
   sealEnvelope,
   sealEnvelopeWithNonce,
-} from '../../src/smpc/aead.ts';
+} from '../../src/smpc/primitives/aead.ts';
 import { expectCode, hex, loadVectors, toHex } from './helpers.ts';
 
 interface EnvelopeVectors {

@@ -6,7 +6,8 @@ import {
   sampleDiscreteGaussianVector,
   samplerInternals,
   toRational,
-} from '../../src/smpc/dp-sampler.ts';
+} from '../../src/smpc/primitives/dp-sampler.ts';
+import { injectableRandom } from '../../src/smpc/primitives/random.ts';
 import { seededRandomSource } from '../../src/smpc/simulate.ts';
 import { chiSquare, discreteGaussianPmf, discreteLaplacePmf, moments } from './dp-stats.ts';
 import { expectCode } from './helpers.ts';
@@ -162,7 +163,7 @@ describe('discrete Gaussian (CKS Algorithm 3)', () => {
     expect(sampleDiscreteGaussianVector(MAX_INT32_VARIANCE, 2)).toHaveLength(2);
     expectCode(() => sampleDiscreteGaussianBigVector(2n ** 121n, 1), 'INVALID_ARGUMENT');
     expectCode(
-      () => sampleDiscreteGaussianVector(1, 1, { random: () => new Uint8Array(3) }),
+      () => sampleDiscreteGaussianVector(1, 1, { random: injectableRandom(() => new Uint8Array(3)) }),
       'SMPC_BACKEND_UNAVAILABLE',
     );
     expectCode(() => sampleDiscreteGaussianVector(1, 1, { random: 'x' as never }), 'INVALID_ARGUMENT');

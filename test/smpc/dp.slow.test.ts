@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { sampleDiscreteGaussianBigVector, sampleDiscreteGaussianVector } from '../../src/smpc/dp-sampler.ts';
+import {
+  sampleDiscreteGaussianBigVector,
+  sampleDiscreteGaussianVector,
+} from '../../src/smpc/primitives/dp-sampler.ts';
 import { seededRandomSource } from '../../src/smpc/simulate.ts';
 import { chiSquare, discreteGaussianPmf } from './dp-stats.ts';
 

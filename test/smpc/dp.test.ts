@@ -10,7 +10,7 @@ import {
   validateDpPlan,
 } from '../../src/smpc/dp.ts';
 import { ddgEpsilon } from '../../src/smpc/dp-accounting.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import { seededRandomSource } from '../../src/smpc/simulate.ts';
 import { expectCode } from './helpers.ts';
 

@@ -5,18 +5,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   AggregationClient,
   assertRoundFits,
-  DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_ROUND_MEMORY_BYTES,
   DEFAULT_PROFILE,
   estimateRoundResources,
   formatBytes,
-  maxVectorLength,
   type RoundAnnouncement,
   type RoundSize,
-  roundFrameBytes,
   SmpcError,
   simulateRound,
 } from '../../src/smpc/index.ts';
+import { DEFAULT_MAX_FRAME_BYTES, maxVectorLength, roundFrameBytes } from '../../src/smpc/protocol/index.ts';
 import { AggregationServer } from '../../src/smpc/server.ts';
 import { expectCode, expectCodeAsync } from './helpers.ts';
 import { registry, tokenFor } from './transport/helpers.ts';

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { isConfideError } from '../../src/errors.ts';
+import { injectableRandom } from '../../src/smpc/primitives/random.ts';
 
 export function hex(s: string): Uint8Array {
   return Uint8Array.from(Buffer.from(s, 'hex'));
@@ -19,14 +20,14 @@ export function loadVectors<T>(name: string): T {
 /** A deterministic byte stream (SHA-256 in counter mode) for reproducible tests; never for secrets. */
 export function seededRandom(label: string): (n: number) => Uint8Array {
   let counter = 0;
-  return (n: number) => {
+  return injectableRandom((n: number) => {
     const out = new Uint8Array(n);
     for (let off = 0; off < n; off += 32) {
       const block = createHash('sha256').update(`${label}/${counter++}`).digest();
       out.set(block.subarray(0, Math.min(32, n - off)), off);
     }
     return out;
-  };
+  });
 }
 
 /** Asserts `fn` throws a confide error with `code`. */

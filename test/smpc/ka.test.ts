@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   assertPublicKey,
-  generateKeyPair,
+  generateAgreementKeyPair,
   KA_BACKENDS,
   publicKeyFromSecret,
   sharedSecret,
   webCryptoHasX25519,
-} from '../../src/smpc/ka.ts';
+} from '../../src/smpc/primitives/ka.ts';
 import { expectCode, expectCodeAsync, hex, toHex } from './helpers.ts';
 
 const P = 2n ** 255n - 19n;
@@ -83,8 +83,8 @@ describe('X25519', () => {
       });
 
       it('generates key pairs whose public key matches the secret and which agree', async () => {
-        const a = await generateKeyPair({ backend });
-        const b = await generateKeyPair({ backend });
+        const a = await generateAgreementKeyPair({ backend });
+        const b = await generateAgreementKeyPair({ backend });
         expect(a.publicKey.length).toBe(32);
         expect(a.secretKey.length).toBe(32);
         expect(toHex(publicKeyFromSecret(a.secretKey))).toBe(toHex(a.publicKey));

@@ -3,7 +3,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { deriveKey, KDF_INFO_PREFIX } from '../../src/smpc/kdf.ts';
+import { deriveKey, KDF_INFO_PREFIX } from '../../src/smpc/primitives/kdf.ts';
 import { expectCode, hex, loadVectors, toHex } from './helpers.ts';
 
 interface KdfVectors {

@@ -1,10 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generateKeyPair, sharedSecret } from '../../src/smpc/ka.ts';
-import { applyMask, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../../src/smpc/masking.ts';
-import { expandPrg } from '../../src/smpc/prg.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
+import { generateAgreementKeyPair, sharedSecret } from '../../src/smpc/primitives/ka.ts';
+import {
+  applyMask,
+  pairwiseMaskKey,
+  pairwiseMaskSign,
+  selfMaskKey,
+} from '../../src/smpc/primitives/masking.ts';
+import { expandPrg } from '../../src/smpc/primitives/prg.ts';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import { expectCode, expectCodeAsync } from './helpers.ts';
 
 describe('pairwise mask sign (scenario D.37)', () => {
@@ -39,7 +44,7 @@ describe('masks', () => {
         async (ids, bits, length, chunk) => {
           const ring = createRing(bits);
           const sessionId = randomBytes(32);
-          const keys = await Promise.all(ids.map(() => generateKeyPair()));
+          const keys = await Promise.all(ids.map(() => generateAgreementKeyPair()));
           const inputs = ids.map(() =>
             crypto.getRandomValues(new Uint32Array(length)).map((v) => v & ring.mask),
           );
@@ -120,8 +125,8 @@ describe('masks', () => {
 
 describe('applyMasks', () => {
   it('equals applying the masks one by one, whatever the concurrency, and stops at the first failure', async () => {
-    const { applyMask, applyMasks } = await import('../../src/smpc/masking.ts');
-    const { createRing } = await import('../../src/smpc/ring.ts');
+    const { applyMask, applyMasks } = await import('../../src/smpc/primitives/masking.ts');
+    const { createRing } = await import('../../src/smpc/primitives/ring.ts');
     const ring = createRing(20);
     const keys = Array.from({ length: 9 }, (_, i) => new Uint8Array(32).fill(i + 1));
     const base = Uint32Array.from({ length: 70_001 }, (_, i) => (i * 7919) & ring.mask);

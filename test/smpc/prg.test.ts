@@ -3,7 +3,7 @@ import { ctr } from '@noble/ciphers/aes.js';
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { expandPrg, PRG_ALGORITHMS, type PrgAlgorithm } from '../../src/smpc/prg.ts';
+import { expandPrg, PRG_ALGORITHMS, type PrgAlgorithm } from '../../src/smpc/primitives/prg.ts';
 import { expectCodeAsync, hex, loadVectors, toHex } from './helpers.ts';
 
 interface PrgVectors {

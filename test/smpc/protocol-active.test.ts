@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { publicKeyFromSecret } from '../../src/smpc/ka.ts';
+import { publicKeyFromSecret } from '../../src/smpc/primitives/ka.ts';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
+import {
+  advertisementStatement,
+  generateIdentity,
+  type Identity,
+  identityPublicKey,
+  signStatement,
+  survivorsStatement,
+  verifyStatement,
+} from '../../src/smpc/primitives/signing.ts';
 import { type ClientState, clientStep, createClient } from '../../src/smpc/protocol/client.ts';
 import type {
   ConsistencyRequest,
@@ -10,16 +20,6 @@ import { paramsDigest } from '../../src/smpc/protocol/params.ts';
 import { DROP_POINTS, type DropPoint, runRound } from '../../src/smpc/protocol/round.ts';
 import { serverStep } from '../../src/smpc/protocol/server.ts';
 import { deserializeClientState, serializeState } from '../../src/smpc/protocol/state.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
-import {
-  advertisementStatement,
-  generateIdentity,
-  type Identity,
-  identityPublicKey,
-  signStatement,
-  survivorsStatement,
-  verifyStatement,
-} from '../../src/smpc/signing.ts';
 import { expectCodeAsync, hex, toHex } from './helpers.ts';
 import { makeParams, trace } from './protocol-harness.ts';
 

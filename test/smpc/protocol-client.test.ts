@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { sealEnvelope } from '../../src/smpc/aead.ts';
-import { sharedSecret } from '../../src/smpc/ka.ts';
-import { deriveKey } from '../../src/smpc/kdf.ts';
+import { sealEnvelope } from '../../src/smpc/primitives/aead.ts';
+import { sharedSecret } from '../../src/smpc/primitives/ka.ts';
+import { deriveKey } from '../../src/smpc/primitives/kdf.ts';
 import { type ClientState, clientStep, createClient } from '../../src/smpc/protocol/client.ts';
 import type {
   MaskedInput,

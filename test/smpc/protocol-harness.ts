@@ -1,11 +1,12 @@
 // Drives a real server and real clients stage by stage, keeping every intermediate state and
 // message, so tests can replay, reorder, tamper with or drop any of them.
+
+import { createRing } from '../../src/smpc/primitives/ring.ts';
+import type { Identity } from '../../src/smpc/primitives/signing.ts';
 import { type ClientState, clientStep, createClient } from '../../src/smpc/protocol/client.ts';
 import type { ClientMessage, ServerMessage } from '../../src/smpc/protocol/messages.ts';
 import type { RoundParams } from '../../src/smpc/protocol/params.ts';
 import { createServer, type ServerState, serverStep } from '../../src/smpc/protocol/server.ts';
-import { createRing } from '../../src/smpc/ring.ts';
-import type { Identity } from '../../src/smpc/signing.ts';
 
 export const REQUESTS = [
   'advertise-request',

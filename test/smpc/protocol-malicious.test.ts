@@ -21,14 +21,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SmpcError } from '../../src/smpc/errors.ts';
-import { sharedSecret } from '../../src/smpc/ka.ts';
-import { applyMask, pairwiseMaskKey, pairwiseMaskSign } from '../../src/smpc/masking.ts';
+import { sharedSecret } from '../../src/smpc/primitives/ka.ts';
+import { applyMask, pairwiseMaskKey, pairwiseMaskSign } from '../../src/smpc/primitives/masking.ts';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
+import { generateIdentity, type Identity } from '../../src/smpc/primitives/signing.ts';
 import { type ClientState, clientStep, createClient } from '../../src/smpc/protocol/client.ts';
 import type { ClientMessage, MaskedInput } from '../../src/smpc/protocol/messages.ts';
 import { checkLaneCount, type RoundParams } from '../../src/smpc/protocol/params.ts';
 import { createServer, type ServerState, serverStep } from '../../src/smpc/protocol/server.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
-import { generateIdentity, type Identity } from '../../src/smpc/signing.ts';
 import { makeParams } from './protocol-harness.ts';
 
 const M = 'c1';

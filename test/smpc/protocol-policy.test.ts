@@ -1,12 +1,12 @@
 // The client's one join decision (decideJoin, its defaults) and the server's own round limits (the
 // DP floor and cohort cap enforced by the state machine, so a below-floor sum is never computed).
 import { describe, expect, it } from 'vitest';
+import { generateIdentity } from '../../src/smpc/primitives/signing.ts';
 import { clientStep, createClient } from '../../src/smpc/protocol/client.ts';
 import { PROFILES, type RoundParams } from '../../src/smpc/protocol/params.ts';
 import { decideJoin, resolveClientPolicy } from '../../src/smpc/protocol/policy.ts';
 import { runRound } from '../../src/smpc/protocol/round.ts';
 import { createServer, serverStep } from '../../src/smpc/protocol/server.ts';
-import { generateIdentity } from '../../src/smpc/signing.ts';
 import { expectCode } from './helpers.ts';
 import { makeParams } from './protocol-harness.ts';
 

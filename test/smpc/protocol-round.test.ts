@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import type { ClientPolicy } from '../../src/smpc/protocol/client.ts';
 import { neighbourMap, type RoundParams } from '../../src/smpc/protocol/params.ts';
 import { DROP_POINTS, type DropPoint, runRound } from '../../src/smpc/protocol/round.ts';
 import { InMemoryTransport } from '../../src/smpc/protocol/transport.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
 
 function makeParams(n: number, overrides: Partial<RoundParams> = {}): RoundParams {
   const clients = Array.from({ length: n }, (_, i) => `client-${i}`);

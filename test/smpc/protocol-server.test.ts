@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import { type ClientState, clientStep } from '../../src/smpc/protocol/client.ts';
 import type { ClientMessage, UnmaskResponse } from '../../src/smpc/protocol/messages.ts';
 import { createServer, type ServerState, serverStep } from '../../src/smpc/protocol/server.ts';
 import { deserializeServerState, serializeState } from '../../src/smpc/protocol/state.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
 import { expectCodeAsync } from './helpers.ts';
 import { makeParams, RESPONSES, trace } from './protocol-harness.ts';
 

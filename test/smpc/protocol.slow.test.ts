@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import type { RoundParams } from '../../src/smpc/protocol/params.ts';
 import { type DropPoint, runRound } from '../../src/smpc/protocol/round.ts';
 import { InMemoryTransport } from '../../src/smpc/protocol/transport.ts';
 import { dequantize, quantize } from '../../src/smpc/quantize.ts';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
 
 describe('larger SecAgg+ rounds (slow)', () => {
   it('100 clients, Harary k = 10, 10% dropouts spread over the stages, quantized floats: exact', async () => {

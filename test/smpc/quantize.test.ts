@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { injectableRandom } from '../../src/smpc/primitives/random.ts';
+import { createRing, ringFromIntegers, ringSum, ringToSigned } from '../../src/smpc/primitives/ring.ts';
 import {
   assertSumFits,
   clipVector,
@@ -9,7 +11,6 @@ import {
   quantize,
   stochasticRound,
 } from '../../src/smpc/quantize.ts';
-import { createRing, ringFromIntegers, ringSum, ringToSigned } from '../../src/smpc/ring.ts';
 import { expectCode, seededRandom } from './helpers.ts';
 
 describe('clipping', () => {
@@ -80,10 +81,10 @@ describe('stochastic rounding', () => {
 
   it('is deterministic for an injected source and draws 8 bytes per entry', () => {
     let drawn = 0;
-    const counting = (n: number) => {
+    const counting = injectableRandom((n: number) => {
       drawn += n;
       return seededRandom('r')(n);
-    };
+    });
     const a = stochasticRound([0.5, 1.5, 2.5], counting);
     const b = stochasticRound([0.5, 1.5, 2.5], seededRandom('r'));
     expect(Array.from(a)).toEqual(Array.from(b));
@@ -153,7 +154,8 @@ describe('quantize / dequantize', () => {
     expectCode(() => quantize([1], { valueBits: 16, clipLInf: 0 }), 'INVALID_ARGUMENT');
     expectCode(() => quantize([Number.NaN], { valueBits: 16, clipLInf: 1 }), 'INVALID_ARGUMENT');
     expectCode(
-      () => quantize([0.5], { valueBits: 16, clipLInf: 1, random: () => new Uint8Array(0) }),
+      () =>
+        quantize([0.5], { valueBits: 16, clipLInf: 1, random: injectableRandom(() => new Uint8Array(0)) }),
       'SMPC_BACKEND_UNAVAILABLE',
     );
   });

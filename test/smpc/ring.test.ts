@@ -10,7 +10,7 @@ import {
   ringSub,
   ringSum,
   ringToSigned,
-} from '../../src/smpc/ring.ts';
+} from '../../src/smpc/primitives/ring.ts';
 import { expectCode } from './helpers.ts';
 
 /** A ring width and a few vectors of one length, reduced modulo 2^bits. */

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareIds, computeSessionId, isValidId, type RosterEntry } from '../../src/smpc/session.ts';
+import {
+  compareIds,
+  computeSessionId,
+  isValidId,
+  type RosterEntry,
+} from '../../src/smpc/primitives/session.ts';
 import { expectCode, hex, loadVectors, toHex } from './helpers.ts';
 
 interface SessionVectors {

@@ -2,13 +2,13 @@
 // share envelope holding a value outside F_p is refused by its recipient (so an honest holder never
 // reveals one, and the server may blame whoever does).
 import { describe, expect, it } from 'vitest';
-import { decodePayload, encodePayload, isFieldElement } from '../../src/smpc/protocol/shares.ts';
 import {
   reconstructSecret,
   reconstructSecretAudited,
   SHAMIR_PRIME,
   splitSecret,
-} from '../../src/smpc/shamir.ts';
+} from '../../src/smpc/primitives/shamir.ts';
+import { decodePayload, encodePayload, isFieldElement } from '../../src/smpc/protocol/shares.ts';
 import { expectCode } from './helpers.ts';
 
 const context = new TextEncoder().encode('audit-test');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { injectableRandom } from '../../src/smpc/primitives/random.ts';
 import {
   commitSecret,
   evaluateShares,
@@ -8,7 +9,7 @@ import {
   SHAMIR_PRIME,
   type ShamirShare,
   splitSecret,
-} from '../../src/smpc/shamir.ts';
+} from '../../src/smpc/primitives/shamir.ts';
 import { expectCode, hex, loadVectors, seededRandom, toHex } from './helpers.ts';
 
 interface ShamirVectors {
@@ -247,7 +248,7 @@ describe('splitSecret / reconstructSecret', () => {
           threshold: 2,
           shareCount: 3,
           context,
-          random: () => new Uint8Array(1),
+          random: injectableRandom(() => new Uint8Array(1)),
         }),
       'SMPC_BACKEND_UNAVAILABLE',
     );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRing, ringSum } from '../../src/smpc/ring.ts';
+import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import { dequantizeWeightedMean, quantizeWeighted } from '../../src/smpc/weighted.ts';
 import { expectCode, seededRandom } from './helpers.ts';
 

@@ -4,11 +4,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isConfideError } from '../../src/errors.ts';
+import { generateIdentity, type Identity } from '../../src/smpc/primitives/signing.ts';
 import { parseClientMessage, parseServerMessage } from '../../src/smpc/protocol/messages.ts';
 import { checkLaneCount } from '../../src/smpc/protocol/params.ts';
 import { serverStep } from '../../src/smpc/protocol/server.ts';
 import { decodeMessage, encodeMessage, WIRE_MAGIC } from '../../src/smpc/protocol/wire.ts';
-import { generateIdentity, type Identity } from '../../src/smpc/signing.ts';
 import { expectCode, hex, loadVectors, toHex } from './helpers.ts';
 import { makeParams, trace } from './protocol-harness.ts';
 

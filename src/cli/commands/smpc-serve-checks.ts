@@ -12,15 +12,13 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import {
   assertRoundFits,
-  DEFAULT_MAX_FRAME_BYTES,
   type DpPlan,
   estimateRoundResources,
   formatBytes,
-  maxVectorLength,
   type Profile,
-  roundFrameBytes,
   SmpcError,
 } from '../../smpc/index.ts';
+import { DEFAULT_MAX_FRAME_BYTES, maxVectorLength, roundFrameBytes } from '../../smpc/protocol/index.ts';
 import { planCohort } from '../../smpc/transport/cohort.ts';
 import { encodeDp } from '../../smpc/transport/frames.ts';
 

@@ -47,10 +47,7 @@ import { ConfideArgumentError } from '../../errors.ts';
 import {
   assertRoundFits,
   DEFAULT_PROFILE,
-  type DropPoint,
   estimateRoundResources,
-  GRAPH_KINDS,
-  type GraphKind,
   PROFILES,
   type Profile,
   planRound,
@@ -59,8 +56,8 @@ import {
   SmpcError,
   type SmpcErrorCode,
   simulateRound,
-  type WireEncoding,
 } from '../../smpc/index.ts';
+import { type DropPoint, GRAPH_KINDS, type GraphKind, type WireEncoding } from '../../smpc/protocol/index.ts';
 import { deprecated, fraction, integer } from '../flags.ts';
 import { addInputLimitOption } from '../io.ts';
 import { roundAttester } from './smpc-attest.ts';

@@ -88,7 +88,7 @@ export class PrivateKey {
   readonly algorithm: KeyAlgorithm;
   readonly publicKey: PublicKey;
 
-  /** @internal Use {@link parsePrivateKeyPem} or {@link generateKeyPair}. */
+  /** Not for direct use (the published types keep it): use {@link parsePrivateKeyPem} or {@link generateKeyPair}. */
   constructor(algorithm: KeyAlgorithm, secret: Uint8Array) {
     if (!(secret instanceof Uint8Array) || !KNOWN_ALGORITHMS.includes(algorithm)) {
       throw new ProvenanceError('PROV_KEY_INVALID', 'a private key needs a known algorithm and secret bytes');

@@ -62,16 +62,16 @@
 
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertString } from '../../internal/assert.ts';
-import { openEnvelope, sealEnvelope } from '../aead.ts';
-import { equalBytes } from '../encoding.ts';
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
-import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../ka.ts';
-import { deriveKey } from '../kdf.ts';
-import { applyMasks, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
-import { drawBytes, type RandomSource, randomBytes } from '../random.ts';
-import { assertRingVector, createRing, DEFAULT_RING_BITS } from '../ring.ts';
-import { compareIds, computeSessionId } from '../session.ts';
-import { splitSecret } from '../shamir.ts';
+import { openEnvelope, sealEnvelope } from '../primitives/aead.ts';
+import { equalBytes } from '../primitives/encoding.ts';
+import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../primitives/ka.ts';
+import { deriveKey } from '../primitives/kdf.ts';
+import { applyMasks, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../primitives/masking.ts';
+import { drawBytes, type RandomSource, resolveRandom } from '../primitives/random.ts';
+import { assertRingVector, createRing, DEFAULT_RING_BITS } from '../primitives/ring.ts';
+import { compareIds, computeSessionId } from '../primitives/session.ts';
+import { splitSecret } from '../primitives/shamir.ts';
 import {
   advertisementStatement,
   IDENTITY_KEY_LENGTH,
@@ -79,7 +79,7 @@ import {
   signStatement,
   survivorsStatement,
   verifyStatement,
-} from '../signing.ts';
+} from '../primitives/signing.ts';
 import type {
   AdvertisedKeys,
   ClientMessage,
@@ -160,7 +160,11 @@ export interface TrustedIdentity {
 
 /** Per-step options: side inputs that are never part of the serialisable state. */
 export interface ClientStepOptions {
-  /** Randomness for the session secrets; defaults to the CSPRNG. */
+  /**
+   * Randomness for the session secrets; defaults to the CSPRNG. Tests only: not in the
+   * published declarations.
+   * @internal
+   */
   readonly random?: RandomSource;
   /** This client's long-term Ed25519 secret key (required by the `active` profile). */
   readonly identitySecretKey?: Uint8Array;
@@ -281,7 +285,7 @@ function onAdvertise(state: ClientState, params: RoundParams, options: ClientSte
     ...state.policy,
     minProfile: state.policy.minProfile ?? (state.identities.length > 0 ? 'active' : 'honest-but-curious'),
   };
-  const random = options.random ?? randomBytes;
+  const random = resolveRandom(options.random);
   // Profile, ring width, PRG, cohort, round id, degree and threshold floors: one decision,
   // before anything else.
   const decision = decideJoin(params, policy);
@@ -666,7 +670,7 @@ export async function clientStep(
   if (expected(state) !== msg.type) {
     throw new SmpcError('SMPC_BAD_TRANSITION', `stage ${state.stage} does not accept ${msg.type}`);
   }
-  const random = options.random ?? randomBytes;
+  const random = resolveRandom(options.random);
   try {
     switch (msg.type) {
       case 'advertise-request':

@@ -22,7 +22,7 @@
  */
 
 import { SmpcError } from '../errors.ts';
-import { SHAMIR_SHARE_LENGTH } from '../shamir.ts';
+import { SHAMIR_SHARE_LENGTH } from '../primitives/shamir.ts';
 import { assertRoundParams, PROTOCOL_VERSION, type RoundParams } from './params.ts';
 
 /** A server's message to one client. */

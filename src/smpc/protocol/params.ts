@@ -25,11 +25,11 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertInteger, assertOneOf, assertString } from '../../internal/assert.ts';
-import { concatBytes, lengthPrefixed, toHex, u32be, utf8 } from '../encoding.ts';
-import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
-import { MAX_RING_BITS } from '../ring.ts';
-import { compareIds, isValidId } from '../session.ts';
-import { MAX_SHAMIR_SHARES } from '../shamir.ts';
+import { concatBytes, lengthPrefixed, toHex, u32be, utf8 } from '../primitives/encoding.ts';
+import { PRG_ALGORITHMS, type PrgAlgorithm } from '../primitives/prg.ts';
+import { MAX_RING_BITS } from '../primitives/ring.ts';
+import { compareIds, isValidId } from '../primitives/session.ts';
+import { MAX_SHAMIR_SHARES } from '../primitives/shamir.ts';
 
 /** Wire and state format version of the SecAgg+ protocol. */
 export const PROTOCOL_VERSION = 1;

@@ -30,8 +30,8 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertInteger, assertOneOf, assertString } from '../../internal/assert.ts';
 import type { SmpcErrorCode } from '../errors.ts';
-import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
-import { MAX_RING_BITS } from '../ring.ts';
+import { PRG_ALGORITHMS, type PrgAlgorithm } from '../primitives/prg.ts';
+import { MAX_RING_BITS } from '../primitives/ring.ts';
 import { MAX_COHORT, PROFILES, type Profile, profileRank } from './params.ts';
 
 /** What a client refuses to run with (scenario B.21). */

@@ -17,8 +17,8 @@
  */
 
 import { SmpcError } from '../errors.ts';
-import type { RandomSource } from '../random.ts';
-import type { Identity } from '../signing.ts';
+import type { RandomSource } from '../primitives/random.ts';
+import type { Identity } from '../primitives/signing.ts';
 import {
   type ClientPolicy,
   type ClientState,
@@ -52,7 +52,11 @@ export interface RunRoundOptions {
   readonly dropAt?: ReadonlyMap<string, DropPoint>;
   readonly policy?: ClientPolicy;
   readonly transport?: Transport;
-  /** Randomness for client secrets; defaults to the CSPRNG. */
+  /**
+   * Randomness for client secrets; defaults to the CSPRNG. Tests only: not in the published
+   * declarations.
+   * @internal
+   */
   readonly random?: RandomSource;
   /** Long-term Ed25519 identities by client id (required by the `active` profile). */
   readonly identities?: ReadonlyMap<string, Identity>;

@@ -49,12 +49,12 @@
  * @module
  */
 
-import { equalBytes } from '../encoding.ts';
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
-import { assertPublicKey } from '../ka.ts';
-import { createRing } from '../ring.ts';
-import { compareIds, computeSessionId } from '../session.ts';
-import { advertisementStatement, survivorsStatement, verifyStatement } from '../signing.ts';
+import { equalBytes } from '../primitives/encoding.ts';
+import { assertPublicKey } from '../primitives/ka.ts';
+import { createRing } from '../primitives/ring.ts';
+import { compareIds, computeSessionId } from '../primitives/session.ts';
+import { advertisementStatement, survivorsStatement, verifyStatement } from '../primitives/signing.ts';
 import {
   type AdvertisedKeys,
   type ClientMessage,

@@ -18,9 +18,9 @@
  */
 
 import { assertBytes } from '../../internal/assert.ts';
-import { bytesToBigint, concatBytes, lengthPrefixed, u32be, utf8 } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
-import { SHAMIR_PRIME, SHAMIR_SHARE_LENGTH } from '../shamir.ts';
+import { bytesToBigint, concatBytes, lengthPrefixed, u32be, utf8 } from '../primitives/encoding.ts';
+import { SHAMIR_PRIME, SHAMIR_SHARE_LENGTH } from '../primitives/shamir.ts';
 
 /** Protocol round numbers used in envelope associated data. */
 export const ROUND_SHARE_KEYS = 1;

@@ -17,13 +17,19 @@
  * @module
  */
 
-import { equalBytes } from '../encoding.ts';
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
-import { publicKeyFromSecret, sharedSecret } from '../ka.ts';
-import { applyMasks, type MaskJob, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../masking.ts';
-import { expandPrg } from '../prg.ts';
-import { createRing, ringAddInPlace } from '../ring.ts';
-import { reconstructSecretAudited, type ShamirShare } from '../shamir.ts';
+import { equalBytes } from '../primitives/encoding.ts';
+import { publicKeyFromSecret, sharedSecret } from '../primitives/ka.ts';
+import {
+  applyMasks,
+  type MaskJob,
+  pairwiseMaskKey,
+  pairwiseMaskSign,
+  selfMaskKey,
+} from '../primitives/masking.ts';
+import { expandPrg } from '../primitives/prg.ts';
+import { createRing, ringAddInPlace } from '../primitives/ring.ts';
+import { reconstructSecretAudited, type ShamirShare } from '../primitives/shamir.ts';
 import type { AdvertisedKeys } from './messages.ts';
 import { maskedLength, neighbourMap } from './params.ts';
 import type { ServerState, SharedKeysRecord } from './server.ts';

@@ -49,7 +49,7 @@
 
 import { BinaryReader, BinaryWriter, MAX_STRING_BYTES } from '../binary.ts';
 import { SmpcError } from '../errors.ts';
-import { PRG_ALGORITHMS } from '../prg.ts';
+import { PRG_ALGORITHMS } from '../primitives/prg.ts';
 import { GRAPH_KINDS, PROFILES, PROTOCOL_VERSION } from './params.ts';
 
 /** The two magic bytes "SA" that open every binary message. */

@@ -53,9 +53,9 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import type { WebSocket } from 'ws';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertString } from '../../internal/assert.ts';
-import { equalBytes, utf8 } from '../encoding.ts';
-import { isValidId } from '../session.ts';
-import { IDENTITY_KEY_LENGTH } from '../signing.ts';
+import { equalBytes, utf8 } from '../primitives/encoding.ts';
+import { isValidId } from '../primitives/session.ts';
+import { IDENTITY_KEY_LENGTH } from '../primitives/signing.ts';
 import { encodeFrame } from './frames.ts';
 
 /** A client the server accepts. */

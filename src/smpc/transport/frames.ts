@@ -39,8 +39,8 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ConfideArgumentError } from '../../errors.ts';
 import { BinaryReader, BinaryWriter, MAX_STRING_BYTES } from '../binary.ts';
-import { toHex } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
+import { toHex } from '../primitives/encoding.ts';
 import { PROFILES, type Profile } from '../protocol/params.ts';
 
 /** Magic bytes "CF" opening every frame. */

@@ -15,11 +15,11 @@ import { assertBytes, assertInteger, assertOneOf, assertString } from '../../int
 import { type DpPlan, validateDpPlan } from '../dp.ts';
 import { assertRoundFits, estimateRoundResources } from '../estimate.ts';
 import { MIN_COHORT } from '../planner.ts';
-import { PRG_ALGORITHMS, type PrgAlgorithm } from '../prg.ts';
+import { PRG_ALGORITHMS, type PrgAlgorithm } from '../primitives/prg.ts';
+import { DEFAULT_RING_BITS, MAX_RING_BITS } from '../primitives/ring.ts';
+import { isValidId } from '../primitives/session.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../protocol/params.ts';
 import type { Exclusion } from '../protocol/server.ts';
-import { DEFAULT_RING_BITS, MAX_RING_BITS } from '../ring.ts';
-import { isValidId } from '../session.ts';
 import { encodeDp, MAX_ROUND_ID_LENGTH, roundFrameBytes } from './frames.ts';
 
 /** Progress of the server. */

@@ -20,9 +20,9 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertString } from '../../internal/assert.ts';
-import { toHex } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
-import { randomBytes } from '../random.ts';
+import { toHex } from '../primitives/encoding.ts';
+import { randomBytes } from '../primitives/random.ts';
 
 /** The round in progress, as a store keeps it. */
 export interface StoredRound {

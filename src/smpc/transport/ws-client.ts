@@ -44,8 +44,9 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertString } from '../../internal/assert.ts';
 import { type DpPlan, spentEpsilon, validateDpPlan } from '../dp.ts';
-import { equalBytes, toHex } from '../encoding.ts';
 import { SmpcError } from '../errors.ts';
+import { equalBytes, toHex } from '../primitives/encoding.ts';
+import { IDENTITY_KEY_LENGTH } from '../primitives/signing.ts';
 import {
   type ClientPolicy,
   type ClientStage,
@@ -57,7 +58,6 @@ import {
 import { PROTOCOL_VERSION, type Profile } from '../protocol/params.ts';
 import { decideJoin, resolveClientPolicy } from '../protocol/policy.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
-import { IDENTITY_KEY_LENGTH } from '../signing.ts';
 import {
   type AnnounceFrame,
   DEFAULT_MAX_FRAME_BYTES,
@@ -429,6 +429,11 @@ export class AggregationClient {
     if (this.#socket.readyState === OPEN || this.#socket.readyState === 0)
       this.#socket.close(1000, 'client closing');
     return this.closed;
+  }
+
+  /** {@link close} for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   #event(event: ClientEvent): void {

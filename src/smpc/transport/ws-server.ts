@@ -472,10 +472,15 @@ export class AggregationServer {
     return run.run();
   }
 
+  /** {@link close} for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /**
    * Closes the server: aborts a round in progress (`SMPC_SERVER_CLOSING`, its clients notified and
    * its stored record kept, so the next server on this store retires its id), closes every
-   * connection and stops listening.
+   * connection and stops listening. Also called by `await using`.
    */
   async close(): Promise<void> {
     if (this.#closing) return;

@@ -6,12 +6,8 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as NodeWebSocket } from 'ws';
-import {
-  AggregationClient,
-  decodeFrame,
-  encodeFrame,
-  type WebSocketConstructor,
-} from '../../../src/smpc/index.ts';
+import { AggregationClient, type WebSocketConstructor } from '../../../src/smpc/index.ts';
+import { decodeFrame, encodeFrame } from '../../../src/smpc/protocol/index.ts';
 import { AggregationServer } from '../../../src/smpc/server.ts';
 import { addressKey, pendingMemoryBound } from '../../../src/smpc/transport/connections.ts';
 import { expectCodeAsync } from '../helpers.ts';

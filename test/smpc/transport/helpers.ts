@@ -5,13 +5,11 @@ import {
   AggregationClient,
   type AggregationClientOptions,
   type ClientRoundRecord,
-  createRing,
-  decodeFrame,
-  decodeMessage,
-  ringSum,
   type WebSocketConstructor,
   type WebSocketLike,
 } from '../../../src/smpc/index.ts';
+import { createRing, ringSum } from '../../../src/smpc/primitives/index.ts';
+import { decodeFrame, decodeMessage } from '../../../src/smpc/protocol/index.ts';
 import {
   type AggregationEvent,
   AggregationServer,

@@ -10,11 +10,15 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 
 describe('package entries', () => {
-  it('confide/smpc bundles for the browser with AggregationClient and no node: or ws import', async () => {
+  it('confide/smpc, /protocol and /primitives bundle for the browser with no node: or ws import', async () => {
     // No externals: a `node:` or `ws` import anywhere in what the entry loads would fail this build.
     const out = await build({
       stdin: {
-        contents: "export { AggregationClient, decodeFrame } from 'confide/smpc';",
+        contents: [
+          "export { AggregationClient } from 'confide/smpc';",
+          "export { decodeFrame } from 'confide/smpc/protocol';",
+          "export { splitSecret } from 'confide/smpc/primitives';",
+        ].join('\n'),
         resolveDir: ROOT,
         sourcefile: 'page.mjs',
         loader: 'js',
@@ -28,7 +32,9 @@ describe('package entries', () => {
       logLevel: 'silent',
     });
     const inputs = Object.keys(out.metafile.inputs);
-    expect(inputs.some((p) => p.includes('dist/smpc/index.js'))).toBe(true);
+    for (const file of ['dist/smpc/index.js', 'dist/smpc/protocol.js', 'dist/smpc/primitives.js']) {
+      expect(inputs.some((p) => p.includes(file))).toBe(true);
+    }
     expect(inputs.filter((p) => /node_modules\/ws\/|^node:/.test(p))).toEqual([]);
   });
 

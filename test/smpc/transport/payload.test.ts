@@ -7,15 +7,17 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import {
   AggregationClient,
   type ClientEvent,
+  planDistributedDiscreteGaussian,
+} from '../../../src/smpc/index.ts';
+import {
   decodeFrame,
   decodeMessage,
   encodeFrame,
   encodeMessage,
   type Frame,
   payloadDigest,
-  planDistributedDiscreteGaussian,
   protocolRoundId,
-} from '../../../src/smpc/index.ts';
+} from '../../../src/smpc/protocol/index.ts';
 import type { RoundParams } from '../../../src/smpc/protocol/params.ts';
 import { inputFor, sleep, tokenFor } from './helpers.ts';
 

@@ -4,7 +4,8 @@
 // are garbage is excluded, and a masked input replayed from an earlier round makes its session abort
 // rather than output a wrong sum (the replayer is then banned and the round retried without it).
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AggregationClient, decodeFrame, encodeFrame, type Frame } from '../../../src/smpc/index.ts';
+import type { AggregationClient } from '../../../src/smpc/index.ts';
+import { decodeFrame, encodeFrame, type Frame } from '../../../src/smpc/protocol/index.ts';
 import {
   connectClient,
   expectExact,

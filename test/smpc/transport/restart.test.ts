@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AggregationClient } from '../../../src/smpc/index.ts';
-import { deserializeServerState } from '../../../src/smpc/index.ts';
+import { deserializeServerState } from '../../../src/smpc/protocol/index.ts';
 import { FileRoundStore, MemoryRoundStore } from '../../../src/smpc/server.ts';
 import { expectCodeAsync } from '../helpers.ts';
 import {

@@ -3,10 +3,10 @@
 // survivors, a client lost mid-round is dropped and the others complete, and frames from a
 // connection that is not the member's are refused.
 import { describe, expect, it } from 'vitest';
+import { createRing, ringSum } from '../../../src/smpc/primitives/ring.ts';
 import type { ClientState } from '../../../src/smpc/protocol/client.ts';
 import { clientStep, createClient } from '../../../src/smpc/protocol/client.ts';
 import { decodeMessage, encodeMessage } from '../../../src/smpc/protocol/wire.ts';
-import { createRing, ringSum } from '../../../src/smpc/ring.ts';
 import { decodeFrame } from '../../../src/smpc/transport/frames.ts';
 import { type Channel, RoundSession } from '../../../src/smpc/transport/round-runner.ts';
 import { type AggregationEvent, checkRoundOptions } from '../../../src/smpc/transport/round-types.ts';

@@ -12,9 +12,9 @@
  * @module
  */
 
-import { concatBytes } from '../internal/bytes.ts';
+import { concatBytes } from '../../internal/bytes.ts';
 
-export { concatBytes, equalBytes, utf8 } from '../internal/bytes.ts';
+export { concatBytes, equalBytes, utf8 } from '../../internal/bytes.ts';
 
 /** `value` as 4 big-endian bytes (`value` must be an integer in [0, 2^32)). */
 export function u32be(value: number): Uint8Array {
@@ -49,4 +49,4 @@ export function bytesToBigint(bytes: Uint8Array): bigint {
 }
 
 /** Lower-case hex of `bytes` (for test vectors and logs of public data only). */
-export { toHex } from '../internal/bytes.ts';
+export { toHex } from '../../internal/bytes.ts';

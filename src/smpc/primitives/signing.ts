@@ -23,7 +23,7 @@
  */
 
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { assertBytes } from '../internal/assert.ts';
+import { assertBytes } from '../../internal/assert.ts';
 import { concatBytes, lengthPrefixed, u32be, utf8 } from './encoding.ts';
 import { randomBytes } from './random.ts';
 import { compareIds } from './session.ts';

@@ -24,12 +24,11 @@
  * @module
  */
 
-import { assertBytes, assertInteger } from '../internal/assert.ts';
+import { assertBytes, assertInteger } from '../../internal/assert.ts';
 import { deriveKey, SESSION_ID_LENGTH } from './kdf.ts';
 import { expandPrg, type PrgAlgorithm } from './prg.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
+import { drawBytes, type RandomSource, resolveRandom } from './random.ts';
 import { assertRingVector, createRing, DEFAULT_RING_BITS, ringAddInPlace, ringSum } from './ring.ts';
-import { assertFunction } from './validate.ts';
 
 /** Most aggregators supported. */
 export const MAX_AGGREGATORS = 64;
@@ -43,7 +42,11 @@ export interface AdditiveSplitOptions {
   readonly parties: number;
   /** Ring width b (default 32); the vector must be reduced modulo 2^b. */
   readonly ringBits?: number;
-  /** Randomness for the shares; defaults to the platform CSPRNG. Inject only in tests. */
+  /**
+   * Randomness for the shares; defaults to the platform CSPRNG. Tests only: not in the published
+   * declarations.
+   * @internal
+   */
   readonly random?: RandomSource;
 }
 
@@ -63,7 +66,7 @@ export function splitAdditive(vector: Uint32Array, options: AdditiveSplitOptions
   const ring = createRing(options.ringBits ?? DEFAULT_RING_BITS);
   const x = assertRingVector(vector, ring, 'vector');
   const parties = assertInteger(options.parties, 'parties', 2, MAX_AGGREGATORS);
-  const random = assertFunction<RandomSource>(options.random ?? randomBytes, 'random');
+  const random = resolveRandom(options.random);
   const shares: Uint32Array[] = [];
   const last = Uint32Array.from(x);
   for (let p = 0; p < parties - 1; p++) {
@@ -140,12 +143,16 @@ export async function expandSeededShare(
  */
 export async function splitAdditiveSeeded(
   vector: Uint32Array,
-  options: SeededShareOptions & { readonly parties: number; readonly random?: RandomSource },
+  options: SeededShareOptions & {
+    readonly parties: number;
+    /** @internal Tests only: not in the published declarations. */
+    readonly random?: RandomSource;
+  },
 ): Promise<SeededAdditiveSplit> {
   const ring = createRing(options.ringBits ?? DEFAULT_RING_BITS);
   const x = assertRingVector(vector, ring, 'vector');
   const parties = assertInteger(options.parties, 'parties', 2, MAX_AGGREGATORS);
-  const random = assertFunction<RandomSource>(options.random ?? randomBytes, 'random');
+  const random = resolveRandom(options.random);
   assertBytes(options.sessionId, 'sessionId', SESSION_ID_LENGTH);
   const leader = Uint32Array.from(x);
   const seeds: Uint8Array[] = [];

@@ -25,9 +25,9 @@
  * @module
  */
 
-import { ConfideArgumentError } from '../errors.ts';
-import { assertBytes, assertInteger } from '../internal/assert.ts';
-import { SmpcError } from './errors.ts';
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertBytes, assertInteger } from '../../internal/assert.ts';
+import { SmpcError } from '../errors.ts';
 import { deriveKey } from './kdf.ts';
 import { expandPrg, type PrgAlgorithm, type PrgBackend } from './prg.ts';
 import { assertRingVector, type Ring, ringAddInPlace } from './ring.ts';

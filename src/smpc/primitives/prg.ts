@@ -31,8 +31,8 @@
 
 import { ctr } from '@noble/ciphers/aes.js';
 import { chacha20 } from '@noble/ciphers/chacha.js';
-import { assertBytes, assertInteger, assertOneOf } from '../internal/assert.ts';
-import { SmpcError } from './errors.ts';
+import { assertBytes, assertInteger, assertOneOf } from '../../internal/assert.ts';
+import { SmpcError } from '../errors.ts';
 
 /** The PRG ciphers; both are cryptographic, the choice is part of the session parameters. */
 export const PRG_ALGORITHMS = ['aes-256-ctr', 'chacha20'] as const;

@@ -24,12 +24,12 @@
  */
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { ConfideArgumentError } from '../errors.ts';
-import { assertBytes, assertString } from '../internal/assert.ts';
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertBytes, assertString } from '../../internal/assert.ts';
+import { SmpcError } from '../errors.ts';
+import { assertBytesInRange } from '../validate.ts';
 import { concatBytes, lengthPrefixed, toHex, u32be, utf8 } from './encoding.ts';
-import { SmpcError } from './errors.ts';
 import { X25519_KEY_LENGTH } from './ka.ts';
-import { assertBytesInRange } from './validate.ts';
 
 /** A participant's advertised public keys. */
 export interface RosterEntry {

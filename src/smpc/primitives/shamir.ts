@@ -26,12 +26,12 @@
  */
 
 import { sha256 } from '@noble/hashes/sha2.js';
-import { ConfideArgumentError } from '../errors.ts';
-import { assertBytes, assertInteger } from '../internal/assert.ts';
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertBytes, assertInteger } from '../../internal/assert.ts';
+import { SmpcError } from '../errors.ts';
+import { assertBytesInRange } from '../validate.ts';
 import { bigintToBytes, bytesToBigint, equalBytes, lengthPrefixed, utf8 } from './encoding.ts';
-import { SmpcError } from './errors.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
-import { assertBytesInRange, assertFunction } from './validate.ts';
+import { drawBytes, type RandomSource, randomBytes, resolveRandom } from './random.ts';
 
 /** The field modulus p = 2^256 + 297 (prime; checked in `test/smpc/shamir.test.ts`). */
 export const SHAMIR_PRIME: bigint = 2n ** 256n + 297n;
@@ -61,7 +61,11 @@ export interface ShamirSplitOptions {
   readonly shareCount: number;
   /** Public bytes binding the commitment to session, owner and purpose (0–1024 bytes). */
   readonly context: Uint8Array;
-  /** Randomness for the coefficients; defaults to the platform CSPRNG. Inject only in tests. */
+  /**
+   * Randomness for the coefficients; defaults to the platform CSPRNG. Tests only: not in the
+   * published declarations.
+   * @internal
+   */
   readonly random?: RandomSource;
 }
 
@@ -163,7 +167,7 @@ export function splitSecret(secret: Uint8Array, options: ShamirSplitOptions): Sh
   assertBytes(secret, 'secret', SHAMIR_SECRET_LENGTH);
   const shareCount = assertInteger(options.shareCount, 'shareCount', 2, MAX_SHAMIR_SHARES);
   const threshold = assertInteger(options.threshold, 'threshold', 2, shareCount);
-  const random = assertFunction<RandomSource>(options.random ?? randomBytes, 'random');
+  const random = resolveRandom(options.random);
   const commitment = commitSecret(secret, options.context);
   const coefficients: bigint[] = [];
   for (let j = 1; j < threshold; j++) coefficients.push(randomFieldElement(random));

@@ -16,9 +16,9 @@
  */
 
 import { x25519 } from '@noble/curves/ed25519.js';
-import { assertBytes, assertOneOf } from '../internal/assert.ts';
+import { assertBytes, assertOneOf } from '../../internal/assert.ts';
+import { SmpcError } from '../errors.ts';
 import { bytesToBigint, concatBytes } from './encoding.ts';
-import { SmpcError } from './errors.ts';
 import { randomBytes } from './random.ts';
 
 /** Length of X25519 public keys, secret keys and shared secrets. */
@@ -30,7 +30,7 @@ export const KA_BACKENDS = ['auto', 'webcrypto', 'noble'] as const;
 export type KaBackend = (typeof KA_BACKENDS)[number];
 
 /** An X25519 key pair as raw bytes. The secret key is secret: never log or send it. */
-export interface KeyPair {
+export interface AgreementKeyPair {
   readonly publicKey: Uint8Array;
   readonly secretKey: Uint8Array;
 }
@@ -132,10 +132,12 @@ export function publicKeyFromSecret(secretKey: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
- * const { publicKey, secretKey } = await generateKeyPair();
+ * const { publicKey, secretKey } = await generateAgreementKeyPair();
  * ```
  */
-export async function generateKeyPair(options: { readonly backend?: KaBackend } = {}): Promise<KeyPair> {
+export async function generateAgreementKeyPair(
+  options: { readonly backend?: KaBackend } = {},
+): Promise<AgreementKeyPair> {
   const backend = assertOneOf(options.backend ?? 'auto', 'backend', KA_BACKENDS);
   if (await useWebCrypto(backend)) {
     const subtle = (globalThis.crypto as Crypto).subtle;

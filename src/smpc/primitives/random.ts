@@ -4,8 +4,9 @@
  * bytes as the WebCrypto spec requires.
  *
  * A {@link RandomSource} is injectable wherever randomness is consumed, so known-answer tests and
- * reproducible simulations can supply a deterministic stream. Production code should never pass
- * one: the default is the platform CSPRNG.
+ * reproducible simulations can supply a deterministic stream, but only one marked by
+ * {@link injectableRandom}, whose mark (a private symbol) no public entry exports: a caller of the
+ * published API cannot pass one, and the `random` options are left out of the published types.
  *
  * Deliberately not here: `Math.random` (never used for anything in this module), seeding, or any
  * home-made generator.
@@ -13,7 +14,8 @@
  * @module
  */
 
-import { SmpcError } from './errors.ts';
+import { ConfideArgumentError } from '../../errors.ts';
+import { SmpcError } from '../errors.ts';
 
 /** Returns `length` bytes of randomness. Must be a CSPRNG unless used in tests. */
 export type RandomSource = (length: number) => Uint8Array;
@@ -55,4 +57,36 @@ export function drawBytes(source: RandomSource, length: number): Uint8Array {
     );
   }
   return bytes;
+}
+
+/** The mark of a source that may replace the CSPRNG; never exported from a public entry. */
+const INJECTABLE: unique symbol = Symbol('confide.injectableRandom');
+
+/**
+ * Marks `source` as one that may replace the platform CSPRNG: for known-answer tests and the
+ * simulator's seeded inputs only. Not exported from any public entry.
+ * @internal
+ */
+export function injectableRandom(source: RandomSource): RandomSource {
+  const marked = (length: number): Uint8Array => source(length);
+  Object.defineProperty(marked, INJECTABLE, { value: true });
+  return marked;
+}
+
+/**
+ * The source a `random` option names: the platform CSPRNG when it is undefined, else a source
+ * marked by {@link injectableRandom}.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for anything else (a public caller cannot
+ *   replace the CSPRNG).
+ */
+export function resolveRandom(value: unknown, label = 'random'): RandomSource {
+  if (value === undefined || value === randomBytes) return randomBytes;
+  if (typeof value === 'function' && (value as { [INJECTABLE]?: unknown })[INJECTABLE] === true) {
+    return value as RandomSource;
+  }
+  throw new ConfideArgumentError(
+    'INVALID_ARGUMENT',
+    `${label} cannot be replaced: secrets come from crypto.getRandomValues; remove the ${label} option`,
+  );
 }

@@ -17,10 +17,10 @@
 
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { ConfideArgumentError } from '../errors.ts';
-import { assertBytes, assertInteger } from '../internal/assert.ts';
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertBytes, assertInteger } from '../../internal/assert.ts';
+import { assertBytesInRange } from '../validate.ts';
 import { utf8 } from './encoding.ts';
-import { assertBytesInRange } from './validate.ts';
 
 /** Length of a session id: a SHA-256 digest. */
 export const SESSION_ID_LENGTH = 32;

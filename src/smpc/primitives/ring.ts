@@ -18,10 +18,10 @@
  * @module
  */
 
-import { ConfideArgumentError } from '../errors.ts';
-import { assertInteger } from '../internal/assert.ts';
-import { SmpcError } from './errors.ts';
-import { assertUint32Array } from './validate.ts';
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertInteger } from '../../internal/assert.ts';
+import { SmpcError } from '../errors.ts';
+import { assertUint32Array } from '../validate.ts';
 
 /** Largest supported ring width: lanes are 32-bit. */
 export const MAX_RING_BITS = 32;

@@ -30,11 +30,10 @@
  * @module
  */
 
-import { ConfideArgumentError } from '../errors.ts';
-import { assertInteger } from '../internal/assert.ts';
-import { SmpcError } from './errors.ts';
-import { drawBytes, type RandomSource, randomBytes } from './random.ts';
-import { assertFunction } from './validate.ts';
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertInteger } from '../../internal/assert.ts';
+import { SmpcError } from '../errors.ts';
+import { drawBytes, type RandomSource, resolveRandom } from './random.ts';
 
 /** A positive rational p/q in lowest terms. */
 export interface Rational {
@@ -324,7 +323,7 @@ function floorSqrt(n: bigint): bigint {
 }
 
 function sampler(variance: VarianceInput, random: RandomSource | undefined): DiscreteGaussian {
-  const source = assertFunction<RandomSource>(random ?? randomBytes, 'random');
+  const source = resolveRandom(random);
   return new DiscreteGaussian(toRational(variance), new Uniform(source));
 }
 
@@ -332,13 +331,15 @@ function sampler(variance: VarianceInput, random: RandomSource | undefined): Dis
  * One exact sample from the discrete Gaussian N_Z(0, σ²): P[x] ∝ exp(−x²/(2σ²)) on the integers.
  *
  * @param variance σ² as a number (converted exactly), bigint or `{ numerator, denominator }`.
- * @param random byte source; defaults to the platform CSPRNG. Inject one only in tests.
  * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for a variance that is not positive and finite.
  * @example
  * ```ts
  * sampleDiscreteGaussian({ numerator: 10n ** 12n, denominator: 3n }); // e.g. -412877n
  * ```
  */
+export function sampleDiscreteGaussian(variance: VarianceInput): bigint;
+/** @internal With a byte source in place of the platform CSPRNG: tests only. */
+export function sampleDiscreteGaussian(variance: VarianceInput, random?: RandomSource): bigint;
 export function sampleDiscreteGaussian(variance: VarianceInput, random?: RandomSource): bigint {
   const s = sampler(variance, random).sample();
   return typeof s === 'bigint' ? s : BigInt(s);
@@ -359,7 +360,10 @@ export function sampleDiscreteGaussian(variance: VarianceInput, random?: RandomS
 export function sampleDiscreteGaussianVector(
   variance: VarianceInput,
   length: number,
-  options: { readonly random?: RandomSource } = {},
+  options: {
+    /** @internal Tests only: not in the published declarations. */
+    readonly random?: RandomSource;
+  } = {},
 ): Int32Array {
   const n = assertInteger(length, 'length', 0, MAX_SAMPLES);
   const v = toRational(variance);
@@ -395,7 +399,10 @@ export function sampleDiscreteGaussianVector(
 export function sampleDiscreteGaussianBigVector(
   variance: VarianceInput,
   length: number,
-  options: { readonly random?: RandomSource } = {},
+  options: {
+    /** @internal Tests only: not in the published declarations. */
+    readonly random?: RandomSource;
+  } = {},
 ): BigInt64Array {
   const n = assertInteger(length, 'length', 0, MAX_SAMPLES);
   const v = toRational(variance);

@@ -22,11 +22,11 @@
  */
 
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { assertBytes, assertInteger, assertString } from '../internal/assert.ts';
+import { assertBytes, assertInteger, assertString } from '../../internal/assert.ts';
+import { SmpcError } from '../errors.ts';
+import { assertBytesInRange } from '../validate.ts';
 import { concatBytes, lengthPrefixed, u32be, utf8 } from './encoding.ts';
-import { SmpcError } from './errors.ts';
 import { randomBytes } from './random.ts';
-import { assertBytesInRange } from './validate.ts';
 
 /** Envelope version 1: ChaCha20-Poly1305, 12-byte random nonce. */
 export const ENVELOPE_VERSION = 0x01;
