@@ -437,7 +437,7 @@ describe('confide smpc join --retry', () => {
     served.child.kill('SIGINT');
     const r = await served.done;
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('round len-1: c declined (INVALID_ARGUMENT)');
+    expect(r.stderr).toContain('round len-1: c declined (INVALID_ARGUMENT: ');
     await slow.closed;
   });
 

@@ -3,9 +3,9 @@
 // names the report prints accepted by --drop-at; --vector-length with --dim as a deprecated alias;
 // fractions as `0.1` or `10%`.
 import { describe, expect, it } from 'vitest';
-import { runConfide } from '../fixtures/cli.ts';
+import { runConfideLoud } from '../fixtures/cli.ts';
 
-const confide = (...args: string[]) => runConfide(process.cwd(), 'smpc', 'simulate', ...args);
+const confide = (...args: string[]) => runConfideLoud(process.cwd(), 'smpc', 'simulate', ...args);
 const DEPRECATED = /^confide: warning: (\S+( \S+)?) is deprecated .*; use (.+)$/m;
 
 describe('confide smpc simulate: progress and counts', () => {
