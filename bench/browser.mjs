@@ -1,5 +1,5 @@
 /**
- * Browser encryption benchmark (issue 3 §5, browser part): `npm run bench:browser`.
+ * Browser encryption benchmark (browser part): `npm run bench:browser`.
  *
  * Encrypt time per sample in headless Chromium (the `confide/browser` client worker, timed on the
  * page around `await client.encrypt(rows)`, so it includes the message round trip and the transfer
@@ -288,7 +288,7 @@ function report({ shapes, browserVersion, seconds, loadBefore, loadAfter }) {
   const lines = [
     '## Browser',
     '',
-    'Issue 3 §5: client encryption in headless Chromium (the `confide/browser` worker) against Node (`HeClient` on the main thread), same model, rows and parameters, same run. `npm run bench:browser`; method in the header of [browser.mjs](browser.mjs).',
+    'Client encryption in headless Chromium (the `confide/browser` worker) against Node (`HeClient` on the main thread), same model, rows and parameters, same run. `npm run bench:browser`; method in the header of [browser.mjs](browser.mjs).',
     '',
     `- Date: ${new Date().toISOString()}; commit ${m.commit}`,
     `- CPU: ${m.cpu}; ${m.cores} cores available; Node ${m.node}, node-seal ${m.sealVersion}, Chromium ${browserVersion} (headless, Debian package)`,

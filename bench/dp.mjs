@@ -1,5 +1,5 @@
 /**
- * Distributed differential privacy (issue 5 §2): `npm run bench:dp` builds dist/ and runs this.
+ * Distributed differential privacy: `npm run bench:dp` builds dist/ and runs this.
  *
  * - The exact discrete Gaussian sampler (`sampleDiscreteGaussianVector`, integer arithmetic,
  *   Canonne–Kamath–Steinke Algorithms 1–3) at several variances, against the baseline a quick
@@ -88,7 +88,7 @@ const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
 const text = [
   '## Distributed differential privacy',
   '',
-  'Issue 5 §2, `npm run bench:dp` (bench/dp.mjs; method in its header). Exact discrete Gaussian sampling (integer',
+  '`npm run bench:dp` (bench/dp.mjs; method in its header). Exact discrete Gaussian sampling (integer',
   'arithmetic) against a rounded continuous Gaussian (Box–Muller over the same CSPRNG: inexact, the shortcut the',
   'accounting does not cover), and the DP client pipeline against plain quantization, in one process. The sampler',
   'works on safe integers while its numbers fit and on BigInt beyond (e.g. σ² = 123456.789, whose exact rational is large).',

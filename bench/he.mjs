@@ -1,5 +1,5 @@
 /**
- * Encrypted-inference benchmark (issue 2 §10): `npm run bench:he`.
+ * Encrypted-inference benchmark: `npm run bench:he`.
  *
  * Measures, on the 30-feature breast-cancer logistic model:
  *   (a) the SDK's batch layout against a hand-written raw node-seal loop doing the same math with
@@ -9,7 +9,7 @@
  *   (d) upload and download bytes per sample for both layouts;
  *   (e) evaluation-key bytes per layout choice.
  *
- * Method (as in the engine research, §6): every measurement set runs in a fresh child process
+ * Method: every measurement set runs in a fresh child process
  * (`node --expose-gc bench/he.mjs --child <task>`); each child warms up, then alternates SDK and raw
  * repetitions (which goes first alternates too) with a forced GC before each repetition, and reports
  * per-repetition times; the parent takes the median within each process and then the median over
@@ -36,22 +36,23 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATA = new URL('../data/breast-cancer-wisconsin.csv', import.meta.url);
 const RESULT_MARK = '@@bench-result ';
 
-// Reference points: issue 2 §10 and /work/shared/research/he-engine.md §6 (node-seal 7, N = 8192).
+// Reference points: the SDK's targets and earlier measurements of a raw node-seal 7 loop (N = 8192,
+// its own parameter chain); "batch run" and "single run" name that loop's two layouts.
 const REF = {
-  encryptMs: '88.4 ms (research B, v7 @ Node 22; 90.3 @ 24)',
-  inferMs: '39.2 ms (research B, v7 @ 22; 45.7 @ 24)',
-  decryptMs: '0.80 ms (research B, v7 @ 22)',
-  endToEnd: '≈ 32,000 (issue; research B v7: 32,049)',
-  serverPerSec: '104,527 (research B, v7 @ 22)',
-  singleServerMs: '≈ 18 ms (issue; research A v7: 18.2)',
-  singleEncryptMs: '2.81 ms (research A, v7)',
-  singleDecryptMs: '0.59 ms (research A, v7, incl. sigmoid)',
-  batchUpload: '≈ 1,200 (issue; research B seeded zstd: 1,195)',
-  batchDownload: '32.0 (research B, last level)',
-  singleUpload: '161,400 (research A, seeded zstd)',
-  singleDownload: '131,185 (research A, last level)',
+  encryptMs: '88.4 ms (earlier batch run, v7 @ Node 22; 90.3 @ 24)',
+  inferMs: '39.2 ms (earlier batch run, v7 @ 22; 45.7 @ 24)',
+  decryptMs: '0.80 ms (earlier batch run, v7 @ 22)',
+  endToEnd: '≈ 32,000 (target; earlier batch run, v7: 32,049)',
+  serverPerSec: '104,527 (earlier batch run, v7 @ 22)',
+  singleServerMs: '≈ 18 ms (target; earlier single run, v7: 18.2)',
+  singleEncryptMs: '2.81 ms (earlier single run, v7)',
+  singleDecryptMs: '0.59 ms (earlier single run, v7, incl. sigmoid)',
+  batchUpload: '≈ 1,200 (target; earlier batch run, seeded zstd: 1,195)',
+  batchDownload: '32.0 (earlier batch run, last level)',
+  singleUpload: '161,400 (earlier single run, seeded zstd)',
+  singleDownload: '131,185 (earlier single run, last level)',
   keysBatch: '0 (no keys needed)',
-  keysSingle: '4.0 MB (research A, steps 1,2,4,8,16, seeded)',
+  keysSingle: '4.0 MB (earlier single run, steps 1,2,4,8,16, seeded)',
 };
 
 function envInt(name, fallback, min = 1) {
@@ -721,7 +722,7 @@ function buildReport({ info, config, batch, single, keys, seconds, loadBefore, l
 
   return `# Encrypted-inference benchmark (\`npm run bench:he\`)
 
-Issue 2 §10. How to run and what each row means: [README.md](README.md).
+How to run and what each row means: [README.md](README.md).
 
 ## Machine and run
 
@@ -746,7 +747,7 @@ ${table}
 
 **(a) verdict:** end to end the SDK's batch layout costs ${fmt.ratio(pairedTotal)} the raw loop (median of per-pair ratios; ${within(pairedTotal)}); per phase: encrypt ${fmt.ratio(pairedRatio(batch, 'encrypt'))}, infer ${fmt.ratio(pairedRatio(batch, 'infer'))}, decrypt ${fmt.ratio(pairedRatio(batch, 'decrypt'))}. The ratio of the two medians is ${fmt.ratio(ratioTotal)}; when it differs much from the paired ratio, the machine was noisy.
 
-The SDK does work the raw loop does not: input validation and the scaler per row, container encoding with a SHA-256 digest (client and server), on the server the container digest check, header and size checks of every SEAL object, zstd inflation in Node under a size cap before SEAL loads it, level/scale/transparency checks of every loaded ciphertext; on the client, checks of the result container, rounding of scores to the declared precision and one prediction object per row. Reference points are from issue 2 §10 and the engine research (node-seal 7, N = 8192, its own parameter chain), not from this run.
+The SDK does work the raw loop does not: input validation and the scaler per row, container encoding with a SHA-256 digest (client and server), on the server the container digest check, header and size checks of every SEAL object, zstd inflation in Node under a size cap before SEAL loads it, level/scale/transparency checks of every loaded ciphertext; on the client, checks of the result container, rounding of scores to the declared precision and one prediction object per row. Reference points are the targets set for this SDK and earlier measurements of a raw node-seal 7 loop (N = 8192, its own parameter chain), not from this run.
 
 ## Per-process medians (SDK / raw, ms)
 

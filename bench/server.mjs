@@ -1,5 +1,5 @@
 /**
- * Inference-server benchmark (issue 3 §5): `npm run bench:server`.
+ * Inference-server benchmark: `npm run bench:server`.
  *
  * Starts the real server (`confide he serve`, the built CLI, a child process on 127.0.0.1) three
  * times in one run: scoring in-process, on a pool of 1 worker and on a pool of 2 workers. For each,
@@ -217,10 +217,7 @@ async function main() {
     x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
   const lines = [];
   lines.push(HEADING, '');
-  lines.push(
-    'Issue 3 §5 (`npm run bench:server`, `bench/server.mjs`). How to run: [README.md](README.md).',
-    '',
-  );
+  lines.push('`npm run bench:server` (`bench/server.mjs`). How to run: [README.md](README.md).', '');
   lines.push(`- Date: ${new Date().toISOString()}`);
   lines.push(
     `- CPU: ${os.cpus()[0]?.model ?? 'unknown'}; ${os.cpus().length} logical cores (${os.availableParallelism()} available to Node); the load generator runs on the same machine`,

@@ -1,5 +1,5 @@
 /**
- * Secure aggregation over the network (issue 5 §5): `npm run bench:smpc-network` builds dist/ and
+ * Secure aggregation over the network: `npm run bench:smpc-network` builds dist/ and
  * runs this. One round of n = 100 clients, vector length m = 10^5, 10% dropout, on loopback:
  *
  * - **Network round** — the `AggregationServer` (confide/smpc/server) runs in this process; the
@@ -255,7 +255,7 @@ async function main() {
   const lines = [
     HEADING,
     '',
-    'Issue 5 §5, `npm run bench:smpc-network` (bench/smpc-network.mjs; method in its header). One round on loopback: the',
+    '`npm run bench:smpc-network` (bench/smpc-network.mjs; method in its header). One round on loopback: the',
     `AggregationServer in the bench process, ${n} AggregationClients spread over ${hosts} child processes, the ${doomedCount}`,
     'dropouts closing their connection after ShareKeys (before MaskedInput: the server reconstructs their masking keys).',
     'Crypto = time inside the state-machine steps, timed in an in-memory replay of the same round on one thread: server',

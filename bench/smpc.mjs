@@ -1,5 +1,5 @@
 /**
- * Secure-aggregation benchmark (issue 4 §5): `npm run bench:smpc` builds dist/ and runs this.
+ * Secure-aggregation benchmark: `npm run bench:smpc` builds dist/ and runs this.
  *
  * What it measures, for n ∈ {100, 1000} clients, vector length m ∈ {10^4, 10^6}, dropout
  * δ ∈ {0, 10%, 30%}, complete and Harary graphs, with (k, t) from the planner (profile
@@ -426,7 +426,7 @@ async function main() {
   const lines = [
     '## Secure aggregation',
     '',
-    'Issue 4 §5, `npm run bench:smpc` (bench/smpc.mjs). Method and caveats are in the script header; in short:',
+    '`npm run bench:smpc` (bench/smpc.mjs). Method and caveats are in the script header; in short:',
     '',
     '- **Client**: one representative client runs all four of its protocol steps for real against its k planned',
     "  neighbours (real keys, real envelopes sealed to it under the real session id); its neighbours' own rounds",

@@ -1,5 +1,5 @@
 /**
- * Worker-pool benchmark (issue 3 §1): `npm run bench:workers`.
+ * Worker-pool benchmark: `npm run bench:workers`.
  *
  * On the 30-feature breast-cancer logistic model (trained as `npm run demo` does, keys for both
  * layouts as `HeClient.create(model)` makes them), in one process and one run:
@@ -273,7 +273,7 @@ function report({ info, startup, results, rounds, warmup, starts, loadBefore, lo
   const lines = [
     HEADING,
     '',
-    'Issue 3 §1: `npm run bench:workers` (`bench/workers.mjs`). Target: 2 workers give at least 1.8× the',
+    '`npm run bench:workers` (`bench/workers.mjs`). Target: 2 workers give at least 1.8× the',
     'throughput of 1 worker on a batch of 16 or more ciphertexts, warm, on 2 cores.',
     '',
     `- Date: ${new Date().toISOString()}; ${info.cpu}, ${info.cores} logical cores (${info.available} available to Node); Node ${info.node}, node-seal ${info.seal}`,

@@ -108,7 +108,7 @@ export const PRESETS: Readonly<Record<'compact' | 'standard' | 'precise', CkksPa
     coeffModulusBits: Object.freeze([58, 36, 58]),
     scaleBits: 36,
   }),
-  /** N = 8192, the research reference chain's sizes: scale 2^40, 160 bits. */
+  /** N = 8192, scale 2^40, 160 bits: more headroom than `compact` for the same ring size. */
   standard: Object.freeze({
     polyModulusDegree: 8192,
     coeffModulusBits: Object.freeze([60, 40, 60]),

@@ -1,7 +1,7 @@
 /**
  * Distributed differential privacy for secure aggregation: the distributed discrete Gaussian
  * mechanism of Kairouz, Liu and Steinke (ICML 2021, arXiv 2102.06387), planned for the worst case
- * of dropouts (research note scenario E.38).
+ * of dropouts.
  *
  * - {@link planDistributedDiscreteGaussian} turns a target (ε, δ) over R rounds, an L2 clip, a
  *   scale (or value bits), the dimension, the expected cohort n, the minimum survivors t and the

@@ -84,7 +84,7 @@ export const SMPC_ERROR_CODES = [
   'SMPC_UNAUTHENTICATED',
   /** A frame names another round or session than the one in progress (replayed or reordered). */
   'SMPC_WRONG_SESSION',
-  /** The announced payload does not match its digest, or the round parameters do not bind it (B.22). */
+  /** The announced payload does not match its digest, or the round parameters do not bind it. */
   'SMPC_PAYLOAD_MISMATCH',
   /** The connection closed, or could not be opened, before the exchange finished. */
   'SMPC_CONNECTION_CLOSED',

@@ -2,7 +2,7 @@
  * The round planner: derives the neighbour degree k and Shamir threshold t of a SecAgg+ round
  * from the cohort size n, the expected dropout rate δ, the assumed fraction γ of corrupt clients
  * and the threat profile, and refuses configurations it cannot make safe — with the reason —
- * instead of warning (research note §5, item 5; scenarios A.7, B.12, D.32).
+ * instead of warning.
  *
  * Harary graphs follow the analysis of Bell et al. (CCS'20) as Google's production finder
  * (`fcp/secagg/server/graph_parameter_finder.cc`) parameterises it: statistical security σ = 40
@@ -30,7 +30,7 @@
  * reveal one kind of share, and t exceeds (t1 + k)/2, so no split yields t of both kinds even
  * with the corrupt holders revealing both) and additionally requires t > 2k/3, the active bound
  * every client's policy enforces; it refuses when no k satisfies both with correctness at η = 20.
- * Signed advertisements keep stopping key substitution and Sybils (B.16). Feasibility needs
+ * Signed advertisements keep stopping key substitution and Sybils. Feasibility needs
  * γ < 1/3 (active) besides γ + 2δ ≤ 0.9. Optionally it also checks that n quantized values of `valueBits` bits
  * cannot wrap a ring of `ringBits` bits (`assertSumFits`).
  *

@@ -236,8 +236,8 @@ export function maxSummands(valueBits: number, ringBits: number = DEFAULT_RING_B
 
 /**
  * Refuses a configuration whose sum of `summands` quantized vectors could wrap around the ring.
- * Call it when planning a round, before any client quantizes (scenario D.32 of the research note:
- * n = {@link maxSummands} is exact, one more is refused).
+ * Call it when planning a round, before any client quantizes (n = {@link maxSummands} is exact, one more
+ * is refused).
  *
  * @throws {SmpcError} `SMPC_OVERFLOW_RISK` when summands · M > 2^(b−1) − 1.
  */

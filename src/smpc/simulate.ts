@@ -1,6 +1,6 @@
 /**
- * A whole SecAgg+ round in memory, end to end, for the `confide smpc simulate` command (issue 4
- * §3) and for experiments: plan the round, generate float updates, quantize them, run every
+ * A whole SecAgg+ round in memory, end to end, for the `confide smpc simulate` command and
+ * for experiments: plan the round, generate float updates, quantize them, run every
  * client and the server through the in-memory transport with a dropout schedule, and report
  * whether the unmasked aggregate is exact, the dequantization error against the float sum, time
  * per stage and bytes sent per client.

@@ -1,5 +1,5 @@
 /**
- * Weighted means through a secure sum (research note scenario D.34): each client packs
+ * Weighted means through a secure sum: each client packs
  * [w′, w′·x] with w′ = w / maxWeight, quantizes it, and the aggregate [Σw′, Σw′·x] decodes to the
  * weighted mean Σw·x / Σw. This is Flower's `[q_ratio, q_ratio·params]` packing with two
  * deliberate changes: a weight above `maxWeight` (or not positive) is refused, not merely logged,

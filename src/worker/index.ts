@@ -1,6 +1,6 @@
 /**
  * `confide/worker`: a pool of workers that score encrypted batches in parallel, in Node
- * (`worker_threads`) and browsers (module Web Workers) behind one API (issue 3 §1).
+ * (`worker_threads`) and browsers (module Web Workers) behind one API.
  *
  * SEAL is compiled once on the calling thread and the compiled module handed to every worker; each
  * worker loads a client's evaluation keys once per model and reuses them for every job; batches go

@@ -1,5 +1,5 @@
 /**
- * The inference pool: encrypted batches scored on several workers at once (issue 3 §1).
+ * The inference pool: encrypted batches scored on several workers at once.
  *
  * - **SEAL compiled once.** {@link InferencePool.create} compiles SEAL's WebAssembly on this thread
  *   (or reuses the module this thread already loaded) and hands the compiled `WebAssembly.Module`

@@ -1,4 +1,4 @@
-// A headless Chromium tab joins a secure-aggregation round next to two Node clients (issue 5 §4).
+// A headless Chromium tab joins a secure-aggregation round next to two Node clients.
 // The page is bundled with esbuild for `platform: 'browser'` from `confide/smpc` (the package's
 // dist, as an application consumes it; a `node:` import anywhere in it would fail the build), and
 // its AggregationClient uses the browser's own WebSocket and WebCrypto. The server runs in this

@@ -1,7 +1,7 @@
-// Adversarial scenarios of research note §4 run as whole rounds through a tampering transport (a
-// scripted malicious server or faulty client rewrites, replays or swaps messages in flight):
-// C.28 bad envelopes, C.30 masked-vector replay, B.18 roster size, B.22 model/round binding and
-// C.29 input validation. Every test checks the invariant of issue 4 §4: the sum is exact over
+// Adversarial scenarios run as whole rounds through a tampering transport (a scripted malicious
+// server or faulty client rewrites, replays or swaps messages in flight): bad envelopes,
+// masked-vector replay, roster size, model/round binding and input validation. Every test checks
+// one invariant: the sum is exact over
 // the clients it claims to include, or the round aborts — never a silently wrong sum — and no
 // honest client reveals a self-mask share of a client whose input is not in the sum.
 import fc from 'fast-check';
@@ -76,7 +76,7 @@ const sumOf = (inputs: Map<string, Uint32Array>, ids: readonly string[], bits = 
     ),
   );
 
-describe('C.28: a client that sends a bad share envelope is reported and excluded, not an abort', () => {
+describe('a client that sends a bad share envelope is reported and excluded, not an abort', () => {
   const params = makeParams(6, { threshold: 3 }); // complete, k = 5, t = 3
 
   it('a garbage envelope to one neighbour: the sender is dropped, the rest sum exactly', async () => {
@@ -150,7 +150,7 @@ describe('C.28: a client that sends a bad share envelope is reported and exclude
   });
 });
 
-describe('C.30: a replayed masked vector is detected, never summed silently', () => {
+describe('a replayed masked vector is detected, never summed silently', () => {
   const params = makeParams(6, { threshold: 3, vectorLength: 16 });
 
   it('a byte-identical replay excludes the replaying client; the sum over the rest is exact', async () => {
@@ -209,7 +209,7 @@ describe('C.30: a replayed masked vector is detected, never summed silently', ()
   });
 });
 
-describe('B.18: too few or too many participants in ShareKeys', () => {
+describe('too few or too many participants in ShareKeys', () => {
   const params = makeParams(5, { threshold: 3 });
 
   it('a roster leaving fewer than t neighbours, or naming more clients than the cohort, aborts the client', async () => {
@@ -241,7 +241,7 @@ describe('B.18: too few or too many participants in ShareKeys', () => {
   });
 });
 
-describe('B.22: the round id (bind the model hash into it) is bound into every key', () => {
+describe('the round id (bind the model hash into it) is bound into every key', () => {
   it('a client shown another model never has its input summed, and never has its self mask revealed', async () => {
     const params = makeParams(6, { roundId: 'round-7/model:aaaa', threshold: 3 });
     const inputs = inputsFor(params);
@@ -301,7 +301,7 @@ describe('B.22: the round id (bind the model hash into it) is bound into every k
   });
 });
 
-describe('C.29: input validation — what secure aggregation can and cannot check', () => {
+describe('input validation — what secure aggregation can and cannot check', () => {
   it('rejects ill-formed inputs before any protocol message: out of the ring, wrong length, non-finite', async () => {
     const params = makeParams(5, { threshold: 3, ringBits: 16, vectorLength: 4 });
     expectCode(
@@ -392,7 +392,7 @@ describe('transport: hostile bytes from a client are refused at the edge', () =>
   });
 });
 
-describe('B.24: no restart after masked input', () => {
+describe('no restart after masked input', () => {
   it('a client that masked refuses a new advertise-request, and after an abort answers nothing', async () => {
     const params = makeParams(5, { threshold: 3 });
     const t = await trace(params);
@@ -410,7 +410,7 @@ describe('B.24: no restart after masked input', () => {
     await expect(clientStep(gone.state, t.requests[3]?.get('c0'))).rejects.toMatchObject({
       code: 'SMPC_ABORTED',
     });
-    // a fresh client of the application refuses a second session for the same round id (B.23)
+    // a fresh client of the application refuses a second session for the same round id
     const again = createClient({
       id: 'c0',
       input: new Uint32Array(params.vectorLength),

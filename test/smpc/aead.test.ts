@@ -69,7 +69,7 @@ describe('share envelopes', () => {
     expect(toHex(openEnvelope(key, a, ctx))).toBe(toHex(plaintext));
   });
 
-  it('fails to open under any other session, round, sender or recipient (scenario B.20)', () => {
+  it('fails to open under any other session, round, sender or recipient', () => {
     const box = sealEnvelope(key, plaintext, ctx);
     const others: EnvelopeContext[] = [
       { ...ctx, sessionId: randomBytes(32) },

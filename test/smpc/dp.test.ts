@@ -25,7 +25,7 @@ const BASE: DpPlanInput = {
   ringBits: 32,
 };
 
-describe('planning the distributed discrete Gaussian (scenario E.38)', () => {
+describe('planning the distributed discrete Gaussian', () => {
   const plan = planDistributedDiscreteGaussian(BASE);
 
   it('is plain JSON that validates after a round trip', () => {

@@ -1,6 +1,6 @@
 // Dropouts as they really happen: client processes (test/smpc/fixtures/sum-client.mjs, the built
 // confide/smpc) SIGKILLed at each point of a round over loopback, triggered by the server's own
-// events (research note §4 A.2–A.6). The test knows every client's input, so it checks every
+// events. The test knows every client's input, so it checks every
 // outcome against the plain sum over the survivors the server reports: the sum is exact, or the
 // round aborted with no sum, never anything else. After each kill, a second round over the clients
 // left is exact too.
@@ -103,7 +103,7 @@ describe('SIGKILLed client processes, one point of the round at a time', () => {
       // With k = 5 and t = 3, one dropout never forces an abort.
       expect(result.status).toBe('completed');
       if (point.input === 'in') {
-        // A.4: its masked input arrived before it died, so it is in the sum.
+        // its masked input arrived before it died, so it is in the sum.
         expect(result.survivors).toContain(victim);
       } else {
         expect(result.survivors).not.toContain(victim);

@@ -1,4 +1,4 @@
-// A server restart mid-round with real processes (research note §4 A.10, issue 5 §1): the
+// A server restart mid-round with real processes: the
 // aggregation server runs as its own process with a FileRoundStore and is SIGKILLed in the middle
 // of a round; a new server process on the same port and store reports that round aborted
 // (`SMPC_SERVER_RESTARTED`) and retires its id; the client processes reconnect on their own as new

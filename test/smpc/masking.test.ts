@@ -12,7 +12,7 @@ import { expandPrg } from '../../src/smpc/primitives/prg.ts';
 import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import { expectCode, expectCodeAsync } from './helpers.ts';
 
-describe('pairwise mask sign (scenario D.37)', () => {
+describe('pairwise mask sign', () => {
   it('is antisymmetric for any distinct ids, numeric or not (property)', () => {
     fc.assert(
       fc.property(
@@ -91,7 +91,7 @@ describe('masks', () => {
     expect(Array.from(part)).toEqual(Array.from(full.subarray(500, 800)));
   });
 
-  it('keys differ by session, purpose and vector name (scenario B.25)', () => {
+  it('keys differ by session, purpose and vector name', () => {
     const secret = randomBytes(32);
     const s1 = randomBytes(32);
     const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');

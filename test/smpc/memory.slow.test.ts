@@ -1,4 +1,4 @@
-// Scenario F.40: memory. (1) Over many whole rounds, retained memory stays flat (nothing from a
+// Memory. (1) Over many whole rounds, retained memory stays flat (nothing from a
 // finished round is kept anywhere but in what runRound returns). (2) A client masking a
 // 1M-coordinate update with its 10 peers adds the masks chunk by chunk: its peak memory is a few
 // vectors, never one full-length mask per peer. Runs under `npm run test:slow`.
@@ -21,7 +21,7 @@ function retained(): number {
 
 const MiB = 1 << 20;
 
-describe('memory (F.40, slow)', () => {
+describe('memory (slow)', () => {
   it('stays flat over 60 rounds of 8 clients × 20,000 coordinates', async () => {
     const params = makeParams(8, { threshold: 5, vectorLength: 20_000 });
     const inputs = new Map(params.clients.map((id) => [id, randomLanes(20_000)]));

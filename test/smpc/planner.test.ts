@@ -151,7 +151,7 @@ describe('planRound', () => {
     );
   });
 
-  it('refuses a ring too small for the cohort (scenario D.32)', () => {
+  it('refuses a ring too small for the cohort', () => {
     expectCode(
       () =>
         planRound({

@@ -191,7 +191,7 @@ describe('expandPrg properties', () => {
     }
   });
 
-  it('outputs lie below the modulus and are uniform (chi-square, scenario D.35)', async () => {
+  it('outputs lie below the modulus and are uniform (chi-square)', async () => {
     // m = 10 (rejection path) and m = 2^4 (masking path), 100k samples, df = m - 1.
     // Critical values at p = 1e-6 (scipy chi2.isf): df 9 -> 44.81, df 15 -> 56.49; false failure ~1e-6.
     for (const [algorithm, modulus, critical] of [

@@ -171,7 +171,7 @@ describe('active profile: transitions', () => {
 });
 
 describe('active profile: defences', () => {
-  it('refuses t ≤ 2k/3 and cohorts with untrusted members (B.21)', async () => {
+  it('refuses t ≤ 2k/3 and cohorts with untrusted members', async () => {
     const weak = { v: 1, type: 'advertise-request', params: { ...params, threshold: 3 } };
     expect((await clientStep(stateAt(0), weak, secretOf(ID))).state.abort?.code).toBe(
       'SMPC_POLICY_VIOLATION',
@@ -191,7 +191,7 @@ describe('active profile: defences', () => {
     expect(wrongSelf.state.abort?.code).toBe('SMPC_POLICY_VIOLATION');
   });
 
-  it('refuses substituted, unsigned or forged roster keys, and Sybils (B.16)', async () => {
+  it('refuses substituted, unsigned or forged roster keys, and Sybils', async () => {
     const req = t.requests[1]?.get(ID) as ShareKeysRequest;
     const victim = req.roster.find((e) => e.id === 'c2');
     if (victim === undefined) throw new Error('bad trace');
@@ -221,7 +221,7 @@ describe('active profile: defences', () => {
     expect((await clientStep(stateAt(1), req, secretOf(ID))).state.stage).toBe('shared-keys');
   });
 
-  it('refuses to reveal unless t valid signatures cover exactly the survivor set it signed (B.12)', async () => {
+  it('refuses to reveal unless t valid signatures cover exactly the survivor set it signed', async () => {
     const signed = await clientStep(stateAt(3), t.requests[3]?.get(ID), secretOf(ID));
     const good = t.requests[4]?.get(ID) as UnmaskRequest;
     const cases: [string, UnmaskRequest][] = [
@@ -268,7 +268,7 @@ describe('active profile: defences', () => {
     expect(ok.state.stage).toBe('done');
   });
 
-  it('a server showing different survivor sets to different clients cannot collect both shares of anyone (B.12)', async () => {
+  it('a server showing different survivor sets to different clients cannot collect both shares of anyone', async () => {
     // The server shows group A "c5 survived" and group B "c5 dropped", collects each group's
     // signatures, and forwards them with the matching unmask request.
     const all = params.clients;

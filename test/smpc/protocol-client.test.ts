@@ -61,12 +61,12 @@ describe('client stage transitions: every (stage, message) pair', () => {
     });
   }
 
-  it('a replayed request is refused, never processed twice (A.9)', async () => {
+  it('a replayed request is refused, never processed twice', async () => {
     const r = await clientStep(stateAt(2), request(2));
     await expectCodeAsync(clientStep(r.state, request(2)), 'SMPC_BAD_TRANSITION');
   });
 
-  it('a client that lost its state cannot rejoin with fresh secrets (A.10)', async () => {
+  it('a client that lost its state cannot rejoin with fresh secrets', async () => {
     const fresh = createClient({ id: ID, input: t.inputs.get(ID) as Uint32Array });
     for (const j of [1, 2, 3]) await expectCodeAsync(clientStep(fresh, request(j)), 'SMPC_BAD_TRANSITION');
   });
@@ -100,7 +100,7 @@ describe('client stage transitions: every (stage, message) pair', () => {
 });
 
 describe('client defences against a malicious server', () => {
-  it('refuses parameters below its policy (B.21)', async () => {
+  it('refuses parameters below its policy', async () => {
     const params = request<{ v: 1; type: 'advertise-request'; params: ReturnType<typeof makeParams> }>(
       0,
     ).params;
@@ -119,7 +119,7 @@ describe('client defences against a malicious server', () => {
     ];
     for (const p of downgrades)
       await abortsWith(0, { v: 1, type: 'advertise-request', params: p }, 'SMPC_POLICY_VIOLATION');
-    // one session per round id (B.23): a client that completed round-1 refuses a second session for it
+    // one session per round id: a client that completed round-1 refuses a second session for it
     const veteran = createClient({
       id: ID,
       input: t.inputs.get(ID) as Uint32Array,
@@ -140,7 +140,7 @@ describe('client defences against a malicious server', () => {
     expect((await clientStep(chachaOnly, request(0))).state.abort?.code).toBe('SMPC_POLICY_VIOLATION');
   });
 
-  it('refuses a roster that omits it, substitutes its keys, repeats ids or keys, or has low-order keys (B.16–B.19)', async () => {
+  it('refuses a roster that omits it, substitutes its keys, repeats ids or keys, or has low-order keys', async () => {
     const req = request<ShareKeysRequest>(1);
     const roster = req.roster;
     const self = roster.find((e) => e.id === ID);
@@ -173,7 +173,7 @@ describe('client defences against a malicious server', () => {
     }
   });
 
-  it('reports tampered, re-addressed or foreign envelopes instead of using them (B.20, C.28)', async () => {
+  it('reports tampered, re-addressed or foreign envelopes instead of using them', async () => {
     const req = request<MaskedInputRequest>(2);
     const envs = req.envelopes;
     const first = envs[0];
@@ -230,7 +230,7 @@ describe('client defences against a malicious server', () => {
     );
   });
 
-  it('reports a correctly encrypted share whose payload names the wrong recipient or index (C.31)', async () => {
+  it('reports a correctly encrypted share whose payload names the wrong recipient or index', async () => {
     // c1 is malicious: it seals, under the right key and context, a payload that lies.
     const c1 = t.clientStates[2]?.get('c1') as ClientState;
     const c0 = stateAt(2);
@@ -277,15 +277,15 @@ describe('client defences against a malicious server', () => {
     expect(ok.state.complaints).toEqual([]);
   });
 
-  it('refuses unsafe unmask requests (B.11, B.13, B.14, B.15)', async () => {
+  it('refuses unsafe unmask requests', async () => {
     const req = request<UnmaskRequest>(3);
     expect(req.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
     const cases: [string, Partial<UnmaskRequest>][] = [
-      ['peer in both lists (B.11)', { survivors: ['c0', 'c1', 'c2', 'c3', 'c4'], dropped: ['c2'] }],
-      ['self listed dropped (B.13)', { survivors: ['c1', 'c2', 'c3', 'c4'], dropped: ['c0'] }],
+      ['peer in both lists', { survivors: ['c0', 'c1', 'c2', 'c3', 'c4'], dropped: ['c2'] }],
+      ['self listed dropped', { survivors: ['c1', 'c2', 'c3', 'c4'], dropped: ['c0'] }],
       ['self omitted', { survivors: ['c1', 'c2', 'c3', 'c4'], dropped: [] }],
-      ['unknown id (B.14)', { survivors: ['c0', 'c1', 'c2', 'c3', 'c4', 'mallory'], dropped: [] }],
-      ['duplicate id (B.14)', { survivors: ['c0', 'c1', 'c1', 'c2', 'c3'], dropped: [] }],
+      ['unknown id', { survivors: ['c0', 'c1', 'c2', 'c3', 'c4', 'mallory'], dropped: [] }],
+      ['duplicate id', { survivors: ['c0', 'c1', 'c1', 'c2', 'c3'], dropped: [] }],
     ];
     for (const [what, change] of cases) {
       const res = await clientStep(stateAt(3), { ...req, ...change });
@@ -300,7 +300,7 @@ describe('client defences against a malicious server', () => {
     expect(few.state.abort?.code).toBe('SMPC_TOO_FEW_CLIENTS');
   });
 
-  it('asks for a peer whose shares it never received (U3 ⊆ U2, B.15)', async () => {
+  it('asks for a peer whose shares it never received (U3 ⊆ U2)', async () => {
     // c0 received envelopes from c1..c3 only (c4 dropped before share-keys, from c0's view)
     const req = request<MaskedInputRequest>(2);
     const partial = { ...req, envelopes: req.envelopes.filter((e) => e.from !== 'c4') };
@@ -333,7 +333,7 @@ describe('client defences against a malicious server', () => {
   });
 });
 
-describe('inconsistent survivor sets (scenario B.12, threshold mode)', () => {
+describe('inconsistent survivor sets (threshold mode)', () => {
   it('with t > k/2 (the default policy) no split of a victim’s holders yields t shares of both kinds', async () => {
     // Victim c4; its holders c0..c3 (k = 4, t = 3). The server tells each holder either
     // "c4 survived" (revealing a self-mask share) or "c4 dropped" (revealing a masking-key share).

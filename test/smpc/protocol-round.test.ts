@@ -47,7 +47,7 @@ function expectedSum(
 }
 
 describe('whole SecAgg+ rounds in memory', () => {
-  it('no dropout: the unmasked sum is exact (scenario A.1)', async () => {
+  it('no dropout: the unmasked sum is exact', async () => {
     const params = makeParams(5);
     const inputs = makeInputs(params);
     const out = await runRound({ params, inputs });
@@ -67,14 +67,14 @@ describe('whole SecAgg+ rounds in memory', () => {
   });
 
   it.each(DROP_POINTS.map((d) => [d]))(
-    'one client dropping at %s: exact sum over the survivors (A.2–A.4)',
+    'one client dropping at %s: exact sum over the survivors',
     async (d) => {
       const params = makeParams(6);
       const inputs = makeInputs(params);
       const out = await runRound({ params, inputs, dropAt: new Map([['client-2', d as DropPoint]]) });
       expect(out.server.stage).toBe('done');
       // dropping after its masked input was sent (this profile has no consistency round, so
-      // "consistency" means the same as "unmask"): its input is already in the sum (A.4)
+      // "consistency" means the same as "unmask"): its input is already in the sum
       const late = d === 'unmask' || d === 'consistency';
       const included = late ? params.clients : params.clients.filter((c) => c !== 'client-2');
       expect(out.survivors).toEqual(included);
@@ -109,7 +109,7 @@ describe('whole SecAgg+ rounds in memory', () => {
     expect(Array.from(ok.result ?? [])).toEqual(expectedSum(params, inputs, params.clients));
   });
 
-  it('too many dropouts abort instead of summing (A.5, A.6)', async () => {
+  it('too many dropouts abort instead of summing', async () => {
     const params = makeParams(5, { threshold: 3 });
     const inputs = makeInputs(params);
     for (const d of DROP_POINTS) {
@@ -149,7 +149,7 @@ describe('whole SecAgg+ rounds in memory', () => {
     expect(Array.from(out.result ?? [])).toEqual(expectedSum(params, inputs, included));
   });
 
-  it('a starved neighbourhood aborts the round deterministically, even when most clients survive (A.7)', async () => {
+  it('a starved neighbourhood aborts the round deterministically, even when most clients survive', async () => {
     // Harary k = 2, t = 2: every client needs both ring neighbours alive.
     const params = makeParams(8, { graph: 'harary', degree: 2, threshold: 2 });
     const graph = neighbourMap(params);
@@ -232,7 +232,7 @@ describe('whole SecAgg+ rounds in memory', () => {
             expect(out.server.survivors).toContain(o);
           }
           for (const o of keyOwners) expect(out.server.dropped).toContain(o);
-          // a late client (dropped before its masked input counted) never had its self-mask seed revealed (A.8)
+          // a late client (dropped before its masked input counted) never had its self-mask seed revealed
           for (const [id, d] of dropAt)
             if (d !== 'unmask' && d !== 'consistency') expect(selfOwners.has(id)).toBe(false);
           // finished clients erased their secrets and the shares they held

@@ -90,7 +90,7 @@ describe('server stage transitions: every (stage, message) pair', () => {
     await expectCodeAsync(serverStep(aborted, { type: 'close' }), 'SMPC_ABORTED');
   });
 
-  it('a duplicate, an unknown sender and a late arrival are refused, never counted (A.8, A.9)', async () => {
+  it('a duplicate, an unknown sender and a late arrival are refused, never counted', async () => {
     const once = await serverStep(serverAt(2), { type: 'message', from: 'c0', message: response(2, 'c0') });
     await expectCodeAsync(
       serverStep(once.state, { type: 'message', from: 'c0', message: response(2, 'c0') }),
@@ -100,7 +100,7 @@ describe('server stage transitions: every (stage, message) pair', () => {
       serverStep(serverAt(2), { type: 'message', from: 'mallory', message: response(2, 'c0') }),
       'SMPC_BAD_TRANSITION',
     );
-    // c4 misses the masked-input deadline; its vector arriving during unmasking is refused (A.8)
+    // c4 misses the masked-input deadline; its vector arriving during unmasking is refused
     const { state } = await collect(2, ['c0', 'c1', 'c2', 'c3']);
     expect(state.stage).toBe('unmask');
     expect(state.dropped).toEqual(['c4']);
@@ -131,7 +131,7 @@ describe('server stage transitions: every (stage, message) pair', () => {
 });
 
 describe('server defences against faulty clients', () => {
-  it('excludes a malformed masked vector and sums the others exactly (C.26)', async () => {
+  it('excludes a malformed masked vector and sums the others exactly', async () => {
     const bad = { ...(response(2, 'c3') as object), masked: new Uint32Array(3) };
     const s3 = await collect(2, ids, (id) => (id === 'c3' ? bad : undefined));
     expect(s3.state.stage).toBe('unmask');
@@ -184,7 +184,7 @@ describe('server defences against faulty clients', () => {
     expect(r.state.excluded.map((e) => e.id)).toEqual(['c0']);
   });
 
-  it('detects corrupted shares: recovers from spare shares, aborts when none spare, never sums wrongly (C.27)', async () => {
+  it('detects corrupted shares: recovers from spare shares, aborts when none spare, never sums wrongly', async () => {
     const corrupt = (id: string): UnmaskResponse => {
       const u = response(3, id) as UnmaskResponse;
       return {
@@ -225,7 +225,7 @@ describe('server defences against faulty clients', () => {
     }
   });
 
-  it('aborts when fewer than t answer unmasking (A.5)', async () => {
+  it('aborts when fewer than t answer unmasking', async () => {
     const { state } = await collect(3, ['c0', 'c1']);
     expect(state.stage).toBe('aborted');
     expect(state.abort?.code).toBe('SMPC_TOO_FEW_CLIENTS');

@@ -68,7 +68,7 @@ describe('stochastic rounding', () => {
     expect([0, 1]).toContain(out[5]);
   });
 
-  it('is unbiased: 10^4 trials lie within 6 sigma of the true sum (scenario D.33)', () => {
+  it('is unbiased: 10^4 trials lie within 6 sigma of the true sum', () => {
     // Each trial rounds 0.3 (Bernoulli(0.3) extra); the mean of 10^4 sums of 10 such roundings
     // has standard deviation sqrt(10 · 0.21 / 10^4) ≈ 0.0145.
     const trials = 10_000;
@@ -161,7 +161,7 @@ describe('quantize / dequantize', () => {
   });
 });
 
-describe('overflow bounds (scenario D.32)', () => {
+describe('overflow bounds', () => {
   it('maxSummands satisfies the ⌈log2 n⌉ + v rule and is tight', () => {
     for (const [v, b] of [
       [2, 2],

@@ -64,7 +64,7 @@ describe('session id', () => {
     maskingKey: randomBytes(32),
   });
 
-  it('is independent of roster order and changes with any key, id or context (scenarios B.16, B.22)', () => {
+  it('is independent of roster order and changes with any key, id or context', () => {
     const roster = [entry('a'), entry('b'), entry('c')];
     const id = toHex(computeSessionId(roster));
     expect(toHex(computeSessionId([...roster].reverse()))).toBe(id);
@@ -77,7 +77,7 @@ describe('session id', () => {
     expect(toHex(computeSessionId(renamed))).not.toBe(id);
   });
 
-  it('refuses duplicate ids and repeated keys (scenario B.17)', () => {
+  it('refuses duplicate ids and repeated keys', () => {
     const a = entry('a');
     expectCode(() => computeSessionId([a, { ...entry('a') }]), 'SMPC_ROSTER_INVALID');
     expectCode(

@@ -146,7 +146,7 @@ describe('splitSecret / reconstructSecret', () => {
     );
   });
 
-  it('detects a corrupted share and recovers from spare shares (scenario C.27)', () => {
+  it('detects a corrupted share and recovers from spare shares', () => {
     const secret = randomBytes(32);
     const { shares, commitment } = splitSecret(secret, { threshold: 3, shareCount: 6, context });
     const bad = shares.map((s) => ({ index: s.index, value: Uint8Array.from(s.value) }));

@@ -3,7 +3,7 @@ import { createRing, ringSum } from '../../src/smpc/primitives/ring.ts';
 import { dequantizeWeightedMean, quantizeWeighted } from '../../src/smpc/weighted.ts';
 import { expectCode, seededRandom } from './helpers.ts';
 
-describe('weighted means (scenario D.34)', () => {
+describe('weighted means', () => {
   const opts = { maxWeight: 1000, valueBits: 20, clipLInf: 2 } as const;
 
   it('the securely summed packing decodes to Σw·x / Σw and Σw', () => {

@@ -3,8 +3,8 @@
  * x = s_1 + … + s_n (mod 2^b) and sends share i to aggregator i. Each aggregator sums the shares
  * it receives (`ringSum`); the n partial sums add up to the sum of the inputs. Any n − 1
  * aggregators together see only uniformly random vectors, so privacy holds while at least one
- * aggregator is honest and does not collude (the Prio / DAP model, `secagg-anchors.md` §1.6,
- * without validity proofs).
+ * aggregator is honest and does not collude (the model of Prio, Corrigan-Gibbs and Boneh, NSDI'17,
+ * and of the IETF DAP draft, without validity proofs).
  *
  * Two forms, both pure apart from randomness:
  * - {@link splitAdditive}: n explicit shares; n − 1 are uniform from the CSPRNG, the last is

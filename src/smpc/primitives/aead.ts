@@ -1,7 +1,7 @@
 /**
  * Share envelopes: ChaCha20-Poly1305 (RFC 8439 §2.8, via `@noble/ciphers`) whose associated data
  * binds the session id, the protocol round, the sender and the recipient, so a ciphertext from
- * another session, round, sender or recipient fails to open (research note scenario B.20) and a
+ * another session, round, sender or recipient fails to open and a
  * server relaying shares cannot re-address them.
  *
  * Envelope format (normative; see `test/vectors/smpc/README.md`):

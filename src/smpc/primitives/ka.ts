@@ -5,8 +5,8 @@
  *
  * Keys are raw 32-byte strings (RFC 7748 §5 encoding) so they can live in serialisable protocol
  * state. Every peer public key is checked before use: the five low-order u-coordinates of
- * Curve25519 and their non-canonical encodings (u + p) are refused up front (RFC 7748 §6.1;
- * research note scenario B.19), and an all-zero shared secret is refused as well, on either
+ * Curve25519 and their non-canonical encodings (u + p) are refused up front (RFC 7748 §6.1),
+ * and an all-zero shared secret is refused as well, on either
  * backend.
  *
  * Deliberately not here: hashing the shared secret into keys (`kdf.ts` does that with the session

@@ -3,8 +3,8 @@
  * session id as salt and `"secagg/v1/" + purpose` as info, so every key is bound to one session
  * and one use (share envelope, pairwise mask, self mask, additive-share seed, ...).
  *
- * This is the "KDF" default of `secagg-anchors.md` §5. Binding the session id into every key is
- * what makes masks differ across sessions for the same key pair (scenario B.25; fcp mixes its
+ * Binding the session id into every key is what makes masks differ across sessions for the same
+ * key pair (fcp mixes its
  * session id into every PRG key the same way). Implemented with `@noble/hashes` (audited,
  * synchronous, no WebCrypto needed); `test/smpc/kdf.test.ts` cross-checks it against
  * `node:crypto.hkdfSync` and the RFC 5869 test vectors.

@@ -7,7 +7,7 @@
  * derived from the X25519 secret of s_u^SK and s_v^PK and σ(u, v) = +1 if id(u) < id(v) and −1
  * otherwise. The order is the UTF-8 byte order of ids ({@link compareIds}), so it is the same in
  * every language and for non-numeric ids; equal ids are an error, never a silent "tie" in which
- * both sides add (scenario D.37). Since σ(u, v) = −σ(v, u) and k_uv = k_vu, the pairwise masks of
+ * both sides add. Since σ(u, v) = −σ(v, u) and k_uv = k_vu, the pairwise masks of
  * any set of clients that completed the round cancel in the sum.
  *
  * Keys: pairwise `deriveKey(KA(s_u^SK, s_v^PK), sessionId, "mask/pairwise[:name]")`, self
@@ -15,8 +15,8 @@
  * one session (fcp binds a vector name the same way).
  *
  * {@link applyMask} expands the mask in chunks (default 2^16 coordinates) and adds each into the
- * target as it goes, so a client never holds a full-length mask next to its input (scenario
- * F.40), and any coordinate range can be masked or unmasked on its own. {@link applyMasks} does
+ * target as it goes, so a client never holds a full-length mask next to its input,
+ * and any coordinate range can be masked or unmasked on its own. {@link applyMasks} does
  * that for many masks with a few in flight at once, which lets WebCrypto's AES use several cores.
  *
  * Deliberately not here: who masks with whom (the protocol's neighbour graph), Shamir recovery of

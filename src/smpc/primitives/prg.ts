@@ -7,7 +7,7 @@
  * runs at about 1 GB/s in Node and browsers, or `@noble/ciphers` where WebCrypto is missing — the
  * same stream either way) and `chacha20` (RFC 8439 via `@noble/ciphers`, the faster choice when
  * no hardware AES is reachable from JS). This follows fcp's `aes_ctr_prng.cc` (AES-256-CTR,
- * zero IV) and `secagg-anchors.md` §5; keys come from `kdf.ts`, so they already bind session id
+ * zero IV); keys come from `kdf.ts`, so they already bind session id
  * and purpose.
  *
  * Stream layout (normative; see `test/vectors/smpc/README.md`). "Stream j" is the keystream of

@@ -5,7 +5,7 @@
  * shown different rosters (a substituted key, an extra Sybil, a missing peer) derive different
  * keys and nothing they exchange decrypts or cancels. Unlike fcp it also hashes caller-supplied
  * `context` bytes (round id, model hash, canonical parameters), which binds those into every key
- * as well (research note scenarios B.22 and B.25).
+ * as well.
  *
  * Encoding (normative; `test/vectors/smpc/README.md` §Session id):
  *   SHA-256( LP("secagg/v1/session") ‖ LP(context) ‖ BE32(count)
@@ -14,8 +14,7 @@
  *
  * Participants are sorted by the bytes of their UTF-8 ids, not by JavaScript string order (which
  * compares UTF-16 code units and disagrees with UTF-8 for characters beyond U+FFFF), so every
- * language computes the same order. Duplicate ids and any repeated public key are refused
- * (scenario B.17).
+ * language computes the same order. Duplicate ids and any repeated public key are refused.
  *
  * Deliberately not here: signatures over the roster (the active profile's job) and deciding who
  * is on the roster.

@@ -1,14 +1,14 @@
 /**
  * Shamir secret sharing (Shamir, CACM 1979) of 32-byte secrets over the prime field
  * F_p, p = 2^256 + 297 (the smallest prime above 2^256, so every 32-byte string is a field
- * element and the field is larger than 2^255 as `secagg-anchors.md` §5 asks), with every
+ * element and the field is larger than 2^255), with every
  * reconstruction checked against a public hash commitment.
  *
  * In SecAgg+ each client shares its self-mask seed b_u and its mask secret key s_u^SK t-of-k
  * among its neighbours; if the server reconstructs either from corrupted shares, a wrong mask is
  * removed and the sum is silently wrong. The commitment (published with the client's keys) makes
  * that detectable: {@link reconstructSecret} only returns a secret whose commitment matches, trying
- * other t-subsets of the shares when more than t are available (scenario C.27), and otherwise
+ * other t-subsets of the shares when more than t are available, and otherwise
  * throws. Commitments are SHA-256(LP("secagg/v1/shamir-commitment") ‖ LP(context) ‖ LP(secret)), hiding
  * because the secrets are uniformly random 256-bit keys; `context` should bind session, owner and
  * purpose so commitments are not linkable across sessions.

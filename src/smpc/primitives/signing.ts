@@ -6,11 +6,10 @@
  * can never be replayed as the other:
  * - an advertisement: LP("secagg/v1/advertise") ‖ LP(paramsDigest) ‖ LP(UTF-8 id) ‖ LP(c_PK) ‖ LP(s_PK) —
  *   binds a client's two X25519 keys to its long-term identity and to this round's parameters, so
- *   a server cannot substitute keys or invent clients (scenario B.16);
+ *   a server cannot substitute keys or invent clients;
  * - a survivor set: LP("secagg/v1/consistency") ‖ LP(sessionId) ‖ BE32(count) ‖ LP(UTF-8 id)… in
  *   canonical id order — the U3 a client saw; clients reveal shares only after seeing t signatures
- *   on the same set, so a server cannot show different survivor sets to different clients
- *   (scenario B.12).
+ *   on the same set, so a server cannot show different survivor sets to different clients.
  *
  * Identity keys are long-term and distributed out of band (a PKI, or configuration); the server
  * never gets to choose them. Verification is strict RFC 8032 (`zip215: false`): non-canonical

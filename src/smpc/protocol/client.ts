@@ -23,17 +23,17 @@
  * - proposes parameters below its {@link ClientPolicy} (one decision, `decideJoin` in `policy.ts`,
  *   made before anything else: a profile below `minProfile` — `active` by default for a client
  *   with trusted identities — aborts with `SMPC_PROFILE_TOO_WEAK` before any key is generated or
- *   sent), or not matching its input (scenario B.21), or a round id it already took part in (B.23);
- * - shows a roster without it, with other keys for it, with repeated keys or low-order keys (B.16–B.19);
- * - leaves it fewer than t live neighbours at any stage (A.6);
+ *   sent), or not matching its input, or a round id it already took part in;
+ * - shows a roster without it, with other keys for it, with repeated keys or low-order keys;
+ * - leaves it fewer than t live neighbours at any stage;
  * - relays two envelopes from one neighbour or one from a non-neighbour, or leaves it fewer than t
- *   envelopes that open (B.20);
+ *   envelopes that open;
  * - asks in unmasking for both shares of one peer, lists this client as dropped, lists unknown or
- *   repeated ids, or asks for a peer whose shares it never received (B.11, B.13–B.15);
+ *   repeated ids, or asks for a peer whose shares it never received;
  * - in `active`: shows an unsigned or badly signed roster entry, or an unmask request whose survivor
  *   set differs from the one this client signed or carries fewer than t valid signatures.
  * An envelope that fails authentication, does not parse, or names the wrong sender, recipient or
- * index (B.20, C.28, C.31) does not abort the client: it cannot tell a cheating sender from a
+ * index does not abort the client: it cannot tell a cheating sender from a
  * server that tampered in transit, and aborting would let any one client stop the round. It
  * reports the sender in `complaints`, holds none of its shares and does not mask with it; the
  * server then treats the sender as dropped (its pairwise masks are removed through the other
@@ -42,17 +42,16 @@
  * and the client still needs t valid envelopes to continue.
  *
  * Every masked vector carries ⌈64/b⌉ zero check lanes after the input (`checkLaneCount`), so a
- * replayed masked vector, or one masked under other keys, is detected when the sum is unmasked
- * (C.30).
+ * replayed masked vector, or one masked under other keys, is detected when the sum is unmasked.
  *
  * A client answers unmasking at most once per session, and only for peers it holds shares of, so
  * an honest client never reveals both the self-mask share and the masking-key share of one peer.
  *
  * In the `active` profile the client also signs its key advertisement with its long-term Ed25519
  * identity (passed per step, never stored in the state), verifies every roster entry against the
- * trusted identities it was configured with (B.16), requires t > 2k/3, signs the survivor set U3
+ * trusted identities it was configured with, requires t > 2k/3, signs the survivor set U3
  * it is shown, and reveals shares only for exactly that set and only with t valid signatures on it
- * from survivors (B.12).
+ * from survivors.
  *
  * Deliberately not here: the server, transports, and quantization (the input is already a ring
  * vector).
@@ -143,7 +142,7 @@ export interface ClientState {
   readonly neighbours: readonly AdvertisedKeys[] | null;
   /** Shares held for neighbours in U2 (the senders of the envelopes received). */
   readonly held: readonly HeldShare[] | null;
-  /** Neighbours whose share envelope this client rejected (scenario C.28), in canonical order. */
+  /** Neighbours whose share envelope this client rejected, in canonical order. */
   readonly complaints: readonly string[] | null;
   /** Trusted Ed25519 identity keys of the cohort (required by the `active` profile). */
   readonly identities: readonly TrustedIdentity[];
@@ -481,7 +480,7 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
         maskingKeyShare: payload.maskingKeyShare,
       });
     } catch (e) {
-      // C.28: a bad envelope is reported, and its sender left out of this client's masks and
+      // A bad envelope is reported, and its sender left out of this client's masks and
       // shares, rather than aborting (the server then treats the sender as dropped).
       if (e instanceof SmpcError && ENVELOPE_FAULTS.has(e.code)) complaints.push(from);
       else throw e;
@@ -495,7 +494,7 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
     );
   }
   const ring = createRing(params.ringBits);
-  // The input, then its zero check lanes (scenario C.30). The self mask covers both; the pairwise
+  // The input, then its zero check lanes. The self mask covers both; the pairwise
   // masks only the input lanes, so once the server knows b_u it can check u's lanes on their own
   // and name a client whose check lanes are not zero.
   const masked = new Uint32Array(maskedLength(params));
@@ -551,7 +550,7 @@ function checkSurvivors(state: ClientState, survivors: readonly string[], droppe
   if (!survivors.includes(state.id))
     violation('SMPC_UNMASK_REQUEST_INVALID', 'the request omits this client');
   const neighbours = new Set((state.neighbours ?? []).map((e) => e.id));
-  // A neighbour whose envelope this client rejected may only be listed as dropped (C.28).
+  // A neighbour whose envelope this client rejected may only be listed as dropped.
   const rejected = new Set(state.complaints ?? []);
   for (const id of listed) {
     if (

@@ -135,8 +135,8 @@ export interface MaskedInput {
   /** The peers whose pairwise masks are in `masked` (the senders of the valid envelopes received). */
   readonly peers: readonly string[];
   /**
-   * Neighbours whose share envelope failed to open or named the wrong sender, recipient or index
-   * (scenario C.28): this client holds no shares of them and did not mask with them.
+   * Neighbours whose share envelope failed to open or named the wrong sender, recipient or index:
+   * this client holds no shares of them and did not mask with them.
    */
   readonly complaints: readonly string[];
   /** y_u: the vector plus its check lanes (`checkLaneCount` in `params.ts`), masked. */

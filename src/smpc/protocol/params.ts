@@ -2,10 +2,10 @@
  * The public parameters of one SecAgg+ round and the neighbour graph they determine.
  *
  * The server chooses the parameters and sends them in the advertise request; every client checks
- * them against its own {@link ClientPolicy} (research note scenario B.21: refuse a threshold below
+ * them against its own {@link ClientPolicy} (refuse a threshold below
  * the floor, a cohort below the minimum, a ring or vector length other than its own). Their digest
  * is hashed into the session id, so clients shown different parameters derive different keys and
- * the round fails closed (scenario B.22).
+ * the round fails closed.
  *
  * Graphs (Bell et al., CCS'20 §3): `complete` (Bonawitz: everyone is everyone's neighbour,
  * k = n − 1) or `harary`: a k-regular circulant graph (k even) over the clients arranged on a ring
@@ -16,8 +16,7 @@
  * without changing the session id. A client's shares go to its neighbours only (no self-edge), so
  * t ≤ k.
  *
- * Deliberately not here: choosing k and t from n and the dropout/corruption rates (the planner of
- * issue 4 §2).
+ * Deliberately not here: choosing k and t from n and the dropout/corruption rates (`planner.ts`).
  *
  * @module
  */
@@ -198,10 +197,10 @@ export function assertRoundLimits(value: unknown): Required<RoundLimits> {
  * client's self mask only (its pairwise masks cover the input lanes). Honest masked inputs unmask
  * to zeros there; an input masked under a self mask the server does not remove — another client's
  * vector replayed, one from another session, random bytes — leaves uniformly random lanes, so the
- * server detects it except with probability ≤ 2^-64 (scenario C.30), refuses to output the sum,
+ * server detects it except with probability ≤ 2^-64, refuses to output the sum,
  * and, because each survivor's lanes less its own self mask can be checked on their own once b_u
  * is reconstructed, names the sender. A change confined to the data lanes is not detected: it is
- * indistinguishable from a client submitting a different input (scenario C.29; transport
+ * indistinguishable from a client submitting a different input (transport
  * integrity and client authentication are the network layer's job). Nor is a client that reports
  * a peer as a complaint yet masked with it: that mask stays in its own contribution, which is its
  * choice of input again.

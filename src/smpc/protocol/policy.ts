@@ -1,6 +1,6 @@
 /**
  * What a client refuses to run with, and the one pure function that decides: {@link decideJoin}
- * (research note scenario B.21: refuse a weaker profile, a threshold below the floor, a graph
+ * (refuse a weaker profile, a threshold below the floor, a graph
  * degree below the floor, a narrower ring, a PRG not allowed, a cohort out of range, a round id
  * already taken part in).
  *
@@ -34,7 +34,7 @@ import { PRG_ALGORITHMS, type PrgAlgorithm } from '../primitives/prg.ts';
 import { MAX_RING_BITS } from '../primitives/ring.ts';
 import { MAX_COHORT, PROFILES, type Profile, profileRank } from './params.ts';
 
-/** What a client refuses to run with (scenario B.21). */
+/** What a client refuses to run with. */
 export interface ClientPolicy {
   /**
    * Weakest acceptable threat profile (`honest-but-curious` < `semi-malicious` < `active`).
@@ -63,7 +63,7 @@ export interface ClientPolicy {
   /**
    * Round ids this client already took part in (persisted by the application). A second session
    * for one of them is refused, so a server cannot aggregate a cohort and then the cohort minus
-   * one client under the same round (multi-round difference attack, scenario B.23).
+   * one client under the same round (multi-round difference attack).
    */
   readonly completedRoundIds?: readonly string[];
   /**

@@ -22,20 +22,19 @@
  * (`SMPC_IDENTITY_MISSING`): relaying signatures it cannot check would let one client stop it.
  *
  * A message from a client the stage does not expect (late, repeated, out of order, unknown)
- * throws `SMPC_BAD_TRANSITION` with the state unchanged: it is never counted twice (scenarios A.8,
- * A.9). A well-typed message whose content is wrong (bad keys, missing envelopes, a masked vector
+ * throws `SMPC_BAD_TRANSITION` with the state unchanged: it is never counted twice. A well-typed message whose content is wrong (bad keys, missing envelopes, a masked vector
  * of the wrong length or out of the ring, peers that differ from what the server forwarded, shares
  * with wrong indices, a share value outside the Shamir field) excludes that client, as if it had
- * dropped (C.26), with a code naming what it did (`Exclusion.code`); an `abort` from a client does
+ * dropped, with a code naming what it did (`Exclusion.code`); an `abort` from a client does
  * the same. The rule: nothing one client sends may abort a round the honest clients can still
  * complete (SECURITY.md audits every message). When a stage closes, every remaining client must
- * still have at least t live neighbours, or the round aborts (`SMPC_TOO_FEW_CLIENTS`; scenarios
- * A.5–A.7: this server's policy for a starved neighbourhood is to abort). Unmasking
+ * still have at least t live neighbours, or the round aborts (`SMPC_TOO_FEW_CLIENTS`:
+ * this server's policy for a starved neighbourhood is to abort). Unmasking
  * (`unmask.ts`) reconstructs the self-mask seed of every survivor and the masking key of every
  * dropped client, checks each against its commitment (and the masking key against the advertised
  * public key), and removes exactly the masks the clients reported adding; spare shares stand in
  * for wrong ones (whose revealers are marked), and a reconstruction that fails aborts the round
- * naming the secret's owner (`SMPC_SHARES_INCONSISTENT`, scenario C.27); check lanes that fail
+ * naming the secret's owner (`SMPC_SHARES_INCONSISTENT`); check lanes that fail
  * abort it naming the survivors whose own lanes fail (`SMPC_AGGREGATE_INVALID`). The server never
  * outputs a sum it could not verify.
  *
@@ -101,7 +100,7 @@ export interface SharedKeysRecord {
 export interface MaskedRecord {
   readonly id: string;
   readonly peers: readonly string[];
-  /** Neighbours whose envelopes this client rejected (scenario C.28). */
+  /** Neighbours whose envelopes this client rejected. */
   readonly complaints: readonly string[];
   /** The masked vector including its check lanes. */
   readonly masked: Uint32Array;
@@ -433,7 +432,7 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
           'rejects more envelopes than an honest client could',
         );
       }
-      // C.30: a byte-identical masked vector is a replay (an honest one repeats with prob. 2^-32·len).
+      // A byte-identical masked vector is a replay (an honest one repeats with prob. 2^-32·len).
       if (state.masked.some((r) => equalLanes(r.masked, msg.masked))) {
         return exclude(state, from, 'SMPC_MALFORMED_MESSAGE', 'replayed another client’s masked input');
       }
@@ -592,7 +591,7 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       };
     }
     case 'masked-input': {
-      // C.28: a client whose envelope a neighbour rejected is treated as dropped: its masked input
+      // A client whose envelope a neighbour rejected is treated as dropped: its masked input
       // is discarded (its self-mask seed is never asked for) and its pairwise masks are removed.
       const accused = new Set(state.masked.flatMap((r) => r.complaints));
       let next: ServerState = state;

@@ -7,7 +7,7 @@
  * travel in one envelope whose plaintext is
  *   LP(UTF-8 u) ‖ LP(UTF-8 v) ‖ BE32(index) ‖ LP(b-share, 33 bytes) ‖ LP(s-share, 33 bytes),
  * sealed under deriveKey(X25519(c_u, C_v), sessionId, "envelope") with associated data for
- * (sessionId, round 1, u, v). The recipient checks sender, recipient and index (scenario C.31).
+ * (sessionId, round 1, u, v). The recipient checks sender, recipient and index.
  * The commitments are bound to the session and owner by the Shamir context
  * LP(sessionId) ‖ LP(UTF-8 owner) ‖ LP(UTF-8 "self-mask" | "masking-key"). A share value outside
  * the field F_p makes the envelope unusable (`SMPC_SHARE_MALFORMED`), like a misaddressed one.

@@ -6,7 +6,7 @@
  * refused with `SMPC_MALFORMED_MESSAGE` rather than resumed half-valid.
  *
  * A restored client resumes with the secrets it had; a client that lost its state must not
- * rejoin the session with fresh secrets (research note scenario A.10) — it is simply dropped.
+ * rejoin the session with fresh secrets — it is simply dropped.
  *
  * Deliberately not here: encryption at rest of the client state (it holds secrets and the private
  * input; protect the storage) and migrations between versions.

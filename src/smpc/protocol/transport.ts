@@ -6,7 +6,7 @@
  * in memory exercises exactly the serialised form a network transport would carry, and the
  * transport can count the bytes each party sends.
  *
- * Deliberately not here: network transports (WebSocket, HTTP; the next issue), retries, ordering
+ * Deliberately not here: network transports (the WebSocket transport is `src/smpc/transport/`), retries, ordering
  * guarantees beyond FIFO per recipient, authentication of senders.
  *
  * @module

@@ -3,7 +3,7 @@
  * responses, reconstruct the self-mask seed of every survivor and the masking key of every dropped
  * client some survivor masked with, check each against its commitment (and the masking key against
  * its advertised public key), remove exactly the masks the clients reported adding, and check the
- * zero check lanes (scenario C.30).
+ * zero check lanes.
  *
  * Spare shares stand in for wrong ones (`reconstructSecretAudited`), and every holder whose revealed
  * share disagrees with the reconstructed polynomial is reported as a mark (it, or the owner who gave
@@ -165,7 +165,7 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
       marks,
     };
   }
-  // C.30: the check lanes of every honest input are zero; anything else means some input was
+  // The check lanes of every honest input are zero; anything else means some input was
   // masked with keys the server did not remove (a replay), or its sender chose non-zero lanes.
   // Never output that sum. The check lanes carry only the self mask, so each survivor's can be
   // checked on its own: the abort names the senders.

@@ -476,7 +476,7 @@ export function sameSession(a: Uint8Array, b: Uint8Array): boolean {
 export const MAX_ROUND_ID_LENGTH = 63;
 
 /**
- * The SHA-256 of a round's payload (scenario B.22: what the clients must all hold).
+ * The SHA-256 of a round's payload (what the clients must all hold).
  *
  * @example
  * ```ts
@@ -491,7 +491,7 @@ export function payloadDigest(payload: Uint8Array): Uint8Array {
 /**
  * The round id the protocol runs under: the service's round id and the payload digest, so the
  * digest enters the parameters digest and thus the session id. Clients holding different payloads
- * derive different round ids and cannot be in one session (scenario B.22).
+ * derive different round ids and cannot be in one session.
  */
 export function protocolRoundId(roundId: string, digest: Uint8Array): string {
   return `${roundId}:${toHex(digest)}`;

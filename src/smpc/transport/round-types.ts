@@ -124,7 +124,7 @@ export interface AggregationRoundOptions {
   readonly expectedDropout?: number;
   /** Assumed fraction of corrupt clients for the planner, in [0, 1); default 0.05. */
   readonly corruptionRate?: number;
-  /** Opaque bytes every client receives (e.g. the global model); bound into the session (B.22). */
+  /** Opaque bytes every client receives (e.g. the global model); bound into the session. */
   readonly payload?: Uint8Array;
   /**
    * A distributed-DP plan (`planDistributedDiscreteGaussian`), sent to the clients with the

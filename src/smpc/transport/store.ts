@@ -6,7 +6,7 @@
  * atomically (temporary file, `fsync`, rename) with mode 0600.
  *
  * A stored round is never resumed: its clients' secrets lived in other processes that may have
- * restarted, and a client must never continue a session with fresh secrets (scenario A.10). The
+ * restarted, and a client must never continue a session with fresh secrets. The
  * record exists so the restart is noticed, reported, and the round id retired.
  *
  * Deliberately not here: encryption at rest (the server state holds no client secret, only public

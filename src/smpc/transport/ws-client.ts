@@ -6,16 +6,16 @@
  * uses the standard global `WebSocket` (Node ≥ 22 and browsers) or an injected constructor, and
  * nothing from `node:`.
  *
- * What it refuses, so an honest client stays safe against the server (research note §4):
+ * What it refuses, so an honest client stays safe against the server:
  * - a payload whose SHA-256 is not the announced digest, and round parameters whose round id does
- *   not bind the digest this client computed itself (B.22: clients holding different payloads
+ *   not bind the digest this client computed itself (clients holding different payloads
  *   cannot be in one session), or whose vector length, ring or profile differ from the
  *   announcement;
  * - a second session for a round id it already joined, in this process or listed in
- *   `policy.completedRoundIds` (B.23; persist `rounds` / the ids across restarts to keep this);
+ *   `policy.completedRoundIds` (persist `rounds` / the ids across restarts to keep this);
  * - any protocol frame for a session it holds no state for (another round, another session tag, or
  *   a session from before a restart): it never answers unmasking for a session whose secrets it
- *   does not hold (A.10, B.24);
+ *   does not hold;
  * - frames that do not decode (`SMPC_FRAME_MALFORMED`), and protocol messages the state machine
  *   refuses (duplicates and replays are dropped, never answered twice);
  * - an announced vector too long for its frames, before `prepare` sees it;
@@ -26,7 +26,7 @@
  * - a DP plan that does not validate or does not fit the round (`SMPC_DP_PLAN_INVALID`), a round
  *   that would take its spending past `maxEpsilon` (composed over every DP round joined, at the
  *   client's own δ), a cohort above the plan's `expectedClients`, and unmasking a sum of fewer
- *   inputs than the plan's `minSurvivors` (E.38).
+ *   inputs than the plan's `minSurvivors`.
  *
  * When `prepare` throws, the server is told only that this client declined; the error's text stays
  * local (it may name files or records).
@@ -667,7 +667,7 @@ export class AggregationClient {
   async #protocol(roundId: string, session: Uint8Array, bytes: Uint8Array): Promise<void> {
     const s = this.#session;
     if (s === null || s.state === null || s.roundId !== roundId || !sameSession(s.session, session)) {
-      // Never answer for a session this client holds no secrets for (A.10, B.24).
+      // Never answer for a session this client holds no secrets for.
       this.#event({
         type: 'refused',
         code: 'SMPC_WRONG_SESSION',
@@ -696,7 +696,7 @@ export class AggregationClient {
         p.ringBits !== a.ringBits ||
         p.profile !== a.profile
       ) {
-        // B.22: the session must bind the payload this client holds, with the announced shape.
+        // The session must bind the payload this client holds, with the announced shape.
         const reason = 'the round parameters do not bind the announced payload and shape';
         s.state = null;
         this.#sendProtocol(s, { v: PROTOCOL_VERSION, type: 'abort', code: 'SMPC_PAYLOAD_MISMATCH', reason });

@@ -7,7 +7,7 @@
  * and when to abort is the state machine's decision (`protocol/server.ts`); the join window,
  * cohort, deadlines and result are the runner's.
  *
- * Rules it enforces at the edge, before a byte reaches the state machine (research note §4):
+ * Rules it enforces at the edge, before a byte reaches the state machine:
  * - authentication first: the first frame must be `hello` with a registered id and its token
  *   (compared as SHA-256 digests in constant time, also for unknown ids); anything else closes
  *   the connection with `SMPC_UNAUTHENTICATED` and touches nothing. Connections that have not
@@ -17,16 +17,16 @@
  * - size limits: `ws`'s `maxPayload` and again `decodeFrame`; malformed frames close the
  *   connection with `SMPC_FRAME_MALFORMED`;
  * - one session per round, one round at a time; every round frame names the round and its random
- *   session tag, so frames from another round or session (replays, reordering) are refused (F.41);
+ *   session tag, so frames from another round or session (replays, reordering) are refused;
  * - membership belongs to the connection that joined: a client that disconnects is dropped for the
  *   round, and if it reconnects (a new process, secrets lost) it waits for the next round, and
- *   nothing it sends for the old session is accepted (A.10, B.24);
+ *   nothing it sends for the old session is accepted;
  * - a late message from a client the state machine already moved past, and duplicates, are refused
- *   by the state machine (`SMPC_BAD_TRANSITION`) and never double-counted (A.8, A.9);
+ *   by the state machine (`SMPC_BAD_TRANSITION`) and never double-counted;
  * - per-stage deadlines: when a stage's time runs out, or when every client it still waits for has
- *   disconnected, the server sends `close`; the state machine proceeds with ≥ t or aborts (F.42);
+ *   disconnected, the server sends `close`; the state machine proceeds with ≥ t or aborts;
  * - the payload's SHA-256 is bound into the protocol round id, so clients holding different payloads
- *   cannot complete one session (B.22);
+ *   cannot complete one session;
  * - before authenticating a connection may send no more than a hello (a few KiB), so what
  *   strangers can make the server hold is `pendingMemoryBound(maxPendingConnections)`;
  * - a round whose estimated memory (`estimateRoundResources`) exceeds `maxMemoryBytes` is refused
@@ -34,7 +34,7 @@
  * - with a distributed-DP plan (`dp.ts`): the plan is validated against the round, sent with the
  *   announcement, run for at most its `rounds`; its `expectedClients` and `minSurvivors` become the
  *   state machine's cohort cap and floor (`RoundLimits`), so a larger cohort is refused and a sum of
- *   fewer inputs is never computed; the result carries the ε the round spent (research note E.38);
+ *   fewer inputs is never computed; the result carries the ε the round spent;
  * - in the `active` profile the registered identity keys go to the state machine, which checks every
  *   signature and excludes a client whose signature does not verify instead of relaying it (where
  *   every honest client would abort);

@@ -123,7 +123,7 @@ describe('active profile over WebSocket', () => {
       minClients: 6,
       profile: 'active',
     });
-    // Its masked input was accepted before it vanished, so it is a survivor and in the sum (A.4).
+    // Its masked input was accepted before it vanished, so it is a survivor and in the sum.
     expectExact(result, 4);
     expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
     expect(h.events).toContainEqual(

@@ -73,7 +73,7 @@ describe('dropouts over the network', () => {
         stageTimeoutMs: 30_000, // disconnects close a stage early; the deadline is never reached
       });
       expectExact(result, 7);
-      // Dropping after its masked input was accepted keeps the client's input in the sum (A.4).
+      // Dropping after its masked input was accepted keeps the client's input in the sum.
       expect(result.survivors.includes('c2')).toBe(included);
       expect(result.survivors).toHaveLength(included ? 5 : 4);
       if (at !== 'join') expect(result.dropped).toEqual(included ? [] : ['c2']);
@@ -108,7 +108,7 @@ describe('dropouts over the network', () => {
     expect(seen.included).toBe(false);
   });
 
-  it('proceeds at the deadline without a slow client, and refuses its late masked input (A.8, F.42)', async () => {
+  it('proceeds at the deadline without a slow client, and refuses its late masked input', async () => {
     const reg = registry(5);
     harness = await startServer(reg);
     const h = harness;
@@ -147,7 +147,7 @@ describe('dropouts over the network', () => {
     expect(seen.included).toBe(false);
   });
 
-  it('does not re-admit a client that reconnects mid-round; it takes part in the next round (A.10)', async () => {
+  it('does not re-admit a client that reconnects mid-round; it takes part in the next round', async () => {
     const reg = registry(5);
     harness = await startServer(reg);
     const h = harness;

@@ -1,7 +1,7 @@
 // The client against a hostile server (a raw `ws` server speaking the frame format by hand):
-// payloads that do not match their digest, different payloads to different clients (B.22), a
-// second session for a round id (B.23), and protocol frames for sessions the client holds no
-// secrets for (A.10, B.24). The client declines or aborts; it never answers.
+// payloads that do not match their digest, different payloads to different clients, a
+// second session for a round id, and protocol frames for sessions the client holds no
+// secrets for. The client declines or aborts; it never answers.
 import { afterEach, describe, expect, it } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import {
@@ -200,7 +200,7 @@ describe('client against a hostile server', () => {
     expect(seen).toEqual([4]);
   });
 
-  it('aborts when the parameters bind a payload other than the one it holds (B.22)', async () => {
+  it('aborts when the parameters bind a payload other than the one it holds', async () => {
     fake = await fakeServer();
     const a = await client('a');
     const b = await client('b');
@@ -240,7 +240,7 @@ describe('client against a hostile server', () => {
     );
   });
 
-  it('refuses a second session for a round id, and a round id its policy lists as done (B.23)', async () => {
+  it('refuses a second session for a round id, and a round id its policy lists as done', async () => {
     fake = await fakeServer();
     const a = await client('a', { completedRoundIds: ['old'] });
     a.socket.send(announce('r1', 1, new Uint8Array(0)));
@@ -259,7 +259,7 @@ describe('client against a hostile server', () => {
     expect(a.c.completedRoundIds).toEqual(['old', 'r1']);
   });
 
-  it('never answers a protocol frame for a session it holds no state for (A.10, B.24)', async () => {
+  it('never answers a protocol frame for a session it holds no state for', async () => {
     fake = await fakeServer();
     const a = await client('a');
     const unmask = encodeMessage({

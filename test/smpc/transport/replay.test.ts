@@ -1,5 +1,4 @@
-// Duplicated, replayed, reordered and rewritten frames over real sockets (research note A.9, C.26,
-// C.30, F.41): duplicates are never double-counted, frames of another round or session are refused
+// Duplicated, replayed, reordered and rewritten frames over real sockets: duplicates are never double-counted, frames of another round or session are refused
 // before the state machine, an out-of-stage message is refused by it, a client whose protocol bytes
 // are garbage is excluded, and a masked input replayed from an earlier round makes its session abort
 // rather than output a wrong sum (the replayer is then banned and the round retried without it).
@@ -109,7 +108,7 @@ describe('replays and duplicates over the network', () => {
     expect(refused.filter((e) => e.code === 'SMPC_BAD_TRANSITION')).toHaveLength(3);
   });
 
-  it('aborts rather than output a wrong sum when a masked input from an earlier round is replayed (C.30)', async () => {
+  it('aborts rather than output a wrong sum when a masked input from an earlier round is replayed', async () => {
     const reg = registry(4);
     harness = await startServer(reg);
     const h = harness;
