@@ -21,8 +21,8 @@
 
 import { toHex } from '../../internal/bytes.ts';
 import type { PrivateKey } from '../common/keys.ts';
+import { createSha256 } from '../common/sha256.ts';
 import { ProvenanceError } from '../errors.ts';
-import { createSha256 } from '../model-signing/hash.ts';
 import {
   type NoteVerifier,
   noteVerifierKey,

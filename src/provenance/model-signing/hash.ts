@@ -22,10 +22,9 @@
  * - devices, sockets and FIFOs are refused (`PROV_SPECIAL_FILE`); files are opened with
  *   `O_NOFOLLOW` where the platform has it, so a file swapped for a link after listing is not read.
  *
- * SHA-256 comes from `node:crypto` when the host has it (found through
- * `process.getBuiltinModule`, so this module loads in browsers), else from `@noble/hashes`.
- * Filesystem functions import `node:fs` lazily and throw `PROV_UNSUPPORTED_PLATFORM` without it;
- * {@link createSha256} and {@link sha256Hex} work everywhere.
+ * SHA-256 comes from `../common/sha256.ts` (`node:crypto` where the host has it, else
+ * `@noble/hashes`). Filesystem functions import `node:fs` lazily and throw
+ * `PROV_UNSUPPORTED_PLATFORM` without it.
  *
  * With `workers: N` the hashing runs on N worker threads (`hash-workers.ts`, Node only, always
  * `node:crypto`): files in parallel, and in `shards` mode every shard in parallel, which is how a
@@ -38,9 +37,9 @@
  * @module
  */
 
-import { sha256 } from '@noble/hashes/sha2.js';
 import { assertBoolean, assertInteger, assertString } from '../../internal/assert.ts';
 import { toHex } from '../common/bytes.ts';
+import { createSha256, type HashBackend } from '../common/sha256.ts';
 import { ProvenanceError, type ProvenanceErrorCode } from '../errors.ts';
 import {
   buildManifest,
@@ -53,63 +52,8 @@ import {
 } from './build-manifest.ts';
 import { type ModelManifest, normaliseRelativePath } from './manifest.ts';
 
+export { createSha256, type HashBackend, type IncrementalHash, sha256Hex } from '../common/sha256.ts';
 export { normaliseRelativePath } from './manifest.ts';
-
-/** An incremental hash. */
-export interface IncrementalHash {
-  update(bytes: Uint8Array): void;
-  /** Finishes the hash; the object must not be used afterwards. */
-  digest(): Uint8Array;
-}
-
-/** Which SHA-256 implementation to use: `auto` prefers `node:crypto`. */
-export type HashBackend = 'auto' | 'node' | 'noble';
-
-type NodeCrypto = typeof import('node:crypto');
-
-function nodeCrypto(): NodeCrypto | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const mod = proc?.getBuiltinModule?.('node:crypto');
-  return mod === undefined ? undefined : (mod as NodeCrypto);
-}
-
-/**
- * A streaming SHA-256.
- *
- * @throws {ProvenanceError} `PROV_UNSUPPORTED_PLATFORM` for backend `node` where there is no `node:crypto`.
- */
-export function createSha256(backend: HashBackend = 'auto'): IncrementalHash {
-  const node = backend === 'noble' ? undefined : nodeCrypto();
-  if (node !== undefined) {
-    const h = node.createHash('sha256');
-    return {
-      update: (bytes) => {
-        h.update(bytes);
-      },
-      digest: () => new Uint8Array(h.digest()),
-    };
-  }
-  if (backend === 'node')
-    throw new ProvenanceError('PROV_UNSUPPORTED_PLATFORM', 'node:crypto is not available here');
-  const h = sha256.create();
-  return {
-    update: (bytes) => {
-      h.update(bytes);
-    },
-    digest: () => h.digest(),
-  };
-}
-
-/** Lowercase hex SHA-256 of bytes or of an (async) stream of chunks. */
-export async function sha256Hex(
-  data: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  backend: HashBackend = 'auto',
-): Promise<string> {
-  const h = createSha256(backend);
-  if (data instanceof Uint8Array) h.update(data);
-  else for await (const chunk of data) h.update(chunk);
-  return toHex(h.digest());
-}
 
 /** Options of {@link hashModel}. */
 /** Options of {@link hashModel}: the serialization ({@link ManifestOptions}) and how to read the disk. */
