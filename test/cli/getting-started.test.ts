@@ -1,7 +1,9 @@
 /**
  * Getting started from the README alone: the quick-start commands run as written (extracted
- * from README.md between its `quickstart` markers) in a scratch folder with `confide` on PATH
- * (a shim running the package's bin, `bin/confide.js`); the scikit-learn export script runs
+ * from README.md between its `quickstart` markers) in a scratch folder with `confide` on PATH:
+ * the bin of the package as `npm pack` builds it, unpacked into the folder's `node_modules` (its
+ * dependencies linked from this checkout), so a file the package forgets to ship fails here; the
+ * scikit-learn export script runs
  * (with Debian's python3-sklearn when it is installed, else its export function on duck-typed
  * estimators); `bin/confide.js` on an old Node prints one line naming the Node it needs; and
  * `scripts/build-if-stale.mjs` tells a current `dist/` from a stale one.
@@ -38,8 +40,22 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'confide-start-'));
   shims = join(dir, 'bin');
   await mkdir(shims);
-  // `confide` as an installed package's bin would be: the bin wrapper, on this Node.
-  await writeFile(join(shims, 'confide'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
+  // The package as a user installs it: `npm pack`'s tarball unpacked into node_modules/confide
+  // (only the files package.json ships), its dependencies linked from this checkout.
+  const installed = join(dir, 'node_modules', 'confide');
+  await mkdir(installed, { recursive: true });
+  const tarball = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  })
+    .trim()
+    .split('\n')
+    .at(-1) as string;
+  execFileSync('tar', ['-xzf', join(dir, tarball), '-C', installed, '--strip-components=1']);
+  await symlink(join(ROOT, 'node_modules'), join(installed, 'node_modules'));
+  // `confide` as npm links an installed package's bin: its bin wrapper, on this Node.
+  const bin = join(installed, 'bin', 'confide.js');
+  await writeFile(join(shims, 'confide'), `#!/bin/sh\nexec "${process.execPath}" "${bin}" "$@"\n`);
   await chmod(join(shims, 'confide'), 0o755);
 });
 afterAll(async () => {
