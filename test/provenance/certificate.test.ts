@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  verifyModelBundleWithCertificates,
-  verifyModelWithCertificates,
-} from '../../src/provenance/model-signing/verify-certificate-disk.ts';
+import { verifyModel } from '../../src/provenance/index.ts';
+import { verifyModelBundleWithCertificates } from '../../src/provenance/model-signing/verify-certificate-bundle.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
 
 const KEYS = 'model-signing/scripts/tests/keys/certificate';
@@ -29,30 +27,38 @@ describe('cases.json, method certificate: every case reaches its expected conclu
       // cases.json: "accept with legacy support; reject if only OMS v1.0 is supported". This
       // verifier supports OMS v1.0 only (a recorded policy choice): the v0.2 PAE does not verify.
       it(`${c.id} → reject (legacy v0.2 format not supported: PROV_SIGNATURE_INVALID)`, async () => {
-        await expect(
-          verifyModelWithCertificates(vectorPath(c.model ?? ''), readVector(c.bundle), anchorsOf(c), {
-            signaturePath: vectorPath(c.bundle),
-          }),
-        ).rejects.toMatchObject({ code: 'PROV_SIGNATURE_INVALID' });
+        const report = await verifyModel(
+          { path: vectorPath(c.model ?? ''), signaturePath: vectorPath(c.bundle) },
+          readVector(c.bundle),
+          { certificateAuthorities: anchorsOf(c) },
+        );
+        expect(report).toMatchObject({ valid: false, code: 'PROV_SIGNATURE_INVALID' });
+        expect(report.checks.at(-1)).toMatchObject({ ok: false, code: 'PROV_SIGNATURE_INVALID' });
       });
       continue;
     }
     it(`${c.id} → accept`, async () => {
       expect(c.expected).toBe('accept');
-      const result = await verifyModelWithCertificates(
-        vectorPath(c.model ?? ''),
-        readVector(c.bundle),
-        anchorsOf(c),
+      const result = await verifyModel(
         {
+          path: vectorPath(c.model ?? ''),
           ignorePaths: c.extra_ignore_paths ?? [],
           signaturePath: vectorPath(c.bundle),
         },
+        readVector(c.bundle),
+        { certificateAuthorities: anchorsOf(c) },
       );
+      expect(result).toMatchObject({ valid: true, code: 'OK', mode: 'certificate' });
       expect(result.rootDigest).toBe(c.root_digest);
-      expect(result.certificate.subject).toBe('CN=intermediate-ca');
-      expect(result.checkedAt).toBe('2025-05-02T23:36:28.000Z'); // the leaf's notBefore
-      expect(result.algorithm).toBe('ecdsa-p384');
-      expect(result.files.every((f) => f.status === 'ok')).toBe(true);
+      expect(result.signers[0]).toMatchObject({
+        kind: 'certificate',
+        subject: 'CN=intermediate-ca',
+        algorithm: 'ecdsa-p384',
+      });
+      // the chain was checked at the leaf's notBefore
+      expect(result.checks.some((k) => k.detail.includes('checked at 2025-05-02T23:36:28.000Z'))).toBe(true);
+      expect(result.files?.length).toBeGreaterThan(0);
+      expect(result.files?.every((f) => f.status === 'ok')).toBe(true);
     });
   }
 });

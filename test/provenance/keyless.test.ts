@@ -2,10 +2,8 @@ import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  verifyModelBundleKeyless,
-  verifyModelKeyless,
-} from '../../src/provenance/model-signing/keyless/verify-disk.ts';
+import { verifyModel } from '../../src/provenance/index.ts';
+import { verifyModelBundleKeyless } from '../../src/provenance/model-signing/keyless/verify-bundle.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
 
 const ROOT = readVectorText('sigstore/trusted_root.json');
@@ -36,14 +34,24 @@ describe('cases.json, method sigstore: every case reaches its expected conclusio
   for (const c of keylessCases) {
     it(`${c.id} → accept`, async () => {
       expect(c.expected).toBe('accept');
-      const result = await verifyModelKeyless(vectorPath(c.model ?? ''), readVector(c.bundle), ROOT, who(c), {
-        ignorePaths: c.extra_ignore_paths ?? [],
-        signaturePath: vectorPath(c.bundle),
-      });
+      const result = await verifyModel(
+        {
+          path: vectorPath(c.model ?? ''),
+          ignorePaths: c.extra_ignore_paths ?? [],
+          signaturePath: vectorPath(c.bundle),
+        },
+        readVector(c.bundle),
+        { trustedRoot: ROOT, ...who(c) },
+      );
+      expect(result).toMatchObject({ valid: true, code: 'OK', mode: 'keyless' });
       expect(result.rootDigest).toBe(c.root_digest);
-      expect(result.identity).toBe('stefanb@us.ibm.com');
-      expect(result.algorithm).toBe('ecdsa-p256');
-      expect(result.files.every((f) => f.status === 'ok')).toBe(true);
+      expect(result.signers[0]).toMatchObject({
+        kind: 'keyless',
+        identity: 'stefanb@us.ibm.com',
+        algorithm: 'ecdsa-p256',
+      });
+      expect(result.files?.length).toBeGreaterThan(0);
+      expect(result.files?.every((f) => f.status === 'ok')).toBe(true);
     });
   }
 
@@ -98,9 +106,16 @@ describe('keyless refusals', () => {
     chmodSync(dir, 0o755);
     for (const f of readdirSync(dir)) chmodSync(join(dir, f), 0o644);
     writeFileSync(join(dir, 'signme-2'), 'signme-X');
-    await expect(
-      verifyModelKeyless(dir, readVector(c.bundle), ROOT, who(c), { signaturePath: join(dir, 'model.sig') }),
-    ).rejects.toMatchObject({ code: 'PROV_FILE_MODIFIED', fields: ['signme-2'] });
+    const report = await verifyModel(
+      { path: dir, signaturePath: join(dir, 'model.sig') },
+      readVector(c.bundle),
+      {
+        trustedRoot: ROOT,
+        ...who(c),
+      },
+    );
+    expect(report).toMatchObject({ valid: false, code: 'PROV_FILE_MODIFIED' });
+    expect(report.files?.filter((f) => f.status !== 'ok').map((f) => f.name)).toEqual(['signme-2']);
   });
 
   it('key-mode bundles, a bad trusted root and a missing identity are refused with their own codes', async () => {

@@ -10,8 +10,8 @@
  * because certificate signatures are checked with WebCrypto.
  *
  * Deliberately not here: revocation (CRL/OCSP), keyless (Fulcio/Rekor) bundles
- * (`keyless-bundle.ts`), the legacy v0.2 format, reading files (step 8 is `certificate.ts` on disk
- * and `verify-bytes.ts` on bytes).
+ * (`keyless-bundle.ts`), the legacy v0.2 format, reading files (step 8 is `verify-model-disk.ts` on
+ * disk and `verify-model.ts` on bytes).
  *
  * @module
  */
@@ -19,8 +19,8 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertString } from '../../internal/assert.ts';
 import { fromBase64 } from '../common/bytes.ts';
-import { certificatePublicKey, type KeyAlgorithm, type PublicKey } from '../common/keys.ts';
-import { type FileReport, VerificationError } from '../errors.ts';
+import { certificatePublicKey, type PublicKey } from '../common/keys.ts';
+import { VerificationError } from '../errors.ts';
 import { validateCertificatePath } from '../pki/path.ts';
 import { parseCertificate, pemCertificates, type X509Fields } from '../pki/x509.ts';
 import { parseModelBundle, type VerifiedModelBundle, verifyParsedModelBundle } from './verify-bundle.ts';
@@ -50,19 +50,6 @@ export interface CertificateVerifiedModelBundle extends VerifiedModelBundle {
 export interface CertificateVerifyOptions {
   /** Check validity at this instant instead of the leaf's notBefore. */
   readonly at?: Date;
-}
-
-/** A successful certificate-mode model verification. */
-export interface CertificateModelVerificationResult {
-  readonly valid: true;
-  readonly subjectName: string;
-  readonly rootDigest: string;
-  readonly keyHint: string;
-  readonly algorithm: KeyAlgorithm;
-  readonly certificate: SigningCertificateInfo;
-  readonly checkedAt: string;
-  readonly ignoredPaths: readonly string[];
-  readonly files: readonly FileReport[];
 }
 
 function info(cert: X509Fields): SigningCertificateInfo {
@@ -141,11 +128,3 @@ export async function verifyModelBundleWithCertificates(
   const verified = verifyParsedModelBundle(bundle, key, 'certificate-chain');
   return { ...verified, certificate: info(leaf), publicKey: key, checkedAt: path.at.toISOString() };
 }
-
-/**
- * The former name of {@link verifyModelBundleWithCertificates} in `confide/provenance/verify`, from
- * when Node and browsers had two verifiers. The same function.
- *
- * @deprecated Use {@link verifyModelBundleWithCertificates}.
- */
-export const verifyModelBundleWithCertificatesAsync = verifyModelBundleWithCertificates;
