@@ -262,7 +262,8 @@ export function verifyModelBundle(bundleBytes: Uint8Array | string, key: PublicK
 
 /**
  * Steps 4–7 on a parsed bundle whose key material has already been checked against `key`
- * (`verifyModelBundle` does that for key mode, `certificate.ts` for certificate mode).
+ * (`verifyModelBundle` does that for key mode, `verify-certificate-bundle.ts` for certificate mode,
+ * `keyless/verify-bundle.ts` for keyless).
  *
  * @throws {VerificationError} with the code of the failing step.
  */

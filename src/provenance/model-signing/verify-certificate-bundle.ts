@@ -2,7 +2,7 @@
  * Certificate-mode verification of OpenSSF model_signing v1 bundles (steps 1–7), the same code in
  * Node and browsers: the bundle carries an `x509CertificateChain` (leaf first, then
  * intermediates); the verifier is given trust anchors (CA certificates, PEM) and accepts the
- * signature when `certificate-path.ts` validates a path from the leaf to an anchor (RFC 5280 rules
+ * signature when `pki/path.ts` validates a path from the leaf to an anchor (RFC 5280 rules
  * and model_signing's leaf profile, each refusal with its own code) and the DSSE signature verifies
  * with the leaf's key (the rest of the steps are those of key mode, `verify-bundle.ts`).
  *
@@ -10,7 +10,7 @@
  * because certificate signatures are checked with WebCrypto.
  *
  * Deliberately not here: revocation (CRL/OCSP), keyless (Fulcio/Rekor) bundles
- * (`keyless-bundle.ts`), the legacy v0.2 format, reading files (step 8 is `verify-model-disk.ts` on
+ * (`keyless/verify-bundle.ts`), the legacy v0.2 format, reading files (step 8 is `verify-model-disk.ts` on
  * disk and `verify-model.ts` on bytes).
  *
  * @module
@@ -70,7 +70,7 @@ function info(cert: X509Fields): SigningCertificateInfo {
  * @param trustAnchorsPem PEM text with one or more `CERTIFICATE` blocks (the trusted CAs).
  * @throws {VerificationError} `PROV_KEY_MATERIAL_UNSUPPORTED` (no certificate chain in the
  *   bundle, or a leaf key that is neither EC nor Ed25519), `PROV_CERTIFICATE_INVALID`,
- *   `PROV_CERT_NOT_DER`, the path codes of `certificate-path.ts` (`PROV_CERTIFICATE_CHAIN_INVALID`,
+ *   `PROV_CERT_NOT_DER`, the path codes of `pki/path.ts` (`PROV_CERTIFICATE_CHAIN_INVALID`,
  *   `PROV_CERT_*`, `PROV_CERTIFICATE_USAGE`), then the codes of key mode.
  * @throws {ProvenanceError} `PROV_UNSUPPORTED_PLATFORM` without WebCrypto.
  * @example
