@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  verifyModelBundleWithCertificates,
-  verifyModelWithCertificates,
-} from '../../src/provenance/model-signing/verify-certificate-disk.ts';
+import { verifyModel, verifyModelBundle } from '../../src/provenance/index.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
 
 const KEYS = 'model-signing/scripts/tests/keys/certificate';
@@ -29,30 +26,38 @@ describe('cases.json, method certificate: every case reaches its expected conclu
       // cases.json: "accept with legacy support; reject if only OMS v1.0 is supported". This
       // verifier supports OMS v1.0 only (a recorded policy choice): the v0.2 PAE does not verify.
       it(`${c.id} → reject (legacy v0.2 format not supported: PROV_SIGNATURE_INVALID)`, async () => {
-        await expect(
-          verifyModelWithCertificates(vectorPath(c.model ?? ''), readVector(c.bundle), anchorsOf(c), {
-            signaturePath: vectorPath(c.bundle),
-          }),
-        ).rejects.toMatchObject({ code: 'PROV_SIGNATURE_INVALID' });
+        const report = await verifyModel(
+          { path: vectorPath(c.model ?? ''), signaturePath: vectorPath(c.bundle) },
+          readVector(c.bundle),
+          { certificateAuthorities: anchorsOf(c) },
+        );
+        expect(report).toMatchObject({ valid: false, code: 'PROV_SIGNATURE_INVALID' });
+        expect(report.checks.at(-1)).toMatchObject({ ok: false, code: 'PROV_SIGNATURE_INVALID' });
       });
       continue;
     }
     it(`${c.id} → accept`, async () => {
       expect(c.expected).toBe('accept');
-      const result = await verifyModelWithCertificates(
-        vectorPath(c.model ?? ''),
-        readVector(c.bundle),
-        anchorsOf(c),
+      const result = await verifyModel(
         {
+          path: vectorPath(c.model ?? ''),
           ignorePaths: c.extra_ignore_paths ?? [],
           signaturePath: vectorPath(c.bundle),
         },
+        readVector(c.bundle),
+        { certificateAuthorities: anchorsOf(c) },
       );
+      expect(result).toMatchObject({ valid: true, code: 'OK', mode: 'certificate' });
       expect(result.rootDigest).toBe(c.root_digest);
-      expect(result.certificate.subject).toBe('CN=intermediate-ca');
-      expect(result.checkedAt).toBe('2025-05-02T23:36:28.000Z'); // the leaf's notBefore
-      expect(result.algorithm).toBe('ecdsa-p384');
-      expect(result.files.every((f) => f.status === 'ok')).toBe(true);
+      expect(result.signers[0]).toMatchObject({
+        kind: 'certificate',
+        subject: 'CN=intermediate-ca',
+        algorithm: 'ecdsa-p384',
+      });
+      // the chain was checked at the leaf's notBefore
+      expect(result.checks.some((k) => k.detail.includes('checked at 2025-05-02T23:36:28.000Z'))).toBe(true);
+      expect(result.files?.length).toBeGreaterThan(0);
+      expect(result.files?.every((f) => f.status === 'ok')).toBe(true);
     });
   }
 });
@@ -60,33 +65,39 @@ describe('cases.json, method certificate: every case reaches its expected conclu
 describe('certificate-mode refusals', () => {
   const bundle = readVectorText('model-signing/scripts/tests/v1.1.0-certificate/model.sig');
   const root = readVectorText(`${KEYS}/ca-cert.pem`);
+  /** Steps 1–7 in certificate mode: the report's code (`OK` when accepted). */
+  const codeOf = async (b: Uint8Array | string, cas: string, at?: Date) => {
+    const report = await verifyModelBundle(
+      b,
+      at === undefined ? { certificateAuthorities: cas } : { certificateAuthorities: cas, at },
+    );
+    if (!report.valid) expect(report.checks.at(-1)).toMatchObject({ ok: false, code: report.code });
+    return report.code;
+  };
 
   it('an anchor that did not issue the chain → PROV_CERTIFICATE_CHAIN_INVALID', async () => {
-    await expect(
-      verifyModelBundleWithCertificates(bundle, readVectorText(`${KEYS}/signing-key-cert.pem`)),
-    ).rejects.toMatchObject({ code: 'PROV_CERTIFICATE_CHAIN_INVALID' });
+    expect(await codeOf(bundle, readVectorText(`${KEYS}/signing-key-cert.pem`))).toBe(
+      'PROV_CERTIFICATE_CHAIN_INVALID',
+    );
   });
 
   it('a chain without its intermediate → PROV_CERTIFICATE_CHAIN_INVALID', async () => {
     const b = JSON.parse(bundle);
     b.verificationMaterial.x509CertificateChain.certificates.splice(1, 1);
-    await expect(verifyModelBundleWithCertificates(JSON.stringify(b), root)).rejects.toMatchObject({
-      code: 'PROV_CERTIFICATE_CHAIN_INVALID',
-    });
+    expect(await codeOf(JSON.stringify(b), root)).toBe('PROV_CERTIFICATE_CHAIN_INVALID');
   });
 
   it('the intermediate as anchor is enough (it issued the leaf)', async () => {
-    const v = await verifyModelBundleWithCertificates(bundle, readVectorText(`${KEYS}/int-ca-cert.pem`));
+    const v = await verifyModelBundle(bundle, {
+      certificateAuthorities: readVectorText(`${KEYS}/int-ca-cert.pem`),
+    });
+    expect(v.valid).toBe(true);
     expect(v.rootDigest).toBe('61d4849d9d90076d6215f4d525f13d6574af8e3f67aef3e6f36fc40a14fdd226');
   });
 
   it('after the validity window → PROV_CERT_EXPIRED, before it → PROV_CERT_NOT_YET_VALID', async () => {
-    await expect(
-      verifyModelBundleWithCertificates(bundle, root, { at: new Date('2036-01-01T00:00:00Z') }),
-    ).rejects.toMatchObject({ code: 'PROV_CERT_EXPIRED' });
-    await expect(
-      verifyModelBundleWithCertificates(bundle, root, { at: new Date('2025-05-02T23:36:27Z') }),
-    ).rejects.toMatchObject({ code: 'PROV_CERT_NOT_YET_VALID' });
+    expect(await codeOf(bundle, root, new Date('2036-01-01T00:00:00Z'))).toBe('PROV_CERT_EXPIRED');
+    expect(await codeOf(bundle, root, new Date('2025-05-02T23:36:27Z'))).toBe('PROV_CERT_NOT_YET_VALID');
   });
 
   it('a corrupted leaf → PROV_CERT_SIGNATURE_INVALID or PROV_CERTIFICATE_INVALID, never acceptance', async () => {
@@ -94,13 +105,9 @@ describe('certificate-mode refusals', () => {
     const leaf = Buffer.from(b.verificationMaterial.x509CertificateChain.certificates[0].rawBytes, 'base64');
     leaf[leaf.length - 10]! ^= 0xff; // inside the signature value
     b.verificationMaterial.x509CertificateChain.certificates[0].rawBytes = leaf.toString('base64');
-    await expect(verifyModelBundleWithCertificates(JSON.stringify(b), root)).rejects.toMatchObject({
-      code: 'PROV_CERT_SIGNATURE_INVALID',
-    });
+    expect(await codeOf(JSON.stringify(b), root)).toBe('PROV_CERT_SIGNATURE_INVALID');
     b.verificationMaterial.x509CertificateChain.certificates[0].rawBytes = 'AAAA';
-    await expect(verifyModelBundleWithCertificates(JSON.stringify(b), root)).rejects.toMatchObject({
-      code: 'PROV_CERTIFICATE_INVALID',
-    });
+    expect(await codeOf(JSON.stringify(b), root)).toBe('PROV_CERTIFICATE_INVALID');
   });
 
   it('key-mode and keyless bundles → PROV_KEY_MATERIAL_UNSUPPORTED', async () => {
@@ -108,9 +115,7 @@ describe('certificate-mode refusals', () => {
       'model-signing/scripts/tests/v1.1.0-elliptic-key/model.sig',
       'model-signing/scripts/tests/v1.1.0-sigstore/model.sig',
     ]) {
-      await expect(verifyModelBundleWithCertificates(readVector(path), root), path).rejects.toMatchObject({
-        code: 'PROV_KEY_MATERIAL_UNSUPPORTED',
-      });
+      expect(await codeOf(readVector(path), root), path).toBe('PROV_KEY_MATERIAL_UNSUPPORTED');
     }
   });
 
@@ -120,8 +125,6 @@ describe('certificate-mode refusals', () => {
       .toString('utf8')
       .replace('signme-1', 'signme-9');
     b.dsseEnvelope.payload = Buffer.from(payload).toString('base64');
-    await expect(verifyModelBundleWithCertificates(JSON.stringify(b), root)).rejects.toMatchObject({
-      code: 'PROV_SIGNATURE_INVALID',
-    });
+    expect(await codeOf(JSON.stringify(b), root)).toBe('PROV_SIGNATURE_INVALID');
   });
 });

@@ -20,7 +20,7 @@ import {
   publicKeyToPem,
 } from '../../src/provenance/common/keys.ts';
 import { signMessage } from '../../src/provenance/model-signing/sign.ts';
-import { verifySignature } from '../../src/provenance/model-signing/verify-disk.ts';
+import { verifySignature } from '../../src/provenance/model-signing/verify-bundle.ts';
 import { readVectorText } from './vectors.ts';
 
 const TEST_KEY = 'model-signing/scripts/tests/keys/certificate/signing-key-pub.pem';

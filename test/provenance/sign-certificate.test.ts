@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyModelWithCertificates } from '../../src/provenance/model-signing/verify-certificate-disk.ts';
+import { verifyModel } from '../../src/provenance/index.ts';
 import { CLI, runConfide } from '../fixtures/cli.ts';
 import { readVectorText } from './vectors.ts';
 
@@ -152,13 +152,13 @@ describe('sign-model --certificate --chain (model_signing certificate mode)', ()
     );
     expect(verified.stderr).toBe('');
     expect(verified.stdout).toMatch(/^valid: 2 file\(s\)/m);
-    const result = await verifyModelWithCertificates(
-      join(dir, 'model'),
+    const result = await verifyModel(
+      { path: join(dir, 'model'), signaturePath: join(dir, 'model', 'model.sig') },
       text,
-      readFileSync(join(dir, 'root.pem'), 'utf8'),
-      { signaturePath: join(dir, 'model', 'model.sig') },
+      { certificateAuthorities: readFileSync(join(dir, 'root.pem'), 'utf8') },
     );
-    expect(result.files.map((f) => f.name).sort()).toEqual(['config.json', 'weights.bin']);
+    expect(result).toMatchObject({ valid: true, code: 'OK' });
+    expect(result.files?.map((f) => f.name).sort()).toEqual(['config.json', 'weights.bin']);
 
     // Independent: Python cryptography checks the chain order and the DSSE signature over the PAE.
     const py = execFileSync(

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fromBase64 } from '../../src/provenance/common/bytes.ts';
 import { preAuthEncoding } from '../../src/provenance/common/dsse.ts';
 import { ecdsaCurve, generateKeyPair, keyHint } from '../../src/provenance/common/keys.ts';
+import { verifyModel, verifyModelBundle } from '../../src/provenance/index.ts';
 import { sortResources } from '../../src/provenance/model-signing/manifest.ts';
 import {
   keySigner,
@@ -12,11 +13,7 @@ import {
   signEnvelope,
   signModel,
 } from '../../src/provenance/model-signing/sign.ts';
-import {
-  verifyEnvelope,
-  verifyModel,
-  verifyModelBundle,
-} from '../../src/provenance/model-signing/verify-disk.ts';
+import { verifyEnvelope } from '../../src/provenance/model-signing/verify-bundle.ts';
 import { readVectorText, vectorPath } from './vectors.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'confide-sign-'));
@@ -84,14 +81,18 @@ describe('signing model_signing v1 key-mode bundles', () => {
         true,
       );
 
-      const result = await verifyModel(root, signed.bundleJson, key.publicKey, { signaturePath: sigPath });
+      const source = { path: root, signaturePath: sigPath };
+      const result = await verifyModel(source, signed.bundleJson, { publicKey: key.publicKey });
+      expect(result).toMatchObject({ valid: true, code: 'OK' });
       expect(result.rootDigest).toBe(signed.manifest.rootDigest);
-      expect(result.files.map((f) => f.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
+      expect(result.files?.map((f) => f.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
       // README.md was ignored by the signer and the verifier honours the recorded ignore
       writeFileSync(join(root, 'README.md'), 'changed');
       await expect(
-        verifyModel(root, signed.bundleJson, key.publicKey, { signaturePath: sigPath }),
-      ).resolves.toBeDefined();
+        verifyModel(source, signed.bundleJson, { publicKey: key.publicKey }),
+      ).resolves.toMatchObject({
+        valid: true,
+      });
     });
   }
 
@@ -109,7 +110,11 @@ describe('signing model_signing v1 key-mode bundles', () => {
     const file = join(root, 'weights.bin');
     const signed = await signModel(file, key);
     expect(signed.manifest.resources.map((r) => r.name)).toEqual(['.']);
-    await expect(verifyModel(file, signed.bundleJson, key.publicKey)).resolves.toMatchObject({ valid: true });
+    await expect(
+      verifyModel({ path: file }, signed.bundleJson, { publicKey: key.publicKey }),
+    ).resolves.toMatchObject({
+      valid: true,
+    });
   });
 
   it('re-signs the model_signing v1.1.0 fixture files to the same manifest Python signed', async () => {
@@ -117,13 +122,17 @@ describe('signing model_signing v1 key-mode bundles', () => {
     cpSync(vectorPath('oms/model'), dir, { recursive: true });
     const key = generateKeyPair('ecdsa-p384');
     const ours = await signModel(dir, key, { ignorePaths: ['ignore-me'] });
-    const python = verifyModelBundle(
-      readVectorText('oms/test-vectors/v1.0/valid/key.bundle.json'),
-      (await import('../../src/provenance/common/keys.ts')).parsePublicKeyPem(
+    const pythonBundle = readVectorText('oms/test-vectors/v1.0/valid/key.bundle.json');
+    const python = await verifyModelBundle(pythonBundle, {
+      publicKey: (await import('../../src/provenance/common/keys.ts')).parsePublicKeyPem(
         readVectorText('model-signing/scripts/tests/keys/certificate/signing-key-pub.pem'),
       ),
+    });
+    expect(python).toMatchObject({ valid: true, code: 'OK' });
+    const statement = JSON.parse(
+      new TextDecoder().decode(fromBase64(JSON.parse(pythonBundle).dsseEnvelope.payload)),
     );
-    expect(ours.manifest.resources).toEqual(python.resources);
+    expect(ours.manifest.resources).toEqual(statement.predicate.resources);
     expect(ours.manifest.rootDigest).toBe(python.rootDigest);
   });
 
@@ -154,9 +163,12 @@ describe('signing model_signing v1 key-mode bundles', () => {
       keySigner(key),
     );
     const bundle = { ...signed.bundle, dsseEnvelope: env };
-    expect(() => verifyModelBundle(JSON.stringify(bundle), key.publicKey)).toThrow(
-      expect.objectContaining({ code: 'PROV_ROOT_DIGEST_MISMATCH' }),
-    );
+    await expect(
+      verifyModelBundle(JSON.stringify(bundle), { publicKey: key.publicKey }),
+    ).resolves.toMatchObject({
+      valid: false,
+      code: 'PROV_ROOT_DIGEST_MISMATCH',
+    });
     statement.subject[0].digest.sha256 = signed.manifest.rootDigest;
     statement.predicate.resources[0].name = '../escape';
     const env2 = await signEnvelope(
@@ -164,9 +176,11 @@ describe('signing model_signing v1 key-mode bundles', () => {
       new TextEncoder().encode(JSON.stringify(statement)),
       keySigner(key),
     );
-    expect(() =>
-      verifyModelBundle(JSON.stringify({ ...signed.bundle, dsseEnvelope: env2 }), key.publicKey),
-    ).toThrow(expect.objectContaining({ code: 'PROV_MANIFEST_PATH_INVALID' }));
+    await expect(
+      verifyModelBundle(JSON.stringify({ ...signed.bundle, dsseEnvelope: env2 }), {
+        publicKey: key.publicKey,
+      }),
+    ).resolves.toMatchObject({ valid: false, code: 'PROV_MANIFEST_PATH_INVALID' });
   });
 });
 

@@ -1,5 +1,5 @@
 // Models given as bytes (what a browser verifies) reach the same conclusions as the same files on
-// disk; and confide/provenance/verify (verify-browser.ts) loads nothing a browser bundle cannot.
+// disk; and confide/provenance/verify (verify.ts) loads nothing a browser bundle cannot.
 import {
   cpSync,
   mkdirSync,
@@ -15,10 +15,10 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, parsePublicKeyPem } from '../../src/provenance/common/keys.ts';
+import { verifyModel } from '../../src/provenance/index.ts';
 import { hashModel } from '../../src/provenance/model-signing/hash.ts';
 import { hashModelBytes } from '../../src/provenance/model-signing/hash-bytes.ts';
-import { verifyModelBytes } from '../../src/provenance/model-signing/verify-bytes.ts';
-import { verifyModel } from '../../src/provenance/model-signing/verify-disk.ts';
+import { verifyModel as verifyModelInBrowser } from '../../src/provenance/verify.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from './vectors.ts';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
@@ -49,16 +49,7 @@ function caseBytes(c: VectorCase): { model: Uint8Array | Map<string, Uint8Array>
   return { model: readTree(modelPath), ignorePaths };
 }
 
-async function outcome(work: () => unknown): Promise<unknown> {
-  try {
-    return { ok: await work() };
-  } catch (error) {
-    const e = error as { code?: string; fields?: unknown };
-    return { code: e.code, fields: e.fields };
-  }
-}
-
-describe('verifyModelBytes reaches the conclusions verifyModel reaches on disk', () => {
+describe('verifyModel({ files }) reaches the conclusions verifyModel({ path }) reaches on disk', () => {
   const keyCases = cases.cases.filter((c) => c.method === 'key');
   const key = parsePublicKeyPem(
     readVectorText('model-signing/scripts/tests/keys/certificate/signing-key-pub.pem'),
@@ -67,12 +58,22 @@ describe('verifyModelBytes reaches the conclusions verifyModel reaches on disk',
   for (const c of keyCases) {
     it(`${c.id}: the same result object, accepted`, async () => {
       const { model, ignorePaths } = caseBytes(c);
-      const fromBytes = verifyModelBytes(readVector(c.bundle), key, model, { ignorePaths });
-      const fromDisk = await verifyModel(vectorPath(c.model ?? ''), readVector(c.bundle), key, {
-        ignorePaths: c.extra_ignore_paths ?? [],
-        signaturePath: vectorPath(c.bundle),
-      });
+      const name = vectorPath(c.model ?? '');
+      // the browser entry's verifyModel: bytes only, no disk code loaded
+      const fromBytes = await verifyModelInBrowser(
+        { files: model, ignorePaths, name },
+        readVector(c.bundle),
+        {
+          publicKey: key,
+        },
+      );
+      const fromDisk = await verifyModel(
+        { path: name, ignorePaths: c.extra_ignore_paths ?? [], signaturePath: vectorPath(c.bundle) },
+        readVector(c.bundle),
+        { publicKey: key },
+      );
       expect(fromBytes).toEqual(fromDisk);
+      expect(fromBytes).toMatchObject({ valid: true, code: 'OK' });
       expect(fromBytes.rootDigest).toBe(c.root_digest);
     });
   }
@@ -90,22 +91,30 @@ describe('verifyModelBytes reaches the conclusions verifyModel reaches on disk',
       cpSync(vectorPath(c.model ?? ''), dir, { recursive: true });
       mutate(dir);
       if (name === 'renamed') rmSync(join(dir, 'signme-2'), { force: true });
-      const disk = await outcome(() =>
-        verifyModel(dir, bundle, key, { signaturePath: join(dir, 'model.sig') }),
-      );
-      const bytes = await outcome(() =>
-        verifyModelBytes(bundle, key, readTree(dir), { ignorePaths: ['model.sig'] }),
+      const disk = await verifyModel({ path: dir, signaturePath: join(dir, 'model.sig') }, bundle, {
+        publicKey: key,
+      });
+      const bytes = await verifyModel(
+        { files: readTree(dir), ignorePaths: ['model.sig'], name: dir },
+        bundle,
+        {
+          publicKey: key,
+        },
       );
       expect(bytes, name).toEqual(disk);
-      expect((bytes as { code?: string }).code, name).toMatch(/^PROV_FILE_/);
+      expect(bytes.valid, name).toBe(false);
+      expect(bytes.code, name).toMatch(/^PROV_FILE_/);
     }
     const missing = readTree(vectorPath(c.model ?? ''));
     missing.delete('signme-2');
-    expect(
-      await outcome(() => verifyModelBytes(bundle, key, missing, { ignorePaths: ['model.sig'] })),
-    ).toMatchObject({ code: 'PROV_FILE_MISSING', fields: ['signme-2'] });
+    const gone = await verifyModel({ files: missing, ignorePaths: ['model.sig'] }, bundle, {
+      publicKey: key,
+    });
+    expect(gone).toMatchObject({ valid: false, code: 'PROV_FILE_MISSING' });
+    expect(gone.files?.filter((f) => f.status !== 'ok').map((f) => f.name)).toEqual(['signme-2']);
     const other = generateKeyPair('ecdsa-p384').publicKey;
-    expect(await outcome(() => verifyModelBytes(bundle, other, missing))).toMatchObject({
+    expect(await verifyModel({ files: missing }, bundle, { publicKey: other })).toMatchObject({
+      valid: false,
       code: 'PROV_KEY_MISMATCH',
     });
   });
@@ -201,7 +210,8 @@ describe('confide/provenance/verify stays browser-safe', () => {
 
   it('loads no node: module, the Sigstore packages only lazily through sigstore.ts, and no signing or disk module', () => {
     const { names, external } = closure('provenance/verify.ts');
-    expect(names).toContain('provenance/model-signing/verify-bytes.ts');
+    expect(names).toContain('provenance/model-signing/verify-model.ts');
+    expect(names).toContain('provenance/model-signing/hash-bytes.ts');
     expect(names).toContain('provenance/model-signing/verify-certificate-bundle.ts');
     expect(names).toContain('provenance/pki/path.ts');
     expect(names).toContain('provenance/model-signing/keyless/sigstore.ts');
@@ -210,14 +220,12 @@ describe('confide/provenance/verify stays browser-safe', () => {
     for (const forbidden of [
       'model-signing/hash.ts',
       'model-signing/hash-workers.ts',
-      'model-signing/verify-disk.ts',
+      'model-signing/verify-model-disk.ts',
       'model-signing/sign.ts',
       'lineage/sign.ts',
       'lineage/files.ts',
       'log/signed-log.ts',
       'log/store.ts',
-      'model-signing/verify-certificate-disk.ts',
-      'model-signing/keyless/verify-disk.ts',
     ]) {
       expect(names, forbidden).not.toContain(`provenance/${forbidden}`);
     }
@@ -228,7 +236,7 @@ describe('confide/provenance/verify stays browser-safe', () => {
   });
 
   it('the walk sees lazy loads (the check above can fail): the disk verifier reaches node:fs', () => {
-    const { names, external } = closure('provenance/model-signing/verify-disk.ts');
+    const { names, external } = closure('provenance/model-signing/verify-model-disk.ts');
     expect(names).toContain('provenance/model-signing/hash-workers.ts');
     expect([...external]).toEqual(expect.arrayContaining(['node:fs/promises', 'node:worker_threads']));
   });

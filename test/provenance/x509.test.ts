@@ -5,10 +5,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  verifyModelBundleWithCertificates,
-  verifyModelBundleWithCertificatesAsync,
-} from '../../src/provenance/model-signing/verify-certificate-bundle.ts';
+import { verifyModelBundleWithCertificates } from '../../src/provenance/model-signing/verify-certificate-bundle.ts';
 import { fingerprint256, parseCertificate, pemCertificates } from '../../src/provenance/pki/x509.ts';
 import { cases, readVectorText } from './vectors.ts';
 
@@ -141,10 +138,6 @@ describe('certificate mode on the model_signing fixtures and edits of them', () 
       }
     });
   }
-
-  it('verifyModelBundleWithCertificatesAsync is the same function (the former browser name)', () => {
-    expect(verifyModelBundleWithCertificatesAsync).toBe(verifyModelBundleWithCertificates);
-  });
 
   it('refuses arguments that are not PEM text or a valid Date with INVALID_ARGUMENT', async () => {
     await expect(verifyModelBundleWithCertificates(BUNDLE, 42 as unknown as string)).rejects.toMatchObject({

@@ -15,7 +15,7 @@
  * bytes are held in memory, so for models of gigabytes use `hashModel` in Node.
  *
  * Deliberately not here: reading files or directories (`hash.ts`), symbolic links (a byte map has
- * none), verification (`verify-bytes.ts`).
+ * none), verification (`verify-model.ts`).
  *
  * @module
  */

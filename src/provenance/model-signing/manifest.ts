@@ -23,9 +23,10 @@
  * The root digest commits to digests but not to names. A verifier must therefore always compare
  * the full name → digest map with the files on disk ({@link compareResources}), never only the root.
  *
- * Deliberately not here: hashing files (`hash.ts`), signatures (`sign.ts`, `verify.ts`),
- * certificate chains (`certificate.ts`) and transparency-log entries (`keyless.ts`), blake2b and
- * blake3 manifests, and the legacy v0.2 `Digests/v0.1` predicate.
+ * Deliberately not here: hashing files (`hash.ts`), signatures (`sign.ts`, `verify-bundle.ts`),
+ * certificate chains (`verify-certificate-bundle.ts`) and transparency-log entries
+ * (`keyless/verify-bundle.ts`), blake2b and blake3 manifests, and the legacy v0.2 `Digests/v0.1`
+ * predicate.
  *
  * @module
  */

@@ -6,7 +6,7 @@
  * transparency-log inclusion, revocation, the files when only the bundle was verified).
  *
  * {@link modelVerificationReport} builds it from what a verifier returned or threw, so the Node
- * verifiers (`verify-report.ts`), the byte verifiers (`verify-bytes.ts`) and a browser produce the
+ * verifier (`verify-model-disk.ts`), the byte verifier (`verify-model.ts`) and a browser produce the
  * same content. Pure; runs in browsers.
  *
  * Deliberately not here: verifying (this only describes an outcome), printing (`report.ts`).
@@ -25,7 +25,7 @@ import {
 import { type FileReport, VerificationError } from '../errors.ts';
 import type { KeylessVerifiedModelBundle } from './keyless/verify-bundle.ts';
 import type { VerifiedModelBundle } from './verify-bundle.ts';
-import type { CertificateVerifiedModelBundle } from './verify-certificate-disk.ts';
+import type { CertificateVerifiedModelBundle } from './verify-certificate-bundle.ts';
 
 /** How the bundle was trusted. */
 export type ModelTrustMode = 'key' | 'certificate' | 'keyless';

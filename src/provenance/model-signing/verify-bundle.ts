@@ -25,12 +25,13 @@
  * Steps 1–7 are here ({@link verifyModelBundle}), and so are the parts of step 8 that need no
  * file: what to recompute ({@link recomputation}) and the comparison ({@link checkModelResources}).
  * This module is pure and never reaches a `node:` module, not even lazily, so browser bundlers
- * accept it. The files of step 8 are hashed by `verify.ts` (`verifyModel`, Node: reads the disk)
- * or `verify-bytes.ts` (`verifyModelBytes`: files given as bytes, e.g. in a browser).
+ * accept it. The files of step 8 are hashed by `verify-model-disk.ts` (`{ path }`, Node: reads the
+ * disk) or `verify-model.ts` (`{ files }`: bytes, e.g. in a browser), then compared here
+ * ({@link compareManifest}).
  *
- * Deliberately not here: reading files (`verify.ts`); signing (`sign.ts`); certificate-chain
- * validation (`certificate.ts`) and keyless Sigstore verification (`keyless.ts`), which reuse
- * steps 4–7 from here and step 8 from `verify.ts`; the legacy v0.2 format (`Digests/v0.1`
+ * Deliberately not here: reading files (`verify-model-disk.ts`); signing (`sign.ts`);
+ * certificate-chain validation (`verify-certificate-bundle.ts`) and keyless Sigstore verification
+ * (`keyless/verify-bundle.ts`), which reuse steps 4–7 from here; the legacy v0.2 format (`Digests/v0.1`
  * predicate, non-standard PAE), refused at step 5 or 6; manifests other than `files`/`shards`
  * with SHA-256 (`PROV_MANIFEST_UNSUPPORTED`).
  *
@@ -261,7 +262,8 @@ export function verifyModelBundle(bundleBytes: Uint8Array | string, key: PublicK
 
 /**
  * Steps 4–7 on a parsed bundle whose key material has already been checked against `key`
- * (`verifyModelBundle` does that for key mode, `certificate.ts` for certificate mode).
+ * (`verifyModelBundle` does that for key mode, `verify-certificate-bundle.ts` for certificate mode,
+ * `keyless/verify-bundle.ts` for keyless).
  *
  * @throws {VerificationError} with the code of the failing step.
  */
@@ -356,19 +358,6 @@ export function verifyParsedModelBundle(
   };
 }
 
-/** A successful model verification, with the per-file report. */
-export interface ModelVerificationResult {
-  readonly valid: true;
-  readonly subjectName: string;
-  readonly rootDigest: string;
-  readonly keyHint: string;
-  readonly algorithm: KeyAlgorithm;
-  readonly keyMaterial: KeyMaterialKind;
-  /** Paths that were left out (recorded in the bundle, given by the caller, or the signature file). */
-  readonly ignoredPaths: readonly string[];
-  readonly files: readonly FileReport[];
-}
-
 const FILE_CODE_PRECEDENCE: readonly VerificationErrorCode[] = [
   'PROV_FILE_MODIFIED',
   'PROV_FILE_RENAMED',
@@ -415,8 +404,8 @@ export interface Recomputation {
 /**
  * Step 8, first half: checks that the verified manifest's serialization can be recomputed here
  * (SHA-256, `files` or `shards` with a recorded shard size) and collects the paths to leave out:
- * those recorded in the bundle and the caller's. Used by `verify.ts` (disk) and `verify-bytes.ts`
- * (bytes) so both recompute exactly the same manifest.
+ * those recorded in the bundle and the caller's. Used by `verify-model-disk.ts` (disk) and
+ * `verify-model.ts` (bytes) so both recompute exactly the same manifest.
  *
  * @throws {VerificationError} `PROV_MANIFEST_UNSUPPORTED`, `PROV_MANIFEST_PATH_INVALID` (an unsafe
  *   recorded ignore path); {@link ProvenanceError} `PROV_PATH_TRAVERSAL` for an unsafe caller path.
@@ -454,4 +443,30 @@ export function recomputation(
     ...(ser.method === 'shards' && ser.shard_size !== undefined ? { shardSize: ser.shard_size } : {}),
     ignorePaths: [...new Set([...recorded, ...callerIgnores])],
   };
+}
+
+/** What step 8 found: every file compared, and the paths that were left out. */
+export interface FileComparison {
+  readonly files: FileReport[];
+  /** Paths that were left out (recorded in the bundle, given by the caller, or the signature file). */
+  readonly ignoredPaths: readonly string[];
+}
+
+/**
+ * Step 8, second half, for disk and bytes alike: compares the manifest recomputed with
+ * {@link recomputation}'s settings (by `hashModel` or `hashModelBytes`, the one builder
+ * `build-manifest.ts`) with the verified one.
+ *
+ * @throws {VerificationError} `PROV_FILE_*` as {@link checkModelResources}.
+ */
+export function compareManifest(
+  verified: VerifiedModelBundle,
+  recomputed: {
+    readonly resources: readonly ModelResource[];
+    readonly serialization: { readonly ignore_paths?: readonly string[] };
+  },
+  ignorePaths: readonly string[],
+): FileComparison {
+  const files = checkModelResources(verified.resources, recomputed.resources);
+  return { files, ignoredPaths: recomputed.serialization.ignore_paths ?? ignorePaths };
 }

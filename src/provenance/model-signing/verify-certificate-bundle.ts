@@ -2,7 +2,7 @@
  * Certificate-mode verification of OpenSSF model_signing v1 bundles (steps 1–7), the same code in
  * Node and browsers: the bundle carries an `x509CertificateChain` (leaf first, then
  * intermediates); the verifier is given trust anchors (CA certificates, PEM) and accepts the
- * signature when `certificate-path.ts` validates a path from the leaf to an anchor (RFC 5280 rules
+ * signature when `pki/path.ts` validates a path from the leaf to an anchor (RFC 5280 rules
  * and model_signing's leaf profile, each refusal with its own code) and the DSSE signature verifies
  * with the leaf's key (the rest of the steps are those of key mode, `verify-bundle.ts`).
  *
@@ -10,8 +10,8 @@
  * because certificate signatures are checked with WebCrypto.
  *
  * Deliberately not here: revocation (CRL/OCSP), keyless (Fulcio/Rekor) bundles
- * (`keyless-bundle.ts`), the legacy v0.2 format, reading files (step 8 is `certificate.ts` on disk
- * and `verify-bytes.ts` on bytes).
+ * (`keyless/verify-bundle.ts`), the legacy v0.2 format, reading files (step 8 is `verify-model-disk.ts` on
+ * disk and `verify-model.ts` on bytes).
  *
  * @module
  */
@@ -19,8 +19,8 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertString } from '../../internal/assert.ts';
 import { fromBase64 } from '../common/bytes.ts';
-import { certificatePublicKey, type KeyAlgorithm, type PublicKey } from '../common/keys.ts';
-import { type FileReport, VerificationError } from '../errors.ts';
+import { certificatePublicKey, type PublicKey } from '../common/keys.ts';
+import { VerificationError } from '../errors.ts';
 import { validateCertificatePath } from '../pki/path.ts';
 import { parseCertificate, pemCertificates, type X509Fields } from '../pki/x509.ts';
 import { parseModelBundle, type VerifiedModelBundle, verifyParsedModelBundle } from './verify-bundle.ts';
@@ -52,19 +52,6 @@ export interface CertificateVerifyOptions {
   readonly at?: Date;
 }
 
-/** A successful certificate-mode model verification. */
-export interface CertificateModelVerificationResult {
-  readonly valid: true;
-  readonly subjectName: string;
-  readonly rootDigest: string;
-  readonly keyHint: string;
-  readonly algorithm: KeyAlgorithm;
-  readonly certificate: SigningCertificateInfo;
-  readonly checkedAt: string;
-  readonly ignoredPaths: readonly string[];
-  readonly files: readonly FileReport[];
-}
-
 function info(cert: X509Fields): SigningCertificateInfo {
   return {
     subject: cert.subject,
@@ -83,7 +70,7 @@ function info(cert: X509Fields): SigningCertificateInfo {
  * @param trustAnchorsPem PEM text with one or more `CERTIFICATE` blocks (the trusted CAs).
  * @throws {VerificationError} `PROV_KEY_MATERIAL_UNSUPPORTED` (no certificate chain in the
  *   bundle, or a leaf key that is neither EC nor Ed25519), `PROV_CERTIFICATE_INVALID`,
- *   `PROV_CERT_NOT_DER`, the path codes of `certificate-path.ts` (`PROV_CERTIFICATE_CHAIN_INVALID`,
+ *   `PROV_CERT_NOT_DER`, the path codes of `pki/path.ts` (`PROV_CERTIFICATE_CHAIN_INVALID`,
  *   `PROV_CERT_*`, `PROV_CERTIFICATE_USAGE`), then the codes of key mode.
  * @throws {ProvenanceError} `PROV_UNSUPPORTED_PLATFORM` without WebCrypto.
  * @example
@@ -141,11 +128,3 @@ export async function verifyModelBundleWithCertificates(
   const verified = verifyParsedModelBundle(bundle, key, 'certificate-chain');
   return { ...verified, certificate: info(leaf), publicKey: key, checkedAt: path.at.toISOString() };
 }
-
-/**
- * The former name of {@link verifyModelBundleWithCertificates} in `confide/provenance/verify`, from
- * when Node and browsers had two verifiers. The same function.
- *
- * @deprecated Use {@link verifyModelBundleWithCertificates}.
- */
-export const verifyModelBundleWithCertificatesAsync = verifyModelBundleWithCertificates;

@@ -11,9 +11,13 @@
  *
  * Browser-safe: nothing here loads `node:*` or signing code.
  *
- * Deliberately not here: the verification steps themselves (`verify-bundle.ts`,
- * `verify-certificate-bundle.ts`, `keyless/verify-bundle.ts`), reading the disk (`verify-disk.ts`),
- * printing.
+ * Steps 1–7 run once per trust mode (`verify-bundle.ts`, `verify-certificate-bundle.ts`,
+ * `keyless/verify-bundle.ts`); step 8 is the same for both sources: recompute the manifest with
+ * the recorded serialization (`recomputation`), by the one manifest builder (`hashModelBytes` here,
+ * `hashModel` on disk in `verify-model-disk.ts`), and compare it (`compareManifest`).
+ *
+ * Deliberately not here: the verification steps themselves, reading the disk
+ * (`verify-model-disk.ts`), printing.
  *
  * @module
  */
@@ -21,13 +25,17 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertObject, assertString } from '../../internal/assert.ts';
 import type { PublicKey } from '../common/keys.ts';
-import type { FileReport } from '../errors.ts';
 import type { HashBackend } from './hash.ts';
-import type { ModelBytes } from './hash-bytes.ts';
+import { hashModelBytes, type ModelBytes } from './hash-bytes.ts';
 import { verifyModelBundleKeyless } from './keyless/verify-bundle.ts';
 import { type ModelOutcome, type ModelVerificationReport, modelVerificationReport } from './report.ts';
-import { type VerifiedModelBundle, verifyModelBundle as verifyKeyModeBundle } from './verify-bundle.ts';
-import { compareModelBytes } from './verify-bytes.ts';
+import {
+  compareManifest,
+  type FileComparison,
+  recomputation,
+  type VerifiedModelBundle,
+  verifyModelBundle as verifyKeyModeBundle,
+} from './verify-bundle.ts';
 import { verifyModelBundleWithCertificates } from './verify-certificate-bundle.ts';
 
 /** How a model bundle is trusted. */
@@ -69,10 +77,19 @@ export interface ModelFilesSource extends SourceOptions {
 export type ModelSource = ModelPathSource | ModelFilesSource;
 
 /** Step 8 over a model on disk (provided by the Node entry). */
-export type DiskStep = (
-  source: ModelPathSource,
-  verified: VerifiedModelBundle,
-) => Promise<{ files: FileReport[]; ignoredPaths: readonly string[] }>;
+export type DiskStep = (source: ModelPathSource, verified: VerifiedModelBundle) => Promise<FileComparison>;
+
+/** Step 8 over bytes: recompute the manifest with the recorded serialization and compare. */
+function compareModelBytes(verified: VerifiedModelBundle, source: ModelFilesSource): FileComparison {
+  const { method, shardSize, ignorePaths } = recomputation(verified, source.ignorePaths);
+  const manifest = hashModelBytes(source.files, {
+    method,
+    ...(shardSize === undefined ? {} : { shardSize }),
+    ignorePaths,
+    ignoreGitPaths: source.ignoreGitPaths ?? true,
+  });
+  return compareManifest(verified, manifest, ignorePaths);
+}
 
 const TRUST_FORMS =
   'trust must be { publicKey }, { certificateAuthorities, at? } or { trustedRoot, identity, issuer }';
@@ -138,9 +155,7 @@ export async function verifyModelWith(
       'source must be { path } (files on disk) or { files } (bytes), not both',
     );
   let subject: string;
-  let step8: (
-    verified: VerifiedModelBundle,
-  ) => Promise<{ files: FileReport[]; ignoredPaths: readonly string[] }>;
+  let step8: (verified: VerifiedModelBundle) => Promise<FileComparison>;
   if (hasPath) {
     const s = source as ModelPathSource;
     subject = assertString(s.path, 'source.path');
@@ -153,7 +168,7 @@ export async function verifyModelWith(
   } else {
     const s = source as ModelFilesSource;
     subject = s.name === undefined ? 'model' : assertString(s.name, 'source.name');
-    step8 = async (verified) => compareModelBytes(verified, s.files, s);
+    step8 = async (verified) => compareModelBytes(verified, s);
   }
   const plan = planTrust(bundle, trust);
   const base = { mode: plan.mode, ...(plan.key === undefined ? {} : { key: plan.key }) };

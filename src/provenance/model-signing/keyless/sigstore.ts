@@ -9,7 +9,7 @@
  * with `crypto`, `util` and `Buffer` provided by `sigstore-shims.ts` (see `tsup.config.ts`), so both
  * run the same maintained verifier and reach the same conclusions.
  *
- * Deliberately not here: any verification logic (`keyless-bundle.ts`).
+ * Deliberately not here: any verification logic (`verify-bundle.ts`).
  *
  * @module
  */

@@ -15,7 +15,7 @@
  * The model-specific part stays ours: our bundle structure check runs first (so the OMS
  * `missing-tlog-entries` vector is refused at the structure step), and after Sigstore accepts the
  * signer, steps 4–7 of `verify-bundle.ts` run with the Fulcio leaf's key. The file comparison
- * (step 8) is `keyless.ts` (files on disk) or `verify-bytes.ts` (files as bytes).
+ * (step 8) is `verify-model-disk.ts` (files on disk) or `verify-model.ts` (files as bytes).
  *
  * Identity is mandatory: a keyless bundle proves only that *someone* with an OIDC login signed,
  * so verifying without pinning who would accept any signer. Errors of `@sigstore/verify` are
@@ -30,13 +30,8 @@
 
 import { assertString } from '../../../internal/assert.ts';
 import { fromBase64 } from '../../common/bytes.ts';
-import { certificatePublicKey, type KeyAlgorithm, type PublicKey } from '../../common/keys.ts';
-import {
-  type FileReport,
-  ProvenanceError,
-  VerificationError,
-  type VerificationErrorCode,
-} from '../../errors.ts';
+import { certificatePublicKey, type PublicKey } from '../../common/keys.ts';
+import { ProvenanceError, VerificationError, type VerificationErrorCode } from '../../errors.ts';
 import { parseModelBundle, type VerifiedModelBundle, verifyParsedModelBundle } from '../verify-bundle.ts';
 
 /** Who must have signed a keyless bundle. */
@@ -52,19 +47,6 @@ export interface KeylessVerifiedModelBundle extends VerifiedModelBundle {
   readonly identity: string;
   readonly issuer: string;
   readonly publicKey: PublicKey;
-}
-
-/** A successful keyless model verification. */
-export interface KeylessModelVerificationResult {
-  readonly valid: true;
-  readonly subjectName: string;
-  readonly rootDigest: string;
-  readonly identity: string;
-  readonly issuer: string;
-  readonly keyHint: string;
-  readonly algorithm: KeyAlgorithm;
-  readonly ignoredPaths: readonly string[];
-  readonly files: readonly FileReport[];
 }
 
 const SIGSTORE_CODES: Readonly<Record<string, VerificationErrorCode>> = {
