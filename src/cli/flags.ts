@@ -29,7 +29,11 @@ export function integer(min: number, max: number): FlagParser<number> {
   return (value) => {
     const n = /^\d{1,16}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
     if (!(Number.isSafeInteger(n) && n >= min && n <= max)) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+      throw new InvalidArgumentError(
+        max >= Number.MAX_SAFE_INTEGER
+          ? `expected a whole number ≥ ${min}`
+          : `expected a whole number from ${min} to ${max}`,
+      );
     }
     return n;
   };

@@ -19,7 +19,7 @@
 import { assertString } from '../../internal/assert.ts';
 import { keyHint, type PublicKey } from '../common/keys.ts';
 import type { FileReport } from '../errors.ts';
-import { type HashBackend, hashModel, relativeInside } from './hash.ts';
+import { type HashBackend, type HashProgressCallback, hashModel, relativeInside } from './hash.ts';
 import {
   checkModelResources,
   type ModelVerificationResult,
@@ -52,6 +52,8 @@ export interface VerifyModelOptions {
   readonly allowSymlinks?: boolean;
   readonly backend?: HashBackend;
   readonly signal?: AbortSignal;
+  /** Bytes hashed so far, as {@link hashModel} reports them. */
+  readonly onProgress?: HashProgressCallback;
 }
 
 /**
@@ -119,6 +121,7 @@ export async function verifyModelFiles(
     allowSymlinks: options.allowSymlinks ?? false,
     ...(options.backend === undefined ? {} : { backend: options.backend }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   const files = checkModelResources(verified.resources, manifest.resources);
   return { files, ignoredPaths: manifest.serialization.ignore_paths ?? ignorePaths };

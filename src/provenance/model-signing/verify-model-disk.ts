@@ -42,6 +42,7 @@ export function verifyModel(
       ...(s.allowSymlinks === undefined ? {} : { allowSymlinks: s.allowSymlinks }),
       ...(s.backend === undefined ? {} : { backend: s.backend }),
       ...(s.signal === undefined ? {} : { signal: s.signal }),
+      ...(s.onProgress === undefined ? {} : { onProgress: s.onProgress }),
     }),
   );
 }
