@@ -31,6 +31,13 @@ describe('flag parsers', () => {
     for (const bad of ['abc', '-3', '1.5', '1e3', '', '41', '0', '0x10']) refuses(integer(1, 40), bad);
   });
 
+  it('integer without an upper bound says so (≥ min), not the largest safe integer', () => {
+    const count = integer(0, Number.MAX_SAFE_INTEGER);
+    expect(count('9007199254740991')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(() => count('-1')).toThrow(/^expected a whole number ≥ 0$/);
+    expect(() => integer(1, 40)('41')).toThrow(/^expected a whole number from 1 to 40$/);
+  });
+
   it('port: 0 to 65535', () => {
     expect(port('0')).toBe(0);
     expect(port('65535')).toBe(65_535);
