@@ -15,6 +15,9 @@
  *   a keyless (Sigstore) bundle offline. `--key` is still accepted for `--public-key`, with a
  *   deprecation notice.
  *
+ * `hash`, `sign-model` and `verify-model` report progress on stderr (`./shared.ts`, the global
+ * `--quiet` silences it): their phases, and a bar by bytes hashed on a terminal.
+ *
  * Every verify command prints the library's verification report: each check with its result, the
  * signer and what was not checked; `--json` prints the same report, also when verification fails.
  *

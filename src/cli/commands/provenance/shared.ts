@@ -102,24 +102,28 @@ export interface ModelProgress {
   done(): void;
 }
 
-const MIB = 1024 * 1024;
+const KIB = 1024;
+const MIB = 1024 * KIB;
 
 /**
  * Starts the progress of `label` (e.g. `provenance sign-model`). The reporter is created when the
- * library first reports the bytes to hash, so the bar knows its total; phases named before that
- * are shown then, in order. `after` is the phase that follows hashing (sign-model: `signing`).
+ * library first reports the bytes to hash, so the bar knows its total (counted in KiB below
+ * 10 MiB, else in MiB, so the terminal line stays short); phases named before that are shown
+ * then, in order. `after` is the phase that follows hashing (sign-model: `signing`).
  */
 export function startModelProgress(label: string, flags: { quiet?: boolean }, after?: string): ModelProgress {
   let progress: Progress | undefined;
   const pending: string[] = [];
+  let units = 0; // the reporter's total, in KiB or MiB
   let reported = 0;
   let hashed = false;
-  const start = (total?: number): Progress => {
+  const start = (total?: number, unit?: string): Progress => {
     const p = createProgress({
       label,
       stream: process.stderr,
       quiet: flags.quiet === true,
-      ...(total === undefined ? {} : { total, unit: 'byte' }),
+      ...(total === undefined ? {} : { total }),
+      ...(unit === undefined ? {} : { unit }),
     });
     for (const name of pending.splice(0)) p.phase(name);
     return p;
@@ -131,13 +135,17 @@ export function startModelProgress(label: string, flags: { quiet?: boolean }, af
     },
     onProgress(bytesDone, bytesTotal, files) {
       if (progress === undefined) {
-        progress = start(bytesTotal);
+        const size = bytesTotal < 10 * MIB ? KIB : MIB;
+        units = bytesTotal === 0 ? 0 : Math.max(1, Math.round(bytesTotal / size));
+        progress = start(units, size === KIB ? 'KiB' : 'MiB');
         const mib = (bytesTotal / MIB).toFixed(bytesTotal < 10 * MIB ? 1 : 0);
         progress.phase(`hashing ${files} ${files === 1 ? 'file' : 'files'} (${mib} MiB)`);
       }
-      if (bytesDone > reported) {
-        progress.tick(bytesDone - reported);
-        reported = bytesDone;
+      // Whole units, in proportion, so the count ends exactly at the total.
+      const target = bytesTotal === 0 ? 0 : Math.min(units, Math.floor((bytesDone / bytesTotal) * units));
+      if (target > reported) {
+        progress.tick(target - reported);
+        reported = target;
       }
       if (!hashed && bytesDone >= bytesTotal) {
         hashed = true;
