@@ -41,7 +41,7 @@ import {
   type VerificationErrorCode,
   verifyLineage,
 } from '../../../provenance/index.ts';
-import { integer } from '../../flags.ts';
+import { integer, utcTime } from '../../flags.ts';
 import { addInputLimitOption, readBytes as readFileBytes } from '../../io.ts';
 import { readPrivateKey } from '../../private-key.ts';
 import { collect, print, readJson, readText, writeOut } from './shared.ts';
@@ -238,7 +238,7 @@ export function registerLineageCommands(provenance: Command): void {
       'a JSON object of parameters to record (hyper-parameters, encryption parameters…)',
     )
     .option('--base <dir>', 'directory artifact paths are relative to', '.')
-    .option('--time <rfc3339>', 'record finishedOn (UTC, e.g. 2026-11-23T04:00:00Z)')
+    .option('--time <rfc3339>', 'record finishedOn (UTC, e.g. 2026-11-23T04:00:00Z)', utcTime)
     .option('--source <uri>', 'dataset-snapshot: where the data came from')
     .option('--record-count <n>', 'dataset-snapshot: number of records', integer(0, Number.MAX_SAFE_INTEGER))
     .option('--step <text>', 'preprocessing: one step (repeatable)', collect, [])
