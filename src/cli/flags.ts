@@ -1,6 +1,6 @@
 /**
  * The one set of flag-value parsers of the CLI: whole numbers, positive numbers, fractions (a
- * fraction flag accepts `0.1` and `10%` alike), byte sizes (`512MiB`), ports and choices. Each is a
+ * fraction flag accepts `0.1` and `10%` alike), byte sizes (`512MiB`), ports, choices and UTC times. Each is a
  * commander argParser that throws commander's `InvalidArgumentError`, so a bad value is a usage
  * error: commander names the flag and the value (`option '--port <n>' argument '-5' is invalid.
  * expected …`) and the CLI exits 2, before any work starts.
@@ -29,7 +29,11 @@ export function integer(min: number, max: number): FlagParser<number> {
   return (value) => {
     const n = /^\d{1,16}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
     if (!(Number.isSafeInteger(n) && n >= min && n <= max)) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+      throw new InvalidArgumentError(
+        max >= Number.MAX_SAFE_INTEGER
+          ? `expected a whole number ≥ ${min}`
+          : `expected a whole number from ${min} to ${max}`,
+      );
     }
     return n;
   };
@@ -121,6 +125,17 @@ export function oneOf<const T extends string>(choices: readonly T[]): FlagParser
     return value as T;
   };
 }
+
+/** An RFC 3339 time in UTC (`2026-11-23T04:00:00Z`, optionally with fractional seconds). */
+export const utcTime: FlagParser<string> = (value) => {
+  const text = value.trim();
+  const ok =
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/.test(text) &&
+    Number.isFinite(Date.parse(text)) &&
+    new Date(Date.parse(text)).toISOString().slice(0, 19) === text.slice(0, 19);
+  if (!ok) throw new InvalidArgumentError('expected an RFC 3339 UTC time, e.g. 2026-11-23T04:00:00Z');
+  return text;
+};
 
 /** Collects a repeatable flag's values, in order. */
 export function collect(value: string, previous: readonly string[] = []): string[] {

@@ -27,7 +27,10 @@ export interface ProgressOptions {
   readonly label: string;
   /** Units of work in all (rows, batches, bytes), when known: enables the bar, rate and ETA. */
   readonly total?: number;
-  /** What one unit is called, singular (default `item`; `row` → `2 rows`, `batch` → `2 batches`). */
+  /**
+   * What one unit is called, singular (default `item`; `row` → `2 rows`, `batch` → `2 batches`;
+   * an abbreviation such as `MiB` stays as it is).
+   */
   readonly unit?: string;
   /** Where to write (normally `process.stderr`). */
   readonly stream: ProgressStream;
@@ -59,6 +62,7 @@ function formatSeconds(s: number): string {
 }
 
 function plural(unit: string): string {
+  if (/[A-Z]/.test(unit)) return unit; // an abbreviation (`KiB`, `MiB`) has no plural
   return /(s|x|z|ch|sh)$/.test(unit) ? `${unit}es` : `${unit}s`;
 }
 

@@ -68,6 +68,7 @@ export {
   createSha256,
   type HashBackend,
   type HashModelOptions,
+  type HashProgressCallback,
   hashFile,
   hashModel,
   type IncrementalHash,

@@ -18,6 +18,7 @@ import {
   port,
   positive,
   size,
+  utcTime,
 } from '../../src/cli/flags.ts';
 import { type CliRun, runConfide } from '../fixtures/cli.ts';
 
@@ -29,6 +30,26 @@ describe('flag parsers', () => {
   it('integer: decimal digits within the bounds only', () => {
     expect(integer(1, 40)('17')).toBe(17);
     for (const bad of ['abc', '-3', '1.5', '1e3', '', '41', '0', '0x10']) refuses(integer(1, 40), bad);
+  });
+
+  it('integer without an upper bound says so (≥ min), not the largest safe integer', () => {
+    const count = integer(0, Number.MAX_SAFE_INTEGER);
+    expect(count('9007199254740991')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(() => count('-1')).toThrow(/^expected a whole number ≥ 0$/);
+    expect(() => integer(1, 40)('41')).toThrow(/^expected a whole number from 1 to 40$/);
+  });
+
+  it('utcTime: RFC 3339 UTC times that exist', () => {
+    expect(utcTime('2026-11-23T04:00:00Z')).toBe('2026-11-23T04:00:00Z');
+    expect(utcTime('2026-11-23T04:00:00.123456Z')).toBe('2026-11-23T04:00:00.123456Z');
+    for (const bad of [
+      'yesterday',
+      '2026-11-23',
+      '2026-11-23T04:00:00+01:00',
+      '2026-02-30T00:00:00Z',
+      '2026-13-01T00:00:00Z',
+    ])
+      refuses(utcTime, bad);
   });
 
   it('port: 0 to 65535', () => {

@@ -68,6 +68,15 @@ describe('createProgress', () => {
     expect(out.text().match(/\n/g)).toHaveLength(1);
   });
 
+  it('an abbreviated unit (MiB) is not pluralized', () => {
+    const out = sink(true, 200);
+    const c = clock();
+    const p = createProgress({ label: 'provenance hash', total: 300, unit: 'MiB', stream: out, now: c.now });
+    c.advance(1000);
+    p.tick(100);
+    expect(out.text()).toContain('100/300 MiB  100 MiB/s  ETA 2.0 s');
+  });
+
   it('a terminal that reports no width (0 columns) gets 80, not an empty line', () => {
     const out = sink(true, 0);
     const p = createProgress({ label: 'he decrypt', stream: out });

@@ -48,6 +48,7 @@ async function compareModelFiles(
     allowSymlinks: source.allowSymlinks ?? false,
     ...(source.backend === undefined ? {} : { backend: source.backend }),
     ...(source.signal === undefined ? {} : { signal: source.signal }),
+    ...(source.onProgress === undefined ? {} : { onProgress: source.onProgress }),
   });
   return compareManifest(verified, manifest, ignorePaths);
 }

@@ -25,7 +25,7 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertObject, assertString } from '../../internal/assert.ts';
 import type { PublicKey } from '../common/keys.ts';
-import type { HashBackend } from './hash.ts';
+import type { HashBackend, HashProgressCallback } from './hash.ts';
 import { hashModelBytes, type ModelBytes } from './hash-bytes.ts';
 import { verifyModelBundleKeyless } from './keyless/verify-bundle.ts';
 import { type ModelOutcome, type ModelVerificationReport, modelVerificationReport } from './report.ts';
@@ -64,6 +64,8 @@ export interface ModelPathSource extends SourceOptions {
   readonly allowSymlinks?: boolean;
   readonly backend?: HashBackend;
   readonly signal?: AbortSignal;
+  /** Bytes hashed so far (`(bytesDone, bytesTotal, files)`), e.g. for a progress bar. */
+  readonly onProgress?: HashProgressCallback;
 }
 
 /** A model as bytes: one file, or a folder as relative path → bytes (browsers and Node). */

@@ -25,6 +25,7 @@ import {
   privateKeyToPem,
   publicKeyToPem,
 } from '../../../provenance/index.ts';
+import { oneOf } from '../../flags.ts';
 import { addInputLimitOption, readText, refuseExisting, writeAtomic } from '../../io.ts';
 import { type PrivateKeyFlags, readPassword, readPrivateKey } from '../../private-key.ts';
 
@@ -101,8 +102,8 @@ export function registerKeyCommands(provenance: Command): void {
     )
     .requiredOption('--out <prefix>', 'output path prefix')
     .addOption(
-      new Option('--algorithm <algorithm>', 'signature algorithm')
-        .choices(GENERATABLE_ALGORITHMS)
+      new Option('--algorithm <algorithm>', `signature algorithm: ${GENERATABLE_ALGORITHMS.join(', ')}`)
+        .argParser(oneOf(GENERATABLE_ALGORITHMS))
         .default('ecdsa-p256'),
     )
     .option('--password-file <file>', 'encrypt the private key with the password on the first line of FILE')

@@ -41,6 +41,7 @@ import {
   type VerificationErrorCode,
   verifyLineage,
 } from '../../../provenance/index.ts';
+import { integer, utcTime } from '../../flags.ts';
 import { addInputLimitOption, readBytes as readFileBytes } from '../../io.ts';
 import { readPrivateKey } from '../../private-key.ts';
 import { collect, print, readJson, readText, writeOut } from './shared.ts';
@@ -56,15 +57,15 @@ interface AttestFlags {
   readonly base: string;
   readonly time?: string;
   readonly source?: string;
-  readonly recordCount?: string;
+  readonly recordCount?: number;
   readonly step: string[];
   readonly framework?: string;
   readonly format?: string;
   readonly model?: string;
   readonly batch?: string;
   readonly keySetId?: string;
-  readonly round?: string;
-  readonly participants?: string;
+  readonly round?: number;
+  readonly participants?: number;
 }
 
 /** `PATH[=ATTESTATION]` → the input artifact, linked to its upstream when one is given. */
@@ -79,16 +80,6 @@ async function inputArtifact(
   if (eq < 0) return artifact;
   const upstreamPath = spec.slice(eq + 1);
   return linkInput(artifact, await readJson(upstreamPath, 'upstream attestation', limit));
-}
-
-function integer(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(value)) {
-    throw new ProvenanceError('PROV_LINEAGE_INVALID', `${flag} must be a non-negative integer`, {
-      fields: [flag],
-    });
-  }
-  return Number(value);
 }
 
 async function attestCommand(event: LineageEvent, opts: AttestFlags): Promise<void> {
@@ -120,7 +111,7 @@ async function attestCommand(event: LineageEvent, opts: AttestFlags): Promise<vo
     if (value !== undefined) details[field] = value;
   };
   set('source', opts.source);
-  set('recordCount', integer(opts.recordCount, '--record-count'));
+  set('recordCount', opts.recordCount);
   if (opts.step.length > 0) set('steps', opts.step);
   set('framework', opts.framework);
   set('format', opts.format);
@@ -131,8 +122,8 @@ async function attestCommand(event: LineageEvent, opts: AttestFlags): Promise<vo
     set('resultDigest', outputs[0]?.digest);
   }
   if (event === 'aggregation-round') {
-    set('round', integer(opts.round, '--round'));
-    set('participants', integer(opts.participants, '--participants'));
+    set('round', opts.round);
+    set('participants', opts.participants);
     set('aggregateDigest', outputs[0]?.digest);
   }
   const attestation = await attestEvent(
@@ -247,17 +238,21 @@ export function registerLineageCommands(provenance: Command): void {
       'a JSON object of parameters to record (hyper-parameters, encryption parameters…)',
     )
     .option('--base <dir>', 'directory artifact paths are relative to', '.')
-    .option('--time <rfc3339>', 'record finishedOn (UTC, e.g. 2026-11-23T04:00:00Z)')
+    .option('--time <rfc3339>', 'record finishedOn (UTC, e.g. 2026-11-23T04:00:00Z)', utcTime)
     .option('--source <uri>', 'dataset-snapshot: where the data came from')
-    .option('--record-count <n>', 'dataset-snapshot: number of records')
+    .option('--record-count <n>', 'dataset-snapshot: number of records', integer(0, Number.MAX_SAFE_INTEGER))
     .option('--step <text>', 'preprocessing: one step (repeatable)', collect, [])
     .option('--framework <name>', 'training-run: training framework')
     .option('--format <name>', 'model-export: export format')
     .option('--model <path[=attestation]>', 'inference-batch: the model, optionally with its attestation')
     .option('--batch <path>', 'inference-batch: the encrypted batch container')
     .option('--key-set-id <id>', 'inference-batch: the key-set id')
-    .option('--round <n>', 'aggregation-round: round number')
-    .option('--participants <n>', 'aggregation-round: number of participants')
+    .option('--round <n>', 'aggregation-round: round number', integer(0, Number.MAX_SAFE_INTEGER))
+    .option(
+      '--participants <n>',
+      'aggregation-round: number of participants',
+      integer(0, Number.MAX_SAFE_INTEGER),
+    )
     .action(async (event: LineageEvent, opts: AttestFlags, command: Command) => {
       if (opts.output.length === 0) command.error('error: give at least one --output');
       if (opts.key.length === 0) command.error('error: give at least one --key');

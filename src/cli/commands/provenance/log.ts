@@ -32,16 +32,13 @@ import {
   VerificationError,
   verifyLogProofReport,
 } from '../../../provenance/index.ts';
+import { integer } from '../../flags.ts';
 import { addInputLimitOption, readBytes as readFileBytes } from '../../io.ts';
 import { readPrivateKey } from '../../private-key.ts';
 import { addDeprecatedOption, emitReport, fromDeprecated, print, readText, writeOut } from './shared.ts';
 
-function count(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(value))
-    throw new ProvenanceError('PROV_LOG_RANGE', `${flag} must be a non-negative integer`);
-  return Number(value);
-}
+/** A tree size or entry index: a whole number ≥ 0 (whether it is in range is the log's check). */
+const treeIndex = integer(0, Number.MAX_SAFE_INTEGER);
 
 /** Registers `log append | prove | verify` on `confide provenance`. */
 export function registerLogCommands(provenance: Command): void {
@@ -96,30 +93,30 @@ export function registerLogCommands(provenance: Command): void {
     .command('prove')
     .description('write a proof file: inclusion of an entry and/or consistency from an earlier size')
     .argument('<dir>', 'log directory')
-    .option('--index <n>', 'the entry to prove')
+    .option('--index <n>', 'the entry to prove', treeIndex)
     .option('--file <path>', 'the entry to prove, found by its content')
-    .option('--from <size>', 'also prove consistency from this earlier tree size')
-    .option('--size <size>', 'prove against the checkpoint of this size (default: the latest)')
+    .option('--from <size>', 'also prove consistency from this earlier tree size', treeIndex)
+    .option('--size <size>', 'prove against the checkpoint of this size (default: the latest)', treeIndex)
     .option('--out <file>', 'where to write the proof (default: stdout)')
     .action(
       async (
         dir: string,
-        opts: { index?: string; file?: string; from?: string; size?: string; out?: string },
+        opts: { index?: number; file?: string; from?: number; size?: number; out?: string },
         command: Command,
       ) => {
         if (opts.index !== undefined && opts.file !== undefined)
           command.error('error: give --index or --file, not both');
         const store = await LogStore.open(dir);
-        let index = count(opts.index, '--index');
+        let index = opts.index;
         if (opts.file !== undefined) {
           const found = store.log.indicesOf(await leafHashOfFile(opts.file));
           if (found.length === 0)
             throw new ProvenanceError('PROV_LOG_RANGE', `'${opts.file}' is not an entry of this log`);
           index = found[0];
         }
-        const from = count(opts.from, '--from');
+        const from = opts.from;
         if (index === undefined && from === undefined) command.error('error: give --index, --file or --from');
-        const size = count(opts.size, '--size');
+        const size = opts.size;
         const proof = await store.prove({
           ...(index === undefined ? {} : { index }),
           ...(from === undefined ? {} : { from }),

@@ -15,6 +15,9 @@
  *   a keyless (Sigstore) bundle offline. `--key` is still accepted for `--public-key`, with a
  *   deprecation notice.
  *
+ * `hash`, `sign-model` and `verify-model` report progress on stderr (`./shared.ts`, the global
+ * `--quiet` silences it): their phases, and a bar by bytes hashed on a terminal.
+ *
  * Every verify command prints the library's verification report: each check with its result, the
  * signer and what was not checked; `--json` prints the same report, also when verification fails.
  *
@@ -46,6 +49,7 @@ import {
   fromDeprecated,
   print,
   readText,
+  startModelProgress,
   writeOut,
 } from './shared.ts';
 
@@ -61,6 +65,7 @@ interface VerifyFlags {
   readonly issuer?: string;
   readonly ignore: string[];
   readonly json: boolean;
+  readonly quiet?: boolean;
 }
 
 async function trustFromFlags(opts: VerifyFlags): Promise<ModelTrust> {
@@ -87,6 +92,7 @@ interface SignModelFlags {
   readonly certificate?: string;
   readonly chain?: string;
   readonly maxInputBytes?: number;
+  readonly quiet?: boolean;
 }
 
 /** `--certificate LEAF [--chain CHAIN]` → DER certificates, the leaf first. */
@@ -127,7 +133,13 @@ export function registerModelCommands(provenance: Command): void {
     .action(
       async (
         path: string,
-        opts: { ignore: string[]; allowSymlinks: boolean; signature?: string; json: boolean },
+        opts: {
+          ignore: string[];
+          allowSymlinks: boolean;
+          signature?: string;
+          json: boolean;
+          quiet?: boolean;
+        },
       ) => {
         // The same ignore rules as sign-model: the caller's paths plus the signature file when inside.
         const isDir = await stat(path).then(
@@ -137,7 +149,13 @@ export function registerModelCommands(provenance: Command): void {
         const signature = opts.signature ?? (isDir ? join(path, 'model.sig') : undefined);
         const inside = signature === undefined ? undefined : await relativeInside(path, signature);
         const ignorePaths = inside === undefined ? opts.ignore : [...opts.ignore, inside];
-        const manifest = await hashModel(path, { ignorePaths, allowSymlinks: opts.allowSymlinks });
+        const progress = startModelProgress('provenance hash', opts);
+        const manifest = await hashModel(path, {
+          ignorePaths,
+          allowSymlinks: opts.allowSymlinks,
+          onProgress: progress.onProgress,
+        });
+        progress.done();
         if (opts.json) {
           print(JSON.stringify(manifest, null, 2));
           return;
@@ -167,12 +185,15 @@ export function registerModelCommands(provenance: Command): void {
         command.error('error: --chain needs --certificate');
       const key = await readPrivateKey(opts.key, 'private key', opts);
       const certificateChain = opts.certificate === undefined ? undefined : await signingChain(opts);
+      const progress = startModelProgress('provenance sign-model', opts, 'signing');
       const signed = await signModel(path, key, {
         ignorePaths: opts.ignore,
         signaturePath: opts.out,
+        onProgress: progress.onProgress,
         ...(certificateChain === undefined ? {} : { certificateChain }),
       });
       await writeOut(opts.out, signed.bundleJson);
+      progress.done();
       const { sha256Spki } = keyFingerprints(key.publicKey);
       print(
         `signed ${signed.manifest.resources.length} file(s), root ${signed.manifest.rootDigest} → ${opts.out} (${certificateChain === undefined ? 'key mode' : `certificate mode, ${certificateChain.length} certificate(s)`}, key SHA256-SPKI:${sha256Spki})`,
@@ -210,11 +231,16 @@ export function registerModelCommands(provenance: Command): void {
           kind: 'json',
           maxBytes: opts.maxInputBytes,
         });
+        const trust = await trustFromFlags(opts);
+        const progress = startModelProgress('provenance verify-model', opts);
+        progress.phase('verifying signature');
         const report = await verifyModel(
-          { path, ignorePaths: opts.ignore, signaturePath: opts.signature },
+          { path, ignorePaths: opts.ignore, signaturePath: opts.signature, onProgress: progress.onProgress },
           bundle,
-          await trustFromFlags(opts),
+          trust,
         );
+        // Finished before the report is printed, so a bar never shares a line with it.
+        progress.done();
         emitReport(
           report,
           opts.json,

@@ -1,7 +1,7 @@
 /**
  * What every `confide provenance …` command group shares: bounded reads and atomic writes in the
- * `PROV` error namespace, repeatable flags, printing a verification report, and flags kept under
- * a deprecated name.
+ * `PROV` error namespace, repeatable flags, printing a verification report, flags kept under a
+ * deprecated name, and the progress of commands that hash a model (`../../progress.ts`).
  *
  * @module
  */
@@ -9,16 +9,15 @@
 import { type Command, Option } from 'commander';
 import {
   formatVerificationReport,
+  type HashProgressCallback,
   VerificationError,
   type VerificationErrorCode,
   type VerificationReport,
 } from '../../../provenance/index.ts';
 import { type InputKind, readJson as readFileJson, readText as readFileText, writeAtomic } from '../../io.ts';
+import { createProgress, type Progress } from '../../progress.ts';
 
-/** Commander's accumulator for repeatable flags. */
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
+export { collect } from '../../flags.ts';
 
 /** A bounded read in this command group's namespace; `limit` is `--max-input-bytes`. */
 export function readText(
@@ -91,4 +90,71 @@ export function fromDeprecated<T>(
     `confide: warning: ${oldFlag} is deprecated in '${names.join(' ')}'; use ${flag} (the old name goes in a future minor release)\n`,
   );
   return oldValue;
+}
+
+/** The progress of a command that hashes a model, on stderr; `--quiet` silences it. */
+export interface ModelProgress {
+  /** The work enters a new phase (`signing`, `verifying signature`). */
+  phase(name: string): void;
+  /** Pass as the library's `onProgress`: the phase `hashing N files (X MiB)`, then a bar by bytes. */
+  readonly onProgress: HashProgressCallback;
+  /** The work is finished. */
+  done(): void;
+}
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/**
+ * Starts the progress of `label` (e.g. `provenance sign-model`). The reporter is created when the
+ * library first reports the bytes to hash, so the bar knows its total (counted in KiB below
+ * 10 MiB, else in MiB, so the terminal line stays short); phases named before that are shown
+ * then, in order. `after` is the phase that follows hashing (sign-model: `signing`).
+ */
+export function startModelProgress(label: string, flags: { quiet?: boolean }, after?: string): ModelProgress {
+  let progress: Progress | undefined;
+  const pending: string[] = [];
+  let units = 0; // the reporter's total, in KiB or MiB
+  let reported = 0;
+  let hashed = false;
+  const start = (total?: number, unit?: string): Progress => {
+    const p = createProgress({
+      label,
+      stream: process.stderr,
+      quiet: flags.quiet === true,
+      ...(total === undefined ? {} : { total }),
+      ...(unit === undefined ? {} : { unit }),
+    });
+    for (const name of pending.splice(0)) p.phase(name);
+    return p;
+  };
+  return {
+    phase(name) {
+      if (progress === undefined) pending.push(name);
+      else progress.phase(name);
+    },
+    onProgress(bytesDone, bytesTotal, files) {
+      if (progress === undefined) {
+        const size = bytesTotal < 10 * MIB ? KIB : MIB;
+        units = bytesTotal === 0 ? 0 : Math.max(1, Math.round(bytesTotal / size));
+        progress = start(units, size === KIB ? 'KiB' : 'MiB');
+        const mib = (bytesTotal / MIB).toFixed(bytesTotal < 10 * MIB ? 1 : 0);
+        progress.phase(`hashing ${files} ${files === 1 ? 'file' : 'files'} (${mib} MiB)`);
+      }
+      // Whole units, in proportion, so the count ends exactly at the total.
+      const target = bytesTotal === 0 ? 0 : Math.min(units, Math.floor((bytesDone / bytesTotal) * units));
+      if (target > reported) {
+        progress.tick(target - reported);
+        reported = target;
+      }
+      if (!hashed && bytesDone >= bytesTotal) {
+        hashed = true;
+        if (after !== undefined) progress.phase(after);
+      }
+    },
+    done() {
+      progress ??= start();
+      progress.done();
+    },
+  };
 }
