@@ -276,7 +276,7 @@ describe('signing stays apart: the browser entry verify.ts reaches no signing fi
         'log/verify.ts',
         'model-signing/verify-bundle.ts',
         'model-signing/verify-model-disk.ts',
-        'model-signing/keyless/verify-disk.ts',
+        'model-signing/keyless/verify-bundle.ts',
         'common/report.ts',
       ]),
     );
