@@ -28,6 +28,9 @@
  *   client's own δ), a cohort above the plan's `expectedClients`, and unmasking a sum of fewer
  *   inputs than the plan's `minSurvivors`.
  *
+ * Every refusal of an announcement is decided by one pure function, `decideAnnouncement`
+ * (`protocol/join.ts`); this class only decodes, asks it, and declines or creates keys and joins.
+ *
  * When `prepare` throws, the server is told only that this client declined; the error's text stays
  * local (it may name files or records).
  *
