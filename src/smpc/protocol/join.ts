@@ -101,7 +101,12 @@ export function decideAnnouncement(
   if (typeof policy !== 'object' || policy === null) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'policy must be a resolved client policy');
   }
-  if (typeof history !== 'object' || history === null || !Array.isArray(history.dpRoundsJoined)) {
+  if (
+    typeof history !== 'object' ||
+    history === null ||
+    typeof history.completedRoundIds?.[Symbol.iterator] !== 'function' ||
+    !Array.isArray(history.dpRoundsJoined)
+  ) {
     throw new ConfideArgumentError(
       'INVALID_ARGUMENT',
       'history must list completedRoundIds and dpRoundsJoined',

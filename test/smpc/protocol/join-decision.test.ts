@@ -182,6 +182,8 @@ describe('decideAnnouncement', () => {
     expect(() => decideAnnouncement(null as unknown as AnnounceFrame, plain, empty, limits)).toThrow(
       /announce frame/,
     );
+    const noIds = { dpRoundsJoined: [] } as unknown as typeof empty;
+    expect(() => decideAnnouncement(announce(), plain, noIds, limits)).toThrow(/completedRoundIds/);
     expect(() => decideAnnouncement(announce(), plain, empty, { maxFrameBytes: Number.NaN })).toThrow(
       /maxFrameBytes/,
     );
