@@ -38,6 +38,7 @@ export {
   SESSION_TAG_LENGTH,
   type WelcomeFrame,
 } from '../transport/frames.ts';
+export type { PriorSession } from '../transport/retry.ts';
 export {
   type ClientPolicy,
   type ClientSecrets,
@@ -52,6 +53,12 @@ export {
   type TrustedIdentity,
 } from './client.ts';
 export { decodeJson, encodeJson } from './codec.ts';
+export {
+  type AnnouncementDecision,
+  decideAnnouncement,
+  type JoinHistory,
+  type JoinLimits,
+} from './join.ts';
 export type {
   AbortNotice,
   AdvertisedKeys,

@@ -22,7 +22,8 @@
  * other floor defaults to "whatever a valid round allows".
  *
  * Deliberately not here: checks that depend on this client's input (ring and vector length equal
- * to its own; `client.ts`) and the DP budget (`ws-client.ts`).
+ * to its own; `client.ts`) and the announcement-level checks (payload digest, replay, frame fit, DP
+ * plan and budget: `join.ts`, which calls this function for the floors).
  *
  * @module
  */

@@ -28,6 +28,9 @@
  *   client's own δ), a cohort above the plan's `expectedClients`, and unmasking a sum of fewer
  *   inputs than the plan's `minSurvivors`.
  *
+ * Every refusal of an announcement is decided by one pure function, `decideAnnouncement`
+ * (`protocol/join.ts`); this class only decodes, asks it, and declines or creates keys and joins.
+ *
  * When `prepare` throws, the server is told only that this client declined; the error's text stays
  * local (it may name files or records).
  *
@@ -43,9 +46,8 @@
 
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertString } from '../../internal/assert.ts';
-import { type DpPlan, spentEpsilon, validateDpPlan } from '../dp.ts';
+import { type DpPlan, validateDpPlan } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
-import { equalBytes, toHex } from '../primitives/encoding.ts';
 import { IDENTITY_KEY_LENGTH } from '../primitives/signing.ts';
 import {
   type ClientPolicy,
@@ -55,8 +57,9 @@ import {
   createClient,
   type TrustedIdentity,
 } from '../protocol/client.ts';
+import { decideAnnouncement } from '../protocol/join.ts';
 import { PROTOCOL_VERSION, type Profile } from '../protocol/params.ts';
-import { decideJoin, resolveClientPolicy } from '../protocol/policy.ts';
+import { resolveClientPolicy } from '../protocol/policy.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
 import {
   type AnnounceFrame,
@@ -64,13 +67,11 @@ import {
   decodeFrame,
   encodeFrame,
   type Frame,
-  payloadDigest,
   protocolRoundId,
   type ResultFrame,
-  roundFrameBytes,
   sameSession,
 } from './frames.ts';
-import { decideRetry, type PriorSession, parseRetryRoundId } from './retry.ts';
+import { type PriorSession, parseRetryRoundId } from './retry.ts';
 
 /** What a client is told about a round before it decides to join. */
 export interface RoundAnnouncement {
@@ -193,8 +194,6 @@ interface Session {
 }
 
 const OPEN = 1;
-/** The δ at which a client's `maxEpsilon` is measured unless it says otherwise. */
-const DEFAULT_MAX_DELTA = 1e-6;
 
 /** Codes with which a server refuses a connection before welcoming it, passed on as they are. */
 const REFUSAL_CODES = [
@@ -513,100 +512,30 @@ export class AggregationClient {
     // A new announcement ends any session still open: its secrets are dropped, never reused.
     this.#session = null;
     this.#event({ type: 'announced', roundId: frame.roundId });
-    const digest = payloadDigest(frame.payload);
-    if (!equalBytes(digest, frame.payloadDigest)) {
-      this.#decline(frame, 'SMPC_PAYLOAD_MISMATCH', 'the payload does not match its announced digest', true);
-      return;
-    }
-    if (this.#completed.has(frame.roundId)) {
-      this.#decline(frame, 'SMPC_POLICY_VIOLATION', 'this client already took part in this round id', true);
-      return;
-    }
-    // A retry session only of a round whose every session this client joined it saw abort: never
-    // a second sum over an overlapping cohort (retry.ts). Ids joined in an earlier process
-    // (`completedRoundIds`) have no known outcome, so they forbid retries of their round.
-    const { base, attempt } = parseRetryRoundId(frame.roundId);
-    const prior = [...this.#completed]
-      .filter((id) => parseRetryRoundId(id).base === base)
-      .map(
-        (id): PriorSession =>
-          this.#seen.get(id) ?? {
-            attempt: parseRetryRoundId(id).attempt,
-            outcome: 'unknown',
-            reachedUnmask: true,
-          },
-      );
-    const retry = decideRetry(attempt, prior, this.#policy.allowRetryAfterUnmask);
-    if (!retry.join) {
-      this.#decline(frame, 'SMPC_POLICY_VIOLATION', retry.reason, true);
-      return;
-    }
-    // The profile and ring floors, decided on the announcement (the same function decides again on
-    // the full parameters, before any key is advertised): a downgraded round is declined before the
-    // application prepares an input or this client sends anything but the decline.
-    const decision = decideJoin({ profile: frame.profile, ringBits: frame.ringBits }, this.#policy);
+    const decision = decideAnnouncement(
+      frame,
+      this.#policy,
+      { completedRoundIds: this.#completed, seen: this.#seen, dpRoundsJoined: this.#dpJoined },
+      {
+        maxFrameBytes: this.#maxFrameBytes,
+        ...(this.#options.maxEpsilon === undefined ? {} : { maxEpsilon: this.#options.maxEpsilon }),
+        ...(this.#options.maxDelta === undefined ? {} : { maxDelta: this.#options.maxDelta }),
+      },
+    );
     if (!decision.join) {
       this.#decline(frame, decision.code, decision.reason, true);
       return;
     }
-    // A masked vector must fit in one frame: a longer announced vector is refused before `prepare`
-    // sees (and perhaps allocates for) it.
-    // (The announcement, payload included, already arrived in one frame: only the vector is left.)
-    if (roundFrameBytes(frame.vectorLength) > this.#maxFrameBytes) {
-      this.#decline(
-        frame,
-        'SMPC_FRAME_TOO_LARGE',
-        `a vector of ${frame.vectorLength} lanes does not fit in this client's frames of ${this.#maxFrameBytes} bytes`,
-        true,
-      );
-      return;
-    }
-    let dp: DpPlan | null = null;
-    if (frame.dp !== null && frame.dp !== undefined) {
-      try {
-        dp = validateDpPlan(frame.dp);
-      } catch (e) {
-        this.#decline(frame, 'SMPC_DP_PLAN_INVALID', `the round's DP plan is invalid: ${messageOf(e)}`, true);
-        return;
-      }
-      if (dp.dimension !== frame.vectorLength || dp.ringBits !== frame.ringBits) {
-        this.#decline(
-          frame,
-          'SMPC_DP_PLAN_INVALID',
-          "the DP plan does not match the round's vector or ring",
-          true,
-        );
-        return;
-      }
-    }
-    const maxEpsilon = this.#options.maxEpsilon;
-    if (maxEpsilon !== undefined) {
-      // The budget is measured at this client's δ over every DP round it joined, not at the δ or
-      // the per-plan ε the server names (a plan with a large δ, or a fresh plan each round, would
-      // otherwise pass).
-      const delta = this.#options.maxDelta ?? DEFAULT_MAX_DELTA;
-      const total = dp === null ? Number.POSITIVE_INFINITY : spentEpsilon([...this.#dpJoined, dp], delta);
-      if (!(total <= maxEpsilon)) {
-        this.#decline(
-          frame,
-          'SMPC_POLICY_VIOLATION',
-          dp === null
-            ? 'this client requires a DP plan and the round has none'
-            : `joining would bring this client's ε (at δ = ${delta}) to ${total.toPrecision(4)}, above its budget of ${maxEpsilon}`,
-          true,
-        );
-        return;
-      }
-    }
+    const { digest, dp } = decision;
     this.#completed.add(frame.roundId);
-    this.#seen.set(frame.roundId, { attempt, outcome: 'unknown', reachedUnmask: true });
+    this.#seen.set(frame.roundId, { attempt: decision.attempt, outcome: 'unknown', reachedUnmask: true });
     const announcement: RoundAnnouncement = {
       roundId: frame.roundId,
       vectorLength: frame.vectorLength,
       ringBits: frame.ringBits,
       profile: frame.profile,
       payload: frame.payload,
-      payloadDigest: toHex(digest),
+      payloadDigest: decision.payloadDigest,
       dp,
     };
     let state: ClientState;
@@ -623,18 +552,8 @@ export class AggregationClient {
         id: this.id,
         input,
         ringBits: frame.ringBits,
-        // Round ids are checked here, at the service level (above); the protocol ids embed the digest.
-        policy: {
-          ...this.#policy,
-          completedRoundIds: [],
-          ...(dp === null
-            ? {}
-            : {
-                minSurvivors: Math.max(dp.minSurvivors, this.#policy.minSurvivors),
-                // More clients than the plan covers would weaken its accounting (τ) and ring bound.
-                maxCohort: Math.min(dp.expectedClients, this.#policy.maxCohort),
-              }),
-        },
+        // Round ids are checked at the service level (decideAnnouncement); protocol ids embed the digest.
+        policy: decision.sessionPolicy,
         ...(this.#options.trustedIdentities === undefined
           ? {}
           : { trustedIdentities: this.#options.trustedIdentities }),
@@ -760,8 +679,4 @@ export class AggregationClient {
 /** Whether the client was configured with identities (its own key or the cohort's). */
 function hasIdentities(options: AggregationClientOptions): boolean {
   return options.identitySecretKey !== undefined || (options.trustedIdentities?.length ?? 0) > 0;
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message.slice(0, 200) : 'invalid';
 }
