@@ -224,8 +224,10 @@ export function joinScoredParts(parts: readonly ScoredPart[]): Uint8Array {
  * @example
  * ```ts
  * const parts = splitEncryptedBatch(batch, { parts: 2, slots: client.plan.slots });
- * const merged = mergeEncryptedResults(parts.map((p) => server.infer(p)));
- * // merged equals server.infer(batch), byte for byte
+ * const merged = mergeEncryptedResults(
+ *   await Promise.all(parts.map(async (p) => (await server.infer(p)).result)),
+ * );
+ * // merged equals (await server.infer(batch)).result, byte for byte
  * ```
  * @throws {@link HeError} container errors, `HE_WRONG_KIND`, `HE_CONTAINER_MALFORMED` when the
  *   ciphertext count does not match the declared rows
