@@ -14,10 +14,10 @@
  * and pair keep it loaded until the last of them is disposed. This module never imports worker
  * code: the pool is handed in.
  *
- * {@link scoreBatchPart} (internal: exported from this module, not from `confide/he`) scores a
- * range of a batch's chunks or rows after checking the whole batch, on this thread, for the worker
- * pool, which spreads one batch over several workers without re-writing it. A server dropped without `dispose()` frees its SEAL objects when collected, with a warning
- * (`finalize.ts`).
+ * `scoreBatchPart` (internal: exported from this module, not from `confide/he`) scores a range
+ * of a batch's chunks or rows after checking the whole batch, on this thread, for the worker pool,
+ * which spreads one batch over several workers without re-writing it. A server dropped without
+ * `dispose()` frees its SEAL objects when collected, with a warning (`finalize.ts`).
  *
  * @module
  */
