@@ -21,7 +21,7 @@
  *
  * The worker pool does not re-write batches: it sends each worker the whole batch and a unit range
  * ({@link partRange}, the same cut), the worker checks the whole container and scores its range
- * (`HeServer.inferPart`), and {@link joinScoredParts} writes the one result container. That saves
+ * (`scoreBatchPart` in `server.ts`, internal), and {@link joinScoredParts} writes the one result container. That saves
  * the calling thread a digest and a copy per part; {@link batchUnits} reads how many units a batch
  * has without its digest, for planning only.
  *
@@ -166,7 +166,7 @@ export function batchUnits(batch: Uint8Array, slots: number): number | undefined
   return layout === 'batch' ? Math.ceil(rows / slots) : undefined;
 }
 
-/** One scored part of a batch: what `HeServer.inferPart` returns and {@link joinScoredParts} joins. */
+/** One scored part of a batch: what the worker pool's part scoring (`scoreBatchPart`) returns and {@link joinScoredParts} joins. */
 export interface ScoredPart {
   /** The parameter fingerprint of the result container. */
   readonly fingerprint: Uint8Array;
@@ -224,8 +224,10 @@ export function joinScoredParts(parts: readonly ScoredPart[]): Uint8Array {
  * @example
  * ```ts
  * const parts = splitEncryptedBatch(batch, { parts: 2, slots: client.plan.slots });
- * const merged = mergeEncryptedResults(parts.map((p) => server.infer(p)));
- * // merged equals server.infer(batch), byte for byte
+ * const merged = mergeEncryptedResults(
+ *   await Promise.all(parts.map(async (p) => (await server.infer(p)).result)),
+ * );
+ * // merged equals (await server.infer(batch)).result, byte for byte
  * ```
  * @throws {@link HeError} container errors, `HE_WRONG_KIND`, `HE_CONTAINER_MALFORMED` when the
  *   ciphertext count does not match the declared rows

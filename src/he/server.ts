@@ -14,10 +14,10 @@
  * and pair keep it loaded until the last of them is disposed. This module never imports worker
  * code: the pool is handed in.
  *
- * {@link HeServer.inferPart} scores a range of a batch's chunks or rows after checking the whole
- * batch, on this thread, for pools that spread one batch over several workers without re-writing
- * it. A server dropped without `dispose()` frees its SEAL objects when collected, with a warning
- * (`finalize.ts`).
+ * `scoreBatchPart` (internal: exported from this module, not from `confide/he`) scores a range
+ * of a batch's chunks or rows after checking the whole batch, on this thread, for the worker pool,
+ * which spreads one batch over several workers without re-writing it. A server dropped without
+ * `dispose()` frees its SEAL objects when collected, with a warning (`finalize.ts`).
  *
  * @module
  */
@@ -73,7 +73,7 @@ export interface HeServerOptions {
   /**
    * Score on this pool (`InferencePool` from `confide/worker`, or any {@link ScoringPool}) instead
    * of this thread. The keys are loaded there and this thread holds no SEAL object;
-   * {@link HeServer.infer} scores on the pool and `inferPart` throws `HE_SERVER_POOLED`.
+   * {@link HeServer.infer} scores on the pool.
    */
   readonly pool?: ScoringPool;
 }
@@ -97,6 +97,9 @@ interface Pooled {
   readonly pool: ScoringPool;
   readonly keySetId: string;
 }
+
+/** Set by {@link HeServer}'s static block: {@link scoreBatchPart} reaches its private scoring. */
+let scorePartOf: (server: HeServer, batch: Uint8Array, range: UnitRange) => ScoredPart;
 
 function assertPool(value: unknown): ScoringPool {
   const pool = assertObject(value, 'options.pool');
@@ -290,19 +293,12 @@ export class HeServer {
     return { result, summary };
   }
 
-  /**
-   * Scores units [first, end) of a batch (chunks in the batch layout, rows in the single layout)
-   * on this thread, after checking the whole batch exactly as {@link HeServer.infer} does. Joining the parts of a
-   * batch in order with `joinScoredParts` gives the bytes `infer` returns; ciphertext indices in
-   * errors count from the start of the whole batch. For pools that spread one batch over several
-   * servers without re-writing it.
-   *
-   * @throws {@link HeError} every error of {@link HeServer.infer}; `HE_SERVER_POOLED` for a server
-   *   on a pool (the pool splits batches itself)
-   * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for a range outside the batch
-   */
-  inferPart(batch: Uint8Array, range: UnitRange): ScoredPart {
-    const local = this.#localKeys('inferPart');
+  static {
+    scorePartOf = (server, batch, range) => server.#scorePart(batch, range);
+  }
+
+  #scorePart(batch: Uint8Array, range: UnitRange): ScoredPart {
+    const local = this.#localKeys();
     assertObject(range, 'range');
     const checked = this.#check(local, batch);
     const first = assertInteger(range.first, 'range.first', 0, checked.units - 1);
@@ -350,12 +346,12 @@ export class HeServer {
     await this.disposeAsync();
   }
 
-  #localKeys(method: string): LocalKeys {
+  #localKeys(): LocalKeys {
     if (this.#disposed) throw new HeError('HE_USE_AFTER_DISPOSE', 'this HeServer was disposed');
     if (!this.#local) {
       throw new HeError(
         'HE_SERVER_POOLED',
-        `this HeServer scores on a pool and holds no keys on this thread: call infer() instead of ${method}()`,
+        'this HeServer scores on a pool and holds no keys on this thread: call infer(), which scores on the pool',
       );
     }
     return this.#local;
@@ -468,6 +464,25 @@ export class HeServer {
       modelDigest: this.#modelDigest,
     };
   }
+}
+
+/**
+ * Scores units [first, end) of a batch (chunks in the batch layout, rows in the single layout)
+ * with `server`'s keys on this thread, after checking the whole batch exactly as
+ * {@link HeServer.infer} does. Joining the parts of a batch in order with `joinScoredParts` gives
+ * the bytes `infer` returns; ciphertext indices in errors count from the start of the whole
+ * batch. Internal: the worker pool's part scoring (not exported from `confide/he`; applications
+ * call {@link HeServer.infer}, and the pool splits batches itself).
+ *
+ * @throws {@link HeError} every error of {@link HeServer.infer}; `HE_SERVER_POOLED` for a server
+ *   on a pool (it holds no keys on this thread)
+ * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT` for a range outside the batch
+ */
+export function scoreBatchPart(server: HeServer, batch: Uint8Array, range: UnitRange): ScoredPart {
+  if (!(server instanceof HeServer)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'server must be an HeServer');
+  }
+  return scorePartOf(server, batch, range);
 }
 
 function freeLocal(evaluator: ModelEvaluator, keys: EvaluationKeyMaterial): void {

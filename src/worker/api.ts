@@ -63,7 +63,7 @@ export interface InferenceWorkerApi {
    */
   score(keySetId: string, modelDigest: string, batch: Uint8Array): Promise<Envelope<Uint8Array>>;
   /**
-   * Checks a whole batch and scores units [first, end) of it (`HeServer.inferPart`); the result
+   * Checks a whole batch and scores units [first, end) of it (`scoreBatchPart` in `he/server.ts`); the result
    * ciphertexts are transferred back.
    */
   scorePart(

@@ -2,7 +2,7 @@
  * The worker script of the inference pool (`dist/worker/entry.js`): loads SEAL from the module the
  * pool compiled, keeps one `HeServer` per key set and model for as long as the pool wants it, and
  * scores the batches, or ranges of batches, it is sent. Either way it checks the whole batch first
- * (digest, binding, shape: `HeServer.infer` / `inferPart`), so the calling thread does not. Runs in
+ * (digest, binding, shape: `HeServer.infer` / `scoreBatchPart`), so the calling thread does not. Runs in
  * `worker_threads` (Node) and module Web Workers (browsers) alike; comlink carries the calls.
  *
  * Evaluation keys are loaded once per worker and pair (a second `load` of the same pair only
@@ -20,7 +20,7 @@
 import { expose, transfer } from 'comlink';
 import type { LinearModel } from '../he/model.ts';
 import { heMemoryBytes, initHe, limitHeMemory, mapNativeError } from '../he/runtime.ts';
-import { HeServer } from '../he/server.ts';
+import { HeServer, scoreBatchPart } from '../he/server.ts';
 import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
 import { toWire, WorkerError } from './errors.ts';
 import { type NodePort, nodeEndpoint } from './node-endpoint.ts';
@@ -134,7 +134,7 @@ const api: InferenceWorkerApi = {
   },
   async scorePart(keySetId, digest, batch, first, end) {
     try {
-      const part = serverFor(keySetId, digest).inferPart(batch, { first, end });
+      const part = scoreBatchPart(serverFor(keySetId, digest), batch, { first, end });
       const items = part.items.map(owned);
       jobs++;
       return transfer(

@@ -18,7 +18,7 @@
  *   together, so a burst of batches is sent whole rather than the first one cut.
  * - **The checks run in the worker that scores.** Every worker that scores a batch or a range of
  *   it checks the whole container first (digest, kind, binding, shape: `HeServer.infer` /
- *   `HeServer.inferPart`), so a corrupted batch is refused with the same code as in process, and
+ *   `scoreBatchPart` in `he/server.ts`), so a corrupted batch is refused with the same code as in process, and
  *   this thread neither hashes nor re-writes uploads. The parts' result ciphertexts come back as
  *   they are and {@link joinScoredParts} writes the one result container: the bytes
  *   `HeServer.infer` returns for the whole batch. When parts fail, the job fails with the error of

@@ -1,6 +1,6 @@
 /**
- * Scoring a batch in parts without re-writing it (`HeServer.inferPart` + `joinScoredParts`, what
- * the worker pool runs), reading a batch's size from its header (`batchUnits`, `peekContainer`),
+ * Scoring a batch in parts without re-writing it (`scoreBatchPart` + `joinScoredParts`, what the
+ * worker pool runs; internal, not exported from `confide/he`), reading a batch's size from its header (`batchUnits`, `peekContainer`),
  * and `HeServer` over a `ScoringPool` (`infer` on a pool), here with the server's in-process backend;
  * `test/worker/he-server.test.ts` runs the same API on real worker threads.
  */
@@ -9,8 +9,9 @@ import { trainLogistic, trainMultinomial } from '../../src/demo/train.ts';
 import { isConfideError } from '../../src/errors.ts';
 import { HeClient } from '../../src/he/client.ts';
 import { encodeContainer, peekContainer } from '../../src/he/container.ts';
+import * as heEntry from '../../src/he/index.ts';
 import { batchUnits, joinScoredParts, partRange, type ScoredPart } from '../../src/he/partition.ts';
-import { HeServer } from '../../src/he/server.ts';
+import { HeServer, scoreBatchPart } from '../../src/he/server.ts';
 import { InProcessBackend } from '../../src/server/backend.ts';
 import { loadDataset } from '../fixtures/data.ts';
 
@@ -74,7 +75,7 @@ afterAll(() => {
   for (const d of [client, multi, server, multiServer]) d?.dispose();
 });
 
-describe('inferPart + joinScoredParts', () => {
+describe('scoreBatchPart + joinScoredParts', () => {
   it('any cut of either layout joins to the bytes of infer (binary and multiclass)', async () => {
     const cases = [
       { c: client, s: server, rows: rowsOf(breast.x, 2 * client.plan.slots + 7), layout: 'batch' as const },
@@ -89,7 +90,7 @@ describe('inferPart + joinScoredParts', () => {
       expect(units).toBe(layout === 'batch' ? Math.ceil(rows.length / c.plan.slots) : rows.length);
       for (let count = 1; count <= units; count++) {
         const parts: ScoredPart[] = Array.from({ length: count }, (_, i) =>
-          s.inferPart(batch, partRange(units, i, count)),
+          scoreBatchPart(s, batch, partRange(units, i, count)),
         );
         expect(same(joinScoredParts(parts), whole), `${layout}, ${count} parts`).toBe(true);
       }
@@ -100,18 +101,21 @@ describe('inferPart + joinScoredParts', () => {
     const batch = client.encrypt(breast.x.slice(0, 4), { layout: 'single' });
     const corrupt = batch.slice();
     corrupt[corrupt.length - 1] = (corrupt[corrupt.length - 1] as number) ^ 1; // in the last row
-    expect(codeOf(() => server.inferPart(corrupt, { first: 0, end: 1 }))).toBe('HE_CONTAINER_CORRUPT');
-    const other = codeOf(() => multiServer.inferPart(batch, { first: 0, end: 1 }));
+    expect(codeOf(() => scoreBatchPart(server, corrupt, { first: 0, end: 1 }))).toBe('HE_CONTAINER_CORRUPT');
+    const other = codeOf(() => scoreBatchPart(multiServer, batch, { first: 0, end: 1 }));
     expect(other).toBe('HE_PARAMETERS_MISMATCH');
   });
 
   it('refuses ranges outside the batch and parts of different batches', () => {
     const batch = client.encrypt(breast.x.slice(0, 3), { layout: 'single' });
-    expect(codeOf(() => server.inferPart(batch, { first: 0, end: 4 }))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => server.inferPart(batch, { first: 2, end: 2 }))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => server.inferPart(batch, { first: -1, end: 1 }))).toBe('INVALID_ARGUMENT');
-    const a = server.inferPart(batch, { first: 0, end: 1 });
-    const b = server.inferPart(client.encrypt(breast.x.slice(0, 2), { layout: 'single' }), {
+    expect(codeOf(() => scoreBatchPart(server, batch, { first: 0, end: 4 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => scoreBatchPart(server, batch, { first: 2, end: 2 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => scoreBatchPart(server, batch, { first: -1, end: 1 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => scoreBatchPart({} as HeServer, batch, { first: 0, end: 1 }))).toBe(
+      'INVALID_ARGUMENT',
+    );
+    const a = scoreBatchPart(server, batch, { first: 0, end: 1 });
+    const b = scoreBatchPart(server, client.encrypt(breast.x.slice(0, 2), { layout: 'single' }), {
       first: 1,
       end: 2,
     });
@@ -162,9 +166,12 @@ describe('HeServer over a ScoringPool', () => {
         expect(there.summary.layout).toBe(layout);
       }
       expect(await codeOfAsync(() => pooled.infer(new Uint8Array(8)))).toBe('HE_CONTAINER_MALFORMED');
-      expect(codeOf(() => pooled.inferPart(new Uint8Array(8), { first: 0, end: 1 }))).toBe(
+      expect(codeOf(() => scoreBatchPart(pooled, new Uint8Array(8), { first: 0, end: 1 }))).toBe(
         'HE_SERVER_POOLED',
       );
+      // part scoring is internal: neither a method nor an export of confide/he
+      expect('inferPart' in pooled).toBe(false);
+      expect('scoreBatchPart' in heEntry).toBe(false);
     } finally {
       await pooled.disposeAsync();
       await backend.close();
