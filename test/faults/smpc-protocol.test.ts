@@ -291,6 +291,9 @@ describe('finding 5 (audit): a commitment that matches no secret', () => {
       { clientId: 'c3', code: 'SMPC_SHARES_INCONSISTENT', roundId: 'commitment' },
     ]);
     expect(h.events).not.toContainEqual(expect.objectContaining({ type: 'client-banned' }));
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'client-sidelined', clientId: 'c3', code: 'SMPC_SHARES_INCONSISTENT' }),
+    );
     expectExact(result, 4);
     expect([...result.survivors]).toEqual(['c0', 'c1', 'c2', 'c4']);
     // The next round announces to it again and sums all five.

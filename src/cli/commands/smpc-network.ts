@@ -172,6 +172,8 @@ function describeEvent(e: AggregationEvent): string {
       return `round ${e.roundId}: aborted (${e.code}: ${e.reason})`;
     case 'client-banned':
       return `round ${e.roundId}: client ${e.clientId} banned (${e.code}); retrying without it`;
+    case 'client-sidelined':
+      return `round ${e.roundId}: client ${e.clientId} named by ${e.code} (not proven at fault, not banned); retrying without it`;
   }
 }
 

@@ -149,7 +149,7 @@ export class BanList {
  * reports each of them to `ban` — also after the last allowed session, so a proven cheater is
  * banned even with `maxRetries` 0 — and when it does not, only leaves them out of the remaining
  * sessions of this round (passed to `runSession` as `excluded`; never banned, free to join the
- * next round). Then runs the next session `${roundId}.retry<n>`, up to `maxRetries` retries or
+ * next round; reported to `sideline`). Then runs the next session `${roundId}.retry<n>`, up to `maxRetries` retries or
  * until `stop()`. Resolves with the last session's result, the bans, the sidelined clients and the retries.
  */
 export async function runWithRetries(
@@ -158,6 +158,7 @@ export async function runWithRetries(
   runSession: (sessionRoundId: string, excluded: ReadonlySet<string>) => Promise<SessionResult>,
   ban: (client: BannedClient) => void,
   stop: () => boolean,
+  sideline: (client: BannedClient) => void = () => {},
 ): Promise<
   SessionResult & {
     readonly banned: readonly BannedClient[];
@@ -185,6 +186,7 @@ export async function runWithRetries(
         // The named client may be innocent: it only sits out the rest of this round.
         sidelined.push(entry);
         excludedIds.add(id);
+        sideline(entry);
       }
     }
     if (session.status === 'completed' || blamed.length === 0 || attempt >= maxRetries || stop()) {

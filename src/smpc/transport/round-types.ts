@@ -94,6 +94,13 @@ export type AggregationEvent =
       readonly roundId: string;
       readonly clientId: string;
       readonly code: string;
+    }
+  | {
+      /** Named by an abort that does not prove its fault: left out of this round's retries only. */
+      readonly type: 'client-sidelined';
+      readonly roundId: string;
+      readonly clientId: string;
+      readonly code: string;
     };
 
 /** A client banned because its own messages made a session abort. */

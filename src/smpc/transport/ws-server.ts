@@ -131,8 +131,9 @@ export interface AggregationServerOptions {
    */
   readonly maxMemoryBytes?: number;
   /**
-   * How long a client whose messages made a session abort stays banned (not announced to, refused
-   * at hello with `SMPC_CLIENT_BANNED`); default: for the server's lifetime.
+   * How long a client whose own messages provably made a session abort (`ABORT_FAULT` in
+   * `retry.ts`) stays banned (not announced to, refused at hello with `SMPC_CLIENT_BANNED`);
+   * default: for the server's lifetime.
    */
   readonly banMs?: number;
 }
@@ -452,6 +453,7 @@ export class AggregationServer {
             this.#reject(conn, 'SMPC_CLIENT_BANNED', 'banned: a round aborted on its messages');
         },
         () => this.#closing,
+        (sidelined) => this.#onEvent({ type: 'client-sidelined', ...sidelined }),
       );
     } finally {
       this.#busy = false;

@@ -47,6 +47,7 @@ describe('retry rules', () => {
   it('runWithRetries: an unproven blame sidelines the owner for this round only, never bans it', async () => {
     const seen: { roundId: string; excluded: string[] }[] = [];
     const bans: BannedClient[] = [];
+    const sidelinedSeen: BannedClient[] = [];
     const result = await runWithRetries(
       'r',
       3,
@@ -58,7 +59,9 @@ describe('retry rules', () => {
       },
       (b) => bans.push(b),
       () => false,
+      (b) => sidelinedSeen.push(b),
     );
+    expect(sidelinedSeen).toEqual([{ clientId: 'owner', code: 'SMPC_SHARES_INCONSISTENT', roundId: 'r' }]);
     expect(seen).toEqual([
       { roundId: 'r', excluded: [] },
       { roundId: 'r.retry1', excluded: ['owner'] },
