@@ -64,7 +64,7 @@ import {
 import { fraction, integer, positive } from '../flags.ts';
 import { addInputLimitOption, readText } from '../io.ts';
 import { safeText } from '../terminal.ts';
-import { bounded, codeOf, hexKey, readJson } from './smpc-io.ts';
+import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { dpNoiseStd } from './smpc-serve-output.ts';
 
 interface JoinFlags {
@@ -258,7 +258,7 @@ async function join(flags: JoinFlags): Promise<void> {
           const r = e.round;
           if (flags.json)
             process.stdout.write(
-              `${JSON.stringify({ id: flags.id, ...r, sum: r.sum === null ? null : Array.from(r.sum) })}\n`,
+              jsonLine({ id: flags.id, ...r, sum: r.sum === null ? null : Array.from(r.sum) }),
             );
           else
             process.stdout.write(

@@ -74,7 +74,7 @@ import { fraction, integer, port, positive } from '../flags.ts';
 import { addInputLimitOption, readBytes, writeAtomic } from '../io.ts';
 import { safeText } from '../terminal.ts';
 import { roundAttester } from './smpc-attest.ts';
-import { bounded, codeOf, hexKey, readJson } from './smpc-io.ts';
+import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { registerJoinCommand } from './smpc-join.ts';
 import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
 import {
@@ -412,7 +412,7 @@ async function reportRound(result: RoundResult, index: number, c: ReportContext)
           }),
       ...(attestation === undefined ? {} : { attestation }),
     };
-    process.stdout.write(`${JSON.stringify(line)}\n`);
+    process.stdout.write(jsonLine(line));
   } else if (result.sum !== null) {
     const shown =
       values === null

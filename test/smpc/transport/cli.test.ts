@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { jsonLine } from '../../../src/cli/commands/smpc-io.ts';
 import { CLI, runConfide } from '../../fixtures/cli.ts';
 import { tokenFor } from './helpers.ts';
 
@@ -218,6 +219,10 @@ describe('confide smpc serve / join', () => {
       expect(run.stderr).not.toContain('the same input is sent in every round');
     }
     expect(result.stdout).toContain('esc\\u{1b}[2J-1: completed');
+    // --json lines escape C1 controls too (JSON.stringify leaves them raw) and parse back unchanged.
+    const line = jsonLine({ roundId: 'c1\u009b2J' });
+    expect(line).toBe('{"roundId":"c1\\u009b2J"}\n');
+    expect(JSON.parse(line)).toEqual({ roundId: 'c1\u009b2J' });
     expect(result.stderr).toContain('round esc\\u{1b}[2J-1: 3 joined');
   });
 
