@@ -110,9 +110,14 @@ describe('confide/smpc public surface', () => {
 });
 
 describe('randomness cannot be replaced through the public API', () => {
-  const source = (length: number) => new Uint8Array(length);
+  const plain = (length: number) => new Uint8Array(length);
+  // A Proxy that answers `true` for every property, so any symbol mark would read as set.
+  const forged = new Proxy(plain, { get: () => true, has: () => true });
 
-  it('refuses a random option that is not the platform CSPRNG, as a JavaScript caller could pass it', () => {
+  it.each([
+    ['a plain function', plain],
+    ['a Proxy forging every mark', forged],
+  ])('refuses a random option that is not the platform CSPRNG: %s', (_label, source) => {
     const plan = smpc.planDistributedDiscreteGaussian({
       epsilon: 1,
       delta: 1e-5,

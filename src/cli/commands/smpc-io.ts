@@ -1,6 +1,7 @@
 /**
  * Reading the inputs of `confide smpc serve` and `confide smpc join`: bounded reads with SMPC_*
- * codes (`io.ts`), JSON files, hex keys, and mapping an abort code onto the SMPC error codes.
+ * codes (`io.ts`), JSON files, hex keys, and mapping an abort code onto the SMPC error codes; and
+ * {@link jsonLine}, the one way both print a `--json` line.
  *
  * @module
  */
@@ -43,4 +44,12 @@ export function codeOf(code: string | undefined): SmpcErrorCode {
   return code !== undefined && (SMPC_ERROR_CODES as readonly string[]).includes(code)
     ? (code as SmpcErrorCode)
     : 'SMPC_ABORTED';
+}
+
+/**
+ * `value` as one line of JSON for a terminal: `JSON.stringify` escapes C0 controls but leaves
+ * U+007F–U+009F raw, so those are written as `\uXXXX` too (the same JSON once parsed).
+ */
+export function jsonLine(value: unknown): string {
+  return `${JSON.stringify(value).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
 }

@@ -35,6 +35,11 @@
  * carries the round ids already joined and the DP plans spent, so no round is joined twice and
  * `--max-epsilon` spans the reconnections.
  *
+ * With `--rounds` above 1, the same `--input` goes into every round: at the first round without a DP
+ * plan the client prints one warning line on stderr (also under `--quiet`), since a server that runs
+ * a second round without this client learns its input by subtracting the two sums. Round ids and
+ * other text from the server are printed through `safeText` (control characters escaped).
+ *
  * With a DP round, the client states its noise in its input units on stderr: its local noise
  * σ / scale per coordinate, and the standard deviation of the decoded mean per coordinate for the
  * plan's expected cohort.
@@ -58,7 +63,8 @@ import {
 } from '../../smpc/index.ts';
 import { fraction, integer, positive } from '../flags.ts';
 import { addInputLimitOption, readText } from '../io.ts';
-import { bounded, codeOf, hexKey, readJson } from './smpc-io.ts';
+import { safeText } from '../terminal.ts';
+import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { dpNoiseStd } from './smpc-serve-output.ts';
 
 interface JoinFlags {
@@ -102,12 +108,17 @@ function backoff(n: number, base: number): number {
   return half + randomInt(ceiling - half + 1);
 }
 
+/** The warning `--rounds > 1` prints once, at the first round without a DP plan (SECURITY.md). */
+export const SAME_INPUT_WARNING =
+  'the same input is sent in every round: a server that runs a second round without you can learn it by ' +
+  'subtracting; use one round per input or distributed DP';
+
 /** One line on stderr about a DP round, in the client's input units. */
 function describeDp(id: string, roundId: string, plan: DpPlan): string {
   const sigma = Math.sqrt(plan.localVariance) / plan.scale;
   const mean = dpNoiseStd(plan, plan.expectedClients).mean;
   return (
-    `${id}: ${roundId} adds DP noise: σ = ${sigma.toPrecision(3)} input units per coordinate to this input ` +
+    `${id}: ${safeText(roundId)} adds DP noise: σ = ${sigma.toPrecision(3)} input units per coordinate to this input ` +
     `(σ² = ${plan.localVariance} quantized units²); the decoded mean of ${plan.expectedClients} inputs carries ` +
     `≈ ${mean.toPrecision(3)} per coordinate\n`
   );
@@ -164,6 +175,7 @@ async function join(flags: JoinFlags): Promise<void> {
   let retries = 0;
   /** An announced round this input can never fit (length, ring, --raw with DP): ends the client. */
   let unfit: ConfideArgumentError | null = null;
+  let warnedSameInput = false;
   const refuse = (message: string): never => {
     unfit = new ConfideArgumentError('INVALID_ARGUMENT', message);
     throw unfit;
@@ -219,6 +231,11 @@ async function join(flags: JoinFlags): Promise<void> {
             process.stderr.write(describeDp(flags.id, round.roundId, round.dp));
             return privatize(raw, round.dp).values;
           }
+          if (flags.rounds > 1 && !warnedSameInput) {
+            // Not silenced by --quiet: it is a warning, not progress.
+            warnedSameInput = true;
+            process.stderr.write(`${flags.id}: warning: ${SAME_INPUT_WARNING}\n`);
+          }
           return flags.raw
             ? Uint32Array.from(raw)
             : quantize(raw, { valueBits: flags.valueBits, clipLInf: flags.clip, ringBits: flags.ringBits })
@@ -227,10 +244,12 @@ async function join(flags: JoinFlags): Promise<void> {
         onEvent: (e) => {
           if (e.type === 'joined') {
             inRound = e.roundId;
-            process.stderr.write(`${flags.id}: joined ${e.roundId}\n`);
+            process.stderr.write(`${flags.id}: joined ${safeText(e.roundId)}\n`);
           }
           if (e.type === 'declined') {
-            process.stderr.write(`${flags.id}: declined ${e.roundId} (${e.code}: ${e.reason})\n`);
+            process.stderr.write(
+              `${flags.id}: ${safeText(`declined ${e.roundId} (${e.code}: ${e.reason})`)}\n`,
+            );
             if (unfit !== null) done(); // at once: waiting for the round to end would change nothing
           }
           if (e.type !== 'result') return;
@@ -239,11 +258,11 @@ async function join(flags: JoinFlags): Promise<void> {
           const r = e.round;
           if (flags.json)
             process.stdout.write(
-              `${JSON.stringify({ id: flags.id, ...r, sum: r.sum === null ? null : Array.from(r.sum) })}\n`,
+              jsonLine({ id: flags.id, ...r, sum: r.sum === null ? null : Array.from(r.sum) }),
             );
           else
             process.stdout.write(
-              `${flags.id}: ${r.roundId} ${r.status}${r.included ? ', input included' : ', input not included'}\n`,
+              `${flags.id}: ${safeText(r.roundId)} ${r.status}${r.included ? ', input included' : ', input not included'}\n`,
             );
           if (seen.length >= flags.rounds) done();
         },

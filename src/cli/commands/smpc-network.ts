@@ -72,8 +72,9 @@ import {
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
 import { fraction, integer, port, positive } from '../flags.ts';
 import { addInputLimitOption, readBytes, writeAtomic } from '../io.ts';
+import { safeText } from '../terminal.ts';
 import { roundAttester } from './smpc-attest.ts';
-import { bounded, codeOf, hexKey, readJson } from './smpc-io.ts';
+import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { registerJoinCommand } from './smpc-join.ts';
 import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
 import {
@@ -171,6 +172,8 @@ function describeEvent(e: AggregationEvent): string {
       return `round ${e.roundId}: aborted (${e.code}: ${e.reason})`;
     case 'client-banned':
       return `round ${e.roundId}: client ${e.clientId} banned (${e.code}); retrying without it`;
+    case 'client-sidelined':
+      return `round ${e.roundId}: client ${e.clientId} named by ${e.code} (not proven at fault, not banned); retrying without it`;
   }
 }
 
@@ -272,7 +275,7 @@ async function serve(flags: ServeFlags): Promise<void> {
               : // A registered id is named (a bounded set); an unknown one is not echoed per attempt.
                 `${e.code} (${e.registered === true ? `wrong token for client ${e.clientId}` : 'unregistered client id'})`,
           );
-        else process.stderr.write(`${describeEvent(e)}\n`);
+        else process.stderr.write(`${safeText(describeEvent(e))}\n`);
       },
     });
   } catch (error) {
@@ -409,7 +412,7 @@ async function reportRound(result: RoundResult, index: number, c: ReportContext)
           }),
       ...(attestation === undefined ? {} : { attestation }),
     };
-    process.stdout.write(`${JSON.stringify(line)}\n`);
+    process.stdout.write(jsonLine(line));
   } else if (result.sum !== null) {
     const shown =
       values === null
@@ -424,13 +427,15 @@ async function reportRound(result: RoundResult, index: number, c: ReportContext)
         : `; DP noise std of this mean ≈ ${dpNoiseStd(dp, result.survivors.length).mean.toPrecision(3)} per coordinate` +
           `; ε this round ${result.epsilon?.toPrecision(4)}, spent so far ${epsilonSoFar?.toPrecision(4)}`;
     process.stdout.write(
-      `${result.roundId}: completed, ${result.survivors.length} inputs (${result.survivors.join(', ')}), ` +
+      `${safeText(result.roundId)}: completed, ${result.survivors.length} inputs (${result.survivors.join(', ')}), ` +
         `dropped [${result.dropped.join(', ')}], sum sha256 ${digest}${shown}${noise}` +
         (attestation === undefined ? '' : `; attested (sha256 ${attestation})`) +
         '\n',
     );
   } else {
-    process.stdout.write(`${result.roundId}: aborted (${result.abort?.code}: ${result.abort?.reason})\n`);
+    process.stdout.write(
+      `${safeText(`${result.roundId}: aborted (${result.abort?.code}: ${result.abort?.reason})`)}\n`,
+    );
   }
 }
 

@@ -5,8 +5,10 @@
  *
  * A {@link RandomSource} is injectable wherever randomness is consumed, so known-answer tests and
  * reproducible simulations can supply a deterministic stream, but only one marked by
- * {@link injectableRandom}, whose mark (a private symbol) no public entry exports: a caller of the
- * published API cannot pass one, and the `random` options are left out of the published types.
+ * {@link injectableRandom}, which no public entry exports and which records its sources in a
+ * module-private `WeakSet` (a property mark could be forged by a Proxy answering any key): a caller
+ * of the published API cannot pass one, and the `random` options are left out of the published
+ * types.
  *
  * Deliberately not here: `Math.random` (never used for anything in this module), seeding, or any
  * home-made generator.
@@ -59,8 +61,8 @@ export function drawBytes(source: RandomSource, length: number): Uint8Array {
   return bytes;
 }
 
-/** The mark of a source that may replace the CSPRNG; never exported from a public entry. */
-const INJECTABLE: unique symbol = Symbol('confide.injectableRandom');
+/** Sources that may replace the CSPRNG (made by {@link injectableRandom}); never exported. */
+const INJECTABLE = new WeakSet<RandomSource>();
 
 /**
  * Marks `source` as one that may replace the platform CSPRNG: for known-answer tests and the
@@ -69,7 +71,7 @@ const INJECTABLE: unique symbol = Symbol('confide.injectableRandom');
  */
 export function injectableRandom(source: RandomSource): RandomSource {
   const marked = (length: number): Uint8Array => source(length);
-  Object.defineProperty(marked, INJECTABLE, { value: true });
+  INJECTABLE.add(marked);
   return marked;
 }
 
@@ -82,9 +84,8 @@ export function injectableRandom(source: RandomSource): RandomSource {
  */
 export function resolveRandom(value: unknown, label = 'random'): RandomSource {
   if (value === undefined || value === randomBytes) return randomBytes;
-  if (typeof value === 'function' && (value as { [INJECTABLE]?: unknown })[INJECTABLE] === true) {
-    return value as RandomSource;
-  }
+  // Identity in a private WeakSet: a Proxy cannot pass for a member (it is another object).
+  if (typeof value === 'function' && INJECTABLE.has(value as RandomSource)) return value as RandomSource;
   throw new ConfideArgumentError(
     'INVALID_ARGUMENT',
     `${label} cannot be replaced: secrets come from crypto.getRandomValues; remove the ${label} option`,

@@ -95,7 +95,8 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
   const seeds = new Map<string, Uint8Array>();
   const marks: UnmaskMark[] = [];
   // A secret that cannot be reconstructed (or does not match its public key) is its owner's doing
-  // or that of several holders at once: the failure names the owner.
+  // or that of its holders (with no spare shares, one wrong in-field share suffices): the failure
+  // names the owner, which is therefore blame, not proof (`ABORT_FAULT` in transport/retry.ts).
   let owner = '';
   /** Reconstructs `v`'s secret; marks every holder whose revealed share disagrees with it. */
   const recover = (v: string, kind: 'selfMaskShares' | 'maskingKeyShares'): Uint8Array => {

@@ -4,8 +4,11 @@
  * check lanes after unmasking (`SMPC_AGGREGATE_INVALID`), or its shares and commitments do not
  * belong to one secret (`SMPC_SHARES_INCONSISTENT`) — and the abort names that client, the round
  * cannot be finished in the same session without revealing both secrets of the named client. The
- * service instead bans the named clients and runs a fresh session (new keys, new masks, the same
- * plan) under the derived id `${roundId}.retry${n}`.
+ * service instead runs a fresh session (new keys, new masks, the same plan) without the named
+ * clients under the derived id `${roundId}.retry${n}`. It bans a named client only when the abort
+ * code proves that client's fault ({@link ABORT_FAULT}): inconsistent shares name the secret's
+ * owner although a share holder may have caused them, so that owner is only left out of this
+ * round's remaining sessions and may join the next round.
  *
  * Why this is safe for honest clients, and where it is not:
  * - with an honest server, the aborted session released no sum (the state machine outputs none
@@ -30,11 +33,27 @@
 
 import type { BannedClient, SessionResult } from './round-types.ts';
 
-/** Abort codes a single client's own messages cause (the abort names it in `clients`). */
-export const ATTRIBUTABLE_ABORT_CODES: readonly string[] = [
-  'SMPC_AGGREGATE_INVALID',
-  'SMPC_SHARES_INCONSISTENT',
-];
+/**
+ * What an abort code proves about the clients it names. `proven`: the named client's own message
+ * is provably bad (its masked vector fails its check lanes after unmasking, so it cheated), and it
+ * is banned. `unproven`: the abort names a client but the fault may be another's — a secret that
+ * cannot be rebuilt from its shares names the secret's owner, although a share holder revealing a
+ * wrong in-field share causes the same abort — so the named client only sits out the remaining
+ * sessions of this round (no more than a server dropping it could do to it) and is not banned.
+ * A code not in the table is not retried.
+ */
+export const ABORT_FAULT: Readonly<Record<string, 'proven' | 'unproven'>> = Object.freeze({
+  SMPC_AGGREGATE_INVALID: 'proven',
+  SMPC_SHARES_INCONSISTENT: 'unproven',
+});
+
+/** Abort codes that name clients and make the round be retried without them. */
+export const ATTRIBUTABLE_ABORT_CODES: readonly string[] = Object.freeze(Object.keys(ABORT_FAULT));
+
+/** Whether an abort code proves the fault of the clients it names (see {@link ABORT_FAULT}). */
+export function abortFault(code: string): 'proven' | 'unproven' | null {
+  return Object.hasOwn(ABORT_FAULT, code) ? (ABORT_FAULT[code] ?? null) : null;
+}
 
 /** Largest number of retries a round may have. */
 export const MAX_RETRIES = 9;
@@ -125,38 +144,53 @@ export class BanList {
 }
 
 /**
- * Runs session 0 of round `roundId`, and after each session that aborts naming the clients whose
- * own messages caused it ({@link attributableClients}), reports each of them to `blame` (which bans
- * it) and runs the next session `${roundId}.retry<n>`, up to `maxRetries` retries or until `stop()`.
- * Resolves with the last session's result and the bans and retries it took.
+ * Runs session 0 of round `roundId`, and after each session that aborts naming clients
+ * ({@link attributableClients}): when the abort code proves their fault ({@link ABORT_FAULT}),
+ * reports each of them to `ban` — also after the last allowed session, so a proven cheater is
+ * banned even with `maxRetries` 0 — and when it does not, only leaves them out of the remaining
+ * sessions of this round (passed to `runSession` as `excluded`; never banned, free to join the
+ * next round; reported to `sideline`). Then runs the next session `${roundId}.retry<n>`, up to `maxRetries` retries or
+ * until `stop()`. Resolves with the last session's result, the bans, the sidelined clients and the retries.
  */
 export async function runWithRetries(
   roundId: string,
   maxRetries: number,
-  runSession: (sessionRoundId: string) => Promise<SessionResult>,
-  blame: (client: BannedClient) => void,
+  runSession: (sessionRoundId: string, excluded: ReadonlySet<string>) => Promise<SessionResult>,
+  ban: (client: BannedClient) => void,
   stop: () => boolean,
+  sideline: (client: BannedClient) => void = () => {},
 ): Promise<
   SessionResult & {
     readonly banned: readonly BannedClient[];
+    readonly sidelined: readonly BannedClient[];
     readonly retried: readonly { readonly roundId: string; readonly code: string }[];
   }
 > {
   const banned: BannedClient[] = [];
+  const sidelined: BannedClient[] = [];
+  const excludedIds = new Set<string>();
   const retried: { roundId: string; code: string }[] = [];
   for (let attempt = 0; ; attempt++) {
     const sessionRoundId = retryRoundId(roundId, attempt);
-    const session = await runSession(sessionRoundId);
-    const blamed = attributableClients(session.abort);
-    if (session.status === 'completed' || blamed.length === 0 || attempt >= maxRetries || stop()) {
-      return { ...session, banned, retried };
-    }
-    // The named clients' own messages made the session abort: ban them and run a fresh session.
+    const session = await runSession(sessionRoundId, new Set(excludedIds));
+    const blamed = session.status === 'completed' ? [] : attributableClients(session.abort);
     const code = session.abort?.code ?? 'SMPC_ABORTED';
+    const proven = abortFault(code) === 'proven';
     for (const id of blamed) {
       const entry = { clientId: id, code, roundId: sessionRoundId };
-      banned.push(entry);
-      blame(entry);
+      if (proven) {
+        // The named client's own message is provably bad: ban it, whether or not a retry follows.
+        banned.push(entry);
+        ban(entry);
+      } else {
+        // The named client may be innocent: it only sits out the rest of this round.
+        sidelined.push(entry);
+        excludedIds.add(id);
+        sideline(entry);
+      }
+    }
+    if (session.status === 'completed' || blamed.length === 0 || attempt >= maxRetries || stop()) {
+      return { ...session, banned, sidelined, retried };
     }
     retried.push({ roundId: sessionRoundId, code });
   }

@@ -94,12 +94,19 @@ export type AggregationEvent =
       readonly roundId: string;
       readonly clientId: string;
       readonly code: string;
+    }
+  | {
+      /** Named by an abort that does not prove its fault: left out of this round's retries only. */
+      readonly type: 'client-sidelined';
+      readonly roundId: string;
+      readonly clientId: string;
+      readonly code: string;
     };
 
 /** A client banned because its own messages made a session abort. */
 export interface BannedClient {
   readonly clientId: string;
-  /** The abort code its messages caused (`SMPC_AGGREGATE_INVALID`, `SMPC_SHARES_INCONSISTENT`). */
+  /** The abort code that named it (`SMPC_AGGREGATE_INVALID`, `SMPC_SHARES_INCONSISTENT`). */
   readonly code: string;
   /** The session (service round id) it made abort. */
   readonly roundId: string;
@@ -184,14 +191,19 @@ export interface RoundResult {
    * rounds with `achievedEpsilon(plan, counts)`. Null without a plan or when aborted.
    */
   readonly epsilon: number | null;
-  /** Clients banned during this round (each made a session abort), with the code. */
+  /** Clients banned during this round (an abort proved their fault: `ABORT_FAULT` in retry.ts). */
   readonly banned: readonly BannedClient[];
+  /**
+   * Clients an abort named without proving their fault (inconsistent shares): left out of this
+   * round's later sessions, not banned.
+   */
+  readonly sidelined: readonly BannedClient[];
   /** Earlier sessions of this round that aborted and were retried (their ids and abort). */
   readonly retried: readonly { readonly roundId: string; readonly code: string }[];
 }
 
 /** The outcome of one session (a round is one session, or more with retries). */
-export type SessionResult = Omit<RoundResult, 'banned' | 'retried'>;
+export type SessionResult = Omit<RoundResult, 'banned' | 'sidelined' | 'retried'>;
 
 /** What {@link checkRoundOptions} checks a round against. */
 export interface ServerLimits {

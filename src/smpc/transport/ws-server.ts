@@ -39,9 +39,10 @@
  *   signature and excludes a client whose signature does not verify instead of relaying it (where
  *   every honest client would abort);
  * - a session that aborts on a code one client's own messages cause, naming it (check lanes,
- *   inconsistent shares), is retried: the named clients are banned (`banMs`) and a fresh session
- *   `<roundId>.retry<n>` runs with the others, up to `maxRetries` (rules and their security
- *   argument in `retry.ts`); a DP plan is charged once per `runRound`.
+ *   inconsistent shares), is retried: a fresh session `<roundId>.retry<n>` runs without the named
+ *   clients, up to `maxRetries`; only a client whose fault the code proves (check lanes) is banned
+ *   (`banMs`), one named by inconsistent shares may be innocent and may join the next round (rules
+ *   and their security argument in `retry.ts`); a DP plan is charged once per `runRound`.
  *
  * The server state is saved to a {@link RoundStore} before the round is announced and at every
  * stage change, before that stage's requests go out (a stored round is never resumed, so
@@ -130,8 +131,9 @@ export interface AggregationServerOptions {
    */
   readonly maxMemoryBytes?: number;
   /**
-   * How long a client whose messages made a session abort stays banned (not announced to, refused
-   * at hello with `SMPC_CLIENT_BANNED`); default: for the server's lifetime.
+   * How long a client whose own messages provably made a session abort (`ABORT_FAULT` in
+   * `retry.ts`) stays banned (not announced to, refused at hello with `SMPC_CLIENT_BANNED`);
+   * default: for the server's lifetime.
    */
   readonly banMs?: number;
 }
@@ -442,7 +444,7 @@ export class AggregationServer {
       return await runWithRetries(
         o.roundId,
         maxRetries,
-        (roundId) => this.#runSession({ ...o, roundId }, options.payload),
+        (roundId, excluded) => this.#runSession({ ...o, roundId }, options.payload, excluded),
         (banned) => {
           this.#banned.ban(banned.clientId);
           this.#onEvent({ type: 'client-banned', ...banned });
@@ -451,14 +453,21 @@ export class AggregationServer {
             this.#reject(conn, 'SMPC_CLIENT_BANNED', 'banned: a round aborted on its messages');
         },
         () => this.#closing,
+        (sidelined) => this.#onEvent({ type: 'client-sidelined', ...sidelined }),
       );
     } finally {
       this.#busy = false;
     }
   }
 
-  async #runSession(o: SessionOptions, payload: Uint8Array | undefined): Promise<SessionResult> {
-    const announced = new Map([...this.#connected].filter(([id]) => !this.#banned.has(id)));
+  async #runSession(
+    o: SessionOptions,
+    payload: Uint8Array | undefined,
+    excluded: ReadonlySet<string>,
+  ): Promise<SessionResult> {
+    const announced = new Map(
+      [...this.#connected].filter(([id]) => !this.#banned.has(id) && !excluded.has(id)),
+    );
     const run = new RoundSession<Connection>(o, payload, announced, {
       channel: this.#channel,
       store: this.#store,

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { jsonLine } from '../../../src/cli/commands/smpc-io.ts';
 import { CLI, runConfide } from '../../fixtures/cli.ts';
 import { tokenFor } from './helpers.ts';
 
@@ -148,6 +149,12 @@ describe('confide smpc serve / join', () => {
     });
     for (const run of joins) {
       expect(run.exitCode, run.stderr).toBe(0);
+      // The same input in two rounds without DP: one warning line, printed even under --quiet.
+      expect(
+        run.stderr.split('\n').filter((l) => l.includes('warning: the same input is sent in every round')),
+      ).toEqual([
+        expect.stringMatching(/^h\d: warning: .*a server that runs a second round without you can learn it/),
+      ]);
       const lines = run.stdout
         .trim()
         .split('\n')
@@ -160,6 +167,63 @@ describe('confide smpc serve / join', () => {
     expect(result.stderr).toContain('round cli-1: 3 joined; complete graph, k = 2, t = 2');
     // The server's log names the client whose token was wrong.
     expect(result.stderr).toContain('connection refused: SMPC_UNAUTHENTICATED (wrong token for client h1)');
+  });
+
+  it('prints a round id from the server with its control characters escaped (ESC), on both sides', async () => {
+    const ids = ['h1', 'h2', 'h3'];
+    await writeFile(
+      join(dir, 'clients.json'),
+      JSON.stringify(ids.map((id) => ({ id, token: tokenFor(id) }))),
+    );
+    for (const id of ids) {
+      await writeFile(join(dir, `${id}.token`), `${tokenFor(id)}\n`);
+      await writeFile(join(dir, `${id}.json`), JSON.stringify([1, 2, 3, 4]));
+    }
+    const served = serve(
+      ['--clients', 'clients.json', '--vector-length', '4', '--rounds', '1', '--min-clients', '3'].concat([
+        '--profile',
+        'honest-but-curious',
+        '--round-prefix',
+        'esc\u001b[2J-',
+      ]),
+    );
+    const url = await served.url;
+    const joins = await Promise.all(
+      ids.map((id) =>
+        runConfide(
+          dir,
+          'smpc',
+          'join',
+          '--url',
+          url,
+          '--id',
+          id,
+          '--token-file',
+          `${id}.token`,
+          '--input',
+          `${id}.json`,
+          '--raw',
+        ),
+      ),
+    );
+    const result = await served.done;
+    expect(result.code, result.stderr).toBe(0);
+    for (const run of [...joins, { ...result, exitCode: result.code }]) {
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(run.stdout + run.stderr).not.toContain('\u001b');
+    }
+    for (const run of joins) {
+      expect(run.stderr).toContain('joined esc\\u{1b}[2J-1');
+      expect(run.stdout).toContain('esc\\u{1b}[2J-1 completed, input included');
+      // One round: no same-input warning.
+      expect(run.stderr).not.toContain('the same input is sent in every round');
+    }
+    expect(result.stdout).toContain('esc\\u{1b}[2J-1: completed');
+    // --json lines escape C1 controls too (JSON.stringify leaves them raw) and parse back unchanged.
+    const line = jsonLine({ roundId: 'c1\u009b2J' });
+    expect(line).toBe('{"roundId":"c1\\u009b2J"}\n');
+    expect(JSON.parse(line)).toEqual({ roundId: 'c1\u009b2J' });
+    expect(result.stderr).toContain('round esc\\u{1b}[2J-1: 3 joined');
   });
 
   it('a join whose input has the wrong length fails at once with both lengths; the server logs the decline', async () => {
@@ -286,6 +350,8 @@ describe('confide smpc serve / join', () => {
       expect(Math.abs(v - (truth[j] as number))).toBeLessThan(bound);
     expect(round.decoded.some((v, j) => v !== truth[j])).toBe(true);
     for (const run of runs.slice(0, 3)) expect(run.exitCode, run.stderr).toBe(0);
+    // One round with DP: no same-input warning.
+    for (const run of runs) expect(run.stderr).not.toContain('the same input is sent in every round');
     const declined = runs[3];
     expect(declined?.exitCode).toBe(1);
     expect(declined?.stderr).toContain('h4: declined dp-1 (SMPC_POLICY_VIOLATION: joining would bring');

@@ -2,11 +2,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveClientPolicy } from '../../../src/smpc/protocol/policy.ts';
 import {
+  ABORT_FAULT,
+  abortFault,
   attributableClients,
   decideRetry,
   parseRetryRoundId,
   retryRoundId,
+  runWithRetries,
 } from '../../../src/smpc/transport/retry.ts';
+import type { BannedClient, SessionResult } from '../../../src/smpc/transport/round-types.ts';
 import { type Harness, registry, startServer } from './helpers.ts';
 
 let harness: Harness | undefined;
@@ -30,6 +34,62 @@ describe('retry rules', () => {
     expect(attributableClients({ code: 'SMPC_TOO_FEW_CLIENTS', clients: ['x'] })).toEqual([]);
     expect(attributableClients({ code: 'SMPC_AGGREGATE_INVALID' })).toEqual([]);
     expect(attributableClients(null)).toEqual([]);
+  });
+
+  it('bans only on proven fault: check lanes prove it, inconsistent shares do not', () => {
+    expect(ABORT_FAULT).toEqual({ SMPC_AGGREGATE_INVALID: 'proven', SMPC_SHARES_INCONSISTENT: 'unproven' });
+    expect(abortFault('SMPC_AGGREGATE_INVALID')).toBe('proven');
+    expect(abortFault('SMPC_SHARES_INCONSISTENT')).toBe('unproven');
+    expect(abortFault('SMPC_TOO_FEW_CLIENTS')).toBeNull();
+    expect(abortFault('toString')).toBeNull();
+  });
+
+  it('runWithRetries: an unproven blame sidelines the owner for this round only, never bans it', async () => {
+    const seen: { roundId: string; excluded: string[] }[] = [];
+    const bans: BannedClient[] = [];
+    const sidelinedSeen: BannedClient[] = [];
+    const result = await runWithRetries(
+      'r',
+      3,
+      async (roundId, excluded) => {
+        seen.push({ roundId, excluded: [...excluded] });
+        return roundId === 'r'
+          ? session(roundId, { code: 'SMPC_SHARES_INCONSISTENT', reason: 'x', clients: ['owner'] })
+          : session(roundId, null);
+      },
+      (b) => bans.push(b),
+      () => false,
+      (b) => sidelinedSeen.push(b),
+    );
+    expect(sidelinedSeen).toEqual([{ clientId: 'owner', code: 'SMPC_SHARES_INCONSISTENT', roundId: 'r' }]);
+    expect(seen).toEqual([
+      { roundId: 'r', excluded: [] },
+      { roundId: 'r.retry1', excluded: ['owner'] },
+    ]);
+    expect(bans).toEqual([]);
+    expect(result.banned).toEqual([]);
+    expect(result.sidelined).toEqual([{ clientId: 'owner', code: 'SMPC_SHARES_INCONSISTENT', roundId: 'r' }]);
+    expect(result.status).toBe('completed');
+  });
+
+  it('runWithRetries: a proven cheater is banned even when no retry follows (maxRetries 0, last retry)', async () => {
+    const cheat = { code: 'SMPC_AGGREGATE_INVALID', reason: 'x', clients: ['cheat'] };
+    for (const maxRetries of [0, 1]) {
+      const bans: BannedClient[] = [];
+      const result = await runWithRetries(
+        'r',
+        maxRetries,
+        async (roundId) => session(roundId, { ...cheat, clients: [`cheat-${roundId}`] }),
+        (b) => bans.push(b),
+        () => false,
+      );
+      expect(result.status).toBe('aborted');
+      const expected = ['r', 'r.retry1']
+        .slice(0, maxRetries + 1)
+        .map((roundId) => ({ clientId: `cheat-${roundId}`, code: 'SMPC_AGGREGATE_INVALID', roundId }));
+      expect(bans).toEqual(expected);
+      expect(result.banned).toEqual(expected);
+    }
   });
 
   it('a client joins a retry only of sessions it saw abort', () => {
@@ -74,3 +134,22 @@ describe('retry rules', () => {
     await expect(run('r2', 0)).rejects.toMatchObject({ code: 'SMPC_ROUND_CONFLICT' });
   });
 });
+
+function session(roundId: string, abort: SessionResult['abort']): SessionResult {
+  return {
+    roundId,
+    status: abort === null ? 'completed' : 'aborted',
+    sum: abort === null ? new Uint32Array(1) : null,
+    survivors: [],
+    dropped: [],
+    cohort: [],
+    abort,
+    excluded: [],
+    plan: null,
+    stageTimesMs: {},
+    bytesIn: 0,
+    bytesOut: 0,
+    protocolTimeMs: 0,
+    epsilon: null,
+  };
+}
