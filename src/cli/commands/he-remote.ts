@@ -31,6 +31,7 @@ import {
 } from '../../he/index.ts';
 import { parseTokenList } from '../../server/auth.ts';
 import { createIo } from '../io.ts';
+import { safeText } from '../terminal.ts';
 import { EVALUATION_KEY_FILE, readKeyBinding, SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
 
 /** Reads and writes of the `he` commands report `HE_*` codes. */
@@ -53,7 +54,7 @@ const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 30_000;
 
 function say(message: string): void {
-  process.stderr.write(`confide: ${message}\n`);
+  process.stderr.write(`confide: ${safeText(message)}\n`);
 }
 
 function usage(message: string): never {
