@@ -9,6 +9,11 @@
  * server's `Retry-After`, at most `--max-retries` times, each retry announced on stderr. A key
  * set the server no longer holds (evicted, or the server restarted) is registered again.
  *
+ * Where the token goes: the server URL comes from `--server` or from a `server.json` that
+ * `he keygen` wrote from `--server` — never from an interface file. `he score` refuses a token
+ * over plain `http:` to a host other than this machine (`HE_INSECURE_TRANSPORT`) and a model
+ * digest other than the keys' (`HE_MODEL_CHANGED`), unless told otherwise by a flag.
+ *
  * Deliberately not here: anything the library lacks (`InferenceHttpClient` moves bytes,
  * `HeClient` holds the secret key); streaming of batches larger than the server accepts.
  *
