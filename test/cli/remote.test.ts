@@ -333,6 +333,31 @@ describe('he score: where the token goes, and which model scored', () => {
   }, 120_000);
 });
 
+describe('he serve --weight-bounds-ceiling', () => {
+  it('lists the ceiling, so keys planned from it carry no bound of the real weights', async () => {
+    const { child, url } = await serve('--weight-bounds-ceiling', '16,2');
+    try {
+      const models = await new InferenceHttpClient({ baseUrl: url, token: TOKEN }).models();
+      expect(models[0]?.weightBounds).toEqual({ weightL1: 16, interceptBound: 2 });
+    } finally {
+      await stop(child);
+    }
+    const bad = await runConfide(
+      dir,
+      'he',
+      'serve',
+      '--model',
+      `risk=${join(dir, 'risk.json')}`,
+      '--port',
+      '0',
+      '--weight-bounds-ceiling',
+      '16',
+    );
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/--weight-bounds-ceiling.*L1,INTERCEPT/);
+  }, 60_000);
+});
+
 describe('confide he keygen --server, he interface, he score', () => {
   it('plans keys from the served interface alone and scores a CSV like plaintext', async () => {
     const { child, url } = await serve();
