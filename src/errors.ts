@@ -67,7 +67,10 @@ export type HeErrorCode =
   | 'HE_ROUTE_NOT_FOUND'
   | 'HE_SERVER_ERROR'
   | 'HE_SERVER_UNREACHABLE'
-  | 'HE_SERVER_RESPONSE_INVALID';
+  | 'HE_SERVER_RESPONSE_INVALID'
+  // the CLI client (`confide he score`) refusing to go on
+  | 'HE_INSECURE_TRANSPORT'
+  | 'HE_MODEL_CHANGED';
 
 /** Codes of {@link WasmError}: loading and running WebAssembly. */
 export type WasmErrorCode = 'WASM_UNSUPPORTED' | 'WASM_LOAD_FAILED' | 'WASM_OUT_OF_MEMORY';

@@ -14,6 +14,7 @@ import { registerHeCommands } from './commands/he.ts';
 import { registerProvenanceCommands } from './commands/provenance/index.ts';
 import { registerSmpcCommands } from './commands/smpc.ts';
 import { messageForCli } from './flags.ts';
+import { safeText } from './terminal.ts';
 
 /**
  * Exit codes: 0 success, 1 a confide error, 2 a usage error (unknown flag, missing required flag,
@@ -61,7 +62,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0; // --help, --version
-      process.stderr.write(`confide: ${error.message.replace(/^error: /, '')}\n`);
+      process.stderr.write(`confide: ${safeText(error.message.replace(/^error: /, ''))}\n`);
       return EXIT_USAGE;
     }
     if (process.env.CONFIDE_DEBUG === '1') console.error(error);
@@ -70,12 +71,12 @@ async function main(argv: readonly string[]): Promise<number> {
         all: allFlags(program),
         command: commandFlags,
       });
-      process.stderr.write(`confide: ${error.code}: ${message.split('\n')[0]}\n`);
+      process.stderr.write(`confide: ${safeText(`${error.code}: ${message.split('\n')[0]}`)}\n`);
       return EXIT_CONFIDE_ERROR;
     }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(
-      `confide: internal error: ${message.split('\n')[0]} (set CONFIDE_DEBUG=1 for details)\n`,
+      `confide: internal error: ${safeText(message.split('\n')[0] ?? '')} (set CONFIDE_DEBUG=1 for details)\n`,
     );
     return EXIT_INTERNAL;
   }

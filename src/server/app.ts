@@ -48,7 +48,7 @@ import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { HeError } from '../errors.ts';
-import { publishedWeightBounds } from '../he/model.ts';
+import { type LinearModel, publishedWeightBounds, type WeightBounds, weightBounds } from '../he/model.ts';
 import { initHe, limitHeMemory } from '../he/runtime.ts';
 import { BodyAdmission, meteredBody } from './admission.ts';
 import { type Authenticator, tokenAuthenticator } from './auth.ts';
@@ -95,6 +95,31 @@ export interface InferenceServer {
   readonly keySetBytes: number;
 }
 
+/** The bounds `GET /v1/models` lists: the ceiling when given (refused below the model's own), else the model's. */
+function listedWeightBounds(id: string, model: LinearModel, ceiling: WeightBounds | undefined): WeightBounds {
+  if (ceiling === undefined) return publishedWeightBounds(model);
+  const valid = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
+  if (
+    typeof ceiling !== 'object' ||
+    ceiling === null ||
+    !valid(ceiling.weightL1) ||
+    !valid(ceiling.interceptBound)
+  ) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      'weightBoundCeiling must be { weightL1, interceptBound }, both finite numbers > 0',
+    );
+  }
+  const own = weightBounds(model);
+  if (own.weightL1 > ceiling.weightL1 || own.interceptBound > ceiling.interceptBound) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `model "${id}" exceeds weightBoundCeiling (its weights would not fit keys planned from it): choose a larger ceiling`,
+    );
+  }
+  return { weightL1: ceiling.weightL1, interceptBound: ceiling.interceptBound };
+}
+
 /**
  * Creates the inference server: checks the options, initialises SEAL and prepares the models.
  * Call `listen()` to start serving and `close()` to stop.
@@ -121,7 +146,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     id: s.id,
     digest: s.digest,
     ...s.interface,
-    weightBounds: publishedWeightBounds(s.model),
+    weightBounds: listedWeightBounds(s.id, s.model, options.weightBoundCeiling),
   }));
   await initHe();
   // The in-process backend scores on this thread: bound SEAL's heap here (see limitHeMemory).

@@ -18,7 +18,7 @@
  */
 
 import { HeError } from '../errors.ts';
-import type { LinearModel } from '../he/model.ts';
+import type { LinearModel, WeightBounds } from '../he/model.ts';
 import type { Authenticator } from './auth.ts';
 import type { ScoringBackend } from './backend.ts';
 import type { RequestLogOptions } from './request-log.ts';
@@ -37,6 +37,13 @@ export interface InferenceServerOptions {
   readonly backend?: ScoringBackend;
   /** Accepted bearer tokens / API keys; each names a principal. */
   readonly tokens?: readonly string[];
+  /**
+   * Weight bounds to list in `GET /v1/models` instead of the models' own (their powers of two
+   * above the L1 norm and |intercept|), so clients do not learn those: a ceiling the operator
+   * chooses, at least every served model's true bounds (refused otherwise). Larger bounds plan
+   * larger parameters.
+   */
+  readonly weightBoundCeiling?: WeightBounds;
   /** A custom authenticator instead of `tokens`. */
   readonly authenticate?: Authenticator;
   /** Serve without authentication (every client is the principal `anonymous`). Off by default. */

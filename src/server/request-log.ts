@@ -1,6 +1,6 @@
 /**
  * The request log of the inference server: one JSON line per request through fastify's pino
- * logger, with who asked (a digest prefix of the principal, never the token), the route pattern
+ * logger, with who asked (a keyed digest prefix of the principal, never the token), the route pattern
  * (never the URL), the status and error code, the body bytes read and sent, and the time taken.
  * Headers, tokens, query strings and payloads are never logged.
  *
@@ -10,9 +10,9 @@
  * @module
  */
 
+import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HeError } from '../errors.ts';
-import { sha256, toHex, utf8 } from '../internal/bytes.ts';
 
 /** pino's levels; `silent` logs nothing. Requests are logged at `info`. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -34,7 +34,10 @@ export interface RequestLogOptions {
 
 /** One request as logged (the fields besides pino's own `level`, `time`, `pid`, `hostname`, `reqId`, `msg`). */
 export interface RequestLogLine {
-  /** First 12 hex digits of SHA-256 of the principal; `anonymous` without authentication; null when not authenticated. */
+  /**
+   * First 12 hex digits of HMAC-SHA-256 of the principal under a per-process random key (stable
+   * within one server process only); `anonymous` without authentication; null when not authenticated.
+   */
   readonly principal: string | null;
   readonly method: string;
   /** The route pattern (`/v1/models/:modelId/score`), or `unknown` for unmatched URLs. */
@@ -69,11 +72,22 @@ export function loggerOptions(
   return { level, stream: destination };
 }
 
-/** The principal as logged: a digest prefix, so log readers learn no token or user name. */
+/**
+ * The key of {@link principalTag}: random per process (RFC 2104 HMAC key of SHA-256's block
+ * size), never written anywhere, so a log reader cannot test guessed principal names against tags.
+ */
+const TAG_KEY = randomBytes(64);
+
+/**
+ * The principal as logged: the first 12 hex digits of HMAC-SHA-256 (RFC 2104) under a
+ * per-process random key, so log readers learn no token or user name and cannot reverse tags by
+ * hashing a dictionary of names. Tags are stable within one process only: after a restart the
+ * same principal has another tag.
+ */
 export function principalTag(principal: string | undefined, anonymous: string): string | null {
   if (principal === undefined) return null;
   if (principal === anonymous) return anonymous;
-  return toHex(sha256(utf8(principal))).slice(0, 12);
+  return createHmac('sha256', TAG_KEY).update(principal, 'utf8').digest('hex').slice(0, 12);
 }
 
 function byteCount(value: unknown): number {

@@ -53,6 +53,11 @@ afterAll(async () => {
 
 /** Starts `confide he serve` on 127.0.0.1 port 0; resolves once it prints its address. */
 function serve(...extra: string[]): Promise<{ child: ChildProcess; url: string }> {
+  return serveModel(join(dir, 'risk.json'), ...extra);
+}
+
+/** `serve`, with the weights of model "risk" read from `modelFile`. */
+function serveModel(modelFile: string, ...extra: string[]): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [
@@ -60,7 +65,7 @@ function serve(...extra: string[]): Promise<{ child: ChildProcess; url: string }
       'he',
       'serve',
       '--model',
-      `risk=${join(dir, 'risk.json')}`,
+      `risk=${modelFile}`,
       '--port',
       '0',
       '--token-file',
@@ -110,6 +115,248 @@ async function expectPlaintextPredictions(path: string): Promise<void> {
     expect(row[2]).toBe(z >= 0 ? 'high' : 'low');
   });
 }
+
+describe('he score: where the token goes, and which model scored', () => {
+  it('never takes the server from an interface file, and he interface writes the real URL last', async () => {
+    const { child, url } = await serve();
+    try {
+      const tokenA = join(dir, 'token-a.txt');
+      const saved = await runConfide(
+        dir,
+        'he',
+        'interface',
+        '--server',
+        url,
+        '--model-id',
+        'risk',
+        '--token-file',
+        tokenA,
+        '--out',
+        'iface-real.json',
+      );
+      expect(saved.exitCode, saved.stderr).toBe(0);
+      const iface = JSON.parse(await readFile(join(dir, 'iface-real.json'), 'utf8'));
+      expect(iface.server).toBe(`${url}/`);
+      // A forged file points at an attacker's host.
+      const forged = { ...iface, server: 'http://192.0.2.1:9/' };
+      await writeFile(join(dir, 'iface-forged.json'), JSON.stringify(forged));
+      const made = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--interface',
+        'iface-forged.json',
+        '--layout',
+        'batch',
+        '--out',
+        'keys-forged',
+      );
+      expect(made.exitCode, made.stderr).toBe(0);
+      expect(made.stdout).not.toContain('192.0.2.1');
+      const binding = JSON.parse(await readFile(join(dir, 'keys-forged', 'server.json'), 'utf8'));
+      expect(binding.server).toBeUndefined();
+      // he score then needs --server; without it, a usage error (no connection anywhere).
+      const noServer = await runConfide(
+        dir,
+        'he',
+        'score',
+        '--keys',
+        'keys-forged',
+        '--token-file',
+        tokenA,
+        '--in',
+        'patients.csv',
+        '--out',
+        'p-forged.csv',
+      );
+      expect(noServer.exitCode).toBe(2);
+      expect(noServer.stderr).toMatch(/--server URL is needed/);
+      // --server that disagrees with the file is refused.
+      const disagree = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--interface',
+        'iface-forged.json',
+        '--server',
+        url,
+        '--layout',
+        'batch',
+        '--out',
+        'keys-forged-2',
+      );
+      expect(disagree.exitCode).toBe(2);
+      expect(disagree.stderr).toMatch(/differs from the server "http:\/\/192\.0\.2\.1:9\/"/);
+      // A matching --server is recorded; he score says where the token goes.
+      const agree = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--interface',
+        'iface-real.json',
+        '--server',
+        url,
+        '--layout',
+        'batch',
+        '--out',
+        'keys-real',
+      );
+      expect(agree.exitCode, agree.stderr).toBe(0);
+      const scored = await runConfide(
+        dir,
+        'he',
+        'score',
+        '--keys',
+        'keys-real',
+        '--token-file',
+        tokenA,
+        '--in',
+        'patients.csv',
+        '--out',
+        'p-real.csv',
+      );
+      expect(scored.exitCode, scored.stderr).toBe(0);
+      expect(scored.stderr).toContain(
+        `sending the token to ${new URL(url).host}, the server named in keys-real/server.json`,
+      );
+      await expectPlaintextPredictions(join(dir, 'p-real.csv'));
+    } finally {
+      await stop(child);
+    }
+  }, 120_000);
+
+  it('refuses to send a token over http to a host that is not this machine, before connecting', async () => {
+    const started = Date.now();
+    const refused = await runConfide(
+      dir,
+      'he',
+      'score',
+      '--server',
+      'http://192.0.2.1:9',
+      '--model-id',
+      'risk',
+      '--keys',
+      'keys-real',
+      '--token-file',
+      join(dir, 'token-a.txt'),
+      '--in',
+      'patients.csv',
+      '--out',
+      'p-insecure.csv',
+    );
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^confide: HE_INSECURE_TRANSPORT: .*192\.0\.2\.1:9.*--allow-insecure-http/,
+    );
+    // 192.0.2.0/24 (TEST-NET-1) never answers: a connection attempt would hang for seconds.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 30_000);
+
+  it('refuses a result from other weights than the keys were made for, unless accepted', async () => {
+    const tokenA = join(dir, 'token-a.txt');
+    const first = await serve();
+    let keysMade = false;
+    try {
+      const made = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--server',
+        first.url,
+        '--model-id',
+        'risk',
+        '--token-file',
+        tokenA,
+        '--layout',
+        'batch',
+        '--out',
+        'keys-digest',
+      );
+      expect(made.exitCode, made.stderr).toBe(0);
+      keysMade = true;
+    } finally {
+      await stop(first.child);
+    }
+    expect(keysMade).toBe(true);
+    const binding = JSON.parse(await readFile(join(dir, 'keys-digest', 'server.json'), 'utf8'));
+    // Same interface, other weights (within the same bounds).
+    const other = {
+      ...JSON.parse(canonicalModelJson(RISK)),
+      coefficients: [[0.4, -0.25, 0.15, 0.55]],
+      intercepts: [-0.1],
+    };
+    await writeFile(join(dir, 'risk-other.json'), JSON.stringify(other));
+    const second = await serveModel(join(dir, 'risk-other.json'));
+    try {
+      const refused = await runConfide(
+        dir,
+        'he',
+        'score',
+        '--server',
+        second.url,
+        '--keys',
+        'keys-digest',
+        '--token-file',
+        tokenA,
+        '--in',
+        'patients.csv',
+        '--out',
+        'p-digest.csv',
+      );
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(/^confide: HE_MODEL_CHANGED: /);
+      expect(refused.stderr).toContain(binding.modelDigest);
+      const digests = refused.stderr.match(/[0-9a-f]{64}/g) ?? [];
+      expect(new Set(digests).size).toBe(2);
+      const accepted = await runConfide(
+        dir,
+        'he',
+        'score',
+        '--server',
+        second.url,
+        '--keys',
+        'keys-digest',
+        '--token-file',
+        tokenA,
+        '--in',
+        'patients.csv',
+        '--out',
+        'p-digest.csv',
+        '--accept-model-change',
+        '--json',
+      );
+      expect(accepted.exitCode, accepted.stderr).toBe(0);
+      expect(JSON.parse(accepted.stdout).modelDigest).not.toBe(binding.modelDigest);
+    } finally {
+      await stop(second.child);
+    }
+  }, 120_000);
+});
+
+describe('he serve --weight-bounds-ceiling', () => {
+  it('lists the ceiling, so keys planned from it carry no bound of the real weights', async () => {
+    const { child, url } = await serve('--weight-bounds-ceiling', '16,2');
+    try {
+      const models = await new InferenceHttpClient({ baseUrl: url, token: TOKEN }).models();
+      expect(models[0]?.weightBounds).toEqual({ weightL1: 16, interceptBound: 2 });
+    } finally {
+      await stop(child);
+    }
+    const bad = await runConfide(
+      dir,
+      'he',
+      'serve',
+      '--model',
+      `risk=${join(dir, 'risk.json')}`,
+      '--port',
+      '0',
+      '--weight-bounds-ceiling',
+      '16',
+    );
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/--weight-bounds-ceiling.*L1,INTERCEPT/);
+  }, 60_000);
+});
 
 describe('confide he keygen --server, he interface, he score', () => {
   it('plans keys from the served interface alone and scores a CSV like plaintext', async () => {
@@ -214,11 +461,16 @@ describe('confide he keygen --server, he interface, he score', () => {
         'keys-offline',
       );
       expect(offline.exitCode, offline.stderr).toBe(0);
-      // Server and model id come from keys-offline/server.json.
+      // The model id comes from keys-offline/server.json; the server never comes from an
+      // interface file, so it is named again.
+      const offlineBinding = JSON.parse(await readFile(join(dir, 'keys-offline', 'server.json'), 'utf8'));
+      expect(offlineBinding.server).toBeUndefined();
       const second = await runConfide(
         dir,
         'he',
         'score',
+        '--server',
+        url,
         '--keys',
         'keys-offline',
         '--token-file',

@@ -107,4 +107,43 @@ describe('keys from a served interface', () => {
       client.dispose();
     }
   });
+
+  it('lists a chosen weightBoundCeiling instead of the model bounds, and keys planned from it score', async () => {
+    const ceiling = { weightL1: 16, interceptBound: 2 };
+    const own = await startServer({ models: { risk: RISK }, weightBoundCeiling: ceiling });
+    try {
+      const http = new InferenceHttpClient({ baseUrl: own.url, token: TOKEN });
+      const [served] = await http.models();
+      if (served === undefined) throw new Error('no risk');
+      expect(served.weightBounds).toEqual(ceiling);
+      expect(served.weightBounds).not.toEqual(publishedWeightBounds(RISK));
+      const client = await HeClient.create(served, { layouts: ['batch'] });
+      try {
+        const keySetId = await http.registerKeys(client.exportEvaluationKeys());
+        const rows = riskRows(4);
+        const { result } = await http.score('risk', keySetId, client.encrypt(rows));
+        const { scores } = client.decrypt(result);
+        const expected = scorePlaintext(RISK, rows);
+        scores.forEach((s, i) => {
+          expect(Math.abs((s[0] as number) - ((expected[i] as Float64Array)[0] as number))).toBeLessThan(
+            2 ** -12,
+          );
+        });
+      } finally {
+        client.dispose();
+      }
+    } finally {
+      await own.server.close();
+    }
+    // A ceiling below the model's own bounds (RISK's L1 norm is 2.7) is refused at startup.
+    await expect(
+      startServer({ models: { risk: RISK }, weightBoundCeiling: { weightL1: 2, interceptBound: 2 } }),
+    ).rejects.toMatchObject({ code: 'HE_PARAMETERS_INVALID' });
+    await expect(
+      startServer({
+        models: { risk: RISK },
+        weightBoundCeiling: { weightL1: Number.NaN, interceptBound: 2 },
+      }),
+    ).rejects.toMatchObject({ code: 'HE_PARAMETERS_INVALID' });
+  });
 });

@@ -1,6 +1,6 @@
 /**
  * The request log (`src/server/request-log.ts`): one JSON line per request through fastify's pino
- * logger, with the principal's digest prefix, the route pattern, status, error code, bytes in and
+ * logger, with the principal's keyed digest prefix (HMAC, per-process key), the route pattern, status, error code, bytes in and
  * out and milliseconds; never the token, the query or a payload. Off by default; `silent` and
  * levels above `info` write no request lines.
  */
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256, toHex, utf8 } from '../../src/internal/bytes.ts';
 import { principalOf } from '../../src/server/auth.ts';
 import type { InferenceServer, RequestLogLine } from '../../src/server/index.ts';
+import { principalTag } from '../../src/server/request-log.ts';
 import { call, OTHER_TOKEN, riskClient, riskRows, startServer, TOKEN } from './helpers.ts';
 
 type Line = RequestLogLine & { level: number; msg: string; reqId?: string; time: number };
@@ -62,7 +63,10 @@ describe('request log', () => {
 
       const logged = await settled(5);
       expect(logged).toHaveLength(5);
-      const digest = toHex(sha256(utf8(principalOf(TOKEN)))).slice(0, 12);
+      const digest = principalTag(principalOf(TOKEN), 'anonymous');
+      expect(digest).toMatch(/^[0-9a-f]{12}$/);
+      // Keyed: not the unsalted SHA-256 prefix a dictionary of names could be checked against.
+      expect(digest).not.toBe(toHex(sha256(utf8(principalOf(TOKEN)))).slice(0, 12));
       const [keysLine, scoreLine, refusedLine, healthLine, missingLine] = logged as [
         Line,
         Line,
@@ -98,6 +102,11 @@ describe('request log', () => {
       });
       expect(healthLine).toMatchObject({ principal: null, route: '/healthz', status: 200 });
       expect(missingLine).toMatchObject({ route: 'unknown', status: 404, code: 'HE_ROUTE_NOT_FOUND' });
+      // Stable within the process; another principal, another tag; anonymous stays readable.
+      expect(principalTag(principalOf(TOKEN), 'anonymous')).toBe(digest);
+      expect(principalTag(principalOf(OTHER_TOKEN), 'anonymous')).not.toBe(digest);
+      expect(principalTag('anonymous', 'anonymous')).toBe('anonymous');
+      expect(principalTag(undefined, 'anonymous')).toBeNull();
       for (const line of logged) {
         expect(Object.keys(line).sort()).toEqual(
           expect.arrayContaining(['principal', 'method', 'route', 'status', 'bytesIn', 'bytesOut', 'ms']),

@@ -9,6 +9,11 @@
  * server's `Retry-After`, at most `--max-retries` times, each retry announced on stderr. A key
  * set the server no longer holds (evicted, or the server restarted) is registered again.
  *
+ * Where the token goes: the server URL comes from `--server` or from a `server.json` that
+ * `he keygen` wrote from `--server` — never from an interface file. `he score` refuses a token
+ * over plain `http:` to a host other than this machine (`HE_INSECURE_TRANSPORT`) and a model
+ * digest other than the keys' (`HE_MODEL_CHANGED`), unless told otherwise by a flag.
+ *
  * Deliberately not here: anything the library lacks (`InferenceHttpClient` moves bytes,
  * `HeClient` holds the secret key); streaming of batches larger than the server accepts.
  *
@@ -31,6 +36,7 @@ import {
 } from '../../he/index.ts';
 import { parseTokenList } from '../../server/auth.ts';
 import { createIo } from '../io.ts';
+import { safeText } from '../terminal.ts';
 import { EVALUATION_KEY_FILE, readKeyBinding, SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
 
 /** Reads and writes of the `he` commands report `HE_*` codes. */
@@ -53,7 +59,7 @@ const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 30_000;
 
 function say(message: string): void {
-  process.stderr.write(`confide: ${message}\n`);
+  process.stderr.write(`confide: ${safeText(message)}\n`);
 }
 
 function usage(message: string): never {
@@ -232,8 +238,15 @@ export async function remoteKeygen(
   }
   const modelId = flags.modelId ?? savedId;
   if (modelId === undefined) usage(`${flags.interface} names no model id: pass --model-id ID`);
+  // The server URL is never taken from an interface file (anyone could have written it): only
+  // from --server, which must then agree with the file's own `server` field, if any.
   const savedServer = typeof description.server === 'string' ? description.server : undefined;
-  const server = flags.server ?? savedServer;
+  if (source === 'interface' && flags.server !== undefined && savedServer !== undefined) {
+    if (normalizedUrl(savedServer) !== normalizedUrl(flags.server)) {
+      usage(`--server ${flags.server} differs from the server "${savedServer}" in ${flags.interface}`);
+    }
+  }
+  const server = flags.server;
   if (typeof description.weightBounds !== 'object' || description.weightBounds === null) {
     throw new HeError(
       'HE_MODEL_INVALID',
@@ -295,7 +308,8 @@ async function saveInterface(flags: InterfaceFlags): Promise<void> {
   const token = await readToken(flags.tokenFile, flags.maxInputBytes);
   const served = await fetchServed(flags.server, flags.modelId, token, new Retrier(DEFAULT_MAX_RETRIES));
   describedInterface(served as unknown as Record<string, unknown>); // refuse a malformed one now
-  const text = `${JSON.stringify({ server: new URL(flags.server).href, ...served }, null, 2)}\n`;
+  // The real URL last: a `server` field in the server's own listing never overrides it.
+  const text = `${JSON.stringify({ ...served, server: new URL(flags.server).href }, null, 2)}\n`;
   if (flags.out === undefined) process.stdout.write(text);
   else await writeAtomic(flags.out, text, { overwrite: flags.force === true });
 }
@@ -310,6 +324,57 @@ interface ScoreFlags {
   maxRetries: number;
   json?: boolean;
   maxInputBytes?: number;
+  allowInsecureHttp?: boolean;
+  acceptModelChange?: boolean;
+}
+
+/** `url` as `new URL` spells it; a URL that does not parse is compared as given. */
+function normalizedUrl(url: string): string {
+  try {
+    return new URL(url).href;
+  } catch {
+    return url;
+  }
+}
+
+/** Whether `hostname` (as `URL#hostname` spells it) is this machine: 127/8, ::1 or localhost. */
+function isLoopback(hostname: string): boolean {
+  return (
+    hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
+}
+
+/**
+ * Refuses to send a bearer token in the clear (`http:`) to a host that is not this machine,
+ * unless `--allow-insecure-http`: anyone on the path could read and reuse it.
+ */
+function checkTransport(server: string, token: string | undefined, allowInsecure: boolean): void {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    usage(`--server ${server} is not a URL (e.g. https://host:8080)`);
+  }
+  if (token === undefined || allowInsecure || url.protocol !== 'http:' || isLoopback(url.hostname)) return;
+  throw new HeError(
+    'HE_INSECURE_TRANSPORT',
+    `refusing to send the token over plain http to ${url.host} (not this machine): use https, or pass --allow-insecure-http if the network is trusted`,
+  );
+}
+
+/** Refuses a model digest other than the one the keys were made for, unless accepted. */
+function checkModelDigest(
+  expected: string | undefined,
+  actual: string,
+  keys: string,
+  modelId: string,
+  accept: boolean,
+): void {
+  if (expected === undefined || expected === actual || accept) return;
+  throw new HeError(
+    'HE_MODEL_CHANGED',
+    `model "${modelId}" has digest ${actual}, but the keys in ${keys} were made for digest ${expected} (the server changed its weights): pass --accept-model-change to accept it, or generate keys again`,
+  );
 }
 
 /**
@@ -325,6 +390,10 @@ async function score(flags: ScoreFlags): Promise<void> {
   if (server === undefined) usage(`--server URL is needed (${flags.keys}/server.json names none)`);
   if (modelId === undefined) usage(`--model-id ID is needed (${flags.keys}/server.json names none)`);
   const token = await readToken(flags.tokenFile, maxBytes);
+  checkTransport(server, token, flags.allowInsecureHttp === true);
+  if (flags.server === undefined && token !== undefined) {
+    say(`sending the token to ${new URL(server).host}, the server named in ${flags.keys}/server.json`);
+  }
   const client = await HeClient.fromSecretKeys(
     await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
   );
@@ -344,12 +413,15 @@ async function score(flags: ScoreFlags): Promise<void> {
     const servedDigest = modelInterfaceDigest(
       describedInterface(served as unknown as Record<string, unknown>),
     );
+    const accept = flags.acceptModelChange === true;
     if (servedDigest !== modelInterfaceDigest(client.model)) {
       throw new HeError(
         'HE_MODEL_MISMATCH',
         `the keys in ${flags.keys} were made for another interface than model "${modelId}" at ${server} has now (features, scaler, outputs or classes differ): generate keys again with confide he keygen --server ${server} --model-id ${modelId}`,
       );
     }
+    // Other weights behind the same interface: refused before anything is uploaded.
+    checkModelDigest(binding?.modelDigest, served.digest, flags.keys, modelId, accept);
     const rows = rowsForModel(
       parseCsv(await readText(flags.in, 'CSV', { kind: 'csv', maxBytes })),
       client.model,
@@ -389,6 +461,8 @@ async function score(flags: ScoreFlags): Promise<void> {
       }
     }
     const { predictions, modelDigest } = client.decrypt(scored.result);
+    // The digest inside the result container is the one that scored the batch.
+    checkModelDigest(binding?.modelDigest, modelDigest, flags.keys, modelId, accept);
     await writeAtomic(flags.out, formatPredictionsCsv(client.model, predictions), { overwrite: true });
     const summary = {
       rows: rows.length,
@@ -442,6 +516,8 @@ export function registerRemoteCommands(
         DEFAULT_MAX_RETRIES,
       )
       .option('--json', 'print a JSON summary')
+      .option('--allow-insecure-http', 'send the token over plain http to a host other than this machine')
+      .option('--accept-model-change', 'accept a result from other weights than the keys were made for')
       .action(score),
   );
 }

@@ -49,6 +49,7 @@ interface ServeFlags {
   rateLimit: string;
   maxKeySets: number;
   maxKeySetsPerClient: number;
+  weightBoundsCeiling?: { weightL1: number; interceptBound: number };
   requestTimeoutS: number;
   maxBytesInFlightMb: number;
   maxBytesInFlightPerClientMb: number;
@@ -64,6 +65,16 @@ interface ServeFlags {
   shutdownTimeoutS: number;
   corsOrigin: string[];
   logLevel: LogLevel;
+}
+
+/** `--weight-bounds-ceiling L1,INTERCEPT`: two finite numbers > 0. */
+function parseCeiling(value: string): { weightL1: number; interceptBound: number } {
+  const parts = value.split(',').map((p) => Number(p.trim()));
+  const [weightL1, interceptBound] = parts;
+  if (parts.length !== 2 || !parts.every((n) => Number.isFinite(n) && n > 0)) {
+    throw new InvalidArgumentError('expected two numbers > 0, L1,INTERCEPT (e.g. 16,2)');
+  }
+  return { weightL1: weightL1 as number, interceptBound: interceptBound as number };
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -156,6 +167,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     rateLimit: parseRateLimit(flags.rateLimit),
     maxKeySets: flags.maxKeySets,
     maxKeySetsPerPrincipal: flags.maxKeySetsPerClient,
+    ...(flags.weightBoundsCeiling === undefined ? {} : { weightBoundCeiling: flags.weightBoundsCeiling }),
     requestTimeoutMs: flags.requestTimeoutS * 1000,
     maxBytesInFlight: flags.maxBytesInFlightMb * MiB,
     maxBytesInFlightPerPrincipal: flags.maxBytesInFlightPerClientMb * MiB,
@@ -288,6 +300,11 @@ export function registerServeCommand(he: Command): void {
       256,
     )
     .option('--max-key-sets-per-client <n>', 'key sets held per client', integer(1, 1_000_000), 16)
+    .option(
+      '--weight-bounds-ceiling <l1,intercept>',
+      "list these weight bounds in GET /v1/models instead of the models' own (each at least every model's)",
+      parseCeiling,
+    )
     .option('--request-timeout-s <n>', 'time to receive one whole request', integer(1, 86_400), 120)
     .option('--headers-timeout-s <n>', 'time to receive the request headers', integer(1, 3600), 10)
     .option('--idle-timeout-s <n>', 'close a socket silent this long', integer(1, 86_400), 30)

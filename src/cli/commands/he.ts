@@ -436,7 +436,10 @@ export function registerHeCommands(program: Command): void {
     .option('--model <file>', 'confide/linear-model@1 JSON or ONNX')
     .option('--server <url>', 'plan for a model this server serves, without its weights (with --model-id)')
     .option('--model-id <id>', 'the served model (GET /v1/models, or confide he interface, lists them)')
-    .option('--interface <file>', 'plan from an interface saved by confide he interface')
+    .option(
+      '--interface <file>',
+      'plan from an interface saved by confide he interface (its server is used only if --server names it too)',
+    )
     .option(
       '--token-file <file>',
       'with --server: the bearer token (API key), one line (also: CONFIDE_TOKEN)',
