@@ -10,6 +10,12 @@
  * `HE_SERVER_UNREACHABLE`; an answer that is not the server's (a proxy's HTML page, say) gives
  * `HE_SERVER_RESPONSE_INVALID`, or the code its status implies (408, 413, 429, 503).
  *
+ * Every read is bounded: bodies are read as streams against a byte cap (`content-length` is checked
+ * first when present), JSON answers at {@link JSON_RESPONSE_CAP} bytes, health checks at 4 KiB and
+ * scoring results at `maxResponseBytes`; a larger answer is cancelled with
+ * `HE_SERVER_RESPONSE_INVALID`. Every request has a deadline (`timeoutMs`) covering the headers and
+ * the whole body; a request that outlives it fails with `HE_REQUEST_TIMEOUT` (status 0).
+ *
  * Deliberately not here: retries and back-off (the caller decides; `retryAfter` says when),
  * key generation or encryption.
  *
@@ -27,7 +33,30 @@ export interface InferenceHttpClientOptions {
   readonly token?: string;
   /** A fetch implementation (default: the global `fetch`). */
   readonly fetch?: typeof fetch;
+  /**
+   * Deadline of one request, headers and body together, in milliseconds (default
+   * {@link DEFAULT_TIMEOUT_MS}, 120 s; the JSON requests use at most 30 s of it).
+   */
+  readonly timeoutMs?: number;
+  /**
+   * Largest scoring result accepted, in bytes (default {@link DEFAULT_MAX_RESPONSE_BYTES}, 256 MiB).
+   * Not derived from the batch: a result holds one ciphertext per model output per chunk and a
+   * batch one per feature per chunk, so a model with more outputs than features legitimately
+   * answers with more bytes than it was sent.
+   */
+  readonly maxResponseBytes?: number;
+  /** Aborts every request of this client when it fires (combined with the deadline). */
+  readonly signal?: AbortSignal;
 }
+
+/** Default per-request deadline of {@link InferenceHttpClient}, in milliseconds. */
+export const DEFAULT_TIMEOUT_MS = 120_000;
+/** Default cap on a scoring result of {@link InferenceHttpClient}, in bytes (256 MiB). */
+export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+/** Cap on JSON answers (model listing, key registration, errors), in bytes (4 MiB). */
+export const JSON_RESPONSE_CAP = 4 * 1024 * 1024;
+const JSON_TIMEOUT_MS = 30_000;
+const HEALTH_RESPONSE_CAP = 4096;
 
 /** A model the server serves, as `GET /v1/models` lists it (no weights). */
 export interface ServedModelDescription extends ModelInterface {
@@ -79,12 +108,58 @@ const STATUS_CODES: Readonly<Record<number, ConfideErrorCode>> = {
   503: 'HE_SERVER_BUSY',
 };
 
-async function errorFrom(response: Response): Promise<InferenceHttpError> {
+/**
+ * Reads `response`'s body as a stream, refusing (and cancelling) more than `cap` bytes; a
+ * `content-length` above the cap is refused before any byte is read. `what` names the request
+ * and `raise` how to allow more, both for the message.
+ */
+async function readCapped(response: Response, cap: number, what: string, raise: string): Promise<Uint8Array> {
+  const tooLarge = (size: string): InferenceHttpError =>
+    new InferenceHttpError(
+      'HE_SERVER_RESPONSE_INVALID',
+      `the answer to ${what} is ${size} bytes, over the cap of ${cap} bytes: ${raise}`,
+      response.status,
+    );
+  const declared = response.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > cap) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge(declared);
+  }
+  if (response.body === null) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > cap) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(`more than ${cap}`);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+async function errorFrom(response: Response, what: string): Promise<InferenceHttpError> {
   const header = response.headers.get('retry-after');
   const retryAfter = header !== null && /^\d{1,6}$/.test(header) ? Number(header) : undefined;
   let body: unknown;
   try {
-    body = await response.json();
+    const bytes = await readCapped(
+      response,
+      JSON_RESPONSE_CAP,
+      what,
+      'the server is not answering as confide',
+    );
+    body = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     body = undefined;
   }
@@ -98,6 +173,14 @@ async function errorFrom(response: Response): Promise<InferenceHttpError> {
     response.status,
     retryAfter,
   );
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new HeError('INVALID_ARGUMENT', `${name} must be a positive whole number, got ${String(value)}`);
+  }
+  return value;
 }
 
 function invalid(message: string, status: number): InferenceHttpError {
@@ -120,8 +203,14 @@ export class InferenceHttpClient {
   readonly #base: URL;
   readonly #token: string | undefined;
   readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
+  readonly #signal: AbortSignal | undefined;
 
-  /** @throws {@link HeError} `INVALID_ARGUMENT` for a base URL that is not http(s) */
+  /**
+   * @throws {@link HeError} `INVALID_ARGUMENT` for a base URL that is not http(s), or a
+   *   `timeoutMs`/`maxResponseBytes` that is not a positive safe integer
+   */
   constructor(options: InferenceHttpClientOptions) {
     let base: URL;
     try {
@@ -140,20 +229,53 @@ export class InferenceHttpClient {
       throw new HeError('INVALID_ARGUMENT', 'no fetch implementation: pass options.fetch');
     }
     this.#fetch = f;
+    this.#timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+    this.#maxResponseBytes = positive(
+      options.maxResponseBytes,
+      DEFAULT_MAX_RESPONSE_BYTES,
+      'maxResponseBytes',
+    );
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new HeError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
+    }
+    this.#signal = options.signal;
   }
 
-  async #request(path: string, init: { method: string; body?: Uint8Array }): Promise<Response> {
+  /**
+   * One request, headers and body under one deadline: `timeoutMs` (capped at `budget`), combined
+   * with the client's signal. `read` consumes the body of a 2xx answer.
+   */
+  async #exchange<T>(
+    path: string,
+    init: { method: string; body?: Uint8Array },
+    what: string,
+    budget: number,
+    read: (response: Response) => Promise<T>,
+  ): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
     if (init.body !== undefined) headers['content-type'] = 'application/octet-stream';
+    const ms = Math.min(this.#timeoutMs, budget);
+    const deadline = AbortSignal.timeout(ms);
+    const signal = this.#signal === undefined ? deadline : AbortSignal.any([deadline, this.#signal]);
+    const timedOut = (error: unknown): InferenceHttpError =>
+      new InferenceHttpError(
+        'HE_REQUEST_TIMEOUT',
+        `${what} at ${this.#base.origin} did not complete within ${ms} ms: raise timeoutMs (CLI: --timeout-ms) if the server is slow`,
+        0,
+        undefined,
+        { cause: error },
+      );
     let response: Response;
     try {
       response = await this.#fetch.call(globalThis, new URL(path, this.#base), {
         method: init.method,
         headers,
+        signal,
         ...(init.body === undefined ? {} : { body: init.body as Uint8Array<ArrayBuffer> }),
       });
     } catch (error) {
+      if (deadline.aborted) throw timedOut(error);
       throw new InferenceHttpError(
         'HE_SERVER_UNREACHABLE',
         `cannot reach the inference server at ${this.#base.origin}: ${error instanceof Error ? error.message : String(error)}`,
@@ -162,13 +284,31 @@ export class InferenceHttpClient {
         { cause: error },
       );
     }
-    if (!response.ok) throw await errorFrom(response);
-    return response;
+    try {
+      if (!response.ok) throw await errorFrom(response, what);
+      return await read(response);
+    } catch (error) {
+      if (error instanceof InferenceHttpError) throw error;
+      if (deadline.aborted) throw timedOut(error);
+      throw new InferenceHttpError(
+        'HE_SERVER_UNREACHABLE',
+        `the connection to ${this.#base.origin} failed during ${what}: ${error instanceof Error ? error.message : String(error)}`,
+        response.status,
+        undefined,
+        { cause: error },
+      );
+    }
   }
 
-  async #json(response: Response): Promise<Record<string, unknown>> {
+  async #json(response: Response, what: string): Promise<Record<string, unknown>> {
+    const bytes = await readCapped(
+      response,
+      JSON_RESPONSE_CAP,
+      what,
+      'this is not a confide server answer (the cap is fixed)',
+    );
     try {
-      const value: unknown = await response.json();
+      const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
       if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
         return value as Record<string, unknown>;
       }
@@ -188,12 +328,20 @@ export class InferenceHttpClient {
     if (!(evaluationKeys instanceof Uint8Array)) {
       throw new HeError('INVALID_ARGUMENT', 'evaluationKeys must be a Uint8Array');
     }
-    const response = await this.#request('v1/keys', { method: 'POST', body: evaluationKeys });
-    const { keySetId } = await this.#json(response);
-    if (typeof keySetId !== 'string' || !/^[0-9a-f]{32}$/.test(keySetId)) {
-      throw invalid('the server did not return a key-set id', response.status);
-    }
-    return keySetId;
+    const what = 'registering the evaluation keys (POST /v1/keys)';
+    return this.#exchange(
+      'v1/keys',
+      { method: 'POST', body: evaluationKeys },
+      what,
+      Infinity,
+      async (response) => {
+        const { keySetId } = await this.#json(response, what);
+        if (typeof keySetId !== 'string' || !/^[0-9a-f]{32}$/.test(keySetId)) {
+          throw invalid('the server did not return a key-set id', response.status);
+        }
+        return keySetId;
+      },
+    );
   }
 
   /**
@@ -207,26 +355,40 @@ export class InferenceHttpClient {
       throw new HeError('INVALID_ARGUMENT', 'score(modelId: string, keySetId: string, batch: Uint8Array)');
     }
     const path = `v1/models/${encodeURIComponent(modelId)}/score?keySet=${encodeURIComponent(keySetId)}`;
-    const response = await this.#request(path, { method: 'POST', body: batch });
-    const modelDigest = response.headers.get('confide-model-digest');
-    if (modelDigest === null || !/^[0-9a-f]{64}$/.test(modelDigest)) {
-      throw invalid('the server did not say which model scored the batch', response.status);
-    }
-    return { result: new Uint8Array(await response.arrayBuffer()), modelDigest };
+    const what = `scoring with model "${modelId}"`;
+    return this.#exchange(path, { method: 'POST', body: batch }, what, Infinity, async (response) => {
+      const modelDigest = response.headers.get('confide-model-digest');
+      if (modelDigest === null || !/^[0-9a-f]{64}$/.test(modelDigest)) {
+        await response.body?.cancel().catch(() => undefined);
+        throw invalid('the server did not say which model scored the batch', response.status);
+      }
+      const result = await readCapped(
+        response,
+        this.#maxResponseBytes,
+        what,
+        'raise maxResponseBytes if the model really has that many outputs',
+      );
+      return { result, modelDigest };
+    });
   }
 
   /** The models the server serves, without weights. */
   async models(): Promise<readonly ServedModelDescription[]> {
-    const response = await this.#request('v1/models', { method: 'GET' });
-    const { models } = await this.#json(response);
-    if (!Array.isArray(models)) throw invalid('the server did not list its models', response.status);
-    return models as ServedModelDescription[];
+    const what = 'listing the models (GET /v1/models)';
+    return this.#exchange('v1/models', { method: 'GET' }, what, JSON_TIMEOUT_MS, async (response) => {
+      const { models } = await this.#json(response, what);
+      if (!Array.isArray(models)) throw invalid('the server did not list its models', response.status);
+      return models as ServedModelDescription[];
+    });
   }
 
   /** True when the server is alive (`GET /healthz`); false when it cannot be reached or is unwell. */
   async health(): Promise<boolean> {
     try {
-      await (await this.#request('healthz', { method: 'GET' })).arrayBuffer();
+      const what = 'GET /healthz';
+      await this.#exchange('healthz', { method: 'GET' }, what, JSON_TIMEOUT_MS, (response) =>
+        readCapped(response, HEALTH_RESPONSE_CAP, what, 'this is not a confide server'),
+      );
       return true;
     } catch {
       return false;
@@ -236,7 +398,10 @@ export class InferenceHttpClient {
   /** True when the server is ready to score (`GET /readyz`). */
   async ready(): Promise<boolean> {
     try {
-      await (await this.#request('readyz', { method: 'GET' })).arrayBuffer();
+      const what = 'GET /readyz';
+      await this.#exchange('readyz', { method: 'GET' }, what, JSON_TIMEOUT_MS, (response) =>
+        readCapped(response, HEALTH_RESPONSE_CAP, what, 'this is not a confide server'),
+      );
       return true;
     } catch {
       return false;

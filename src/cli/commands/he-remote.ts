@@ -52,6 +52,7 @@ export interface RemoteKeygenFlags {
   force?: boolean;
   json?: boolean;
   maxInputBytes?: number;
+  allowInsecureHttp?: boolean;
 }
 
 const DEFAULT_MAX_RETRIES = 5;
@@ -89,12 +90,23 @@ function parseOne(text: string, source: string): string {
   return tokens[0] as string;
 }
 
-function httpClient(server: string, token: string | undefined): InferenceHttpClient {
+function httpClient(server: string, token: string | undefined, timeoutMs?: number): InferenceHttpClient {
   try {
-    return new InferenceHttpClient({ baseUrl: server, ...(token === undefined ? {} : { token }) });
+    return new InferenceHttpClient({
+      baseUrl: server,
+      ...(token === undefined ? {} : { token }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    });
   } catch {
     return usage(`--server must be an http(s) URL such as http://127.0.0.1:8080, got "${server}"`);
   }
+}
+
+/** Parses `--timeout-ms`: a whole number of milliseconds from 1 to 3,600,000 (one hour). */
+export function parseTimeoutMs(value: string): number {
+  const n = /^\d{1,7}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= 1 && n <= 3_600_000)) throw new InvalidArgumentError('expected milliseconds from 1 to 3600000');
+  return n;
 }
 
 /** Parses `--max-retries`: a whole number from 0 to 100. */
@@ -167,8 +179,11 @@ async function fetchServed(
   modelId: string,
   token: string | undefined,
   retrier: Retrier,
+  allowInsecure: boolean,
+  timeoutMs?: number,
 ): Promise<ServedModelDescription> {
-  const http = httpClient(server, token);
+  checkTransport(server, token, allowInsecure);
+  const http = httpClient(server, token, timeoutMs);
   const models = await retrier.run('listing the models', () => http.models());
   const served = models.find((m) => (m as { id?: unknown }).id === modelId);
   if (served === undefined) {
@@ -221,6 +236,7 @@ export async function remoteKeygen(
       flags.modelId as string,
       token,
       new Retrier(DEFAULT_MAX_RETRIES),
+      flags.allowInsecureHttp === true,
     );
     description = { ...served };
   } else {
@@ -300,13 +316,20 @@ interface InterfaceFlags {
   tokenFile?: string;
   force?: boolean;
   maxInputBytes?: number;
+  allowInsecureHttp?: boolean;
 }
 
 /** `he interface`: saves a served model's interface (no weights) for `he keygen --interface`. */
 async function saveInterface(flags: InterfaceFlags): Promise<void> {
   if (flags.out !== undefined && !flags.force) await refuseExisting(flags.out, 'interface file');
   const token = await readToken(flags.tokenFile, flags.maxInputBytes);
-  const served = await fetchServed(flags.server, flags.modelId, token, new Retrier(DEFAULT_MAX_RETRIES));
+  const served = await fetchServed(
+    flags.server,
+    flags.modelId,
+    token,
+    new Retrier(DEFAULT_MAX_RETRIES),
+    flags.allowInsecureHttp === true,
+  );
   describedInterface(served as unknown as Record<string, unknown>); // refuse a malformed one now
   // The real URL last: a `server` field in the server's own listing never overrides it.
   const text = `${JSON.stringify({ ...served, server: new URL(flags.server).href }, null, 2)}\n`;
@@ -326,6 +349,7 @@ interface ScoreFlags {
   maxInputBytes?: number;
   allowInsecureHttp?: boolean;
   acceptModelChange?: boolean;
+  timeoutMs?: number;
 }
 
 /** `url` as `new URL` spells it; a URL that does not parse is compared as given. */
@@ -409,7 +433,14 @@ async function score(flags: ScoreFlags): Promise<void> {
       maxBytes,
     });
     const retrier = new Retrier(flags.maxRetries);
-    const served = await fetchServed(server, modelId, token, retrier);
+    const served = await fetchServed(
+      server,
+      modelId,
+      token,
+      retrier,
+      flags.allowInsecureHttp === true,
+      flags.timeoutMs,
+    );
     const servedDigest = modelInterfaceDigest(
       describedInterface(served as unknown as Record<string, unknown>),
     );
@@ -427,7 +458,7 @@ async function score(flags: ScoreFlags): Promise<void> {
       client.model,
     );
     const batch = client.encrypt(rows);
-    const http = httpClient(server, token);
+    const http = httpClient(server, token, flags.timeoutMs);
     const keySetId = client.keySetId;
     const register = async (why: string): Promise<void> => {
       say(why);
@@ -495,6 +526,7 @@ export function registerRemoteCommands(
       .option('--out <file>', 'JSON file to write (default: stdout)')
       .option('--token-file <file>', 'the bearer token (API key), one line (also: CONFIDE_TOKEN)')
       .option('--force', 'replace an existing --out file')
+      .option('--allow-insecure-http', 'send the token over plain http to a host other than this machine')
       .action(saveInterface),
   );
   addInputLimit(
@@ -518,6 +550,11 @@ export function registerRemoteCommands(
       .option('--json', 'print a JSON summary')
       .option('--allow-insecure-http', 'send the token over plain http to a host other than this machine')
       .option('--accept-model-change', 'accept a result from other weights than the keys were made for')
+      .option(
+        '--timeout-ms <ms>',
+        'deadline of each request to the server, headers and body (default 120000; listing at most 30000)',
+        parseTimeoutMs,
+      )
       .action(score),
   );
 }

@@ -444,6 +444,10 @@ export function registerHeCommands(program: Command): void {
       '--token-file <file>',
       'with --server: the bearer token (API key), one line (also: CONFIDE_TOKEN)',
     )
+    .option(
+      '--allow-insecure-http',
+      'with --server: send the token over plain http to a host other than this machine',
+    )
     .requiredOption('--out <dir>', 'folder for the key files')
     .option('--layout <layout>', 'batch, single or both', oneOf(['batch', 'single', 'both']), 'both')
     .option(
