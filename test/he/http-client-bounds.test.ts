@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTimeoutMs } from '../../src/cli/commands/he-remote.ts';
 import { InferenceHttpClient, JSON_RESPONSE_CAP } from '../../src/he/http-client.ts';
 import { runConfide } from '../fixtures/cli.ts';
 
@@ -148,6 +149,26 @@ describe('InferenceHttpClient bounds', () => {
     const silent = await http.models().catch((e: unknown) => e);
     expect(silent).toMatchObject({ code: 'HE_REQUEST_TIMEOUT' });
     for (const res of open) res.destroy();
+  });
+
+  it("stops at the caller's signal, not only at the deadline", async () => {
+    handler = (req) => {
+      req.resume();
+    };
+    const controller = new AbortController();
+    const http = new InferenceHttpClient({ baseUrl: base, timeoutMs: 60_000, signal: controller.signal });
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 100);
+    const error = await http.models().catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(error).toMatchObject({ code: 'HE_SERVER_UNREACHABLE', status: 0 });
+  });
+
+  it('parses --timeout-ms as 1 to 3600000 milliseconds', () => {
+    expect(parseTimeoutMs('250')).toBe(250);
+    expect(() => parseTimeoutMs('0')).toThrow(/milliseconds/);
+    expect(() => parseTimeoutMs('3600001')).toThrow(/milliseconds/);
+    expect(() => parseTimeoutMs('1e3')).toThrow(/milliseconds/);
   });
 
   it('rejects a timeoutMs or maxResponseBytes that is not a positive whole number', () => {
