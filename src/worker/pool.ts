@@ -56,7 +56,7 @@ import { type LinearModel, modelDigest, parseLinearModel } from '../he/model.ts'
 import { batchUnits, joinScoredParts, partRange, type ScoredPart } from '../he/partition.ts';
 import { compiledSealModule, DEFAULT_HEAP_BUDGET } from '../he/runtime.ts';
 import { assertBytes, assertInteger, assertObject, assertString } from '../internal/assert.ts';
-import { toHex } from '../internal/bytes.ts';
+import { equalBytes, toHex } from '../internal/bytes.ts';
 import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
 import { SharedBuffers } from './buffers.ts';
 import { fromWire, WorkerError } from './errors.ts';
@@ -373,7 +373,7 @@ export class InferencePool {
     const existing = this.#pairs.get(key);
     if (existing) {
       await existing.loading;
-      if (!sameBytes(existing.keys, evaluationKeys)) await this.#replaceKeys(existing, evaluationKeys);
+      if (!equalBytes(existing.keys, evaluationKeys)) await this.#replaceKeys(existing, evaluationKeys);
       existing.holds++;
       return ids;
     }
@@ -392,17 +392,7 @@ export class InferencePool {
     };
     this.#pairs.set(key, pair);
     pair.loading = (async () => {
-      const outcomes = await Promise.allSettled(
-        this.#slots.map(async (slot) => {
-          try {
-            await slot.ready;
-          } catch {
-            return; // a worker that never started has nothing to load
-          }
-          await this.#call(slot, (api) => api.load(pair.keySetId, pair.modelDigest, pair.keys, pair.model));
-        }),
-      );
-      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      const failed = await this.#loadOnEveryWorker(pair, pair.keys, false);
       if (failed) {
         this.#pairs.delete(key);
         await this.#broadcastUnload(pair);
@@ -789,23 +779,39 @@ export class InferencePool {
     const previous = pair.replacing;
     const replacing = (async () => {
       await previous;
-      const outcomes = await Promise.allSettled(
-        this.#slots.map(async (slot) => {
-          try {
-            await slot.ready;
-          } catch {
-            return; // a worker that never started holds nothing to replace
-          }
-          await this.#call(slot, (api) => api.load(pair.keySetId, pair.modelDigest, keys, pair.model, true));
-        }),
-      );
-      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      const failed = await this.#loadOnEveryWorker(pair, keys, true);
       // Workers that refused the copy keep the old keys (the same key set: they score alike).
       if (failed) throw failed.reason;
       pair.keys = keys;
     })();
     pair.replacing = replacing.catch(() => {});
     await replacing;
+  }
+
+  /**
+   * Loads (or, with `replace`, replaces) `keys` for `pair` on every worker that started; a worker
+   * that never started has nothing to load. Resolves with the first refusal, if any.
+   */
+  async #loadOnEveryWorker(
+    pair: Pair,
+    keys: Uint8Array,
+    replace: boolean,
+  ): Promise<PromiseRejectedResult | undefined> {
+    const outcomes = await Promise.allSettled(
+      this.#slots.map(async (slot) => {
+        try {
+          await slot.ready;
+        } catch {
+          return;
+        }
+        await this.#call(slot, (api) =>
+          replace
+            ? api.load(pair.keySetId, pair.modelDigest, keys, pair.model, true)
+            : api.load(pair.keySetId, pair.modelDigest, keys, pair.model),
+        );
+      }),
+    );
+    return outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   }
 
   async #broadcastUnload(pair: Pair): Promise<void> {
@@ -816,10 +822,4 @@ export class InferencePool {
       }),
     );
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
