@@ -103,7 +103,7 @@ const importedKeys = new WeakMap<
 >();
 function importAesKey(subtle: SubtleCrypto, raw: Uint8Array): Promise<CryptoKey> {
   const hit = importedKeys.get(raw);
-  if (hit !== undefined && hit.bytes.every((b, i) => b === raw[i])) return hit.key;
+  if (hit?.bytes.every((b, i) => b === raw[i])) return hit.key;
   const bytes = zeroCopy(raw);
   const key = subtle.importKey('raw', bytes, { name: 'AES-CTR' }, false, ['encrypt']);
   importedKeys.set(raw, { bytes, key });
