@@ -170,7 +170,10 @@ export async function serverTargets({ quick, profile }) {
     const here = async (job) => [await runUnmaskJob(job)];
     await jobPath({ ...f, survivors: 4, dropped: 2 }, two.run); // warm-up: workers loaded, JIT
     const variants = [
-      ['masks through `applyMasks` on the main thread (the step before jobs; reconstructions as now)', () => oldPath(f)],
+      [
+        'masks through `applyMasks` on the main thread (the step before jobs; reconstructions as now)',
+        () => oldPath(f),
+      ],
       ['one job on the main thread', () => jobPath(f, here)],
       ['`UnmaskPool` of 1 worker', () => jobPath(f, one.run)],
       ['`UnmaskPool` of 2 workers', () => jobPath(f, two.run)],
