@@ -292,6 +292,12 @@ async function main() {
     '',
     `Machine: ${cpu} × ${cores} logical cores, Node ${process.version}, ${os.platform()} ${os.arch()}; load average ` +
       `${loadBefore.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after; ${((performance.now() - started) / 1000).toFixed(0)} s total; ${new Date().toISOString()}.`,
+    ...(os.loadavg()[0] > cores
+      ? [
+          '',
+          `**Measured under load** (load average above the ${cores} cores: other work shared the machine); re-run on a quiet machine for figures to compare with the targets.`,
+        ]
+      : []),
     '',
     '| n | m | dropout | plan | wall time of the round | exact | crypto on the critical path | transport |',
     '|---:|---:|---:|---|---:|---|---:|---:|',

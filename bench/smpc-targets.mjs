@@ -253,6 +253,12 @@ export function targetsSection({ server, client, command, started }) {
     '',
     `\`${command}\` (bench/smpc-targets.mjs; method in its header). Machine: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length} logical cores, ` +
       `Node ${process.version}; load average ${os.loadavg()[0].toFixed(2)} at the end; ${((performance.now() - started) / 1000).toFixed(0)} s; ${new Date().toISOString()}.`,
+    ...(os.loadavg()[0] > cpus.length
+      ? [
+          '',
+          `**Measured under load** (load average above the ${cpus.length} cores: other work shared the machine); re-run on a quiet machine for figures to compare with the targets.`,
+        ]
+      : []),
     '',
     `Server unmask, n = ${server.n}, m = ${pow10(server.m)}, 10% dropout, Harary k = ${server.plan.degree}, t = ${server.plan.threshold} ` +
       `(${server.counts.reconstructions} reconstructions, ${server.counts.agreements} key agreements, ${server.counts.expansions} PRG expansions):`,
