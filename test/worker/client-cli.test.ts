@@ -96,8 +96,8 @@ describe('confide he encrypt/decrypt --workers', () => {
       ['one.csv', 'one-pooled.csv', 'two.csv'].map((f) => readFile(join(dir, f), 'utf8')),
     );
     expect(onePooled).toBe(one); // the same result decrypts to the same file, byte for byte
-    expect(labels(two)).toEqual(labels(one as string));
-    expect(labels(two)).toHaveLength(breast.x.length);
+    expect(labels(two as string)).toEqual(labels(one as string));
+    expect(labels(two as string)).toHaveLength(breast.x.length);
   });
 
   it('refuses a bad worker count as a usage error naming --workers (exit 2)', async () => {
