@@ -1,0 +1,254 @@
+/**
+ * Client-pool benchmark: `npm run bench:clients`.
+ *
+ * On the 30-feature breast-cancer logistic model (trained as `npm run demo` does, keys for both
+ * layouts as `HeClient.create(model)` makes them, so `auto` picks the batch layout), with
+ * BENCH_CLIENT_ROWS rows (the 569 bundled rows repeated; default 262,144 = 64 chunks of 4096), in
+ * one process and one run:
+ *
+ *   - `confide he encrypt` through the built CLI (a child process: read the CSV, encrypt, write the
+ *     batch), wall time, with `--workers 1` (this thread, as before) and `--workers 2`
+ *     (`HeClientPool`); the target is 2 workers ≥ 1.6× one;
+ *   - the SDK in memory, the baseline: `HeClient.encrypt` on the same rows already parsed into
+ *     `Float64Array`s, on one thread, and `HeClientPool.encrypt` with 2 workers on the same rows;
+ *   - decryption likewise: `confide he decrypt --workers 1 / 2` on one result (scored once,
+ *     in process), and `HeClient.decrypt` / `HeClientPool.decrypt` (2 workers) in memory.
+ *
+ * Each round runs every variant once, in an order that rotates by round, so noise on the machine
+ * hits all alike; times are medians over rounds, speedups the median of per-round ratios. Every
+ * CLI output is checked: each batch decrypts (in process, after scoring) to the predictions of the
+ * in-process batch, and the predictions files of 1 and 2 workers are identical.
+ *
+ * Knobs (environment): BENCH_CLIENT_ROWS (262144), BENCH_ROUNDS (3), BENCH_OUT (default
+ * bench/RESULTS.md, where the "## Client pool" section is replaced or appended; "-" for none).
+ */
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HeClient, HeServer } from 'confide/he';
+import { parseCsv } from 'confide/he/csv';
+import { HeClientPool } from 'confide/worker';
+import { trainLogistic } from '../src/demo/train.ts';
+import { writeResultsSection } from './results.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'dist/cli/index.js');
+const DATA = new URL('../data/breast-cancer-wisconsin.csv', import.meta.url);
+const HEADING = '## Client pool';
+
+function envInt(name, fallback, min = 1) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}`);
+  return value;
+}
+
+const ROWS = envInt('BENCH_CLIENT_ROWS', 262_144);
+const ROUNDS = envInt('BENCH_ROUNDS', 3);
+
+const median = (values) => {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function machine() {
+  let cpu = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu;
+  } catch {
+    // not Linux
+  }
+  return { cpu, cores: os.availableParallelism(), node: process.version };
+}
+
+function commit() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Wall time of one CLI run, in ms. */
+function cli(cwd, ...args) {
+  const start = performance.now();
+  execFileSync(process.execPath, [CLI, '--quiet', ...args], { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
+  return performance.now() - start;
+}
+
+async function timed(work) {
+  const start = performance.now();
+  const value = await work();
+  return { ms: performance.now() - start, value };
+}
+
+const labels = (decrypted) => decrypted.predictions.map((p) => p.label);
+const sameList = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+async function main() {
+  const started = performance.now();
+  const loadBefore = os.loadavg()[0];
+  const table = parseCsv(readFileSync(DATA, 'utf8'));
+  const features = table.header.filter((h) => h !== 'target');
+  const columns = features.map((f) => table.header.indexOf(f));
+  const target = table.header.indexOf('target');
+  const x = table.rows.map((row) => columns.map((c) => Number(row[c])));
+  const y = table.rows.map((row) => Number(row[target]));
+  const model = trainLogistic(x, y, { features, classes: ['malignant', 'benign'] });
+  const rows = Array.from({ length: ROWS }, (_, i) => Float64Array.from(x[i % x.length]));
+
+  const dir = await mkdtemp(join(os.tmpdir(), 'confide-bench-clients-'));
+  const client = await HeClient.create(model);
+  const server = await HeServer.create(client.exportEvaluationKeys(), model);
+  const pool = await HeClientPool.fromClientSecret(client, { size: 2 });
+  try {
+    await mkdir(join(dir, 'keys'));
+    await writeFile(join(dir, 'keys', 'secret.key'), client.exportSecretKeys(), { mode: 0o600 });
+    await writeFile(join(dir, 'model.json'), JSON.stringify(model));
+    // The bundled columns minus the target (`he encrypt` matches columns by name).
+    const lines = [features.join(',')];
+    for (let i = 0; i < ROWS; i++)
+      lines.push(columns.map((c) => table.rows[i % table.rows.length][c]).join(','));
+    await writeFile(join(dir, 'rows.csv'), `${lines.join('\n')}\n`);
+
+    // One result to decrypt, scored once in process; its in-process decryption is the reference.
+    const reference = client.decrypt((await server.infer(client.encrypt(rows))).result);
+    const result = (await server.infer(client.encrypt(rows))).result;
+    await writeFile(join(dir, 'result.bin'), result);
+    const plan = client.plan;
+    const chunks = Math.ceil(ROWS / plan.slots);
+
+    const variants = {
+      cliEncrypt1: () =>
+        cli(
+          dir,
+          'he',
+          'encrypt',
+          '--keys',
+          'keys',
+          '--model',
+          'model.json',
+          '--in',
+          'rows.csv',
+          '--out',
+          'one.bin',
+          '--workers',
+          '1',
+        ),
+      cliEncrypt2: () =>
+        cli(
+          dir,
+          'he',
+          'encrypt',
+          '--keys',
+          'keys',
+          '--model',
+          'model.json',
+          '--in',
+          'rows.csv',
+          '--out',
+          'two.bin',
+          '--workers',
+          '2',
+        ),
+      sdkEncrypt1: async () => (await timed(() => client.encrypt(rows))).ms,
+      sdkEncrypt2: async () => (await timed(() => pool.encrypt(rows))).ms,
+      cliDecrypt1: () =>
+        cli(
+          dir,
+          'he',
+          'decrypt',
+          '--keys',
+          'keys',
+          '--in',
+          'result.bin',
+          '--out',
+          'one.csv',
+          '--workers',
+          '1',
+        ),
+      cliDecrypt2: () =>
+        cli(
+          dir,
+          'he',
+          'decrypt',
+          '--keys',
+          'keys',
+          '--in',
+          'result.bin',
+          '--out',
+          'two.csv',
+          '--workers',
+          '2',
+        ),
+      sdkDecrypt1: async () => (await timed(() => client.decrypt(result))).ms,
+      sdkDecrypt2: async () => (await timed(() => pool.decrypt(result))).ms,
+    };
+    const names = Object.keys(variants);
+    const times = Object.fromEntries(names.map((n) => [n, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = names.map((_, i) => names[(i + round) % names.length]);
+      for (const name of order) times[name].push(await variants[name]());
+      // Every output of the round is checked.
+      for (const file of ['one.bin', 'two.bin']) {
+        const batch = new Uint8Array(await readFile(join(dir, file)));
+        const decrypted = client.decrypt((await server.infer(batch)).result);
+        if (!sameList(labels(decrypted), labels(reference)))
+          throw new Error(`${file}: predictions differ from in-process`);
+      }
+      const [one, two] = await Promise.all([readFile(join(dir, 'one.csv')), readFile(join(dir, 'two.csv'))]);
+      if (!one.equals(two)) throw new Error('he decrypt --workers 1 and 2 wrote different predictions');
+      if (!sameList(labels(await pool.decrypt(result)), labels(client.decrypt(result))))
+        throw new Error('pool decrypt differs');
+      console.error(
+        `round ${round + 1}/${ROUNDS}: ${order.map((n) => `${n} ${times[n].at(-1).toFixed(0)} ms`).join(', ')}`,
+      );
+    }
+    const med = Object.fromEntries(names.map((n) => [n, median(times[n])]));
+    const ratio = (a, b) => median(times[a].map((t, i) => t / times[b][i]));
+    const encryptSpeedup = ratio('cliEncrypt1', 'cliEncrypt2');
+    const decryptSpeedup = ratio('cliDecrypt1', 'cliDecrypt2');
+    const sdkEncryptSpeedup = ratio('sdkEncrypt1', 'sdkEncrypt2');
+    const sdkDecryptSpeedup = ratio('sdkDecrypt1', 'sdkDecrypt2');
+    const m = machine();
+    const loadAfter = os.loadavg()[0];
+    const ms = (v) => `${v.toFixed(0)} ms`;
+    const rate = (v) => `${Math.round((ROWS / v) * 1000).toLocaleString('en-US')} rows/s`;
+    const text = [
+      HEADING,
+      '',
+      '`npm run bench:clients` ([clients.mjs](clients.mjs); method in its header). Targets: `he encrypt --workers 2` ≥ 1.6× `--workers 1` (CLI, wall time, same run).',
+      '',
+      `- Date: ${new Date().toISOString()}; commit ${commit()}; ${m.cpu}, ${m.cores} cores available; Node ${m.node}`,
+      `- Command: \`BENCH_CLIENT_ROWS=${ROWS} BENCH_ROUNDS=${ROUNDS} npm run bench:clients\`; ${ROWS.toLocaleString('en-US')} rows of the 30-feature breast-cancer model, batch layout (N=${plan.parameters.polyModulusDegree}, ${chunks} chunk${chunks === 1 ? '' : 's'} of ${plan.slots}, ${chunks * 30} ciphertexts); medians over ${ROUNDS} rounds in rotating order`,
+      `- Load average (1 min) before / after: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)}; wall time ${((performance.now() - started) / 1000).toFixed(0)} s. Other work on the machine shows up in these numbers.`,
+      '',
+      '| step | 1 worker (this thread) | 2 workers | speedup 2 vs 1 | target |',
+      '|---|---:|---:|---:|---|',
+      `| \`confide he encrypt\` (CLI: read CSV, encrypt, write) | ${ms(med.cliEncrypt1)} | ${ms(med.cliEncrypt2)} | **${encryptSpeedup.toFixed(2)}×** | ≥ 1.6×: ${encryptSpeedup >= 1.6 ? 'met' : '**not met**'} |`,
+      `| SDK in memory: \`HeClient.encrypt\` / \`HeClientPool.encrypt\` (rows already \`Float64Array\`s) | ${ms(med.sdkEncrypt1)} (${rate(med.sdkEncrypt1)}) | ${ms(med.sdkEncrypt2)} (${rate(med.sdkEncrypt2)}) | ${sdkEncryptSpeedup.toFixed(2)}× | – |`,
+      `| \`confide he decrypt\` (CLI: read result, decrypt, write CSV) | ${ms(med.cliDecrypt1)} | ${ms(med.cliDecrypt2)} | ${decryptSpeedup.toFixed(2)}× | – |`,
+      `| SDK in memory: \`HeClient.decrypt\` / \`HeClientPool.decrypt\` | ${ms(med.sdkDecrypt1)} | ${ms(med.sdkDecrypt2)} | ${sdkDecryptSpeedup.toFixed(2)}× | – |`,
+      '',
+      `CLI with one worker ÷ SDK encrypting the same rows in memory on one thread: ${(med.cliEncrypt1 / med.sdkEncrypt1).toFixed(2)}× (the difference is reading and parsing the CSV, starting the process and SEAL, and writing the batch; with 2 workers the CSV is still read on one thread before any encryption starts, so it bounds the CLI speedup).`,
+      '',
+      `Per-round times (ms): ${names.map((n) => `${n} ${times[n].map((t) => t.toFixed(0)).join(' / ')}`).join('; ')}.`,
+    ].join('\n');
+    const path = writeResultsSection(HEADING, text);
+    process.stdout.write(`${text}\n`);
+    if (path) console.error(`wrote ${path}`);
+  } finally {
+    await pool.close();
+    client.dispose();
+    server.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
