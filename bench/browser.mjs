@@ -390,6 +390,11 @@ function workersReport({ workerRounds, browserVersion, loadBefore, loadAfter }) 
     '',
     `- Date: ${new Date().toISOString()}; commit ${m.commit}; ${m.cpu}, ${m.cores} cores available; Chromium ${browserVersion} (headless, Debian package)`,
     `- Command: \`BENCH_BROWSER_WORKER_ROWS=${WORKER_ROWS} BENCH_BROWSER_WORKER_REPS=${WORKER_REPS} BENCH_BROWSER_ROUNDS=${ROUNDS} npm run bench:browser\`; ${WORKER_ROWS.toLocaleString('en-US')} rows, batch layout; medians over ${ROUNDS} rounds of ${WORKER_REPS} calls (after 1 warm-up); load average (1 min) before / after ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)}`,
+    ...(Math.max(loadBefore, loadAfter) > m.cores
+      ? [
+          `- **Measured under load from other processes** (load average above the ${m.cores} cores): the speedup here says little about the target; re-run on a quiet machine.`,
+        ]
+      : []),
     '',
     '| rows per call | 1 worker | 2 workers | speedup 2 vs 1 | target |',
     '|---:|---:|---:|---:|---|',

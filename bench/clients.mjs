@@ -83,10 +83,18 @@ function cli(cwd, ...args) {
   return performance.now() - start;
 }
 
-async function timed(work) {
+/** CPU time (user + system, all threads of this process) per SDK variant, ms: what the work costs, which load hardly changes. */
+const cpu = {};
+
+async function timed(name, work) {
+  const before = process.cpuUsage();
   const start = performance.now();
   const value = await work();
-  return { ms: performance.now() - start, value };
+  const ms = performance.now() - start;
+  const used = process.cpuUsage(before);
+  if (!cpu[name]) cpu[name] = [];
+  cpu[name].push((used.user + used.system) / 1000);
+  return { ms, value };
 }
 
 // A control for the machine itself: the same pure JavaScript loop on 1 thread and on 2 threads at
@@ -178,8 +186,8 @@ async function main() {
           '--workers',
           '2',
         ),
-      sdkEncrypt1: async () => (await timed(() => client.encrypt(rows))).ms,
-      sdkEncrypt2: async () => (await timed(() => pool.encrypt(rows))).ms,
+      sdkEncrypt1: async () => (await timed('sdkEncrypt1', () => client.encrypt(rows))).ms,
+      sdkEncrypt2: async () => (await timed('sdkEncrypt2', () => pool.encrypt(rows))).ms,
       cliDecrypt1: () =>
         cli(
           dir,
@@ -208,8 +216,8 @@ async function main() {
           '--workers',
           '2',
         ),
-      sdkDecrypt1: async () => (await timed(() => client.decrypt(result))).ms,
-      sdkDecrypt2: async () => (await timed(() => pool.decrypt(result))).ms,
+      sdkDecrypt1: async () => (await timed('sdkDecrypt1', () => client.decrypt(result))).ms,
+      sdkDecrypt2: async () => (await timed('sdkDecrypt2', () => pool.decrypt(result))).ms,
       control: control,
     };
     const names = Object.keys(variants); // `control` is a ratio, the others times in ms
@@ -238,6 +246,7 @@ async function main() {
     const decryptSpeedup = ratio('cliDecrypt1', 'cliDecrypt2');
     const sdkEncryptSpeedup = ratio('sdkEncrypt1', 'sdkEncrypt2');
     const sdkDecryptSpeedup = ratio('sdkDecrypt1', 'sdkDecrypt2');
+    const cpuOf = (name) => `${median(cpu[name]).toFixed(0)} ms CPU`;
     const m = machine();
     const loadAfter = os.loadavg()[0];
     const ms = (v) => `${v.toFixed(0)} ms`;
@@ -250,14 +259,21 @@ async function main() {
       `- Date: ${new Date().toISOString()}; commit ${commit()}; ${m.cpu}, ${m.cores} cores available; Node ${m.node}`,
       `- Command: \`BENCH_CLIENT_ROWS=${ROWS} BENCH_ROUNDS=${ROUNDS} npm run bench:clients\`; ${ROWS.toLocaleString('en-US')} rows of the 30-feature breast-cancer model, batch layout (N=${plan.parameters.polyModulusDegree}, ${chunks} chunk${chunks === 1 ? '' : 's'} of ${plan.slots}, ${chunks * 30} ciphertexts); medians over ${ROUNDS} rounds in rotating order`,
       `- Load average (1 min) before / after: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)}; wall time ${((performance.now() - started) / 1000).toFixed(0)} s. Other work on the machine shows up in these numbers.`,
+      ...(Math.max(loadBefore, loadAfter) > m.cores
+        ? [
+            `- **Measured under load from other processes** (load average above the ${m.cores} cores): wall times and speedups here say little about the targets; re-run on a quiet machine.`,
+          ]
+        : []),
       '',
       '| step | 1 worker (this thread) | 2 workers | speedup 2 vs 1 | target |',
       '|---|---:|---:|---:|---|',
       `| \`confide he encrypt\` (CLI: read CSV, encrypt, write) | ${ms(med.cliEncrypt1)} | ${ms(med.cliEncrypt2)} | **${encryptSpeedup.toFixed(2)}×** | ≥ 1.6×: ${encryptSpeedup >= 1.6 ? 'met' : '**not met**'} |`,
-      `| SDK in memory: \`HeClient.encrypt\` / \`HeClientPool.encrypt\` (rows already \`Float64Array\`s) | ${ms(med.sdkEncrypt1)} (${rate(med.sdkEncrypt1)}) | ${ms(med.sdkEncrypt2)} (${rate(med.sdkEncrypt2)}) | ${sdkEncryptSpeedup.toFixed(2)}× | – |`,
+      `| SDK in memory: \`HeClient.encrypt\` / \`HeClientPool.encrypt\` (rows already \`Float64Array\`s) | ${ms(med.sdkEncrypt1)} (${rate(med.sdkEncrypt1)}; ${cpuOf('sdkEncrypt1')}) | ${ms(med.sdkEncrypt2)} (${rate(med.sdkEncrypt2)}; ${cpuOf('sdkEncrypt2')}) | ${sdkEncryptSpeedup.toFixed(2)}× | – |`,
       `| \`confide he decrypt\` (CLI: read result, decrypt, write CSV) | ${ms(med.cliDecrypt1)} | ${ms(med.cliDecrypt2)} | ${decryptSpeedup.toFixed(2)}× | – |`,
-      `| SDK in memory: \`HeClient.decrypt\` / \`HeClientPool.decrypt\` | ${ms(med.sdkDecrypt1)} | ${ms(med.sdkDecrypt2)} | ${sdkDecryptSpeedup.toFixed(2)}× | – |`,
+      `| SDK in memory: \`HeClient.decrypt\` / \`HeClientPool.decrypt\` | ${ms(med.sdkDecrypt1)} (${cpuOf('sdkDecrypt1')}) | ${ms(med.sdkDecrypt2)} (${cpuOf('sdkDecrypt2')}) | ${sdkDecryptSpeedup.toFixed(2)}× | – |`,
       `| control: pure JavaScript loop, work done by 2 threads ÷ 1 thread in the same time (≈ 2× on an idle 2-core machine) | – | – | ${med.control.toFixed(2)}× | – |`,
+      '',
+      'CPU: user + system time of all threads of the benchmark process during the call (`process.cpuUsage()`): the total work, which other load on the machine hardly changes; 2 workers spending about the CPU of 1 thread means the pool adds little work, and the wall time then depends on a second core being free (the control row).',
       '',
       `CLI with one worker ÷ SDK encrypting the same rows in memory on one thread: ${(med.cliEncrypt1 / med.sdkEncrypt1).toFixed(2)}× (the difference is reading and parsing the CSV, starting the process and SEAL, and writing the batch; with 2 workers the CSV is still read on one thread before any encryption starts, so it bounds the CLI speedup).`,
       '',
