@@ -6,8 +6,10 @@
  * - **Encrypt.** {@link planEncrypt} checks the arguments and every value exactly as
  *   `HeClient.encrypt` does (same codes, same messages, same order: all values before any
  *   encryption), picks the layout as `HeClient.chooseLayout` does, applies the scaler and cuts the
- *   ciphertexts into near-equal ranges of whole chunks (batch layout) or rows (single layout)
- *   with `partRange`, the cut the inference pool uses. Each range travels as one `Float64Array`.
+ *   ciphertexts into near-equal ranges with `partRange` (the inference pool's cut): ranges of
+ *   ciphertexts in container order (chunk by chunk, feature by feature) in the batch layout, so one
+ *   chunk is shared too, and ranges of rows in the single layout. Each range travels as one
+ *   `Float64Array`.
  *   {@link assembleBatch} writes the one encrypted-batch container from the ranges' ciphertexts
  *   in order: the v1 format `HeClient.encrypt` writes, same metadata.
  * - **Decrypt.** {@link planDecrypt} reads and checks the result container as `HeClient.decrypt`
@@ -32,7 +34,7 @@ import type { ClientKeyInfo, DecryptPart } from './client-api.ts';
 
 /** One range of ciphertexts to encrypt. */
 export interface EncryptPart {
-  /** Batch: `count` columns of `slots` values; single: `count` rows of `features` values. */
+  /** Batch: `count` vectors of `slots` values (one feature of one chunk each); single: `count` rows of `features` values. */
   readonly values: Float64Array;
   readonly count: number;
 }
@@ -126,23 +128,37 @@ export function planEncrypt(
   };
   const { slots } = info;
   const chunks = layout === 'batch' ? Math.ceil(rows.length / slots) : 0;
-  const units = layout === 'batch' ? chunks : rows.length;
+  // Every ciphertext is encrypted on its own, so the cut is by ciphertext: in the batch layout
+  // vector k·d + j is feature j of chunk k (the container's order), so even one chunk is shared.
+  const units = layout === 'batch' ? chunks * d : rows.length;
   const count = Math.max(1, Math.min(maxParts, units));
+  const ranges = Array.from({ length: count }, (_, p) => partRange(units, p, count));
   const parts: EncryptPart[] = [];
-  for (let p = 0; p < count; p++) {
-    const { first, end } = partRange(units, p, count);
-    if (layout === 'batch') {
-      const values = new Float64Array((end - first) * d * slots);
-      for (let k = first; k < end; k++) {
-        const base = (k - first) * d * slots;
-        for (let r = k * slots; r < Math.min(rows.length, (k + 1) * slots); r++) {
-          const row = rowAt(r);
-          const at = base + (r - k * slots);
-          for (let j = 0; j < d; j++) values[at + j * slots] = valueAt(row, r, j);
-        }
+  if (layout === 'batch') {
+    const arrays = ranges.map(({ first, end }) => new Float64Array((end - first) * slots));
+    const partOf = new Int32Array(units);
+    ranges.forEach(({ first, end }, p) => {
+      partOf.fill(p, first, end);
+    });
+    for (let r = 0; r < rows.length; r++) {
+      const row = rowAt(r);
+      const k = Math.floor(r / slots);
+      const offset = r - k * slots;
+      for (let j = 0; j < d; j++) {
+        const v = k * d + j;
+        const p = partOf[v] as number;
+        (arrays[p] as Float64Array)[(v - (ranges[p] as { first: number }).first) * slots + offset] = valueAt(
+          row,
+          r,
+          j,
+        );
       }
-      parts.push({ values, count: (end - first) * d });
-    } else {
+    }
+    ranges.forEach(({ first, end }, p) => {
+      parts.push({ values: arrays[p] as Float64Array, count: end - first });
+    });
+  } else {
+    for (const { first, end } of ranges) {
       const values = new Float64Array((end - first) * d);
       for (let r = first; r < end; r++) {
         const row = rowAt(r);

@@ -11,7 +11,8 @@
  *   memory when it is freed) and terminates them. No method returns the key; nothing logs it.
  * - **Same bytes as in process.** `encrypt` checks every value on this thread exactly as
  *   `HeClient.encrypt` does, before any worker is asked, then cuts the ciphertexts into ranges of
- *   whole chunks (batch layout) or rows (single layout), one per worker, and writes one v1
+ *   ciphertexts in container order (batch layout: even one chunk is shared) or rows (single
+ *   layout), one per worker, and writes one v1
  *   encrypted-batch container from their ciphertexts in order (`client-parts.ts`). `decrypt`
  *   checks the result container as `HeClient.decrypt` does, cuts its ciphertexts the same way and
  *   joins the rounded scores: the same `DecryptedScores`.

@@ -3,7 +3,8 @@
  * built worker script (`dist/worker/client-entry.js`; `npm test` builds first): its batches are
  * v1 containers that in-process `HeServer` scores and `HeClient` decrypts to the predictions of an
  * in-process batch; its decryptions equal `HeClient.decrypt` exactly, with 1 and with N workers;
- * arguments are refused with the in-process codes and messages before any worker is asked; a
+ * arguments (before any worker is asked) and damaged ciphertexts (in the worker) are refused with
+ * the in-process codes and messages; a
  * worker killed mid-call fails the call with WORKER_CRASHED and is replaced; close() with calls in
  * flight finishes started ranges and fails the rest with WORKER_CLOSED; no error carries the key.
  */
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic, trainMultinomial } from '../../src/demo/train.ts';
 import { type ConfideError, isConfideError } from '../../src/errors.ts';
 import { type DecryptedScores, HeClient } from '../../src/he/client.ts';
-import { decodeContainer } from '../../src/he/container.ts';
+import { decodeContainer, encodeContainer } from '../../src/he/container.ts';
 import type { LinearModel } from '../../src/he/model.ts';
 import { HeServer } from '../../src/he/server.ts';
 import { toHex } from '../../src/internal/bytes.ts';
@@ -182,10 +183,21 @@ describe('HeClientPool: same results as HeClient', () => {
     await pool2.encrypt(rowsOf(breast.x, 9000), { layout: 'batch', onProgress: (d, t) => seen.push([d, t]) });
     expect(seen.length).toBe(2);
     expect(seen.at(-1)).toEqual([3 * 30, 3 * 30]);
+    // One chunk (100 rows) is shared too: 15 of its 30 ciphertexts per worker.
+    const one: number[] = [];
+    const batch = await pool2.encrypt(rowsOf(breast.x, 100), {
+      layout: 'batch',
+      onProgress: (d) => one.push(d),
+    });
+    expect(one).toEqual([15, 30]);
+    const reference = bin.client.decrypt(
+      (await bin.server.infer(bin.client.encrypt(rowsOf(breast.x, 100)))).result,
+    );
+    agree(bin.client.decrypt((await bin.server.infer(batch)).result), reference, bin.client);
   });
 });
 
-describe('HeClientPool: arguments refused as in process, before any worker', () => {
+describe('HeClientPool: arguments and damaged input refused as in process', () => {
   it('refuses bad rows and options with the codes and messages of HeClient.encrypt', async () => {
     const bad: [unknown, unknown][] = [
       [[], {}],
@@ -220,6 +232,24 @@ describe('HeClientPool: arguments refused as in process, before any worker', () 
       expect(error.message).toBe(expected.message);
     }
     expect((await codeOf(pool2.decrypt('bytes' as never))).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('a damaged ciphertext inside a well-formed result fails in the worker with the in-process code and message', async () => {
+    const result = (await bin.server.infer(bin.client.encrypt(rowsOf(breast.x, 9000)))).result;
+    const container = decodeContainer(result, 'encrypted-result');
+    // The last ciphertext (in the second worker's range) cut short; the container's digest is rewritten.
+    const items = container.items.map((item, i) =>
+      i === container.items.length - 1 ? item.subarray(0, 40) : item,
+    );
+    const damaged = encodeContainer({ ...container, items });
+    const expected = syncError(() => bin.client.decrypt(damaged));
+    expect(expected.message).toContain(`result ciphertext ${container.items.length - 1}`);
+    for (const pool of [pool1, pool2]) {
+      const { error } = await codeOf(pool.decrypt(damaged));
+      expect(error.code).toBe(expected.code);
+      expect(error.message).toBe(expected.message);
+      expect(error.constructor.name).toBe(expected.constructor.name);
+    }
   });
 
   it('refuses bad key files and options with codes, without starting workers', async () => {
