@@ -4,9 +4,9 @@
  * v1 containers that in-process `HeServer` scores and `HeClient` decrypts to the predictions of an
  * in-process batch; its decryptions equal `HeClient.decrypt` exactly, with 1 and with N workers;
  * arguments (before any worker is asked) and damaged ciphertexts (in the worker) are refused with
- * the in-process codes and messages; a
- * worker killed mid-call fails the call with WORKER_CRASHED and is replaced; close() with calls in
- * flight finishes started ranges and fails the rest with WORKER_CLOSED; no error carries the key.
+ * the in-process codes and messages; a worker killed mid-call fails the call with WORKER_CRASHED
+ * and is replaced; close() with calls in flight finishes started ranges and fails the rest with
+ * WORKER_CLOSED; no error carries the key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic, trainMultinomial } from '../../src/demo/train.ts';
