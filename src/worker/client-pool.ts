@@ -33,7 +33,7 @@
 
 import { type Remote, transfer, wrap } from 'comlink';
 import { compileSeal, type SealLoadOptions, wasmSupportHint } from '../../wasm/seal.ts';
-import { HeError, isConfideError, WasmError } from '../errors.ts';
+import { ConfideArgumentError, HeError, isConfideError, WasmError } from '../errors.ts';
 import type { DecryptedScores, EncryptOptions, HeClient } from '../he/client.ts';
 import { decodeContainer } from '../he/container.ts';
 import { type LinearModel, type ModelInterface, modelInterfaceDigest } from '../he/model.ts';
@@ -203,7 +203,9 @@ export class HeClientPool {
    */
   static async fromClientSecret(client: HeClient, options: HeClientPoolOptions = {}): Promise<HeClientPool> {
     if (typeof client !== 'object' || client === null || typeof client.exportSecretKeys !== 'function') {
-      assertObject(undefined, 'client'); // throws INVALID_ARGUMENT
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'client must be an HeClient (confide/he)', {
+        fields: ['client'],
+      });
     }
     assertObject(options, 'options');
     const bytes = client.exportSecretKeys();
