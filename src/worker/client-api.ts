@@ -72,4 +72,14 @@ export interface ClientPartsApi {
   decryptItems(part: DecryptPart): Promise<Envelope<Float64Array>>;
   /** Frees the secret key and every SEAL object of it. */
   dispose(): Promise<Envelope<null>>;
+  /** The worker's counters. */
+  counters(): Promise<Envelope<ClientWorkerCounters>>;
+}
+
+/** Counters kept by one client worker since it started. */
+export interface ClientWorkerCounters {
+  /** Ranges encrypted or decrypted. */
+  readonly jobs: number;
+  /** Size of the worker's SEAL heap, in bytes. */
+  readonly heapBytes: number;
 }

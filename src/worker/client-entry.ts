@@ -15,7 +15,7 @@
 
 import { expose, transfer } from 'comlink';
 import { HeError } from '../errors.ts';
-import { initHe, limitHeMemory, mapNativeError } from '../he/runtime.ts';
+import { heMemoryBytes, initHe, limitHeMemory, mapNativeError } from '../he/runtime.ts';
 import type { Envelope } from './api.ts';
 import type { ClientPartsApi } from './client-api.ts';
 import { ClientKeys } from './client-core.ts';
@@ -23,6 +23,7 @@ import { toWire, WorkerError } from './errors.ts';
 import { type NodePort, nodeEndpoint } from './node-endpoint.ts';
 
 let keys: ClientKeys | undefined;
+let jobs = 0;
 
 function fail(error: unknown, doing: string): Envelope<never> {
   return { ok: false, error: toWire(mapNativeError(error, doing)) };
@@ -65,6 +66,7 @@ const api: ClientPartsApi = {
   async encryptVectors(layout, values, count) {
     try {
       const items = loaded().encryptVectors(layout, values, count).map(owned);
+      jobs++;
       return transfer(
         { ok: true, value: items },
         items.map((item) => item.buffer as ArrayBuffer),
@@ -76,6 +78,7 @@ const api: ClientPartsApi = {
   async decryptItems(part) {
     try {
       const scores = loaded().decryptItems(part);
+      jobs++;
       return transfer({ ok: true, value: scores }, [scores.buffer as ArrayBuffer]);
     } catch (error) {
       return fail(error, 'decrypting the result');
@@ -85,6 +88,9 @@ const api: ClientPartsApi = {
     keys?.dispose();
     keys = undefined;
     return { ok: true, value: null };
+  },
+  async counters() {
+    return { ok: true, value: { jobs, heapBytes: heMemoryBytes() } };
   },
 };
 

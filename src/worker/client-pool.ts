@@ -40,11 +40,31 @@ import { type LinearModel, type ModelInterface, modelInterfaceDigest } from '../
 import { compiledSealModule, DEFAULT_HEAP_BUDGET } from '../he/runtime.ts';
 import { assertBytes, assertInteger, assertObject, assertString } from '../internal/assert.ts';
 import type { Envelope } from './api.ts';
-import type { ClientKeyInfo, ClientPartsApi } from './client-api.ts';
+import type { ClientKeyInfo, ClientPartsApi, ClientWorkerCounters } from './client-api.ts';
 import { assembleBatch, assembleScores, planDecrypt, planEncrypt } from './client-parts.ts';
 import { fromWire, WorkerError } from './errors.ts';
 import type { Spawn, WorkerHost } from './host.ts';
 import { callError, defaultSize, describe, loadSpawner } from './pool.ts';
+
+/** One client worker's counters, from {@link HeClientPool.stats}. */
+export interface ClientWorkerStats extends ClientWorkerCounters {
+  readonly index: number;
+  /** 0 for the first worker in this place, +1 for each replacement. */
+  readonly generation: number;
+}
+
+/** A snapshot of the client pool. */
+export interface HeClientPoolStats {
+  readonly size: number;
+  /** Ranges waiting for a worker. */
+  readonly queued: number;
+  /** Ranges being encrypted or decrypted right now. */
+  readonly running: number;
+  /** Workers that stopped unexpectedly since the pool started. */
+  readonly crashes: number;
+  /** Workers that answered (a worker being replaced is left out). */
+  readonly workers: readonly ClientWorkerStats[];
+}
 
 /** Options for {@link HeClientPool.fromSecretKeys} and {@link HeClientPool.fromClientSecret}. */
 export interface HeClientPoolOptions {
@@ -289,6 +309,33 @@ export class HeClientPool {
       ),
     );
     return assembleScores(info, plan, ranges);
+  }
+
+  /**
+   * Counters of every worker (ranges done, SEAL heap) and of the queue.
+   *
+   * @throws {@link WorkerError} `WORKER_CLOSED`
+   */
+  async stats(): Promise<HeClientPoolStats> {
+    this.#assertOpen();
+    const workers = await Promise.all(
+      this.#slots.map(async (slot): Promise<ClientWorkerStats | undefined> => {
+        try {
+          await slot.ready;
+          const counters = await this.#call(slot, (api) => api.counters());
+          return { index: slot.index, generation: slot.generation, ...counters };
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    return {
+      size: this.#size,
+      queued: this.#queue.length,
+      running: this.#running,
+      crashes: this.#crashes,
+      workers: workers.filter((w): w is ClientWorkerStats => w !== undefined),
+    };
   }
 
   /**

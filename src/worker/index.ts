@@ -22,7 +22,13 @@
  */
 
 export type { WorkerCounters } from './api.ts';
-export { HeClientPool, type HeClientPoolOptions } from './client-pool.ts';
+export type { ClientWorkerCounters } from './client-api.ts';
+export {
+  type ClientWorkerStats,
+  HeClientPool,
+  type HeClientPoolOptions,
+  type HeClientPoolStats,
+} from './client-pool.ts';
 export { WorkerError } from './errors.ts';
 export {
   InferencePool,

@@ -167,6 +167,7 @@ describe('HeClientPool: same results as HeClient', () => {
   });
 
   it('many concurrent calls spread over the workers and keep their own rows', async () => {
+    const before = await pool2.stats();
     const calls = Array.from({ length: 6 }, (_, i) => rowsOf(breast.x.slice(i * 10), 3 + i));
     const batches = await Promise.all(calls.map((rows) => pool2.encrypt(rows, { layout: 'single' })));
     const results = await Promise.all(batches.map(async (b) => (await bin.server.infer(b)).result));
@@ -176,6 +177,12 @@ describe('HeClientPool: same results as HeClient', () => {
       expect(plain(d)).toEqual(plain(reference));
       expect(d.predictions.length).toBe(3 + i);
     });
+    const after = await pool2.stats();
+    expect(after.workers).toHaveLength(2);
+    for (const worker of after.workers) {
+      const was = before.workers.find((w) => w.index === worker.index)?.jobs ?? 0;
+      expect(worker.jobs - was).toBeGreaterThanOrEqual(4); // both workers took part
+    }
   });
 
   it('reports progress in ciphertexts as ranges finish, ending at the total', async () => {
