@@ -19,6 +19,9 @@
  * - **Every core.** A call is cut into one range per worker while fewer ranges wait than there are
  *   workers; under a deep queue each call goes whole to one worker. Each worker holds at most two
  *   ranges (the one it works on and the next, already in its port).
+ *   `encrypt` and `decrypt` fit a chunked pipeline's per-chunk calls as they are
+ *   (`(rows) => pool.encrypt(rows)`, `(bytes) => pool.decrypt(bytes)`): even one batch-layout chunk
+ *   is shared by the workers, and chunks in flight at once spread over them.
  * - **Errors and crashes.** Coded errors cross the boundary as the inference pool's do
  *   (`errors.ts`); when ranges of one call fail, the call fails with the error of the first range
  *   in order. A worker that stops fails the ranges it held with `WORKER_CRASHED` (never a hang) and
