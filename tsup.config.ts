@@ -47,6 +47,7 @@ export default defineConfig({
     'browser/client-worker': 'src/browser/client-worker.ts',
     'worker/index': 'src/worker/index.ts',
     'worker/entry': 'src/worker/entry.ts',
+    'worker/client-entry': 'src/worker/client-entry.ts',
     'cli/index': 'src/cli/index.ts',
   },
   onSuccess: buildBrowserVerify,

@@ -16,7 +16,14 @@
  * of per-round ratios. The page is not cross-origin isolated, so its timer resolution is 0.1 ms
  * (the batch times are tens of milliseconds; single-layout calls a few).
  *
- * Knobs (environment): BENCH_BROWSER_ROUNDS (5), BENCH_BROWSER_REPS (batch repetitions per round,
+ * Client workers: 1 against 2 client workers of one browser client (`createBrowserClient({ workers })`)
+ * encrypting one batch of BENCH_BROWSER_WORKER_ROWS rows (batch layout; default 65,536 = 16 chunks
+ * of 4096), timed on the page around `await client.encrypt(rows)`, in the same rounds (order
+ * rotating); the speedup is the median of per-round ratios, the target 2 workers ≥ 1.7× one. Written
+ * to its own section, "## Browser client workers".
+ *
+ * Knobs (environment): BENCH_BROWSER_WORKER_ROWS (65536), BENCH_BROWSER_WORKER_REPS (3 measured
+ * calls per round and worker count, after 1 warm-up), BENCH_BROWSER_ROUNDS (5), BENCH_BROWSER_REPS (batch repetitions per round,
  * 9), BENCH_BROWSER_SINGLE (single-layout calls per round, 31), BENCH_BROWSER_WARMUP (3, single: ×5),
  * CHROMIUM_PATH (/usr/bin/chromium), BENCH_OUT (default bench/RESULTS.md, where the "## Browser"
  * section is replaced or appended; "-" for nowhere).
@@ -59,6 +66,8 @@ const ROUNDS = envInt('BENCH_BROWSER_ROUNDS', 5);
 const REPS = envInt('BENCH_BROWSER_REPS', 9);
 const SINGLE = envInt('BENCH_BROWSER_SINGLE', 31);
 const WARMUP = envInt('BENCH_BROWSER_WARMUP', 3, 0);
+const WORKER_ROWS = envInt('BENCH_BROWSER_WORKER_ROWS', 65_536);
+const WORKER_REPS = envInt('BENCH_BROWSER_WORKER_REPS', 3);
 
 const median = (values) => {
   const s = [...values].sort((a, b) => a - b);
@@ -109,6 +118,29 @@ window.benchEncrypt = async (rows, warmup, reps, perCall) => {
       const upload = await client.encrypt(rows, { layout });
       bytes = upload.length;
     }
+    if (i >= warmup) times.push(performance.now() - t);
+  }
+  return { times, bytes };
+};
+// 1 against N client workers of one browser client, on rows built on the page from the base rows.
+const pooled = {};
+let workerRows;
+window.benchWorkersSetup = async (model, counts, base, total) => {
+  workerRows = Array.from({ length: total }, (_, i) => Float64Array.from(base[i % base.length]));
+  for (const n of counts) {
+    pooled[n] ??= await createBrowserClient({
+      wasmUrl: new URL('./seal_throws.wasm', location.href),
+      workers: n,
+    });
+    await pooled[n].createKeys(model, { layouts: ['batch'] });
+  }
+};
+window.benchWorkersEncrypt = async (n, warmup, reps) => {
+  const times = [];
+  let bytes = 0;
+  for (let i = 0; i < warmup + reps; i++) {
+    const t = performance.now();
+    bytes = (await pooled[n].encrypt(workerRows, { layout: 'batch' })).length;
     if (i >= warmup) times.push(performance.now() - t);
   }
   return { times, bytes };
@@ -261,8 +293,28 @@ async function main() {
         bytes: rounds[0].bytes,
       });
     }
+    await page.evaluate(
+      ([m, counts, b, total]) => window.benchWorkersSetup(m, counts, b, total),
+      [model, [1, 2], base, WORKER_ROWS],
+    );
+    const workerRounds = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const measured = {};
+      for (const n of r % 2 ? [2, 1] : [1, 2]) {
+        measured[n] = await page.evaluate(
+          ([k, w, reps]) => window.benchWorkersEncrypt(k, w, reps),
+          [n, 1, WORKER_REPS],
+        );
+      }
+      const round = { one: median(measured[1].times), two: median(measured[2].times) };
+      workerRounds.push(round);
+      process.stderr.write(
+        `client workers round ${r + 1}/${ROUNDS}: 1 worker ${round.one.toFixed(0)} ms, 2 workers ${round.two.toFixed(0)} ms\n`,
+      );
+    }
     return {
       shapes,
+      workerRounds,
       browserVersion,
       seconds: (performance.now() - started) / 1000,
       loadBefore,
@@ -325,7 +377,40 @@ function report({ shapes, browserVersion, seconds, loadBefore, loadAfter }) {
   return lines.join('\n');
 }
 
-const section = report(await main());
+function workersReport({ workerRounds, browserVersion, loadBefore, loadAfter }) {
+  const m = machine();
+  const one = median(workerRounds.map((r) => r.one));
+  const two = median(workerRounds.map((r) => r.two));
+  const speedup = median(workerRounds.map((r) => r.one / r.two));
+  const rate = (v) => `${Math.round((WORKER_ROWS / v) * 1000).toLocaleString('en-US')} rows/s`;
+  return [
+    '## Browser client workers',
+    '',
+    '`confide/browser` with 1 against 2 client workers (`createBrowserClient({ workers })`) encrypting one batch in headless Chromium, same run as the "## Browser" section (`npm run bench:browser`; method in the header of [browser.mjs](browser.mjs)). Target: 2 workers ≥ 1.7× one.',
+    '',
+    `- Date: ${new Date().toISOString()}; commit ${m.commit}; ${m.cpu}, ${m.cores} cores available; Chromium ${browserVersion} (headless, Debian package)`,
+    `- Command: \`BENCH_BROWSER_WORKER_ROWS=${WORKER_ROWS} BENCH_BROWSER_WORKER_REPS=${WORKER_REPS} BENCH_BROWSER_ROUNDS=${ROUNDS} npm run bench:browser\`; ${WORKER_ROWS.toLocaleString('en-US')} rows, batch layout; medians over ${ROUNDS} rounds of ${WORKER_REPS} calls (after 1 warm-up); load average (1 min) before / after ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)}`,
+    ...(Math.max(loadBefore, loadAfter) > m.cores
+      ? [
+          `- **Measured under load from other processes** (load average above the ${m.cores} cores): the speedup here says little about the target; re-run on a quiet machine.`,
+        ]
+      : []),
+    '',
+    '| rows per call | 1 worker | 2 workers | speedup 2 vs 1 | target |',
+    '|---:|---:|---:|---:|---|',
+    `| ${WORKER_ROWS.toLocaleString('en-US')} | ${one.toFixed(0)} ms (${rate(one)}) | ${two.toFixed(0)} ms (${rate(two)}) | **${speedup.toFixed(2)}×** | ≥ 1.7×: ${speedup >= 1.7 ? 'met' : '**not met**'} |`,
+    '',
+    `Per-round medians (1 / 2 workers, ms): ${workerRounds.map((r) => `${r.one.toFixed(0)} / ${r.two.toFixed(0)}`).join('; ')}.`,
+    '',
+  ].join('\n');
+}
+
+const results = await main();
+const section = report(results);
 console.log(section);
 const written = writeResultsSection('## Browser', section);
 if (written) console.error(`wrote the "## Browser" section of ${written}`);
+const workersSection = workersReport(results);
+console.log(workersSection);
+if (writeResultsSection('## Browser client workers', workersSection))
+  console.error('wrote the "## Browser client workers" section');

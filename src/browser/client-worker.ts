@@ -10,7 +10,11 @@
  * copied.
  *
  * One worker holds at most one key set; `createKeys` replaces (and frees) the previous one. The
- * secret key is never exported from here: there is no method that returns it.
+ * secret key is never exported to the page: there is no method that returns it. With several
+ * workers (`createBrowserClient({ workers })`), the worker that generated the keys sends a copy of
+ * the secret key file straight to each other worker through a `MessagePort` the page created
+ * (`shareKeys` / `receiveKeys`), transferred, so the page's heap never holds it; every worker then
+ * encrypts and decrypts ranges with it (`worker/client-core.ts`, as the Node client pool).
  *
  * @module
  */
@@ -20,10 +24,28 @@ import { HeError, isConfideError } from '../errors.ts';
 import { type EncryptOptions, HeClient, type KeyGenerationOptions } from '../he/client.ts';
 import type { LinearModel } from '../he/model.ts';
 import { initHe, mapNativeError } from '../he/runtime.ts';
+import { ClientKeys } from '../worker/client-core.ts';
 import { toWire } from '../worker/errors.ts';
 import type { ClientWorkerApi, Envelope, KeySetInfo } from './protocol.ts';
 
 let client: HeClient | undefined;
+/** This worker's key for range work (several workers only). */
+let ranges: ClientKeys | undefined;
+
+function requireRanges(): ClientKeys {
+  if (!ranges)
+    throw new HeError('HE_NOT_INITIALISED', 'no key set in this worker yet: call createKeys first');
+  return ranges;
+}
+
+/** A result that owns its whole buffer moves without a copy; a view is copied first. */
+function owned(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    bytes.buffer instanceof ArrayBuffer
+    ? bytes
+    : bytes.slice();
+}
 
 // Anything that is not a confide error (a SEAL exception, a bug) gets a code before it crosses.
 function fail(error: unknown): Envelope<never> {
@@ -101,8 +123,69 @@ const api: ClientWorkerApi = {
     return run(() => {
       client?.dispose();
       client = undefined;
+      ranges?.dispose();
+      ranges = undefined;
       return null;
     });
+  },
+
+  async shareKeys(ports) {
+    try {
+      const own = requireClient();
+      const next = await ClientKeys.load(own.exportSecretKeys());
+      ranges?.dispose();
+      ranges = next;
+      for (const port of ports) {
+        const bytes = own.exportSecretKeys();
+        port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+        port.close();
+      }
+      return { ok: true, value: next.info() };
+    } catch (error) {
+      return fail(error);
+    }
+  },
+
+  async receiveKeys(port) {
+    try {
+      const bytes = await new Promise<Uint8Array>((resolve, reject) => {
+        port.onmessage = (event: MessageEvent) => {
+          if (event.data instanceof Uint8Array) resolve(event.data);
+          else reject(new HeError('HE_NOT_INITIALISED', 'the other client worker sent no secret key file'));
+        };
+        port.onmessageerror = () =>
+          reject(new HeError('HE_NOT_INITIALISED', 'the secret key file could not be received'));
+        port.start();
+      });
+      port.close();
+      const next = await ClientKeys.load(bytes);
+      client?.dispose();
+      client = undefined;
+      ranges?.dispose();
+      ranges = next;
+      return { ok: true, value: null };
+    } catch (error) {
+      return fail(error);
+    }
+  },
+
+  encryptVectors(layout, values, count) {
+    try {
+      const items = requireRanges().encryptVectors(layout, values, count).map(owned);
+      return transfer(
+        { ok: true, value: items },
+        items.map((item) => item.buffer as ArrayBuffer),
+      );
+    } catch (error) {
+      return fail(error);
+    }
+  },
+
+  decryptItems(part) {
+    return run(
+      () => requireRanges().decryptItems(part),
+      (scores) => scores.buffer,
+    );
   },
 };
 

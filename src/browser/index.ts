@@ -10,6 +10,13 @@
  * worker that cannot start fails with `WORKER_START_FAILED`, a crashed one fails every pending and
  * later call with `WORKER_CRASHED`, a closed one with `WORKER_CLOSED`.
  *
+ * With `workers: N` it starts N client workers: the first generates the keys and sends the secret
+ * key file straight to the others through `MessagePort`s (never through the page); `encrypt` and
+ * `decrypt` check their input on the page as `HeClient` does, cut it into one range of ciphertexts
+ * per worker and join the answers into the same container or scores (`worker/client-parts.ts`,
+ * shared with the Node client pool). A crashed worker is not replaced: the client fails with
+ * `WORKER_CRASHED` from then on, as with one worker.
+ *
  * Bundling: the worker is started with `new Worker(new URL('./client-worker.js', import.meta.url),
  * { type: 'module' })`, which Vite, webpack 5 and Parcel recognise; with esbuild or plain Rollup,
  * bundle `confide/browser/client-worker` as its own entry next to the page's bundle, or start the
@@ -33,10 +40,13 @@
  * @module
  */
 
-import { type Remote, releaseProxy, wrap } from 'comlink';
-import { ConfideArgumentError, type ConfideError } from '../errors.ts';
+import { type Remote, releaseProxy, transfer, wrap } from 'comlink';
+import { ConfideArgumentError, type ConfideError, HeError } from '../errors.ts';
 import type { DecryptedScores, EncryptOptions, KeyGenerationOptions } from '../he/client.ts';
 import type { LinearModel } from '../he/model.ts';
+import { assertBytes, assertInteger } from '../internal/assert.ts';
+import type { ClientKeyInfo } from '../worker/client-api.ts';
+import { assembleBatch, assembleScores, planDecrypt, planEncrypt } from '../worker/client-parts.ts';
 import { WorkerError } from '../worker/errors.ts';
 import { type ClientWorkerApi, type Envelope, type KeySetInfo, unwrap } from './protocol.ts';
 
@@ -53,6 +63,13 @@ export interface BrowserClientOptions {
   readonly worker?: Worker;
   /** Where the client worker module is, when not next to this module (`./client-worker.js`). */
   readonly workerUrl?: string | URL;
+  /**
+   * Client workers to encrypt and decrypt on (default 1). With more, one call is cut into ranges of
+   * ciphertexts, one per worker, and joined into what one worker gives (`HeClientPool` in
+   * `confide/worker` does the same in Node); the secret key goes from the worker that generated it
+   * to the others through `MessagePort`s, never through the page. Not with `worker`.
+   */
+  readonly workers?: number;
 }
 
 /** The page-side handle on a client worker. Methods mirror `HeClient`'s (`confide/he`), asynchronously. */
@@ -83,17 +100,21 @@ export interface BrowserHeClient {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-function workerFor(options: BrowserClientOptions): Worker {
+/** Most client workers one browser client starts. */
+const MAX_WORKERS = 64;
+
+function workerFor(options: BrowserClientOptions, index: number): Worker {
   if (options.worker !== undefined) return options.worker;
-  if (typeof Worker !== 'function') {
-    throw new WorkerError(
-      'WORKER_START_FAILED',
-      'this runtime has no Web Workers: confide/browser runs in browsers',
-    );
+  if (typeof Worker === 'function') {
+    const name = index === 0 ? 'confide-client' : `confide-client-${index}`;
+    return options.workerUrl === undefined
+      ? new Worker(new URL('./client-worker.js', import.meta.url), { type: 'module', name })
+      : new Worker(options.workerUrl, { type: 'module', name });
   }
-  return options.workerUrl === undefined
-    ? new Worker(new URL('./client-worker.js', import.meta.url), { type: 'module', name: 'confide-client' })
-    : new Worker(options.workerUrl, { type: 'module', name: 'confide-client' });
+  throw new WorkerError(
+    'WORKER_START_FAILED',
+    'this runtime has no Web Workers: confide/browser runs in browsers',
+  );
 }
 
 function absolute(url: unknown, name: string): string {
@@ -121,8 +142,16 @@ export async function createBrowserClient(options: BrowserClientOptions = {}): P
   }
   const wasmUrl = options.wasmUrl === undefined ? undefined : absolute(options.wasmUrl, 'wasmUrl');
   if (options.workerUrl !== undefined) absolute(options.workerUrl, 'workerUrl');
-  const worker = workerFor(options);
-  const remote: Remote<ClientWorkerApi> = wrap<ClientWorkerApi>(worker);
+  const count = options.workers === undefined ? 1 : assertInteger(options.workers, 'workers', 1, MAX_WORKERS);
+  if (count > 1 && options.worker !== undefined) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      'workers > 1 starts its own client workers: pass workerUrl instead of worker',
+      { fields: ['worker'] },
+    );
+  }
+  const workers: Worker[] = [];
+  const remotes: Remote<ClientWorkerApi>[] = [];
   let closed = false;
   let started = false;
   let crash: ConfideError | undefined;
@@ -137,45 +166,132 @@ export async function createBrowserClient(options: BrowserClientOptions = {}): P
       : new WorkerError('WORKER_START_FAILED', `the confide client worker did not start: ${detail}`);
     onCrash(crash);
   };
-  worker.addEventListener('error', (event) => {
-    event.preventDefault();
-    crashWith(event.message || 'it failed to load or threw outside a call (check its URL and the console)');
-  });
-  worker.addEventListener('messageerror', () => crashWith('a message could not be deserialised'));
-
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    try {
+      if (!crash) await Promise.race([Promise.all(remotes.map((remote) => remote.dispose())), crashed]);
+    } catch {
+      // The workers are going away either way.
+    } finally {
+      closed = true;
+      for (const remote of remotes) remote[releaseProxy]();
+      for (const worker of workers) worker.terminate();
+    }
+  };
   const call = async <T>(what: string, work: () => Promise<Envelope<T>>): Promise<T> => {
     if (closed) throw new WorkerError('WORKER_CLOSED', `${what}: this browser client was closed`);
     if (crash) throw crash;
     return unwrap(await Promise.race([work(), crashed]));
   };
 
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    try {
-      if (!crash) await Promise.race([remote.dispose(), crashed]);
-    } catch {
-      // The worker is going away either way.
-    } finally {
-      closed = true;
-      remote[releaseProxy]();
-      worker.terminate();
-    }
-  };
-
   try {
-    await call('loading SEAL', () => remote.init(wasmUrl === undefined ? {} : { wasmUrl }));
+    for (let i = 0; i < count; i++) {
+      const worker = workerFor(options, i);
+      worker.addEventListener('error', (event) => {
+        event.preventDefault();
+        crashWith(
+          event.message || 'it failed to load or threw outside a call (check its URL and the console)',
+        );
+      });
+      worker.addEventListener('messageerror', () => crashWith('a message could not be deserialised'));
+      workers.push(worker);
+      remotes.push(wrap<ClientWorkerApi>(worker));
+    }
+    await Promise.all(
+      remotes.map((remote) =>
+        call('loading SEAL', () => remote.init(wasmUrl === undefined ? {} : { wasmUrl })),
+      ),
+    );
     started = true;
   } catch (error) {
     await close();
     throw error;
   }
 
+  const first = remotes[0] as Remote<ClientWorkerApi>;
+  if (count === 1) {
+    return {
+      createKeys: (model, keyOptions = {}) =>
+        call('generating keys', () => first.createKeys(model, keyOptions)),
+      exportEvaluationKeys: () => call('exporting evaluation keys', () => first.exportEvaluationKeys()),
+      encrypt: (rows, encryptOptions = {}) => call('encrypting', () => first.encrypt(rows, encryptOptions)),
+      decrypt: (result) => call('decrypting', () => first.decrypt(result)) as Promise<DecryptedScores>,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  }
+
+  // Several workers: the first generates the keys and hands them to the others; every call is cut
+  // into one range per worker (`worker/client-parts.ts`).
+  let info: ClientKeyInfo | undefined;
+  const keyInfo = (): ClientKeyInfo => {
+    if (!info)
+      throw new HeError('HE_NOT_INITIALISED', 'no key set in this worker yet: call createKeys first');
+    return info;
+  };
+  const createKeys = async (
+    model: LinearModel,
+    keyOptions: KeyGenerationOptions = {},
+  ): Promise<KeySetInfo> => {
+    info = undefined;
+    const created = await call('generating keys', () => first.createKeys(model, keyOptions));
+    const channels = remotes.slice(1).map(() => new MessageChannel());
+    const [shared] = await Promise.all([
+      call('sharing the keys with the other client workers', () =>
+        first.shareKeys(
+          transfer(
+            channels.map((c) => c.port1),
+            channels.map((c) => c.port1),
+          ),
+        ),
+      ),
+      ...remotes.slice(1).map((remote, i) => {
+        const port = (channels[i] as MessageChannel).port2;
+        return call('loading the keys in another client worker', () =>
+          remote.receiveKeys(transfer(port, [port])),
+        );
+      }),
+    ]);
+    info = shared as ClientKeyInfo;
+    return created;
+  };
+  const encrypt = async (rows: readonly ArrayLike<number>[], encryptOptions: EncryptOptions = {}) => {
+    if (closed) throw new WorkerError('WORKER_CLOSED', 'encrypting: this browser client was closed');
+    const keys = keyInfo();
+    const plan = planEncrypt(keys, rows, encryptOptions, count);
+    let done = 0;
+    const ranges = await Promise.all(
+      plan.parts.map(async ({ values, count: vectors }, i) => {
+        const remote = remotes[i % count] as Remote<ClientWorkerApi>;
+        const items = await call('encrypting', () =>
+          remote.encryptVectors(plan.layout, transfer(values, [values.buffer as ArrayBuffer]), vectors),
+        );
+        done += items.length;
+        plan.onProgress?.(done, plan.items);
+        return items;
+      }),
+    );
+    return assembleBatch(keys, plan, ranges);
+  };
+  const decrypt = async (result: Uint8Array): Promise<DecryptedScores> => {
+    if (closed) throw new WorkerError('WORKER_CLOSED', 'decrypting: this browser client was closed');
+    assertBytes(result, 'result');
+    const keys = keyInfo();
+    const plan = planDecrypt(keys, result, count);
+    const ranges = await Promise.all(
+      plan.parts.map((part, i) => {
+        const remote = remotes[i % count] as Remote<ClientWorkerApi>;
+        const buffers = part.items.map((item) => item.buffer as ArrayBuffer);
+        return call('decrypting', () => remote.decryptItems(transfer(part, buffers)));
+      }),
+    );
+    return assembleScores(keys, plan, ranges);
+  };
   return {
-    createKeys: (model, keyOptions = {}) =>
-      call('generating keys', () => remote.createKeys(model, keyOptions)),
-    exportEvaluationKeys: () => call('exporting evaluation keys', () => remote.exportEvaluationKeys()),
-    encrypt: (rows, encryptOptions = {}) => call('encrypting', () => remote.encrypt(rows, encryptOptions)),
-    decrypt: (result) => call('decrypting', () => remote.decrypt(result)) as Promise<DecryptedScores>,
+    createKeys,
+    exportEvaluationKeys: () => call('exporting evaluation keys', () => first.exportEvaluationKeys()),
+    encrypt,
+    decrypt,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -15,6 +15,7 @@
  */
 
 import type { Layout } from '../he/params.ts';
+import type { ClientKeyInfo, DecryptPart } from '../worker/client-api.ts';
 import { fromWire, type WireError } from '../worker/errors.ts';
 
 /** A worker call's outcome: a value, or an error in wire form. */
@@ -54,6 +55,19 @@ export interface ClientWorkerApi {
   encrypt(rows: readonly ArrayLike<number>[], options: unknown): Envelope<Uint8Array>;
   decrypt(result: Uint8Array): Envelope<unknown>;
   dispose(): Envelope<null>;
+  /**
+   * Several workers (`workers` > 1): loads this worker's key set for range work and sends a copy
+   * of the secret key file into each port, transferred (each port's other end is another client
+   * worker's {@link ClientWorkerApi.receiveKeys}); the page only passes the ports and never sees the
+   * key. Answers the key set's public facts.
+   */
+  shareKeys(ports: readonly MessagePort[]): Promise<Envelope<ClientKeyInfo>>;
+  /** Loads the secret key file that arrives on `port` (from another worker's `shareKeys`). */
+  receiveKeys(port: MessagePort): Promise<Envelope<null>>;
+  /** Encrypts a range of plain vectors (the client pool's `encryptVectors`, `worker/client-api.ts`). */
+  encryptVectors(layout: Layout, values: Float64Array, count: number): Envelope<Uint8Array[]>;
+  /** Decrypts a range of result ciphertexts (the client pool's `decryptItems`). */
+  decryptItems(part: DecryptPart): Envelope<Float64Array>;
 }
 
 /** The value of an envelope, or its error rebuilt on this side (same class and code). */

@@ -29,5 +29,8 @@ export interface WorkerHost {
 /** Starts worker number `index`. */
 export type Spawn = (index: number) => WorkerHost;
 
+/** Which built worker script a spawner starts by default: the inference pool's or the client pool's. */
+export type WorkerRole = 'inference' | 'client';
+
 /** Where the worker script is, for runtimes that need to be told. */
 export type WorkerScript = string | URL;

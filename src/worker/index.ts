@@ -11,13 +11,24 @@
  * worker boundary intact; a crashed worker fails its job with `WORKER_CRASHED` and is replaced; the
  * queue is bounded (`WORKER_QUEUE_FULL`); `close()` finishes started jobs and rejects the rest.
  *
- * Deliberately not here: secret keys (workers only ever hold evaluation keys), HTTP
- * (`confide he serve`).
+ * `HeClientPool` is the client side on the same worker host: one secret key, handed to its workers
+ * only through `HeClientPool.fromSecretKeys` / `fromClientSecret`, encrypting one batch or
+ * decrypting one result across every worker and writing the bytes `HeClient` would (see
+ * `client-pool.ts`). Inference workers never hold a secret key.
+ *
+ * Deliberately not here: HTTP (`confide he serve`), key generation (`HeClient.create`).
  *
  * @module
  */
 
 export type { WorkerCounters } from './api.ts';
+export type { ClientWorkerCounters } from './client-api.ts';
+export {
+  type ClientWorkerStats,
+  HeClientPool,
+  type HeClientPoolOptions,
+  type HeClientPoolStats,
+} from './client-pool.ts';
 export { WorkerError } from './errors.ts';
 export {
   InferencePool,

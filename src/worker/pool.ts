@@ -60,7 +60,7 @@ import { equalBytes, toHex } from '../internal/bytes.ts';
 import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
 import { SharedBuffers } from './buffers.ts';
 import { fromWire, WorkerError } from './errors.ts';
-import type { Spawn, WorkerHost } from './host.ts';
+import type { Spawn, WorkerHost, WorkerRole } from './host.ts';
 
 /** Options for {@link InferencePool.create}. */
 export interface InferencePoolOptions {
@@ -191,28 +191,32 @@ interface Copies {
   release(): void;
 }
 
-function defaultSize(): number {
+export function defaultSize(): number {
   const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
     ?.hardwareConcurrency;
   return typeof cores === 'number' && Number.isInteger(cores) && cores > 0 ? Math.min(cores, MAX_SIZE) : 1;
 }
 
-async function loadSpawner(script: string | URL | undefined): Promise<Spawn> {
+/** The spawner of this runtime (shared with the client pool, `client-pool.ts`). */
+export async function loadSpawner(
+  script: string | URL | undefined,
+  role: WorkerRole = 'inference',
+): Promise<Spawn> {
   const hasNode =
     typeof (globalThis as { process?: { getBuiltinModule?: unknown } }).process?.getBuiltinModule ===
     'function';
-  if (hasNode) return (await import('./spawn-node.ts')).nodeSpawner(script);
-  if (typeof Worker === 'function') return (await import('./spawn-browser.ts')).browserSpawner(script);
+  if (hasNode) return (await import('./spawn-node.ts')).nodeSpawner(script, role);
+  if (typeof Worker === 'function') return (await import('./spawn-browser.ts')).browserSpawner(script, role);
   throw new WorkerError('WORKER_START_FAILED', 'this runtime has neither worker_threads nor Web Workers');
 }
 
-function describe(error: unknown): string {
+export function describe(error: unknown): string {
   if (isConfideError(error)) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
 
 /** A comlink-level failure (not an envelope): the call never reached the worker's code. */
-function callError(error: unknown): Error {
+export function callError(error: unknown): Error {
   if (isConfideError(error)) return error;
   if ((error as { name?: unknown } | null)?.name === 'DataCloneError') {
     return new ConfideArgumentError(

@@ -16,16 +16,21 @@
  * @module
  */
 
-import type { Spawn, WorkerHost, WorkerScript } from './host.ts';
+import type { Spawn, WorkerHost, WorkerRole, WorkerScript } from './host.ts';
 
-/** A spawner for module Web Workers running `script` (default: the built `worker/entry.js`). */
-export function browserSpawner(script?: WorkerScript): Spawn {
+/**
+ * A spawner for module Web Workers running `script` (default: the built `worker/entry.js`, or
+ * `worker/client-entry.js` for the client pool).
+ */
+export function browserSpawner(script?: WorkerScript, role: WorkerRole = 'inference'): Spawn {
   return (index) => {
     // Written out in full, options included: bundlers only recognise this exact static form.
     const worker =
-      script === undefined
-        ? new Worker(new URL('./worker/entry.js', import.meta.url), { type: 'module' })
-        : new Worker(script, { type: 'module', name: `confide-inference-${index}` });
+      script !== undefined
+        ? new Worker(script, { type: 'module', name: `confide-${role}-${index}` })
+        : role === 'client'
+          ? new Worker(new URL('./worker/client-entry.js', import.meta.url), { type: 'module' })
+          : new Worker(new URL('./worker/entry.js', import.meta.url), { type: 'module' });
     let listener: ((reason: string, cause?: unknown) => void) | undefined;
     let stopped = false;
     const stop = (reason: string, cause?: unknown) => {

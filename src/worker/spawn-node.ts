@@ -17,7 +17,7 @@
 
 import type { Worker } from 'node:worker_threads';
 import { WorkerError } from './errors.ts';
-import type { Spawn, WorkerHost, WorkerScript } from './host.ts';
+import type { Spawn, WorkerHost, WorkerRole, WorkerScript } from './host.ts';
 import { nodeEndpoint } from './node-endpoint.ts';
 
 type Builtin = <T>(id: string) => T;
@@ -28,16 +28,21 @@ function builtin<T>(id: string): T {
   return get<T>(id);
 }
 
-/** The built worker script next to this module (or in dist/ when running from the sources). */
-export function defaultNodeScript(): URL {
+/**
+ * The built worker script next to this module (or in dist/ when running from the sources):
+ * `worker/entry.js` (inference) or `worker/client-entry.js` (client pool).
+ */
+export function defaultNodeScript(role: WorkerRole = 'inference'): URL {
+  const file = role === 'client' ? 'client-entry.js' : 'entry.js';
   const here = import.meta.url;
   return here.endsWith('.ts')
-    ? new URL('../../dist/worker/entry.js', here)
-    : new URL('./worker/entry.js', here);
+    ? new URL(`../../dist/worker/${file}`, here)
+    : new URL(`./worker/${file}`, here);
 }
 
-/** A spawner for `worker_threads` running `script` (default: the built `worker/entry.js`). */
-export function nodeSpawner(script: WorkerScript = defaultNodeScript()): Spawn {
+/** A spawner for `worker_threads` running `script` (default: the built script for `role`). */
+export function nodeSpawner(script?: WorkerScript, role: WorkerRole = 'inference'): Spawn {
+  script ??= defaultNodeScript(role);
   const threads = builtin<typeof import('node:worker_threads')>('node:worker_threads');
   const fs = builtin<typeof import('node:fs')>('node:fs');
   const url =
@@ -53,7 +58,7 @@ export function nodeSpawner(script: WorkerScript = defaultNodeScript()): Spawn {
     );
   }
   return (index) => {
-    const worker: Worker = new threads.Worker(url, { name: `confide-inference-${index}` });
+    const worker: Worker = new threads.Worker(url, { name: `confide-${role}-${index}` });
     let listener: ((reason: string, cause?: unknown) => void) | undefined;
     let failure: unknown;
     let terminating = false;

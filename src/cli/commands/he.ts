@@ -22,7 +22,7 @@ import {
   PRESETS,
   type PresetName,
 } from '../../he/index.ts';
-import { InferencePool } from '../../worker/index.ts';
+import { HeClientPool, InferencePool } from '../../worker/index.ts';
 import { integer, oneOf, positive } from '../flags.ts';
 import { addInputLimitOption, createIo } from '../io.ts';
 import { explainInfeasible, readModelFile, resolveInputBound } from '../model-inputs.ts';
@@ -136,6 +136,11 @@ async function keygen(flags: KeygenFlags): Promise<void> {
   }
 }
 
+/** `--workers N` of encrypt and decrypt: a client pool of N worker threads, or none for 1 (this thread). */
+function clientPool(client: HeClient, workers = 1): Promise<HeClientPool | undefined> {
+  return workers > 1 ? HeClientPool.fromClientSecret(client, { size: workers }) : Promise.resolve(undefined);
+}
+
 async function encrypt(flags: {
   keys: string;
   model: string;
@@ -145,6 +150,7 @@ async function encrypt(flags: {
   featureNames?: string;
   maxInputBytes?: number;
   quiet?: boolean;
+  workers?: number;
 }): Promise<void> {
   const maxBytes = flags.maxInputBytes;
   const model = await readModel(flags.model, flags.featureNames, maxBytes);
@@ -161,7 +167,8 @@ async function encrypt(flags: {
     const progress = startProgress('he encrypt', flags, rows.length, 'row');
     progress.phase(`encrypting ${rows.length} rows`);
     let rowsDone = 0;
-    const batch = client.encrypt(rows, {
+    await using pool = await clientPool(client, flags.workers);
+    const batch = await (pool ?? client).encrypt(rows, {
       layout,
       // Ciphertexts finish in row order: report them as the rows they carry.
       onProgress: (done, total) => {
@@ -342,6 +349,7 @@ async function decrypt(flags: {
   out: string;
   maxInputBytes?: number;
   quiet?: boolean;
+  workers?: number;
 }): Promise<void> {
   const maxBytes = flags.maxInputBytes;
   const progress = startProgress('he decrypt', flags, undefined, 'row');
@@ -351,7 +359,8 @@ async function decrypt(flags: {
   try {
     const result = await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes });
     progress.phase('decrypting the result');
-    const { predictions } = client.decrypt(result);
+    await using pool = await clientPool(client, flags.workers);
+    const { predictions } = await (pool ?? client).decrypt(result);
     progress.tick(predictions.length);
     progress.phase(`writing ${predictions.length} predictions`);
     await writeAtomic(flags.out, formatPredictionsCsv(client.model, predictions), { overwrite: true });
@@ -484,6 +493,11 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--out <file>', 'encrypted batch to write')
     .option('--layout <layout>', 'auto, batch or single', oneOf(['auto', 'batch', 'single']), 'auto')
     .option('--feature-names <list>', featureNamesHelp)
+    .option(
+      '--workers <n>',
+      'encrypt on N worker threads, 1 to 256 (default 1: this thread)',
+      integer(1, 256),
+    )
     .action(encrypt);
   addInputLimitOption(encryptCommand);
 
@@ -517,6 +531,11 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--keys <dir>', 'folder holding secret.key')
     .requiredOption('--in <file>', 'encrypted result')
     .requiredOption('--out <file>', 'predictions CSV to write')
+    .option(
+      '--workers <n>',
+      'decrypt on N worker threads, 1 to 256 (default 1: this thread)',
+      integer(1, 256),
+    )
     .action(decrypt);
   addInputLimitOption(decryptCommand);
 
