@@ -8,15 +8,22 @@
  * @module
  */
 
+import { createHash } from 'node:crypto';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runDemo } from '../../demo/demo.ts';
 import { ConfideArgumentError, HeError } from '../../errors.ts';
-import { formatPredictionsCsv, parseCsv, rowsForModel } from '../../he/csv.ts';
+import { isChunked } from '../../he/chunked.ts';
+import { formatPredictionsCsv, readCsvRows } from '../../he/csv.ts';
 import {
+  type ChunkCipher,
+  decryptStream,
+  defaultChunkRows,
+  encryptStream,
   HeClient,
   HeServer,
+  inferStream,
   type Layout,
   type LinearModel,
   PRESETS,
@@ -28,6 +35,7 @@ import { addInputLimitOption, createIo } from '../io.ts';
 import { explainInfeasible, readModelFile, resolveInputBound } from '../model-inputs.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { createProgress, type Progress } from '../progress.ts';
+import { openStream, writeStreamAtomic } from '../stream-io.ts';
 import { SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
 import { keygenSource, registerRemoteCommands, remoteKeygen, reportKeys } from './he-remote.ts';
 import { registerServeCommand } from './he-serve.ts';
@@ -136,45 +144,90 @@ async function keygen(flags: KeygenFlags): Promise<void> {
   }
 }
 
+/** The longest CSV record `he encrypt` reads without `--max-input-bytes` (records stream one at a time). */
+const CSV_RECORD_LIMIT = 1024 * 1024;
+
+/** Counts the rows `onChunk` reports into a progress reporter. */
+function rowTicker(progress: Progress): (rowsDone: number) => void {
+  let reported = 0;
+  return (rowsDone) => {
+    progress.tick(rowsDone - reported);
+    reported = rowsDone;
+  };
+}
+
+/** SHA-256 (hex) of every piece passing through, for attestations of streamed files. */
+function hashing<T extends Uint8Array | string>(
+  source: AsyncIterable<T>,
+  into: ReturnType<typeof createHash>,
+): AsyncGenerator<T> {
+  return (async function* () {
+    for await (const piece of source) {
+      into.update(piece);
+      yield piece;
+    }
+  })();
+}
+
+/**
+ * `confide he encrypt`: CSV rows → chunks of `--chunk-rows` rows → one v1 encrypted batch per
+ * chunk → a chunked (version 2) file, streamed, in bounded memory. Chunk encryption goes through
+ * one {@link ChunkCipher}: the in-process client here; a parallel client pool plugs in the same way.
+ */
 async function encrypt(flags: {
   keys: string;
   model: string;
   in: string;
   out: string;
   layout: string;
+  chunkRows?: number;
   featureNames?: string;
   maxInputBytes?: number;
   quiet?: boolean;
 }): Promise<void> {
   const maxBytes = flags.maxInputBytes;
+  if (flags.layout === 'both')
+    throw new HeError('HE_PARAMETERS_INVALID', '--layout for encrypt must be auto, batch or single');
   const model = await readModel(flags.model, flags.featureNames, maxBytes);
-  const table = parseCsv(await readText(flags.in, 'CSV', { kind: 'csv', maxBytes }));
-  const rows = rowsForModel(table, model);
-  const client = await HeClient.fromSecretKeys(
-    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
-    model,
-  );
+  const input = await openStream(flags.in, 'CSV');
   try {
-    const layout = flags.layout === 'auto' ? 'auto' : (parseLayouts(flags.layout)[0] as Layout);
-    if (flags.layout === 'both')
-      throw new HeError('HE_PARAMETERS_INVALID', '--layout for encrypt must be auto, batch or single');
-    const progress = startProgress('he encrypt', flags, rows.length, 'row');
-    progress.phase(`encrypting ${rows.length} rows`);
-    let rowsDone = 0;
-    const batch = client.encrypt(rows, {
-      layout,
-      // Ciphertexts finish in row order: report them as the rows they carry.
-      onProgress: (done, total) => {
-        const now = Math.floor((done / total) * rows.length);
-        progress.tick(now - rowsDone);
-        rowsDone = now;
-      },
+    const limit = maxBytes ?? CSV_RECORD_LIMIT;
+    const reader = readCsvRows(input.pieces, model.features, {
+      maxRecordChars: limit,
+      onRecordTooLong: (line) =>
+        new HeError(
+          'HE_INPUT_TOO_LARGE',
+          `the CSV record at line ${line} of '${flags.in}' is larger than ${limit} bytes; records are read one at a time: raise the limit with --max-input-bytes`,
+        ),
     });
-    progress.phase('writing the encrypted batch');
-    await writeAtomic(flags.out, batch, { overwrite: true });
-    progress.done();
+    // The header and the first rows are checked before the keys are read, as a whole-file read would.
+    const first = await reader.next();
+    const rows = (async function* () {
+      if (!first.done) yield first.value;
+      yield* reader;
+    })();
+    const client = await HeClient.fromSecretKeys(
+      await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
+      model,
+    );
+    try {
+      const layout = flags.layout === 'auto' ? 'auto' : (flags.layout as Layout);
+      // The seam for parallel encryption: any ChunkCipher (e.g. a client pool's) instead of the client.
+      const cipher: HeClient | ChunkCipher = client;
+      const chunkRows =
+        flags.chunkRows ?? defaultChunkRows(client.plan, layout === 'single' ? 'single' : 'batch');
+      const progress = startProgress('he encrypt', flags, undefined, 'row');
+      progress.phase(`encrypting rows in chunks of ${chunkRows}`);
+      await writeStreamAtomic(
+        flags.out,
+        encryptStream(cipher, rows, { layout, chunkRows, onChunk: rowTicker(progress) }),
+      );
+      progress.done();
+    } finally {
+      client.dispose();
+    }
   } finally {
-    client.dispose();
+    await input.close();
   }
 }
 
@@ -197,8 +250,10 @@ interface InferFlags {
 
 /** What one scored batch contributes to its attestation. */
 interface ScoredBatch {
-  readonly batch: Uint8Array;
-  readonly result: Uint8Array;
+  /** SHA-256 (hex) of the batch file's bytes. */
+  readonly batchDigest: string;
+  /** SHA-256 (hex) of the result file's bytes. */
+  readonly resultDigest: string;
   readonly keySetId: string;
   readonly parameters: { readonly [key: string]: JsonValue };
 }
@@ -256,12 +311,12 @@ async function attestationFor(
   const modelArtifact = { name: nameOf(flags.model), digest: await provenance.sha256Hex(modelBytes) };
   // Refuse an upstream that did not produce this model file before scoring anything.
   const model = upstream === undefined ? modelArtifact : provenance.linkInput(modelArtifact, upstream);
-  return async ({ batch, result, keySetId, parameters }) => {
+  return async ({ batchDigest, resultDigest, keySetId, parameters }) => {
     const attestation = await provenance.attestInferenceBatch(
       {
         model,
-        batch: { name: nameOf(flags.in), digest: await provenance.sha256Hex(batch) },
-        result: { name: nameOf(flags.out), digest: await provenance.sha256Hex(result) },
+        batch: { name: nameOf(flags.in), digest: batchDigest },
+        result: { name: nameOf(flags.out), digest: resultDigest },
         keySetId,
         parameters,
       },
@@ -285,12 +340,21 @@ async function infer(flags: InferFlags): Promise<void> {
     kind: 'container',
     maxBytes,
   });
-  const progress = startProgress('he infer', flags, 1, 'batch');
+  const input = await openStream(flags.in, 'encrypted batch');
+  const chunked = isChunked(input.head);
+  if (!chunked) await input.close();
+  const progress = chunked
+    ? startProgress('he infer', flags, undefined, 'row')
+    : startProgress('he infer', flags, 1, 'batch');
   if (workers !== undefined) progress.phase(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
   const pool = workers === undefined ? undefined : await InferencePool.create({ size: workers });
   try {
     const server = await HeServer.create(evaluationKeys, model, pool ? { pool } : {});
     try {
+      if (chunked) {
+        await inferChunked(flags, server, input, progress, attest);
+        return;
+      }
       const batch = await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes });
       progress.phase('scoring the encrypted batch');
       const started = performance.now();
@@ -304,8 +368,8 @@ async function infer(flags: InferFlags): Promise<void> {
       if (attest !== undefined) {
         const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
         attestation = await attest({
-          batch,
-          result,
+          batchDigest: createHash('sha256').update(batch).digest('hex'),
+          resultDigest: createHash('sha256').update(result).digest('hex'),
           keySetId: server.keySetId,
           parameters: {
             layout: summary.layout,
@@ -332,10 +396,87 @@ async function infer(flags: InferFlags): Promise<void> {
       await server.disposeAsync();
     }
   } finally {
+    if (chunked) await input.close();
     await pool?.close();
   }
 }
 
+/**
+ * `he infer` on a chunked batch: chunks stream from the file to the scorer (with `--workers N`,
+ * up to 2N chunks in flight on the pool, each worker checking and scoring only its chunks) and
+ * the scored chunks stream, in order, to a temporary file moved into place once the batch's end
+ * record has matched.
+ */
+async function inferChunked(
+  flags: InferFlags,
+  server: HeServer,
+  input: { readonly pieces: AsyncIterable<Uint8Array> },
+  progress: Progress,
+  attest: ((scored: ScoredBatch) => Promise<string>) | undefined,
+): Promise<void> {
+  const workers = flags.workers;
+  const batchHash = createHash('sha256');
+  const resultHash = createHash('sha256');
+  let meta: Readonly<Record<string, unknown>> = {};
+  let chunkRows = 0;
+  let rows = 0;
+  let chunks = 0;
+  const tick = rowTicker(progress);
+  progress.phase('scoring the encrypted batch chunk by chunk');
+  const started = performance.now();
+  const resultBytes = await writeStreamAtomic(
+    flags.out,
+    hashing(
+      inferStream(server, hashing(input.pieces, batchHash), {
+        concurrency: workers === undefined ? 1 : 2 * workers,
+        ...(flags.maxInputBytes === undefined ? {} : { maxChunkBytes: flags.maxInputBytes }),
+        onHeader: (metadata, perChunk) => {
+          meta = metadata;
+          chunkRows = perChunk;
+        },
+        onChunk: (done) => {
+          rows = done;
+          chunks++;
+          tick(done);
+        },
+      }),
+      resultHash,
+    ),
+  );
+  const millis = performance.now() - started;
+  const summary = { layout: meta.layout, rows, chunks, chunkRows, modelDigest: meta.model };
+  const extra = workers === undefined ? {} : { workers };
+  let attestation: string | undefined;
+  if (attest !== undefined) {
+    const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
+    attestation = await attest({
+      batchDigest: batchHash.digest('hex'),
+      resultDigest: resultHash.digest('hex'),
+      keySetId: server.keySetId,
+      parameters: {
+        layout: String(meta.layout),
+        rows,
+        chunks,
+        chunkRows,
+        modelCanonicalDigest: server.modelDigest,
+        ckks: { polyModulusDegree, coeffModulusBits: [...coeffModulusBits], scaleBits },
+        ...extra,
+      },
+    });
+  }
+  progress.done();
+  if (flags.json)
+    json({
+      ...summary,
+      keySetId: server.keySetId,
+      millis,
+      resultBytes,
+      ...extra,
+      ...(attestation === undefined ? {} : { attestation }),
+    });
+}
+
+/** `he decrypt`: a chunked result streams chunk by chunk into predictions.csv; a v1 result is read whole. */
 async function decrypt(flags: {
   keys: string;
   in: string;
@@ -349,6 +490,33 @@ async function decrypt(flags: {
     await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
   );
   try {
+    const input = await openStream(flags.in, 'encrypted result');
+    if (isChunked(input.head)) {
+      try {
+        // The seam for parallel decryption: any ChunkCipher (e.g. a client pool's) instead of the client.
+        const cipher: HeClient | ChunkCipher = client;
+        progress.phase('decrypting the result chunk by chunk');
+        const scores = decryptStream(cipher, input.pieces, {
+          ...(maxBytes === undefined ? {} : { maxChunkBytes: maxBytes }),
+          onChunk: rowTicker(progress),
+        });
+        await writeStreamAtomic(
+          flags.out,
+          (async function* () {
+            let header = true;
+            for await (const chunk of scores) {
+              yield formatPredictionsCsv(client.model, chunk.predictions, { header });
+              header = false;
+            }
+          })(),
+        );
+        progress.done();
+      } finally {
+        await input.close();
+      }
+      return;
+    }
+    await input.close();
     const result = await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes });
     progress.phase('decrypting the result');
     const { predictions } = client.decrypt(result);
@@ -477,19 +645,28 @@ export function registerHeCommands(program: Command): void {
 
   const encryptCommand = he
     .command('encrypt')
-    .description('encrypt the model features of a CSV (columns matched by name) with the client keys')
+    .description(
+      'encrypt the model features of a CSV (columns matched by name) with the client keys into a chunked file, streamed in bounded memory',
+    )
     .requiredOption('--keys <dir>', 'folder holding secret.key')
     .requiredOption('--model <file>', 'the model the keys were generated for')
     .requiredOption('--in <file>', 'CSV with a header row')
     .requiredOption('--out <file>', 'encrypted batch to write')
     .option('--layout <layout>', 'auto, batch or single', oneOf(['auto', 'batch', 'single']), 'auto')
+    .option(
+      '--chunk-rows <n>',
+      'rows per chunk of the output file (default 4 × slots, 16384 at N=8192; 256 for --layout single); peak memory ≈ 200 MiB + 3 × chunk rows × (ciphertext bytes per row + 24 × features), see README',
+      integer(1, 1 << 24),
+    )
     .option('--feature-names <list>', featureNamesHelp)
     .action(encrypt);
   addInputLimitOption(encryptCommand);
 
   const inferCommand = he
     .command('infer')
-    .description('score an encrypted batch with evaluation keys only')
+    .description(
+      'score an encrypted batch with evaluation keys only (a chunked batch streams chunk by chunk into a chunked result)',
+    )
     .requiredOption('--eval-keys <file>', 'evaluation.keys from the client')
     .requiredOption('--model <file>', 'confide/linear-model@1 JSON or ONNX')
     .requiredOption('--in <file>', 'encrypted batch')
@@ -497,7 +674,7 @@ export function registerHeCommands(program: Command): void {
     .option('--feature-names <list>', featureNamesHelp)
     .option(
       '--workers <n>',
-      'score on a pool of N worker threads, 1 to 256 (a lone batch is cut across them)',
+      'score on a pool of N worker threads, 1 to 256 (chunks of a chunked batch are spread over them, up to 2N in flight; a lone v1 batch is cut across them)',
       integer(1, 256),
     )
     .option('--attest-key <file>', 'sign an inference-batch lineage attestation with this private key (PEM)')
