@@ -655,7 +655,7 @@ export function registerHeCommands(program: Command): void {
     .option('--layout <layout>', 'auto, batch or single', oneOf(['auto', 'batch', 'single']), 'auto')
     .option(
       '--chunk-rows <n>',
-      'rows per chunk of the output file (default 4 × slots, 16384 at N=8192; 256 for --layout single); peak memory ≈ 200 MiB + 3 × chunk rows × (ciphertext bytes per row + 24 × features), see README',
+      'rows per chunk of the output file (default 4 × slots, 16384 at N=8192; 256 with --layout single); peak memory ≈ 200 MiB + 2 × chunk rows × features × 250 bytes, whatever the row count (README)',
       integer(1, 1 << 24),
     )
     .option('--feature-names <list>', featureNamesHelp)
