@@ -37,8 +37,44 @@ function ioFailure(action: string, path: string, what: string, error: unknown): 
 /** An open input: its first bytes (up to 6) and all its bytes as pieces, from the start. */
 export interface StreamInput {
   readonly head: Uint8Array;
+  /** A regular file (which can be opened again), not a pipe, FIFO or device. */
+  readonly regular: boolean;
   readonly pieces: AsyncIterable<Uint8Array>;
   close(): Promise<void>;
+}
+
+/**
+ * All bytes of a stream input (a version-1 container through a pipe, FIFO or device, which
+ * cannot be opened again), at most `limit`: past it `HE_INPUT_TOO_LARGE`. Input that does not
+ * start with the container magic is returned after its first bytes, for the decoder to refuse.
+ */
+export async function readAll(
+  input: StreamInput,
+  limit: number,
+  what: string,
+  path: string,
+): Promise<Uint8Array> {
+  const magic = [0x43, 0x4e, 0x46, 0x44];
+  if (input.head.length < 4 || magic.some((b, i) => input.head[i] !== b)) return input.head;
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const piece of input.pieces) {
+    total += piece.length;
+    if (total > limit) {
+      throw new HeError(
+        'HE_INPUT_TOO_LARGE',
+        `the ${what} '${path}' is larger than ${limit} bytes; raise the limit with --max-input-bytes`,
+      );
+    }
+    parts.push(piece.slice());
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }
 
 /** Opens `path` for streaming; `HE_IO` when it cannot be opened or read. */
@@ -59,7 +95,9 @@ export async function openStream(path: string, what: string): Promise<StreamInpu
     }
   };
   let head: Uint8Array;
+  let regular: boolean;
   try {
+    regular = (await handle.stat()).isFile();
     head = await read(6);
     while (head.length > 0 && head.length < 6) {
       const more = await read(6 - head.length);
@@ -76,6 +114,7 @@ export async function openStream(path: string, what: string): Promise<StreamInpu
   const first = head;
   return {
     head: first,
+    regular,
     pieces: {
       async *[Symbol.asyncIterator]() {
         if (first.length > 0) yield first;

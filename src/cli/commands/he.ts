@@ -31,11 +31,11 @@ import {
 } from '../../he/index.ts';
 import { InferencePool } from '../../worker/index.ts';
 import { integer, oneOf, positive } from '../flags.ts';
-import { addInputLimitOption, createIo } from '../io.ts';
+import { addInputLimitOption, createIo, INPUT_LIMITS } from '../io.ts';
 import { explainInfeasible, readModelFile, resolveInputBound } from '../model-inputs.ts';
 import { readPrivateKey } from '../private-key.ts';
 import { createProgress, type Progress } from '../progress.ts';
-import { openStream, writeStreamAtomic } from '../stream-io.ts';
+import { openStream, readAll, writeStreamAtomic } from '../stream-io.ts';
 import { SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
 import { keygenSource, registerRemoteCommands, remoteKeygen, reportKeys } from './he-remote.ts';
 import { registerServeCommand } from './he-serve.ts';
@@ -342,6 +342,10 @@ async function infer(flags: InferFlags): Promise<void> {
   });
   const input = await openStream(flags.in, 'encrypted batch');
   const chunked = isChunked(input.head);
+  // A version-1 batch is read whole: again from the file, or on from a pipe that cannot be reopened.
+  let piped: Uint8Array | undefined;
+  if (!chunked && !input.regular)
+    piped = await readAll(input, maxBytes ?? INPUT_LIMITS.container, 'encrypted batch', flags.in);
   if (!chunked) await input.close();
   const progress = chunked
     ? startProgress('he infer', flags, undefined, 'row')
@@ -355,7 +359,7 @@ async function infer(flags: InferFlags): Promise<void> {
         await inferChunked(flags, server, input, progress, attest);
         return;
       }
-      const batch = await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes });
+      const batch = piped ?? (await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes }));
       progress.phase('scoring the encrypted batch');
       const started = performance.now();
       const { result, summary } = await server.infer(batch);
@@ -516,8 +520,11 @@ async function decrypt(flags: {
       }
       return;
     }
+    const piped = input.regular
+      ? undefined
+      : await readAll(input, maxBytes ?? INPUT_LIMITS.container, 'encrypted result', flags.in);
     await input.close();
-    const result = await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes });
+    const result = piped ?? (await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes }));
     progress.phase('decrypting the result');
     const { predictions } = client.decrypt(result);
     progress.tick(predictions.length);
