@@ -22,8 +22,9 @@
  * Peak RSS of each child process is `process.resourceUsage().maxRSS`, reported by a preload
  * module on exit. Every step runs in a fresh child process.
  *
- * Flags: `--rows 65536,262144` (default), `--huge` (adds 10^7 rows: about 3 GB of CSV and 8 GB
- * of ciphertext on disk), `--tmp DIR` (where the files go, default the OS temp folder).
+ * Flags: `--rows 65536,262144` (default), `--huge` (adds 10^7 rows: about 2 GB of CSV and 8 GB
+ * of ciphertext on disk), `--tmp DIR` (where the files go, default the OS temp folder), `--note
+ * TEXT` (a line under the heading, e.g. the machine's load).
  * Environment: BENCH_OUT (results file, default bench/RESULTS.md; "-" for none).
  */
 
@@ -294,6 +295,7 @@ async function main() {
   lines.push(
     `Machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.versions.node}, ${os.platform()} ${os.release()}. Date: ${new Date().toISOString()}. Command: \`npm run bench:pipeline -- ${process.argv.slice(2).join(' ')}\`.`,
     '',
+    ...(arg('--note') === undefined ? [] : [`**${arg('--note')}**`, '']),
     'Each cell: wall time, rows/s, peak RSS of that process. CLI steps include process start and key loading. Encrypt and decrypt use one thread (client pool not yet wired: ENCRYPT_WORKERS in bench/pipeline.mjs).',
     '',
   );

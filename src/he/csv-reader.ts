@@ -18,7 +18,8 @@
  * @module
  */
 
-import { HeError } from '../errors.ts';
+import { ConfideArgumentError, HeError } from '../errors.ts';
+import { assertInteger, assertObject } from '../internal/assert.ts';
 
 /** Options of {@link readCsvRows}. */
 export interface ReadCsvRowsOptions {
@@ -117,14 +118,19 @@ export async function* readCsvRows(
   options: ReadCsvRowsOptions = {},
 ): AsyncGenerator<Float64Array[], void, undefined> {
   if (!Array.isArray(features) || features.length === 0 || features.some((f) => typeof f !== 'string')) {
-    throw invalid('features must be a non-empty array of column names');
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'features must be a non-empty array of column names', {
+      fields: ['features'],
+    });
   }
-  const batchRows = options.batchRows ?? 4096;
-  const maxRecord = options.maxRecordChars ?? 1024 * 1024;
-  if (!Number.isSafeInteger(batchRows) || batchRows < 1)
-    throw invalid('batchRows must be a positive integer');
-  if (!Number.isSafeInteger(maxRecord) || maxRecord < 1)
-    throw invalid('maxRecordChars must be a positive integer');
+  assertObject(options, 'options');
+  const batchRows =
+    options.batchRows === undefined
+      ? 4096
+      : assertInteger(options.batchRows, 'options.batchRows', 1, 1 << 24);
+  const maxRecord =
+    options.maxRecordChars === undefined
+      ? 1024 * 1024
+      : assertInteger(options.maxRecordChars, 'options.maxRecordChars', 1, 2 ** 30);
   const tooLong =
     options.onRecordTooLong ??
     ((line: number, limit: number) => invalid(`line ${line}: a record is longer than ${limit} characters`));

@@ -156,11 +156,12 @@ function rowTicker(progress: Progress): (rowsDone: number) => void {
   };
 }
 
-/** SHA-256 (hex) of every piece passing through, for attestations of streamed files. */
+/** SHA-256 (hex) of every piece passing through, for attestations of streamed files; `source` itself without one. */
 function hashing<T extends Uint8Array | string>(
   source: AsyncIterable<T>,
-  into: ReturnType<typeof createHash>,
-): AsyncGenerator<T> {
+  into: ReturnType<typeof createHash> | undefined,
+): AsyncIterable<T> {
+  if (into === undefined) return source;
   return (async function* () {
     for await (const piece of source) {
       into.update(piece);
@@ -419,8 +420,9 @@ async function inferChunked(
   attest: ((scored: ScoredBatch) => Promise<string>) | undefined,
 ): Promise<void> {
   const workers = flags.workers;
-  const batchHash = createHash('sha256');
-  const resultHash = createHash('sha256');
+  // Hashed on the way through only when an attestation needs the files' digests.
+  const batchHash = attest === undefined ? undefined : createHash('sha256');
+  const resultHash = attest === undefined ? undefined : createHash('sha256');
   let meta: Readonly<Record<string, unknown>> = {};
   let chunkRows = 0;
   let rows = 0;
@@ -454,8 +456,8 @@ async function inferChunked(
   if (attest !== undefined) {
     const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
     attestation = await attest({
-      batchDigest: batchHash.digest('hex'),
-      resultDigest: resultHash.digest('hex'),
+      batchDigest: (batchHash as ReturnType<typeof createHash>).digest('hex'),
+      resultDigest: (resultHash as ReturnType<typeof createHash>).digest('hex'),
       keySetId: server.keySetId,
       parameters: {
         layout: String(meta.layout),
