@@ -205,8 +205,10 @@ export async function* readCsvRows(
         pos = parsed.end;
         continue;
       }
+      if (end - pos > maxRecord) throw tooLong(line, maxRecord);
       let stop = end;
-      if (stop > pos && text.charCodeAt(stop - 1) === 13) stop--;
+      // CRLF: the CR belongs to the line end; a CR at the very end of the text is a bare one.
+      if (nl !== -1 && stop > pos && text.charCodeAt(stop - 1) === 13) stop--;
       const body = text.slice(pos, stop);
       if (body.includes('\r')) throw invalid(`line ${line}: a bare carriage return`);
       record(body.split(','));

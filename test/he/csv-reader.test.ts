@@ -77,6 +77,7 @@ const INVALID = [
   'age,bmi,bp\n1,2,3\n"4,5,6\n', // unclosed quote
   'age,bmi,bp\n"1"x,2,3\n', // text after a closing quote
   'age,bmi,bp\r1,2,3\n', // bare CR
+  'age,bmi,bp\n1,2,3\r', // a CR ending the text is a bare one too
   '',
   'age,,bp\n1,2,3\n',
   'age,bmi,age\n1,2,3\n',
