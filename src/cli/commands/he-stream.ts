@@ -50,6 +50,7 @@ export function startProgress(
   });
 }
 
+/** Machine output (`--json`) on stdout. */
 export function json(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
