@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainLogistic, trainMultinomial } from '../src/demo/train.ts';
+import { readChunked } from '../src/he/chunked.ts';
 import { decodeContainer } from '../src/he/container.ts';
 import { parseCsv } from '../src/he/csv.ts';
 import { type LinearModel, predictFromScores, scorePlaintext } from '../src/he/model.ts';
@@ -182,7 +183,16 @@ describe('confide he', () => {
         'single',
       ),
     );
-    const batch = decodeContainer(new Uint8Array(await readFile(join(dir, 'few.bin'))), 'encrypted-batch');
+    // A chunked file: one chunk, a v1 batch of the 3 rows.
+    const chunks = [];
+    for await (const chunk of readChunked(
+      [new Uint8Array(await readFile(join(dir, 'few.bin')))],
+      'encrypted-batch',
+      () => {},
+    ))
+      chunks.push(chunk);
+    expect(chunks).toHaveLength(1);
+    const batch = decodeContainer((chunks[0] as { bytes: Uint8Array }).bytes, 'encrypted-batch');
     expect(batch.metadata.layout).toBe('single');
     expect(batch.items).toHaveLength(3);
   });

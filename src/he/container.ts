@@ -27,6 +27,11 @@
  * The digest detects corruption, not tampering: anyone can recompute it. Authenticity is
  * provenance's job (signed attestations over these bytes).
  *
+ * Format version 2 is the chunked form of encrypted batches and results, a header, a sequence of
+ * version-1 containers and an end record, streamed in bounded memory: `chunked.ts` documents it.
+ * This reader refuses it with `HE_CONTAINER_VERSION`; callers that accept both look at the
+ * version first (`isChunked`).
+ *
  * Deliberately not here: parsing SEAL's own bytes (`seal-bytes.ts`), any WASM.
  *
  * @module

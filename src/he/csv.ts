@@ -7,6 +7,10 @@
  * feature is an error naming it. Cells must be plain decimal numbers: NaN, Infinity, empty and
  * non-numeric cells are refused with their row and column, never read as 0 or NaN.
  *
+ * {@link readCsvRows} (`csv-reader.ts`) reads the same CSV as a stream, in bounded memory, straight to
+ * `Float64Array` rows; {@link formatPredictionsCsv} with `{ header: false }` writes the rows of one
+ * more chunk of predictions.
+ *
  * Deliberately not here: type inference, missing-value imputation, delimiters other than comma.
  *
  * @module
@@ -14,6 +18,8 @@
 
 import { HeError } from '../errors.ts';
 import { classLabels, type LinearModel, type ModelInterface, type Prediction } from './model.ts';
+
+export { type ReadCsvRowsOptions, readCsvRows } from './csv-reader.ts';
 
 /** A parsed CSV file: header names and string cells. */
 export interface CsvTable {
@@ -151,6 +157,12 @@ function quote(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+/** Options of {@link formatPredictionsCsv}. */
+export interface FormatPredictionsOptions {
+  /** Write the header line (default true); false for the second and later chunks of one file. */
+  readonly header?: boolean;
+}
+
 /**
  * Predictions as CSV, in input row order. Columns: regression `prediction`; binary
  * `score,probability,label`; multiclass `label` and one `probability_<class>` per class.
@@ -158,16 +170,19 @@ function quote(text: string): string {
 export function formatPredictionsCsv(
   model: LinearModel | ModelInterface,
   predictions: readonly Prediction[],
+  options: FormatPredictionsOptions = {},
 ): string {
   const lines: string[] = [];
-  if (model.task === 'regression') lines.push('prediction');
-  else if (model.task === 'binary-classification') lines.push('score,probability,label');
-  else lines.push(['label', ...classLabels(model).map((c) => quote(`probability_${c}`))].join(','));
+  if (options.header !== false) {
+    if (model.task === 'regression') lines.push('prediction');
+    else if (model.task === 'binary-classification') lines.push('score,probability,label');
+    else lines.push(['label', ...classLabels(model).map((c) => quote(`probability_${c}`))].join(','));
+  }
   for (const p of predictions) {
     if (p.task === 'regression') lines.push(formatNumber(p.prediction));
     else if (p.task === 'binary-classification')
       lines.push(`${formatNumber(p.score)},${formatNumber(p.probability)},${quote(p.label)}`);
     else lines.push([quote(p.label), ...p.probabilities.map(formatNumber)].join(','));
   }
-  return `${lines.join('\n')}\n`;
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }

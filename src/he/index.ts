@@ -9,6 +9,10 @@
  * ({@link planParameters}). Everything crosses the wire as versioned containers that are checked
  * before SEAL parses them. Errors are {@link HeError}s with stable codes.
  *
+ * Files of any row count stream as chunked containers (format version 2, `chunked.ts`):
+ * {@link encryptStream}, {@link inferStream} and {@link decryptStream} read and write them chunk
+ * by chunk in bounded memory; version-1 containers stay readable everywhere.
+ *
  * Reading feature rows from CSV and writing predictions as CSV is in `confide/he/csv`, apart from
  * the scoring API.
  *
@@ -69,10 +73,8 @@ export {
   type BatchPartition,
   type EncryptedShape,
   encryptedShape,
-  joinScoredParts,
   mergeEncryptedResults,
   partitionEncryptedBatch,
-  type ScoredPart,
   type SplitOptions,
   splitEncryptedBatch,
   type UnitRange,
@@ -87,3 +89,12 @@ export {
 } from './runtime.ts';
 export type { LoadedPair, ScoringPool } from './scoring-pool.ts';
 export { HeServer, type HeServerOptions, type InferenceResult, type InferenceSummary } from './server.ts';
+export {
+  type ChunkCipher,
+  type ChunkStreamOptions,
+  decryptStream,
+  defaultChunkRows,
+  type EncryptStreamOptions,
+  encryptStream,
+  inferStream,
+} from './stream.ts';

@@ -23,7 +23,8 @@
  * ({@link partRange}, the same cut), the worker checks the whole container and scores its range
  * (`scoreBatchPart` in `server.ts`, internal), and {@link joinScoredParts} writes the one result container. That saves
  * the calling thread a digest and a copy per part; {@link batchUnits} reads how many units a batch
- * has without its digest, for planning only.
+ * has without its digest, for planning only. These three and {@link ScoredPart} are internal: the
+ * worker pool imports them from this module; `confide/he` does not export them.
  *
  * Deliberately not here: workers, scheduling, anything that parses SEAL's bytes.
  *

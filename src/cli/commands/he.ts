@@ -3,17 +3,22 @@
  * out. The command names, flags, file layout and CSV columns are a stable contract that other
  * tools script against.
  *
+ * `he encrypt` streams CSV → chunked file (container version 2, `he/chunked.ts`); `he infer` and
+ * `he decrypt` stream a chunked input chunk by chunk (through `stream-io.ts`, outputs moved into
+ * place only once the input's end record matched) and read a version-1 input whole, as before.
+ *
  * Progress goes to stderr only when stderr is a terminal; machine output (`--json`) goes to stdout.
  *
  * @module
  */
 
+import { createHash } from 'node:crypto';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runDemo } from '../../demo/demo.ts';
 import { ConfideArgumentError, HeError } from '../../errors.ts';
-import { formatPredictionsCsv, parseCsv, rowsForModel } from '../../he/csv.ts';
+import { isChunked } from '../../he/chunked.ts';
 import {
   HeClient,
   HeServer,
@@ -22,15 +27,24 @@ import {
   PRESETS,
   type PresetName,
 } from '../../he/index.ts';
-import { HeClientPool, InferencePool } from '../../worker/index.ts';
+import { InferencePool } from '../../worker/index.ts';
 import { integer, oneOf, positive } from '../flags.ts';
-import { addInputLimitOption, createIo } from '../io.ts';
+import { addInputLimitOption, createIo, INPUT_LIMITS } from '../io.ts';
 import { explainInfeasible, readModelFile, resolveInputBound } from '../model-inputs.ts';
 import { readPrivateKey } from '../private-key.ts';
-import { createProgress, type Progress } from '../progress.ts';
+import { openStream, readAll } from '../stream-io.ts';
 import { SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
 import { keygenSource, registerRemoteCommands, remoteKeygen, reportKeys } from './he-remote.ts';
 import { registerServeCommand } from './he-serve.ts';
+import {
+  decrypt,
+  encrypt,
+  type InferFlags,
+  inferChunked,
+  json,
+  type ScoredBatch,
+  startProgress,
+} from './he-stream.ts';
 
 /** Every read and write of the `he` commands reports `HE_*` codes. */
 const { readBytes, readText, writeAtomic, refuseExisting } = createIo('HE');
@@ -39,21 +53,6 @@ const { readBytes, readText, writeAtomic, refuseExisting } = createIo('HE');
 function positiveOrAuto(value: string): string {
   if (value !== 'auto') positive(value);
   return value;
-}
-
-/** The progress reporter of one `he` command, on stderr; `--quiet` silences it. */
-function startProgress(label: string, flags: { quiet?: boolean }, total?: number, unit?: string): Progress {
-  return createProgress({
-    label,
-    stream: process.stderr,
-    quiet: flags.quiet === true,
-    ...(total === undefined ? {} : { total }),
-    ...(unit === undefined ? {} : { unit }),
-  });
-}
-
-function json(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 async function readModel(
@@ -136,82 +135,6 @@ async function keygen(flags: KeygenFlags): Promise<void> {
   }
 }
 
-/** `--workers N` of encrypt and decrypt: a client pool of N worker threads, or none for 1 (this thread). */
-function clientPool(client: HeClient, workers = 1): Promise<HeClientPool | undefined> {
-  return workers > 1 ? HeClientPool.fromClientSecret(client, { size: workers }) : Promise.resolve(undefined);
-}
-
-async function encrypt(flags: {
-  keys: string;
-  model: string;
-  in: string;
-  out: string;
-  layout: string;
-  featureNames?: string;
-  maxInputBytes?: number;
-  quiet?: boolean;
-  workers?: number;
-}): Promise<void> {
-  const maxBytes = flags.maxInputBytes;
-  const model = await readModel(flags.model, flags.featureNames, maxBytes);
-  const table = parseCsv(await readText(flags.in, 'CSV', { kind: 'csv', maxBytes }));
-  const rows = rowsForModel(table, model);
-  const client = await HeClient.fromSecretKeys(
-    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
-    model,
-  );
-  try {
-    const layout = flags.layout === 'auto' ? 'auto' : (parseLayouts(flags.layout)[0] as Layout);
-    if (flags.layout === 'both')
-      throw new HeError('HE_PARAMETERS_INVALID', '--layout for encrypt must be auto, batch or single');
-    const progress = startProgress('he encrypt', flags, rows.length, 'row');
-    progress.phase(`encrypting ${rows.length} rows`);
-    let rowsDone = 0;
-    await using pool = await clientPool(client, flags.workers);
-    const batch = await (pool ?? client).encrypt(rows, {
-      layout,
-      // Ciphertexts finish in row order: report them as the rows they carry.
-      onProgress: (done, total) => {
-        const now = Math.floor((done / total) * rows.length);
-        progress.tick(now - rowsDone);
-        rowsDone = now;
-      },
-    });
-    progress.phase('writing the encrypted batch');
-    await writeAtomic(flags.out, batch, { overwrite: true });
-    progress.done();
-  } finally {
-    client.dispose();
-  }
-}
-
-/** Flags of `confide he infer`. */
-interface InferFlags {
-  evalKeys: string;
-  model: string;
-  in: string;
-  out: string;
-  featureNames?: string;
-  json?: boolean;
-  workers?: number;
-  attestKey?: string;
-  attestation?: string;
-  modelAttestation?: string;
-  maxInputBytes?: number;
-  passwordFile?: string;
-  quiet?: boolean;
-}
-
-/** What one scored batch contributes to its attestation. */
-interface ScoredBatch {
-  readonly batch: Uint8Array;
-  readonly result: Uint8Array;
-  readonly keySetId: string;
-  readonly parameters: { readonly [key: string]: JsonValue };
-}
-
-type JsonValue = import('../../provenance/index.ts').JsonValue;
-
 /**
  * `--attest-key KEY --attestation OUT [--model-attestation UPSTREAM]`: checks the flags and reads
  * the key before any scoring, and returns the function that signs the batch's attestation
@@ -263,12 +186,12 @@ async function attestationFor(
   const modelArtifact = { name: nameOf(flags.model), digest: await provenance.sha256Hex(modelBytes) };
   // Refuse an upstream that did not produce this model file before scoring anything.
   const model = upstream === undefined ? modelArtifact : provenance.linkInput(modelArtifact, upstream);
-  return async ({ batch, result, keySetId, parameters }) => {
+  return async ({ batchDigest, resultDigest, keySetId, parameters }) => {
     const attestation = await provenance.attestInferenceBatch(
       {
         model,
-        batch: { name: nameOf(flags.in), digest: await provenance.sha256Hex(batch) },
-        result: { name: nameOf(flags.out), digest: await provenance.sha256Hex(result) },
+        batch: { name: nameOf(flags.in), digest: batchDigest },
+        result: { name: nameOf(flags.out), digest: resultDigest },
         keySetId,
         parameters,
       },
@@ -292,13 +215,26 @@ async function infer(flags: InferFlags): Promise<void> {
     kind: 'container',
     maxBytes,
   });
-  const progress = startProgress('he infer', flags, 1, 'batch');
+  const input = await openStream(flags.in, 'encrypted batch');
+  const chunked = isChunked(input.head);
+  // A version-1 batch is read whole: again from the file, or on from a pipe that cannot be reopened.
+  let piped: Uint8Array | undefined;
+  if (!chunked && !input.regular)
+    piped = await readAll(input, maxBytes ?? INPUT_LIMITS.container, 'encrypted batch', flags.in);
+  if (!chunked) await input.close();
+  const progress = chunked
+    ? startProgress('he infer', flags, undefined, 'row')
+    : startProgress('he infer', flags, 1, 'batch');
   if (workers !== undefined) progress.phase(`starting ${workers} worker${workers === 1 ? '' : 's'}`);
   const pool = workers === undefined ? undefined : await InferencePool.create({ size: workers });
   try {
     const server = await HeServer.create(evaluationKeys, model, pool ? { pool } : {});
     try {
-      const batch = await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes });
+      if (chunked) {
+        await inferChunked(flags, server, input, progress, attest);
+        return;
+      }
+      const batch = piped ?? (await readBytes(flags.in, 'encrypted batch', { kind: 'container', maxBytes }));
       progress.phase('scoring the encrypted batch');
       const started = performance.now();
       const { result, summary } = await server.infer(batch);
@@ -311,8 +247,8 @@ async function infer(flags: InferFlags): Promise<void> {
       if (attest !== undefined) {
         const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
         attestation = await attest({
-          batch,
-          result,
+          batchDigest: createHash('sha256').update(batch).digest('hex'),
+          resultDigest: createHash('sha256').update(result).digest('hex'),
           keySetId: server.keySetId,
           parameters: {
             layout: summary.layout,
@@ -339,34 +275,8 @@ async function infer(flags: InferFlags): Promise<void> {
       await server.disposeAsync();
     }
   } finally {
+    if (chunked) await input.close();
     await pool?.close();
-  }
-}
-
-async function decrypt(flags: {
-  keys: string;
-  in: string;
-  out: string;
-  maxInputBytes?: number;
-  quiet?: boolean;
-  workers?: number;
-}): Promise<void> {
-  const maxBytes = flags.maxInputBytes;
-  const progress = startProgress('he decrypt', flags, undefined, 'row');
-  const client = await HeClient.fromSecretKeys(
-    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
-  );
-  try {
-    const result = await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes });
-    progress.phase('decrypting the result');
-    await using pool = await clientPool(client, flags.workers);
-    const { predictions } = await (pool ?? client).decrypt(result);
-    progress.tick(predictions.length);
-    progress.phase(`writing ${predictions.length} predictions`);
-    await writeAtomic(flags.out, formatPredictionsCsv(client.model, predictions), { overwrite: true });
-    progress.done();
-  } finally {
-    client.dispose();
   }
 }
 
@@ -486,12 +396,19 @@ export function registerHeCommands(program: Command): void {
 
   const encryptCommand = he
     .command('encrypt')
-    .description('encrypt the model features of a CSV (columns matched by name) with the client keys')
+    .description(
+      'encrypt the model features of a CSV (columns matched by name) with the client keys into a chunked file, streamed in bounded memory',
+    )
     .requiredOption('--keys <dir>', 'folder holding secret.key')
     .requiredOption('--model <file>', 'the model the keys were generated for')
     .requiredOption('--in <file>', 'CSV with a header row')
     .requiredOption('--out <file>', 'encrypted batch to write')
     .option('--layout <layout>', 'auto, batch or single', oneOf(['auto', 'batch', 'single']), 'auto')
+    .option(
+      '--chunk-rows <n>',
+      'rows per chunk of the output file (default 4 × slots, 16384 at N=8192; 256 with --layout single); peak memory ≈ 200 MiB + 2 × chunk rows × features × 250 bytes, whatever the row count (README)',
+      integer(1, 1 << 24),
+    )
     .option('--feature-names <list>', featureNamesHelp)
     .option(
       '--workers <n>',
@@ -503,7 +420,9 @@ export function registerHeCommands(program: Command): void {
 
   const inferCommand = he
     .command('infer')
-    .description('score an encrypted batch with evaluation keys only')
+    .description(
+      'score an encrypted batch with evaluation keys only (a chunked batch streams chunk by chunk into a chunked result)',
+    )
     .requiredOption('--eval-keys <file>', 'evaluation.keys from the client')
     .requiredOption('--model <file>', 'confide/linear-model@1 JSON or ONNX')
     .requiredOption('--in <file>', 'encrypted batch')
@@ -511,7 +430,7 @@ export function registerHeCommands(program: Command): void {
     .option('--feature-names <list>', featureNamesHelp)
     .option(
       '--workers <n>',
-      'score on a pool of N worker threads, 1 to 256 (a lone batch is cut across them)',
+      'score on a pool of N worker threads, 1 to 256 (chunks of a chunked batch are spread over them, up to 2N in flight; a lone v1 batch is cut across them)',
       integer(1, 256),
     )
     .option('--attest-key <file>', 'sign an inference-batch lineage attestation with this private key (PEM)')

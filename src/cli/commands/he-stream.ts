@@ -1,0 +1,347 @@
+/**
+ * The streaming side of `confide he encrypt | infer | decrypt`: CSV → chunked batch (`encrypt`),
+ * chunked batch → chunked result (`inferChunked`, called by `he infer` for a version-2 input) and
+ * result → predictions.csv (`decrypt`, chunked or version 1), plus the flags and helpers the `he`
+ * commands share. Chunk encryption and decryption go through one `ChunkCipher` (the in-process
+ * `HeClient` here), the seam for a client pool. Outputs are written through `stream-io.ts`: a
+ * temporary file moved into place only once the input's end record matched.
+ *
+ * Deliberately not here: command registration and the whole-file commands (`he.ts`).
+ *
+ * @module
+ */
+
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { HeError } from '../../errors.ts';
+import { isChunked } from '../../he/chunked.ts';
+import { formatPredictionsCsv, readCsvRows } from '../../he/csv.ts';
+import {
+  type ChunkCipher,
+  type DecryptedScores,
+  decryptStream,
+  defaultChunkRows,
+  encryptStream,
+  HeClient,
+  type HeServer,
+  inferStream,
+  type Layout,
+} from '../../he/index.ts';
+import { HeClientPool } from '../../worker/index.ts';
+import { createIo, INPUT_LIMITS } from '../io.ts';
+import { readModelFile } from '../model-inputs.ts';
+import { createProgress, type Progress } from '../progress.ts';
+import { openStream, readAll, writeStreamAtomic } from '../stream-io.ts';
+import { SECRET_KEY_FILE } from './he-keys.ts';
+
+const { readBytes, writeAtomic } = createIo('HE');
+
+/** The progress reporter of one `he` command, on stderr; `--quiet` silences it. */
+export function startProgress(
+  label: string,
+  flags: { quiet?: boolean },
+  total?: number,
+  unit?: string,
+): Progress {
+  return createProgress({
+    label,
+    stream: process.stderr,
+    quiet: flags.quiet === true,
+    ...(total === undefined ? {} : { total }),
+    ...(unit === undefined ? {} : { unit }),
+  });
+}
+
+/** Machine output (`--json`) on stdout. */
+export function json(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Flags of `confide he infer`. */
+export interface InferFlags {
+  evalKeys: string;
+  model: string;
+  in: string;
+  out: string;
+  featureNames?: string;
+  json?: boolean;
+  workers?: number;
+  attestKey?: string;
+  attestation?: string;
+  modelAttestation?: string;
+  maxInputBytes?: number;
+  passwordFile?: string;
+  quiet?: boolean;
+}
+
+/** What one scored batch contributes to its attestation. */
+export interface ScoredBatch {
+  /** SHA-256 (hex) of the batch file's bytes. */
+  readonly batchDigest: string;
+  /** SHA-256 (hex) of the result file's bytes. */
+  readonly resultDigest: string;
+  readonly keySetId: string;
+  readonly parameters: { readonly [key: string]: JsonValue };
+}
+
+export type JsonValue = import('../../provenance/index.ts').JsonValue;
+
+/** The longest CSV record `he encrypt` reads without `--max-input-bytes` (records stream one at a time). */
+const CSV_RECORD_LIMIT = 1024 * 1024;
+
+/** Counts the rows `onChunk` reports into a progress reporter. */
+export function rowTicker(progress: Progress): (rowsDone: number) => void {
+  let reported = 0;
+  return (rowsDone) => {
+    progress.tick(rowsDone - reported);
+    reported = rowsDone;
+  };
+}
+
+/** SHA-256 (hex) of every piece passing through, for attestations of streamed files; `source` itself without one. */
+function hashing<T extends Uint8Array | string>(
+  source: AsyncIterable<T>,
+  into: ReturnType<typeof createHash> | undefined,
+): AsyncIterable<T> {
+  if (into === undefined) return source;
+  return (async function* () {
+    for await (const piece of source) {
+      into.update(piece);
+      yield piece;
+    }
+  })();
+}
+
+/**
+ * `--workers N` of encrypt and decrypt: for N > 1, a client pool of N worker threads holding the
+ * keys, as a {@link ChunkCipher} (one chunk is itself split across the workers); for 1, this thread.
+ */
+async function chunkCipher(
+  client: HeClient,
+  workers: number | undefined,
+): Promise<{ cipher: HeClient | ChunkCipher; concurrency: number; close(): Promise<void> }> {
+  if (workers === undefined || workers <= 1) return { cipher: client, concurrency: 1, close: async () => {} };
+  const pool = await HeClientPool.fromClientSecret(client, { size: workers });
+  return {
+    cipher: {
+      plan: client.plan,
+      encryptChunk: (rows, layout) => pool.encrypt(rows, { layout }),
+      decryptChunk: (bytes) => pool.decrypt(bytes),
+    },
+    // Two chunks in flight keep every worker busy while one chunk's ciphertexts are assembled.
+    concurrency: 2,
+    close: () => pool.close(),
+  };
+}
+
+/**
+ * `confide he encrypt`: CSV rows → chunks of `--chunk-rows` rows → one v1 encrypted batch per
+ * chunk → a chunked (version 2) file, streamed, in bounded memory. Chunk encryption goes through
+ * one {@link ChunkCipher}: the in-process client here; a parallel client pool plugs in the same way.
+ */
+export async function encrypt(flags: {
+  keys: string;
+  model: string;
+  in: string;
+  out: string;
+  layout: string;
+  chunkRows?: number;
+  featureNames?: string;
+  maxInputBytes?: number;
+  quiet?: boolean;
+  workers?: number;
+}): Promise<void> {
+  const maxBytes = flags.maxInputBytes;
+  if (flags.layout === 'both')
+    throw new HeError('HE_PARAMETERS_INVALID', '--layout for encrypt must be auto, batch or single');
+  const model = await readModelFile(flags.model, 'model', flags.featureNames, maxBytes);
+  const input = await openStream(flags.in, 'CSV');
+  try {
+    const limit = maxBytes ?? CSV_RECORD_LIMIT;
+    const reader = readCsvRows(input.pieces, model.features, {
+      maxRecordChars: limit,
+      onRecordTooLong: (line) =>
+        new HeError(
+          'HE_INPUT_TOO_LARGE',
+          `the CSV record at line ${line} of '${flags.in}' is larger than ${limit} bytes; records are read one at a time: raise the limit with --max-input-bytes`,
+        ),
+    });
+    // The header and the first rows are checked before the keys are read, as a whole-file read would.
+    const first = await reader.next();
+    const rows = (async function* () {
+      if (!first.done) yield first.value;
+      yield* reader;
+    })();
+    const client = await HeClient.fromSecretKeys(
+      await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
+      model,
+    );
+    try {
+      const layout = flags.layout === 'auto' ? 'auto' : (flags.layout as Layout);
+      const chunkRows =
+        flags.chunkRows ?? defaultChunkRows(client.plan, layout === 'single' ? 'single' : 'batch');
+      const progress = startProgress('he encrypt', flags, undefined, 'row');
+      if (flags.workers !== undefined && flags.workers > 1)
+        progress.phase(`starting ${flags.workers} workers`);
+      const { cipher, concurrency, close } = await chunkCipher(client, flags.workers);
+      try {
+        progress.phase(`encrypting rows in chunks of ${chunkRows}`);
+        await writeStreamAtomic(
+          flags.out,
+          encryptStream(cipher, rows, { layout, chunkRows, concurrency, onChunk: rowTicker(progress) }),
+        );
+      } finally {
+        await close();
+      }
+      progress.done();
+    } finally {
+      client.dispose();
+    }
+  } finally {
+    await input.close();
+  }
+}
+
+/**
+ * `he infer` on a chunked batch: chunks stream from the file to the scorer (with `--workers N`,
+ * up to 2N chunks in flight on the pool, each worker checking and scoring only its chunks) and
+ * the scored chunks stream, in order, to a temporary file moved into place once the batch's end
+ * record has matched.
+ */
+export async function inferChunked(
+  flags: InferFlags,
+  server: HeServer,
+  input: { readonly pieces: AsyncIterable<Uint8Array> },
+  progress: Progress,
+  attest: ((scored: ScoredBatch) => Promise<string>) | undefined,
+): Promise<void> {
+  const workers = flags.workers;
+  // Hashed on the way through only when an attestation needs the files' digests.
+  const batchHash = attest === undefined ? undefined : createHash('sha256');
+  const resultHash = attest === undefined ? undefined : createHash('sha256');
+  let meta: Readonly<Record<string, unknown>> = {};
+  let chunkRows = 0;
+  let rows = 0;
+  let chunks = 0;
+  const tick = rowTicker(progress);
+  progress.phase('scoring the encrypted batch chunk by chunk');
+  const started = performance.now();
+  const resultBytes = await writeStreamAtomic(
+    flags.out,
+    hashing(
+      inferStream(server, hashing(input.pieces, batchHash), {
+        concurrency: workers === undefined ? 1 : 2 * workers,
+        ...(flags.maxInputBytes === undefined ? {} : { maxChunkBytes: flags.maxInputBytes }),
+        onHeader: (metadata, perChunk) => {
+          meta = metadata;
+          chunkRows = perChunk;
+        },
+        onChunk: (done) => {
+          rows = done;
+          chunks++;
+          tick(done);
+        },
+      }),
+      resultHash,
+    ),
+  );
+  const millis = performance.now() - started;
+  const summary = { layout: meta.layout, rows, chunks, chunkRows, modelDigest: meta.model };
+  const extra = workers === undefined ? {} : { workers };
+  let attestation: string | undefined;
+  if (attest !== undefined) {
+    const { polyModulusDegree, coeffModulusBits, scaleBits } = server.plan.parameters;
+    attestation = await attest({
+      batchDigest: (batchHash as ReturnType<typeof createHash>).digest('hex'),
+      resultDigest: (resultHash as ReturnType<typeof createHash>).digest('hex'),
+      keySetId: server.keySetId,
+      parameters: {
+        layout: String(meta.layout),
+        rows,
+        chunks,
+        chunkRows,
+        modelCanonicalDigest: server.modelDigest,
+        ckks: { polyModulusDegree, coeffModulusBits: [...coeffModulusBits], scaleBits },
+        ...extra,
+      },
+    });
+  }
+  progress.done();
+  if (flags.json)
+    json({
+      ...summary,
+      keySetId: server.keySetId,
+      millis,
+      resultBytes,
+      ...extra,
+      ...(attestation === undefined ? {} : { attestation }),
+    });
+}
+
+/** `he decrypt`: a chunked result streams chunk by chunk into predictions.csv; a v1 result is read whole. */
+export async function decrypt(flags: {
+  keys: string;
+  in: string;
+  out: string;
+  maxInputBytes?: number;
+  quiet?: boolean;
+  workers?: number;
+}): Promise<void> {
+  const maxBytes = flags.maxInputBytes;
+  const progress = startProgress('he decrypt', flags, undefined, 'row');
+  const client = await HeClient.fromSecretKeys(
+    await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
+  );
+  try {
+    const input = await openStream(flags.in, 'encrypted result');
+    if (isChunked(input.head)) {
+      try {
+        const { cipher, concurrency, close } = await chunkCipher(client, flags.workers);
+        try {
+          progress.phase('decrypting the result chunk by chunk');
+          const scores = decryptStream(cipher, input.pieces, {
+            ...(maxBytes === undefined ? {} : { maxChunkBytes: maxBytes }),
+            concurrency,
+            onChunk: rowTicker(progress),
+          });
+          await writeStreamAtomic(
+            flags.out,
+            (async function* () {
+              let header = true;
+              for await (const chunk of scores) {
+                yield formatPredictionsCsv(client.model, chunk.predictions, { header });
+                header = false;
+              }
+            })(),
+          );
+        } finally {
+          await close();
+        }
+        progress.done();
+      } finally {
+        await input.close();
+      }
+      return;
+    }
+    const piped = input.regular
+      ? undefined
+      : await readAll(input, maxBytes ?? INPUT_LIMITS.container, 'encrypted result', flags.in);
+    await input.close();
+    const result = piped ?? (await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes }));
+    progress.phase('decrypting the result');
+    const { cipher, close } = await chunkCipher(client, flags.workers);
+    let predictions: DecryptedScores['predictions'];
+    try {
+      ({ predictions } =
+        'decryptChunk' in cipher ? await cipher.decryptChunk(result) : client.decrypt(result));
+    } finally {
+      await close();
+    }
+    progress.tick(predictions.length);
+    progress.phase(`writing ${predictions.length} predictions`);
+    await writeAtomic(flags.out, formatPredictionsCsv(client.model, predictions), { overwrite: true });
+    progress.done();
+  } finally {
+    client.dispose();
+  }
+}
