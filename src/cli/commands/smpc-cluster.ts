@@ -311,8 +311,8 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     }),
   );
   const signal = await untilSignal();
-  process.stderr.write(`${signal}: worker stopping after ${jobs} job(s)\n`);
   stop.abort();
   await Promise.all(loops);
+  process.stderr.write(`${signal}: worker stopped after ${jobs} job(s)\n`);
   await redis.close();
 }

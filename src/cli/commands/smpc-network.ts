@@ -206,6 +206,15 @@ async function serve(flags: ServeFlags): Promise<void> {
       await readClients(flags.clients, flags.maxInputBytes),
     );
   }
+  for (const flag of ['front', 'coordinator', 'unmaskJobs', 'unmaskTimeoutMs', 'lockTtlMs'] as const) {
+    if (flags[flag] !== undefined) {
+      throw new CommanderError(
+        2,
+        'commander.optionMissingDependency',
+        `error: --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --redis URL`,
+      );
+    }
+  }
   for (const [flag, value] of [
     ['--vector-length <n>', flags.vectorLength],
     ['--rounds <r>', flags.rounds],
@@ -216,14 +225,6 @@ async function serve(flags: ServeFlags): Promise<void> {
         2,
         'commander.missingMandatoryOptionValue',
         `error: required option '${flag}' not specified`,
-      );
-    }
-  }
-  for (const flag of ['front', 'coordinator', 'unmaskJobs', 'unmaskTimeoutMs', 'lockTtlMs'] as const) {
-    if (flags[flag] !== undefined) {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --redis URL`,
       );
     }
   }
