@@ -114,7 +114,6 @@ export {
   type ServerEvent,
   type ServerStage,
   type ServerState,
-  type ServerStepOptions,
   type ServerStepResult,
   type SharedKeysRecord,
   serverStep,
@@ -129,5 +128,4 @@ export {
   type Transport,
   type WireEncoding,
 } from './transport.ts';
-export type { MaskExpander, ResolvedMask } from './unmask.ts';
 export { decodeMessage, encodeMessage, MAX_WIRE_BYTES, WIRE_MAGIC } from './wire.ts';

@@ -12,8 +12,7 @@
  * outcome to the state.
  *
  * Deliberately not here: which responses are accepted (the server state machine checks owners,
- * indices and field membership before a share gets here) and where the masks are expanded (a
- * {@link MaskExpander} may run them on other processes, `smpc/cluster/unmask-jobs.ts`).
+ * indices and field membership before a share gets here) and parallel unmasking across workers.
  *
  * @module
  */
@@ -28,7 +27,7 @@ import {
   pairwiseMaskSign,
   selfMaskKey,
 } from '../primitives/masking.ts';
-import { expandPrg, type PrgAlgorithm } from '../primitives/prg.ts';
+import { expandPrg } from '../primitives/prg.ts';
 import { createRing, ringAddInPlace } from '../primitives/ring.ts';
 import { reconstructSecretAudited, type ShamirShare } from '../primitives/shamir.ts';
 import type { AdvertisedKeys } from './messages.ts';
@@ -68,27 +67,8 @@ function holdersByIndex(state: ServerState, owner: string): Map<number, string> 
   return new Map(ownerNeighbours.map((v, i) => [i + 1, v]));
 }
 
-/** One mask to remove, with its key already derived. */
-export interface ResolvedMask {
-  readonly key: Uint8Array;
-  readonly sign: 1 | -1;
-}
-
-/**
- * Adds every mask (PRG(key) over the ring, times its sign) into `target` in place, `target[0]`
- * being coordinate 0 of the mask stream. The default runs `applyMasks` here; a distributed one
- * (`confide smpc worker`) splits the coordinates into ranges. Addition mod 2^b commutes, so any
- * split that covers every coordinate once gives the same vector.
- */
-export type MaskExpander = (
-  target: Uint32Array,
-  masks: readonly ResolvedMask[],
-  options: { readonly ringBits: number; readonly algorithm: PrgAlgorithm },
-) => Promise<void>;
-
 /**
  * Unmasks the sum of the masked inputs in `state` (stage `unmask`, every response collected).
- * `expand`, when given, does the PRG expansion (key agreement and share reconstruction stay here).
  *
  * @example
  * ```ts
@@ -96,7 +76,7 @@ export type MaskExpander = (
  * if (outcome.ok) use(outcome.result);
  * ```
  */
-export async function unmaskAggregate(state: ServerState, expand?: MaskExpander): Promise<UnmaskOutcome> {
+export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome> {
   const { params } = state;
   const sessionId = state.sessionId as Uint8Array;
   const ring = createRing(params.ringBits);
@@ -173,18 +153,8 @@ export async function unmaskAggregate(state: ServerState, expand?: MaskExpander)
     owner = '';
     // Every reconstruction checked out before any mask is expanded; then several in flight. Self
     // masks cover the check lanes too; pairwise masks only the input lanes (client.ts).
-    if (expand === undefined) {
-      await applyMasks(total, selfJobs, { ring, algorithm: params.prg });
-      await applyMasks(total.subarray(0, params.vectorLength), jobs, { ring, algorithm: params.prg });
-    } else {
-      const resolve = async (j: MaskJob): Promise<ResolvedMask> => ({
-        key: typeof j.key === 'function' ? await j.key() : j.key,
-        sign: j.sign,
-      });
-      const options = { ringBits: params.ringBits, algorithm: params.prg };
-      await expand(total, await Promise.all(selfJobs.map(resolve)), options);
-      await expand(total.subarray(0, params.vectorLength), await Promise.all(jobs.map(resolve)), options);
-    }
+    await applyMasks(total, selfJobs, { ring, algorithm: params.prg });
+    await applyMasks(total.subarray(0, params.vectorLength), jobs, { ring, algorithm: params.prg });
   } catch (e) {
     if (!(e instanceof SmpcError)) throw e;
     if (owner === '') return { ok: false, code: e.code, reason: e.message, marks };

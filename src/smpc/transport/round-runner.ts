@@ -24,7 +24,6 @@ import { planCohort } from '../planner.ts';
 import { randomBytes } from '../primitives/random.ts';
 import { createServer, pendingSenders, type ServerState, serverStep } from '../protocol/server.ts';
 import { serializeState } from '../protocol/state.ts';
-import type { MaskExpander } from '../protocol/unmask.ts';
 import { encodeMessage } from '../protocol/wire.ts';
 import { encodeFrame, payloadDigest, protocolRoundId, SESSION_TAG_LENGTH } from './frames.ts';
 import type { AggregationEvent, SessionOptions, SessionResult } from './round-types.ts';
@@ -47,8 +46,6 @@ export interface SessionHost<C> {
   readonly identityKey: (id: string) => Uint8Array | null;
   /** Called once the session ended, before its result is stored away and reported. */
   readonly onFinished: () => void;
-  /** Where the unmask step's masks are expanded; default in this process. */
-  readonly expandMasks?: MaskExpander;
 }
 
 /** What the store holds for a round announced but not yet started. */
@@ -325,12 +322,7 @@ export class RoundSession<C> {
     }
     const started = performance.now();
     try {
-      const expandMasks = this.#host.expandMasks;
-      const r = await serverStep(
-        this.#state,
-        event,
-        expandMasks === undefined ? {} : { expandMasks },
-      ).finally(() => {
+      const r = await serverStep(this.#state, event).finally(() => {
         this.#protocolTimeMs += performance.now() - started;
       });
       await this.#apply(r.state, r.outbound);
