@@ -41,6 +41,7 @@ export default defineConfig({
     'smpc/server': 'src/smpc/server.ts',
     'smpc/protocol': 'src/smpc/protocol/index.ts',
     'smpc/primitives': 'src/smpc/primitives/index.ts',
+    'smpc/unmask-worker': 'src/smpc/transport/unmask-worker.ts',
     'server/index': 'src/server/index.ts',
     'browser/index': 'src/browser/index.ts',
     'browser/client-worker': 'src/browser/client-worker.ts',

@@ -110,6 +110,8 @@ export const SMPC_ERROR_CODES = [
   'SMPC_CLIENT_BANNED',
   /** An `active` round was started without an identity key for every client of its cohort. */
   'SMPC_IDENTITY_MISSING',
+  /** The server's unmask work failed outside the protocol (an unmask worker crashed or was closed); no sum was output. */
+  'SMPC_UNMASK_FAILED',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

@@ -51,6 +51,7 @@ export {
 export { generateIdentity, type Identity, identityPublicKey } from './primitives/signing.ts';
 export type { ClientPolicy, TrustedIdentity } from './protocol/client.ts';
 export { DEFAULT_PROFILE, PROFILES, type Profile } from './protocol/params.ts';
+export type { UnmaskRunner } from './protocol/unmask.ts';
 export {
   assertSumFits,
   clipVector,

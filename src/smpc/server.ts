@@ -18,6 +18,7 @@ export {
   planCohort,
 } from './transport/cohort.ts';
 export { FileRoundStore, MemoryRoundStore, type RoundStore, type StoredRound } from './transport/store.ts';
+export { MAX_UNMASK_WORKERS, UnmaskPool, type UnmaskPoolOptions } from './transport/unmask-pool.ts';
 export {
   type AggregationEvent,
   type AggregationRoundOptions,

@@ -43,6 +43,7 @@ import {
   SERVER_ADDRESS,
   type WireEncoding,
 } from './protocol/transport.ts';
+import type { UnmaskRunner } from './protocol/unmask.ts';
 import { dequantize, quantize } from './quantize.ts';
 
 /** Options of {@link simulateRound}. */
@@ -80,6 +81,11 @@ export interface SimulateOptions {
    * progress displays; it must not throw.
    */
   readonly onProgress?: (event: SimulationProgress) => void;
+  /**
+   * Runs the server's unmask job (default: on this thread). On Node, `UnmaskPool.run` from
+   * `confide/smpc/server` runs it on worker threads; the sum is the same.
+   */
+  readonly unmask?: UnmaskRunner;
 }
 
 /** What {@link SimulateOptions.onProgress} is told. */
@@ -193,6 +199,9 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'onProgress must be a function');
   }
+  if (options.unmask !== undefined && typeof options.unmask !== 'function') {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'unmask must be a function (e.g. UnmaskPool.run)');
+  }
 
   const plan = planRound({
     clients: n,
@@ -259,6 +268,7 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     transport: net,
     policy: profile === 'honest-but-curious' ? { minThresholdFraction: 0 } : {},
     ...(identities === undefined ? {} : { identities }),
+    ...(options.unmask === undefined ? {} : { unmask: options.unmask }),
   });
 
   onProgress?.({ type: 'phase', phase: 'check', total: 1 });

@@ -59,6 +59,26 @@ describe('confide smpc simulate', () => {
     expect(withoutTimes(await simulate(...args))).toEqual(withoutTimes(a));
   });
 
+  it('--unmask-workers 2 unmasks on worker threads: exact, and the same report as on the main thread', async () => {
+    const args = [
+      '--clients',
+      '20',
+      '--vector-length',
+      '3001',
+      '--dropout',
+      '0.2',
+      '--drop-at',
+      'masked-input',
+      '--seed',
+      'w',
+    ];
+    const workers = await simulate(...args, '--unmask-workers', '2');
+    expect(workers).toMatchObject({ exact: true, aborted: null, dropped: 4, survivors: 16 });
+    expect(withoutTimes(workers)).toEqual(withoutTimes(await simulate(...args)));
+    const bad = await confide('smpc', 'simulate', ...args, '--unmask-workers', '65');
+    expect(bad.exitCode).toBe(2);
+  });
+
   it('honours --drop-at, --graph and --profile', async () => {
     const mask = await simulate(
       '--clients',

@@ -126,6 +126,7 @@ interface ServeFlags {
   delta?: number;
   dpMinSurvivors?: number;
   maxMemoryMb: number;
+  unmaskWorkers: number;
   maxPending: number;
   helloTimeoutMs: number;
   json?: boolean;
@@ -307,6 +308,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       maxMemoryBytes: flags.maxMemoryMb * 1024 * 1024,
       maxPendingConnections: flags.maxPending,
       helloTimeoutMs: flags.helloTimeoutMs,
+      unmaskWorkers: flags.unmaskWorkers,
       clients,
       ...(flags.store === undefined ? {} : { store: new FileRoundStore(flags.store) }),
       onEvent: (e) => {
@@ -556,6 +558,12 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       'time a new connection has to authenticate',
       integer(1, 3_600_000),
       5_000,
+    )
+    .option(
+      '--unmask-workers <n>',
+      'worker threads for the unmask step (0: on the main thread; the sum is the same)',
+      integer(0, 64),
+      0,
     )
     .option('--json', 'print one JSON object per round')
     .option(

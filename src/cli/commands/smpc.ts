@@ -99,6 +99,7 @@ interface SimulateFlags {
   maxInputBytes?: number;
   passwordFile?: string;
   maxMemoryMb: number;
+  unmaskWorkers: number;
 }
 
 function formatMs(ms: number): string {
@@ -217,8 +218,13 @@ async function simulate(flags: SimulateFlags): Promise<void> {
   );
   const sign = await roundAttester(flags.attestKey, flags);
   const progress = createProgress({ label: 'simulate', total: flags.clients, quiet: flags.quiet === true });
+  const pool =
+    flags.unmaskWorkers === 0
+      ? null
+      : await (await import('../../smpc/server.ts')).UnmaskPool.create({ size: flags.unmaskWorkers });
   const started = performance.now();
   const r = await simulateRound({
+    ...(pool === null ? {} : { unmask: pool.run }),
     maxMemoryBytes,
     clients: flags.clients,
     dim,
@@ -231,7 +237,7 @@ async function simulate(flags: SimulateFlags): Promise<void> {
     ...(dropAt === undefined ? {} : { dropAt }),
     ...(flags.graph === undefined ? {} : { graph: flags.graph }),
     ...(flags.seed === undefined ? {} : { seed: flags.seed }),
-  });
+  }).finally(() => pool?.close());
   const totalTimeMs = performance.now() - started;
   progress.done(r.aborted === null ? `${r.survivors} of ${r.clients} inputs summed` : 'aborted');
   let attestation: string | undefined;
@@ -320,6 +326,12 @@ export function registerSmpcCommands(program: Command): void {
       'refuse a round whose estimated peak memory exceeds this many MiB',
       integer(1, 2 ** 30),
       4096,
+    )
+    .option(
+      '--unmask-workers <n>',
+      "worker threads for the server's unmask step (0: on the main thread; the sum is the same)",
+      integer(0, 64),
+      0,
     )
     .option('--json', 'print one JSON object')
     .option('--quiet', 'no progress on stderr')

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { concatBytes } from '../../internal/bytes.ts';
+import { concatBytes, toHex } from '../../internal/bytes.ts';
 
 export { concatBytes, equalBytes, utf8 } from '../../internal/bytes.ts';
 
@@ -43,9 +43,8 @@ export function bigintToBytes(value: bigint, length: number): Uint8Array {
 
 /** The non-negative bigint whose big-endian bytes are `bytes`. */
 export function bytesToBigint(bytes: Uint8Array): bigint {
-  let v = 0n;
-  for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return v;
+  // One hex parse instead of a shift per byte (several times faster for field elements).
+  return bytes.length === 0 ? 0n : BigInt(`0x${toHex(bytes)}`);
 }
 
 /** Lower-case hex of `bytes` (for test vectors and logs of public data only). */

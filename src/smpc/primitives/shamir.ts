@@ -233,20 +233,41 @@ function* candidateSubsets(n: number, t: number): Generator<number[]> {
   }
 }
 
-/** f(x) by Lagrange interpolation over exactly these shares. */
+/**
+ * f(x) by Lagrange interpolation over exactly these shares: f(x) = Σ y_i · Π_{j≠i} (x − x_j) / (x_i − x_j).
+ * The numerators come from prefix and suffix products, the denominators (products of small share
+ * indices, reduced once) are inverted together with one field inversion (Montgomery's trick), so
+ * a t-point interpolation costs one inversion instead of t.
+ */
 function interpolateAt(points: readonly ParsedShare[], x: bigint): bigint {
-  let acc = 0n;
-  for (let i = 0; i < points.length; i++) {
-    const pi = points[i] as ParsedShare;
-    let num = 1n;
+  const n = points.length;
+  const prefix: bigint[] = [1n];
+  for (let i = 0; i < n; i++) prefix.push(mod((prefix[i] as bigint) * (x - (points[i] as ParsedShare).x)));
+  const suffix: bigint[] = new Array<bigint>(n + 1);
+  suffix[n] = 1n;
+  for (let i = n - 1; i >= 0; i--)
+    suffix[i] = mod((suffix[i + 1] as bigint) * (x - (points[i] as ParsedShare).x));
+  const dens: bigint[] = [];
+  for (let i = 0; i < n; i++) {
+    const xi = (points[i] as ParsedShare).x;
     let den = 1n;
-    for (let j = 0; j < points.length; j++) {
-      if (j === i) continue;
-      const xj = (points[j] as ParsedShare).x;
-      num = mod(num * (x - xj));
-      den = mod(den * (pi.x - xj));
-    }
-    acc = mod(acc + pi.y * mod(num * inverse(den)));
+    for (let j = 0; j < n; j++) if (j !== i) den *= xi - (points[j] as ParsedShare).x;
+    dens.push(mod(den));
+  }
+  // running[i] = dens[0] · … · dens[i]; one inversion of the total, then back to each 1/dens[i].
+  const running: bigint[] = [];
+  let product = 1n;
+  for (const d of dens) {
+    product = mod(product * d);
+    running.push(product);
+  }
+  let inv = inverse(product);
+  let acc = 0n;
+  for (let i = n - 1; i >= 0; i--) {
+    const invDen = i === 0 ? inv : mod(inv * (running[i - 1] as bigint));
+    inv = mod(inv * (dens[i] as bigint));
+    const num = mod((prefix[i] as bigint) * (suffix[i + 1] as bigint));
+    acc = mod(acc + (points[i] as ParsedShare).y * mod(num * invDen));
   }
   return acc;
 }

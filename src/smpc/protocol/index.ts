@@ -114,6 +114,7 @@ export {
   type ServerEvent,
   type ServerStage,
   type ServerState,
+  type ServerStepOptions,
   type ServerStepResult,
   type SharedKeysRecord,
   serverStep,
@@ -128,4 +129,21 @@ export {
   type Transport,
   type WireEncoding,
 } from './transport.ts';
+export type { UnmaskRunner } from './unmask.ts';
+export {
+  assertUnmaskJob,
+  combineUnmaskPartials,
+  decodeUnmaskJob,
+  decodeUnmaskPartial,
+  encodeUnmaskJob,
+  encodeUnmaskPartial,
+  runUnmaskJob,
+  splitUnmaskJob,
+  type UnmaskJob,
+  type UnmaskPairwise,
+  type UnmaskPartial,
+  type UnmaskPeer,
+  type UnmaskSplit,
+  unmaskJobMaskCount,
+} from './unmask-job.ts';
 export { decodeMessage, encodeMessage, MAX_WIRE_BYTES, WIRE_MAGIC } from './wire.ts';

@@ -30,6 +30,7 @@ import type { RoundLimits, RoundParams } from './params.ts';
 import { createServer, type ServerState, serverStep } from './server.ts';
 import { deserializeClientState, deserializeServerState, serializeState } from './state.ts';
 import { InMemoryTransport, SERVER_ADDRESS, type Transport } from './transport.ts';
+import type { UnmaskRunner } from './unmask.ts';
 
 /** Points at which a client can vanish, named after the stage whose request it never answers. */
 export const DROP_POINTS = ['advertise', 'share-keys', 'masked-input', 'consistency', 'unmask'] as const;
@@ -64,6 +65,8 @@ export interface RunRoundOptions {
   readonly persist?: boolean;
   /** The server's limits (floor, cap, identities); the identities default to `identities`' keys. */
   readonly limits?: RoundLimits;
+  /** Runs the server's unmask job (default: on this thread; see `unmask-pool.ts` for workers). */
+  readonly unmask?: UnmaskRunner;
 }
 
 /** What happened in a round. */
@@ -121,6 +124,7 @@ export async function runRound(options: RunRoundOptions): Promise<RoundOutcome> 
   let server = start.state;
   for (const o of start.outbound) net.send(SERVER_ADDRESS, o.to, o.message);
   let refused = 0;
+  const serverOptions = options.unmask === undefined ? {} : { unmask: options.unmask };
   const stepOptionsFor = (id: string): ClientStepOptions => {
     const secretKey = options.identities?.get(id)?.secretKey;
     return {
@@ -169,7 +173,7 @@ export async function runRound(options: RunRoundOptions): Promise<RoundOutcome> 
       activity = true;
       if (persist) server = deserializeServerState(serializeState(server));
       try {
-        const r = await serverStep(server, { type: 'message', from, message });
+        const r = await serverStep(server, { type: 'message', from, message }, serverOptions);
         server = r.state;
         track();
         for (const o of r.outbound) net.send(SERVER_ADDRESS, o.to, o.message);
@@ -180,7 +184,7 @@ export async function runRound(options: RunRoundOptions): Promise<RoundOutcome> 
     }
     if (activity) continue;
     if (server.stage === 'done' || server.stage === 'aborted') break;
-    const r = await serverStep(server, { type: 'close' });
+    const r = await serverStep(server, { type: 'close' }, serverOptions);
     server = r.state;
     track();
     for (const o of r.outbound) net.send(SERVER_ADDRESS, o.to, o.message);

@@ -73,7 +73,7 @@ import {
   type RoundParams,
 } from './params.ts';
 import { isFieldElement, shareIndex } from './shares.ts';
-import { neededDropped, unmaskAggregate } from './unmask.ts';
+import { neededDropped, type UnmaskRunner, unmaskAggregate } from './unmask.ts';
 
 /** Server stages in protocol order. */
 export const SERVER_STAGES = [
@@ -510,8 +510,8 @@ function starved(state: ServerState, ids: readonly string[], live: ReadonlySet<s
   return ids.find((u) => (graph.get(u) ?? []).filter((v) => live.has(v)).length < state.params.threshold);
 }
 
-async function finish(state: ServerState): Promise<ServerStepResult> {
-  const outcome = await unmaskAggregate(state);
+async function finish(state: ServerState, options: ServerStepOptions): Promise<ServerStepResult> {
+  const outcome = await unmaskAggregate(state, options.unmask);
   let next = state;
   for (const m of outcome.marks) next = exclude(next, m.id, m.code, m.reason);
   if (!outcome.ok) return abortRound(next, outcome.code, outcome.reason, [], outcome.clients);
@@ -549,7 +549,7 @@ function belowFloor(
 }
 
 /** Closes the current stage: computes the next set, checks thresholds, and broadcasts. */
-async function close(current: ServerState): Promise<ServerStepResult> {
+async function close(current: ServerState, options: ServerStepOptions): Promise<ServerStepResult> {
   let state = current;
   const { params } = state;
   switch (state.stage) {
@@ -638,11 +638,17 @@ async function close(current: ServerState): Promise<ServerStepResult> {
       if (starved(state, owners, responders) !== undefined) {
         return abortRound(state, 'SMPC_TOO_FEW_CLIENTS', 'too few clients answered unmasking', []);
       }
-      return finish(state);
+      return finish(state, options);
     }
     default:
       throw new SmpcError('SMPC_BAD_TRANSITION', `a ${state.stage} server cannot close a stage`);
   }
+}
+
+/** How {@link serverStep} does its work (not part of the state: the same state runs anywhere). */
+export interface ServerStepOptions {
+  /** Computes the unmask job's partials (default: the whole job on this thread; `unmask-pool.ts` runs them on workers). */
+  readonly unmask?: UnmaskRunner;
 }
 
 /**
@@ -656,10 +662,14 @@ async function close(current: ServerState): Promise<ServerStepResult> {
  * ({ state, outbound } = await serverStep(state, { type: 'close' })); // deadline
  * ```
  */
-export async function serverStep(state: ServerState, event: ServerEvent): Promise<ServerStepResult> {
+export async function serverStep(
+  state: ServerState,
+  event: ServerEvent,
+  options: ServerStepOptions = {},
+): Promise<ServerStepResult> {
   if (state.stage === 'aborted') throw new SmpcError('SMPC_ABORTED', 'the round was aborted');
   if (state.stage === 'done') throw new SmpcError('SMPC_BAD_TRANSITION', 'the round is finished');
-  if (event.type === 'close') return close(state);
+  if (event.type === 'close') return close(state, options);
   if (event.type !== 'message') throw new SmpcError('SMPC_BAD_TRANSITION', 'unknown server event');
   const from = event.from;
   if (!expectedSenders(state).includes(from) || answered(state).has(from)) {
@@ -671,12 +681,14 @@ export async function serverStep(state: ServerState, event: ServerEvent): Promis
   } catch (e) {
     if (!(e instanceof SmpcError)) throw e;
     const next = exclude(state, from, 'SMPC_MALFORMED_MESSAGE', `malformed message: ${e.message}`);
-    return answered(next).size === expectedSenders(next).length ? close(next) : { state: next, outbound: [] };
+    return answered(next).size === expectedSenders(next).length
+      ? close(next, options)
+      : { state: next, outbound: [] };
   }
   if (msg.type !== 'abort' && msg.type !== EXPECTED[state.stage]) {
     throw new SmpcError('SMPC_BAD_TRANSITION', `stage ${state.stage} does not accept ${msg.type}`);
   }
   const next = accept(state, from, msg);
-  if (answered(next).size === expectedSenders(next).length) return close(next);
+  if (answered(next).size === expectedSenders(next).length) return close(next, options);
   return { state: next, outbound: [] };
 }

@@ -11,22 +11,22 @@
  * subset reconstructs fails the round naming its owner. Pure: the caller (`server.ts`) applies the
  * outcome to the state.
  *
+ * The masks themselves are removed through one {@link UnmaskJob} over the whole range
+ * (`unmask-job.ts`): by default run on this thread, or handed to an {@link UnmaskRunner} (e.g. the
+ * worker pool of `unmask-pool.ts`) that may split it; the partials are combined exactly. A runner
+ * that fails outside the protocol (a worker crashed) fails the round with `SMPC_UNMASK_FAILED`,
+ * never a sum.
+ *
  * Deliberately not here: which responses are accepted (the server state machine checks owners,
- * indices and field membership before a share gets here) and parallel unmasking across workers.
+ * indices and field membership before a share gets here) and how the job is scheduled.
  *
  * @module
  */
 
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
 import { equalBytes } from '../primitives/encoding.ts';
-import { publicKeyFromSecret, sharedSecret } from '../primitives/ka.ts';
-import {
-  applyMasks,
-  type MaskJob,
-  pairwiseMaskKey,
-  pairwiseMaskSign,
-  selfMaskKey,
-} from '../primitives/masking.ts';
+import { publicKeyFromSecret } from '../primitives/ka.ts';
+import { pairwiseMaskSign, selfMaskKey } from '../primitives/masking.ts';
 import { expandPrg } from '../primitives/prg.ts';
 import { createRing, ringAddInPlace } from '../primitives/ring.ts';
 import { reconstructSecretAudited, type ShamirShare } from '../primitives/shamir.ts';
@@ -34,6 +34,22 @@ import type { AdvertisedKeys } from './messages.ts';
 import { maskedLength, neighbourMap } from './params.ts';
 import type { ServerState, SharedKeysRecord } from './server.ts';
 import { shareContext } from './shares.ts';
+import {
+  combineUnmaskPartials,
+  runUnmaskJob,
+  type UnmaskJob,
+  type UnmaskPairwise,
+  type UnmaskPartial,
+} from './unmask-job.ts';
+
+/**
+ * Computes the partials of an unmask job (all of them: their sum is the job's partial), e.g. on
+ * worker threads. It must reject, never resolve with a partial sum, when any part fails.
+ */
+export type UnmaskRunner = (job: UnmaskJob) => Promise<readonly UnmaskPartial[]>;
+
+/** The default runner: the whole job on this thread. */
+const runHere: UnmaskRunner = async (job) => [await runUnmaskJob(job)];
 
 /** A client to mark: its revealed share disagreed with the others. */
 export interface UnmaskMark {
@@ -76,7 +92,10 @@ function holdersByIndex(state: ServerState, owner: string): Map<number, string> 
  * if (outcome.ok) use(outcome.result);
  * ```
  */
-export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome> {
+export async function unmaskAggregate(
+  state: ServerState,
+  runner: UnmaskRunner = runHere,
+): Promise<UnmaskOutcome> {
   const { params } = state;
   const sessionId = state.sessionId as Uint8Array;
   const ring = createRing(params.ringBits);
@@ -90,8 +109,8 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
   const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
   const total = new Uint32Array(maskedLength(params));
   for (const m of state.masked) ringAddInPlace(total, m.masked, ring);
-  const selfJobs: MaskJob[] = [];
-  const jobs: MaskJob[] = [];
+  const selfMaskKeys: Uint8Array[] = [];
+  const pairwise: UnmaskPairwise[] = [];
   const seeds = new Map<string, Uint8Array>();
   const marks: UnmaskMark[] = [];
   // A secret that cannot be reconstructed (or does not match its public key) is its owner's doing
@@ -127,7 +146,7 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
     for (const v of survivors) {
       const seed = recover(v, 'selfMaskShares');
       seeds.set(v, seed);
-      selfJobs.push({ key: selfMaskKey(seed, sessionId), sign: -1 });
+      selfMaskKeys.push(selfMaskKey(seed, sessionId));
     }
     for (const v of dropped) {
       const secret = recover(v, 'maskingKeyShares');
@@ -137,24 +156,39 @@ export async function unmaskAggregate(state: ServerState): Promise<UnmaskOutcome
           'reconstructed masking key does not match the advertised key',
         );
       }
-      for (const w of state.masked) {
-        if (!w.peers.includes(v)) continue;
+      const peers = state.masked
+        .filter((w) => w.peers.includes(v))
         // w added σ(w, v)·PRG(k_wv); remove it.
-        jobs.push({
-          key: async () =>
-            pairwiseMaskKey(
-              await sharedSecret(secret, (keysBy.get(w.id) as AdvertisedKeys).maskingKey),
-              sessionId,
-            ),
-          sign: pairwiseMaskSign(w.id, v) === 1 ? -1 : 1,
-        });
-      }
+        .map((w) => ({
+          publicKey: (keysBy.get(w.id) as AdvertisedKeys).maskingKey,
+          sign: pairwiseMaskSign(w.id, v) === 1 ? (-1 as const) : (1 as const),
+        }));
+      pairwise.push({ secretKey: secret, peers });
     }
     owner = '';
-    // Every reconstruction checked out before any mask is expanded; then several in flight. Self
-    // masks cover the check lanes too; pairwise masks only the input lanes (client.ts).
-    await applyMasks(total, selfJobs, { ring, algorithm: params.prg });
-    await applyMasks(total.subarray(0, params.vectorLength), jobs, { ring, algorithm: params.prg });
+    // Every reconstruction checked out before any mask is expanded.
+    const job: UnmaskJob = {
+      ringBits: params.ringBits,
+      prg: params.prg,
+      sessionId,
+      maskedLength: total.length,
+      vectorLength: params.vectorLength,
+      start: 0,
+      length: total.length,
+      selfMaskKeys,
+      pairwise,
+    };
+    let partials: readonly UnmaskPartial[];
+    try {
+      partials = await runner(job);
+    } catch (e) {
+      if (e instanceof SmpcError) throw e;
+      const why = e instanceof Error ? e.message : String(e);
+      throw new SmpcError('SMPC_UNMASK_FAILED', `the unmask work failed, no sum was output: ${why}`, {
+        cause: e,
+      });
+    }
+    combineUnmaskPartials(total, partials, params.ringBits);
   } catch (e) {
     if (!(e instanceof SmpcError)) throw e;
     if (owner === '') return { ok: false, code: e.code, reason: e.message, marks };

@@ -24,6 +24,7 @@ import { planCohort } from '../planner.ts';
 import { randomBytes } from '../primitives/random.ts';
 import { createServer, pendingSenders, type ServerState, serverStep } from '../protocol/server.ts';
 import { serializeState } from '../protocol/state.ts';
+import type { UnmaskRunner } from '../protocol/unmask.ts';
 import { encodeMessage } from '../protocol/wire.ts';
 import { encodeFrame, payloadDigest, protocolRoundId, SESSION_TAG_LENGTH } from './frames.ts';
 import type { AggregationEvent, SessionOptions, SessionResult } from './round-types.ts';
@@ -46,6 +47,8 @@ export interface SessionHost<C> {
   readonly identityKey: (id: string) => Uint8Array | null;
   /** Called once the session ended, before its result is stored away and reported. */
   readonly onFinished: () => void;
+  /** Runs the unmask job (default: on this thread; `unmask-pool.ts` runs it on workers). */
+  readonly unmask?: UnmaskRunner;
 }
 
 /** What the store holds for a round announced but not yet started. */
@@ -322,7 +325,11 @@ export class RoundSession<C> {
     }
     const started = performance.now();
     try {
-      const r = await serverStep(this.#state, event).finally(() => {
+      const r = await serverStep(
+        this.#state,
+        event,
+        this.#host.unmask === undefined ? {} : { unmask: this.#host.unmask },
+      ).finally(() => {
         this.#protocolTimeMs += performance.now() - started;
       });
       await this.#apply(r.state, r.outbound);

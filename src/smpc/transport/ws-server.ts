@@ -94,6 +94,7 @@ import {
   type SessionResult,
 } from './round-types.ts';
 import { MemoryRoundStore, type RoundStore } from './store.ts';
+import { MAX_UNMASK_WORKERS, UnmaskPool } from './unmask-pool.ts';
 
 export type { RegisteredClient } from './connections.ts';
 
@@ -136,6 +137,12 @@ export interface AggregationServerOptions {
    * default: for the server's lifetime.
    */
   readonly banMs?: number;
+  /**
+   * Worker threads for the unmask step (0 to {@link MAX_UNMASK_WORKERS}; default 0: on the calling
+   * thread). The sum is the same either way; a worker crash aborts the round with
+   * `SMPC_UNMASK_FAILED` (`unmask-pool.ts`).
+   */
+  readonly unmaskWorkers?: number;
 }
 
 const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
@@ -186,6 +193,8 @@ export class AggregationServer {
     send: (conn, bytes) => this.#sendRaw(conn, bytes),
     isOpen: (conn) => conn.open,
   };
+  /** The unmask workers, when `unmaskWorkers` > 0. */
+  #unmaskPool: UnmaskPool | null = null;
   /** A round (one or more sessions) is running. */
   #busy = false;
   #closing = false;
@@ -263,6 +272,10 @@ export class AggregationServer {
       options.banMs === undefined
         ? Number.POSITIVE_INFINITY
         : assertInteger(options.banMs, 'banMs', 0, Number.MAX_SAFE_INTEGER);
+    const unmaskWorkers =
+      options.unmaskWorkers === undefined
+        ? 0
+        : assertInteger(options.unmaskWorkers, 'unmaskWorkers', 0, MAX_UNMASK_WORKERS);
     const registered = new ClientRegistry(options.clients);
     if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'onEvent must be a function');
@@ -282,7 +295,14 @@ export class AggregationServer {
       }
     };
 
-    const stale = await store.load();
+    const pool = unmaskWorkers === 0 ? null : await UnmaskPool.create({ size: unmaskWorkers });
+    let stale: Awaited<ReturnType<RoundStore['load']>>;
+    try {
+      stale = await store.load();
+    } catch (e) {
+      await pool?.close();
+      throw e;
+    }
     const retired: string[] = [];
     if (stale !== null) {
       retired.push(stale.roundId);
@@ -303,8 +323,10 @@ export class AggregationServer {
     // Upgrades are handed over by hand (`noServer`), so only pooled connections reach `ws`.
     const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes });
     await new Promise<void>((resolve, reject) => {
-      const fail = (cause: unknown) =>
+      const fail = (cause: unknown) => {
+        void pool?.close();
         reject(new SmpcError('SMPC_CONNECTION_CLOSED', `cannot listen on ${host}:${port}`, { cause }));
+      };
       http.once('error', fail);
       http.listen(port, host, () => {
         http.off('error', fail);
@@ -334,6 +356,7 @@ export class AggregationServer {
       maxMemoryBytes,
       banMs,
     );
+    server.#unmaskPool = pool;
     for (const id of retired) server.#usedRoundIds.add(id);
     onEvent({ type: 'listening', url: server.url });
     return server;
@@ -476,6 +499,7 @@ export class AggregationServer {
       onFinished: () => {
         if (this.#round === run) this.#round = null;
       },
+      ...(this.#unmaskPool === null ? {} : { unmask: this.#unmaskPool.run }),
     });
     this.#round = run;
     return run.run();
@@ -496,6 +520,7 @@ export class AggregationServer {
     this.#closing = true;
     for (const w of [...this.#waiters]) w();
     await this.#round?.abort('SMPC_SERVER_CLOSING', 'the server is shutting down');
+    await this.#unmaskPool?.close();
     this.#pending.destroyAll();
     for (const c of this.#wss.clients) c.close(CLOSE_GOING_AWAY, 'server closing');
     await new Promise<void>((resolve) => {
