@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisInstance, startRedis } from '../fixtures/redis.ts';
 import {
   clientList,
+  confide,
   killAll,
   laggard,
   roundLines,
@@ -47,6 +48,31 @@ describe('smpc cluster on Redis', () => {
     // Both fronts carried clients.
     await coordinator.waitFor(/completed, 8 inputs summed, 2 dropped/);
     expect(roundLines(coordinator)).toHaveLength(1);
+  });
+
+  it('fans the unmask step out to two smpc worker processes and still sums exactly', async () => {
+    const { path } = clientList(8);
+    const front = await startFront(redis.url, path);
+    const workers = [0, 1].map(() => confide('smpc', 'worker', '--redis', redis.url));
+    await Promise.all(workers.map((w) => w.waitFor(/worker ready/)));
+    const coordinator = startCoordinator(
+      redis.url,
+      path,
+      '--vector-length',
+      '64',
+      '--wait-clients',
+      '8',
+      '--unmask-jobs',
+      '4',
+      '--unmask-timeout-ms',
+      '20000',
+    );
+    await coordinator.waitFor(/leader/);
+    const run = await runLoad([front.url], path, 64, '--dropout', '0.25');
+    expect(run.report).toMatchObject({ status: 'completed', exact: true, survivors: 6 });
+    await Promise.all(workers.map((w) => w.kill('SIGTERM')));
+    const jobs = workers.map((w) => Number(/after (\d+) job/.exec(w.stderr)?.[1] ?? 0));
+    expect(jobs.reduce((a, b) => a + b, 0)).toBe(4);
   });
 
   it('fails over between rounds: the standby leads, the next round is exact, ids stay unique', async () => {

@@ -1,21 +1,37 @@
-/**
- * Unmask jobs on Redis: the job encoding, a job's partial against `applyMasks` over its range,
- * and the distributed expander with real `confide smpc worker` processes — two workers, and a
- * worker SIGKILLed while it holds a job (another claims it; the sum is still exact).
- */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type RedisHandle } from '../../src/redis/index.ts';
-import { decodeJob, encodeJob, redisMaskExpander, runJob } from '../../src/smpc/cluster/unmask-jobs.ts';
-import { applyMasks } from '../../src/smpc/primitives/masking.ts';
+import { redisUnmaskRunner } from '../../src/smpc/cluster/unmask-jobs.ts';
+import { publicKeyFromSecret } from '../../src/smpc/primitives/ka.ts';
 import { randomBytes } from '../../src/smpc/primitives/random.ts';
-import { createRing } from '../../src/smpc/primitives/ring.ts';
-import type { ResolvedMask } from '../../src/smpc/protocol/unmask.ts';
+import { combineUnmaskPartials, runUnmaskJob, type UnmaskJob } from '../../src/smpc/protocol/unmask-job.ts';
 import { type RedisInstance, startRedis } from '../fixtures/redis.ts';
 import { confide, killAll } from './smpc-cluster-helpers.ts';
 
-function masks(n: number): ResolvedMask[] {
-  return Array.from({ length: n }, (_, i) => ({ key: randomBytes(32), sign: i % 3 === 0 ? 1 : -1 }));
+/** An unmask job of `selfKeys` self masks and `dropped` dropped clients with `peers` survivors each. */
+function job(length: number, selfKeys: number, dropped: number, peers: number): UnmaskJob {
+  return {
+    ringBits: 32,
+    prg: 'aes-256-ctr',
+    sessionId: randomBytes(32),
+    maskedLength: length,
+    vectorLength: length - 2,
+    start: 0,
+    length,
+    selfMaskKeys: Array.from({ length: selfKeys }, () => randomBytes(32)),
+    pairwise: Array.from({ length: dropped }, () => ({
+      secretKey: randomBytes(32),
+      peers: Array.from({ length: peers }, (_, i) => ({
+        publicKey: publicKeyFromSecret(randomBytes(32)),
+        sign: i % 2 === 0 ? (1 as const) : (-1 as const),
+      })),
+    })),
+  };
+}
+
+/** The masked sum with the job's masks removed, on this thread (the reference). */
+async function reference(total: Uint32Array, j: UnmaskJob): Promise<Uint32Array> {
+  return combineUnmaskPartials(total.slice(), [await runUnmaskJob(j)], j.ringBits);
 }
 
 function randomTarget(length: number): Uint32Array {
@@ -23,34 +39,6 @@ function randomTarget(length: number): Uint32Array {
   for (let i = 0; i < length; i += 16_384) crypto.getRandomValues(t.subarray(i, i + 16_384));
   return t;
 }
-
-async function local(target: Uint32Array, m: readonly ResolvedMask[]): Promise<Uint32Array> {
-  return applyMasks(target.slice(), m, { ring: createRing(32), algorithm: 'aes-256-ctr' });
-}
-
-describe('unmask jobs', () => {
-  it('encodes a job losslessly and refuses bytes that are not one', () => {
-    const job = { ringBits: 20, algorithm: 'chacha20' as const, start: 7, length: 100, masks: masks(3) };
-    expect(decodeJob(encodeJob(job))).toEqual(job);
-    const bytes = encodeJob(job);
-    expect(() => decodeJob(bytes.subarray(0, bytes.length - 1))).toThrow(
-      expect.objectContaining({ code: 'SMPC_MALFORMED_MESSAGE' }),
-    );
-  });
-
-  it("computes a range's partial exactly as applyMasks does over that range", async () => {
-    const m = masks(5);
-    const whole = await local(new Uint32Array(1000), m);
-    const partial = await runJob({
-      ringBits: 32,
-      algorithm: 'aes-256-ctr',
-      start: 300,
-      length: 200,
-      masks: m,
-    });
-    expect(partial).toEqual(whole.subarray(300, 500));
-  });
-});
 
 describe('unmask jobs on Redis workers', () => {
   let redis: RedisInstance;
@@ -70,14 +58,12 @@ describe('unmask jobs on Redis workers', () => {
   it('sums the partials of two workers exactly', async () => {
     const workers = [0, 1].map(() => confide('smpc', 'worker', '--redis', redis.url));
     await Promise.all(workers.map((w) => w.waitFor(/worker ready/)));
-    const m = masks(6);
-    const target = randomTarget(10_001);
-    const expected = await local(target, m);
-    await redisMaskExpander(handle, { jobs: 7, timeoutMs: 30_000 })(target, m, {
-      ringBits: 32,
-      algorithm: 'aes-256-ctr',
-    });
-    expect(target).toEqual(expected);
+    const j = job(10_001, 6, 2, 3);
+    const total = randomTarget(j.length);
+    const expected = await reference(total, j);
+    const partials = await redisUnmaskRunner(handle, { jobs: 7, timeoutMs: 30_000 })(j);
+    expect(partials).toHaveLength(7);
+    expect(combineUnmaskPartials(total, partials, 32)).toEqual(expected);
     await Promise.all(workers.map((w) => w.kill('SIGTERM')));
     const done = workers.map((w) => Number(/after (\d+) job/.exec(w.stderr)?.[1] ?? -1));
     expect(done.reduce((a, b) => a + b, 0)).toBe(7);
@@ -87,13 +73,10 @@ describe('unmask jobs on Redis workers', () => {
     const doomed = confide('smpc', 'worker', '--redis', redis.url, '--claim-ms', '300');
     await doomed.waitFor(/worker ready/);
     // Two large jobs: each takes long enough to kill the worker while it holds one.
-    const m = masks(24);
-    const target = randomTarget(1 << 20);
-    const expected = await local(target, m);
-    const running = redisMaskExpander(handle, { jobs: 2, timeoutMs: 120_000 })(target, m, {
-      ringBits: 32,
-      algorithm: 'aes-256-ctr',
-    });
+    const j = job(1 << 20, 20, 1, 4);
+    const total = randomTarget(j.length);
+    const expected = await reference(total, j);
+    const running = redisUnmaskRunner(handle, { jobs: 2, timeoutMs: 120_000 })(j);
     const probe = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     let held = 0;
     try {
@@ -111,8 +94,7 @@ describe('unmask jobs on Redis workers', () => {
       probe.disconnect();
     }
     const rescuer = confide('smpc', 'worker', '--redis', redis.url, '--claim-ms', '300');
-    await running;
-    expect(target).toEqual(expected);
+    expect(combineUnmaskPartials(total, await running, 32)).toEqual(expected);
     await rescuer.kill('SIGTERM');
     expect(Number(/after (\d+) job/.exec(rescuer.stderr)?.[1])).toBeGreaterThanOrEqual(1);
   });

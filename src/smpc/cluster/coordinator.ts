@@ -55,7 +55,7 @@ import {
 import type { RoundStore, StoredRound } from '../transport/store.ts';
 import { FENCE, LeaderLock, MONOTONIC_INCR } from './leader.ts';
 import { type ClusterKeys, clusterKeys, type StreamEntry, StreamReader, sleep, text } from './streams.ts';
-import { redisMaskExpander } from './unmask-jobs.ts';
+import { redisUnmaskRunner } from './unmask-jobs.ts';
 
 /** A client's connection on some front. */
 interface Conn {
@@ -282,7 +282,7 @@ export class ClusterCoordinator {
       ...(jobs === undefined
         ? {}
         : {
-            expandMasks: redisMaskExpander(this.#redis, {
+            unmask: redisUnmaskRunner(this.#redis, {
               jobs,
               timeoutMs: this.#o.unmaskTimeoutMs ?? 120_000,
             }),

@@ -1,24 +1,24 @@
 /**
- * The unmask step's PRG expansion as jobs on Redis, for `confide smpc worker` processes on any
- * machine. A job is a coordinate range [start, start + length) and the masks to remove (their
- * 32-byte PRG keys, already derived by the coordinator, which keeps share reconstruction and key
- * agreement) ; its result is the partial vector Σ sign·PRG(key)[start, start + length) over
- * Z_{2^b}. The coordinator adds every partial into its range: addition mod 2^b commutes, so the
- * sum is exactly what `applyMasks` in one process gives, whichever worker ran which range.
+ * The unmask work of a round as jobs on Redis, for `confide smpc worker` processes on any machine:
+ * an {@link UnmaskRunner} (the hook of `protocol/unmask.ts`) that cuts the round's unmask job into
+ * parts (`splitUnmaskJob` of `protocol/unmask-job.ts`: by masks or by coordinate ranges), queues
+ * their byte form (`encodeUnmaskJob`), and returns the workers' partials, which the state machine
+ * combines exactly (addition mod 2^b commutes: any split and order give the same sum).
  *
- * Queue: one stream (`smpc:jobs`) read through a consumer group, so each job goes to one worker; a
- * worker that dies leaves its job pending, and another worker claims it (`XAUTOCLAIM`) once it has
- * been idle for `claimMs`. A job that ran twice gives the same partial; the coordinator keeps the
- * first per range. Results go to a stream per unmask run that expires; a run's marker key tells
- * workers whether its coordinator still waits (jobs of an abandoned run are skipped).
+ * Queue: one stream (`smpc:jobs`) read through a consumer group, so each part goes to one worker; a
+ * worker that dies leaves its part pending, and another worker claims it (`XAUTOCLAIM`) once it has
+ * been idle for `claimMs`. A part that ran twice gives the same partial; the coordinator keeps the
+ * first per part. Results go to a stream per unmask run that expires; a run's marker key tells
+ * workers whether its coordinator still waits (parts of an abandoned run are skipped). Parts not
+ * done within `timeoutMs` fail the round with `SMPC_UNMASK_FAILED` (no sum).
  *
- * What Redis sees here: the mask keys of the round being unmasked — the self-mask keys of the
- * survivors and the pairwise keys with the dropped clients — that is, what the unmask responses
- * (which also pass through Redis, on `smpc:in`) let the coordinator compute anyway. SECURITY.md
- * states what that means.
+ * What Redis sees here: a job carries the round's unmask secrets — the survivors' self-mask keys
+ * and the dropped clients' reconstructed masking keys — that is, what the unmask responses (which
+ * also pass through Redis, on `smpc:in`) let the coordinator compute anyway. SECURITY.md states
+ * what that means. Jobs are deleted once done.
  *
- * Deliberately not here: share reconstruction and key agreement on workers (cheap next to the
- * expansion: one X25519 per dropped client's neighbour, against n · m PRG words).
+ * Deliberately not here: share reconstruction (the coordinator's, before any job exists) and
+ * scheduling beyond "any idle worker".
  *
  * @module
  */
@@ -29,87 +29,18 @@ import { assertInteger } from '../../internal/assert.ts';
 import type { RedisHandle } from '../../redis/index.ts';
 import { SmpcError } from '../errors.ts';
 import { toHex } from '../primitives/encoding.ts';
-import { applyMasks } from '../primitives/masking.ts';
-import { PRG_ALGORITHMS, type PrgAlgorithm } from '../primitives/prg.ts';
 import { randomBytes } from '../primitives/random.ts';
-import { createRing, ringAddInPlace } from '../primitives/ring.ts';
-import type { MaskExpander, ResolvedMask } from '../protocol/unmask.ts';
+import type { UnmaskRunner } from '../protocol/unmask.ts';
+import {
+  decodeUnmaskJob,
+  decodeUnmaskPartial,
+  encodeUnmaskJob,
+  encodeUnmaskPartial,
+  runUnmaskJob,
+  splitUnmaskJob,
+  type UnmaskPartial,
+} from '../protocol/unmask-job.ts';
 import { blockingClient, clusterKeys, sleep } from './streams.ts';
-
-/** One unmask job: a coordinate range and the masks to expand over it. */
-export interface UnmaskJob {
-  readonly ringBits: number;
-  readonly algorithm: PrgAlgorithm;
-  readonly start: number;
-  readonly length: number;
-  readonly masks: readonly ResolvedMask[];
-}
-
-const JOB_VERSION = 1;
-
-/** A job as bytes: version, ring bits, algorithm index, start, length, count, then sign·key. */
-export function encodeJob(job: UnmaskJob): Uint8Array {
-  const out = new Uint8Array(15 + job.masks.length * 33);
-  const view = new DataView(out.buffer);
-  out[0] = JOB_VERSION;
-  out[1] = job.ringBits;
-  out[2] = PRG_ALGORITHMS.indexOf(job.algorithm);
-  view.setUint32(3, job.start);
-  view.setUint32(7, job.length);
-  view.setUint32(11, job.masks.length);
-  job.masks.forEach((m, i) => {
-    out[15 + 33 * i] = m.sign === 1 ? 1 : 0;
-    out.set(m.key, 16 + 33 * i);
-  });
-  return out;
-}
-
-/**
- * Decodes {@link encodeJob}'s bytes.
- *
- * @throws {SmpcError} `SMPC_MALFORMED_MESSAGE` when the bytes are not a job.
- */
-export function decodeJob(bytes: Uint8Array): UnmaskJob {
-  const bad = (why: string) => new SmpcError('SMPC_MALFORMED_MESSAGE', `unmask job: ${why}`);
-  if (bytes.length < 15 || bytes[0] !== JOB_VERSION) throw bad('unknown version or truncated');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const ringBits = bytes[1] as number;
-  const algorithm = PRG_ALGORITHMS[bytes[2] as number];
-  const count = view.getUint32(11);
-  if (algorithm === undefined || ringBits < 1 || ringBits > 32) throw bad('unknown ring or PRG');
-  if (bytes.length !== 15 + 33 * count) throw bad('length does not match the mask count');
-  const masks: ResolvedMask[] = [];
-  for (let i = 0; i < count; i++) {
-    masks.push({
-      sign: bytes[15 + 33 * i] === 1 ? 1 : -1,
-      key: bytes.slice(16 + 33 * i, 48 + 33 * i),
-    });
-  }
-  return { ringBits, algorithm, start: view.getUint32(3), length: view.getUint32(7), masks };
-}
-
-/** Runs a job: the partial vector Σ sign·PRG(key) over its range. */
-export async function runJob(job: UnmaskJob): Promise<Uint32Array> {
-  const partial = new Uint32Array(job.length);
-  await applyMasks(partial, job.masks, {
-    ring: createRing(job.ringBits),
-    algorithm: job.algorithm,
-    start: job.start,
-  });
-  return partial;
-}
-
-function u32le(values: Uint32Array): Buffer {
-  const out = Buffer.alloc(values.length * 4);
-  for (let i = 0; i < values.length; i++) out.writeUInt32LE(values[i] as number, 4 * i);
-  return out;
-}
-
-function fromU32le(bytes: Buffer): Uint32Array {
-  const out = new Uint32Array(bytes.length >>> 2);
-  for (let i = 0; i < out.length; i++) out[i] = bytes.readUInt32LE(4 * i);
-  return out;
-}
 
 const GROUP = 'workers';
 
@@ -122,52 +53,49 @@ async function ensureGroup(client: Redis, stream: string): Promise<void> {
 }
 
 /**
- * A {@link MaskExpander} that splits the coordinates into `jobs` ranges and has workers expand
- * them. Throws `SMPC_TIMEOUT` when the partials do not all arrive within `timeoutMs` (the round
- * then aborts; no sum is released).
+ * An {@link UnmaskRunner} that cuts the job into at most `jobs` parts and has `smpc worker`
+ * processes run them. Throws `SMPC_UNMASK_FAILED` when the partials do not all arrive within
+ * `timeoutMs` or Redis fails (the round then aborts; no sum is released).
  */
-export function redisMaskExpander(
+export function redisUnmaskRunner(
   redis: RedisHandle,
   options: { readonly jobs: number; readonly timeoutMs: number },
-): MaskExpander {
+): UnmaskRunner {
   const keys = clusterKeys(redis.options.prefix);
   const jobs = assertInteger(options.jobs, 'jobs', 1, 4096);
-  return async (target, masks, { ringBits, algorithm }) => {
-    if (masks.length === 0 || target.length === 0) return;
-    const ring = createRing(ringBits);
+  const timeoutMs = assertInteger(options.timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1);
+  return async (job) => {
+    const parts = splitUnmaskJob(job, jobs);
     const run = toHex(randomBytes(8));
-    const parts = Math.min(jobs, target.length);
-    const size = Math.ceil(target.length / parts);
-    const ranges: [number, number][] = [];
-    for (let s = 0; s < target.length; s += size) ranges.push([s, Math.min(size, target.length - s)]);
     const results = keys.results(run);
-    const ttl = Math.ceil(options.timeoutMs / 1000) + 60;
-    await redis.run(async (r) => {
-      await ensureGroup(r, keys.jobs);
-      await r.set(keys.run(run), '1', 'EX', ttl);
-      const pipe = r.pipeline();
-      ranges.forEach(([start, length], index) => {
-        const job = encodeJob({ ringBits, algorithm, start, length, masks });
-        pipe.xadd(keys.jobs, '*', 'r', run, 'n', String(index), 'd', Buffer.from(job));
+    const failed = (why: string, cause?: unknown) =>
+      new SmpcError('SMPC_UNMASK_FAILED', `the unmask jobs on Redis failed, no sum was output: ${why}`, {
+        ...(cause === undefined ? {} : { cause }),
       });
-      await pipe.exec();
-    });
     const reader = blockingClient(redis);
-    const done = new Set<number>();
-    const deadline = Date.now() + options.timeoutMs;
-    let last = '0-0';
+    const partials = new Map<number, UnmaskPartial>();
     try {
-      while (done.size < ranges.length) {
+      await redis.run(async (r) => {
+        await ensureGroup(r, keys.jobs);
+        await r.set(keys.run(run), '1', 'PX', timeoutMs + 60_000);
+        const pipe = r.pipeline();
+        parts.forEach((part, index) => {
+          pipe.xadd(keys.jobs, '*', 'r', run, 'n', String(index), 'd', Buffer.from(encodeUnmaskJob(part)));
+        });
+        await pipe.exec();
+      });
+      const deadline = Date.now() + timeoutMs;
+      let last = '0-0';
+      while (partials.size < parts.length) {
         const left = deadline - Date.now();
         if (left <= 0) {
-          throw new SmpcError(
-            'SMPC_TIMEOUT',
-            `${ranges.length - done.size} of ${ranges.length} unmask jobs were not done within ${options.timeoutMs} ms: start \`confide smpc worker\` processes`,
+          throw failed(
+            `${parts.length - partials.size} of ${parts.length} jobs were not done within ${timeoutMs} ms: start \`confide smpc worker\` processes`,
           );
         }
         const reply = (await reader.xreadBuffer(
           'COUNT',
-          ranges.length,
+          parts.length,
           'BLOCK',
           Math.min(left, 1000),
           'STREAMS',
@@ -179,22 +107,23 @@ export function redisMaskExpander(
           const fields = new Map<string, Buffer>();
           for (let i = 0; i + 1 < flat.length; i += 2) fields.set(String(flat[i]), flat[i + 1] as Buffer);
           const index = Number(fields.get('n')?.toString());
-          const range = ranges[index];
+          const part = parts[index];
           const data = fields.get('d');
-          if (range === undefined || data === undefined || done.has(index)) continue;
-          const partial = fromU32le(data);
-          if (partial.length !== range[1]) continue;
-          ringAddInPlace(target.subarray(range[0], range[0] + range[1]), partial, ring);
-          done.add(index);
+          if (part === undefined || data === undefined || partials.has(index)) continue;
+          const partial = decodeUnmaskPartial(new Uint8Array(data));
+          // A partial must cover exactly its part's range: anything else is not this job's.
+          if (partial.start !== part.start || partial.values.length !== part.length) continue;
+          partials.set(index, partial);
         }
       }
     } catch (error) {
       if (error instanceof SmpcError) throw error;
-      throw new SmpcError('SMPC_ABORTED', 'Redis failed while collecting the unmask jobs', { cause: error });
+      throw failed('Redis stopped answering', error);
     } finally {
       reader.disconnect();
       await redis.client.del(keys.run(run), results).catch(() => {});
     }
+    return [...partials.values()];
   };
 }
 
@@ -286,15 +215,15 @@ async function handle(
   const data = fields.get('d');
   const started = performance.now();
   if (data !== undefined && (await redis.client.exists(keys.run(run))) === 1) {
-    let partial: Uint32Array | null = null;
+    let partial: UnmaskPartial | null = null;
     try {
-      partial = await runJob(decodeJob(new Uint8Array(data)));
+      partial = await runUnmaskJob(decodeUnmaskJob(new Uint8Array(data)));
     } catch {
       partial = null; // a malformed job is dropped; the coordinator times out
     }
     if (partial !== null) {
       const results = keys.results(run);
-      await redis.client.xadd(results, '*', 'n', index, 'd', u32le(partial));
+      await redis.client.xadd(results, '*', 'n', index, 'd', Buffer.from(encodeUnmaskPartial(partial)));
       await redis.client.expire(results, 600);
     }
   }
