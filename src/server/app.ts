@@ -64,11 +64,12 @@ import {
   readHeaders,
 } from './http.ts';
 import { type InferenceServerOptions, resolveServerOptions } from './options.ts';
-import { KeySetRegistry, serveModel } from './registry.ts';
+import { KeySetRegistry, type KeySets, serveModel } from './registry.ts';
 import { loggerOptions, principalTag, requestLine } from './request-log.ts';
 import type { RouteContext, ServedModelInfo, ServerState } from './routes/context.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerInferRoutes } from './routes/infer.ts';
+import { jobsOf, registerJobRoutes } from './routes/jobs.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerModelRoutes } from './routes/models.ts';
 import { errorResponse } from './status.ts';
@@ -152,7 +153,19 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
   // The in-process backend scores on this thread: bound SEAL's heap here (see limitHeMemory).
   if (options.backend === undefined) limitHeMemory(limits.wasmHeapBudgetBytes);
   const backend = options.backend ?? new InProcessBackend();
-  const registry = new KeySetRegistry(backend, served, limits);
+  let registry: KeySets;
+  let redisKeySets: import('./redis/index.ts').RedisKeySets | undefined;
+  if (options.redis === undefined) registry = new KeySetRegistry(backend, served, limits);
+  else {
+    try {
+      const { createRedisKeySets } = await import('./redis/index.ts');
+      redisKeySets = await createRedisKeySets(options.redis, backend, served, limits);
+      registry = redisKeySets;
+    } catch (error) {
+      await backend.close();
+      throw error;
+    }
+  }
   const origins = new Set(limits.corsOrigins);
   const principals = new WeakMap<FastifyRequest, string>();
   /** The code of each refused request, for the request log. */
@@ -269,6 +282,9 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     state,
     scoresHere: options.backend === undefined,
     ownerOf,
+    ...(redisKeySets?.queued === true
+      ? { jobs: jobsOf(redisKeySets, options.redis?.queue?.asyncBytes ?? Number.POSITIVE_INFINITY) }
+      : {}),
   };
   registerHealthRoutes(app, context);
 
@@ -331,6 +347,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     registerModelRoutes(v1, context);
     registerKeyRoutes(v1, context);
     registerInferRoutes(v1, context);
+    registerJobRoutes(v1, context);
   });
   await app.ready();
 
@@ -352,6 +369,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
           await app.close();
         } finally {
           registry.clear();
+          await registry.close?.();
           await backend.close();
         }
       })();
