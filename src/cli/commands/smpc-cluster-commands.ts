@@ -19,7 +19,10 @@ export function registerWorkerCommand(smpc: Command): void {
       'Expand the unmask jobs of secure-aggregation rounds on Redis (coordinator with --unmask-jobs).',
     )
     .requiredOption('--redis <url>', 'redis:// or rediss:// URL (password: CONFIDE_REDIS_PASSWORD)')
-    .option('--redis-prefix <p>', 'key prefix of the deployment', 'confide:')
+    // The other shared Redis flags (`redis-flags.ts`; --redis is required here, so added by hand).
+    .option('--redis-user <name>', 'Redis ACL user (default: the URL\'s, else "default")')
+    .option('--redis-ca <file>', "PEM CA bundle for the Redis server's certificate (rediss:// only)")
+    .option('--redis-prefix <prefix>', 'key prefix of this deployment in Redis (default "confide:")')
     .option('--concurrency <n>', 'jobs run at once', integer(1, 64), 1)
     .option(
       '--claim-ms <ms>',

@@ -9,7 +9,8 @@
  *     --min-clients T [--wait-clients N] [--share-sum] [--unmask-jobs J] [--lock-ttl-ms MS] …
  *   confide smpc worker --redis URL [--concurrency N] [--claim-ms MS] [--redis-prefix P]
  *
- * The Redis password may come from `CONFIDE_REDIS_PASSWORD` instead of the URL. A front prints
+ * The Redis flags are the shared ones (`redis-flags.ts`: `--redis-user`, `--redis-ca`,
+ * `--redis-prefix`; the password from `CONFIDE_REDIS_PASSWORD` or the URL). A front prints
  * `listening ws://…` and runs until SIGINT/SIGTERM. A coordinator waits for the leader lock (a
  * standby prints `standby`), then runs `--rounds` rounds and prints one line per round (JSON with
  * `--json`), as `smpc serve` does; it exits 1 with the last abort code when a round aborted.
@@ -22,19 +23,19 @@
 import { CommanderError } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import { sha256, toHex } from '../../internal/bytes.ts';
-import { connectRedis, type RedisHandle } from '../../redis/index.ts';
+import { connectRedis, type RedisConnectionOptions, type RedisHandle } from '../../redis/index.ts';
 import { ClusterCoordinator, type CoordinatorEvent } from '../../smpc/cluster/coordinator.ts';
 import { ClusterFront } from '../../smpc/cluster/front.ts';
 import { runUnmaskWorker } from '../../smpc/cluster/unmask-jobs.ts';
 import { type Profile, SmpcError } from '../../smpc/index.ts';
 import type { RegisteredClient, RoundResult } from '../../smpc/server.ts';
+import { type RedisFlags, redisConnectionFrom } from '../redis-flags.ts';
 import { safeText } from '../terminal.ts';
 import { codeOf, jsonLine } from './smpc-io.ts';
 
 /** The `smpc serve` flags the cluster modes read. */
-export interface ClusterServeFlags {
+export interface ClusterServeFlags extends RedisFlags {
   redis: string;
-  redisPrefix?: string;
   front?: boolean;
   coordinator?: boolean;
   host: string;
@@ -65,13 +66,8 @@ export interface ClusterServeFlags {
   delta?: number;
 }
 
-async function redisFrom(url: string, prefix: string | undefined): Promise<RedisHandle> {
-  const password = process.env.CONFIDE_REDIS_PASSWORD;
-  return connectRedis({
-    url,
-    ...(prefix === undefined ? {} : { prefix }),
-    ...(password === undefined || password === '' ? {} : { password }),
-  });
+async function redisFrom(flags: RedisFlags): Promise<RedisHandle> {
+  return connectRedis(redisConnectionFrom(flags) as RedisConnectionOptions);
 }
 
 /** Resolves on the first SIGINT/SIGTERM. */
@@ -125,7 +121,7 @@ export async function serveCluster(flags: ClusterServeFlags, clients: Registered
 }
 
 async function serveFront(flags: ClusterServeFlags, clients: RegisteredClient[]): Promise<void> {
-  const redis = await redisFrom(flags.redis, flags.redisPrefix);
+  const redis = await redisFrom(flags);
   let front: ClusterFront;
   try {
     front = await ClusterFront.listen({
@@ -216,7 +212,7 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
   if (flags.rounds === undefined) throw missing('--rounds <r>');
   if (flags.minClients === undefined) throw missing('--min-clients <t>');
   const { vectorLength, rounds, minClients } = flags;
-  const redis = await redisFrom(flags.redis, flags.redisPrefix);
+  const redis = await redisFrom(flags);
   const coordinator = ClusterCoordinator.start({
     redis,
     clients,
@@ -288,15 +284,13 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
   }
 }
 
-export interface WorkerFlags {
-  redis: string;
-  redisPrefix?: string;
+export interface WorkerFlags extends RedisFlags {
   concurrency: number;
   claimMs: number;
 }
 
 export async function worker(flags: WorkerFlags): Promise<void> {
-  const redis = await redisFrom(flags.redis, flags.redisPrefix);
+  const redis = await redisFrom(flags);
   const stop = new AbortController();
   let jobs = 0;
   process.stderr.write(`worker ready (${flags.concurrency} job(s) at a time)\n`);

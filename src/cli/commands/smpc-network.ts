@@ -77,6 +77,7 @@ import {
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
 import { fraction, integer, port, positive } from '../flags.ts';
 import { addInputLimitOption, readBytes, writeAtomic } from '../io.ts';
+import { addRedisOptions } from '../redis-flags.ts';
 import { safeText } from '../terminal.ts';
 import { roundAttester } from './smpc-attest.ts';
 import { registerLoadCommand, registerWorkerCommand } from './smpc-cluster-commands.ts';
@@ -100,6 +101,8 @@ interface ServeFlags {
   rounds: number;
   minClients: number;
   redis?: string;
+  redisUser?: string;
+  redisCa?: string;
   redisPrefix?: string;
   front?: boolean;
   coordinator?: boolean;
@@ -207,7 +210,16 @@ async function serve(flags: ServeFlags): Promise<void> {
       await readClients(flags.clients, flags.maxInputBytes),
     );
   }
-  for (const flag of ['front', 'coordinator', 'unmaskJobs', 'unmaskTimeoutMs', 'lockTtlMs'] as const) {
+  for (const flag of [
+    'front',
+    'coordinator',
+    'unmaskJobs',
+    'unmaskTimeoutMs',
+    'lockTtlMs',
+    'redisUser',
+    'redisCa',
+    'redisPrefix',
+  ] as const) {
     if (flags[flag] !== undefined) {
       throw new CommanderError(
         2,
@@ -566,11 +578,6 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       0,
     )
     .option('--json', 'print one JSON object per round')
-    .option(
-      '--redis <url>',
-      'run as part of a cluster on Redis (with --front or --coordinator; smpc-cluster.ts)',
-    )
-    .option('--redis-prefix <p>', 'with --redis: key prefix of the deployment', 'confide:')
     .option('--front', 'with --redis: accept clients and relay their frames (no rounds)')
     .option('--coordinator', 'with --redis: run the rounds (one leader; others stand by)')
     .option(
@@ -586,6 +593,8 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
     )
     .action((flags: ServeFlags) => serve(flags));
   addInputLimitOption(serveCommand);
+  // --redis URL with --front or --coordinator: one process of a cluster (smpc-cluster.ts).
+  addRedisOptions(serveCommand, { ttls: false });
   registerJoinCommand(smpc);
   registerWorkerCommand(smpc);
   registerLoadCommand(smpc);
