@@ -209,7 +209,7 @@ export class ScoringQueue {
           );
         }
         await sleep(pause);
-        pause = Math.min(pause * 2, 50);
+        pause = Math.min(pause * 2, 20);
       }
     } finally {
       void this.#discard(jobId);
