@@ -1,7 +1,7 @@
 /**
- * Secure aggregation on Redis at scale: `npm run bench:scale-smpc` builds dist/ and runs this (the
- * aggregation half of issue 15's `bench:scale`; the inference half lives in the h/redis-he
- * engineer's script). For each n, one round of n clients × m values (default 1,000) with a
+ * Secure aggregation on Redis at scale: the `aggregation` section of `npm run bench:scale`
+ * (`bench/scale.mjs` runs this script; `BENCH_SCALE_SECTIONS=aggregation npm run bench:scale` runs
+ * only it). For each n, one round of n clients × m values (default 1,000) with a
  * dropout fraction after ShareKeys (default 5%):
  *
  * - **baseline** — one `confide smpc serve` process (no Redis), in the same run;
@@ -113,7 +113,11 @@ async function redisServer(dir) {
   }
   const memory = async (field) =>
     Number((await client.info('memory')).match(new RegExp(`${field}:(\\d+)`))?.[1]);
-  return { url: `redis://127.0.0.1:${port}`, memory, stop: async () => (client.disconnect(), p.stop()) };
+  const stop = async () => {
+    client.disconnect();
+    await p.stop();
+  };
+  return { url: `redis://127.0.0.1:${port}`, memory, stop };
 }
 
 async function load(urls, clientsPath) {
@@ -270,7 +274,7 @@ const table = [
 const text = `${HEADING}
 
 Machine: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, redis-server ${redisVersion}.
-Command: \`BENCH_SIZES=${SIZES.join(',')} BENCH_DIM=${DIM} BENCH_DROPOUT=${DROPOUT} npm run bench:scale-smpc\` (${new Date().toISOString().slice(0, 10)}).
+Command: \`BENCH_SCALE_SECTIONS=aggregation BENCH_SIZES=${SIZES.join(',')} BENCH_DIM=${DIM} BENCH_DROPOUT=${DROPOUT} npm run bench:scale\` (${new Date().toISOString().slice(0, 10)}).
 One round per row, m = ${DIM}, ${DROPOUT * 100}% of the clients vanish after ShareKeys; all clients in one \`smpc load\` process; every process on this machine.
 
 ${table}

@@ -269,7 +269,15 @@ async function inferenceSection() {
   }
 }
 
-const SECTIONS = { inference: inferenceSection };
+/** Secure aggregation on Redis (section "## Secure aggregation on Redis"): `scale-smpc.mjs`, in its own process. */
+async function aggregationSection() {
+  const script = fileURLToPath(new URL('./scale-smpc.mjs', import.meta.url));
+  const child = spawn(process.execPath, [script], { stdio: 'inherit' });
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`bench/scale-smpc.mjs exited with ${code}`);
+}
+
+const SECTIONS = { inference: inferenceSection, aggregation: aggregationSection };
 
 async function main() {
   if (!existsSync(CLI)) throw new Error('build first: npm run build');
