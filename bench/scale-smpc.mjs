@@ -12,7 +12,9 @@
  * The clients are hosted by one `confide smpc load` process (each with its own keys and token),
  * spread over the fronts; `roundMs` is its time from the announcement to the last result, and
  * `exact` its check of the released sum against its own survivors' inputs. Redis memory per client
- * is (`used_memory_peak` − `used_memory` before the round) / n, from `INFO memory`. Every process
+ * is (`used_memory_peak` − `used_memory` before the round) / n, from `INFO memory`; the server's
+ * (or coordinator's) own `--json` line gives its protocol time (inside the state machine, unmask
+ * included) and the round's frame bytes in and out per client. Every process
  * shares this machine's cores (the load process, the fronts, the coordinator and the workers): the
  * figures are an upper bound of what separate machines would take.
  *
@@ -165,11 +167,24 @@ const roundFlags = (n) => [
   '4096',
 ];
 
+/** The server's own figures for the round: its --json line (protocol time, bytes), once printed. */
+async function serverLine(p, n) {
+  for (let i = 0; i < 100 && !p.out.includes('{'); i++) await new Promise((r) => setTimeout(r, 100));
+  const line = p.out.split('\n').find((l) => l.startsWith('{'));
+  if (!line) return { serverProtocolMs: null, bytesPerClient: null };
+  const r = JSON.parse(line);
+  return {
+    serverProtocolMs: Math.round(r.protocolTimeMs),
+    bytesPerClient: Math.round((r.bytesIn + r.bytesOut) / n),
+  };
+}
+
 async function baseline(n, clientsPath) {
   const server = confide('smpc', 'serve', '--clients', clientsPath, '--rounds', '1', ...roundFlags(n));
   try {
     const url = (await server.waitFor(/listening (ws:\/\/\S+)/))[1];
-    return await load([url], clientsPath);
+    const report = await load([url], clientsPath);
+    return { ...report, ...(await serverLine(server, n)) };
   } finally {
     await server.stop();
   }
@@ -221,7 +236,11 @@ async function cluster(n, fronts, workers, clientsPath, dir) {
     const before = await redis.memory('used_memory');
     const report = await load(f, clientsPath);
     const peak = await redis.memory('used_memory_peak');
-    return { ...report, redisBytesPerClient: Math.round((peak - before) / n) };
+    return {
+      ...report,
+      ...(await serverLine(coordinator, n)),
+      redisBytesPerClient: Math.round((peak - before) / n),
+    };
   } finally {
     for (const p of procs.reverse()) await p.stop();
     await redis.stop();
@@ -264,18 +283,18 @@ const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const redisVersion =
   spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim().split(' ')[2] ?? '?';
 const table = [
-  '| n | setup | status | exact | survivors | round (ms) | Redis bytes / client |',
-  '|---:|---|---|---|---:|---:|---:|',
+  '| n | setup | status | exact | survivors | round (ms) | server protocol (ms) | round bytes / client | Redis peak bytes / client |',
+  '|---:|---|---|---|---:|---:|---:|---:|---:|',
   ...rows.map(
     (r) =>
-      `| ${r.n} | ${r.setup} | ${r.status} | ${r.exact} | ${r.survivors} | ${r.roundMs ?? '—'} | ${r.redisBytesPerClient ?? '—'} |`,
+      `| ${r.n} | ${r.setup} | ${r.status} | ${r.exact} | ${r.survivors} | ${r.roundMs ?? '—'} | ${r.serverProtocolMs ?? '—'} | ${r.bytesPerClient ?? '—'} | ${r.redisBytesPerClient ?? '—'} |`,
   ),
 ].join('\n');
 const text = `${HEADING}
 
 Machine: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, redis-server ${redisVersion}.
 Command: \`BENCH_SCALE_SECTIONS=aggregation BENCH_SIZES=${SIZES.join(',')} BENCH_DIM=${DIM} BENCH_DROPOUT=${DROPOUT} npm run bench:scale\` (${new Date().toISOString().slice(0, 10)}).
-One round per row, m = ${DIM}, ${DROPOUT * 100}% of the clients vanish after ShareKeys; all clients in one \`smpc load\` process; every process on this machine.
+One round per row, m = ${DIM}, ${DROPOUT * 100}% of the clients vanish after ShareKeys; all clients in one \`smpc load\` process; every process on this machine (shared with other work: times are noisy upper bounds). Round = the load process's announcement-to-last-result time; server protocol = time inside the state machine (unmask included, \`protocolTimeMs\`); round bytes = frames in and out of the server per client.
 
 ${table}
 `;
