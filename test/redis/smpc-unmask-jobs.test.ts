@@ -55,6 +55,14 @@ describe('unmask jobs on Redis workers', () => {
     await redis.stop();
   });
 
+  it('fails with SMPC_UNMASK_FAILED when no worker takes the jobs, and takes its jobs back', async () => {
+    const j = job(100, 2, 1, 2);
+    await expect(redisUnmaskRunner(handle, { jobs: 3, timeoutMs: 300 })(j)).rejects.toMatchObject({
+      code: 'SMPC_UNMASK_FAILED',
+    });
+    expect(await handle.client.xlen('confide:smpc:jobs')).toBe(0);
+  });
+
   it('sums the partials of two workers exactly', async () => {
     const workers = [0, 1].map(() => confide('smpc', 'worker', '--redis', redis.url));
     await Promise.all(workers.map((w) => w.waitFor(/worker ready/)));

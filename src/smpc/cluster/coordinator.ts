@@ -424,6 +424,8 @@ export class ClusterCoordinator {
         return;
       }
       if (alive === 1) continue;
+      // Nobody reads a dead front's stream any more.
+      await this.#redis.client.del(this.#keys.outbound(front)).catch(() => {});
       for (const c of [...this.#conns.values()]) {
         if (c.front !== front) continue;
         this.#lose(c);

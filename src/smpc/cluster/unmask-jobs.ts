@@ -74,6 +74,8 @@ export function redisUnmaskRunner(
       });
     const reader = blockingClient(redis);
     const partials = new Map<number, UnmaskPartial>();
+    const queued: string[] = [];
+    let complete = false;
     try {
       await redis.run(async (r) => {
         await ensureGroup(r, keys.jobs);
@@ -82,7 +84,7 @@ export function redisUnmaskRunner(
         parts.forEach((part, index) => {
           pipe.xadd(keys.jobs, '*', 'r', run, 'n', String(index), 'd', Buffer.from(encodeUnmaskJob(part)));
         });
-        await pipe.exec();
+        for (const [error, id] of (await pipe.exec()) ?? []) if (error === null) queued.push(String(id));
       });
       const deadline = Date.now() + timeoutMs;
       let last = '0-0';
@@ -116,12 +118,15 @@ export function redisUnmaskRunner(
           partials.set(index, partial);
         }
       }
+      complete = true;
     } catch (error) {
       if (error instanceof SmpcError) throw error;
       throw failed('Redis stopped answering', error);
     } finally {
       reader.disconnect();
       await redis.client.del(keys.run(run), results).catch(() => {});
+      // Parts no worker took: their keys leave Redis with the run.
+      if (!complete && queued.length > 0) await redis.client.xdel(keys.jobs, ...queued).catch(() => {});
     }
     return [...partials.values()];
   };
