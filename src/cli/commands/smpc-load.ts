@@ -68,6 +68,7 @@ export async function load(flags: LoadFlags): Promise<void> {
   let firstAnnounce = 0;
   let lastResult = 0;
   const records = new Map<string, ClientRoundRecord>();
+  let declined: string | null = null;
   const waiting = new Set(registered.map((c) => c.id));
   let settle: () => void = () => {};
   const settled = new Promise<void>((resolve) => {
@@ -118,6 +119,7 @@ export async function load(flags: LoadFlags): Promise<void> {
             lastResult = performance.now();
             gone(id);
           } else if (e.type === 'declined') {
+            declined = `${e.code}: ${e.reason}`;
             gone(id);
           }
         },
@@ -140,7 +142,7 @@ export async function load(flags: LoadFlags): Promise<void> {
     await Promise.all(clients.map((c) => c.close()));
   }
   const record = [...records.values()].find((r) => r.status === 'completed') ?? [...records.values()][0];
-  const status = record?.status ?? 'timeout';
+  const status = record?.status ?? (declined === null ? 'timeout' : 'declined');
   let exact = false;
   if (record?.status === 'completed' && record.sum !== null) {
     const expected = new Uint32Array(flags.dim);
@@ -165,7 +167,12 @@ export async function load(flags: LoadFlags): Promise<void> {
     droppedHere: dropping.size,
     roundMs: roundId === null || lastResult === 0 ? null : Math.round(lastResult - firstAnnounce),
     abort:
-      record?.abort ?? (status === 'timeout' ? { code: 'SMPC_TIMEOUT', reason: 'no result in time' } : null),
+      record?.abort ??
+      (status === 'timeout'
+        ? { code: 'SMPC_TIMEOUT', reason: 'no result in time' }
+        : declined === null
+          ? null
+          : { code: 'SMPC_ABORTED', reason: `the clients declined the round (${declined})` }),
     sumShared: record?.sum !== null && record?.sum !== undefined,
   };
   if (flags.json) process.stdout.write(jsonLine(report));

@@ -101,6 +101,7 @@ end
 return 1`;
 const STORE_SET = `${FENCE}redis.call('SET', KEYS[2], ARGV[2]) return 1`;
 const STORE_DEL = `${FENCE}redis.call('DEL', KEYS[2]) return 1`;
+const TRIM = `${FENCE}return redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])`;
 const BAN = `${FENCE}redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) return 1`;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
@@ -351,6 +352,8 @@ export class ClusterCoordinator {
         from,
         count: 2048,
         onEntries: (entries) => this.#inbound(entries),
+        // Fenced: a paused old leader must not delete what the new one has not read.
+        trim: (minId) => this.#fenced(TRIM, [this.#keys.inbound], [minId]),
         onError: () => void this.#abortRound('REDIS_UNAVAILABLE', 'Redis stopped answering during the round'),
       });
       if (this.#leader !== value) return;

@@ -78,6 +78,8 @@ export interface StreamReaderOptions {
   readonly from?: string;
   /** Entries per read; default 512. */
   readonly count?: number;
+  /** Deletes the entries before `minId` (default `XTRIM key MINID minId`); the coordinator fences it. */
+  readonly trim?: (minId: string) => Promise<unknown>;
 }
 
 /**
@@ -144,7 +146,10 @@ export class StreamReader {
       } catch (error) {
         this.#o.onError?.(error);
       }
-      await this.#o.handle.client.xtrim(this.#o.key, 'MINID', nextId(this.#last)).catch(() => {});
+      const minId = nextId(this.#last);
+      await (this.#o.trim?.(minId) ?? this.#o.handle.client.xtrim(this.#o.key, 'MINID', minId)).catch(
+        () => {},
+      );
     }
   }
 
