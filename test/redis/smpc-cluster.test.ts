@@ -3,6 +3,8 @@
  * coordinators and `smpc load` from the built CLI. Each round's sum is checked by `smpc load`
  * against the inputs it generated itself (`exact`).
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisInstance, startRedis } from '../fixtures/redis.ts';
 import {
@@ -48,6 +50,40 @@ describe('smpc cluster on Redis', () => {
     // Both fronts carried clients.
     await coordinator.waitFor(/completed, 8 inputs summed, 2 dropped/);
     expect(roundLines(coordinator)).toHaveLength(1);
+  });
+
+  it('serves the existing smpc join unchanged through two fronts', async () => {
+    const { path, clients, dir } = clientList(4);
+    const [a, b] = await Promise.all([startFront(redis.url, path), startFront(redis.url, path)]);
+    const coordinator = startCoordinator(redis.url, path, '--vector-length', '3', '--wait-clients', '4');
+    await coordinator.waitFor(/leader/);
+    const joins = clients.map((c, i) => {
+      const token = join(dir, `${c.id}.token`);
+      const input = join(dir, `${c.id}.json`);
+      writeFileSync(token, c.token);
+      writeFileSync(input, JSON.stringify([i + 1, 10 * (i + 1), 100 * (i + 1)]));
+      const url = (i % 2 === 0 ? a : b).url;
+      return confide(
+        '--quiet',
+        'smpc',
+        'join',
+        '--url',
+        url,
+        '--id',
+        c.id,
+        '--token-file',
+        token,
+        '--input',
+        input,
+        '--raw',
+        '--json',
+      );
+    });
+    const codes = await Promise.all(joins.map((j) => j.exited));
+    expect(codes).toEqual([0, 0, 0, 0]);
+    const line = roundLines(coordinator)[0] as unknown as { status: string; sum: number[] };
+    expect(line.status).toBe('completed');
+    expect(line.sum).toEqual([10, 100, 1000]);
   });
 
   it('fans the unmask step out to two smpc worker processes and still sums exactly', async () => {
