@@ -65,6 +65,25 @@ describe('confide smpc serve --redis / worker / load: flags', () => {
       `${dir}/s.json`,
     );
     expect(store.exitCode).toBe(1);
+    const plan = await runConfide(
+      dir,
+      'smpc',
+      'serve',
+      '--redis',
+      'redis://127.0.0.1:1',
+      '--coordinator',
+      '--clients',
+      path,
+      '--vector-length',
+      '4',
+      '--rounds',
+      '1',
+      '--min-clients',
+      '9',
+    );
+    // The plan is checked as `smpc serve` checks it, before Redis is even tried.
+    expect(plan.exitCode).toBe(1);
+    expect(plan.stderr).toMatch(/INVALID_ARGUMENT: --min-clients 9 exceeds the 4 clients/);
     expect(store.stderr).toMatch(/INVALID_ARGUMENT: --store is not supported with --redis/);
     const load = await runConfide(dir, 'smpc', 'load', '--url', 'http://x', '--clients', path, '--dim', '4');
     expect(load.exitCode).toBe(1);

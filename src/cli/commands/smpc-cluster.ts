@@ -32,6 +32,7 @@ import type { RegisteredClient, RoundResult } from '../../smpc/server.ts';
 import { type RedisFlags, redisConnectionFrom } from '../redis-flags.ts';
 import { safeText } from '../terminal.ts';
 import { codeOf, jsonLine } from './smpc-io.ts';
+import { checkServePlan } from './smpc-serve-checks.ts';
 
 /** The `smpc serve` flags the cluster modes read. */
 export interface ClusterServeFlags extends RedisFlags {
@@ -43,6 +44,7 @@ export interface ClusterServeFlags extends RedisFlags {
   vectorLength?: number;
   rounds?: number;
   minClients?: number;
+  maxMemoryMb: number;
   waitClients?: number;
   waitTimeoutMs: number;
   joinTimeoutMs: number;
@@ -212,6 +214,8 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
   if (flags.rounds === undefined) throw missing('--rounds <r>');
   if (flags.minClients === undefined) throw missing('--min-clients <t>');
   const { vectorLength, rounds, minClients } = flags;
+  // The same checks as `smpc serve` before anything starts (min clients, feasible plan, memory).
+  checkServePlan({ ...flags, vectorLength, minClients }, clients.length, 0, undefined);
   const redis = await redisFrom(flags);
   const coordinator = ClusterCoordinator.start({
     redis,
