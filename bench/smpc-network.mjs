@@ -24,12 +24,13 @@
  * Environment: BENCH_OUT (default bench/RESULTS.md, "-" for none; only the "## Secure aggregation
  * over the network" section is replaced), BENCH_CLIENTS (100), BENCH_DIM (100000), BENCH_DROPOUT
  * (0.1), BENCH_HOSTS (logical cores, at least 2), BENCH_PROFILE (honest-but-curious),
- * BENCH_STAGE_TIMEOUT_S (300). A stage that ends on its deadline is listed under the table: its
+ * BENCH_STAGE_TIMEOUT_S (300), BENCH_UNMASK_WORKERS (0: unmask on the main thread). Bytes on the
+ * wire are the TCP payload bytes of the survivors' connections (`ss -ti`). A stage that ends on its deadline is listed under the table: its
  * wall time is then the deadline, not the work.
  * Smoke run: `BENCH_CLIENTS=10 BENCH_DIM=1000 BENCH_OUT=- node bench/smpc-network.mjs`.
  */
 
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AggregationClient } from '../dist/smpc/index.js';
@@ -54,6 +55,32 @@ function inputFor(i, m) {
     out[j] = x >>> 0;
   }
   return out;
+}
+
+const UNMASK_WORKERS = Number(process.env.BENCH_UNMASK_WORKERS ?? 0);
+
+/**
+ * Bytes on the wire: TCP payload bytes of the server's open connections (`ss -ti`, Linux), so the
+ * WebSocket handshake and framing count, IP/TCP headers do not. Only the connections still open
+ * (the survivors'); null where `ss` is missing.
+ */
+function tcpBytes(port) {
+  try {
+    const out = execFileSync('ss', ['-tinH', 'state', 'established', `( sport = :${port} )`], {
+      encoding: 'utf8',
+    });
+    let received = 0;
+    let sent = 0;
+    let connections = 0;
+    for (const m of out.matchAll(/bytes_received:(\d+)/g)) {
+      received += Number(m[1]);
+      connections++;
+    }
+    for (const m of out.matchAll(/bytes_acked:(\d+)/g)) sent += Number(m[1]);
+    return { received, sent, connections };
+  } catch {
+    return null;
+  }
 }
 
 function sumOf(indices, m) {
@@ -194,6 +221,7 @@ async function main() {
     clients: ids.map((id) => ({ id, token: tokenOf(id) })),
     maxFrameBytes: 64 * 1024 * 1024,
     onEvent: (e) => events.push(e),
+    unmaskWorkers: UNMASK_WORKERS,
   });
   log(`server ${server.url}; ${n} clients on ${hosts} host processes, m = ${m}, ${doomedCount} dropouts`);
   const children = [];
@@ -236,6 +264,7 @@ async function main() {
     result.status === 'completed' &&
     Buffer.from(result.sum.buffer).equals(Buffer.from(sumOf(survivorIdx, m).buffer));
   const deadlines = events.filter((e) => e.type === 'stage-deadline').map((e) => e.stage);
+  const wire = tcpBytes(Number(new URL(server.url).port));
   await server.close();
   if (result.status !== 'completed') throw new Error(`the round aborted: ${JSON.stringify(result.abort)}`);
 
@@ -263,6 +292,12 @@ async function main() {
     '',
     `Machine: ${cpu} × ${cores} logical cores, Node ${process.version}, ${os.platform()} ${os.arch()}; load average ` +
       `${loadBefore.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after; ${((performance.now() - started) / 1000).toFixed(0)} s total; ${new Date().toISOString()}.`,
+    ...(os.loadavg()[0] > cores
+      ? [
+          '',
+          `**Measured under load** (load average above the ${cores} cores: other work shared the machine); re-run on a quiet machine for figures to compare with the targets.`,
+        ]
+      : []),
     '',
     '| n | m | dropout | plan | wall time of the round | exact | crypto on the critical path | transport |',
     '|---:|---:|---:|---|---:|---|---:|---:|',
@@ -274,6 +309,12 @@ async function main() {
       .map(([s, ms]) => `${s} ${fmt(ms)}`)
       .join(', ')}. Stage deadlines hit: ${deadlines.length === 0 ? 'none' : deadlines.join(', ')}.`,
     `- Round frames: ${mb(result.bytesIn)} received, ${mb(result.bytesOut)} sent by the server.`,
+    wire === null
+      ? '- Bytes on the wire: not measured (no `ss`).'
+      : `- Bytes on the wire (TCP payload of the ${wire.connections} connections still open at the end, the survivors': ` +
+        `handshake, WebSocket framing and every stage): ${mb(wire.received)} received = ` +
+        `${(wire.received / (wire.connections * 4 * m)).toFixed(4)} × the payload 4m per client; ${mb(wire.sent)} sent by the server.`,
+    `- Unmask workers: ${UNMASK_WORKERS === 0 ? 'none (main thread)' : UNMASK_WORKERS}.`,
     `- Replay: server steps ${fmt(r.serverMs)}; client steps ${fmt(r.clientMs)} in total on one thread ` +
       `(${fmt(r.clientMs / n)} per client), / ${parallel} parallel hosts; replay ${r.stage}, ${r.survivors.length} survivors.`,
     `- The adapters' \`protocolTimeMs\` (wall time across awaits): server ${fmt(result.protocolTimeMs)}; clients ` +

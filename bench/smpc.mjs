@@ -26,9 +26,13 @@
  * - PRG throughput: `expandPrg` (AES-256-CTR via WebCrypto, ChaCha20 via noble) and `applyMask`
  *   against a raw WebCrypto AES-CTR loop over the same bytes, in the same run.
  *
+ * - The targets, each against its baseline in the same run (`smpc-targets.mjs`): server unmask on
+ *   the main thread, on 1 and 2 unmask workers and by the old path; the k = 314 client.
+ *
  * Environment: BENCH_OUT (default bench/RESULTS.md, "-" for none; only the "## Secure aggregation"
- * section is replaced), BENCH_PROFILE, BENCH_QUICK=1 (m = 10^4 only, for a smoke run),
- * BENCH_SERVER_BUDGET_S (largest estimated full replay, default 8).
+ * sections are replaced), BENCH_PROFILE, BENCH_QUICK=1 (m = 10^4 only, for a smoke run),
+ * BENCH_SERVER_BUDGET_S (largest estimated full replay, default 8), BENCH_TARGETS=1 (the targets
+ * only), and the sizes of `smpc-targets.mjs`.
  */
 
 import os from 'node:os';
@@ -53,6 +57,7 @@ import {
 } from '../dist/smpc/primitives.js';
 import { clientStep, createClientState, encodeMessage, neighborMap } from '../dist/smpc/protocol.js';
 import { writeResultsSection } from './results.mjs';
+import { clientTarget, serverTargets, targetsSection } from './smpc-targets.mjs';
 
 const _ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PROFILE = process.env.BENCH_PROFILE ?? 'semi-malicious';
@@ -335,8 +340,24 @@ function writeSection(text) {
   writeResultsSection('## Secure aggregation', text);
 }
 
+async function runTargets(started) {
+  const server = await serverTargets({ quick: QUICK, profile: PROFILE });
+  const client = await clientTarget({ quick: QUICK, representativeClient });
+  const command = `${Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_OUT')
+    .map(([k, v]) => `${k}=${v} `)
+    .join('')}node bench/smpc.mjs`;
+  const text = targetsSection({ server, client, command, started });
+  process.stdout.write(`${text}\n`);
+  writeResultsSection('## Secure aggregation: unmask workers and client target', text);
+}
+
 async function main() {
   const started = performance.now();
+  if (process.env.BENCH_TARGETS === '1') {
+    await runTargets(started);
+    return;
+  }
   const loadBefore = os.loadavg()[0];
   const dims = QUICK ? [1e4] : [1e4, 1e6];
   const rows = [];
@@ -504,6 +525,7 @@ async function main() {
   const text = lines.join('\n');
   process.stdout.write(`${text}\n`);
   writeSection(text);
+  await runTargets(started);
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 

@@ -5,6 +5,7 @@ import {
   KA_BACKENDS,
   publicKeyFromSecret,
   sharedSecret,
+  sharedSecretsOf,
   webCryptoHasX25519,
 } from '../../src/smpc/primitives/ka.ts';
 import { expectCode, expectCodeAsync, hex, toHex } from './helpers.ts';
@@ -114,5 +115,22 @@ describe('X25519', () => {
       sharedSecret(hex(ALICE.sk), hex(BOB.pk), { backend: 'openssl' as 'noble' }),
       'INVALID_ARGUMENT',
     );
+  });
+});
+
+describe('sharedSecretsOf', () => {
+  it('agrees like sharedSecret with every peer, on both backends, and refuses a low-order peer', async () => {
+    const me = await generateAgreementKeyPair();
+    const peers = await Promise.all([1, 2, 3].map(() => generateAgreementKeyPair()));
+    for (const backend of ['auto', 'noble'] as const) {
+      const agree = sharedSecretsOf(me.secretKey, { backend });
+      for (const p of peers) {
+        expect(await agree(p.publicKey)).toEqual(
+          await sharedSecret(p.secretKey, me.publicKey, { backend: 'noble' }),
+        );
+      }
+      await expectCodeAsync(agree(new Uint8Array(32)), 'SMPC_LOW_ORDER_POINT');
+    }
+    expect(() => sharedSecretsOf(new Uint8Array(31))).toThrow(/secretKey/);
   });
 });

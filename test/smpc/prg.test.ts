@@ -258,3 +258,15 @@ describe('expandPrg properties', () => {
     }
   });
 });
+
+describe('expandPrg key reuse', () => {
+  it('a key buffer rewritten with another key expands the new key (no stale imported key)', async () => {
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    const other = crypto.getRandomValues(new Uint8Array(32));
+    const first = await expandPrg(key, { modulus: 2 ** 32, length: 64 });
+    key.set(other);
+    const second = await expandPrg(key, { modulus: 2 ** 32, length: 64 });
+    expect(second).toEqual(await expandPrg(other.slice(), { modulus: 2 ** 32, length: 64 }));
+    expect(second).not.toEqual(first);
+  });
+});

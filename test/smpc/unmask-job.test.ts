@@ -199,5 +199,10 @@ describe('a round unmasked through split jobs', () => {
     expect(out.result).toBeNull();
     expect(out.server.stage).toBe('aborted');
     expect(out.server.abort?.code).toBe('SMPC_UNMASK_FAILED');
+    // partials that do not fit the sum are a failed runner too, never a sum
+    const misfit: UnmaskRunner = async (job) => [{ start: job.length, values: new Uint32Array(1) }];
+    const bad = await runRound({ params, inputs, dropAt: new Map([['c1', 'masked-input']]), unmask: misfit });
+    expect(bad.result).toBeNull();
+    expect(bad.server.abort?.code).toBe('SMPC_UNMASK_FAILED');
   });
 });

@@ -9,7 +9,7 @@
  *     [--ring-bits B] [--profile P] [--expected-dropout F] [--round-prefix S] [--payload FILE]
  *     [--share-sum] [--value-bits B --clip C] [--output-dir DIR [--attest-key KEY]] [--store FILE]
  *     [--epsilon E --delta D [--dp-min-survivors T]] [--max-memory-mb M] [--max-pending N]
- *     [--hello-timeout-ms MS] [--json]
+ *     [--hello-timeout-ms MS] [--unmask-workers N] [--json]
  *
  * `--clients` is a JSON array of `{ "id", "token", "identityPublicKey"? (64 hex digits) }`. The
  * server prints one progress line per event to stderr (the first is `listening ws://…`; the

@@ -6,7 +6,7 @@
  *   confide smpc simulate --clients N --vector-length D --dropout F
  *     [--drop-at advertise|share-keys|masked-input|consistency|unmask] [--graph complete|harary]
  *     [--profile honest-but-curious|semi-malicious|active] [--seed S] [--json] [--quiet]
- *     [--corruption F] [--value-bits B] [--encoding binary|json] [--max-memory-mb M]
+ *     [--corruption F] [--value-bits B] [--encoding binary|json] [--max-memory-mb M] [--unmask-workers N]
  *     [--attest-key KEY --attestation OUT [--password-file F]]
  *
  * `--drop-at` names the stage at whose start the dropped clients vanish, as the report prints

@@ -167,37 +167,62 @@ export async function sharedSecret(
 ): Promise<Uint8Array> {
   assertBytes(secretKey, 'secretKey', X25519_KEY_LENGTH);
   assertPublicKey(publicKey, 'publicKey');
+  return sharedSecretsOf(secretKey, options)(publicKey);
+}
+
+/**
+ * {@link sharedSecret} of one secret key with many peers: the secret key is imported into WebCrypto
+ * once, on first use, so each further agreement costs one public-key import and one derivation
+ * (the server's unmask step agrees each dropped client's key with all its surviving neighbours).
+ * The same checks and errors as {@link sharedSecret}, per call.
+ *
+ * @example
+ * ```ts
+ * const agree = sharedSecretsOf(dropped.secretKey);
+ * const secrets = await Promise.all(peers.map((p) => agree(p.publicKey)));
+ * ```
+ */
+export function sharedSecretsOf(
+  secretKey: Uint8Array,
+  options: { readonly backend?: KaBackend } = {},
+): (publicKey: Uint8Array) => Promise<Uint8Array> {
+  assertBytes(secretKey, 'secretKey', X25519_KEY_LENGTH);
   const backend = assertOneOf(options.backend ?? 'auto', 'backend', KA_BACKENDS);
-  let secret: Uint8Array;
-  if (await useWebCrypto(backend)) {
-    const subtle = (globalThis.crypto as Crypto).subtle;
-    try {
-      const priv = await subtle.importKey(
-        'pkcs8',
-        toArrayBuffer(concatBytes(PKCS8_PREFIX, secretKey)),
-        { name: 'X25519' },
-        false,
-        ['deriveBits'],
-      );
-      const pub = await subtle.importKey('raw', toArrayBuffer(publicKey), { name: 'X25519' }, false, []);
-      secret = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pub }, priv, 256));
-    } catch (cause) {
-      throw new SmpcError('SMPC_LOW_ORDER_POINT', 'X25519 key agreement failed for this public key', {
-        cause,
-      });
+  let imported: Promise<CryptoKey> | undefined;
+  return async (publicKey) => {
+    assertPublicKey(publicKey, 'publicKey');
+    let secret: Uint8Array;
+    if (await useWebCrypto(backend)) {
+      const subtle = (globalThis.crypto as Crypto).subtle;
+      try {
+        imported ??= subtle.importKey(
+          'pkcs8',
+          toArrayBuffer(concatBytes(PKCS8_PREFIX, secretKey)),
+          { name: 'X25519' },
+          false,
+          ['deriveBits'],
+        );
+        const priv = await imported;
+        const pub = await subtle.importKey('raw', toArrayBuffer(publicKey), { name: 'X25519' }, false, []);
+        secret = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: pub }, priv, 256));
+      } catch (cause) {
+        throw new SmpcError('SMPC_LOW_ORDER_POINT', 'X25519 key agreement failed for this public key', {
+          cause,
+        });
+      }
+    } else {
+      try {
+        secret = x25519.getSharedSecret(secretKey, publicKey);
+      } catch (cause) {
+        throw new SmpcError('SMPC_LOW_ORDER_POINT', 'X25519 key agreement failed for this public key', {
+          cause,
+        });
+      }
     }
-  } else {
-    try {
-      secret = x25519.getSharedSecret(secretKey, publicKey);
-    } catch (cause) {
-      throw new SmpcError('SMPC_LOW_ORDER_POINT', 'X25519 key agreement failed for this public key', {
-        cause,
-      });
-    }
-  }
-  let acc = 0;
-  for (const b of secret) acc |= b;
-  if (acc === 0)
-    throw new SmpcError('SMPC_LOW_ORDER_POINT', 'X25519 shared secret is all zero (RFC 7748 §6.1)');
-  return secret;
+    let acc = 0;
+    for (const b of secret) acc |= b;
+    if (acc === 0)
+      throw new SmpcError('SMPC_LOW_ORDER_POINT', 'X25519 shared secret is all zero (RFC 7748 §6.1)');
+    return secret;
+  };
 }

@@ -81,6 +81,36 @@ function zeroCopy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/**
+ * One zero-filled buffer, grown as needed and never written after that: every cipher here reads
+ * its input (WebCrypto copies it when called) and writes a fresh output, so the plaintext of the
+ * keystream need not be allocated per call (it was most of the garbage of a masking step).
+ */
+let zeroBuffer = new Uint8Array(0);
+function zeros(length: number): Uint8Array<ArrayBuffer> {
+  if (zeroBuffer.length < length) zeroBuffer = new Uint8Array(Math.max(length, 2 * zeroBuffer.length));
+  return zeroBuffer.subarray(0, length);
+}
+
+/**
+ * The imported WebCrypto key of each raw key object still alive, with a copy of the bytes it
+ * was imported from (a caller may reuse a buffer for another key): `applyMask` expands one key in
+ * many chunks, and an import costs about as much as expanding 64 KiB.
+ */
+const importedKeys = new WeakMap<
+  Uint8Array,
+  { readonly bytes: Uint8Array; readonly key: Promise<CryptoKey> }
+>();
+function importAesKey(subtle: SubtleCrypto, raw: Uint8Array): Promise<CryptoKey> {
+  const hit = importedKeys.get(raw);
+  if (hit?.bytes.every((b, i) => b === raw[i])) return hit.key;
+  const bytes = zeroCopy(raw);
+  const key = subtle.importKey('raw', bytes, { name: 'AES-CTR' }, false, ['encrypt']);
+  importedKeys.set(raw, { bytes, key });
+  key.catch(() => importedKeys.delete(raw));
+  return key;
+}
+
 function subtleOrUndefined(): SubtleCrypto | undefined {
   const c = globalThis.crypto as Crypto | undefined;
   return c?.subtle;
@@ -109,7 +139,7 @@ async function streamBytes(
     view.setUint32(4, Math.floor(j / TWO_POW_32), false);
     view.setUint32(8, j >>> 0, false);
     const blocks = Math.ceil((skip + length) / 64);
-    const ks = chacha20(key, nonce, new Uint8Array(blocks * 64), undefined, first);
+    const ks = chacha20(key, nonce, zeros(blocks * 64), undefined, first);
     return ks.subarray(skip, skip + length);
   }
   const first = Math.floor(offset / 16);
@@ -120,7 +150,7 @@ async function streamBytes(
   view.setUint32(4, j >>> 0, false);
   view.setUint32(8, Math.floor(first / TWO_POW_32), false);
   view.setUint32(12, first >>> 0, false);
-  const zeros = new Uint8Array(Math.ceil((skip + length) / 16) * 16);
+  const plaintext = zeros(Math.ceil((skip + length) / 16) * 16);
   const subtle = backend === 'noble' ? undefined : subtleOrUndefined();
   if (subtle === undefined) {
     if (backend === 'webcrypto') {
@@ -130,20 +160,20 @@ async function streamBytes(
       );
     }
     return ctr(key, counter)
-      .encrypt(zeros)
+      .encrypt(plaintext)
       .subarray(skip, skip + length);
   }
   let cryptoKey: CryptoKey;
   let ks: ArrayBuffer;
   try {
-    cryptoKey = await subtle.importKey('raw', zeroCopy(key), { name: 'AES-CTR' }, false, ['encrypt']);
-    ks = await subtle.encrypt({ name: 'AES-CTR', counter, length: 64 }, cryptoKey, zeros);
+    cryptoKey = await importAesKey(subtle, key);
+    ks = await subtle.encrypt({ name: 'AES-CTR', counter, length: 64 }, cryptoKey, plaintext);
   } catch (cause) {
     if (backend === 'webcrypto') {
       throw new SmpcError('SMPC_BACKEND_UNAVAILABLE', 'WebCrypto AES-CTR failed', { cause });
     }
     return ctr(key, counter)
-      .encrypt(zeros)
+      .encrypt(plaintext)
       .subarray(skip, skip + length);
   }
   return new Uint8Array(ks, skip, length);

@@ -64,7 +64,7 @@ import { assertBytes, assertString } from '../../internal/assert.ts';
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
 import { openEnvelope, sealEnvelope } from '../primitives/aead.ts';
 import { equalBytes } from '../primitives/encoding.ts';
-import { assertPublicKey, publicKeyFromSecret, sharedSecret } from '../primitives/ka.ts';
+import { assertPublicKey, publicKeyFromSecret, sharedSecretsOf } from '../primitives/ka.ts';
 import { deriveKey } from '../primitives/kdf.ts';
 import { applyMasks, pairwiseMaskKey, pairwiseMaskSign, selfMaskKey } from '../primitives/masking.ts';
 import { drawBytes, type RandomSource, resolveRandom } from '../primitives/random.ts';
@@ -327,12 +327,13 @@ function onAdvertise(state: ClientState, params: RoundParams, options: ClientSte
   };
 }
 
+/** The envelope key with one peer; `agree` is `sharedSecretsOf(encryptionSecret)` (one key import per step). */
 async function envelopeKey(
-  secret: Uint8Array,
+  agree: (publicKey: Uint8Array) => Promise<Uint8Array>,
   peerKey: Uint8Array,
   sessionId: Uint8Array,
 ): Promise<Uint8Array> {
-  return deriveKey({ secret: await sharedSecret(secret, peerKey), sessionId, purpose: 'envelope' });
+  return deriveKey({ secret: await agree(peerKey), sessionId, purpose: 'envelope' });
 }
 
 async function onShareKeys(
@@ -392,9 +393,10 @@ async function onShareKeys(
     random,
   });
   const envelopes: { to: string; ciphertext: Uint8Array }[] = [];
+  const agree = sharedSecretsOf(secrets.encryptionSecret);
   for (const [i, v] of neighbours.entries()) {
     const peer = byId.get(v) as AdvertisedKeys;
-    const key = await envelopeKey(secrets.encryptionSecret, peer.encryptionKey, sessionId);
+    const key = await envelopeKey(agree, peer.encryptionKey, sessionId);
     const payload = encodePayload({
       from: state.id,
       to: v,
@@ -452,6 +454,7 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
   const held: HeldShare[] = [];
   const complaints: string[] = [];
   const seen = new Set<string>();
+  const agree = sharedSecretsOf(secrets.encryptionSecret);
   for (const { from, ciphertext } of msg.envelopes) {
     const peer = byId.get(from);
     if (peer === undefined)
@@ -459,7 +462,7 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
     if (seen.has(from)) violation('SMPC_ENVELOPE_MISADDRESSED', 'two envelopes from one neighbour');
     seen.add(from);
     try {
-      const key = await envelopeKey(secrets.encryptionSecret, peer.encryptionKey, sessionId);
+      const key = await envelopeKey(agree, peer.encryptionKey, sessionId);
       const plain = openEnvelope(key, ciphertext, {
         sessionId,
         round: ROUND_SHARE_KEYS,
@@ -503,15 +506,13 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
     ring,
     algorithm: params.prg,
   });
+  const agreeMask = sharedSecretsOf(secrets.maskingSecret);
   await applyMasks(
     masked.subarray(0, params.vectorLength),
     [
       ...held.map((h) => ({
         key: async () =>
-          pairwiseMaskKey(
-            await sharedSecret(secrets.maskingSecret, (byId.get(h.owner) as AdvertisedKeys).maskingKey),
-            sessionId,
-          ),
+          pairwiseMaskKey(await agreeMask((byId.get(h.owner) as AdvertisedKeys).maskingKey), sessionId),
         sign: pairwiseMaskSign(state.id, h.owner),
       })),
     ],

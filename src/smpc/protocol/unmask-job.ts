@@ -28,7 +28,7 @@
 
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertInteger, assertOneOf } from '../../internal/assert.ts';
-import { sharedSecret } from '../primitives/ka.ts';
+import { sharedSecretsOf } from '../primitives/ka.ts';
 import { applyMasks, type MaskJob, pairwiseMaskKey } from '../primitives/masking.ts';
 import { PRG_ALGORITHMS, type PrgAlgorithm } from '../primitives/prg.ts';
 import { createRing, MAX_RING_BITS, ringAddInPlace } from '../primitives/ring.ts';
@@ -139,9 +139,10 @@ export async function runUnmaskJob(job: UnmaskJob): Promise<UnmaskPartial> {
   if (inputLanes > 0) {
     const jobs: MaskJob[] = [];
     for (const { secretKey, peers } of job.pairwise) {
+      const agree = sharedSecretsOf(secretKey); // one private-key import per dropped client
       for (const peer of peers) {
         jobs.push({
-          key: async () => pairwiseMaskKey(await sharedSecret(secretKey, peer.publicKey), job.sessionId),
+          key: async () => pairwiseMaskKey(await agree(peer.publicKey), job.sessionId),
           sign: peer.sign,
         });
       }

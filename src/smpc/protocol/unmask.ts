@@ -178,9 +178,9 @@ export async function unmaskAggregate(
       selfMaskKeys,
       pairwise,
     };
-    let partials: readonly UnmaskPartial[];
     try {
-      partials = await runner(job);
+      // A runner's partials that do not fit the sum fail the round like a failed runner.
+      combineUnmaskPartials(total, await runner(job), params.ringBits);
     } catch (e) {
       if (e instanceof SmpcError) throw e;
       const why = e instanceof Error ? e.message : String(e);
@@ -188,7 +188,6 @@ export async function unmaskAggregate(
         cause: e,
       });
     }
-    combineUnmaskPartials(total, partials, params.ringBits);
   } catch (e) {
     if (!(e instanceof SmpcError)) throw e;
     if (owner === '') return { ok: false, code: e.code, reason: e.message, marks };

@@ -148,9 +148,16 @@ function asArray(value: unknown, what: string): readonly unknown[] {
   return value;
 }
 
+/** Typed arrays use the platform's byte order; 32-bit lanes are little-endian on the wire. */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 /** `values` as a little-endian bit stream of `bits` bits per lane. */
 function packLanes(values: Uint32Array, bits: number): Uint8Array {
   const out = new Uint8Array(Math.ceil((values.length * bits) / 8));
+  if (bits === 32 && LITTLE_ENDIAN) {
+    out.set(new Uint8Array(values.buffer, values.byteOffset, 4 * values.length)); // one copy
+    return out;
+  }
   if (bits === 32) {
     const view = new DataView(out.buffer);
     for (let i = 0; i < values.length; i++) view.setUint32(4 * i, values[i] as number, true);
@@ -211,6 +218,10 @@ class Reader extends BinaryReader {
 
 function unpackLanes(raw: Uint8Array, n: number, bits: number, what: string): Uint32Array {
   const out = new Uint32Array(n);
+  if (bits === 32 && LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer).set(raw); // one copy, whatever the alignment of `raw`
+    return out;
+  }
   if (bits === 32) {
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     for (let i = 0; i < n; i++) out[i] = view.getUint32(4 * i, true);

@@ -1,6 +1,7 @@
 /**
  * Where an aggregation server keeps the round in progress: a minimal async `load / save / clear`
- * of one record (the round id and the server state serialised by `serializeState`), so that a
+ * of one record (the round id and the server state serialised by `serializeState`, its masked
+ * vectors left out: they are the bulk of the state and nothing reads them back), so that a
  * server that restarts finds the round it was running and aborts it cleanly instead of forgetting
  * it. {@link MemoryRoundStore} is the default; {@link FileRoundStore} writes one JSON file
  * atomically (temporary file, `fsync`, rename) with mode 0600.

@@ -56,7 +56,7 @@ function serve(args: string[]): Served {
 }
 
 describe('confide smpc serve / join', () => {
-  it('runs two rounds between four processes; sums exact; a wrong token fails with one coded line', async () => {
+  it('runs two rounds between four processes (unmask on 2 worker threads); sums exact; a wrong token fails with one coded line', async () => {
     const ids = ['h1', 'h2', 'h3'];
     await writeFile(
       join(dir, 'clients.json'),
@@ -87,6 +87,8 @@ describe('confide smpc serve / join', () => {
       'cli-',
       '--output-dir',
       'sums',
+      '--unmask-workers',
+      '2',
       '--json',
     ]);
     const url = await served.url;

@@ -54,6 +54,37 @@ describe('round store', () => {
     await expectCodeAsync(memory.save({ roundId: '', state: '' }), 'INVALID_ARGUMENT');
   });
 
+  it('stores each stage without the masked vectors (the record is never resumed)', async () => {
+    const saved: string[] = [];
+    const store = new MemoryRoundStore();
+    const recording = {
+      load: () => store.load(),
+      clear: () => store.clear(),
+      save: async (r: { roundId: string; state: string }) => {
+        saved.push(r.state);
+        await store.save(r);
+      },
+    };
+    const reg = registry(3);
+    const h = await startServer(reg, { store: recording });
+    servers.push(h);
+    clients = await Promise.all(reg.map((c) => connectClient(h.server.url, c.id)));
+    await h.server.waitForClients(3, 10_000);
+    const result = await h.server.runRound({
+      profile: 'honest-but-curious',
+      roundId: 'light',
+      vectorLength: 1000,
+      minClients: 3,
+    });
+    expectExact(result, 1000);
+    const unmask = saved
+      .filter((text) => text !== 'announced')
+      .map((text) => deserializeServerState(text))
+      .find((state) => state.stage === 'unmask');
+    expect(unmask?.masked.map((r) => r.id).sort()).toEqual(['c0', 'c1', 'c2']);
+    for (const r of unmask?.masked ?? []) expect(r.masked).toHaveLength(0);
+  });
+
   it('a restart mid-round aborts the round cleanly, retires its id, and the next round is exact', async () => {
     const path = join(dir, 'round.json');
     const reg = registry(4);
