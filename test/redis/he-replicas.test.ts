@@ -269,4 +269,37 @@ describe('the scoring queue', () => {
     expect((await call(a, '/v1/keys', { method: 'POST', body: keys })).status).toBe(201);
     expect((await score()).status).toBe(200);
   });
+
+  it('goes on queueing through a Redis restart: 503 while it is down, then the worker scores again', async () => {
+    const queue = { minRows: 5000, chunkRows: 4096 };
+    const a = await replica('test-q-outage', { queue });
+    const worker = await startScoringWorker({
+      redis: { url: redis.url, prefix: 'test-q-outage' },
+      models: { risk: RISK },
+    });
+    workers.push(worker);
+    const client = await riskClient();
+    const keys = client.exportEvaluationKeys();
+    const batch = client.encrypt(riskRows(9000));
+    const score = () =>
+      call(a, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch });
+    expect((await call(a, '/v1/keys', { method: 'POST', body: keys })).status).toBe(201);
+    expect((await score()).status).toBe(200);
+    await redis.kill();
+    await expectError(await score(), 503, 'REDIS_UNAVAILABLE');
+    await redis.restart();
+    let registered = 0;
+    for (let i = 0; i < 50 && registered !== 201; i++) {
+      registered = (await call(a, '/v1/keys', { method: 'POST', body: keys })).status;
+      if (registered !== 201) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(registered).toBe(201);
+    const before = worker.scored;
+    const after = await bytesOf(await score());
+    expect(worker.scored - before).toBe(3);
+    const direct = await HeServer.create(keys, RISK);
+    expect(Buffer.from(after).equals(Buffer.from((await direct.infer(batch)).result))).toBe(true);
+    direct.dispose();
+    client.dispose();
+  });
 });
