@@ -302,4 +302,35 @@ describe('the scoring queue', () => {
     direct.dispose();
     client.dispose();
   });
+
+  it('holds each principal to its job cap until it fetches a result (503 HE_SERVER_BUSY beyond)', async () => {
+    const queue = { minRows: 5000, chunkRows: 4096, asyncBytes: 1, maxJobsPerPrincipal: 1 };
+    const a = await replica('test-q-cap', { queue });
+    workers.push(
+      await startScoringWorker({ redis: { url: redis.url, prefix: 'test-q-cap' }, models: { risk: RISK } }),
+    );
+    const client = await riskClient();
+    expect((await call(a, '/v1/keys', { method: 'POST', body: client.exportEvaluationKeys() })).status).toBe(
+      201,
+    );
+    const batch = client.encrypt(riskRows(5000));
+    const submit = () =>
+      call(a, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch });
+    const first = await submit();
+    expect(first.status).toBe(202);
+    const { jobId } = (await first.json()) as { jobId: string };
+    await expectError(await submit(), 503, 'HE_SERVER_BUSY');
+    let status = 202;
+    for (let i = 0; i < 400 && status === 202; i++) {
+      const polled = await call(a, `/v1/jobs/${jobId}`);
+      status = polled.status;
+      await polled.arrayBuffer();
+      if (status === 202) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(status).toBe(200);
+    // Fetched: a second poll still answers (briefly), and the slot is free again.
+    expect((await call(a, `/v1/jobs/${jobId}`)).status).toBe(200);
+    expect((await submit()).status).toBe(202);
+    client.dispose();
+  });
 });
