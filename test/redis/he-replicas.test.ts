@@ -89,6 +89,47 @@ describe('replicas sharing Redis', () => {
     expect(labels).toHaveLength(20);
   });
 
+  it('serves concurrent first uses on a replica that has not loaded the key set yet', async () => {
+    const [a, b] = [await replica(), await replica()];
+    const client = await riskClient();
+    expect((await call(a, '/v1/keys', { method: 'POST', body: client.exportEvaluationKeys() })).status).toBe(
+      201,
+    );
+    const batch = client.encrypt(riskRows(5));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        call(b, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch }),
+      ),
+    );
+    const results = await Promise.all(answers.map((r) => bytesOf(r)));
+    for (const r of results) expect(Buffer.from(r).equals(Buffer.from(results[0] as Uint8Array))).toBe(true);
+    client.dispose();
+  });
+
+  it('expires a key set unused for its TTL', async () => {
+    const { server, url } = await startServer({
+      rateLimit: false,
+      redis: { connection: { url: redis.url, prefix: 'test-ttl', keySetTtlSeconds: 1 } },
+    });
+    servers.push(server);
+    const client = await riskClient();
+    expect(
+      (await call(url, '/v1/keys', { method: 'POST', body: client.exportEvaluationKeys() })).status,
+    ).toBe(201);
+    const batch = client.encrypt(riskRows(2));
+    expect(
+      (await call(url, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch }))
+        .status,
+    ).toBe(200);
+    await new Promise((r) => setTimeout(r, 2200));
+    await expectError(
+      await call(url, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch }),
+      404,
+      'HE_UNKNOWN_KEY_SET',
+    );
+    client.dispose();
+  });
+
   it('keeps a key set of one principal unknown to another on every replica, and refuses to overwrite it', async () => {
     const [a, b] = [await replica(), await replica()];
     const client = await riskClient();
