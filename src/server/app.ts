@@ -7,7 +7,8 @@
  * | `GET /readyz` | no | – | 200 when SEAL is initialised and the models are loaded, else 503 |
  * | `GET /v1/models` | yes | – | ids, digests, weight-free interfaces and weight bounds (powers of two) of the served models |
  * | `POST /v1/keys` | yes | evaluation-key container | 201 `{ keySetId, models }` (200 when already registered) |
- * | `POST /v1/models/:modelId/score?keySet=ID` | yes | encrypted-batch container | the encrypted-result container; headers `confide-model-digest`, `confide-key-set` |
+ * | `POST /v1/models/:modelId/score?keySet=ID` | yes | encrypted-batch container | the encrypted-result container; headers `confide-model-digest`, `confide-key-set` (with `redis.queue.asyncBytes`, large uploads: 202 `{ jobId }`) |
+ * | `GET /v1/jobs/:id` | yes | – | with a scoring queue only: 202 while pending, then the encrypted result (`routes/jobs.ts`) |
  *
  * Uploads are `application/octet-stream`. What is checked, in order, for a `/v1` request: CORS
  * preflight (allowed origins only), shutting down (503), the request rate of the principal (or,
@@ -37,8 +38,11 @@
  * wires fastify, the hooks every request passes (CORS, shutdown, authentication, rate limit,
  * admission) and shutdown.
  *
+ * With `redis`, the key sets live in Redis, shared by replicas, and large batches can go to
+ * scoring workers (`redis/`, loaded only then); without it, everything stays in this process.
+ *
  * Deliberately not here: TLS (terminate it in front, or embed with your own server), persistence
- * of key sets across restarts.
+ * of key sets across restarts without Redis.
  *
  * @module
  */

@@ -89,7 +89,7 @@ async function replica(prefix: string): Promise<{ child: ChildProcess; url: stri
   return { child, url: match[1] as string };
 }
 
-function worker(prefix: string): Promise<{ child: ChildProcess; log: () => string }> {
+function worker(prefix: string, ...extra: string[]): Promise<{ child: ChildProcess; log: () => string }> {
   return start(
     [
       'he',
@@ -102,6 +102,7 @@ function worker(prefix: string): Promise<{ child: ChildProcess; log: () => strin
       prefix,
       '--lock-ms',
       '1500',
+      ...extra,
     ],
     /scoring worker ready/,
   );
@@ -157,7 +158,9 @@ describe('confide he serve --redis and he worker, as processes', () => {
     const scoredByFirst = first.log().match(new RegExp(`scored job ${jobId}`, 'g'))?.length ?? 0;
     expect(scoredByFirst).toBeGreaterThan(0);
     expect(scoredByFirst).toBeLessThan(6);
-    const second = await worker('cli-worker');
+    // The second worker scores on a pool of two threads (`--workers 2`).
+    const second = await worker('cli-worker', '--workers', '2');
+    expect(second.log()).toMatch(/scoring worker ready for risk \(2 worker threads\)/);
     let result: Uint8Array | undefined;
     for (let i = 0; i < 400 && result === undefined; i++) {
       const polled = await call(a.url, `/v1/jobs/${jobId}`);

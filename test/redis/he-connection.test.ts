@@ -3,6 +3,11 @@
  * against a real redis-server, the coded errors when Redis is down, and recovery without a new
  * client once it is back.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, resolveRedisOptions } from '../../src/redis/index.ts';
 import { type RedisInstance, startRedis } from '../fixtures/redis.ts';
@@ -116,5 +121,106 @@ describe('connectRedis against a real redis-server', () => {
     await expect(connectRedis({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 500 })).rejects.toMatchObject({
       code: 'REDIS_UNAVAILABLE',
     });
+  });
+});
+
+describe('connectRedis over TLS (rediss://) against a real redis-server', () => {
+  let redis: RedisInstance;
+  let dir: string;
+  let tlsPort: number;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'confide-redis-tls-'));
+    // A throwaway CA and a server certificate for localhost, made by the openssl CLI.
+    const openssl = (...args: string[]) => {
+      const run = spawnSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      if (run.status !== 0) throw new Error(`openssl ${args[0]}: ${run.stderr}`);
+    };
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=confide test CA',
+    );
+    openssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'server.key',
+      '-out',
+      'server.csr',
+      '-subj',
+      '/CN=localhost',
+    );
+    writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.pem',
+      '-days',
+      '1',
+      '-extfile',
+      'san.ext',
+    );
+    tlsPort = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const address = srv.address();
+        const port = typeof address === 'object' && address ? address.port : 0;
+        srv.close(() => resolve(port));
+      });
+    });
+    redis = await startRedis([
+      '--tls-port',
+      String(tlsPort),
+      '--tls-cert-file',
+      join(dir, 'server.pem'),
+      '--tls-key-file',
+      join(dir, 'server.key'),
+      '--tls-ca-cert-file',
+      join(dir, 'ca.pem'),
+      '--tls-auth-clients',
+      'no',
+    ]);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('connects with the CA file and refuses a server certificate it cannot verify', async () => {
+    const ok = await connectRedis({ url: `rediss://localhost:${tlsPort}`, tlsCaFile: join(dir, 'ca.pem') });
+    try {
+      await ok.run((c) => c.set(ok.key('tls'), 'yes'));
+      expect(await ok.run((c) => c.get(ok.key('tls')))).toBe('yes');
+    } finally {
+      await ok.close();
+    }
+    // Without the CA the certificate does not verify: no connection, a coded error.
+    await expect(
+      connectRedis({ url: `rediss://localhost:${tlsPort}`, commandTimeoutMs: 2000 }),
+    ).rejects.toMatchObject({ code: 'REDIS_UNAVAILABLE' });
   });
 });

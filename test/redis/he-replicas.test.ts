@@ -89,6 +89,47 @@ describe('replicas sharing Redis', () => {
     expect(labels).toHaveLength(20);
   });
 
+  it('serves concurrent first uses on a replica that has not loaded the key set yet', async () => {
+    const [a, b] = [await replica(), await replica()];
+    const client = await riskClient();
+    expect((await call(a, '/v1/keys', { method: 'POST', body: client.exportEvaluationKeys() })).status).toBe(
+      201,
+    );
+    const batch = client.encrypt(riskRows(5));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        call(b, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch }),
+      ),
+    );
+    const results = await Promise.all(answers.map((r) => bytesOf(r)));
+    for (const r of results) expect(Buffer.from(r).equals(Buffer.from(results[0] as Uint8Array))).toBe(true);
+    client.dispose();
+  });
+
+  it('expires a key set unused for its TTL', async () => {
+    const { server, url } = await startServer({
+      rateLimit: false,
+      redis: { connection: { url: redis.url, prefix: 'test-ttl', keySetTtlSeconds: 1 } },
+    });
+    servers.push(server);
+    const client = await riskClient();
+    expect(
+      (await call(url, '/v1/keys', { method: 'POST', body: client.exportEvaluationKeys() })).status,
+    ).toBe(201);
+    const batch = client.encrypt(riskRows(2));
+    expect(
+      (await call(url, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch }))
+        .status,
+    ).toBe(200);
+    await new Promise((r) => setTimeout(r, 2200));
+    await expectError(
+      await call(url, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch }),
+      404,
+      'HE_UNKNOWN_KEY_SET',
+    );
+    client.dispose();
+  });
+
   it('keeps a key set of one principal unknown to another on every replica, and refuses to overwrite it', async () => {
     const [a, b] = [await replica(), await replica()];
     const client = await riskClient();
@@ -268,5 +309,69 @@ describe('the scoring queue', () => {
     expect(status).toBe(404);
     expect((await call(a, '/v1/keys', { method: 'POST', body: keys })).status).toBe(201);
     expect((await score()).status).toBe(200);
+  });
+
+  it('goes on queueing through a Redis restart: 503 while it is down, then the worker scores again', async () => {
+    const queue = { minRows: 5000, chunkRows: 4096 };
+    const a = await replica('test-q-outage', { queue });
+    const worker = await startScoringWorker({
+      redis: { url: redis.url, prefix: 'test-q-outage' },
+      models: { risk: RISK },
+    });
+    workers.push(worker);
+    const client = await riskClient();
+    const keys = client.exportEvaluationKeys();
+    const batch = client.encrypt(riskRows(9000));
+    const score = () =>
+      call(a, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch });
+    expect((await call(a, '/v1/keys', { method: 'POST', body: keys })).status).toBe(201);
+    expect((await score()).status).toBe(200);
+    await redis.kill();
+    await expectError(await score(), 503, 'REDIS_UNAVAILABLE');
+    await redis.restart();
+    let registered = 0;
+    for (let i = 0; i < 50 && registered !== 201; i++) {
+      registered = (await call(a, '/v1/keys', { method: 'POST', body: keys })).status;
+      if (registered !== 201) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(registered).toBe(201);
+    const before = worker.scored;
+    const after = await bytesOf(await score());
+    expect(worker.scored - before).toBe(3);
+    const direct = await HeServer.create(keys, RISK);
+    expect(Buffer.from(after).equals(Buffer.from((await direct.infer(batch)).result))).toBe(true);
+    direct.dispose();
+    client.dispose();
+  });
+
+  it('holds each principal to its job cap until it fetches a result (503 HE_SERVER_BUSY beyond)', async () => {
+    const queue = { minRows: 5000, chunkRows: 4096, asyncBytes: 1, maxJobsPerPrincipal: 1 };
+    const a = await replica('test-q-cap', { queue });
+    workers.push(
+      await startScoringWorker({ redis: { url: redis.url, prefix: 'test-q-cap' }, models: { risk: RISK } }),
+    );
+    const client = await riskClient();
+    expect((await call(a, '/v1/keys', { method: 'POST', body: client.exportEvaluationKeys() })).status).toBe(
+      201,
+    );
+    const batch = client.encrypt(riskRows(5000));
+    const submit = () =>
+      call(a, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: batch });
+    const first = await submit();
+    expect(first.status).toBe(202);
+    const { jobId } = (await first.json()) as { jobId: string };
+    await expectError(await submit(), 503, 'HE_SERVER_BUSY');
+    let status = 202;
+    for (let i = 0; i < 400 && status === 202; i++) {
+      const polled = await call(a, `/v1/jobs/${jobId}`);
+      status = polled.status;
+      await polled.arrayBuffer();
+      if (status === 202) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(status).toBe(200);
+    // Fetched: a second poll still answers (briefly), and the slot is free again.
+    expect((await call(a, `/v1/jobs/${jobId}`)).status).toBe(200);
+    expect((await submit()).status).toBe(202);
+    client.dispose();
   });
 });

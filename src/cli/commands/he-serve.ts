@@ -41,6 +41,7 @@ interface ServeFlags extends RedisFlags {
   queueMinRows: number;
   queueChunkRows: number;
   queueAsyncMb?: number;
+  queueMaxJobsPerClient: number;
   model: string[];
   featureNames: Map<string, string>;
   host: string;
@@ -176,6 +177,7 @@ async function serve(flags: ServeFlags): Promise<void> {
           minRows: flags.queueMinRows,
           chunkRows: flags.queueChunkRows,
           ...(flags.queueAsyncMb === undefined ? {} : { asyncBytes: flags.queueAsyncMb * MiB }),
+          maxJobsPerPrincipal: flags.queueMaxJobsPerClient,
         }
       : undefined;
   const options: InferenceServerOptions = {
@@ -400,6 +402,12 @@ export function registerServeCommand(he: Command): void {
       '--queue-async-mb <n>',
       'with --queue: answer uploads of at least N MiB 202 with a job id to poll at GET /v1/jobs/:id',
       integer(1, 2047),
+    )
+    .option(
+      '--queue-max-jobs-per-client <n>',
+      'with --queue: scoring jobs a client may hold in Redis (finished ones until --job-ttl-s; 503 beyond)',
+      integer(1, 1_000_000),
+      64,
     )
     .action(serve);
   addRedisOptions(serveCommand);

@@ -14,7 +14,6 @@
 
 import type { Command } from 'commander';
 import { HeError } from '../../errors.ts';
-import { startScoringWorker } from '../../server/redis/index.ts';
 import { InferencePool } from '../../worker/index.ts';
 import { integer } from '../flags.ts';
 import { addInputLimitOption } from '../io.ts';
@@ -53,6 +52,8 @@ async function work(flags: WorkerFlags): Promise<void> {
     flags.workers === undefined
       ? undefined
       : await InferencePool.create({ size: flags.workers, wasmHeapBudgetBytes: flags.wasmHeapMb * MiB });
+  // Loaded here, not at start: other commands never load ioredis and BullMQ.
+  const { startScoringWorker } = await import('../../server/redis/index.ts');
   const worker = await startScoringWorker({
     redis: connection,
     models,

@@ -29,6 +29,8 @@ export interface RedisServerOptions {
     readonly chunkRows?: number;
     /** Uploads of at least this many bytes are answered 202 with a job id to poll (default: never). */
     readonly asyncBytes?: number;
+    /** Jobs one principal may hold in Redis at once, finished ones kept until the job TTL included (default 64). */
+    readonly maxJobsPerPrincipal?: number;
   };
 }
 
@@ -48,6 +50,7 @@ export async function createRedisKeySets(
   whole(options.queue?.minRows, 'queue.minRows', 1);
   whole(options.queue?.chunkRows, 'queue.chunkRows', 1);
   whole(options.queue?.asyncBytes, 'queue.asyncBytes', 1);
+  whole(options.queue?.maxJobsPerPrincipal, 'queue.maxJobsPerPrincipal', 1);
   const redis = await connectRedis(options.connection);
   const queue =
     options.queue === undefined
@@ -56,6 +59,7 @@ export async function createRedisKeySets(
           minRows: options.queue.minRows,
           chunkRows: options.queue.chunkRows ?? 4096,
           timeoutMs: limits.requestTimeoutMs,
+          maxJobsPerPrincipal: options.queue.maxJobsPerPrincipal ?? 64,
         });
   return new RedisKeySets({ redis, backend, models, limits, ...(queue === undefined ? {} : { queue }) });
 }

@@ -8,14 +8,15 @@
  *
  * A job's record (`P he:job:ID`: the SHA-256 tag of the principal that submitted it, the part
  * count, the model digest, and a failure once a part failed for good) lives in Redis with the
- * job TTL, so any replica can answer `GET /v1/jobs/:id` and a replica that dies after a `202`
- * loses nothing. A worker that dies mid-part leaves its BullMQ lock to expire; the job goes back
+ * job TTL (60 s once its result was fetched), so any replica can answer `GET /v1/jobs/:id` and a
+ * replica that dies after a `202` loses nothing. Each principal holds at most
+ * `maxJobsPerPrincipal` jobs (`P he:jobs:TAG`), which bounds the Redis memory 202 uploads take. A worker that dies mid-part leaves its BullMQ lock to expire; the job goes back
  * to the queue and another worker scores it (at most three attempts, two stalls).
  *
  * Never a partial result: a job answers either every part joined, an error, or "pending".
  *
- * Deliberately not here: priorities, fairness between principals (the replica's admission limits
- * bound what each principal can put on the queue), Redis Cluster.
+ * Deliberately not here: priorities, fairness between principals in the queue's order (the
+ * admission limits and the job cap bound what each principal can put on it), Redis Cluster.
  *
  * @module
  */
@@ -27,6 +28,7 @@ import { mergeEncryptedResults, partitionEncryptedBatch } from '../../he/partiti
 import { randomBytes, toHex } from '../../internal/bytes.ts';
 import { ioredisOptions, type RedisHandle } from '../../redis/index.ts';
 import type { ScoredBatch } from '../registry.ts';
+import { luaScript } from './lua.ts';
 import type { KeySetRecord } from './registry.ts';
 
 /** The BullMQ queue name (under the deployment prefix). */
@@ -54,7 +56,26 @@ export interface ScoringQueueOptions {
   readonly chunkRows: number;
   /** How long a replica waits for the workers before answering 503. */
   readonly timeoutMs: number;
+  /**
+   * Jobs one principal may hold in Redis at once (queued, running, or finished and kept for the
+   * job TTL until polled): beyond it, 503 `HE_SERVER_BUSY`. Bounds the Redis memory one principal
+   * can fill with uploads answered 202.
+   */
+  readonly maxJobsPerPrincipal: number;
 }
+
+/**
+ * KEYS: the principal's job index. ARGV: now (ms), TTL (ms), limit, job id. Drops expired
+ * entries, then adds the job when fewer than the limit remain: 1 added, 0 refused.
+ */
+const ADMIT_SCRIPT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+const admit = luaScript(ADMIT_SCRIPT);
 
 /** Redis key names of one job. */
 export function jobKeys(prefix: string, jobId: string) {
@@ -73,6 +94,9 @@ function unknownJob(): HeError {
     'no scoring job under that id for you (never submitted, or its results expired): submit the batch again',
   );
 }
+
+/** Seconds a fetched job's result stays for a second poll. */
+const RETRIEVED_TTL_SECONDS = 60;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -116,6 +140,19 @@ export class ScoringQueue {
     const jobId = toHex(randomBytes(16));
     const keys = jobKeys(this.#redis.options.prefix, jobId);
     const ttl = this.#redis.options.jobTtlSeconds;
+    const admitted = await this.#redis.run((c) =>
+      admit.run(
+        c,
+        [this.#jobIndex(owner)],
+        [Date.now(), ttl * 1000, this.#options.maxJobsPerPrincipal, jobId],
+      ),
+    );
+    if (admitted !== 1) {
+      throw new HeError(
+        'HE_SERVER_BUSY',
+        `you hold ${this.#options.maxJobsPerPrincipal} scoring jobs, the limit: fetch their results (GET /v1/jobs/:id) or wait for them to expire`,
+      );
+    }
     await this.#redis.run(async (c) => {
       const multi = c.multi();
       multi.hset(keys.record, 'owner', owner, 'parts', partition.count, 'modelDigest', modelDigest);
@@ -152,6 +189,10 @@ export class ScoringQueue {
     return jobId;
   }
 
+  #jobIndex(owner: string): string {
+    return `${this.#redis.options.prefix}he:jobs:${owner}`;
+  }
+
   #failure(error: unknown): Error {
     if (isConfideError(error)) return error;
     return new ConfideError(
@@ -184,6 +225,15 @@ export class ScoringQueue {
         (b) => new Uint8Array((b as Buffer).buffer, (b as Buffer).byteOffset, (b as Buffer).byteLength),
       ),
     );
+    // Fetched: it no longer counts against the principal's jobs, and stays only briefly, for a
+    // client whose answer was lost on the way to poll again.
+    const keep = Math.min(RETRIEVED_TTL_SECONDS, this.#redis.options.jobTtlSeconds);
+    await this.#redis.run(async (c) => {
+      const multi = c.multi().zrem(this.#jobIndex(owner), jobId);
+      multi.del(...Array.from({ length: parts }, (_, i) => keys.input(i)));
+      for (const key of [keys.record, ...outputs]) multi.expire(key, keep);
+      await multi.exec();
+    });
     return { state: 'done', result, modelDigest };
   }
 
@@ -212,13 +262,14 @@ export class ScoringQueue {
         pause = Math.min(pause * 2, 20);
       }
     } finally {
-      void this.#discard(jobId);
+      void this.#discard(owner, jobId);
     }
   }
 
-  async #discard(jobId: string): Promise<void> {
+  async #discard(owner: string, jobId: string): Promise<void> {
     const keys = jobKeys(this.#redis.options.prefix, jobId);
     try {
+      await this.#redis.client.zrem(this.#jobIndex(owner), jobId);
       const parts = Number(await this.#redis.client.hget(keys.record, 'parts'));
       const names = [keys.record];
       for (let i = 0; i < parts; i++) names.push(keys.input(i), keys.output(i));

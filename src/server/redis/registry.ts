@@ -163,15 +163,7 @@ export class RedisKeySets implements KeySets {
       }
     }
     // SEAL checks the keys (and which served models they fit) before Redis stores a byte.
-    let local: Registration;
-    try {
-      local = await this.#local.register(owner, evaluationKeys);
-    } catch (error) {
-      // A stale local copy of an id now owned by someone else: Redis decides, not the cache.
-      if (!(error instanceof HeError) || error.code !== 'HE_KEY_SET_CONFLICT') throw error;
-      this.#local.forget(keySetId);
-      local = await this.#local.register(owner, evaluationKeys);
-    }
+    const local = await this.#loadLocally(owner, keySetId, evaluationKeys);
     const models: Record<string, string> = {};
     for (const id of local.models) models[id] = (this.#models.get(id) as ServedModel).digest;
     const tag = ownerTag(owner);
@@ -196,6 +188,18 @@ export class RedisKeySets implements KeySets {
       throw conflict(keySetId);
     }
     return { keySetId, models: local.models, created: status !== 'same', bytes: local.bytes };
+  }
+
+  /** Loads keys into this replica's cache (SEAL checks them there). */
+  async #loadLocally(owner: string, keySetId: string, keys: Uint8Array): Promise<Registration> {
+    try {
+      return await this.#local.register(owner, keys);
+    } catch (error) {
+      // A stale local copy of an id now owned by someone else: Redis decides, not the cache.
+      if (!(error instanceof HeError) || error.code !== 'HE_KEY_SET_CONFLICT') throw error;
+      this.#local.forget(keySetId);
+      return this.#local.register(owner, keys);
+    }
   }
 
   /** Checks the key set and model in Redis: the record to score with. */
@@ -231,8 +235,8 @@ export class RedisKeySets implements KeySets {
     if (this.#local.keysDigestOf(owner, keySetId) !== record.keysDigest) {
       const keys = await fetchKeys(this.#redis, record);
       if (keys === undefined) throw unknownKeySet(keySetId);
-      this.#local.forget(keySetId);
-      await this.#local.register(owner, keys);
+      // Concurrent first uses share one load (the local registry deduplicates equal bytes).
+      await this.#loadLocally(owner, keySetId, keys);
     }
     return this.#local.score(owner, keySetId, modelId, batch);
   }

@@ -131,7 +131,8 @@ export async function startScoringWorker(options: ScoringWorkerOptions): Promise
             `key set ${data.keySetId} was evicted, expired or replaced while its batch was queued: POST the evaluation keys to /v1/keys again`,
           );
         }
-        local.forget(data.keySetId);
+        // Other bytes under the same id (the owner re-registered) replace the old ones once loaded;
+        // concurrent parts of one key set share one load.
         await local.register(QUEUE_OWNER, bytes);
       }
       const input = await redis.run((c) => c.getBuffer(keys.input(data.part)));
