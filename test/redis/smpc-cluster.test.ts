@@ -160,6 +160,33 @@ describe('smpc cluster on Redis', () => {
     expect(next.report.roundId).not.toBe(roundId);
   });
 
+  it('a paused leader (SIGSTOP) loses the lock: the standby aborts its round; after SIGCONT it stands by and runs no round', async () => {
+    const { path, clients } = clientList(7);
+    const front = await startFront(redis.url, path);
+    const timeouts = ['--stage-timeout-ms', '20000', '--vector-length', '8', '--wait-clients', '7'];
+    const first = startCoordinator(redis.url, path, ...timeouts);
+    await first.waitFor(/leader/);
+    const standby = startCoordinator(redis.url, path, ...timeouts);
+    const slow = await laggard(front.url, clients[6]?.id as string, clients[6]?.token as string);
+    const load = runLoad([front.url], clientList(6).path, 8, '--timeout-ms', '30000');
+    const roundId = await slow.joined;
+    await first.waitFor(/stage advertise/);
+    first.child.kill('SIGSTOP');
+    try {
+      await standby.waitFor(new RegExp(`round ${roundId}: aborted \\(SMPC_SERVER_RESTARTED`), 15_000);
+    } finally {
+      first.child.kill('SIGCONT');
+    }
+    const aborted = await load;
+    expect((aborted.report.abort as { code: string }).code).toBe('SMPC_SERVER_RESTARTED');
+    await first.waitFor(/standby \(another coordinator leads\)/, 10_000);
+    slow.close();
+    const next = await runLoad([front.url], path, 8);
+    expect(next.report).toMatchObject({ status: 'completed', exact: true, survivors: 7 });
+    expect(roundLines(standby).map((r) => r.roundId)).toContain(next.report.roundId);
+    expect(roundLines(first).map((r) => r.roundId)).not.toContain(next.report.roundId);
+  });
+
   it('counts the clients of a front killed mid-round as dropouts and completes exactly', async () => {
     const { path, clients } = clientList(10);
     const fronts = await Promise.all([0, 1, 2].map(() => startFront(redis.url, path)));
