@@ -15,6 +15,7 @@
  */
 
 import type { ProvenanceErrorCode, VerificationErrorCode } from './provenance/errors.ts';
+import type { RedisErrorCode } from './redis/errors.ts';
 import type { SmpcErrorCode } from './smpc/errors.ts';
 
 /** Codes of {@link HeError}: encrypted inference (`confide/he`). */
@@ -60,6 +61,7 @@ export type HeErrorCode =
   | 'HE_UNKNOWN_KEY_SET'
   | 'HE_UNKNOWN_MODEL'
   | 'HE_KEY_SET_CONFLICT'
+  | 'HE_UNKNOWN_JOB'
   | 'HE_REQUEST_TOO_LARGE'
   | 'HE_REQUEST_TIMEOUT'
   | 'HE_BAD_REQUEST'
@@ -96,7 +98,9 @@ export type ConfideErrorCode =
   | WorkerErrorCode
   | SmpcErrorCode
   | ProvenanceErrorCode
-  | VerificationErrorCode;
+  | VerificationErrorCode
+  // the Redis connection shared by replicas, workers and the aggregation cluster (`src/redis`)
+  | RedisErrorCode;
 
 /** Options accepted by every confide error constructor. */
 export interface ConfideErrorOptions {
@@ -161,7 +165,7 @@ export function isConfideError(value: unknown): value is ConfideError {
   const code = (value as { code?: unknown }).code;
   return (
     typeof code === 'string' &&
-    /^(INVALID_ARGUMENT|(HE|SMPC|PROV|WASM|WORKER)_[A-Z0-9_]+)$/.test(code) &&
+    /^(INVALID_ARGUMENT|(HE|SMPC|PROV|WASM|WORKER|REDIS)_[A-Z0-9_]+)$/.test(code) &&
     typeof (value as { message?: unknown }).message === 'string'
   );
 }

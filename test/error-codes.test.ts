@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { SMPC_ERROR_CODES } from '../src/smpc/index.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const CODE = /['"`](INVALID_ARGUMENT|(?:HE|SMPC|PROV|WASM|WORKER)_[A-Z0-9_]+)['"`]/g;
+const CODE = /['"`](INVALID_ARGUMENT|(?:HE|SMPC|PROV|WASM|WORKER|REDIS)_[A-Z0-9_]+)['"`]/g;
 
 function unionMembers(): string[] {
   const file = join(ROOT, 'src/errors.ts');
@@ -52,7 +52,7 @@ describe('ConfideErrorCode', () => {
     expect(codes.length).toBeGreaterThan(100);
     expect(new Set(codes).size).toBe(codes.length);
     for (const code of codes)
-      expect(code).toMatch(/^(INVALID_ARGUMENT|(HE|SMPC|PROV|WASM|WORKER)_[A-Z0-9_]+)$/);
+      expect(code).toMatch(/^(INVALID_ARGUMENT|(HE|SMPC|PROV|WASM|WORKER|REDIS)_[A-Z0-9_]+)$/);
   });
 
   it('contains every secure-aggregation code of SMPC_ERROR_CODES', () => {

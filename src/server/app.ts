@@ -7,7 +7,8 @@
  * | `GET /readyz` | no | – | 200 when SEAL is initialised and the models are loaded, else 503 |
  * | `GET /v1/models` | yes | – | ids, digests, weight-free interfaces and weight bounds (powers of two) of the served models |
  * | `POST /v1/keys` | yes | evaluation-key container | 201 `{ keySetId, models }` (200 when already registered) |
- * | `POST /v1/models/:modelId/score?keySet=ID` | yes | encrypted-batch container | the encrypted-result container; headers `confide-model-digest`, `confide-key-set` |
+ * | `POST /v1/models/:modelId/score?keySet=ID` | yes | encrypted-batch container | the encrypted-result container; headers `confide-model-digest`, `confide-key-set` (with `redis.queue.asyncBytes`, large uploads: 202 `{ jobId }`) |
+ * | `GET /v1/jobs/:id` | yes | – | with a scoring queue only: 202 while pending, then the encrypted result (`routes/jobs.ts`) |
  *
  * Uploads are `application/octet-stream`. What is checked, in order, for a `/v1` request: CORS
  * preflight (allowed origins only), shutting down (503), the request rate of the principal (or,
@@ -37,8 +38,11 @@
  * wires fastify, the hooks every request passes (CORS, shutdown, authentication, rate limit,
  * admission) and shutdown.
  *
+ * With `redis`, the key sets live in Redis, shared by replicas, and large batches can go to
+ * scoring workers (`redis/`, loaded only then); without it, everything stays in this process.
+ *
  * Deliberately not here: TLS (terminate it in front, or embed with your own server), persistence
- * of key sets across restarts.
+ * of key sets across restarts without Redis.
  *
  * @module
  */
@@ -64,11 +68,12 @@ import {
   readHeaders,
 } from './http.ts';
 import { type InferenceServerOptions, resolveServerOptions } from './options.ts';
-import { KeySetRegistry, serveModel } from './registry.ts';
+import { KeySetRegistry, type KeySets, serveModel } from './registry.ts';
 import { loggerOptions, principalTag, requestLine } from './request-log.ts';
 import type { RouteContext, ServedModelInfo, ServerState } from './routes/context.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerInferRoutes } from './routes/infer.ts';
+import { jobsOf, registerJobRoutes } from './routes/jobs.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
 import { registerModelRoutes } from './routes/models.ts';
 import { errorResponse } from './status.ts';
@@ -152,7 +157,19 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
   // The in-process backend scores on this thread: bound SEAL's heap here (see limitHeMemory).
   if (options.backend === undefined) limitHeMemory(limits.wasmHeapBudgetBytes);
   const backend = options.backend ?? new InProcessBackend();
-  const registry = new KeySetRegistry(backend, served, limits);
+  let registry: KeySets;
+  let redisKeySets: import('./redis/index.ts').RedisKeySets | undefined;
+  if (options.redis === undefined) registry = new KeySetRegistry(backend, served, limits);
+  else {
+    try {
+      const { createRedisKeySets } = await import('./redis/index.ts');
+      redisKeySets = await createRedisKeySets(options.redis, backend, served, limits);
+      registry = redisKeySets;
+    } catch (error) {
+      await backend.close();
+      throw error;
+    }
+  }
   const origins = new Set(limits.corsOrigins);
   const principals = new WeakMap<FastifyRequest, string>();
   /** The code of each refused request, for the request log. */
@@ -269,6 +286,9 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     state,
     scoresHere: options.backend === undefined,
     ownerOf,
+    ...(redisKeySets?.queued === true
+      ? { jobs: jobsOf(redisKeySets, options.redis?.queue?.asyncBytes ?? Number.POSITIVE_INFINITY) }
+      : {}),
   };
   registerHealthRoutes(app, context);
 
@@ -331,6 +351,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     registerModelRoutes(v1, context);
     registerKeyRoutes(v1, context);
     registerInferRoutes(v1, context);
+    registerJobRoutes(v1, context);
   });
   await app.ready();
 
@@ -352,6 +373,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
           await app.close();
         } finally {
           registry.clear();
+          await registry.close?.();
           await backend.close();
         }
       })();

@@ -14,6 +14,8 @@
  * @module
  */
 
+export type { RedisConnectionOptions } from '../redis/connection.ts';
+export { RedisError, type RedisErrorCode } from '../redis/errors.ts';
 export { createInferenceServer, type InferenceServer, type ServedModelInfo } from './app.ts';
 export { type Authenticator, parseTokenList, principalOf, tokenAuthenticator } from './auth.ts';
 export { InProcessBackend, type LoadedKeySet, type ScoringBackend } from './backend.ts';
@@ -24,6 +26,7 @@ export {
   type ResolvedServerOptions,
   resolveServerOptions,
 } from './options.ts';
+export type { RedisServerOptions } from './redis/index.ts';
 export { keySetMemoryBytes } from './registry.ts';
 export {
   LOG_LEVELS,

@@ -21,6 +21,7 @@ import { HeError } from '../errors.ts';
 import type { LinearModel, WeightBounds } from '../he/model.ts';
 import type { Authenticator } from './auth.ts';
 import type { ScoringBackend } from './backend.ts';
+import type { RedisServerOptions } from './redis/index.ts';
 import type { RequestLogOptions } from './request-log.ts';
 
 /** A request-rate limit: at most `max` requests per `windowMs` per principal. */
@@ -35,6 +36,12 @@ export interface InferenceServerOptions {
   readonly models: Readonly<Record<string, LinearModel>>;
   /** Where scoring runs (default: in-process, one `HeServer` per key set and model). The server closes it. */
   readonly backend?: ScoringBackend;
+  /**
+   * Keep the key sets in Redis, shared by every replica given the same Redis and prefix, and
+   * optionally queue large batches for `confide he worker` processes (default: in this process's
+   * memory only). See `src/server/redis/`.
+   */
+  readonly redis?: RedisServerOptions;
   /** Accepted bearer tokens / API keys; each names a principal. */
   readonly tokens?: readonly string[];
   /**

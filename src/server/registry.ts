@@ -27,6 +27,10 @@
  * swap (`replacesLoadedPairs` unset), the keys first registered stay and the answer is 200
  * (`created: false`).
  *
+ * {@link KeySets} is the interface the routes use; {@link KeySetRegistry} (this module, memory of
+ * one process) is the default, and `redis/registry.ts` keeps the same rules in Redis across
+ * replicas, with a {@link KeySetRegistry} per replica as its local cache.
+ *
  * Deliberately not here: HTTP, authentication, where the math runs (a {@link ScoringBackend}).
  *
  * @module
@@ -103,6 +107,36 @@ export interface Registration {
   readonly models: readonly string[];
   /** False when these exact keys were already registered (nothing was loaded again). */
   readonly created: boolean;
+  /** Estimated memory of the key set once loaded ({@link keySetMemoryBytes}). */
+  readonly bytes: number;
+}
+
+/** An encrypted result and the digest of the model that scored it. */
+export interface ScoredBatch {
+  readonly result: Uint8Array;
+  readonly modelDigest: string;
+}
+
+/**
+ * The key sets a server scores with, as the routes see them: {@link KeySetRegistry} in one
+ * process's memory, or the Redis registry shared by replicas. Both keep the same rules: a key
+ * set belongs to the principal that registered it and is unknown to everyone else.
+ */
+export interface KeySets {
+  /** The served models, in the order given. */
+  readonly models: readonly ServedModel[];
+  /** Key sets held (by this process; for the Redis registry, loaded in this replica). */
+  readonly size: number;
+  /** Estimated memory of the key sets loaded here, bytes. */
+  readonly bytes: number;
+  /** Registers evaluation keys for `owner` (see {@link KeySetRegistry.register}). */
+  register(owner: string, evaluationKeys: Uint8Array): Promise<Registration>;
+  /** Scores `batch` (see {@link KeySetRegistry.score}). */
+  score(owner: string, keySetId: string, modelId: string, batch: Uint8Array): Promise<ScoredBatch>;
+  /** Forgets every key set held here. */
+  clear(): void;
+  /** Releases connections (Redis); the backend is closed by the server. */
+  close?(): Promise<void>;
 }
 
 interface Entry {
@@ -137,7 +171,7 @@ export function serveModel(id: string, model: LinearModel): ServedModel {
 }
 
 /** The key sets a server holds, bounded, each bound to its owner. */
-export class KeySetRegistry {
+export class KeySetRegistry implements KeySets {
   readonly #backend: ScoringBackend;
   readonly #models: ReadonlyMap<string, ServedModel>;
   readonly #limits: RegistryLimits;
@@ -212,7 +246,7 @@ export class KeySetRegistry {
       if (existing.keysDigest === keysDigest) {
         await existing.ready;
         this.#touch(existing);
-        return { keySetId, models: [...existing.fits.keys()], created: false };
+        return { keySetId, models: [...existing.fits.keys()], created: false, bytes: existing.bytes };
       }
       // The owner re-exported its evaluation keys (fresh Galois keys for the same secret key):
       // the new upload is loaded beside the old one and replaces it only if it loads.
@@ -236,7 +270,7 @@ export class KeySetRegistry {
     entry.ready.catch(() => {}); // observed by this call; duplicates observe it themselves
     await entry.ready;
     entry.bytes = estimate([...entry.fits.keys()].map((id) => this.#models.get(id) as ServedModel));
-    return { keySetId, models: [...entry.fits.keys()], created: true };
+    return { keySetId, models: [...entry.fits.keys()], created: true, bytes: entry.bytes };
   }
 
   async #replace(existing: Entry, evaluationKeys: Uint8Array, keysDigest: string): Promise<Registration> {
@@ -251,7 +285,12 @@ export class KeySetRegistry {
       // This backend keeps a pair it holds: the keys first registered go on serving (a fresh
       // export of the same key set is equivalent: same secret key), and nothing is replaced.
       this.#touch(existing);
-      return { keySetId: existing.keySetId, models: [...existing.fits.keys()], created: false };
+      return {
+        keySetId: existing.keySetId,
+        models: [...existing.fits.keys()],
+        created: false,
+        bytes: existing.bytes,
+      };
     }
     existing.loading = true; // not evicted while the new keys are checked
     try {
@@ -275,7 +314,12 @@ export class KeySetRegistry {
       await this.#releaseIfDone(existing);
     }
     this.#touch(existing);
-    return { keySetId: existing.keySetId, models: [...existing.fits.keys()], created: true };
+    return {
+      keySetId: existing.keySetId,
+      models: [...existing.fits.keys()],
+      created: true,
+      bytes: existing.bytes,
+    };
   }
 
   async #load(entry: Entry, evaluationKeys: Uint8Array): Promise<void> {
@@ -327,12 +371,7 @@ export class KeySetRegistry {
    * @throws {@link HeError} `HE_UNKNOWN_MODEL`, `HE_UNKNOWN_KEY_SET`, `HE_MODEL_MISMATCH` when the
    *   key set does not fit the model, and whatever scoring throws
    */
-  async score(
-    owner: string,
-    keySetId: string,
-    modelId: string,
-    batch: Uint8Array,
-  ): Promise<{ result: Uint8Array; modelDigest: string }> {
+  async score(owner: string, keySetId: string, modelId: string, batch: Uint8Array): Promise<ScoredBatch> {
     const served = this.#models.get(modelId);
     if (served === undefined) {
       throw new HeError(
@@ -376,6 +415,22 @@ export class KeySetRegistry {
     let n = 0;
     for (const entry of this.#entries.values()) if (entry.owner === owner) n++;
     return n;
+  }
+
+  /**
+   * SHA-256 (hex) of the evaluation-key bytes held for `keySetId` when it is loaded (or loading)
+   * for `owner`, else `undefined`. Lets a cache tell whether it holds the keys another replica
+   * registered.
+   */
+  keysDigestOf(owner: string, keySetId: string): string | undefined {
+    const entry = this.#entries.get(keySetId);
+    return entry === undefined || entry.evicted || entry.owner !== owner ? undefined : entry.keysDigest;
+  }
+
+  /** Drops one key set (its SEAL objects are freed once no request uses them). */
+  forget(keySetId: string): void {
+    const entry = this.#entries.get(keySetId);
+    if (entry !== undefined) this.#evict(entry);
   }
 
   /** Forgets every key set (the backend's `close` frees their SEAL objects). */

@@ -32,6 +32,7 @@ const STATUS: Readonly<Partial<Record<ConfideErrorCode, number>>> = {
   HE_UNAUTHENTICATED: 401,
   HE_UNKNOWN_KEY_SET: 404,
   HE_UNKNOWN_MODEL: 404,
+  HE_UNKNOWN_JOB: 404,
   HE_ROUTE_NOT_FOUND: 404,
   HE_REQUEST_TIMEOUT: 408,
   HE_KEY_SET_CONFLICT: 409,
@@ -55,6 +56,8 @@ const STATUS: Readonly<Partial<Record<ConfideErrorCode, number>>> = {
   WORKER_CLOSED: 503,
   WORKER_QUEUE_FULL: 503,
   WASM_OUT_OF_MEMORY: 503,
+  REDIS_UNAVAILABLE: 503,
+  REDIS_AUTH_FAILED: 503,
 };
 
 /** Codes whose response carries `Retry-After`: the same request may succeed later. */
@@ -65,6 +68,7 @@ const RETRYABLE: ReadonlySet<ConfideErrorCode> = new Set<ConfideErrorCode>([
   'WORKER_CLOSED',
   'WORKER_QUEUE_FULL',
   'WASM_OUT_OF_MEMORY',
+  'REDIS_UNAVAILABLE',
 ]);
 
 /** The JSON body of every error response. */

@@ -30,11 +30,18 @@ import { InferencePool } from '../../worker/index.ts';
 import { integer, port } from '../flags.ts';
 import { addInputLimitOption, createIo } from '../io.ts';
 import { collectServeFeatureNames, readModelFile } from '../model-inputs.ts';
+import { addRedisOptions, type RedisFlags, redisConnectionFrom } from '../redis-flags.ts';
+import { registerWorkerCommand } from './he-worker.ts';
 
 /** Every read and write of the `he` commands reports `HE_*` codes. */
 const { readText } = createIo('HE');
 
-interface ServeFlags {
+interface ServeFlags extends RedisFlags {
+  queue?: boolean;
+  queueMinRows: number;
+  queueChunkRows: number;
+  queueAsyncMb?: number;
+  queueMaxJobsPerClient: number;
   model: string[];
   featureNames: Map<string, string>;
   host: string;
@@ -100,7 +107,7 @@ function parseRateLimit(value: string): RateLimit | false {
   return { max: Number(match[1]), windowMs };
 }
 
-async function readModels(
+export async function readModels(
   specs: readonly string[],
   featureNames: ReadonlyMap<string, string>,
   maxBytes: number | undefined,
@@ -157,8 +164,25 @@ async function serve(flags: ServeFlags): Promise<void> {
   const MiB = 1024 * 1024;
   const maxConcurrency = flags.maxConcurrency;
   const workers = flags.workers;
+  const connection = redisConnectionFrom(flags);
+  if (connection === undefined && flags.queue === true) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      '--queue needs --redis URL (the workers take their jobs from Redis)',
+    );
+  }
+  const queue =
+    flags.queue === true
+      ? {
+          minRows: flags.queueMinRows,
+          chunkRows: flags.queueChunkRows,
+          ...(flags.queueAsyncMb === undefined ? {} : { asyncBytes: flags.queueAsyncMb * MiB }),
+          maxJobsPerPrincipal: flags.queueMaxJobsPerClient,
+        }
+      : undefined;
   const options: InferenceServerOptions = {
     models,
+    ...(connection === undefined ? {} : { redis: { connection, ...(queue === undefined ? {} : { queue }) } }),
     tokens,
     allowUnauthenticated: flags.allowUnauthenticated === true,
     maxBatchBytes: flags.maxBodyMb * MiB,
@@ -222,9 +246,13 @@ async function serve(flags: ServeFlags): Promise<void> {
       { cause: error },
     );
   }
+  const where =
+    connection === undefined
+      ? ''
+      : `, key sets in Redis${flags.queue === true ? `, batches of ${flags.queueMinRows}+ rows queued` : ''}`;
   const auth = tokens.length > 0 ? `${tokens.length} token${tokens.length === 1 ? '' : 's'}` : 'NONE';
   process.stderr.write(
-    `confide: serving ${Object.keys(models).join(', ')} on ${url} (${pool === undefined ? 'in-process scoring' : `${pool.size} worker${pool.size === 1 ? '' : 's'}`}, auth: ${auth})\n`,
+    `confide: serving ${Object.keys(models).join(', ')} on ${url} (${pool === undefined ? 'in-process scoring' : `${pool.size} worker${pool.size === 1 ? '' : 's'}`}${where}, auth: ${auth})\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -362,6 +390,27 @@ export function registerServeCommand(he: Command): void {
         .choices(LOG_LEVELS)
         .default('info'),
     )
+    .option('--queue', 'score large batches on `confide he worker` processes through Redis (needs --redis)')
+    .option(
+      '--queue-min-rows <n>',
+      'with --queue: batches of at least N rows go to the workers',
+      integer(1, 1 << 24),
+      8192,
+    )
+    .option('--queue-chunk-rows <n>', 'with --queue: rows per chunk job', integer(1, 1 << 24), 4096)
+    .option(
+      '--queue-async-mb <n>',
+      'with --queue: answer uploads of at least N MiB 202 with a job id to poll at GET /v1/jobs/:id',
+      integer(1, 2047),
+    )
+    .option(
+      '--queue-max-jobs-per-client <n>',
+      'with --queue: scoring jobs a client may hold in Redis (finished ones until --job-ttl-s; 503 beyond)',
+      integer(1, 1_000_000),
+      64,
+    )
     .action(serve);
+  addRedisOptions(serveCommand);
   addInputLimitOption(serveCommand);
+  registerWorkerCommand(he);
 }

@@ -34,6 +34,11 @@
  * completed — after a signal too, the interrupted round aside — and 1 with the last abort code
  * when any round aborted for another reason.
  *
+ * With `--redis URL` and `--front` or `--coordinator`, `serve` is one process of a cluster on Redis
+ * (`smpc-cluster.ts`; `confide smpc worker` and `confide smpc load` are registered from
+ * `smpc-cluster-commands.ts`); `--vector-length`, `--rounds` and `--min-clients` are then needed by
+ * the coordinator only.
+ *
  * `serve` checks its flags together before it listens, and refuses at once (status 1, one coded
  * line) a plan that could never run: more `--min-clients` than registered clients, a profile no
  * cohort of the registered clients can satisfy (`SMPC_PLAN_INFEASIBLE`), a vector whose frames
@@ -57,7 +62,7 @@
  */
 
 import { basename } from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, CommanderError, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import { sha256, toHex } from '../../internal/bytes.ts';
 import {
@@ -72,8 +77,10 @@ import {
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
 import { fraction, integer, port, positive } from '../flags.ts';
 import { addInputLimitOption, readBytes, writeAtomic } from '../io.ts';
+import { addRedisOptions } from '../redis-flags.ts';
 import { safeText } from '../terminal.ts';
 import { roundAttester } from './smpc-attest.ts';
+import { registerLoadCommand, registerWorkerCommand } from './smpc-cluster-commands.ts';
 import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { registerJoinCommand } from './smpc-join.ts';
 import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
@@ -89,9 +96,19 @@ import {
 interface ServeFlags {
   maxInputBytes?: number;
   clients: string;
+  // Required unless --redis --front (checked in `serve`); the non-null assertions below rely on it.
   vectorLength: number;
   rounds: number;
   minClients: number;
+  redis?: string;
+  redisUser?: string;
+  redisCa?: string;
+  redisPrefix?: string;
+  front?: boolean;
+  coordinator?: boolean;
+  unmaskJobs?: number;
+  unmaskTimeoutMs?: number;
+  lockTtlMs?: number;
   host: string;
   port: number;
   stageTimeoutMs: number;
@@ -120,7 +137,7 @@ interface ServeFlags {
   passwordFile?: string;
 }
 
-async function readClients(path: string, maxBytes: number | undefined): Promise<RegisteredClient[]> {
+export async function readClients(path: string, maxBytes: number | undefined): Promise<RegisteredClient[]> {
   const list = await readJson(path, 'client list', maxBytes);
   if (!Array.isArray(list)) {
     throw new ConfideArgumentError(
@@ -186,6 +203,44 @@ function laneDigest(lanes: Uint32Array): string {
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
+  if (flags.redis !== undefined) {
+    const { serveCluster } = await import('./smpc-cluster.ts');
+    return serveCluster(
+      { ...flags, redis: flags.redis },
+      await readClients(flags.clients, flags.maxInputBytes),
+    );
+  }
+  for (const flag of [
+    'front',
+    'coordinator',
+    'unmaskJobs',
+    'unmaskTimeoutMs',
+    'lockTtlMs',
+    'redisUser',
+    'redisCa',
+    'redisPrefix',
+  ] as const) {
+    if (flags[flag] !== undefined) {
+      throw new CommanderError(
+        2,
+        'commander.optionMissingDependency',
+        `error: --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --redis URL`,
+      );
+    }
+  }
+  for (const [flag, value] of [
+    ['--vector-length <n>', flags.vectorLength],
+    ['--rounds <r>', flags.rounds],
+    ['--min-clients <t>', flags.minClients],
+  ] as const) {
+    if (value === undefined) {
+      throw new CommanderError(
+        2,
+        'commander.missingMandatoryOptionValue',
+        `error: required option '${flag}' not specified`,
+      );
+    }
+  }
   if ((flags.valueBits === undefined) !== (flags.clip === undefined)) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', '--value-bits and --clip go together');
   }
@@ -447,13 +502,13 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
     .command('serve')
     .description('Run secure-aggregation rounds over WebSocket for registered clients.')
     .requiredOption('--clients <file>', 'JSON array of { id, token, identityPublicKey? }')
-    .requiredOption('--vector-length <n>', 'length of every client vector', integer(1, 2 ** 26))
-    .requiredOption('--rounds <r>', 'number of rounds to run', integer(1, 1_000_000))
-    .requiredOption(
-      '--min-clients <t>',
-      'abort a round unless this many clients join (≥ 3)',
-      integer(3, 65_535),
+    .option(
+      '--vector-length <n>',
+      'length of every client vector (required but with --front)',
+      integer(1, 2 ** 26),
     )
+    .option('--rounds <r>', 'number of rounds to run (required but with --front)', integer(1, 1_000_000))
+    .option('--min-clients <t>', 'abort a round unless this many clients join (≥ 3)', integer(3, 65_535))
     .option('--host <h>', 'interface to bind', '127.0.0.1')
     .option('--port <p>', 'port (0: any free port; see the "listening" line)', port, 0)
     .option('--stage-timeout-ms <ms>', 'deadline of each protocol stage', integer(1, 2 ** 31 - 1), 30_000)
@@ -523,7 +578,24 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       0,
     )
     .option('--json', 'print one JSON object per round')
+    .option('--front', 'with --redis: accept clients and relay their frames (no rounds)')
+    .option('--coordinator', 'with --redis: run the rounds (one leader; others stand by)')
+    .option(
+      '--unmask-jobs <j>',
+      'with --coordinator: unmask on `smpc worker` processes, in J ranges',
+      integer(1, 4096),
+    )
+    .option('--unmask-timeout-ms <ms>', 'with --unmask-jobs: time the jobs may take', integer(1, 2 ** 31 - 1))
+    .option(
+      '--lock-ttl-ms <ms>',
+      'with --coordinator: leader lock lifetime (failover time)',
+      integer(100, 600_000),
+    )
     .action((flags: ServeFlags) => serve(flags));
   addInputLimitOption(serveCommand);
+  // --redis URL with --front or --coordinator: one process of a cluster (smpc-cluster.ts).
+  addRedisOptions(serveCommand, { ttls: false });
   registerJoinCommand(smpc);
+  registerWorkerCommand(smpc);
+  registerLoadCommand(smpc);
 }

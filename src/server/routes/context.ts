@@ -9,7 +9,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { WeightBounds } from '../../he/model.ts';
 import type { ResolvedServerOptions } from '../options.ts';
-import type { KeySetRegistry } from '../registry.ts';
+import type { KeySets } from '../registry.ts';
 
 /** One served model as `GET /v1/models` lists it: no weights. */
 export interface ServedModelInfo {
@@ -37,11 +37,27 @@ export interface ServerState {
 
 export interface RouteContext {
   readonly limits: ResolvedServerOptions;
-  readonly registry: KeySetRegistry;
+  readonly registry: KeySets;
   readonly models: readonly ServedModelInfo[];
   readonly state: ServerState;
   /** True when scoring runs on this thread (the default backend), so SEAL's health is ours to report. */
   readonly scoresHere: boolean;
   /** The authenticated principal of a `/v1` request (`HE_UNAUTHENTICATED` when there is none). */
   ownerOf(request: FastifyRequest): string;
+  /** Scoring jobs (`--redis … --queue`): large uploads answered 202, polled at `GET /v1/jobs/:id`. */
+  readonly jobs?: ScoringJobs;
+}
+
+/** What the routes need of the scoring queue. */
+export interface ScoringJobs {
+  /** Uploads of at least this many bytes are queued and answered 202. */
+  readonly asyncBytes: number;
+  submit(owner: string, keySetId: string, modelId: string, batch: Uint8Array): Promise<string>;
+  status(
+    owner: string,
+    jobId: string,
+  ): Promise<
+    | { readonly state: 'pending'; readonly parts: number; readonly done: number }
+    | { readonly state: 'done'; readonly result: Uint8Array; readonly modelDigest: string }
+  >;
 }

@@ -1,7 +1,8 @@
 /**
  * `POST /v1/models/:modelId/score?keySet=ID`: scores an encrypted batch with a registered key
  * set and answers the encrypted-result container, with headers `confide-model-digest` and
- * `confide-key-set`. Beyond `maxConcurrency` scoring requests in flight it answers 503
+ * `confide-key-set`; with a scoring queue, an upload of at least its `asyncBytes` is answered 202
+ * `{ jobId }` instead (poll `GET /v1/jobs/:id`). Beyond `maxConcurrency` scoring requests in flight it answers 503
  * `HE_SERVER_BUSY` before reading the body.
  *
  * @module
@@ -42,6 +43,11 @@ export function registerInferRoutes(v1: FastifyInstance, context: RouteContext):
       }
       const owner = context.ownerOf(request);
       const batch = toBytes(request.body, 'encrypted-batch');
+      const jobs = context.jobs;
+      if (jobs !== undefined && batch.byteLength >= jobs.asyncBytes) {
+        const jobId = await jobs.submit(owner, keySet, request.params.modelId, batch);
+        return reply.code(202).header('location', `/v1/jobs/${jobId}`).send({ jobId, state: 'queued' });
+      }
       const { result, modelDigest } = await registry.score(owner, keySet, request.params.modelId, batch);
       return reply
         .header('confide-model-digest', modelDigest)

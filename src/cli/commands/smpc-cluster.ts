@@ -1,0 +1,316 @@
+/**
+ * Secure aggregation on Redis, on the command line: `confide smpc serve --redis URL --front` and
+ * `--coordinator` (delegated here by `smpc-network.ts`), and `confide smpc worker --redis URL`.
+ * Flag parsing and printing around `src/smpc/cluster/` — no logic the library lacks.
+ *
+ *   confide smpc serve --redis URL --front --clients FILE [--host H] [--port P]
+ *     [--max-pending N] [--hello-timeout-ms MS] [--redis-prefix P]
+ *   confide smpc serve --redis URL --coordinator --clients FILE --vector-length N --rounds R
+ *     --min-clients T [--wait-clients N] [--share-sum] [--unmask-jobs J] [--lock-ttl-ms MS] …
+ *   confide smpc worker --redis URL [--concurrency N] [--claim-ms MS] [--redis-prefix P]
+ *
+ * The Redis flags are the shared ones (`redis-flags.ts`: `--redis-user`, `--redis-ca`,
+ * `--redis-prefix`; the password from `CONFIDE_REDIS_PASSWORD` or the URL). A front prints
+ * `listening ws://…` and runs until SIGINT/SIGTERM. A coordinator waits for the leader lock (a
+ * standby prints `standby`), then runs `--rounds` rounds and prints one line per round (JSON with
+ * `--json`), as `smpc serve` does; it exits 1 with the last abort code when a round aborted.
+ * `--unmask-jobs J` fans the unmask step out to `smpc worker` processes in J ranges per vector.
+ * `--store`, `--output-dir`, `--attest-key`, `--payload` and DP flags are refused with `--redis`.
+ *
+ * @module
+ */
+
+import { CommanderError } from 'commander';
+import { ConfideArgumentError } from '../../errors.ts';
+import { sha256, toHex } from '../../internal/bytes.ts';
+import { connectRedis, type RedisConnectionOptions, type RedisHandle } from '../../redis/index.ts';
+import { ClusterCoordinator, type CoordinatorEvent } from '../../smpc/cluster/coordinator.ts';
+import { ClusterFront } from '../../smpc/cluster/front.ts';
+import { runUnmaskWorker } from '../../smpc/cluster/unmask-jobs.ts';
+import { type Profile, SmpcError } from '../../smpc/index.ts';
+import type { RegisteredClient, RoundResult } from '../../smpc/server.ts';
+import { type RedisFlags, redisConnectionFrom } from '../redis-flags.ts';
+import { safeText } from '../terminal.ts';
+import { codeOf, jsonLine } from './smpc-io.ts';
+import { checkServePlan } from './smpc-serve-checks.ts';
+
+/** The `smpc serve` flags the cluster modes read. */
+export interface ClusterServeFlags extends RedisFlags {
+  redis: string;
+  front?: boolean;
+  coordinator?: boolean;
+  host: string;
+  port: number;
+  vectorLength?: number;
+  rounds?: number;
+  minClients?: number;
+  maxMemoryMb: number;
+  waitClients?: number;
+  waitTimeoutMs: number;
+  joinTimeoutMs: number;
+  stageTimeoutMs: number;
+  ringBits: number;
+  profile: Profile;
+  expectedDropout: number;
+  roundPrefix?: string;
+  shareSum?: boolean;
+  maxPending: number;
+  helloTimeoutMs: number;
+  unmaskJobs?: number;
+  unmaskTimeoutMs?: number;
+  lockTtlMs?: number;
+  json?: boolean;
+  store?: string;
+  outputDir?: string;
+  attestKey?: string;
+  payload?: string;
+  epsilon?: number;
+  delta?: number;
+}
+
+async function redisFrom(flags: RedisFlags): Promise<RedisHandle> {
+  return connectRedis(redisConnectionFrom(flags) as RedisConnectionOptions);
+}
+
+/** Resolves on the first SIGINT/SIGTERM. */
+function untilSignal(onSignal?: (signal: NodeJS.Signals) => void): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handler = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+      onSignal?.(signal);
+      resolve(signal);
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+  });
+}
+
+function missing(flag: string): CommanderError {
+  return new CommanderError(
+    2,
+    'commander.missingMandatoryOptionValue',
+    `error: required option '${flag}' not specified`,
+  );
+}
+
+/** `smpc serve --redis`: a front or a coordinator. */
+export async function serveCluster(flags: ClusterServeFlags, clients: RegisteredClient[]): Promise<void> {
+  if ((flags.front === true) === (flags.coordinator === true)) {
+    throw new CommanderError(
+      2,
+      'commander.conflictingOption',
+      'error: --redis needs exactly one of --front and --coordinator',
+    );
+  }
+  for (const [flag, value] of [
+    ['--store', flags.store],
+    ['--output-dir', flags.outputDir],
+    ['--attest-key', flags.attestKey],
+    ['--payload', flags.payload],
+    ['--epsilon', flags.epsilon],
+    ['--delta', flags.delta],
+  ] as const) {
+    if (value !== undefined) {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        `${flag} is not supported with --redis yet: run without it`,
+      );
+    }
+  }
+  if (flags.front === true) return serveFront(flags, clients);
+  return serveCoordinator(flags, clients);
+}
+
+async function serveFront(flags: ClusterServeFlags, clients: RegisteredClient[]): Promise<void> {
+  const redis = await redisFrom(flags);
+  let front: ClusterFront;
+  try {
+    front = await ClusterFront.listen({
+      redis,
+      clients,
+      host: flags.host,
+      port: flags.port,
+      maxPendingConnections: flags.maxPending,
+      helloTimeoutMs: flags.helloTimeoutMs,
+      onEvent: (e) => {
+        if (e.type === 'listening') process.stderr.write(`listening ${e.url} (front ${e.front})\n`);
+        else if (e.type === 'redis-unavailable') process.stderr.write(`REDIS_UNAVAILABLE: ${e.reason}\n`);
+        else if (e.type === 'client-rejected') process.stderr.write(`connection refused: ${e.code}\n`);
+      },
+    });
+  } catch (error) {
+    await redis.close();
+    throw error;
+  }
+  const signal = await untilSignal();
+  process.stderr.write(`${signal}: front closing\n`);
+  await front.close();
+  await redis.close();
+}
+
+function describe(e: CoordinatorEvent): string | null {
+  switch (e.type) {
+    case 'leader':
+      return `leader (lock ${e.value})`;
+    case 'standby':
+      return `standby (${e.why === 'taken' ? 'another coordinator leads' : 'Redis unavailable'})`;
+    case 'round-announced':
+      return `round ${e.roundId}: announced to ${e.clients.length} clients`;
+    case 'round-started':
+      return `round ${e.roundId}: ${e.cohort.length} joined; ${e.graph} graph, k = ${e.degree}, t = ${e.threshold}`;
+    case 'stage':
+      return `round ${e.roundId}: stage ${e.stage}`;
+    case 'round-completed':
+      return `round ${e.roundId}: completed, ${e.survivors} inputs summed, ${e.dropped} dropped`;
+    case 'round-aborted':
+      return `round ${e.roundId}: aborted (${e.code}: ${e.reason})`;
+    case 'client-banned':
+      return `round ${e.roundId}: client ${e.clientId} banned (${e.code})`;
+    default:
+      return null;
+  }
+}
+
+function laneDigest(lanes: Uint32Array): string {
+  const bytes = new Uint8Array(lanes.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < lanes.length; i++) view.setUint32(4 * i, lanes[i] as number, true);
+  return toHex(sha256(bytes));
+}
+
+function report(result: RoundResult, json: boolean): void {
+  const digest = result.sum === null ? null : laneDigest(result.sum);
+  if (json) {
+    process.stdout.write(
+      jsonLine({
+        roundId: result.roundId,
+        status: result.status,
+        survivors: result.survivors,
+        dropped: result.dropped,
+        abort: result.abort,
+        plan: result.plan,
+        sum: result.sum === null ? null : Array.from(result.sum),
+        sumSha256: digest,
+        stageTimesMs: result.stageTimesMs,
+        bytesIn: result.bytesIn,
+        bytesOut: result.bytesOut,
+        protocolTimeMs: result.protocolTimeMs,
+      }),
+    );
+  } else if (result.status === 'completed') {
+    process.stdout.write(
+      `${safeText(result.roundId)}: completed, ${result.survivors.length} inputs, dropped ${result.dropped.length}, sum sha256 ${digest}\n`,
+    );
+  } else {
+    process.stdout.write(
+      `${safeText(`${result.roundId}: aborted (${result.abort?.code}: ${result.abort?.reason})`)}\n`,
+    );
+  }
+}
+
+async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredClient[]): Promise<void> {
+  if (flags.vectorLength === undefined) throw missing('--vector-length <n>');
+  if (flags.rounds === undefined) throw missing('--rounds <r>');
+  if (flags.minClients === undefined) throw missing('--min-clients <t>');
+  const { vectorLength, rounds, minClients } = flags;
+  // The same checks as `smpc serve` before anything starts (min clients, feasible plan, memory).
+  checkServePlan({ ...flags, vectorLength, minClients }, clients.length, 0, undefined);
+  const redis = await redisFrom(flags);
+  const coordinator = ClusterCoordinator.start({
+    redis,
+    clients,
+    ...(flags.unmaskJobs === undefined ? {} : { unmaskJobs: flags.unmaskJobs }),
+    ...(flags.unmaskTimeoutMs === undefined ? {} : { unmaskTimeoutMs: flags.unmaskTimeoutMs }),
+    ...(flags.lockTtlMs === undefined ? {} : { lockTtlMs: flags.lockTtlMs }),
+    onEvent: (e) => {
+      const line = describe(e);
+      if (line !== null) process.stderr.write(`${safeText(line)}\n`);
+    },
+  });
+  let stopped = false;
+  const signal = untilSignal(() => {
+    stopped = true;
+    void coordinator.close();
+  });
+  void signal;
+  let aborted = 0;
+  let lastCode: string | undefined;
+  const prefix = flags.roundPrefix ?? 'r';
+  try {
+    for (let r = 1; r <= rounds && !stopped; ) {
+      while (!coordinator.isLeader && !stopped) await new Promise((res) => setTimeout(res, 100));
+      if (stopped) break;
+      let result: RoundResult;
+      try {
+        await coordinator.waitForClients(
+          Math.min(flags.waitClients ?? minClients, clients.length),
+          flags.waitTimeoutMs,
+        );
+        const roundId = `${prefix}${await coordinator.nextRoundNumber()}`;
+        result = await coordinator.runRound({
+          roundId,
+          vectorLength,
+          ringBits: flags.ringBits,
+          profile: flags.profile,
+          minClients,
+          joinTimeoutMs: flags.joinTimeoutMs,
+          stageTimeoutMs: flags.stageTimeoutMs,
+          expectedDropout: flags.expectedDropout,
+          shareSum: flags.shareSum ?? false,
+        });
+      } catch (error) {
+        if (stopped) break;
+        // Leadership changed between the wait and the round, or Redis went away: try again.
+        if (error instanceof SmpcError && ['SMPC_ROUND_CONFLICT', 'SMPC_TIMEOUT'].includes(error.code)) {
+          if (error.code === 'SMPC_TIMEOUT' && coordinator.isLeader) throw error;
+          continue;
+        }
+        if (error instanceof Error && 'code' in error && error.code === 'REDIS_UNAVAILABLE') {
+          await new Promise((res) => setTimeout(res, 200));
+          continue;
+        }
+        throw error;
+      }
+      report(result, flags.json === true);
+      if (result.status !== 'completed') {
+        aborted++;
+        lastCode = result.abort?.code;
+      }
+      r++;
+    }
+  } finally {
+    await coordinator.close();
+    await redis.close();
+  }
+  if (aborted > 0) {
+    throw new SmpcError(codeOf(lastCode), `${aborted} of the rounds this coordinator ran aborted`);
+  }
+}
+
+export interface WorkerFlags extends RedisFlags {
+  concurrency: number;
+  claimMs: number;
+}
+
+export async function worker(flags: WorkerFlags): Promise<void> {
+  const redis = await redisFrom(flags);
+  const stop = new AbortController();
+  let jobs = 0;
+  process.stderr.write(`worker ready (${flags.concurrency} job(s) at a time)\n`);
+  const loops = Array.from({ length: flags.concurrency }, () =>
+    runUnmaskWorker({
+      redis,
+      claimMs: flags.claimMs,
+      signal: stop.signal,
+      onJob: () => {
+        jobs++;
+      },
+    }),
+  );
+  const signal = await untilSignal();
+  stop.abort();
+  await Promise.all(loops);
+  process.stderr.write(`${signal}: worker stopped after ${jobs} job(s)\n`);
+  await redis.close();
+}

@@ -1,0 +1,438 @@
+/**
+ * A front of the secure-aggregation cluster (`confide smpc serve --redis URL --front`): it
+ * terminates clients' WebSocket connections, authenticates them exactly as the single-process
+ * server does (`ws-server.ts`: hello first, tokens compared as digests in constant time, the pool of
+ * connections waiting to authenticate, `maxPayload` and `decodeFrame` size limits, the same error
+ * codes), and relays frames both ways through Redis Streams: what an authenticated client sends goes
+ * to `smpc:in` for the coordinator, what the coordinator adds to this front's `smpc:out:<front>` goes
+ * to the named connection. Any number of fronts serve one deployment; a client may connect to any.
+ *
+ * The front keeps a heartbeat key (`smpc:front:<id>`, expiring after `heartbeatMs × 3`): when it
+ * dies, the coordinator sees the key expire and counts the front's clients as disconnected
+ * (dropouts of the round in progress). Each authenticated connection is also listed in the
+ * `smpc:clients` hash, so a coordinator that takes over knows who is connected; after Redis comes
+ * back empty, the front lists its connections again.
+ *
+ * Deliberately not here: rounds, cohorts, deadlines (the coordinator's), TLS (put a terminator in
+ * front, as for `smpc serve`).
+ *
+ * @module
+ */
+
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertInteger, assertString } from '../../internal/assert.ts';
+import type { RedisHandle } from '../../redis/index.ts';
+import { SmpcError } from '../errors.ts';
+import { toHex } from '../primitives/encoding.ts';
+import { randomBytes } from '../primitives/random.ts';
+import {
+  ClientRegistry,
+  DEFAULT_HELLO_TIMEOUT_MS,
+  DEFAULT_MAX_PENDING_CONNECTIONS,
+  MAX_HEADER_BYTES,
+  PendingConnections,
+  type RegisteredClient,
+} from '../transport/connections.ts';
+import { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame, type Frame } from '../transport/frames.ts';
+import { type ClusterKeys, clusterKeys, type StreamEntry, StreamReader, text } from './streams.ts';
+
+/** Options of {@link ClusterFront.listen}. */
+export interface ClusterFrontOptions {
+  readonly redis: RedisHandle;
+  readonly clients: readonly RegisteredClient[];
+  readonly host?: string;
+  readonly port?: number;
+  readonly maxFrameBytes?: number;
+  readonly helloTimeoutMs?: number;
+  readonly maxPendingConnections?: number;
+  /** Heartbeat period; the key expires after three. Default 1 000 ms. */
+  readonly heartbeatMs?: number;
+  readonly onEvent?: (event: FrontEvent) => void;
+}
+
+/** What a front reports. */
+export type FrontEvent =
+  | { readonly type: 'listening'; readonly url: string; readonly front: string }
+  | { readonly type: 'client-connected'; readonly clientId: string }
+  | { readonly type: 'client-disconnected'; readonly clientId: string; readonly code: number }
+  | { readonly type: 'client-rejected'; readonly code: string; readonly reason: string }
+  | { readonly type: 'redis-unavailable'; readonly reason: string };
+
+const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_POLICY = 1008;
+const CLOSE_REPLACED = 4000;
+
+interface Connection {
+  readonly socket: WebSocket;
+  readonly conn: string;
+  id: string | null;
+  open: boolean;
+}
+
+/** One front process's WebSocket server, relaying to the coordinator through Redis. */
+export class ClusterFront {
+  readonly url: string;
+  /** This front's random id (names its outbound stream and heartbeat key). */
+  readonly front: string;
+  readonly #http: Server;
+  readonly #wss: WebSocketServer;
+  readonly #redis: RedisHandle;
+  readonly #keys: ClusterKeys;
+  readonly #registry: ClientRegistry;
+  readonly #pending: PendingConnections;
+  readonly #maxFrameBytes: number;
+  readonly #onEvent: (event: FrontEvent) => void;
+  readonly #byConn = new Map<string, Connection>();
+  readonly #byId = new Map<string, Connection>();
+  readonly #reader: StreamReader;
+  readonly #heartbeat: ReturnType<typeof setInterval>;
+  readonly #heartbeatMs: number;
+  #seq = 0;
+  #closing = false;
+  #redisDown = false;
+
+  private constructor(
+    init: {
+      http: Server;
+      wss: WebSocketServer;
+      url: string;
+      front: string;
+      registry: ClientRegistry;
+      pending: PendingConnections;
+      maxFrameBytes: number;
+      heartbeatMs: number;
+    },
+    options: ClusterFrontOptions,
+    onEvent: (event: FrontEvent) => void,
+  ) {
+    this.#http = init.http;
+    this.#wss = init.wss;
+    this.url = init.url;
+    this.front = init.front;
+    this.#redis = options.redis;
+    this.#keys = clusterKeys(options.redis.options.prefix);
+    this.#registry = init.registry;
+    this.#pending = init.pending;
+    this.#maxFrameBytes = init.maxFrameBytes;
+    this.#heartbeatMs = init.heartbeatMs;
+    this.#onEvent = onEvent;
+    init.http.on('connection', (tcp: Socket) => {
+      if (this.#closing) tcp.destroy();
+      else this.#pending.admit(tcp);
+    });
+    init.http.on('upgrade', (req, tcp: Socket, head: Buffer) => {
+      if (this.#closing || !this.#pending.isWaiting(tcp)) {
+        tcp.destroy();
+        return;
+      }
+      this.#wss.handleUpgrade(req, tcp, head, (socket) => {
+        this.#pending.upgraded(tcp, socket);
+        this.#accept(socket, tcp);
+      });
+    });
+    this.#reader = new StreamReader({
+      handle: this.#redis,
+      key: this.#keys.outbound(this.front),
+      from: '0-0',
+      onEntries: (entries) => this.#deliver(entries),
+      onError: () => this.#down('reading the outbound stream failed'),
+    });
+    this.#heartbeat = setInterval(() => void this.#beat(), this.#heartbeatMs);
+  }
+
+  /**
+   * Starts a front: registers its heartbeat and listens.
+   *
+   * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid options.
+   * @throws {SmpcError} `SMPC_CONNECTION_CLOSED` when the port cannot be bound.
+   */
+  static async listen(options: ClusterFrontOptions): Promise<ClusterFront> {
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'options must be an object');
+    }
+    if (typeof options.redis?.key !== 'function') {
+      throw new ConfideArgumentError('INVALID_ARGUMENT', 'redis must be a connected Redis handle');
+    }
+    const host = options.host === undefined ? '127.0.0.1' : assertString(options.host, 'host', 256);
+    const port = options.port === undefined ? 0 : assertInteger(options.port, 'port', 0, 65_535);
+    const maxFrameBytes =
+      options.maxFrameBytes === undefined
+        ? DEFAULT_MAX_FRAME_BYTES
+        : assertInteger(options.maxFrameBytes, 'maxFrameBytes', 1024, 2 ** 30);
+    const helloTimeoutMs =
+      options.helloTimeoutMs === undefined
+        ? DEFAULT_HELLO_TIMEOUT_MS
+        : assertInteger(options.helloTimeoutMs, 'helloTimeoutMs', 1, 3_600_000);
+    const maxPending =
+      options.maxPendingConnections === undefined
+        ? DEFAULT_MAX_PENDING_CONNECTIONS
+        : assertInteger(options.maxPendingConnections, 'maxPendingConnections', 1, 65_536);
+    const heartbeatMs =
+      options.heartbeatMs === undefined
+        ? 1000
+        : assertInteger(options.heartbeatMs, 'heartbeatMs', 50, 60_000);
+    const registry = new ClientRegistry(options.clients);
+    const onEvent = (event: FrontEvent): void => {
+      try {
+        options.onEvent?.(event);
+      } catch {
+        // A throwing progress callback must not take the front down.
+      }
+    };
+    const front = toHex(randomBytes(8));
+    await options.redis.run((r) =>
+      r.set(clusterKeys(options.redis.options.prefix).front(front), '1', 'PX', heartbeatMs * 3),
+    );
+    const http = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, (_req, res) => {
+      res
+        .writeHead(426, { 'content-type': 'text/plain', connection: 'close' })
+        .end('this endpoint speaks WebSocket only\n');
+    });
+    const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes });
+    await new Promise<void>((resolve, reject) => {
+      const fail = (cause: unknown) =>
+        reject(new SmpcError('SMPC_CONNECTION_CLOSED', `cannot listen on ${host}:${port}`, { cause }));
+      http.once('error', fail);
+      http.listen(port, host, () => {
+        http.off('error', fail);
+        resolve();
+      });
+    });
+    http.on('error', () => {});
+    wss.on('error', () => {});
+    const address = http.address() as AddressInfo;
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const pending = new PendingConnections({
+      maxPending,
+      helloTimeoutMs,
+      onRefused: (code, reason) => onEvent({ type: 'client-rejected', code, reason }),
+    });
+    const server = new ClusterFront(
+      {
+        http,
+        wss,
+        url: `ws://${shownHost}:${address.port}`,
+        front,
+        registry,
+        pending,
+        maxFrameBytes,
+        heartbeatMs,
+      },
+      options,
+      onEvent,
+    );
+    onEvent({ type: 'listening', url: server.url, front });
+    return server;
+  }
+
+  /** Ids of the clients connected to this front, sorted. */
+  connectedClients(): readonly string[] {
+    return [...this.#byId.keys()].sort();
+  }
+
+  async #beat(): Promise<void> {
+    if (this.#closing) return;
+    try {
+      // `GET` tells whether the key survived: after Redis came back empty, list the clients again.
+      const before = await this.#redis.client.set(
+        this.#keys.front(this.front),
+        '1',
+        'PX',
+        this.#heartbeatMs * 3,
+        'GET',
+      );
+      if (before === null && this.#byId.size > 0) {
+        const fields: string[] = [];
+        for (const [id, c] of this.#byId) fields.push(id, `${this.front}/${c.conn}`);
+        await this.#redis.client.hset(this.#keys.clients, ...fields);
+        for (const [id, c] of this.#byId) await this.#announce('c', id, c.conn);
+      }
+      this.#redisDown = false;
+    } catch {
+      this.#down('the heartbeat failed');
+    }
+  }
+
+  #down(reason: string): void {
+    if (this.#redisDown || this.#closing) return;
+    this.#redisDown = true;
+    this.#onEvent({ type: 'redis-unavailable', reason });
+  }
+
+  /** Tells the coordinator about a connection: `c` connected, `l` lost, `f` a frame. */
+  async #announce(kind: 'c' | 'l' | 'f', id: string, conn: string, bytes?: Uint8Array): Promise<void> {
+    const args: (string | Buffer)[] = ['t', kind, 'f', this.front, 'c', conn, 'i', id];
+    if (bytes !== undefined) args.push('b', Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    try {
+      await this.#redis.client.xadd(this.#keys.inbound, '*', ...args);
+    } catch {
+      // The frame is lost with Redis; the coordinator aborts the round (deadline or its own outage).
+      this.#down('forwarding to the coordinator failed');
+    }
+  }
+
+  #deliver(entries: readonly StreamEntry[]): void {
+    for (const e of entries) {
+      const bytes = e.fields.get('b');
+      const close = text(e, 'x');
+      for (const conn of text(e, 'c').split(',')) {
+        const c = this.#byConn.get(conn);
+        if (c === undefined || !c.open) continue;
+        if (bytes !== undefined && c.socket.readyState === c.socket.OPEN) c.socket.send(bytes);
+        if (close !== '') {
+          c.open = false;
+          c.socket.close(CLOSE_POLICY, close.slice(0, 100));
+        }
+      }
+    }
+  }
+
+  #accept(socket: WebSocket, tcp: Socket): void {
+    const conn: Connection = { socket, conn: String(++this.#seq), id: null, open: true };
+    socket.on('message', (data, isBinary) => {
+      if (!conn.open) return;
+      const bytes = isBinary ? toBytes(data) : null;
+      if (conn.id === null) {
+        if (this.#pending.isWaiting(tcp)) void this.#hello(conn, tcp, bytes);
+      } else this.#receive(conn, bytes);
+    });
+    socket.on('close', (code) => this.#closed(conn, code));
+    socket.on('error', () => {});
+  }
+
+  async #hello(conn: Connection, tcp: Socket, bytes: Uint8Array | null): Promise<void> {
+    let frame: Frame;
+    const refuse = (code: string, reason: string): void => {
+      conn.open = false;
+      this.#pending.refuse(tcp, code, reason);
+    };
+    try {
+      if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
+      frame = decodeFrame(bytes, { maxFrameBytes: MAX_HELLO_BYTES });
+    } catch {
+      refuse('SMPC_UNAUTHENTICATED', 'the first frame must be a hello');
+      return;
+    }
+    if (frame.kind !== 'hello') {
+      refuse('SMPC_UNAUTHENTICATED', 'the first frame must be a hello');
+      return;
+    }
+    if (!this.#registry.verify(frame.clientId, frame.token)) {
+      refuse(
+        'SMPC_UNAUTHENTICATED',
+        "unknown client id or wrong token: check the client id and that the token is the one registered for it in the server's client list",
+      );
+      return;
+    }
+    const id = frame.clientId;
+    let until: string | null = null;
+    try {
+      until = await this.#redis.client.hget(this.#keys.banned, id);
+    } catch {
+      refuse('SMPC_SERVER_BUSY', 'the aggregation service is unavailable (Redis): retry shortly');
+      return;
+    }
+    if (until !== null && Number(until) > Date.now()) {
+      refuse('SMPC_CLIENT_BANNED', 'this client is banned: a round aborted on its messages');
+      return;
+    }
+    if (!conn.open || !this.#pending.isWaiting(tcp)) return;
+    this.#pending.authenticated(tcp);
+    const previous = this.#byId.get(id);
+    if (previous !== undefined) {
+      previous.open = false;
+      previous.socket.close(CLOSE_REPLACED, 'replaced by a new connection');
+      this.#forget(previous);
+    }
+    conn.id = id;
+    this.#byConn.set(conn.conn, conn);
+    this.#byId.set(id, conn);
+    conn.socket.send(encodeFrame({ kind: 'welcome', clientId: id, maxFrameBytes: this.#maxFrameBytes }));
+    try {
+      await this.#redis.client.hset(this.#keys.clients, id, `${this.front}/${conn.conn}`);
+    } catch {
+      this.#down('listing a client failed');
+    }
+    await this.#announce('c', id, conn.conn);
+    this.#onEvent({ type: 'client-connected', clientId: id });
+  }
+
+  #receive(conn: Connection, bytes: Uint8Array | null): void {
+    const id = conn.id as string;
+    let frame: Frame;
+    try {
+      if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
+      frame = decodeFrame(bytes, { maxFrameBytes: this.#maxFrameBytes });
+    } catch (e) {
+      const code = e instanceof SmpcError ? e.code : 'SMPC_FRAME_MALFORMED';
+      conn.socket.send(encodeFrame({ kind: 'error', code, message: 'undecodable frame' }));
+      conn.socket.close(CLOSE_POLICY, code);
+      return;
+    }
+    // Only what the coordinator acts on is forwarded; the rest a client may not send.
+    if (frame.kind !== 'join' && frame.kind !== 'decline' && frame.kind !== 'protocol') return;
+    void this.#announce('f', id, conn.conn, bytes);
+  }
+
+  #closed(conn: Connection, code: number): void {
+    conn.open = false;
+    if (conn.id === null || this.#byConn.get(conn.conn) !== conn) return;
+    this.#forget(conn);
+    this.#onEvent({ type: 'client-disconnected', clientId: conn.id, code });
+  }
+
+  #forget(conn: Connection): void {
+    const id = conn.id as string;
+    this.#byConn.delete(conn.conn);
+    if (this.#byId.get(id) === conn) this.#byId.delete(id);
+    const value = `${this.front}/${conn.conn}`;
+    void this.#redis.client
+      .eval(
+        "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0",
+        1,
+        this.#keys.clients,
+        id,
+        value,
+      )
+      .catch(() => {});
+    void this.#announce('l', id, conn.conn);
+  }
+
+  /** Stops: closes every connection, removes the heartbeat (its clients count as gone at once). */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#heartbeat);
+    this.#pending.destroyAll();
+    for (const c of [...this.#byConn.values()]) {
+      c.open = false;
+      c.socket.close(CLOSE_GOING_AWAY, 'front closing');
+      this.#forget(c);
+    }
+    await this.#reader.stop();
+    await this.#redis.client.del(this.#keys.front(this.front)).catch(() => {});
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        for (const c of this.#wss.clients) c.terminate();
+      }, 2_000);
+      this.#wss.close(() => {
+        this.#http.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        this.#http.closeAllConnections();
+      });
+    });
+  }
+}
+
+function toBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data as Buffer[]));
+  return new Uint8Array(0);
+}
