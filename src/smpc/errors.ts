@@ -110,6 +110,10 @@ export const SMPC_ERROR_CODES = [
   'SMPC_CLIENT_BANNED',
   /** An `active` round was started without an identity key for every client of its cohort. */
   'SMPC_IDENTITY_MISSING',
+  /** A Prio3 report failed validation (its proof, its encoding, or it reached only one aggregator); it is left out of the sum. */
+  'SMPC_REPORT_REJECTED',
+  /** The two Prio3 aggregators disagree (parameters, verdicts or counts): the round aborts, no sum is released. */
+  'SMPC_AGGREGATORS_DISAGREE',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

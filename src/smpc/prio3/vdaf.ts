@@ -49,6 +49,8 @@ export interface Prio3Params {
   readonly normBound?: string;
   /** Gadget fan-in; defaults to ⌈√(measurement length)⌉, which keeps the proof near 4√N elements. */
   readonly chunkLength?: number;
+  /** Informational: quantized units per real unit (real = integer / scale), for clients' encoding. */
+  readonly scale?: number;
 }
 
 /** A configured Prio3 instance: signed integer vectors in, signed bigint sums out. */
