@@ -4,6 +4,7 @@ import { Field128 } from '@divviup/field';
 import { Prio3, Prio3Count, Prio3Sum, Prio3SumVec } from '@divviup/prio3';
 import { FlpGeneric } from '@divviup/prio3/dist/genericFlp.js';
 import { XofTurboShake128 } from '@divviup/xof';
+// biome-ignore lint/style/useNodejsImportProtocol: the npm `buffer` package @divviup/prio3 itself uses (also in browsers).
 import { Buffer } from 'buffer';
 import { describe, expect, it } from 'vitest';
 import { BoundedL2VecSum, FastParallelMul, SignedSumVec } from '../../../src/smpc/prio3/circuits.ts';
