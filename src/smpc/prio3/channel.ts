@@ -227,4 +227,9 @@ export class Prio3Channel {
     this.#failure ??= new SmpcError('SMPC_CONNECTION_CLOSED', 'closed by this side');
     this.#socket.close(1000, 'done');
   }
+
+  /** Same as {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
 }

@@ -258,6 +258,11 @@ export class Prio3Client {
     this.#leader.close();
     this.#helper.close();
   }
+
+  /** Same as {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
 }
 
 function readAnnouncement(e: Prio3Envelope): Prio3Announcement {
