@@ -76,6 +76,7 @@ import { safeText } from '../terminal.ts';
 import { roundAttester } from './smpc-attest.ts';
 import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { registerJoinCommand } from './smpc-join.ts';
+import { addPrio3ServeOptions, type Prio3ServeFlags, servePrio3 } from './smpc-prio3.ts';
 import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
 import {
   type DecodedRound,
@@ -515,7 +516,10 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       5_000,
     )
     .option('--json', 'print one JSON object per round')
-    .action((flags: ServeFlags) => serve(flags));
+    .action((flags: ServeFlags & Prio3ServeFlags & { aggregation: string }) =>
+      flags.aggregation === 'prio3' ? servePrio3(flags) : serve(flags),
+    );
+  addPrio3ServeOptions(serveCommand);
   addInputLimitOption(serveCommand);
   registerJoinCommand(smpc);
 }

@@ -84,6 +84,8 @@ export interface Prio3AggregatorOptions {
   readonly clients: readonly RegisteredClient[];
   /** Helper: the credentials the leader authenticates with (must not be a client id). */
   readonly leader?: { readonly id: string; readonly token: string };
+  /** Helper: pins the round parameters; a round announced with others aborts (`SMPC_AGGREGATORS_DISAGREE`). */
+  readonly params?: Prio3Params;
   /** Leader: the helper's URL and the credentials registered there for this leader. */
   readonly helper?: { readonly url: string; readonly id: string; readonly token: string };
   readonly host?: string;
@@ -173,6 +175,7 @@ export class Prio3AggregatorServer {
   readonly #maxFrameBytes: number;
   readonly #peerTimeoutMs: number;
   readonly #leaderId: string | null;
+  readonly #pinned: Prio3Params | null;
   readonly #clientIds: ReadonlySet<string>;
   readonly #onEvent: (event: Prio3Event) => void;
   readonly #connected = new Map<string, Conn>();
@@ -191,9 +194,11 @@ export class Prio3AggregatorServer {
     maxFrameBytes: number;
     peerTimeoutMs: number;
     leaderId: string | null;
+    pinned: Prio3Params | null;
     clientIds: ReadonlySet<string>;
     onEvent: (event: Prio3Event) => void;
   }) {
+    this.#pinned = init.pinned;
     this.url = init.url;
     this.role = init.role;
     this.#http = init.http;
@@ -310,6 +315,7 @@ export class Prio3AggregatorServer {
       maxFrameBytes,
       peerTimeoutMs,
       leaderId,
+      pinned: options.params === undefined ? null : validatePrio3Params(options.params),
       clientIds,
       onEvent,
     });
@@ -539,6 +545,12 @@ export class Prio3AggregatorServer {
           throw new SmpcError('SMPC_ROUND_CONFLICT', `round ${roundId} is running or was used before`);
         const h = message.header;
         const config = readConfig(h.config, roundId);
+        if (this.#pinned !== null && JSON.stringify(this.#pinned) !== JSON.stringify(config.params)) {
+          throw new SmpcError(
+            'SMPC_AGGREGATORS_DISAGREE',
+            "the leader's round parameters differ from the ones this helper pins",
+          );
+        }
         if (typeof h.verifyKey !== 'string' || !/^[0-9a-f]{32}$/.test(h.verifyKey))
           throw new SmpcError('SMPC_MALFORMED_MESSAGE', 'the verify key must be 16 bytes of hex');
         this.#usedRoundIds.add(roundId);

@@ -66,13 +66,22 @@ export function validatePrio3Params(value: unknown): Prio3Params {
     o.chunkLength === undefined
       ? undefined
       : assertInteger(o.chunkLength, 'prio3 params.chunkLength', 1, MAX_PRIO3_LENGTH * MAX_PRIO3_BITS);
+  if (o.scale !== undefined && !(typeof o.scale === 'number' && Number.isFinite(o.scale) && o.scale > 0)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'prio3 params.scale must be a positive number', {
+      fields: ['prio3 params.scale'],
+    });
+  }
+  const extra = {
+    ...(chunkLength === undefined ? {} : { chunkLength }),
+    ...(o.scale === undefined ? {} : { scale: o.scale as number }),
+  };
   if (circuit === 'sumvec') {
     if (o.normBound !== undefined) {
       throw new ConfideArgumentError('INVALID_ARGUMENT', "prio3 params.normBound is only for circuit 'l2'", {
         fields: ['prio3 params.normBound'],
       });
     }
-    return chunkLength === undefined ? { circuit, length, bits } : { circuit, length, bits, chunkLength };
+    return { circuit, length, bits, ...extra };
   }
   const normBound = assertString(o.normBound, 'prio3 params.normBound', 80);
   if (!/^[1-9][0-9]*$/.test(normBound)) {
@@ -92,9 +101,7 @@ export function validatePrio3Params(value: unknown): Prio3Params {
       { fields: ['prio3 params.normBound'] },
     );
   }
-  return chunkLength === undefined
-    ? { circuit, length, bits, normBound }
-    : { circuit, length, bits, normBound, chunkLength };
+  return { circuit, length, bits, normBound, ...extra };
 }
 
 function defaultChunk(measurementLen: number): number {
