@@ -447,7 +447,9 @@ export class Prio3AggregatorServer {
       this.#onEvent({ type: 'round-started', roundId });
       this.#broadcast(roundId, session, () => this.#announcement(config));
       const deadline = Date.now() + collectMs;
-      while (active.received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (active.received < expected && Date.now() < deadline && !this.#closing)
+        await new Promise((r) => setTimeout(r, 20));
+      if (this.#closing) throw new SmpcError('SMPC_SERVER_CLOSING', 'the leader is shutting down');
       await Promise.allSettled([...active.inFlight]);
       const { reports, shares } = agg.leaderPrepShares();
       peer.send(roundId, session, { kind: 'prep', header: { reports }, blobs: shares });
@@ -632,6 +634,21 @@ export class Prio3AggregatorServer {
     });
     socket.on('close', () => {
       if (conn.id !== null && this.#connected.get(conn.id) === conn) this.#connected.delete(conn.id);
+      // Helper: the leader's link is gone mid-round, so the round can never finish. Abort it (its
+      // clients are told) rather than hold it, and the next round's start, forever.
+      const round = this.#round;
+      if (conn.id !== null && conn.id === this.#leaderId && round !== null) {
+        const roundId = round.agg.config.roundId;
+        const reason = 'the connection to the leader closed mid-round';
+        round.agg.abort();
+        this.#round = null;
+        this.#broadcast(roundId, round.session, () => ({
+          kind: 'abort',
+          header: { code: 'SMPC_CONNECTION_CLOSED', reason },
+          blobs: [],
+        }));
+        this.#onEvent({ type: 'round-aborted', roundId, code: 'SMPC_CONNECTION_CLOSED', reason });
+      }
     });
     socket.on('error', () => {});
   }

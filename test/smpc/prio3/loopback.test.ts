@@ -139,3 +139,32 @@ describe('Prio3 over loopback WebSockets', () => {
     });
   }, 30_000);
 });
+
+describe('Prio3 aggregator links', () => {
+  it('a helper whose leader goes away mid-round drops that round, so a new leader can run the next', async () => {
+    const { leader, helper } = await setup();
+    const round = leader.runRound({ roundId: 'lost', params, minReports: 4, collectMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 300)); // the helper has started the round; no report comes
+    await leader.close();
+    expect((await round).status).toBe('aborted');
+    const again = await Prio3AggregatorServer.listen({
+      role: 'leader',
+      clients,
+      helper: { url: helper.url, id: 'leader', token: token('leader') },
+    });
+    open.push(again);
+    const cs = await Promise.all(
+      ids.map((id) =>
+        Prio3Client.connect({ leaderUrl: again.url, helperUrl: helper.url, id, token: token(id) }),
+      ),
+    );
+    for (const c of cs) open.push(c);
+    await again.waitForClients(ids.length, 5_000);
+    await helper.waitForClients(ids.length, 5_000);
+    const next = again.runRound({ roundId: 'after', params, minReports: 4, collectMs: 10_000 });
+    await Promise.all(cs.map((c) => c.nextRound(() => [1, 0, 0, 0, 0, 0, 0, 0])));
+    const r = await next;
+    expect(r.status).toBe('completed');
+    expect(r.sum?.[0]).toBe(4n);
+  }, 60_000);
+});
