@@ -21,7 +21,13 @@
  */
 
 import os from 'node:os';
-import { AggregationClient, prio3L2Params, Prio3Client, shardReport, simulateRound } from '../dist/smpc/index.js';
+import {
+  AggregationClient,
+  Prio3Client,
+  prio3L2Params,
+  shardReport,
+  simulateRound,
+} from '../dist/smpc/index.js';
 import { Prio3Aggregation } from '../dist/smpc/protocol.js';
 import { AggregationServer, Prio3AggregatorServer } from '../dist/smpc/server.js';
 import { writeResultsSection } from './results.mjs';
@@ -71,7 +77,8 @@ async function perReport(m) {
   t = performance.now();
   const { verdicts } = await helper.helperVerdicts(reports, shares);
   const decideMs = performance.now() - t;
-  if (verdicts[0]?.status !== 'accepted') throw new Error(`an honest report was rejected (${verdicts[0]?.status})`);
+  if (verdicts[0]?.status !== 'accepted')
+    throw new Error(`an honest report was rejected (${verdicts[0]?.status})`);
   const bytes = report.publicShare.length + report.leaderShare.length + report.helperShare.length;
   // SecAgg+ on the same length: 10 clients in memory.
   t = performance.now();
@@ -96,9 +103,21 @@ async function prio3Round(n, m) {
   const ids = Array.from({ length: n }, (_, i) => `c${i + 1}`);
   const clients = ids.map((id) => ({ id, token: token(id) }));
   const params = prio3L2Params({ length: m, clipL2: 1, bits: 16 });
-  const helper = await Prio3AggregatorServer.listen({ role: 'helper', clients, leader: { id: 'leader', token: token('leader') } });
-  const leader = await Prio3AggregatorServer.listen({ role: 'leader', clients, helper: { url: helper.url, id: 'leader', token: token('leader') } });
-  const cs = await Promise.all(ids.map((id) => Prio3Client.connect({ leaderUrl: leader.url, helperUrl: helper.url, id, token: token(id) })));
+  const helper = await Prio3AggregatorServer.listen({
+    role: 'helper',
+    clients,
+    leader: { id: 'leader', token: token('leader') },
+  });
+  const leader = await Prio3AggregatorServer.listen({
+    role: 'leader',
+    clients,
+    helper: { url: helper.url, id: 'leader', token: token('leader') },
+  });
+  const cs = await Promise.all(
+    ids.map((id) =>
+      Prio3Client.connect({ leaderUrl: leader.url, helperUrl: helper.url, id, token: token(id) }),
+    ),
+  );
   await leader.waitForClients(n, 60_000);
   await helper.waitForClients(n, 60_000);
   const measurement = quantized(params, m);
@@ -110,7 +129,8 @@ async function prio3Round(n, m) {
   for (const c of cs) c.close();
   await leader.close();
   await helper.close();
-  if (r.status !== 'completed' || r.accepted !== n) throw new Error(`prio3 round: ${r.status} ${JSON.stringify(r.abort)}`);
+  if (r.status !== 'completed' || r.accepted !== n)
+    throw new Error(`prio3 round: ${r.status} ${JSON.stringify(r.abort)}`);
   return wall;
 }
 
@@ -118,10 +138,17 @@ async function secaggRound(n, m) {
   const ids = Array.from({ length: n }, (_, i) => `c${i + 1}`);
   const server = await AggregationServer.listen({ clients: ids.map((id) => ({ id, token: token(id) })) });
   const v = new Uint32Array(m).fill(1);
-  const cs = await Promise.all(ids.map((id) => AggregationClient.connect({ url: server.url, id, token: token(id), prepare: () => v })));
+  const cs = await Promise.all(
+    ids.map((id) => AggregationClient.connect({ url: server.url, id, token: token(id), prepare: () => v })),
+  );
   await server.waitForClients(n, 60_000);
   const t = performance.now();
-  const r = await server.runRound({ roundId: 'bench', vectorLength: m, minClients: Math.max(3, Math.ceil(n * 0.8)), stageTimeoutMs: 600_000 });
+  const r = await server.runRound({
+    roundId: 'bench',
+    vectorLength: m,
+    minClients: Math.max(3, Math.ceil(n * 0.8)),
+    stageTimeoutMs: 600_000,
+  });
   const wall = performance.now() - t;
   await server.close();
   await Promise.all(cs.map((c) => c.closed));
