@@ -6,6 +6,7 @@ import { FlpGeneric } from '@divviup/prio3/dist/genericFlp.js';
 import { XofTurboShake128 } from '@divviup/xof';
 // biome-ignore lint/style/useNodejsImportProtocol: the npm `buffer` package @divviup/prio3 itself uses (also in browsers).
 import { Buffer } from 'buffer';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BoundedL2VecSum, FastParallelMul, SignedSumVec } from '../../../src/smpc/prio3/circuits.ts';
 import {
@@ -157,6 +158,28 @@ describe('bounded-L2 circuit', () => {
         ),
       ).toEqual(m.map(BigInt));
     }
+  });
+  it('random vectors: every one under the bound validates, every one over it is rejected (property)', async () => {
+    const vdaf = createPrio3({ circuit: 'l2', length: 5, bits: 6, normBound: '300' });
+    const cheat = cheatingL2(5, 6, 300n);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.array(fc.integer({ min: -7, max: 7 }), { minLength: 5, maxLength: 5 }), // always under
+          fc.array(fc.integer({ min: -32, max: 31 }), { minLength: 5, maxLength: 5 }), // mostly over
+        ),
+        async (v) => {
+          const sq = v.reduce((s, x) => s + x * x, 0);
+          if (sq <= 300) {
+            const r = await roundTrip(vdaf, v);
+            expect(r.ok).toBe(true);
+            return;
+          }
+          expect((await roundTrip(cheat, v)).ok).toBe(false);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
   it('the honest client refuses to encode a vector over the bound', async () => {
     await expect(
