@@ -170,6 +170,13 @@ export class Prio3Aggregation {
     return this.#rejected;
   }
 
+  /** Ids of the clients whose report is in the sum (after the verdicts). */
+  acceptedClients(): ReadonlySet<string> {
+    const out = new Set<string>();
+    for (const h of this.#reports.values()) if (h.verdict === 'accepted') out.add(h.clientId);
+    return out;
+  }
+
   /** Counts per reason. */
   rejectionCounts(): Partial<Record<Prio3RejectReason, number>> {
     const out: Partial<Record<Prio3RejectReason, number>> = {};

@@ -73,7 +73,8 @@ interface Active {
   readonly agg: Prio3Aggregation;
   readonly session: Uint8Array;
   readonly inFlight: Set<Promise<unknown>>;
-  received: number;
+  /** Clients that sent a report this round (a repeated report does not count twice). */
+  readonly senders: Set<string>;
 }
 
 const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
@@ -336,7 +337,7 @@ export class Prio3AggregatorServer {
     const verifyKey = randomTag();
     const agg = new Prio3Aggregation('leader', config, verifyKey);
     const session = randomTag();
-    const active: Active = { agg, session, inFlight: new Set(), received: 0 };
+    const active: Active = { agg, session, inFlight: new Set(), senders: new Set() };
     this.#round = active;
     const peer = this.#peer;
     const finish = (result: Prio3RoundResult): Prio3RoundResult => {
@@ -383,7 +384,7 @@ export class Prio3AggregatorServer {
       this.#onEvent({ type: 'round-started', roundId });
       this.#broadcast(roundId, session, () => this.#announcement(config));
       const deadline = Date.now() + collectMs;
-      while (active.received < expected && Date.now() < deadline && !this.#closing)
+      while (active.senders.size < expected && Date.now() < deadline && !this.#closing)
         await new Promise((r) => setTimeout(r, 20));
       if (this.#closing) throw new SmpcError('SMPC_SERVER_CLOSING', 'the leader is shutting down');
       await Promise.allSettled([...active.inFlight]);
@@ -401,10 +402,13 @@ export class Prio3AggregatorServer {
         throw new SmpcError('SMPC_MALFORMED_MESSAGE', 'the helper sent a malformed aggregate');
       const sum = agg.combine(own, { count, share: decodeAggregateShare(agg.vdaf, blob) });
       const rejected = agg.rejected;
+      const acceptedClients = agg.acceptedClients();
       const sumText = sum.map(String);
       for (const [id, conn] of this.#connected) {
         if (id === this.#leaderId) continue;
         const mine = rejected.find((r) => r.clientId === id);
+        // Accepted only if it is in the sum; a report that never arrived (or came too late) is neither.
+        const yourReport = mine?.reason ?? (acceptedClients.has(id) ? 'accepted' : null);
         this.#send(conn, roundId, session, {
           kind: 'result',
           header: {
@@ -413,7 +417,7 @@ export class Prio3AggregatorServer {
             rejected: rejected.length,
             sum: sumText,
             dp,
-            yourReport: mine?.reason ?? 'accepted',
+            yourReport,
           },
           blobs: [],
         });
@@ -496,7 +500,7 @@ export class Prio3AggregatorServer {
           agg: new Prio3Aggregation('helper', config, Buffer.from(h.verifyKey, 'hex')),
           session,
           inFlight: new Set(),
-          received: 0,
+          senders: new Set(),
         };
         reply({ kind: 'start', header: { ok: true }, blobs: [] });
         this.#onEvent({ type: 'round-started', roundId });
@@ -681,7 +685,7 @@ export class Prio3AggregatorServer {
       receipt('refused', 'SMPC_MALFORMED_MESSAGE');
       return;
     }
-    round.received++;
+    round.senders.add(id);
     const work = round.agg.receiveReport(id, reportId, publicShare, inputShare);
     round.inFlight.add(work);
     try {
