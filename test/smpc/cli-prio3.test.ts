@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../fixtures/cli.ts';
+import { CLI, runConfide } from '../fixtures/cli.ts';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -117,4 +117,27 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
       expect(JSON.parse(c.stdout.trim()).yourReport).toBe('accepted');
     }
   }, 120_000);
+
+  it('refuses --aggregation prio3 without --role, in one coded line, before listening', async () => {
+    await writeFile(join(dir, 'one.json'), JSON.stringify([{ id: 'c1', token: tokenFor('c1') }]));
+    const r = await runConfide(
+      dir,
+      'smpc',
+      'serve',
+      '--aggregation',
+      'prio3',
+      '--clients',
+      'one.json',
+      '--vector-length',
+      '4',
+      '--rounds',
+      '1',
+      '--min-clients',
+      '3',
+    );
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(
+      /^confide: INVALID_ARGUMENT: --aggregation prio3 needs --role leader or --role helper\n$/,
+    );
+  });
 });

@@ -141,6 +141,29 @@ describe('Prio3 over loopback WebSockets', () => {
 });
 
 describe('Prio3 aggregator links', () => {
+  it('a helper that pins its parameters aborts a round the leader announces with a weaker bound', async () => {
+    const helper = await Prio3AggregatorServer.listen({
+      role: 'helper',
+      clients,
+      leader: { id: 'leader', token: token('leader') },
+      params,
+    });
+    open.push(helper);
+    const leader = await Prio3AggregatorServer.listen({
+      role: 'leader',
+      clients,
+      helper: { url: helper.url, id: 'leader', token: token('leader') },
+    });
+    open.push(leader);
+    const r = await leader.runRound({
+      roundId: 'weak',
+      params: { ...params, normBound: '40000' },
+      collectMs: 1_000,
+    });
+    expect(r.status).toBe('aborted');
+    expect(r.abort?.code).toBe('SMPC_AGGREGATORS_DISAGREE');
+  }, 30_000);
+
   it('a helper whose leader goes away mid-round drops that round, so a new leader can run the next', async () => {
     const { leader, helper } = await setup();
     const round = leader.runRound({ roundId: 'lost', params, minReports: 4, collectMs: 60_000 });
