@@ -58,7 +58,7 @@ export interface Prio3Rejection {
 export interface Prio3DpConfig {
   /** Noise variance each aggregator adds, in quantized units². */
   readonly variance: number;
-  /** The ε one aggregator's noise alone gives per round (for the accounting shown). */
+  /** The ε that one aggregator's noise alone gives over the planned rounds (at `delta`). */
   readonly epsilon: number;
   readonly delta: number;
 }
@@ -107,7 +107,7 @@ export function planAggregatorNoise(input: {
     else hi = mid;
   }
   const variance = Math.ceil(hi);
-  return { variance, epsilon: eps(variance) / rounds, delta };
+  return { variance, epsilon: eps(variance), delta };
 }
 
 interface Held {

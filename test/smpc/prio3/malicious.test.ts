@@ -130,3 +130,28 @@ describe('a deviating helper', () => {
     expect(accepted).toEqual([ids.evil]);
   });
 });
+
+describe('aggregator noise planning', () => {
+  it("meets the target with one aggregator's noise and composes over rounds", async () => {
+    const { planAggregatorNoise } = await import('../../../src/smpc/prio3/protocol.ts');
+    const { ddgEpsilon } = await import('../../../src/smpc/dp-accounting.ts');
+    const one = planAggregatorNoise({ epsilon: 1, delta: 1e-6, rounds: 1, l2Sensitivity: 20, dimension: 8 });
+    const ten = planAggregatorNoise({ epsilon: 1, delta: 1e-6, rounds: 10, l2Sensitivity: 20, dimension: 8 });
+    expect(one.epsilon).toBeLessThanOrEqual(1);
+    expect(ten.epsilon).toBeLessThanOrEqual(1);
+    expect(ten.variance).toBeGreaterThan(one.variance);
+    // Independent check with the accounting module: the planned variance over 10 rounds is at ε ≤ 1.
+    const eps = ddgEpsilon(
+      { l2Sensitivity: 20, localVariance: ten.variance, clients: 1, dimension: 8, rounds: 10 },
+      1e-6,
+    );
+    expect(eps).toBeLessThanOrEqual(1);
+    // And not wastefully large: 10% less noise would miss the target.
+    expect(
+      ddgEpsilon(
+        { l2Sensitivity: 20, localVariance: ten.variance * 0.9, clients: 1, dimension: 8, rounds: 10 },
+        1e-6,
+      ),
+    ).toBeGreaterThan(1);
+  });
+});
