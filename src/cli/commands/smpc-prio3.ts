@@ -40,7 +40,7 @@ import {
   prio3L2Params,
   SmpcError,
 } from '../../smpc/index.ts';
-import { Prio3AggregatorServer, type Prio3RoundResult, type RegisteredClient } from '../../smpc/server.ts';
+import type { Prio3RoundResult, RegisteredClient } from '../../smpc/server.ts';
 import { readText } from '../io.ts';
 import { bounded, jsonLine, readJson } from './smpc-io.ts';
 
@@ -209,6 +209,8 @@ export async function servePrio3(flags: Prio3ServeFlags): Promise<void> {
   const allDone = new Promise<void>((resolve) => {
     done = resolve;
   });
+  // Loaded here, as `serve` loads its server: the CLI reaches `ws` only when it serves.
+  const { Prio3AggregatorServer } = await import('../../smpc/server.ts');
   const server = await Prio3AggregatorServer.listen({
     role: flags.role,
     clients,
