@@ -55,8 +55,10 @@ export default defineConfig({
   target: 'es2022',
   platform: 'neutral',
   removeNodeProtocol: false,
-  // ws is a dependency (external anyway); listed so it can never be bundled into dist/.
-  external: [/^node:/, 'ws'],
+  // ws is a dependency (external anyway); listed so it can never be bundled into dist/. The
+  // @divviup/* packages and their `buffer` polyfill stay external too (the Prio3 mode imports
+  // @divviup/field and @divviup/xof beside @divviup/prio3).
+  external: [/^node:/, 'ws', /^@divviup\//, 'buffer'],
   dts: {
     // Declarations marked `@internal` (test-only options such as injected randomness) are left
     // out of the published types.

@@ -7,9 +7,15 @@
 //     with its row count as the weight (quantizeWeighted: the server learns only Σ n_h·Δ_h, Σ n_h).
 // Its rows never leave the process. run.mjs forks it and sends its id, token, server URL and shard
 // over the IPC channel; the process exits when the server closes the session or run.mjs goes away.
+//
+// With --aggregation prio3 the training rounds go to two Prio3 aggregators instead (Prio3Client:
+// the update clipped to the L2 bound and proven to be under it); run.mjs sends each round's model
+// over IPC. With `poison` set this hospital is the attacker of src/demo/poison.ts: every training
+// update is 50× over the norm bound, against its honest direction, unclipped.
 
-import { AggregationClient, quantizeWeighted } from 'confide/smpc';
+import { AggregationClient, encodePrio3Update, Prio3Client, quantizeWeighted } from 'confide/smpc';
 import { decodePayload, localUpdate, statisticsVector } from '../../src/demo/federated.ts';
+import { cheatingPrio3Shard, poisonedSecAggLanes, poisonedUpdate } from '../../src/demo/poison.ts';
 
 if (typeof process.send !== 'function') {
   console.error('hospital.mjs is started by run.mjs (child_process.fork), not on its own');
@@ -20,7 +26,9 @@ if (typeof process.send !== 'function') {
 process.on('disconnect', () => process.exit(0));
 
 const config = await new Promise((resolve) => process.once('message', resolve));
-const { id, token, url, shard } = config;
+const { id, token, url, shard, poison, prio3, l2Bound } = config;
+/** How far over the norm bound the attacker goes. */
+const POISON_FACTOR = 50;
 
 /** The ring vector this hospital submits for a round. */
 function prepare(round) {
@@ -31,6 +39,17 @@ function prepare(round) {
   }
   const { model, pooledRows, settings } = payload;
   const update = localUpdate(model, shard, { pooledRows, iterations: settings.localSteps });
+  if (poison) {
+    process.send({
+      type: 'prepared',
+      id,
+      roundId: round.roundId,
+      kind: 'train',
+      round: payload.round,
+      clipped: false,
+    });
+    return poisonedSecAggLanes(poisonedUpdate(update, l2Bound, POISON_FACTOR), shard.x.length, settings);
+  }
   const packed = quantizeWeighted(update, shard.x.length, {
     maxWeight: settings.maxWeight,
     valueBits: settings.valueBits,
@@ -49,6 +68,29 @@ function prepare(round) {
 }
 
 const client = await AggregationClient.connect({ url, id, token, prepare });
+if (prio3) {
+  const p3 = await Prio3Client.connect({ leaderUrl: prio3.leaderUrl, helperUrl: prio3.helperUrl, id, token });
+  // One training round per message from run.mjs, in order.
+  let queue = Promise.resolve();
+  process.on('message', (m) => {
+    if (m?.type !== 'prio3-round') return;
+    queue = queue.then(async () => {
+      const { model, pooledRows, settings } = m;
+      const result = await p3.nextRound(
+        (round) => {
+          const update = localUpdate(model, shard, { pooledRows, iterations: settings.localSteps });
+          const { scale, normBound, bits } = round.params;
+          const target = poison ? poisonedUpdate(update, l2Bound, POISON_FACTOR) : update;
+          // The attacker scales without clipping; an honest hospital clips to the bound.
+          if (poison) return Array.from(target, (v) => Math.round(v * scale));
+          return encodePrio3Update(target, { clipL2: l2Bound, scale, normBound, bits });
+        },
+        poison ? { shard: cheatingPrio3Shard } : {},
+      );
+      process.send({ type: 'prio3-result', id, round: m.round, yourReport: result.yourReport });
+    });
+  });
+}
 process.send({ type: 'connected', id });
 await client.closed;
 process.exit(0);

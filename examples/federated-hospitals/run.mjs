@@ -5,7 +5,14 @@
 // of two different rounds, and compares the final global model with a centrally trained one.
 //
 // Run: npm run example:federated [-- --rounds 10 --out FILE --json --verbose
-//                                     --kill hospital-3@3:share-keys --kill hospital-6@6:masked-input | --no-kill]
+//                                     --kill hospital-3@3:share-keys --kill hospital-6@6:masked-input | --no-kill
+//                                     --aggregation secagg|prio3 --poison hospital-N]
+//
+// --aggregation prio3 runs the training rounds through two Prio3 aggregators (a leader and a helper,
+// both in this process for the demo — in a deployment they are two non-colluding organizations):
+// each update is clipped to the L2 bound and proven to be under it, and a report over the bound is
+// rejected and named in the round's `rejected`. --poison hospital-N makes that hospital send, every
+// training round, an update 50× over the bound against its honest direction (src/demo/poison.ts).
 //
 // The server only ever sees sums: Σ n_h, Σ n_h·Δ_h per round (and Σ n, Σx, Σx² once). No hospital's
 // rows, statistics or update reach it, and a hospital killed mid-round is excluded exactly.
@@ -16,8 +23,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { dequantizeWeightedMean, quantizationParams } from 'confide/smpc';
-import { AggregationServer } from 'confide/smpc/server';
+import { dequantizeWeightedMean, prio3L2Params, quantizationParams } from 'confide/smpc';
+import { AggregationServer, Prio3AggregatorServer } from 'confide/smpc/server';
 import { datasetFromCsv } from '../../src/demo/dataset.ts';
 import {
   accuracy,
@@ -58,7 +65,10 @@ Options:
                               SIGKILL hospital N at the start of STAGE (share-keys, masked-input or unmask;
                               default share-keys) of ROUND; repeatable
                               (default: hospital-3@3:share-keys and hospital-6@6:masked-input)
-  --no-kill                   kill no hospital
+  --no-kill                   kill no hospital (the default with --aggregation prio3 or --poison)
+  --aggregation MODE          secagg (default: SecAgg+, one server) or prio3 (two aggregators that
+                              reject updates over the L2 norm bound)
+  --poison hospital-N         that hospital sends an update 50× over the norm bound every training round
   --verbose                   print the server's events
   -h, --help                  print this help
 `;
@@ -77,6 +87,8 @@ try {
       json: { type: 'boolean', default: false },
       kill: { type: 'string', multiple: true },
       'no-kill': { type: 'boolean', default: false },
+      aggregation: { type: 'string', default: 'secagg' },
+      poison: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -94,11 +106,20 @@ const rounds = Number(flags.rounds);
 if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 200)
   fail('--rounds must be an integer in [1, 200]');
 
+const aggregation = flags.aggregation;
+if (aggregation !== 'secagg' && aggregation !== 'prio3') fail('--aggregation must be secagg or prio3');
+const poisoner = flags.poison ?? null;
+if (poisoner !== null && !/^hospital-[1-8]$/.test(poisoner))
+  fail('--poison must name hospital-1 .. hospital-8');
+if (aggregation === 'prio3' && flags.kill !== undefined)
+  fail('--kill applies to SecAgg+ stages, not to --aggregation prio3');
+
 // Kill plan: id@round[:stage], the stage being the one whose start triggers the SIGKILL.
 const KILL_STAGES = ['share-keys', 'masked-input', 'unmask'];
-const killSpecs = flags['no-kill']
-  ? []
-  : (flags.kill ?? ['hospital-3@3:share-keys', 'hospital-6@6:masked-input']);
+const killSpecs =
+  flags['no-kill'] || ((aggregation === 'prio3' || poisoner !== null) && flags.kill === undefined)
+    ? []
+    : (flags.kill ?? ['hospital-3@3:share-keys', 'hospital-6@6:masked-input']);
 const killPlan = killSpecs.map((spec) => {
   const m = /^(hospital-[1-8])@(\d+)(?::([a-z-]+))?$/.exec(spec);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > rounds || !KILL_STAGES.includes(m[3] ?? 'share-keys')) {
@@ -166,6 +187,29 @@ const server = await AggregationServer.listen({
   onEvent,
 });
 
+// ---- the L2 norm bound of an update (the diagonal of the ±clipLInf box: honest updates are rarely
+// clipped), and with --aggregation prio3 the two aggregators that enforce it.
+const L2_BOUND = DEFAULT_TRAINING.clipLInf * Math.sqrt(d + 1);
+const prio3Params = prio3L2Params({ length: d + 1, clipL2: L2_BOUND, bits: 16 });
+let prio3 = null;
+if (aggregation === 'prio3') {
+  const peer = { id: 'prio3-leader', token: randomBytes(24).toString('base64url') };
+  const clients = hospitals.map(({ id, token }) => ({ id, token }));
+  const helper = await Prio3AggregatorServer.listen({
+    role: 'helper',
+    clients,
+    leader: peer,
+    params: prio3Params,
+  });
+  const leader = await Prio3AggregatorServer.listen({
+    role: 'leader',
+    clients,
+    helper: { url: helper.url, ...peer },
+  });
+  prio3 = { leader, helper };
+}
+const prio3Results = new Map();
+
 // ---- the hospitals: separate processes, each handed only its own rows
 t = performance.now();
 for (const h of hospitals) {
@@ -177,9 +221,21 @@ for (const h of hospitals) {
   h.child.on('message', (m) => {
     if (m?.type === 'prepared' && m.kind === 'train' && m.clipped) clippedIn.get(m.roundId)?.add(h.id);
   });
-  h.child.send({ id: h.id, token: h.token, url: server.url, shard: h.shard });
+  h.child.on('message', (m) => {
+    if (m?.type === 'prio3-result') prio3Results.get(m.round)?.set(h.id, m.yourReport);
+  });
+  h.child.send({
+    id: h.id,
+    token: h.token,
+    url: server.url,
+    shard: h.shard,
+    poison: h.id === poisoner,
+    l2Bound: L2_BOUND,
+    prio3: prio3 === null ? null : { leaderUrl: prio3.leader.url, helperUrl: prio3.helper.url },
+  });
 }
 await server.waitForClients(HOSPITALS, 60_000);
+if (prio3 !== null) await prio3.leader.waitForClients(HOSPITALS, 60_000);
 const startupMs = performance.now() - t;
 log(
   `${HOSPITALS} hospitals connected in ${startupMs.toFixed(0)} ms: ${split.train.x.length} training rows ` +
@@ -207,8 +263,11 @@ async function secureRound(label, round, payload, vectorLength) {
     const entry = {
       round,
       roundId,
+      aggregation: 'secagg',
       attempt,
       status: result.status,
+      // SecAgg+ sees no update, so it cannot reject one: a poisoned update is summed like any other.
+      rejected: [],
       plan: result.plan,
       cohort: [...result.cohort],
       survivors: [...result.survivors],
@@ -240,6 +299,13 @@ const decodeParams = {
 };
 let global = initialModel(data.features, scaler, CLASSES);
 for (let round = 1; round <= rounds; round++) {
+  if (prio3 !== null) {
+    const entry = await prio3Round(round, global);
+    if (entry.mean !== null) global = applyUpdate(global, entry.mean);
+    delete entry.mean;
+    entry.testAccuracy = accuracy(global, split.test);
+    continue;
+  }
   const payload = encodePayload({ kind: 'train', round, model: global, pooledRows, settings });
   const { sum, entry } = await secureRound(`train-${round}`, round, payload, d + 2);
   const { mean, totalWeight } = dequantizeWeightedMean(sum, decodeParams);
@@ -248,10 +314,45 @@ for (let round = 1; round <= rounds; round++) {
   entry.testAccuracy = accuracy(global, split.test);
 }
 
+/** One Prio3 training round: the mean of the valid updates (unweighted), or null if it aborted. */
+async function prio3Round(round, model) {
+  const roundId = `train-${round}`;
+  const begun = performance.now();
+  prio3Results.set(round, new Map());
+  const running = prio3.leader.runRound({
+    roundId,
+    params: prio3Params,
+    minReports: MIN_CLIENTS,
+    expectedReports: alive(),
+    collectMs: 60_000,
+  });
+  for (const h of hospitals)
+    if (!h.exited) h.child.send({ type: 'prio3-round', round, model, pooledRows, settings });
+  const result = await running;
+  const entry = {
+    round,
+    roundId,
+    aggregation: 'prio3',
+    attempt: 1,
+    status: result.status,
+    accepted: result.accepted,
+    rejected: result.rejected.map((r) => ({ id: r.clientId, reason: r.reason })),
+    survivors: hospitals.map((h) => h.id).filter((id) => !result.rejected.some((r) => r.clientId === id)),
+    dropped: [],
+    deadlines: [],
+    abort: result.abort,
+    wallMs: performance.now() - begun,
+    mean: result.sum === null ? null : result.sum.map((v) => Number(v) / prio3Params.scale / result.accepted),
+  };
+  perRound.push(entry);
+  return entry;
+}
+
 const globalAccuracy = accuracy(global, split.test);
 mkdirSync(dirname(resolve(flags.out)), { recursive: true });
 writeFileSync(resolve(flags.out), `${JSON.stringify(global, null, 2)}\n`);
 await server.close();
+if (prio3 !== null) await Promise.all([prio3.leader.close(), prio3.helper.close()]);
 await Promise.all(
   hospitals.map((h) =>
     h.exited ? undefined : new Promise((done) => h.child.once('exit', done)).then(() => undefined),
@@ -271,8 +372,11 @@ const report = {
     ...k,
     excludedFromRound: perRound.filter((r) => r.round === k.round).every((r) => !r.survivors.includes(k.id)),
   })),
+  aggregation,
+  poison: poisoner === null ? null : { id: poisoner, factor: 50, l2Bound: L2_BOUND },
   globalAccuracy,
   centralAccuracy,
+  accuracyDamage: centralAccuracy - globalAccuracy,
   testRows: split.test.x.length,
   settings: { ...settings, minClients: MIN_CLIENTS, pooledRows },
   perRound,
@@ -286,11 +390,15 @@ if (flags.json) {
   const pad = (s, n) => String(s).padEnd(n);
   log('');
   log(
-    `${pad('round', 11)}${pad('status', 11)}${pad('survivors', 11)}${pad('dropped', 26)}${pad('ms', 8)}test acc`,
+    `${pad('round', 11)}${pad('status', 11)}${pad('survivors', 11)}${pad('dropped/rejected', 26)}${pad('ms', 8)}test acc`,
   );
   for (const r of perRound) {
     const name = r.round === 0 ? 'statistics' : `${r.round}${r.attempt > 1 ? ` (#${r.attempt})` : ''}`;
-    const drops = r.dropped.map((id) => (killed.some((k) => k.id === id) ? `${id} †` : id)).join(', ') || '-';
+    const drops =
+      [
+        ...r.dropped.map((id) => (killed.some((k) => k.id === id) ? `${id} †` : id)),
+        ...r.rejected.map((x) => `${x.id} ✗`),
+      ].join(', ') || '-';
     log(
       `${pad(name, 11)}${pad(r.status, 11)}${pad(`${r.survivors.length}/${HOSPITALS}`, 11)}${pad(drops, 26)}` +
         `${pad(r.wallMs.toFixed(0), 8)}${r.testAccuracy === undefined ? '-' : r.testAccuracy.toFixed(4)}` +
@@ -298,13 +406,21 @@ if (flags.json) {
     );
   }
   log(
-    `† killed with SIGKILL: ${killed.map((k) => `${k.id} in round ${k.round} at ${k.stage}`).join('; ') || 'none'}`,
+    `${aggregation === 'prio3' ? '✗ rejected by the Prio3 aggregators (over the L2 bound); ' : ''}† killed with SIGKILL: ${killed.map((k) => `${k.id} in round ${k.round} at ${k.stage}`).join('; ') || 'none'}`,
   );
   log('');
   log(
     `global model (FedAvg, ${rounds} rounds): ${globalAccuracy.toFixed(4)} accuracy on ${split.test.x.length} held-out rows`,
   );
   log(`central model (same trainer, pooled rows): ${centralAccuracy.toFixed(4)}`);
+  if (poisoner !== null) {
+    const rejectedRounds = perRound.filter((r) => r.rejected.some((x) => x.id === poisoner)).length;
+    log(
+      `${poisoner} poisoned every training round (50× the L2 bound ${L2_BOUND.toFixed(2)}): ` +
+        `${aggregation === 'prio3' ? `rejected in ${rejectedRounds} of ${rounds} rounds` : 'summed in every round (SecAgg+ cannot see it)'}, ` +
+        `accuracy ${((centralAccuracy - globalAccuracy) * 100).toFixed(1)} points below central`,
+    );
+  }
   log(
     `model written to ${resolve(flags.out)} (confide/linear-model@1); total ${(totalMs / 1000).toFixed(1)} s`,
   );

@@ -112,6 +112,10 @@ export const SMPC_ERROR_CODES = [
   'SMPC_IDENTITY_MISSING',
   /** The server's unmask work failed outside the protocol (an unmask worker crashed or was closed); no sum was output. */
   'SMPC_UNMASK_FAILED',
+  /** A Prio3 report failed validation (its proof, its encoding, or it reached only one aggregator); it is left out of the sum. */
+  'SMPC_REPORT_REJECTED',
+  /** The two Prio3 aggregators disagree (parameters, verdicts or counts): the round aborts, no sum is released. */
+  'SMPC_AGGREGATORS_DISAGREE',
 ] as const;
 
 /** A stable, machine-readable secure-aggregation error code. */

@@ -1,7 +1,8 @@
 /**
  * Secure aggregation for applications (`confide/smpc`): join a SecAgg+ round with
  * {@link AggregationClient} (Bonawitz et al. CCS'17, Bell et al. CCS'20, over the standard
- * `WebSocket`), prepare its input (quantize, weighted means, distributed differential privacy),
+ * `WebSocket`), or submit validated reports to two Prio3 aggregators with {@link Prio3Client}
+ * (draft-irtf-cfrg-vdaf-08: poisoning-resistant, each update proven in range / under its L2 bound), prepare its input (quantize, weighted means, distributed differential privacy),
  * plan a round and its resources, and rehearse one in memory with {@link simulateRound}.
  *
  * The other secure-aggregation entries:
@@ -49,6 +50,26 @@ export {
   planRound,
 } from './planner.ts';
 export { generateIdentity, type Identity, identityPublicKey } from './primitives/signing.ts';
+export {
+  encodePrio3Update,
+  type Prio3Announcement,
+  Prio3Client,
+  type Prio3ClientOptions,
+  type Prio3ClientResult,
+  type Prio3Report,
+  prio3L2Params,
+  shardReport,
+} from './prio3/client.ts';
+export type { Prio3DpConfig, Prio3Rejection, Prio3RejectReason } from './prio3/protocol.ts';
+export {
+  MAX_PRIO3_BITS,
+  MAX_PRIO3_LENGTH,
+  PRIO3_DRAFT,
+  type Prio3Circuit,
+  type Prio3Params,
+  type Prio3Vdaf,
+  validatePrio3Params,
+} from './prio3/vdaf.ts';
 export type { ClientPolicy, TrustedIdentity } from './protocol/client.ts';
 export { DEFAULT_PROFILE, PROFILES, type Profile } from './protocol/params.ts';
 export type { UnmaskRunner } from './protocol/unmask.ts';

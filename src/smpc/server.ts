@@ -1,6 +1,7 @@
 /**
  * The secure-aggregation server for Node (`confide/smpc/server`): {@link AggregationServer} over
- * WebSocket (`ws`) and the round stores it keeps its round in. Kept apart from `confide/smpc` so
+ * WebSocket (`ws`) and the round stores it keeps its round in, and {@link Prio3AggregatorServer},
+ * one of the two aggregators of the Prio3 mode. Kept apart from `confide/smpc` so
  * the browser-safe entries never reach `ws` or `node:` modules; the client is in `confide/smpc`, the
  * frame format and the protocol in `confide/smpc/protocol`.
  *
@@ -10,6 +11,13 @@
  */
 
 export { SMPC_ERROR_CODES, SmpcError, type SmpcErrorCode } from './errors.ts';
+export {
+  type Prio3AggregatorOptions,
+  Prio3AggregatorServer,
+  type Prio3Event,
+  type Prio3RoundOptions,
+  type Prio3RoundResult,
+} from './prio3/server.ts';
 export {
   type CohortPlan,
   expectedSenders,

@@ -65,6 +65,7 @@ import { fraction, integer, positive } from '../flags.ts';
 import { addInputLimitOption, readText } from '../io.ts';
 import { safeText } from '../terminal.ts';
 import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
+import { addPrio3JoinOptions, joinPrio3, type Prio3JoinFlags } from './smpc-prio3.ts';
 import { dpNoiseStd } from './smpc-serve-output.ts';
 
 interface JoinFlags {
@@ -377,6 +378,9 @@ export function registerJoinCommand(smpc: Command): void {
       500,
     )
     .option('--json', 'print one JSON object per round')
-    .action((flags: JoinFlags) => join(flags));
+    .action((flags: JoinFlags & Prio3JoinFlags & { aggregation: string }) =>
+      flags.aggregation === 'prio3' ? joinPrio3(flags) : join(flags),
+    );
+  addPrio3JoinOptions(joinCommand);
   addInputLimitOption(joinCommand);
 }

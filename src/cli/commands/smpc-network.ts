@@ -83,6 +83,7 @@ import { roundAttester } from './smpc-attest.ts';
 import { registerLoadCommand, registerWorkerCommand } from './smpc-cluster-commands.ts';
 import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { registerJoinCommand } from './smpc-join.ts';
+import { addPrio3ServeOptions, type Prio3ServeFlags, servePrio3 } from './smpc-prio3.ts';
 import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
 import {
   type DecodedRound,
@@ -591,7 +592,10 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       'with --coordinator: leader lock lifetime (failover time)',
       integer(100, 600_000),
     )
-    .action((flags: ServeFlags) => serve(flags));
+    .action((flags: ServeFlags & Prio3ServeFlags & { aggregation: string }) =>
+      flags.aggregation === 'prio3' ? servePrio3(flags) : serve(flags),
+    );
+  addPrio3ServeOptions(serveCommand);
   addInputLimitOption(serveCommand);
   // --redis URL with --front or --coordinator: one process of a cluster (smpc-cluster.ts).
   addRedisOptions(serveCommand, { ttls: false });

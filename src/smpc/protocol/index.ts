@@ -4,7 +4,9 @@
  * consistency check in the `active` profile, unmask) over a complete or Harary graph, their
  * messages with the compact binary wire format (JSON for debugging), the round parameters and the
  * client's join policy, the versioned WebSocket frames `AggregationClient` and
- * `AggregationServer` exchange, and an in-memory transport with a whole-round harness.
+ * `AggregationServer` exchange, and an in-memory transport with a whole-round harness. For the
+ * Prio3 mode: the two-aggregator state machine ({@link Prio3Aggregation}), its messages and the
+ * authenticated channel they travel on.
  *
  * Deliberately not here: the networked client (`confide/smpc`), the server (`confide/smpc/server`)
  * and the cryptographic building blocks (`confide/smpc/primitives`).
@@ -13,6 +15,22 @@
  */
 
 export { SMPC_ERROR_CODES, SmpcError, type SmpcErrorCode } from '../errors.ts';
+export { Prio3Channel, type Prio3ChannelOptions, type Prio3Envelope } from '../prio3/channel.ts';
+export {
+  decodePrio3Message,
+  encodePrio3Message,
+  PRIO3_KINDS,
+  type Prio3Kind,
+  type Prio3Message,
+} from '../prio3/codec.ts';
+export {
+  type Prio3AggregateShare,
+  Prio3Aggregation,
+  type Prio3RoundConfig,
+  type Prio3Verdict,
+  planAggregatorNoise,
+} from '../prio3/protocol.ts';
+export { createPrio3, PRIO3_L2_ID, PRIO3_SUMVEC_ID } from '../prio3/vdaf.ts';
 export {
   type AnnounceFrame,
   DEFAULT_MAX_FRAME_BYTES,

@@ -1,0 +1,143 @@
+// `confide smpc serve --aggregation prio3` (leader and helper) and `smpc join --aggregation prio3`
+// as real processes over loopback: the built CLI (`dist/`), two aggregators, three clients.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runConfide } from '../fixtures/cli.ts';
+
+let dir: string;
+const children: ChildProcess[] = [];
+const tokenFor = (id: string) => `prio3-token-${id}-0123456789`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'confide-prio3-cli-'));
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+function start(...args: string[]) {
+  const child = spawn(process.execPath, [CLI, '--quiet', 'smpc', ...args], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => {
+    stdout += d;
+  });
+  const listening = new Promise<string>((resolve, reject) => {
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+      const m = /listening (ws:\/\/\S+)/.exec(stderr);
+      if (m !== null) resolve(m[1] as string);
+    });
+    child.on('close', () => reject(new Error(`exited before listening: ${stderr}`)));
+  });
+  listening.catch(() => {});
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+  return { listening, done };
+}
+
+describe('confide smpc --aggregation prio3 (real processes)', () => {
+  it("a helper, a leader and three clients complete a validated round; the mean is the clients' mean", async () => {
+    const ids = ['c1', 'c2', 'c3'];
+    const inputs = [
+      [0.5, -0.25, 0.1, 0],
+      [-0.5, 0.25, 0.3, 0.2],
+      [0.3, 0.3, -0.1, 0.4],
+    ];
+    await writeFile(
+      join(dir, 'clients.json'),
+      JSON.stringify(ids.map((id) => ({ id, token: tokenFor(id) }))),
+    );
+    await writeFile(join(dir, 'leader.token'), tokenFor('leader'));
+    for (const [i, id] of ids.entries()) {
+      await writeFile(join(dir, `${id}.token`), tokenFor(id));
+      await writeFile(join(dir, `${id}.json`), JSON.stringify(inputs[i]));
+    }
+    const common = [
+      '--aggregation',
+      'prio3',
+      '--clients',
+      'clients.json',
+      '--vector-length',
+      '4',
+      '--rounds',
+      '1',
+      '--min-clients',
+      '3',
+      '--peer-id',
+      'leader',
+      '--peer-token-file',
+      'leader.token',
+      '--clip',
+      '1',
+    ];
+    const helper = start('serve', ...common, '--role', 'helper');
+    const helperUrl = await helper.listening;
+    const leader = start('serve', ...common, '--role', 'leader', '--peer', helperUrl, '--json');
+    const leaderUrl = await leader.listening;
+    const clients = ids.map(
+      (id) =>
+        start(
+          'join',
+          '--aggregation',
+          'prio3',
+          '--url',
+          leaderUrl,
+          '--helper-url',
+          helperUrl,
+          '--id',
+          id,
+          '--token-file',
+          `${id}.token`,
+          '--input',
+          `${id}.json`,
+          '--json',
+        ).done,
+    );
+    const [l, h, ...cs] = await Promise.all([leader.done, helper.done, ...clients]);
+    expect(l?.code).toBe(0);
+    expect(h?.code).toBe(0);
+    const line = JSON.parse(l?.stdout.trim() as string);
+    expect(line.status).toBe('completed');
+    expect(line.accepted).toBe(3);
+    expect(line.rejected).toEqual([]);
+    const want = [0, 1, 2, 3].map((j) => inputs.reduce((s, v) => s + (v[j] as number), 0) / 3);
+    for (const [j, m] of (line.mean as number[]).entries()) expect(m).toBeCloseTo(want[j] as number, 3);
+    for (const c of cs) {
+      expect(c.code).toBe(0);
+      expect(JSON.parse(c.stdout.trim()).yourReport).toBe('accepted');
+    }
+  }, 120_000);
+
+  it('refuses --aggregation prio3 without --role, in one coded line, before listening', async () => {
+    await writeFile(join(dir, 'one.json'), JSON.stringify([{ id: 'c1', token: tokenFor('c1') }]));
+    const r = await runConfide(
+      dir,
+      'smpc',
+      'serve',
+      '--aggregation',
+      'prio3',
+      '--clients',
+      'one.json',
+      '--vector-length',
+      '4',
+      '--rounds',
+      '1',
+      '--min-clients',
+      '3',
+    );
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(
+      /^confide: INVALID_ARGUMENT: --aggregation prio3 needs --role leader or --role helper\n$/,
+    );
+  });
+});
