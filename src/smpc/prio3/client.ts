@@ -13,7 +13,6 @@
  * @module
  */
 
-// biome-ignore lint/style/useNodejsImportProtocol: the npm `buffer` package @divviup/prio3 itself uses (also in browsers).
 import { Buffer } from 'buffer';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertInteger, assertObject } from '../../internal/assert.ts';

@@ -18,7 +18,6 @@
  * @module
  */
 
-// biome-ignore lint/style/useNodejsImportProtocol: the npm `buffer` package @divviup/prio3 itself uses (also in browsers).
 import { Buffer } from 'buffer';
 import { SmpcError } from '../errors.ts';
 import type { Prio3Vdaf } from './vdaf.ts';

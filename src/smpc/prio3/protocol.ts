@@ -27,7 +27,6 @@
  * @module
  */
 
-// biome-ignore lint/style/useNodejsImportProtocol: the npm `buffer` package @divviup/prio3 itself uses (also in browsers).
 import { Buffer } from 'buffer';
 import { ddgEpsilon } from '../dp-accounting.ts';
 import { SmpcError } from '../errors.ts';

@@ -6,7 +6,6 @@
 // helper rejected. What stays possible (last test): a helper that computes a well-formed preparation
 // message for an invalid report, which the leader cannot tell apart.
 import { randomBytes } from 'node:crypto';
-// biome-ignore lint/style/useNodejsImportProtocol: the npm `buffer` package @divviup/prio3 uses.
 import { Buffer } from 'buffer';
 import { describe, expect, it } from 'vitest';
 import { cheatingPrio3Shard } from '../../../src/demo/poison.ts';

@@ -4,7 +4,6 @@ import { Field128 } from '@divviup/field';
 import { Prio3, Prio3Count, Prio3Sum, Prio3SumVec } from '@divviup/prio3';
 import { FlpGeneric } from '@divviup/prio3/dist/genericFlp.js';
 import { XofTurboShake128 } from '@divviup/xof';
-// biome-ignore lint/style/useNodejsImportProtocol: the npm `buffer` package @divviup/prio3 itself uses (also in browsers).
 import { Buffer } from 'buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
