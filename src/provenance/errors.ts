@@ -204,7 +204,23 @@ export type VerificationErrorCode =
   /** No signature line on the checkpoint verifies with the log's note key. */
   | 'PROV_CHECKPOINT_SIGNATURE_INVALID'
   /** A log proof file is not well formed, or does not match its checkpoint (origin, size, entry). */
-  | 'PROV_LOG_PROOF_MALFORMED';
+  | 'PROV_LOG_PROOF_MALFORMED'
+  // Round transcripts (`transcript/`):
+  /** A round transcript is not a well-formed transcript statement (or its signature does not verify). */
+  | 'PROV_TRANSCRIPT_MALFORMED'
+  /** A round transcript is about another round or session than the one the client took part in. */
+  | 'PROV_TRANSCRIPT_ROUND_MISMATCH'
+  /** The client's own masked input is not in the committed set: the server dropped it silently. */
+  | 'PROV_TRANSCRIPT_INPUT_MISSING'
+  /** The committed survivor sets break the threshold or DP floor, or differ from what the client was told. */
+  | 'PROV_TRANSCRIPT_SURVIVORS_INVALID'
+  /** The aggregate the client was told does not match the committed aggregate digest. */
+  | 'PROV_TRANSCRIPT_AGGREGATE_MISMATCH'
+  /** A client's ε ledger over the logged transcripts exceeds its budget, or the transcripts repeat a round. */
+  | 'PROV_LEDGER_INVALID'
+  // Audit (`audit/`):
+  /** A digest link of the audit graph (dataset → rounds → model → predictions) does not hold. */
+  | 'PROV_AUDIT_LINK_BROKEN';
 
 /** How one file compared with the signed manifest. */
 export type FileStatus = 'ok' | 'modified' | 'extra' | 'missing' | 'renamed';

@@ -101,3 +101,4 @@ export {
   signModel,
   signModelManifest,
 } from './model-signing/sign.ts';
+export { commitTranscript, signTranscript } from './transcript/sign.ts';

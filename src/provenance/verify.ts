@@ -166,3 +166,31 @@ export {
   verifyModel,
   verifyModelBundle,
 } from './model-signing/verify-model.ts';
+export {
+  laneDigest,
+  type RoundTranscript,
+  TRANSCRIPT_PREDICATE_TYPE,
+  type TranscriptDp,
+  type TranscriptStatement,
+  transcriptPayload,
+  transcriptProblems,
+  transcriptStatement,
+  transcriptStatementProblems,
+} from './transcript/statement.ts';
+export {
+  type ClientExpectation,
+  checkLedger,
+  checkTranscriptForClient,
+  type LedgerEntry,
+  openTranscriptEnvelope,
+  parseTranscriptBundle,
+  TRANSCRIPT_BUNDLE_TYPE,
+  type TranscriptBundle,
+  type TranscriptTrust,
+  transcriptEntry,
+  transcriptLedger,
+  transcriptRuleProblems,
+  type VerifiedTranscript,
+  verifyRoundTranscript,
+  verifyTranscriptBundle,
+} from './transcript/verify.ts';

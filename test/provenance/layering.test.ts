@@ -26,6 +26,7 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   log: ['errors.ts', 'common'],
   'model-signing': ['errors.ts', 'common', 'pki'],
   lineage: ['errors.ts', 'common', 'model-signing'],
+  transcript: ['errors.ts', 'common', 'log', 'model-signing', 'lineage'],
 };
 const ENTRIES = ['index.ts', 'sign.ts', 'verify.ts'];
 /** What provenance may import from the rest of `src/` (which imports provenance only as types). */
@@ -42,6 +43,7 @@ const SIGNING = [
   'lineage/sign.ts', // signLineage, attest*
   'log/signed-log.ts', // MerkleLog and signNote (checkpoints are signed here)
   'log/store.ts', // LogStore: appends to a log on disk
+  'transcript/sign.ts', // signTranscript, commitTranscript
   'common/key-encryption.ts', // encrypts private keys for storage
 ];
 
