@@ -208,6 +208,8 @@ export type VerificationErrorCode =
   // Round transcripts (`transcript/`):
   /** A round transcript is not a well-formed transcript statement (or its signature does not verify). */
   | 'PROV_TRANSCRIPT_MALFORMED'
+  /** The server sent no transcript for a round the client took part in. */
+  | 'PROV_TRANSCRIPT_MISSING'
   /** A round transcript is about another round or session than the one the client took part in. */
   | 'PROV_TRANSCRIPT_ROUND_MISMATCH'
   /** The client's own masked input is not in the committed set: the server dropped it silently. */
