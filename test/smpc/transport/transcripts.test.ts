@@ -96,7 +96,7 @@ describe('committed transcripts over WebSocket', () => {
       code: 'PROV_TRANSCRIPT_SURVIVORS_INVALID',
     });
     // The evidence kept is the bundle as received.
-    expect((records.get('c2')?.transcript?.bundle as { type?: string }).type).toBe(
+    expect((records.get('c2')?.transcript?.bundle as { type?: string } | undefined)?.type).toBe(
       'confide.round-transcript/v1',
     );
   });
