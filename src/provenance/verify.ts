@@ -28,6 +28,21 @@
 
 export { ConfideError, isConfideError } from '../errors.ts';
 export {
+  type AuditCheck,
+  type AuditEdge,
+  type AuditEvidence,
+  type AuditNode,
+  type AuditNodeKind,
+  type AuditReport,
+  type AuditState,
+  type AuditTrust,
+  auditEvidence,
+  type EvidenceFile,
+  formatAuditReport,
+  type VerifiedReceipt,
+} from './audit/audit.ts';
+export { auditHtml } from './audit/html.ts';
+export {
   assertEnvelope,
   type DsseEnvelope,
   type DsseSignature,

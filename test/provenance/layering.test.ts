@@ -27,6 +27,7 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   'model-signing': ['errors.ts', 'common', 'pki'],
   lineage: ['errors.ts', 'common', 'model-signing'],
   transcript: ['errors.ts', 'common', 'log', 'model-signing', 'lineage'],
+  audit: ['errors.ts', 'common', 'log', 'model-signing', 'lineage', 'transcript'],
 };
 const ENTRIES = ['index.ts', 'sign.ts', 'verify.ts'];
 /** What provenance may import from the rest of `src/` (which imports provenance only as types). */
