@@ -363,8 +363,9 @@ function auditTranscript(a: Audit, file: EvidenceFile, i: number): void {
       logIndex: String(v.log.inclusion?.index),
     });
     if (t.aggregate !== null) produces.push(t.aggregate.digest);
-    const payload = t.annotations?.payloadDigest;
-    if (typeof payload === 'string') consumes.push(payload);
+    // The round's inputs: every digest its signed annotations name (the payload, a dataset…).
+    for (const v of Object.values(t.annotations ?? {}))
+      if (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)) consumes.push(v);
     return `${t.status}, ${t.survivors.length} input(s) summed, entry ${v.log.inclusion?.index} of ${v.log.treeSize}`;
   });
   a.add({ id, kind: 'round', label, state: 'not-checked', details, produces, consumes });
