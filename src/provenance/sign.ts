@@ -101,3 +101,5 @@ export {
   signModel,
   signModelManifest,
 } from './model-signing/sign.ts';
+export { ReceiptLog } from './receipt/log.ts';
+export { type ReceiptFacts, receiptStatement, signReceipt } from './receipt/sign.ts';

@@ -11,7 +11,8 @@
  * {@link ModelVerificationReport}; and {@link hashModelBytes}; signed lineage graphs against a
  * policy ({@link verifyLineage}, and {@link checkLineageFiles} with a digest function the caller
  * supplies); the local log's proofs and checkpoints ({@link verifyLogProof},
- * {@link verifyCheckpoint}, {@link verifyInclusion}, {@link verifyConsistency}); the key, DSSE and
+ * {@link verifyCheckpoint}, {@link verifyInclusion}, {@link verifyConsistency}); inference receipts
+ * ({@link verifyReceipt}); the key, DSSE and
  * canonical-JSON helpers those need. Conclusions and codes are those of the same functions in
  * `confide/provenance` (they are the same functions).
  *
@@ -124,10 +125,12 @@ export {
   verifyLogProofReport,
 } from './log/report.ts';
 export {
+  type CheckpointConsistency,
   type LogProof,
   type LogProofResult,
   parseLogProof,
   type VerifyLogProofOptions,
+  verifyCheckpointConsistency,
   verifyLogProof,
 } from './log/verify.ts';
 export {
@@ -166,3 +169,19 @@ export {
   verifyModel,
   verifyModelBundle,
 } from './model-signing/verify-model.ts';
+export {
+  type InferenceReceipt,
+  RECEIPT_PREDICATE_TYPE,
+  RECEIPT_SUBJECTS,
+  RECEIPT_TYPE,
+  type ReceiptPredicate,
+  type ReceiptStatement,
+  receiptLogEntry,
+} from './receipt/statement.ts';
+export {
+  parseReceipt,
+  type ReceiptTrust,
+  type VerifiedReceipt,
+  type VerifyReceiptOptions,
+  verifyReceipt,
+} from './receipt/verify.ts';

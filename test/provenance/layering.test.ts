@@ -26,6 +26,7 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   log: ['errors.ts', 'common'],
   'model-signing': ['errors.ts', 'common', 'pki'],
   lineage: ['errors.ts', 'common', 'model-signing'],
+  receipt: ['errors.ts', 'common', 'log', 'model-signing'],
 };
 const ENTRIES = ['index.ts', 'sign.ts', 'verify.ts'];
 /** What provenance may import from the rest of `src/` (which imports provenance only as types). */
@@ -43,6 +44,8 @@ const SIGNING = [
   'log/signed-log.ts', // MerkleLog and signNote (checkpoints are signed here)
   'log/store.ts', // LogStore: appends to a log on disk
   'common/key-encryption.ts', // encrypts private keys for storage
+  'receipt/sign.ts', // signReceipt
+  'receipt/log.ts', // ReceiptLog: appends receipts to a log on disk
 ];
 
 /**
