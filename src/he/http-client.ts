@@ -472,7 +472,16 @@ export class InferenceHttpClient {
         const newSize = receipt.proof.treeSize;
         if (oldSize !== newSize) {
           const [from, size] = oldSize < newSize ? [oldSize, newSize] : [newSize, oldSize];
-          consistencyProof = await this.#consistency(from, size);
+          try {
+            consistencyProof = await this.#consistency(from, size);
+          } catch (error) {
+            if (!isConfideError(error) || error.code !== 'PROV_LOG_RANGE') throw error;
+            // A log that never signed one of the two sizes cannot be the history this client saw.
+            throw new provenance.VerificationError(
+              'PROV_LOG_CONSISTENCY_INVALID',
+              `the server cannot prove that its log of ${newSize} entries and the checkpoint of ${oldSize} held here are one history: it never signed one of them`,
+            );
+          }
         }
       }
       const verifiedReceipt = provenance.verifyReceipt(
