@@ -12,7 +12,7 @@
  * policy ({@link verifyLineage}, and {@link checkLineageFiles} with a digest function the caller
  * supplies); the local log's proofs and checkpoints ({@link verifyLogProof},
  * {@link verifyCheckpoint}, {@link verifyInclusion}, {@link verifyConsistency}); inference receipts
- * ({@link verifyReceipt}); the key, DSSE and
+ * ({@link verifyReceipt}) and witness cosignatures, k of n ({@link verifyWitnessedCheckpoint}); the key, DSSE and
  * canonical-JSON helpers those need. Conclusions and codes are those of the same functions in
  * `confide/provenance` (they are the same functions).
  *
@@ -185,3 +185,17 @@ export {
   type VerifyReceiptOptions,
   verifyReceipt,
 } from './receipt/verify.ts';
+export {
+  addSignatureLines,
+  type CosignatureVerifier,
+  cosignatureKeyId,
+  cosignatureMessage,
+  cosignatureVerifier,
+  cosignatureVerifierKey,
+  NOTE_ALG_COSIGNATURE_V1,
+  parseCosignatureVerifierKey,
+  type VerifiedCosignature,
+  verifyWitnessedCheckpoint,
+  type WitnessedCheckpoint,
+  type WitnessPolicy,
+} from './witness/cosignature.ts';

@@ -27,6 +27,7 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   'model-signing': ['errors.ts', 'common', 'pki'],
   lineage: ['errors.ts', 'common', 'model-signing'],
   receipt: ['errors.ts', 'common', 'log', 'model-signing'],
+  witness: ['errors.ts', 'common', 'log', 'model-signing'],
 };
 const ENTRIES = ['index.ts', 'sign.ts', 'verify.ts'];
 /** What provenance may import from the rest of `src/` (which imports provenance only as types). */
@@ -46,6 +47,7 @@ const SIGNING = [
   'common/key-encryption.ts', // encrypts private keys for storage
   'receipt/sign.ts', // signReceipt
   'receipt/log.ts', // ReceiptLog: appends receipts to a log on disk
+  'witness/witness.ts', // Witness: cosigns checkpoints
 ];
 
 /**
