@@ -189,4 +189,136 @@ describe('he serve --receipt-key / he score --receipts', () => {
       await stop(fork.child);
     }
   }, 180_000);
+
+  it('he score --witness-url/--witness-key/--witness-threshold and provenance witness serve | verify', async () => {
+    const { child, url } = await serve(join(dir, 'log-w'));
+    const witnesses: { child: ChildProcess; url: string; vkey: string }[] = [];
+    try {
+      for (const n of [1, 2, 3]) {
+        const made = await runConfide(
+          dir,
+          'provenance',
+          'keygen',
+          '--algorithm',
+          'ed25519',
+          '--out',
+          `w${n}`,
+        );
+        expect(made.exitCode, made.stderr).toBe(0);
+        const w = spawn(
+          process.execPath,
+          [
+            CLI,
+            'provenance',
+            'witness',
+            'serve',
+            '--key',
+            join(dir, `w${n}.key`),
+            '--name',
+            `w${n}.test`,
+            '--log-url',
+            url,
+            '--log-key',
+            join(dir, 'server.pub'),
+            '--state',
+            join(dir, `w${n}-state`),
+            '--port',
+            '0',
+          ],
+          { stdio: ['ignore', 'ignore', 'pipe'] },
+        );
+        children.push(w);
+        const started = await new Promise<{ url: string; vkey: string }>((resolve, reject) => {
+          let stderr = '';
+          const timer = setTimeout(() => reject(new Error(`witness did not start: ${stderr}`)), 30_000);
+          w.stderr?.on('data', (chunk: Buffer) => {
+            stderr += chunk.toString('utf8');
+            const match = /witness (\S+) of \S+ serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+            if (match) {
+              clearTimeout(timer);
+              resolve({ vkey: match[1] as string, url: match[2] as string });
+            }
+          });
+        });
+        witnesses.push({ child: w, ...started });
+      }
+      const keys = await runConfide(
+        dir,
+        'he',
+        'keygen',
+        '--server',
+        url,
+        '--model-id',
+        'risk',
+        '--token-file',
+        'tokens.txt',
+        '--layout',
+        'batch',
+        '--out',
+        'keys-w',
+      );
+      expect(keys.exitCode, keys.stderr).toBe(0);
+      const witnessFlags = witnesses.flatMap((w) => ['--witness-url', w.url, '--witness-key', w.vkey]);
+      const scored = await runConfide(
+        dir,
+        'he',
+        'score',
+        '--keys',
+        'keys-w',
+        '--in',
+        'rows.csv',
+        '--out',
+        'pw.csv',
+        '--token-file',
+        'tokens.txt',
+        '--receipts',
+        'receipts-w.jsonl',
+        '--server-key',
+        'server.pub',
+        '--witness-threshold',
+        '2',
+        '--json',
+        ...witnessFlags,
+      );
+      expect(scored.exitCode, scored.stderr).toBe(0);
+      expect(JSON.parse(scored.stdout).receipt.witnessedBy.sort()).toEqual(['w1.test', 'w2.test', 'w3.test']);
+      // A witnessed checkpoint file verifies 2 of 3 on the command line; 3 of 3 with one witness missing fails.
+      const cosigned = await (await fetch(`${witnesses[0]?.url}/v1/witness/checkpoint`)).text();
+      const second = await (await fetch(`${witnesses[1]?.url}/v1/witness/checkpoint`)).text();
+      const line = second.split('\n').find((l) => l.startsWith('\u2014 w2.test '));
+      await writeFile(join(dir, 'witnessed'), `${cosigned}${line}\n`);
+      const keyFlags = witnesses.flatMap((w) => ['--witness-key', w.vkey]);
+      const ok = await runConfide(
+        dir,
+        'provenance',
+        'witness',
+        'verify',
+        'witnessed',
+        '--log-key',
+        'server.pub',
+        '--witness-threshold',
+        '2',
+        ...keyFlags,
+      );
+      expect(ok.exitCode, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/cosigned by w1\.test, w2\.test/);
+      const short = await runConfide(
+        dir,
+        'provenance',
+        'witness',
+        'verify',
+        'witnessed',
+        '--log-key',
+        'server.pub',
+        '--witness-threshold',
+        '3',
+        ...keyFlags,
+      );
+      expect(short.exitCode).toBe(1);
+      expect(short.stderr).toMatch(/PROV_WITNESS_THRESHOLD_NOT_MET/);
+    } finally {
+      for (const w of witnesses) await stop(w.child);
+      await stop(child);
+    }
+  }, 180_000);
 });

@@ -154,3 +154,120 @@ export async function keepReceipt(file: string, receipt: InferenceReceipt): Prom
     throw new HeError('HE_IO', `cannot append the receipt to '${file}'`, { cause });
   }
 }
+
+/** The witness flags of `he score`. */
+export interface ScoreWitnessFlags {
+  witnessUrl: string[];
+  witnessKey: string[];
+  witnessThreshold?: number;
+  maxInputBytes?: number;
+}
+
+/** Adds `--witness-url`, `--witness-key`, `--witness-threshold` to `he score`. */
+export function addScoreWitnessOptions(command: Command): Command {
+  const collect = (value: string, previous: string[]): string[] => [...previous, value];
+  return command
+    .option(
+      '--witness-url <url>',
+      'a witness to ask to cosign the receipt checkpoint; repeatable',
+      collect,
+      [],
+    )
+    .option(
+      '--witness-key <vkey>',
+      'a trusted witness key (vkey or a file holding one); repeatable',
+      collect,
+      [],
+    )
+    .option(
+      '--witness-threshold <k>',
+      'how many trusted witnesses must have cosigned a consistent checkpoint',
+      (v) => {
+        const n = /^\d{1,4}$/.test(v) ? Number(v) : 0;
+        if (n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+        return n;
+      },
+    );
+}
+
+/**
+ * Asks each `--witness-url` to cosign the receipt's checkpoint (`POST /v1/witness/cosign`) and
+ * requires at least `--witness-threshold` distinct trusted witnesses whose cosigned checkpoint
+ * verifies and is consistent with the receipt's (a proof from the server when the sizes differ).
+ * Returns the names of the witnesses counted.
+ *
+ * @throws `PROV_WITNESS_THRESHOLD_NOT_MET` (with what each witness answered), verification codes.
+ */
+export async function witnessReceipt(
+  flags: ScoreWitnessFlags,
+  server: string,
+  receipt: InferenceReceipt,
+  serverKey: ReceiptCheckOptions['serverKey'],
+): Promise<string[]> {
+  const provenance = await import('../../provenance/index.ts');
+  const { readWitnessKeys } = await import('./provenance/witness.ts');
+  const threshold = flags.witnessThreshold ?? flags.witnessKey.length;
+  if (threshold > flags.witnessKey.length || flags.witnessUrl.length === 0) {
+    throw new InvalidArgumentError(
+      '--witness-threshold K needs at least K --witness-key and one --witness-url',
+    );
+  }
+  const witnesses = await readWitnessKeys(flags.witnessKey, flags.maxInputBytes);
+  const checkpoint = receipt.proof.checkpoint;
+  const origin = receipt.proof.origin;
+  const verifier = provenance.noteVerifier(origin, serverKey);
+  const held = provenance.verifyCheckpoint(checkpoint, verifier);
+  const counted = new Set<string>();
+  const problems: string[] = [];
+  for (const url of flags.witnessUrl) {
+    try {
+      const response = await fetch(new URL('v1/witness/cosign', url.endsWith('/') ? url : `${url}/`), {
+        method: 'POST',
+        body: checkpoint,
+        signal: AbortSignal.timeout(30_000),
+      });
+      const text = await response.text();
+      if (!response.ok) {
+        const code = (() => {
+          try {
+            return (
+              (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? `HTTP ${response.status}`
+            );
+          } catch {
+            return `HTTP ${response.status}`;
+          }
+        })();
+        problems.push(`${url}: ${code}`);
+        continue;
+      }
+      const witnessed = provenance.verifyWitnessedCheckpoint(text, verifier, { witnesses, threshold: 1 });
+      const size = witnessed.checkpoint.size;
+      let proof: string[] = [];
+      if (size !== held.size) {
+        const [from, to] = size > held.size ? [held.size, size] : [size, held.size];
+        const answer = await fetch(
+          new URL(
+            `v1/log/proof/consistency?from=${from}&size=${to}`,
+            server.endsWith('/') ? server : `${server}/`,
+          ),
+          { signal: AbortSignal.timeout(30_000) },
+        );
+        proof = answer.ok
+          ? ((await answer.json()) as { consistency: { hashes: string[] } }).consistency.hashes
+          : [];
+      }
+      provenance.verifyCheckpointConsistency(checkpoint, text, proof, verifier);
+      for (const c of witnessed.cosignatures) counted.add(c.name);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      problems.push(`${url}: ${typeof code === 'string' ? code : 'unreachable'}`);
+    }
+  }
+  if (counted.size < threshold) {
+    throw new provenance.VerificationError(
+      'PROV_WITNESS_THRESHOLD_NOT_MET',
+      `${counted.size} of the required ${threshold} trusted witnesses cosigned a checkpoint consistent with the receipt's${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`,
+    );
+  }
+  return [...counted];
+}

@@ -39,7 +39,15 @@ import { parseTokenList } from '../../server/auth.ts';
 import { createIo } from '../io.ts';
 import { safeText } from '../terminal.ts';
 import { EVALUATION_KEY_FILE, readKeyBinding, SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
-import { addScoreReceiptOptions, keepReceipt, type ScoreReceiptFlags, scoreReceipts } from './he-receipts.ts';
+import {
+  addScoreReceiptOptions,
+  addScoreWitnessOptions,
+  keepReceipt,
+  type ScoreReceiptFlags,
+  type ScoreWitnessFlags,
+  scoreReceipts,
+  witnessReceipt,
+} from './he-receipts.ts';
 
 /** Reads and writes of the `he` commands report `HE_*` codes. */
 const { readBytes, readJson, readText, refuseExisting, writeAtomic } = createIo('HE');
@@ -345,7 +353,7 @@ async function saveInterface(flags: InterfaceFlags): Promise<void> {
   else await writeAtomic(flags.out, text, { overwrite: flags.force === true });
 }
 
-interface ScoreFlags extends ScoreReceiptFlags {
+interface ScoreFlags extends ScoreReceiptFlags, ScoreWitnessFlags {
   server?: string;
   modelId?: string;
   keys: string;
@@ -500,8 +508,14 @@ async function score(flags: ScoreFlags): Promise<void> {
         }
       }
     }
-    if (flags.receipts !== undefined && scored.receipt !== undefined) {
+    let witnessedBy: string[] | undefined;
+    if (flags.receipts !== undefined && scored.receipt !== undefined && receipts !== undefined) {
+      if (flags.witnessUrl.length > 0 || flags.witnessKey.length > 0) {
+        witnessedBy = await witnessReceipt(flags, server, scored.receipt, receipts.serverKey);
+      }
       await keepReceipt(flags.receipts, scored.receipt);
+    } else if (flags.witnessUrl.length > 0 || flags.witnessKey.length > 0) {
+      usage('--witness-url and --witness-key go with --receipts FILE --server-key PEM');
     }
     const { predictions, modelDigest } = client.decrypt(scored.result);
     // The digest inside the result container is the one that scored the batch.
@@ -524,6 +538,7 @@ async function score(flags: ScoreFlags): Promise<void> {
               index: scored.verifiedReceipt.index,
               treeSize: scored.verifiedReceipt.treeSize,
               file: flags.receipts,
+              ...(witnessedBy === undefined ? {} : { witnessedBy }),
             },
           }),
     };
@@ -552,32 +567,33 @@ export function registerRemoteCommands(
       .action(saveInterface),
   );
   addInputLimit(
-    addScoreReceiptOptions(
-      he
-        .command('score')
-        .description(
-          'score a CSV on a server: register the keys if needed, encrypt, upload, decrypt into predictions.csv',
-        )
-        .option('--server <url>', 'the server (default: the one DIR/server.json names)')
-        .option('--model-id <id>', 'the served model (default: the one DIR/server.json names)')
-        .requiredOption('--keys <dir>', 'folder written by he keygen (secret.key, evaluation.keys)')
-        .requiredOption('--in <file>', 'CSV with a header row (columns matched by name)')
-        .requiredOption('--out <file>', 'predictions CSV to write (the columns of he decrypt)')
-        .option('--token-file <file>', 'the bearer token (API key), one line (also: CONFIDE_TOKEN)')
-        .option(
-          '--max-retries <n>',
-          'retries of busy (503) or rate-limited (429) answers',
-          parseMaxRetries,
-          DEFAULT_MAX_RETRIES,
-        )
-        .option('--json', 'print a JSON summary')
-        .option('--allow-insecure-http', 'send the token over plain http to a host other than this machine')
-        .option('--accept-model-change', 'accept a result from other weights than the keys were made for')
-        .option(
-          '--timeout-ms <ms>',
-          'deadline of each request to the server, headers and body (default 120000; listing at most 30000)',
-          parseTimeoutMs,
-        ),
+    addScoreWitnessOptions(
+      addScoreReceiptOptions(
+        he
+          .command('score')
+          .description(
+            'score a CSV on a server: register the keys if needed, encrypt, upload, decrypt into predictions.csv',
+          )
+          .option('--server <url>', 'the server (default: the one DIR/server.json names)')
+          .option('--model-id <id>', 'the served model (default: the one DIR/server.json names)')
+          .requiredOption('--keys <dir>', 'folder written by he keygen (secret.key, evaluation.keys)')
+          .requiredOption('--in <file>', 'CSV with a header row (columns matched by name)')
+          .requiredOption('--out <file>', 'predictions CSV to write (the columns of he decrypt)')
+          .option('--token-file <file>', 'the bearer token (API key), one line (also: CONFIDE_TOKEN)')
+          .option(
+            '--max-retries <n>',
+            'retries of busy (503) or rate-limited (429) answers',
+            parseMaxRetries,
+            DEFAULT_MAX_RETRIES,
+          )
+          .option('--json', 'print a JSON summary')
+          .option('--allow-insecure-http', 'send the token over plain http to a host other than this machine')
+          .option('--accept-model-change', 'accept a result from other weights than the keys were made for'),
+      ).option(
+        '--timeout-ms <ms>',
+        'deadline of each request to the server, headers and body (default 120000; listing at most 30000)',
+        parseTimeoutMs,
+      ),
     ).action(score),
   );
 }

@@ -43,6 +43,8 @@ export interface WitnessServerOptions {
 export interface WitnessServer {
   listen(options?: { readonly host?: string; readonly port?: number }): Promise<string>;
   close(): Promise<void>;
+  /** {@link WitnessServer.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
   readonly url: string | undefined;
 }
 
@@ -255,6 +257,9 @@ export function createWitnessServer(options: WitnessServerOptions): WitnessServe
         open.close(() => resolve());
         open.closeAllConnections();
       });
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
     },
     get url() {
       return url;
