@@ -82,7 +82,11 @@ export type ProvenanceErrorCode =
   /** A log index or tree size outside the log. */
   | 'PROV_LOG_RANGE'
   /** Text given to the note signer cannot be signed as a C2SP note (no final newline, blank line, control character). */
-  | 'PROV_NOTE_INVALID';
+  | 'PROV_NOTE_INVALID'
+  /** A witness refused a checkpoint: it does not extend the history the witness already cosigned (a fork). */
+  | 'PROV_WITNESS_REFUSED'
+  /** A witness was asked to cosign from a size it does not hold (C2SP tlog-witness: 409). */
+  | 'PROV_WITNESS_CONFLICT';
 
 /**
  * Codes of {@link VerificationError}; each names the verification step that failed, in the order
@@ -222,7 +226,16 @@ export type VerificationErrorCode =
   | 'PROV_LEDGER_INVALID'
   // Audit (`audit/`):
   /** A digest link of the audit graph (dataset → rounds → model → predictions) does not hold. */
-  | 'PROV_AUDIT_LINK_BROKEN';
+  | 'PROV_AUDIT_LINK_BROKEN'
+  // Inference receipts (`receipt/verify.ts`) and witnesses (`witness/`):
+  /** A receipt is not a well-formed `confide.inference-receipt/v1` (JSON shape, predicate fields). */
+  | 'PROV_RECEIPT_MALFORMED'
+  /** A receipt's subjects are not the SHA-256 of the bytes actually sent and received. */
+  | 'PROV_RECEIPT_SUBJECT_MISMATCH'
+  /** A witness cosignature by a trusted witness key does not verify (C2SP tlog-cosignature). */
+  | 'PROV_COSIGNATURE_INVALID'
+  /** Fewer distinct trusted witnesses cosigned the checkpoint than the k-of-n policy requires. */
+  | 'PROV_WITNESS_THRESHOLD_NOT_MET';
 
 /** How one file compared with the signed manifest. */
 export type FileStatus = 'ok' | 'modified' | 'extra' | 'missing' | 'renamed';

@@ -42,7 +42,6 @@ beforeAll(async () => {
   const bundle = JSON.parse(readFileSync(fx.files.rounds[1] as string, 'utf8'));
   bundle.proof.inclusion.index = 0;
   writeFileSync(join(dir, 'tampered.json'), JSON.stringify(bundle));
-  writeFileSync(join(dir, 'receipts.jsonl'), '{"receipt":1}\n');
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
 }, 120_000);
 afterAll(async () => {
@@ -57,7 +56,14 @@ describe('the audit report page in Chromium', () => {
       'provenance',
       'audit',
       ...['--log-key', 'server.pub', '--lineage', 'lineage', '--transcripts', fx.files.rounds[0] as string],
-      ...['--transcripts', 'tampered.json', '--receipts', 'receipts.jsonl', '--checkpoint', 'log/checkpoint'],
+      ...[
+        '--transcripts',
+        'tampered.json',
+        '--receipts',
+        fx.files.receipts,
+        '--checkpoint',
+        'log/checkpoint',
+      ],
       ...['--html', 'report.html'],
     );
     expect(r.exitCode).toBe(1); // the tampered transcript
@@ -84,7 +90,8 @@ describe('the audit report page in Chromium', () => {
     expect(byId['lineage:1']).toMatchObject({ kind: 'model', state: 'verified' });
     expect(byId['round:0']).toMatchObject({ kind: 'round', state: 'verified' });
     expect(byId['round:1']).toMatchObject({ kind: 'round', state: 'failed' });
-    expect(byId['prediction:0']).toMatchObject({ kind: 'prediction', state: 'not-checked' });
+    expect(byId['prediction:0']).toMatchObject({ kind: 'prediction', state: 'verified' });
+    expect(byId['checkpoint:0']).toMatchObject({ kind: 'checkpoint', state: 'verified' });
     expect(await page.$$eval('.edge', (es) => es.length)).toBeGreaterThanOrEqual(3);
     expect(await page.textContent('#verdict')).toContain('PROV_LOG_INCLUSION_INVALID');
     await page.click('.node[data-id="round:0"]');
@@ -120,6 +127,7 @@ window.runAudit = (pem, files) => {
       lineage: [fx.files.dataset, fx.files.train, fx.files.infer].map(text),
       transcripts: [fx.files.rounds[0] as string, join(dir, 'tampered.json')].map(text),
       checkpoints: [join(fx.logDir, 'checkpoint')].map(text),
+      receipts: [fx.files.receipts].map(text),
     };
     const pem = readFileSync(fx.pubPath, 'utf8');
     const page = await (browser as Browser).newPage();

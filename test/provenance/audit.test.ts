@@ -25,7 +25,9 @@ function evidence(): AuditEvidence {
   return {
     lineage: [file(fx.files.dataset), file(fx.files.train), file(fx.files.infer)],
     transcripts: fx.files.rounds.map(file),
+    receipts: [{ name: 'receipt', bytes: readFileSync(fx.files.receipts) }],
     checkpoints: [file(join(fx.logDir, 'checkpoint'))],
+    logSize: 3,
   };
 }
 
@@ -47,6 +49,7 @@ describe('provenance audit: dataset → rounds → model → prediction', () => 
       ['prediction', 'verified'],
       ['round', 'verified'],
       ['round', 'verified'],
+      ['prediction', 'verified'],
       ['checkpoint', 'verified'],
     ]);
     // dataset → each round, each round → model, model → prediction
@@ -58,12 +61,13 @@ describe('provenance audit: dataset → rounds → model → prediction', () => 
         'round:0->lineage:1',
         'round:1->lineage:1',
         'lineage:1->lineage:2',
+        'lineage:1->prediction:0',
       ].sort(),
     );
     expect(report.ledger.find((e) => e.clientId === 'h1')?.epsilon).toBeCloseTo(1.3, 10);
-    expect(report.notChecked).toContain(
-      'that the transcripts are all the rounds in the log (the whole log was not given)',
-    );
+    // Every entry of the log (two transcripts, one receipt) was given: the ledger is complete.
+    expect(report.checks.find((c) => c.name === 'ledger completeness')?.state).toBe('verified');
+    expect(report.notChecked.some((n) => n.startsWith('witness cosignatures'))).toBe(true);
   });
 
   it('a tampered transcript statement fails with PROV_SIGNATURE_INVALID and marks its node failed', () => {
@@ -88,7 +92,8 @@ describe('provenance audit: dataset → rounds → model → prediction', () => 
   });
 
   it('a tampered checkpoint fails with PROV_CHECKPOINT_SIGNATURE_INVALID', () => {
-    const text = readFileSync(join(fx.logDir, 'checkpoint'), 'utf8').replace(/\n2\n/, '\n3\n');
+    const text = readFileSync(join(fx.logDir, 'checkpoint'), 'utf8').replace(/\n3\n/, '\n4\n');
+    expect(text).not.toBe(readFileSync(join(fx.logDir, 'checkpoint'), 'utf8'));
     const report = auditEvidence({ checkpoints: [{ name: 'cp', bytes: enc.encode(text) }] }, { logKey });
     expect(report.code).toBe('PROV_CHECKPOINT_SIGNATURE_INVALID');
   });
@@ -147,21 +152,21 @@ describe('provenance audit: dataset → rounds → model → prediction', () => 
     expect(auditEvidence(evidence(), { logKey, epsilonBudget: 1 }).code).toBe('PROV_LEDGER_INVALID');
   });
 
-  it('an untrusted key fails every signature; receipts without a verifier are listed, not checked', () => {
+  it('an untrusted key fails every signature; a tampered or malformed receipt fails with its code', () => {
     const other = generateKeyPair('ed25519').publicKey;
     const report = auditEvidence(evidence(), { logKey: other });
     expect(report.valid).toBe(false);
     expect(report.nodes.every((n) => n.state === 'failed')).toBe(true);
-    const withReceipt = auditEvidence(
-      { ...evidence(), receipts: [{ name: 'r.json', bytes: enc.encode('{}') }] },
+    const malformed = auditEvidence({ receipts: [{ name: 'r.json', bytes: enc.encode('{}') }] }, { logKey });
+    expect(malformed.code).toBe('PROV_RECEIPT_MALFORMED');
+    const receipt = JSON.parse(readFileSync(fx.files.receipts, 'utf8'));
+    receipt.proof.inclusion.hashes = receipt.proof.inclusion.hashes.map(() => '11'.repeat(32));
+    const tampered = auditEvidence(
+      { receipts: [{ name: 'r.json', bytes: enc.encode(JSON.stringify(receipt)) }] },
       { logKey },
     );
-    expect(withReceipt.valid).toBe(true);
-    expect(withReceipt.nodes.find((n) => n.kind === 'prediction' && n.label === 'r.json')?.state).toBe(
-      'not-checked',
-    );
-    expect(withReceipt.notChecked.some((n) => n.includes('receipt'))).toBe(true);
-    const failing = auditEvidence(
+    expect(tampered.code).toBe('PROV_LOG_INCLUSION_INVALID');
+    const hooked = auditEvidence(
       { receipts: [{ name: 'r.json', bytes: enc.encode('{}') }] },
       {
         logKey,
@@ -170,12 +175,23 @@ describe('provenance audit: dataset → rounds → model → prediction', () => 
         },
       },
     );
-    expect(failing.code).toBe('PROV_SIGNATURE_INVALID');
+    expect(hooked.code).toBe('PROV_SIGNATURE_INVALID');
+  });
+
+  it('witness cosignatures: required k of n when witness keys are given', async () => {
+    const { cosignatureVerifier } = await import('../../src/provenance/witness/cosignature.ts');
+    const w = cosignatureVerifier('witness.test/w1', generateKeyPair('ed25519').publicKey);
+    const report = auditEvidence(
+      { checkpoints: [file(join(fx.logDir, 'checkpoint'))] },
+      { logKey, witnesses: [w], witnessThreshold: 1 },
+    );
+    // The log's checkpoint carries no cosignature by that witness.
+    expect(report.code).toBe('PROV_WITNESS_THRESHOLD_NOT_MET');
   });
 
   it('the HTML page embeds the report without letting its text close the script element', () => {
     const report = auditEvidence(
-      { receipts: [{ name: '</script><img src=x onerror=alert(1)>', bytes: enc.encode('{}') }] },
+      { lineage: [{ name: '</script><img src=x onerror=alert(1)>', bytes: enc.encode('{}') }] },
       { logKey },
     );
     const html = auditHtml(report);

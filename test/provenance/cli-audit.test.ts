@@ -23,12 +23,15 @@ const audit = (...args: string[]) =>
 
 describe('confide provenance audit', () => {
   it('a whole log directory and the lineage verify: exit 0, JSON with every check', async () => {
-    const r = await audit('--log-dir', 'log', '--lineage', 'lineage', '--epsilon-budget', '2', '--json');
+    const r = await audit(
+      ...['--log-dir', 'log', '--lineage', 'lineage', '--receipts', 'receipts.jsonl'],
+      ...['--epsilon-budget', '2', '--json'],
+    );
     expect(r.exitCode, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.valid).toBe(true);
     expect(report.nodes.map((n: { kind: string }) => n.kind).sort()).toEqual(
-      ['checkpoint', 'dataset', 'model', 'prediction', 'round', 'round'].sort(),
+      ['checkpoint', 'dataset', 'model', 'prediction', 'prediction', 'round', 'round'].sort(),
     );
     const names = report.checks.map((c: { name: string }) => c.name);
     expect(names).toContain('ledger completeness');
@@ -95,6 +98,12 @@ describe('confide provenance audit', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('a log directory without its receipts: the ledger is not complete, exit 1 PROV_LEDGER_INVALID', async () => {
+    const r = await audit('--log-dir', 'log');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^confide: PROV_LEDGER_INVALID: .*1 of 3 log entries were not given/);
   });
 
   it('nothing to audit is refused with INVALID_ARGUMENT', async () => {

@@ -27,7 +27,9 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   'model-signing': ['errors.ts', 'common', 'pki'],
   lineage: ['errors.ts', 'common', 'model-signing'],
   transcript: ['errors.ts', 'common', 'log', 'model-signing', 'lineage'],
-  audit: ['errors.ts', 'common', 'log', 'model-signing', 'lineage', 'transcript'],
+  audit: ['errors.ts', 'common', 'log', 'model-signing', 'lineage', 'transcript', 'receipt', 'witness'],
+  receipt: ['errors.ts', 'common', 'log', 'model-signing'],
+  witness: ['errors.ts', 'common', 'log', 'model-signing'],
 };
 const ENTRIES = ['index.ts', 'sign.ts', 'verify.ts'];
 /** What provenance may import from the rest of `src/` (which imports provenance only as types). */
@@ -46,6 +48,9 @@ const SIGNING = [
   'log/store.ts', // LogStore: appends to a log on disk
   'transcript/sign.ts', // signTranscript, commitTranscript
   'common/key-encryption.ts', // encrypts private keys for storage
+  'receipt/sign.ts', // signReceipt
+  'receipt/log.ts', // ReceiptLog: appends receipts to a log on disk
+  'witness/witness.ts', // Witness: cosigns checkpoints
 ];
 
 /**

@@ -30,11 +30,12 @@ import { InferencePool } from '../../worker/index.ts';
 import { integer, port } from '../flags.ts';
 import { addInputLimitOption, createIo } from '../io.ts';
 import { collectServeFeatureNames, readModelFile } from '../model-inputs.ts';
+import { addServeReceiptOptions, type ServeReceiptFlags, serveReceipts } from './he-receipts.ts';
 
 /** Every read and write of the `he` commands reports `HE_*` codes. */
 const { readText } = createIo('HE');
 
-interface ServeFlags {
+interface ServeFlags extends ServeReceiptFlags {
   model: string[];
   featureNames: Map<string, string>;
   host: string;
@@ -185,6 +186,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     ...(flags.logLevel === 'silent'
       ? {}
       : { requestLog: { level: flags.logLevel, destination: process.stdout } }),
+    ...(await serveReceipts(flags)),
     onUnexpectedError: (error) => {
       const message = error instanceof Error ? error.message : String(error);
       process.stderr.write(`confide: unexpected error while serving: ${message.split('\n')[0]}\n`);
@@ -363,5 +365,6 @@ export function registerServeCommand(he: Command): void {
         .default('info'),
     )
     .action(serve);
+  addServeReceiptOptions(serveCommand);
   addInputLimitOption(serveCommand);
 }

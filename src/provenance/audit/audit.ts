@@ -6,7 +6,7 @@
  * {@link auditEvidence}; both reach the same conclusions.
  *
  * Checked, each with its code on failure: every signature (DSSE over the PAE: lineage,
- * model-signing, transcripts; C2SP notes: checkpoints); every inclusion proof given with an entry
+ * model-signing, transcripts, receipts; C2SP notes: checkpoints, witness cosignatures); every inclusion proof given with an entry
  * (RFC 9162, `log/verify.ts`); every consistency proof given with a kept checkpoint, and that no
  * two signed checkpoints of one size differ (a split view); the honest-transcript rules
  * (`transcript/verify.ts`); every digest link (an input naming its upstream attestation must be
@@ -15,9 +15,9 @@
  * round, model, prediction, checkpoint) each `verified`, `failed` or `not-checked`, edges where a
  * digest one node produces is one another consumes, every check, and what was not checked.
  *
- * Receipts are verified by a function the caller supplies ({@link AuditTrust.receiptVerifier}):
- * without one they are listed, not checked. Witness cosignatures are not verified here yet: a
- * checkpoint's cosignature lines are reported as not checked.
+ * Receipts are verified with `verifyReceipt` (`receipt/verify.ts`, {@link receiptOf}) unless the
+ * caller supplies another check; checkpoints' witness cosignatures with `verifyWitnessedCheckpoint`
+ * (`witness/cosignature.ts`: C2SP tlog-cosignature, k of n) when witness keys are given.
  *
  * Deliberately not here: reading files or fetching from servers (the CLI), the HTML rendering
  * (`html.ts`).
@@ -35,6 +35,7 @@ import { lineageEventOf, lineageStatementProblems } from '../lineage/statement.t
 import { noteVerifier, parseCheckpoint, verifyCheckpoint } from '../log/checkpoint.ts';
 import { verifyLogProof } from '../log/verify.ts';
 import { verifyEnvelope, verifyModelBundle } from '../model-signing/verify-bundle.ts';
+import { verifyReceipt } from '../receipt/verify.ts';
 import type { RoundTranscript } from '../transcript/statement.ts';
 import {
   checkLedger,
@@ -42,6 +43,7 @@ import {
   transcriptLedger,
   verifyTranscriptBundle,
 } from '../transcript/verify.ts';
+import { type CosignatureVerifier, verifyWitnessedCheckpoint } from '../witness/cosignature.ts';
 
 /** What one item of evidence is (the graph's columns). */
 export type AuditNodeKind = 'dataset' | 'round' | 'model' | 'prediction' | 'checkpoint';
@@ -79,7 +81,7 @@ export interface AuditEvidence {
 }
 
 /** What a receipt verifier establishes (throw a coded `ConfideError` when it does not verify). */
-export interface VerifiedReceipt {
+export interface AuditReceipt {
   /** Digests the prediction produced (e.g. the result container). */
   readonly produces: readonly string[];
   /** Digests it consumed (the model, the uploaded batch). */
@@ -87,6 +89,8 @@ export interface VerifiedReceipt {
   readonly details: Readonly<Record<string, string>>;
   /** Its index in the log, when its inclusion was proven. */
   readonly logIndex?: number;
+  /** The signed checkpoint its inclusion was proven against. */
+  readonly checkpoint?: string;
 }
 
 /** The keys the auditor trusts. */
@@ -95,12 +99,14 @@ export interface AuditTrust {
   readonly logKey: PublicKey;
   /** Keys that may sign lineage attestations and model bundles (default: the log key alone). */
   readonly signerKeys?: readonly PublicKey[];
-  /** Witness keys (reported; cosignature verification is not implemented here yet). */
-  readonly witnessKeys?: readonly { readonly name: string; readonly publicKey: PublicKey }[];
+  /** Trusted witnesses (C2SP tlog-cosignature keys): every checkpoint needs `witnessThreshold` of them. */
+  readonly witnesses?: readonly CosignatureVerifier[];
+  /** How many distinct trusted witnesses must cosign each checkpoint (default: all of `witnesses`). */
+  readonly witnessThreshold?: number;
   /** Each client's ε budget over the transcripts; checked when given. */
   readonly epsilonBudget?: number;
-  /** Verifies one receipt; without it receipts are listed as not checked. */
-  readonly receiptVerifier?: (receipt: unknown, trust: { readonly logKey: PublicKey }) => VerifiedReceipt;
+  /** Verifies one receipt (default {@link receiptOf}: `verifyReceipt` with the log key). */
+  readonly receiptVerifier?: (receipt: unknown, trust: { readonly logKey: PublicKey }) => AuditReceipt;
 }
 
 /** One check of the audit. */
@@ -371,25 +377,52 @@ function auditTranscript(a: Audit, file: EvidenceFile, i: number): void {
   a.add({ id, kind: 'round', label, state: 'not-checked', details, produces, consumes });
 }
 
+/**
+ * The default receipt check: `verifyReceipt` (signature, statement, inclusion in the log signed by
+ * `logKey`). The prediction produces the result's digest and consumes the batch's and the model's
+ * (its canonical digest and, when the server had the file, its model_signing root digest).
+ *
+ * @throws {VerificationError} the codes of `verifyReceipt`.
+ */
+export function receiptOf(receipt: unknown, trust: { readonly logKey: PublicKey }): AuditReceipt {
+  const v = verifyReceipt(receipt, { publicKey: trust.logKey });
+  const m = v.predicate.model;
+  return {
+    produces: [v.resultDigest],
+    consumes: [v.batchDigest, m.digest, ...(m.signingDigest === undefined ? [] : [m.signingDigest])],
+    details: {
+      model: m.id,
+      modelDigest: m.digest,
+      ...(m.signingDigest === undefined ? {} : { modelSigningDigest: m.signingDigest }),
+      keySetId: v.predicate.keySetId,
+      time: v.predicate.time,
+      batch: v.batchDigest,
+      result: v.resultDigest,
+      logIndex: String(v.index),
+    },
+    logIndex: v.index,
+    checkpoint: v.checkpoint,
+  };
+}
+
 function auditReceipt(a: Audit, file: EvidenceFile, i: number): void {
   const id = `prediction:${i}`;
-  const verifier = a.trust.receiptVerifier;
+  const verifier = a.trust.receiptVerifier ?? receiptOf;
   const details: Record<string, string> = { file: file.name };
   const produces: string[] = [];
   const consumes: string[] = [];
-  if (verifier === undefined) {
-    a.skip(id, 'inference receipt', 'no receipt verifier is available in this build');
-  } else {
-    a.check(id, 'inference receipt', () => {
-      const r = verifier(json(file.bytes, file.name), { logKey: a.trust.logKey });
-      produces.push(...r.produces);
-      consumes.push(...r.consumes);
-      Object.assign(details, r.details);
-      if (r.logIndex !== undefined) a.indices.add(r.logIndex);
-      return 'signed and logged';
-    });
-  }
-  a.add({ id, kind: 'prediction', label: file.name, state: 'not-checked', details, produces, consumes });
+  let label = file.name;
+  a.check(id, 'inference receipt', () => {
+    const r = verifier(json(file.bytes, file.name), { logKey: a.trust.logKey });
+    produces.push(...r.produces);
+    consumes.push(...r.consumes);
+    Object.assign(details, r.details);
+    if (r.details.model !== undefined) label = `prediction: ${r.details.model}`;
+    if (r.logIndex !== undefined) a.indices.add(r.logIndex);
+    if (r.checkpoint !== undefined) a.seeCheckpoint(r.checkpoint, file.name);
+    return r.logIndex === undefined ? 'verified' : `signed, entry ${r.logIndex} of the log`;
+  });
+  a.add({ id, kind: 'prediction', label, state: 'not-checked', details, produces, consumes });
 }
 
 /**
@@ -430,8 +463,6 @@ export function auditEvidence(evidence: AuditEvidence, trust: AuditTrust): Audit
   for (const [i, f] of (evidence.models ?? []).entries()) auditModel(a, f, i);
   for (const [i, f] of (evidence.transcripts ?? []).entries()) auditTranscript(a, f, i);
   for (const [i, f] of (evidence.receipts ?? []).entries()) auditReceipt(a, f, i);
-  if ((evidence.receipts?.length ?? 0) > 0 && trust.receiptVerifier === undefined)
-    a.notChecked.push(`${evidence.receipts?.length} inference receipt(s): no receipt verifier in this build`);
   (evidence.checkpoints ?? []).forEach((f, i) => {
     const id = `checkpoint:${i}`;
     const text = decodeUtf8(f.bytes) ?? '';
@@ -445,17 +476,25 @@ export function auditEvidence(evidence: AuditEvidence, trust: AuditTrust): Audit
       details.root = toHex(cp.rootHash);
       return `signed by the log key: ${cp.size} entries`;
     });
-    const cosigs = text.split('\n').filter((l) => l.startsWith('\u2014 ')).length - 1;
-    if (cosigs > 0 || (trust.witnessKeys?.length ?? 0) > 0)
-      a.skip(
-        id,
-        'witness cosignatures',
-        `${Math.max(0, cosigs)} other signature line(s); cosignature verification is not implemented in this audit`,
-      );
+    const witnesses = trust.witnesses ?? [];
+    if (witnesses.length > 0) {
+      const threshold = trust.witnessThreshold ?? witnesses.length;
+      a.check(id, 'witness cosignatures', () => {
+        const origin = parseCheckpoint(noteBody(text)).origin;
+        const w = verifyWitnessedCheckpoint(text, noteVerifier(origin, trust.logKey), {
+          witnesses,
+          threshold,
+        });
+        details.witnesses = w.cosignatures.map((c) => c.name).join(', ');
+        return `${w.cosignatures.length} trusted witness(es) cosigned (${threshold} required)`;
+      });
+    } else a.skip(id, 'witness cosignatures', 'no witness keys were given');
     a.add({ id, kind: 'checkpoint', label, state: 'not-checked', details, produces: [], consumes: [] });
   });
-  if ((trust.witnessKeys?.length ?? 0) > 0)
-    a.notChecked.push('witness cosignatures (not implemented in this audit)');
+  if ((evidence.checkpoints?.length ?? 0) > 0 && (trust.witnesses?.length ?? 0) === 0)
+    a.notChecked.push(
+      'witness cosignatures on the checkpoints (no witness keys given): a split view shown to this auditor alone is not excluded',
+    );
   for (const c of evidence.consistency ?? []) {
     a.check(undefined, `consistency ${c.name}`, () => {
       const p = c.proof as { origin?: unknown; checkpoint?: unknown };

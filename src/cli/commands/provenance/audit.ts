@@ -5,7 +5,7 @@
  * lines, or `--json`), and writes `--html FILE` (one self-contained page, `auditHtml`). Exit 0
  * exactly when no check failed; otherwise 1 with the first failed check's code.
  *
- *   confide provenance audit --log-key server.pub [--trusted-key PUB]... [--witness-key PUB]...
+ *   confide provenance audit --log-key server.pub [--trusted-key PUB]... [--witness-key VKEY]... [--witness-threshold K]
  *     [--lineage F|DIR]... [--model-sig F]... [--transcripts F|DIR]... [--receipts F]...
  *     [--checkpoint F]... [--log-dir DIR] [--server URL [--token-file F]]
  *     [--epsilon-budget E] [--json] [--html FILE]
@@ -16,7 +16,9 @@
  * checkpoints), and the log's size, so the audit can tell whether the transcripts are the whole
  * log (the ε ledger is then complete). `--server URL` fetches the server's latest checkpoint from
  * `GET URL/v1/log/checkpoint` (with `--token-file`, as a bearer token). `--receipts` takes JSON or
- * JSON-lines files; this build has no receipt verifier, so receipts are listed as not checked.
+ * JSON-lines files (as `he score --receipts` keeps them), each checked with `verifyReceipt`.
+ * `--witness-key` (repeatable) makes every checkpoint need `--witness-threshold` (default: all)
+ * trusted witness cosignatures.
  *
  * @module
  */
@@ -36,14 +38,16 @@ import {
   VerificationError,
   type VerificationErrorCode,
 } from '../../../provenance/index.ts';
-import { collect, positive } from '../../flags.ts';
+import { collect, integer, positive } from '../../flags.ts';
 import { addInputLimitOption, readBytes } from '../../io.ts';
 import { print, readText, writeOut } from './shared.ts';
+import { readWitnessKeys } from './witness.ts';
 
 interface AuditFlags {
   logKey: string;
   trustedKey?: string[];
   witnessKey?: string[];
+  witnessThreshold?: number;
   lineage?: string[];
   modelSig?: string[];
   transcripts?: string[];
@@ -186,9 +190,12 @@ async function audit(flags: AuditFlags): Promise<void> {
   if (logKey.algorithm !== 'ed25519')
     throw new ConfideArgumentError('INVALID_ARGUMENT', "--log-key must be the log's Ed25519 public key");
   const signerKeys = [logKey, ...(await Promise.all((flags.trustedKey ?? []).map(key)))];
-  const witnessKeys = await Promise.all(
-    (flags.witnessKey ?? []).map(async (f) => ({ name: f, publicKey: await key(f) })),
-  );
+  const witnesses = await readWitnessKeys(flags.witnessKey ?? [], limit);
+  if (flags.witnessThreshold !== undefined && flags.witnessThreshold > witnesses.length)
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      '--witness-threshold is larger than the number of --witness-key',
+    );
   const evidence: { -readonly [K in keyof AuditEvidence]: AuditEvidence[K] } = {
     lineage: await read(flags.lineage, 'lineage attestation', limit),
     models: await read(flags.modelSig, 'model signature', limit),
@@ -217,7 +224,8 @@ async function audit(flags: AuditFlags): Promise<void> {
   const report = auditEvidence(evidence, {
     logKey,
     signerKeys,
-    ...(witnessKeys.length === 0 ? {} : { witnessKeys }),
+    ...(witnesses.length === 0 ? {} : { witnesses }),
+    ...(flags.witnessThreshold === undefined ? {} : { witnessThreshold: flags.witnessThreshold }),
     ...(flags.epsilonBudget === undefined ? {} : { epsilonBudget: flags.epsilonBudget }),
   });
   if (flags.html !== undefined) await writeOut(flags.html, auditHtml(report));
@@ -243,10 +251,11 @@ export function registerAuditCommand(provenance: Command): void {
     )
     .requiredOption('--log-key <file>', "the log's (and aggregation server's) Ed25519 public key (PEM)")
     .option('--trusted-key <file>', 'another key trusted to sign lineage and models (repeatable)', collect)
+    .option('--witness-key <vkey>', 'a trusted witness key (vkey or a file holding one); repeatable', collect)
     .option(
-      '--witness-key <file>',
-      'a witness public key (repeatable; cosignatures are reported, not yet verified)',
-      collect,
+      '--witness-threshold <k>',
+      'distinct trusted witnesses that must cosign each checkpoint (default: all given)',
+      integer(1, 1000),
     )
     .option('--lineage <path>', 'lineage attestation file or directory (repeatable)', collect)
     .option('--model-sig <file>', 'model_signing bundle (repeatable)', collect)

@@ -7,7 +7,8 @@
  * - keys: `keygen`, `fingerprint` (`keys.ts`);
  * - signed lineage: `attest`, `countersign`, `verify` (`lineage.ts`);
  * - the verifiable local log: `log append | prove | verify` (`log.ts`);
- * - one audit over all of it: `audit` (`audit.ts`).
+ * - one audit over all of it: `audit` (`audit.ts`);
+ * - witnesses: `witness serve | verify | vkey` (`witness.ts`).
  *
  * One flag grammar: `--key` is a private key in signing commands; verifying commands take
  * `--public-key`, `--trusted-key`, `--ca` or `--trusted-root`. Every command that reads a private
@@ -23,6 +24,7 @@ import { registerKeyCommands } from './keys.ts';
 import { registerLineageCommands } from './lineage.ts';
 import { registerLogCommands } from './log.ts';
 import { registerModelCommands } from './model.ts';
+import { registerWitnessCommands } from './witness.ts';
 
 /** Registers `confide provenance …` on the program. */
 export function registerProvenanceCommands(program: Command): void {
@@ -36,4 +38,5 @@ export function registerProvenanceCommands(program: Command): void {
   registerLineageCommands(provenance);
   registerLogCommands(provenance);
   registerAuditCommand(provenance);
+  registerWitnessCommands(provenance);
 }
