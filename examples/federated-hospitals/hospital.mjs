@@ -8,6 +8,7 @@
 // Its rows never leave the process. run.mjs forks it and sends its id, token, server URL and shard
 // over the IPC channel; the process exits when the server closes the session or run.mjs goes away.
 
+import { parsePublicKeyPem } from 'confide/provenance/verify';
 import { AggregationClient, quantizeWeighted } from 'confide/smpc';
 import { decodePayload, localUpdate, statisticsVector } from '../../src/demo/federated.ts';
 
@@ -20,7 +21,7 @@ if (typeof process.send !== 'function') {
 process.on('disconnect', () => process.exit(0));
 
 const config = await new Promise((resolve) => process.once('message', resolve));
-const { id, token, url, shard } = config;
+const { id, token, url, shard, serverKey } = config;
 
 /** The ring vector this hospital submits for a round. */
 function prepare(round) {
@@ -48,7 +49,21 @@ function prepare(round) {
   return packed.values;
 }
 
-const client = await AggregationClient.connect({ url, id, token, prepare });
+// Every round's committed transcript is checked against the server's key and what this hospital
+// sent (its masked input in the committed set, the survivors, the threshold); the verdict goes to run.mjs.
+const client = await AggregationClient.connect({
+  url,
+  id,
+  token,
+  prepare,
+  transcriptKey: parsePublicKeyPem(serverKey),
+  onEvent: (e) => {
+    if (e.type !== 'result' || e.round.transcript === undefined) return;
+    const t = e.round.transcript;
+    if (process.connected)
+      process.send({ type: 'transcript', roundId: e.round.roundId, status: t.status, code: t.code });
+  },
+});
 process.send({ type: 'connected', id });
 await client.closed;
 process.exit(0);
