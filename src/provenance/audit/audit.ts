@@ -184,6 +184,8 @@ class Audit {
   /** Signed checkpoints seen, by size → root hex (first source). */
   readonly roots = new Map<number, { root: string; source: string }>();
   readonly indices = new Set<number>();
+  /** Checkpoint texts already verified and recorded. */
+  readonly seenNotes = new Set<string>();
   /** Attestation digest → node id (for links naming their upstream attestation). */
   readonly attestations = new Map<string, string>();
   /** Lineage inputs that name an upstream attestation. */
@@ -216,6 +218,8 @@ class Audit {
   }
 
   seeCheckpoint(text: string, source: string): void {
+    // The same signed note (e.g. every receipt of one batch) is verified once.
+    if (this.seenNotes.has(text)) return;
     const cp = verifyCheckpoint(
       text,
       noteVerifier(parseCheckpoint(noteBody(text)).origin, this.trust.logKey),
@@ -229,6 +233,7 @@ class Audit {
       );
     }
     if (known === undefined) this.roots.set(cp.size, { root, source });
+    this.seenNotes.add(text);
   }
 
   inclusion(node: string, file: EvidenceFile): void {
