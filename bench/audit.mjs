@@ -178,6 +178,12 @@ async function main() {
     '',
     `Audit / baseline (medians): ${(median(audit) / median(baseline)).toFixed(3)}×. ${report.checks.length.toLocaleString('en-US')} checks, all verified.`,
     '',
+    ...(loadBefore > os.cpus().length
+      ? [
+          'Measured under load from other processes (load average above the core count): the figures are noisy; re-run on a quiet machine.',
+          '',
+        ]
+      : []),
   ].join('\n');
   process.stdout.write(`${text}\n`);
   const path = writeResultsSection('## Audit', text);
