@@ -227,6 +227,8 @@ export type VerificationErrorCode =
   // Audit (`audit/`):
   /** A digest link of the audit graph (dataset → rounds → model → predictions) does not hold. */
   | 'PROV_AUDIT_LINK_BROKEN'
+  /** An audit check failed with an error that carries no code (e.g. from a caller-supplied receipt verifier). */
+  | 'PROV_AUDIT_CHECK_FAILED'
   // Inference receipts (`receipt/verify.ts`) and witnesses (`witness/`):
   /** A receipt is not a well-formed `confide.inference-receipt/v1` (JSON shape, predicate fields). */
   | 'PROV_RECEIPT_MALFORMED'

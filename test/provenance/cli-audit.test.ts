@@ -106,9 +106,9 @@ describe('confide provenance audit', () => {
     expect(r.stderr).toMatch(/^confide: PROV_LEDGER_INVALID: .*1 of 3 log entries were not given/);
   });
 
-  it('nothing to audit is refused with INVALID_ARGUMENT', async () => {
+  it('nothing to audit is a usage error (exit 2)', async () => {
     const r = await audit();
-    expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/^confide: INVALID_ARGUMENT: nothing to audit/);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^confide: nothing to audit/);
   });
 });

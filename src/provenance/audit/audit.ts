@@ -163,7 +163,7 @@ const LINEAGE_KIND: Readonly<Record<string, AuditNodeKind>> = {
 
 function codeOf(e: unknown): string {
   const c = (e as { code?: unknown })?.code;
-  return typeof c === 'string' ? c : 'PROV_AUDIT_FAILED';
+  return typeof c === 'string' ? c : 'PROV_AUDIT_CHECK_FAILED';
 }
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : 'verification failed';
@@ -201,7 +201,7 @@ class Audit {
       this.checks.push({ ...(node === undefined ? {} : { node }), name, state: 'verified', detail });
       return true;
     } catch (e) {
-      if (e instanceof ConfideArgumentError) throw e;
+      // Whatever the evidence makes a verifier throw is a failed check, never a crashed audit.
       this.checks.push({
         ...(node === undefined ? {} : { node }),
         name,

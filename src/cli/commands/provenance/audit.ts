@@ -26,11 +26,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { ConfideArgumentError } from '../../../errors.ts';
-import type { AuditEvidence, EvidenceFile } from '../../../provenance/audit/audit.ts';
 import {
+  type AuditEvidence,
   auditEvidence,
   auditHtml,
+  type EvidenceFile,
   formatAuditReport,
   LogStore,
   ProvenanceError,
@@ -87,6 +87,17 @@ async function read(
         bytes: await readBytes(f, what, { scope: 'PROV', kind: 'json', maxBytes: limit }),
       });
   return out;
+}
+
+/** The files with distinct contents (a file named twice, e.g. by --transcripts and --log-dir, counts once). */
+function distinct(files: readonly EvidenceFile[]): EvidenceFile[] {
+  const seen = new Set<string>();
+  return files.filter((f) => {
+    const key = Buffer.from(f.bytes).toString('base64');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** JSON-lines files become one evidence item per line. */
@@ -162,8 +173,7 @@ async function fetchCheckpoint(
   tokenFile: string | undefined,
   limit?: number,
 ): Promise<EvidenceFile> {
-  if (!/^https?:\/\//.test(url))
-    throw new ConfideArgumentError('INVALID_ARGUMENT', '--server must be an http:// or https:// URL');
+  if (!/^https?:\/\//.test(url)) usage('--server must be an http:// or https:// URL');
   const token =
     tokenFile === undefined ? undefined : (await readText(tokenFile, 'token', limit, 'key')).trim();
   const target = `${url.replace(/\/+$/, '')}/v1/log/checkpoint`;
@@ -183,19 +193,20 @@ async function fetchCheckpoint(
   return { name: target, bytes };
 }
 
+/** A usage error, as the other provenance commands report them (commander: one line, exit 2). */
+let usage: (message: string) => never = (message) => {
+  throw new Error(message);
+};
+
 async function audit(flags: AuditFlags): Promise<void> {
   const limit = flags.maxInputBytes;
   const key = async (f: string) => parsePublicKeyPem(await readText(f, 'public key', limit, 'key'));
   const logKey = await key(flags.logKey);
-  if (logKey.algorithm !== 'ed25519')
-    throw new ConfideArgumentError('INVALID_ARGUMENT', "--log-key must be the log's Ed25519 public key");
+  if (logKey.algorithm !== 'ed25519') usage("--log-key must be the log's Ed25519 public key");
   const signerKeys = [logKey, ...(await Promise.all((flags.trustedKey ?? []).map(key)))];
   const witnesses = await readWitnessKeys(flags.witnessKey ?? [], limit);
   if (flags.witnessThreshold !== undefined && flags.witnessThreshold > witnesses.length)
-    throw new ConfideArgumentError(
-      'INVALID_ARGUMENT',
-      '--witness-threshold is larger than the number of --witness-key',
-    );
+    usage('--witness-threshold is larger than the number of --witness-key');
   const evidence: { -readonly [K in keyof AuditEvidence]: AuditEvidence[K] } = {
     lineage: await read(flags.lineage, 'lineage attestation', limit),
     models: await read(flags.modelSig, 'model signature', limit),
@@ -209,6 +220,8 @@ async function audit(flags: AuditFlags): Promise<void> {
       ...(evidence.checkpoints ?? []),
       await fetchCheckpoint(flags.server, flags.tokenFile, limit),
     ];
+  evidence.transcripts = distinct(evidence.transcripts ?? []);
+  evidence.checkpoints = distinct(evidence.checkpoints ?? []);
   const given = [
     evidence.lineage,
     evidence.models,
@@ -217,8 +230,7 @@ async function audit(flags: AuditFlags): Promise<void> {
     evidence.checkpoints,
   ].reduce((n: number, v) => n + (v?.length ?? 0), 0);
   if (given === 0)
-    throw new ConfideArgumentError(
-      'INVALID_ARGUMENT',
+    usage(
       'nothing to audit: give --transcripts, --lineage, --model-sig, --receipts, --checkpoint, --log-dir or --server',
     );
   const report = auditEvidence(evidence, {
@@ -268,6 +280,9 @@ export function registerAuditCommand(provenance: Command): void {
     .option('--epsilon-budget <e>', "each client's ε budget over the rounds", positive)
     .option('--json', 'print the report as JSON (every check, its result, what was not checked)')
     .option('--html <file>', 'write the report as one self-contained HTML page (the graph, details on click)')
-    .action((flags: AuditFlags) => audit(flags));
+    .action((flags: AuditFlags, cmd: Command) => {
+      usage = (message) => cmd.error(`error: ${message}`, { exitCode: 2 });
+      return audit(flags);
+    });
   addInputLimitOption(command);
 }
