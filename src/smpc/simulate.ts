@@ -10,7 +10,7 @@
  * from ChaCha20 keyed by SHA-256 of the seed ({@link seededRandomSource}). Key material never
  * does: client secrets (key pairs, self-mask seeds, Shamir coefficients), `active` identity keys
  * and envelope nonces always come from the platform CSPRNG. Every reported number except the
- * timings is nevertheless reproducible, because the protocol's outcome and message sizes depend
+ * timings (and the key and masked-vector digests of the transcript) is nevertheless reproducible, because the protocol's outcome and message sizes depend
  * only on the inputs, the graph and the dropout schedule, never on the values of the keys. (There
  * is deliberately no option to seed key generation from the simulation seed.)
  *
