@@ -13,6 +13,7 @@
 // over IPC. With `poison` set this hospital is the attacker of src/demo/poison.ts: every training
 // update is 50× over the norm bound, against its honest direction, unclipped.
 
+import { parsePublicKeyPem } from 'confide/provenance/verify';
 import { AggregationClient, encodePrio3Update, Prio3Client, quantizeWeighted } from 'confide/smpc';
 import { decodePayload, localUpdate, statisticsVector } from '../../src/demo/federated.ts';
 import { cheatingPrio3Shard, poisonedSecAggLanes, poisonedUpdate } from '../../src/demo/poison.ts';
@@ -26,7 +27,7 @@ if (typeof process.send !== 'function') {
 process.on('disconnect', () => process.exit(0));
 
 const config = await new Promise((resolve) => process.once('message', resolve));
-const { id, token, url, shard, poison, prio3, l2Bound } = config;
+const { id, token, url, shard, poison, prio3, l2Bound, serverKey } = config;
 /** How far over the norm bound the attacker goes. */
 const POISON_FACTOR = 50;
 
@@ -67,7 +68,21 @@ function prepare(round) {
   return packed.values;
 }
 
-const client = await AggregationClient.connect({ url, id, token, prepare });
+// Every round's committed transcript is checked against the server's key and what this hospital
+// sent (its masked input in the committed set, the survivors, the threshold); the verdict goes to run.mjs.
+const client = await AggregationClient.connect({
+  url,
+  id,
+  token,
+  prepare,
+  transcriptKey: parsePublicKeyPem(serverKey),
+  onEvent: (e) => {
+    if (e.type !== 'result' || e.round.transcript === undefined) return;
+    const t = e.round.transcript;
+    if (process.connected)
+      process.send({ type: 'transcript', roundId: e.round.roundId, status: t.status, code: t.code });
+  },
+});
 if (prio3) {
   const p3 = await Prio3Client.connect({ leaderUrl: prio3.leaderUrl, helperUrl: prio3.helperUrl, id, token });
   // One training round per message from run.mjs, in order.

@@ -16,13 +16,27 @@
 //
 // The server only ever sees sums: Σ n_h, Σ n_h·Δ_h per round (and Σ n, Σx, Σx² once). No hospital's
 // rows, statistics or update reach it, and a hospital killed mid-round is excluded exactly.
+//
+// Every session's transcript is committed: signed with the server's Ed25519 key, appended to its
+// log (OUT_DIR/log, a fresh RFC 9162 log with C2SP checkpoints; bundles in OUT_DIR/log/transcripts)
+// and sent to the hospitals, which check it against the masked input they sent. The server's public
+// key goes to OUT_DIR/server.pub, and signed lineage (the data set, the training run over the
+// rounds' aggregates) to OUT_DIR/lineage, for `confide provenance audit` (README).
 
 import { fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  attestEvent,
+  commitTranscript,
+  generateSigningKeyPair,
+  LogStore,
+  publicKeyToPem,
+  transcriptStatement,
+} from 'confide/provenance';
 import { dequantizeWeightedMean, prio3L2Params, quantizationParams } from 'confide/smpc';
 import { AggregationServer, Prio3AggregatorServer } from 'confide/smpc/server';
 import { datasetFromCsv } from '../../src/demo/dataset.ts';
@@ -157,6 +171,31 @@ const hospitals = split.shards.map((shard, h) => ({
 }));
 const byId = new Map(hospitals.map((h) => [h.id, h]));
 
+// ---- the server's log: its key signs every round's transcript and the log's checkpoints
+const OUT_DIR = dirname(resolve(flags.out));
+const LOG_DIR = resolve(OUT_DIR, 'log');
+mkdirSync(OUT_DIR, { recursive: true });
+rmSync(LOG_DIR, { recursive: true, force: true });
+rmSync(resolve(OUT_DIR, 'lineage'), { recursive: true, force: true });
+const serverKey = generateSigningKeyPair('ed25519');
+const serverPublicPem = publicKeyToPem(serverKey.publicKey);
+writeFileSync(resolve(OUT_DIR, 'server.pub'), serverPublicPem);
+const logStore = await LogStore.create(LOG_DIR, 'confide.example/federated-hospitals', serverKey);
+mkdirSync(resolve(LOG_DIR, 'transcripts'));
+const sha256Hex = (bytes) => createHash('sha256').update(bytes).digest('hex');
+/** SHA-256 of 32-bit lanes, little-endian (the machine's order, little-endian wherever Node runs). */
+const laneHex = (lanes) => sha256Hex(Buffer.from(lanes.buffer, lanes.byteOffset, lanes.byteLength));
+/** The hospitals' verdicts on each session's transcript, by round id. */
+const transcriptChecks = new Map();
+async function commit(transcript) {
+  const bundle = await commitTranscript(logStore, transcriptStatement(transcript), serverKey);
+  writeFileSync(
+    resolve(LOG_DIR, 'transcripts', `${transcript.roundId}.json`),
+    `${JSON.stringify(bundle, null, 2)}\n`,
+  );
+  return JSON.stringify(bundle);
+}
+
 // ---- the server, with the kill switch on its events
 let currentRound = 0;
 /** Hospitals whose update the clip bound changed, by round id (they report it; monitoring only). */
@@ -220,6 +259,11 @@ for (const h of hospitals) {
   });
   h.child.on('message', (m) => {
     if (m?.type === 'prepared' && m.kind === 'train' && m.clipped) clippedIn.get(m.roundId)?.add(h.id);
+    if (m?.type === 'transcript') {
+      const list = transcriptChecks.get(m.roundId) ?? [];
+      list.push({ id: h.id, status: m.status, ...(m.code ? { code: m.code } : {}) });
+      transcriptChecks.set(m.roundId, list);
+    }
   });
   h.child.on('message', (m) => {
     if (m?.type === 'prio3-result') prio3Results.get(m.round)?.set(h.id, m.yourReport);
@@ -231,6 +275,7 @@ for (const h of hospitals) {
     shard: h.shard,
     poison: h.id === poisoner,
     l2Bound: L2_BOUND,
+    serverKey: serverPublicPem,
     prio3: prio3 === null ? null : { leaderUrl: prio3.leader.url, helperUrl: prio3.helper.url },
   });
 }
@@ -243,6 +288,8 @@ log(
 );
 
 const perRound = [];
+/** The released aggregates (round id, SHA-256 of the lanes little-endian), the training run's inputs. */
+const aggregates = [];
 const alive = () => hospitals.filter((h) => h.child && !h.killed && !h.exited).length;
 
 /** Runs one logical round, retrying a clean abort with a fresh round id. */
@@ -259,6 +306,7 @@ async function secureRound(label, round, payload, vectorLength) {
       minClients: MIN_CLIENTS,
       stageTimeoutMs: STAGE_TIMEOUT_MS,
       payload,
+      commitTranscript: commit,
     });
     const entry = {
       round,
@@ -279,7 +327,10 @@ async function secureRound(label, round, payload, vectorLength) {
       stageTimesMs: result.stageTimesMs,
     };
     perRound.push(entry);
-    if (result.status === 'completed' && result.sum) return { sum: result.sum, entry };
+    if (result.status === 'completed' && result.sum) {
+      aggregates.push({ roundId, digest: laneHex(result.sum) });
+      return { sum: result.sum, entry };
+    }
     log(`round ${round} attempt ${attempt} aborted (${JSON.stringify(result.abort)}); retrying`);
     if (alive() < MIN_CLIENTS) break;
     await server.waitForClients(alive(), 30_000);
@@ -350,7 +401,42 @@ async function prio3Round(round, model) {
 
 const globalAccuracy = accuracy(global, split.test);
 mkdirSync(dirname(resolve(flags.out)), { recursive: true });
-writeFileSync(resolve(flags.out), `${JSON.stringify(global, null, 2)}\n`);
+const modelBytes = `${JSON.stringify(global, null, 2)}\n`;
+writeFileSync(resolve(flags.out), modelBytes);
+
+// ---- lineage: the data set, and the training run over the rounds' released aggregates
+mkdirSync(resolve(OUT_DIR, 'lineage'));
+const datasetAttestation = await attestEvent(
+  {
+    event: 'dataset-snapshot',
+    outputs: [{ name: 'breast-cancer-wisconsin.csv', digest: sha256Hex(readFileSync(DATA)) }],
+  },
+  serverKey,
+);
+writeFileSync(
+  resolve(OUT_DIR, 'lineage', '1-dataset.intoto.json'),
+  JSON.stringify(datasetAttestation.envelope),
+);
+const trainingAttestation = await attestEvent(
+  {
+    event: 'training-run',
+    outputs: [{ name: basename(flags.out), digest: sha256Hex(modelBytes) }],
+    inputs: [
+      {
+        name: 'breast-cancer-wisconsin.csv',
+        digest: sha256Hex(readFileSync(DATA)),
+        attestation: datasetAttestation.digest,
+      },
+      ...aggregates.map((a) => ({ name: `aggregate:${a.roundId}`, digest: a.digest })),
+    ],
+    parameters: { rounds, algorithm: 'FedAvg' },
+  },
+  serverKey,
+);
+writeFileSync(
+  resolve(OUT_DIR, 'lineage', '2-training.intoto.json'),
+  JSON.stringify(trainingAttestation.envelope),
+);
 await server.close();
 if (prio3 !== null) await Promise.all([prio3.leader.close(), prio3.helper.close()]);
 await Promise.all(
@@ -381,6 +467,12 @@ const report = {
   settings: { ...settings, minClients: MIN_CLIENTS, pooledRows },
   perRound,
   modelPath: resolve(flags.out),
+  transcripts: {
+    log: LOG_DIR,
+    entries: logStore.log.size,
+    checks: Object.fromEntries(transcriptChecks),
+    allVerified: [...transcriptChecks.values()].every((list) => list.every((c) => c.status === 'verified')),
+  },
   timingsMs: { total: totalMs, startup: startupMs, centralTraining: centralMs },
 };
 
@@ -423,5 +515,13 @@ if (flags.json) {
   }
   log(
     `model written to ${resolve(flags.out)} (confide/linear-model@1); total ${(totalMs / 1000).toFixed(1)} s`,
+  );
+  const checks = [...transcriptChecks.values()].flat();
+  log(
+    `transcripts: ${logStore.log.size} committed to ${LOG_DIR}; ${checks.filter((c) => c.status === 'verified').length} of ${checks.length} hospital checks verified` +
+      `${report.transcripts.allVerified ? '' : ` (NOT all: ${JSON.stringify(checks.filter((c) => c.status !== 'verified'))})`}`,
+  );
+  log(
+    `audit: npx confide provenance audit --log-key ${resolve(OUT_DIR, 'server.pub')} --log-dir ${LOG_DIR} --lineage ${resolve(OUT_DIR, 'lineage')}`,
   );
 }

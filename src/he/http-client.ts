@@ -23,6 +23,9 @@
  */
 
 import { type ConfideErrorCode, HeError, isConfideError } from '../errors.ts';
+import type { PublicKey } from '../provenance/common/keys.ts';
+import type { InferenceReceipt } from '../provenance/receipt/statement.ts';
+import type { VerifiedReceipt } from '../provenance/receipt/verify.ts';
 import type { ModelInterface, WeightBounds } from './model.ts';
 
 /** Options of {@link InferenceHttpClient}. */
@@ -47,6 +50,25 @@ export interface InferenceHttpClientOptions {
   readonly maxResponseBytes?: number;
   /** Aborts every request of this client when it fires (combined with the deadline). */
   readonly signal?: AbortSignal;
+  /**
+   * Require and verify a signed receipt with every scoring result (`he serve --receipt-key`):
+   * its signature by `serverKey`, its subjects against the bytes sent and received, its inclusion in
+   * the server's log, and the consistency of that log with the newest checkpoint this client holds
+   * (`checkpoint` to start from one kept earlier). A failure throws the verifier's
+   * `VerificationError` (`PROV_*` codes; `PROV_LOG_CONSISTENCY_INVALID` for a server showing
+   * another history).
+   */
+  readonly receipts?: ReceiptCheckOptions;
+}
+
+/** {@link InferenceHttpClientOptions.receipts}. */
+export interface ReceiptCheckOptions {
+  /** The server's receipt public key (Ed25519). */
+  readonly serverKey: PublicKey;
+  /** The newest checkpoint of the server's log already held (C2SP signed note text). */
+  readonly checkpoint?: string;
+  /** The expected log origin (default: the one receipts name). */
+  readonly origin?: string;
 }
 
 /** Default per-request deadline of {@link InferenceHttpClient}, in milliseconds. */
@@ -76,6 +98,9 @@ export interface ScoreResponse {
   readonly result: Uint8Array;
   /** SHA-256 (hex) of the model that scored the batch, from the `confide-model-digest` header. */
   readonly modelDigest: string;
+  /** With `receipts`: the receipt as received (keep it) and what its verification established. */
+  readonly receipt?: InferenceReceipt;
+  readonly verifiedReceipt?: VerifiedReceipt;
 }
 
 /** An error answer of the inference server (or the failure to get one). */
@@ -206,6 +231,10 @@ export class InferenceHttpClient {
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #signal: AbortSignal | undefined;
+  readonly #receipts: ReceiptCheckOptions | undefined;
+  #checkpoint: string | undefined;
+  /** Receipt checks one at a time, so the held checkpoint only moves forward. */
+  #receiptChain: Promise<unknown> = Promise.resolve();
 
   /**
    * @throws {@link HeError} `INVALID_ARGUMENT` for a base URL that is not http(s), or a
@@ -239,6 +268,28 @@ export class InferenceHttpClient {
       throw new HeError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
     }
     this.#signal = options.signal;
+    const receipts = options.receipts;
+    if (receipts !== undefined) {
+      if (
+        typeof receipts !== 'object' ||
+        receipts === null ||
+        receipts.serverKey?.algorithm !== 'ed25519' ||
+        !(receipts.serverKey.bytes instanceof Uint8Array) ||
+        (receipts.checkpoint !== undefined && typeof receipts.checkpoint !== 'string')
+      ) {
+        throw new HeError(
+          'INVALID_ARGUMENT',
+          "receipts must be { serverKey: the server's Ed25519 receipt PublicKey, checkpoint?: string }",
+        );
+      }
+      this.#receipts = receipts;
+      this.#checkpoint = receipts.checkpoint;
+    }
+  }
+
+  /** The newest verified checkpoint of the server's receipt log this client holds (with `receipts`). */
+  get checkpoint(): string | undefined {
+    return this.#checkpoint;
   }
 
   /**
@@ -356,20 +407,125 @@ export class InferenceHttpClient {
     }
     const path = `v1/models/${encodeURIComponent(modelId)}/score?keySet=${encodeURIComponent(keySetId)}`;
     const what = `scoring with model "${modelId}"`;
-    return this.#exchange(path, { method: 'POST', body: batch }, what, Infinity, async (response) => {
-      const modelDigest = response.headers.get('confide-model-digest');
-      if (modelDigest === null || !/^[0-9a-f]{64}$/.test(modelDigest)) {
-        await response.body?.cancel().catch(() => undefined);
-        throw invalid('the server did not say which model scored the batch', response.status);
-      }
-      const result = await readCapped(
-        response,
-        this.#maxResponseBytes,
-        what,
-        'raise maxResponseBytes if the model really has that many outputs',
+    const answer = await this.#exchange(
+      path,
+      { method: 'POST', body: batch },
+      what,
+      Infinity,
+      async (response) => {
+        const modelDigest = response.headers.get('confide-model-digest');
+        if (modelDigest === null || !/^[0-9a-f]{64}$/.test(modelDigest)) {
+          await response.body?.cancel().catch(() => undefined);
+          throw invalid('the server did not say which model scored the batch', response.status);
+        }
+        const result = await readCapped(
+          response,
+          this.#maxResponseBytes,
+          what,
+          'raise maxResponseBytes if the model really has that many outputs',
+        );
+        return {
+          result,
+          modelDigest,
+          header: response.headers.get('confide-receipt'),
+          status: response.status,
+        };
+      },
+    );
+    const { result, modelDigest } = answer;
+    if (this.#receipts === undefined) return { result, modelDigest };
+    return this.#checkReceipt(answer.header, batch, result, modelDigest, answer.status);
+  }
+
+  /** Verifies a receipt (module notes of `receipt/verify.ts`), fetching a consistency proof when needed. */
+  async #checkReceipt(
+    header: string | null,
+    batch: Uint8Array,
+    result: Uint8Array,
+    modelDigest: string,
+    status: number,
+  ): Promise<ScoreResponse> {
+    const trust = this.#receipts as ReceiptCheckOptions;
+    const provenance = await import('../provenance/verify.ts');
+    if (header === null || header.length > 1 << 20) {
+      throw new provenance.VerificationError(
+        'PROV_RECEIPT_MALFORMED',
+        `the server sent no receipt with the result (HTTP ${status}): is it started with --receipt-key?`,
       );
-      return { result, modelDigest };
-    });
+    }
+    let receipt: InferenceReceipt;
+    try {
+      const bytes = Uint8Array.from(atob(header), (c) => c.charCodeAt(0));
+      receipt = provenance.parseReceipt(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch (error) {
+      if (isConfideError(error)) throw error;
+      throw new provenance.VerificationError(
+        'PROV_RECEIPT_MALFORMED',
+        'the receipt header is not base64 of UTF-8 JSON',
+      );
+    }
+    const run = async (): Promise<ScoreResponse> => {
+      const held = this.#checkpoint;
+      let consistencyProof: readonly string[] | undefined;
+      if (held !== undefined) {
+        const oldSize = provenance.parseCheckpoint(provenance.parseNote(held).text).size;
+        const newSize = receipt.proof.treeSize;
+        if (oldSize !== newSize) {
+          const [from, size] = oldSize < newSize ? [oldSize, newSize] : [newSize, oldSize];
+          try {
+            consistencyProof = await this.#consistency(from, size);
+          } catch (error) {
+            if (!isConfideError(error) || error.code !== 'PROV_LOG_RANGE') throw error;
+            // A log that never signed one of the two sizes cannot be the history this client saw.
+            throw new provenance.VerificationError(
+              'PROV_LOG_CONSISTENCY_INVALID',
+              `the server cannot prove that its log of ${newSize} entries and the checkpoint of ${oldSize} held here are one history: it never signed one of them`,
+            );
+          }
+        }
+      }
+      const verifiedReceipt = provenance.verifyReceipt(
+        receipt,
+        { publicKey: trust.serverKey, ...(trust.origin === undefined ? {} : { origin: trust.origin }) },
+        {
+          batch,
+          result,
+          ...(held === undefined
+            ? {}
+            : { previousCheckpoint: held, consistencyProof: consistencyProof ?? [] }),
+        },
+      );
+      if (verifiedReceipt.predicate.model.digest !== modelDigest) {
+        throw new provenance.VerificationError(
+          'PROV_RECEIPT_MALFORMED',
+          'the receipt names another model digest than the confide-model-digest header',
+        );
+      }
+      this.#checkpoint = verifiedReceipt.newestCheckpoint ?? verifiedReceipt.checkpoint;
+      return { result, modelDigest, receipt, verifiedReceipt };
+    };
+    const next = this.#receiptChain.then(run, run);
+    this.#receiptChain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The consistency proof (hex hashes) from `from` entries to the checkpoint of `size`. */
+  async #consistency(from: number, size: number): Promise<readonly string[]> {
+    const what = 'fetching a consistency proof of the receipt log (GET /v1/log/proof/consistency)';
+    return this.#exchange(
+      `v1/log/proof/consistency?from=${from}&size=${size}`,
+      { method: 'GET' },
+      what,
+      JSON_TIMEOUT_MS,
+      async (response) => {
+        const proof = await this.#json(response, what);
+        const hashes = (proof.consistency as { hashes?: unknown } | undefined)?.hashes;
+        if (!Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string')) {
+          throw invalid('the server did not answer a consistency proof', response.status);
+        }
+        return hashes as string[];
+      },
+    );
   }
 
   /** The models the server serves, without weights. */

@@ -32,6 +32,7 @@ export {
   InferenceHttpClient,
   type InferenceHttpClientOptions,
   InferenceHttpError,
+  type ReceiptCheckOptions,
   type ScoreResponse,
   type ServedModelDescription,
 } from './http-client.ts';

@@ -82,7 +82,11 @@ export type ProvenanceErrorCode =
   /** A log index or tree size outside the log. */
   | 'PROV_LOG_RANGE'
   /** Text given to the note signer cannot be signed as a C2SP note (no final newline, blank line, control character). */
-  | 'PROV_NOTE_INVALID';
+  | 'PROV_NOTE_INVALID'
+  /** A witness refused a checkpoint: it does not extend the history the witness already cosigned (a fork). */
+  | 'PROV_WITNESS_REFUSED'
+  /** A witness was asked to cosign from a size it does not hold (C2SP tlog-witness: 409). */
+  | 'PROV_WITNESS_CONFLICT';
 
 /**
  * Codes of {@link VerificationError}; each names the verification step that failed, in the order
@@ -204,7 +208,36 @@ export type VerificationErrorCode =
   /** No signature line on the checkpoint verifies with the log's note key. */
   | 'PROV_CHECKPOINT_SIGNATURE_INVALID'
   /** A log proof file is not well formed, or does not match its checkpoint (origin, size, entry). */
-  | 'PROV_LOG_PROOF_MALFORMED';
+  | 'PROV_LOG_PROOF_MALFORMED'
+  // Round transcripts (`transcript/`):
+  /** A round transcript is not a well-formed transcript statement (or its signature does not verify). */
+  | 'PROV_TRANSCRIPT_MALFORMED'
+  /** The server sent no transcript for a round the client took part in. */
+  | 'PROV_TRANSCRIPT_MISSING'
+  /** A round transcript is about another round or session than the one the client took part in. */
+  | 'PROV_TRANSCRIPT_ROUND_MISMATCH'
+  /** The client's own masked input is not in the committed set: the server dropped it silently. */
+  | 'PROV_TRANSCRIPT_INPUT_MISSING'
+  /** The committed survivor sets break the threshold or DP floor, or differ from what the client was told. */
+  | 'PROV_TRANSCRIPT_SURVIVORS_INVALID'
+  /** The aggregate the client was told does not match the committed aggregate digest. */
+  | 'PROV_TRANSCRIPT_AGGREGATE_MISMATCH'
+  /** A client's ε ledger over the logged transcripts exceeds its budget, or the transcripts repeat a round. */
+  | 'PROV_LEDGER_INVALID'
+  // Audit (`audit/`):
+  /** A digest link of the audit graph (dataset → rounds → model → predictions) does not hold. */
+  | 'PROV_AUDIT_LINK_BROKEN'
+  /** An audit check failed with an error that carries no code (e.g. from a caller-supplied receipt verifier). */
+  | 'PROV_AUDIT_CHECK_FAILED'
+  // Inference receipts (`receipt/verify.ts`) and witnesses (`witness/`):
+  /** A receipt is not a well-formed `confide.inference-receipt/v1` (JSON shape, predicate fields). */
+  | 'PROV_RECEIPT_MALFORMED'
+  /** A receipt's subjects are not the SHA-256 of the bytes actually sent and received. */
+  | 'PROV_RECEIPT_SUBJECT_MISMATCH'
+  /** A witness cosignature by a trusted witness key does not verify (C2SP tlog-cosignature). */
+  | 'PROV_COSIGNATURE_INVALID'
+  /** Fewer distinct trusted witnesses cosigned the checkpoint than the k-of-n policy requires. */
+  | 'PROV_WITNESS_THRESHOLD_NOT_MET';
 
 /** How one file compared with the signed manifest. */
 export type FileStatus = 'ok' | 'modified' | 'extra' | 'missing' | 'renamed';

@@ -101,3 +101,13 @@ export {
   signModel,
   signModelManifest,
 } from './model-signing/sign.ts';
+export { ReceiptLog } from './receipt/log.ts';
+export { type ReceiptFacts, receiptStatement, signReceipt } from './receipt/sign.ts';
+export { commitTranscript, signTranscript } from './transcript/sign.ts';
+export {
+  createWitnessServer,
+  httpConsistencySource,
+  type WitnessServer,
+  type WitnessServerOptions,
+} from './witness/server.ts';
+export { type ConsistencySource, Witness } from './witness/witness.ts';

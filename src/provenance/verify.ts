@@ -11,7 +11,8 @@
  * {@link ModelVerificationReport}; and {@link hashModelBytes}; signed lineage graphs against a
  * policy ({@link verifyLineage}, and {@link checkLineageFiles} with a digest function the caller
  * supplies); the local log's proofs and checkpoints ({@link verifyLogProof},
- * {@link verifyCheckpoint}, {@link verifyInclusion}, {@link verifyConsistency}); the key, DSSE and
+ * {@link verifyCheckpoint}, {@link verifyInclusion}, {@link verifyConsistency}); inference receipts
+ * ({@link verifyReceipt}) and witness cosignatures, k of n ({@link verifyWitnessedCheckpoint}); the key, DSSE and
  * canonical-JSON helpers those need. Conclusions and codes are those of the same functions in
  * `confide/provenance` (they are the same functions).
  *
@@ -27,6 +28,22 @@
  */
 
 export { ConfideError, isConfideError } from '../errors.ts';
+export {
+  type AuditCheck,
+  type AuditEdge,
+  type AuditEvidence,
+  type AuditNode,
+  type AuditNodeKind,
+  type AuditReceipt,
+  type AuditReport,
+  type AuditState,
+  type AuditTrust,
+  auditEvidence,
+  type EvidenceFile,
+  formatAuditReport,
+  receiptOf,
+} from './audit/audit.ts';
+export { auditHtml } from './audit/html.ts';
 export {
   assertEnvelope,
   type DsseEnvelope,
@@ -124,10 +141,12 @@ export {
   verifyLogProofReport,
 } from './log/report.ts';
 export {
+  type CheckpointConsistency,
   type LogProof,
   type LogProofResult,
   parseLogProof,
   type VerifyLogProofOptions,
+  verifyCheckpointConsistency,
   verifyLogProof,
 } from './log/verify.ts';
 export {
@@ -166,3 +185,61 @@ export {
   verifyModel,
   verifyModelBundle,
 } from './model-signing/verify-model.ts';
+export {
+  type InferenceReceipt,
+  RECEIPT_PREDICATE_TYPE,
+  RECEIPT_SUBJECTS,
+  RECEIPT_TYPE,
+  type ReceiptPredicate,
+  type ReceiptStatement,
+  receiptLogEntry,
+} from './receipt/statement.ts';
+export {
+  parseReceipt,
+  type ReceiptTrust,
+  type VerifiedReceipt,
+  type VerifyReceiptOptions,
+  verifyReceipt,
+} from './receipt/verify.ts';
+export {
+  laneDigest,
+  type RoundTranscript,
+  TRANSCRIPT_PREDICATE_TYPE,
+  type TranscriptDp,
+  type TranscriptStatement,
+  transcriptPayload,
+  transcriptProblems,
+  transcriptStatement,
+  transcriptStatementProblems,
+} from './transcript/statement.ts';
+export {
+  type ClientExpectation,
+  checkLedger,
+  checkTranscriptForClient,
+  type LedgerEntry,
+  openTranscriptEnvelope,
+  parseTranscriptBundle,
+  TRANSCRIPT_BUNDLE_TYPE,
+  type TranscriptBundle,
+  type TranscriptTrust,
+  transcriptEntry,
+  transcriptLedger,
+  transcriptRuleProblems,
+  type VerifiedTranscript,
+  verifyRoundTranscript,
+  verifyTranscriptBundle,
+} from './transcript/verify.ts';
+export {
+  addSignatureLines,
+  type CosignatureVerifier,
+  cosignatureKeyId,
+  cosignatureMessage,
+  cosignatureVerifier,
+  cosignatureVerifierKey,
+  NOTE_ALG_COSIGNATURE_V1,
+  parseCosignatureVerifierKey,
+  type VerifiedCosignature,
+  verifyWitnessedCheckpoint,
+  type WitnessedCheckpoint,
+  type WitnessPolicy,
+} from './witness/cosignature.ts';

@@ -7,8 +7,9 @@
  * | `GET /readyz` | no | – | 200 when SEAL is initialised and the models are loaded, else 503 |
  * | `GET /v1/models` | yes | – | ids, digests, weight-free interfaces and weight bounds (powers of two) of the served models |
  * | `POST /v1/keys` | yes | evaluation-key container | 201 `{ keySetId, models }` (200 when already registered) |
- * | `POST /v1/models/:modelId/score?keySet=ID` | yes | encrypted-batch container | the encrypted-result container; headers `confide-model-digest`, `confide-key-set` (with `redis.queue.asyncBytes`, large uploads: 202 `{ jobId }`) |
+ * | `POST /v1/models/:modelId/score?keySet=ID` | yes | encrypted-batch container | the encrypted-result container; headers `confide-model-digest`, `confide-key-set` (and `confide-receipt` with receipts on; with `redis.queue.asyncBytes`, large uploads: 202 `{ jobId }`) |
  * | `GET /v1/jobs/:id` | yes | – | with a scoring queue only: 202 while pending, then the encrypted result (`routes/jobs.ts`) |
+ * | `GET /v1/log/checkpoint`, `GET /v1/log/proof/…` | no | – | the receipt log (only with `receipts`; `routes/log.ts`) |
  *
  * Uploads are `application/octet-stream`. What is checked, in order, for a `/v1` request: CORS
  * preflight (allowed origins only), shutting down (503), the request rate of the principal (or,
@@ -54,6 +55,7 @@ import Fastify, { type FastifyReply, type FastifyRequest, LogController } from '
 import { HeError } from '../errors.ts';
 import { type LinearModel, publishedWeightBounds, type WeightBounds, weightBounds } from '../he/model.ts';
 import { initHe, limitHeMemory } from '../he/runtime.ts';
+import { PrivateKey, ReceiptLog } from '../provenance/sign.ts';
 import { BodyAdmission, meteredBody } from './admission.ts';
 import { type Authenticator, tokenAuthenticator } from './auth.ts';
 import { InProcessBackend } from './backend.ts';
@@ -75,6 +77,7 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerInferRoutes } from './routes/infer.ts';
 import { jobsOf, registerJobRoutes } from './routes/jobs.ts';
 import { registerKeyRoutes } from './routes/keys.ts';
+import { registerLogRoutes } from './routes/log.ts';
 import { registerModelRoutes } from './routes/models.ts';
 import { errorResponse } from './status.ts';
 
@@ -141,6 +144,18 @@ function listedWeightBounds(id: string, model: LinearModel, ceiling: WeightBound
  */
 export async function createInferenceServer(options: InferenceServerOptions): Promise<InferenceServer> {
   const limits = resolveServerOptions(options);
+  const receipts = options.receipts;
+  if (
+    receipts !== undefined &&
+    (!(receipts.key instanceof PrivateKey) ||
+      receipts.key.algorithm !== 'ed25519' ||
+      !(receipts.log instanceof ReceiptLog))
+  ) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      'receipts must be { key: an Ed25519 PrivateKey, log: a ReceiptLog opened with that key }',
+    );
+  }
   const logger = loggerOptions(options.requestLog);
   let authenticate: Authenticator;
   if (options.authenticate !== undefined) authenticate = options.authenticate;
@@ -289,6 +304,7 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     ...(redisKeySets?.queued === true
       ? { jobs: jobsOf(redisKeySets, options.redis?.queue?.asyncBytes ?? Number.POSITIVE_INFINITY) }
       : {}),
+    ...(receipts === undefined ? {} : { receipts }),
   };
   registerHealthRoutes(app, context);
 
@@ -353,6 +369,26 @@ export async function createInferenceServer(options: InferenceServerOptions): Pr
     registerInferRoutes(v1, context);
     registerJobRoutes(v1, context);
   });
+  if (receipts !== undefined) {
+    // The log is public (witnesses and auditors hold no token): its own scope, limited by address.
+    await app.register(async (logScope) => {
+      if (limits.rateLimit !== false) {
+        const { max, windowMs } = limits.rateLimit;
+        await logScope.register(rateLimit, {
+          max,
+          timeWindow: windowMs,
+          hook: 'onRequest',
+          keyGenerator: (request) => `address:${request.ip}`,
+          errorResponseBuilder: (_request, context) =>
+            new HeError(
+              'HE_RATE_LIMITED',
+              `more than ${context.max} requests in ${windowMs / 1000} s from this address: retry in ${context.after}`,
+            ),
+        });
+      }
+      registerLogRoutes(logScope, receipts.log);
+    });
+  }
   await app.ready();
 
   const server: InferenceServer = {

@@ -23,6 +23,7 @@ export {
   type InferenceServerOptions,
   MODEL_ID,
   type RateLimit,
+  type ReceiptOptions,
   type ResolvedServerOptions,
   resolveServerOptions,
 } from './options.ts';

@@ -19,6 +19,7 @@
 
 import { HeError } from '../errors.ts';
 import type { LinearModel, WeightBounds } from '../he/model.ts';
+import type { PrivateKey, ReceiptLog } from '../provenance/sign.ts';
 import type { Authenticator } from './auth.ts';
 import type { ScoringBackend } from './backend.ts';
 import type { RedisServerOptions } from './redis/index.ts';
@@ -125,6 +126,19 @@ export interface InferenceServerOptions {
    * status, bytes in and out, milliseconds; never tokens or payloads. Off when absent.
    */
   readonly requestLog?: RequestLogOptions;
+  /**
+   * Sign a receipt for every scoring request and append it to a log (`routes/log.ts`): the
+   * receipt key (Ed25519; it signs the receipts and the log's checkpoints), the open log, and the
+   * model_signing root digest of each model's file by model id, when known.
+   */
+  readonly receipts?: ReceiptOptions;
+}
+
+/** {@link InferenceServerOptions.receipts}. */
+export interface ReceiptOptions {
+  readonly key: PrivateKey;
+  readonly log: ReceiptLog;
+  readonly modelSigningDigests?: Readonly<Record<string, string>>;
 }
 
 /** The options with every default filled in. */

@@ -10,7 +10,7 @@
  * from ChaCha20 keyed by SHA-256 of the seed ({@link seededRandomSource}). Key material never
  * does: client secrets (key pairs, self-mask seeds, Shamir coefficients), `active` identity keys
  * and envelope nonces always come from the platform CSPRNG. Every reported number except the
- * timings is nevertheless reproducible, because the protocol's outcome and message sizes depend
+ * timings (and the key and masked-vector digests of the transcript) is nevertheless reproducible, because the protocol's outcome and message sizes depend
  * only on the inputs, the graph and the dropout schedule, never on the values of the keys. (There
  * is deliberately no option to seed key generation from the simulation seed.)
  *
@@ -29,6 +29,7 @@ import { chacha20 } from '@noble/ciphers/chacha.js';
 import { ConfideArgumentError } from '../errors.ts';
 import { assertInteger, assertOneOf } from '../internal/assert.ts';
 import { sha256, toHex } from '../internal/bytes.ts';
+import type { RoundTranscript } from '../provenance/transcript/statement.ts';
 import { assertRoundFits, DEFAULT_MAX_ROUND_MEMORY_BYTES, estimateRoundResources } from './estimate.ts';
 import { planRound } from './planner.ts';
 import { utf8 } from './primitives/encoding.ts';
@@ -37,6 +38,7 @@ import { createRing, ringSum } from './primitives/ring.ts';
 import { generateIdentity } from './primitives/signing.ts';
 import { DEFAULT_PROFILE, GRAPH_KINDS, type GraphKind, PROFILES, type Profile } from './protocol/params.ts';
 import { DROP_POINTS, type DropPoint, runRound } from './protocol/round.ts';
+import { maskedInputDigest, transcriptOfRound } from './protocol/transcript.ts';
 import {
   InMemoryTransport,
   type InMemoryTransportOptions,
@@ -132,6 +134,13 @@ export interface SimulationResult {
    * after an abort: what a provenance attestation of the round names.
    */
   readonly aggregateDigest: string | null;
+  /**
+   * The round's transcript (`transcriptOfRound` of the server's final state): what a server
+   * commits to its log (`confide smpc simulate --log DIR`).
+   */
+  readonly transcript: RoundTranscript;
+  /** Each client's digest of the masked vector it sent (`maskedInputDigest`), by id: what it checks the transcript against. */
+  readonly sentMaskedDigests: Readonly<Record<string, string>>;
 }
 
 /**
@@ -246,10 +255,7 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
   // Long-term identities are key material: always from the CSPRNG.
   const identities =
     profile === 'active' ? new Map(ids.map((id) => [id, generateIdentity()] as const)) : undefined;
-  const net =
-    onProgress === undefined
-      ? new InMemoryTransport({ encoding })
-      : new ObservedTransport({ encoding }, onProgress, n);
+  const net = new ObservedTransport({ encoding }, onProgress, n);
   const out = await runRound({
     params: {
       roundId: `simulation-${options.seed ?? 'random'}`,
@@ -315,6 +321,8 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
     payloadBytesPerClient: payload,
     uploadRatio: maxBytes / payload,
     aggregateDigest: out.result === null ? null : toHex(sha256(laneBytes(out.result))),
+    transcript: transcriptOfRound(out.server),
+    sentMaskedDigests: Object.fromEntries(net.maskedDigests),
   };
 }
 
@@ -324,13 +332,15 @@ export async function simulateRound(options: SimulateOptions): Promise<Simulatio
  * sends the server is one tick.
  */
 class ObservedTransport extends InMemoryTransport {
-  readonly #onProgress: (event: SimulationProgress) => void;
+  readonly #onProgress: ((event: SimulationProgress) => void) | undefined;
+  /** The digest of each masked vector a client sent, as that client computes it. */
+  readonly maskedDigests = new Map<string, string>();
   readonly #clients: number;
   #phase = '';
 
   constructor(
     options: InMemoryTransportOptions,
-    onProgress: (event: SimulationProgress) => void,
+    onProgress: ((event: SimulationProgress) => void) | undefined,
     clients: number,
   ) {
     super(options);
@@ -341,15 +351,19 @@ class ObservedTransport extends InMemoryTransport {
   override send(from: string, to: string, message: unknown): void {
     super.send(from, to, message);
     if (to === SERVER_ADDRESS) {
-      this.#onProgress({ type: 'tick' });
+      const m = message as { type?: unknown; masked?: unknown } | null;
+      if (m?.type === 'masked-input' && m.masked instanceof Uint32Array)
+        this.maskedDigests.set(from, maskedInputDigest(m.masked));
+      this.#onProgress?.({ type: 'tick' });
       return;
     }
+    if (this.#onProgress === undefined) return;
     const type = (message as { type?: unknown } | null)?.type;
     if (from !== SERVER_ADDRESS || typeof type !== 'string' || !type.endsWith('-request')) return;
     const phase = type.slice(0, -'-request'.length);
     if (phase === this.#phase) return;
     this.#phase = phase;
-    this.#onProgress({ type: 'phase', phase, total: this.#clients });
+    this.#onProgress?.({ type: 'phase', phase, total: this.#clients });
   }
 }
 

@@ -26,6 +26,10 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   log: ['errors.ts', 'common'],
   'model-signing': ['errors.ts', 'common', 'pki'],
   lineage: ['errors.ts', 'common', 'model-signing'],
+  transcript: ['errors.ts', 'common', 'log', 'model-signing', 'lineage'],
+  audit: ['errors.ts', 'common', 'log', 'model-signing', 'lineage', 'transcript', 'receipt', 'witness'],
+  receipt: ['errors.ts', 'common', 'log', 'model-signing'],
+  witness: ['errors.ts', 'common', 'log', 'model-signing'],
 };
 const ENTRIES = ['index.ts', 'sign.ts', 'verify.ts'];
 /** What provenance may import from the rest of `src/` (which imports provenance only as types). */
@@ -42,7 +46,11 @@ const SIGNING = [
   'lineage/sign.ts', // signLineage, attest*
   'log/signed-log.ts', // MerkleLog and signNote (checkpoints are signed here)
   'log/store.ts', // LogStore: appends to a log on disk
+  'transcript/sign.ts', // signTranscript, commitTranscript
   'common/key-encryption.ts', // encrypts private keys for storage
+  'receipt/sign.ts', // signReceipt
+  'receipt/log.ts', // ReceiptLog: appends receipts to a log on disk
+  'witness/witness.ts', // Witness: cosigns checkpoints
 ];
 
 /**

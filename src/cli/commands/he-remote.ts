@@ -31,6 +31,7 @@ import {
   type ModelInterface,
   modelInterfaceDigest,
   parseModelInterface,
+  type ReceiptCheckOptions,
   type ServedModelDescription,
   type WeightBounds,
 } from '../../he/index.ts';
@@ -38,6 +39,15 @@ import { parseTokenList } from '../../server/auth.ts';
 import { createIo } from '../io.ts';
 import { safeText } from '../terminal.ts';
 import { EVALUATION_KEY_FILE, readKeyBinding, SECRET_KEY_FILE, writeKeyFolder } from './he-keys.ts';
+import {
+  addScoreReceiptOptions,
+  addScoreWitnessOptions,
+  keepReceipt,
+  type ScoreReceiptFlags,
+  type ScoreWitnessFlags,
+  scoreReceipts,
+  witnessReceipt,
+} from './he-receipts.ts';
 
 /** Reads and writes of the `he` commands report `HE_*` codes. */
 const { readBytes, readJson, readText, refuseExisting, writeAtomic } = createIo('HE');
@@ -90,12 +100,18 @@ function parseOne(text: string, source: string): string {
   return tokens[0] as string;
 }
 
-function httpClient(server: string, token: string | undefined, timeoutMs?: number): InferenceHttpClient {
+function httpClient(
+  server: string,
+  token: string | undefined,
+  timeoutMs?: number,
+  receipts?: ReceiptCheckOptions,
+): InferenceHttpClient {
   try {
     return new InferenceHttpClient({
       baseUrl: server,
       ...(token === undefined ? {} : { token }),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(receipts === undefined ? {} : { receipts }),
     });
   } catch {
     return usage(`--server must be an http(s) URL such as http://127.0.0.1:8080, got "${server}"`);
@@ -337,7 +353,7 @@ async function saveInterface(flags: InterfaceFlags): Promise<void> {
   else await writeAtomic(flags.out, text, { overwrite: flags.force === true });
 }
 
-interface ScoreFlags {
+interface ScoreFlags extends ScoreReceiptFlags, ScoreWitnessFlags {
   server?: string;
   modelId?: string;
   keys: string;
@@ -415,6 +431,7 @@ async function score(flags: ScoreFlags): Promise<void> {
   if (modelId === undefined) usage(`--model-id ID is needed (${flags.keys}/server.json names none)`);
   const token = await readToken(flags.tokenFile, maxBytes);
   checkTransport(server, token, flags.allowInsecureHttp === true);
+  const receipts = await scoreReceipts(flags);
   if (flags.server === undefined && token !== undefined) {
     say(`sending the token to ${new URL(server).host}, the server named in ${flags.keys}/server.json`);
   }
@@ -458,7 +475,7 @@ async function score(flags: ScoreFlags): Promise<void> {
       client.model,
     );
     const batch = client.encrypt(rows);
-    const http = httpClient(server, token, flags.timeoutMs);
+    const http = httpClient(server, token, flags.timeoutMs, receipts);
     const keySetId = client.keySetId;
     const register = async (why: string): Promise<void> => {
       say(why);
@@ -491,6 +508,15 @@ async function score(flags: ScoreFlags): Promise<void> {
         }
       }
     }
+    let witnessedBy: string[] | undefined;
+    if (flags.receipts !== undefined && scored.receipt !== undefined && receipts !== undefined) {
+      if (flags.witnessUrl.length > 0 || flags.witnessKey.length > 0) {
+        witnessedBy = await witnessReceipt(flags, server, scored.receipt, receipts.serverKey);
+      }
+      await keepReceipt(flags.receipts, scored.receipt);
+    } else if (flags.witnessUrl.length > 0 || flags.witnessKey.length > 0) {
+      usage('--witness-url and --witness-key go with --receipts FILE --server-key PEM');
+    }
     const { predictions, modelDigest } = client.decrypt(scored.result);
     // The digest inside the result container is the one that scored the batch.
     checkModelDigest(binding?.modelDigest, modelDigest, flags.keys, modelId, accept);
@@ -504,6 +530,17 @@ async function score(flags: ScoreFlags): Promise<void> {
       uploadBytes: batch.length,
       downloadBytes: scored.result.length,
       out: flags.out,
+      ...(scored.verifiedReceipt === undefined
+        ? {}
+        : {
+            receipt: {
+              log: scored.verifiedReceipt.origin,
+              index: scored.verifiedReceipt.index,
+              treeSize: scored.verifiedReceipt.treeSize,
+              file: flags.receipts,
+              ...(witnessedBy === undefined ? {} : { witnessedBy }),
+            },
+          }),
     };
     if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     else if (process.stderr.isTTY) say(`scored ${rows.length} rows with model "${modelId}": ${flags.out}`);
@@ -530,31 +567,33 @@ export function registerRemoteCommands(
       .action(saveInterface),
   );
   addInputLimit(
-    he
-      .command('score')
-      .description(
-        'score a CSV on a server: register the keys if needed, encrypt, upload, decrypt into predictions.csv',
-      )
-      .option('--server <url>', 'the server (default: the one DIR/server.json names)')
-      .option('--model-id <id>', 'the served model (default: the one DIR/server.json names)')
-      .requiredOption('--keys <dir>', 'folder written by he keygen (secret.key, evaluation.keys)')
-      .requiredOption('--in <file>', 'CSV with a header row (columns matched by name)')
-      .requiredOption('--out <file>', 'predictions CSV to write (the columns of he decrypt)')
-      .option('--token-file <file>', 'the bearer token (API key), one line (also: CONFIDE_TOKEN)')
-      .option(
-        '--max-retries <n>',
-        'retries of busy (503) or rate-limited (429) answers',
-        parseMaxRetries,
-        DEFAULT_MAX_RETRIES,
-      )
-      .option('--json', 'print a JSON summary')
-      .option('--allow-insecure-http', 'send the token over plain http to a host other than this machine')
-      .option('--accept-model-change', 'accept a result from other weights than the keys were made for')
-      .option(
+    addScoreWitnessOptions(
+      addScoreReceiptOptions(
+        he
+          .command('score')
+          .description(
+            'score a CSV on a server: register the keys if needed, encrypt, upload, decrypt into predictions.csv',
+          )
+          .option('--server <url>', 'the server (default: the one DIR/server.json names)')
+          .option('--model-id <id>', 'the served model (default: the one DIR/server.json names)')
+          .requiredOption('--keys <dir>', 'folder written by he keygen (secret.key, evaluation.keys)')
+          .requiredOption('--in <file>', 'CSV with a header row (columns matched by name)')
+          .requiredOption('--out <file>', 'predictions CSV to write (the columns of he decrypt)')
+          .option('--token-file <file>', 'the bearer token (API key), one line (also: CONFIDE_TOKEN)')
+          .option(
+            '--max-retries <n>',
+            'retries of busy (503) or rate-limited (429) answers',
+            parseMaxRetries,
+            DEFAULT_MAX_RETRIES,
+          )
+          .option('--json', 'print a JSON summary')
+          .option('--allow-insecure-http', 'send the token over plain http to a host other than this machine')
+          .option('--accept-model-change', 'accept a result from other weights than the keys were made for'),
+      ).option(
         '--timeout-ms <ms>',
         'deadline of each request to the server, headers and body (default 120000; listing at most 30000)',
         parseTimeoutMs,
-      )
-      .action(score),
+      ),
+    ).action(score),
   );
 }

@@ -31,12 +31,13 @@ import { integer, port } from '../flags.ts';
 import { addInputLimitOption, createIo } from '../io.ts';
 import { collectServeFeatureNames, readModelFile } from '../model-inputs.ts';
 import { addRedisOptions, type RedisFlags, redisConnectionFrom } from '../redis-flags.ts';
+import { addServeReceiptOptions, type ServeReceiptFlags, serveReceipts } from './he-receipts.ts';
 import { registerWorkerCommand } from './he-worker.ts';
 
 /** Every read and write of the `he` commands reports `HE_*` codes. */
 const { readText } = createIo('HE');
 
-interface ServeFlags extends RedisFlags {
+interface ServeFlags extends RedisFlags, ServeReceiptFlags {
   queue?: boolean;
   queueMinRows: number;
   queueChunkRows: number;
@@ -209,6 +210,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     ...(flags.logLevel === 'silent'
       ? {}
       : { requestLog: { level: flags.logLevel, destination: process.stdout } }),
+    ...(await serveReceipts(flags)),
     onUnexpectedError: (error) => {
       const message = error instanceof Error ? error.message : String(error);
       process.stderr.write(`confide: unexpected error while serving: ${message.split('\n')[0]}\n`);
@@ -411,6 +413,7 @@ export function registerServeCommand(he: Command): void {
     )
     .action(serve);
   addRedisOptions(serveCommand);
+  addServeReceiptOptions(serveCommand);
   addInputLimitOption(serveCommand);
   registerWorkerCommand(he);
 }

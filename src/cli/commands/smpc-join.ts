@@ -50,6 +50,7 @@
 import { randomInt } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
+import type { VerificationErrorCode } from '../../provenance/errors.ts';
 import {
   type AggregationClient,
   type ClientExit,
@@ -67,6 +68,7 @@ import { safeText } from '../terminal.ts';
 import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { addPrio3JoinOptions, joinPrio3, type Prio3JoinFlags } from './smpc-prio3.ts';
 import { dpNoiseStd } from './smpc-serve-output.ts';
+import { keepTranscriptEvidence, readServerKey } from './smpc-transcripts.ts';
 
 interface JoinFlags {
   maxInputBytes?: number;
@@ -91,6 +93,8 @@ interface JoinFlags {
   json?: boolean;
   retry: number;
   retryDelayMs: number;
+  serverKey?: string;
+  transcripts?: string;
 }
 
 /** Connection failures worth another try: the server is not up (yet), busy or restarting. */
@@ -162,8 +166,17 @@ async function join(flags: JoinFlags): Promise<void> {
       };
     });
   }
+  if (flags.transcripts !== undefined && flags.serverKey === undefined)
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      '--transcripts needs --server-key: the key the transcripts are checked with',
+    );
+  const transcriptKey =
+    flags.serverKey === undefined ? undefined : await readServerKey(flags.serverKey, flags.maxInputBytes);
   const { AggregationClient } = await import('../../smpc/index.ts');
   const seen: ClientRoundRecord[] = [];
+  /** Evidence writes in order, awaited before the client exits. */
+  let evidence: Promise<void> = Promise.resolve();
   let done: () => void = () => {};
   const finished = new Promise<void>((resolve) => {
     done = resolve;
@@ -203,6 +216,7 @@ async function join(flags: JoinFlags): Promise<void> {
         ...(flags.maxEpsilon === undefined ? {} : { maxEpsilon: flags.maxEpsilon }),
         ...(flags.maxDelta === undefined ? {} : { maxDelta: flags.maxDelta }),
         ...(dpHistory.length === 0 ? {} : { dpHistory }),
+        ...(transcriptKey === undefined ? {} : { transcriptKey }),
         // The pins: checked by the client's one join decision, before it sends anything.
         policy: {
           minRingBits: flags.ringBits,
@@ -257,6 +271,17 @@ async function join(flags: JoinFlags): Promise<void> {
           inRound = null;
           seen.push(e.round);
           const r = e.round;
+          const t = r.transcript;
+          if (t !== undefined) {
+            process.stderr.write(
+              `${flags.id}: ${safeText(r.roundId)} transcript ${t.status}${t.code === undefined ? '' : ` (${t.code}: ${safeText(t.message ?? '')})`}\n`,
+            );
+            const file = flags.transcripts;
+            if (file !== undefined)
+              evidence = evidence.then(() =>
+                keepTranscriptEvidence(file, { clientId: flags.id, roundId: r.roundId, ...t }),
+              );
+          }
           if (flags.json)
             process.stdout.write(
               jsonLine({ id: flags.id, ...r, sum: r.sum === null ? null : Array.from(r.sum) }),
@@ -306,6 +331,15 @@ async function join(flags: JoinFlags): Promise<void> {
     throw new SmpcError(
       'SMPC_CONNECTION_CLOSED',
       flags.retry > 0 ? `${lost} (after ${flags.retry} retries)` : lost,
+    );
+  }
+  await evidence;
+  const lie = seen.find((r) => r.transcript !== undefined && r.transcript.status !== 'verified');
+  if (lie?.transcript !== undefined) {
+    const { VerificationError } = await import('../../provenance/errors.ts');
+    throw new VerificationError(
+      (lie.transcript.code ?? 'PROV_TRANSCRIPT_MISSING') as VerificationErrorCode,
+      `the transcript of round ${safeText(lie.roundId)} does not hold: ${safeText(lie.transcript.message ?? '')}${flags.transcripts === undefined ? '' : ` (evidence in ${flags.transcripts})`}`,
     );
   }
   const missed = seen.filter((r) => !r.included);
@@ -376,6 +410,14 @@ export function registerJoinCommand(smpc: Command): void {
       'first wait before reconnecting; doubles each retry, up to 30 s',
       integer(1, 60_000),
       500,
+    )
+    .option(
+      '--server-key <file>',
+      "the server's Ed25519 public key (PEM): check every round's committed transcript",
+    )
+    .option(
+      '--transcripts <file>',
+      'append each round transcript and its check to this file (JSON lines; with --server-key)',
     )
     .option('--json', 'print one JSON object per round')
     .action((flags: JoinFlags & Prio3JoinFlags & { aggregation: string }) =>

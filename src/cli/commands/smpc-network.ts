@@ -65,6 +65,7 @@ import { basename } from 'node:path';
 import { type Command, CommanderError, Option } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import { sha256, toHex } from '../../internal/bytes.ts';
+import type { RoundTranscript } from '../../provenance/transcript/statement.ts';
 import {
   achievedEpsilon,
   DEFAULT_PROFILE,
@@ -93,6 +94,7 @@ import {
   roundFile,
   ServeSummary,
 } from './smpc-serve-output.ts';
+import { DEFAULT_SMPC_LOG_ORIGIN, transcriptCommitter } from './smpc-transcripts.ts';
 
 interface ServeFlags {
   maxInputBytes?: number;
@@ -125,6 +127,8 @@ interface ServeFlags {
   valueBits?: number;
   clip?: number;
   outputDir?: string;
+  log?: string;
+  logOrigin?: string;
   store?: string;
   epsilon?: number;
   delta?: number;
@@ -245,10 +249,10 @@ async function serve(flags: ServeFlags): Promise<void> {
   if ((flags.valueBits === undefined) !== (flags.clip === undefined)) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', '--value-bits and --clip go together');
   }
-  if (flags.attestKey !== undefined && flags.outputDir === undefined) {
+  if (flags.attestKey !== undefined && flags.outputDir === undefined && flags.log === undefined) {
     throw new ConfideArgumentError(
       'INVALID_ARGUMENT',
-      "--attest-key needs --output-dir: each round's attestation goes to DIR/ROUND.attestation.json",
+      "--attest-key needs --output-dir (each round's attestation goes to DIR/ROUND.attestation.json) or --log DIR (committed transcripts)",
     );
   }
   const clients = await readClients(flags.clients, flags.maxInputBytes);
@@ -292,7 +296,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   const refusals = refusalLog((line) => process.stderr.write(line));
   checkServePlan(flags, clients.length, payload?.length ?? 0, dp);
   // Read (and decrypted) before listening: a wrong key or password fails before any client waits.
-  const attest = await roundAttester(flags.attestKey, flags);
+  const attest = flags.outputDir === undefined ? undefined : await roundAttester(flags.attestKey, flags);
+  const commit = await transcriptCommitter(flags);
   const summary = new ServeSummary();
   // SIGINT/SIGTERM: close the server (a round in progress is aborted, its clients told), print the
   // summary, exit 0 unless a round aborted for another reason. A second signal exits at once.
@@ -366,6 +371,17 @@ async function serve(flags: ServeFlags): Promise<void> {
           shareSum: flags.shareSum ?? false,
           ...(payload === undefined ? {} : { payload }),
           ...(dp === undefined ? {} : { dp }),
+          ...(commit === undefined
+            ? {}
+            : {
+                commitTranscript: async (t: RoundTranscript) => {
+                  const bundle = await commit(t);
+                  process.stderr.write(
+                    `${safeText(t.roundId)}: transcript committed (log entry ${bundle.proof.inclusion?.index})\n`,
+                  );
+                  return JSON.stringify(bundle);
+                },
+              }),
         });
       } catch (error) {
         if (stoppedBy !== null && error instanceof SmpcError && error.code === 'SMPC_SERVER_CLOSING') break;
@@ -541,6 +557,11 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       '--attest-key <file>',
       'sign an aggregation-round lineage attestation of each round with this private key (PEM; needs --output-dir)',
     )
+    .option(
+      '--log <dir>',
+      "commit every round's signed transcript to this log and send it to the clients (with an Ed25519 --attest-key)",
+    )
+    .option('--log-origin <name>', `origin of a log --log creates (default ${DEFAULT_SMPC_LOG_ORIGIN})`)
     .option('--password-file <file>', 'password of an encrypted --attest-key (or CONFIDE_KEY_PASSWORD)')
     .option('--store <file>', 'keep the round in progress in this file (a restart aborts it cleanly)')
     .option(

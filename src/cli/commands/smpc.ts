@@ -63,6 +63,7 @@ import { addInputLimitOption } from '../io.ts';
 import { roundAttester } from './smpc-attest.ts';
 import { registerSmpcNetworkCommands } from './smpc-network.ts';
 import { createProgress } from './smpc-progress.ts';
+import { DEFAULT_SMPC_LOG_ORIGIN, transcriptCommitter } from './smpc-transcripts.ts';
 
 /** The stages `--drop-at` takes, as the report prints them. */
 const DROP_STAGES: readonly DropPoint[] = [
@@ -96,10 +97,19 @@ interface SimulateFlags {
   encoding: WireEncoding;
   attestKey?: string;
   attestation?: string;
+  log?: string;
+  logOrigin?: string;
   maxInputBytes?: number;
   passwordFile?: string;
   maxMemoryMb: number;
   unmaskWorkers: number;
+}
+
+/** What `--log` committed: the log index and how many clients checked the transcript. */
+interface CommittedTranscript {
+  readonly logIndex: number;
+  readonly file: string;
+  readonly verifiedBy: number;
 }
 
 function formatMs(ms: number): string {
@@ -137,7 +147,12 @@ export function explainCounts(r: SimulationResult): string[] {
   return lines;
 }
 
-function printText(r: SimulationResult, flags: SimulateFlags, attestation: string | undefined): void {
+function printText(
+  r: SimulationResult,
+  flags: SimulateFlags,
+  attestation: string | undefined,
+  committed: CommittedTranscript | undefined,
+): void {
   const lines = [
     `secure aggregation (SecAgg+), simulated in memory`,
     `  plan:      ${r.clients} clients, ${r.profile}, ${r.graph} graph, k = ${r.degree}, t = ${r.threshold}`,
@@ -152,6 +167,11 @@ function printText(r: SimulationResult, flags: SimulateFlags, attestation: strin
       .map(([stage, ms]) => `${stage} ${formatMs(ms)}`)
       .join(', ')}`,
     ...(attestation === undefined ? [] : [`  attested:  ${flags.attestation} (sha256 ${attestation})`]),
+    ...(committed === undefined
+      ? []
+      : [
+          `  transcript: ${committed.file} (log entry ${committed.logIndex}), verified by ${committed.verifiedBy} of ${r.clients} clients`,
+        ]),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -193,8 +213,14 @@ async function simulate(flags: SimulateFlags): Promise<void> {
       );
     }
   }
-  if ((flags.attestKey === undefined) !== (flags.attestation === undefined)) {
+  if (flags.attestation !== undefined && flags.attestKey === undefined) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', '--attest-key and --attestation go together');
+  }
+  if (flags.attestKey !== undefined && flags.attestation === undefined && flags.log === undefined) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      '--attest-key and --attestation go together (or --attest-key with --log DIR, for a committed transcript)',
+    );
   }
   // The plan's cost, checked before any file is read or any input allocated.
   const maxMemoryBytes = flags.maxMemoryMb * 1024 * 1024;
@@ -216,7 +242,8 @@ async function simulate(flags: SimulateFlags): Promise<void> {
     maxMemoryBytes,
     { shrink: 'lower --vector-length or --clients', raise: 'raise --max-memory-mb' },
   );
-  const sign = await roundAttester(flags.attestKey, flags);
+  const sign = flags.attestation === undefined ? undefined : await roundAttester(flags.attestKey, flags);
+  const commit = await transcriptCommitter(flags);
   const progress = createProgress({ label: 'simulate', total: flags.clients, quiet: flags.quiet === true });
   const pool =
     flags.unmaskWorkers === 0
@@ -261,18 +288,22 @@ async function simulate(flags: SimulateFlags): Promise<void> {
       flags.attestation,
     );
   }
+  let committed: CommittedTranscript | undefined;
+  if (commit !== undefined) committed = await commitSimulated(commit, r, flags.log as string);
   if (flags.json) {
+    const { transcript: _t, sentMaskedDigests: _d, ...rest } = r;
     const report = {
-      ...r,
+      ...rest,
       dropout: flags.dropout,
       dropAt: dropAt ?? null,
       seed: flags.seed ?? null,
       totalTimeMs,
       ...(attestation === undefined ? {} : { attestation }),
+      ...(committed === undefined ? {} : { transcript: committed }),
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
-    printText(r, flags, attestation);
+    printText(r, flags, attestation, committed);
   }
   if (r.aborted !== null) {
     const code = (SMPC_ERROR_CODES as readonly string[]).includes(r.aborted.code)
@@ -281,6 +312,49 @@ async function simulate(flags: SimulateFlags): Promise<void> {
     throw new SmpcError(code, `the simulated round aborted: ${r.aborted.reason}`);
   }
   if (!r.exact) throw new SmpcError('SMPC_AGGREGATE_INVALID', 'the unmasked aggregate is not exact');
+}
+
+/**
+ * Commits the simulated round's transcript and has every simulated client check it against the
+ * masked vector it sent, as a client over the network would.
+ *
+ * @throws {VerificationError} the first client's failed check (a bug: the simulated server is honest).
+ */
+async function commitSimulated(
+  commit: NonNullable<Awaited<ReturnType<typeof transcriptCommitter>>>,
+  r: SimulationResult,
+  logDir: string,
+): Promise<CommittedTranscript> {
+  // A log holds many simulated rounds: each gets its own id (time and 32 random bits).
+  const { randomBytes } = await import('node:crypto');
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  const transcript = { ...r.transcript, roundId: `sim-${stamp}-${randomBytes(4).toString('hex')}` };
+  const bundle = await commit(transcript);
+  const { verifyRoundTranscript } = await import('../../provenance/index.ts');
+  const { parseNoteVerifierKey } = await import('../../provenance/log/checkpoint.ts');
+  const { readFile } = await import('node:fs/promises');
+  const config = JSON.parse(await readFile(`${logDir}/log.json`, 'utf8')) as { verifierKey: string };
+  const publicKey = parseNoteVerifierKey(config.verifierKey).publicKey;
+  let verifiedBy = 0;
+  for (const c of transcript.cohort) {
+    const sent = r.sentMaskedDigests[c.id];
+    verifyRoundTranscript(
+      bundle,
+      { publicKey },
+      {
+        clientId: c.id,
+        threshold: r.threshold,
+        ...(sent === undefined ? {} : { maskedDigest: sent }),
+        ...(r.aggregateDigest === null ? {} : { aggregateDigest: r.aggregateDigest }),
+      },
+    );
+    verifiedBy++;
+  }
+  return {
+    logIndex: bundle.proof.inclusion?.index ?? -1,
+    file: `${logDir}/transcripts/${transcript.roundId}.json`,
+    verifiedBy,
+  };
 }
 
 /** Registers `confide smpc …` on the program. */
@@ -340,6 +414,11 @@ export function registerSmpcCommands(program: Command): void {
       'sign an aggregation-round lineage attestation with this private key (PEM)',
     )
     .option('--attestation <file>', 'where to write the attestation (DSSE envelope JSON; with --attest-key)')
+    .option(
+      '--log <dir>',
+      "append the round's signed transcript to this log (created if missing; with an Ed25519 --attest-key)",
+    )
+    .option('--log-origin <name>', `origin of a log --log creates (default ${DEFAULT_SMPC_LOG_ORIGIN})`)
     .option('--password-file <file>', 'password of an encrypted --attest-key (or CONFIDE_KEY_PASSWORD)')
     .action((flags: SimulateFlags) => simulate(flags));
   addInputLimitOption(simulateCommand);

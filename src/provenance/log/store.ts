@@ -10,8 +10,11 @@
  * latest checkpoint verifies with the recorded key, and its root is the root of that many leaves
  * (`PROV_LOG_CORRUPT` otherwise, e.g. when someone rewrote `leaves`). Leaves written after the
  * latest checkpoint (a crash between the two writes) are kept and signed by the next append.
- * Checkpoints are written to a temporary file and renamed into place. One writer at a time: the
- * store takes no lock.
+ * Checkpoints are written to a temporary file, flushed and renamed into place, and leaves are
+ * flushed (`datasync`) before the checkpoint covering them is signed, so a crash leaves either the
+ * old or the new checkpoint, never a torn one; `open(dir, { repairTail: true })` drops a torn last
+ * append (leaves past the signed checkpoint that are not a whole hash). One writer at a time: the
+ * store takes no lock (`receipt/log.ts` serializes the appends of a server).
  *
  * Deliberately not here: the Merkle and note logic (`log.ts`, `merkle.ts`, `checkpoint.ts`),
  * verification of proof files (`log-verify.ts`), concurrency control, pruning.
@@ -67,6 +70,17 @@ async function readLogFile(fs: Fs, file: string, maxBytes?: number): Promise<Uin
       throw new ProvenanceError('PROV_LOG_CORRUPT', `'${file}' is larger than ${maxBytes} bytes`);
     }
     return new Uint8Array(await handle.readFile());
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `text` to `file` and flushes it to disk before returning. */
+async function writeDurably(fs: Fs, file: string, text: string): Promise<void> {
+  const handle = await fs.open(file, 'w');
+  try {
+    await handle.writeFile(text);
+    await handle.datasync();
   } finally {
     await handle.close();
   }
@@ -187,7 +201,7 @@ export class LogStore {
    * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_IO`, `PROV_LOG_CORRUPT`,
    *   `PROV_SPECIAL_FILE` (a log file that is not a regular file).
    */
-  static async open(dir: string): Promise<LogStore> {
+  static async open(dir: string, options: { readonly repairTail?: boolean } = {}): Promise<LogStore> {
     const { fs, path } = await load();
     let config: unknown;
     try {
@@ -218,8 +232,17 @@ export class LogStore {
       if (cause instanceof ProvenanceError) throw cause;
       throw ioError(`cannot read the log in '${dir}'`, cause);
     }
-    if (raw.length % HASH_SIZE !== 0)
-      corrupt(`'${dir}/leaves' is not a whole number of 32-byte hashes (truncated?)`);
+    if (raw.length % HASH_SIZE !== 0) {
+      if (options.repairTail !== true)
+        corrupt(`'${dir}/leaves' is not a whole number of 32-byte hashes (truncated?)`);
+      // A crash tore the last append: those leaves were never signed nor handed out; drop them.
+      raw = raw.subarray(0, raw.length - (raw.length % HASH_SIZE));
+      try {
+        await fs.truncate(path.join(dir, 'leaves'), raw.length);
+      } catch (cause) {
+        throw ioError(`cannot repair '${dir}/leaves'`, cause);
+      }
+    }
     const leaves: Uint8Array[] = [];
     for (let i = 0; i < raw.length; i += HASH_SIZE) leaves.push(raw.slice(i, i + HASH_SIZE));
     const log = new MerkleLog(c.origin, leaves);
@@ -244,8 +267,10 @@ export class LogStore {
     const path = this.#path;
     const tmp = path.join(this.dir, `.checkpoint.${process.pid}.tmp`);
     try {
-      await fs.writeFile(path.join(this.dir, 'checkpoints', String(size)), note);
-      await fs.writeFile(tmp, note);
+      // Both files appear whole or not at all: written to a temporary file, flushed, renamed.
+      await writeDurably(fs, tmp, note);
+      await fs.rename(tmp, path.join(this.dir, 'checkpoints', String(size)));
+      await writeDurably(fs, tmp, note);
       await fs.rename(tmp, path.join(this.dir, 'checkpoint'));
     } catch (cause) {
       throw ioError(`cannot write the checkpoint in '${this.dir}'`, cause);
@@ -274,7 +299,14 @@ export class LogStore {
       data.set(h, i * HASH_SIZE);
     });
     try {
-      await this.#fs.appendFile(this.#path.join(this.dir, 'leaves'), data);
+      const handle = await this.#fs.open(this.#path.join(this.dir, 'leaves'), 'a');
+      try {
+        await handle.write(data);
+        // On disk before the checkpoint that covers these leaves is signed and handed out.
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
     } catch (cause) {
       throw ioError(`cannot append to '${this.dir}/leaves'`, cause);
     }

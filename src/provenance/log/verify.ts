@@ -191,3 +191,44 @@ export function verifyLogProof(
     ...(consistentWith === undefined ? {} : { consistentWith }),
   };
 }
+
+/** What {@link verifyCheckpointConsistency} established: both tree heads, smaller first. */
+export interface CheckpointConsistency {
+  readonly older: Checkpoint;
+  readonly newer: Checkpoint;
+}
+
+/**
+ * Checks that two signed checkpoints of the same log lie on one history: the smaller tree is a
+ * prefix of the larger (RFC 9162 §2.1.4.2 with `proof`, hex hashes, from the smaller size to the
+ * larger), or, at equal sizes, the roots are equal and `proof` is empty. Either argument may be the
+ * older one. This is how a client that kept a checkpoint catches a log that shows it another
+ * history (a split view, or a fork).
+ *
+ * @throws {VerificationError} checkpoint codes, `PROV_LOG_PROOF_MALFORMED` (a hash that is not 32-byte
+ *   hex), `PROV_LOG_CONSISTENCY_INVALID`.
+ * @example
+ * ```ts
+ * verifyCheckpointConsistency(kept, fresh, proof.consistency.hashes, verifier);
+ * ```
+ */
+export function verifyCheckpointConsistency(
+  first: string,
+  second: string,
+  proof: readonly string[],
+  verifier: NoteVerifier,
+): CheckpointConsistency {
+  if (!Array.isArray(proof) || !proof.every(isHex32)) bad('consistency hashes must be 32-byte hex hashes');
+  const a = verifyCheckpoint(first, verifier);
+  const b = verifyCheckpoint(second, verifier, a.origin);
+  const [older, newer] = a.size <= b.size ? [a, b] : [b, a];
+  if (!verifyConsistency(older.size, newer.size, proof.map(bytes), older.rootHash, newer.rootHash)) {
+    throw new VerificationError(
+      'PROV_LOG_CONSISTENCY_INVALID',
+      older.size === newer.size
+        ? `two checkpoints of ${older.size} entries with different roots: the log shows different histories (a split view)`
+        : `the log of ${newer.size} entries does not extend the kept checkpoint of ${older.size}: its history was rewritten or forked`,
+    );
+  }
+  return { older, newer };
+}

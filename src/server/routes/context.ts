@@ -8,7 +8,7 @@
 
 import type { FastifyRequest } from 'fastify';
 import type { WeightBounds } from '../../he/model.ts';
-import type { ResolvedServerOptions } from '../options.ts';
+import type { ReceiptOptions, ResolvedServerOptions } from '../options.ts';
 import type { KeySets } from '../registry.ts';
 
 /** One served model as `GET /v1/models` lists it: no weights. */
@@ -42,6 +42,8 @@ export interface RouteContext {
   readonly state: ServerState;
   /** True when scoring runs on this thread (the default backend), so SEAL's health is ours to report. */
   readonly scoresHere: boolean;
+  /** Receipt signing and its log, when the server signs receipts. */
+  readonly receipts?: ReceiptOptions;
   /** The authenticated principal of a `/v1` request (`HE_UNAUTHENTICATED` when there is none). */
   ownerOf(request: FastifyRequest): string;
   /** Scoring jobs (`--redis … --queue`): large uploads answered 202, polled at `GET /v1/jobs/:id`. */

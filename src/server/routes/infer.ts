@@ -2,16 +2,22 @@
  * `POST /v1/models/:modelId/score?keySet=ID`: scores an encrypted batch with a registered key
  * set and answers the encrypted-result container, with headers `confide-model-digest` and
  * `confide-key-set`; with a scoring queue, an upload of at least its `asyncBytes` is answered 202
- * `{ jobId }` instead (poll `GET /v1/jobs/:id`). Beyond `maxConcurrency` scoring requests in flight it answers 503
- * `HE_SERVER_BUSY` before reading the body.
+ * `{ jobId }` instead (poll `GET /v1/jobs/:id`; queued jobs carry no receipt). Beyond `maxConcurrency`
+ * scoring requests in flight it answers 503 `HE_SERVER_BUSY` before reading the body. With receipts
+ * on, the answer also carries `confide-receipt`: base64 of the receipt JSON
+ * (`provenance/receipt/statement.ts`), signed over the bytes received and sent and appended to the
+ * log before the answer leaves.
  *
  * @module
  */
 
 import type { FastifyInstance } from 'fastify';
 import { HeError } from '../../errors.ts';
+import { signReceipt } from '../../provenance/sign.ts';
+import { RECEIPT_TYPE, receiptLogEntry } from '../../provenance/verify.ts';
 import { toBytes } from '../http.ts';
 import type { RouteContext } from './context.ts';
+import { RECEIPT_HEADER } from './log.ts';
 
 export function registerInferRoutes(v1: FastifyInstance, context: RouteContext): void {
   const { limits, registry, state } = context;
@@ -49,6 +55,25 @@ export function registerInferRoutes(v1: FastifyInstance, context: RouteContext):
         return reply.code(202).header('location', `/v1/jobs/${jobId}`).send({ jobId, state: 'queued' });
       }
       const { result, modelDigest } = await registry.score(owner, keySet, request.params.modelId, batch);
+      const receipts = context.receipts;
+      if (receipts !== undefined) {
+        const modelSigningDigest = receipts.modelSigningDigests?.[request.params.modelId];
+        const envelope = await signReceipt(
+          {
+            batch,
+            result,
+            modelId: request.params.modelId,
+            modelDigest,
+            ...(modelSigningDigest === undefined ? {} : { modelSigningDigest }),
+            keySetId: keySet,
+            logOrigin: receipts.log.origin,
+          },
+          receipts.key,
+        );
+        const proof = await receipts.log.append(receiptLogEntry(envelope));
+        const receipt = JSON.stringify({ type: RECEIPT_TYPE, envelope, proof });
+        reply.header(RECEIPT_HEADER, Buffer.from(receipt).toString('base64'));
+      }
       return reply
         .header('confide-model-digest', modelDigest)
         .header('confide-key-set', keySet)

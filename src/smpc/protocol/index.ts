@@ -139,6 +139,7 @@ export {
   type UnmaskRecord,
 } from './server.ts';
 export { deserializeClientState, deserializeServerState, serializeState } from './state.ts';
+export { maskedInputDigest, type TranscriptContext, transcriptOfRound } from './transcript.ts';
 export {
   type Delivery,
   InMemoryTransport,

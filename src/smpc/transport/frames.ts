@@ -21,6 +21,7 @@
  * | 0x06 | `protocol` | both      | str roundId, session, then the rest of the frame: one `wire.ts` message |
  * | 0x07 | `result`   | s → c     | str roundId, session, u8 status (0 completed, 1 aborted), ids survivors, ids dropped, str abortCode, str abortReason (both empty when completed), u8 hasSum ‖ [u32 count ‖ count × u32 LE lanes] |
  * | 0x08 | `error`    | both      | str code, str message                                         |
+ * | 0x09 | `transcript` | s → c   | str roundId, session, blob bundle (UTF-8 JSON of a `confide.round-transcript/v1` bundle: the signed, logged round transcript and its inclusion proof; sent just before `result`) |
  *
  * Every frame is checked against a size limit before it is parsed, and parsing is total: any byte
  * string decodes to a well-formed {@link Frame} or throws `SMPC_FRAME_MALFORMED` /
@@ -78,6 +79,7 @@ const KINDS = {
   protocol: 0x06,
   result: 0x07,
   error: 0x08,
+  transcript: 0x09,
 } as const;
 
 /** One of the frame kinds. */
@@ -154,6 +156,14 @@ export interface ResultFrame {
   readonly sum: Uint32Array | null;
 }
 
+/** Server → client: the round's committed transcript (bundle JSON bytes, checked by the client). */
+export interface TranscriptFrame {
+  readonly kind: 'transcript';
+  readonly roundId: string;
+  readonly session: Uint8Array;
+  readonly bundle: Uint8Array;
+}
+
 /** Either way: a coded refusal (the sender usually closes the connection next). */
 export interface ErrorFrame {
   readonly kind: 'error';
@@ -170,6 +180,7 @@ export type Frame =
   | DeclineFrame
   | ProtocolFrame
   | ResultFrame
+  | TranscriptFrame
   | ErrorFrame;
 
 const encoder = new TextEncoder();
@@ -300,6 +311,10 @@ export function encodeFrame(frame: Frame): Uint8Array {
       }
       break;
     }
+    case 'transcript':
+      writeRound(w, frame.roundId, frame.session);
+      w.blob(frame.bundle, 'bundle');
+      break;
     case 'error':
       w.str(frame.code, 'code');
       w.str(truncate(frame.message, MAX_STRING_BYTES / 4), 'message');
@@ -457,6 +472,14 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeFrameOptions = {})
       };
       break;
     }
+    case 'transcript':
+      frame = {
+        kind,
+        roundId: r.str('roundId', 1),
+        session: r.take(SESSION_TAG_LENGTH, 'session'),
+        bundle: r.blob('bundle'),
+      };
+      break;
     case 'error':
       frame = { kind, code: r.str('code', 1), message: r.str('message') };
       break;

@@ -21,9 +21,11 @@ import { ConfideArgumentError } from '../../errors.ts';
 import { achievedEpsilon } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
 import { planCohort } from '../planner.ts';
+import { toHex } from '../primitives/encoding.ts';
 import { randomBytes } from '../primitives/random.ts';
 import { createServer, pendingSenders, type ServerState, serverStep } from '../protocol/server.ts';
 import { serializeState } from '../protocol/state.ts';
+import { transcriptOfRound } from '../protocol/transcript.ts';
 import type { UnmaskRunner } from '../protocol/unmask.ts';
 import { encodeMessage } from '../protocol/wire.ts';
 import { encodeFrame, payloadDigest, protocolRoundId, SESSION_TAG_LENGTH } from './frames.ts';
@@ -472,6 +474,7 @@ export class RoundSession<C> {
       protocolTimeMs: 0,
       epsilon: completed && dp !== null ? achievedEpsilon(dp, [survivors.length]) : null,
     };
+    const transcript = await this.#commitTranscript(state, result.epsilon);
     const frame = encodeFrame({
       kind: 'result',
       roundId: this.roundId,
@@ -484,7 +487,9 @@ export class RoundSession<C> {
     });
     for (const [id, c] of this.#announced) {
       const conn = this.#members.get(id) ?? c;
-      if (!this.#gone.has(id)) this.#send(conn, frame);
+      if (this.#gone.has(id)) continue;
+      if (transcript !== null) this.#send(conn, transcript);
+      this.#send(conn, frame);
     }
     this.#host.onFinished();
     if (clearStore) await this.#host.store.clear().catch(() => {});
@@ -499,6 +504,39 @@ export class RoundSession<C> {
       this.#host.onEvent({ type: 'round-aborted', roundId: this.roundId, code: abort?.code ?? '', reason });
     }
     this.#finish({ ...result, bytesOut: this.#bytesOut, protocolTimeMs: this.#protocolTimeMs });
+  }
+
+  /** The transcript frame of a finished session, or null (no committer, nothing ran, it failed). */
+  async #commitTranscript(state: ServerState | null, epsilon: number | null): Promise<Uint8Array | null> {
+    const commit = this.#o.commitTranscript;
+    if (commit === null || state === null || (state.stage !== 'done' && state.stage !== 'aborted'))
+      return null;
+    const dp = this.#o.dp;
+    try {
+      const bundle = await commit(
+        transcriptOfRound(state, {
+          roundId: this.roundId,
+          session: this.session,
+          dp:
+            dp === null
+              ? null
+              : {
+                  planEpsilon: dp.epsilon,
+                  delta: dp.delta,
+                  rounds: dp.rounds,
+                  minSurvivors: dp.minSurvivors,
+                  epsilonSpent: epsilon ?? 0,
+                  deltaSpent: epsilon === null ? 0 : dp.delta,
+                },
+          annotations: { payloadDigest: toHex(this.#digest) },
+        }),
+      );
+      const bytes = typeof bundle === 'string' ? new TextEncoder().encode(bundle) : bundle;
+      return encodeFrame({ kind: 'transcript', roundId: this.roundId, session: this.session, bundle: bytes });
+    } catch {
+      // The clients get no transcript and flag the round (PROV_TRANSCRIPT_MISSING).
+      return null;
+    }
   }
 
   #send(conn: C, bytes: Uint8Array): void {

@@ -12,6 +12,7 @@
 
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertInteger, assertOneOf, assertString } from '../../internal/assert.ts';
+import type { RoundTranscript } from '../../provenance/transcript/statement.ts';
 import { type DpPlan, validateDpPlan } from '../dp.ts';
 import { assertRoundFits, estimateRoundResources } from '../estimate.ts';
 import { MIN_COHORT } from '../planner.ts';
@@ -150,7 +151,17 @@ export interface AggregationRoundOptions {
    * aborts with a code a single client causes (`retry.ts`); default 2, at most 9, 0 to disable.
    */
   readonly maxRetries?: number;
+  /**
+   * Commits each session's transcript (`transcriptOfRound`, built by the server when the session
+   * ends) and returns the bundle to send the clients (a `confide.round-transcript/v1` bundle, as
+   * JSON text or its UTF-8 bytes), e.g. `commitTranscript` of `confide/provenance` into a log. It
+   * runs before the result is sent; if it throws, the clients get no transcript (and flag it).
+   */
+  readonly commitTranscript?: TranscriptCommitter;
 }
+
+/** Signs and logs a round transcript; resolves with the bundle sent to the clients. */
+export type TranscriptCommitter = (transcript: RoundTranscript) => Promise<Uint8Array | string>;
 
 /** The outcome of a round. */
 export interface RoundResult {
@@ -217,8 +228,9 @@ export interface ServerLimits {
 
 /** `runRound`'s options, checked and with defaults, for one session. */
 export type SessionOptions = Required<
-  Omit<AggregationRoundOptions, 'payload' | 'dp' | 'prg' | 'maxRetries'>
+  Omit<AggregationRoundOptions, 'payload' | 'dp' | 'prg' | 'maxRetries' | 'commitTranscript'>
 > & {
+  readonly commitTranscript: TranscriptCommitter | null;
   readonly prg: PrgAlgorithm;
   /** The round's distributed-DP plan, validated, or null. */
   readonly dp: DpPlan | null;
@@ -246,6 +258,9 @@ export function checkRoundOptions(options: AggregationRoundOptions, limits: Serv
   };
   if (options.payload !== undefined) assertBytes(options.payload, 'payload');
   const dp = options.dp === undefined ? null : checkDpPlan(options.dp, options);
+  if (options.commitTranscript !== undefined && typeof options.commitTranscript !== 'function') {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'commitTranscript must be a function');
+  }
   if (options.shareSum !== undefined && typeof options.shareSum !== 'boolean') {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'shareSum must be a boolean');
   }
@@ -284,6 +299,7 @@ export function checkRoundOptions(options: AggregationRoundOptions, limits: Serv
     shareSum: options.shareSum ?? false,
     prg: assertOneOf(options.prg ?? 'aes-256-ctr', 'prg', PRG_ALGORITHMS),
     dp,
+    commitTranscript: options.commitTranscript ?? null,
   };
 }
 

@@ -46,6 +46,7 @@
 
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertString } from '../../internal/assert.ts';
+import type { PublicKey } from '../../provenance/common/keys.ts';
 import { type DpPlan, validateDpPlan } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
 import { IDENTITY_KEY_LENGTH } from '../primitives/signing.ts';
@@ -72,6 +73,14 @@ import {
   sameSession,
 } from './frames.ts';
 import { type PriorSession, parseRetryRoundId } from './retry.ts';
+import {
+  assertTranscriptKey,
+  type ClientTranscriptCheck,
+  checkClientTranscript,
+  newTranscriptWitness,
+  type TranscriptWitness,
+  witnessMessage,
+} from './transcript-check.ts';
 
 /** What a client is told about a round before it decides to join. */
 export interface RoundAnnouncement {
@@ -104,6 +113,8 @@ export interface ClientRoundRecord {
   readonly included: boolean;
   /** Milliseconds this client spent inside its state machine (key agreement, sharing, masking). */
   readonly protocolTimeMs: number;
+  /** With `transcriptKey`: what the client concluded about the round's committed transcript. */
+  readonly transcript?: ClientTranscriptCheck;
 }
 
 /** Progress of a client. */
@@ -182,6 +193,11 @@ export interface AggregationClientOptions {
   readonly connectTimeoutMs?: number;
   /** Largest frame accepted from the server; default {@link DEFAULT_MAX_FRAME_BYTES}. */
   readonly maxFrameBytes?: number;
+  /**
+   * The server's Ed25519 public key: when set, every round's committed transcript is checked
+   * (`transcript-check.ts`) and the conclusion is in the round's record.
+   */
+  readonly transcriptKey?: PublicKey;
 }
 
 interface Session {
@@ -191,6 +207,7 @@ interface Session {
   readonly announcement: AnnounceFrame;
   state: ClientState | null;
   protocolTimeMs: number;
+  readonly witness: TranscriptWitness;
 }
 
 const OPEN = 1;
@@ -309,6 +326,7 @@ export class AggregationClient {
     if (options.identitySecretKey !== undefined) {
       assertBytes(options.identitySecretKey, 'identitySecretKey', IDENTITY_KEY_LENGTH);
     }
+    if (options.transcriptKey !== undefined) assertTranscriptKey(options.transcriptKey);
     // Validates policy and identities once, the way every session will use them.
     resolveClientPolicy(options.policy, { hasIdentities: hasIdentities(options) });
     createClient({
@@ -477,6 +495,10 @@ export class AggregationClient {
         return this.#protocol(frame.roundId, frame.session, frame.message);
       case 'result':
         return this.#result(frame);
+      case 'transcript':
+        if (this.#session !== null && sameSession(this.#session.session, frame.session))
+          this.#session.witness.bundle = frame.bundle;
+        return;
       case 'error':
         this.#error = new SmpcError('SMPC_CONNECTION_CLOSED', `the server reported ${frame.code}`);
         this.#event({ type: 'refused', code: frame.code, reason: frame.message });
@@ -578,6 +600,7 @@ export class AggregationClient {
       announcement: frame,
       state,
       protocolTimeMs: 0,
+      witness: newTranscriptWitness(),
     };
     this.#send({ kind: 'join', roundId: frame.roundId, session: frame.session });
     this.#event({ type: 'joined', roundId: frame.roundId });
@@ -605,6 +628,7 @@ export class AggregationClient {
       });
       return;
     }
+    witnessMessage(s.witness, message);
     const m = message as { type?: unknown; params?: Record<string, unknown> };
     if (m.type === 'advertise-request' && s.state.stage === 'awaiting-params') {
       const p = m.params ?? {};
@@ -644,6 +668,7 @@ export class AggregationClient {
   }
 
   #sendProtocol(s: Session, message: unknown): void {
+    witnessMessage(s.witness, message);
     this.#send({ kind: 'protocol', roundId: s.roundId, session: s.session, message: encodeMessage(message) });
   }
 
@@ -670,6 +695,18 @@ export class AggregationClient {
       abort: frame.abort,
       included: frame.status === 'completed' && frame.survivors.includes(this.id),
       protocolTimeMs: s.protocolTimeMs,
+      ...(this.#options.transcriptKey === undefined
+        ? {}
+        : {
+            transcript: checkClientTranscript(s.witness, this.#options.transcriptKey, {
+              clientId: this.id,
+              roundId: frame.roundId,
+              session: frame.session,
+              minSurvivors: s.announcement.dp === null ? null : (s.announcement.dp as DpPlan).minSurvivors,
+              survivors: frame.survivors,
+              sum: frame.sum,
+            }),
+          }),
     };
     this.#rounds.push(record);
     this.#event({ type: 'result', round: record });

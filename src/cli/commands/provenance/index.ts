@@ -6,7 +6,9 @@
  * - models (OpenSSF model_signing v1): `hash`, `sign-model`, `verify-model` (`model.ts`);
  * - keys: `keygen`, `fingerprint` (`keys.ts`);
  * - signed lineage: `attest`, `countersign`, `verify` (`lineage.ts`);
- * - the verifiable local log: `log append | prove | verify` (`log.ts`).
+ * - the verifiable local log: `log append | prove | verify` (`log.ts`);
+ * - one audit over all of it: `audit` (`audit.ts`);
+ * - witnesses: `witness serve | verify | vkey` (`witness.ts`).
  *
  * One flag grammar: `--key` is a private key in signing commands; verifying commands take
  * `--public-key`, `--trusted-key`, `--ca` or `--trusted-root`. Every command that reads a private
@@ -17,10 +19,12 @@
  */
 
 import type { Command } from 'commander';
+import { registerAuditCommand } from './audit.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerLineageCommands } from './lineage.ts';
 import { registerLogCommands } from './log.ts';
 import { registerModelCommands } from './model.ts';
+import { registerWitnessCommands } from './witness.ts';
 
 /** Registers `confide provenance …` on the program. */
 export function registerProvenanceCommands(program: Command): void {
@@ -33,4 +37,6 @@ export function registerProvenanceCommands(program: Command): void {
   registerKeyCommands(provenance);
   registerLineageCommands(provenance);
   registerLogCommands(provenance);
+  registerAuditCommand(provenance);
+  registerWitnessCommands(provenance);
 }

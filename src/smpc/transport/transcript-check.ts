@@ -1,0 +1,142 @@
+/**
+ * The client's side of committed round transcripts: what `AggregationClient` checks when the
+ * server sends a `transcript` frame (`frames.ts`) before the result, given the server's public key
+ * (`AggregationClientOptions.transcriptKey`). The check is `verifyRoundTranscript` of
+ * `confide/provenance` (signature, inclusion in the server's log, the honest-transcript rules),
+ * with what only this client knows: the digest of the masked vector it sent, the threshold it ran
+ * with, the DP floor it was announced, the survivors and sum the result told it. A failure is kept
+ * as evidence (the bundle as received, the code and message); a round whose transcript never came
+ * is `missing` (`PROV_TRANSCRIPT_MISSING`).
+ *
+ * Browser-safe and pure. Deliberately not here: writing evidence to disk (`confide smpc join
+ * --transcripts FILE` does) and retrying anything.
+ *
+ * @module
+ */
+
+import { ConfideArgumentError } from '../../errors.ts';
+import { decodeUtf8 } from '../../internal/bytes.ts';
+import type { PublicKey } from '../../provenance/common/keys.ts';
+import { laneDigest } from '../../provenance/transcript/statement.ts';
+import { verifyRoundTranscript } from '../../provenance/transcript/verify.ts';
+import { toHex } from '../primitives/encoding.ts';
+
+/** What a client concluded about a round's transcript. */
+export interface ClientTranscriptCheck {
+  /** `verified`: every check passed; `failed`: one did (see `code`); `missing`: none was sent. */
+  readonly status: 'verified' | 'failed' | 'missing';
+  /** The code of the failed check (`PROV_*`), or `PROV_TRANSCRIPT_MISSING`. */
+  readonly code?: string;
+  readonly message?: string;
+  /** The bundle as received (parsed JSON when it parses, else the text), the evidence to keep. */
+  readonly bundle: unknown;
+  /** Index of the transcript in the server's log, when verified. */
+  readonly logIndex?: number;
+  /** What the client could not check (e.g. no sum was shared). */
+  readonly notChecked: readonly string[];
+}
+
+/** What a session of the client remembers for the check. */
+export interface TranscriptWitness {
+  maskedDigest: string | null;
+  threshold: number | null;
+  bundle: Uint8Array | null;
+}
+
+/**
+ * Checks a transcript key is an Ed25519 public key (the server's log and statement key).
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT`.
+ */
+export function assertTranscriptKey(key: unknown): asserts key is PublicKey {
+  const k = key as { algorithm?: unknown; bytes?: unknown };
+  if (
+    typeof key !== 'object' ||
+    key === null ||
+    k.algorithm !== 'ed25519' ||
+    !(k.bytes instanceof Uint8Array) ||
+    k.bytes.length !== 32
+  )
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      "transcriptKey must be the server's Ed25519 public key (parsePublicKeyPem)",
+    );
+}
+
+/** A fresh witness for a session. */
+export function newTranscriptWitness(): TranscriptWitness {
+  return { maskedDigest: null, threshold: null, bundle: null };
+}
+
+/** Notes what the client sends or is asked (masked vectors and the round's threshold). */
+export function witnessMessage(w: TranscriptWitness, message: unknown): void {
+  const m = message as { type?: unknown; masked?: unknown; params?: { threshold?: unknown } };
+  if (m?.type === 'masked-input' && m.masked instanceof Uint32Array) w.maskedDigest = laneDigest(m.masked);
+  if (m?.type === 'advertise-request' && typeof m.params?.threshold === 'number')
+    w.threshold = m.params.threshold;
+}
+
+/** Checks a session's transcript against what the client saw; never throws. */
+export function checkClientTranscript(
+  w: TranscriptWitness,
+  key: PublicKey,
+  seen: {
+    readonly clientId: string;
+    readonly roundId: string;
+    readonly session: Uint8Array;
+    readonly minSurvivors: number | null;
+    readonly survivors: readonly string[];
+    readonly sum: Uint32Array | null;
+  },
+): ClientTranscriptCheck {
+  if (w.bundle === null) {
+    return {
+      status: 'missing',
+      code: 'PROV_TRANSCRIPT_MISSING',
+      message: `the server sent no transcript for round ${seen.roundId}`,
+      bundle: null,
+      notChecked: [],
+    };
+  }
+  const text = decodeUtf8(w.bundle) ?? '';
+  let bundle: unknown = text;
+  try {
+    bundle = JSON.parse(text);
+  } catch {
+    // kept as text: the evidence is what was received
+  }
+  try {
+    const v = verifyRoundTranscript(
+      bundle,
+      { publicKey: key },
+      {
+        clientId: seen.clientId,
+        roundId: seen.roundId,
+        session: toHex(seen.session),
+        ...(w.maskedDigest === null ? {} : { maskedDigest: w.maskedDigest }),
+        ...(w.threshold === null ? {} : { threshold: w.threshold }),
+        ...(seen.minSurvivors === null ? {} : { minSurvivors: seen.minSurvivors }),
+        survivors: seen.survivors,
+        aggregateDigest: seen.sum === null ? null : laneDigest(seen.sum),
+      },
+    );
+    return {
+      status: 'verified',
+      bundle,
+      ...(v.log.inclusion === undefined ? {} : { logIndex: v.log.inclusion.index }),
+      notChecked: v.notChecked,
+    };
+  } catch (e) {
+    const code =
+      typeof (e as { code?: unknown }).code === 'string'
+        ? (e as { code: string }).code
+        : 'PROV_TRANSCRIPT_MALFORMED';
+    return {
+      status: 'failed',
+      code,
+      message: e instanceof Error ? e.message : 'verification failed',
+      bundle,
+      notChecked: [],
+    };
+  }
+}
