@@ -267,10 +267,12 @@ export class LogStore {
     const path = this.#path;
     const tmp = path.join(this.dir, `.checkpoint.${process.pid}.tmp`);
     try {
-      // Both files appear whole or not at all: written to a temporary file, flushed, renamed.
+      // Both files appear whole or not at all: one temporary file, flushed once, linked as
+      // checkpoints/<size> and renamed over the latest.
       await writeDurably(fs, tmp, note);
-      await fs.rename(tmp, path.join(this.dir, 'checkpoints', String(size)));
-      await writeDurably(fs, tmp, note);
+      const copy = path.join(this.dir, 'checkpoints', String(size));
+      await fs.rm(copy, { force: true });
+      await fs.link(tmp, copy);
       await fs.rename(tmp, path.join(this.dir, 'checkpoint'));
     } catch (cause) {
       throw ioError(`cannot write the checkpoint in '${this.dir}'`, cause);
