@@ -434,17 +434,26 @@ export class InferenceHttpClient {
     );
     const { result, modelDigest } = answer;
     if (this.#receipts === undefined) return { result, modelDigest };
-    return this.#checkReceipt(answer.header, batch, result, modelDigest, answer.status);
+    return this.#checkReceipt(
+      answer.header,
+      { modelId, keySetId, batch, result, modelDigest },
+      answer.status,
+    );
   }
 
   /** Verifies a receipt (module notes of `receipt/verify.ts`), fetching a consistency proof when needed. */
   async #checkReceipt(
     header: string | null,
-    batch: Uint8Array,
-    result: Uint8Array,
-    modelDigest: string,
+    request: {
+      readonly modelId: string;
+      readonly keySetId: string;
+      readonly batch: Uint8Array;
+      readonly result: Uint8Array;
+      readonly modelDigest: string;
+    },
     status: number,
   ): Promise<ScoreResponse> {
+    const { modelId, keySetId, batch, result, modelDigest } = request;
     const trust = this.#receipts as ReceiptCheckOptions;
     const provenance = await import('../provenance/verify.ts');
     if (header === null || header.length > 1 << 20) {
@@ -495,10 +504,15 @@ export class InferenceHttpClient {
             : { previousCheckpoint: held, consistencyProof: consistencyProof ?? [] }),
         },
       );
-      if (verifiedReceipt.predicate.model.digest !== modelDigest) {
+      const stated = verifiedReceipt.predicate;
+      if (
+        stated.model.digest !== modelDigest ||
+        stated.model.id !== modelId ||
+        stated.keySetId !== keySetId
+      ) {
         throw new provenance.VerificationError(
           'PROV_RECEIPT_MALFORMED',
-          'the receipt names another model digest than the confide-model-digest header',
+          'the receipt names another model, model digest or key set than this request used',
         );
       }
       this.#checkpoint = verifiedReceipt.newestCheckpoint ?? verifiedReceipt.checkpoint;

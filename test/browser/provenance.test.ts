@@ -44,21 +44,30 @@ import {
   attestInferenceBatch,
   checkLineageFiles,
   cosignAttestation,
+  cosignatureVerifierKey,
   diskDigests,
   generateKeyPair,
   keyHint,
   MerkleLog,
+  noteVerifier,
   noteVerifierKey,
+  parseCosignatureVerifierKey,
   parseLineagePolicy,
   parseNoteVerifierKey,
   parsePublicKeyPem,
   publicKeyToPem,
+  RECEIPT_TYPE,
+  receiptLogEntry,
   sha256Hex,
+  signReceipt,
   verifyCheckpoint,
   verifyLineage,
   verifyLogProof,
   verifyModel,
   verifyModelBundle,
+  verifyReceipt,
+  verifyWitnessedCheckpoint,
+  Witness,
 } from '../../src/provenance/index.ts';
 import { pkiCases } from '../provenance/pki-cases.ts';
 import { cases, readVector, readVectorText, type VectorCase, vectorPath } from '../provenance/vectors.ts';
@@ -971,6 +980,107 @@ describe('provenance verification in headless Chromium (confide/provenance/verif
       'another entry': 'PROV_LOG_PROOF_MALFORMED',
       checkpoint: 'OK',
     });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('inference receipts and witness cosignatures (k of n), tampered ones refused with their codes, as in Node', async () => {
+    const p = openPage();
+    const key = generateKeyPair('ed25519');
+    const origin = 'confide.test/browser-receipts';
+    const batch = crypto.getRandomValues(new Uint8Array(300));
+    const result = crypto.getRandomValues(new Uint8Array(200));
+    const envelope = await signReceipt(
+      {
+        batch,
+        result,
+        modelId: 'risk',
+        modelDigest: 'a'.repeat(64),
+        keySetId: 'c'.repeat(32),
+        logOrigin: origin,
+      },
+      key,
+    );
+    const log = new MerkleLog(origin);
+    log.append(new TextEncoder().encode('earlier entry'));
+    const index = log.append(receiptLogEntry(envelope));
+    const receipt = {
+      type: RECEIPT_TYPE,
+      envelope,
+      proof: log.prove({ checkpoint: log.signCheckpoint(key), size: log.size, index }),
+    };
+    const witnessKey = generateKeyPair('ed25519');
+    const witness = await Witness.open({
+      name: 'w.test',
+      key: witnessKey,
+      logs: [noteVerifier(origin, key.publicKey)],
+      stateDir: join(scratch, 'witness'),
+    });
+    const cosigned = `${receipt.proof.checkpoint}${await witness.addCheckpoint(receipt.proof.checkpoint, 0, [])}`;
+    const vkey = cosignatureVerifierKey('w.test', witnessKey.publicKey);
+    const pem = publicKeyToPem(key.publicKey);
+    const otherResult = crypto.getRandomValues(new Uint8Array(200));
+    const input = {
+      receipt: JSON.stringify(receipt),
+      batch: b64(batch),
+      result: b64(result),
+      other: b64(otherResult),
+      pem,
+      cosigned,
+      vkey,
+      origin,
+    };
+    const browserSide = await p.evaluate(async (c) => {
+      const { verify, fromB64, settle } = (window as unknown as { confide: PageApi }).confide;
+      const publicKey = verify.parsePublicKeyPem(c.pem);
+      const policy = (threshold: number) => ({
+        witnesses: [verify.parseCosignatureVerifierKey(c.vkey)],
+        threshold,
+      });
+      const strip = (r: { statement?: unknown }) => ({ ...r, statement: undefined });
+      return {
+        ok: await settle(() =>
+          strip(
+            verify.verifyReceipt(
+              c.receipt,
+              { publicKey },
+              { batch: fromB64(c.batch), result: fromB64(c.result) },
+            ),
+          ),
+        ),
+        subject: await settle(() =>
+          verify.verifyReceipt(
+            c.receipt,
+            { publicKey },
+            { batch: fromB64(c.batch), result: fromB64(c.other) },
+          ),
+        ),
+        witnessed: await settle(() =>
+          verify.verifyWitnessedCheckpoint(c.cosigned, verify.noteVerifier(c.origin, publicKey), policy(1)),
+        ),
+        unwitnessed: await settle(() =>
+          verify.verifyWitnessedCheckpoint(
+            JSON.parse(c.receipt).proof.checkpoint,
+            verify.noteVerifier(c.origin, publicKey),
+            policy(1),
+          ),
+        ),
+      };
+    }, input);
+    const publicKey = parsePublicKeyPem(pem);
+    const strip = (r: { statement?: unknown }) => ({ ...r, statement: undefined });
+    const policy = { witnesses: [parseCosignatureVerifierKey(vkey)], threshold: 1 };
+    expect(browserSide.ok).toEqual(
+      await settle(() => strip(verifyReceipt(input.receipt, { publicKey }, { batch, result }))),
+    );
+    expect(browserSide.subject).toEqual(
+      await settle(() => verifyReceipt(input.receipt, { publicKey }, { batch, result: otherResult })),
+    );
+    expect(browserSide.subject).toMatchObject({ code: 'PROV_RECEIPT_SUBJECT_MISMATCH' });
+    expect(browserSide.witnessed).toEqual(
+      await settle(() => verifyWitnessedCheckpoint(cosigned, noteVerifier(origin, publicKey), policy)),
+    );
+    expect(browserSide.witnessed).toMatchObject({ ok: { checkpoint: { size: 2 } } });
+    expect(browserSide.unwitnessed).toMatchObject({ code: 'PROV_WITNESS_THRESHOLD_NOT_MET' });
     expect(pageErrors).toEqual([]);
   });
 

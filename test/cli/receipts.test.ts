@@ -316,6 +316,39 @@ describe('he serve --receipt-key / he score --receipts', () => {
       );
       expect(short.exitCode).toBe(1);
       expect(short.stderr).toMatch(/PROV_WITNESS_THRESHOLD_NOT_MET/);
+      // provenance log verify --witness-key: a proof whose checkpoint carries the cosignatures.
+      const size = Number(cosigned.split('\n')[1]);
+      const proof = await (await fetch(`${url}/v1/log/proof/inclusion?index=0&size=${size}`)).json();
+      await writeFile(
+        join(dir, 'proof.json'),
+        JSON.stringify({ ...proof, checkpoint: `${cosigned}${line}\n` }),
+      );
+      const logOk = await runConfide(
+        dir,
+        'provenance',
+        'log',
+        'verify',
+        'proof.json',
+        '--public-key',
+        'server.pub',
+        '--witness-threshold',
+        '2',
+        ...keyFlags,
+      );
+      expect(logOk.exitCode, logOk.stderr).toBe(0);
+      expect(logOk.stdout).toMatch(/entry 0 included, cosigned by w1\.test, w2\.test/);
+      const logShort = await runConfide(
+        dir,
+        'provenance',
+        'log',
+        'verify',
+        'proof.json',
+        '--public-key',
+        'server.pub',
+        ...keyFlags,
+      );
+      expect(logShort.exitCode).toBe(1);
+      expect(logShort.stderr).toMatch(/PROV_WITNESS_THRESHOLD_NOT_MET/);
     } finally {
       for (const w of witnesses) await stop(w.child);
       await stop(child);

@@ -203,3 +203,27 @@ describe('inference receipts', () => {
     await expect(ReceiptLog.open(dir, ORIGIN, other)).rejects.toMatchObject({ code: 'PROV_KEY_INVALID' });
   });
 });
+
+describe('the subtree cache of the append-only log', () => {
+  it('gives the same roots and proofs as the uncached RFC 9162 definitions, at every size', async () => {
+    const { MerkleLog } = await import('../../src/provenance/log/signed-log.ts');
+    const { consistencyProof, inclusionProof, treeRoot } = await import('../../src/provenance/log/merkle.ts');
+    const leaves = Array.from({ length: 70 }, () => randomBytes(32));
+    const log = new MerkleLog('example.test/cache');
+    for (const [n, leaf] of leaves.entries()) {
+      log.appendLeafHash(leaf);
+      const size = n + 1;
+      // Interleave queries with appends, as a serving log does.
+      expect(toHex(log.root())).toBe(toHex(treeRoot(leaves.slice(0, size))));
+      for (const i of [0, Math.floor(size / 2), size - 1]) {
+        expect(log.inclusionProof(i).map(toHex)).toEqual(inclusionProof(leaves.slice(0, size), i).map(toHex));
+      }
+      for (const m of [1, Math.floor(size / 3), size - 1]) {
+        if (m < 1 || m > size) continue;
+        expect(log.consistencyProof(m).map(toHex)).toEqual(
+          consistencyProof(leaves.slice(0, size), m).map(toHex),
+        );
+      }
+    }
+  });
+});

@@ -172,4 +172,74 @@ describe('signed inference receipts over HTTP', () => {
       code: 'PROV_SIGNATURE_INVALID',
     });
   });
+
+  it('a receipt altered on the way (another result, a bad proof) fails with its code; a held checkpoint the server never signed is a fork', async () => {
+    const client = await riskClient();
+    const tampering = (
+      alter: (receipt: Record<string, unknown>, body: Uint8Array) => Uint8Array | undefined,
+    ) =>
+      (async (input: RequestInfo | URL, init?: RequestInit) => {
+        const response = await fetch(input, init);
+        const header = response.headers.get('confide-receipt');
+        if (header === null) return response;
+        const receipt = JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as Record<string, unknown>;
+        const original = new Uint8Array(await response.arrayBuffer());
+        const body = alter(receipt, original) ?? original;
+        const headers = new Headers(response.headers);
+        headers.set('confide-receipt', Buffer.from(JSON.stringify(receipt)).toString('base64'));
+        headers.delete('content-length');
+        return new Response(body as Uint8Array<ArrayBuffer>, { status: response.status, headers });
+      }) as typeof fetch;
+    const run = async (f: typeof fetch): Promise<string | undefined> => {
+      const http = new InferenceHttpClient({
+        baseUrl: url,
+        token: TOKEN,
+        fetch: f,
+        receipts: { serverKey: key.publicKey },
+      });
+      const keySetId = await http.registerKeys(client.exportEvaluationKeys());
+      try {
+        await http.score('risk', keySetId, client.encrypt(riskRows(2)));
+        return undefined;
+      } catch (error) {
+        return (error as { code?: string }).code;
+      }
+    };
+    // Another result than the one the receipt signs (one byte of the body flipped).
+    expect(
+      await run(
+        tampering((_r, body) => {
+          const copy = Uint8Array.from(body);
+          copy[100] = (copy[100] as number) ^ 1;
+          return copy;
+        }),
+      ),
+    ).toBe('PROV_RECEIPT_SUBJECT_MISMATCH');
+    // An inclusion proof that leads elsewhere.
+    expect(
+      await run(
+        tampering((r) => {
+          const inclusion = (r.proof as { inclusion: { index: number } }).inclusion;
+          inclusion.index += 1;
+          return undefined;
+        }),
+      ),
+    ).toBe('PROV_LOG_INCLUSION_INVALID');
+    // Untouched, the same path verifies.
+    expect(await run(tampering(() => undefined))).toBeUndefined();
+    // A fork smaller than the checkpoint held: the server cannot prove it extends it.
+    const held = await (await call(url, 'v1/log/checkpoint', { token: null })).text();
+    const small = await ReceiptLog.open(join(scratch, 'small-fork'), ORIGIN, key);
+    const smallServer = await startServer({ receipts: { key, log: small } });
+    servers.push(smallServer.server);
+    const victim = new InferenceHttpClient({
+      baseUrl: smallServer.url,
+      token: TOKEN,
+      receipts: { serverKey: key.publicKey, checkpoint: held },
+    });
+    const ks = await victim.registerKeys(client.exportEvaluationKeys());
+    await expect(victim.score('risk', ks, client.encrypt(riskRows(2)))).rejects.toMatchObject({
+      code: 'PROV_LOG_CONSISTENCY_INVALID',
+    });
+  });
 });

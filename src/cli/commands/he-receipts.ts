@@ -63,6 +63,12 @@ export async function serveReceipts(flags: ServeReceiptFlags): Promise<{ receipt
     );
   }
   const log = await provenance.ReceiptLog.open(flags.log, flags.logOrigin ?? DEFAULT_LOG_ORIGIN, key);
+  if (flags.logOrigin !== undefined && log.origin !== flags.logOrigin) {
+    throw new HeError(
+      'HE_PARAMETERS_INVALID',
+      `the log in ${flags.log} is named '${log.origin}', not '${flags.logOrigin}': a log keeps its name (drop --log-origin, or use a new --log directory)`,
+    );
+  }
   const modelSigningDigests: Record<string, string> = {};
   for (const spec of flags.model) {
     const eq = spec.indexOf('=');

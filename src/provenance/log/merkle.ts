@@ -7,7 +7,8 @@
  *   `SHA-256()` (§2.1.1). A tree of n leaves splits at k, the largest power of two below n.
  * - Proof generation follows the recursive definitions: `PATH(m, D[n])` (§2.1.3.1) and
  *   `SUBPROOF(m, D[n], b)` (§2.1.4.1). Both work from the list of leaf hashes, computing the
- *   subtree heads they need (O(n) hashes per proof; a local log is small enough for that).
+ *   subtree heads they need: O(n) hashes per proof, or O(log² n) with a {@link SubtreeCache}
+ *   that an append-only log keeps (complete subtrees never change).
  * - Verification follows the iterative algorithms of §2.1.3.2 (inclusion) and §2.1.4.2
  *   (consistency) step by step. For the cases the RFC leaves out, it does what
  *   transparency-dev/merkle does: consistency from size 0 holds with an empty proof; from m to
@@ -70,13 +71,39 @@ function checkLeaves(leaves: readonly Uint8Array[]): void {
   }
 }
 
+/**
+ * Heads of complete subtrees (2^k leaves starting at a multiple of 2^k, k ≥ 4) already computed,
+ * by `start:size`. Such a subtree never changes once its leaves exist (the log only appends), so
+ * an append-only log can keep one cache for its whole life: proofs then cost O(log² n) hashes
+ * instead of O(n), for about n/8 cached heads. Keep one cache per list of leaves.
+ */
+export type SubtreeCache = Map<string, Uint8Array>;
+
+const CACHE_MIN = 16;
+
 /** MTH(D[start:end]) over leaf hashes (RFC 9162 §2.1.1). */
-function subtreeRoot(leaves: readonly Uint8Array[], start: number, end: number): Uint8Array {
+function subtreeRoot(
+  leaves: readonly Uint8Array[],
+  start: number,
+  end: number,
+  cache?: SubtreeCache,
+): Uint8Array {
   const n = end - start;
   if (n === 0) return EMPTY_ROOT;
   if (n === 1) return leaves[start] as Uint8Array;
+  const cacheable = cache !== undefined && n >= CACHE_MIN && isPowerOfTwo(n) && start % n === 0;
+  const key = cacheable ? `${start}:${n}` : '';
+  if (cacheable) {
+    const hit = cache.get(key);
+    if (hit !== undefined) return hit;
+  }
   const k = splitPoint(n);
-  return nodeHash(subtreeRoot(leaves, start, start + k), subtreeRoot(leaves, start + k, end));
+  const head = nodeHash(
+    subtreeRoot(leaves, start, start + k, cache),
+    subtreeRoot(leaves, start + k, end, cache),
+  );
+  if (cacheable) cache.set(key, head);
+  return head;
 }
 
 /**
@@ -88,10 +115,14 @@ function subtreeRoot(leaves: readonly Uint8Array[], start: number, end: number):
  * treeRoot([leafHash(utf8('a')), leafHash(utf8('b'))]); // nodeHash(leafHash('a'), leafHash('b'))
  * ```
  */
-export function treeRoot(leaves: readonly Uint8Array[], size: number = leaves.length): Uint8Array {
+export function treeRoot(
+  leaves: readonly Uint8Array[],
+  size: number = leaves.length,
+  cache?: SubtreeCache,
+): Uint8Array {
   checkLeaves(leaves);
   checkRange(size, 0, leaves.length, 'tree size');
-  return subtreeRoot(leaves, 0, size);
+  return subtreeRoot(leaves, 0, size, cache);
 }
 
 /**
@@ -103,6 +134,7 @@ export function inclusionProof(
   leaves: readonly Uint8Array[],
   index: number,
   size: number = leaves.length,
+  cache?: SubtreeCache,
 ): Uint8Array[] {
   checkLeaves(leaves);
   checkRange(size, 1, leaves.length, 'tree size');
@@ -112,8 +144,8 @@ export function inclusionProof(
     if (n === 1) return [];
     const k = splitPoint(n);
     return m < k
-      ? [...path(m, start, start + k), subtreeRoot(leaves, start + k, end)]
-      : [...path(m - k, start + k, end), subtreeRoot(leaves, start, start + k)];
+      ? [...path(m, start, start + k), subtreeRoot(leaves, start + k, end, cache)]
+      : [...path(m - k, start + k, end), subtreeRoot(leaves, start, start + k, cache)];
   };
   return path(index, 0, size);
 }
@@ -128,6 +160,7 @@ export function consistencyProof(
   leaves: readonly Uint8Array[],
   m: number,
   n: number = leaves.length,
+  cache?: SubtreeCache,
 ): Uint8Array[] {
   checkLeaves(leaves);
   checkRange(n, 0, leaves.length, 'tree size');
@@ -135,11 +168,11 @@ export function consistencyProof(
   if (m === 0 || m === n) return [];
   const sub = (m: number, start: number, end: number, b: boolean): Uint8Array[] => {
     const size = end - start;
-    if (m === size) return b ? [] : [subtreeRoot(leaves, start, end)];
+    if (m === size) return b ? [] : [subtreeRoot(leaves, start, end, cache)];
     const k = splitPoint(size);
     return m <= k
-      ? [...sub(m, start, start + k, b), subtreeRoot(leaves, start + k, end)]
-      : [...sub(m - k, start + k, end, false), subtreeRoot(leaves, start, start + k)];
+      ? [...sub(m, start, start + k, b), subtreeRoot(leaves, start + k, end, cache)]
+      : [...sub(m - k, start + k, end, false), subtreeRoot(leaves, start, start + k, cache)];
   };
   return sub(m, 0, n, true);
 }

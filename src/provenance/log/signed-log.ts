@@ -28,7 +28,14 @@ import { concat, toBase64 } from '../common/bytes.ts';
 import { PrivateKey, privateKeySecret } from '../common/keys.ts';
 import { ProvenanceError } from '../errors.ts';
 import { type Checkpoint, formatCheckpoint, isValidKeyName, noteKeyId } from './checkpoint.ts';
-import { consistencyProof, HASH_SIZE, inclusionProof, leafHash, treeRoot } from './merkle.ts';
+import {
+  consistencyProof,
+  HASH_SIZE,
+  inclusionProof,
+  leafHash,
+  type SubtreeCache,
+  treeRoot,
+} from './merkle.ts';
 import type { LogProof } from './verify.ts';
 
 /** The `type` of a proof file written by {@link MerkleLog.prove}. */
@@ -64,6 +71,8 @@ export function signNote(text: string, name: string, key: PrivateKey): string {
 export class MerkleLog {
   readonly origin: string;
   readonly #leaves: Uint8Array[];
+  /** Heads of complete subtrees: valid for the log's life, since it only appends. */
+  readonly #cache: SubtreeCache = new Map();
 
   /**
    * @param origin the log's name (no spaces, no `+`), e.g. `confide.example/lineage`.
@@ -123,7 +132,7 @@ export class MerkleLog {
 
   /** Root hash of the tree of the first `size` entries (default all). */
   root(size: number = this.size): Uint8Array {
-    return treeRoot(this.#leaves, size);
+    return treeRoot(this.#leaves, size, this.#cache);
   }
 
   /** The (unsigned) checkpoint of the first `size` entries. */
@@ -142,12 +151,12 @@ export class MerkleLog {
 
   /** Inclusion proof of entry `index` in the tree of `size` entries (RFC 9162 §2.1.3.1). */
   inclusionProof(index: number, size: number = this.size): Uint8Array[] {
-    return inclusionProof(this.#leaves, index, size);
+    return inclusionProof(this.#leaves, index, size, this.#cache);
   }
 
   /** Consistency proof from the tree of `from` entries to the tree of `to` (RFC 9162 §2.1.4.1). */
   consistencyProof(from: number, to: number = this.size): Uint8Array[] {
-    return consistencyProof(this.#leaves, from, to);
+    return consistencyProof(this.#leaves, from, to, this.#cache);
   }
 
   /**

@@ -267,10 +267,12 @@ export class LogStore {
     const path = this.#path;
     const tmp = path.join(this.dir, `.checkpoint.${process.pid}.tmp`);
     try {
-      // Both files appear whole or not at all: written to a temporary file, flushed, renamed.
+      // Both files appear whole or not at all: one temporary file, flushed once, linked as
+      // checkpoints/<size> and renamed over the latest.
       await writeDurably(fs, tmp, note);
-      await fs.rename(tmp, path.join(this.dir, 'checkpoints', String(size)));
-      await writeDurably(fs, tmp, note);
+      const copy = path.join(this.dir, 'checkpoints', String(size));
+      await fs.rm(copy, { force: true });
+      await fs.link(tmp, copy);
       await fs.rename(tmp, path.join(this.dir, 'checkpoint'));
     } catch (cause) {
       throw ioError(`cannot write the checkpoint in '${this.dir}'`, cause);
@@ -293,23 +295,31 @@ export class LogStore {
     ) {
       throw new ProvenanceError('PROV_KEY_INVALID', "this key is not the log's signing key");
     }
-    const indices = hashes.map((h) => this.log.appendLeafHash(h));
+    if (!hashes.every((h) => h instanceof Uint8Array && h.length === HASH_SIZE)) {
+      throw new ProvenanceError('PROV_LOG_CORRUPT', 'a leaf hash must be 32 bytes');
+    }
     const data = new Uint8Array(hashes.length * HASH_SIZE);
     hashes.forEach((h, i) => {
       data.set(h, i * HASH_SIZE);
     });
+    // Disk first, memory after: a failed write leaves neither holding the new leaves.
+    const before = this.log.size * HASH_SIZE;
     try {
       const handle = await this.#fs.open(this.#path.join(this.dir, 'leaves'), 'a');
       try {
         await handle.write(data);
         // On disk before the checkpoint that covers these leaves is signed and handed out.
         await handle.datasync();
+      } catch (cause) {
+        await handle.truncate(before).catch(() => undefined);
+        throw cause;
       } finally {
         await handle.close();
       }
     } catch (cause) {
       throw ioError(`cannot append to '${this.dir}/leaves'`, cause);
     }
+    const indices = hashes.map((h) => this.log.appendLeafHash(h));
     const checkpoint = this.log.signCheckpoint(key);
     await this.#writeCheckpoint(checkpoint, this.log.size);
     return { indices, checkpoint };

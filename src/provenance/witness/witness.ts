@@ -130,8 +130,20 @@ export class Witness {
       if ((cause as { code?: unknown }).code === 'ENOENT') return undefined;
       throw new ProvenanceError('PROV_IO', `cannot read the witness state of '${origin}'`, { cause });
     }
-    const state = JSON.parse(text) as WitnessState;
-    if (state.origin !== origin || !Number.isSafeInteger(state.size)) {
+    let state: WitnessState;
+    try {
+      state = JSON.parse(text) as WitnessState;
+    } catch (cause) {
+      throw new ProvenanceError('PROV_LOG_CORRUPT', `the witness state of '${origin}' is not JSON`, {
+        cause,
+      });
+    }
+    if (
+      state?.origin !== origin ||
+      !Number.isSafeInteger(state.size) ||
+      typeof state.checkpoint !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(String(state.rootHash))
+    ) {
       throw new ProvenanceError('PROV_LOG_CORRUPT', `the witness state of '${origin}' is not this log's`);
     }
     return state;

@@ -10,7 +10,9 @@
  * - `log verify PROOF (--public-key LOG.pub | --vkey KEY) [--file F] [--previous CHECKPOINT]
  *   [--json]`: offline check of a proof file; `log verify DIR [--public-key|--vkey]` checks a
  *   whole log directory (and, with a key, that the log is signed by it). Exit 0 exactly when
- *   valid. `--key` is still accepted for `--public-key`, with a deprecation notice.
+ *   valid. `--key` is still accepted for `--public-key`, with a deprecation notice. With
+ *   `--witness-key VKEY… [--witness-threshold K]` the proof's checkpoint must also carry K trusted
+ *   witness cosignatures (C2SP tlog-cosignature).
  *
  * @module
  */
@@ -31,11 +33,21 @@ import {
   publicKeysEqual,
   VerificationError,
   verifyLogProofReport,
+  verifyWitnessedCheckpoint,
 } from '../../../provenance/index.ts';
 import { integer } from '../../flags.ts';
 import { addInputLimitOption, readBytes as readFileBytes } from '../../io.ts';
 import { readPrivateKey } from '../../private-key.ts';
-import { addDeprecatedOption, emitReport, fromDeprecated, print, readText, writeOut } from './shared.ts';
+import {
+  addDeprecatedOption,
+  collect,
+  emitReport,
+  fromDeprecated,
+  print,
+  readText,
+  writeOut,
+} from './shared.ts';
+import { readWitnessKeys } from './witness.ts';
 
 /** A tree size or entry index: a whole number ≥ 0 (whether it is in range is the log's check). */
 const treeIndex = integer(0, Number.MAX_SAFE_INTEGER);
@@ -140,10 +152,23 @@ export function registerLogCommands(provenance: Command): void {
     .option('--file <path>', 'the entry the proof must be about')
     .option('--previous <checkpoint>', 'a checkpoint kept earlier: the log must extend it')
     .option('--json', 'print a machine-readable result', false)
+    .option(
+      '--witness-key <vkey>',
+      "a trusted witness key (vkey or a file holding one); repeatable: the proof's checkpoint must be cosigned",
+      collect,
+      [],
+    )
+    .option(
+      '--witness-threshold <k>',
+      'how many trusted witnesses must have cosigned it (default: all)',
+      integer(1, 1000),
+    )
     .action(
       async (
         target: string,
         flags: {
+          witnessKey: string[];
+          witnessThreshold?: number;
           publicKey?: string;
           /** Deprecated name of `publicKey`. */
           key?: string;
@@ -234,12 +259,31 @@ export function registerLogCommands(provenance: Command): void {
           );
           const { result, ...rest } = report;
           const r = result;
+          let witnessed = '';
+          if (report.valid && (opts.witnessKey.length > 0 || opts.witnessThreshold !== undefined)) {
+            const threshold = opts.witnessThreshold ?? opts.witnessKey.length;
+            if (threshold > opts.witnessKey.length)
+              command.error('error: --witness-threshold is larger than the number of --witness-key');
+            const witnesses = await readWitnessKeys(opts.witnessKey, limit);
+            try {
+              const cosigned = verifyWitnessedCheckpoint(proof.checkpoint, verifier, {
+                witnesses,
+                threshold,
+              });
+              witnessed = `, cosigned by ${cosigned.cosignatures.map((c) => c.name).join(', ')}`;
+            } catch (error) {
+              if (opts.json && isConfideError(error)) {
+                print(JSON.stringify({ valid: false, code: error.code, message: error.message }, null, 2));
+              }
+              throw error;
+            }
+          }
           emitReport(
             rest,
             opts.json,
             r === undefined
               ? ''
-              : `valid: ${r.origin} size ${r.treeSize}${r.inclusion === undefined ? '' : `, entry ${r.inclusion.index} included`}${r.consistentWith === undefined ? '' : `, extends the kept checkpoint of ${r.consistentWith.size}`}`,
+              : `valid: ${r.origin} size ${r.treeSize}${r.inclusion === undefined ? '' : `, entry ${r.inclusion.index} included`}${r.consistentWith === undefined ? '' : `, extends the kept checkpoint of ${r.consistentWith.size}`}${witnessed}`,
             r ?? {},
           );
         } catch (error) {
