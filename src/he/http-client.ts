@@ -455,7 +455,20 @@ export class InferenceHttpClient {
   ): Promise<ScoreResponse> {
     const { modelId, keySetId, batch, result, modelDigest } = request;
     const trust = this.#receipts as ReceiptCheckOptions;
-    const provenance = await import('../provenance/verify.ts');
+    // Only the receipt verifier and what it needs: not the whole verify entry, whose keyless
+    // model-signing part pulls Node built-ins into browser bundles of confide/he.
+    const [receiptModule, checkpointModule, errorsModule] = await Promise.all([
+      import('../provenance/receipt/verify.ts'),
+      import('../provenance/log/checkpoint.ts'),
+      import('../provenance/errors.ts'),
+    ]);
+    const provenance = {
+      parseReceipt: receiptModule.parseReceipt,
+      verifyReceipt: receiptModule.verifyReceipt,
+      parseCheckpoint: checkpointModule.parseCheckpoint,
+      parseNote: checkpointModule.parseNote,
+      VerificationError: errorsModule.VerificationError,
+    };
     if (header === null || header.length > 1 << 20) {
       throw new provenance.VerificationError(
         'PROV_RECEIPT_MALFORMED',
