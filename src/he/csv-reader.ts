@@ -191,11 +191,14 @@ export async function* readCsvRows(
   const consume = (text: string, final: boolean): string => {
     let pos = 0;
     const n = text.length;
+    // The first quote at or after pos (-1: none left), searched again only once pos passed it:
+    // one search per quote, not one through the rest of the text per line.
+    let quote = -2;
     while (pos < n) {
       const nl = text.indexOf('\n', pos);
       const end = nl === -1 ? n : nl;
       if (nl === -1 && !final) break;
-      const quote = text.indexOf('"', pos);
+      if (quote !== -1 && quote < pos) quote = text.indexOf('"', pos);
       if (quote !== -1 && quote < end) {
         const parsed = parseRecord(text, pos, line, final);
         if (parsed === undefined) break;

@@ -144,3 +144,14 @@ describe('readCsvRows in pieces', () => {
     expect(e.message).toContain('longer than 65536 characters');
   });
 });
+
+describe('readCsvRows on many short lines before a quote', () => {
+  it('stays linear: one quoted cell at the end of a large piece does not rescan the piece per line', async () => {
+    // 2 MB in one piece, one quoted cell on the last line: a per-line search for the next quote
+    // through the rest of the piece took about 20 s here.
+    const text = `a,b\n${'1,2\n'.repeat(500_000)}1,"2"\n`;
+    let rows = 0;
+    for await (const batch of readCsvRows([text], ['a', 'b'])) rows += batch.length;
+    expect(rows).toBe(500_001);
+  }, 8_000);
+});

@@ -248,6 +248,12 @@ export async function witnessReceipt(
       }
       const witnessed = provenance.verifyWitnessedCheckpoint(text, verifier, { witnesses, threshold: 1 });
       const size = witnessed.checkpoint.size;
+      // The witness must have seen a tree holding the receipt's entry, not only a prefix before it.
+      const index = receipt.proof.inclusion?.index ?? held.size - 1;
+      if (size <= index) {
+        problems.push(`${url}: cosigned ${size} entries, not the receipt's entry ${index}`);
+        continue;
+      }
       let proof: string[] = [];
       if (size !== held.size) {
         const [from, to] = size > held.size ? [held.size, size] : [size, held.size];

@@ -82,14 +82,38 @@ async function fetchText(f: typeof fetch, url: URL): Promise<string> {
   } catch (cause) {
     throw new ProvenanceError('PROV_IO', `cannot reach the log at ${url.origin}`, { cause });
   }
-  const text = await response.text();
-  if (!response.ok || text.length > MAX_LOG_ANSWER) {
-    throw new ProvenanceError(
+  const refused = () =>
+    new ProvenanceError(
       response.status === 404 ? 'PROV_LOG_RANGE' : 'PROV_IO',
       `the log answered HTTP ${response.status} to ${url.pathname}`,
     );
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => undefined);
+    throw refused();
   }
-  return text;
+  // Read under the cap: the log is the party a witness guards against.
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for await (const part of response.body ?? []) {
+      total += part.length;
+      if (total > MAX_LOG_ANSWER) {
+        await response.body?.cancel().catch(() => undefined);
+        throw refused();
+      }
+      parts.push(part);
+    }
+  } catch (cause) {
+    if (cause instanceof ProvenanceError) throw cause;
+    throw new ProvenanceError('PROV_IO', `cannot read the log's answer to ${url.pathname}`, { cause });
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 /** A {@link ConsistencySource} over a log's `GET /v1/log/proof/consistency`. */

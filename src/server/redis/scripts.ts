@@ -65,6 +65,9 @@ local status
 if owner then
   if redis.call('HGET', KEYS[1], 'digest') == ARGV[3] then status = 'same' else status = 'replaced' end
   redis.call('DECRBY', KEYS[7], tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0'))
+  -- Out of the LRU while others make room for its new size (added back below).
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
 else
   status = 'created'
   while redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[7]) do
@@ -73,11 +76,12 @@ else
   while redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) do
     evict(redis.call('ZRANGE', KEYS[3], 0, 0)[1])
   end
-  while tonumber(redis.call('GET', KEYS[7]) or '0') + tonumber(ARGV[4]) > tonumber(ARGV[8]) do
-    local victim = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
-    if not victim then break end
-    evict(victim)
-  end
+end
+-- The byte quota holds for a replacement by larger keys too, not only for a new key set.
+while tonumber(redis.call('GET', KEYS[7]) or '0') + tonumber(ARGV[4]) > tonumber(ARGV[8]) do
+  local victim = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  if not victim then break end
+  evict(victim)
 end
 if status ~= 'same' then redis.call('SET', KEYS[2], ARGV[11]) end
 redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'digest', ARGV[3], 'bytes', ARGV[4], 'info', ARGV[10], 'used', ARGV[5])
