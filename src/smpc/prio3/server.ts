@@ -113,6 +113,7 @@ export class Prio3AggregatorServer {
   readonly #peerTimeoutMs: number;
   readonly #leaderId: string | null;
   readonly #pinned: Prio3Params | null;
+  readonly #floor: number;
   readonly #clientIds: ReadonlySet<string>;
   readonly #onEvent: (event: Prio3Event) => void;
   readonly #connected = new Map<string, Conn>();
@@ -132,10 +133,12 @@ export class Prio3AggregatorServer {
     peerTimeoutMs: number;
     leaderId: string | null;
     pinned: Prio3Params | null;
+    floor: number;
     clientIds: ReadonlySet<string>;
     onEvent: (event: Prio3Event) => void;
   }) {
     this.#pinned = init.pinned;
+    this.#floor = init.floor;
     this.url = init.url;
     this.role = init.role;
     this.#http = init.http;
@@ -195,6 +198,8 @@ export class Prio3AggregatorServer {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'clients must be an array of { id, token }');
     new ClientRegistry(options.clients); // validates the list before anything else
     const clientIds = new Set(options.clients.map((c) => c.id));
+    const floor =
+      options.minReports === undefined ? 1 : assertInteger(options.minReports, 'minReports', 1, 1_000_000);
     let leaderId: string | null = null;
     let registered: readonly RegisteredClient[] = options.clients;
     if (role === 'helper') {
@@ -253,6 +258,7 @@ export class Prio3AggregatorServer {
       peerTimeoutMs,
       leaderId,
       pinned: options.params === undefined ? null : validatePrio3Params(options.params),
+      floor,
       clientIds,
       onEvent,
     });
@@ -493,6 +499,11 @@ export class Prio3AggregatorServer {
             "the leader's round parameters differ from the ones this helper pins",
           );
         }
+        if (config.minReports < this.#floor)
+          throw new SmpcError(
+            'SMPC_AGGREGATORS_DISAGREE',
+            `the leader's floor of ${config.minReports} report(s) is below this helper's ${this.#floor}`,
+          );
         if (typeof h.verifyKey !== 'string' || !/^[0-9a-f]{32}$/.test(h.verifyKey))
           throw new SmpcError('SMPC_MALFORMED_MESSAGE', 'the verify key must be 16 bytes of hex');
         this.#usedRoundIds.add(roundId);
