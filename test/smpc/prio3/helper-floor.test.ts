@@ -34,3 +34,39 @@ describe('the Prio3 helper floor', () => {
     expect(r.abort?.code).toBe('SMPC_AGGREGATORS_DISAGREE');
   });
 });
+
+describe('the Prio3 helper noise', () => {
+  it('refuses a round whose noise is below the DP plan the helper was given', async () => {
+    const helper = await Prio3AggregatorServer.listen({
+      role: 'helper',
+      clients,
+      leader: { id: 'leader', token: token('leader') },
+      dp: { epsilon: 1, delta: 1e-6, rounds: 1 },
+    });
+    open.push(helper);
+    const leader = await Prio3AggregatorServer.listen({
+      role: 'leader',
+      clients,
+      helper: { url: helper.url, id: 'leader', token: token('leader') },
+    });
+    open.push(leader);
+    const r = await leader.runRound({ roundId: 'r1', params, dp: null, collectMs: 200 });
+    expect(r.status).toBe('aborted');
+    expect(r.abort?.code).toBe('SMPC_AGGREGATORS_DISAGREE');
+    const r2 = await leader.runRound({
+      roundId: 'r2',
+      params,
+      dp: { epsilon: 100, delta: 1e-6, rounds: 1 },
+      collectMs: 200,
+    });
+    expect(r2.abort?.code).toBe('SMPC_AGGREGATORS_DISAGREE');
+    // The same plan passes the check (and then has no reports: too few).
+    const r3 = await leader.runRound({
+      roundId: 'r3',
+      params,
+      dp: { epsilon: 1, delta: 1e-6, rounds: 1 },
+      collectMs: 200,
+    });
+    expect(r3.abort?.code).toBe('SMPC_TOO_FEW_CLIENTS');
+  });
+});
