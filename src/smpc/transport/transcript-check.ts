@@ -82,7 +82,8 @@ export function witnessMessage(w: TranscriptWitness, message: unknown): void {
   if (m?.type === 'masked-input' && m.masked instanceof Uint32Array) w.maskedDigest = laneDigest(m.masked);
   if (m?.type === 'advertise-request' && typeof m.params?.threshold === 'number')
     w.threshold = m.params.threshold;
-  if (m?.type === 'unmask-request' && Array.isArray(m.survivors))
+  // The first one: a later request (which the client does not answer) must not replace it.
+  if (m?.type === 'unmask-request' && Array.isArray(m.survivors) && (w.unmaskSurvivors ?? null) === null)
     w.unmaskSurvivors = m.survivors.filter((x): x is string => typeof x === 'string');
 }
 

@@ -76,9 +76,13 @@ describe('the client transcript check and the unmask request', () => {
     honest.bundle = bytes;
     expect(checkClientTranscript(honest, key.publicKey, seen('c0')).status).toBe('verified');
     // The lie: c1 was told c4 dropped (it answered with c4's masking-key share).
-    const lied = witnesses.get('c1');
-    if (lied === undefined) throw new Error('no witness');
-    lied.bundle = bytes;
+    const real = witnesses.get('c1');
+    if (real === undefined) throw new Error('no witness');
+    real.bundle = bytes;
+    expect(real.unmaskSurvivors).toEqual(t.stages.masked);
+    expect(checkClientTranscript(real, key.publicKey, seen('c1')).status).toBe('verified');
+    // What c1 saw in the lying run: its own masked input and threshold, the lying unmask request.
+    const lied = { ...real, unmaskSurvivors: null, bundle: bytes };
     witnessMessage(lied, {
       v: 1,
       type: 'unmask-request',
@@ -90,5 +94,14 @@ describe('the client transcript check and the unmask request', () => {
       status: 'failed',
       code: 'PROV_TRANSCRIPT_SURVIVORS_INVALID',
     });
+    // A second, truthful request afterwards does not wash the first one out.
+    witnessMessage(lied, {
+      v: 1,
+      type: 'unmask-request',
+      signatures: [],
+      survivors: t.stages.masked,
+      dropped: [],
+    });
+    expect(checkClientTranscript(lied, key.publicKey, seen('c1')).status).toBe('failed');
   });
 });
