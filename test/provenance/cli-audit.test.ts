@@ -100,6 +100,30 @@ describe('confide provenance audit', () => {
     }
   });
 
+  it('--server: an endless checkpoint body is cut at 1 MiB (PROV_INPUT_TOO_LARGE), not read into memory', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const started = Date.now();
+      const r = await audit('--server', `http://127.0.0.1:${port}`);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toMatch(/PROV_INPUT_TOO_LARGE/);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }, 40_000);
+
   it('a log directory without its receipts: the ledger is not complete, exit 1 PROV_LEDGER_INVALID', async () => {
     const r = await audit('--log-dir', 'log');
     expect(r.exitCode).toBe(1);

@@ -219,7 +219,15 @@ export async function servePrio3(flags: Prio3ServeFlags): Promise<void> {
     maxPendingConnections: flags.maxPending,
     helloTimeoutMs: flags.helloTimeoutMs,
     ...(flags.role === 'helper'
-      ? { leader: { id: flags.peerId, token: peerToken }, params }
+      ? {
+          leader: { id: flags.peerId, token: peerToken },
+          params,
+          minReports: flags.minClients,
+          dp:
+            flags.epsilon === undefined
+              ? null
+              : { epsilon: flags.epsilon, delta: flags.delta ?? 1e-6, rounds: flags.rounds },
+        }
       : { helper: { url: flags.peer as string, id: flags.peerId, token: peerToken } }),
     onEvent: (e) => {
       if (e.type === 'listening') process.stderr.write(`listening ${e.url} (prio3 ${e.role})\n`);

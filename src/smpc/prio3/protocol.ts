@@ -215,6 +215,9 @@ export class Prio3Aggregation {
         pub,
         input,
       );
+      // Collection may have closed while this report was decoded: it is not among the shares sent.
+      if (this.#phase !== 'collecting')
+        throw new SmpcError('SMPC_BAD_TRANSITION', 'the round no longer accepts reports');
       this.#reports.set(reportId, {
         clientId,
         state: preparationState,

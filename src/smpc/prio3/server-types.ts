@@ -56,6 +56,10 @@ export interface Prio3AggregatorOptions {
   readonly leader?: { readonly id: string; readonly token: string };
   /** Helper: pins the round parameters; a round announced with others aborts (`SMPC_AGGREGATORS_DISAGREE`). */
   readonly params?: Prio3Params;
+  /** Helper: its own DP floor; a round announced with a lower `minReports` aborts (`SMPC_AGGREGATORS_DISAGREE`). */
+  readonly minReports?: number;
+  /** Helper: its own DP plan; a round whose noise is below it (or without noise) aborts (`SMPC_AGGREGATORS_DISAGREE`). */
+  readonly dp?: { readonly epsilon: number; readonly delta: number; readonly rounds: number } | null;
   /** Leader: the helper's URL and the credentials registered there for this leader. */
   readonly helper?: { readonly url: string; readonly id: string; readonly token: string };
   readonly host?: string;

@@ -113,6 +113,8 @@ export class Prio3AggregatorServer {
   readonly #peerTimeoutMs: number;
   readonly #leaderId: string | null;
   readonly #pinned: Prio3Params | null;
+  readonly #floor: number;
+  readonly #dp: Prio3AggregatorOptions['dp'];
   readonly #clientIds: ReadonlySet<string>;
   readonly #onEvent: (event: Prio3Event) => void;
   readonly #connected = new Map<string, Conn>();
@@ -132,10 +134,14 @@ export class Prio3AggregatorServer {
     peerTimeoutMs: number;
     leaderId: string | null;
     pinned: Prio3Params | null;
+    floor: number;
+    dp: Prio3AggregatorOptions['dp'];
     clientIds: ReadonlySet<string>;
     onEvent: (event: Prio3Event) => void;
   }) {
     this.#pinned = init.pinned;
+    this.#floor = init.floor;
+    this.#dp = init.dp;
     this.url = init.url;
     this.role = init.role;
     this.#http = init.http;
@@ -195,6 +201,9 @@ export class Prio3AggregatorServer {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'clients must be an array of { id, token }');
     new ClientRegistry(options.clients); // validates the list before anything else
     const clientIds = new Set(options.clients.map((c) => c.id));
+    const floor =
+      options.minReports === undefined ? 1 : assertInteger(options.minReports, 'minReports', 1, 1_000_000);
+    if (options.params !== undefined) noisePlan(validatePrio3Params(options.params), options.dp);
     let leaderId: string | null = null;
     let registered: readonly RegisteredClient[] = options.clients;
     if (role === 'helper') {
@@ -253,6 +262,8 @@ export class Prio3AggregatorServer {
       peerTimeoutMs,
       leaderId,
       pinned: options.params === undefined ? null : validatePrio3Params(options.params),
+      floor,
+      dp: options.dp,
       clientIds,
       onEvent,
     });
@@ -318,20 +329,7 @@ export class Prio3AggregatorServer {
       options.collectMs === undefined ? 60_000 : assertInteger(options.collectMs, 'collectMs', 1, 86_400_000);
     if (this.#round !== null || this.#usedRoundIds.has(roundId))
       throw new SmpcError('SMPC_ROUND_CONFLICT', `round ${roundId} is running or was used before`);
-    let dp: Prio3DpConfig | null = null;
-    if (options.dp !== undefined && options.dp !== null) {
-      const d = assertObject(options.dp, 'dp');
-      const half = 2 ** (params.bits - 1);
-      const l2Sensitivity =
-        params.circuit === 'l2' ? Math.sqrt(Number(params.normBound)) : Math.sqrt(params.length) * half;
-      dp = planAggregatorNoise({
-        epsilon: d.epsilon as number,
-        delta: d.delta as number,
-        rounds: d.rounds as number,
-        l2Sensitivity,
-        dimension: params.length,
-      });
-    }
+    const dp = noisePlan(params, options.dp);
     this.#usedRoundIds.add(roundId);
     const config: Prio3RoundConfig = { roundId, params, minReports, dp };
     const verifyKey = randomTag();
@@ -493,6 +491,17 @@ export class Prio3AggregatorServer {
             "the leader's round parameters differ from the ones this helper pins",
           );
         }
+        if (config.minReports < this.#floor)
+          throw new SmpcError(
+            'SMPC_AGGREGATORS_DISAGREE',
+            `the leader's floor of ${config.minReports} report(s) is below this helper's ${this.#floor}`,
+          );
+        const own = noisePlan(config.params, this.#dp);
+        if (own !== null && (config.dp === null || config.dp.variance < own.variance))
+          throw new SmpcError(
+            'SMPC_AGGREGATORS_DISAGREE',
+            "the leader's noise is below the DP plan this helper was given",
+          );
         if (typeof h.verifyKey !== 'string' || !/^[0-9a-f]{32}$/.test(h.verifyKey))
           throw new SmpcError('SMPC_MALFORMED_MESSAGE', 'the verify key must be 16 bytes of hex');
         this.#usedRoundIds.add(roundId);
@@ -724,4 +733,23 @@ export class Prio3AggregatorServer {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The noise each aggregator adds for a DP plan over `params`, or null without one. */
+function noisePlan(
+  params: Prio3Params,
+  plan: { readonly epsilon: number; readonly delta: number; readonly rounds: number } | null | undefined,
+): Prio3DpConfig | null {
+  if (plan === undefined || plan === null) return null;
+  const d = assertObject(plan, 'dp');
+  const half = 2 ** (params.bits - 1);
+  const l2Sensitivity =
+    params.circuit === 'l2' ? Math.sqrt(Number(params.normBound)) : Math.sqrt(params.length) * half;
+  return planAggregatorNoise({
+    epsilon: d.epsilon as number,
+    delta: d.delta as number,
+    rounds: d.rounds as number,
+    l2Sensitivity,
+    dimension: params.length,
+  });
 }

@@ -17,6 +17,7 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import { decodeUtf8 } from '../../internal/bytes.ts';
 import type { PublicKey } from '../../provenance/common/keys.ts';
+import { VerificationError } from '../../provenance/errors.ts';
 import { laneDigest } from '../../provenance/transcript/statement.ts';
 import { verifyRoundTranscript } from '../../provenance/transcript/verify.ts';
 import { toHex } from '../primitives/encoding.ts';
@@ -41,6 +42,8 @@ export interface TranscriptWitness {
   maskedDigest: string | null;
   threshold: number | null;
   bundle: Uint8Array | null;
+  /** The survivors (U3) of the unmask request this client answered, when it got one. */
+  unmaskSurvivors?: readonly string[] | null;
 }
 
 /**
@@ -65,15 +68,23 @@ export function assertTranscriptKey(key: unknown): asserts key is PublicKey {
 
 /** A fresh witness for a session. */
 export function newTranscriptWitness(): TranscriptWitness {
-  return { maskedDigest: null, threshold: null, bundle: null };
+  return { maskedDigest: null, threshold: null, bundle: null, unmaskSurvivors: null };
 }
 
 /** Notes what the client sends or is asked (masked vectors and the round's threshold). */
 export function witnessMessage(w: TranscriptWitness, message: unknown): void {
-  const m = message as { type?: unknown; masked?: unknown; params?: { threshold?: unknown } };
+  const m = message as {
+    type?: unknown;
+    masked?: unknown;
+    params?: { threshold?: unknown };
+    survivors?: unknown;
+  };
   if (m?.type === 'masked-input' && m.masked instanceof Uint32Array) w.maskedDigest = laneDigest(m.masked);
   if (m?.type === 'advertise-request' && typeof m.params?.threshold === 'number')
     w.threshold = m.params.threshold;
+  // The first one: a later request (which the client does not answer) must not replace it.
+  if (m?.type === 'unmask-request' && Array.isArray(m.survivors) && (w.unmaskSurvivors ?? null) === null)
+    w.unmaskSurvivors = m.survivors.filter((x): x is string => typeof x === 'string');
 }
 
 /** Checks a session's transcript against what the client saw; never throws. */
@@ -120,6 +131,18 @@ export function checkClientTranscript(
         aggregateDigest: seen.sum === null ? null : laneDigest(seen.sum),
       },
     );
+    // The server learns a client's input if it tells some clients it dropped (for its masking-key
+    // shares) while removing its self mask (a survivor): the committed U3 must be the one asked.
+    const asked = w.unmaskSurvivors;
+    if (
+      asked !== undefined &&
+      asked !== null &&
+      [...asked].sort().join('\n') !== [...v.transcript.stages.masked].sort().join('\n')
+    )
+      throw new VerificationError(
+        'PROV_TRANSCRIPT_SURVIVORS_INVALID',
+        `the unmask request named ${asked.length} survivor(s), not the ${v.transcript.stages.masked.length} committed in U3`,
+      );
     return {
       status: 'verified',
       bundle,

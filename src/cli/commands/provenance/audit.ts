@@ -187,9 +187,32 @@ async function fetchCheckpoint(
     throw new ProvenanceError('PROV_IO', `cannot fetch ${target}`, { cause });
   }
   if (!response.ok) throw new ProvenanceError('PROV_IO', `${target} answered HTTP ${response.status}`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes.length > 1 << 20)
-    throw new ProvenanceError('PROV_INPUT_TOO_LARGE', `${target} sent more than 1 MiB`);
+  // Read under the cap as it streams: the audited server must not make the auditor buffer more.
+  const cap = 1 << 20;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    const reader = response.body?.getReader();
+    for (;;) {
+      const next = await reader?.read();
+      if (next === undefined || next.done) break;
+      total += next.value.byteLength;
+      if (total > cap) {
+        await reader?.cancel().catch(() => undefined);
+        throw new ProvenanceError('PROV_INPUT_TOO_LARGE', `${target} sent more than 1 MiB`);
+      }
+      chunks.push(next.value);
+    }
+  } catch (cause) {
+    if (cause instanceof ProvenanceError) throw cause;
+    throw new ProvenanceError('PROV_IO', `cannot fetch ${target}`, { cause });
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
   return { name: target, bytes };
 }
 
