@@ -1,9 +1,9 @@
 /**
  * `POST /v1/models/:modelId/score?keySet=ID`: scores an encrypted batch with a registered key
  * set and answers the encrypted-result container, with headers `confide-model-digest` and
- * `confide-key-set`; with a scoring queue, an upload of at least its `asyncBytes` is answered 202
- * `{ jobId }` instead (poll `GET /v1/jobs/:id`). Beyond `maxConcurrency` scoring requests in flight it answers 503
- * `HE_SERVER_BUSY` before reading the body.
+ * `confide-key-set`; with a scoring queue, an upload of at least its `asyncBytes` is answered
+ * 202 `{ jobId }` instead (poll `GET /v1/jobs/:id`). Beyond `maxConcurrency` scoring requests in
+ * flight it answers 503 `HE_SERVER_BUSY` before reading the body.
  *
  * @module
  */
