@@ -374,4 +374,26 @@ describe('the scoring queue', () => {
     expect((await submit()).status).toBe(202);
     client.dispose();
   });
+
+  it("answers a part's permanent failure with its code, never a partial result (a worker with other weights)", async () => {
+    const a = await replica('test-q-mismatch', { queue: { minRows: 5000 } });
+    const otherWeights = { ...RISK, coefficients: [[0.1, 0.2, 0.3, 0.4]] };
+    workers.push(
+      await startScoringWorker({
+        redis: { url: redis.url, prefix: 'test-q-mismatch' },
+        models: { risk: otherWeights },
+      }),
+    );
+    const client = await riskClient();
+    expect((await call(a, '/v1/keys', { method: 'POST', body: client.exportEvaluationKeys() })).status).toBe(
+      201,
+    );
+    const answer = await call(a, `/v1/models/risk/score?keySet=${client.keySetId}`, {
+      method: 'POST',
+      body: client.encrypt(riskRows(5000)),
+    });
+    const message = await expectError(answer, 422, 'HE_MODEL_MISMATCH');
+    expect(message).toMatch(/start the workers with the replicas' model files/);
+    client.dispose();
+  });
 });

@@ -22,11 +22,11 @@
  */
 
 import { type ConnectionOptions, Queue } from 'bullmq';
-import { ConfideError, type ConfideErrorCode, HeError, isConfideError } from '../../errors.ts';
+import { type ConfideErrorCode, HeError, isConfideError } from '../../errors.ts';
 import { peekContainer } from '../../he/container.ts';
 import { mergeEncryptedResults, partitionEncryptedBatch } from '../../he/partition.ts';
 import { randomBytes, toHex } from '../../internal/bytes.ts';
-import { ioredisOptions, type RedisHandle } from '../../redis/index.ts';
+import { ioredisOptions, RedisError, type RedisErrorCode, type RedisHandle } from '../../redis/index.ts';
 import type { ScoredBatch } from '../registry.ts';
 import { luaScript } from './lua.ts';
 import type { KeySetRecord } from './registry.ts';
@@ -195,7 +195,7 @@ export class ScoringQueue {
 
   #failure(error: unknown): Error {
     if (isConfideError(error)) return error;
-    return new ConfideError(
+    return new RedisError(
       'REDIS_UNAVAILABLE',
       `Redis at ${this.#redis.options.endpoint} is not answering: retry shortly (the request was not carried out)`,
       { cause: error },
@@ -212,7 +212,9 @@ export class ScoringQueue {
     if (who == null || who !== owner || partsText == null || modelDigest == null) throw unknownJob();
     if (failure != null) {
       const { code, message } = JSON.parse(failure) as { code: ConfideErrorCode; message: string };
-      throw new ConfideError(code, message);
+      throw code.startsWith('REDIS_')
+        ? new RedisError(code as RedisErrorCode, message)
+        : new HeError(code, message);
     }
     const parts = Number(partsText);
     const outputs = Array.from({ length: parts }, (_, i) => keys.output(i));
