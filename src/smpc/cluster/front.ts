@@ -30,6 +30,7 @@ import { toHex } from '../primitives/encoding.ts';
 import { randomBytes } from '../primitives/random.ts';
 import {
   ClientRegistry,
+  checkHello,
   DEFAULT_HELLO_TIMEOUT_MS,
   DEFAULT_MAX_PENDING_CONNECTIONS,
   MAX_HEADER_BYTES,
@@ -61,7 +62,6 @@ export type FrontEvent =
   | { readonly type: 'client-rejected'; readonly code: string; readonly reason: string }
   | { readonly type: 'redis-unavailable'; readonly reason: string };
 
-const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
 const CLOSE_GOING_AWAY = 1001;
 const CLOSE_POLICY = 1008;
 const CLOSE_REPLACED = 4000;
@@ -305,30 +305,17 @@ export class ClusterFront {
   }
 
   async #hello(conn: Connection, tcp: Socket, bytes: Uint8Array | null): Promise<void> {
-    let frame: Frame;
     const refuse = (code: string, reason: string): void => {
       conn.open = false;
       this.#pending.refuse(tcp, code, reason);
     };
-    try {
-      if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
-      frame = decodeFrame(bytes, { maxFrameBytes: MAX_HELLO_BYTES });
-    } catch {
-      refuse('SMPC_UNAUTHENTICATED', 'the first frame must be a hello');
+    const hello = checkHello(bytes, this.#registry);
+    if (!hello.ok) {
+      conn.open = false;
+      this.#pending.refuse(tcp, hello.code, hello.reason, hello.detail);
       return;
     }
-    if (frame.kind !== 'hello') {
-      refuse('SMPC_UNAUTHENTICATED', 'the first frame must be a hello');
-      return;
-    }
-    if (!this.#registry.verify(frame.clientId, frame.token)) {
-      refuse(
-        'SMPC_UNAUTHENTICATED',
-        "unknown client id or wrong token: check the client id and that the token is the one registered for it in the server's client list",
-      );
-      return;
-    }
-    const id = frame.clientId;
+    const id = hello.clientId;
     let until: string | null = null;
     try {
       until = await this.#redis.client.hget(this.#keys.banned, id);

@@ -53,10 +53,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import type { WebSocket } from 'ws';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertString } from '../../internal/assert.ts';
+import { SmpcError } from '../errors.ts';
 import { equalBytes, utf8 } from '../primitives/encoding.ts';
 import { isValidId } from '../primitives/session.ts';
 import { IDENTITY_KEY_LENGTH } from '../primitives/signing.ts';
-import { encodeFrame } from './frames.ts';
+import { decodeFrame, encodeFrame, type Frame } from './frames.ts';
 
 /** A client the server accepts. */
 export interface RegisteredClient {
@@ -170,6 +171,64 @@ export interface RefusalDetail {
   readonly clientId: string;
   /** Whether that id is registered (so the token was wrong), for the log only. */
   readonly registered: boolean;
+}
+
+/** Largest hello frame: two strings of at most 1 024 bytes, with their lengths and the header. */
+export const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
+
+/** What {@link checkHello} concluded about a connection's first frame. */
+export type HelloCheck =
+  | { readonly ok: true; readonly clientId: string }
+  | {
+      readonly ok: false;
+      readonly code: 'SMPC_UNAUTHENTICATED';
+      /** What the peer is told: never which of id and token was wrong. */
+      readonly reason: string;
+      /** For the server's own log only, when the frame was a hello. */
+      readonly detail?: RefusalDetail;
+    };
+
+/**
+ * Authenticates a connection's first frame (the one rule `ws-server.ts` and the cluster's
+ * `front.ts` share): it must be a binary `hello` of at most {@link MAX_HELLO_BYTES} naming a
+ * registered id with its token (SHA-256 digests compared in constant time, also for unknown ids).
+ * Bans and the connection registry are the caller's.
+ *
+ * @param bytes The frame, or null for a text frame.
+ */
+export function checkHello(bytes: Uint8Array | null, registry: ClientRegistry): HelloCheck {
+  let frame: Frame;
+  try {
+    if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
+    // An unauthenticated peer gets no more than a hello needs (two strings of ≤ 1024 bytes).
+    frame = decodeFrame(bytes, { maxFrameBytes: MAX_HELLO_BYTES });
+  } catch (e) {
+    const code = e instanceof SmpcError || e instanceof ConfideArgumentError ? e.code : 'SMPC_ABORTED';
+    return { ok: false, code: 'SMPC_UNAUTHENTICATED', reason: `the first frame must be a hello (${code})` };
+  }
+  if (frame.kind !== 'hello') {
+    return { ok: false, code: 'SMPC_UNAUTHENTICATED', reason: 'the first frame must be a hello' };
+  }
+  if (!registry.verify(frame.clientId, frame.token)) {
+    // The peer learns neither which of the two it got wrong nor whether the id exists; the log does.
+    return {
+      ok: false,
+      code: 'SMPC_UNAUTHENTICATED',
+      reason:
+        "unknown client id or wrong token: check the client id and that the token is the one registered for it in the server's client list",
+      detail: {
+        clientId: printable(frame.clientId.slice(0, 64)),
+        registered: registry.get(frame.clientId) !== undefined,
+      },
+    };
+  }
+  return { ok: true, clientId: frame.clientId };
+}
+
+/** Text a peer sent, fit for one log line: at most 200 characters, control characters as `?`. */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point.
+  return text.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
 }
 
 /** Limits of {@link PendingConnections}. */

@@ -45,26 +45,25 @@
  */
 
 import { ConfideArgumentError } from '../../errors.ts';
-import { assertBytes, assertString } from '../../internal/assert.ts';
-import type { PublicKey } from '../../provenance/common/keys.ts';
-import { type DpPlan, validateDpPlan } from '../dp.ts';
+import type { DpPlan } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
-import { IDENTITY_KEY_LENGTH } from '../primitives/signing.ts';
-import {
-  type ClientPolicy,
-  type ClientStage,
-  type ClientState,
-  clientStep,
-  createClient,
-  type TrustedIdentity,
-} from '../protocol/client.ts';
+import { type ClientPolicy, type ClientState, clientStep, createClient } from '../protocol/client.ts';
 import { decideAnnouncement } from '../protocol/join.ts';
-import { PROTOCOL_VERSION, type Profile } from '../protocol/params.ts';
+import { PROTOCOL_VERSION } from '../protocol/params.ts';
 import { resolveClientPolicy } from '../protocol/policy.ts';
 import { decodeMessage, encodeMessage } from '../protocol/wire.ts';
+import { readWelcome, toBytes } from './client-hello.ts';
+import { checkClientOptions, hasIdentities } from './client-options.ts';
+import type {
+  AggregationClientOptions,
+  ClientEvent,
+  ClientExit,
+  ClientRoundRecord,
+  RoundAnnouncement,
+  WebSocketLike,
+} from './client-types.ts';
 import {
   type AnnounceFrame,
-  DEFAULT_MAX_FRAME_BYTES,
   decodeFrame,
   encodeFrame,
   type Frame,
@@ -74,131 +73,21 @@ import {
 } from './frames.ts';
 import { type PriorSession, parseRetryRoundId } from './retry.ts';
 import {
-  assertTranscriptKey,
-  type ClientTranscriptCheck,
   checkClientTranscript,
   newTranscriptWitness,
   type TranscriptWitness,
   witnessMessage,
 } from './transcript-check.ts';
 
-/** What a client is told about a round before it decides to join. */
-export interface RoundAnnouncement {
-  readonly roundId: string;
-  readonly vectorLength: number;
-  readonly ringBits: number;
-  readonly profile: Profile;
-  /** The round's opaque payload (e.g. the global model), already checked against its digest. */
-  readonly payload: Uint8Array;
-  /** SHA-256 of `payload`, hex. */
-  readonly payloadDigest: string;
-  /**
-   * The round's distributed-DP plan, already validated (`validateDpPlan`) and matched to the
-   * round's vector and ring, or null. When set, `prepare` should return `privatize(update, dp)`.
-   */
-  readonly dp: DpPlan | null;
-}
-
-/** A round as this client saw it end. */
-export interface ClientRoundRecord {
-  readonly roundId: string;
-  /** `declined`: this client did not take part (policy, payload, `prepare` failed). */
-  readonly status: 'completed' | 'aborted' | 'declined';
-  readonly survivors: readonly string[];
-  readonly dropped: readonly string[];
-  /** The sum, when the server shares it. */
-  readonly sum: Uint32Array | null;
-  readonly abort: { readonly code: string; readonly reason: string } | null;
-  /** Whether this client's input is in the sum. */
-  readonly included: boolean;
-  /** Milliseconds this client spent inside its state machine (key agreement, sharing, masking). */
-  readonly protocolTimeMs: number;
-  /** With `transcriptKey`: what the client concluded about the round's committed transcript. */
-  readonly transcript?: ClientTranscriptCheck;
-}
-
-/** Progress of a client. */
-export type ClientEvent =
-  | { readonly type: 'announced'; readonly roundId: string }
-  | { readonly type: 'joined'; readonly roundId: string }
-  | { readonly type: 'declined'; readonly roundId: string; readonly code: string; readonly reason: string }
-  | { readonly type: 'stage'; readonly roundId: string; readonly stage: ClientStage }
-  | { readonly type: 'refused'; readonly code: string; readonly reason: string }
-  | { readonly type: 'result'; readonly round: ClientRoundRecord };
-
-/** How the connection ended. */
-export interface ClientExit {
-  /** WebSocket close code (1000 normal, 1001 server going away, 1008 refused, 1009 too large, 1006 lost). */
-  readonly code: number;
-  readonly reason: string;
-  /** The coded error the server sent before closing, if any. */
-  readonly error: SmpcError | null;
-}
-
-/** The part of the standard `WebSocket` this client uses. */
-export interface WebSocketLike {
-  binaryType: string;
-  readonly readyState: number;
-  send(data: Uint8Array): void;
-  close(code?: number, reason?: string): void;
-  addEventListener(type: 'open', listener: () => void): void;
-  addEventListener(type: 'message', listener: (event: { readonly data: unknown }) => void): void;
-  addEventListener(
-    type: 'close',
-    listener: (event: { readonly code: number; readonly reason: string }) => void,
-  ): void;
-  addEventListener(type: 'error', listener: () => void): void;
-}
-
-/** A `WebSocket` constructor (the global one, or e.g. `ws`'s in older Node). */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
-
-/** Options of {@link AggregationClient.connect}. */
-export interface AggregationClientOptions {
-  /** `ws://` or `wss://` URL of the server. */
-  readonly url: string;
-  readonly id: string;
-  readonly token: string;
-  /** Long-term Ed25519 secret key (the `active` profile). */
-  readonly identitySecretKey?: Uint8Array;
-  /** The cohort's Ed25519 public keys, obtained out of band (the `active` profile). */
-  readonly trustedIdentities?: readonly TrustedIdentity[];
-  /**
-   * What this client refuses to run with; `completedRoundIds` holds service round ids. With
-   * `identitySecretKey` or `trustedIdentities`, `minProfile` defaults to `active` (else
-   * `honest-but-curious`): a weaker announced round is declined (`SMPC_PROFILE_TOO_WEAK`) before
-   * `prepare` runs or anything is sent.
-   */
-  readonly policy?: ClientPolicy;
-  /** This client's ring vector for a round (quantize floats with `quantize`). Throw to decline. */
-  readonly prepare: (round: RoundAnnouncement) => Uint32Array | Promise<Uint32Array>;
-  readonly onEvent?: (event: ClientEvent) => void;
-  /**
-   * This client's privacy budget: the largest ε, at `maxDelta`, it spends over every DP round it
-   * joins (`spentEpsilon` over `dpHistory` plus the rounds joined since, each at its plan's worst
-   * case). When set, rounds without a DP plan, or whose plan would take the total past it, are
-   * declined (`SMPC_POLICY_VIOLATION`).
-   */
-  readonly maxEpsilon?: number;
-  /** The δ at which `maxEpsilon` is measured (default 1e-6), whatever δ a plan names. */
-  readonly maxDelta?: number;
-  /**
-   * The plans of DP rounds this client joined before (one entry per round; persist
-   * `dpRoundsJoined` and pass it back), so its budget spans restarts.
-   */
-  readonly dpHistory?: readonly DpPlan[];
-  /** Injected `WebSocket` constructor; default `globalThis.WebSocket`. */
-  readonly WebSocket?: WebSocketConstructor;
-  /** Time to connect and authenticate; default 30 000 ms. */
-  readonly connectTimeoutMs?: number;
-  /** Largest frame accepted from the server; default {@link DEFAULT_MAX_FRAME_BYTES}. */
-  readonly maxFrameBytes?: number;
-  /**
-   * The server's Ed25519 public key: when set, every round's committed transcript is checked
-   * (`transcript-check.ts`) and the conclusion is in the round's record.
-   */
-  readonly transcriptKey?: PublicKey;
-}
+export type {
+  AggregationClientOptions,
+  ClientEvent,
+  ClientExit,
+  ClientRoundRecord,
+  RoundAnnouncement,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './client-types.ts';
 
 interface Session {
   readonly roundId: string;
@@ -211,21 +100,6 @@ interface Session {
 }
 
 const OPEN = 1;
-
-/** Codes with which a server refuses a connection before welcoming it, passed on as they are. */
-const REFUSAL_CODES = [
-  'SMPC_UNAUTHENTICATED',
-  'SMPC_SERVER_BUSY',
-  'SMPC_TIMEOUT',
-  'SMPC_SERVER_CLOSING',
-  'SMPC_CLIENT_BANNED',
-] as const;
-
-function toBytes(data: unknown): Uint8Array | null {
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (data instanceof Uint8Array) return data;
-  return null;
-}
 
 /**
  * A WebSocket secure-aggregation client.
@@ -284,73 +158,7 @@ export class AggregationClient {
    *   `SMPC_CONNECTION_CLOSED` when the connection fails; `SMPC_TIMEOUT` after `connectTimeoutMs`.
    */
   static connect(options: AggregationClientOptions): Promise<AggregationClient> {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'options must be an object');
-    }
-    const url = assertString(options.url, 'url', 2048);
-    if (!/^wss?:\/\//i.test(url))
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'url must start with ws:// or wss://');
-    assertString(options.id, 'id', 256);
-    assertString(options.token, 'token', 512);
-    if (typeof options.prepare !== 'function') {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        'prepare must be a function returning the ring vector',
-      );
-    }
-    if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'onEvent must be a function');
-    }
-    if (
-      options.maxEpsilon !== undefined &&
-      !(
-        typeof options.maxEpsilon === 'number' &&
-        Number.isFinite(options.maxEpsilon) &&
-        options.maxEpsilon > 0
-      )
-    ) {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'maxEpsilon must be a positive finite number');
-    }
-    if (
-      options.maxDelta !== undefined &&
-      !(typeof options.maxDelta === 'number' && options.maxDelta > 0 && options.maxDelta < 1)
-    ) {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'maxDelta must be a number in (0, 1)');
-    }
-    if (options.dpHistory !== undefined) {
-      if (!Array.isArray(options.dpHistory)) {
-        throw new ConfideArgumentError('INVALID_ARGUMENT', 'dpHistory must be an array of DP plans');
-      }
-      for (const plan of options.dpHistory) validateDpPlan(plan);
-    }
-    if (options.identitySecretKey !== undefined) {
-      assertBytes(options.identitySecretKey, 'identitySecretKey', IDENTITY_KEY_LENGTH);
-    }
-    if (options.transcriptKey !== undefined) assertTranscriptKey(options.transcriptKey);
-    // Validates policy and identities once, the way every session will use them.
-    resolveClientPolicy(options.policy, { hasIdentities: hasIdentities(options) });
-    createClient({
-      id: options.id,
-      input: new Uint32Array(1),
-      ...(options.policy === undefined ? {} : { policy: options.policy }),
-      ...(options.trustedIdentities === undefined ? {} : { trustedIdentities: options.trustedIdentities }),
-    });
-    const timeoutMs = options.connectTimeoutMs ?? 30_000;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'connectTimeoutMs must be a positive integer');
-    }
-    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 1024) {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'maxFrameBytes must be an integer ≥ 1024');
-    }
-    const Ctor =
-      options.WebSocket ?? (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (typeof Ctor !== 'function') {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        'no WebSocket constructor: use Node ≥ 22 or a browser, or pass options.WebSocket',
-      );
-    }
+    const { url, timeoutMs, maxFrameBytes, Ctor } = checkClientOptions(options);
     let socket: WebSocketLike;
     try {
       socket = new Ctor(url);
@@ -380,32 +188,15 @@ export class AggregationClient {
           client.#enqueue(() => client.#receive(bytes));
           return;
         }
-        let frame: Frame | null = null;
-        try {
-          frame = bytes === null ? null : decodeFrame(bytes, { maxFrameBytes });
-        } catch {
-          frame = null;
-        }
-        if (frame?.kind === 'welcome' && frame.clientId === options.id) {
+        const reply = readWelcome(bytes, options.id, maxFrameBytes);
+        if (reply.kind === 'welcome') {
           welcomed = true;
           clearTimeout(timer);
           resolve(client);
-        } else if (frame?.kind === 'error') {
-          // The server's refusal code says what happened (a wrong token, no room, too slow).
-          const code = (REFUSAL_CODES as readonly string[]).includes(frame.code)
-            ? (frame.code as (typeof REFUSAL_CODES)[number])
-            : 'SMPC_CONNECTION_CLOSED';
-          // Its words say what to check (the id and token, a ban, a busy server); shown tamed.
-          // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point.
-          const said = frame.message.slice(0, 300).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
-          client.#error = new SmpcError(code, `the server refused the connection (${frame.code}): ${said}`);
-        } else {
-          client.#error = new SmpcError(
-            'SMPC_FRAME_MALFORMED',
-            'the server sent something other than a welcome',
-          );
-          socket.close(1008, 'SMPC_FRAME_MALFORMED');
+          return;
         }
+        client.#error = reply.error;
+        if (reply.kind === 'malformed') socket.close(1008, 'SMPC_FRAME_MALFORMED');
       });
       socket.addEventListener('error', () => {
         // The close event follows with the code.
@@ -711,9 +502,4 @@ export class AggregationClient {
     this.#rounds.push(record);
     this.#event({ type: 'result', round: record });
   }
-}
-
-/** Whether the client was configured with identities (its own key or the cohort's). */
-function hasIdentities(options: AggregationClientOptions): boolean {
-  return options.identitySecretKey !== undefined || (options.trustedIdentities?.length ?? 0) > 0;
 }

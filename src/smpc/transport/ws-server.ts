@@ -3,17 +3,17 @@
  * round runner (`round-runner.ts`, one transport-agnostic session per `RoundSession`, driven
  * through a `Channel`) and the connection pool (`connections.ts`) to `ws`. This file authenticates
  * and routes frames, runs a round's sessions one after another (retries and bans, `retry.ts`), and
- * keeps the round store across restarts. What to accept, when to proceed with at least t responses
+ * keeps the round store across restarts (options: `server-options.ts`; the HTTP binding:
+ * `ws-listen.ts`; used round ids and DP plan budgets: `round-ledger.ts`). What to accept, when to proceed with at least t responses
  * and when to abort is the state machine's decision (`protocol/server.ts`); the join window,
  * cohort, deadlines and result are the runner's.
  *
  * Rules it enforces at the edge, before a byte reaches the state machine:
- * - authentication first: the first frame must be `hello` with a registered id and its token
- *   (compared as SHA-256 digests in constant time, also for unknown ids); anything else closes
- *   the connection with `SMPC_UNAUTHENTICATED` and touches nothing. Connections that have not
- *   authenticated live in their own small pool with a short hello deadline, which can never
- *   exclude a client presenting a valid token (`connections.ts` says why; the oldest waiting
- *   connection of the busiest peer address is evicted with `SMPC_SERVER_BUSY` to make room);
+ * - authentication first: the first frame must be a `hello` with a registered id and its token
+ *   (`checkHello` in `connections.ts`); anything else closes the connection with
+ *   `SMPC_UNAUTHENTICATED`. Connections that have not authenticated live in their own small pool
+ *   with a short hello deadline, which can never exclude a client presenting a valid token
+ *   (`connections.ts` says why);
  * - size limits: `ws`'s `maxPayload` and again `decodeFrame`; malformed frames close the
  *   connection with `SMPC_FRAME_MALFORMED`;
  * - one session per round, one round at a time; every round frame names the round and its random
@@ -27,8 +27,7 @@
  *   disconnected, the server sends `close`; the state machine proceeds with ≥ t or aborts;
  * - the payload's SHA-256 is bound into the protocol round id, so clients holding different payloads
  *   cannot complete one session;
- * - before authenticating a connection may send no more than a hello (a few KiB), so what
- *   strangers can make the server hold is `pendingMemoryBound(maxPendingConnections)`;
+ * - what strangers can make the server hold is `pendingMemoryBound(maxPendingConnections)`;
  * - a round whose estimated memory (`estimateRoundResources`) exceeds `maxMemoryBytes` is refused
  *   (`SMPC_PLAN_TOO_LARGE`) when it is asked for, before anything is announced;
  * - with a distributed-DP plan (`dp.ts`): the plan is validated against the round, sent with the
@@ -57,33 +56,16 @@
  * @module
  */
 
-import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { type WebSocket, WebSocketServer } from 'ws';
-import { ConfideArgumentError } from '../../errors.ts';
-import { assertInteger, assertString } from '../../internal/assert.ts';
-import type { DpPlan } from '../dp.ts';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { assertInteger } from '../../internal/assert.ts';
 import { SmpcError } from '../errors.ts';
-import { DEFAULT_MAX_ROUND_MEMORY_BYTES } from '../estimate.ts';
 import { decodeMessage } from '../protocol/wire.ts';
-import {
-  ClientRegistry,
-  DEFAULT_HELLO_TIMEOUT_MS,
-  DEFAULT_MAX_PENDING_CONNECTIONS,
-  MAX_HEADER_BYTES,
-  PendingConnections,
-  type RefusalDetail,
-  type RegisteredClient,
-} from './connections.ts';
-import {
-  DEFAULT_MAX_FRAME_BYTES,
-  decodeFrame,
-  encodeFrame,
-  type Frame,
-  MAX_ROUND_ID_LENGTH,
-  sameSession,
-} from './frames.ts';
-import { BanList, MAX_RETRIES, parseRetryRoundId, retryRoundId, runWithRetries } from './retry.ts';
+import { type ClientRegistry, checkHello, PendingConnections, printable } from './connections.ts';
+import { decodeFrame, encodeFrame, type Frame, sameSession } from './frames.ts';
+import { BanList, runWithRetries } from './retry.ts';
+import { checkMaxRetries, RoundLedger } from './round-ledger.ts';
 import { type Channel, codeOf, RoundSession } from './round-runner.ts';
 import {
   type AggregationEvent,
@@ -93,63 +75,27 @@ import {
   type SessionOptions,
   type SessionResult,
 } from './round-types.ts';
-import { MemoryRoundStore, type RoundStore } from './store.ts';
-import { MAX_UNMASK_WORKERS, UnmaskPool } from './unmask-pool.ts';
+import { type AggregationServerOptions, checkServerOptions } from './server-options.ts';
+import type { RoundStore } from './store.ts';
+import { UnmaskPool } from './unmask-pool.ts';
+import {
+  admitThroughPool,
+  CLOSE_GOING_AWAY,
+  CLOSE_POLICY,
+  CLOSE_REPLACED,
+  closeWebSocket,
+  listenWebSocket,
+  toBytes,
+} from './ws-listen.ts';
 
 export type { RegisteredClient } from './connections.ts';
-
 export type {
   AggregationEvent,
   AggregationRoundOptions,
   BannedClient,
   RoundResult,
 } from './round-types.ts';
-
-/** Options of {@link AggregationServer.listen}. */
-export interface AggregationServerOptions {
-  /** Interface to bind; default `127.0.0.1`. */
-  readonly host?: string;
-  /** Port; default 0 (any free port; read {@link AggregationServer.url}). */
-  readonly port?: number;
-  readonly clients: readonly RegisteredClient[];
-  /** Largest frame accepted; default {@link DEFAULT_MAX_FRAME_BYTES}. */
-  readonly maxFrameBytes?: number;
-  /** Where the round in progress is kept; default a {@link MemoryRoundStore}. */
-  readonly store?: RoundStore;
-  readonly onEvent?: (event: AggregationEvent) => void;
-  /** Time a new connection has from its accept to authenticate; default 5 000 ms. */
-  readonly helloTimeoutMs?: number;
-  /**
-   * Connections that may wait to authenticate at once (1 to 65 536; default 64). When one more
-   * arrives, the oldest of the busiest peer address is evicted (`SMPC_SERVER_BUSY`);
-   * authenticated clients never count here.
-   */
-  readonly maxPendingConnections?: number;
-  /**
-   * Largest estimated memory of one round (`estimateRoundResources`, for every client connected
-   * when `runRound` is called joining); a larger round is refused by `runRound` with
-   * `SMPC_PLAN_TOO_LARGE` before it is announced. Default 4 GiB.
-   */
-  readonly maxMemoryBytes?: number;
-  /**
-   * How long a client whose own messages provably made a session abort (`ABORT_FAULT` in
-   * `retry.ts`) stays banned (not announced to, refused at hello with `SMPC_CLIENT_BANNED`);
-   * default: for the server's lifetime.
-   */
-  readonly banMs?: number;
-  /**
-   * Worker threads for the unmask step (0 to {@link MAX_UNMASK_WORKERS}; default 0: on the calling
-   * thread). The sum is the same either way; a worker crash aborts the round with
-   * `SMPC_UNMASK_FAILED` (`unmask-pool.ts`).
-   */
-  readonly unmaskWorkers?: number;
-}
-
-const MAX_HELLO_BYTES = 4 + 2 * (2 + 1024);
-/** WebSocket close codes (RFC 6455 §7.4.1, and 4000–4999 for applications). */
-const CLOSE_GOING_AWAY = 1001;
-const CLOSE_POLICY = 1008;
-const CLOSE_REPLACED = 4000;
+export type { AggregationServerOptions } from './server-options.ts';
 
 interface Connection {
   readonly socket: WebSocket;
@@ -183,9 +129,8 @@ export class AggregationServer {
   /** Connections that have not authenticated yet (their own pool, `connections.ts`). */
   readonly #pending: PendingConnections;
   readonly #maxMemoryBytes: number;
-  readonly #usedRoundIds = new Set<string>();
-  /** Rounds run under each DP plan object. */
-  readonly #dpPlanUses = new WeakMap<DpPlan, number>();
+  /** Round ids used and rounds run under each DP plan. */
+  readonly #ledger = new RoundLedger();
   readonly #waiters = new Set<() => void>();
   #round: RoundSession<Connection> | null = null;
   /** How a round session reaches a connection. */
@@ -221,21 +166,12 @@ export class AggregationServer {
     this.#pending = pending;
     this.#maxMemoryBytes = maxMemoryBytes;
     this.#banned = new BanList(banMs);
-    // Every TCP connection is pending from its accept: before its upgrade request is even read.
-    http.on('connection', (tcp: Socket) => {
-      if (this.#closing) tcp.destroy();
-      else pending.admit(tcp);
-    });
-    http.on('upgrade', (req, tcp: Socket, head: Buffer) => {
-      if (this.#closing || !pending.isWaiting(tcp)) {
-        tcp.destroy();
-        return;
-      }
-      wss.handleUpgrade(req, tcp, head, (socket) => {
-        pending.upgraded(tcp, socket);
-        this.#accept(socket, tcp);
-      });
-    });
+    admitThroughPool(
+      { http, wss, url },
+      pending,
+      () => this.#closing,
+      (socket, tcp) => this.#accept(socket, tcp),
+    );
   }
 
   /**
@@ -247,54 +183,19 @@ export class AggregationServer {
    * @throws {SmpcError} `SMPC_CONNECTION_CLOSED` when the port cannot be bound.
    */
   static async listen(options: AggregationServerOptions): Promise<AggregationServer> {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'options must be an object');
-    }
-    const host = options.host === undefined ? '127.0.0.1' : assertString(options.host, 'host', 256);
-    const port = options.port === undefined ? 0 : assertInteger(options.port, 'port', 0, 65_535);
-    const maxFrameBytes =
-      options.maxFrameBytes === undefined
-        ? DEFAULT_MAX_FRAME_BYTES
-        : assertInteger(options.maxFrameBytes, 'maxFrameBytes', 1024, 2 ** 30);
-    const helloTimeoutMs =
-      options.helloTimeoutMs === undefined
-        ? DEFAULT_HELLO_TIMEOUT_MS
-        : assertInteger(options.helloTimeoutMs, 'helloTimeoutMs', 1, 3_600_000);
-    const maxPending =
-      options.maxPendingConnections === undefined
-        ? DEFAULT_MAX_PENDING_CONNECTIONS
-        : assertInteger(options.maxPendingConnections, 'maxPendingConnections', 1, 65_536);
-    const maxMemoryBytes =
-      options.maxMemoryBytes === undefined
-        ? DEFAULT_MAX_ROUND_MEMORY_BYTES
-        : assertInteger(options.maxMemoryBytes, 'maxMemoryBytes', 1, Number.MAX_SAFE_INTEGER);
-    const banMs =
-      options.banMs === undefined
-        ? Number.POSITIVE_INFINITY
-        : assertInteger(options.banMs, 'banMs', 0, Number.MAX_SAFE_INTEGER);
-    const unmaskWorkers =
-      options.unmaskWorkers === undefined
-        ? 0
-        : assertInteger(options.unmaskWorkers, 'unmaskWorkers', 0, MAX_UNMASK_WORKERS);
-    const registered = new ClientRegistry(options.clients);
-    if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'onEvent must be a function');
-    }
-    const store = options.store ?? new MemoryRoundStore();
-    for (const method of ['load', 'save', 'clear'] as const) {
-      if (typeof (store as unknown as Record<string, unknown>)[method] !== 'function') {
-        throw new ConfideArgumentError('INVALID_ARGUMENT', `store must implement ${method}()`);
-      }
-    }
-    const userOnEvent = options.onEvent;
-    const onEvent = (event: AggregationEvent): void => {
-      try {
-        userOnEvent?.(event);
-      } catch {
-        // A throwing progress callback must not take the server down.
-      }
-    };
-
+    const {
+      host,
+      port,
+      maxFrameBytes,
+      helloTimeoutMs,
+      maxPending,
+      maxMemoryBytes,
+      banMs,
+      unmaskWorkers,
+      registered,
+      store,
+      onEvent,
+    } = checkServerOptions(options);
     const pool = unmaskWorkers === 0 ? null : await UnmaskPool.create({ size: unmaskWorkers });
     let stale: Awaited<ReturnType<RoundStore['load']>>;
     try {
@@ -315,34 +216,18 @@ export class AggregationServer {
       await store.clear();
     }
 
-    const http = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, (_req, res) => {
-      res
-        .writeHead(426, { 'content-type': 'text/plain', connection: 'close' })
-        .end('this endpoint speaks WebSocket only\n');
-    });
-    // Upgrades are handed over by hand (`noServer`), so only pooled connections reach `ws`.
-    const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes });
-    await new Promise<void>((resolve, reject) => {
-      const fail = (cause: unknown) => {
-        void pool?.close();
-        reject(new SmpcError('SMPC_CONNECTION_CLOSED', `cannot listen on ${host}:${port}`, { cause }));
-      };
-      http.once('error', fail);
-      http.listen(port, host, () => {
-        http.off('error', fail);
-        resolve();
-      });
-    });
-    // After listening, socket-level errors (a reset handshake, EMFILE on accept) concern one
-    // connection, which ws closes; they must not take the server down.
-    http.on('error', () => {});
-    wss.on('error', () => {});
-    const address = http.address() as AddressInfo;
-    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    let bound: Awaited<ReturnType<typeof listenWebSocket>>;
+    try {
+      bound = await listenWebSocket(host, port, maxFrameBytes);
+    } catch (e) {
+      await pool?.close();
+      throw e;
+    }
+    const { http, wss, url } = bound;
     const server = new AggregationServer(
       http,
       wss,
-      `ws://${shownHost}:${address.port}`,
+      url,
       registered,
       maxFrameBytes,
       store,
@@ -357,7 +242,7 @@ export class AggregationServer {
       banMs,
     );
     server.#unmaskPool = pool;
-    for (const id of retired) server.#usedRoundIds.add(id);
+    for (const id of retired) server.#ledger.retire(id);
     onEvent({ type: 'listening', url: server.url });
     return server;
   }
@@ -420,47 +305,12 @@ export class AggregationServer {
       connected: this.#connected.size,
       registered: this.#registered.size,
     });
-    const maxRetries =
-      options.maxRetries === undefined ? 2 : assertInteger(options.maxRetries, 'maxRetries', 0, MAX_RETRIES);
-    if (parseRetryRoundId(o.roundId).attempt !== 0) {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        'roundId must not end in .retry<n>: that suffix names retry sessions',
-        { fields: ['roundId'] },
-      );
-    }
-    if (maxRetries > 0 && retryRoundId(o.roundId, maxRetries).length > MAX_ROUND_ID_LENGTH) {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        `roundId leaves no room for the .retry<n> suffix: use at most ${MAX_ROUND_ID_LENGTH - 7} characters or maxRetries 0`,
-        { fields: ['roundId'] },
-      );
-    }
+    const maxRetries = checkMaxRetries(o.roundId, options.maxRetries);
     if (this.#closing) throw new SmpcError('SMPC_SERVER_CLOSING', 'the server is closing');
     if (this.#round !== null || this.#busy) {
       throw new SmpcError('SMPC_ROUND_CONFLICT', 'a round is in progress: rounds run one at a time');
     }
-    for (let a = 0; a <= maxRetries; a++) {
-      if (this.#usedRoundIds.has(retryRoundId(o.roundId, a))) {
-        throw new SmpcError('SMPC_ROUND_CONFLICT', `round id ${o.roundId} was used before: pick a new one`);
-      }
-    }
-    if (options.dp !== undefined) {
-      // A plan is calibrated for its number of rounds: running more under it would spend more than
-      // its ε. Counted per plan object — planning again is the operator's deliberate new budget.
-      const key = options.dp;
-      const uses = this.#dpPlanUses.get(key) ?? 0;
-      if (uses >= options.dp.rounds) {
-        throw new ConfideArgumentError(
-          'INVALID_ARGUMENT',
-          `this DP plan covers ${options.dp.rounds} round(s) and ran ${uses}: its privacy budget is spent; plan again`,
-          { fields: ['dp'] },
-        );
-      }
-      // One use per round, retries included: an aborted session released no sum (retry.ts).
-      this.#dpPlanUses.set(key, uses + 1);
-    }
-    for (let a = 0; a <= maxRetries; a++) this.#usedRoundIds.add(retryRoundId(o.roundId, a));
+    this.#ledger.claim(o.roundId, maxRetries, options.dp);
     // Held across the sessions of this round, so no other round starts between two of them.
     this.#busy = true;
     try {
@@ -523,18 +373,7 @@ export class AggregationServer {
     await this.#unmaskPool?.close();
     this.#pending.destroyAll();
     for (const c of this.#wss.clients) c.close(CLOSE_GOING_AWAY, 'server closing');
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        for (const c of this.#wss.clients) c.terminate();
-      }, 2_000);
-      this.#wss.close(() => {
-        this.#http.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        this.#http.closeAllConnections();
-      });
-    });
+    await closeWebSocket({ http: this.#http, wss: this.#wss });
   }
 
   // ---- connections --------------------------------------------------------------------------
@@ -555,35 +394,13 @@ export class AggregationServer {
   }
 
   #hello(conn: Connection, tcp: Socket, bytes: Uint8Array | null): void {
-    let frame: Frame;
-    const refuse = (reason: string, detail?: RefusalDetail): void => {
+    const hello = checkHello(bytes, this.#registered);
+    if (!hello.ok) {
       conn.open = false;
-      this.#pending.refuse(tcp, 'SMPC_UNAUTHENTICATED', reason, detail);
-    };
-    try {
-      if (bytes === null) throw new SmpcError('SMPC_FRAME_MALFORMED', 'text frames are not accepted');
-      // An unauthenticated peer gets no more than a hello needs (two strings of ≤ 1024 bytes).
-      frame = decodeFrame(bytes, { maxFrameBytes: MAX_HELLO_BYTES });
-    } catch (e) {
-      refuse(`the first frame must be a hello (${codeOf(e)})`);
+      this.#pending.refuse(tcp, hello.code, hello.reason, hello.detail);
       return;
     }
-    if (frame.kind !== 'hello') {
-      refuse('the first frame must be a hello');
-      return;
-    }
-    if (!this.#registered.verify(frame.clientId, frame.token)) {
-      // The peer learns neither which of the two it got wrong nor whether the id exists; the log does.
-      refuse(
-        "unknown client id or wrong token: check the client id and that the token is the one registered for it in the server's client list",
-        {
-          clientId: printable(frame.clientId.slice(0, 64)),
-          registered: this.#registered.get(frame.clientId) !== undefined,
-        },
-      );
-      return;
-    }
-    const id = frame.clientId;
+    const id = hello.clientId;
     if (this.#banned.has(id)) {
       conn.open = false;
       this.#pending.refuse(
@@ -694,26 +511,4 @@ function decodeOrNull(bytes: Uint8Array): unknown {
   } catch {
     return null;
   }
-}
-
-function toBytes(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (Array.isArray(data)) {
-    const parts = data as Uint8Array[];
-    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-    let offset = 0;
-    for (const p of parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
-  }
-  return new Uint8Array(0);
-}
-
-/** Text a peer sent, fit for one log line: at most 200 characters, control characters as `?`. */
-function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point.
-  return text.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
 }
