@@ -4,7 +4,8 @@
  * (`transport/round-runner.ts`) and pure SecAgg+ state machine as the single-process server, with
  * the same retries and bans (`transport/retry.ts`) — over a {@link Channel} made of Redis Streams:
  * client frames arrive from every front on `smpc:in`, answers go to each front's `smpc:out:<front>`
- * (`front.ts`). Several coordinators may run; one holds the leader lock (`leader.ts`) and the others
+ * (`front.ts`, written through `outbound.ts`; options in `coordinator-options.ts`). Several
+ * coordinators may run; one holds the leader lock (`leader.ts`) and the others
  * wait.
  *
  * Failover: when the leader dies, its lock expires and a standby takes it. The round the old leader
@@ -27,25 +28,16 @@
  * @module
  */
 
-import { ConfideArgumentError } from '../../errors.ts';
 import { assertInteger } from '../../internal/assert.ts';
 import { fromHex, toHex } from '../../internal/bytes.ts';
 import type { RedisHandle } from '../../redis/index.ts';
 import { SmpcError } from '../errors.ts';
-import { decodeMessage } from '../protocol/wire.ts';
-import type { RegisteredClient } from '../transport/connections.ts';
 import { ClientRegistry } from '../transport/connections.ts';
-import {
-  DEFAULT_MAX_FRAME_BYTES,
-  decodeFrame,
-  encodeFrame,
-  type Frame,
-  sameSession,
-} from '../transport/frames.ts';
+import { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame, type Frame } from '../transport/frames.ts';
+import { routeClientFrame } from '../transport/inbound.ts';
 import { BanList, runWithRetries } from '../transport/retry.ts';
 import { type Channel, RoundSession } from '../transport/round-runner.ts';
 import {
-  type AggregationEvent,
   type AggregationRoundOptions,
   checkRoundOptions,
   type RoundResult,
@@ -53,9 +45,17 @@ import {
   type SessionResult,
 } from '../transport/round-types.ts';
 import type { RoundStore, StoredRound } from '../transport/store.ts';
+import {
+  type ClusterCoordinatorOptions,
+  type CoordinatorEvent,
+  checkCoordinatorOptions,
+} from './coordinator-options.ts';
 import { FENCE, LeaderLock, MONOTONIC_INCR } from './leader.ts';
-import { type ClusterKeys, clusterKeys, type StreamEntry, StreamReader, sleep, text } from './streams.ts';
+import { OUTBOUND, OutboundQueue } from './outbound.ts';
+import { type ClusterKeys, clusterKeys, type StreamEntry, StreamReader, text } from './streams.ts';
 import { redisUnmaskRunner } from './unmask-jobs.ts';
+
+export type { ClusterCoordinatorOptions, CoordinatorEvent } from './coordinator-options.ts';
 
 /** A client's connection on some front. */
 interface Conn {
@@ -65,45 +65,10 @@ interface Conn {
   open: boolean;
 }
 
-/** Frames queued for one front: the same bytes (`b`) or a close reason (`x`) for several connections. */
-interface Outgoing {
-  readonly front: string;
-  readonly conns: string[];
-  readonly field: 'b' | 'x';
-  readonly value: Uint8Array | string;
-}
-
-/** Options of {@link ClusterCoordinator.start}. */
-export interface ClusterCoordinatorOptions {
-  readonly redis: RedisHandle;
-  readonly clients: readonly RegisteredClient[];
-  readonly onEvent?: (event: CoordinatorEvent) => void;
-  /** Leader lock lifetime (renewed every third); default 3 000 ms. */
-  readonly lockTtlMs?: number;
-  /** How often fronts' heartbeats are checked; default 1 000 ms. */
-  readonly frontCheckMs?: number;
-  /** Fan the unmask step out to `confide smpc worker` processes, in this many jobs per vector. */
-  readonly unmaskJobs?: number;
-  /** How long unmask jobs may take in all before the round aborts; default 120 000 ms. */
-  readonly unmaskTimeoutMs?: number;
-  readonly maxFrameBytes?: number;
-}
-
-/** What a coordinator reports: the round events, and changes of leadership. */
-export type CoordinatorEvent =
-  | AggregationEvent
-  | { readonly type: 'leader'; readonly value: string }
-  | { readonly type: 'standby'; readonly why: 'taken' | 'unavailable' };
-
-const OUTBOUND = `${FENCE}for i = 2, #ARGV, 4 do
-  redis.call('XADD', ARGV[i], 'MAXLEN', '~', '1000000', '*', 'c', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-end
-return 1`;
 const STORE_SET = `${FENCE}redis.call('SET', KEYS[2], ARGV[2]) return 1`;
 const STORE_DEL = `${FENCE}redis.call('DEL', KEYS[2]) return 1`;
 const TRIM = `${FENCE}return redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])`;
 const BAN = `${FENCE}redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) return 1`;
-const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 /** Runs rounds while it holds the leader lock. */
 export class ClusterCoordinator {
@@ -121,8 +86,8 @@ export class ClusterCoordinator {
   #ready = false;
   #reader: StreamReader | null = null;
   #round: RoundSession<Conn> | null = null;
-  #outbound: Outgoing[] = [];
-  #flushing = false;
+  /** Frames on their way to the fronts, written fenced. */
+  readonly #out: OutboundQueue;
   #frontTimer: ReturnType<typeof setInterval>;
   #closing = false;
   readonly #channel: Channel<Conn> = {
@@ -155,6 +120,11 @@ export class ClusterCoordinator {
       onAcquired: (value) => void this.#takeOver(value),
       onLost: (why) => this.#stepDown(why),
     });
+    this.#out = new OutboundQueue(
+      this.#keys,
+      (args) => this.#fenced(OUTBOUND, [], args),
+      () => void this.#abortRound('REDIS_UNAVAILABLE', 'Redis stopped answering during the round'),
+    );
     this.#frontTimer = setInterval(() => void this.#checkFronts(), options.frontCheckMs ?? 1000);
   }
 
@@ -164,19 +134,7 @@ export class ClusterCoordinator {
    * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid options.
    */
   static start(options: ClusterCoordinatorOptions): ClusterCoordinator {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'options must be an object');
-    }
-    if (typeof options.redis?.key !== 'function') {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'redis must be a connected Redis handle');
-    }
-    if (options.lockTtlMs !== undefined) assertInteger(options.lockTtlMs, 'lockTtlMs', 100, 600_000);
-    if (options.frontCheckMs !== undefined) assertInteger(options.frontCheckMs, 'frontCheckMs', 10, 600_000);
-    if (options.unmaskJobs !== undefined) assertInteger(options.unmaskJobs, 'unmaskJobs', 1, 4096);
-    if (options.unmaskTimeoutMs !== undefined)
-      assertInteger(options.unmaskTimeoutMs, 'unmaskTimeoutMs', 1, 2 ** 31 - 1);
-    if (options.maxFrameBytes !== undefined)
-      assertInteger(options.maxFrameBytes, 'maxFrameBytes', 1024, 2 ** 30);
+    checkCoordinatorOptions(options);
     return new ClusterCoordinator(options);
   }
 
@@ -494,74 +452,16 @@ export class ClusterCoordinator {
       refuse('SMPC_FRAME_MALFORMED', 'undecodable frame');
       return;
     }
-    const run = this.#round;
-    if (frame.kind !== 'join' && frame.kind !== 'decline' && frame.kind !== 'protocol') {
-      refuse('SMPC_FRAME_MALFORMED', `a client may not send ${frame.kind} frames`);
-      return;
-    }
-    if (run === null || frame.roundId !== run.roundId || !sameSession(frame.session, run.session)) {
-      refuse('SMPC_WRONG_SESSION', 'frame for another round or session');
-      return;
-    }
-    const size = bytes?.length ?? 0;
-    let refusal: string | null;
-    if (frame.kind === 'protocol') {
-      let message: unknown = null;
-      try {
-        message = decodeMessage(frame.message);
-      } catch {
-        message = null;
-      }
-      refusal = run.protocol(c.id, c, size, message);
-    } else {
-      refusal = run.answer(
-        c.id,
-        c,
-        frame.kind === 'join'
-          ? { kind: 'join' }
-          : { kind: 'decline', code: frame.code, reason: printable(frame.reason) },
-        size,
-      );
-    }
-    if (refusal !== null) refuse('SMPC_WRONG_SESSION', refusal);
+    const refusal = routeClientFrame(this.#round, c.id, c, frame, bytes?.length ?? 0);
+    if (refusal !== null) refuse(refusal.code, refusal.reason);
   }
 
   #queue(c: Conn, field: 'b' | 'x', value: Uint8Array | string): void {
-    const last = this.#outbound[this.#outbound.length - 1];
-    if (last !== undefined && last.front === c.front && last.value === value && last.field === field) {
-      last.conns.push(c.conn);
-    } else {
-      this.#outbound.push({ front: c.front, conns: [c.conn], field, value });
-    }
-    if (this.#outbound.length === 1) setImmediate(() => void this.#flush());
+    this.#out.queue(c.front, c.conn, field, value);
   }
 
-  /** Writes the queued frames, fenced, in batches of at most 8 MiB. */
-  async #flush(): Promise<void> {
-    if (this.#flushing) return;
-    this.#flushing = true;
-    try {
-      while (this.#outbound.length > 0) {
-        const batch: (string | Buffer)[] = [];
-        let bytes = 0;
-        while (this.#outbound.length > 0 && bytes < MAX_BATCH_BYTES) {
-          const o = this.#outbound.shift() as Outgoing;
-          const value =
-            typeof o.value === 'string'
-              ? o.value
-              : Buffer.from(o.value.buffer, o.value.byteOffset, o.value.byteLength);
-          batch.push(this.#keys.outbound(o.front), o.conns.join(','), o.field, value);
-          bytes += value.length + 64;
-        }
-        try {
-          await this.#fenced(OUTBOUND, [], batch);
-        } catch {
-          void this.#abortRound('REDIS_UNAVAILABLE', 'Redis stopped answering during the round');
-        }
-      }
-    } finally {
-      this.#flushing = false;
-    }
+  #flush(): Promise<void> {
+    return this.#out.flush();
   }
 
   /**
@@ -574,14 +474,8 @@ export class ClusterCoordinator {
     for (const w of [...this.#waiters]) w();
     clearInterval(this.#frontTimer);
     await this.#round?.abort('SMPC_SERVER_CLOSING', 'the coordinator is shutting down');
-    await this.#flush();
-    while (this.#flushing) await sleep(10);
+    await this.#out.drain();
     await this.#lock.stop();
     await this.#reader?.stop();
   }
-}
-
-function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point.
-  return text.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
 }

@@ -61,9 +61,9 @@ import type { Socket } from 'node:net';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { assertInteger } from '../../internal/assert.ts';
 import { SmpcError } from '../errors.ts';
-import { decodeMessage } from '../protocol/wire.ts';
-import { type ClientRegistry, checkHello, PendingConnections, printable } from './connections.ts';
-import { decodeFrame, encodeFrame, type Frame, sameSession } from './frames.ts';
+import { type ClientRegistry, checkHello, PendingConnections } from './connections.ts';
+import { decodeFrame, encodeFrame, type Frame } from './frames.ts';
+import { routeClientFrame } from './inbound.ts';
 import { BanList, runWithRetries } from './retry.ts';
 import { checkMaxRetries, RoundLedger } from './round-ledger.ts';
 import { type Channel, codeOf, RoundSession } from './round-runner.ts';
@@ -467,48 +467,18 @@ export class AggregationServer {
       conn.socket.close(CLOSE_POLICY, code);
       return;
     }
-    const run = this.#round;
-    const refuse = (code: string, reason: string): void => {
-      this.#onEvent({ type: 'frame-refused', clientId: id, code, reason });
-    };
     if (frame.kind === 'error') {
-      refuse(frame.code, `client reported: ${frame.message.slice(0, 200)}`);
+      const reason = `client reported: ${frame.message.slice(0, 200)}`;
+      this.#onEvent({ type: 'frame-refused', clientId: id, code: frame.code, reason });
       return;
     }
-    if (frame.kind !== 'join' && frame.kind !== 'decline' && frame.kind !== 'protocol') {
-      refuse('SMPC_FRAME_MALFORMED', `a client may not send ${frame.kind} frames`);
-      return;
-    }
-    if (run === null || frame.roundId !== run.roundId || !sameSession(frame.session, run.session)) {
-      refuse('SMPC_WRONG_SESSION', 'frame for another round or session');
-      return;
-    }
-    const refusal =
-      frame.kind === 'protocol'
-        ? run.protocol(id, conn, bytes?.length ?? 0, decodeOrNull(frame.message))
-        : run.answer(
-            id,
-            conn,
-            frame.kind === 'join'
-              ? { kind: 'join' }
-              : { kind: 'decline', code: frame.code, reason: printable(frame.reason) },
-            bytes?.length ?? 0,
-          );
-    if (refusal !== null) refuse('SMPC_WRONG_SESSION', refusal);
+    const refusal = routeClientFrame(this.#round, id, conn, frame, bytes?.length ?? 0);
+    if (refusal !== null) this.#onEvent({ type: 'frame-refused', clientId: id, ...refusal });
   }
 
   #sendRaw(conn: Connection, bytes: Uint8Array): boolean {
     if (conn.socket.readyState !== conn.socket.OPEN) return false;
     conn.socket.send(bytes);
     return true;
-  }
-}
-
-/** A protocol message, or null when its bytes do not decode (the state machine then excludes its sender). */
-function decodeOrNull(bytes: Uint8Array): unknown {
-  try {
-    return decodeMessage(bytes);
-  } catch {
-    return null;
   }
 }
