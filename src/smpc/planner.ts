@@ -18,8 +18,9 @@
  * (semi-honest) or γ + 2δ ≤ 0.9 (semi-malicious). `test/vectors/smpc/harary-params.json` holds the
  * reference implementation's expected values, and the tests check this code against all of them.
  *
- * The complete graph (k = n − 1, holders exclude the owner) needs t > γn (honest-but-curious),
- * t > (n + γn)/2 (semi-malicious) or t > 2n/3 with γ < 1/3 (active, Bonawitz et al. CCS'17), and
+ * The complete graph (k = n − 1, holders exclude the owner) needs t > k/2 and t > γn
+ * (honest-but-curious), t > (n + γn)/2 (semi-malicious) or t > 2n/3 with γ < 1/3 (active, Bonawitz
+ * et al. CCS'17) — one rule, {@link completeGraphThreshold}, for every planner here — and
  * t ≤ n − 1 − ⌊δn⌋ so that every client keeps t live holders.
  *
  * The `active` profile on a Harary graph: its consistency round cannot give the Bonawitz guarantee
@@ -228,20 +229,38 @@ export interface Plan {
   readonly ringBits: number;
 }
 
-function completeThreshold(n: number, gamma: number, delta: number, profile: Profile): number {
-  let t: number;
-  if (profile === 'honest-but-curious') t = Math.ceil(gamma * n) + 1;
-  else if (profile === 'semi-malicious') t = Math.ceil((n + gamma * n) / 2) + 1;
+/**
+ * The threshold of the complete graph on `n` clients (k = n − 1 holders per client, the owner
+ * excluded): the one rule {@link planRound} and {@link planCohort} share. It is the largest of
+ * - a majority of the holders, ⌊k/2⌋ + 1 (what the default client policy demands; it also keeps
+ *   the unmasking from ever revealing both secrets of a client to an honest-but-curious server),
+ * - the profile's bound: t > γn (honest-but-curious), t > (n + γn)/2 (semi-malicious), t > 2n/3
+ *   (active, Bonawitz et al. CCS'17, which needs γ < 1/3),
+ * - 2.
+ * Whether that many holders stay live is the caller's question.
+ *
+ * @throws {SmpcError} `SMPC_PLAN_INFEASIBLE` for the active profile with γ ≥ 1/3.
+ */
+export function completeGraphThreshold(n: number, corruptionRate: number, profile: Profile): number {
+  const k = n - 1;
+  let bound: number;
+  if (profile === 'honest-but-curious') bound = Math.ceil(corruptionRate * n) + 1;
+  else if (profile === 'semi-malicious') bound = Math.ceil((n + corruptionRate * n) / 2) + 1;
   else {
-    if (gamma >= 1 / 3) {
+    if (corruptionRate >= 1 / 3) {
       throw new SmpcError(
         'SMPC_PLAN_INFEASIBLE',
         'the active profile tolerates fewer than n/3 corrupt clients',
       );
     }
-    t = Math.floor((2 * n) / 3) + 1;
+    bound = Math.floor((2 * n) / 3) + 1;
   }
-  t = Math.max(t, 2);
+  return Math.max(Math.floor(k / 2) + 1, bound, 2);
+}
+
+/** {@link completeGraphThreshold}, refused when δn dropouts leave a client fewer live holders. */
+function completeThreshold(n: number, gamma: number, delta: number, profile: Profile): number {
+  const t = completeGraphThreshold(n, gamma, profile);
   const live = n - 1 - Math.floor(delta * n + EPSILON);
   if (t > live) {
     throw new SmpcError(
@@ -312,21 +331,19 @@ export const MIN_COHORT = 3;
 /** Largest cohort planned on the complete graph. */
 export const SMALL_COHORT = 16;
 
-/** The complete graph on n clients with the profile's threshold and a majority of neighbours. */
+/** The complete graph on n clients with {@link completeGraphThreshold}, or null when t > k. */
 function completeCohortPlan(n: number, profile: Profile, corruptionRate: number): CohortPlan | null {
   const k = n - 1;
-  let t = Math.floor(k / 2) + 1;
-  if (profile === 'semi-malicious') t = Math.max(t, Math.ceil((n + corruptionRate * n) / 2) + 1);
-  if (profile === 'active') t = Math.max(t, Math.floor((2 * k) / 3) + 1);
-  t = Math.max(t, 2);
+  const t = completeGraphThreshold(n, corruptionRate, profile);
   return t <= k ? { graph: 'complete', degree: k, threshold: t } : null;
 }
 
 /**
  * Plans the session of a networked round for the `n` clients that actually joined it (the rule the
  * WebSocket server uses, beside {@link planRound}'s):
- * - up to {@link SMALL_COHORT} clients run on the complete graph with t = ⌊k/2⌋ + 1 (or the
- *   profile's higher bound: (n + γn)/2 semi-malicious, 2k/3 active). Clients demand t > k/2 by
+ * - up to {@link SMALL_COHORT} clients run on the complete graph with
+ *   {@link completeGraphThreshold} (t = ⌊k/2⌋ + 1, or the profile's higher bound: (n + γn)/2
+ *   semi-malicious, 2n/3 active). Clients demand t > k/2 by
  *   default (`ClientPolicy.minThresholdFraction`), and {@link planRound}'s Harary analysis rounds
  *   δn down, so for a handful of clients it would pick k = 2 and no client could drop; the complete
  *   graph tolerates k − t dropouts, and more abort the round, which is the honest outcome;

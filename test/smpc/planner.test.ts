@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { hararyParameters, logGamma, planRound } from '../../src/smpc/planner.ts';
+import {
+  completeGraphThreshold,
+  hararyParameters,
+  logGamma,
+  planCohort,
+  planRound,
+  SMALL_COHORT,
+} from '../../src/smpc/planner.ts';
+import type { Profile } from '../../src/smpc/protocol/params.ts';
 import { expectCode, loadVectors } from './helpers.ts';
 
 interface HararyVectors {
@@ -199,5 +207,32 @@ describe('planRound', () => {
     });
     expect(out.server.stage).toBe('done');
     expect(Array.from(out.result ?? [])).toEqual([11, 22, 33]);
+  });
+});
+
+describe('completeGraphThreshold', () => {
+  it('is one rule for planRound and planCohort: the larger of a holder majority and the profile bound', () => {
+    // Expected values worked by hand from the rule: max(⌊(n−1)/2⌋ + 1, profile bound, 2), γ = 0.05.
+    const cases: [number, Profile, number][] = [
+      [5, 'honest-but-curious', 3], // ⌈0.25⌉ + 1 = 2 < majority 3 (planRound gave 2 before)
+      [10, 'honest-but-curious', 5],
+      [30, 'honest-but-curious', 15],
+      [10, 'semi-malicious', 7], // ⌈10.5/2⌉ + 1
+      [5, 'active', 4], // ⌊10/3⌋ + 1 (planCohort gave ⌊8/3⌋ + 1 = 3 before)
+      [6, 'active', 5],
+      [7, 'active', 5],
+      [16, 'active', 11],
+    ];
+    for (const [n, profile, t] of cases) {
+      expect(completeGraphThreshold(n, 0.05, profile), `${profile} n=${n}`).toBe(t);
+      expect(
+        planRound({ clients: n, dropoutRate: 0, corruptionRate: 0.05, profile, graph: 'complete' }).threshold,
+        `planRound ${profile} n=${n}`,
+      ).toBe(t);
+      if (t <= n - 1 && n <= SMALL_COHORT && profile !== 'semi-malicious') {
+        expect(planCohort(n, profile, 0, 0.05, 32).threshold, `planCohort ${profile} n=${n}`).toBe(t);
+      }
+    }
+    expectCode(() => completeGraphThreshold(10, 0.34, 'active'), 'SMPC_PLAN_INFEASIBLE');
   });
 });

@@ -26,7 +26,7 @@ afterEach(async () => {
 
 describe('active profile over WebSocket', () => {
   it('runs signed advertisements and the consistency round; a client with a wrong key drops out', async () => {
-    const reg = registry(6);
+    const reg = registry(7);
     const identities = new Map<string, Identity>(reg.map((c) => [c.id, generateIdentity()]));
     const trusted = reg.map((c) => ({ id: c.id, publicKey: (identities.get(c.id) as Identity).publicKey }));
     harness = await startServer(
@@ -37,13 +37,13 @@ describe('active profile over WebSocket', () => {
       reg.map((c) =>
         connectClient(h.server.url, c.id, {
           trustedIdentities: trusted,
-          // c5 lost its key and signs with another one: its own policy check refuses to advertise.
+          // c6 lost its key and signs with another one: its own policy check refuses to advertise.
           identitySecretKey:
-            c.id === 'c5' ? generateIdentity().secretKey : (identities.get(c.id) as Identity).secretKey,
+            c.id === 'c6' ? generateIdentity().secretKey : (identities.get(c.id) as Identity).secretKey,
         }),
       ),
     );
-    await h.server.waitForClients(6, 10_000);
+    await h.server.waitForClients(7, 10_000);
     const result = await h.server.runRound({
       roundId: 'active-1',
       vectorLength: 6,
@@ -51,12 +51,13 @@ describe('active profile over WebSocket', () => {
       profile: 'active',
     });
     expectExact(result, 6);
-    expect(result.plan).toEqual({ graph: 'complete', degree: 5, threshold: 4 });
-    expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
-    expect(result.dropped).toEqual(['c5']);
+    // Seven clients: t = ⌊2n/3⌋ + 1 = 5 of k = 6 holders, so one can drop.
+    expect(result.plan).toEqual({ graph: 'complete', degree: 6, threshold: 5 });
+    expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(result.dropped).toEqual(['c6']);
     expect(h.events).toContainEqual(expect.objectContaining({ type: 'stage', stage: 'consistency' }));
     expect(h.events).toContainEqual(
-      expect.objectContaining({ type: 'client-dropped', clientId: 'c5', stage: 'advertise' }),
+      expect.objectContaining({ type: 'client-dropped', clientId: 'c6', stage: 'advertise' }),
     );
   });
 
@@ -93,7 +94,7 @@ describe('active profile over WebSocket', () => {
   });
 
   it('keeps the input of a client that disconnects instead of signing the survivor set', async () => {
-    const reg = registry(6);
+    const reg = registry(7);
     const identities = new Map<string, Identity>(reg.map((c) => [c.id, generateIdentity()]));
     const trusted = reg.map((c) => ({ id: c.id, publicKey: (identities.get(c.id) as Identity).publicKey }));
     harness = await startServer(
@@ -116,16 +117,16 @@ describe('active profile over WebSocket', () => {
         }),
       ),
     );
-    await h.server.waitForClients(6, 10_000);
+    await h.server.waitForClients(7, 10_000);
     const result = await h.server.runRound({
       roundId: 'active-3',
       vectorLength: 4,
-      minClients: 6,
+      minClients: 7,
       profile: 'active',
     });
     // Its masked input was accepted before it vanished, so it is a survivor and in the sum.
     expectExact(result, 4);
-    expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(result.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6']);
     expect(h.events).toContainEqual(
       expect.objectContaining({ type: 'client-dropped', clientId: 'c1', stage: 'consistency' }),
     );

@@ -45,7 +45,8 @@ describe('planCohort', () => {
         });
       }
     }
-    expect(infeasible).toEqual(['semi-malicious 3']);
+    // Three clients cannot meet t > 2n/3 with t ≤ k = 2 (active) nor t > (n + γn)/2 (semi-malicious).
+    expect(infeasible).toEqual(['semi-malicious 3', 'active 3']);
   });
 
   it('lets small honest-but-curious cohorts lose k − t clients', () => {
