@@ -1,7 +1,8 @@
 /**
  * A front of the secure-aggregation cluster (`confide smpc serve --redis URL --front`): it
- * terminates clients' WebSocket connections, authenticates them exactly as the single-process
- * server does (`ws-server.ts`: hello first, tokens compared as digests in constant time, the pool of
+ * terminates clients' WebSocket connections, authenticates them with the single-process server's
+ * code (`checkHello` and the pending pool in `transport/connections.ts`, the binding in
+ * `transport/ws-listen.ts`: hello first, tokens compared as digests in constant time, the pool of
  * connections waiting to authenticate, `maxPayload` and `decodeFrame` size limits, the same error
  * codes), and relays frames both ways through Redis Streams: what an authenticated client sends goes
  * to `smpc:in` for the coordinator, what the coordinator adds to this front's `smpc:out:<front>` goes
@@ -19,11 +20,11 @@
  * @module
  */
 
-import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { ConfideArgumentError } from '../../errors.ts';
-import { assertInteger, assertString } from '../../internal/assert.ts';
+import { assertInteger } from '../../internal/assert.ts';
 import type { RedisHandle } from '../../redis/index.ts';
 import { SmpcError } from '../errors.ts';
 import { toHex } from '../primitives/encoding.ts';
@@ -31,13 +32,20 @@ import { randomBytes } from '../primitives/random.ts';
 import {
   ClientRegistry,
   checkHello,
-  DEFAULT_HELLO_TIMEOUT_MS,
-  DEFAULT_MAX_PENDING_CONNECTIONS,
-  MAX_HEADER_BYTES,
   PendingConnections,
   type RegisteredClient,
 } from '../transport/connections.ts';
-import { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame, type Frame } from '../transport/frames.ts';
+import { decodeFrame, encodeFrame, type Frame } from '../transport/frames.ts';
+import { checkEndpointOptions } from '../transport/server-options.ts';
+import {
+  admitThroughPool,
+  CLOSE_GOING_AWAY,
+  CLOSE_POLICY,
+  CLOSE_REPLACED,
+  closeWebSocket,
+  listenWebSocket,
+  toBytes,
+} from '../transport/ws-listen.ts';
 import { type ClusterKeys, clusterKeys, type StreamEntry, StreamReader, text } from './streams.ts';
 
 /** Options of {@link ClusterFront.listen}. */
@@ -61,10 +69,6 @@ export type FrontEvent =
   | { readonly type: 'client-disconnected'; readonly clientId: string; readonly code: number }
   | { readonly type: 'client-rejected'; readonly code: string; readonly reason: string }
   | { readonly type: 'redis-unavailable'; readonly reason: string };
-
-const CLOSE_GOING_AWAY = 1001;
-const CLOSE_POLICY = 1008;
-const CLOSE_REPLACED = 4000;
 
 interface Connection {
   readonly socket: WebSocket;
@@ -120,20 +124,12 @@ export class ClusterFront {
     this.#maxFrameBytes = init.maxFrameBytes;
     this.#heartbeatMs = init.heartbeatMs;
     this.#onEvent = onEvent;
-    init.http.on('connection', (tcp: Socket) => {
-      if (this.#closing) tcp.destroy();
-      else this.#pending.admit(tcp);
-    });
-    init.http.on('upgrade', (req, tcp: Socket, head: Buffer) => {
-      if (this.#closing || !this.#pending.isWaiting(tcp)) {
-        tcp.destroy();
-        return;
-      }
-      this.#wss.handleUpgrade(req, tcp, head, (socket) => {
-        this.#pending.upgraded(tcp, socket);
-        this.#accept(socket, tcp);
-      });
-    });
+    admitThroughPool(
+      init,
+      this.#pending,
+      () => this.#closing,
+      (socket, tcp) => this.#accept(socket, tcp),
+    );
     this.#reader = new StreamReader({
       handle: this.#redis,
       key: this.#keys.outbound(this.front),
@@ -157,20 +153,7 @@ export class ClusterFront {
     if (typeof options.redis?.key !== 'function') {
       throw new ConfideArgumentError('INVALID_ARGUMENT', 'redis must be a connected Redis handle');
     }
-    const host = options.host === undefined ? '127.0.0.1' : assertString(options.host, 'host', 256);
-    const port = options.port === undefined ? 0 : assertInteger(options.port, 'port', 0, 65_535);
-    const maxFrameBytes =
-      options.maxFrameBytes === undefined
-        ? DEFAULT_MAX_FRAME_BYTES
-        : assertInteger(options.maxFrameBytes, 'maxFrameBytes', 1024, 2 ** 30);
-    const helloTimeoutMs =
-      options.helloTimeoutMs === undefined
-        ? DEFAULT_HELLO_TIMEOUT_MS
-        : assertInteger(options.helloTimeoutMs, 'helloTimeoutMs', 1, 3_600_000);
-    const maxPending =
-      options.maxPendingConnections === undefined
-        ? DEFAULT_MAX_PENDING_CONNECTIONS
-        : assertInteger(options.maxPendingConnections, 'maxPendingConnections', 1, 65_536);
+    const { host, port, maxFrameBytes, helloTimeoutMs, maxPending } = checkEndpointOptions(options);
     const heartbeatMs =
       options.heartbeatMs === undefined
         ? 1000
@@ -187,25 +170,7 @@ export class ClusterFront {
     await options.redis.run((r) =>
       r.set(clusterKeys(options.redis.options.prefix).front(front), '1', 'PX', heartbeatMs * 3),
     );
-    const http = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, (_req, res) => {
-      res
-        .writeHead(426, { 'content-type': 'text/plain', connection: 'close' })
-        .end('this endpoint speaks WebSocket only\n');
-    });
-    const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes });
-    await new Promise<void>((resolve, reject) => {
-      const fail = (cause: unknown) =>
-        reject(new SmpcError('SMPC_CONNECTION_CLOSED', `cannot listen on ${host}:${port}`, { cause }));
-      http.once('error', fail);
-      http.listen(port, host, () => {
-        http.off('error', fail);
-        resolve();
-      });
-    });
-    http.on('error', () => {});
-    wss.on('error', () => {});
-    const address = http.address() as AddressInfo;
-    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const { http, wss, url } = await listenWebSocket(host, port, maxFrameBytes);
     const pending = new PendingConnections({
       maxPending,
       helloTimeoutMs,
@@ -215,7 +180,7 @@ export class ClusterFront {
       {
         http,
         wss,
-        url: `ws://${shownHost}:${address.port}`,
+        url,
         front,
         registry,
         pending,
@@ -402,24 +367,6 @@ export class ClusterFront {
     }
     await this.#reader.stop();
     await this.#redis.client.del(this.#keys.front(this.front)).catch(() => {});
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        for (const c of this.#wss.clients) c.terminate();
-      }, 2_000);
-      this.#wss.close(() => {
-        this.#http.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        this.#http.closeAllConnections();
-      });
-    });
+    await closeWebSocket({ http: this.#http, wss: this.#wss });
   }
-}
-
-function toBytes(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data as Buffer[]));
-  return new Uint8Array(0);
 }

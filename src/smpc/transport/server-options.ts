@@ -62,6 +62,45 @@ export interface AggregationServerOptions {
   readonly unmaskWorkers?: number;
 }
 
+/** The options every WebSocket endpoint of the service takes (the server and the cluster fronts). */
+export interface EndpointOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly maxFrameBytes?: number;
+  readonly helloTimeoutMs?: number;
+  readonly maxPendingConnections?: number;
+}
+
+/**
+ * Checks {@link EndpointOptions} and fills in their defaults (`127.0.0.1`, any free port, the
+ * default frame size, hello deadline and pending pool).
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` naming the first invalid option.
+ */
+export function checkEndpointOptions(options: EndpointOptions): {
+  host: string;
+  port: number;
+  maxFrameBytes: number;
+  helloTimeoutMs: number;
+  maxPending: number;
+} {
+  const host = options.host === undefined ? '127.0.0.1' : assertString(options.host, 'host', 256);
+  const port = options.port === undefined ? 0 : assertInteger(options.port, 'port', 0, 65_535);
+  const maxFrameBytes =
+    options.maxFrameBytes === undefined
+      ? DEFAULT_MAX_FRAME_BYTES
+      : assertInteger(options.maxFrameBytes, 'maxFrameBytes', 1024, 2 ** 30);
+  const helloTimeoutMs =
+    options.helloTimeoutMs === undefined
+      ? DEFAULT_HELLO_TIMEOUT_MS
+      : assertInteger(options.helloTimeoutMs, 'helloTimeoutMs', 1, 3_600_000);
+  const maxPending =
+    options.maxPendingConnections === undefined
+      ? DEFAULT_MAX_PENDING_CONNECTIONS
+      : assertInteger(options.maxPendingConnections, 'maxPendingConnections', 1, 65_536);
+  return { host, port, maxFrameBytes, helloTimeoutMs, maxPending };
+}
+
 /** {@link AggregationServerOptions} checked, with their defaults. */
 export interface CheckedServerOptions {
   readonly host: string;
@@ -87,20 +126,7 @@ export function checkServerOptions(options: AggregationServerOptions): CheckedSe
   if (typeof options !== 'object' || options === null) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'options must be an object');
   }
-  const host = options.host === undefined ? '127.0.0.1' : assertString(options.host, 'host', 256);
-  const port = options.port === undefined ? 0 : assertInteger(options.port, 'port', 0, 65_535);
-  const maxFrameBytes =
-    options.maxFrameBytes === undefined
-      ? DEFAULT_MAX_FRAME_BYTES
-      : assertInteger(options.maxFrameBytes, 'maxFrameBytes', 1024, 2 ** 30);
-  const helloTimeoutMs =
-    options.helloTimeoutMs === undefined
-      ? DEFAULT_HELLO_TIMEOUT_MS
-      : assertInteger(options.helloTimeoutMs, 'helloTimeoutMs', 1, 3_600_000);
-  const maxPending =
-    options.maxPendingConnections === undefined
-      ? DEFAULT_MAX_PENDING_CONNECTIONS
-      : assertInteger(options.maxPendingConnections, 'maxPendingConnections', 1, 65_536);
+  const { host, port, maxFrameBytes, helloTimeoutMs, maxPending } = checkEndpointOptions(options);
   const maxMemoryBytes =
     options.maxMemoryBytes === undefined
       ? DEFAULT_MAX_ROUND_MEMORY_BYTES
