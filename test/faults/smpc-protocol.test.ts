@@ -310,7 +310,8 @@ describe('finding 5 (audit): a commitment that matches no secret', () => {
 
 describe('finding 5 (audit): a bad signature in the active profile excludes its sender', () => {
   it('an advertisement whose signature does not verify is left out of the roster; the rest sum exactly', async () => {
-    const reg = registry(6);
+    // Seven clients: the active threshold ⌊2n/3⌋ + 1 = 5 of k = 6 holders leaves room for one exclusion.
+    const reg = registry(7);
     const identities = new Map<string, Identity>(reg.map((c) => [c.id, generateIdentity()]));
     const trusted = reg.map((c) => ({ id: c.id, publicKey: (identities.get(c.id) as Identity).publicKey }));
     harness = await startServer(
@@ -339,7 +340,7 @@ describe('finding 5 (audit): a bad signature in the active profile excludes its 
         }),
       ),
     );
-    await h.server.waitForClients(6, 10_000);
+    await h.server.waitForClients(7, 10_000);
     const result = await h.server.runRound({
       roundId: 'bad-signature',
       vectorLength: 8,
@@ -347,7 +348,7 @@ describe('finding 5 (audit): a bad signature in the active profile excludes its 
       profile: 'active',
     });
     expectExact(result, 8);
-    expect(result.survivors).toEqual(['c0', 'c1', 'c3', 'c4', 'c5']);
+    expect(result.survivors).toEqual(['c0', 'c1', 'c3', 'c4', 'c5', 'c6']);
     expect(result.excluded).toEqual([
       expect.objectContaining({ id: 'c2', stage: 'advertise', code: 'SMPC_SIGNATURE_INVALID' }),
     ]);
