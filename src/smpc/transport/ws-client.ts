@@ -4,7 +4,8 @@
  * announces asks the application for its input (`prepare`), runs a fresh SecAgg+ client state
  * machine (`protocol/client.ts`) on the server's frames, and records the result. Browser-safe: it
  * uses the standard global `WebSocket` (Node ≥ 22 and browsers) or an injected constructor, and
- * nothing from `node:`.
+ * nothing from `node:`. Its public types are in `client-types.ts`, option checks in
+ * `client-options.ts`, and the reading of the server's answer to the hello in `client-hello.ts`.
  *
  * What it refuses, so an honest client stays safe against the server:
  * - a payload whose SHA-256 is not the announced digest, and round parameters whose round id does
