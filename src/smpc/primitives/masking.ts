@@ -173,7 +173,8 @@ export async function applyMasks(
   const concurrency = assertInteger(options.concurrency ?? DEFAULT_MASK_CONCURRENCY, 'concurrency', 1, 64);
   const { concurrency: _ignored, ...single } = options;
   if (!Array.isArray(jobs)) throw new ConfideArgumentError('INVALID_ARGUMENT', 'jobs must be an array');
-  if (prgRunsOnNodeCrypto(options.backend) && jobs.length > 1) return applyInGroups(target, jobs, single);
+  if (prgRunsOnNodeCrypto(options.backend, options.algorithm) && jobs.length > 1)
+    return applyInGroups(target, jobs, single);
   let next = 0;
   let failed = false;
   const lane = async (): Promise<void> => {

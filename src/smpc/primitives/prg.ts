@@ -129,6 +129,34 @@ const nodeCrypto: NodeCrypto | undefined = (
   globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
 ).process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
 
+/** Whether `node:crypto` has each cipher (Bun's BoringSSL has no raw ChaCha20; FIPS builds may refuse it). */
+const nodeCipherSupport = new Map<PrgAlgorithm, boolean>();
+function nodeHasCipher(algorithm: PrgAlgorithm): boolean {
+  let ok = nodeCipherSupport.get(algorithm);
+  if (ok === undefined) {
+    try {
+      nodeCrypto?.createCipheriv(
+        algorithm === 'chacha20' ? 'chacha20' : 'aes-256-ctr',
+        new Uint8Array(32),
+        new Uint8Array(16),
+      );
+      ok = nodeCrypto !== undefined;
+    } catch {
+      ok = false;
+    }
+    nodeCipherSupport.set(algorithm, ok);
+  }
+  return ok;
+}
+
+/** Whether to use `node:crypto` for `algorithm` under `backend`; throws when `node` is forced but missing. */
+function useNode(backend: PrgBackend, algorithm: PrgAlgorithm): boolean {
+  if (backend === 'node' && !nodeHasCipher(algorithm)) {
+    throw new SmpcError('SMPC_BACKEND_UNAVAILABLE', `node:crypto has no ${algorithm} in this runtime`);
+  }
+  return (backend === 'node' || backend === 'auto') && nodeHasCipher(algorithm);
+}
+
 /**
  * A reader of stream j from byte `offset` on through OpenSSL: each call returns the next `length`
  * bytes (a fresh buffer). One cipher serves every call, so a long stream pays one key schedule.
@@ -181,10 +209,7 @@ async function streamBytes(
   offset: number,
   length: number,
 ): Promise<Uint8Array> {
-  if (backend === 'node' || (backend === 'auto' && nodeCrypto !== undefined)) {
-    if (nodeCrypto === undefined) {
-      throw new SmpcError('SMPC_BACKEND_UNAVAILABLE', 'node:crypto is not available in this runtime');
-    }
+  if (useNode(backend, algorithm)) {
     return nodeStreamReader(algorithm, key, j, offset)(length);
   }
   if (algorithm === 'chacha20') {
@@ -383,10 +408,7 @@ export async function addPrg(
   const chunk = assertInteger(options.chunk ?? DEFAULT_PRG_CHUNK, 'chunk', 1, MAX_PRG_LENGTH);
   const mask = bits === 32 ? -1 : modulus - 1;
   const sign = options.sign;
-  if (backend === 'node' || (backend === 'auto' && nodeCrypto !== undefined)) {
-    if (nodeCrypto === undefined) {
-      throw new SmpcError('SMPC_BACKEND_UNAVAILABLE', 'node:crypto is not available in this runtime');
-    }
+  if (useNode(backend, algorithm)) {
     const read = nodeStreamReader(algorithm, key, 0, 4 * start);
     for (let offset = 0; offset < length; offset += chunk) {
       const n = Math.min(chunk, length - offset);
@@ -407,9 +429,12 @@ export async function addPrg(
   return target;
 }
 
-/** Whether `backend` resolves to `node:crypto` here (synchronous OpenSSL ciphers). */
-export function prgRunsOnNodeCrypto(backend: PrgBackend = 'auto'): boolean {
-  return nodeCrypto !== undefined && (backend === 'auto' || backend === 'node');
+/** Whether `backend` resolves to `node:crypto` for `algorithm` here (synchronous OpenSSL ciphers). */
+export function prgRunsOnNodeCrypto(
+  backend: PrgBackend = 'auto',
+  algorithm: PrgAlgorithm = 'aes-256-ctr',
+): boolean {
+  return (backend === 'auto' || backend === 'node') && nodeHasCipher(algorithm);
 }
 
 /** One stream for {@link addPrgMany}. */
@@ -433,7 +458,8 @@ export async function addPrgMany(
 ): Promise<Uint32Array> {
   if (!Array.isArray(terms)) throw new ConfideArgumentError('INVALID_ARGUMENT', 'terms must be an array');
   const backend = assertOneOf(options.backend ?? 'auto', 'backend', PRG_BACKENDS);
-  if (!prgRunsOnNodeCrypto(backend) || terms.length <= 1) {
+  const algorithm = assertOneOf(options.algorithm ?? 'aes-256-ctr', 'algorithm', PRG_ALGORITHMS);
+  if (!prgRunsOnNodeCrypto(backend, algorithm) || terms.length <= 1) {
     for (const t of terms) await addPrg(target, t.key, { ...options, sign: t.sign });
     return target;
   }
@@ -444,7 +470,6 @@ export async function addPrgMany(
   }
   const length = target.length;
   const start = assertInteger(options.start ?? 0, 'start', 0, MAX_PRG_COORDINATES - length);
-  const algorithm = options.algorithm ?? 'aes-256-ctr';
   const chunk = assertInteger(options.chunk ?? DEFAULT_PRG_CHUNK, 'chunk', 1, MAX_PRG_LENGTH);
   const bits = Math.log2(options.modulus);
   const mask = bits === 32 ? -1 : options.modulus - 1;
