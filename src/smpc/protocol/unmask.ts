@@ -101,10 +101,25 @@ export async function unmaskAggregate(
   const ring = createRing(params.ringBits);
   const survivors = state.survivors ?? [];
   const dropped = neededDropped(state);
-  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] =>
-    state.unmasked.flatMap((r) =>
-      r[kind].filter((s) => s.owner === owner).map((s) => ({ index: s.index, value: s.value })),
-    );
+  // Every revealed share indexed by owner once, in response order (a scan of all responses per
+  // owner was quadratic: 10^3 owners × 900 responses × k shares at n = 1000).
+  const byOwner = {
+    selfMaskShares: new Map<string, ShamirShare[]>(),
+    maskingKeyShares: new Map<string, ShamirShare[]>(),
+  };
+  for (const r of state.unmasked) {
+    for (const kind of ['selfMaskShares', 'maskingKeyShares'] as const) {
+      const index = byOwner[kind];
+      for (const s of r[kind]) {
+        const list = index.get(s.owner) ?? [];
+        if (list.length === 0) index.set(s.owner, list);
+        list.push({ index: s.index, value: s.value });
+      }
+    }
+  }
+  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] => [
+    ...(byOwner[kind].get(owner) ?? []),
+  ];
   const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
   const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
   const total = new Uint32Array(maskedLength(params));
