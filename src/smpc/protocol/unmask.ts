@@ -73,7 +73,8 @@ export type UnmaskOutcome =
 /** The dropped clients whose masking keys must be reconstructed: some survivor masked with them. */
 export function neededDropped(state: ServerState): string[] {
   const dropped = state.dropped ?? [];
-  return dropped.filter((v) => state.masked.some((w) => w.peers.includes(v)));
+  const maskedWithSome = new Set(state.masked.flatMap((w) => w.peers));
+  return dropped.filter((v) => maskedWithSome.has(v));
 }
 
 /** The holders of `owner`'s shares by share index (the index a holder got is fixed by the graph). */
@@ -120,6 +121,15 @@ export async function unmaskAggregate(
   const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] => [
     ...(byOwner[kind].get(owner) ?? []),
   ];
+  // The survivors that masked with each client, in the order of their masked inputs.
+  const maskedWith = new Map<string, (typeof state.masked)[number][]>();
+  for (const w of state.masked) {
+    for (const p of w.peers) {
+      const list = maskedWith.get(p) ?? [];
+      if (list.length === 0) maskedWith.set(p, list);
+      if (list[list.length - 1] !== w) list.push(w); // once per survivor, as a filter would
+    }
+  }
   const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
   const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
   const total = new Uint32Array(maskedLength(params));
@@ -171,8 +181,7 @@ export async function unmaskAggregate(
           'reconstructed masking key does not match the advertised key',
         );
       }
-      const peers = state.masked
-        .filter((w) => w.peers.includes(v))
+      const peers = (maskedWith.get(v) ?? [])
         // w added σ(w, v)·PRG(k_wv); remove it.
         .map((w) => ({
           publicKey: (keysBy.get(w.id) as AdvertisedKeys).maskingKey,
