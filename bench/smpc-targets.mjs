@@ -5,12 +5,15 @@
  *   profile's Harary plan, worst case (every dropout after ShareKeys): the step as the server runs
  *   it now — audited reconstructions from the shares the survivors reveal (k − dropped each), the
  *   public-key check, then one `UnmaskJob` run (a) on the main thread, (b) on 1 and (c) on 2 unmask
- *   workers (`UnmaskPool`), partials combined — against (d) the old path: the same reconstructions,
- *   then the masks through `applyMasks` on the main thread (what `unmask.ts` did before jobs).
- *   Every variant's sum is checked equal to (a)'s.
+ *   workers (`UnmaskPool`), partials combined — against the old path: the same reconstructions,
+ *   then the masks through `applyMasks` on the main thread (what `unmask.ts` did before jobs), with
+ *   the PRG on WebCrypto (the path before `node:crypto` became the default in Node) and on
+ *   `node:crypto`. Every variant's sum is checked equal to the first row's.
  * - Client of the 30%-dropout plan (k = 314 at n = 1000) at m lanes (default 10^6): its four steps,
  *   wall and process CPU time (CPU time includes WebCrypto's thread pool), against the raw
- *   WebCrypto AES-CTR keystream of the same k + 1 masks in the same run (the floor of the masking).
+ *   AES-CTR keystream of the same k + 1 masks in the same run (WebCrypto, 4 in flight, and
+ *   `node:crypto`: the floors of the masking), and its masking step alone (`applyMasks` of k + 1
+ *   masks with k key agreements) with the PRG on WebCrypto (before) and on `node:crypto` (after).
  *
  * Environment: BENCH_TARGET_N, BENCH_TARGET_M (server), BENCH_CLIENT_M (client); BENCH_QUICK=1 uses
  * n = 200, m = 10^4 and a client at m = 10^5.
@@ -142,8 +145,8 @@ async function jobPath(f, runner) {
   return combineUnmaskPartials(total, await runner(job), 32);
 }
 
-/** The unmask step as before jobs: the masks through `applyMasks` on this thread. */
-async function oldPath(f) {
+/** The unmask step as before jobs: the masks through `applyMasks` on this thread (PRG `backend`). */
+async function oldPath(f, backend) {
   const total = maskedSum(f);
   const { selfMaskKeys, pairwise } = reconstructAll(f);
   const jobs = selfMaskKeys.map((key) => ({ key, sign: -1 }));
@@ -155,7 +158,7 @@ async function oldPath(f) {
       });
     }
   }
-  return applyMasks(total, jobs, { ring: RING });
+  return applyMasks(total, jobs, { ring: RING, backend });
 }
 
 export async function serverTargets({ quick, profile }) {
@@ -171,8 +174,12 @@ export async function serverTargets({ quick, profile }) {
     await jobPath({ ...f, survivors: 4, dropped: 2 }, two.run); // warm-up: workers loaded, JIT
     const variants = [
       [
-        'masks through `applyMasks` on the main thread (the step before jobs; reconstructions as now)',
-        () => oldPath(f),
+        'before: masks through `applyMasks` on the main thread, WebCrypto AES (4 in flight), as last session',
+        () => oldPath(f, 'webcrypto'),
+      ],
+      [
+        'masks through `applyMasks` on the main thread, `node:crypto` AES in groups (no jobs)',
+        () => oldPath(f, 'node'),
       ],
       ['one job on the main thread', () => jobPath(f, here)],
       ['`UnmaskPool` of 1 worker', () => jobPath(f, one.run)],
@@ -240,7 +247,40 @@ export async function clientTarget({ quick, representativeClient }) {
     };
     await Promise.all([lane(), lane(), lane(), lane()]);
   });
-  return { m, plan, client, raw };
+  // The masking step alone, before and after: k + 1 masks (k key agreements) into one vector
+  // through `applyMasks`, with the PRG on WebCrypto (4 in flight, the path before) and on
+  // `node:crypto` (groups, what the client runs now).
+  const masking = {};
+  const sessionId = crypto.getRandomValues(new Uint8Array(32));
+  const mine = await generateAgreementKeyPair();
+  const theirs = [];
+  for (let i = 0; i < plan.degree; i++) theirs.push((await generateAgreementKeyPair()).publicKey);
+  let reference = null;
+  for (const backend of ['webcrypto', 'node']) {
+    const vector = randomLanes(m);
+    const jobs = [
+      { key: selfMaskKey(sessionId, sessionId), sign: 1 },
+      ...theirs.map((pk, i) => ({
+        key: async () => pairwiseMaskKey(await sharedSecret(mine.secretKey, pk), sessionId),
+        sign: i % 2 ? 1 : -1,
+      })),
+    ];
+    const base = Uint32Array.from(vector);
+    const r = await timed(() => applyMasks(vector, jobs, { ring: RING, backend }));
+    ringAddInPlace(vector, base, RING, -1); // the masks alone, comparable across backends
+    if (reference === null) reference = vector;
+    masking[backend] = { wall: r.wall, cpu: r.cpu, same: vector.every((x, i) => x === reference[i]) };
+  }
+  // The floor with node:crypto: its raw AES-CTR keystream of the same k + 1 masks.
+  const rawNode = await timed(async () => {
+    const { createCipheriv } = await import('node:crypto');
+    const zeros = new Uint8Array(4 * 65_536);
+    for (let i = 0; i < plan.degree + 1; i++) {
+      const c = createCipheriv('aes-256-ctr', crypto.getRandomValues(new Uint8Array(32)), new Uint8Array(16));
+      for (let off = 0; off < m; off += 65_536) c.update(zeros.subarray(0, 4 * Math.min(65_536, m - off)));
+    }
+  });
+  return { m, plan, client, raw, rawNode, masking };
 }
 
 const fmtS = (ms) => (ms >= 100 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
@@ -276,7 +316,15 @@ export function targetsSection({ server, client, command, started }) {
         .join(
           ', ',
         )}. Baseline in the same run: the raw WebCrypto AES-CTR keystream of its ${client.plan.degree + 1} masks ` +
-      `(4 in flight): wall ${fmtS(client.raw.wall)}, process CPU ${fmtS(client.raw.cpu)}.`,
+      `(4 in flight): wall ${fmtS(client.raw.wall)}, process CPU ${fmtS(client.raw.cpu)}; the raw \`node:crypto\` (OpenSSL) keystream of the same masks: ` +
+      `wall ${fmtS(client.rawNode.wall)}, process CPU ${fmtS(client.rawNode.cpu)}.`,
+    '',
+    `The masking step alone (${client.plan.degree + 1} masks, ${client.plan.degree} key agreements, m = ${pow10(client.m)}, \`applyMasks\`), before and after in the same run:`,
+    '',
+    '| PRG backend | wall | process CPU | masks equal the first row |',
+    '|---|---:|---:|---|',
+    `| before: WebCrypto AES, 4 in flight | ${fmtS(client.masking.webcrypto.wall)} | ${fmtS(client.masking.webcrypto.cpu)} | yes |`,
+    `| after: \`node:crypto\` AES, groups of 32 in one pass | ${fmtS(client.masking.node.wall)} | ${fmtS(client.masking.node.cpu)} | ${client.masking.node.same ? 'yes' : '**no**'} |`,
   ];
   return lines.join('\n');
 }

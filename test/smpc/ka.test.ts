@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { x25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import {
   assertPublicKey,
@@ -100,6 +102,15 @@ describe('X25519', () => {
   it('derives RFC 7748 §6.1 public keys from secret keys', () => {
     expect(toHex(publicKeyFromSecret(hex(ALICE.sk)))).toBe(ALICE.pk);
     expect(toHex(publicKeyFromSecret(hex(BOB.sk)))).toBe(BOB.pk);
+  });
+
+  it('publicKeyFromSecret (node:crypto here) equals @noble/curves for random and unclamped secret keys', () => {
+    const keys = [
+      new Uint8Array(32).fill(0xff),
+      new Uint8Array(32),
+      ...Array.from({ length: 64 }, () => randomBytes(32)),
+    ];
+    for (const sk of keys) expect(toHex(publicKeyFromSecret(sk))).toBe(toHex(x25519.getPublicKey(sk)));
   });
 
   it('assertPublicKey accepts a valid key and rejects bad shapes and low-order points', () => {

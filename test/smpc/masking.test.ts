@@ -132,14 +132,16 @@ describe('applyMasks', () => {
     const base = Uint32Array.from({ length: 70_001 }, (_, i) => (i * 7919) & ring.mask);
     const sequential = Uint32Array.from(base);
     for (const [i, key] of keys.entries()) await applyMask(sequential, key, { ring, sign: i % 2 ? -1 : 1 });
-    for (const concurrency of [1, 3, 16]) {
-      const out = Uint32Array.from(base);
-      await applyMasks(
-        out,
-        keys.map((key, i) => ({ key: i % 3 ? key : async () => key, sign: i % 2 ? -1 : (1 as const) })),
-        { ring, concurrency, chunk: 10_000 },
-      );
-      expect(Array.from(out)).toEqual(Array.from(sequential));
+    for (const backend of ['node', 'webcrypto', 'noble'] as const) {
+      for (const concurrency of [1, 3, 16]) {
+        const out = Uint32Array.from(base);
+        await applyMasks(
+          out,
+          keys.map((key, i) => ({ key: i % 3 ? key : async () => key, sign: i % 2 ? -1 : (1 as const) })),
+          { ring, concurrency, chunk: 10_000, backend },
+        );
+        expect(Array.from(out), `${backend} ${concurrency}`).toEqual(Array.from(sequential));
+      }
     }
     let started = 0;
     const failing = [
@@ -152,9 +154,42 @@ describe('applyMasks', () => {
         sign: 1 as const,
       })),
     ];
-    await expect(applyMasks(Uint32Array.from(base), failing, { ring, concurrency: 1 })).rejects.toThrow(
+    await expect(
+      applyMasks(Uint32Array.from(base), failing, { ring, concurrency: 1, backend: 'webcrypto' }),
+    ).rejects.toThrow('boom');
+    expect(started).toBe(0);
+  });
+
+  it('on node:crypto, adds in groups (sums equal across group edges) and no group starts after a failure', async () => {
+    const { applyMask, applyMasks, MASK_GROUP } = await import('../../src/smpc/primitives/masking.ts');
+    const { createRing } = await import('../../src/smpc/primitives/ring.ts');
+    const ring = createRing(32);
+    const count = 2 * MASK_GROUP + 3;
+    const keys = Array.from({ length: count }, () => new Uint8Array(randomBytes(32)));
+    const base = crypto.getRandomValues(new Uint32Array(5_003));
+    const sequential = Uint32Array.from(base);
+    for (const [i, key] of keys.entries()) {
+      await applyMask(sequential, key, { ring, sign: i % 5 ? 1 : -1, start: 11, backend: 'noble' });
+    }
+    const out = Uint32Array.from(base);
+    await applyMasks(
+      out,
+      keys.map((key, i) => ({ key: async () => key, sign: i % 5 ? 1 : (-1 as const) })),
+      { ring, start: 11, chunk: 1_000, backend: 'node' },
+    );
+    expect(Array.from(out)).toEqual(Array.from(sequential));
+    let started = 0;
+    const failing = keys.map((key, i) => ({
+      key: async () => {
+        started++;
+        if (i === 1) throw new Error('boom');
+        return key;
+      },
+      sign: 1 as const,
+    }));
+    await expect(applyMasks(Uint32Array.from(base), failing, { ring, backend: 'node' })).rejects.toThrow(
       'boom',
     );
-    expect(started).toBe(0);
+    expect(started).toBe(MASK_GROUP);
   });
 });

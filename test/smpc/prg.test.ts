@@ -121,7 +121,7 @@ describe('expandPrg known answers (pyca/cryptography generator)', () => {
     },
   );
 
-  for (const backend of ['noble', 'webcrypto', 'auto'] as const) {
+  for (const backend of ['noble', 'webcrypto', 'node', 'auto'] as const) {
     it.each(vectors.cases.map((c, i) => [i, c] as const))(`case %i, backend ${backend}`, async (_, c) => {
       if (backend === 'webcrypto' && c.algorithm === 'chacha20') {
         await expectCodeAsync(expandPrg(hex(c.key), { ...c, backend }), 'SMPC_BACKEND_UNAVAILABLE');

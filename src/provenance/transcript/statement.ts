@@ -95,11 +95,28 @@ export type TranscriptStatement = InTotoStatement<RoundTranscript>;
 export function laneDigest(lanes: Uint32Array): string {
   if (!(lanes instanceof Uint32Array))
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'lanes must be a Uint32Array');
-  const bytes = new Uint8Array(lanes.length * 4);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < lanes.length; i++) view.setUint32(i * 4, lanes[i] as number, true);
+  let bytes: Uint8Array;
+  if (LITTLE_ENDIAN) bytes = new Uint8Array(lanes.buffer, lanes.byteOffset, lanes.byteLength);
+  else {
+    bytes = new Uint8Array(lanes.length * 4);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < lanes.length; i++) view.setUint32(i * 4, lanes[i] as number, true);
+  }
+  // A masked input is megabytes: OpenSSL's SHA-256 where the runtime has it, else @noble/hashes.
+  if (nodeHash !== undefined) return nodeHash.createHash('sha256').update(bytes).digest('hex');
   return toHex(sha256(bytes));
 }
+
+/** Typed arrays use the platform's byte order; the digest is over little-endian lanes. */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+type NodeHash = {
+  createHash(algorithm: 'sha256'): { update(data: Uint8Array): { digest(encoding: 'hex'): string } };
+};
+/** `node:crypto` where the runtime has it (Node, Deno, Bun); undefined in browsers. */
+const nodeHash: NodeHash | undefined = (
+  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+).process?.getBuiltinModule?.('node:crypto') as NodeHash | undefined;
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);

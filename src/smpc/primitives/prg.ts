@@ -3,10 +3,12 @@
  * modulo any m in [2, 2^32], with random access (any coordinate range is computed without the
  * prefix, so unmasking can be split across workers and machines).
  *
- * Two ciphers, chosen per session and never mixed: `aes-256-ctr` (the default; WebCrypto, which
- * runs at about 1 GB/s in Node and browsers, or `@noble/ciphers` where WebCrypto is missing — the
- * same stream either way) and `chacha20` (RFC 8439 via `@noble/ciphers`, the faster choice when
- * no hardware AES is reachable from JS). This follows fcp's `aes_ctr_prng.cc` (AES-256-CTR,
+ * Two ciphers, chosen per session and never mixed: `aes-256-ctr` (the default) and `chacha20`
+ * (RFC 8439, the faster choice when no hardware AES is reachable from JS). Backends, all giving the
+ * same stream byte for byte (tests compare them): `node` (`node:crypto`'s OpenSSL ciphers,
+ * synchronous, AES-NI; about 2.5× WebCrypto's AES in Node, which copies and hops threads per call),
+ * `webcrypto` (AES only; browsers) and `noble` (`@noble/ciphers`, pure JS). `auto` takes the first
+ * one the runtime has, in that order. This follows fcp's `aes_ctr_prng.cc` (AES-256-CTR,
  * zero IV); keys come from `kdf.ts`, so they already bind session id
  * and purpose.
  *
@@ -22,7 +24,11 @@
  * candidate is accepted with probability > 1/2, so an attempt fails with probability < 1/16, and
  * the output is exactly uniform.
  *
- * Deliberately not here: key derivation (`kdf.ts`), adding masks into vectors (`ring.ts`), and a
+ * {@link addPrg} adds a stream into a ring vector (power-of-two moduli) chunk by chunk, reading
+ * the keystream lanes in place: with the `node` backend one cipher runs across every chunk and no
+ * mask vector is ever allocated (the client's and the server's hot loop).
+ *
+ * Deliberately not here: key derivation (`kdf.ts`), ring arithmetic in general (`ring.ts`), and a
  * synchronous API (WebCrypto is asynchronous; one async call per range is cheap next to the
  * expansion itself).
  *
@@ -31,6 +37,7 @@
 
 import { ctr } from '@noble/ciphers/aes.js';
 import { chacha20 } from '@noble/ciphers/chacha.js';
+import { ConfideArgumentError } from '../../errors.ts';
 import { assertBytes, assertInteger, assertOneOf } from '../../internal/assert.ts';
 import { SmpcError } from '../errors.ts';
 
@@ -39,8 +46,11 @@ export const PRG_ALGORITHMS = ['aes-256-ctr', 'chacha20'] as const;
 /** One of {@link PRG_ALGORITHMS}. */
 export type PrgAlgorithm = (typeof PRG_ALGORITHMS)[number];
 
-/** Where the cipher runs: `auto` prefers WebCrypto for AES and falls back to `@noble/ciphers`. */
-export const PRG_BACKENDS = ['auto', 'webcrypto', 'noble'] as const;
+/**
+ * Where the cipher runs: `auto` prefers `node:crypto` (OpenSSL), then WebCrypto (AES only), then
+ * `@noble/ciphers`.
+ */
+export const PRG_BACKENDS = ['auto', 'node', 'webcrypto', 'noble'] as const;
 /** One of {@link PRG_BACKENDS}. */
 export type PrgBackend = (typeof PRG_BACKENDS)[number];
 
@@ -111,6 +121,80 @@ function importAesKey(subtle: SubtleCrypto, raw: Uint8Array): Promise<CryptoKey>
   return key;
 }
 
+type NodeCipher = { update(data: Uint8Array): Uint8Array };
+type NodeCrypto = { createCipheriv(algorithm: string, key: Uint8Array, iv: Uint8Array): NodeCipher };
+
+/** `node:crypto` where the runtime has it (Node, Deno, Bun); undefined in browsers. */
+const nodeCrypto: NodeCrypto | undefined = (
+  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+).process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+
+/** Whether `node:crypto` has each cipher (Bun's BoringSSL has no raw ChaCha20; FIPS builds may refuse it). */
+const nodeCipherSupport = new Map<PrgAlgorithm, boolean>();
+function nodeHasCipher(algorithm: PrgAlgorithm): boolean {
+  let ok = nodeCipherSupport.get(algorithm);
+  if (ok === undefined) {
+    try {
+      nodeCrypto?.createCipheriv(
+        algorithm === 'chacha20' ? 'chacha20' : 'aes-256-ctr',
+        new Uint8Array(32),
+        new Uint8Array(16),
+      );
+      ok = nodeCrypto !== undefined;
+    } catch {
+      ok = false;
+    }
+    nodeCipherSupport.set(algorithm, ok);
+  }
+  return ok;
+}
+
+/** Whether to use `node:crypto` for `algorithm` under `backend`; throws when `node` is forced but missing. */
+function useNode(backend: PrgBackend, algorithm: PrgAlgorithm): boolean {
+  if (backend === 'node' && !nodeHasCipher(algorithm)) {
+    throw new SmpcError('SMPC_BACKEND_UNAVAILABLE', `node:crypto has no ${algorithm} in this runtime`);
+  }
+  return (backend === 'node' || backend === 'auto') && nodeHasCipher(algorithm);
+}
+
+/**
+ * A reader of stream j from byte `offset` on through OpenSSL: each call returns the next `length`
+ * bytes (a fresh buffer). One cipher serves every call, so a long stream pays one key schedule.
+ */
+function nodeStreamReader(
+  algorithm: PrgAlgorithm,
+  key: Uint8Array,
+  j: number,
+  offset: number,
+): (length: number) => Uint8Array {
+  const c = nodeCrypto as NodeCrypto;
+  const iv = new Uint8Array(16);
+  const view = new DataView(iv.buffer);
+  let cipher: NodeCipher;
+  let skip: number;
+  if (algorithm === 'chacha20') {
+    // OpenSSL's IV is LE32(block counter) ‖ the RFC 8439 nonce (0x00000000 ‖ BE64(j)).
+    const first = Math.floor(offset / 64);
+    skip = offset % 64;
+    view.setUint32(0, first, true);
+    view.setUint32(8, Math.floor(j / TWO_POW_32), false);
+    view.setUint32(12, j >>> 0, false);
+    cipher = c.createCipheriv('chacha20', key, iv);
+  } else {
+    // The 128-bit counter OpenSSL increments equals WebCrypto's `length: 64` low half: the low 64
+    // bits start below 2^33 and never wrap within MAX_PRG_COORDINATES.
+    const first = Math.floor(offset / 16);
+    skip = offset % 16;
+    view.setUint32(0, Math.floor(j / TWO_POW_32), false);
+    view.setUint32(4, j >>> 0, false);
+    view.setUint32(8, Math.floor(first / TWO_POW_32), false);
+    view.setUint32(12, first >>> 0, false);
+    cipher = c.createCipheriv('aes-256-ctr', key, iv);
+  }
+  if (skip > 0) cipher.update(zeros(skip));
+  return (length) => cipher.update(zeros(length));
+}
+
 function subtleOrUndefined(): SubtleCrypto | undefined {
   const c = globalThis.crypto as Crypto | undefined;
   return c?.subtle;
@@ -125,6 +209,9 @@ async function streamBytes(
   offset: number,
   length: number,
 ): Promise<Uint8Array> {
+  if (useNode(backend, algorithm)) {
+    return nodeStreamReader(algorithm, key, j, offset)(length);
+  }
   if (algorithm === 'chacha20') {
     if (backend === 'webcrypto') {
       throw new SmpcError(
@@ -254,4 +341,150 @@ export async function expandPrg(key: Uint8Array, options: PrgOptions): Promise<U
     pending = next;
   }
   return out;
+}
+
+/** What {@link addPrg} adds. */
+export interface AddPrgOptions {
+  /** The modulus 2^b, 2 ≤ 2^b ≤ 2^32 (a ring's modulus); other moduli are refused. */
+  readonly modulus: number;
+  /** +1 adds the stream, −1 subtracts it. */
+  readonly sign: 1 | -1;
+  /** Coordinate index of `target[0]` in the stream (default 0). */
+  readonly start?: number;
+  /** Cipher (default `aes-256-ctr`). */
+  readonly algorithm?: PrgAlgorithm;
+  /** Backend (default `auto`). */
+  readonly backend?: PrgBackend;
+  /** Coordinates per keystream read (default 2^16): bounds the memory beside `target`. */
+  readonly chunk?: number;
+}
+
+/** Default coordinates per keystream read of {@link addPrg}. */
+export const DEFAULT_PRG_CHUNK = 1 << 16;
+
+/** target[i] ← target[i] ± lanes[i] mod 2^b, for b ≤ 32 (`& mask` is exact, see `ring.ts`). */
+function addLanes(target: Uint32Array, lanes: Uint32Array, mask: number, sign: 1 | -1): void {
+  const n = target.length;
+  if (sign === 1)
+    for (let i = 0; i < n; i++) target[i] = ((target[i] as number) + (lanes[i] as number)) & mask;
+  else for (let i = 0; i < n; i++) target[i] = ((target[i] as number) - (lanes[i] as number)) & mask;
+}
+
+/**
+ * Adds (sign +1) or subtracts (sign −1) PRG(key) over coordinates [start, start + target.length)
+ * into `target`, mod `modulus` (a power of two), in place; returns `target`. Equal to adding
+ * `expandPrg(key, { modulus, start, length })` lane by lane, without allocating it: the keystream
+ * is read in chunks and its lanes added where they lie. Lanes of `target` must be reduced
+ * (callers check; `masking.ts` does).
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for a bad key, modulus (not a power of two) or range.
+ * @throws {SmpcError} `SMPC_BACKEND_UNAVAILABLE` when the forced backend is missing.
+ * @example
+ * ```ts
+ * await addPrg(y, key, { modulus: 2 ** 32, sign: 1 }); // y += PRG(key)
+ * ```
+ */
+export async function addPrg(
+  target: Uint32Array,
+  key: Uint8Array,
+  options: AddPrgOptions,
+): Promise<Uint32Array> {
+  if (!(target instanceof Uint32Array)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'target must be a Uint32Array');
+  }
+  assertBytes(key, 'key', PRG_KEY_LENGTH);
+  const modulus = assertInteger(options.modulus, 'modulus', 2, TWO_POW_32);
+  const bits = Math.log2(modulus);
+  if (!Number.isInteger(bits)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'addPrg needs a power-of-two modulus (a ring 2^b)');
+  }
+  if (options.sign !== 1 && options.sign !== -1) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'sign must be 1 or -1');
+  }
+  const length = target.length;
+  const start = assertInteger(options.start ?? 0, 'start', 0, MAX_PRG_COORDINATES - length);
+  const algorithm = assertOneOf(options.algorithm ?? 'aes-256-ctr', 'algorithm', PRG_ALGORITHMS);
+  const backend = assertOneOf(options.backend ?? 'auto', 'backend', PRG_BACKENDS);
+  const chunk = assertInteger(options.chunk ?? DEFAULT_PRG_CHUNK, 'chunk', 1, MAX_PRG_LENGTH);
+  const mask = bits === 32 ? -1 : modulus - 1;
+  const sign = options.sign;
+  if (useNode(backend, algorithm)) {
+    const read = nodeStreamReader(algorithm, key, 0, 4 * start);
+    for (let offset = 0; offset < length; offset += chunk) {
+      const n = Math.min(chunk, length - offset);
+      const bytes = read(4 * n);
+      const lanes =
+        LITTLE_ENDIAN && bytes.byteOffset % 4 === 0
+          ? new Uint32Array(bytes.buffer, bytes.byteOffset, n)
+          : Uint32Array.from({ length: n }, (_, i) => readU32le(bytes, 4 * i));
+      addLanes(target.subarray(offset, offset + n), lanes, mask, sign);
+    }
+    return target;
+  }
+  for (let offset = 0; offset < length; offset += chunk) {
+    const n = Math.min(chunk, length - offset);
+    const lanes = await expandPrg(key, { modulus, start: start + offset, length: n, algorithm, backend });
+    addLanes(target.subarray(offset, offset + n), lanes, mask, sign);
+  }
+  return target;
+}
+
+/** Whether `backend` resolves to `node:crypto` for `algorithm` here (synchronous OpenSSL ciphers). */
+export function prgRunsOnNodeCrypto(
+  backend: PrgBackend = 'auto',
+  algorithm: PrgAlgorithm = 'aes-256-ctr',
+): boolean {
+  return (backend === 'auto' || backend === 'node') && nodeHasCipher(algorithm);
+}
+
+/** One stream for {@link addPrgMany}. */
+export interface PrgTerm {
+  readonly key: Uint8Array;
+  readonly sign: 1 | -1;
+}
+
+/**
+ * Adds every term's stream into `target` like {@link addPrg} one by one, but with the loops
+ * swapped where `node:crypto` runs: one cipher per term stays open and, chunk by chunk of
+ * coordinates, every term's keystream is added while that chunk of `target` is in cache (one pass
+ * over `target` instead of one per term). Elsewhere it calls {@link addPrg} per term.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` as {@link addPrg} does, for any term.
+ */
+export async function addPrgMany(
+  target: Uint32Array,
+  terms: readonly PrgTerm[],
+  options: Omit<AddPrgOptions, 'sign'>,
+): Promise<Uint32Array> {
+  if (!Array.isArray(terms)) throw new ConfideArgumentError('INVALID_ARGUMENT', 'terms must be an array');
+  const backend = assertOneOf(options.backend ?? 'auto', 'backend', PRG_BACKENDS);
+  const algorithm = assertOneOf(options.algorithm ?? 'aes-256-ctr', 'algorithm', PRG_ALGORITHMS);
+  if (!prgRunsOnNodeCrypto(backend, algorithm) || terms.length <= 1) {
+    for (const t of terms) await addPrg(target, t.key, { ...options, sign: t.sign });
+    return target;
+  }
+  // Validate every term (and the shared options) before touching target.
+  for (const t of terms) await addPrg(new Uint32Array(0), t.key, { ...options, sign: t.sign });
+  if (!(target instanceof Uint32Array)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'target must be a Uint32Array');
+  }
+  const length = target.length;
+  const start = assertInteger(options.start ?? 0, 'start', 0, MAX_PRG_COORDINATES - length);
+  const chunk = assertInteger(options.chunk ?? DEFAULT_PRG_CHUNK, 'chunk', 1, MAX_PRG_LENGTH);
+  const bits = Math.log2(options.modulus);
+  const mask = bits === 32 ? -1 : options.modulus - 1;
+  const readers = terms.map((t) => nodeStreamReader(algorithm, t.key, 0, 4 * start));
+  for (let offset = 0; offset < length; offset += chunk) {
+    const n = Math.min(chunk, length - offset);
+    const slice = target.subarray(offset, offset + n);
+    for (let k = 0; k < readers.length; k++) {
+      const bytes = (readers[k] as (length: number) => Uint8Array)(4 * n);
+      const lanes =
+        LITTLE_ENDIAN && bytes.byteOffset % 4 === 0
+          ? new Uint32Array(bytes.buffer, bytes.byteOffset, n)
+          : Uint32Array.from({ length: n }, (_, i) => readU32le(bytes, 4 * i));
+      addLanes(slice, lanes, mask, (terms[k] as PrgTerm).sign);
+    }
+  }
+  return target;
 }

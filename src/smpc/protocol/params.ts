@@ -276,11 +276,22 @@ function computeNeighbourMap(params: RoundParams): ReadonlyMap<string, readonly 
     .map((e) => e.id);
   const n = ranked.length;
   const half = params.degree / 2;
+  // Each list sorted by the ids' position in canonical order: one compareIds sort of n ids
+  // instead of one per list (n·k·log k string comparisons at n = 1000, k = 314).
+  const canonical = new Map([...ranked].sort(compareIds).map((id, i) => [id, i]));
+  const position = ranked.map((id) => canonical.get(id) as number);
+  const byPosition = [...canonical.keys()];
   for (const [pos, u] of ranked.entries()) {
-    const nb: string[] = [];
-    for (let j = 1; j <= half; j++)
-      nb.push(ranked[(pos + j) % n] as string, ranked[(pos - j + n) % n] as string);
-    out.set(u, nb.sort(compareIds));
+    const nb = new Int32Array(2 * half);
+    for (let j = 1; j <= half; j++) {
+      nb[2 * j - 2] = position[(pos + j) % n] as number;
+      nb[2 * j - 1] = position[(pos - j + n) % n] as number;
+    }
+    nb.sort();
+    out.set(
+      u,
+      Array.from(nb, (i) => byPosition[i] as string),
+    );
   }
   return out;
 }

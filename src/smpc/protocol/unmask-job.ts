@@ -69,7 +69,10 @@ export interface UnmaskPartial {
   readonly values: Uint32Array;
 }
 
-/** Masks kept in flight by {@link runUnmaskJob} (WebCrypto's AES and X25519 use its thread pool). */
+/**
+ * Masks kept in flight by {@link runUnmaskJob} where the PRG is WebCrypto (its AES uses a thread
+ * pool); on `node:crypto` the masks go in groups instead (`applyMasks`).
+ */
 const CONCURRENCY = 4;
 
 /** Checks a job's shape and ranges; returns it. */

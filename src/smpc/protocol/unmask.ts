@@ -73,7 +73,8 @@ export type UnmaskOutcome =
 /** The dropped clients whose masking keys must be reconstructed: some survivor masked with them. */
 export function neededDropped(state: ServerState): string[] {
   const dropped = state.dropped ?? [];
-  return dropped.filter((v) => state.masked.some((w) => w.peers.includes(v)));
+  const maskedWithSome = new Set(state.masked.flatMap((w) => w.peers));
+  return dropped.filter((v) => maskedWithSome.has(v));
 }
 
 /** The holders of `owner`'s shares by share index (the index a holder got is fixed by the graph). */
@@ -101,10 +102,34 @@ export async function unmaskAggregate(
   const ring = createRing(params.ringBits);
   const survivors = state.survivors ?? [];
   const dropped = neededDropped(state);
-  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] =>
-    state.unmasked.flatMap((r) =>
-      r[kind].filter((s) => s.owner === owner).map((s) => ({ index: s.index, value: s.value })),
-    );
+  // Every revealed share indexed by owner once, in response order (a scan of all responses per
+  // owner was quadratic: 10^3 owners × 900 responses × k shares at n = 1000).
+  const byOwner = {
+    selfMaskShares: new Map<string, ShamirShare[]>(),
+    maskingKeyShares: new Map<string, ShamirShare[]>(),
+  };
+  for (const r of state.unmasked) {
+    for (const kind of ['selfMaskShares', 'maskingKeyShares'] as const) {
+      const index = byOwner[kind];
+      for (const s of r[kind]) {
+        const list = index.get(s.owner) ?? [];
+        if (list.length === 0) index.set(s.owner, list);
+        list.push({ index: s.index, value: s.value });
+      }
+    }
+  }
+  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] => [
+    ...(byOwner[kind].get(owner) ?? []),
+  ];
+  // The survivors that masked with each client, in the order of their masked inputs.
+  const maskedWith = new Map<string, (typeof state.masked)[number][]>();
+  for (const w of state.masked) {
+    for (const p of w.peers) {
+      const list = maskedWith.get(p) ?? [];
+      if (list.length === 0) maskedWith.set(p, list);
+      if (list[list.length - 1] !== w) list.push(w); // once per survivor, as a filter would
+    }
+  }
   const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
   const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
   const total = new Uint32Array(maskedLength(params));
@@ -156,8 +181,7 @@ export async function unmaskAggregate(
           'reconstructed masking key does not match the advertised key',
         );
       }
-      const peers = state.masked
-        .filter((w) => w.peers.includes(v))
+      const peers = (maskedWith.get(v) ?? [])
         // w added σ(w, v)·PRG(k_wv); remove it.
         .map((w) => ({
           publicKey: (keysBy.get(w.id) as AdvertisedKeys).maskingKey,
