@@ -98,6 +98,7 @@ async function perReport(m) {
 }
 
 const token = (id) => `bench-token-${id}-0123456789`;
+const helperToken = (id) => `bench-helper-token-${id}-0123456789`;
 
 async function prio3Round(n, m) {
   const ids = Array.from({ length: n }, (_, i) => `c${i + 1}`);
@@ -105,7 +106,7 @@ async function prio3Round(n, m) {
   const params = prio3L2Params({ length: m, clipL2: 1, bits: 16 });
   const helper = await Prio3AggregatorServer.listen({
     role: 'helper',
-    clients,
+    clients: ids.map((id) => ({ id, token: helperToken(id) })),
     leader: { id: 'leader', token: token('leader') },
   });
   const leader = await Prio3AggregatorServer.listen({
@@ -115,7 +116,13 @@ async function prio3Round(n, m) {
   });
   const cs = await Promise.all(
     ids.map((id) =>
-      Prio3Client.connect({ leaderUrl: leader.url, helperUrl: helper.url, id, token: token(id) }),
+      Prio3Client.connect({
+        leaderUrl: leader.url,
+        helperUrl: helper.url,
+        id,
+        token: token(id),
+        helperToken: helperToken(id),
+      }),
     ),
   );
   await leader.waitForClients(n, 60_000);

@@ -84,7 +84,13 @@ const client = await AggregationClient.connect({
   },
 });
 if (prio3) {
-  const p3 = await Prio3Client.connect({ leaderUrl: prio3.leaderUrl, helperUrl: prio3.helperUrl, id, token });
+  const p3 = await Prio3Client.connect({
+    leaderUrl: prio3.leaderUrl,
+    helperUrl: prio3.helperUrl,
+    id,
+    token,
+    helperToken: prio3.helperToken,
+  });
   // One training round per message from run.mjs, in order.
   let queue = Promise.resolve();
   process.on('message', (m) => {

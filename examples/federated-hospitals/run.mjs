@@ -234,9 +234,12 @@ let prio3 = null;
 if (aggregation === 'prio3') {
   const peer = { id: 'prio3-leader', token: randomBytes(24).toString('base64url') };
   const clients = hospitals.map(({ id, token }) => ({ id, token }));
+  // The helper registers its own token per hospital, which the leader never sees: otherwise the
+  // leader could report to the helper as a hospital.
+  for (const h of hospitals) h.helperToken = randomBytes(24).toString('base64url');
   const helper = await Prio3AggregatorServer.listen({
     role: 'helper',
-    clients,
+    clients: hospitals.map(({ id, helperToken }) => ({ id, token: helperToken })),
     leader: peer,
     params: prio3Params,
   });
@@ -276,7 +279,10 @@ for (const h of hospitals) {
     poison: h.id === poisoner,
     l2Bound: L2_BOUND,
     serverKey: serverPublicPem,
-    prio3: prio3 === null ? null : { leaderUrl: prio3.leader.url, helperUrl: prio3.helper.url },
+    prio3:
+      prio3 === null
+        ? null
+        : { leaderUrl: prio3.leader.url, helperUrl: prio3.helper.url, helperToken: h.helperToken },
   });
 }
 await server.waitForClients(HOSPITALS, 60_000);

@@ -10,6 +10,7 @@ import { CLI, runConfide } from '../fixtures/cli.ts';
 let dir: string;
 const children: ChildProcess[] = [];
 const tokenFor = (id: string) => `prio3-token-${id}-0123456789`;
+const helperTokenFor = (id: string) => `prio3-helper-token-${id}-0123456789`;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'confide-prio3-cli-'));
@@ -57,16 +58,20 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
       join(dir, 'clients.json'),
       JSON.stringify(ids.map((id) => ({ id, token: tokenFor(id) }))),
     );
+    // Each aggregator its own client list: same ids, other tokens.
+    await writeFile(
+      join(dir, 'helper-clients.json'),
+      JSON.stringify(ids.map((id) => ({ id, token: helperTokenFor(id) }))),
+    );
     await writeFile(join(dir, 'leader.token'), tokenFor('leader'));
     for (const [i, id] of ids.entries()) {
       await writeFile(join(dir, `${id}.token`), tokenFor(id));
+      await writeFile(join(dir, `${id}.helper-token`), helperTokenFor(id));
       await writeFile(join(dir, `${id}.json`), JSON.stringify(inputs[i]));
     }
     const common = [
       '--aggregation',
       'prio3',
-      '--clients',
-      'clients.json',
       '--vector-length',
       '4',
       '--rounds',
@@ -80,9 +85,19 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
       '--clip',
       '1',
     ];
-    const helper = start('serve', ...common, '--role', 'helper');
+    const helper = start('serve', ...common, '--clients', 'helper-clients.json', '--role', 'helper');
     const helperUrl = await helper.listening;
-    const leader = start('serve', ...common, '--role', 'leader', '--peer', helperUrl, '--json');
+    const leader = start(
+      'serve',
+      ...common,
+      '--clients',
+      'clients.json',
+      '--role',
+      'leader',
+      '--peer',
+      helperUrl,
+      '--json',
+    );
     const leaderUrl = await leader.listening;
     const clients = ids.map(
       (id) =>
@@ -98,6 +113,8 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
           id,
           '--token-file',
           `${id}.token`,
+          '--helper-token-file',
+          `${id}.helper-token`,
           '--input',
           `${id}.json`,
           '--json',
@@ -138,6 +155,31 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(
       /^confide: INVALID_ARGUMENT: --aggregation prio3 needs --role leader or --role helper\n$/,
+    );
+  });
+
+  it('refuses a prio3 join without --helper-token-file, or with the leader token in it, before connecting', async () => {
+    await writeFile(join(dir, 'j.token'), tokenFor('j'));
+    await writeFile(join(dir, 'j.json'), '[0, 0, 0, 0]');
+    const base = ['smpc', 'join', '--aggregation', 'prio3', '--url', 'ws://127.0.0.1:1'];
+    const rest = ['--helper-url', 'ws://127.0.0.1:1', '--id', 'j', '--token-file', 'j.token'];
+    const missing = await runConfide(dir, ...base, ...rest, '--input', 'j.json');
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^confide: INVALID_ARGUMENT: --aggregation prio3 needs --helper-token-file/,
+    );
+    const same = await runConfide(
+      dir,
+      ...base,
+      ...rest,
+      '--helper-token-file',
+      'j.token',
+      '--input',
+      'j.json',
+    );
+    expect(same.exitCode).toBe(1);
+    expect(same.stderr).toMatch(
+      /^confide: INVALID_ARGUMENT: --token-file and --helper-token-file hold the same token: register a different token for j at each aggregator\n$/,
     );
   });
 });

@@ -50,7 +50,11 @@ export type Prio3Event =
 /** Options of {@link Prio3AggregatorServer.listen}. */
 export interface Prio3AggregatorOptions {
   readonly role: 'leader' | 'helper';
-  /** The reporting clients; both aggregators register the same ids and tokens. */
+  /**
+   * The reporting clients and the tokens registered at THIS aggregator. Both aggregators list the
+   * same ids, but each its own tokens: a client holds one token per aggregator, so the leader
+   * cannot authenticate to the helper as a client (and fill the helper's floor with Sybils).
+   */
   readonly clients: readonly RegisteredClient[];
   /** Helper: the credentials the leader authenticates with (must not be a client id). */
   readonly leader?: { readonly id: string; readonly token: string };

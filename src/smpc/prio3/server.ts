@@ -561,6 +561,13 @@ export class Prio3AggregatorServer {
           rejected: round.agg.rejected,
         });
         this.#round = null;
+      } else if (message.kind === 'report') {
+        // A report counts at the helper only when its client authenticated here with the token
+        // only the helper and that client hold — never when the leader relays one.
+        throw new SmpcError(
+          'SMPC_UNAUTHENTICATED',
+          "the leader's link may not carry reports: a client reports to the helper over its own authenticated connection",
+        );
       } else throw new SmpcError('SMPC_MALFORMED_MESSAGE', `the leader may not send ${message.kind}`);
     } catch (e) {
       fail(e);
