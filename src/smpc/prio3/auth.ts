@@ -39,10 +39,25 @@ export function aggregatorRegistry(
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'clients must be an array of { id, token }');
   if (leader === null) return new ClientRegistry(clients);
   const l = assertObject(leader, 'leader');
-  return new ClientRegistry([
-    ...clients,
-    { id: assertString(l.id, 'leader.id', 256), token: assertString(l.token, 'leader.token', 512) },
-  ]);
+  const id = assertString(l.id, 'leader.id', 256);
+  const token = assertString(l.token, 'leader.token', 512);
+  if (clients.some((c) => c?.id === id))
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `leader.id "${id}" is also a client id: give the leader's link an id of its own`,
+      {
+        fields: ['leader.id'],
+      },
+    );
+  // The leader holds its link token: a client registered with the same token here could be
+  // impersonated by the leader, which is what per-aggregator credentials rule out.
+  if (clients.some((c) => c?.token === token))
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      "a client's token equals the leader's link token: register a token per client that only that client and this helper hold",
+      { fields: ['leader.token'] },
+    );
+  return new ClientRegistry([...clients, { id, token }]);
 }
 
 /** Checks a connection's first frame against `registry`. */

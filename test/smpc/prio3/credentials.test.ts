@@ -161,4 +161,18 @@ describe('per-aggregator client credentials', () => {
     });
     expect(events.find((e) => e.type === 'round-aborted')).toMatchObject({ code: 'SMPC_UNAUTHENTICATED' });
   }, 30_000);
+
+  it("refuses a helper configuration where the leader's link shares a client's id or token", async () => {
+    const clients = ids.map((id) => ({ id, token: helperSide(id) }));
+    await expect(
+      Prio3AggregatorServer.listen({ role: 'helper', clients, leader: { id: 'alice', token: LINK } }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', fields: ['leader.id'] });
+    await expect(
+      Prio3AggregatorServer.listen({
+        role: 'helper',
+        clients,
+        leader: { id: 'leader', token: helperSide('bob') },
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', fields: ['leader.token'] });
+  });
 });
