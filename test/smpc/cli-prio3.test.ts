@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Prio3AggregatorServer } from '../../src/smpc/prio3/server.ts';
 import { CLI, runConfide } from '../fixtures/cli.ts';
 
 let dir: string;
@@ -182,4 +183,33 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
       /^confide: INVALID_ARGUMENT: --token-file and --helper-token-file hold the same token: register a different token for j at each aggregator\n$/,
     );
   });
+
+  it('a client whose --helper-token-file holds a token the helper did not register is refused, in one coded line', async () => {
+    const helper = await Prio3AggregatorServer.listen({
+      role: 'helper',
+      clients: [{ id: 'k', token: helperTokenFor('k') }],
+      leader: { id: 'leader', token: tokenFor('leader') },
+    });
+    const leader = await Prio3AggregatorServer.listen({
+      role: 'leader',
+      clients: [{ id: 'k', token: tokenFor('k') }],
+      helper: { url: helper.url, id: 'leader', token: tokenFor('leader') },
+    });
+    try {
+      await writeFile(join(dir, 'k.token'), tokenFor('k'));
+      // A token the helper does not hold for k.
+      await writeFile(join(dir, 'k.wrong'), `${tokenFor('k')}-at-helper`);
+      await writeFile(join(dir, 'k.json'), '[0, 0, 0, 0]');
+      const r = await runConfide(
+        dir,
+        ...['smpc', 'join', '--aggregation', 'prio3', '--url', leader.url, '--helper-url', helper.url],
+        ...['--id', 'k', '--token-file', 'k.token', '--helper-token-file', 'k.wrong', '--input', 'k.json'],
+      );
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^confide: SMPC_UNAUTHENTICATED: .*each aggregator has its own\)\n$/);
+    } finally {
+      await leader.close();
+      await helper.close();
+    }
+  }, 30_000);
 });

@@ -94,7 +94,7 @@ export class Prio3AggregatorServer {
     this.#helper = init.role === 'helper' ? init.policy : null;
   }
 
-  /** The helper's context for one message from the leader, answered on `link`. */
+  /** The helper's context for one message from the leader, answered through `reply`. */
   #helperContext(policy: HelperPolicy, reply: HelperContext['reply']): HelperContext {
     return {
       slot: this.#slot,
