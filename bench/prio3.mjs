@@ -21,6 +21,8 @@
  */
 
 import os from 'node:os';
+import { Field128 } from '@divviup/field';
+import { XofTurboShake128 } from '@divviup/xof';
 import {
   AggregationClient,
   Prio3Client,
@@ -30,6 +32,7 @@ import {
 } from '../dist/smpc/index.js';
 import { Prio3Aggregation } from '../dist/smpc/protocol.js';
 import { AggregationServer, Prio3AggregatorServer } from '../dist/smpc/server.js';
+import { FastField128, FastTurboShake128 } from '../src/smpc/prio3/fast-field.ts';
 import { writeResultsSection } from './results.mjs';
 
 const SIZES = (process.env.BENCH_PRIO3_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -98,6 +101,43 @@ async function perReport(m) {
 }
 
 const token = (id) => `bench-token-${id}-0123456789`;
+const helperToken = (id) => `bench-helper-token-${id}-0123456789`;
+
+/**
+ * The byte conversions of one report at length m, the library's against fast-field.ts's, same
+ * run: decoding the leader's share (measurement and proof: 16 bytes per bit) and expanding a
+ * helper's measurement seed (next_vec).
+ */
+async function conversions(m) {
+  const params = prio3L2Params({ length: m, clipL2: 1, bits: 16 });
+  const report = await shardReport(params, quantized(params, m));
+  const elements = Math.floor(report.leaderShare.length / 16);
+  const bytes = report.leaderShare.subarray(0, elements * 16);
+  const seed = report.helperShare.subarray(0, 16);
+  const dst = Uint8Array.of(1, 2, 3);
+  const lengthBits = m * 16;
+  const time = async (f) => {
+    const t = performance.now();
+    await f();
+    return performance.now() - t;
+  };
+  const lib = new Field128();
+  const fast = new FastField128();
+  const ok = (a, b) => {
+    if (a.length !== b.length || a.some((x, i) => x !== b[i])) throw new Error('conversions differ');
+  };
+  ok(lib.decode(bytes.subarray(0, 1600)), fast.decode(bytes.subarray(0, 1600)));
+  return {
+    m,
+    elements,
+    decodeLib: await time(() => lib.decode(bytes)),
+    decodeFast: await time(() => fast.decode(bytes)),
+    expandLib: await time(() => XofTurboShake128.expandIntoVec(lib, seed, dst, Uint8Array.of(1), lengthBits)),
+    expandFast: await time(() =>
+      FastTurboShake128.expandIntoVec(lib, seed, dst, Uint8Array.of(1), lengthBits),
+    ),
+  };
+}
 
 async function prio3Round(n, m) {
   const ids = Array.from({ length: n }, (_, i) => `c${i + 1}`);
@@ -105,7 +145,7 @@ async function prio3Round(n, m) {
   const params = prio3L2Params({ length: m, clipL2: 1, bits: 16 });
   const helper = await Prio3AggregatorServer.listen({
     role: 'helper',
-    clients,
+    clients: ids.map((id) => ({ id, token: helperToken(id) })),
     leader: { id: 'leader', token: token('leader') },
   });
   const leader = await Prio3AggregatorServer.listen({
@@ -115,7 +155,13 @@ async function prio3Round(n, m) {
   });
   const cs = await Promise.all(
     ids.map((id) =>
-      Prio3Client.connect({ leaderUrl: leader.url, helperUrl: helper.url, id, token: token(id) }),
+      Prio3Client.connect({
+        leaderUrl: leader.url,
+        helperUrl: helper.url,
+        id,
+        token: token(id),
+        helperToken: helperToken(id),
+      }),
     ),
   );
   await leader.waitForClients(n, 60_000);
@@ -164,6 +210,11 @@ async function main() {
     log(`per report, m = ${m}`);
     rows.push(await perReport(m));
   }
+  const conv = [];
+  for (const m of SIZES.filter((x) => x <= 10_000)) {
+    log(`byte conversions, m = ${m}`);
+    conv.push(await conversions(m));
+  }
   let round = null;
   if (ROUND !== '0') {
     const [n, m] = ROUND.split('x').map(Number);
@@ -188,6 +239,16 @@ async function main() {
     ...rows.map(
       (r) =>
         `| ${r.m} | ${ms(r.shardMs)} | ${kib(r.bytes)} (${kib(r.leaderShare)}) | ${ms(r.leaderMs)} | ${ms(r.helperMs)} | ${ms(r.decideMs)} | ${kib(r.secaggBytes)} | ${ms(r.secaggClientMs)} |`,
+    ),
+    '',
+    'Byte conversions per report, `@divviup` 0.8.0 against `src/smpc/prio3/fast-field.ts` (same outputs, same run; 16-byte',
+    "Field128 words): decoding the leader's input share, and expanding one helper seed into the measurement share (`next_vec`).",
+    '',
+    '| m | field elements | leader share decode, library ms | fast ms | helper seed expansion, library ms | fast ms |',
+    '|---|---|---|---|---|---|',
+    ...conv.map(
+      (c) =>
+        `| ${c.m} | ${c.elements} | ${ms(c.decodeLib)} | ${ms(c.decodeFast)} | ${ms(c.expandLib)} | ${ms(c.expandFast)} |`,
     ),
     '',
     round === null

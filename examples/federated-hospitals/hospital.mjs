@@ -9,14 +9,15 @@
 // over the IPC channel; the process exits when the server closes the session or run.mjs goes away.
 //
 // With --aggregation prio3 the training rounds go to two Prio3 aggregators instead (Prio3Client:
-// the update clipped to the L2 bound and proven to be under it); run.mjs sends each round's model
-// over IPC. With `poison` set this hospital is the attacker of src/demo/poison.ts: every training
+// the update clipped to the L2 bound, weighted by row count as [w·Δ, w·L] with w = rows/maxWeight,
+// and proven to be under the bound L·√2); run.mjs sends each round's model over IPC. With `poison` set this hospital is the attacker of src/demo/poison.ts: every training
 // update is 50× over the norm bound, against its honest direction, unclipped.
 
 import { parsePublicKeyPem } from 'confide/provenance/verify';
 import { AggregationClient, encodePrio3Update, Prio3Client, quantizeWeighted } from 'confide/smpc';
 import { decodePayload, localUpdate, statisticsVector } from '../../src/demo/federated.ts';
 import { cheatingPrio3Shard, poisonedSecAggLanes, poisonedUpdate } from '../../src/demo/poison.ts';
+import { prio3WeightedBound, prio3WeightedUpdate } from '../../src/demo/prio3-weighted.ts';
 
 if (typeof process.send !== 'function') {
   console.error('hospital.mjs is started by run.mjs (child_process.fork), not on its own');
@@ -84,7 +85,13 @@ const client = await AggregationClient.connect({
   },
 });
 if (prio3) {
-  const p3 = await Prio3Client.connect({ leaderUrl: prio3.leaderUrl, helperUrl: prio3.helperUrl, id, token });
+  const p3 = await Prio3Client.connect({
+    leaderUrl: prio3.leaderUrl,
+    helperUrl: prio3.helperUrl,
+    id,
+    token,
+    helperToken: prio3.helperToken,
+  });
   // One training round per message from run.mjs, in order.
   let queue = Promise.resolve();
   process.on('message', (m) => {
@@ -95,10 +102,16 @@ if (prio3) {
         (round) => {
           const update = localUpdate(model, shard, { pooledRows, iterations: settings.localSteps });
           const { scale, normBound, bits } = round.params;
-          const target = poison ? poisonedUpdate(update, l2Bound, POISON_FACTOR) : update;
-          // The attacker scales without clipping; an honest hospital clips to the bound.
-          if (poison) return Array.from(target, (v) => Math.round(v * scale));
-          return encodePrio3Update(target, { clipL2: l2Bound, scale, normBound, bits });
+          const { maxWeight } = settings;
+          if (poison) {
+            // The attacker claims the maximum weight and scales without clipping.
+            const target = poisonedUpdate(update, l2Bound, POISON_FACTOR);
+            const lanes = prio3WeightedUpdate(target, maxWeight, { l2Bound, maxWeight, clip: false });
+            return Array.from(lanes, (v) => Math.round(v * scale));
+          }
+          // An honest hospital: [w·clip(Δ), w·L] with w = its rows / maxWeight.
+          const weighted = prio3WeightedUpdate(update, shard.x.length, { l2Bound, maxWeight });
+          return encodePrio3Update(weighted, { clipL2: prio3WeightedBound(l2Bound), scale, normBound, bits });
         },
         poison ? { shard: cheatingPrio3Shard } : {},
       );

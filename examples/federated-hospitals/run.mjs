@@ -50,6 +50,7 @@ import {
   splitFederated,
   statisticsLength,
 } from '../../src/demo/federated.ts';
+import { prio3WeightedBound, prio3WeightedMean } from '../../src/demo/prio3-weighted.ts';
 import { trainLogistic } from '../../src/demo/train.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -229,14 +230,19 @@ const server = await AggregationServer.listen({
 // ---- the L2 norm bound of an update (the diagonal of the ±clipLInf box: honest updates are rarely
 // clipped), and with --aggregation prio3 the two aggregators that enforce it.
 const L2_BOUND = DEFAULT_TRAINING.clipLInf * Math.sqrt(d + 1);
-const prio3Params = prio3L2Params({ length: d + 1, clipL2: L2_BOUND, bits: 16 });
+// Prio3 rounds carry [w·Δ, w·L2_BOUND] with w = rows/maxWeight (src/demo/prio3-weighted.ts), so the
+// mean is weighted by row count as under SecAgg+; the whole vector's bound is L2_BOUND·√2.
+const prio3Params = prio3L2Params({ length: d + 2, clipL2: prio3WeightedBound(L2_BOUND), bits: 16 });
 let prio3 = null;
 if (aggregation === 'prio3') {
   const peer = { id: 'prio3-leader', token: randomBytes(24).toString('base64url') };
   const clients = hospitals.map(({ id, token }) => ({ id, token }));
+  // The helper registers its own token per hospital, which the leader never sees: otherwise the
+  // leader could report to the helper as a hospital.
+  for (const h of hospitals) h.helperToken = randomBytes(24).toString('base64url');
   const helper = await Prio3AggregatorServer.listen({
     role: 'helper',
-    clients,
+    clients: hospitals.map(({ id, helperToken }) => ({ id, token: helperToken })),
     leader: peer,
     params: prio3Params,
   });
@@ -276,7 +282,10 @@ for (const h of hospitals) {
     poison: h.id === poisoner,
     l2Bound: L2_BOUND,
     serverKey: serverPublicPem,
-    prio3: prio3 === null ? null : { leaderUrl: prio3.leader.url, helperUrl: prio3.helper.url },
+    prio3:
+      prio3 === null
+        ? null
+        : { leaderUrl: prio3.leader.url, helperUrl: prio3.helper.url, helperToken: h.helperToken },
   });
 }
 await server.waitForClients(HOSPITALS, 60_000);
@@ -365,7 +374,10 @@ for (let round = 1; round <= rounds; round++) {
   entry.testAccuracy = accuracy(global, split.test);
 }
 
-/** One Prio3 training round: the mean of the valid updates (unweighted), or null if it aborted. */
+/**
+ * One Prio3 training round: the mean of the valid updates weighted by row count, or null if it
+ * aborted (or the total weight was not positive).
+ */
 async function prio3Round(round, model) {
   const roundId = `train-${round}`;
   const begun = performance.now();
@@ -393,8 +405,20 @@ async function prio3Round(round, model) {
     deadlines: [],
     abort: result.abort,
     wallMs: performance.now() - begun,
-    mean: result.sum === null ? null : result.sum.map((v) => Number(v) / prio3Params.scale / result.accepted),
+    mean: null,
   };
+  const weighted =
+    result.sum === null
+      ? null
+      : prio3WeightedMean(result.sum, {
+          scale: prio3Params.scale,
+          l2Bound: L2_BOUND,
+          maxWeight: DEFAULT_TRAINING.maxWeight,
+        });
+  if (weighted !== null) {
+    entry.mean = weighted.mean;
+    entry.totalWeight = Math.round(weighted.totalWeight);
+  }
   perRound.push(entry);
   return entry;
 }

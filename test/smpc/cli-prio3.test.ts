@@ -5,11 +5,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Prio3AggregatorServer } from '../../src/smpc/prio3/server.ts';
 import { CLI, runConfide } from '../fixtures/cli.ts';
 
 let dir: string;
 const children: ChildProcess[] = [];
 const tokenFor = (id: string) => `prio3-token-${id}-0123456789`;
+const helperTokenFor = (id: string) => `prio3-helper-token-${id}-0123456789`;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'confide-prio3-cli-'));
@@ -57,16 +59,20 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
       join(dir, 'clients.json'),
       JSON.stringify(ids.map((id) => ({ id, token: tokenFor(id) }))),
     );
+    // Each aggregator its own client list: same ids, other tokens.
+    await writeFile(
+      join(dir, 'helper-clients.json'),
+      JSON.stringify(ids.map((id) => ({ id, token: helperTokenFor(id) }))),
+    );
     await writeFile(join(dir, 'leader.token'), tokenFor('leader'));
     for (const [i, id] of ids.entries()) {
       await writeFile(join(dir, `${id}.token`), tokenFor(id));
+      await writeFile(join(dir, `${id}.helper-token`), helperTokenFor(id));
       await writeFile(join(dir, `${id}.json`), JSON.stringify(inputs[i]));
     }
     const common = [
       '--aggregation',
       'prio3',
-      '--clients',
-      'clients.json',
       '--vector-length',
       '4',
       '--rounds',
@@ -80,9 +86,19 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
       '--clip',
       '1',
     ];
-    const helper = start('serve', ...common, '--role', 'helper');
+    const helper = start('serve', ...common, '--clients', 'helper-clients.json', '--role', 'helper');
     const helperUrl = await helper.listening;
-    const leader = start('serve', ...common, '--role', 'leader', '--peer', helperUrl, '--json');
+    const leader = start(
+      'serve',
+      ...common,
+      '--clients',
+      'clients.json',
+      '--role',
+      'leader',
+      '--peer',
+      helperUrl,
+      '--json',
+    );
     const leaderUrl = await leader.listening;
     const clients = ids.map(
       (id) =>
@@ -98,6 +114,8 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
           id,
           '--token-file',
           `${id}.token`,
+          '--helper-token-file',
+          `${id}.helper-token`,
           '--input',
           `${id}.json`,
           '--json',
@@ -140,4 +158,58 @@ describe('confide smpc --aggregation prio3 (real processes)', () => {
       /^confide: INVALID_ARGUMENT: --aggregation prio3 needs --role leader or --role helper\n$/,
     );
   });
+
+  it('refuses a prio3 join without --helper-token-file, or with the leader token in it, before connecting', async () => {
+    await writeFile(join(dir, 'j.token'), tokenFor('j'));
+    await writeFile(join(dir, 'j.json'), '[0, 0, 0, 0]');
+    const base = ['smpc', 'join', '--aggregation', 'prio3', '--url', 'ws://127.0.0.1:1'];
+    const rest = ['--helper-url', 'ws://127.0.0.1:1', '--id', 'j', '--token-file', 'j.token'];
+    const missing = await runConfide(dir, ...base, ...rest, '--input', 'j.json');
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^confide: INVALID_ARGUMENT: --aggregation prio3 needs --helper-token-file/,
+    );
+    const same = await runConfide(
+      dir,
+      ...base,
+      ...rest,
+      '--helper-token-file',
+      'j.token',
+      '--input',
+      'j.json',
+    );
+    expect(same.exitCode).toBe(1);
+    expect(same.stderr).toMatch(
+      /^confide: INVALID_ARGUMENT: --token-file and --helper-token-file hold the same token: register a different token for j at each aggregator\n$/,
+    );
+  });
+
+  it('a client whose --helper-token-file holds a token the helper did not register is refused, in one coded line', async () => {
+    const helper = await Prio3AggregatorServer.listen({
+      role: 'helper',
+      clients: [{ id: 'k', token: helperTokenFor('k') }],
+      leader: { id: 'leader', token: tokenFor('leader') },
+    });
+    const leader = await Prio3AggregatorServer.listen({
+      role: 'leader',
+      clients: [{ id: 'k', token: tokenFor('k') }],
+      helper: { url: helper.url, id: 'leader', token: tokenFor('leader') },
+    });
+    try {
+      await writeFile(join(dir, 'k.token'), tokenFor('k'));
+      // A token the helper does not hold for k.
+      await writeFile(join(dir, 'k.wrong'), `${tokenFor('k')}-at-helper`);
+      await writeFile(join(dir, 'k.json'), '[0, 0, 0, 0]');
+      const r = await runConfide(
+        dir,
+        ...['smpc', 'join', '--aggregation', 'prio3', '--url', leader.url, '--helper-url', helper.url],
+        ...['--id', 'k', '--token-file', 'k.token', '--helper-token-file', 'k.wrong', '--input', 'k.json'],
+      );
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^confide: SMPC_UNAUTHENTICATED: .*each aggregator has its own\)\n$/);
+    } finally {
+      await leader.close();
+      await helper.close();
+    }
+  }, 30_000);
 });

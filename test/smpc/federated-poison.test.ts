@@ -1,7 +1,8 @@
 // The federated example's poisoning comparison end to end (`examples/federated-hospitals/run.mjs
 // --json`, the built package): hospital-4 sends an update 50× over the L2 bound in every training
-// round. Under --aggregation prio3 the aggregators reject it each round and the global model stays
-// within 3 points of the centrally trained one; under --aggregation secagg it is summed and the
+// round. Under --aggregation prio3 the aggregators reject it each round, the valid updates are
+// averaged weighted by row count, and the global model stays within 3 points of the centrally
+// trained one; under --aggregation secagg it is summed and the
 // model is damaged.
 
 import { execFile } from 'node:child_process';
@@ -20,10 +21,12 @@ interface Report {
   poison: { id: string; factor: number } | null;
   globalAccuracy: number;
   centralAccuracy: number;
+  hospitals: { id: string; rows: number }[];
   perRound: {
     round: number;
     aggregation?: string;
     status: string;
+    totalWeight?: number;
     rejected: { id: string; reason: string }[];
   }[];
 }
@@ -50,6 +53,9 @@ describe('federated example under a poisoning hospital', () => {
     for (const e of training) {
       expect(e.status).toBe('completed');
       expect(e.rejected).toEqual([{ id: 'hospital-4', reason: 'invalid-proof' }]);
+      // Weighted by row count as under SecAgg+: the total weight is the honest hospitals' rows.
+      const rows = r.hospitals.filter((h) => h.id !== 'hospital-4').reduce((s, h) => s + h.rows, 0);
+      expect(Math.abs((e.totalWeight as number) - rows)).toBeLessThanOrEqual(1);
     }
     expect(Math.abs(r.centralAccuracy - r.globalAccuracy)).toBeLessThanOrEqual(0.03);
   }, 180_000);

@@ -12,9 +12,13 @@
  *     --peer-token-file FILE --clients FILE --vector-length N --rounds R --min-clients T
  *     [--wait-clients N] [--join-timeout-ms MS] [--epsilon E --delta D] [same as the helper]
  *   confide smpc join --aggregation prio3 --url ws://LEADER --helper-url ws://HELPER --id ID
- *     --token-file FILE --input FILE [--rounds R] [--json]
+ *     --token-file FILE --helper-token-file FILE --input FILE [--rounds R] [--json]
  *
- * Both aggregators are given the same `--clients`, `--vector-length`, `--circuit`, `--clip` and
+ * Each aggregator is given its own `--clients` file: the same client ids, but a different token
+ * per client at each aggregator (a client passes its leader token in `--token-file` and its helper
+ * token in `--helper-token-file`; the two must differ). So the leader, which never sees the
+ * helper's file, cannot report to the helper as a registered client and fill its floor with
+ * Sybils. Both aggregators are given the same `--vector-length`, `--circuit`, `--clip` and
  * `--value-bits`; the helper pins them and aborts a round whose parameters differ (a leader cannot
  * weaken the bound). `--min-clients` is the DP floor: a round with fewer valid reports releases
  * nothing (each aggregator checks it). `--clip` is the L2 bound of an update in input units (the
@@ -77,6 +81,7 @@ export interface Prio3JoinFlags {
   helperUrl?: string;
   id: string;
   tokenFile: string;
+  helperTokenFile?: string;
   input: string;
   rounds: number;
   json?: boolean;
@@ -120,7 +125,11 @@ export function addPrio3JoinOptions(join: Command): void {
         .choices(['secagg', 'prio3'])
         .default('secagg'),
     )
-    .option('--helper-url <url>', "prio3: the helper's ws:// URL");
+    .option('--helper-url <url>', "prio3: the helper's ws:// URL")
+    .option(
+      '--helper-token-file <file>',
+      "prio3: file holding this client's token at the helper (--token-file is the leader's; they must differ)",
+    );
 }
 
 function roundParams(flags: Prio3ServeFlags): Prio3Params {
@@ -307,7 +316,20 @@ export async function joinPrio3(flags: Prio3JoinFlags): Promise<void> {
       'INVALID_ARGUMENT',
       "--aggregation prio3 needs --helper-url (the helper's ws:// URL)",
     );
+  if (flags.helperTokenFile === undefined)
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      "--aggregation prio3 needs --helper-token-file (this client's token at the helper, not the leader's)",
+    );
   const token = (await readText(flags.tokenFile, 'token file', bounded('key', flags.maxInputBytes))).trim();
+  const helperToken = (
+    await readText(flags.helperTokenFile, 'helper token file', bounded('key', flags.maxInputBytes))
+  ).trim();
+  if (helperToken === token)
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `--token-file and --helper-token-file hold the same token: register a different token for ${flags.id} at each aggregator`,
+    );
   const raw = await readJson(flags.input, 'input', flags.maxInputBytes, 'data');
   if (!Array.isArray(raw) || !raw.every((x) => typeof x === 'number' && Number.isFinite(x))) {
     throw new ConfideArgumentError(
@@ -321,6 +343,7 @@ export async function joinPrio3(flags: Prio3JoinFlags): Promise<void> {
     helperUrl: flags.helperUrl,
     id: flags.id,
     token,
+    helperToken,
   });
   let ok = true;
   try {

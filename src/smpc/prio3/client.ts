@@ -3,7 +3,8 @@
  * share and one input share per aggregator, with the validity proof inside the leader's share),
  * {@link prio3L2Params} / {@link encodePrio3Update} (float update → clipped, scaled, conditionally
  * rounded integers whose squared norm is provably under the bound), and {@link Prio3Client}: one
- * authenticated connection to each aggregator, a round at a time.
+ * authenticated connection to each aggregator, a round at a time, with a separate token at each
+ * (so neither aggregator can report to the other as this client).
  *
  * Randomness comes from `crypto.getRandomValues` (the report id doubles as the VDAF nonce).
  *
@@ -15,7 +16,7 @@
 
 import { Buffer } from 'buffer';
 import { ConfideArgumentError } from '../../errors.ts';
-import { assertInteger, assertObject } from '../../internal/assert.ts';
+import { assertInteger, assertObject, assertString } from '../../internal/assert.ts';
 import { conditionalRound } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
 import { randomBytes } from '../primitives/random.ts';
@@ -142,7 +143,14 @@ export interface Prio3ClientOptions {
   readonly leaderUrl: string;
   readonly helperUrl: string;
   readonly id: string;
+  /** This client's token at the leader (registered in the leader's client list only). */
   readonly token: string;
+  /**
+   * This client's token at the helper (registered in the helper's client list only). It must
+   * differ from `token`: a token the leader also holds would let the leader report to the helper
+   * as this client.
+   */
+  readonly helperToken: string;
   readonly WebSocket?: WebSocketConstructor;
   readonly connectTimeoutMs?: number;
   readonly maxFrameBytes?: number;
@@ -159,22 +167,34 @@ export class Prio3Client {
   }
 
   /**
-   * Connects and authenticates to both aggregators.
+   * Connects and authenticates to both aggregators, with a separate credential at each.
    *
+   * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for invalid options, or the same token for
+   *   both aggregators.
    * @throws {SmpcError} either aggregator's refusal, `SMPC_TIMEOUT` or `SMPC_CONNECTION_CLOSED`.
    */
   static async connect(options: Prio3ClientOptions): Promise<Prio3Client> {
     const o = assertObject(options, 'options');
+    const token = assertString(o.token, 'token', 512);
+    const helperToken = assertString(o.helperToken, 'helperToken', 512);
+    if (token === helperToken)
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        'the helper token equals the leader token: register a different token for this client at each aggregator (a token the leader holds lets it report to the helper as this client)',
+        { fields: ['helperToken'] },
+      );
     const common = {
       id: o.id as string,
-      token: o.token as string,
       ...(options.WebSocket === undefined ? {} : { WebSocket: options.WebSocket }),
       ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
       ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
     };
-    const leader = await Prio3Channel.connect({ ...common, url: o.leaderUrl as string });
+    const leader = await Prio3Channel.connect({ ...common, token, url: o.leaderUrl as string });
     try {
-      return new Prio3Client(leader, await Prio3Channel.connect({ ...common, url: o.helperUrl as string }));
+      return new Prio3Client(
+        leader,
+        await Prio3Channel.connect({ ...common, token: helperToken, url: o.helperUrl as string }),
+      );
     } catch (e) {
       leader.close();
       throw e;

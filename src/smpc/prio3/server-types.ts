@@ -1,6 +1,6 @@
 /**
- * The declarations of the Prio3 aggregator's transport (`server.ts`): its options, events and
- * round results, and the readers of the peer messages' JSON headers (what the leader and helper
+ * The declarations of the Prio3 aggregator's transport (`server.ts`): its options (and their
+ * checks, {@link readAggregatorOptions}), events and round results, and the readers of the peer messages' JSON headers (what the leader and helper
  * send each other), each checking shape before anything reaches the state machine.
  *
  * Deliberately not here: sockets and round logic.
@@ -8,9 +8,16 @@
  * @module
  */
 
-import { assertInteger, assertObject } from '../../internal/assert.ts';
+import { ConfideArgumentError } from '../../errors.ts';
+import { assertInteger, assertObject, assertOneOf, assertString } from '../../internal/assert.ts';
 import { SmpcError } from '../errors.ts';
-import type { RegisteredClient } from '../transport/connections.ts';
+import {
+  ClientRegistry,
+  DEFAULT_HELLO_TIMEOUT_MS,
+  DEFAULT_MAX_PENDING_CONNECTIONS,
+  type RegisteredClient,
+} from '../transport/connections.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from '../transport/frames.ts';
 import type { WebSocketConstructor } from '../transport/ws-client.ts';
 import type { Prio3Message } from './codec.ts';
 import type {
@@ -50,7 +57,11 @@ export type Prio3Event =
 /** Options of {@link Prio3AggregatorServer.listen}. */
 export interface Prio3AggregatorOptions {
   readonly role: 'leader' | 'helper';
-  /** The reporting clients; both aggregators register the same ids and tokens. */
+  /**
+   * The reporting clients and the tokens registered at THIS aggregator. Both aggregators list the
+   * same ids, but each its own tokens: a client holds one token per aggregator, so the leader
+   * cannot authenticate to the helper as a client (and fill the helper's floor with Sybils).
+   */
   readonly clients: readonly RegisteredClient[];
   /** Helper: the credentials the leader authenticates with (must not be a client id). */
   readonly leader?: { readonly id: string; readonly token: string };
@@ -158,4 +169,57 @@ export function readVerdicts(message: Prio3Message): Prio3Verdict[] {
     }
     return { reportId: x.reportId, status: x.status as Prio3Verdict['status'] };
   });
+}
+
+/**
+ * The checked options of {@link Prio3AggregatorOptions} that the transport needs, with defaults.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for an invalid option.
+ */
+export function readAggregatorOptions(options: Prio3AggregatorOptions): {
+  readonly role: 'leader' | 'helper';
+  readonly host: string;
+  readonly port: number;
+  readonly maxFrameBytes: number;
+  readonly helloTimeoutMs: number;
+  readonly maxPending: number;
+  readonly peerTimeoutMs: number;
+  readonly floor: number;
+  /** Helper: the leader's link credentials; null on the leader. */
+  readonly leader: { readonly id: string; readonly token: string } | null;
+} {
+  const o = assertObject(options, 'options');
+  const role = assertOneOf(o.role, 'role', ['leader', 'helper'] as const);
+  const int = (value: unknown, label: string, fallback: number, min: number, max: number) =>
+    value === undefined ? fallback : assertInteger(value, label, min, max);
+  if (!Array.isArray(options.clients))
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'clients must be an array of { id, token }');
+  new ClientRegistry(options.clients); // validates the list before anything else
+  let leader: { id: string; token: string } | null = null;
+  if (role === 'helper') {
+    const l = assertObject(options.leader, 'leader');
+    leader = { id: assertString(l.id, 'leader.id', 256), token: assertString(l.token, 'leader.token', 512) };
+  } else {
+    const helper = assertObject(options.helper, 'helper');
+    assertString(helper.url, 'helper.url', 2048);
+    assertString(helper.id, 'helper.id', 256);
+    assertString(helper.token, 'helper.token', 512);
+  }
+  return {
+    role,
+    host: options.host === undefined ? '127.0.0.1' : assertString(options.host, 'host', 256),
+    port: int(options.port, 'port', 0, 0, 65_535),
+    maxFrameBytes: int(options.maxFrameBytes, 'maxFrameBytes', DEFAULT_MAX_FRAME_BYTES, 1024, 2 ** 30),
+    helloTimeoutMs: int(options.helloTimeoutMs, 'helloTimeoutMs', DEFAULT_HELLO_TIMEOUT_MS, 1, 3_600_000),
+    maxPending: int(
+      options.maxPendingConnections,
+      'maxPendingConnections',
+      DEFAULT_MAX_PENDING_CONNECTIONS,
+      1,
+      65_536,
+    ),
+    peerTimeoutMs: int(options.peerTimeoutMs, 'peerTimeoutMs', 600_000, 1, 86_400_000),
+    floor: int(options.minReports, 'minReports', 1, 1, 1_000_000),
+    leader,
+  };
 }

@@ -8,9 +8,12 @@ import { Prio3Client, shardReport } from '../../../src/smpc/prio3/client.ts';
 import { Prio3AggregatorServer } from '../../../src/smpc/prio3/server.ts';
 import { PRIO3_L2_ID, type Prio3Params, type Prio3Vdaf } from '../../../src/smpc/prio3/vdaf.ts';
 
+// Each aggregator registers its own token per client: the leader never holds a helper token.
 const token = (id: string) => `token-of-${id}-0123456789`;
+const helperToken = (id: string) => `helper-token-of-${id}-0123456789`;
 const ids = ['h1', 'h2', 'h3', 'h4'];
-const clients = ids.map((id) => ({ id, token: token(id) }));
+const clients = ids.map((id) => ({ id, token: token(id), helperToken: helperToken(id) }));
+const helperClients = ids.map((id) => ({ id, token: helperToken(id) }));
 const params: Prio3Params = { circuit: 'l2', length: 8, bits: 8, normBound: '400' };
 
 /** The attacker's sharding: skips the bound check (slack taken modulo 2^normBits). */
@@ -47,7 +50,7 @@ afterEach(async () => {
 async function setup() {
   const helper = await Prio3AggregatorServer.listen({
     role: 'helper',
-    clients,
+    clients: helperClients,
     leader: { id: 'leader', token: token('leader') },
   });
   open.push(helper);
@@ -59,7 +62,13 @@ async function setup() {
   open.push(leader);
   const cs = await Promise.all(
     ids.map((id) =>
-      Prio3Client.connect({ leaderUrl: leader.url, helperUrl: helper.url, id, token: token(id) }),
+      Prio3Client.connect({
+        leaderUrl: leader.url,
+        helperUrl: helper.url,
+        id,
+        token: token(id),
+        helperToken: helperToken(id),
+      }),
     ),
   );
   for (const c of cs) open.push(c);
@@ -133,18 +142,31 @@ describe('Prio3 over loopback WebSockets', () => {
         helperUrl: helper.url,
         id: 'h1',
         token: 'wrong-token-0123456789',
+        helperToken: helperToken('h1'),
       }),
     ).rejects.toMatchObject({
       code: 'SMPC_UNAUTHENTICATED',
     });
   }, 30_000);
+
+  it('refuses one token for both aggregators before connecting', async () => {
+    await expect(
+      Prio3Client.connect({
+        leaderUrl: 'ws://127.0.0.1:1',
+        helperUrl: 'ws://127.0.0.1:1',
+        id: 'h1',
+        token: token('h1'),
+        helperToken: token('h1'),
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', fields: ['helperToken'] });
+  });
 });
 
 describe('Prio3 aggregator links', () => {
   it('a helper that pins its parameters aborts a round the leader announces with a weaker bound', async () => {
     const helper = await Prio3AggregatorServer.listen({
       role: 'helper',
-      clients,
+      clients: helperClients,
       leader: { id: 'leader', token: token('leader') },
       params,
     });
@@ -178,7 +200,13 @@ describe('Prio3 aggregator links', () => {
     open.push(again);
     const cs = await Promise.all(
       ids.map((id) =>
-        Prio3Client.connect({ leaderUrl: again.url, helperUrl: helper.url, id, token: token(id) }),
+        Prio3Client.connect({
+          leaderUrl: again.url,
+          helperUrl: helper.url,
+          id,
+          token: token(id),
+          helperToken: helperToken(id),
+        }),
       ),
     );
     for (const c of cs) open.push(c);

@@ -8,6 +8,7 @@ import { Buffer } from 'buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BoundedL2VecSum, FastParallelMul, SignedSumVec } from '../../../src/smpc/prio3/circuits.ts';
+import { FastField128, FastTurboShake128 } from '../../../src/smpc/prio3/fast-field.ts';
 import {
   createPrio3,
   PRIO3_L2_ID,
@@ -67,16 +68,22 @@ describe('Prio3 known-answer vectors (draft-irtf-cfrg-vdaf-08)', () => {
       const lib = new Prio3SumVec({ shares: tv.shares, length, chunkLength, bits });
       expect(await runVector(lib, tv, (m) => m)).toEqual(tv.agg_result);
       const half = 2 ** (bits - 1);
-      const ours = new Prio3(
-        XofTurboShake128,
-        new FlpGeneric(new SignedSumVec(new Field128(), length, bits, chunkLength)),
-        tv.shares,
-        1,
-        2,
-      );
-      const result = (await runVector(ours, tv, (m) => (m as number[]).map((x) => x - half))) as bigint[];
-      // Our decode is signed: the spec's sum minus count · 2^(bits−1).
-      expect(result).toEqual((tv.agg_result as number[]).map((x) => BigInt(x - tv.prep.length * half)));
+      // The library's XOF and field, then the faster byte conversions createPrio3 uses.
+      for (const [Xof, field] of [
+        [XofTurboShake128, new Field128()],
+        [FastTurboShake128, new FastField128()],
+      ] as const) {
+        const ours = new Prio3(
+          Xof,
+          new FlpGeneric(new SignedSumVec(field, length, bits, chunkLength)),
+          tv.shares,
+          1,
+          2,
+        );
+        const result = (await runVector(ours, tv, (m) => (m as number[]).map((x) => x - half))) as bigint[];
+        // Our decode is signed: the spec's sum minus count · 2^(bits−1).
+        expect(result).toEqual((tv.agg_result as number[]).map((x) => BigInt(x - tv.prep.length * half)));
+      }
     });
   }
   it('Prio3Count_0 and Prio3Sum_0 through the library (its version matches draft 08)', async () => {
