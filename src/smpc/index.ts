@@ -101,6 +101,12 @@ export {
   type WebSocketLike,
 } from './transport/ws-client.ts';
 export {
+  type ConsistencyProver,
+  LOG_PIN_TYPE,
+  type LogPin,
+  parseLogPin,
+} from './transport/log-pin.ts';
+export {
   dequantizeWeightedMean,
   quantizeWeighted,
   type WeightedParams,

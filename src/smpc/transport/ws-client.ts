@@ -72,6 +72,7 @@ import {
   type ResultFrame,
   sameSession,
 } from './frames.ts';
+import { type LogPin, parseLogPin } from './log-pin.ts';
 import { type PriorSession, parseRetryRoundId } from './retry.ts';
 import {
   assertTranscriptKey,
@@ -198,6 +199,11 @@ export interface AggregationClientOptions {
    * (`transcript-check.ts`) and the conclusion is in the round's record.
    */
   readonly transcriptKey?: PublicKey;
+  /**
+   * With `transcriptKey`: the server log's checkpoint pinned in an earlier run (`log-pin.ts`; persist
+   * `logPin`): every transcript must prove the log consistent from it. Default: pin the first one.
+   */
+  readonly logPin?: LogPin;
 }
 
 interface Session {
@@ -251,6 +257,8 @@ export class AggregationClient {
   readonly #maxFrameBytes: number;
   /** The policy with its defaults, resolved once (identities decide the profile floor). */
   readonly #policy: Required<ClientPolicy>;
+  /** The transcript log checkpoint pinned (`log-pin.ts`): the last one a transcript verified against. */
+  #logPin: LogPin | null;
   #session: Session | null = null;
   #queue: Promise<void> = Promise.resolve();
   #error: SmpcError | null = null;
@@ -270,6 +278,7 @@ export class AggregationClient {
     this.#policy = resolveClientPolicy(options.policy, { hasIdentities: hasIdentities(options) });
     this.#completed = new Set(options.policy?.completedRoundIds ?? []);
     this.#dpJoined = [...(options.dpHistory ?? [])];
+    this.#logPin = options.logPin === undefined ? null : parseLogPin(options.logPin);
     this.closed = closed;
   }
 
@@ -327,6 +336,7 @@ export class AggregationClient {
       assertBytes(options.identitySecretKey, 'identitySecretKey', IDENTITY_KEY_LENGTH);
     }
     if (options.transcriptKey !== undefined) assertTranscriptKey(options.transcriptKey);
+    if (options.logPin !== undefined) parseLogPin(options.logPin);
     // Validates policy and identities once, the way every session will use them.
     resolveClientPolicy(options.policy, { hasIdentities: hasIdentities(options) });
     createClient({
@@ -438,6 +448,11 @@ export class AggregationClient {
   /** The DP plan of every DP round this client joined (with `dpHistory`): persist it for `maxEpsilon`. */
   get dpRoundsJoined(): readonly DpPlan[] {
     return [...this.#dpJoined];
+  }
+
+  /** The transcript log checkpoint pinned (persist it and pass it back as `logPin`), or null. */
+  get logPin(): LogPin | null {
+    return this.#logPin;
   }
 
   /** Closes the connection (a session in progress is abandoned; the server drops this client). */
@@ -602,7 +617,13 @@ export class AggregationClient {
       protocolTimeMs: 0,
       witness: newTranscriptWitness(),
     };
-    this.#send({ kind: 'join', roundId: frame.roundId, session: frame.session });
+    const logSize = this.#logPin?.treeSize;
+    this.#send({
+      kind: 'join',
+      roundId: frame.roundId,
+      session: frame.session,
+      ...(logSize === undefined ? {} : { logSize }),
+    });
     this.#event({ type: 'joined', roundId: frame.roundId });
   }
 
@@ -698,16 +719,22 @@ export class AggregationClient {
       ...(this.#options.transcriptKey === undefined
         ? {}
         : {
-            transcript: checkClientTranscript(s.witness, this.#options.transcriptKey, {
-              clientId: this.id,
-              roundId: frame.roundId,
-              session: frame.session,
-              minSurvivors: s.announcement.dp === null ? null : (s.announcement.dp as DpPlan).minSurvivors,
-              survivors: frame.survivors,
-              sum: frame.sum,
-            }),
+            transcript: checkClientTranscript(
+              s.witness,
+              this.#options.transcriptKey,
+              {
+                clientId: this.id,
+                roundId: frame.roundId,
+                session: frame.session,
+                minSurvivors: s.announcement.dp === null ? null : (s.announcement.dp as DpPlan).minSurvivors,
+                survivors: frame.survivors,
+                sum: frame.sum,
+              },
+              this.#logPin,
+            ),
           }),
     };
+    if (record.transcript?.pin !== undefined) this.#logPin = record.transcript.pin;
     this.#rounds.push(record);
     this.#event({ type: 'result', round: record });
   }

@@ -673,7 +673,7 @@ export class AggregationServer {
             id,
             conn,
             frame.kind === 'join'
-              ? { kind: 'join' }
+              ? { kind: 'join', ...(frame.logSize === undefined ? {} : { logSize: frame.logSize }) }
               : { kind: 'decline', code: frame.code, reason: printable(frame.reason) },
             bytes?.length ?? 0,
           );
