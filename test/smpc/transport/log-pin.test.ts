@@ -35,6 +35,12 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+/** The log proof of the bundle a client kept. */
+function proofOf(r: ClientRoundRecord): { checkpoint: string; consistency?: { fromSize: number } } {
+  const bundle = r.transcript === undefined ? undefined : (r.transcript.bundle as { proof: unknown });
+  return bundle?.proof as { checkpoint: string; consistency?: { fromSize: number } };
+}
+
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'confide-log-pin-'));
   dirs.push(dir);
@@ -127,9 +133,7 @@ describe('a log pinned across rounds', () => {
     for (const r of r2.values()) {
       expect(r.transcript).toMatchObject({ status: 'verified', logIndex: 1 });
       expect(r.transcript?.pinned?.treeSize).toBe(1);
-      expect(
-        (r.transcript?.bundle as { proof?: { consistency?: { fromSize: number } } }).proof?.consistency,
-      ).toMatchObject({ fromSize: 1 });
+      expect(proofOf(r).consistency).toMatchObject({ fromSize: 1 });
     }
     const pinAfter2 = clients[0]?.logPin;
     expect(pinAfter2?.treeSize).toBe(2);
@@ -153,7 +157,7 @@ describe('a log pinned across rounds', () => {
       expect(r.transcript, id).toMatchObject({ status: 'failed', code: 'PROV_LOG_CONSISTENCY_INVALID' });
       // The evidence: the pinned checkpoint and the forked one, both signed by the server's key.
       const pinned = r.transcript?.pinned?.checkpoint as string;
-      const shown = (r.transcript?.bundle as { proof?: { checkpoint: string } }).proof?.checkpoint as string;
+      const shown = proofOf(r).checkpoint;
       expect(() =>
         verifyCheckpointConsistency(pinned, shown, [], noteVerifier(ORIGIN, key.publicKey)),
       ).toThrow(expect.objectContaining({ code: 'PROV_LOG_CONSISTENCY_INVALID' }));
