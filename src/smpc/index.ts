@@ -91,6 +91,12 @@ export {
   simulateRound,
 } from './simulate.ts';
 export {
+  type ConsistencyProver,
+  LOG_PIN_TYPE,
+  type LogPin,
+  parseLogPin,
+} from './transport/log-pin.ts';
+export {
   AggregationClient,
   type AggregationClientOptions,
   type ClientEvent,
@@ -100,12 +106,6 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from './transport/ws-client.ts';
-export {
-  type ConsistencyProver,
-  LOG_PIN_TYPE,
-  type LogPin,
-  parseLogPin,
-} from './transport/log-pin.ts';
 export {
   dequantizeWeightedMean,
   quantizeWeighted,

@@ -123,7 +123,10 @@ export async function writeLogState(file: string, pin: LogPin): Promise<void> {
   } catch {
     await rm(tmp, { force: true }).catch(() => {});
     const { SmpcError } = await import('../../smpc/errors.ts');
-    throw new SmpcError('SMPC_IO', `cannot write --log-state ${file}: check the directory exists and is writable`);
+    throw new SmpcError(
+      'SMPC_IO',
+      `cannot write --log-state ${file}: check the directory exists and is writable`,
+    );
   }
 }
 
