@@ -40,6 +40,7 @@ import type { RoundTranscript } from '../transcript/statement.ts';
 import {
   checkLedger,
   type LedgerEntry,
+  ledgerEpsilon,
   transcriptLedger,
   verifyTranscriptBundle,
 } from '../transcript/verify.ts';
@@ -103,8 +104,12 @@ export interface AuditTrust {
   readonly witnesses?: readonly CosignatureVerifier[];
   /** How many distinct trusted witnesses must cosign each checkpoint (default: all of `witnesses`). */
   readonly witnessThreshold?: number;
-  /** Each client's ε budget over the transcripts; checked when given. */
+  /** Each client's ε budget over the transcripts; checked when given (any round without DP fails it). */
   readonly epsilonBudget?: number;
+  /** The accountant the budget is checked with: `basic` (default, Σ ε) or `zcdp` (at `ledgerDelta`). */
+  readonly accountant?: 'basic' | 'zcdp';
+  /** The δ of the ledger's zCDP line; default 1e-6. */
+  readonly ledgerDelta?: number;
   /** Verifies one receipt (default {@link receiptOf}: `verifyReceipt` with the log key). */
   readonly receiptVerifier?: (receipt: unknown, trust: { readonly logKey: PublicKey }) => AuditReceipt;
 }
@@ -542,13 +547,18 @@ export function auditEvidence(evidence: AuditEvidence, trust: AuditTrust): Audit
   let ledger: LedgerEntry[] = [];
   if (a.transcripts.length > 0) {
     a.check(undefined, 'ε ledger', () => {
-      ledger = transcriptLedger(a.transcripts);
+      ledger = transcriptLedger(
+        a.transcripts,
+        trust.ledgerDelta === undefined ? {} : { delta: trust.ledgerDelta },
+      );
+      const accountant = trust.accountant ?? 'basic';
+      const withoutDp = ledger.filter((e) => e.unbounded).length;
       if (trust.epsilonBudget !== undefined) {
-        checkLedger(ledger, { epsilon: trust.epsilonBudget, allowRoundsWithoutDp: true });
-        const max = Math.max(0, ...ledger.map((e) => e.epsilon));
-        return `${ledger.length} client(s); largest ε ${max.toFixed(4)} within the budget ${trust.epsilonBudget}`;
+        checkLedger(ledger, { epsilon: trust.epsilonBudget, accountant });
+        const max = Math.max(0, ...ledger.map((e) => ledgerEpsilon(e, accountant)));
+        return `${ledger.length} client(s); largest ε ${max.toFixed(4)} (${accountant} composition) within the budget ${trust.epsilonBudget}`;
       }
-      return `${ledger.length} client(s) over ${a.transcripts.length} round(s) (no budget given)`;
+      return `${ledger.length} client(s) over ${a.transcripts.length} round(s) (no budget given)${withoutDp > 0 ? `; ${withoutDp} client(s) in sums without DP: ε unbounded` : ''}`;
     });
     if (trust.epsilonBudget === undefined)
       a.notChecked.push('the ε ledger against a budget (give --epsilon-budget)');
@@ -580,6 +590,20 @@ export function auditEvidence(evidence: AuditEvidence, trust: AuditTrust): Audit
   };
 }
 
+/** One ledger entry in words: both accountants, and rounds without DP flagged. */
+export function formatLedgerEntry(e: LedgerEntry): string {
+  const basic = e.unbounded
+    ? `ε ∞ (UNBOUNDED: ${e.roundsWithoutDp.length} round(s) without DP; ${e.epsilonOfDpRounds.toFixed(4)} over the others)`
+    : `ε ${e.epsilon.toFixed(4)}, δ ${e.delta.toExponential(2)} (basic composition)`;
+  const z =
+    e.zcdp === null
+      ? 'zCDP: not computable (a round records no mechanism parameters)'
+      : Number.isFinite(e.zcdp.epsilon)
+        ? `zCDP: ρ ${e.zcdp.rho.toPrecision(4)}, ε ${e.zcdp.epsilon.toFixed(4)} at δ ${e.zcdp.delta.toExponential(2)}`
+        : 'zCDP: ∞';
+  return `${basic}; ${z}; over ${e.rounds.length} round(s)`;
+}
+
 /** The human rendering of an audit report, one line per element. */
 export function formatAuditReport(report: AuditReport): string[] {
   if (typeof report !== 'object' || report === null || !Array.isArray(report.checks))
@@ -595,10 +619,7 @@ export function formatAuditReport(report: AuditReport): string[] {
     );
   if (report.ledger.length > 0) {
     lines.push('ε ledger:');
-    for (const e of report.ledger)
-      lines.push(
-        `  ${e.clientId}: ε ${e.epsilon.toFixed(4)}, δ ${e.delta.toExponential(2)} over ${e.rounds.length} round(s)${e.roundsWithoutDp.length > 0 ? `, ${e.roundsWithoutDp.length} without DP` : ''}`,
-      );
+    for (const e of report.ledger) lines.push(`  ${e.clientId}: ${formatLedgerEntry(e)}`);
   }
   lines.push('Not checked:');
   if (report.notChecked.length === 0) lines.push('  (nothing listed)');

@@ -545,6 +545,12 @@ export class RoundSession<C> {
                   minSurvivors: dp.minSurvivors,
                   epsilonSpent: epsilon ?? 0,
                   deltaSpent: epsilon === null ? 0 : dp.delta,
+                  mechanism: {
+                    name: dp.mechanism,
+                    l2Sensitivity: dp.l2Sensitivity,
+                    localVariance: dp.localVariance,
+                    dimension: dp.dimension,
+                  },
                 },
           annotations: { payloadDigest: toHex(this.#digest) },
         }),
