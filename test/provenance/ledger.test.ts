@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditEvidence, formatLedgerEntry } from '../../src/provenance/audit/audit.ts';
+import { auditHtml } from '../../src/provenance/audit/html.ts';
 import { generateKeyPair } from '../../src/provenance/common/keys.ts';
 import { LogStore } from '../../src/provenance/log/store.ts';
 import { commitTranscript } from '../../src/provenance/transcript/sign.ts';
@@ -211,5 +212,16 @@ describe('the ε ledger', () => {
     expect(dpOnly.valid).toBe(true);
     expect(dpOnly.checks.find((c) => c.name === 'ε ledger')?.detail).toMatch(/zcdp composition/);
     expect(dpOnly.ledger[0]?.zcdp?.delta).toBe(1e-5);
+    // The page shows each round's ε and ρ, and the ledger with the unbounded clients flagged.
+    expect(held.nodes.find((n) => n.label === 'dp')?.details).toMatchObject({
+      epsilonSpent: '0.5 at δ 0.000001',
+      zcdpRho: '0.2000',
+    });
+    const page = auditHtml(held);
+    expect(page).toMatch(/<h2>ε ledger<\/h2>/);
+    expect(page).toMatch(/<td>c0<\/td><td>2<\/td><td>∞ \(unbounded\)<\/td><td>∞<\/td><td>plain<\/td>/);
+    expect(page).toMatch(
+      /<td>c4<\/td><td>1<\/td><td>0\.5000<\/td><td>\d+\.\d{4} \(ρ 0\.2000, δ 1\.0e-6\)<\/td>/,
+    );
   });
 });
