@@ -21,7 +21,9 @@ import {
   transcriptStatement,
 } from '../../src/provenance/transcript/statement.ts';
 import { checkLedger, transcriptLedger } from '../../src/provenance/transcript/verify.ts';
+import { ddgRoundRho, zcdpEpsilon } from '../../src/provenance/transcript/zcdp.ts';
 import { achievedEpsilon, planDistributedDiscreteGaussian } from '../../src/smpc/dp.ts';
+import { ddgZcdpRho, zcdpToEpsilon } from '../../src/smpc/dp-accounting.ts';
 
 const ORACLE = fileURLToPath(new URL('../fixtures/dp_ledger_oracle.py', import.meta.url));
 const dirs: string[] = [];
@@ -124,6 +126,28 @@ describe('the ε ledger', () => {
     }
     // The basic line is the plain sum, as before.
     expect(ledger.find((x) => x.clientId === 'c0')).toMatchObject({ epsilon: 10.1, unbounded: false });
+  });
+
+  it("agrees with confide/smpc's accounting (another route to the same bounds)", () => {
+    for (const [l2, s2, d, m] of [
+      [1000, 5e5, 100, 5],
+      [3, 0.3, 50, 7],
+      [40, 2, 1000, 30],
+      [32768, 2.5e8, 1000, 70],
+    ] as const) {
+      const rho = ddgRoundRho({ l2Sensitivity: l2, localVariance: s2, dimension: d }, m);
+      expect(rho).toBeCloseTo(
+        ddgZcdpRho({ l2Sensitivity: l2, localVariance: s2, dimension: d, clients: m, tauClients: m }),
+        12,
+      );
+      for (const delta of [1e-5, 1e-9]) {
+        const ours = zcdpEpsilon(rho, delta);
+        expect(Math.abs(ours - zcdpToEpsilon(rho, delta)) / ours).toBeLessThan(1e-6);
+        expect(ours).toBeLessThanOrEqual(rho + 2 * Math.sqrt(rho * Math.log(1 / delta))); // the classical bound
+      }
+    }
+    expect(zcdpEpsilon(Number.POSITIVE_INFINITY, 1e-6)).toBe(Number.POSITIVE_INFINITY);
+    expect(zcdpEpsilon(0, 1e-6)).toBe(0);
   });
 
   it('is tighter than basic composition over many rounds of one plan, at the same total δ', () => {

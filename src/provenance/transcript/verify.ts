@@ -31,7 +31,6 @@
  */
 
 import { ConfideArgumentError } from '../../errors.ts';
-import { ddgZcdpRho, zcdpToEpsilon } from '../../smpc/dp-accounting.ts';
 import { decodeUtf8 } from '../common/bytes.ts';
 import { assertEnvelope, type DsseEnvelope, IN_TOTO_PAYLOAD_TYPE } from '../common/dsse.ts';
 import { canonicalizeToBytes, type JsonValue } from '../common/jcs.ts';
@@ -41,6 +40,7 @@ import { noteVerifier } from '../log/checkpoint.ts';
 import { type LogProof, type LogProofResult, parseLogProof, verifyLogProof } from '../log/verify.ts';
 import { verifyEnvelope } from '../model-signing/verify-bundle.ts';
 import { type RoundTranscript, type TranscriptStatement, transcriptStatementProblems } from './statement.ts';
+import { ddgRoundRho, zcdpEpsilon } from './zcdp.ts';
 
 /** The `type` of a transcript bundle. */
 export const TRANSCRIPT_BUNDLE_TYPE = 'confide.round-transcript/v1';
@@ -357,22 +357,14 @@ export interface LedgerOptions {
 function roundRho(t: RoundTranscript): number | null {
   const m = t.dp?.mechanism;
   if (m === undefined) return null;
-  const n = t.survivors.length;
-  return ddgZcdpRho({
-    l2Sensitivity: m.l2Sensitivity,
-    localVariance: m.localVariance,
-    clients: n,
-    tauClients: n,
-    dimension: m.dimension,
-    rounds: 1,
-  });
+  return ddgRoundRho(m, Math.max(1, t.survivors.length));
 }
 
 /**
  * The per-client ε ledger of a set of transcripts (module notes), sorted by client id. Every
  * completed round adds, for each client in its sum: its ε and δ (basic composition), and its
  * ρ-zCDP recomputed from the mechanism's parameters and the number of survivors the transcript
- * commits (`smpc/dp-accounting.ts`: Kairouz, Liu and Steinke, ICML 2021, arXiv 2102.06387,
+ * commits (`zcdp.ts`: Kairouz, Liu and Steinke, ICML 2021, arXiv 2102.06387,
  * Theorem 1 / Eq. 17). ρ adds across rounds (Bun and Steinke, TCC 2016, arXiv 1605.02065,
  * Lemma 1.7) and converts to ε at the stated δ (Canonne, Kamath and Steinke, NeurIPS 2020, arXiv
  * 2004.00010, Proposition 12). A round without DP makes the client's ε unbounded (+∞).
@@ -420,7 +412,7 @@ export function transcriptLedger(
       if (e.rho !== null)
         zcdp = {
           rho: e.rho,
-          epsilon: Number.isFinite(e.rho) ? zcdpToEpsilon(e.rho, delta) : Number.POSITIVE_INFINITY,
+          epsilon: zcdpEpsilon(e.rho, delta),
           delta,
         };
       return {
