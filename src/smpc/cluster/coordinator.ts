@@ -518,7 +518,7 @@ export class ClusterCoordinator {
         c.id,
         c,
         frame.kind === 'join'
-          ? { kind: 'join' }
+          ? { kind: 'join', ...(frame.logSize === undefined ? {} : { logSize: frame.logSize }) }
           : { kind: 'decline', code: frame.code, reason: printable(frame.reason) },
         size,
       );
