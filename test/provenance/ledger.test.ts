@@ -20,7 +20,11 @@ import {
   transcriptProblems,
   transcriptStatement,
 } from '../../src/provenance/transcript/statement.ts';
-import { checkLedger, transcriptLedger } from '../../src/provenance/transcript/verify.ts';
+import {
+  checkLedger,
+  transcriptLedger,
+  transcriptRuleProblems,
+} from '../../src/provenance/transcript/verify.ts';
 import { ddgRoundRho, zcdpEpsilon } from '../../src/provenance/transcript/zcdp.ts';
 import { achievedEpsilon, planDistributedDiscreteGaussian } from '../../src/smpc/dp.ts';
 import { ddgZcdpRho, zcdpToEpsilon } from '../../src/smpc/dp-accounting.ts';
@@ -207,6 +211,9 @@ describe('the ε ledger', () => {
     expect(() => checkLedger(ledger, { epsilon: 1 })).not.toThrow();
     expect(transcriptProblems(transcript('bad', ALL, dpOf(0.5, mech(0, 1, 4))))).toEqual(['dp.mechanism']);
     expect(() => transcriptLedger([], { delta: 1 })).toThrow(/delta/);
+    expect(transcriptRuleProblems(transcript('wide', ALL, dpOf(0.5, mech(1, 1, 100))))).toEqual([
+      "the DP mechanism's dimension is not the round's vector length",
+    ]);
   });
 
   it('the audit fails --max-epsilon when any round lacks DP, and reports both accountants', async () => {
@@ -216,7 +223,7 @@ describe('the ε ledger', () => {
     const store = await LogStore.create(join(dir, 'log'), 'confide.test/ledger', key);
     const files = [];
     for (const t of [
-      transcript('dp', ALL, dpOf(0.5, mech(1000, 5e5, 100))),
+      transcript('dp', ALL, dpOf(0.5, mech(1000, 5e5, 4))),
       transcript('plain', ['c0', 'c1', 'c2'], null),
     ]) {
       const bundle = await commitTranscript(store, transcriptStatement(t), key);

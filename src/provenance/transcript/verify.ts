@@ -157,6 +157,8 @@ export function transcriptRuleProblems(t: RoundTranscript): string[] {
   }
   if (t.dp !== null && t.dp.minSurvivors > t.minSurvivors)
     out.push("the DP plan's floor is above the floor the transcript promises");
+  if (t.dp?.mechanism !== undefined && t.dp.mechanism.dimension !== t.parameters.vectorLength)
+    out.push("the DP mechanism's dimension is not the round's vector length");
   return out;
 }
 
@@ -217,6 +219,15 @@ export interface ClientExpectation {
   readonly survivors?: readonly string[];
   /** Digest of the aggregate the server gave it (null/undefined: it was given none). */
   readonly aggregateDigest?: string | null;
+  /**
+   * The DP mechanism it was announced (null: the round was announced without DP): the committed
+   * DP part must agree, so the ledger cannot count noise the clients never added.
+   */
+  readonly dp?: {
+    readonly l2Sensitivity: number;
+    readonly localVariance: number;
+    readonly dimension: number;
+  } | null;
 }
 
 /**
@@ -264,6 +275,7 @@ export function checkTranscriptForClient(t: RoundTranscript, expect: ClientExpec
         `client ${id}'s input was accepted but left out of the sum`,
       );
   } else notChecked.push('own masked input (the client sent none)');
+  if (expect.dp !== undefined) checkCommittedDp(t, expect.dp);
   if (expect.threshold !== undefined && t.parameters.threshold !== expect.threshold)
     throw new VerificationError(
       'PROV_TRANSCRIPT_SURVIVORS_INVALID',
@@ -295,6 +307,29 @@ export function checkTranscriptForClient(t: RoundTranscript, expect: ClientExpec
       );
   } else notChecked.push('the aggregate (the client was given none)');
   return notChecked;
+}
+
+/** The committed DP part against the one the client was announced. */
+function checkCommittedDp(t: RoundTranscript, announced: ClientExpectation['dp']): void {
+  const mismatch = (what: string): never => {
+    throw new VerificationError('PROV_TRANSCRIPT_ROUND_MISMATCH', `the committed DP part ${what}`);
+  };
+  if (announced === null || announced === undefined) {
+    if (t.dp !== null) mismatch('claims noise in a round announced without DP');
+    return;
+  }
+  if (t.dp === null) {
+    mismatch('is empty, but the round was announced with DP');
+    return;
+  }
+  const m = t.dp.mechanism;
+  if (
+    m !== undefined &&
+    (m.l2Sensitivity !== announced.l2Sensitivity ||
+      m.localVariance !== announced.localVariance ||
+      m.dimension !== announced.dimension)
+  )
+    mismatch('names another mechanism (sensitivity, variance or dimension) than the plan announced');
 }
 
 /**

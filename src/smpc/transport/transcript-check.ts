@@ -103,6 +103,12 @@ export function checkClientTranscript(
     readonly roundId: string;
     readonly session: Uint8Array;
     readonly minSurvivors: number | null;
+    /** The DP plan the round was announced with (null without DP; undefined: not checked). */
+    readonly dp?: {
+      readonly l2Sensitivity: number;
+      readonly localVariance: number;
+      readonly dimension: number;
+    } | null;
     readonly survivors: readonly string[];
     readonly sum: Uint32Array | null;
   },
@@ -139,6 +145,7 @@ export function checkClientTranscript(
         ...(w.maskedDigest === null ? {} : { maskedDigest: w.maskedDigest }),
         ...(w.threshold === null ? {} : { threshold: w.threshold }),
         ...(seen.minSurvivors === null ? {} : { minSurvivors: seen.minSurvivors }),
+        ...(seen.dp === undefined ? {} : { dp: seen.dp }),
         survivors: seen.survivors,
         aggregateDigest: seen.sum === null ? null : laneDigest(seen.sum),
       },

@@ -727,6 +727,7 @@ export class AggregationClient {
                 roundId: frame.roundId,
                 session: frame.session,
                 minSurvivors: s.announcement.dp === null ? null : (s.announcement.dp as DpPlan).minSurvivors,
+                dp: s.announcement.dp as DpPlan | null,
                 survivors: frame.survivors,
                 sum: frame.sum,
               },
