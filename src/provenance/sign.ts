@@ -103,7 +103,7 @@ export {
 } from './model-signing/sign.ts';
 export { ReceiptLog } from './receipt/log.ts';
 export { type ReceiptFacts, receiptStatement, signReceipt } from './receipt/sign.ts';
-export { commitTranscript, signTranscript } from './transcript/sign.ts';
+export { commitTranscript, signTranscript, transcriptConsistencyProver } from './transcript/sign.ts';
 export {
   createWitnessServer,
   httpConsistencySource,

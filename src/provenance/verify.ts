@@ -41,6 +41,7 @@ export {
   auditEvidence,
   type EvidenceFile,
   formatAuditReport,
+  formatLedgerEntry,
   receiptOf,
 } from './audit/audit.ts';
 export { auditHtml } from './audit/html.ts';
@@ -206,6 +207,7 @@ export {
   type RoundTranscript,
   TRANSCRIPT_PREDICATE_TYPE,
   type TranscriptDp,
+  type TranscriptDpMechanism,
   type TranscriptStatement,
   transcriptPayload,
   transcriptProblems,
@@ -216,7 +218,11 @@ export {
   type ClientExpectation,
   checkLedger,
   checkTranscriptForClient,
+  type LedgerBudget,
   type LedgerEntry,
+  type LedgerOptions,
+  type LedgerZcdp,
+  ledgerEpsilon,
   openTranscriptEnvelope,
   parseTranscriptBundle,
   TRANSCRIPT_BUNDLE_TYPE,

@@ -91,6 +91,12 @@ export {
   simulateRound,
 } from './simulate.ts';
 export {
+  type ConsistencyProver,
+  LOG_PIN_TYPE,
+  type LogPin,
+  parseLogPin,
+} from './transport/log-pin.ts';
+export {
   AggregationClient,
   type AggregationClientOptions,
   type ClientEvent,

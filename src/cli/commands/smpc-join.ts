@@ -68,7 +68,7 @@ import { safeText } from '../terminal.ts';
 import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { addPrio3JoinOptions, joinPrio3, type Prio3JoinFlags } from './smpc-prio3.ts';
 import { dpNoiseStd } from './smpc-serve-output.ts';
-import { keepTranscriptEvidence, readServerKey } from './smpc-transcripts.ts';
+import { keepTranscriptEvidence, readLogState, readServerKey, writeLogState } from './smpc-transcripts.ts';
 
 interface JoinFlags {
   maxInputBytes?: number;
@@ -95,6 +95,7 @@ interface JoinFlags {
   retryDelayMs: number;
   serverKey?: string;
   transcripts?: string;
+  logState?: string;
 }
 
 /** Connection failures worth another try: the server is not up (yet), busy or restarting. */
@@ -171,8 +172,15 @@ async function join(flags: JoinFlags): Promise<void> {
       'INVALID_ARGUMENT',
       '--transcripts needs --server-key: the key the transcripts are checked with',
     );
+  if (flags.logState !== undefined && flags.serverKey === undefined)
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      '--log-state needs --server-key: the pinned checkpoint is checked with it',
+    );
   const transcriptKey =
     flags.serverKey === undefined ? undefined : await readServerKey(flags.serverKey, flags.maxInputBytes);
+  /** The log checkpoint pinned: from --log-state, then the last verified transcript's. */
+  let logPin = flags.logState === undefined ? undefined : await readLogState(flags.logState);
   const { AggregationClient } = await import('../../smpc/index.ts');
   const seen: ClientRoundRecord[] = [];
   /** Evidence writes in order, awaited before the client exits. */
@@ -217,6 +225,7 @@ async function join(flags: JoinFlags): Promise<void> {
         ...(flags.maxDelta === undefined ? {} : { maxDelta: flags.maxDelta }),
         ...(dpHistory.length === 0 ? {} : { dpHistory }),
         ...(transcriptKey === undefined ? {} : { transcriptKey }),
+        ...(logPin === undefined ? {} : { logPin }),
         // The pins: checked by the client's one join decision, before it sends anything.
         policy: {
           minRingBits: flags.ringBits,
@@ -276,6 +285,12 @@ async function join(flags: JoinFlags): Promise<void> {
             process.stderr.write(
               `${flags.id}: ${safeText(r.roundId)} transcript ${t.status}${t.code === undefined ? '' : ` (${t.code}: ${safeText(t.message ?? '')})`}\n`,
             );
+            const pin = t.pin;
+            const stateFile = flags.logState;
+            if (pin !== undefined) {
+              logPin = pin;
+              if (stateFile !== undefined) evidence = evidence.then(() => writeLogState(stateFile, pin));
+            }
             const file = flags.transcripts;
             if (file !== undefined)
               evidence = evidence.then(() =>
@@ -418,6 +433,10 @@ export function registerJoinCommand(smpc: Command): void {
     .option(
       '--transcripts <file>',
       'append each round transcript and its check to this file (JSON lines; with --server-key)',
+    )
+    .option(
+      '--log-state <file>',
+      "pin the server's transcript log in this file (created on first use, rewritten atomically): every later transcript must prove the log consistent with it (with --server-key)",
     )
     .option('--json', 'print one JSON object per round')
     .action((flags: JoinFlags & Prio3JoinFlags & { aggregation: string }) =>

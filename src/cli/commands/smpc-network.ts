@@ -381,6 +381,7 @@ async function serve(flags: ServeFlags): Promise<void> {
                   );
                   return JSON.stringify(bundle);
                 },
+                proveTranscriptConsistency: commit.proveConsistency,
               }),
         });
       } catch (error) {

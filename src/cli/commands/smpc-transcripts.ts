@@ -10,25 +10,32 @@
  * - `--server-key PUB` on `join`: check every round's transcript against the server's public key;
  *   `--transcripts FILE` appends one JSON line per round: the conclusion (`verified`, `failed` with
  *   its code, `missing`) and the bundle as received, the evidence to keep.
+ * - `--log-state FILE` on `join` (with `--server-key`): the log checkpoint pinned
+ *   (`confide.log-pin/v1`), read at start and rewritten atomically after every verified
+ *   transcript; every transcript must prove the log consistent from it (`smpc/transport/log-pin.ts`).
  *
  * @module
  */
 
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { ConfideArgumentError } from '../../errors.ts';
 import type { PublicKey } from '../../provenance/common/keys.ts';
 import type { LogStore } from '../../provenance/log/store.ts';
 import type { RoundTranscript } from '../../provenance/transcript/statement.ts';
 import type { TranscriptBundle } from '../../provenance/transcript/verify.ts';
+import type { ConsistencyProver, LogPin } from '../../smpc/transport/log-pin.ts';
 import { readText } from '../io.ts';
 import { type PrivateKeyFlags, readPrivateKey } from '../private-key.ts';
 
 /** Default origin of a log created by `--log`. */
 export const DEFAULT_SMPC_LOG_ORIGIN = 'confide.local/smpc';
 
-/** Commits a transcript; resolves with its bundle. */
-export type CliTranscriptCommitter = (transcript: RoundTranscript) => Promise<TranscriptBundle>;
+/** Commits a transcript; resolves with its bundle. `proveConsistency` proves the same log's growth. */
+export type CliTranscriptCommitter = ((transcript: RoundTranscript) => Promise<TranscriptBundle>) & {
+  readonly proveConsistency: ConsistencyProver;
+};
 
 /** The flags of the committing side. */
 export interface TranscriptLogFlags extends PrivateKeyFlags {
@@ -68,7 +75,7 @@ export async function transcriptCommitter(
     ? await provenance.LogStore.open(dir)
     : await provenance.LogStore.create(dir, flags.logOrigin ?? DEFAULT_SMPC_LOG_ORIGIN, key);
   await mkdir(join(dir, 'transcripts'), { recursive: true });
-  return async (transcript) => {
+  const commit = async (transcript: RoundTranscript): Promise<TranscriptBundle> => {
     const bundle = await provenance.commitTranscript(store, provenance.transcriptStatement(transcript), key);
     const name = SAFE_NAME.test(transcript.roundId)
       ? transcript.roundId
@@ -76,6 +83,51 @@ export async function transcriptCommitter(
     await writeFile(join(dir, 'transcripts', `${name}.json`), `${JSON.stringify(bundle, null, 2)}\n`);
     return bundle;
   };
+  return Object.assign(commit, { proveConsistency: provenance.transcriptConsistencyProver(store) });
+}
+
+/**
+ * The log pin of `join --log-state FILE` (`confide.log-pin/v1`), or undefined when the file does
+ * not exist yet (the first round pins).
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` when the file is not a pin.
+ */
+export async function readLogState(file: string): Promise<LogPin | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ENOENT') return undefined;
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `cannot read --log-state ${file}: check its permissions`,
+    );
+  }
+  const { parseLogPin } = await import('../../smpc/index.ts');
+  try {
+    return parseLogPin(text);
+  } catch (e) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `--log-state ${file}: ${e instanceof Error ? e.message : 'invalid'}; restore it from a backup (deleting it gives up the pin)`,
+    );
+  }
+}
+
+/** Writes the pin atomically (a temporary file in the same directory, then a rename). */
+export async function writeLogState(file: string, pin: LogPin): Promise<void> {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomUUID()}.tmp`);
+  try {
+    await writeFile(tmp, `${JSON.stringify(pin, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(tmp, file);
+  } catch {
+    await rm(tmp, { force: true }).catch(() => {});
+    const { SmpcError } = await import('../../smpc/errors.ts');
+    throw new SmpcError(
+      'SMPC_IO',
+      `cannot write --log-state ${file}: check the directory exists and is writable`,
+    );
+  }
 }
 
 /** Reads the server's public key of `--server-key` (PEM). */

@@ -40,6 +40,7 @@ import type { RoundTranscript } from '../transcript/statement.ts';
 import {
   checkLedger,
   type LedgerEntry,
+  ledgerEpsilon,
   transcriptLedger,
   verifyTranscriptBundle,
 } from '../transcript/verify.ts';
@@ -103,8 +104,12 @@ export interface AuditTrust {
   readonly witnesses?: readonly CosignatureVerifier[];
   /** How many distinct trusted witnesses must cosign each checkpoint (default: all of `witnesses`). */
   readonly witnessThreshold?: number;
-  /** Each client's ε budget over the transcripts; checked when given. */
+  /** Each client's ε budget over the transcripts; checked when given (any round without DP fails it). */
   readonly epsilonBudget?: number;
+  /** The accountant the budget is checked with: `basic` (default, Σ ε) or `zcdp` (at `ledgerDelta`). */
+  readonly accountant?: 'basic' | 'zcdp';
+  /** The δ of the ledger's zCDP line; default 1e-6. */
+  readonly ledgerDelta?: number;
   /** Verifies one receipt (default {@link receiptOf}: `verifyReceipt` with the log key). */
   readonly receiptVerifier?: (receipt: unknown, trust: { readonly logKey: PublicKey }) => AuditReceipt;
 }
@@ -190,6 +195,12 @@ class Audit {
   readonly attestations = new Map<string, string>();
   /** Lineage inputs that name an upstream attestation. */
   readonly upstream: { node: string; digest: string; attestation: string }[] = [];
+  /** The checkpoint each verified transcript is proven against, by node. */
+  readonly transcriptNotes: { node: string; text: string }[] = [];
+  /** Tree heads ("size root") of checkpoints that met the witness policy. */
+  readonly witnessed = new Set<string>();
+  /** Kept checkpoints (note text) proven consistent with a witnessed checkpoint. */
+  readonly covered = new Set<string>();
   readonly trust: AuditTrust;
   constructor(trust: AuditTrust) {
     this.trust = trust;
@@ -253,6 +264,58 @@ class Audit {
 
   add(node: AuditNode): void {
     this.nodes.push(node);
+  }
+}
+
+/** The ρ-zCDP a DP round spent, as the ledger recomputes it from the transcript. */
+function roundRhoText(t: RoundTranscript): string {
+  const [entry] = transcriptLedger([t]);
+  return entry?.zcdp === null || entry?.zcdp === undefined ? 'n/a' : entry.zcdp.rho.toPrecision(4);
+}
+
+/** "size root-hex" of a signed checkpoint note (already verified). */
+function treeHead(text: string): string {
+  const cp = parseCheckpoint(noteBody(text));
+  return `${cp.size} ${toHex(cp.rootHash)}`;
+}
+
+/**
+ * With witness keys: the checkpoint every transcript is proven against must meet the witness
+ * policy itself, be the same tree head as a checkpoint that does, or be proven consistent (by a
+ * consistency proof given) with one that does. Otherwise the log could have shown that round's
+ * clients a history no witness saw.
+ */
+function auditTranscriptWitnesses(a: Audit): void {
+  const witnesses = a.trust.witnesses ?? [];
+  if (a.transcriptNotes.length === 0) return;
+  if (witnesses.length === 0) {
+    a.notChecked.push(
+      "witness cosignatures on the transcripts' checkpoints (no witness keys given): a split view shown to one round's clients is not excluded",
+    );
+    return;
+  }
+  const threshold = a.trust.witnessThreshold ?? witnesses.length;
+  for (const { node, text } of a.transcriptNotes) {
+    a.check(node, 'witness cosignatures', () => {
+      const origin = parseCheckpoint(noteBody(text)).origin;
+      try {
+        const w = verifyWitnessedCheckpoint(text, noteVerifier(origin, a.trust.logKey), {
+          witnesses,
+          threshold,
+        });
+        return `its checkpoint is cosigned by ${w.cosignatures.length} trusted witness(es) (${threshold} required)`;
+      } catch (e) {
+        if (!(e instanceof VerificationError) || e.code !== 'PROV_WITNESS_THRESHOLD_NOT_MET') throw e;
+        if (a.witnessed.has(treeHead(text)))
+          return `its checkpoint is the tree head of a checkpoint ${threshold} trusted witness(es) cosigned`;
+        if (a.covered.has(text))
+          return `its checkpoint is proven consistent with a checkpoint ${threshold} trusted witness(es) cosigned`;
+        throw new VerificationError(
+          'PROV_WITNESS_THRESHOLD_NOT_MET',
+          `its checkpoint (size ${parseCheckpoint(noteBody(text)).size}) is neither cosigned by ${threshold} trusted witness(es) nor proven consistent with a checkpoint that is: give a witnessed checkpoint and the log (--log-dir) or a consistency proof`,
+        );
+      }
+    });
   }
 }
 
@@ -357,10 +420,9 @@ function auditTranscript(a: Audit, file: EvidenceFile, i: number): void {
     const v = verifyTranscriptBundle(json(file.bytes, file.name), { publicKey: a.trust.logKey });
     const t = v.transcript;
     a.transcripts.push(t);
-    a.seeCheckpoint(
-      (json(file.bytes, file.name) as { proof: { checkpoint: string } }).proof.checkpoint,
-      file.name,
-    );
+    const note = (json(file.bytes, file.name) as { proof: { checkpoint: string } }).proof.checkpoint;
+    a.seeCheckpoint(note, file.name);
+    a.transcriptNotes.push({ node: id, text: note });
     if (v.log.inclusion !== undefined) a.indices.add(v.log.inclusion.index);
     label = t.roundId;
     Object.assign(details, {
@@ -369,7 +431,11 @@ function auditTranscript(a: Audit, file: EvidenceFile, i: number): void {
       survivors: `${t.survivors.length} of ${t.cohort.length}`,
       threshold: String(t.parameters.threshold),
       dpFloor: String(t.minSurvivors),
-      epsilonSpent: t.dp === null ? 'no DP' : String(t.dp.epsilonSpent),
+      epsilonSpent:
+        t.dp === null
+          ? 'no DP: ε unbounded for every client in the sum'
+          : `${t.dp.epsilonSpent} at δ ${t.dp.deltaSpent}`,
+      ...(t.dp?.mechanism === undefined ? {} : { zcdpRho: roundRhoText(t) }),
       aggregate: t.aggregate?.digest ?? 'none (aborted)',
       logIndex: String(v.log.inclusion?.index),
     });
@@ -491,6 +557,7 @@ export function auditEvidence(evidence: AuditEvidence, trust: AuditTrust): Audit
           threshold,
         });
         details.witnesses = w.cosignatures.map((c) => c.name).join(', ');
+        a.witnessed.add(treeHead(text));
         return `${w.cosignatures.length} trusted witness(es) cosigned (${threshold} required)`;
       });
     } else a.skip(id, 'witness cosignatures', 'no witness keys were given');
@@ -507,10 +574,14 @@ export function auditEvidence(evidence: AuditEvidence, trust: AuditTrust): Audit
       const r = verifyLogProof(c.proof, noteVerifier(origin, trust.logKey), {
         previousCheckpoint: c.previous,
       });
-      if (typeof p.checkpoint === 'string') a.seeCheckpoint(p.checkpoint, c.name);
+      if (typeof p.checkpoint === 'string') {
+        a.seeCheckpoint(p.checkpoint, c.name);
+        if (a.witnessed.has(treeHead(p.checkpoint))) a.covered.add(c.previous);
+      }
       return `the log of ${r.treeSize} entries extends the kept checkpoint of ${r.consistentWith?.size}`;
     });
   }
+  auditTranscriptWitnesses(a);
   if ((evidence.consistency ?? []).length === 0 && a.roots.size > 1)
     a.notChecked.push('consistency between the checkpoints seen (no consistency proofs were given)');
 
@@ -542,13 +613,18 @@ export function auditEvidence(evidence: AuditEvidence, trust: AuditTrust): Audit
   let ledger: LedgerEntry[] = [];
   if (a.transcripts.length > 0) {
     a.check(undefined, 'ε ledger', () => {
-      ledger = transcriptLedger(a.transcripts);
+      ledger = transcriptLedger(
+        a.transcripts,
+        trust.ledgerDelta === undefined ? {} : { delta: trust.ledgerDelta },
+      );
+      const accountant = trust.accountant ?? 'basic';
+      const withoutDp = ledger.filter((e) => e.unbounded).length;
       if (trust.epsilonBudget !== undefined) {
-        checkLedger(ledger, { epsilon: trust.epsilonBudget, allowRoundsWithoutDp: true });
-        const max = Math.max(0, ...ledger.map((e) => e.epsilon));
-        return `${ledger.length} client(s); largest ε ${max.toFixed(4)} within the budget ${trust.epsilonBudget}`;
+        checkLedger(ledger, { epsilon: trust.epsilonBudget, accountant });
+        const max = Math.max(0, ...ledger.map((e) => ledgerEpsilon(e, accountant)));
+        return `${ledger.length} client(s); largest ε ${max.toFixed(4)} (${accountant} composition) within the budget ${trust.epsilonBudget}`;
       }
-      return `${ledger.length} client(s) over ${a.transcripts.length} round(s) (no budget given)`;
+      return `${ledger.length} client(s) over ${a.transcripts.length} round(s) (no budget given)${withoutDp > 0 ? `; ${withoutDp} client(s) in sums without DP: ε unbounded` : ''}`;
     });
     if (trust.epsilonBudget === undefined)
       a.notChecked.push('the ε ledger against a budget (give --epsilon-budget)');
@@ -580,6 +656,20 @@ export function auditEvidence(evidence: AuditEvidence, trust: AuditTrust): Audit
   };
 }
 
+/** One ledger entry in words: both accountants, and rounds without DP flagged. */
+export function formatLedgerEntry(e: LedgerEntry): string {
+  const basic = e.unbounded
+    ? `ε ∞ (UNBOUNDED: ${e.roundsWithoutDp.length} round(s) without DP; ${e.epsilonOfDpRounds.toFixed(4)} over the others)`
+    : `ε ${e.epsilon.toFixed(4)}, δ ${e.delta.toExponential(2)} (basic composition)`;
+  const z =
+    e.zcdp === null
+      ? 'zCDP: not computable (a round records no mechanism parameters)'
+      : Number.isFinite(e.zcdp.epsilon)
+        ? `zCDP: ρ ${e.zcdp.rho.toPrecision(4)}, ε ${e.zcdp.epsilon.toFixed(4)} at δ ${e.zcdp.delta.toExponential(2)}`
+        : 'zCDP: ∞';
+  return `${basic}; ${z}; over ${e.rounds.length} round(s)`;
+}
+
 /** The human rendering of an audit report, one line per element. */
 export function formatAuditReport(report: AuditReport): string[] {
   if (typeof report !== 'object' || report === null || !Array.isArray(report.checks))
@@ -595,10 +685,7 @@ export function formatAuditReport(report: AuditReport): string[] {
     );
   if (report.ledger.length > 0) {
     lines.push('ε ledger:');
-    for (const e of report.ledger)
-      lines.push(
-        `  ${e.clientId}: ε ${e.epsilon.toFixed(4)}, δ ${e.delta.toExponential(2)} over ${e.rounds.length} round(s)${e.roundsWithoutDp.length > 0 ? `, ${e.roundsWithoutDp.length} without DP` : ''}`,
-      );
+    for (const e of report.ledger) lines.push(`  ${e.clientId}: ${formatLedgerEntry(e)}`);
   }
   lines.push('Not checked:');
   if (report.notChecked.length === 0) lines.push('  (nothing listed)');

@@ -80,6 +80,24 @@ var nc=document.getElementById('not-checked');report.notChecked.forEach(function
 })();
 `;
 
+/** The ε ledger as a static table: each client's ε by both accountants, rounds without DP flagged. */
+function ledgerHtml(report: AuditReport, esc: (s: string) => string): string {
+  const ledger = Array.isArray(report.ledger) ? report.ledger : [];
+  if (ledger.length === 0) return '';
+  const rows = ledger.map((e) => {
+    const basic = e.unbounded ? '∞ (unbounded)' : e.epsilon.toFixed(4);
+    const z =
+      e.zcdp === null || e.zcdp === undefined
+        ? 'n/a'
+        : Number.isFinite(e.zcdp.epsilon)
+          ? `${e.zcdp.epsilon.toFixed(4)} (ρ ${e.zcdp.rho.toPrecision(4)}, δ ${e.zcdp.delta.toExponential(1)})`
+          : '∞';
+    const none = e.roundsWithoutDp.length === 0 ? '' : esc(e.roundsWithoutDp.join(', '));
+    return `<tr class="${e.unbounded ? 'state-failed' : 'state-verified'}"><td>${esc(e.clientId)}</td><td>${e.rounds.length}</td><td>${basic}</td><td>${z}</td><td>${none}</td></tr>`;
+  });
+  return `<h2>ε ledger</h2><table id="ledger"><thead><tr><th>client</th><th>rounds</th><th>ε (basic composition)</th><th>ε (zCDP)</th><th>rounds without DP</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 /**
  * The self-contained HTML page of an audit report (module notes).
  *
@@ -107,7 +125,7 @@ export function auditHtml(report: AuditReport, title = 'confide provenance audit
 <body><header><h1>${esc(title)}</h1><div id="verdict" class="verdict ${report.valid ? 'valid' : 'invalid'}">${esc(verdict)}</div>
 <div>${report.nodes.length} node(s), ${report.edges.length} link(s), ${report.checks.length} check(s); click a node for its details.</div></header>
 <main><div id="graph"></div><aside id="details"><p>Select a node.</p></aside></main>
-<section><h2>Checks</h2><table><tbody id="checks"></tbody></table><h2>Not checked</h2><ul id="not-checked"></ul></section>
+<section><h2>Checks</h2><table><tbody id="checks"></tbody></table>${ledgerHtml(report, esc)}<h2>Not checked</h2><ul id="not-checked"></ul></section>
 <script type="application/json" id="report-data">${data}</script>
 <script>${SCRIPT}</script>
 </body></html>

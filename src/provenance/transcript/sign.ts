@@ -78,3 +78,26 @@ export async function commitTranscript(
   const proof = await store.prove({ index: indices[0] as number });
   return { type: TRANSCRIPT_BUNDLE_TYPE, envelope, proof };
 }
+
+/**
+ * The consistency prover a server gives `runRound` (`proveTranscriptConsistency`) so clients that
+ * pinned an earlier checkpoint of `store` get a consistency proof from it with each transcript:
+ * the hashes (hex) from `fromSize` entries to the signed checkpoint of `toSize`.
+ *
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` when `store` is not a log store; the prover
+ *   rejects with `PROV_LOG_RANGE` for sizes the log never signed.
+ * @example
+ * ```ts
+ * await server.runRound({ ..., commitTranscript, proveTranscriptConsistency: transcriptConsistencyProver(store) });
+ * ```
+ */
+export function transcriptConsistencyProver(
+  store: LogStore,
+): (fromSize: number, toSize: number) => Promise<readonly string[]> {
+  if (typeof store !== 'object' || store === null || typeof store.prove !== 'function')
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'store must be a LogStore');
+  return async (fromSize, toSize) => {
+    const proof = await store.prove({ from: fromSize, size: toSize });
+    return proof.consistency?.hashes ?? [];
+  };
+}

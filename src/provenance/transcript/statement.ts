@@ -9,7 +9,8 @@
  * - the survivor set at each stage (U1 advertised, U2 shared keys, U3 masked inputs, U5 unmask);
  * - each client's masked-input digest (SHA-256 of its masked vector's 32-bit lanes, little-endian,
  *   check lanes included), for every masked input the server accepted;
- * - the DP plan and the ε/δ the round spent, or null without DP;
+ * - the DP plan and the ε/δ the round spent (with the mechanism's parameters, so an auditor can
+ *   recompute its ρ-zCDP), or null without DP;
  * - the released aggregate's digest (SHA-256 of its lanes, little-endian), or null when the round
  *   aborted; the subject is the aggregate (or, for an aborted round, the parameters' digest).
  *
@@ -45,6 +46,23 @@ export interface TranscriptDp {
   readonly epsilonSpent: number;
   /** δ this round spent. */
   readonly deltaSpent: number;
+  /**
+   * The mechanism's parameters (optional; older transcripts lack it): with them an auditor
+   * recomputes the round's ρ-zCDP from the log alone and composes rounds in zCDP
+   * (`transcriptLedger`), tighter than adding ε.
+   */
+  readonly mechanism?: TranscriptDpMechanism;
+}
+
+/** The distributed discrete Gaussian as a transcript records it (quantized units, `smpc/dp.ts`'s plan). */
+export interface TranscriptDpMechanism {
+  readonly name: 'distributed-discrete-gaussian';
+  /** L2 sensitivity of one client's rounded vector. */
+  readonly l2Sensitivity: number;
+  /** σ² of each client's noise. */
+  readonly localVariance: number;
+  /** Length of every vector. */
+  readonly dimension: number;
 }
 
 /** The predicate of a round transcript. */
@@ -127,6 +145,7 @@ const isSortedIds = (v: unknown): v is string[] =>
   v.every(isId) &&
   v.every((x, i) => i === 0 || compareCodePoints(v[i - 1] as string, x as string) < 0);
 const isNonNeg = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isPositive = (v: unknown): v is number => isNonNeg(v) && v > 0;
 
 /** Dotted paths of the invalid fields of a round transcript predicate (empty when valid). */
 export function transcriptProblems(value: unknown): string[] {
@@ -174,6 +193,17 @@ export function transcriptProblems(value: unknown): string[] {
       for (const k of ['planEpsilon', 'delta', 'epsilonSpent', 'deltaSpent'] as const)
         if (!isNonNeg(dp[k])) p.push(`dp.${k}`);
       for (const k of ['rounds', 'minSurvivors'] as const) if (!isCount(dp[k])) p.push(`dp.${k}`);
+      const m = dp.mechanism;
+      if (
+        m !== undefined &&
+        (!isRecord(m) ||
+          m.name !== 'distributed-discrete-gaussian' ||
+          !isPositive(m.l2Sensitivity) ||
+          !isPositive(m.localVariance) ||
+          !isCount(m.dimension) ||
+          m.dimension === 0)
+      )
+        p.push('dp.mechanism');
     }
   }
   if (value.aggregate !== null) {

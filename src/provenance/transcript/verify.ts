@@ -17,9 +17,11 @@
  * floor it agreed to and the survivors it was told (`PROV_TRANSCRIPT_SURVIVORS_INVALID`), and the
  * aggregate it received (`PROV_TRANSCRIPT_AGGREGATE_MISMATCH`).
  *
- * {@link transcriptLedger} sums, per client, the ε and δ of every logged round whose sum holds its
- * input (basic sequential composition: an upper bound; the Rényi accounting of `confide/smpc` is
- * tighter), and {@link checkLedger} holds it to a budget (`PROV_LEDGER_INVALID`).
+ * The per-client ε ledger is in `ledger.ts` (re-exported here): {@link transcriptLedger} sums, per client, the ε and δ of every logged round whose sum holds its
+ * input (basic sequential composition), and alongside it composes the same rounds in zCDP from
+ * the mechanism parameters each transcript records (tighter over many rounds, at a stated δ); a
+ * round without DP makes a client's ε unbounded (+∞, flagged). {@link checkLedger} holds it to a
+ * budget by either accountant (`PROV_LEDGER_INVALID`, also for any round without DP).
  *
  * What a transcript cannot prove: that the committed masked inputs are the ones actually summed
  * (only the check lanes and the survivors' own checks bind them), or anything about a client that
@@ -154,6 +156,8 @@ export function transcriptRuleProblems(t: RoundTranscript): string[] {
   }
   if (t.dp !== null && t.dp.minSurvivors > t.minSurvivors)
     out.push("the DP plan's floor is above the floor the transcript promises");
+  if (t.dp?.mechanism !== undefined && t.dp.mechanism.dimension !== t.parameters.vectorLength)
+    out.push("the DP mechanism's dimension is not the round's vector length");
   return out;
 }
 
@@ -214,6 +218,15 @@ export interface ClientExpectation {
   readonly survivors?: readonly string[];
   /** Digest of the aggregate the server gave it (null/undefined: it was given none). */
   readonly aggregateDigest?: string | null;
+  /**
+   * The DP mechanism it was announced (null: the round was announced without DP): the committed
+   * DP part must agree, so the ledger cannot count noise the clients never added.
+   */
+  readonly dp?: {
+    readonly l2Sensitivity: number;
+    readonly localVariance: number;
+    readonly dimension: number;
+  } | null;
 }
 
 /**
@@ -261,6 +274,7 @@ export function checkTranscriptForClient(t: RoundTranscript, expect: ClientExpec
         `client ${id}'s input was accepted but left out of the sum`,
       );
   } else notChecked.push('own masked input (the client sent none)');
+  if (expect.dp !== undefined) checkCommittedDp(t, expect.dp);
   if (expect.threshold !== undefined && t.parameters.threshold !== expect.threshold)
     throw new VerificationError(
       'PROV_TRANSCRIPT_SURVIVORS_INVALID',
@@ -294,6 +308,29 @@ export function checkTranscriptForClient(t: RoundTranscript, expect: ClientExpec
   return notChecked;
 }
 
+/** The committed DP part against the one the client was announced. */
+function checkCommittedDp(t: RoundTranscript, announced: ClientExpectation['dp']): void {
+  const mismatch = (what: string): never => {
+    throw new VerificationError('PROV_TRANSCRIPT_ROUND_MISMATCH', `the committed DP part ${what}`);
+  };
+  if (announced === null || announced === undefined) {
+    if (t.dp !== null) mismatch('claims noise in a round announced without DP');
+    return;
+  }
+  if (t.dp === null) {
+    mismatch('is empty, but the round was announced with DP');
+    return;
+  }
+  const m = t.dp.mechanism;
+  if (
+    m !== undefined &&
+    (m.l2Sensitivity !== announced.l2Sensitivity ||
+      m.localVariance !== announced.localVariance ||
+      m.dimension !== announced.dimension)
+  )
+    mismatch('names another mechanism (sensitivity, variance or dimension) than the plan announced');
+}
+
 /**
  * Verifies a bundle and checks it against what the client knows (the two functions above).
  *
@@ -309,78 +346,12 @@ export function verifyRoundTranscript(
   return { ...verified, notChecked };
 }
 
-/** One client's line in the ε ledger. */
-export interface LedgerEntry {
-  readonly clientId: string;
-  /** The rounds whose released sum holds its input, in the order given. */
-  readonly rounds: readonly string[];
-  /** Σ ε over those rounds (basic composition). */
-  readonly epsilon: number;
-  /** Σ δ over those rounds. */
-  readonly delta: number;
-  /** Rounds without DP that released a sum holding its input (ε unbounded). */
-  readonly roundsWithoutDp: readonly string[];
-}
-
-/**
- * The per-client ε ledger of a set of transcripts (module notes), sorted by client id.
- *
- * @throws {VerificationError} `PROV_LEDGER_INVALID` when two transcripts commit the same round id.
- */
-export function transcriptLedger(transcripts: readonly RoundTranscript[]): LedgerEntry[] {
-  if (!Array.isArray(transcripts))
-    throw new ConfideArgumentError('INVALID_ARGUMENT', 'transcripts must be an array of round transcripts');
-  const seen = new Set<string>();
-  const byClient = new Map<string, { rounds: string[]; epsilon: number; delta: number; none: string[] }>();
-  for (const t of transcripts) {
-    if (seen.has(t.roundId))
-      throw new VerificationError('PROV_LEDGER_INVALID', `round ${t.roundId} is committed more than once`);
-    seen.add(t.roundId);
-    if (t.status !== 'completed') continue;
-    for (const id of t.survivors) {
-      const e = byClient.get(id) ?? { rounds: [], epsilon: 0, delta: 0, none: [] };
-      e.rounds.push(t.roundId);
-      if (t.dp === null) e.none.push(t.roundId);
-      else {
-        e.epsilon += t.dp.epsilonSpent;
-        e.delta += t.dp.deltaSpent;
-      }
-      byClient.set(id, e);
-    }
-  }
-  return [...byClient]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([clientId, e]) => ({
-      clientId,
-      rounds: e.rounds,
-      epsilon: e.epsilon,
-      delta: e.delta,
-      roundsWithoutDp: e.none,
-    }));
-}
-
-/**
- * Holds a ledger to a per-client budget: every client's ε at most `epsilon`, and (by default)
- * no round without DP.
- *
- * @throws {VerificationError} `PROV_LEDGER_INVALID` naming the first client over budget.
- */
-export function checkLedger(
-  ledger: readonly LedgerEntry[],
-  budget: { readonly epsilon: number; readonly allowRoundsWithoutDp?: boolean },
-): void {
-  if (!isRecord(budget) || typeof budget.epsilon !== 'number' || !(budget.epsilon >= 0))
-    throw new ConfideArgumentError('INVALID_ARGUMENT', 'budget.epsilon must be a number ≥ 0');
-  for (const e of ledger) {
-    if (e.epsilon > budget.epsilon)
-      throw new VerificationError(
-        'PROV_LEDGER_INVALID',
-        `client ${e.clientId} spent ε = ${e.epsilon.toFixed(4)} over ${e.rounds.length} round(s), above its budget of ${budget.epsilon}`,
-      );
-    if (budget.allowRoundsWithoutDp !== true && e.roundsWithoutDp.length > 0)
-      throw new VerificationError(
-        'PROV_LEDGER_INVALID',
-        `client ${e.clientId} is in ${e.roundsWithoutDp.length} released sum(s) without DP`,
-      );
-  }
-}
+export {
+  checkLedger,
+  type LedgerBudget,
+  type LedgerEntry,
+  type LedgerOptions,
+  type LedgerZcdp,
+  ledgerEpsilon,
+  transcriptLedger,
+} from './ledger.ts';

@@ -16,6 +16,7 @@ import { createClient } from '../protocol/client.ts';
 import { resolveClientPolicy } from '../protocol/policy.ts';
 import type { AggregationClientOptions, WebSocketConstructor } from './client-types.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from './frames.ts';
+import { parseLogPin } from './log-pin.ts';
 import { assertTranscriptKey } from './transcript-check.ts';
 
 /** The options `connect` needs beyond the ones it passes on as they are. */
@@ -71,6 +72,7 @@ export function checkClientOptions(options: AggregationClientOptions): CheckedCl
     assertBytes(options.identitySecretKey, 'identitySecretKey', IDENTITY_KEY_LENGTH);
   }
   if (options.transcriptKey !== undefined) assertTranscriptKey(options.transcriptKey);
+  if (options.logPin !== undefined) parseLogPin(options.logPin);
   // Validates policy and identities once, the way every session will use them.
   resolveClientPolicy(options.policy, { hasIdentities: hasIdentities(options) });
   createClient({

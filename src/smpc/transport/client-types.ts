@@ -13,6 +13,7 @@ import type { DpPlan } from '../dp.ts';
 import type { SmpcError } from '../errors.ts';
 import type { ClientPolicy, ClientStage, TrustedIdentity } from '../protocol/client.ts';
 import type { Profile } from '../protocol/params.ts';
+import type { LogPin } from './log-pin.ts';
 import type { ClientTranscriptCheck } from './transcript-check.ts';
 
 /** What a client is told about a round before it decides to join. */
@@ -131,4 +132,9 @@ export interface AggregationClientOptions {
    * (`transcript-check.ts`) and the conclusion is in the round's record.
    */
   readonly transcriptKey?: PublicKey;
+  /**
+   * With `transcriptKey`: the server log's checkpoint pinned in an earlier run (`log-pin.ts`; persist
+   * `logPin`): every transcript must prove the log consistent from it. Default: pin the first one.
+   */
+  readonly logPin?: LogPin;
 }

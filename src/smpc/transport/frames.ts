@@ -16,7 +16,7 @@
  * | 0x01 | `hello`    | c → s     | str clientId, str token                                       |
  * | 0x02 | `welcome`  | s → c     | str clientId, u32 maxFrameBytes                               |
  * | 0x03 | `announce` | s → c     | str roundId, session, u32 vectorLength, u8 ringBits, u8 profile, 32-byte payloadDigest, blob payload, blob dp (UTF-8 JSON, empty for null), u8 flags (bit 0: result carries the sum) |
- * | 0x04 | `join`     | c → s     | str roundId, session                                          |
+ * | 0x04 | `join`     | c → s     | str roundId, session, [u32 logSize: the size of the server log's checkpoint the client pinned (`log-pin.ts`), ≥ 1; absent without a pin] |
  * | 0x05 | `decline`  | c → s     | str roundId, session, str code, str reason                    |
  * | 0x06 | `protocol` | both      | str roundId, session, then the rest of the frame: one `wire.ts` message |
  * | 0x07 | `result`   | s → c     | str roundId, session, u8 status (0 completed, 1 aborted), ids survivors, ids dropped, str abortCode, str abortReason (both empty when completed), u8 hasSum ‖ [u32 count ‖ count × u32 LE lanes] |
@@ -125,6 +125,8 @@ export interface JoinFrame {
   readonly kind: 'join';
   readonly roundId: string;
   readonly session: Uint8Array;
+  /** The tree size of the transcript log checkpoint the client pinned: the transcript must prove consistency from it. */
+  readonly logSize?: number;
 }
 
 /** Client → server: this client does not take part (policy, payload mismatch, `prepare` failed). */
@@ -281,6 +283,11 @@ export function encodeFrame(frame: Frame): Uint8Array {
     }
     case 'join':
       writeRound(w, frame.roundId, frame.session);
+      if (frame.logSize !== undefined) {
+        if (!Number.isSafeInteger(frame.logSize) || frame.logSize < 1 || frame.logSize > 0xffffffff)
+          badArgument('logSize must be an integer in [1, 2^32 − 1]');
+        w.u32(frame.logSize);
+      }
       break;
     case 'decline':
       writeRound(w, frame.roundId, frame.session);
@@ -420,9 +427,17 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeFrameOptions = {})
       };
       break;
     }
-    case 'join':
-      frame = { kind, roundId: r.str('roundId', 1), session: r.take(SESSION_TAG_LENGTH, 'session') };
+    case 'join': {
+      const roundId = r.str('roundId', 1);
+      const session = r.take(SESSION_TAG_LENGTH, 'session');
+      if (r.remaining === 0) frame = { kind, roundId, session };
+      else {
+        const logSize = r.u32('logSize');
+        if (logSize < 1) malformed('logSize must be at least 1');
+        frame = { kind, roundId, session, logSize };
+      }
       break;
+    }
     case 'decline':
       frame = {
         kind,

@@ -48,7 +48,7 @@ export function routeClientFrame<C>(
           id,
           conn,
           frame.kind === 'join'
-            ? { kind: 'join' }
+            ? { kind: 'join', ...(frame.logSize === undefined ? {} : { logSize: frame.logSize }) }
             : { kind: 'decline', code: frame.code, reason: printable(frame.reason) },
           size,
         );

@@ -29,6 +29,7 @@ import { transcriptOfRound } from '../protocol/transcript.ts';
 import type { UnmaskRunner } from '../protocol/unmask.ts';
 import { encodeMessage } from '../protocol/wire.ts';
 import { encodeFrame, payloadDigest, protocolRoundId, SESSION_TAG_LENGTH } from './frames.ts';
+import { bundleWithConsistency } from './log-pin.ts';
 import type { AggregationEvent, SessionOptions, SessionResult } from './round-types.ts';
 import type { RoundStore } from './store.ts';
 
@@ -81,6 +82,8 @@ export class RoundSession<C> {
   /** Connections the announcement went to, by id. */
   readonly #announced: Map<string, C>;
   readonly #answers = new Map<string, 'join' | 'decline'>();
+  /** The log tree size each joined client pinned (`log-pin.ts`). */
+  readonly #logPins = new Map<string, number>();
   /** The connections of the cohort, by id. */
   readonly #members = new Map<string, C>();
   readonly #gone = new Set<string>();
@@ -164,7 +167,7 @@ export class RoundSession<C> {
     id: string,
     conn: C,
     answer:
-      | { readonly kind: 'join' }
+      | { readonly kind: 'join'; readonly logSize?: number }
       | { readonly kind: 'decline'; readonly code: string; readonly reason: string },
     bytes: number,
   ): string | null {
@@ -173,6 +176,7 @@ export class RoundSession<C> {
     }
     this.#bytesIn += bytes;
     this.#answers.set(id, answer.kind);
+    if (answer.kind === 'join' && answer.logSize !== undefined) this.#logPins.set(id, answer.logSize);
     if (answer.kind === 'decline') {
       this.#host.onEvent({
         type: 'client-declined',
@@ -485,10 +489,14 @@ export class RoundSession<C> {
       abort,
       sum: completed && this.#o.shareSum ? result.sum : null,
     });
-    for (const [id, c] of this.#announced) {
+    const ids = [...this.#announced.keys()];
+    const transcripts =
+      transcript === null ? [] : await Promise.all(ids.map((id) => this.#transcriptFrame(transcript, id)));
+    for (const [i, [id, c]] of [...this.#announced].entries()) {
       const conn = this.#members.get(id) ?? c;
       if (this.#gone.has(id)) continue;
-      if (transcript !== null) this.#send(conn, transcript);
+      const own = transcripts[i];
+      if (own !== undefined) this.#send(conn, own);
       this.#send(conn, frame);
     }
     this.#host.onFinished();
@@ -506,7 +514,17 @@ export class RoundSession<C> {
     this.#finish({ ...result, bytesOut: this.#bytesOut, protocolTimeMs: this.#protocolTimeMs });
   }
 
-  /** The transcript frame of a finished session, or null (no committer, nothing ran, it failed). */
+  /** The transcript frame for client `id`: with a consistency proof from the size it pinned. */
+  async #transcriptFrame(bundle: Uint8Array, id: string): Promise<Uint8Array> {
+    const own = await bundleWithConsistency(
+      bundle,
+      this.#logPins.get(id),
+      this.#o.proveTranscriptConsistency,
+    );
+    return encodeFrame({ kind: 'transcript', roundId: this.roundId, session: this.session, bundle: own });
+  }
+
+  /** The transcript bundle of a finished session, or null (no committer, nothing ran, it failed). */
   async #commitTranscript(state: ServerState | null, epsilon: number | null): Promise<Uint8Array | null> {
     const commit = this.#o.commitTranscript;
     if (commit === null || state === null || (state.stage !== 'done' && state.stage !== 'aborted'))
@@ -527,12 +545,17 @@ export class RoundSession<C> {
                   minSurvivors: dp.minSurvivors,
                   epsilonSpent: epsilon ?? 0,
                   deltaSpent: epsilon === null ? 0 : dp.delta,
+                  mechanism: {
+                    name: dp.mechanism,
+                    l2Sensitivity: dp.l2Sensitivity,
+                    localVariance: dp.localVariance,
+                    dimension: dp.dimension,
+                  },
                 },
           annotations: { payloadDigest: toHex(this.#digest) },
         }),
       );
-      const bytes = typeof bundle === 'string' ? new TextEncoder().encode(bundle) : bundle;
-      return encodeFrame({ kind: 'transcript', roundId: this.roundId, session: this.session, bundle: bytes });
+      return typeof bundle === 'string' ? new TextEncoder().encode(bundle) : bundle;
     } catch {
       // The clients get no transcript and flag the round (PROV_TRANSCRIPT_MISSING).
       return null;

@@ -22,6 +22,7 @@ import { isValidId } from '../primitives/session.ts';
 import { DEFAULT_PROFILE, PROFILES, type Profile } from '../protocol/params.ts';
 import type { Exclusion } from '../protocol/server.ts';
 import { encodeDp, MAX_ROUND_ID_LENGTH, roundFrameBytes } from './frames.ts';
+import type { ConsistencyProver } from './log-pin.ts';
 
 /** Progress of the server. */
 export type AggregationEvent =
@@ -158,6 +159,13 @@ export interface AggregationRoundOptions {
    * runs before the result is sent; if it throws, the clients get no transcript (and flag it).
    */
   readonly commitTranscript?: TranscriptCommitter;
+  /**
+   * Proves the log consistent from one tree size to another (hex hashes, RFC 9162 §2.1.4), e.g.
+   * `transcriptConsistencyProver(store)` of `confide/provenance`: a client that pinned a checkpoint
+   * in an earlier round gets its transcript with a consistency proof from it (`log-pin.ts`) and
+   * flags the round without one.
+   */
+  readonly proveTranscriptConsistency?: ConsistencyProver;
 }
 
 /** Signs and logs a round transcript; resolves with the bundle sent to the clients. */
@@ -228,9 +236,13 @@ export interface ServerLimits {
 
 /** `runRound`'s options, checked and with defaults, for one session. */
 export type SessionOptions = Required<
-  Omit<AggregationRoundOptions, 'payload' | 'dp' | 'prg' | 'maxRetries' | 'commitTranscript'>
+  Omit<
+    AggregationRoundOptions,
+    'payload' | 'dp' | 'prg' | 'maxRetries' | 'commitTranscript' | 'proveTranscriptConsistency'
+  >
 > & {
   readonly commitTranscript: TranscriptCommitter | null;
+  readonly proveTranscriptConsistency: ConsistencyProver | null;
   readonly prg: PrgAlgorithm;
   /** The round's distributed-DP plan, validated, or null. */
   readonly dp: DpPlan | null;
@@ -260,6 +272,12 @@ export function checkRoundOptions(options: AggregationRoundOptions, limits: Serv
   const dp = options.dp === undefined ? null : checkDpPlan(options.dp, options);
   if (options.commitTranscript !== undefined && typeof options.commitTranscript !== 'function') {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'commitTranscript must be a function');
+  }
+  if (
+    options.proveTranscriptConsistency !== undefined &&
+    typeof options.proveTranscriptConsistency !== 'function'
+  ) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'proveTranscriptConsistency must be a function');
   }
   if (options.shareSum !== undefined && typeof options.shareSum !== 'boolean') {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'shareSum must be a boolean');
@@ -300,6 +318,7 @@ export function checkRoundOptions(options: AggregationRoundOptions, limits: Serv
     prg: assertOneOf(options.prg ?? 'aes-256-ctr', 'prg', PRG_ALGORITHMS),
     dp,
     commitTranscript: options.commitTranscript ?? null,
+    proveTranscriptConsistency: options.proveTranscriptConsistency ?? null,
   };
 }
 

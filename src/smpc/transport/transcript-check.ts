@@ -6,7 +6,9 @@
  * with what only this client knows: the digest of the masked vector it sent, the threshold it ran
  * with, the DP floor it was announced, the survivors and sum the result told it. A failure is kept
  * as evidence (the bundle as received, the code and message); a round whose transcript never came
- * is `missing` (`PROV_TRANSCRIPT_MISSING`).
+ * is `missing` (`PROV_TRANSCRIPT_MISSING`). Given the checkpoint the client pinned in an earlier
+ * round (`log-pin.ts`), the bundle must also prove the log consistent from it, under the same
+ * origin and key; a verified check returns the checkpoint to pin next.
  *
  * Browser-safe and pure. Deliberately not here: writing evidence to disk (`confide smpc join
  * --transcripts FILE` does) and retrying anything.
@@ -21,6 +23,7 @@ import { VerificationError } from '../../provenance/errors.ts';
 import { laneDigest } from '../../provenance/transcript/statement.ts';
 import { verifyRoundTranscript } from '../../provenance/transcript/verify.ts';
 import { toHex } from '../primitives/encoding.ts';
+import { type LogPin, pinCheckpoint } from './log-pin.ts';
 
 /** What a client concluded about a round's transcript. */
 export interface ClientTranscriptCheck {
@@ -35,6 +38,10 @@ export interface ClientTranscriptCheck {
   readonly logIndex?: number;
   /** What the client could not check (e.g. no sum was shared). */
   readonly notChecked: readonly string[];
+  /** The checkpoint the transcript was checked against for consistency (`log-pin.ts`), if any. */
+  readonly pinned?: LogPin;
+  /** When verified: the checkpoint to pin for the next round. */
+  readonly pin?: LogPin;
 }
 
 /** What a session of the client remembers for the check. */
@@ -96,10 +103,18 @@ export function checkClientTranscript(
     readonly roundId: string;
     readonly session: Uint8Array;
     readonly minSurvivors: number | null;
+    /** The DP plan the round was announced with (null without DP; undefined: not checked). */
+    readonly dp?: {
+      readonly l2Sensitivity: number;
+      readonly localVariance: number;
+      readonly dimension: number;
+    } | null;
     readonly survivors: readonly string[];
     readonly sum: Uint32Array | null;
   },
+  pin: LogPin | null = null,
 ): ClientTranscriptCheck {
+  const pinned = pin === null ? {} : { pinned: pin };
   if (w.bundle === null) {
     return {
       status: 'missing',
@@ -119,7 +134,10 @@ export function checkClientTranscript(
   try {
     const v = verifyRoundTranscript(
       bundle,
-      { publicKey: key },
+      {
+        publicKey: key,
+        ...(pin === null ? {} : { previousCheckpoint: pin.checkpoint, origin: pin.origin }),
+      },
       {
         clientId: seen.clientId,
         roundId: seen.roundId,
@@ -127,6 +145,7 @@ export function checkClientTranscript(
         ...(w.maskedDigest === null ? {} : { maskedDigest: w.maskedDigest }),
         ...(w.threshold === null ? {} : { threshold: w.threshold }),
         ...(seen.minSurvivors === null ? {} : { minSurvivors: seen.minSurvivors }),
+        ...(seen.dp === undefined ? {} : { dp: seen.dp }),
         survivors: seen.survivors,
         aggregateDigest: seen.sum === null ? null : laneDigest(seen.sum),
       },
@@ -148,6 +167,8 @@ export function checkClientTranscript(
       bundle,
       ...(v.log.inclusion === undefined ? {} : { logIndex: v.log.inclusion.index }),
       notChecked: v.notChecked,
+      ...pinned,
+      pin: pinCheckpoint((bundle as { proof: { checkpoint: string } }).proof.checkpoint),
     };
   } catch (e) {
     const code =
@@ -160,6 +181,7 @@ export function checkClientTranscript(
       message: e instanceof Error ? e.message : 'verification failed',
       bundle,
       notChecked: [],
+      ...pinned,
     };
   }
 }

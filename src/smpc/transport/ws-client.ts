@@ -72,6 +72,7 @@ import {
   type ResultFrame,
   sameSession,
 } from './frames.ts';
+import { type LogPin, parseLogPin } from './log-pin.ts';
 import { type PriorSession, parseRetryRoundId } from './retry.ts';
 import {
   checkClientTranscript,
@@ -126,6 +127,8 @@ export class AggregationClient {
   readonly #maxFrameBytes: number;
   /** The policy with its defaults, resolved once (identities decide the profile floor). */
   readonly #policy: Required<ClientPolicy>;
+  /** The transcript log checkpoint pinned (`log-pin.ts`): the last one a transcript verified against. */
+  #logPin: LogPin | null;
   #session: Session | null = null;
   #queue: Promise<void> = Promise.resolve();
   #error: SmpcError | null = null;
@@ -145,6 +148,7 @@ export class AggregationClient {
     this.#policy = resolveClientPolicy(options.policy, { hasIdentities: hasIdentities(options) });
     this.#completed = new Set(options.policy?.completedRoundIds ?? []);
     this.#dpJoined = [...(options.dpHistory ?? [])];
+    this.#logPin = options.logPin === undefined ? null : parseLogPin(options.logPin);
     this.closed = closed;
   }
 
@@ -225,6 +229,11 @@ export class AggregationClient {
   /** Service round ids this client joined (persist them and pass as `policy.completedRoundIds`). */
   get completedRoundIds(): readonly string[] {
     return [...this.#completed];
+  }
+
+  /** The transcript log checkpoint pinned (persist it and pass it back as `logPin`), or null. */
+  get logPin(): LogPin | null {
+    return this.#logPin;
   }
 
   /** The DP plan of every DP round this client joined (with `dpHistory`): persist it for `maxEpsilon`. */
@@ -394,7 +403,13 @@ export class AggregationClient {
       protocolTimeMs: 0,
       witness: newTranscriptWitness(),
     };
-    this.#send({ kind: 'join', roundId: frame.roundId, session: frame.session });
+    const logSize = this.#logPin?.treeSize;
+    this.#send({
+      kind: 'join',
+      roundId: frame.roundId,
+      session: frame.session,
+      ...(logSize === undefined ? {} : { logSize }),
+    });
     this.#event({ type: 'joined', roundId: frame.roundId });
   }
 
@@ -490,16 +505,23 @@ export class AggregationClient {
       ...(this.#options.transcriptKey === undefined
         ? {}
         : {
-            transcript: checkClientTranscript(s.witness, this.#options.transcriptKey, {
-              clientId: this.id,
-              roundId: frame.roundId,
-              session: frame.session,
-              minSurvivors: s.announcement.dp === null ? null : (s.announcement.dp as DpPlan).minSurvivors,
-              survivors: frame.survivors,
-              sum: frame.sum,
-            }),
+            transcript: checkClientTranscript(
+              s.witness,
+              this.#options.transcriptKey,
+              {
+                clientId: this.id,
+                roundId: frame.roundId,
+                session: frame.session,
+                minSurvivors: s.announcement.dp === null ? null : (s.announcement.dp as DpPlan).minSurvivors,
+                dp: s.announcement.dp as DpPlan | null,
+                survivors: frame.survivors,
+                sum: frame.sum,
+              },
+              this.#logPin,
+            ),
           }),
     };
+    if (record.transcript?.pin !== undefined) this.#logPin = record.transcript.pin;
     this.#rounds.push(record);
     this.#event({ type: 'result', round: record });
   }

@@ -8,7 +8,8 @@
  *   confide provenance audit --log-key server.pub [--trusted-key PUB]... [--witness-key VKEY]... [--witness-threshold K]
  *     [--lineage F|DIR]... [--model-sig F]... [--transcripts F|DIR]... [--receipts F]...
  *     [--checkpoint F]... [--log-dir DIR] [--server URL [--token-file F]]
- *     [--epsilon-budget E] [--json] [--html FILE]
+ *     [--max-epsilon E (alias --epsilon-budget)] [--accountant basic|zcdp] [--ledger-delta D]
+ *     [--json] [--html FILE]
  *
  * `--log-dir DIR` (a log written by `smpc serve|simulate --log`) adds every bundle in
  * `DIR/transcripts/`, the log's latest checkpoint, a consistency proof from every checkpoint a
@@ -19,6 +20,11 @@
  * JSON-lines files (as `he score --receipts` keeps them), each checked with `verifyReceipt`.
  * `--witness-key` (repeatable) makes every checkpoint need `--witness-threshold` (default: all)
  * trusted witness cosignatures.
+ *
+ * `--max-epsilon E` holds every client's ε to E: by basic composition (Σ ε, the default) or, with
+ * `--accountant zcdp`, by the zCDP line recomputed from the transcripts at `--ledger-delta`
+ * (default 1e-6). A round without DP that released a sum makes its clients' ε unbounded, so any
+ * such round fails the check (`PROV_LEDGER_INVALID`).
  *
  * @module
  */
@@ -38,7 +44,7 @@ import {
   VerificationError,
   type VerificationErrorCode,
 } from '../../../provenance/index.ts';
-import { collect, integer, positive } from '../../flags.ts';
+import { collect, fractionIn, integer, oneOf, positive } from '../../flags.ts';
 import { addInputLimitOption, readBytes } from '../../io.ts';
 import { print, readText, writeOut } from './shared.ts';
 import { readWitnessKeys } from './witness.ts';
@@ -57,6 +63,9 @@ interface AuditFlags {
   server?: string;
   tokenFile?: string;
   epsilonBudget?: number;
+  maxEpsilon?: number;
+  accountant?: 'basic' | 'zcdp';
+  ledgerDelta?: number;
   json?: boolean;
   html?: string;
   maxInputBytes?: number;
@@ -256,12 +265,17 @@ async function audit(flags: AuditFlags): Promise<void> {
     usage(
       'nothing to audit: give --transcripts, --lineage, --model-sig, --receipts, --checkpoint, --log-dir or --server',
     );
+  if (flags.maxEpsilon !== undefined && flags.epsilonBudget !== undefined)
+    usage('give --max-epsilon or its older name --epsilon-budget, not both');
+  const budget = flags.maxEpsilon ?? flags.epsilonBudget;
   const report = auditEvidence(evidence, {
     logKey,
     signerKeys,
     ...(witnesses.length === 0 ? {} : { witnesses }),
     ...(flags.witnessThreshold === undefined ? {} : { witnessThreshold: flags.witnessThreshold }),
-    ...(flags.epsilonBudget === undefined ? {} : { epsilonBudget: flags.epsilonBudget }),
+    ...(budget === undefined ? {} : { epsilonBudget: budget }),
+    ...(flags.accountant === undefined ? {} : { accountant: flags.accountant }),
+    ...(flags.ledgerDelta === undefined ? {} : { ledgerDelta: flags.ledgerDelta }),
   });
   if (flags.html !== undefined) await writeOut(flags.html, auditHtml(report));
   if (flags.json) print(JSON.stringify(report, null, 2));
@@ -300,7 +314,18 @@ export function registerAuditCommand(provenance: Command): void {
     .option('--log-dir <dir>', 'a whole log directory: its transcripts, checkpoints and consistency proofs')
     .option('--server <url>', "fetch the server's latest checkpoint (GET URL/v1/log/checkpoint)")
     .option('--token-file <file>', 'bearer token for --server')
-    .option('--epsilon-budget <e>', "each client's ε budget over the rounds", positive)
+    .option(
+      '--max-epsilon <e>',
+      "each client's ε budget over the rounds (any round without DP fails it)",
+      positive,
+    )
+    .option('--epsilon-budget <e>', 'older name of --max-epsilon', positive)
+    .option(
+      '--accountant <name>',
+      'compose rounds for --max-epsilon by basic composition or zCDP (basic|zcdp; default basic)',
+      oneOf(['basic', 'zcdp'] as const),
+    )
+    .option('--ledger-delta <d>', 'the δ of the zCDP ledger (default 1e-6)', fractionIn({ zero: false }))
     .option('--json', 'print the report as JSON (every check, its result, what was not checked)')
     .option('--html <file>', 'write the report as one self-contained HTML page (the graph, details on click)')
     .action((flags: AuditFlags, cmd: Command) => {
