@@ -54,7 +54,15 @@ import {
 } from '../transport/round-types.ts';
 import type { RoundStore, StoredRound } from '../transport/store.ts';
 import { FENCE, LeaderLock, MONOTONIC_INCR } from './leader.ts';
-import { type ClusterKeys, clusterKeys, type StreamEntry, StreamReader, sleep, text } from './streams.ts';
+import {
+  type ClusterKeys,
+  clusterKeys,
+  type StreamEntry,
+  StreamReader,
+  sleep,
+  streamBounds,
+  text,
+} from './streams.ts';
 import { redisUnmaskRunner } from './unmask-jobs.ts';
 
 /** A client's connection on some front. */
@@ -95,8 +103,9 @@ export type CoordinatorEvent =
   | { readonly type: 'leader'; readonly value: string }
   | { readonly type: 'standby'; readonly why: 'taken' | 'unavailable' };
 
-const OUTBOUND = `${FENCE}for i = 2, #ARGV, 4 do
-  redis.call('XADD', ARGV[i], 'MAXLEN', '~', '1000000', '*', 'c', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+/** ARGV: fence value, MAXLEN of each outbound stream, then (stream, conns, field, value) × n. */
+const OUTBOUND = `${FENCE}for i = 3, #ARGV, 4 do
+  redis.call('XADD', ARGV[i], 'MAXLEN', '~', ARGV[2], '*', 'c', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
 end
 return 1`;
 const STORE_SET = `${FENCE}redis.call('SET', KEYS[2], ARGV[2]) return 1`;
@@ -117,6 +126,7 @@ export class ClusterCoordinator {
   readonly #waiters = new Set<() => void>();
   readonly #o: ClusterCoordinatorOptions;
   readonly #maxFrameBytes: number;
+  readonly #outboundMaxLen: number;
   #leader: string | null = null;
   #ready = false;
   #reader: StreamReader | null = null;
@@ -140,6 +150,7 @@ export class ClusterCoordinator {
     this.#keys = clusterKeys(options.redis.options.prefix);
     this.#registry = new ClientRegistry(options.clients);
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.#outboundMaxLen = streamBounds(options.clients.length).outbound;
     this.#onEvent = (e) => {
       try {
         options.onEvent?.(e);
@@ -554,7 +565,7 @@ export class ClusterCoordinator {
           bytes += value.length + 64;
         }
         try {
-          await this.#fenced(OUTBOUND, [], batch);
+          await this.#fenced(OUTBOUND, [], [String(this.#outboundMaxLen), ...batch]);
         } catch {
           void this.#abortRound('REDIS_UNAVAILABLE', 'Redis stopped answering during the round');
         }
