@@ -15,18 +15,21 @@
  * standby prints `standby`), then runs `--rounds` rounds and prints one line per round (JSON with
  * `--json`), as `smpc serve` does; it exits 1 with the last abort code when a round aborted.
  * `--unmask-jobs J` fans the unmask step out to `smpc worker` processes in J ranges per vector.
+ * `--cluster-key-file FILE` (coordinator and workers, the same file) authenticates unmask jobs and
+ * partials with HMAC-SHA256, so a Redis writer without the key cannot forge a partial.
  * `--store`, `--output-dir`, `--attest-key`, `--payload` and DP flags are refused with `--redis`.
  *
  * @module
  */
 
+import { readFile } from 'node:fs/promises';
 import { CommanderError } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import { sha256, toHex } from '../../internal/bytes.ts';
 import { connectRedis, type RedisConnectionOptions, type RedisHandle } from '../../redis/index.ts';
 import { ClusterCoordinator, type CoordinatorEvent } from '../../smpc/cluster/coordinator.ts';
 import { ClusterFront } from '../../smpc/cluster/front.ts';
-import { runUnmaskWorker } from '../../smpc/cluster/unmask-jobs.ts';
+import { MIN_CLUSTER_KEY_BYTES, runUnmaskWorker } from '../../smpc/cluster/unmask-jobs.ts';
 import { type Profile, SmpcError } from '../../smpc/index.ts';
 import type { RegisteredClient, RoundResult } from '../../smpc/server.ts';
 import { type RedisFlags, redisConnectionFrom } from '../redis-flags.ts';
@@ -66,6 +69,30 @@ export interface ClusterServeFlags extends RedisFlags {
   payload?: string;
   epsilon?: number;
   delta?: number;
+  clusterKeyFile?: string;
+}
+
+/** Largest cluster key file read, bytes. */
+const MAX_KEY_FILE_BYTES = 4096;
+
+/** The cluster key in `path` (its bytes, trailing whitespace dropped); never printed. */
+async function clusterKeyFrom(path: string | undefined): Promise<Uint8Array | undefined> {
+  if (path === undefined) return undefined;
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (cause) {
+    throw new SmpcError('SMPC_IO', `cannot read the cluster key file ${safeText(path)}`, { cause });
+  }
+  let end = bytes.length;
+  while (end > 0 && [0x20, 0x09, 0x0a, 0x0d].includes(bytes[end - 1] as number)) end--;
+  if (bytes.length > MAX_KEY_FILE_BYTES || end < MIN_CLUSTER_KEY_BYTES) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `the cluster key file must hold ${MIN_CLUSTER_KEY_BYTES} to ${MAX_KEY_FILE_BYTES} bytes: create it with \`openssl rand -base64 48 > FILE\` and give the same file to the coordinators and workers`,
+    );
+  }
+  return new Uint8Array(bytes.subarray(0, end));
 }
 
 async function redisFrom(flags: RedisFlags): Promise<RedisHandle> {
@@ -216,6 +243,13 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
   const { vectorLength, rounds, minClients } = flags;
   // The same checks as `smpc serve` before anything starts (min clients, feasible plan, memory).
   checkServePlan({ ...flags, vectorLength, minClients }, clients.length, 0, undefined);
+  if (flags.clusterKeyFile !== undefined && flags.unmaskJobs === undefined) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      '--cluster-key-file authenticates unmask jobs: it needs --unmask-jobs',
+    );
+  }
+  const clusterKey = await clusterKeyFrom(flags.clusterKeyFile);
   const redis = await redisFrom(flags);
   const coordinator = ClusterCoordinator.start({
     redis,
@@ -223,6 +257,7 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
     ...(flags.unmaskJobs === undefined ? {} : { unmaskJobs: flags.unmaskJobs }),
     ...(flags.unmaskTimeoutMs === undefined ? {} : { unmaskTimeoutMs: flags.unmaskTimeoutMs }),
     ...(flags.lockTtlMs === undefined ? {} : { lockTtlMs: flags.lockTtlMs }),
+    ...(clusterKey === undefined ? {} : { clusterKey }),
     onEvent: (e) => {
       const line = describe(e);
       if (line !== null) process.stderr.write(`${safeText(line)}\n`);
@@ -291,9 +326,11 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
 export interface WorkerFlags extends RedisFlags {
   concurrency: number;
   claimMs: number;
+  clusterKeyFile?: string;
 }
 
 export async function worker(flags: WorkerFlags): Promise<void> {
+  const clusterKey = await clusterKeyFrom(flags.clusterKeyFile);
   const redis = await redisFrom(flags);
   const stop = new AbortController();
   let jobs = 0;
@@ -303,6 +340,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
       redis,
       claimMs: flags.claimMs,
       signal: stop.signal,
+      ...(clusterKey === undefined ? {} : { clusterKey }),
       onJob: () => {
         jobs++;
       },

@@ -112,6 +112,7 @@ interface ServeFlags {
   unmaskJobs?: number;
   unmaskTimeoutMs?: number;
   lockTtlMs?: number;
+  clusterKeyFile?: string;
   host: string;
   port: number;
   stageTimeoutMs: number;
@@ -221,6 +222,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     'unmaskJobs',
     'unmaskTimeoutMs',
     'lockTtlMs',
+    'clusterKeyFile',
     'redisUser',
     'redisCa',
     'redisPrefix',
@@ -612,6 +614,10 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       '--lock-ttl-ms <ms>',
       'with --coordinator: leader lock lifetime (failover time)',
       integer(100, 600_000),
+    )
+    .option(
+      '--cluster-key-file <file>',
+      'with --unmask-jobs: deployment key shared with the `smpc worker`s (32+ bytes) to authenticate unmask jobs and partials',
     )
     .action((flags: ServeFlags & Prio3ServeFlags & { aggregation: string }) =>
       flags.aggregation === 'prio3' ? servePrio3(flags) : serve(flags),

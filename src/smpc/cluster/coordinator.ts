@@ -63,7 +63,7 @@ import {
   streamBounds,
   text,
 } from './streams.ts';
-import { redisUnmaskRunner } from './unmask-jobs.ts';
+import { checkKey, redisUnmaskRunner } from './unmask-jobs.ts';
 
 /** A client's connection on some front. */
 interface Conn {
@@ -95,6 +95,11 @@ export interface ClusterCoordinatorOptions {
   /** How long unmask jobs may take in all before the round aborts; default 120 000 ms. */
   readonly unmaskTimeoutMs?: number;
   readonly maxFrameBytes?: number;
+  /**
+   * The deployment key shared with the `smpc worker` processes (at least 32 random bytes): unmask
+   * jobs and partials are authenticated with it (`unmask-jobs.ts`).
+   */
+  readonly clusterKey?: Uint8Array;
 }
 
 /** What a coordinator reports: the round events, and changes of leadership. */
@@ -188,6 +193,7 @@ export class ClusterCoordinator {
       assertInteger(options.unmaskTimeoutMs, 'unmaskTimeoutMs', 1, 2 ** 31 - 1);
     if (options.maxFrameBytes !== undefined)
       assertInteger(options.maxFrameBytes, 'maxFrameBytes', 1024, 2 ** 30);
+    checkKey(options.clusterKey);
     return new ClusterCoordinator(options);
   }
 
@@ -297,6 +303,7 @@ export class ClusterCoordinator {
             unmask: redisUnmaskRunner(this.#redis, {
               jobs,
               timeoutMs: this.#o.unmaskTimeoutMs ?? 120_000,
+              ...(this.#o.clusterKey === undefined ? {} : { clusterKey: this.#o.clusterKey }),
             }),
           }),
     });
