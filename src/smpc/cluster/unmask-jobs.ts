@@ -69,7 +69,13 @@ export function checkKey(key: Uint8Array | undefined): Uint8Array | undefined {
 }
 
 /** HMAC-SHA256 of a job or partial, bound to its run and index. */
-function tag(key: Uint8Array, label: 'job' | 'partial', run: string, index: string, data: Uint8Array): Buffer {
+function tag(
+  key: Uint8Array,
+  label: 'job' | 'partial',
+  run: string,
+  index: string,
+  data: Uint8Array,
+): Buffer {
   return createHmac('sha256', key)
     .update(`confide/smpc/unmask-${label}/v1\0${run}\0${index}\0`, 'utf8')
     .update(data)
