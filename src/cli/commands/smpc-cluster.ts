@@ -17,7 +17,8 @@
  * `--unmask-jobs J` fans the unmask step out to `smpc worker` processes in J ranges per vector.
  * `--cluster-key-file FILE` (coordinator and workers, the same file) authenticates unmask jobs and
  * partials with HMAC-SHA256, so a Redis writer without the key cannot forge a partial.
- * `--store`, `--output-dir`, `--attest-key`, `--payload` and DP flags are refused with `--redis`.
+ * `--store`, `--output-dir`, `--attest-key`, `--log`, `--payload`, `--value-bits`/`--clip` and the DP
+ * flags are refused with `--redis`, each with the reason (never silently ignored).
  *
  * @module
  */
@@ -69,6 +70,10 @@ export interface ClusterServeFlags extends RedisFlags {
   payload?: string;
   epsilon?: number;
   delta?: number;
+  dpMinSurvivors?: number;
+  valueBits?: number;
+  clip?: number;
+  log?: string;
   clusterKeyFile?: string;
 }
 
@@ -130,18 +135,26 @@ export async function serveCluster(flags: ClusterServeFlags, clients: Registered
       'error: --redis needs exactly one of --front and --coordinator',
     );
   }
-  for (const [flag, value] of [
-    ['--store', flags.store],
-    ['--output-dir', flags.outputDir],
-    ['--attest-key', flags.attestKey],
-    ['--payload', flags.payload],
-    ['--epsilon', flags.epsilon],
-    ['--delta', flags.delta],
+  // Not wired through the cluster yet: refused (never silently ignored), each with why and what to do.
+  const dp =
+    'a DP plan is a privacy budget over --rounds, and coordinators that take over from each other do not yet count it together';
+  const results = 'the coordinator does not yet write per-round files';
+  for (const [flag, value, why] of [
+    ['--store', flags.store, 'a new leader never resumes a round, so there is no round state to keep'],
+    ['--output-dir', flags.outputDir, results],
+    ['--attest-key', flags.attestKey, results],
+    ['--log', flags.log, 'the coordinator does not yet commit round transcripts'],
+    ['--payload', flags.payload, 'the coordinator does not yet send per-round payloads'],
+    ['--epsilon', flags.epsilon, dp],
+    ['--delta', flags.delta, dp],
+    ['--dp-min-survivors', flags.dpMinSurvivors, dp],
+    ['--value-bits', flags.valueBits, results],
+    ['--clip', flags.clip, results],
   ] as const) {
     if (value !== undefined) {
       throw new ConfideArgumentError(
         'INVALID_ARGUMENT',
-        `${flag} is not supported with --redis yet: run without it`,
+        `${flag} is not supported with --redis yet (${why}): run \`confide smpc serve\` without --redis for it, or drop the flag`,
       );
     }
   }
