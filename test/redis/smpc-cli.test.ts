@@ -87,7 +87,7 @@ describe('confide smpc serve --redis / worker / load: flags', () => {
     expect(store.stderr).toMatch(/INVALID_ARGUMENT: --store is not supported with --redis/);
     // Every flag the cluster cannot honor yet is refused with its reason, never ignored.
     for (const [flag, value, why] of [
-      ['--epsilon', '1', /privacy budget/],
+      ['--payload', `${dir}/payload.bin`, /payloads/],
       ['--log', `${dir}/log`, /transcripts/],
       ['--output-dir', dir, /per-round files/],
     ] as const) {

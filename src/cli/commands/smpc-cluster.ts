@@ -17,8 +17,10 @@
  * `--unmask-jobs J` fans the unmask step out to `smpc worker` processes in J ranges per vector.
  * `--cluster-key-file FILE` (coordinator and workers, the same file) authenticates unmask jobs and
  * partials with HMAC-SHA256, so a Redis writer without the key cannot forge a partial.
- * `--store`, `--output-dir`, `--attest-key`, `--log`, `--payload`, `--value-bits`/`--clip` and the DP
- * flags are refused with `--redis`, each with the reason (never silently ignored).
+ * The DP flags (`--epsilon`, `--delta`, `--clip`, `--value-bits`, `--dp-min-survivors`) plan the
+ * rounds' noise exactly as `smpc serve` does; the plan's round budget is counted in Redis across
+ * coordinators. `--store`, `--output-dir`, `--attest-key`, `--log`, `--payload` (and
+ * `--value-bits`/`--clip` without a DP plan) are refused with `--redis`, each with the reason.
  *
  * @module
  */
@@ -36,7 +38,8 @@ import type { RegisteredClient, RoundResult } from '../../smpc/server.ts';
 import { type RedisFlags, redisConnectionFrom } from '../redis-flags.ts';
 import { safeText } from '../terminal.ts';
 import { codeOf, jsonLine } from './smpc-io.ts';
-import { checkServePlan } from './smpc-serve-checks.ts';
+import { checkServePlan, dpPlanFromFlags } from './smpc-serve-checks.ts';
+import { describeDpPlan } from './smpc-serve-output.ts';
 
 /** The `smpc serve` flags the cluster modes read. */
 export interface ClusterServeFlags extends RedisFlags {
@@ -136,8 +139,7 @@ export async function serveCluster(flags: ClusterServeFlags, clients: Registered
     );
   }
   // Not wired through the cluster yet: refused (never silently ignored), each with why and what to do.
-  const dp =
-    'a DP plan is a privacy budget over --rounds, and coordinators that take over from each other do not yet count it together';
+  const dpAsked = flags.epsilon !== undefined || flags.delta !== undefined;
   const results = 'the coordinator does not yet write per-round files';
   for (const [flag, value, why] of [
     ['--store', flags.store, 'a new leader never resumes a round, so there is no round state to keep'],
@@ -145,11 +147,9 @@ export async function serveCluster(flags: ClusterServeFlags, clients: Registered
     ['--attest-key', flags.attestKey, results],
     ['--log', flags.log, 'the coordinator does not yet commit round transcripts'],
     ['--payload', flags.payload, 'the coordinator does not yet send per-round payloads'],
-    ['--epsilon', flags.epsilon, dp],
-    ['--delta', flags.delta, dp],
-    ['--dp-min-survivors', flags.dpMinSurvivors, dp],
-    ['--value-bits', flags.valueBits, results],
-    ['--clip', flags.clip, results],
+    // With a DP plan they are its parameters; alone they only decode results, which needs files.
+    ['--value-bits', dpAsked ? undefined : flags.valueBits, results],
+    ['--clip', dpAsked ? undefined : flags.clip, results],
   ] as const) {
     if (value !== undefined) {
       throw new ConfideArgumentError(
@@ -255,7 +255,10 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
   if (flags.minClients === undefined) throw missing('--min-clients <t>');
   const { vectorLength, rounds, minClients } = flags;
   // The same checks as `smpc serve` before anything starts (min clients, feasible plan, memory).
-  checkServePlan({ ...flags, vectorLength, minClients }, clients.length, 0, undefined);
+  // The DP plan by the single-process server's rule; its budget is counted in Redis (coordinator.ts).
+  const dp = dpPlanFromFlags({ ...flags, vectorLength, rounds, minClients }, clients.length);
+  if (dp !== undefined) process.stderr.write(describeDpPlan(dp));
+  checkServePlan({ ...flags, vectorLength, minClients }, clients.length, 0, dp);
   if (flags.clusterKeyFile !== undefined && flags.unmaskJobs === undefined) {
     throw new ConfideArgumentError(
       'INVALID_ARGUMENT',
@@ -306,6 +309,7 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
           stageTimeoutMs: flags.stageTimeoutMs,
           expectedDropout: flags.expectedDropout,
           shareSum: flags.shareSum ?? false,
+          ...(dp === undefined ? {} : { dp }),
         });
       } catch (error) {
         if (stopped) break;

@@ -72,7 +72,6 @@ import {
   type DpPlan,
   PROFILES,
   type Profile,
-  planDistributedDiscreteGaussian,
   SmpcError,
 } from '../../smpc/index.ts';
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
@@ -85,7 +84,7 @@ import { registerLoadCommand, registerWorkerCommand } from './smpc-cluster-comma
 import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { registerJoinCommand } from './smpc-join.ts';
 import { addPrio3ServeOptions, type Prio3ServeFlags, servePrio3 } from './smpc-prio3.ts';
-import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
+import { checkServePlan, dpPlanFromFlags, refusalLog } from './smpc-serve-checks.ts';
 import {
   type DecodedRound,
   decodeRound,
@@ -258,27 +257,16 @@ async function serve(flags: ServeFlags): Promise<void> {
     );
   }
   const clients = await readClients(flags.clients, flags.maxInputBytes);
-  let dp: DpPlan | undefined;
-  if (flags.epsilon !== undefined || flags.delta !== undefined) {
-    if (flags.epsilon === undefined || flags.delta === undefined || flags.clip === undefined) {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        '--epsilon needs --delta, --clip (the L2 bound) and --value-bits',
-      );
-    }
-    dp = planDistributedDiscreteGaussian({
-      epsilon: flags.epsilon,
-      delta: flags.delta,
-      rounds: flags.rounds,
-      l2Clip: flags.clip,
-      valueBits: flags.valueBits ?? 16,
-      dimension: flags.vectorLength,
-      expectedClients: clients.length,
-      minSurvivors: flags.dpMinSurvivors ?? flags.minClients,
-      ringBits: flags.ringBits,
-    });
-    process.stderr.write(describeDpPlan(dp));
-  }
+  const dp = dpPlanFromFlags(
+    {
+      ...flags,
+      rounds: flags.rounds as number,
+      vectorLength: flags.vectorLength as number,
+      minClients: flags.minClients as number,
+    },
+    clients.length,
+  );
+  if (dp !== undefined) process.stderr.write(describeDpPlan(dp));
   const spent: number[] = [];
   const payload =
     flags.payload === undefined

@@ -22,14 +22,20 @@
  * round runs. A front that dies: its heartbeat key expires and its clients are lost (dropouts).
  *
  * Deliberately not here: the round store's full state (only the id and tag are kept; the state is
- * never resumed anyway), DP plans and per-round payload files (the CLI refuses them with `--redis`).
+ * never resumed anyway), per-round payload files (the CLI refuses them with `--redis`).
+ *
+ * DP plans: a round with `dp` is charged to the plan's budget in Redis (`smpc:dp:<plan digest>`,
+ * fenced, no expiry) before it starts; once the plan's `rounds` are spent, by this coordinator or
+ * any other of the deployment, `runRound` refuses with `INVALID_ARGUMENT`. The count lives in
+ * Redis: a Redis that restarts empty forgets it, so run Redis with persistence for DP.
  *
  * @module
  */
 
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertInteger } from '../../internal/assert.ts';
-import { fromHex, toHex } from '../../internal/bytes.ts';
+import { fromHex, sha256, toHex } from '../../internal/bytes.ts';
+import type { DpPlan } from '../dp.ts';
 import type { RedisHandle } from '../../redis/index.ts';
 import { SmpcError } from '../errors.ts';
 import { decodeMessage } from '../protocol/wire.ts';
@@ -38,6 +44,7 @@ import { ClientRegistry } from '../transport/connections.ts';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   decodeFrame,
+  encodeDp,
   encodeFrame,
   type Frame,
   sameSession,
@@ -117,6 +124,10 @@ const STORE_SET = `${FENCE}redis.call('SET', KEYS[2], ARGV[2]) return 1`;
 const STORE_DEL = `${FENCE}redis.call('DEL', KEYS[2]) return 1`;
 const TRIM = `${FENCE}return redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])`;
 const BAN = `${FENCE}redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) return 1`;
+/** KEYS[2]: the plan's round count. ARGV[2]: the rounds it covers. The new count, or 0 when spent. */
+const DP_CHARGE = `${FENCE}local n = redis.call('INCR', KEYS[2])
+if n > tonumber(ARGV[2]) then redis.call('DECR', KEYS[2]) return 0 end
+return n`;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 /** Runs rounds while it holds the leader lock. */
@@ -266,6 +277,7 @@ export class ClusterCoordinator {
     if (!this.isLeader) throw new SmpcError('SMPC_ROUND_CONFLICT', 'this coordinator is not the leader');
     if (this.#round !== null) throw new SmpcError('SMPC_ROUND_CONFLICT', 'a round is in progress');
     const maxRetries = options.maxRetries ?? 2;
+    if (options.dp !== undefined) await this.#chargeDp(options.dp);
     return runWithRetries(
       o.roundId,
       maxRetries,
@@ -280,6 +292,24 @@ export class ClusterCoordinator {
       () => this.#closing || !this.isLeader,
       (sidelined) => this.#onEvent({ type: 'client-sidelined', ...sidelined }),
     );
+  }
+
+  /**
+   * Counts one round against a DP plan's budget in Redis (the same rule as the single-process
+   * server's, `ws-server.ts`, over every coordinator of the deployment, failovers included): a
+   * plan covers `plan.rounds` rounds, retries included, and no more.
+   */
+  async #chargeDp(plan: DpPlan): Promise<void> {
+    const key = this.#keys.dpRounds(toHex(sha256(encodeDp(plan))));
+    const n = await this.#fenced(DP_CHARGE, [key], [String(plan.rounds)]);
+    if (n === -1) throw new SmpcError('SMPC_ROUND_CONFLICT', 'this coordinator is not the leader');
+    if (n === 0) {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        `this DP plan covers ${plan.rounds} round(s) and the coordinators of this deployment ran them all: its privacy budget is spent; plan again`,
+        { fields: ['dp'] },
+      );
+    }
   }
 
   async #session(

@@ -43,6 +43,8 @@ export function clusterKeys(prefix: string) {
     jobs: `${p}jobs`,
     results: (run: string) => `${p}results:${run}`,
     run: (run: string) => `${p}run:${run}`,
+    /** Rounds run under a DP plan, by the plan's SHA-256: its privacy budget, over every coordinator. */
+    dpRounds: (plan: string) => `${p}dp:${plan}`,
   } as const;
 }
 
