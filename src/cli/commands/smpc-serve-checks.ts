@@ -44,7 +44,10 @@ export interface DpFlags {
 export function dpPlanFromFlags(flags: DpFlags, registered: number): DpPlan | undefined {
   if (flags.epsilon === undefined && flags.delta === undefined) return undefined;
   if (flags.epsilon === undefined || flags.delta === undefined || flags.clip === undefined) {
-    throw new ConfideArgumentError('INVALID_ARGUMENT', '--epsilon needs --delta, --clip (the L2 bound) and --value-bits');
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      '--epsilon needs --delta, --clip (the L2 bound) and --value-bits',
+    );
   }
   return planDistributedDiscreteGaussian({
     epsilon: flags.epsilon,

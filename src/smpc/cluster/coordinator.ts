@@ -35,8 +35,8 @@
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertInteger } from '../../internal/assert.ts';
 import { fromHex, sha256, toHex } from '../../internal/bytes.ts';
-import type { DpPlan } from '../dp.ts';
 import type { RedisHandle } from '../../redis/index.ts';
+import type { DpPlan } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
 import { decodeMessage } from '../protocol/wire.ts';
 import type { RegisteredClient } from '../transport/connections.ts';
