@@ -89,7 +89,6 @@ describe('confide smpc serve --redis / worker / load: flags', () => {
     for (const [flag, value, why] of [
       ['--payload', `${dir}/payload.bin`, /payloads/],
       ['--log', `${dir}/log`, /transcripts/],
-      ['--output-dir', dir, /per-round files/],
     ] as const) {
       const refused = await runConfide(
         dir,

@@ -2,9 +2,14 @@
  * Distributed DP through the secure-aggregation cluster (real fronts, coordinators and `smpc load`
  * from the built CLI, a real redis-server): the coordinator plans the noise from the same flags
  * as `smpc serve`, and the plan's round budget is counted in Redis, so a second coordinator of the
- * deployment cannot run a round the first already spent.
+ * deployment cannot run a round the first already spent; `--output-dir` and `--attest-key` write
+ * and sign each round's result as `smpc serve` does.
  */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runConfide } from '../fixtures/cli.ts';
 import { type RedisInstance, startRedis } from '../fixtures/redis.ts';
 import {
   clientList,
@@ -31,6 +36,9 @@ describe('DP rounds on the cluster', () => {
 
   it('runs a DP round, and refuses another under the same plan on a second coordinator (budget spent)', async () => {
     const { path } = clientList(6);
+    const out = mkdtempSync(join(tmpdir(), 'confide-cluster-out-'));
+    const keygen = await runConfide(out, 'provenance', 'keygen', '--out', 'signer', '--algorithm', 'ed25519');
+    expect(keygen.exitCode).toBe(0);
     const front = await startFront(redis.url, path);
     const first = startCoordinator(
       redis.url,
@@ -42,13 +50,26 @@ describe('DP rounds on the cluster', () => {
       ...DP,
       '--rounds',
       '1',
+      '--output-dir',
+      out,
+      '--attest-key',
+      join(out, 'signer.key'),
     );
     await first.waitFor(/leader/);
     const run = await runLoad([front.url], path, 8, '--timeout-ms', '60000');
     expect(run.report).toMatchObject({ status: 'completed', survivors: 6 });
     expect(await first.exited).toBe(0);
     expect(first.stderr).toMatch(/ε|epsilon/i);
-    expect(roundLines(first)).toHaveLength(1);
+    const [line] = roundLines(first);
+    expect(line?.status).toBe('completed');
+    // The round's file and attestation, as `smpc serve --output-dir --attest-key` writes them.
+    const file = JSON.parse(readFileSync(join(out, `${line?.roundId}.json`), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(file).toMatchObject({ roundId: line?.roundId, survivors: 6 });
+    expect(Array.isArray(file.decodedMean)).toBe(true);
+    expect(existsSync(join(out, `${line?.roundId}.attestation.json`))).toBe(true);
     // Another coordinator, the same plan: the deployment already ran the one round it covers.
     const second = startCoordinator(
       redis.url,

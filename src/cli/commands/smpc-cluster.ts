@@ -19,8 +19,9 @@
  * partials with HMAC-SHA256, so a Redis writer without the key cannot forge a partial.
  * The DP flags (`--epsilon`, `--delta`, `--clip`, `--value-bits`, `--dp-min-survivors`) plan the
  * rounds' noise exactly as `smpc serve` does; the plan's round budget is counted in Redis across
- * coordinators. `--store`, `--output-dir`, `--attest-key`, `--log`, `--payload` (and
- * `--value-bits`/`--clip` without a DP plan) are refused with `--redis`, each with the reason.
+ * coordinators. `--output-dir DIR [--attest-key KEY]` writes (and attests) each round's sum as
+ * `smpc serve` does, by the same code (`writeRoundOutputs`). `--store`, `--log` and `--payload`
+ * are refused with `--redis`, each with the reason.
  *
  * @module
  */
@@ -37,7 +38,9 @@ import { type Profile, SmpcError } from '../../smpc/index.ts';
 import type { RegisteredClient, RoundResult } from '../../smpc/server.ts';
 import { type RedisFlags, redisConnectionFrom } from '../redis-flags.ts';
 import { safeText } from '../terminal.ts';
+import { roundAttester } from './smpc-attest.ts';
 import { codeOf, jsonLine } from './smpc-io.ts';
+import { type ReportContext, writeRoundOutputs } from './smpc-network.ts';
 import { checkServePlan, dpPlanFromFlags } from './smpc-serve-checks.ts';
 import { describeDpPlan } from './smpc-serve-output.ts';
 
@@ -78,6 +81,8 @@ export interface ClusterServeFlags extends RedisFlags {
   clip?: number;
   log?: string;
   clusterKeyFile?: string;
+  passwordFile?: string;
+  maxInputBytes?: number;
 }
 
 /** Largest cluster key file read, bytes. */
@@ -139,17 +144,10 @@ export async function serveCluster(flags: ClusterServeFlags, clients: Registered
     );
   }
   // Not wired through the cluster yet: refused (never silently ignored), each with why and what to do.
-  const dpAsked = flags.epsilon !== undefined || flags.delta !== undefined;
-  const results = 'the coordinator does not yet write per-round files';
   for (const [flag, value, why] of [
     ['--store', flags.store, 'a new leader never resumes a round, so there is no round state to keep'],
-    ['--output-dir', flags.outputDir, results],
-    ['--attest-key', flags.attestKey, results],
     ['--log', flags.log, 'the coordinator does not yet commit round transcripts'],
     ['--payload', flags.payload, 'the coordinator does not yet send per-round payloads'],
-    // With a DP plan they are its parameters; alone they only decode results, which needs files.
-    ['--value-bits', dpAsked ? undefined : flags.valueBits, results],
-    ['--clip', dpAsked ? undefined : flags.clip, results],
   ] as const) {
     if (value !== undefined) {
       throw new ConfideArgumentError(
@@ -259,6 +257,15 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
   const dp = dpPlanFromFlags({ ...flags, vectorLength, rounds, minClients }, clients.length);
   if (dp !== undefined) process.stderr.write(describeDpPlan(dp));
   checkServePlan({ ...flags, vectorLength, minClients }, clients.length, 0, dp);
+  if (flags.attestKey !== undefined && flags.outputDir === undefined) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      "--attest-key needs --output-dir (each round's attestation goes to DIR/ROUND.attestation.json)",
+    );
+  }
+  if ((flags.valueBits === undefined) !== (flags.clip === undefined)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', '--value-bits and --clip go together');
+  }
   if (flags.clusterKeyFile !== undefined && flags.unmaskJobs === undefined) {
     throw new ConfideArgumentError(
       'INVALID_ARGUMENT',
@@ -266,6 +273,16 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
     );
   }
   const clusterKey = await clusterKeyFrom(flags.clusterKeyFile);
+  // Read (and decrypted) before Redis is tried: a wrong key or password fails first, as in `smpc serve`.
+  const attest = flags.outputDir === undefined ? undefined : await roundAttester(flags.attestKey, flags);
+  // The flags object is `smpc serve`'s own (smpc-network.ts hands it over whole).
+  const outputs: ReportContext = {
+    flags: flags as unknown as ReportContext['flags'],
+    dp,
+    spent: [],
+    attest,
+    payloadInput: [],
+  };
   const redis = await redisFrom(flags);
   const coordinator = ClusterCoordinator.start({
     redis,
@@ -324,6 +341,8 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
         }
         throw error;
       }
+      // The same files as `smpc serve --output-dir` writes (and attests), by the same code.
+      await writeRoundOutputs(result, r, outputs);
       report(result, flags.json === true);
       if (result.status !== 'completed') {
         aborted++;

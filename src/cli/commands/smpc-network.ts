@@ -395,7 +395,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
 }
 
-interface ReportContext {
+export interface ReportContext {
   readonly flags: ServeFlags;
   readonly dp: DpPlan | undefined;
   /** Survivor counts of the completed DP rounds so far. */
@@ -404,12 +404,17 @@ interface ReportContext {
   readonly payloadInput: readonly { readonly name: string; readonly digest: string }[];
 }
 
-/** One round's line on stdout, its `--output-dir` file and attestation. */
-async function reportRound(result: RoundResult, index: number, c: ReportContext): Promise<void> {
-  const { flags, dp, spent } = c;
-  if (dp !== undefined && result.status === 'completed') spent.push(result.survivors.length);
-  const epsilonSoFar = dp !== undefined && spent.length > 0 ? achievedEpsilon(dp, spent) : null;
-  const sum = result.sum === null ? null : Array.from(result.sum);
+/**
+ * A round's `--output-dir` file (`DIR/ROUND.json`) and, with `--attest-key`, its attestation: the
+ * one writer for `smpc serve` and the cluster's coordinator. Answers the decoded sum (with
+ * `--value-bits`/`--clip` or a DP plan) and the attestation digest.
+ */
+export async function writeRoundOutputs(
+  result: RoundResult,
+  index: number,
+  c: ReportContext,
+): Promise<{ decoded: DecodedRound | null; attestation: string | undefined }> {
+  const { flags, dp } = c;
   const digest = result.sum === null ? null : laneDigest(result.sum);
   const decoded: DecodedRound | null =
     result.sum === null ? null : decodeRound(result.sum, result.survivors.length, flags.ringBits, flags, dp);
@@ -447,6 +452,17 @@ async function reportRound(result: RoundResult, index: number, c: ReportContext)
       );
     }
   }
+  return { decoded, attestation };
+}
+
+/** One round's line on stdout, its `--output-dir` file and attestation. */
+async function reportRound(result: RoundResult, index: number, c: ReportContext): Promise<void> {
+  const { flags, dp, spent } = c;
+  if (dp !== undefined && result.status === 'completed') spent.push(result.survivors.length);
+  const epsilonSoFar = dp !== undefined && spent.length > 0 ? achievedEpsilon(dp, spent) : null;
+  const sum = result.sum === null ? null : Array.from(result.sum);
+  const digest = result.sum === null ? null : laneDigest(result.sum);
+  const { decoded, attestation } = await writeRoundOutputs(result, index, c);
   // `decoded` keeps its meaning: the noisy mean with a DP plan, else the decoded sum.
   const values = decoded === null ? null : dp !== undefined ? decoded.mean : decoded.sum;
   if (flags.json) {
