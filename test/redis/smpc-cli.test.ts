@@ -109,6 +109,21 @@ describe('confide smpc serve --redis / worker / load: flags', () => {
       expect(refused.stderr).toMatch(why);
       expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     }
+    // A front runs no rounds: coordinator flags are refused there, not ignored.
+    const front = await runConfide(
+      dir,
+      'smpc',
+      'serve',
+      '--redis',
+      'redis://127.0.0.1:1',
+      '--front',
+      '--clients',
+      path,
+      '--output-dir',
+      dir,
+    );
+    expect(front.exitCode).toBe(1);
+    expect(front.stderr).toMatch(/INVALID_ARGUMENT: --output-dir is a coordinator flag/);
     const load = await runConfide(dir, 'smpc', 'load', '--url', 'http://x', '--clients', path, '--dim', '4');
     expect(load.exitCode).toBe(1);
     expect(load.stderr).toMatch(/INVALID_ARGUMENT: --url must be ws:\/\/ or wss:\/\//);

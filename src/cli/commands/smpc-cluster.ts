@@ -156,7 +156,28 @@ export async function serveCluster(flags: ClusterServeFlags, clients: Registered
       );
     }
   }
-  if (flags.front === true) return serveFront(flags, clients);
+  if (flags.front === true) {
+    // A front runs no rounds: the coordinator's flags would do nothing here.
+    for (const [flag, value] of [
+      ['--output-dir', flags.outputDir],
+      ['--attest-key', flags.attestKey],
+      ['--epsilon', flags.epsilon],
+      ['--delta', flags.delta],
+      ['--clip', flags.clip],
+      ['--value-bits', flags.valueBits],
+      ['--dp-min-survivors', flags.dpMinSurvivors],
+      ['--cluster-key-file', flags.clusterKeyFile],
+      ['--unmask-jobs', flags.unmaskJobs],
+    ] as const) {
+      if (value !== undefined) {
+        throw new ConfideArgumentError(
+          'INVALID_ARGUMENT',
+          `${flag} is a coordinator flag: give it to \`smpc serve --redis URL --coordinator\`, not to a front`,
+        );
+      }
+    }
+    return serveFront(flags, clients);
+  }
   return serveCoordinator(flags, clients);
 }
 
