@@ -56,6 +56,8 @@ export type HeErrorCode =
   | 'HE_UNAUTHENTICATED'
   | 'HE_RATE_LIMITED'
   | 'HE_SERVER_BUSY'
+  | 'HE_QUEUE_FULL'
+  | 'HE_KEY_SETS_BUSY'
   | 'HE_SERVER_CLOSING'
   | 'HE_NOT_READY'
   | 'HE_UNKNOWN_KEY_SET'

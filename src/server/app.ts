@@ -4,7 +4,7 @@
  * | route | auth | body | answer |
  * | --- | --- | --- | --- |
  * | `GET /healthz` | no | – | 200 `{ status: "ok" }` while the process answers |
- * | `GET /readyz` | no | – | 200 when SEAL is initialised and the models are loaded, else 503 |
+ * | `GET /readyz` | no | – | 200 when SEAL is initialised, the models are loaded and (with `redis`) Redis answers, else 503 |
  * | `GET /v1/models` | yes | – | ids, digests, weight-free interfaces and weight bounds (powers of two) of the served models |
  * | `POST /v1/keys` | yes | evaluation-key container | 201 `{ keySetId, models }` (200 when already registered) |
  * | `POST /v1/models/:modelId/score?keySet=ID` | yes | encrypted-batch container | the encrypted-result container; headers `confide-model-digest`, `confide-key-set` (and `confide-receipt` with receipts on; with `redis.queue.asyncBytes`, large uploads: 202 `{ jobId }`) |

@@ -135,6 +135,8 @@ export interface KeySets {
   score(owner: string, keySetId: string, modelId: string, batch: Uint8Array): Promise<ScoredBatch>;
   /** Forgets every key set held here. */
   clear(): void;
+  /** Resolves when what the key sets live in answers (Redis: `PING`); for `/readyz`. */
+  ready?(): Promise<void>;
   /** Releases connections (Redis); the backend is closed by the server. */
   close?(): Promise<void>;
 }

@@ -51,6 +51,8 @@ const STATUS: Readonly<Partial<Record<ConfideErrorCode, number>>> = {
   HE_CAPACITY_EXCEEDED: 422,
   HE_RATE_LIMITED: 429,
   HE_SERVER_BUSY: 503,
+  HE_QUEUE_FULL: 503,
+  HE_KEY_SETS_BUSY: 503,
   HE_SERVER_CLOSING: 503,
   HE_NOT_READY: 503,
   WORKER_CRASHED: 503,
@@ -64,6 +66,8 @@ const STATUS: Readonly<Partial<Record<ConfideErrorCode, number>>> = {
 /** Codes whose response carries `Retry-After`: the same request may succeed later. */
 const RETRYABLE: ReadonlySet<ConfideErrorCode> = new Set<ConfideErrorCode>([
   'HE_SERVER_BUSY',
+  'HE_QUEUE_FULL',
+  'HE_KEY_SETS_BUSY',
   'HE_NOT_READY',
   'WORKER_CRASHED',
   'WORKER_CLOSED',

@@ -61,7 +61,7 @@ function start(
   });
 }
 
-async function replica(prefix: string): Promise<{ child: ChildProcess; url: string }> {
+async function replica(prefix: string, ...extra: string[]): Promise<{ child: ChildProcess; url: string }> {
   const { child, match } = await start(
     [
       'he',
@@ -83,6 +83,7 @@ async function replica(prefix: string): Promise<{ child: ChildProcess; url: stri
       '5000',
       '--queue-async-mb',
       '1',
+      ...extra,
     ],
     /on (http:\/\/127\.0\.0\.1:\d+)/,
   );
@@ -135,6 +136,25 @@ describe('confide he serve --redis and he worker, as processes', () => {
     expect(predictions).toHaveLength(9);
     client.dispose();
     await killed(b.child);
+  });
+
+  it('answers 503 HE_QUEUE_FULL beyond --queue-max-pending, and /readyz 200 while Redis answers', async () => {
+    const a = await replica('cli-qfull', '--queue-max-pending', '1');
+    expect((await call(a.url, '/readyz', { token: null })).status).toBe(200);
+    const client = await riskClient();
+    expect(
+      (await call(a.url, '/v1/keys', { method: 'POST', body: client.exportEvaluationKeys() })).status,
+    ).toBe(201);
+    const big = client.encrypt(riskRows(16_384)); // over --queue-async-mb 1: answered 202
+    const submit = () =>
+      call(a.url, `/v1/models/risk/score?keySet=${client.keySetId}`, { method: 'POST', body: big });
+    expect((await submit()).status).toBe(202);
+    const full = await submit();
+    expect(full.status).toBe(503);
+    expect(full.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(((await full.json()) as { error: { code: string } }).error.code).toBe('HE_QUEUE_FULL');
+    client.dispose();
+    await killed(a.child);
   });
 
   it('retries the part of a worker SIGKILLed mid-job on another worker; the result is byte-identical', async () => {

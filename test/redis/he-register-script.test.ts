@@ -1,6 +1,8 @@
 /**
  * The registration Lua script on a real redis-server: the byte quota holds for a re-registration
- * by the owner with other (larger) keys, not only for a new key set.
+ * by the owner with other (larger) keys, not only for a new key set; leased key sets are passed
+ * over by eviction, and a registration that only a leased one could make room for is refused
+ * (`busy`) with nothing changed.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,20 +25,28 @@ afterAll(async () => {
   await redis.stop();
 });
 
-function run(id: string, owner: string, digest: string, bytes: number, now: number): Promise<unknown> {
-  return register.run(client, keySetKeys(PREFIX, id, owner), [
+function run(
+  id: string,
+  owner: string,
+  digest: string,
+  bytes: number,
+  now: number,
+  prefix = PREFIX,
+  maxKeySets = 100,
+): Promise<unknown> {
+  return register.run(client, keySetKeys(prefix, id, owner), [
     id,
     owner,
     digest,
     bytes,
     now,
-    100, // max key sets
+    maxKeySets,
     100, // max per principal
     MAX_BYTES,
     3600,
     JSON.stringify({ models: {}, slots: 1 }),
     Buffer.from('keys'),
-    PREFIX,
+    prefix,
   ]);
 }
 
@@ -52,5 +62,31 @@ describe('REGISTER_SCRIPT', () => {
     // Her own key set is the one just written and stays.
     expect(await client.hget(`${PREFIX}he:ks:c`, 'digest')).toBe('d2');
     expect(await client.zscore(`${PREFIX}he:lru`, 'c')).toBe('4');
+  });
+
+  it('passes leased key sets over, refuses with busy (changing nothing) when only leased ones remain, and evicts once leases lapse', async () => {
+    const P = 'lease:';
+    expect(await run('x', 'alice', 'd', 100, 1, P, 2)).toBe('created');
+    expect(await run('y', 'alice', 'd', 100, 2, P, 2)).toBe('created');
+    // x, the least recently used, is in use on some replica (a lease 60 s ahead on Redis's clock).
+    const [seconds] = (await client.time()) as [number, number];
+    await client.zadd(`${P}he:use:x`, seconds * 1000 + 60_000, 'request-1');
+    expect(await run('z', 'bob', 'd', 100, 3, P, 2)).toBe('created');
+    expect(await client.exists(`${P}he:ks:x:keys`)).toBe(1);
+    expect(await client.exists(`${P}he:ks:y:keys`)).toBe(0);
+    // Now z is leased too: no victim left, and nothing changes.
+    await client.zadd(`${P}he:use:z`, seconds * 1000 + 60_000, 'request-2');
+    const before = await Promise.all([client.zrange(`${P}he:lru`, 0, -1), client.get(`${P}he:total`)]);
+    expect(await run('w', 'carol', 'd', 100, 4, P, 2)).toBe('busy');
+    expect(await Promise.all([client.zrange(`${P}he:lru`, 0, -1), client.get(`${P}he:total`)])).toEqual(
+      before,
+    );
+    expect(await client.exists(`${P}he:ks:w`)).toBe(0);
+    // A lapsed lease (its expiry in the past) no longer protects x.
+    await client.zadd(`${P}he:use:x`, 1, 'request-1');
+    expect(await run('w', 'carol', 'd', 100, 5, P, 2)).toBe('created');
+    expect(await client.exists(`${P}he:ks:x`)).toBe(0);
+    expect(await client.zrange(`${P}he:lru`, 0, -1)).toEqual(['z', 'w']);
+    expect(await client.get(`${P}he:total`)).toBe('200');
   });
 });

@@ -85,6 +85,45 @@ describe('confide smpc serve --redis / worker / load: flags', () => {
     expect(plan.exitCode).toBe(1);
     expect(plan.stderr).toMatch(/INVALID_ARGUMENT: --min-clients 9 exceeds the 4 clients/);
     expect(store.stderr).toMatch(/INVALID_ARGUMENT: --store is not supported with --redis/);
+    // Every flag the cluster cannot honor yet is refused with its reason, never ignored.
+    for (const [flag, value, why] of [
+      ['--payload', `${dir}/payload.bin`, /payloads/],
+      ['--log', `${dir}/log`, /transcripts/],
+    ] as const) {
+      const refused = await runConfide(
+        dir,
+        'smpc',
+        'serve',
+        '--redis',
+        'redis://127.0.0.1:1',
+        '--coordinator',
+        '--clients',
+        path,
+        flag,
+        value,
+      );
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(`INVALID_ARGUMENT: ${flag} is not supported with --redis yet`),
+      );
+      expect(refused.stderr).toMatch(why);
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    // A front runs no rounds: coordinator flags are refused there, not ignored.
+    const front = await runConfide(
+      dir,
+      'smpc',
+      'serve',
+      '--redis',
+      'redis://127.0.0.1:1',
+      '--front',
+      '--clients',
+      path,
+      '--output-dir',
+      dir,
+    );
+    expect(front.exitCode).toBe(1);
+    expect(front.stderr).toMatch(/INVALID_ARGUMENT: --output-dir is a coordinator flag/);
     const load = await runConfide(dir, 'smpc', 'load', '--url', 'http://x', '--clients', path, '--dim', '4');
     expect(load.exitCode).toBe(1);
     expect(load.stderr).toMatch(/INVALID_ARGUMENT: --url must be ws:\/\/ or wss:\/\//);

@@ -1,10 +1,19 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type RedisHandle } from '../../src/redis/index.ts';
 import { redisUnmaskRunner } from '../../src/smpc/cluster/unmask-jobs.ts';
 import { publicKeyFromSecret } from '../../src/smpc/primitives/ka.ts';
 import { randomBytes } from '../../src/smpc/primitives/random.ts';
-import { combineUnmaskPartials, runUnmaskJob, type UnmaskJob } from '../../src/smpc/protocol/unmask-job.ts';
+import {
+  combineUnmaskPartials,
+  decodeUnmaskJob,
+  encodeUnmaskPartial,
+  runUnmaskJob,
+  type UnmaskJob,
+} from '../../src/smpc/protocol/unmask-job.ts';
 import { type RedisInstance, startRedis } from '../fixtures/redis.ts';
 import { confide, killAll } from './smpc-cluster-helpers.ts';
 
@@ -105,5 +114,94 @@ describe('unmask jobs on Redis workers', () => {
     expect(combineUnmaskPartials(total, await running, 32)).toEqual(expected);
     await rescuer.kill('SIGTERM');
     expect(Number(/after (\d+) job/.exec(rescuer.stderr)?.[1])).toBeGreaterThanOrEqual(1);
+  });
+
+  /**
+   * A Redis writer without the cluster key: as soon as the jobs are queued, it writes a partial of
+   * zeros (the right range, the wrong values) for every part, before any worker runs.
+   */
+  async function forgeAll(): Promise<number> {
+    const forger = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      let entries: [Buffer, Buffer[]][] = [];
+      for (let i = 0; i < 500 && entries.length === 0; i++) {
+        entries = (await forger.xrangeBuffer('confide:smpc:jobs', '-', '+')) as [Buffer, Buffer[]][];
+        if (entries.length === 0) await new Promise((r) => setTimeout(r, 10));
+      }
+      for (const [, flat] of entries) {
+        const fields = new Map<string, Buffer>();
+        for (let i = 0; i + 1 < flat.length; i += 2) fields.set(String(flat[i]), flat[i + 1] as Buffer);
+        const part = decodeUnmaskJob(new Uint8Array(fields.get('d') as Buffer));
+        const zeros = encodeUnmaskPartial({ start: part.start, values: new Uint32Array(part.length) });
+        await forger.xadd(
+          `confide:smpc:results:${fields.get('r')}`,
+          '*',
+          'n',
+          String(fields.get('n')),
+          'd',
+          Buffer.from(zeros),
+          'm',
+          Buffer.alloc(32, 7),
+        );
+      }
+      return entries.length;
+    } finally {
+      forger.disconnect();
+    }
+  }
+
+  function keyFile(): { path: string; key: Uint8Array } {
+    const key = new Uint8Array(randomBytes(48));
+    const path = join(mkdtempSync(join(tmpdir(), 'confide-cluster-key-')), 'cluster.key');
+    writeFileSync(path, `${Buffer.from(key).toString('base64')}\n`, { mode: 0o600 });
+    return { path, key: new Uint8Array(Buffer.from(Buffer.from(key).toString('base64'))) };
+  }
+
+  it('without a cluster key, trusts Redis writers: a forged partial makes a wrong sum (the trust boundary)', async () => {
+    const j = job(1000, 3, 1, 2);
+    const total = randomTarget(j.length);
+    const expected = await reference(total, j);
+    await handle.client.xtrim('confide:smpc:jobs', 'MAXLEN', 0);
+    const running = redisUnmaskRunner(handle, { jobs: 2, timeoutMs: 30_000 })(j);
+    expect(await forgeAll()).toBe(2);
+    const partials = await running;
+    expect(combineUnmaskPartials(total, partials, 32)).not.toEqual(expected);
+  });
+
+  it('with --cluster-key-file, ignores forged partials and sums the genuine ones of a keyed worker exactly', async () => {
+    const { path, key } = keyFile();
+    const j = job(5000, 4, 2, 3);
+    const total = randomTarget(j.length);
+    const expected = await reference(total, j);
+    await handle.client.xtrim('confide:smpc:jobs', 'MAXLEN', 0);
+    const running = redisUnmaskRunner(handle, { jobs: 3, timeoutMs: 60_000, clusterKey: key })(j);
+    expect(await forgeAll()).toBe(3);
+    const w = confide('smpc', 'worker', '--redis', redis.url, '--cluster-key-file', path);
+    await w.waitFor(/worker ready/);
+    const partials = await running;
+    expect(partials).toHaveLength(3);
+    expect(combineUnmaskPartials(total, partials, 32)).toEqual(expected);
+  });
+
+  it('fails with SMPC_UNMASK_FAILED, naming the cluster key, when the workers lack it', async () => {
+    const { key } = keyFile();
+    const w = confide('smpc', 'worker', '--redis', redis.url);
+    await w.waitFor(/worker ready/);
+    const j = job(200, 1, 0, 0);
+    await expect(
+      redisUnmaskRunner(handle, { jobs: 1, timeoutMs: 1500, clusterKey: key })(j),
+    ).rejects.toMatchObject({
+      code: 'SMPC_UNMASK_FAILED',
+      message: expect.stringMatching(/cluster-key-file/),
+    });
+  });
+
+  it('refuses a cluster key file that is too short, with a usage hint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'confide-cluster-key-'));
+    writeFileSync(join(dir, 'short.key'), 'too short\n');
+    const w = confide('smpc', 'worker', '--redis', redis.url, '--cluster-key-file', join(dir, 'short.key'));
+    expect(await w.exited).toBe(1);
+    expect(w.stderr).toMatch(/INVALID_ARGUMENT.*openssl rand/);
+    expect(w.stderr).not.toMatch(/too short/);
   });
 });

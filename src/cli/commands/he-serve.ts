@@ -43,6 +43,7 @@ interface ServeFlags extends RedisFlags, ServeReceiptFlags {
   queueChunkRows: number;
   queueAsyncMb?: number;
   queueMaxJobsPerClient: number;
+  queueMaxPending: number;
   model: string[];
   featureNames: Map<string, string>;
   host: string;
@@ -179,6 +180,7 @@ async function serve(flags: ServeFlags): Promise<void> {
           chunkRows: flags.queueChunkRows,
           ...(flags.queueAsyncMb === undefined ? {} : { asyncBytes: flags.queueAsyncMb * MiB }),
           maxJobsPerPrincipal: flags.queueMaxJobsPerClient,
+          maxPending: flags.queueMaxPending,
         }
       : undefined;
   const options: InferenceServerOptions = {
@@ -410,6 +412,12 @@ export function registerServeCommand(he: Command): void {
       'with --queue: scoring jobs a client may hold in Redis (finished ones until --job-ttl-s; 503 beyond)',
       integer(1, 1_000_000),
       64,
+    )
+    .option(
+      '--queue-max-pending <n>',
+      'with --queue: scoring jobs the whole deployment holds in Redis (every replica and client; 503 HE_QUEUE_FULL beyond)',
+      integer(1, 1_000_000),
+      256,
     )
     .action(serve);
   addRedisOptions(serveCommand);

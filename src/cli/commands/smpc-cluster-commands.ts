@@ -30,6 +30,10 @@ export function registerWorkerCommand(smpc: Command): void {
       integer(1, 3_600_000),
       5000,
     )
+    .option(
+      '--cluster-key-file <file>',
+      "the coordinator's --cluster-key-file: run only jobs tagged with it, tag partials with it",
+    )
     .action(async (flags: WorkerFlags) => (await import('./smpc-cluster.ts')).worker(flags));
 }
 

@@ -15,24 +15,34 @@
  * standby prints `standby`), then runs `--rounds` rounds and prints one line per round (JSON with
  * `--json`), as `smpc serve` does; it exits 1 with the last abort code when a round aborted.
  * `--unmask-jobs J` fans the unmask step out to `smpc worker` processes in J ranges per vector.
- * `--store`, `--output-dir`, `--attest-key`, `--payload` and DP flags are refused with `--redis`.
+ * `--cluster-key-file FILE` (coordinator and workers, the same file) authenticates unmask jobs and
+ * partials with HMAC-SHA256, so a Redis writer without the key cannot forge a partial.
+ * The DP flags (`--epsilon`, `--delta`, `--clip`, `--value-bits`, `--dp-min-survivors`) plan the
+ * rounds' noise exactly as `smpc serve` does; the plan's round budget is counted in Redis across
+ * coordinators. `--output-dir DIR [--attest-key KEY]` writes (and attests) each round's sum as
+ * `smpc serve` does, by the same code (`writeRoundOutputs`). `--store`, `--log` and `--payload`
+ * are refused with `--redis`, each with the reason.
  *
  * @module
  */
 
+import { readFile } from 'node:fs/promises';
 import { CommanderError } from 'commander';
 import { ConfideArgumentError } from '../../errors.ts';
 import { sha256, toHex } from '../../internal/bytes.ts';
 import { connectRedis, type RedisConnectionOptions, type RedisHandle } from '../../redis/index.ts';
 import { ClusterCoordinator, type CoordinatorEvent } from '../../smpc/cluster/coordinator.ts';
 import { ClusterFront } from '../../smpc/cluster/front.ts';
-import { runUnmaskWorker } from '../../smpc/cluster/unmask-jobs.ts';
+import { MIN_CLUSTER_KEY_BYTES, runUnmaskWorker } from '../../smpc/cluster/unmask-jobs.ts';
 import { type Profile, SmpcError } from '../../smpc/index.ts';
 import type { RegisteredClient, RoundResult } from '../../smpc/server.ts';
 import { type RedisFlags, redisConnectionFrom } from '../redis-flags.ts';
 import { safeText } from '../terminal.ts';
+import { roundAttester } from './smpc-attest.ts';
 import { codeOf, jsonLine } from './smpc-io.ts';
-import { checkServePlan } from './smpc-serve-checks.ts';
+import { type ReportContext, writeRoundOutputs } from './smpc-network.ts';
+import { checkServePlan, dpPlanFromFlags } from './smpc-serve-checks.ts';
+import { describeDpPlan } from './smpc-serve-output.ts';
 
 /** The `smpc serve` flags the cluster modes read. */
 export interface ClusterServeFlags extends RedisFlags {
@@ -66,6 +76,36 @@ export interface ClusterServeFlags extends RedisFlags {
   payload?: string;
   epsilon?: number;
   delta?: number;
+  dpMinSurvivors?: number;
+  valueBits?: number;
+  clip?: number;
+  log?: string;
+  clusterKeyFile?: string;
+  passwordFile?: string;
+  maxInputBytes?: number;
+}
+
+/** Largest cluster key file read, bytes. */
+const MAX_KEY_FILE_BYTES = 4096;
+
+/** The cluster key in `path` (its bytes, trailing whitespace dropped); never printed. */
+async function clusterKeyFrom(path: string | undefined): Promise<Uint8Array | undefined> {
+  if (path === undefined) return undefined;
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (cause) {
+    throw new SmpcError('SMPC_IO', `cannot read the cluster key file ${safeText(path)}`, { cause });
+  }
+  let end = bytes.length;
+  while (end > 0 && [0x20, 0x09, 0x0a, 0x0d].includes(bytes[end - 1] as number)) end--;
+  if (bytes.length > MAX_KEY_FILE_BYTES || end < MIN_CLUSTER_KEY_BYTES) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `the cluster key file must hold ${MIN_CLUSTER_KEY_BYTES} to ${MAX_KEY_FILE_BYTES} bytes: create it with \`openssl rand -base64 48 > FILE\` and give the same file to the coordinators and workers`,
+    );
+  }
+  return new Uint8Array(bytes.subarray(0, end));
 }
 
 async function redisFrom(flags: RedisFlags): Promise<RedisHandle> {
@@ -103,22 +143,41 @@ export async function serveCluster(flags: ClusterServeFlags, clients: Registered
       'error: --redis needs exactly one of --front and --coordinator',
     );
   }
-  for (const [flag, value] of [
-    ['--store', flags.store],
-    ['--output-dir', flags.outputDir],
-    ['--attest-key', flags.attestKey],
-    ['--payload', flags.payload],
-    ['--epsilon', flags.epsilon],
-    ['--delta', flags.delta],
+  // Not wired through the cluster yet: refused (never silently ignored), each with why and what to do.
+  for (const [flag, value, why] of [
+    ['--store', flags.store, 'a new leader never resumes a round, so there is no round state to keep'],
+    ['--log', flags.log, 'the coordinator does not yet commit round transcripts'],
+    ['--payload', flags.payload, 'the coordinator does not yet send per-round payloads'],
   ] as const) {
     if (value !== undefined) {
       throw new ConfideArgumentError(
         'INVALID_ARGUMENT',
-        `${flag} is not supported with --redis yet: run without it`,
+        `${flag} is not supported with --redis yet (${why}): run \`confide smpc serve\` without --redis for it, or drop the flag`,
       );
     }
   }
-  if (flags.front === true) return serveFront(flags, clients);
+  if (flags.front === true) {
+    // A front runs no rounds: the coordinator's flags would do nothing here.
+    for (const [flag, value] of [
+      ['--output-dir', flags.outputDir],
+      ['--attest-key', flags.attestKey],
+      ['--epsilon', flags.epsilon],
+      ['--delta', flags.delta],
+      ['--clip', flags.clip],
+      ['--value-bits', flags.valueBits],
+      ['--dp-min-survivors', flags.dpMinSurvivors],
+      ['--cluster-key-file', flags.clusterKeyFile],
+      ['--unmask-jobs', flags.unmaskJobs],
+    ] as const) {
+      if (value !== undefined) {
+        throw new ConfideArgumentError(
+          'INVALID_ARGUMENT',
+          `${flag} is a coordinator flag: give it to \`smpc serve --redis URL --coordinator\`, not to a front`,
+        );
+      }
+    }
+    return serveFront(flags, clients);
+  }
   return serveCoordinator(flags, clients);
 }
 
@@ -215,7 +274,36 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
   if (flags.minClients === undefined) throw missing('--min-clients <t>');
   const { vectorLength, rounds, minClients } = flags;
   // The same checks as `smpc serve` before anything starts (min clients, feasible plan, memory).
-  checkServePlan({ ...flags, vectorLength, minClients }, clients.length, 0, undefined);
+  // The DP plan by the single-process server's rule; its budget is counted in Redis (coordinator.ts).
+  const dp = dpPlanFromFlags({ ...flags, vectorLength, rounds, minClients }, clients.length);
+  if (dp !== undefined) process.stderr.write(describeDpPlan(dp));
+  checkServePlan({ ...flags, vectorLength, minClients }, clients.length, 0, dp);
+  if (flags.attestKey !== undefined && flags.outputDir === undefined) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      "--attest-key needs --output-dir (each round's attestation goes to DIR/ROUND.attestation.json)",
+    );
+  }
+  if ((flags.valueBits === undefined) !== (flags.clip === undefined)) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', '--value-bits and --clip go together');
+  }
+  if (flags.clusterKeyFile !== undefined && flags.unmaskJobs === undefined) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      '--cluster-key-file authenticates unmask jobs: it needs --unmask-jobs',
+    );
+  }
+  const clusterKey = await clusterKeyFrom(flags.clusterKeyFile);
+  // Read (and decrypted) before Redis is tried: a wrong key or password fails first, as in `smpc serve`.
+  const attest = flags.outputDir === undefined ? undefined : await roundAttester(flags.attestKey, flags);
+  // The flags object is `smpc serve`'s own (smpc-network.ts hands it over whole).
+  const outputs: ReportContext = {
+    flags: flags as unknown as ReportContext['flags'],
+    dp,
+    spent: [],
+    attest,
+    payloadInput: [],
+  };
   const redis = await redisFrom(flags);
   const coordinator = ClusterCoordinator.start({
     redis,
@@ -223,6 +311,7 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
     ...(flags.unmaskJobs === undefined ? {} : { unmaskJobs: flags.unmaskJobs }),
     ...(flags.unmaskTimeoutMs === undefined ? {} : { unmaskTimeoutMs: flags.unmaskTimeoutMs }),
     ...(flags.lockTtlMs === undefined ? {} : { lockTtlMs: flags.lockTtlMs }),
+    ...(clusterKey === undefined ? {} : { clusterKey }),
     onEvent: (e) => {
       const line = describe(e);
       if (line !== null) process.stderr.write(`${safeText(line)}\n`);
@@ -258,6 +347,7 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
           stageTimeoutMs: flags.stageTimeoutMs,
           expectedDropout: flags.expectedDropout,
           shareSum: flags.shareSum ?? false,
+          ...(dp === undefined ? {} : { dp }),
         });
       } catch (error) {
         if (stopped) break;
@@ -272,6 +362,8 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
         }
         throw error;
       }
+      // The same files as `smpc serve --output-dir` writes (and attests), by the same code.
+      await writeRoundOutputs(result, r, outputs);
       report(result, flags.json === true);
       if (result.status !== 'completed') {
         aborted++;
@@ -291,9 +383,11 @@ async function serveCoordinator(flags: ClusterServeFlags, clients: RegisteredCli
 export interface WorkerFlags extends RedisFlags {
   concurrency: number;
   claimMs: number;
+  clusterKeyFile?: string;
 }
 
 export async function worker(flags: WorkerFlags): Promise<void> {
+  const clusterKey = await clusterKeyFrom(flags.clusterKeyFile);
   const redis = await redisFrom(flags);
   const stop = new AbortController();
   let jobs = 0;
@@ -303,6 +397,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
       redis,
       claimMs: flags.claimMs,
       signal: stop.signal,
+      ...(clusterKey === undefined ? {} : { clusterKey }),
       onJob: () => {
         jobs++;
       },

@@ -72,7 +72,6 @@ import {
   type DpPlan,
   PROFILES,
   type Profile,
-  planDistributedDiscreteGaussian,
   SmpcError,
 } from '../../smpc/index.ts';
 import type { AggregationEvent, RegisteredClient, RoundResult } from '../../smpc/server.ts';
@@ -85,7 +84,7 @@ import { registerLoadCommand, registerWorkerCommand } from './smpc-cluster-comma
 import { bounded, codeOf, hexKey, jsonLine, readJson } from './smpc-io.ts';
 import { registerJoinCommand } from './smpc-join.ts';
 import { addPrio3ServeOptions, type Prio3ServeFlags, servePrio3 } from './smpc-prio3.ts';
-import { checkServePlan, refusalLog } from './smpc-serve-checks.ts';
+import { checkServePlan, dpPlanFromFlags, refusalLog } from './smpc-serve-checks.ts';
 import {
   type DecodedRound,
   decodeRound,
@@ -112,6 +111,7 @@ interface ServeFlags {
   unmaskJobs?: number;
   unmaskTimeoutMs?: number;
   lockTtlMs?: number;
+  clusterKeyFile?: string;
   host: string;
   port: number;
   stageTimeoutMs: number;
@@ -221,6 +221,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     'unmaskJobs',
     'unmaskTimeoutMs',
     'lockTtlMs',
+    'clusterKeyFile',
     'redisUser',
     'redisCa',
     'redisPrefix',
@@ -256,27 +257,16 @@ async function serve(flags: ServeFlags): Promise<void> {
     );
   }
   const clients = await readClients(flags.clients, flags.maxInputBytes);
-  let dp: DpPlan | undefined;
-  if (flags.epsilon !== undefined || flags.delta !== undefined) {
-    if (flags.epsilon === undefined || flags.delta === undefined || flags.clip === undefined) {
-      throw new ConfideArgumentError(
-        'INVALID_ARGUMENT',
-        '--epsilon needs --delta, --clip (the L2 bound) and --value-bits',
-      );
-    }
-    dp = planDistributedDiscreteGaussian({
-      epsilon: flags.epsilon,
-      delta: flags.delta,
-      rounds: flags.rounds,
-      l2Clip: flags.clip,
-      valueBits: flags.valueBits ?? 16,
-      dimension: flags.vectorLength,
-      expectedClients: clients.length,
-      minSurvivors: flags.dpMinSurvivors ?? flags.minClients,
-      ringBits: flags.ringBits,
-    });
-    process.stderr.write(describeDpPlan(dp));
-  }
+  const dp = dpPlanFromFlags(
+    {
+      ...flags,
+      rounds: flags.rounds as number,
+      vectorLength: flags.vectorLength as number,
+      minClients: flags.minClients as number,
+    },
+    clients.length,
+  );
+  if (dp !== undefined) process.stderr.write(describeDpPlan(dp));
   const spent: number[] = [];
   const payload =
     flags.payload === undefined
@@ -406,7 +396,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
 }
 
-interface ReportContext {
+export interface ReportContext {
   readonly flags: ServeFlags;
   readonly dp: DpPlan | undefined;
   /** Survivor counts of the completed DP rounds so far. */
@@ -415,12 +405,17 @@ interface ReportContext {
   readonly payloadInput: readonly { readonly name: string; readonly digest: string }[];
 }
 
-/** One round's line on stdout, its `--output-dir` file and attestation. */
-async function reportRound(result: RoundResult, index: number, c: ReportContext): Promise<void> {
-  const { flags, dp, spent } = c;
-  if (dp !== undefined && result.status === 'completed') spent.push(result.survivors.length);
-  const epsilonSoFar = dp !== undefined && spent.length > 0 ? achievedEpsilon(dp, spent) : null;
-  const sum = result.sum === null ? null : Array.from(result.sum);
+/**
+ * A round's `--output-dir` file (`DIR/ROUND.json`) and, with `--attest-key`, its attestation: the
+ * one writer for `smpc serve` and the cluster's coordinator. Answers the decoded sum (with
+ * `--value-bits`/`--clip` or a DP plan) and the attestation digest.
+ */
+export async function writeRoundOutputs(
+  result: RoundResult,
+  index: number,
+  c: ReportContext,
+): Promise<{ decoded: DecodedRound | null; attestation: string | undefined }> {
+  const { flags, dp } = c;
   const digest = result.sum === null ? null : laneDigest(result.sum);
   const decoded: DecodedRound | null =
     result.sum === null ? null : decodeRound(result.sum, result.survivors.length, flags.ringBits, flags, dp);
@@ -458,6 +453,17 @@ async function reportRound(result: RoundResult, index: number, c: ReportContext)
       );
     }
   }
+  return { decoded, attestation };
+}
+
+/** One round's line on stdout, its `--output-dir` file and attestation. */
+async function reportRound(result: RoundResult, index: number, c: ReportContext): Promise<void> {
+  const { flags, dp, spent } = c;
+  if (dp !== undefined && result.status === 'completed') spent.push(result.survivors.length);
+  const epsilonSoFar = dp !== undefined && spent.length > 0 ? achievedEpsilon(dp, spent) : null;
+  const sum = result.sum === null ? null : Array.from(result.sum);
+  const digest = result.sum === null ? null : laneDigest(result.sum);
+  const { decoded, attestation } = await writeRoundOutputs(result, index, c);
   // `decoded` keeps its meaning: the noisy mean with a DP plan, else the decoded sum.
   const values = decoded === null ? null : dp !== undefined ? decoded.mean : decoded.sum;
   if (flags.json) {
@@ -613,6 +619,10 @@ export function registerSmpcNetworkCommands(smpc: Command): void {
       '--lock-ttl-ms <ms>',
       'with --coordinator: leader lock lifetime (failover time)',
       integer(100, 600_000),
+    )
+    .option(
+      '--cluster-key-file <file>',
+      'with --unmask-jobs: deployment key shared with the `smpc worker`s (32+ bytes) to authenticate unmask jobs and partials',
     )
     .action((flags: ServeFlags & Prio3ServeFlags & { aggregation: string }) =>
       flags.aggregation === 'prio3' ? servePrio3(flags) : serve(flags),

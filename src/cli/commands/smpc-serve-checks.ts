@@ -16,6 +16,7 @@ import {
   estimateRoundResources,
   formatBytes,
   type Profile,
+  planDistributedDiscreteGaussian,
   SmpcError,
 } from '../../smpc/index.ts';
 import { DEFAULT_MAX_FRAME_BYTES, maxVectorLength, roundFrameBytes } from '../../smpc/protocol/index.ts';
@@ -23,6 +24,44 @@ import { planCohort } from '../../smpc/transport/cohort.ts';
 import { encodeDp } from '../../smpc/transport/frames.ts';
 
 /** The serve flags the plan depends on. */
+/** The DP flags of `smpc serve` (in-process and `--redis --coordinator` alike). */
+export interface DpFlags {
+  readonly epsilon?: number | undefined;
+  readonly delta?: number | undefined;
+  readonly clip?: number | undefined;
+  readonly valueBits?: number | undefined;
+  readonly dpMinSurvivors?: number | undefined;
+  readonly rounds: number;
+  readonly vectorLength: number;
+  readonly minClients: number;
+  readonly ringBits: number;
+}
+
+/**
+ * The distributed-DP plan the flags ask for (`undefined` without `--epsilon`/`--delta`): one rule
+ * for the single-process server and the cluster's coordinator.
+ */
+export function dpPlanFromFlags(flags: DpFlags, registered: number): DpPlan | undefined {
+  if (flags.epsilon === undefined && flags.delta === undefined) return undefined;
+  if (flags.epsilon === undefined || flags.delta === undefined || flags.clip === undefined) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      '--epsilon needs --delta, --clip (the L2 bound) and --value-bits',
+    );
+  }
+  return planDistributedDiscreteGaussian({
+    epsilon: flags.epsilon,
+    delta: flags.delta,
+    rounds: flags.rounds,
+    l2Clip: flags.clip,
+    valueBits: flags.valueBits ?? 16,
+    dimension: flags.vectorLength,
+    expectedClients: registered,
+    minSurvivors: flags.dpMinSurvivors ?? flags.minClients,
+    ringBits: flags.ringBits,
+  });
+}
+
 export interface ServePlanFlags {
   readonly minClients: number;
   readonly profile: Profile;

@@ -31,6 +31,13 @@ export interface RedisServerOptions {
     readonly asyncBytes?: number;
     /** Jobs one principal may hold in Redis at once, finished ones kept until the job TTL included (default 64). */
     readonly maxJobsPerPrincipal?: number;
+    /**
+     * Jobs the deployment holds in Redis at once, over every replica and principal (queued, being
+     * scored, or finished until fetched; default 256): beyond it, 503 `HE_QUEUE_FULL` with
+     * `Retry-After`. Bounds the Redis memory of the queue to about `maxPending` × 2 ×
+     * `maxBatchBytes`.
+     */
+    readonly maxPending?: number;
   };
 }
 
@@ -51,6 +58,7 @@ export async function createRedisKeySets(
   whole(options.queue?.chunkRows, 'queue.chunkRows', 1);
   whole(options.queue?.asyncBytes, 'queue.asyncBytes', 1);
   whole(options.queue?.maxJobsPerPrincipal, 'queue.maxJobsPerPrincipal', 1);
+  whole(options.queue?.maxPending, 'queue.maxPending', 1);
   const redis = await connectRedis(options.connection);
   const queue =
     options.queue === undefined
@@ -60,6 +68,16 @@ export async function createRedisKeySets(
           chunkRows: options.queue.chunkRows ?? 4096,
           timeoutMs: limits.requestTimeoutMs,
           maxJobsPerPrincipal: options.queue.maxJobsPerPrincipal ?? 64,
+          maxPending: options.queue.maxPending ?? 256,
         });
-  return new RedisKeySets({ redis, backend, models, limits, ...(queue === undefined ? {} : { queue }) });
+  // A request runs at most requestTimeoutMs; its lease outlives it by a margin, then lapses.
+  const leaseMs = limits.requestTimeoutMs + 60_000;
+  return new RedisKeySets({
+    redis,
+    backend,
+    models,
+    limits,
+    leaseMs,
+    ...(queue === undefined ? {} : { queue }),
+  });
 }

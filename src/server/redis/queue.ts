@@ -10,7 +10,11 @@
  * count, the model digest, and a failure once a part failed for good) lives in Redis with the
  * job TTL (60 s once its result was fetched), so any replica can answer `GET /v1/jobs/:id` and a
  * replica that dies after a `202` loses nothing. Each principal holds at most
- * `maxJobsPerPrincipal` jobs (`P he:jobs:TAG`), which bounds the Redis memory 202 uploads take. A worker that dies mid-part leaves its BullMQ lock to expire; the job goes back
+ * `maxJobsPerPrincipal` jobs (`P he:jobs:TAG`), and the deployment at most `maxPending` jobs in
+ * all (`P he:pending`: queued, being scored, or finished and not yet fetched, whichever replica
+ * took them): beyond either, 503 (`HE_SERVER_BUSY`, `HE_QUEUE_FULL`, with `Retry-After`) before a
+ * byte of the batch is written, so Redis holds at most `maxPending` batches and their results
+ * however many clients send (each batch within the server's `maxBatchBytes`). A worker that dies mid-part leaves its BullMQ lock to expire; the job goes back
  * to the queue and another worker scores it (at most three attempts, two stalls).
  *
  * Never a partial result: a job answers either every part joined, an error, or "pending".
@@ -62,17 +66,28 @@ export interface ScoringQueueOptions {
    * can fill with uploads answered 202.
    */
   readonly maxJobsPerPrincipal: number;
+  /**
+   * Jobs the whole deployment may hold in Redis at once (queued, being scored, or finished until
+   * fetched or expired; the same count on every replica): beyond it, 503 `HE_QUEUE_FULL`.
+   */
+  readonly maxPending: number;
 }
 
 /**
- * KEYS: the principal's job index. ARGV: now (ms), TTL (ms), limit, job id. Drops expired
- * entries, then adds the job when fewer than the limit remain: 1 added, 0 refused.
+ * KEYS: the principal's job index, the deployment's. ARGV: now (ms), TTL (ms), the principal's
+ * limit, job id, the deployment's limit. Drops expired entries, then adds the job to both when
+ * both have room: 1 added, 0 refused (the principal's limit), -1 refused (the deployment's).
  */
 const ADMIT_SCRIPT = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+local oldest = tonumber(ARGV[1]) - tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', oldest)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', oldest)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -1 end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `;
 const admit = luaScript(ADMIT_SCRIPT);
@@ -138,21 +153,45 @@ export class ScoringQueue {
     const wanted = typeof rows === 'number' ? Math.max(1, Math.ceil(rows / this.#options.chunkRows)) : 1;
     const partition = partitionEncryptedBatch(batch, { parts: wanted, slots: record.slots });
     const jobId = toHex(randomBytes(16));
-    const keys = jobKeys(this.#redis.options.prefix, jobId);
     const ttl = this.#redis.options.jobTtlSeconds;
     const admitted = await this.#redis.run((c) =>
       admit.run(
         c,
-        [this.#jobIndex(owner)],
-        [Date.now(), ttl * 1000, this.#options.maxJobsPerPrincipal, jobId],
+        [this.#jobIndex(owner), this.#pending()],
+        [Date.now(), ttl * 1000, this.#options.maxJobsPerPrincipal, jobId, this.#options.maxPending],
       ),
     );
+    if (admitted === -1) {
+      throw new HeError(
+        'HE_QUEUE_FULL',
+        `the scoring queue holds ${this.#options.maxPending} jobs, its limit: retry later (or the operator starts more workers)`,
+      );
+    }
     if (admitted !== 1) {
       throw new HeError(
         'HE_SERVER_BUSY',
         `you hold ${this.#options.maxJobsPerPrincipal} scoring jobs, the limit: fetch their results (GET /v1/jobs/:id) or wait for them to expire`,
       );
     }
+    try {
+      await this.#enqueue(jobId, record, modelId, modelDigest, partition, owner);
+    } catch (error) {
+      void this.#discard(owner, jobId);
+      throw error;
+    }
+    return jobId;
+  }
+
+  async #enqueue(
+    jobId: string,
+    record: KeySetRecord,
+    modelId: string,
+    modelDigest: string,
+    partition: ReturnType<typeof partitionEncryptedBatch>,
+    owner: string,
+  ): Promise<void> {
+    const keys = jobKeys(this.#redis.options.prefix, jobId);
+    const ttl = this.#redis.options.jobTtlSeconds;
     await this.#redis.run(async (c) => {
       const multi = c.multi();
       multi.hset(keys.record, 'owner', owner, 'parts', partition.count, 'modelDigest', modelDigest);
@@ -186,11 +225,15 @@ export class ScoringQueue {
     } catch (error) {
       throw this.#failure(error);
     }
-    return jobId;
   }
 
   #jobIndex(owner: string): string {
     return `${this.#redis.options.prefix}he:jobs:${owner}`;
+  }
+
+  /** The deployment's index of jobs held in Redis. */
+  #pending(): string {
+    return `${this.#redis.options.prefix}he:pending`;
   }
 
   #failure(error: unknown): Error {
@@ -211,6 +254,8 @@ export class ScoringQueue {
     );
     if (who == null || who !== owner || partsText == null || modelDigest == null) throw unknownJob();
     if (failure != null) {
+      // Finished (failed): it no longer takes a place in the deployment's queue.
+      await this.#redis.run((c) => c.zrem(this.#pending(), jobId)).catch(() => {});
       const { code, message } = JSON.parse(failure) as { code: ConfideErrorCode; message: string };
       throw code.startsWith('REDIS_')
         ? new RedisError(code as RedisErrorCode, message)
@@ -231,7 +276,7 @@ export class ScoringQueue {
     // client whose answer was lost on the way to poll again.
     const keep = Math.min(RETRIEVED_TTL_SECONDS, this.#redis.options.jobTtlSeconds);
     await this.#redis.run(async (c) => {
-      const multi = c.multi().zrem(this.#jobIndex(owner), jobId);
+      const multi = c.multi().zrem(this.#jobIndex(owner), jobId).zrem(this.#pending(), jobId);
       multi.del(...Array.from({ length: parts }, (_, i) => keys.input(i)));
       for (const key of [keys.record, ...outputs]) multi.expire(key, keep);
       await multi.exec();
@@ -272,6 +317,7 @@ export class ScoringQueue {
     const keys = jobKeys(this.#redis.options.prefix, jobId);
     try {
       await this.#redis.client.zrem(this.#jobIndex(owner), jobId);
+      await this.#redis.client.zrem(this.#pending(), jobId);
       const parts = Number(await this.#redis.client.hget(keys.record, 'parts'));
       const names = [keys.record];
       for (let i = 0; i < parts; i++) names.push(keys.input(i), keys.output(i));

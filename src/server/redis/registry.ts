@@ -20,8 +20,15 @@
  * plaintext, a model's weights or a bearer token. When Redis does not answer, every call fails
  * with `REDIS_UNAVAILABLE` (503) before anything is scored, never with a partial answer.
  *
- * Deliberately not here: eviction that waits for requests in flight on other replicas (they
- * finish with the keys they loaded), Redis Cluster.
+ * A scoring request holds a lease on its key set in Redis (`P he:use:ID`, taken in the same script
+ * step that checks the record, released when the request ends, lapsing after `leaseMs` should
+ * the replica die), and the eviction script passes leased key sets over: a registration that
+ * could only make room by evicting a key set in use on some replica is refused with 503
+ * `HE_KEY_SETS_BUSY` (retry later) instead of pulling the keys out from under that request, or
+ * from under the scoring workers it waits for. `/readyz` pings Redis ({@link RedisKeySets.ready}).
+ *
+ * Deliberately not here: leases for jobs answered 202 (their parts may find the key set evicted
+ * and fail with `HE_UNKNOWN_KEY_SET`), Redis Cluster.
  *
  * @module
  */
@@ -29,7 +36,7 @@
 import { HeError } from '../../errors.ts';
 import { decodeContainer, peekContainer } from '../../he/container.ts';
 import { planFromMetadata } from '../../he/keys.ts';
-import { sha256, toHex, utf8 } from '../../internal/bytes.ts';
+import { randomBytes, sha256, toHex, utf8 } from '../../internal/bytes.ts';
 import type { RedisHandle } from '../../redis/index.ts';
 import type { ScoringBackend } from '../backend.ts';
 import {
@@ -42,7 +49,7 @@ import {
 } from '../registry.ts';
 import { luaScript } from './lua.ts';
 import type { JobStatus, ScoringQueue } from './queue.ts';
-import { keySetKeys, REGISTER_SCRIPT, TOUCH_SCRIPT } from './scripts.ts';
+import { keySetKeys, leaseKey, REGISTER_SCRIPT, TOUCH_SCRIPT } from './scripts.ts';
 
 const register = luaScript(REGISTER_SCRIPT);
 const touch = luaScript(TOUCH_SCRIPT);
@@ -70,6 +77,21 @@ export interface RedisKeySetsOptions {
   readonly limits: RegistryLimits;
   /** Score large batches on `confide he worker` processes. */
   readonly queue?: ScoringQueue;
+  /** How long a scoring request's in-use lease lasts if never released (a replica died), ms. */
+  readonly leaseMs?: number;
+}
+
+/** A lease on a key set for one request: {@link touchKeySet}'s `lease` option. */
+export interface KeySetLease {
+  readonly token: string;
+  readonly ms: number;
+}
+
+function busyKeySets(): HeError {
+  return new HeError(
+    'HE_KEY_SETS_BUSY',
+    'every key set this one could replace is in use by a request in flight: retry shortly',
+  );
 }
 
 function unknownKeySet(keySetId: string): HeError {
@@ -91,16 +113,29 @@ export async function touchKeySet(
   redis: RedisHandle,
   owner: string,
   keySetId: string,
+  lease?: KeySetLease,
 ): Promise<KeySetRecord | undefined> {
   const tag = ownerTag(owner);
   const keys = keySetKeys(redis.options.prefix, keySetId, tag).slice(0, 4);
-  const reply = await redis.run((c) =>
-    touch.run(c, keys, [tag, Date.now(), redis.options.keySetTtlSeconds, keySetId]),
-  );
+  const args: (string | number)[] = [tag, Date.now(), redis.options.keySetTtlSeconds, keySetId];
+  if (lease !== undefined) {
+    keys.push(leaseKey(redis.options.prefix, keySetId));
+    args.push(lease.token, lease.ms);
+  }
+  const reply = await redis.run((c) => touch.run(c, keys, args));
   if (!Array.isArray(reply)) return undefined;
   const [keysDigest, info] = reply as [string, string];
   const parsed = JSON.parse(info) as { models: Record<string, string>; slots: number };
   return { keySetId, keysDigest, models: parsed.models, slots: parsed.slots };
+}
+
+/** Releases a lease taken by {@link touchKeySet} (best effort: it lapses anyway). */
+export async function releaseKeySet(redis: RedisHandle, keySetId: string, token: string): Promise<void> {
+  try {
+    await redis.client.zrem(leaseKey(redis.options.prefix, keySetId), token);
+  } catch {
+    // Redis away: the lease lapses by itself.
+  }
 }
 
 /** Reads the evaluation-key bytes of a record, checked against its digest (`undefined` when gone or changed). */
@@ -119,8 +154,10 @@ export class RedisKeySets implements KeySets {
   readonly #limits: RegistryLimits;
   readonly #models: ReadonlyMap<string, ServedModel>;
   readonly #queue: ScoringQueue | undefined;
+  readonly #leaseMs: number;
 
   constructor(options: RedisKeySetsOptions) {
+    this.#leaseMs = options.leaseMs ?? 600_000;
     this.#redis = options.redis;
     this.#limits = options.limits;
     this.#local = new KeySetRegistry(options.backend, options.models, options.limits);
@@ -187,6 +224,10 @@ export class RedisKeySets implements KeySets {
       this.#local.forget(keySetId);
       throw conflict(keySetId);
     }
+    if (status === 'busy') {
+      this.#local.forget(keySetId);
+      throw busyKeySets();
+    }
     return { keySetId, models: local.models, created: status !== 'same', bytes: local.bytes };
   }
 
@@ -207,6 +248,7 @@ export class RedisKeySets implements KeySets {
     owner: string,
     keySetId: string,
     modelId: string,
+    lease?: KeySetLease,
   ): Promise<{ record: KeySetRecord; digest: string }> {
     if (!this.#models.has(modelId)) {
       throw new HeError(
@@ -214,7 +256,7 @@ export class RedisKeySets implements KeySets {
         'this server serves no model under that id: GET /v1/models lists the served models',
       );
     }
-    const record = await touchKeySet(this.#redis, owner, keySetId);
+    const record = await touchKeySet(this.#redis, owner, keySetId, lease);
     if (record === undefined) throw unknownKeySet(keySetId);
     const digest = record.models[modelId];
     if (digest === undefined) {
@@ -227,7 +269,23 @@ export class RedisKeySets implements KeySets {
   }
 
   async score(owner: string, keySetId: string, modelId: string, batch: Uint8Array): Promise<ScoredBatch> {
-    const { record, digest } = await this.#record(owner, keySetId, modelId);
+    const lease = { token: toHex(randomBytes(16)), ms: this.#leaseMs };
+    try {
+      const { record, digest } = await this.#record(owner, keySetId, modelId, lease);
+      return await this.#score(owner, record, digest, modelId, batch);
+    } finally {
+      await releaseKeySet(this.#redis, keySetId, lease.token);
+    }
+  }
+
+  async #score(
+    owner: string,
+    record: KeySetRecord,
+    digest: string,
+    modelId: string,
+    batch: Uint8Array,
+  ): Promise<ScoredBatch> {
+    const keySetId = record.keySetId;
     const rows = peekContainer(batch)?.metadata.rows;
     if (this.#queue !== undefined && typeof rows === 'number' && rows >= this.#queue.minRows) {
       return this.#queue.score(ownerTag(owner), record, modelId, digest, batch);
@@ -261,6 +319,15 @@ export class RedisKeySets implements KeySets {
       );
     }
     return this.#queue.status(ownerTag(owner), jobId);
+  }
+
+  /**
+   * Resolves when Redis answers (`PING`), for `/readyz`.
+   *
+   * @throws {@link RedisError} `REDIS_UNAVAILABLE` or `REDIS_AUTH_FAILED` while it does not
+   */
+  async ready(): Promise<void> {
+    await this.#redis.run((c) => c.ping());
   }
 
   clear(): void {

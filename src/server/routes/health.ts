@@ -1,6 +1,8 @@
 /**
- * `GET /healthz` (the process answers) and `GET /readyz` (SEAL initialised, models loaded, not
- * shutting down), without authentication.
+ * `GET /healthz` (the process answers: liveness, never anything it depends on) and `GET /readyz`
+ * (SEAL initialised, models loaded, not shutting down, and with `--redis` Redis answering: 503
+ * `REDIS_UNAVAILABLE` with `Retry-After` while it does not, 200 again once it does, with no
+ * restart), without authentication.
  *
  * @module
  */
@@ -17,6 +19,7 @@ export function registerHealthRoutes(app: FastifyInstance, context: RouteContext
     if (context.scoresHere && heExhausted()) {
       throw new HeError('HE_NOT_READY', "SEAL's WebAssembly memory failed: restart this instance");
     }
+    await context.registry.ready?.();
     return { status: 'ready', models: context.models.length, keySets: context.registry.size };
   });
 }

@@ -11,6 +11,7 @@ import { assertInteger } from '../../internal/assert.ts';
 import type { RedisHandle } from '../../redis/index.ts';
 import type { RegisteredClient } from '../transport/connections.ts';
 import type { AggregationEvent } from '../transport/round-types.ts';
+import { checkKey } from './unmask-jobs.ts';
 
 /** Options of {@link ClusterCoordinator.start}. */
 export interface ClusterCoordinatorOptions {
@@ -26,6 +27,11 @@ export interface ClusterCoordinatorOptions {
   /** How long unmask jobs may take in all before the round aborts; default 120 000 ms. */
   readonly unmaskTimeoutMs?: number;
   readonly maxFrameBytes?: number;
+  /**
+   * The deployment key shared with the `smpc worker` processes (at least 32 random bytes): unmask
+   * jobs and partials are authenticated with it (`unmask-jobs.ts`).
+   */
+  readonly clusterKey?: Uint8Array;
 }
 
 /** What a coordinator reports: the round events, and changes of leadership. */
@@ -53,4 +59,5 @@ export function checkCoordinatorOptions(options: ClusterCoordinatorOptions): voi
     assertInteger(options.unmaskTimeoutMs, 'unmaskTimeoutMs', 1, 2 ** 31 - 1);
   if (options.maxFrameBytes !== undefined)
     assertInteger(options.maxFrameBytes, 'maxFrameBytes', 1024, 2 ** 30);
+  checkKey(options.clusterKey);
 }

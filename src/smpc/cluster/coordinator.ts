@@ -23,17 +23,30 @@
  * round runs. A front that dies: its heartbeat key expires and its clients are lost (dropouts).
  *
  * Deliberately not here: the round store's full state (only the id and tag are kept; the state is
- * never resumed anyway), DP plans and per-round payload files (the CLI refuses them with `--redis`).
+ * never resumed anyway), per-round payload files (the CLI refuses them with `--redis`).
+ *
+ * DP plans: a round with `dp` is charged to the plan's budget in Redis (`smpc:dp:<plan digest>`,
+ * fenced, no expiry) before it starts; once the plan's `rounds` are spent, by this coordinator or
+ * any other of the deployment, `runRound` refuses with `INVALID_ARGUMENT`. The count lives in
+ * Redis: a Redis that restarts empty forgets it, so run Redis with persistence for DP.
  *
  * @module
  */
 
+import { ConfideArgumentError } from '../../errors.ts';
 import { assertInteger } from '../../internal/assert.ts';
-import { fromHex, toHex } from '../../internal/bytes.ts';
+import { fromHex, sha256, toHex } from '../../internal/bytes.ts';
 import type { RedisHandle } from '../../redis/index.ts';
+import type { DpPlan } from '../dp.ts';
 import { SmpcError } from '../errors.ts';
 import { ClientRegistry } from '../transport/connections.ts';
-import { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame, type Frame } from '../transport/frames.ts';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  decodeFrame,
+  encodeDp,
+  encodeFrame,
+  type Frame,
+} from '../transport/frames.ts';
 import { routeClientFrame } from '../transport/inbound.ts';
 import { BanList, runWithRetries } from '../transport/retry.ts';
 import { type Channel, RoundSession } from '../transport/round-runner.ts';
@@ -52,7 +65,14 @@ import {
 } from './coordinator-options.ts';
 import { FENCE, LeaderLock, MONOTONIC_INCR } from './leader.ts';
 import { OUTBOUND, OutboundQueue } from './outbound.ts';
-import { type ClusterKeys, clusterKeys, type StreamEntry, StreamReader, text } from './streams.ts';
+import {
+  type ClusterKeys,
+  clusterKeys,
+  type StreamEntry,
+  StreamReader,
+  streamBounds,
+  text,
+} from './streams.ts';
 import { redisUnmaskRunner } from './unmask-jobs.ts';
 
 export type { ClusterCoordinatorOptions, CoordinatorEvent } from './coordinator-options.ts';
@@ -69,6 +89,10 @@ const STORE_SET = `${FENCE}redis.call('SET', KEYS[2], ARGV[2]) return 1`;
 const STORE_DEL = `${FENCE}redis.call('DEL', KEYS[2]) return 1`;
 const TRIM = `${FENCE}return redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])`;
 const BAN = `${FENCE}redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) return 1`;
+/** KEYS[2]: the plan's round count. ARGV[2]: the rounds it covers. The new count, or 0 when spent. */
+const DP_CHARGE = `${FENCE}local n = redis.call('INCR', KEYS[2])
+if n > tonumber(ARGV[2]) then redis.call('DECR', KEYS[2]) return 0 end
+return n`;
 
 /** Runs rounds while it holds the leader lock. */
 export class ClusterCoordinator {
@@ -120,9 +144,10 @@ export class ClusterCoordinator {
       onAcquired: (value) => void this.#takeOver(value),
       onLost: (why) => this.#stepDown(why),
     });
+    const outboundMaxLen = String(streamBounds(options.clients.length).outbound);
     this.#out = new OutboundQueue(
       this.#keys,
-      (args) => this.#fenced(OUTBOUND, [], args),
+      (args) => this.#fenced(OUTBOUND, [], [outboundMaxLen, ...args]),
       () => void this.#abortRound('REDIS_UNAVAILABLE', 'Redis stopped answering during the round'),
     );
     this.#frontTimer = setInterval(() => void this.#checkFronts(), options.frontCheckMs ?? 1000);
@@ -207,6 +232,7 @@ export class ClusterCoordinator {
     if (!this.isLeader) throw new SmpcError('SMPC_ROUND_CONFLICT', 'this coordinator is not the leader');
     if (this.#round !== null) throw new SmpcError('SMPC_ROUND_CONFLICT', 'a round is in progress');
     const maxRetries = options.maxRetries ?? 2;
+    if (options.dp !== undefined) await this.#chargeDp(options.dp);
     return runWithRetries(
       o.roundId,
       maxRetries,
@@ -221,6 +247,24 @@ export class ClusterCoordinator {
       () => this.#closing || !this.isLeader,
       (sidelined) => this.#onEvent({ type: 'client-sidelined', ...sidelined }),
     );
+  }
+
+  /**
+   * Counts one round against a DP plan's budget in Redis (the same rule as the single-process
+   * server's, `ws-server.ts`, over every coordinator of the deployment, failovers included): a
+   * plan covers `plan.rounds` rounds, retries included, and no more.
+   */
+  async #chargeDp(plan: DpPlan): Promise<void> {
+    const key = this.#keys.dpRounds(toHex(sha256(encodeDp(plan))));
+    const n = await this.#fenced(DP_CHARGE, [key], [String(plan.rounds)]);
+    if (n === -1) throw new SmpcError('SMPC_ROUND_CONFLICT', 'this coordinator is not the leader');
+    if (n === 0) {
+      throw new ConfideArgumentError(
+        'INVALID_ARGUMENT',
+        `this DP plan covers ${plan.rounds} round(s) and the coordinators of this deployment ran them all: its privacy budget is spent; plan again`,
+        { fields: ['dp'] },
+      );
+    }
   }
 
   async #session(
@@ -244,6 +288,7 @@ export class ClusterCoordinator {
             unmask: redisUnmaskRunner(this.#redis, {
               jobs,
               timeoutMs: this.#o.unmaskTimeoutMs ?? 120_000,
+              ...(this.#o.clusterKey === undefined ? {} : { clusterKey: this.#o.clusterKey }),
             }),
           }),
     });

@@ -14,6 +14,12 @@
  * `smpc:clients` hash, so a coordinator that takes over knows who is connected; after Redis comes
  * back empty, the front lists its connections again.
  *
+ * Flood bounds: each client id has a token bucket at the front (`clientFrameBurst` frames, refilled
+ * at `clientFrameRate` per second; its connects count too). A client that relays faster is told
+ * `SMPC_SERVER_BUSY` and disconnected, and nothing more of it reaches Redis; the frames it sent
+ * within its bucket are forwarded. Every relay to `smpc:in` carries `MAXLEN ~` (`streams.ts`,
+ * {@link streamBounds}), so even many fronts cannot grow the stream without bound.
+ *
  * Deliberately not here: rounds, cohorts, deadlines (the coordinator's), TLS (put a terminator in
  * front, as for `smpc serve`).
  *
@@ -46,7 +52,16 @@ import {
   listenWebSocket,
   toBytes,
 } from '../transport/ws-listen.ts';
-import { type ClusterKeys, clusterKeys, type StreamEntry, StreamReader, text } from './streams.ts';
+import {
+  type ClusterKeys,
+  clusterKeys,
+  DEFAULT_CLIENT_FRAME_BURST,
+  DEFAULT_CLIENT_FRAME_RATE,
+  type StreamEntry,
+  StreamReader,
+  streamBounds,
+  text,
+} from './streams.ts';
 
 /** Options of {@link ClusterFront.listen}. */
 export interface ClusterFrontOptions {
@@ -59,6 +74,10 @@ export interface ClusterFrontOptions {
   readonly maxPendingConnections?: number;
   /** Heartbeat period; the key expires after three. Default 1 000 ms. */
   readonly heartbeatMs?: number;
+  /** Frames (connects included) one client may relay at once; default {@link DEFAULT_CLIENT_FRAME_BURST}. */
+  readonly clientFrameBurst?: number;
+  /** Frames per second a client's bucket refills; default {@link DEFAULT_CLIENT_FRAME_RATE}. */
+  readonly clientFrameRate?: number;
   readonly onEvent?: (event: FrontEvent) => void;
 }
 
@@ -95,6 +114,11 @@ export class ClusterFront {
   readonly #reader: StreamReader;
   readonly #heartbeat: ReturnType<typeof setInterval>;
   readonly #heartbeatMs: number;
+  readonly #burst: number;
+  readonly #rate: number;
+  readonly #inboundMaxLen: string;
+  /** Each client id's bucket: tokens left and when it was last refilled (ms). */
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
   #seq = 0;
   #closing = false;
   #redisDown = false;
@@ -109,6 +133,8 @@ export class ClusterFront {
       pending: PendingConnections;
       maxFrameBytes: number;
       heartbeatMs: number;
+      burst: number;
+      rate: number;
     },
     options: ClusterFrontOptions,
     onEvent: (event: FrontEvent) => void,
@@ -123,6 +149,9 @@ export class ClusterFront {
     this.#pending = init.pending;
     this.#maxFrameBytes = init.maxFrameBytes;
     this.#heartbeatMs = init.heartbeatMs;
+    this.#burst = init.burst;
+    this.#rate = init.rate;
+    this.#inboundMaxLen = String(streamBounds(options.clients.length, init.burst).inbound);
     this.#onEvent = onEvent;
     admitThroughPool(
       init,
@@ -158,6 +187,14 @@ export class ClusterFront {
       options.heartbeatMs === undefined
         ? 1000
         : assertInteger(options.heartbeatMs, 'heartbeatMs', 50, 60_000);
+    const burst =
+      options.clientFrameBurst === undefined
+        ? DEFAULT_CLIENT_FRAME_BURST
+        : assertInteger(options.clientFrameBurst, 'clientFrameBurst', 8, 1_000_000);
+    const rate =
+      options.clientFrameRate === undefined
+        ? DEFAULT_CLIENT_FRAME_RATE
+        : assertInteger(options.clientFrameRate, 'clientFrameRate', 1, 1_000_000);
     const registry = new ClientRegistry(options.clients);
     const onEvent = (event: FrontEvent): void => {
       try {
@@ -186,6 +223,8 @@ export class ClusterFront {
         pending,
         maxFrameBytes,
         heartbeatMs,
+        burst,
+        rate,
       },
       options,
       onEvent,
@@ -233,7 +272,7 @@ export class ClusterFront {
     const args: (string | Buffer)[] = ['t', kind, 'f', this.front, 'c', conn, 'i', id];
     if (bytes !== undefined) args.push('b', Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     try {
-      await this.#redis.client.xadd(this.#keys.inbound, '*', ...args);
+      await this.#redis.client.xadd(this.#keys.inbound, 'MAXLEN', '~', this.#inboundMaxLen, '*', ...args);
     } catch {
       // The frame is lost with Redis; the coordinator aborts the round (deadline or its own outage).
       this.#down('forwarding to the coordinator failed');
@@ -293,6 +332,11 @@ export class ClusterFront {
       return;
     }
     if (!conn.open || !this.#pending.isWaiting(tcp)) return;
+    // A connect and its later loss are two entries in Redis: a reconnect flood spends the bucket too.
+    if (!this.#spend(id, 2)) {
+      refuse('SMPC_SERVER_BUSY', 'this client connects too often: wait a few seconds and connect again');
+      return;
+    }
     this.#pending.authenticated(tcp);
     const previous = this.#byId.get(id);
     if (previous !== undefined) {
@@ -327,7 +371,31 @@ export class ClusterFront {
     }
     // Only what the coordinator acts on is forwarded; the rest a client may not send.
     if (frame.kind !== 'join' && frame.kind !== 'decline' && frame.kind !== 'protocol') return;
+    if (!this.#spend(id, 1)) {
+      conn.open = false;
+      conn.socket.send(
+        encodeFrame({
+          kind: 'error',
+          code: 'SMPC_SERVER_BUSY',
+          message: `more than ${this.#burst} frames at once (${this.#rate} per second after): slow down`,
+        }),
+      );
+      conn.socket.close(CLOSE_POLICY, 'SMPC_SERVER_BUSY');
+      return;
+    }
     void this.#announce('f', id, conn.conn, bytes);
+  }
+
+  /** Takes `cost` tokens from client `id`'s bucket; false (nothing taken) when it has too few. */
+  #spend(id: string, cost: number): boolean {
+    const now = Date.now();
+    const bucket = this.#buckets.get(id) ?? { tokens: this.#burst, at: now };
+    bucket.tokens = Math.min(this.#burst, bucket.tokens + ((now - bucket.at) * this.#rate) / 1000);
+    bucket.at = now;
+    this.#buckets.set(id, bucket);
+    if (bucket.tokens < cost) return false;
+    bucket.tokens -= cost;
+    return true;
   }
 
   #closed(conn: Connection, code: number): void {

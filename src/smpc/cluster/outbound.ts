@@ -13,9 +13,9 @@
 import { FENCE } from './leader.ts';
 import { type ClusterKeys, sleep } from './streams.ts';
 
-/** The fenced script: ARGV from 2 on holds (stream, connections, field, value) quadruples. */
-export const OUTBOUND = `${FENCE}for i = 2, #ARGV, 4 do
-  redis.call('XADD', ARGV[i], 'MAXLEN', '~', '1000000', '*', 'c', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+/** ARGV: fence value, MAXLEN of each outbound stream, then (stream, conns, field, value) × n. */
+export const OUTBOUND = `${FENCE}for i = 3, #ARGV, 4 do
+  redis.call('XADD', ARGV[i], 'MAXLEN', '~', ARGV[2], '*', 'c', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
 end
 return 1`;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
@@ -37,7 +37,7 @@ export class OutboundQueue {
   #flushing = false;
 
   /**
-   * @param write Runs {@link OUTBOUND} fenced with the batch as its arguments.
+   * @param write Runs {@link OUTBOUND} fenced with the batch as its arguments (after the MAXLEN).
    * @param onFailure Called when a batch cannot be written (Redis unavailable).
    */
   constructor(

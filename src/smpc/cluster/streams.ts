@@ -8,6 +8,15 @@
  * coordinator adds to one outbound stream per front (`smpc:out:<front>`). Each stream has exactly
  * one reader, which deletes what it read, so Redis holds only frames in flight.
  *
+ * Bounds ({@link streamBounds}): every `XADD` carries `MAXLEN ~` (approximate trimming, which
+ * Redis applies in whole macro nodes, so a stream may exceed its cap by up to one node of 100
+ * entries). With `n` registered clients and a front's per-client burst `b` (frames a client may
+ * relay at once, refilled at its frame rate; `front.ts`), the inbound stream is capped at
+ * `4096 + 2·n·b` entries and each outbound stream at `4096 + 64·n`, each entry at most
+ * `maxFrameBytes`. Legitimate traffic stays far below (a client sends a handful of frames per
+ * round, and the reader deletes what it read); the cap is reached only when the reader has been
+ * away long enough that the round it was running aborted, and then the oldest unread entries go.
+ *
  * Deliberately not here: what the entries mean (`front.ts`, `coordinator.ts`), Redis Cluster
  * (the keys of one deployment live on one node; several keys are touched by one Lua script).
  *
@@ -34,7 +43,25 @@ export function clusterKeys(prefix: string) {
     jobs: `${p}jobs`,
     results: (run: string) => `${p}results:${run}`,
     run: (run: string) => `${p}run:${run}`,
+    /** Rounds run under a DP plan, by the plan's SHA-256: its privacy budget, over every coordinator. */
+    dpRounds: (plan: string) => `${p}dp:${plan}`,
   } as const;
+}
+
+/** Frames one client may relay through a front at once (the front's default bucket size). */
+export const DEFAULT_CLIENT_FRAME_BURST = 64;
+/** Frames per second a client's bucket refills at a front, by default. */
+export const DEFAULT_CLIENT_FRAME_RATE = 16;
+
+/**
+ * `MAXLEN` of the inbound stream and of each outbound stream for `clients` registered clients
+ * and a per-client burst of `burst` frames (see the module comment for why these suffice).
+ */
+export function streamBounds(
+  clients: number,
+  burst: number = DEFAULT_CLIENT_FRAME_BURST,
+): { readonly inbound: number; readonly outbound: number } {
+  return { inbound: 4096 + 2 * clients * burst, outbound: 4096 + 64 * clients };
 }
 
 /** The keys of one deployment. */

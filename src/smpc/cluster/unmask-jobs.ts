@@ -17,12 +17,21 @@
  * also pass through Redis, on `smpc:in`) let the coordinator compute anyway. SECURITY.md states
  * what that means. Jobs are deleted once done.
  *
+ * Authentication (optional, `clusterKey`: a deployment key the coordinators and workers share,
+ * `--cluster-key-file` on the CLI): each job carries HMAC-SHA256 (RFC 2104, node:crypto) over its
+ * run id, index and bytes, and each partial one over the run id, index and its bytes, each under
+ * its own label. Workers drop jobs whose tag is wrong or missing; the coordinator ignores such
+ * partials and, if no genuine partial arrives, fails with `SMPC_UNMASK_FAILED`. So whoever can write
+ * to Redis without the key cannot make a round output a wrong sum through a forged or altered
+ * partial or job (it can still stall the round). Without a key, Redis writers are trusted.
+ *
  * Deliberately not here: share reconstruction (the coordinator's, before any job exists) and
  * scheduling beyond "any idle worker".
  *
  * @module
  */
 
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ConfideArgumentError } from '../../errors.ts';
 import { assertInteger } from '../../internal/assert.ts';
@@ -44,6 +53,47 @@ import { blockingClient, clusterKeys, sleep } from './streams.ts';
 
 const GROUP = 'workers';
 
+/** Smallest accepted cluster key, bytes. */
+export const MIN_CLUSTER_KEY_BYTES = 32;
+
+/** Checks a cluster key (at least {@link MIN_CLUSTER_KEY_BYTES}); `undefined` passes. */
+export function checkKey(key: Uint8Array | undefined): Uint8Array | undefined {
+  if (key === undefined) return undefined;
+  if (!(key instanceof Uint8Array) || key.byteLength < MIN_CLUSTER_KEY_BYTES) {
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      `clusterKey must be at least ${MIN_CLUSTER_KEY_BYTES} random bytes (for example \`openssl rand -base64 48\`)`,
+    );
+  }
+  return key;
+}
+
+/** HMAC-SHA256 of a job or partial, bound to its run and index. */
+function tag(
+  key: Uint8Array,
+  label: 'job' | 'partial',
+  run: string,
+  index: string,
+  data: Uint8Array,
+): Buffer {
+  return createHmac('sha256', key)
+    .update(`confide/smpc/unmask-${label}/v1\0${run}\0${index}\0`, 'utf8')
+    .update(data)
+    .digest();
+}
+
+function tagValid(
+  key: Uint8Array,
+  label: 'job' | 'partial',
+  run: string,
+  index: string,
+  data: Uint8Array,
+  given: Buffer | undefined,
+): boolean {
+  if (given === undefined || given.length !== 32) return false;
+  return timingSafeEqual(tag(key, label, run, index, data), given);
+}
+
 async function ensureGroup(client: Redis, stream: string): Promise<void> {
   try {
     await client.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
@@ -59,8 +109,14 @@ async function ensureGroup(client: Redis, stream: string): Promise<void> {
  */
 export function redisUnmaskRunner(
   redis: RedisHandle,
-  options: { readonly jobs: number; readonly timeoutMs: number },
+  options: {
+    readonly jobs: number;
+    readonly timeoutMs: number;
+    /** The deployment key: jobs are tagged and only partials tagged with it count. */
+    readonly clusterKey?: Uint8Array;
+  },
 ): UnmaskRunner {
+  const key = checkKey(options.clusterKey);
   const keys = clusterKeys(redis.options.prefix);
   const jobs = assertInteger(options.jobs, 'jobs', 1, 4096);
   const timeoutMs = assertInteger(options.timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1);
@@ -76,13 +132,17 @@ export function redisUnmaskRunner(
     const partials = new Map<number, UnmaskPartial>();
     const queued: string[] = [];
     let complete = false;
+    let forged = 0;
     try {
       await redis.run(async (r) => {
         await ensureGroup(r, keys.jobs);
         await r.set(keys.run(run), '1', 'PX', timeoutMs + 60_000);
         const pipe = r.pipeline();
         parts.forEach((part, index) => {
-          pipe.xadd(keys.jobs, '*', 'r', run, 'n', String(index), 'd', Buffer.from(encodeUnmaskJob(part)));
+          const bytes = encodeUnmaskJob(part);
+          const fields: (string | Buffer)[] = ['r', run, 'n', String(index), 'd', Buffer.from(bytes)];
+          if (key !== undefined) fields.push('m', tag(key, 'job', run, String(index), bytes));
+          pipe.xadd(keys.jobs, '*', ...fields);
         });
         for (const [error, id] of (await pipe.exec()) ?? []) if (error === null) queued.push(String(id));
       });
@@ -92,7 +152,10 @@ export function redisUnmaskRunner(
         const left = deadline - Date.now();
         if (left <= 0) {
           throw failed(
-            `${parts.length - partials.size} of ${parts.length} jobs were not done within ${timeoutMs} ms: start \`confide smpc worker\` processes`,
+            `${parts.length - partials.size} of ${parts.length} jobs were not done within ${timeoutMs} ms: start \`confide smpc worker\` processes` +
+              (forged > 0
+                ? ` (${forged} partial(s) carried no valid tag of the cluster key: check that every worker has the coordinator's --cluster-key-file, and who can write to Redis)`
+                : ''),
           );
         }
         const reply = (await reader.xreadBuffer(
@@ -112,6 +175,11 @@ export function redisUnmaskRunner(
           const part = parts[index];
           const data = fields.get('d');
           if (part === undefined || data === undefined || partials.has(index)) continue;
+          // With a key, a partial not tagged with it is not a worker's: ignored (the round waits).
+          if (key !== undefined && !tagValid(key, 'partial', run, String(index), data, fields.get('m'))) {
+            forged++;
+            continue;
+          }
           const partial = decodeUnmaskPartial(new Uint8Array(data));
           // A partial must cover exactly its part's range: anything else is not this job's.
           if (partial.start !== part.start || partial.values.length !== part.length) continue;
@@ -140,6 +208,8 @@ export interface UnmaskWorkerOptions {
   /** Called after each job (range length, ms). */
   readonly onJob?: (job: { readonly run: string; readonly index: number; readonly ms: number }) => void;
   readonly signal?: AbortSignal;
+  /** The deployment key: only jobs tagged with it are run, and partials are tagged with it. */
+  readonly clusterKey?: Uint8Array;
 }
 
 /**
@@ -152,6 +222,7 @@ export async function runUnmaskWorker(options: UnmaskWorkerOptions): Promise<voi
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'redis must be a connected Redis handle');
   }
   const claimMs = assertInteger(options.claimMs ?? 5000, 'claimMs', 1, 3_600_000);
+  checkKey(options.clusterKey);
   const keys = clusterKeys(redis.options.prefix);
   const me = `w-${toHex(randomBytes(6))}`;
   const reader = blockingClient(redis);
@@ -219,7 +290,11 @@ async function handle(
   const index = fields.get('n')?.toString() ?? '';
   const data = fields.get('d');
   const started = performance.now();
-  if (data !== undefined && (await redis.client.exists(keys.run(run))) === 1) {
+  const key = options.clusterKey;
+  const genuine =
+    data !== undefined &&
+    (key === undefined || tagValid(key, 'job', run, index, new Uint8Array(data), fields.get('m')));
+  if (data !== undefined && genuine && (await redis.client.exists(keys.run(run))) === 1) {
     let partial: UnmaskPartial | null = null;
     try {
       partial = await runUnmaskJob(decodeUnmaskJob(new Uint8Array(data)));
@@ -228,7 +303,10 @@ async function handle(
     }
     if (partial !== null) {
       const results = keys.results(run);
-      await redis.client.xadd(results, '*', 'n', index, 'd', Buffer.from(encodeUnmaskPartial(partial)));
+      const bytes = encodeUnmaskPartial(partial);
+      const out: (string | Buffer)[] = ['n', index, 'd', Buffer.from(bytes)];
+      if (key !== undefined) out.push('m', tag(key, 'partial', run, index, bytes));
+      await redis.client.xadd(results, '*', ...out);
       await redis.client.expire(results, 600);
     }
   }
