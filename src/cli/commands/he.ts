@@ -412,7 +412,7 @@ export function registerHeCommands(program: Command): void {
     .option('--feature-names <list>', featureNamesHelp)
     .option(
       '--workers <n>',
-      'encrypt on N worker threads, 1 to 256 (default 1: this thread)',
+      'encrypt on up to N worker threads, 1 to 256 (default 1: this thread); a worker starts only for at least 128 ciphertexts of work, so small inputs stay on this thread',
       integer(1, 256),
     )
     .action(encrypt);
@@ -452,7 +452,7 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--out <file>', 'predictions CSV to write')
     .option(
       '--workers <n>',
-      'decrypt on N worker threads, 1 to 256 (default 1: this thread)',
+      'decrypt on up to N worker threads, 1 to 256 (default 1: this thread); a worker starts only for at least 128 ciphertexts of work, so a small result stays on this thread',
       integer(1, 256),
     )
     .action(decrypt);
