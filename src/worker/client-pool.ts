@@ -47,7 +47,8 @@ import type { ClientKeyInfo, ClientPartsApi, ClientWorkerCounters } from './clie
 import { assembleBatch, assembleScores, planDecrypt, planEncrypt } from './client-parts.ts';
 import { WorkerError } from './errors.ts';
 import type { Spawn } from './host.ts';
-import { commonPoolOptions, describe, loadSpawner, Scheduler, sealModuleForWorkers } from './scheduler.ts';
+import { commonPoolOptions, sealModuleForWorkers } from './pool-options.ts';
+import { describe, loadSpawner, Scheduler } from './scheduler.ts';
 
 /** One client worker's counters, from {@link HeClientPool.stats}. */
 export interface ClientWorkerStats extends ClientWorkerCounters {

@@ -58,15 +58,8 @@ import { SharedBuffers } from './buffers.ts';
 import { WorkerError } from './errors.ts';
 import type { Spawn } from './host.ts';
 import { type LoadedModel, type Pair, Pairs } from './pairs.ts';
-import {
-  commonPoolOptions,
-  DEPTH,
-  describe,
-  loadSpawner,
-  Scheduler,
-  type Slot,
-  sealModuleForWorkers,
-} from './scheduler.ts';
+import { commonPoolOptions, sealModuleForWorkers } from './pool-options.ts';
+import { DEPTH, describe, loadSpawner, Scheduler, type Slot } from './scheduler.ts';
 
 export type { LoadedModel } from './pairs.ts';
 

@@ -16,6 +16,9 @@
  * - **Shutdown.** {@link Scheduler.drain} waits for the calls sent; {@link Scheduler.stopAll}
  *   terminates every worker, failing calls still in flight with `WORKER_CLOSED`.
  *
+ * Light on purpose (no SEAL, no Node modules): the browser client's workers run on it too
+ * (`browser/workers.ts`). The pools' shared options and SEAL module are in `pool-options.ts`.
+ *
  * Deliberately not here: what the owners queue and how they cut it (each pool's own `pump`), the
  * worker side, how a runtime spawns workers (`spawn-node.ts`, `spawn-browser.ts`).
  *
@@ -23,10 +26,7 @@
  */
 
 import { type Remote, wrap } from 'comlink';
-import { compileSeal, type SealLoadOptions, wasmSupportHint } from '../../wasm/seal.ts';
-import { ConfideArgumentError, isConfideError, WasmError } from '../errors.ts';
-import { compiledSealModule, DEFAULT_HEAP_BUDGET } from '../he/runtime.ts';
-import { assertInteger, assertObject, assertString } from '../internal/assert.ts';
+import { ConfideArgumentError, isConfideError } from '../errors.ts';
 import type { Envelope } from './api.ts';
 import { fromWire, WorkerError } from './errors.ts';
 import type { Spawn, WorkerHost, WorkerRole } from './host.ts';
@@ -102,55 +102,6 @@ export function callError(error: unknown): Error {
     );
   }
   return new WorkerError('WORKER_CRASHED', `the worker call failed: ${describe(error)}`, { cause: error });
-}
-
-/** The options both pools share, checked. */
-export interface CommonPoolOptions {
-  readonly size: number;
-  readonly heapBudget: number;
-}
-
-/**
- * Checks the options both pools take (`size`, `wasmHeapBudgetBytes`, `workerScript`).
- *
- * @throws {@link ConfideArgumentError} `INVALID_ARGUMENT`
- */
-export function commonPoolOptions(options: {
-  readonly size?: number;
-  readonly wasmHeapBudgetBytes?: number;
-  readonly workerScript?: string | URL;
-}): CommonPoolOptions {
-  const size =
-    options.size === undefined ? defaultSize() : assertInteger(options.size, 'options.size', 1, MAX_SIZE);
-  const heapBudget =
-    options.wasmHeapBudgetBytes === undefined
-      ? DEFAULT_HEAP_BUDGET
-      : assertInteger(options.wasmHeapBudgetBytes, 'options.wasmHeapBudgetBytes', 0, 4 * 1024 ** 3);
-  if (options.workerScript !== undefined && !(options.workerScript instanceof URL)) {
-    assertString(options.workerScript, 'options.workerScript');
-  }
-  return { size, heapBudget };
-}
-
-/**
- * SEAL's compiled module for the workers: the one this thread already loaded, or compiled once.
- *
- * @throws {@link WasmError} `WASM_UNSUPPORTED`, `WASM_LOAD_FAILED`
- */
-export async function sealModuleForWorkers(seal: SealLoadOptions | undefined): Promise<WebAssembly.Module> {
-  const hint = wasmSupportHint();
-  if (hint) throw new WasmError('WASM_UNSUPPORTED', hint);
-  const sealOptions: SealLoadOptions =
-    seal === undefined ? {} : (assertObject(seal, 'options.seal') as SealLoadOptions);
-  const loaded = compiledSealModule();
-  if (loaded) return loaded;
-  try {
-    return await compileSeal(sealOptions);
-  } catch (error) {
-    throw new WasmError('WASM_LOAD_FAILED', `could not compile SEAL's WebAssembly: ${describe(error)}`, {
-      cause: error,
-    });
-  }
 }
 
 /** The worker slots of one pool. */
