@@ -6,10 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  chunkRowsFor,
+  decryptChunksInFlight,
   MIN_CIPHERTEXTS_PER_WORKER,
   streamCiphertexts,
   workersFor,
 } from '../../src/cli/commands/he-workers.ts';
+import { defaultChunkRows, type HePlan } from '../../src/he/index.ts';
 
 describe('workersFor', () => {
   it('keeps small work on this thread and caps the workers at what was asked and what pays', () => {
@@ -35,5 +38,32 @@ describe('streamCiphertexts', () => {
     expect(streamCiphertexts({ ciphertexts: 30, rows: 64, bytes: 1000 }, 64, undefined)).toBe(
       Number.POSITIVE_INFINITY,
     );
+  });
+});
+
+describe('chunkRowsFor and decryptChunksInFlight', () => {
+  // Only the slot count matters to the chunk size (N = 8192: 4096 slots).
+  const plan = { slots: 4096 } as HePlan;
+
+  it('keeps the one-worker default and shrinks batch chunks for more workers', () => {
+    for (const layout of ['batch', 'single'] as const) {
+      expect(chunkRowsFor(plan, layout, undefined)).toBe(defaultChunkRows(plan, layout));
+      expect(chunkRowsFor(plan, layout, 1)).toBe(defaultChunkRows(plan, layout));
+    }
+    expect(chunkRowsFor(plan, 'batch', 4)).toBe(16_384);
+    expect(chunkRowsFor(plan, 'batch', 8)).toBe(8192);
+    expect(chunkRowsFor(plan, 'batch', 64)).toBe(4096);
+    expect(chunkRowsFor(plan, 'single', 64)).toBe(256);
+    // Enough chunks for every worker: a 2^20-row file gives at least 2N chunks up to 128 workers.
+    for (const workers of [2, 4, 8, 16, 64, 128]) {
+      expect(Math.ceil(2 ** 20 / chunkRowsFor(plan, 'batch', workers))).toBeGreaterThanOrEqual(2 * workers);
+    }
+  });
+
+  it('keeps N + 1 result chunks in flight for N workers, one without', () => {
+    expect(decryptChunksInFlight(undefined)).toBe(1);
+    expect(decryptChunksInFlight(1)).toBe(1);
+    expect(decryptChunksInFlight(2)).toBe(3);
+    expect(decryptChunksInFlight(32)).toBe(33);
   });
 });

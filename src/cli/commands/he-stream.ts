@@ -22,7 +22,6 @@ import {
   type ChunkCipher,
   type DecryptedScores,
   decryptStream,
-  defaultChunkRows,
   encryptStream,
   HeClient,
   type HeServer,
@@ -34,7 +33,13 @@ import { readModelFile } from '../model-inputs.ts';
 import { createProgress, type Progress } from '../progress.ts';
 import { openStream, readAll, writeStreamAtomic } from '../stream-io.ts';
 import { SECRET_KEY_FILE } from './he-keys.ts';
-import { fileSize, SizedCipher, streamCiphertexts } from './he-workers.ts';
+import {
+  chunkRowsFor,
+  decryptChunksInFlight,
+  fileSize,
+  SizedCipher,
+  streamCiphertexts,
+} from './he-workers.ts';
 
 const { readBytes, writeAtomic } = createIo('HE');
 
@@ -195,13 +200,12 @@ export async function encrypt(flags: {
     );
     try {
       const layout = flags.layout === 'auto' ? 'auto' : (flags.layout as Layout);
+      // One worker: the default chunk size; more: smaller batch chunks, more of them (he-workers.ts).
       const chunkRows =
-        flags.chunkRows ?? defaultChunkRows(client.plan, layout === 'single' ? 'single' : 'batch');
+        flags.chunkRows ?? chunkRowsFor(client.plan, layout === 'single' ? 'single' : 'batch', flags.workers);
       const progress = startProgress('he encrypt', flags, undefined, 'row');
       // Workers only for work that pays for starting them (he-workers.ts), sized by the first chunk.
-      const sized = new SizedCipher(client, flags.workers, (n) =>
-        progress.phase(`starting ${n} workers for the rest`),
-      );
+      const sized = new SizedCipher(client, flags.workers, (n) => progress.phase(`starting ${n} workers`));
       const { slots, features } = client.plan;
       const cipher: ChunkCipher = {
         plan: client.plan,
@@ -360,7 +364,7 @@ export async function decrypt(flags: {
           progress.phase('decrypting the result chunk by chunk');
           const scores = decryptStream(cipher, input.pieces, {
             ...(maxBytes === undefined ? {} : { maxChunkBytes: maxBytes }),
-            concurrency: sized.concurrency,
+            concurrency: decryptChunksInFlight(flags.workers),
             onHeader: (_metadata, perChunk) => {
               chunkRows = perChunk;
             },

@@ -22,7 +22,14 @@
  */
 
 import { stat } from 'node:fs/promises';
-import type { ChunkCipher, DecryptedScores, HeClient, HePlan, Layout } from '../../he/index.ts';
+import {
+  type ChunkCipher,
+  type DecryptedScores,
+  defaultChunkRows,
+  type HeClient,
+  type HePlan,
+  type Layout,
+} from '../../he/index.ts';
 import { HeClientPool } from '../../worker/index.ts';
 
 /**
@@ -36,6 +43,28 @@ export function workersFor(requested: number | undefined, ciphertexts: number): 
   if (requested === undefined || requested <= 1) return 1;
   const worth = Math.floor(ciphertexts / MIN_CIPHERTEXTS_PER_WORKER);
   return worth < 2 ? 1 : Math.min(requested, worth);
+}
+
+/**
+ * The default `--chunk-rows` of `he encrypt` for `workers` (README, "--chunk-rows"): one worker
+ * keeps `defaultChunkRows` (4 × slots in the batch layout, 256 in the single layout), so the file
+ * format does not change. In the batch layout, more workers get smaller chunks, so a file has
+ * more of them to spread (`he infer --workers N` holds up to 2N at once) and memory stays flat:
+ * 4 groups of `slots` rows up to 4 workers, 2 up to 8, 1 beyond. Single-layout chunks (one
+ * ciphertext per row) are already cut row by row across any number of workers.
+ */
+export function chunkRowsFor(plan: HePlan, layout: Layout, workers: number | undefined): number {
+  if (layout === 'single' || workers === undefined || workers <= 4) return defaultChunkRows(plan, layout);
+  return (workers <= 8 ? 2 : 1) * plan.slots;
+}
+
+/**
+ * Result chunks `he decrypt --workers N` keeps in flight: each is cut into its ciphertexts
+ * (groups × outputs, 4 at the default for one output), so N + 1 chunks keep N workers busy for any
+ * N; two at least, one without workers.
+ */
+export function decryptChunksInFlight(workers: number | undefined): number {
+  return workers === undefined || workers <= 1 ? 1 : Math.max(2, workers + 1);
 }
 
 /** The size of `path` when it is a regular file, else undefined (a pipe: of unknown length). */

@@ -406,7 +406,7 @@ export function registerHeCommands(program: Command): void {
     .option('--layout <layout>', 'auto, batch or single', oneOf(['auto', 'batch', 'single']), 'auto')
     .option(
       '--chunk-rows <n>',
-      'rows per chunk of the output file (default 4 × slots, 16384 at N=8192; 256 with --layout single); peak memory ≈ 200 MiB + 2 × chunk rows × features × 250 bytes, whatever the row count (README)',
+      'rows per chunk of the output file (default 4 × slots, 16384 at N=8192; 256 with --layout single; with --workers 5 to 8, 2 × slots, above 8, 1 × slots, so there are chunks for every worker); peak memory ≈ 200 MiB + 2 × chunk rows × features × 250 bytes, whatever the row count (README)',
       integer(1, 1 << 24),
     )
     .option('--feature-names <list>', featureNamesHelp)
