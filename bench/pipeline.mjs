@@ -296,7 +296,7 @@ async function main() {
     `Machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.versions.node}, ${os.platform()} ${os.release()}. Date: ${new Date().toISOString()}. Command: \`npm run bench:pipeline -- ${process.argv.slice(2).join(' ')}\`.`,
     '',
     ...(arg('--note') === undefined ? [] : [`**${arg('--note')}**`, '']),
-    'Each cell: wall time, rows/s, peak RSS of that process. CLI steps include process start and key loading. Encrypt and decrypt with 1 worker use this thread; with 2, a client pool (`--workers 2`).',
+    'Each cell: wall time, rows/s, peak RSS of that process. CLI steps include process start and key loading. Encrypt and decrypt with 1 worker use this thread; with 2, `--workers 2`: a client pool when the work pays for it (at least 128 ciphertexts per worker, README "When workers start"), else this thread too.',
     '',
   );
   for (const rows of sizes) {

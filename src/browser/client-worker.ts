@@ -14,7 +14,8 @@
  * workers (`createBrowserClient({ workers })`), the worker that generated the keys sends a copy of
  * the secret key file straight to each other worker through a `MessagePort` the page created
  * (`shareKeys` / `receiveKeys`), transferred, so the page's heap never holds it; every worker then
- * encrypts and decrypts ranges with it (`worker/client-core.ts`, as the Node client pool).
+ * encrypts and decrypts ranges with it (`worker/client-core.ts`, as the Node client pool) and holds
+ * the whole client, so any of them can hand the key on to a worker replacing a crashed one.
  *
  * @module
  */
@@ -158,9 +159,11 @@ const api: ClientWorkerApi = {
         port.start();
       });
       port.close();
+      // The whole client too, so this worker can hand the key to a replacement of any other.
+      const full = await HeClient.fromSecretKeys(bytes);
       const next = await ClientKeys.load(bytes);
       client?.dispose();
-      client = undefined;
+      client = full;
       ranges?.dispose();
       ranges = next;
       return { ok: true, value: null };

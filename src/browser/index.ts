@@ -14,8 +14,10 @@
  * key file straight to the others through `MessagePort`s (never through the page); `encrypt` and
  * `decrypt` check their input on the page as `HeClient` does, cut it into one range of ciphertexts
  * per worker and join the answers into the same container or scores (`worker/client-parts.ts`,
- * shared with the Node client pool). A crashed worker is not replaced: the client fails with
- * `WORKER_CRASHED` from then on, as with one worker.
+ * shared with the Node client pool). A crashed worker fails the ranges it held with
+ * `WORKER_CRASHED` and is replaced, with the key handed to it by a surviving worker, so the next
+ * call succeeds (`workers.ts`, on the Node pools' scheduler). With one worker the key lives and
+ * dies with it: a crashed one fails every later call with `WORKER_CRASHED`.
  *
  * Bundling: the worker is started with `new Worker(new URL('./client-worker.js', import.meta.url),
  * { type: 'module' })`, which Vite, webpack 5 and Parcel recognise; with esbuild or plain Rollup,
@@ -40,15 +42,14 @@
  * @module
  */
 
-import { type Remote, releaseProxy, transfer, wrap } from 'comlink';
+import { type Remote, releaseProxy, wrap } from 'comlink';
 import { ConfideArgumentError, type ConfideError, HeError } from '../errors.ts';
 import type { DecryptedScores, EncryptOptions, KeyGenerationOptions } from '../he/client.ts';
 import type { LinearModel } from '../he/model.ts';
-import { assertBytes, assertInteger } from '../internal/assert.ts';
-import type { ClientKeyInfo } from '../worker/client-api.ts';
-import { assembleBatch, assembleScores, planDecrypt, planEncrypt } from '../worker/client-parts.ts';
+import { assertInteger } from '../internal/assert.ts';
 import { WorkerError } from '../worker/errors.ts';
 import { type ClientWorkerApi, type Envelope, type KeySetInfo, unwrap } from './protocol.ts';
+import { ClientWorkers } from './workers.ts';
 
 export type { ClientWorkerApi, Envelope, KeySetInfo, WorkerInitOptions } from './protocol.ts';
 
@@ -150,6 +151,19 @@ export async function createBrowserClient(options: BrowserClientOptions = {}): P
       { fields: ['worker'] },
     );
   }
+  if (count > 1) {
+    // Several workers: on the pools' scheduler, crashed workers replaced (workers.ts).
+    const pool = await ClientWorkers.start(count, (i) => workerFor(options, i), wasmUrl);
+    const close = () => pool.close();
+    return {
+      createKeys: (model, keyOptions = {}) => pool.createKeys(model, keyOptions),
+      exportEvaluationKeys: () => pool.exportEvaluationKeys(),
+      encrypt: (rows, encryptOptions = {}) => pool.encrypt(rows, encryptOptions),
+      decrypt: (result) => pool.decrypt(result),
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  }
   const workers: Worker[] = [];
   const remotes: Remote<ClientWorkerApi>[] = [];
   let closed = false;
@@ -209,89 +223,12 @@ export async function createBrowserClient(options: BrowserClientOptions = {}): P
   }
 
   const first = remotes[0] as Remote<ClientWorkerApi>;
-  if (count === 1) {
-    return {
-      createKeys: (model, keyOptions = {}) =>
-        call('generating keys', () => first.createKeys(model, keyOptions)),
-      exportEvaluationKeys: () => call('exporting evaluation keys', () => first.exportEvaluationKeys()),
-      encrypt: (rows, encryptOptions = {}) => call('encrypting', () => first.encrypt(rows, encryptOptions)),
-      decrypt: (result) => call('decrypting', () => first.decrypt(result)) as Promise<DecryptedScores>,
-      close,
-      [Symbol.asyncDispose]: close,
-    };
-  }
-
-  // Several workers: the first generates the keys and hands them to the others; every call is cut
-  // into one range per worker (`worker/client-parts.ts`).
-  let info: ClientKeyInfo | undefined;
-  const keyInfo = (): ClientKeyInfo => {
-    if (!info)
-      throw new HeError('HE_NOT_INITIALISED', 'no key set in this worker yet: call createKeys first');
-    return info;
-  };
-  const createKeys = async (
-    model: LinearModel,
-    keyOptions: KeyGenerationOptions = {},
-  ): Promise<KeySetInfo> => {
-    info = undefined;
-    const created = await call('generating keys', () => first.createKeys(model, keyOptions));
-    const channels = remotes.slice(1).map(() => new MessageChannel());
-    const [shared] = await Promise.all([
-      call('sharing the keys with the other client workers', () =>
-        first.shareKeys(
-          transfer(
-            channels.map((c) => c.port1),
-            channels.map((c) => c.port1),
-          ),
-        ),
-      ),
-      ...remotes.slice(1).map((remote, i) => {
-        const port = (channels[i] as MessageChannel).port2;
-        return call('loading the keys in another client worker', () =>
-          remote.receiveKeys(transfer(port, [port])),
-        );
-      }),
-    ]);
-    info = shared as ClientKeyInfo;
-    return created;
-  };
-  const encrypt = async (rows: readonly ArrayLike<number>[], encryptOptions: EncryptOptions = {}) => {
-    if (closed) throw new WorkerError('WORKER_CLOSED', 'encrypting: this browser client was closed');
-    const keys = keyInfo();
-    const plan = planEncrypt(keys, rows, encryptOptions, count);
-    let done = 0;
-    const ranges = await Promise.all(
-      plan.parts.map(async ({ values, count: vectors }, i) => {
-        const remote = remotes[i % count] as Remote<ClientWorkerApi>;
-        const items = await call('encrypting', () =>
-          remote.encryptVectors(plan.layout, transfer(values, [values.buffer as ArrayBuffer]), vectors),
-        );
-        done += items.length;
-        plan.onProgress?.(done, plan.items);
-        return items;
-      }),
-    );
-    return assembleBatch(keys, plan, ranges);
-  };
-  const decrypt = async (result: Uint8Array): Promise<DecryptedScores> => {
-    if (closed) throw new WorkerError('WORKER_CLOSED', 'decrypting: this browser client was closed');
-    assertBytes(result, 'result');
-    const keys = keyInfo();
-    const plan = planDecrypt(keys, result, count);
-    const ranges = await Promise.all(
-      plan.parts.map((part, i) => {
-        const remote = remotes[i % count] as Remote<ClientWorkerApi>;
-        const buffers = part.items.map((item) => item.buffer as ArrayBuffer);
-        return call('decrypting', () => remote.decryptItems(transfer(part, buffers)));
-      }),
-    );
-    return assembleScores(keys, plan, ranges);
-  };
   return {
-    createKeys,
+    createKeys: (model, keyOptions = {}) =>
+      call('generating keys', () => first.createKeys(model, keyOptions)),
     exportEvaluationKeys: () => call('exporting evaluation keys', () => first.exportEvaluationKeys()),
-    encrypt,
-    decrypt,
+    encrypt: (rows, encryptOptions = {}) => call('encrypting', () => first.encrypt(rows, encryptOptions)),
+    decrypt: (result) => call('decrypting', () => first.decrypt(result)) as Promise<DecryptedScores>,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -15,14 +15,14 @@
  */
 
 import type { Decryptor, Encryptor, PublicKey } from 'node-seal';
-import { ConfideArgumentError, HeError } from '../errors.ts';
+import { HeError } from '../errors.ts';
 import { assertBytes, assertObject, assertOneOf } from '../internal/assert.ts';
 import { toHex } from '../internal/bytes.ts';
-import { decodeContainer, encodeContainer, metaInteger, metaString } from './container.ts';
+import { autoLayout, checkEncrypt, checkResult, type KeyFacts } from './checks.ts';
+import { encodeContainer } from './container.ts';
 import { checkCiphertext } from './context.ts';
 import { freeWhenDropped, releaseOnDispose } from './finalize.ts';
 import {
-  checkBinding,
   decodeSecretKeys,
   encodeEvaluationKeys,
   encodeSecretKeys,
@@ -100,8 +100,6 @@ export interface DecryptedScores {
 export interface PlanningInterface extends ModelInterface {
   readonly weightBounds: WeightBounds;
 }
-
-const ENCRYPTED_META_LAYOUTS: readonly Layout[] = LAYOUTS;
 
 function boundOf(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
@@ -194,6 +192,8 @@ export class HeClient {
   readonly #material: SecretKeyMaterial;
   readonly #model: ModelInterface;
   readonly #interface: string;
+  /** What the shared checks (checks.ts) need of these keys. */
+  readonly #facts: KeyFacts;
   readonly #publicKey: PublicKey;
   readonly #encryptor: Encryptor;
   readonly #decryptor: Decryptor;
@@ -203,6 +203,18 @@ export class HeClient {
     this.#material = material;
     this.#model = material.model;
     this.#interface = modelInterfaceDigest(material.model);
+    const { plan } = material;
+    this.#facts = {
+      keySetId: toHex(material.keySetId),
+      fingerprint: material.ctx.fingerprint,
+      model: material.model,
+      interfaceDigest: this.#interface,
+      layouts: plan.layouts,
+      features: plan.features,
+      outputs: plan.outputs,
+      slots: plan.slots,
+      inputBound: plan.inputBound,
+    };
     const { ctx, secretKey } = material;
     [this.#publicKey, this.#encryptor, this.#decryptor] = native('preparing the client', () => {
       const keygen = new ctx.seal.KeyGenerator(ctx.context, secretKey);
@@ -304,10 +316,8 @@ export class HeClient {
 
   /** The layout `auto` picks for `rows` samples: the one with fewer upload bytes the keys support. */
   chooseLayout(rows: number): Layout {
-    const { layouts, slots, features } = this.#material.plan;
-    if (layouts.length === 1) return layouts[0] as Layout;
     // Single costs one ciphertext per row; batch costs `features` per chunk of `slots` rows.
-    return rows < Math.ceil(rows / slots) * features ? 'single' : 'batch';
+    return autoLayout(this.#material.plan, rows);
   }
 
   /**
@@ -320,62 +330,9 @@ export class HeClient {
   encrypt(rows: readonly ArrayLike<number>[], options: EncryptOptions = {}): Uint8Array {
     this.#assertLive();
     const { plan, ctx } = this.#material;
-    if (!Array.isArray(rows) || rows.length === 0) {
-      throw new HeError('HE_VALUE_OUT_OF_RANGE', 'rows must be a non-empty array of feature rows');
-    }
-    const layout =
-      options.layout === undefined || options.layout === 'auto'
-        ? this.chooseLayout(rows.length)
-        : assertOneOf(options.layout, 'layout', LAYOUTS);
-    const onProgress = options.onProgress;
-    if (onProgress !== undefined && typeof onProgress !== 'function') {
-      throw new ConfideArgumentError('INVALID_ARGUMENT', 'onProgress must be a function', {
-        fields: ['onProgress'],
-      });
-    }
-    if (!plan.layouts.includes(layout)) {
-      throw new HeError(
-        'HE_LAYOUT_UNAVAILABLE',
-        `these keys support the ${plan.layouts.join(' and ')} layout, not ${layout}: generate keys with that layout`,
-      );
-    }
     const d = plan.features;
-    const { features } = this.#model;
-    const mean = this.#model.scaler?.mean;
-    const scale = this.#model.scaler?.scale;
-    // Validates, standardizes and bounds one value; the scaled value is what gets encrypted.
-    const bound = plan.inputBound;
-    const refuse = (v: unknown, x: number, r: number, j: number): never => {
-      if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw new HeError(
-          'HE_VALUE_OUT_OF_RANGE',
-          `data row ${r + 1}, feature "${features[j]}" is not a finite number`,
-        );
-      }
-      throw new HeError(
-        'HE_VALUE_OUT_OF_RANGE',
-        `data row ${r + 1}, feature "${features[j]}" is ${Math.abs(x).toPrecision(3)} after scaling, beyond the input bound ${bound} the keys were planned for: generate keys with a larger inputBound`,
-        { fields: ['inputBound'] },
-      );
-    };
-    // Hot path (one call per value of a batch): one type test and one range test, which NaN and
-    // ±Infinity also fail; the reason is worked out only when refusing.
-    const valueAt = (row: ArrayLike<number>, r: number, j: number): number => {
-      const v = row[j];
-      if (typeof v !== 'number') return refuse(v, Number.NaN, r, j);
-      const x = mean && scale ? (v - (mean[j] as number)) / (scale[j] as number) : v;
-      return x <= bound && x >= -bound ? x : refuse(v, x, r, j);
-    };
-    const rowAt = (r: number): ArrayLike<number> => {
-      const row = rows[r];
-      if (row === null || typeof row !== 'object' || row.length !== d) {
-        throw new HeError(
-          'HE_VALUE_OUT_OF_RANGE',
-          `data row ${r + 1} must have ${d} feature values (the model's features, in order)`,
-        );
-      }
-      return row;
-    };
+    // The checks shared with the client pool (checks.ts): arguments now, every value below.
+    const { layout, onProgress, rowAt, valueAt } = checkEncrypt(this.#facts, rows, options);
     // Every value is checked before anything is encrypted.
     const vectors: Float64Array[] = [];
     let chunks = 0;
@@ -424,28 +381,8 @@ export class HeClient {
    */
   decrypt(result: Uint8Array): DecryptedScores {
     this.#assertLive();
-    const { ctx, plan, keySetId } = this.#material;
-    const container = decodeContainer(result, 'encrypted-result');
-    checkBinding(container, ctx, keySetId, 'the result');
-    const meta = container.metadata;
-    const layout = metaString(meta, 'layout', ENCRYPTED_META_LAYOUTS);
-    const rows = metaInteger(meta, 'rows', 1, 1 << 24);
-    const outputs = metaInteger(meta, 'outputs', 1, 1024);
-    const modelDigest = metaString(meta, 'model');
-    if (metaString(meta, 'interface') !== this.#interface || outputs !== plan.outputs) {
-      throw new HeError(
-        'HE_MODEL_MISMATCH',
-        'the result was computed for another model (feature order, scaler or outputs differ): decrypt it with the model it was made for',
-      );
-    }
-    const chunks = Math.ceil(rows / plan.slots);
-    const expectedItems = layout === 'batch' ? chunks * outputs : rows;
-    if (container.items.length !== expectedItems) {
-      throw new HeError(
-        'HE_CONTAINER_MALFORMED',
-        `the result should hold ${expectedItems} ciphertexts for ${rows} rows, holds ${container.items.length}`,
-      );
-    }
+    const { ctx, plan } = this.#material;
+    const { container, layout, rows, outputs, modelDigest } = checkResult(this.#facts, result);
     const grid = 2 ** plan.precisionBits;
     const round = (v: number) => Math.round(v * grid) / grid;
     const scores: Float64Array[] = new Array(rows);

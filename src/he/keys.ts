@@ -16,7 +16,8 @@
 
 import type { GaloisKeys, SecretKey } from 'node-seal';
 import { HeError } from '../errors.ts';
-import { equalBytes, randomBytes, toHex } from '../internal/bytes.ts';
+import { randomBytes, toHex } from '../internal/bytes.ts';
+import { checkBindingTo } from './checks.ts';
 import { type Container, decodeContainer, encodeContainer } from './container.ts';
 import { getContext, type HeContext } from './context.ts';
 import { type ModelInterface, parseModelInterface } from './model.ts';
@@ -85,18 +86,7 @@ export function planFromMetadata(meta: Record<string, unknown>): { plan: HePlan;
 
 /** Checks a container's fingerprint and key-set id against what the holder expects. */
 export function checkBinding(container: Container, ctx: HeContext, keySetId: Uint8Array, what: string): void {
-  if (!equalBytes(container.fingerprint, ctx.fingerprint)) {
-    throw new HeError(
-      'HE_PARAMETERS_MISMATCH',
-      `${what} was made under other CKKS parameters (fingerprint ${toHex(container.fingerprint).slice(0, 16)}…, expected ${ctx.fingerprintHex.slice(0, 16)}…): use the keys it was made with`,
-    );
-  }
-  if (!equalBytes(container.keySetId, keySetId)) {
-    throw new HeError(
-      'HE_KEY_SET_MISMATCH',
-      `${what} belongs to key set ${toHex(container.keySetId)}, but these keys are ${toHex(keySetId)}: it was encrypted for someone else's keys`,
-    );
-  }
+  checkBindingTo(container, ctx.fingerprint, toHex(keySetId), what);
 }
 
 /** Secret and evaluation key material held by a client, with its plan and context. */

@@ -3,18 +3,18 @@
  * secret key, done once, before and after the workers (`client-pool.ts`, and the browser client
  * with several workers).
  *
- * - **Encrypt.** {@link planEncrypt} checks the arguments and every value exactly as
- *   `HeClient.encrypt` does (same codes, same messages, same order: all values before any
- *   encryption), picks the layout as `HeClient.chooseLayout` does, applies the scaler and cuts the
+ * - **Encrypt.** {@link planEncrypt} checks the arguments and every value with
+ *   `HeClient.encrypt`'s own checks (`he/checks.ts`: same codes, same messages, same order, all
+ *   values before any encryption), which also pick the layout and apply the scaler, and cuts the
  *   ciphertexts into near-equal ranges with `partRange` (the inference pool's cut): ranges of
  *   ciphertexts in container order (chunk by chunk, feature by feature) in the batch layout, so one
  *   chunk is shared too, and ranges of rows in the single layout. Each range travels as one
  *   `Float64Array`.
  *   {@link assembleBatch} writes the one encrypted-batch container from the ranges' ciphertexts
  *   in order: the v1 format `HeClient.encrypt` writes, same metadata.
- * - **Decrypt.** {@link planDecrypt} reads and checks the result container as `HeClient.decrypt`
- *   does (digest, kind, binding to the keys, layout, rows, outputs, model interface, item count;
- *   same codes and messages) and cuts its ciphertexts the same way; {@link assembleScores} joins
+ * - **Decrypt.** {@link planDecrypt} reads and checks the result container with `HeClient.decrypt`'s
+ *   own checks (`he/checks.ts`: digest, kind, binding to the keys, layout, rows, outputs, model
+ *   interface, item count) and cuts its ciphertexts the same way; {@link assembleScores} joins
  *   the ranges' scores and applies the link function.
  *
  * Deliberately not here: SEAL, keys, workers.
@@ -23,13 +23,14 @@
  */
 
 import { ConfideArgumentError, HeError } from '../errors.ts';
+import { checkEncrypt, checkResult } from '../he/checks.ts';
 import type { DecryptedScores, EncryptOptions } from '../he/client.ts';
-import { decodeContainer, encodeContainer, metaInteger, metaString } from '../he/container.ts';
+import { encodeContainer } from '../he/container.ts';
 import { predictAllFromScores } from '../he/model.ts';
-import { LAYOUTS, type Layout } from '../he/params.ts';
+import type { Layout } from '../he/params.ts';
 import { partRange } from '../he/partition.ts';
-import { assertObject, assertOneOf } from '../internal/assert.ts';
-import { equalBytes, fromHex, toHex } from '../internal/bytes.ts';
+import { assertObject } from '../internal/assert.ts';
+import { fromHex } from '../internal/bytes.ts';
 import type { ClientKeyInfo, DecryptPart } from './client-api.ts';
 
 /** One range of ciphertexts to encrypt. */
@@ -51,13 +52,6 @@ export interface EncryptPlan {
   readonly onProgress: ((done: number, total: number) => void) | undefined;
 }
 
-/** The layout `auto` picks for `rows` samples (as `HeClient.chooseLayout`). */
-export function chooseLayout(info: ClientKeyInfo, rows: number): Layout {
-  const { layouts, slots, features } = info;
-  if (layouts.length === 1) return layouts[0] as Layout;
-  return rows < Math.ceil(rows / slots) * features ? 'single' : 'batch';
-}
-
 /**
  * Checks `rows` and `options` as `HeClient.encrypt` does and cuts the work into at most
  * `maxParts` ranges.
@@ -72,60 +66,9 @@ export function planEncrypt(
   maxParts: number,
 ): EncryptPlan {
   assertObject(options, 'options');
-  if (!Array.isArray(rows) || rows.length === 0) {
-    throw new HeError('HE_VALUE_OUT_OF_RANGE', 'rows must be a non-empty array of feature rows');
-  }
-  const layout =
-    options.layout === undefined || options.layout === 'auto'
-      ? chooseLayout(info, rows.length)
-      : assertOneOf(options.layout, 'layout', LAYOUTS);
-  const onProgress = options.onProgress;
-  if (onProgress !== undefined && typeof onProgress !== 'function') {
-    throw new ConfideArgumentError('INVALID_ARGUMENT', 'onProgress must be a function', {
-      fields: ['onProgress'],
-    });
-  }
-  if (!info.layouts.includes(layout)) {
-    throw new HeError(
-      'HE_LAYOUT_UNAVAILABLE',
-      `these keys support the ${info.layouts.join(' and ')} layout, not ${layout}: generate keys with that layout`,
-    );
-  }
+  // HeClient.encrypt's checks (he/checks.ts): arguments now, every value as it is read below.
+  const { layout, onProgress, rowAt, valueAt } = checkEncrypt(info, rows, options);
   const d = info.features;
-  const { features } = info.model;
-  const mean = info.model.scaler?.mean;
-  const scale = info.model.scaler?.scale;
-  const bound = info.inputBound;
-  // The checks and messages of HeClient.encrypt, value for value.
-  const refuse = (v: unknown, x: number, r: number, j: number): never => {
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new HeError(
-        'HE_VALUE_OUT_OF_RANGE',
-        `data row ${r + 1}, feature "${features[j]}" is not a finite number`,
-      );
-    }
-    throw new HeError(
-      'HE_VALUE_OUT_OF_RANGE',
-      `data row ${r + 1}, feature "${features[j]}" is ${Math.abs(x).toPrecision(3)} after scaling, beyond the input bound ${bound} the keys were planned for: generate keys with a larger inputBound`,
-      { fields: ['inputBound'] },
-    );
-  };
-  const valueAt = (row: ArrayLike<number>, r: number, j: number): number => {
-    const v = row[j];
-    if (typeof v !== 'number') return refuse(v, Number.NaN, r, j);
-    const x = mean && scale ? (v - (mean[j] as number)) / (scale[j] as number) : v;
-    return x <= bound && x >= -bound ? x : refuse(v, x, r, j);
-  };
-  const rowAt = (r: number): ArrayLike<number> => {
-    const row = rows[r];
-    if (row === null || typeof row !== 'object' || row.length !== d) {
-      throw new HeError(
-        'HE_VALUE_OUT_OF_RANGE',
-        `data row ${r + 1} must have ${d} feature values (the model's features, in order)`,
-      );
-    }
-    return row;
-  };
   const { slots } = info;
   const chunks = layout === 'batch' ? Math.ceil(rows.length / slots) : 0;
   // Every ciphertext is encrypted on its own, so the cut is by ciphertext: in the batch layout
@@ -217,39 +160,9 @@ export interface DecryptPlan {
  *   `HE_MODEL_MISMATCH`, `HE_CONTAINER_MALFORMED`
  */
 export function planDecrypt(info: ClientKeyInfo, result: Uint8Array, maxParts: number): DecryptPlan {
-  const container = decodeContainer(result, 'encrypted-result');
-  // checkBinding's checks and messages (he/keys.ts), against the facts the worker reported.
-  if (!equalBytes(container.fingerprint, info.fingerprint)) {
-    throw new HeError(
-      'HE_PARAMETERS_MISMATCH',
-      `the result was made under other CKKS parameters (fingerprint ${toHex(container.fingerprint).slice(0, 16)}…, expected ${toHex(info.fingerprint).slice(0, 16)}…): use the keys it was made with`,
-    );
-  }
-  if (toHex(container.keySetId) !== info.keySetId) {
-    throw new HeError(
-      'HE_KEY_SET_MISMATCH',
-      `the result belongs to key set ${toHex(container.keySetId)}, but these keys are ${info.keySetId}: it was encrypted for someone else's keys`,
-    );
-  }
-  const meta = container.metadata;
-  const layout = metaString(meta, 'layout', LAYOUTS);
-  const rows = metaInteger(meta, 'rows', 1, 1 << 24);
-  const outputs = metaInteger(meta, 'outputs', 1, 1024);
-  const modelDigest = metaString(meta, 'model');
-  if (metaString(meta, 'interface') !== info.interfaceDigest || outputs !== info.outputs) {
-    throw new HeError(
-      'HE_MODEL_MISMATCH',
-      'the result was computed for another model (feature order, scaler or outputs differ): decrypt it with the model it was made for',
-    );
-  }
+  // HeClient.decrypt's checks (he/checks.ts).
+  const { container, layout, rows, outputs, modelDigest } = checkResult(info, result);
   const chunks = Math.ceil(rows / info.slots);
-  const expectedItems = layout === 'batch' ? chunks * outputs : rows;
-  if (container.items.length !== expectedItems) {
-    throw new HeError(
-      'HE_CONTAINER_MALFORMED',
-      `the result should hold ${expectedItems} ciphertexts for ${rows} rows, holds ${container.items.length}`,
-    );
-  }
   const units = layout === 'batch' ? chunks : rows;
   const per = layout === 'batch' ? outputs : 1;
   const count = Math.max(1, Math.min(maxParts, units));

@@ -29,25 +29,26 @@
  * - **Shutdown.** {@link HeClientPool.close} fails ranges not yet started with `WORKER_CLOSED`, lets
  *   started ones finish, then frees the keys and stops the workers.
  *
- * Deliberately not here: key generation (`HeClient.create`), HTTP, CSV.
+ * Deliberately not here: starting, calling and replacing workers (`scheduler.ts`, shared with the
+ * inference pool), key generation (`HeClient.create`), HTTP, CSV.
  *
  * @module
  */
 
-import { type Remote, transfer, wrap } from 'comlink';
-import { compileSeal, type SealLoadOptions, wasmSupportHint } from '../../wasm/seal.ts';
-import { ConfideArgumentError, HeError, isConfideError, WasmError } from '../errors.ts';
+import { type Remote, transfer } from 'comlink';
+import type { SealLoadOptions } from '../../wasm/seal.ts';
+import { ConfideArgumentError, HeError, isConfideError } from '../errors.ts';
 import type { DecryptedScores, EncryptOptions, HeClient } from '../he/client.ts';
 import { decodeContainer } from '../he/container.ts';
 import { type LinearModel, type ModelInterface, modelInterfaceDigest } from '../he/model.ts';
-import { compiledSealModule, DEFAULT_HEAP_BUDGET } from '../he/runtime.ts';
-import { assertBytes, assertInteger, assertObject, assertString } from '../internal/assert.ts';
+import { assertBytes, assertObject } from '../internal/assert.ts';
 import type { Envelope } from './api.ts';
 import type { ClientKeyInfo, ClientPartsApi, ClientWorkerCounters } from './client-api.ts';
 import { assembleBatch, assembleScores, planDecrypt, planEncrypt } from './client-parts.ts';
-import { fromWire, WorkerError } from './errors.ts';
-import type { Spawn, WorkerHost } from './host.ts';
-import { callError, defaultSize, describe, loadSpawner } from './pool.ts';
+import { WorkerError } from './errors.ts';
+import type { Spawn } from './host.ts';
+import { commonPoolOptions, sealModuleForWorkers } from './pool-options.ts';
+import { describe, loadSpawner, Scheduler } from './scheduler.ts';
 
 /** One client worker's counters, from {@link HeClientPool.stats}. */
 export interface ClientWorkerStats extends ClientWorkerCounters {
@@ -86,23 +87,6 @@ export interface HeClientPoolOptions {
   readonly wasmHeapBudgetBytes?: number;
 }
 
-const MAX_SIZE = 256;
-/** Ranges sent to one worker at a time: the next waits in its port while it works. */
-const DEPTH = 2;
-
-type SlotState = 'starting' | 'ready' | 'dead';
-
-interface Slot {
-  readonly index: number;
-  readonly generation: number;
-  readonly host: WorkerHost;
-  readonly api: Remote<ClientPartsApi>;
-  state: SlotState;
-  inflight: number;
-  ready: Promise<void>;
-  readonly pending: Set<(error: Error) => void>;
-}
-
 /** One range of one call, waiting for or running on a worker. */
 interface Task {
   readonly run: (api: Remote<ClientPartsApi>) => Promise<Envelope<unknown>>;
@@ -127,17 +111,13 @@ export class HeClientPool {
   readonly #size: number;
   readonly #module: WebAssembly.Module;
   readonly #heapBudget: number;
-  readonly #spawn: Spawn;
   /** The secret key file, private to this object: replayed into replacement workers, zeroed on close. */
   readonly #secret: Uint8Array;
-  readonly #slots: Slot[] = [];
+  readonly #workers: Scheduler<ClientPartsApi>;
   #info: ClientKeyInfo | undefined;
   #queue: Task[] = [];
-  #running = 0;
-  #crashes = 0;
   #closing = false;
   #closed: Promise<void> | undefined;
-  #drained: (() => void) | undefined;
 
   private constructor(
     token: symbol,
@@ -150,9 +130,24 @@ export class HeClientPool {
     if (token !== CONSTRUCT) throw new TypeError('use HeClientPool.fromSecretKeys()');
     this.#size = size;
     this.#module = module;
-    this.#spawn = spawn;
     this.#heapBudget = heapBudget;
     this.#secret = secret;
+    this.#workers = new Scheduler<ClientPartsApi>({
+      role: 'client',
+      spawn,
+      prepare: async (slot) => {
+        await this.#workers.call(slot, (api) => api.init(this.#module, this.#heapBudget));
+        const copy = this.#secret.slice();
+        const info = await this.#workers.call(slot, (api) =>
+          api.loadSecretKeys(transfer(copy, [copy.buffer as ArrayBuffer])),
+        );
+        if (this.#info && info.keySetId !== this.#info.keySetId) {
+          throw new WorkerError('WORKER_START_FAILED', `client worker ${slot.index} loaded another key set`);
+        }
+        this.#info ??= info;
+      },
+      pump: () => this.#pump(),
+    });
   }
 
   /**
@@ -167,37 +162,15 @@ export class HeClientPool {
   static async fromSecretKeys(bytes: Uint8Array, options: HeClientPoolOptions = {}): Promise<HeClientPool> {
     assertBytes(bytes, 'bytes');
     assertObject(options, 'options');
-    const size =
-      options.size === undefined ? defaultSize() : assertInteger(options.size, 'options.size', 1, MAX_SIZE);
-    const heapBudget =
-      options.wasmHeapBudgetBytes === undefined
-        ? DEFAULT_HEAP_BUDGET
-        : assertInteger(options.wasmHeapBudgetBytes, 'options.wasmHeapBudgetBytes', 0, 4 * 1024 ** 3);
-    if (options.workerScript !== undefined && !(options.workerScript instanceof URL)) {
-      assertString(options.workerScript, 'options.workerScript');
-    }
+    const { size, heapBudget } = commonPoolOptions(options);
     if (options.model !== undefined) assertObject(options.model, 'options.model');
     // The container (length, magic, kind, digest) is checked here, before any worker or WASM.
     decodeContainer(bytes, 'secret-keys');
-    const hint = wasmSupportHint();
-    if (hint) throw new WasmError('WASM_UNSUPPORTED', hint);
-    const sealOptions: SealLoadOptions =
-      options.seal === undefined ? {} : (assertObject(options.seal, 'options.seal') as SealLoadOptions);
-    let module = compiledSealModule();
-    if (!module) {
-      try {
-        module = await compileSeal(sealOptions);
-      } catch (error) {
-        throw new WasmError('WASM_LOAD_FAILED', `could not compile SEAL's WebAssembly: ${describe(error)}`, {
-          cause: error,
-        });
-      }
-    }
+    const module = await sealModuleForWorkers(options.seal);
     const spawn = await loadSpawner(options.workerScript, 'client');
     const pool = new HeClientPool(CONSTRUCT, size, module, spawn, heapBudget, bytes.slice());
     try {
-      for (let i = 0; i < size; i++) pool.#slots.push(pool.#start(i, 0));
-      await Promise.all(pool.#slots.map((slot) => slot.ready));
+      await pool.#workers.start(size);
       const info = pool.#info as ClientKeyInfo;
       if (options.model !== undefined && modelInterfaceDigest(options.model) !== info.interfaceDigest) {
         throw new HeError(
@@ -256,7 +229,7 @@ export class HeClientPool {
 
   /** Workers that stopped unexpectedly since the pool started. */
   get crashes(): number {
-    return this.#crashes;
+    return this.#workers.crashes;
   }
 
   /**
@@ -321,23 +294,13 @@ export class HeClientPool {
    */
   async stats(): Promise<HeClientPoolStats> {
     this.#assertOpen();
-    const workers = await Promise.all(
-      this.#slots.map(async (slot): Promise<ClientWorkerStats | undefined> => {
-        try {
-          await slot.ready;
-          const counters = await this.#call(slot, (api) => api.counters());
-          return { index: slot.index, generation: slot.generation, ...counters };
-        } catch {
-          return undefined;
-        }
-      }),
-    );
+    const workers = await this.#workers.perWorker((api) => api.counters());
     return {
       size: this.#size,
       queued: this.#queue.length,
-      running: this.#running,
-      crashes: this.#crashes,
-      workers: workers.filter((w): w is ClientWorkerStats => w !== undefined),
+      running: this.#workers.running,
+      crashes: this.#workers.crashes,
+      workers,
     };
   }
 
@@ -350,19 +313,16 @@ export class HeClientPool {
     if (this.#closed) return this.#closed;
     this.#pump();
     this.#closing = true;
+    this.#workers.close();
     const closed = new WorkerError('WORKER_CLOSED', 'the client pool was closed before this work started');
     for (const task of this.#queue) task.reject(closed);
     this.#queue = [];
     this.#closed = (async () => {
-      if (this.#running > 0) {
-        await new Promise<void>((resolve) => {
-          this.#drained = resolve;
-        });
-      }
+      await this.#workers.drain();
       await Promise.allSettled(
-        this.#slots.map(async (slot) => {
-          if (slot.state === 'ready') await this.#call(slot, (api) => api.dispose()).catch(() => {});
-          await this.#stop(slot);
+        this.#workers.slots.map(async (slot) => {
+          if (slot.state === 'ready') await this.#workers.call(slot, (api) => api.dispose()).catch(() => {});
+          await this.#workers.stop(slot);
         }),
       );
       this.#secret.fill(0);
@@ -398,130 +358,19 @@ export class HeClientPool {
     });
   }
 
-  #start(index: number, generation: number): Slot {
-    const host = this.#spawn(index);
-    const slot: Slot = {
-      index,
-      generation,
-      host,
-      api: wrap<ClientPartsApi>(host.endpoint),
-      state: 'starting',
-      inflight: 0,
-      ready: Promise.resolve(),
-      pending: new Set(),
-    };
-    host.onStop((reason, cause) => this.#onStop(slot, reason, cause));
-    slot.ready = (async () => {
-      await this.#call(slot, (api) => api.init(this.#module, this.#heapBudget));
-      const copy = this.#secret.slice();
-      const info = await this.#call(slot, (api) =>
-        api.loadSecretKeys(transfer(copy, [copy.buffer as ArrayBuffer])),
-      );
-      if (this.#info && info.keySetId !== this.#info.keySetId) {
-        throw new WorkerError('WORKER_START_FAILED', `client worker ${index} loaded another key set`);
-      }
-      this.#info ??= info;
-    })();
-    slot.ready.then(
-      () => {
-        if (slot.state !== 'starting') return;
-        slot.state = 'ready';
-        this.#pump();
-      },
-      () => {
-        if (slot.state === 'dead') return;
-        slot.state = 'dead';
-        void host.terminate().catch(() => {});
-        this.#pump();
-      },
-    );
-    return slot;
-  }
-
-  /** Calls a worker method; settles from its envelope, or with `WORKER_CRASHED` if it stops. */
-  #call<T>(slot: Slot, invoke: (api: Remote<ClientPartsApi>) => Promise<Envelope<T>>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (slot.state === 'dead') {
-        reject(new WorkerError('WORKER_CRASHED', `client worker ${slot.index} has stopped`));
-        return;
-      }
-      const onStop = (error: Error) => reject(error);
-      slot.pending.add(onStop);
-      slot.host.keepAlive(true);
-      const settle = () => {
-        slot.pending.delete(onStop);
-        if (slot.pending.size === 0) slot.host.keepAlive(false);
-      };
-      invoke(slot.api).then(
-        (envelope) => {
-          settle();
-          if (envelope.ok) resolve(envelope.value);
-          else reject(fromWire(envelope.error));
-        },
-        (error) => {
-          settle();
-          reject(callError(error));
-        },
-      );
-    });
-  }
-
-  #onStop(slot: Slot, reason: string, cause: unknown): void {
-    if (slot.state === 'dead') return;
-    const wasStarting = slot.state === 'starting';
-    slot.state = 'dead';
-    this.#crashes++;
-    const error = new WorkerError(
-      'WORKER_CRASHED',
-      `client worker ${slot.index} ${reason}; the work it had in hand is lost${this.#closing || wasStarting ? '' : ' (the worker is being replaced)'}`,
-      cause === undefined ? {} : { cause },
-    );
-    for (const reject of [...slot.pending]) reject(error);
-    slot.pending.clear();
-    void slot.host.terminate().catch(() => {});
-    if (!this.#closing && !wasStarting)
-      this.#slots[slot.index] = this.#start(slot.index, slot.generation + 1);
-    this.#pump();
-  }
-
-  async #stop(slot: Slot): Promise<void> {
-    slot.state = 'dead';
-    const error = new WorkerError('WORKER_CLOSED', `client worker ${slot.index} was stopped`);
-    for (const reject of [...slot.pending]) reject(error);
-    slot.pending.clear();
-    await slot.host.terminate();
-  }
-
   #pump(): void {
     while (this.#queue.length > 0) {
-      let slot: Slot | undefined;
-      for (const s of this.#slots) {
-        if (s.state === 'ready' && s.inflight < DEPTH && (!slot || s.inflight < slot.inflight)) slot = s;
-      }
+      const slot = this.#workers.leastBusy();
       if (!slot) break;
       const task = this.#queue.shift() as Task;
-      const target = slot;
-      target.inflight++;
-      this.#running++;
-      this.#call(target, task.run)
-        .then(task.resolve, task.reject)
-        .finally(() => {
-          this.#running--;
-          target.inflight--;
-          this.#pump();
-        });
+      this.#workers.send(slot, task.run).then(task.resolve, task.reject);
     }
-    if (this.#queue.length > 0 && this.#slots.every((s) => s.state === 'dead')) {
-      const error = this.#closing
-        ? new WorkerError('WORKER_CLOSED', 'the client pool was closed before this work could finish')
-        : new WorkerError('WORKER_START_FAILED', 'no client worker is left: replacements failed to start');
-      for (const task of this.#queue) task.reject(error);
-      this.#queue = [];
-    }
-    if (this.#drained && this.#running === 0 && this.#queue.length === 0) {
-      const drained = this.#drained;
-      this.#drained = undefined;
-      drained();
+    if (this.#queue.length > 0) {
+      const error = this.#workers.noWorkerLeft();
+      if (error) {
+        for (const task of this.#queue) task.reject(error);
+        this.#queue = [];
+      }
     }
   }
 }

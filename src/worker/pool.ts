@@ -41,26 +41,27 @@
  *   `WORKER_CLOSED`, lets started ones finish, then terminates the workers. Idle workers do not
  *   keep a Node process alive.
  *
- * Deliberately not here: HTTP, the worker side (`entry.ts`), how a runtime spawns workers
- * (`spawn-node.ts`, `spawn-browser.ts`).
+ * Deliberately not here: starting, calling and replacing workers (`scheduler.ts`, shared with
+ * the client pool), the loaded pairs (`pairs.ts`), HTTP, the worker side (`entry.ts`), how a
+ * runtime spawns workers (`spawn-node.ts`, `spawn-browser.ts`).
  *
  * @module
  */
 
-import { type Remote, transfer, wrap } from 'comlink';
-import { compileSeal, type SealLoadOptions, wasmSupportHint } from '../../wasm/seal.ts';
-import { ConfideArgumentError, isConfideError, WasmError } from '../errors.ts';
-import { decodeContainer } from '../he/container.ts';
-import { planFromMetadata } from '../he/keys.ts';
-import { type LinearModel, modelDigest, parseLinearModel } from '../he/model.ts';
+import { type Remote, transfer } from 'comlink';
+import type { SealLoadOptions } from '../../wasm/seal.ts';
+import type { LinearModel } from '../he/model.ts';
 import { batchUnits, joinScoredParts, partRange, type ScoredPart } from '../he/partition.ts';
-import { compiledSealModule, DEFAULT_HEAP_BUDGET } from '../he/runtime.ts';
 import { assertBytes, assertInteger, assertObject, assertString } from '../internal/assert.ts';
-import { equalBytes, toHex } from '../internal/bytes.ts';
-import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
+import type { Envelope, InferenceWorkerApi, WorkerCounters } from './api.ts';
 import { SharedBuffers } from './buffers.ts';
-import { fromWire, WorkerError } from './errors.ts';
-import type { Spawn, WorkerHost, WorkerRole } from './host.ts';
+import { WorkerError } from './errors.ts';
+import type { Spawn } from './host.ts';
+import { type LoadedModel, type Pair, Pairs } from './pairs.ts';
+import { commonPoolOptions, sealModuleForWorkers } from './pool-options.ts';
+import { DEPTH, describe, loadSpawner, Scheduler, type Slot } from './scheduler.ts';
+
+export type { LoadedModel } from './pairs.ts';
 
 /** Options for {@link InferencePool.create}. */
 export interface InferencePoolOptions {
@@ -86,14 +87,6 @@ export interface InferencePoolOptions {
   readonly wasmHeapBudgetBytes?: number;
 }
 
-/** The ids of a loaded key set and model, to pass to {@link InferencePool.infer}. */
-export interface LoadedModel {
-  /** The key set's id (hex), as in every container made under it. */
-  readonly keySetId: string;
-  /** SHA-256 (hex) of the canonical model JSON. */
-  readonly modelDigest: string;
-}
-
 /** One worker's state and counters, from {@link InferencePool.stats}. */
 export interface WorkerStats extends WorkerCounters {
   readonly index: number;
@@ -115,45 +108,6 @@ export interface InferencePoolStats {
 }
 
 const DEFAULT_MAX_QUEUE = 64;
-const MAX_SIZE = 256;
-
-type SlotState = 'starting' | 'ready' | 'dead';
-
-/**
- * Batches or parts sent to one worker at a time: the next already waits in the worker's port while
- * it scores the current one, so it never idles while this thread sends.
- */
-const DEPTH = 2;
-
-interface Slot {
-  readonly index: number;
-  readonly generation: number;
-  readonly host: WorkerHost;
-  readonly api: Remote<InferenceWorkerApi>;
-  state: SlotState;
-  /** Batches and parts sent and not answered (at most {@link DEPTH}). */
-  inflight: number;
-  ready: Promise<void>;
-  /** Calls in flight; each rejects when the worker stops. */
-  readonly pending: Set<(error: Error) => void>;
-}
-
-interface Pair extends LoadedModel {
-  readonly key: string;
-  /** The key bytes every worker holds (replayed into replacement workers). */
-  keys: Uint8Array;
-  /** The last replacement of the keys (settled; replacements run one at a time). */
-  replacing: Promise<void>;
-  readonly model: LinearModel;
-  readonly slots: number;
-  loading: Promise<void>;
-  ready: boolean;
-  /** Loads not yet matched by an unload: the pair is freed when the last is released. */
-  holds: number;
-  /** Jobs accepted and not settled. */
-  active: number;
-  drained: (() => void) | undefined;
-}
 
 /** One outcome per part of a split job, filled in as workers answer. */
 type PartOutcome =
@@ -191,42 +145,7 @@ interface Copies {
   release(): void;
 }
 
-export function defaultSize(): number {
-  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
-    ?.hardwareConcurrency;
-  return typeof cores === 'number' && Number.isInteger(cores) && cores > 0 ? Math.min(cores, MAX_SIZE) : 1;
-}
-
-/** The spawner of this runtime (shared with the client pool, `client-pool.ts`). */
-export async function loadSpawner(
-  script: string | URL | undefined,
-  role: WorkerRole = 'inference',
-): Promise<Spawn> {
-  const hasNode =
-    typeof (globalThis as { process?: { getBuiltinModule?: unknown } }).process?.getBuiltinModule ===
-    'function';
-  if (hasNode) return (await import('./spawn-node.ts')).nodeSpawner(script, role);
-  if (typeof Worker === 'function') return (await import('./spawn-browser.ts')).browserSpawner(script, role);
-  throw new WorkerError('WORKER_START_FAILED', 'this runtime has neither worker_threads nor Web Workers');
-}
-
-export function describe(error: unknown): string {
-  if (isConfideError(error)) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** A comlink-level failure (not an envelope): the call never reached the worker's code. */
-export function callError(error: unknown): Error {
-  if (isConfideError(error)) return error;
-  if ((error as { name?: unknown } | null)?.name === 'DataCloneError') {
-    return new ConfideArgumentError(
-      'INVALID_ARGUMENT',
-      `the arguments cannot be sent to a worker (not structured-cloneable): ${describe(error)}`,
-      { cause: error },
-    );
-  }
-  return new WorkerError('WORKER_CRASHED', `the worker call failed: ${describe(error)}`, { cause: error });
-}
+type Worker = Slot<InferenceWorkerApi>;
 
 const CONSTRUCT = Symbol('InferencePool.create');
 
@@ -253,20 +172,14 @@ export class InferencePool {
    * expects of its backend (`ScoringBackend.replacesLoadedPairs`).
    */
   readonly replacesLoadedPairs = true;
-  readonly #spawn: Spawn;
-  readonly #slots: Slot[] = [];
-  readonly #pairs = new Map<string, Pair>();
-  /** Pairs whose last hold was released and that are being freed on the workers. */
-  readonly #unloading = new Map<string, Promise<void>>();
+  readonly #workers: Scheduler<InferenceWorkerApi>;
+  readonly #pairs: Pairs;
   /** Jobs accepted and not sent, in order. */
   #queue: Job[] = [];
   #pumpQueued = false;
   readonly #buffers: SharedBuffers | undefined;
-  #running = 0;
-  #crashes = 0;
   #closing = false;
   #closed: Promise<void> | undefined;
-  #drained: (() => void) | undefined;
 
   private constructor(
     token: symbol,
@@ -281,7 +194,17 @@ export class InferencePool {
     this.#maxQueue = maxQueue;
     this.#module = module;
     this.#heapBudget = heapBudget;
-    this.#spawn = spawn;
+    this.#workers = new Scheduler<InferenceWorkerApi>({
+      role: 'inference',
+      spawn,
+      prepare: async (slot) => {
+        await this.#workers.call(slot, (api) => api.init(this.#module, this.#heapBudget));
+        // A replacement loads everything its predecessor had before it takes work.
+        await this.#pairs.replay(slot);
+      },
+      pump: () => this.#pump(),
+    });
+    this.#pairs = new Pairs(this.#workers, () => this.#assertOpen());
     this.#buffers = SHARE ? new SharedBuffers(size * DEPTH + 2, size * IDLE_BYTES_PER_WORKER) : undefined;
   }
 
@@ -294,47 +217,20 @@ export class InferencePool {
    */
   static async create(options: InferencePoolOptions = {}): Promise<InferencePool> {
     assertObject(options, 'options');
-    const size =
-      options.size === undefined ? defaultSize() : assertInteger(options.size, 'options.size', 1, MAX_SIZE);
     const maxQueue =
       options.maxQueue === undefined
         ? DEFAULT_MAX_QUEUE
         : assertInteger(options.maxQueue, 'options.maxQueue', 0, 1 << 20);
-    const heapBudget =
-      options.wasmHeapBudgetBytes === undefined
-        ? DEFAULT_HEAP_BUDGET
-        : assertInteger(options.wasmHeapBudgetBytes, 'options.wasmHeapBudgetBytes', 0, 4 * 1024 ** 3);
-    if (options.workerScript !== undefined && !(options.workerScript instanceof URL)) {
-      assertString(options.workerScript, 'options.workerScript');
-    }
-    const hint = wasmSupportHint();
-    if (hint) throw new WasmError('WASM_UNSUPPORTED', hint);
-    const sealOptions: SealLoadOptions =
-      options.seal === undefined ? {} : (assertObject(options.seal, 'options.seal') as SealLoadOptions);
-    let module = compiledSealModule();
-    if (!module) {
-      try {
-        module = await compileSeal(sealOptions);
-      } catch (error) {
-        throw new WasmError('WASM_LOAD_FAILED', `could not compile SEAL's WebAssembly: ${describe(error)}`, {
-          cause: error,
-        });
-      }
-    }
-    const pool = new InferencePool(
-      CONSTRUCT,
-      size,
-      maxQueue,
-      module,
-      await loadSpawner(options.workerScript),
-      heapBudget,
-    );
+    const { size, heapBudget } = commonPoolOptions(options);
+    const module = await sealModuleForWorkers(options.seal);
+    const spawn = await loadSpawner(options.workerScript);
+    const pool = new InferencePool(CONSTRUCT, size, maxQueue, module, spawn, heapBudget);
     try {
-      for (let i = 0; i < size; i++) pool.#slots.push(pool.#start(i, 0));
-      await Promise.all(pool.#slots.map((slot) => slot.ready));
+      await pool.#workers.start(size);
     } catch (error) {
       pool.#closing = true;
-      await Promise.allSettled(pool.#slots.map((slot) => pool.#stop(slot)));
+      pool.#workers.close();
+      await pool.#workers.stopAll();
       throw new WorkerError(
         'WORKER_START_FAILED',
         `could not start ${size} inference worker${size === 1 ? '' : 's'}: ${describe(error)}`,
@@ -364,49 +260,7 @@ export class InferencePool {
   async load(evaluationKeys: Uint8Array, model: LinearModel): Promise<LoadedModel> {
     this.#assertOpen();
     assertBytes(evaluationKeys, 'evaluationKeys');
-    const checked = parseLinearModel(assertObject(model, 'model'));
-    const container = decodeContainer(evaluationKeys, 'evaluation-keys');
-    const { plan } = planFromMetadata(container.metadata);
-    const ids: LoadedModel = { keySetId: toHex(container.keySetId), modelDigest: modelDigest(checked) };
-    const key = pairKey(ids.keySetId, ids.modelDigest);
-    // A pair being freed is loaded afresh once that finished (the workers would drop it again).
-    for (let unloading = this.#unloading.get(key); unloading; unloading = this.#unloading.get(key)) {
-      await unloading;
-    }
-    this.#assertOpen();
-    const existing = this.#pairs.get(key);
-    if (existing) {
-      await existing.loading;
-      if (!equalBytes(existing.keys, evaluationKeys)) await this.#replaceKeys(existing, evaluationKeys);
-      existing.holds++;
-      return ids;
-    }
-    const pair: Pair = {
-      ...ids,
-      key,
-      keys: evaluationKeys.slice(),
-      replacing: Promise.resolve(),
-      model: checked,
-      slots: plan.slots,
-      loading: Promise.resolve(),
-      ready: false,
-      holds: 0,
-      active: 0,
-      drained: undefined,
-    };
-    this.#pairs.set(key, pair);
-    pair.loading = (async () => {
-      const failed = await this.#loadOnEveryWorker(pair, pair.keys, false);
-      if (failed) {
-        this.#pairs.delete(key);
-        await this.#broadcastUnload(pair);
-        throw failed.reason;
-      }
-      pair.ready = true;
-    })();
-    await pair.loading;
-    pair.holds++;
-    return ids;
+    return await this.#pairs.load(evaluationKeys, model);
   }
 
   /**
@@ -426,7 +280,7 @@ export class InferencePool {
     assertString(keySetId, 'keySetId', 64);
     assertString(modelDigest, 'modelDigest', 128);
     assertBytes(batch, 'batch');
-    const pair = this.#pairs.get(pairKey(keySetId, modelDigest));
+    const pair = this.#pairs.get(keySetId, modelDigest);
     if (!pair?.ready) {
       throw new WorkerError(
         'WORKER_NOT_LOADED',
@@ -434,8 +288,7 @@ export class InferencePool {
       );
     }
     // Jobs that can be sent at once do not count as waiting.
-    const room = this.#slots.reduce((n, s) => n + (s.state === 'ready' ? DEPTH - s.inflight : 0), 0);
-    const waiting = this.#queue.length - room;
+    const waiting = this.#queue.length - this.#workers.room();
     if (waiting >= this.#maxQueue) {
       throw new WorkerError(
         'WORKER_QUEUE_FULL',
@@ -473,23 +326,7 @@ export class InferencePool {
   async unload(keySetId: string, modelDigest: string): Promise<void> {
     assertString(keySetId, 'keySetId', 64);
     assertString(modelDigest, 'modelDigest', 128);
-    const pair = this.#pairs.get(pairKey(keySetId, modelDigest));
-    if (!pair || this.#closed) return;
-    if (--pair.holds > 0) return;
-    this.#pairs.delete(pair.key);
-    const unloading = (async () => {
-      await pair.loading.catch(() => {});
-      if (pair.active > 0) {
-        await new Promise<void>((resolve) => {
-          pair.drained = resolve;
-        });
-      }
-      await this.#broadcastUnload(pair);
-    })().finally(() => {
-      if (this.#unloading.get(pair.key) === unloading) this.#unloading.delete(pair.key);
-    });
-    this.#unloading.set(pair.key, unloading);
-    await unloading;
+    await this.#pairs.unload(keySetId, modelDigest, this.#closed !== undefined);
   }
 
   /**
@@ -499,23 +336,13 @@ export class InferencePool {
    */
   async stats(): Promise<InferencePoolStats> {
     this.#assertOpen();
-    const workers = await Promise.all(
-      this.#slots.map(async (slot): Promise<WorkerStats | undefined> => {
-        try {
-          await slot.ready;
-          const counters = await this.#call(slot, (api) => api.counters());
-          return { index: slot.index, generation: slot.generation, ...counters };
-        } catch {
-          return undefined;
-        }
-      }),
-    );
+    const workers = await this.#workers.perWorker((api) => api.counters());
     return {
       size: this.#size,
       queued: this.#queue.length,
-      running: this.#running,
-      crashes: this.#crashes,
-      workers: workers.filter((w): w is WorkerStats => w !== undefined),
+      running: this.#workers.running,
+      crashes: this.#workers.crashes,
+      workers,
     };
   }
 
@@ -528,16 +355,13 @@ export class InferencePool {
     if (this.#closed) return this.#closed;
     this.#pump(); // what can start now has started, and finishes
     this.#closing = true;
+    this.#workers.close();
     const closed = new WorkerError('WORKER_CLOSED', 'the inference pool was closed before this job started');
     for (const job of [...this.#queue]) this.#fail(job, closed);
     this.#closed = (async () => {
-      if (this.#running > 0) {
-        await new Promise<void>((resolve) => {
-          this.#drained = resolve;
-        });
-      }
-      await Promise.allSettled([...this.#pairs.values()].map((pair) => pair.loading));
-      await Promise.allSettled(this.#slots.map((slot) => this.#stop(slot)));
+      await this.#workers.drain();
+      await this.#pairs.settled();
+      await this.#workers.stopAll();
     })();
     return this.#closed;
   }
@@ -550,98 +374,6 @@ export class InferencePool {
     if (this.#closing) throw new WorkerError('WORKER_CLOSED', 'the inference pool is closed');
   }
 
-  #start(index: number, generation: number): Slot {
-    const host = this.#spawn(index);
-    const slot: Slot = {
-      index,
-      generation,
-      host,
-      api: wrap<InferenceWorkerApi>(host.endpoint),
-      state: 'starting',
-      inflight: 0,
-      ready: Promise.resolve(),
-      pending: new Set(),
-    };
-    host.onStop((reason, cause) => this.#onStop(slot, reason, cause));
-    slot.ready = (async () => {
-      await this.#call(slot, (api) => api.init(this.#module, this.#heapBudget));
-      // A replacement loads everything its predecessor had before it takes work.
-      for (const pair of this.#pairs.values()) {
-        await this.#call(slot, (api) => api.load(pair.keySetId, pair.modelDigest, pair.keys, pair.model));
-      }
-    })();
-    slot.ready.then(
-      () => {
-        if (slot.state !== 'starting') return;
-        slot.state = 'ready';
-        this.#pump();
-      },
-      () => {
-        if (slot.state === 'dead') return;
-        slot.state = 'dead';
-        void host.terminate().catch(() => {});
-        this.#pump();
-      },
-    );
-    return slot;
-  }
-
-  /** Calls a worker method; settles from its envelope, or with `WORKER_CRASHED` if it stops. */
-  #call<T>(slot: Slot, invoke: (api: Remote<InferenceWorkerApi>) => Promise<Envelope<T>>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (slot.state === 'dead') {
-        reject(new WorkerError('WORKER_CRASHED', `inference worker ${slot.index} has stopped`));
-        return;
-      }
-      const onStop = (error: Error) => reject(error);
-      slot.pending.add(onStop);
-      slot.host.keepAlive(true);
-      const settle = () => {
-        slot.pending.delete(onStop);
-        if (slot.pending.size === 0) slot.host.keepAlive(false);
-      };
-      invoke(slot.api).then(
-        (envelope) => {
-          settle();
-          if (envelope.ok) resolve(envelope.value);
-          else reject(fromWire(envelope.error));
-        },
-        (error) => {
-          settle();
-          reject(callError(error));
-        },
-      );
-    });
-  }
-
-  #onStop(slot: Slot, reason: string, cause: unknown): void {
-    if (slot.state === 'dead') return;
-    const wasStarting = slot.state === 'starting';
-    slot.state = 'dead';
-    this.#crashes++;
-    const error = new WorkerError(
-      'WORKER_CRASHED',
-      `inference worker ${slot.index} ${reason}; the work it had in hand is lost${this.#closing || wasStarting ? '' : ' (the worker is being replaced)'}`,
-      cause === undefined ? {} : { cause },
-    );
-    for (const reject of [...slot.pending]) reject(error);
-    slot.pending.clear();
-    void slot.host.terminate().catch(() => {});
-    // A worker that dies while starting is not replaced again: that would loop.
-    if (!this.#closing && !wasStarting)
-      this.#slots[slot.index] = this.#start(slot.index, slot.generation + 1);
-    this.#pump();
-  }
-
-  /** Terminates a worker on purpose; calls still in flight on it fail with `WORKER_CLOSED`. */
-  async #stop(slot: Slot): Promise<void> {
-    slot.state = 'dead';
-    const error = new WorkerError('WORKER_CLOSED', `inference worker ${slot.index} was stopped`);
-    for (const reject of [...slot.pending]) reject(error);
-    slot.pending.clear();
-    await slot.host.terminate();
-  }
-
   #pump(): void {
     while (this.#queue.length > 0) {
       const job = this.#queue[0] as Job;
@@ -649,7 +381,7 @@ export class InferencePool {
         this.#queue.shift();
         continue;
       }
-      const ready = this.#slots.filter((s) => s.state === 'ready');
+      const ready = this.#workers.ready();
       const idle = ready.filter((s) => s.inflight === 0);
       // Cut a batch only when workers would otherwise idle: fewer jobs wait than there are
       // workers, and two or more have nothing to do.
@@ -661,35 +393,15 @@ export class InferencePool {
       // Whole: to an idle worker, or behind a busy one's batch when enough jobs wait for every
       // worker to get one (a tail batch waits for an idle worker rather than queue behind).
       let slot = idle[0];
-      if (!slot && this.#queue.length >= ready.length) {
-        for (const s of ready) if (s.inflight < DEPTH && (!slot || s.inflight < slot.inflight)) slot = s;
-      }
+      if (!slot && this.#queue.length >= ready.length) slot = this.#workers.leastBusy();
       if (!slot) break;
       this.#queue.shift();
       this.#runWhole(slot, job);
     }
-    if (this.#queue.length > 0 && this.#slots.every((s) => s.state === 'dead')) {
-      const error = this.#closing
-        ? new WorkerError('WORKER_CLOSED', 'the inference pool was closed before this job could finish')
-        : new WorkerError('WORKER_START_FAILED', 'no inference worker is left: replacements failed to start');
-      for (const job of [...this.#queue]) this.#fail(job, error);
+    if (this.#queue.length > 0) {
+      const error = this.#workers.noWorkerLeft();
+      if (error) for (const job of [...this.#queue]) this.#fail(job, error);
     }
-    if (this.#drained && this.#running === 0 && this.#queue.length === 0) {
-      const drained = this.#drained;
-      this.#drained = undefined;
-      drained();
-    }
-  }
-
-  /** Sends one call to a worker, counting it against the worker's depth until it answers. */
-  #send<T>(slot: Slot, invoke: (api: Remote<InferenceWorkerApi>) => Promise<Envelope<T>>): Promise<T> {
-    slot.inflight++;
-    this.#running++;
-    return this.#call(slot, invoke).finally(() => {
-      this.#running--;
-      slot.inflight--;
-      this.#pump();
-    });
   }
 
   /**
@@ -705,7 +417,11 @@ export class InferencePool {
     return { bytes: bytes.map((b) => transfer(b, [b.buffer as ArrayBuffer])), release: () => {} };
   }
 
-  #runWhole(slot: Slot, job: Job): void {
+  #send<T>(slot: Worker, invoke: (api: Remote<InferenceWorkerApi>) => Promise<Envelope<T>>): Promise<T> {
+    return this.#workers.send(slot, invoke);
+  }
+
+  #runWhole(slot: Worker, job: Job): void {
     job.sent = true;
     const copies = this.#copies(job.batch, 1);
     const bytes = copies.bytes[0] as Uint8Array;
@@ -722,7 +438,7 @@ export class InferencePool {
     );
   }
 
-  #runParts(job: Job, slots: readonly Slot[]): void {
+  #runParts(job: Job, slots: readonly Worker[]): void {
     job.sent = true;
     const count = slots.length;
     const copies = this.#copies(job.batch, count);
@@ -775,55 +491,5 @@ export class InferencePool {
 
   #fail(job: Job, error: unknown): void {
     if (this.#settle(job)) job.reject(error);
-  }
-
-  /** Loads other key bytes for a held pair on every worker, one replacement at a time. */
-  async #replaceKeys(pair: Pair, evaluationKeys: Uint8Array): Promise<void> {
-    const keys = evaluationKeys.slice();
-    const previous = pair.replacing;
-    const replacing = (async () => {
-      await previous;
-      const failed = await this.#loadOnEveryWorker(pair, keys, true);
-      // Workers that refused the copy keep the old keys (the same key set: they score alike).
-      if (failed) throw failed.reason;
-      pair.keys = keys;
-    })();
-    pair.replacing = replacing.catch(() => {});
-    await replacing;
-  }
-
-  /**
-   * Loads (or, with `replace`, replaces) `keys` for `pair` on every worker that started; a worker
-   * that never started has nothing to load. Resolves with the first refusal, if any.
-   */
-  async #loadOnEveryWorker(
-    pair: Pair,
-    keys: Uint8Array,
-    replace: boolean,
-  ): Promise<PromiseRejectedResult | undefined> {
-    const outcomes = await Promise.allSettled(
-      this.#slots.map(async (slot) => {
-        try {
-          await slot.ready;
-        } catch {
-          return;
-        }
-        await this.#call(slot, (api) =>
-          replace
-            ? api.load(pair.keySetId, pair.modelDigest, keys, pair.model, true)
-            : api.load(pair.keySetId, pair.modelDigest, keys, pair.model),
-        );
-      }),
-    );
-    return outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-  }
-
-  async #broadcastUnload(pair: Pair): Promise<void> {
-    await Promise.allSettled(
-      this.#slots.map(async (slot) => {
-        await slot.ready;
-        await this.#call(slot, (api) => api.unload(pair.keySetId, pair.modelDigest));
-      }),
-    );
   }
 }

@@ -3,7 +3,10 @@
 // encrypts one batch across both that a real `HeServer` (here, in Node) scores, and decrypts the
 // result across both: the predictions equal those of a one-worker client (same labels, scores within
 // the plan's error) and of plaintext scoring. Bad rows are refused on the page with the one-worker
-// client's code and message. (Exact equality of 1 and N ranges is `test/worker/client-pool.test.ts`.)
+// client's code and message. A worker that crashes mid-run (an uncaught exception in it) is
+// replaced, with the key handed on by the surviving worker: the next encrypt uses both places and
+// the batch decrypts to the plaintext labels. (Exact equality of 1 and N ranges is
+// `test/worker/client-pool.test.ts`.)
 //
 // Chromium is Debian's `chromium` (CHROMIUM_PATH to override), driven by playwright-core. When it is
 // missing this suite fails with instructions: it never skips.
@@ -178,6 +181,73 @@ describe('confide/browser with 2 client workers (headless Chromium)', () => {
       expect(two.labels).toEqual(labels);
       const worst = Math.max(...two.scores.map((s, i) => Math.abs(s - (one.scores[i] as number))));
       expect(worst).toBeLessThan(1e-3);
+    } finally {
+      await page.close();
+    }
+  }, 300_000);
+
+  it('replaces a worker that crashes mid-run: the next calls succeed and decrypt like plaintext', async () => {
+    const page = await openApi();
+    try {
+      const first = await page.evaluate(
+        async ({ model, rows }) => {
+          const { createBrowserClient } = (window as unknown as { confideBrowser: Api }).confideBrowser;
+          const client = await createBrowserClient({ wasmUrl: './seal_throws.wasm', workers: 2 });
+          (window as unknown as Record<string, unknown>).crashy = client;
+          await client.createKeys(model as never, { layouts: ['batch'] });
+          return (await client.encrypt(rows)).length;
+        },
+        { model, rows },
+      );
+      expect(first).toBeGreaterThan(0);
+      // The client's two workers (the page's own module has none).
+      const clientWorkers = page.workers();
+      expect(clientWorkers.length).toBe(2);
+      // Crash one: an uncaught exception in the worker, as a browser reports a dying worker.
+      const victim = clientWorkers[1] as (typeof clientWorkers)[number];
+      const gone = victim.waitForEvent('close', { timeout: 30_000 });
+      await victim.evaluate(() => {
+        setTimeout(() => {
+          throw new Error('injected crash');
+        }, 0);
+      });
+      await gone; // the client saw the error and terminated the worker
+      const after = await page.evaluate(
+        async ({ rows }) => {
+          const client = (window as unknown as { crashy: Awaited<ReturnType<Api['createBrowserClient']>> })
+            .crashy;
+          const b64 = (bytes: Uint8Array) => {
+            let text = '';
+            for (let i = 0; i < bytes.length; i += 0x8000)
+              text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+            return btoa(text);
+          };
+          const ticks: number[] = [];
+          const batch = await client.encrypt(rows, { onProgress: (done) => ticks.push(done) });
+          return { batch: b64(batch), keys: b64(await client.exportEvaluationKeys()), ticks };
+        },
+        { rows },
+      );
+      // Both places worked on it again: one range each, the replacement included.
+      expect(after.ticks).toEqual([30, 60]);
+      expect(page.workers()).toHaveLength(2);
+      expect(page.workers()).not.toContain(victim);
+      const from = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
+      const server = await HeServer.create(from(after.keys), model);
+      const result = Buffer.from((await server.infer(from(after.batch))).result).toString('base64');
+      server.dispose();
+      const labels = await page.evaluate(
+        async ({ result }) => {
+          const client = (window as unknown as { crashy: Awaited<ReturnType<Api['createBrowserClient']>> })
+            .crashy;
+          const decrypted = await client.decrypt(Uint8Array.from(atob(result), (c) => c.charCodeAt(0)));
+          await client.close();
+          return decrypted.predictions.map((p) => ('label' in p ? String(p.label) : ''));
+        },
+        { result },
+      );
+      const reference = scorePlaintext(model, rows).map((s) => predictFromScores(model, s));
+      expect(labels).toEqual(reference.map((p) => (p.task === 'binary-classification' ? p.label : '')));
     } finally {
       await page.close();
     }

@@ -7,24 +7,21 @@
  * history is caught (`PROV_LOG_CONSISTENCY_INVALID`, exit 1, nothing appended).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalModelJson } from '../../src/he/model.ts';
 import { parsePrivateKeyPem, parsePublicKeyPem } from '../../src/provenance/common/keys.ts';
 import { ReceiptLog } from '../../src/provenance/receipt/log.ts';
 import { verifyReceipt } from '../../src/provenance/receipt/verify.ts';
 import { CLI, runConfide } from '../fixtures/cli.ts';
-import { RISK, riskRows, TOKEN } from '../server/helpers.ts';
+import { heServeDir, type Served, serveHe, stopChild } from '../fixtures/he-serve.ts';
+import { riskRows } from '../server/helpers.ts';
 
 let dir: string;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'confide-cli-receipts-'));
-  await writeFile(join(dir, 'risk.json'), canonicalModelJson(RISK));
-  await writeFile(join(dir, 'tokens.txt'), `${TOKEN}\n`);
+  dir = await heServeDir('confide-cli-receipts-');
   const rows = riskRows(4, 5);
   await writeFile(join(dir, 'rows.csv'), `age,bmi,bp,glucose\n${rows.map((r) => r.join(',')).join('\n')}\n`);
 });
@@ -33,56 +30,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function serve(logDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'he',
-      'serve',
-      '--model',
-      `risk=${join(dir, 'risk.json')}`,
-      '--port',
-      '0',
-      '--token-file',
-      join(dir, 'tokens.txt'),
-      '--receipt-key',
-      join(dir, 'server.key'),
-      '--log',
-      logDir,
-      '--log-level',
-      'silent',
-    ],
-    { env: { ...process.env, CONFIDE_TOKENS: '' }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  children.push(child);
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no address in 30 s: ${stderr}`));
-    }, 30_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1] as string });
-      }
-    });
-    child.once('exit', () => {
-      clearTimeout(timer);
-      reject(new Error(`he serve exited: ${stderr}`));
-    });
+function serve(logDir: string): Promise<Served> {
+  return serveHe(dir, ['--receipt-key', join(dir, 'server.key'), '--log', logDir, '--log-level', 'silent'], {
+    children,
   });
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
+const stop = stopChild;
 
 const score = (keys: string, out: string, ...extra: string[]) =>
   runConfide(

@@ -5,9 +5,8 @@
  * predictions are compared with plaintext scoring of the same model; eviction and 503 answers
  * are provoked for real.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsv } from '../../src/he/csv.ts';
@@ -20,6 +19,7 @@ import {
   sigmoid,
 } from '../../src/he/model.ts';
 import { CLI, runConfide } from '../fixtures/cli.ts';
+import { heServeDir, type Served, serveHe, stopChild } from '../fixtures/he-serve.ts';
 import {
   DOSE,
   OTHER_TOKEN,
@@ -37,9 +37,7 @@ let dir: string;
 const ROWS = riskRows(9, 3);
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'confide-remote-'));
-  await writeFile(join(dir, 'risk.json'), canonicalModelJson(RISK));
-  await writeFile(join(dir, 'tokens.txt'), `${TOKEN}\n${OTHER_TOKEN}\n`);
+  dir = await heServeDir('confide-remote-', [TOKEN, OTHER_TOKEN]);
   await writeFile(join(dir, 'token-a.txt'), `${TOKEN}\n`);
   await writeFile(join(dir, 'token-b.txt'), `${OTHER_TOKEN}\n`);
   // Columns in another order than the model's, plus one it ignores: matched by name.
@@ -52,55 +50,16 @@ afterAll(async () => {
 });
 
 /** Starts `confide he serve` on 127.0.0.1 port 0; resolves once it prints its address. */
-function serve(...extra: string[]): Promise<{ child: ChildProcess; url: string }> {
-  return serveModel(join(dir, 'risk.json'), ...extra);
+function serve(...extra: string[]): Promise<Served> {
+  return serveHe(dir, extra);
 }
 
 /** `serve`, with the weights of model "risk" read from `modelFile`. */
-function serveModel(modelFile: string, ...extra: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'he',
-      'serve',
-      '--model',
-      `risk=${modelFile}`,
-      '--port',
-      '0',
-      '--token-file',
-      join(dir, 'tokens.txt'),
-      ...extra,
-    ],
-    { env: { ...process.env, CONFIDE_TOKENS: '' }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no address in 30 s: ${stderr}`));
-    }, 30_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1] as string });
-      }
-    });
-    child.once('exit', () => {
-      clearTimeout(timer);
-      reject(new Error(`he serve exited: ${stderr}`));
-    });
-  });
+function serveModel(modelFile: string, ...extra: string[]): Promise<Served> {
+  return serveHe(dir, extra, { modelFile });
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
+const stop = stopChild;
 
 /** The predictions CSV compared with plaintext scoring of RISK on ROWS. */
 async function expectPlaintextPredictions(path: string): Promise<void> {

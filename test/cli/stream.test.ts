@@ -16,6 +16,7 @@ import { parseCsv } from '../../src/he/csv.ts';
 import { scorePlaintext } from '../../src/he/model.ts';
 import { type CliRun, runConfide } from '../fixtures/cli.ts';
 import { loadDataset } from '../fixtures/data.ts';
+import { heKeygen } from '../fixtures/he-serve.ts';
 
 const breast = loadDataset('breast-cancer-wisconsin');
 const model = trainLogistic(breast.x, breast.y, {
@@ -65,7 +66,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'model.json'), JSON.stringify(model));
   const csv = [breast.features.join(','), ...breast.x.map((r) => r.join(','))].join('\r\n');
   await writeFile(join(dir, 'data.csv'), `\uFEFF${csv}\r\n`);
-  ok(await confide('he', 'keygen', '--model', 'model.json', '--layout', 'batch', '--out', 'keys'));
+  await heKeygen(dir, 'model.json', 'keys', '--layout', 'batch');
   ok(
     await confide(
       'he',

@@ -8,31 +8,26 @@
  *
  * Needs `dist/` (npm run test:faults builds it). Loopback only; every loop is bounded.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeClient } from '../../src/he/client.ts';
 import { InferenceHttpClient } from '../../src/he/http-client.ts';
-import { canonicalModelJson } from '../../src/he/model.ts';
 import { generateKeyPair, privateKeyToPem } from '../../src/provenance/common/keys.ts';
 import { noteVerifier } from '../../src/provenance/log/checkpoint.ts';
 import { verifyLogProof } from '../../src/provenance/log/verify.ts';
 import { type InferenceReceipt, receiptLogEntry } from '../../src/provenance/receipt/statement.ts';
+import { heServeDir, type Served, serveHe } from '../fixtures/he-serve.ts';
 import { RISK, riskRows, TOKEN } from '../server/helpers.ts';
 
-const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 const key = generateKeyPair('ed25519');
 const ORIGIN = 'faults.test/he-serve';
 let dir: string;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'confide-receipt-faults-'));
-  await writeFile(join(dir, 'risk.json'), canonicalModelJson(RISK));
-  await writeFile(join(dir, 'tokens.txt'), `${TOKEN}\n`);
+  dir = await heServeDir('confide-receipt-faults-');
   await writeFile(join(dir, 'server.key'), privateKeyToPem(key), { mode: 0o600 });
 });
 afterAll(async () => {
@@ -40,19 +35,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function serve(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
+function serve(): Promise<Served> {
+  return serveHe(
+    dir,
     [
-      CLI,
-      'he',
-      'serve',
-      '--model',
-      `risk=${join(dir, 'risk.json')}`,
-      '--port',
-      '0',
-      '--token-file',
-      join(dir, 'tokens.txt'),
       '--receipt-key',
       join(dir, 'server.key'),
       '--log',
@@ -62,28 +48,8 @@ function serve(): Promise<{ child: ChildProcess; url: string }> {
       '--log-level',
       'silent',
     ],
-    { env: { ...process.env, CONFIDE_TOKENS: '' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    { children },
   );
-  children.push(child);
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no address in 30 s: ${stderr}`));
-    }, 30_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1] as string });
-      }
-    });
-    child.once('exit', () => {
-      clearTimeout(timer);
-      reject(new Error(`he serve exited: ${stderr}`));
-    });
-  });
 }
 
 describe('the receipt log survives SIGKILL under concurrent scoring', () => {

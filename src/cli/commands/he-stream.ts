@@ -12,27 +12,34 @@
  */
 
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HeError } from '../../errors.ts';
 import { isChunked } from '../../he/chunked.ts';
+import { peekContainer } from '../../he/container.ts';
 import { formatPredictionsCsv, readCsvRows } from '../../he/csv.ts';
 import {
   type ChunkCipher,
   type DecryptedScores,
   decryptStream,
-  defaultChunkRows,
   encryptStream,
   HeClient,
   type HeServer,
   inferStream,
   type Layout,
 } from '../../he/index.ts';
-import { HeClientPool } from '../../worker/index.ts';
 import { createIo, INPUT_LIMITS } from '../io.ts';
 import { readModelFile } from '../model-inputs.ts';
 import { createProgress, type Progress } from '../progress.ts';
 import { openStream, readAll, writeStreamAtomic } from '../stream-io.ts';
 import { SECRET_KEY_FILE } from './he-keys.ts';
+import {
+  chunkRowsFor,
+  decryptChunksInFlight,
+  fileSize,
+  SizedCipher,
+  streamCiphertexts,
+} from './he-workers.ts';
 
 const { readBytes, writeAtomic } = createIo('HE');
 
@@ -112,26 +119,32 @@ function hashing<T extends Uint8Array | string>(
   })();
 }
 
-/**
- * `--workers N` of encrypt and decrypt: for N > 1, a client pool of N worker threads holding the
- * keys, as a {@link ChunkCipher} (one chunk is itself split across the workers); for 1, this thread.
- */
-async function chunkCipher(
-  client: HeClient,
-  workers: number | undefined,
-): Promise<{ cipher: HeClient | ChunkCipher; concurrency: number; close(): Promise<void> }> {
-  if (workers === undefined || workers <= 1) return { cipher: client, concurrency: 1, close: async () => {} };
-  const pool = await HeClientPool.fromClientSecret(client, { size: workers });
-  return {
-    cipher: {
-      plan: client.plan,
-      encryptChunk: (rows, layout) => pool.encrypt(rows, { layout }),
-      decryptChunk: (bytes) => pool.decrypt(bytes),
-    },
-    // Two chunks in flight keep every worker busy while one chunk's ciphertexts are assembled.
-    concurrency: 2,
-    close: () => pool.close(),
-  };
+/** Counts the bytes (or characters) passing through into `counter.bytes`. */
+function counting<T extends Uint8Array | string>(
+  source: AsyncIterable<T>,
+  counter: { bytes: number },
+): AsyncIterable<T> {
+  return (async function* () {
+    for await (const piece of source) {
+      counter.bytes += piece.length;
+      yield piece;
+    }
+  })();
+}
+
+/** A version-1 file's ciphertext count from its header, read on its own (undefined when not readable). */
+async function peekItems(path: string): Promise<number | undefined> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(path, 'r');
+    const head = new Uint8Array(96 + 64 * 1024);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return peekContainer(head.subarray(0, bytesRead))?.itemCount;
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close();
+  }
 }
 
 /**
@@ -158,7 +171,9 @@ export async function encrypt(flags: {
   const input = await openStream(flags.in, 'CSV');
   try {
     const limit = maxBytes ?? CSV_RECORD_LIMIT;
-    const reader = readCsvRows(input.pieces, model.features, {
+    const read = { bytes: 0 };
+    const totalBytes = await fileSize(flags.in, input.regular);
+    const reader = readCsvRows(counting(input.pieces, read), model.features, {
       maxRecordChars: limit,
       onRecordTooLong: (line) =>
         new HeError(
@@ -168,9 +183,16 @@ export async function encrypt(flags: {
     });
     // The header and the first rows are checked before the keys are read, as a whole-file read would.
     const first = await reader.next();
+    const parsed = { rows: 0 };
     const rows = (async function* () {
-      if (!first.done) yield first.value;
-      yield* reader;
+      if (!first.done) {
+        parsed.rows += first.value.length;
+        yield first.value;
+      }
+      for await (const batch of reader) {
+        parsed.rows += batch.length;
+        yield batch;
+      }
     })();
     const client = await HeClient.fromSecretKeys(
       await readBytes(join(flags.keys, SECRET_KEY_FILE), 'secret key file', { kind: 'container', maxBytes }),
@@ -178,20 +200,44 @@ export async function encrypt(flags: {
     );
     try {
       const layout = flags.layout === 'auto' ? 'auto' : (flags.layout as Layout);
+      // One worker: the default chunk size; more: smaller batch chunks, more of them (he-workers.ts).
       const chunkRows =
-        flags.chunkRows ?? defaultChunkRows(client.plan, layout === 'single' ? 'single' : 'batch');
+        flags.chunkRows ?? chunkRowsFor(client.plan, layout === 'single' ? 'single' : 'batch', flags.workers);
       const progress = startProgress('he encrypt', flags, undefined, 'row');
-      if (flags.workers !== undefined && flags.workers > 1)
-        progress.phase(`starting ${flags.workers} workers`);
-      const { cipher, concurrency, close } = await chunkCipher(client, flags.workers);
+      // Workers only for work that pays for starting them (he-workers.ts), sized by the first chunk.
+      const sized = new SizedCipher(client, flags.workers, (n) => progress.phase(`starting ${n} workers`));
+      const { slots, features } = client.plan;
+      const cipher: ChunkCipher = {
+        plan: client.plan,
+        encryptChunk: (chunk, chunkLayout) => {
+          if (!sized.decided) {
+            const ciphertexts =
+              chunkLayout === 'batch' ? Math.ceil(chunk.length / slots) * features : chunk.length;
+            sized.expect(
+              streamCiphertexts(
+                { ciphertexts, rows: chunk.length, bytes: read.bytes },
+                chunkRows,
+                totalBytes,
+              ),
+            );
+          }
+          return sized.encryptChunk(chunk, chunkLayout);
+        },
+        decryptChunk: (bytes) => sized.decryptChunk(bytes),
+      };
       try {
         progress.phase(`encrypting rows in chunks of ${chunkRows}`);
         await writeStreamAtomic(
           flags.out,
-          encryptStream(cipher, rows, { layout, chunkRows, concurrency, onChunk: rowTicker(progress) }),
+          encryptStream(cipher, rows, {
+            layout,
+            chunkRows,
+            concurrency: sized.concurrency,
+            onChunk: rowTicker(progress),
+          }),
         );
       } finally {
-        await close();
+        await sized.close();
       }
       progress.done();
     } finally {
@@ -294,14 +340,34 @@ export async function decrypt(flags: {
   );
   try {
     const input = await openStream(flags.in, 'encrypted result');
+    // Workers only for work that pays for starting them (he-workers.ts).
+    const sized = new SizedCipher(client, flags.workers, (n) => progress.phase(`starting ${n} workers`));
     if (isChunked(input.head)) {
       try {
-        const { cipher, concurrency, close } = await chunkCipher(client, flags.workers);
+        const totalBytes = await fileSize(flags.in, input.regular);
+        let chunkRows = 0;
+        const cipher: ChunkCipher = {
+          plan: client.plan,
+          encryptChunk: (rows, layout) => sized.encryptChunk(rows, layout),
+          decryptChunk: (bytes) => {
+            if (!sized.decided) {
+              // Sized by the first chunk: its ciphertexts, and its share of the file.
+              const peek = peekContainer(bytes);
+              const rows = Number(peek?.metadata.rows ?? chunkRows);
+              const first = { ciphertexts: peek?.itemCount ?? 0, rows, bytes: bytes.length };
+              sized.expect(streamCiphertexts(first, chunkRows, totalBytes));
+            }
+            return sized.decryptChunk(bytes);
+          },
+        };
         try {
           progress.phase('decrypting the result chunk by chunk');
           const scores = decryptStream(cipher, input.pieces, {
             ...(maxBytes === undefined ? {} : { maxChunkBytes: maxBytes }),
-            concurrency,
+            concurrency: decryptChunksInFlight(flags.workers),
+            onHeader: (_metadata, perChunk) => {
+              chunkRows = perChunk;
+            },
             onChunk: rowTicker(progress),
           });
           await writeStreamAtomic(
@@ -315,7 +381,7 @@ export async function decrypt(flags: {
             })(),
           );
         } finally {
-          await close();
+          await sized.close();
         }
         progress.done();
       } finally {
@@ -323,19 +389,23 @@ export async function decrypt(flags: {
       }
       return;
     }
-    const piped = input.regular
-      ? undefined
-      : await readAll(input, maxBytes ?? INPUT_LIMITS.container, 'encrypted result', flags.in);
-    await input.close();
-    const result = piped ?? (await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes }));
-    progress.phase('decrypting the result');
-    const { cipher, close } = await chunkCipher(client, flags.workers);
     let predictions: DecryptedScores['predictions'];
     try {
-      ({ predictions } =
-        'decryptChunk' in cipher ? await cipher.decryptChunk(result) : client.decrypt(result));
+      // A version-1 file's header gives its ciphertexts: a pool worth starting starts while the
+      // rest is read.
+      const items = input.regular && sized.concurrency > 1 ? await peekItems(flags.in) : undefined;
+      if (items !== undefined) sized.expect(items);
+      const piped = input.regular
+        ? undefined
+        : await readAll(input, maxBytes ?? INPUT_LIMITS.container, 'encrypted result', flags.in);
+      await input.close();
+      const result =
+        piped ?? (await readBytes(flags.in, 'encrypted result', { kind: 'container', maxBytes }));
+      sized.expect(peekContainer(result)?.itemCount ?? 0);
+      progress.phase('decrypting the result');
+      ({ predictions } = await sized.decryptChunk(result));
     } finally {
-      await close();
+      await sized.close();
     }
     progress.tick(predictions.length);
     progress.phase(`writing ${predictions.length} predictions`);

@@ -406,13 +406,13 @@ export function registerHeCommands(program: Command): void {
     .option('--layout <layout>', 'auto, batch or single', oneOf(['auto', 'batch', 'single']), 'auto')
     .option(
       '--chunk-rows <n>',
-      'rows per chunk of the output file (default 4 × slots, 16384 at N=8192; 256 with --layout single); peak memory ≈ 200 MiB + 2 × chunk rows × features × 250 bytes, whatever the row count (README)',
+      'rows per chunk of the output file (default 4 × slots, 16384 at N=8192; 256 with --layout single; with --workers 5 to 8, 2 × slots, above 8, 1 × slots, so there are chunks for every worker); peak memory ≈ 200 MiB + 2 × chunk rows × features × 250 bytes, whatever the row count (README)',
       integer(1, 1 << 24),
     )
     .option('--feature-names <list>', featureNamesHelp)
     .option(
       '--workers <n>',
-      'encrypt on N worker threads, 1 to 256 (default 1: this thread)',
+      'encrypt on up to N worker threads, 1 to 256 (default 1: this thread); a worker starts only for at least 128 ciphertexts of work, so small inputs stay on this thread',
       integer(1, 256),
     )
     .action(encrypt);
@@ -452,7 +452,7 @@ export function registerHeCommands(program: Command): void {
     .requiredOption('--out <file>', 'predictions CSV to write')
     .option(
       '--workers <n>',
-      'decrypt on N worker threads, 1 to 256 (default 1: this thread)',
+      'decrypt on up to N worker threads, 1 to 256 (default 1: this thread); a worker starts only for at least 128 ciphertexts of work, so a small result stays on this thread',
       integer(1, 256),
     )
     .action(decrypt);
