@@ -19,6 +19,8 @@ import { toBytes } from '../http.ts';
 import type { RouteContext } from './context.ts';
 import { RECEIPT_HEADER } from './log.ts';
 
+const hex = (digest: ArrayBuffer): string => Buffer.from(digest).toString('hex');
+
 export function registerInferRoutes(v1: FastifyInstance, context: RouteContext): void {
   const { limits, registry, state } = context;
   v1.post<{ Params: { modelId: string }; Querystring: { keySet?: string | string[] } }>(
@@ -54,13 +56,20 @@ export function registerInferRoutes(v1: FastifyInstance, context: RouteContext):
         const jobId = await jobs.submit(owner, keySet, request.params.modelId, batch);
         return reply.code(202).header('location', `/v1/jobs/${jobId}`).send({ jobId, state: 'queued' });
       }
-      const { result, modelDigest } = await registry.score(owner, keySet, request.params.modelId, batch);
       const receipts = context.receipts;
+      // The upload's digest is computed off this thread (WebCrypto) while the batch is scored.
+      const batchDigest =
+        receipts === undefined
+          ? undefined
+          : crypto.subtle.digest('SHA-256', batch as Uint8Array<ArrayBuffer>).then(hex);
+      batchDigest?.catch(() => undefined); // awaited below; scoring may fail first
+      const { result, modelDigest } = await registry.score(owner, keySet, request.params.modelId, batch);
       if (receipts !== undefined) {
         const modelSigningDigest = receipts.modelSigningDigests?.[request.params.modelId];
         const envelope = await signReceipt(
           {
             batch,
+            batchSha256: await (batchDigest as Promise<string>),
             result,
             modelId: request.params.modelId,
             modelDigest,
