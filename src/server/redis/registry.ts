@@ -263,6 +263,12 @@ export class RedisKeySets implements KeySets {
     return this.#queue.status(ownerTag(owner), jobId);
   }
 
+  /** Keeps the receipt of a done job's result with the job (the first one kept wins); see `queue.ts`. */
+  async keepJobReceipt(jobId: string, receipt: string): Promise<string> {
+    if (this.#queue === undefined) return receipt;
+    return this.#queue.keepReceipt(jobId, receipt);
+  }
+
   clear(): void {
     this.#local.clear();
   }
