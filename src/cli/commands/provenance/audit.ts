@@ -10,9 +10,10 @@
  *     [--checkpoint F]... [--log-dir DIR] [--server URL [--token-file F]]
  *     [--epsilon-budget E] [--json] [--html FILE]
  *
- * `--log-dir DIR` (a log written by `smpc serve|simulate --log`) adds every bundle in
- * `DIR/transcripts/`, the log's latest checkpoint, a consistency proof from every checkpoint a
- * bundle carries to the latest (computed from the log's leaves, checked against the signed
+ * `--log-dir DIR` (a log written by `smpc serve|simulate --log` or `he serve --log`) adds every
+ * bundle in `DIR/transcripts/`, the log's latest checkpoint, a consistency proof from every
+ * checkpoint a bundle or a receipt of this log carries to the latest and each such receipt's
+ * inclusion in the latest (computed from the log's leaves, checked against the signed
  * checkpoints), and the log's size, so the audit can tell whether the transcripts are the whole
  * log (the ε ledger is then complete). `--server URL` fetches from the server's log routes (with
  * `--token-file`, as a bearer token) its latest checkpoint, the inclusion of every receipt's entry
@@ -168,6 +169,49 @@ async function fromLogDir(
       // a malformed bundle fails its own check
     }
   }
+  // Receipts of this log: their entry's inclusion in the latest checkpoint, and the consistency
+  // from the checkpoint each carries (as `--server` fetches them).
+  const receipts: EvidenceFile[] = [];
+  for (const r of evidence.receipts ?? []) {
+    let proof: {
+      inclusion?: { index?: unknown };
+      treeSize?: unknown;
+      checkpoint?: unknown;
+      origin?: unknown;
+    } = {};
+    try {
+      proof = JSON.parse(new TextDecoder().decode(r.bytes)).proof ?? {};
+    } catch {
+      // a malformed receipt fails its own check
+    }
+    const index = proof.inclusion?.index;
+    if (
+      proof.origin !== store.log.origin ||
+      typeof index !== 'number' ||
+      !Number.isSafeInteger(index) ||
+      index < 0 ||
+      index >= store.signedSize
+    ) {
+      receipts.push(r);
+      continue;
+    }
+    receipts.push({ ...r, proof: await store.prove({ index }) });
+    if (
+      typeof proof.treeSize === 'number' &&
+      typeof proof.checkpoint === 'string' &&
+      proof.treeSize > 0 &&
+      proof.treeSize < store.signedSize &&
+      !sizes.has(proof.treeSize)
+    ) {
+      sizes.add(proof.treeSize);
+      consistency.push({
+        name: `${basename(r.name)} → ${store.signedSize}`,
+        proof: await store.prove({ from: proof.treeSize }),
+        previous: proof.checkpoint,
+      });
+    }
+  }
+  evidence.receipts = receipts;
   evidence.consistency = consistency;
 }
 
