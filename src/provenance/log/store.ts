@@ -437,6 +437,11 @@ export class LogStore {
     await handle?.close().catch(() => undefined);
   }
 
+  /** {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /**
    * The signed checkpoint of `size` entries, as written when the log had that size.
    *

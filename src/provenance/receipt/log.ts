@@ -131,6 +131,11 @@ export class ReceiptLog {
     await this.store.close();
   }
 
+  /** {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** The latest signed checkpoint (C2SP signed note). */
   checkpoint(): Promise<string> {
     return this.store.checkpointAt();
