@@ -296,11 +296,14 @@ export class ScoringQueue {
   async keepReceipt(jobId: string, receipt: string): Promise<string> {
     const keys = jobKeys(this.#redis.options.prefix, jobId);
     const kept = await this.#redis.run(async (c) => {
+      // The record already lives only briefly (fetched); never leave one without a TTL.
+      const keep = Math.min(RETRIEVED_TTL_SECONDS, this.#redis.options.jobTtlSeconds);
       const [[, set], [, value]] = (await c
         .multi()
         .hsetnx(keys.record, 'receipt', receipt)
         .hget(keys.record, 'receipt')
-        .exec()) as [[null, number], [null, string | null]];
+        .expire(keys.record, keep)
+        .exec()) as [[null, number], [null, string | null], [null, number]];
       return set === 1 ? receipt : value;
     });
     return kept ?? receipt;

@@ -4,7 +4,7 @@
  * was given, the kept checkpoints and the server's key:
  *
  * - the latest checkpoint (`GET /v1/log/checkpoint`), size N;
- * - for every receipt, the inclusion proof of its entry against that checkpoint
+ * - for every receipt of that log (same origin), the inclusion proof of its entry against that checkpoint
  *   (`GET /v1/log/proof/inclusion?index=I&size=N`), attached to the receipt as its `proof`;
  * - a consistency proof from every distinct size a receipt or a kept `--checkpoint` was signed at
  *   to N (`GET /v1/log/proof/consistency?from=M&size=N`), with that checkpoint as the old one.
@@ -105,16 +105,26 @@ export async function fromServer(
     const s = sizeOf(note);
     if (s !== undefined && s > 0 && s < size && !older.has(s)) older.set(s, { name: c.name, note });
   }
+  const origin = latest.split('\n')[0];
   const receipts: EvidenceFile[] = [];
   for (const r of evidence.receipts ?? []) {
-    let proof: { inclusion?: { index?: unknown }; treeSize?: unknown; checkpoint?: unknown } | undefined;
+    let proof:
+      | { inclusion?: { index?: unknown }; treeSize?: unknown; checkpoint?: unknown; origin?: unknown }
+      | undefined;
     try {
       proof = (JSON.parse(new TextDecoder().decode(r.bytes)) as { proof?: typeof proof }).proof;
     } catch {
       proof = undefined; // a malformed receipt fails its own check
     }
     const index = proof?.inclusion?.index;
-    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0 || index >= size) {
+    // Receipts of another log (another server) are audited as given, without fetching.
+    if (
+      proof?.origin !== origin ||
+      typeof index !== 'number' ||
+      !Number.isSafeInteger(index) ||
+      index < 0 ||
+      index >= size
+    ) {
       receipts.push(r);
       continue;
     }
