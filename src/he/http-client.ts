@@ -16,6 +16,10 @@
  * `HE_SERVER_RESPONSE_INVALID`. Every request has a deadline (`timeoutMs`) covering the headers and
  * the whole body; a request that outlives it fails with `HE_REQUEST_TIMEOUT` (status 0).
  *
+ * A batch the server queues (202 `{ jobId }`, `he serve --queue --queue-async-mb`) is followed by
+ * polling `GET /v1/jobs/:id` (50 ms doubling to 1 s, within `timeoutMs`); its result, and its
+ * receipt, are then checked as a synchronous answer's.
+ *
  * Deliberately not here: retries and back-off (the caller decides; `retryAfter` says when),
  * key generation or encryption.
  *

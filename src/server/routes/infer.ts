@@ -2,11 +2,12 @@
  * `POST /v1/models/:modelId/score?keySet=ID`: scores an encrypted batch with a registered key
  * set and answers the encrypted-result container, with headers `confide-model-digest` and
  * `confide-key-set`; with a scoring queue, an upload of at least its `asyncBytes` is answered 202
- * `{ jobId }` instead (poll `GET /v1/jobs/:id`; queued jobs carry no receipt). Beyond `maxConcurrency`
+ * `{ jobId }` instead (poll `GET /v1/jobs/:id`, whose result carries the receipt: `jobs.ts`). Beyond `maxConcurrency`
  * scoring requests in flight it answers 503 `HE_SERVER_BUSY` before reading the body. With receipts
  * on, the answer also carries `confide-receipt`: base64 of the receipt JSON
  * (`provenance/receipt/statement.ts`), signed over the bytes received and sent and appended to the
- * log before the answer leaves.
+ * log before the answer leaves; the upload's SHA-256 is computed off the main thread (WebCrypto)
+ * while the batch is scored.
  *
  * @module
  */
