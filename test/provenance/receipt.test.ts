@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -236,6 +236,21 @@ describe('inference receipts', () => {
     // A reader can open the repaired directory again without the key.
     expect((await LogStore.open(dir)).signedSize).toBe(3);
     await reopened.close();
+  });
+
+  it('group commit: requests arriving while a commit runs share the next one (one flush, one checkpoint)', async () => {
+    const dir = join(scratch, 'group');
+    const log = await ReceiptLog.open(dir, ORIGIN, key);
+    const entries = Array.from({ length: 8 }, (_, i) => new TextEncoder().encode(`entry ${i}`));
+    // The first append starts a commit at once; the seven made meanwhile wait for the next one.
+    const proofs = await Promise.all(entries.map((e) => log.append(e)));
+    expect(proofs.map((p) => p.treeSize)).toEqual([1, 8, 8, 8, 8, 8, 8, 8]);
+    expect(new Set(proofs.slice(1).map((p) => p.checkpoint)).size).toBe(1);
+    expect(readdirSync(join(dir, 'checkpoints')).sort()).toEqual(['0', '1', '8']);
+    proofs.forEach((p, i) => {
+      expect(p.inclusion?.index).toBe(i);
+    });
+    await log.close();
   });
 
   it('rewritten leaves are still caught when the log opens with its key', async () => {
