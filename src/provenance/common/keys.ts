@@ -113,43 +113,6 @@ export class PrivateKey {
   }
 }
 
-type NodeCrypto = typeof import('node:crypto');
-const nodeCrypto: NodeCrypto | undefined = (() => {
-  try {
-    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-    return proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
-  } catch {
-    return undefined;
-  }
-})();
-/** Native Ed25519 keys, made once per key (PKCS#8: the RFC 8410 prefix and the 32-byte seed). */
-const nativeKeys = new WeakMap<PrivateKey, ReturnType<NodeCrypto['createPrivateKey']>>();
-const ED25519_PKCS8_PREFIX = Uint8Array.from([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-]);
-
-/**
- * @internal An Ed25519 signature (RFC 8032: deterministic, so the same 64 bytes from either
- * implementation): `node:crypto` where the host has it (about ten times faster than the JS
- * implementation; the receipt log signs one checkpoint per commit), else `@noble/curves`.
- */
-export function ed25519Sign(key: PrivateKey, message: Uint8Array): Uint8Array {
-  const secret = privateKeySecret(key);
-  if (key.algorithm !== 'ed25519') throw new ProvenanceError('PROV_KEY_INVALID', 'not an Ed25519 key');
-  if (nodeCrypto === undefined) return ed25519.sign(message, secret);
-  let native = nativeKeys.get(key);
-  if (native === undefined) {
-    const der = new Uint8Array(ED25519_PKCS8_PREFIX.length + secret.length);
-    der.set(ED25519_PKCS8_PREFIX);
-    der.set(secret, ED25519_PKCS8_PREFIX.length);
-    native = nodeCrypto.createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
-    der.fill(0);
-    nativeKeys.set(key, native);
-  }
-  const sig = nodeCrypto.sign(null, message, native);
-  return new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength);
-}
-
 /** @internal The secret bytes of a private key (for `sign.ts` and the PKCS#8 writer only). */
 export function privateKeySecret(key: PrivateKey): Uint8Array {
   const secret = secrets.get(key);

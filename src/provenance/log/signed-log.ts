@@ -24,7 +24,8 @@
 
 import { equalBytes, fromHex, toHex, utf8 } from '../../internal/bytes.ts';
 import { concat, toBase64 } from '../common/bytes.ts';
-import { ed25519Sign, PrivateKey } from '../common/keys.ts';
+import { ed25519Sign } from '../common/ed25519-sign.ts';
+import { PrivateKey } from '../common/keys.ts';
 import { ProvenanceError } from '../errors.ts';
 import { type Checkpoint, formatCheckpoint, isValidKeyName, noteKeyId } from './checkpoint.ts';
 import {

@@ -29,10 +29,10 @@
 
 import { toBase64 } from '../common/bytes.ts';
 import { createEnvelope, type DsseEnvelope, IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from '../common/dsse.ts';
+import { ed25519Sign } from '../common/ed25519-sign.ts';
 import {
   certificatePublicKey,
   ecdsaCurve,
-  ed25519Sign,
   keyHint,
   PrivateKey,
   type PublicKey,
