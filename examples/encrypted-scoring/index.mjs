@@ -37,3 +37,4 @@ console.log(
 
 server.dispose();
 client.dispose();
+await import('./receipts.mjs');

@@ -16,6 +16,10 @@
  * `HE_SERVER_RESPONSE_INVALID`. Every request has a deadline (`timeoutMs`) covering the headers and
  * the whole body; a request that outlives it fails with `HE_REQUEST_TIMEOUT` (status 0).
  *
+ * A batch the server queues (202 `{ jobId }`, `he serve --queue --queue-async-mb`) is followed by
+ * polling `GET /v1/jobs/:id` (50 ms doubling to 1 s, within `timeoutMs`); its result, and its
+ * receipt, are then checked as a synchronous answer's.
+ *
  * Deliberately not here: retries and back-off (the caller decides; `retryAfter` says when),
  * key generation or encryption.
  *
@@ -407,31 +411,40 @@ export class InferenceHttpClient {
     }
     const path = `v1/models/${encodeURIComponent(modelId)}/score?keySet=${encodeURIComponent(keySetId)}`;
     const what = `scoring with model "${modelId}"`;
-    const answer = await this.#exchange(
+    const readScored = async (response: Response) => {
+      const modelDigest = response.headers.get('confide-model-digest');
+      if (modelDigest === null || !/^[0-9a-f]{64}$/.test(modelDigest)) {
+        await response.body?.cancel().catch(() => undefined);
+        throw invalid('the server did not say which model scored the batch', response.status);
+      }
+      const result = await readCapped(
+        response,
+        this.#maxResponseBytes,
+        what,
+        'raise maxResponseBytes if the model really has that many outputs',
+      );
+      return {
+        result,
+        modelDigest,
+        header: response.headers.get('confide-receipt'),
+        status: response.status,
+      };
+    };
+    const first = await this.#exchange(
       path,
       { method: 'POST', body: batch },
       what,
       Infinity,
       async (response) => {
-        const modelDigest = response.headers.get('confide-model-digest');
-        if (modelDigest === null || !/^[0-9a-f]{64}$/.test(modelDigest)) {
-          await response.body?.cancel().catch(() => undefined);
-          throw invalid('the server did not say which model scored the batch', response.status);
+        if (response.status !== 202) return readScored(response);
+        const { jobId } = await this.#json(response, what);
+        if (typeof jobId !== 'string' || !/^[0-9a-f]{32}$/.test(jobId)) {
+          throw invalid('the server queued the batch without a job id', response.status);
         }
-        const result = await readCapped(
-          response,
-          this.#maxResponseBytes,
-          what,
-          'raise maxResponseBytes if the model really has that many outputs',
-        );
-        return {
-          result,
-          modelDigest,
-          header: response.headers.get('confide-receipt'),
-          status: response.status,
-        };
+        return { jobId };
       },
     );
+    const answer = 'jobId' in first ? await this.#pollJob(first.jobId, what, readScored) : first;
     const { result, modelDigest } = answer;
     if (this.#receipts === undefined) return { result, modelDigest };
     return this.#checkReceipt(
@@ -439,6 +452,39 @@ export class InferenceHttpClient {
       { modelId, keySetId, batch, result, modelDigest },
       answer.status,
     );
+  }
+
+  /**
+   * Polls `GET /v1/jobs/:id` for a batch the server queued (202) until it answers the result, for
+   * at most `timeoutMs` (pauses from 50 ms doubling to 1 s).
+   */
+  async #pollJob<T>(jobId: string, what: string, read: (response: Response) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.#timeoutMs;
+    let pause = 50;
+    for (;;) {
+      const polled = await this.#exchange(
+        `v1/jobs/${jobId}`,
+        { method: 'GET' },
+        `${what} (job ${jobId})`,
+        Infinity,
+        async (response): Promise<{ done: T } | undefined> => {
+          if (response.status !== 202) return { done: await read(response) };
+          await response.body?.cancel().catch(() => undefined);
+          return undefined;
+        },
+      );
+      if (polled !== undefined) return polled.done;
+      if (Date.now() + pause > deadline) {
+        throw new InferenceHttpError(
+          'HE_REQUEST_TIMEOUT',
+          `${what} at ${this.#base.origin}: job ${jobId} was not scored within ${this.#timeoutMs} ms: raise timeoutMs (CLI: --timeout-ms), or start more workers`,
+          0,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 1000);
+      this.#signal?.throwIfAborted();
+    }
   }
 
   /** Verifies a receipt (module notes of `receipt/verify.ts`), fetching a consistency proof when needed. */

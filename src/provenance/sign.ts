@@ -62,7 +62,7 @@ export {
 export { formatCheckpoint, NOTE_ALG_ED25519 } from './log/checkpoint.ts';
 export { consistencyProof, EMPTY_ROOT, inclusionProof, type SubtreeCache, treeRoot } from './log/merkle.ts';
 export { LOG_PROOF_TYPE, MerkleLog, signNote } from './log/signed-log.ts';
-export { LogStore, leafHashOfFile } from './log/store.ts';
+export { LogStore, type LogStoreOpenOptions, leafHashOfFile } from './log/store.ts';
 export type { ManifestOptions } from './model-signing/build-manifest.ts';
 export {
   createSha256,

@@ -8,7 +8,7 @@
  * | `GET /v1/models` | yes | – | ids, digests, weight-free interfaces and weight bounds (powers of two) of the served models |
  * | `POST /v1/keys` | yes | evaluation-key container | 201 `{ keySetId, models }` (200 when already registered) |
  * | `POST /v1/models/:modelId/score?keySet=ID` | yes | encrypted-batch container | the encrypted-result container; headers `confide-model-digest`, `confide-key-set` (and `confide-receipt` with receipts on; with `redis.queue.asyncBytes`, large uploads: 202 `{ jobId }`) |
- * | `GET /v1/jobs/:id` | yes | – | with a scoring queue only: 202 while pending, then the encrypted result (`routes/jobs.ts`) |
+ * | `GET /v1/jobs/:id` | yes | – | with a scoring queue only: 202 while pending, then the encrypted result (and `confide-receipt` with receipts on; `routes/jobs.ts`) |
  * | `GET /v1/log/checkpoint`, `GET /v1/log/proof/…` | no | – | the receipt log (only with `receipts`; `routes/log.ts`) |
  *
  * Uploads are `application/octet-stream`. What is checked, in order, for a `/v1` request: CORS

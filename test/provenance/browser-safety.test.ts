@@ -48,7 +48,7 @@ describe('the provenance core stays loadable in browsers', () => {
       if (name !== 'index.ts') expect(local, name).toContain('../../../provenance/index.ts');
       for (const specifier of local) {
         expect(specifier, `${name} imports ${specifier}`).toMatch(
-          /^(\.\.\/\.\.\/\.\.\/provenance\/index\.ts|\.\.\/\.\.\/(io|flags|progress|private-key)\.ts|\.\/(audit|keys|lineage|log|model|shared|witness)\.ts)$/,
+          /^(\.\.\/\.\.\/\.\.\/provenance\/index\.ts|\.\.\/\.\.\/(io|flags|progress|private-key)\.ts|\.\/(audit|audit-server|keys|lineage|log|model|shared|witness)\.ts)$/,
         );
       }
     }

@@ -149,3 +149,27 @@ describe('private keys interoperate with OpenSSL (node:crypto)', () => {
     expect(Object.keys(key).sort()).toEqual(['algorithm', 'publicKey']);
   });
 });
+
+describe('Ed25519 signing through node:crypto', () => {
+  it('gives exactly the signatures of @noble/curves (RFC 8032 is deterministic), over every length', async () => {
+    const { ed25519 } = await import('@noble/curves/ed25519.js');
+    const { generateKeyPair: generate, privateKeySecret } = await import(
+      '../../src/provenance/common/keys.ts'
+    );
+    const { ed25519Sign } = await import('../../src/provenance/common/ed25519-sign.ts');
+    for (let k = 0; k < 4; k++) {
+      const key = generate('ed25519');
+      for (const length of [0, 1, 31, 64, 1000]) {
+        const message = crypto.getRandomValues(new Uint8Array(length));
+        const native = ed25519Sign(key, message);
+        expect(Buffer.from(native).toString('hex')).toBe(
+          Buffer.from(ed25519.sign(message, privateKeySecret(key))).toString('hex'),
+        );
+        expect(ed25519.verify(native, message, key.publicKey.bytes)).toBe(true);
+      }
+    }
+    expect(() => ed25519Sign(generate('ecdsa-p256'), new Uint8Array(1))).toThrow(
+      expect.objectContaining({ code: 'PROV_KEY_INVALID' }),
+    );
+  });
+});

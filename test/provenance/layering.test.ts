@@ -51,6 +51,7 @@ const SIGNING = [
   'receipt/sign.ts', // signReceipt
   'receipt/log.ts', // ReceiptLog: appends receipts to a log on disk
   'witness/witness.ts', // Witness: cosigns checkpoints
+  'common/ed25519-sign.ts', // Ed25519 signatures (node:crypto or @noble/curves)
 ];
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -201,6 +201,66 @@ describe('inference receipts', () => {
     const proof = await reopened.inclusion(0);
     expect(proof.inclusion?.leafHash).toBe(receipt.proof.inclusion?.leafHash);
     await expect(ReceiptLog.open(dir, ORIGIN, other)).rejects.toMatchObject({ code: 'PROV_KEY_INVALID' });
+  });
+  it('a crash that loses unflushed checkpoints loses nothing handed out: the same bytes are signed again', async () => {
+    const dir = join(scratch, 'lost-checkpoints');
+    const log = await ReceiptLog.open(dir, ORIGIN, key);
+    const receipts: InferenceReceipt[] = [];
+    for (let i = 0; i < 3; i++) receipts.push(await makeReceipt(log, fakeContainer(), fakeContainer()));
+    await log.close();
+    expect(receipts.map((r) => r.proof.treeSize)).toEqual([1, 2, 3]);
+    // What a crash before the writeback can leave: the leaves (flushed), a torn latest checkpoint,
+    // and the per-size copies of the last two commits gone.
+    writeFileSync(join(dir, 'checkpoint'), '');
+    rmSync(join(dir, 'checkpoints', '2'));
+    rmSync(join(dir, 'checkpoints', '3'));
+    // A reader without the key refuses the torn checkpoint rather than trusting the leaves alone.
+    await expect(LogStore.open(dir)).rejects.toMatchObject({ code: 'PROV_LOG_CORRUPT' });
+    const reopened = await ReceiptLog.open(dir, ORIGIN, key);
+    expect(reopened.size).toBe(3);
+    expect(await reopened.checkpoint()).toBe(receipts[2]?.proof.checkpoint);
+    expect(await reopened.store.checkpointAt(2)).toBe(receipts[1]?.proof.checkpoint);
+    const proof = await reopened.inclusion(1, 2);
+    expect(proof.checkpoint).toBe(receipts[1]?.proof.checkpoint);
+    // Every receipt handed out still verifies, from the oldest checkpoint a client held.
+    const consistency = await reopened.consistency(1, 3);
+    verifyReceipt(
+      receipts[2] as InferenceReceipt,
+      { publicKey: key.publicKey },
+      {
+        previousCheckpoint: receipts[0]?.proof.checkpoint as string,
+        consistencyProof: consistency.consistency?.hashes ?? [],
+      },
+    );
+    await expect(reopened.store.checkpointAt(4)).rejects.toMatchObject({ code: 'PROV_LOG_RANGE' });
+    // A reader can open the repaired directory again without the key.
+    expect((await LogStore.open(dir)).signedSize).toBe(3);
+    await reopened.close();
+  });
+
+  it('group commit: requests arriving while a commit runs share the next one (one flush, one checkpoint)', async () => {
+    const dir = join(scratch, 'group');
+    const log = await ReceiptLog.open(dir, ORIGIN, key);
+    const entries = Array.from({ length: 8 }, (_, i) => new TextEncoder().encode(`entry ${i}`));
+    // The first append starts a commit at once; the seven made meanwhile wait for the next one.
+    const proofs = await Promise.all(entries.map((e) => log.append(e)));
+    expect(proofs.map((p) => p.treeSize)).toEqual([1, 8, 8, 8, 8, 8, 8, 8]);
+    expect(new Set(proofs.slice(1).map((p) => p.checkpoint)).size).toBe(1);
+    expect(readdirSync(join(dir, 'checkpoints')).sort()).toEqual(['0', '1', '8']);
+    proofs.forEach((p, i) => {
+      expect(p.inclusion?.index).toBe(i);
+    });
+    await log.close();
+  });
+
+  it('rewritten leaves are still caught when the log opens with its key', async () => {
+    const dir = join(scratch, 'rewritten');
+    const log = await ReceiptLog.open(dir, ORIGIN, key);
+    await makeReceipt(log, fakeContainer(), fakeContainer());
+    await makeReceipt(log, fakeContainer(), fakeContainer());
+    await log.close();
+    writeFileSync(join(dir, 'leaves'), randomBytes(64));
+    await expect(ReceiptLog.open(dir, ORIGIN, key)).rejects.toMatchObject({ code: 'PROV_LOG_CORRUPT' });
   });
 });
 

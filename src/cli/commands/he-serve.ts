@@ -274,6 +274,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     };
     process.once('SIGTERM', () => stop('SIGTERM')).once('SIGINT', () => stop('SIGINT'));
   });
+  await options.receipts?.log.close();
   process.stderr.write('confide: stopped\n');
   // Nothing should keep the event loop alive now; if a library does, do not hang after a clean stop.
   setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();

@@ -35,6 +35,7 @@ import { lineageEventOf, lineageStatementProblems } from '../lineage/statement.t
 import { noteVerifier, parseCheckpoint, verifyCheckpoint } from '../log/checkpoint.ts';
 import { verifyLogProof } from '../log/verify.ts';
 import { verifyEnvelope, verifyModelBundle } from '../model-signing/verify-bundle.ts';
+import { receiptLogEntry } from '../receipt/statement.ts';
 import { verifyReceipt } from '../receipt/verify.ts';
 import type { RoundTranscript } from '../transcript/statement.ts';
 import {
@@ -67,7 +68,11 @@ export interface AuditEvidence {
   readonly models?: readonly EvidenceFile[];
   /** Round transcript bundles (`confide.round-transcript/v1`). */
   readonly transcripts?: readonly EvidenceFile[];
-  /** Inference receipts (any JSON; checked by {@link AuditTrust.receiptVerifier}). */
+  /**
+   * Inference receipts (any JSON; checked by {@link AuditTrust.receiptVerifier}). A `proof` given
+   * with one (e.g. fetched from the server against its latest checkpoint) must prove the inclusion
+   * of the receipt's log entry.
+   */
   readonly receipts?: readonly EvidenceFile[];
   /** Signed checkpoints the auditor kept or fetched. */
   readonly checkpoints?: readonly EvidenceFile[];
@@ -493,6 +498,22 @@ function auditReceipt(a: Audit, file: EvidenceFile, i: number): void {
     if (r.checkpoint !== undefined) a.seeCheckpoint(r.checkpoint, file.name);
     return r.logIndex === undefined ? 'verified' : `signed, entry ${r.logIndex} of the log`;
   });
+  if (file.proof !== undefined) {
+    // A proof fetched since (e.g. against the server's latest checkpoint): the receipt's log entry
+    // (`receiptLogEntry`: the canonical JSON of its envelope) is still in the log.
+    a.check(id, 'log inclusion (later checkpoint)', () => {
+      const envelope = (json(file.bytes, file.name) as { envelope?: unknown } | null)?.envelope;
+      assertEnvelope(envelope);
+      const p = file.proof as { origin?: unknown; checkpoint?: unknown };
+      const origin = typeof p?.origin === 'string' ? p.origin : '';
+      const r = verifyLogProof(file.proof, noteVerifier(origin, a.trust.logKey), {
+        entry: receiptLogEntry(envelope),
+      });
+      if (typeof p.checkpoint === 'string') a.seeCheckpoint(p.checkpoint, `${file.name} (proof)`);
+      if (r.inclusion !== undefined) a.indices.add(r.inclusion.index);
+      return `entry ${r.inclusion?.index} of ${r.treeSize} in ${r.origin}`;
+    });
+  }
   a.add({ id, kind: 'prediction', label, state: 'not-checked', details, produces, consumes });
 }
 

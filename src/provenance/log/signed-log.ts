@@ -22,10 +22,10 @@
  * @module
  */
 
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { equalBytes, fromHex, toHex, utf8 } from '../../internal/bytes.ts';
 import { concat, toBase64 } from '../common/bytes.ts';
-import { PrivateKey, privateKeySecret } from '../common/keys.ts';
+import { ed25519Sign } from '../common/ed25519-sign.ts';
+import { PrivateKey } from '../common/keys.ts';
 import { ProvenanceError } from '../errors.ts';
 import { type Checkpoint, formatCheckpoint, isValidKeyName, noteKeyId } from './checkpoint.ts';
 import {
@@ -63,7 +63,7 @@ export function signNote(text: string, name: string, key: PrivateKey): string {
       'note text must end with a newline and hold no blank line or control character',
     );
   }
-  const sig = ed25519.sign(utf8(text), privateKeySecret(key));
+  const sig = ed25519Sign(key, utf8(text));
   return `${text}\n\u2014 ${name} ${toBase64(concat(fromHex(id), sig))}\n`;
 }
 

@@ -10,11 +10,20 @@
  * latest checkpoint verifies with the recorded key, and its root is the root of that many leaves
  * (`PROV_LOG_CORRUPT` otherwise, e.g. when someone rewrote `leaves`). Leaves written after the
  * latest checkpoint (a crash between the two writes) are kept and signed by the next append.
- * Checkpoints are written to a temporary file, flushed and renamed into place, and leaves are
- * flushed (`datasync`) before the checkpoint covering them is signed, so a crash leaves either the
- * old or the new checkpoint, never a torn one; `open(dir, { repairTail: true })` drops a torn last
- * append (leaves past the signed checkpoint that are not a whole hash). One writer at a time: the
- * store takes no lock (`receipt/log.ts` serializes the appends of a server).
+ * Checkpoints are written to a temporary file, linked as `checkpoints/<size>` and renamed over
+ * `checkpoint`, so a crash leaves either the old or the new checkpoint, never a torn one; leaves
+ * are flushed (`datasync`) before the checkpoint covering them is signed. `open(dir, { repairTail:
+ * true })` drops a torn last append (leaves past the signed checkpoint that are not a whole hash).
+ *
+ * The store keeps the tree and the latest checkpoint in memory.
+ * `appendLeafHashes(…, { syncCheckpoint: false })` (the receipt log) keeps the leaves file open
+ * until {@link LogStore.close} and flushes only the leaves: one `datasync` per append. Its checkpoints are not flushed, which loses nothing handed out, because
+ * a checkpoint is a pure function of the durable leaves and the key (the C2SP note has no time and
+ * Ed25519 signatures are deterministic): a store opened with `{ repairTail: true, key }` after a
+ * crash falls back to the newest checkpoint file that still verifies, signs the whole durable tree
+ * again, and re-signs on request, byte for byte, any checkpoint above that fallback whose file the
+ * crash lost. One writer at a time: the store takes no lock (`receipt/log.ts` serializes the
+ * appends of a server).
  *
  * Deliberately not here: the Merkle and note logic (`log.ts`, `merkle.ts`, `checkpoint.ts`),
  * verification of proof files (`log-verify.ts`), concurrency control, pruning.
@@ -40,6 +49,11 @@ import type { LogProof } from './verify.ts';
 const FORMAT = 'confide-log/v1';
 
 type Fs = typeof import('node:fs/promises');
+
+/** The synchronous `node:fs` (loaded with the store; Node only). */
+function syncFs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
 type Path = typeof import('node:path');
 
 async function load(): Promise<{ fs: Fs; path: Path }> {
@@ -73,6 +87,25 @@ async function readLogFile(fs: Fs, file: string, maxBytes?: number): Promise<Uin
   } finally {
     await handle.close();
   }
+}
+
+/** The newest `checkpoints/<size>` file (size ≤ `max`) that passes `check`. */
+async function newestCheckpointFile<T>(
+  fs: Fs,
+  dir: string,
+  check: (text: string) => T | undefined,
+  max: number,
+): Promise<{ checkpoint: T; note: string } | undefined> {
+  const sizes = (await fs.readdir(dir).catch(() => [] as string[]))
+    .filter((n) => /^(0|[1-9][0-9]{0,15})$/.test(n) && Number(n) <= max)
+    .map(Number)
+    .sort((a, b) => b - a);
+  for (const size of sizes) {
+    const note = await fs.readFile(`${dir}/${size}`, 'utf8').catch(() => undefined);
+    const checkpoint = note === undefined ? undefined : check(note);
+    if (checkpoint !== undefined && note !== undefined) return { checkpoint, note };
+  }
+  return undefined;
 }
 
 /** Writes `text` to `file` and flushes it to disk before returning. */
@@ -126,6 +159,23 @@ export async function leafHashOfFile(filePath: string): Promise<Uint8Array> {
   return h.digest();
 }
 
+type Handle = Awaited<ReturnType<Fs['open']>>;
+
+/** Distinct names for the temporary checkpoint files of one process. */
+let temporaries = 0;
+
+/** Options of {@link LogStore.open}. */
+export interface LogStoreOpenOptions {
+  /** Drop a torn last append (leaves past the signed checkpoint that are not a whole hash). */
+  readonly repairTail?: boolean;
+  /**
+   * The log's signing key, for a writer that appends without flushing checkpoints: with
+   * `repairTail`, a latest checkpoint that a crash tore is replaced by signing the durable tree
+   * again, and lost checkpoints above the newest one still on disk are re-signed on request.
+   */
+  readonly key?: PrivateKey;
+}
+
 /** A local log directory, opened and checked. */
 export class LogStore {
   readonly dir: string;
@@ -133,6 +183,13 @@ export class LogStore {
   readonly verifier: NoteVerifier;
   /** Size of the latest signed checkpoint. */
   #signedSize: number;
+  /** The latest signed checkpoint (note text), once known. */
+  #latest: string | undefined;
+  /** The leaves file, open for appending while the store appends. */
+  #handle: Handle | undefined;
+  /** With a key after a crash repair: checkpoints above this size may be re-signed on request. */
+  #resignAbove = Number.POSITIVE_INFINITY;
+  #key: PrivateKey | undefined;
   readonly #fs: Fs;
   readonly #path: Path;
 
@@ -191,7 +248,7 @@ export class LogStore {
       throw ioError(`cannot create a log in '${dir}' (does it already hold one?)`, cause);
     }
     const store = new LogStore(dir, log, parseNoteVerifierKey(verifierKey), 0, fs, path);
-    await store.#writeCheckpoint(log.signCheckpoint(key, 0), 0);
+    await store.#writeCheckpoint(log.signCheckpoint(key, 0), 0, true);
     return store;
   }
 
@@ -199,9 +256,10 @@ export class LogStore {
    * Opens and checks a log directory.
    *
    * @throws {ProvenanceError} `PROV_PATH_NOT_FOUND`, `PROV_IO`, `PROV_LOG_CORRUPT`,
-   *   `PROV_SPECIAL_FILE` (a log file that is not a regular file).
+   *   `PROV_SPECIAL_FILE` (a log file that is not a regular file), `PROV_KEY_INVALID` (`key` is
+   *   not the log's key).
    */
-  static async open(dir: string, options: { readonly repairTail?: boolean } = {}): Promise<LogStore> {
+  static async open(dir: string, options: LogStoreOpenOptions = {}): Promise<LogStore> {
     const { fs, path } = await load();
     let config: unknown;
     try {
@@ -223,11 +281,22 @@ export class LogStore {
       return corrupt(`'${dir}/log.json' holds an invalid verifier key`, cause);
     }
     if (verifier.name !== c.origin) corrupt(`'${dir}/log.json': the verifier key is not named by the origin`);
+    const key = options.key;
+    if (key !== undefined && noteVerifierKey(c.origin, key.publicKey) !== c.verifierKey) {
+      throw new ProvenanceError('PROV_KEY_INVALID', `the log in '${dir}' is signed by another key`);
+    }
+    const recover = options.repairTail === true && key !== undefined;
     let raw: Uint8Array;
-    let note: string;
+    let note: string | undefined;
     try {
       raw = await readLogFile(fs, path.join(dir, 'leaves'));
-      note = new TextDecoder().decode(await readLogFile(fs, path.join(dir, 'checkpoint'), 1 << 20));
+      note = await readLogFile(fs, path.join(dir, 'checkpoint'), 1 << 20).then(
+        (b) => new TextDecoder().decode(b),
+        (cause: unknown) => {
+          if (recover && !(cause instanceof ProvenanceError)) return undefined;
+          throw cause;
+        },
+      );
     } catch (cause) {
       if (cause instanceof ProvenanceError) throw cause;
       throw ioError(`cannot read the log in '${dir}'`, cause);
@@ -246,11 +315,25 @@ export class LogStore {
     const leaves: Uint8Array[] = [];
     for (let i = 0; i < raw.length; i += HASH_SIZE) leaves.push(raw.slice(i, i + HASH_SIZE));
     const log = new MerkleLog(c.origin, leaves);
-    let signed: ReturnType<typeof verifyCheckpoint>;
-    try {
-      signed = verifyCheckpoint(note, verifier, c.origin);
-    } catch (cause) {
-      return corrupt(`the latest checkpoint in '${dir}' does not verify with the log's key`, cause);
+    const check = (text: string | undefined): ReturnType<typeof verifyCheckpoint> | undefined => {
+      if (text === undefined) return undefined;
+      try {
+        return verifyCheckpoint(text, verifier, c.origin as string);
+      } catch {
+        return undefined;
+      }
+    };
+    let signed = check(note);
+    let repaired = false;
+    if (signed === undefined) {
+      if (!recover) corrupt(`the latest checkpoint in '${dir}' does not verify with the log's key`);
+      // A crash tore the latest checkpoint (they are not flushed): fall back to the newest
+      // checkpoint file that still verifies, and sign the durable tree again below.
+      const fallback = await newestCheckpointFile(fs, path.join(dir, 'checkpoints'), check, log.size);
+      if (fallback === undefined) corrupt(`no checkpoint in '${dir}' verifies with the log's key`);
+      signed = fallback.checkpoint;
+      note = fallback.note;
+      repaired = true;
     }
     if (signed.size > log.size)
       corrupt(`the latest checkpoint covers ${signed.size} entries but only ${log.size} are stored`);
@@ -259,35 +342,69 @@ export class LogStore {
         `the stored entries do not hash to the latest checkpoint's root: '${dir}/leaves' was rewritten`,
       );
     }
-    return new LogStore(dir, log, verifier, signed.size, fs, path);
+    const store = new LogStore(dir, log, verifier, signed.size, fs, path);
+    store.#latest = note;
+    if (key !== undefined) {
+      store.#key = key;
+      if (recover && (repaired || log.size > signed.size)) {
+        // Checkpoints above the newest one on disk may have been handed out and lost: any of them
+        // is re-signed, byte for byte, on request; the whole durable tree is signed now.
+        store.#resignAbove = signed.size;
+        await store.#writeCheckpoint(log.signCheckpoint(key), log.size, true);
+      }
+    }
+    return store;
   }
 
-  async #writeCheckpoint(note: string, size: number): Promise<void> {
+  async #writeCheckpoint(note: string, size: number, sync: boolean): Promise<void> {
     const fs = this.#fs;
     const path = this.#path;
-    const tmp = path.join(this.dir, `.checkpoint.${process.pid}.tmp`);
+    const tmp = path.join(this.dir, `.checkpoint.${process.pid}.${++temporaries}.tmp`);
+    const latest = size >= this.#signedSize;
     try {
-      // Both files appear whole or not at all: one temporary file, flushed once, linked as
-      // checkpoints/<size> and renamed over the latest.
-      await writeDurably(fs, tmp, note);
+      // Both files appear whole or not at all: one temporary file, linked as checkpoints/<size>
+      // and renamed over the latest (flushed first unless the caller flushes the leaves only).
       const copy = path.join(this.dir, 'checkpoints', String(size));
-      await fs.rm(copy, { force: true });
-      await fs.link(tmp, copy);
-      await fs.rename(tmp, path.join(this.dir, 'checkpoint'));
+      if (!sync && latest) {
+        // Unflushed: page-cache and metadata calls of microseconds, made in place rather than as
+        // four trips through the thread pool, each of which waits for this thread under load.
+        const now = syncFs();
+        now.writeFileSync(tmp, note);
+        now.rmSync(copy, { force: true });
+        now.linkSync(tmp, copy);
+        now.renameSync(tmp, path.join(this.dir, 'checkpoint'));
+      } else {
+        if (sync) await writeDurably(fs, tmp, note);
+        else await fs.writeFile(tmp, note);
+        if (latest) {
+          await fs.rm(copy, { force: true });
+          await fs.link(tmp, copy);
+          await fs.rename(tmp, path.join(this.dir, 'checkpoint'));
+        } else {
+          await fs.rename(tmp, copy);
+        }
+      }
     } catch (cause) {
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
       throw ioError(`cannot write the checkpoint in '${this.dir}'`, cause);
     }
-    this.#signedSize = size;
+    if (latest) {
+      this.#signedSize = size;
+      this.#latest = note;
+    }
   }
 
   /**
-   * Appends entries (given by their leaf hashes) and signs the new checkpoint.
+   * Appends entries (given by their leaf hashes) and signs the new checkpoint. The leaves are
+   * flushed before the checkpoint is signed; `syncCheckpoint: false` leaves the checkpoint files
+   * unflushed (one `datasync` per append; see the module notes for how a crash is repaired).
    *
    * @throws {ProvenanceError} `PROV_IO`; `PROV_KEY_INVALID` when `key` is not the log's key.
    */
   async appendLeafHashes(
     hashes: readonly Uint8Array[],
     key: PrivateKey,
+    options: { readonly syncCheckpoint?: boolean } = {},
   ): Promise<{ indices: number[]; checkpoint: string }> {
     if (
       noteVerifierKey(this.log.origin, key.publicKey) !==
@@ -304,25 +421,42 @@ export class LogStore {
     });
     // Disk first, memory after: a failed write leaves neither holding the new leaves.
     const before = this.log.size * HASH_SIZE;
+    // A frequent writer (syncCheckpoint: false) keeps the file open until close(); others close it.
+    const keep = options.syncCheckpoint === false;
     try {
-      const handle = await this.#fs.open(this.#path.join(this.dir, 'leaves'), 'a');
+      const handle = this.#handle ?? (await this.#fs.open(this.#path.join(this.dir, 'leaves'), 'a'));
+      if (keep) this.#handle = handle;
       try {
-        await handle.write(data);
+        // A few bytes into the page cache: in place when appending often; the flush is awaited.
+        if (keep) syncFs().writeSync(handle.fd, data);
+        else await handle.write(data);
         // On disk before the checkpoint that covers these leaves is signed and handed out.
         await handle.datasync();
       } catch (cause) {
         await handle.truncate(before).catch(() => undefined);
         throw cause;
       } finally {
-        await handle.close();
+        if (!keep && handle !== this.#handle) await handle.close();
       }
     } catch (cause) {
       throw ioError(`cannot append to '${this.dir}/leaves'`, cause);
     }
     const indices = hashes.map((h) => this.log.appendLeafHash(h));
     const checkpoint = this.log.signCheckpoint(key);
-    await this.#writeCheckpoint(checkpoint, this.log.size);
+    await this.#writeCheckpoint(checkpoint, this.log.size, options.syncCheckpoint !== false);
     return { indices, checkpoint };
+  }
+
+  /** Closes the leaves file the appends keep open (the store stays readable; appending reopens it). */
+  async close(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await handle?.close().catch(() => undefined);
+  }
+
+  /** {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**
@@ -331,9 +465,17 @@ export class LogStore {
    * @throws {ProvenanceError} `PROV_LOG_RANGE` when no checkpoint of that size was signed.
    */
   async checkpointAt(size: number = this.#signedSize): Promise<string> {
+    if (size === this.#signedSize && this.#latest !== undefined) return this.#latest;
     try {
       return await this.#fs.readFile(this.#path.join(this.dir, 'checkpoints', String(size)), 'utf8');
     } catch {
+      const key = this.#key;
+      if (key !== undefined && size > this.#resignAbove && size <= this.#signedSize) {
+        // Lost in a crash after it was handed out: the same bytes again (see the module notes).
+        const note = this.log.signCheckpoint(key, size);
+        await this.#writeCheckpoint(note, size, true);
+        return note;
+      }
       throw new ProvenanceError('PROV_LOG_RANGE', `the log never signed a checkpoint of size ${size}`);
     }
   }

@@ -27,9 +27,9 @@
  * @module
  */
 
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { toBase64 } from '../common/bytes.ts';
 import { createEnvelope, type DsseEnvelope, IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from '../common/dsse.ts';
+import { ed25519Sign } from '../common/ed25519-sign.ts';
 import {
   certificatePublicKey,
   ecdsaCurve,
@@ -68,7 +68,7 @@ export function signMessage(key: PrivateKey, message: Uint8Array): Uint8Array {
   if (!(key instanceof PrivateKey))
     throw new ProvenanceError('PROV_KEY_INVALID', 'key must be a confide PrivateKey');
   const secret = privateKeySecret(key);
-  if (key.algorithm === 'ed25519') return ed25519.sign(message, secret);
+  if (key.algorithm === 'ed25519') return ed25519Sign(key, message);
   return ecdsaCurve(key.algorithm).sign(message, secret, { format: 'der', lowS: true });
 }
 

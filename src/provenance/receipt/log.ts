@@ -1,8 +1,11 @@
 /**
  * The receipt log of an inference server (Node only): the file-backed RFC 9162 log (`log/store.ts`)
- * with appends serialized and grouped. Every {@link ReceiptLog.append} waits for the next commit;
- * a commit writes all entries queued since the previous one with one `datasync`, signs one
- * checkpoint and answers each entry with its inclusion proof against that checkpoint. Concurrent
+ * with appends serialized and grouped (group commit). Every {@link ReceiptLog.append} waits for
+ * the next commit; a commit writes all entries queued since the previous one to the leaves file
+ * (kept open) with one `datasync`, signs one checkpoint for the whole batch (written, not flushed:
+ * after a crash the store signs the same bytes again from the durable leaves) and answers each
+ * entry with its inclusion proof against that checkpoint. A receipt is therefore only returned
+ * once its leaf is on disk. Concurrent
  * requests therefore never interleave writes, and the queue holds at most one entry per scoring
  * request in flight (the server bounds those), so memory stays bounded.
  *
@@ -54,18 +57,19 @@ export class ReceiptLog {
         'the receipt log is signed with an Ed25519 key',
       );
     }
-    const store = (await LogStore.exists(dir))
-      ? await LogStore.open(dir, { repairTail: true })
-      : await LogStore.create(dir, origin, key);
-    const own = store.verifier;
-    if (
-      own.publicKey.bytes.length !== key.publicKey.bytes.length ||
-      !own.publicKey.bytes.every((b, i) => b === key.publicKey.bytes[i])
-    ) {
-      throw new ProvenanceError(
-        'PROV_KEY_INVALID',
-        `the log in '${dir}' is signed by another key: give its key, or another --log directory`,
-      );
+    let store: LogStore;
+    try {
+      store = (await LogStore.exists(dir))
+        ? await LogStore.open(dir, { repairTail: true, key })
+        : await LogStore.create(dir, origin, key);
+    } catch (error) {
+      if (error instanceof ProvenanceError && error.code === 'PROV_KEY_INVALID') {
+        throw new ProvenanceError(
+          'PROV_KEY_INVALID',
+          `the log in '${dir}' is signed by another key: give its key, or another --log directory`,
+        );
+      }
+      throw error;
     }
     return new ReceiptLog(store, key);
   }
@@ -101,6 +105,8 @@ export class ReceiptLog {
           const { indices, checkpoint } = await this.store.appendLeafHashes(
             batch.map((p) => p.hash),
             this.#key,
+            // One flush per commit, of the leaves: the checkpoint is re-signed from them after a crash.
+            { syncCheckpoint: false },
           );
           const size = this.store.log.size;
           batch.forEach((p, i) => {
@@ -117,6 +123,17 @@ export class ReceiptLog {
     } finally {
       this.#committing = undefined;
     }
+  }
+
+  /** Waits for the commit under way, then closes the log's open file. */
+  async close(): Promise<void> {
+    while (this.#committing !== undefined) await this.#committing;
+    await this.store.close();
+  }
+
+  /** {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** The latest signed checkpoint (C2SP signed note). */

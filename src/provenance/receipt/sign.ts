@@ -27,8 +27,16 @@ import {
 
 /** What one scoring request was: the bytes in and out and what scored them. */
 export interface ReceiptFacts {
-  /** The encrypted-batch container as uploaded. */
+  /**
+   * The encrypted-batch container as uploaded (with `batchSha256`, its first 96 bytes are enough:
+   * the parameter fingerprint is read from the header).
+   */
   readonly batch: Uint8Array;
+  /**
+   * SHA-256 (64 hex) of the whole uploaded container when the caller already computed it (a server
+   * hashes the upload while it scores it, or a queue kept the digest at upload). Taken as given.
+   */
+  readonly batchSha256?: string;
   /** The encrypted-result container as returned. */
   readonly result: Uint8Array;
   readonly modelId: string;
@@ -51,6 +59,9 @@ export function receiptStatement(facts: ReceiptFacts, key: PrivateKey): ReceiptS
   }
   if (!(key instanceof PrivateKey)) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'key must be a confide PrivateKey');
+  }
+  if (facts.batchSha256 !== undefined && !/^[0-9a-f]{64}$/.test(String(facts.batchSha256))) {
+    throw new ConfideArgumentError('INVALID_ARGUMENT', 'facts.batchSha256 must be 64 lowercase hex digits');
   }
   // Container header: bytes 8–40 are the parameter fingerprint (src/he/container.ts).
   const fingerprint = facts.batch.length >= 96 ? toHex(facts.batch.subarray(8, 40)) : '';
@@ -76,7 +87,10 @@ export function receiptStatement(facts: ReceiptFacts, key: PrivateKey): ReceiptS
   return {
     _type: STATEMENT_TYPE_V1,
     subject: [
-      { name: RECEIPT_SUBJECTS.batch, digest: { sha256: toHex(sha256(facts.batch)) } },
+      {
+        name: RECEIPT_SUBJECTS.batch,
+        digest: { sha256: facts.batchSha256 ?? toHex(sha256(facts.batch)) },
+      },
       { name: RECEIPT_SUBJECTS.result, digest: { sha256: toHex(sha256(facts.result)) } },
     ],
     predicateType: RECEIPT_PREDICATE_TYPE,

@@ -29,7 +29,7 @@ import { type ConnectionOptions, Queue } from 'bullmq';
 import { type ConfideErrorCode, HeError, isConfideError } from '../../errors.ts';
 import { peekContainer } from '../../he/container.ts';
 import { mergeEncryptedResults, partitionEncryptedBatch } from '../../he/partition.ts';
-import { randomBytes, toHex } from '../../internal/bytes.ts';
+import { randomBytes, sha256, toHex } from '../../internal/bytes.ts';
 import { ioredisOptions, RedisError, type RedisErrorCode, type RedisHandle } from '../../redis/index.ts';
 import type { ScoredBatch } from '../registry.ts';
 import { luaScript } from './lua.ts';
@@ -51,7 +51,17 @@ export interface PartJobData {
 /** Where a job is. */
 export type JobStatus =
   | { readonly state: 'pending'; readonly parts: number; readonly done: number }
-  | ({ readonly state: 'done' } & ScoredBatch);
+  | ({ readonly state: 'done' } & ScoredBatch & { readonly upload?: JobUpload; readonly receipt?: string });
+
+/** What a done job's receipt is signed over, kept from the upload (the upload itself is not). */
+export interface JobUpload {
+  /** SHA-256 (hex) of the uploaded encrypted-batch container. */
+  readonly sha256: string;
+  /** Its first 96 bytes (the container header, which names the parameter fingerprint). */
+  readonly head: Uint8Array;
+  readonly keySetId: string;
+  readonly modelId: string;
+}
 
 export interface ScoringQueueOptions {
   /** Batches of at least this many rows are scored by workers (smaller ones where they arrive). */
@@ -174,7 +184,7 @@ export class ScoringQueue {
       );
     }
     try {
-      await this.#enqueue(jobId, record, modelId, modelDigest, partition, owner);
+      await this.#enqueue(jobId, record, modelId, modelDigest, partition, owner, batch);
     } catch (error) {
       void this.#discard(owner, jobId);
       throw error;
@@ -189,12 +199,25 @@ export class ScoringQueue {
     modelDigest: string,
     partition: ReturnType<typeof partitionEncryptedBatch>,
     owner: string,
+    batch: Uint8Array,
   ): Promise<void> {
     const keys = jobKeys(this.#redis.options.prefix, jobId);
     const ttl = this.#redis.options.jobTtlSeconds;
     await this.#redis.run(async (c) => {
       const multi = c.multi();
       multi.hset(keys.record, 'owner', owner, 'parts', partition.count, 'modelDigest', modelDigest);
+      // What the receipt of the result is signed over, for the replica that assembles it.
+      multi.hset(
+        keys.record,
+        'batchSha256',
+        toHex(sha256(batch)),
+        'batchHead',
+        Buffer.from(batch.subarray(0, 96)),
+        'keySetId',
+        record.keySetId,
+        'modelId',
+        modelId,
+      );
       multi.expire(keys.record, ttl);
       for (let i = 0; i < partition.count; i++) {
         const part = partition.part(i);
@@ -249,9 +272,20 @@ export class ScoringQueue {
   async status(owner: string, jobId: string): Promise<JobStatus> {
     if (!/^[0-9a-f]{32}$/.test(jobId)) throw unknownJob();
     const keys = jobKeys(this.#redis.options.prefix, jobId);
-    const [who, partsText, modelDigest, failure] = await this.#redis.run((c) =>
-      c.hmget(keys.record, 'owner', 'parts', 'modelDigest', 'error'),
-    );
+    const [who, partsText, modelDigest, failure, batchSha256, keySetId, storedModelId, receipt] =
+      await this.#redis.run((c) =>
+        c.hmget(
+          keys.record,
+          'owner',
+          'parts',
+          'modelDigest',
+          'error',
+          'batchSha256',
+          'keySetId',
+          'modelId',
+          'receipt',
+        ),
+      );
     if (who == null || who !== owner || partsText == null || modelDigest == null) throw unknownJob();
     if (failure != null) {
       // Finished (failed): it no longer takes a place in the deployment's queue.
@@ -281,7 +315,44 @@ export class ScoringQueue {
       for (const key of [keys.record, ...outputs]) multi.expire(key, keep);
       await multi.exec();
     });
-    return { state: 'done', result, modelDigest };
+    const head =
+      batchSha256 == null ? null : await this.#redis.run((c) => c.hgetBuffer(keys.record, 'batchHead'));
+    const upload =
+      batchSha256 == null || head == null || keySetId == null || storedModelId == null
+        ? undefined
+        : {
+            sha256: batchSha256,
+            head: new Uint8Array(head.buffer, head.byteOffset, head.byteLength),
+            keySetId,
+            modelId: storedModelId,
+          };
+    return {
+      state: 'done',
+      result,
+      modelDigest,
+      ...(upload === undefined ? {} : { upload }),
+      ...(receipt == null ? {} : { receipt }),
+    };
+  }
+
+  /**
+   * Keeps the receipt of job `jobId`'s result (JSON) with the job, unless a replica kept one
+   * first; answers the receipt kept, so every poll of a job answers the same receipt.
+   */
+  async keepReceipt(jobId: string, receipt: string): Promise<string> {
+    const keys = jobKeys(this.#redis.options.prefix, jobId);
+    const kept = await this.#redis.run(async (c) => {
+      // The record already lives only briefly (fetched); never leave one without a TTL.
+      const keep = Math.min(RETRIEVED_TTL_SECONDS, this.#redis.options.jobTtlSeconds);
+      const [[, set], [, value]] = (await c
+        .multi()
+        .hsetnx(keys.record, 'receipt', receipt)
+        .hget(keys.record, 'receipt')
+        .expire(keys.record, keep)
+        .exec()) as [[null, number], [null, string | null], [null, number]];
+      return set === 1 ? receipt : value;
+    });
+    return kept ?? receipt;
   }
 
   /** Submits, waits for every part and answers the joined result (503 when the workers take too long). */

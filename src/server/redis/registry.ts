@@ -330,6 +330,12 @@ export class RedisKeySets implements KeySets {
     await this.#redis.run((c) => c.ping());
   }
 
+  /** Keeps the receipt of a done job's result with the job (the first one kept wins); see `queue.ts`. */
+  async keepJobReceipt(jobId: string, receipt: string): Promise<string> {
+    if (this.#queue === undefined) return receipt;
+    return this.#queue.keepReceipt(jobId, receipt);
+  }
+
   clear(): void {
     this.#local.clear();
   }

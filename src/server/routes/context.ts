@@ -60,6 +60,21 @@ export interface ScoringJobs {
     jobId: string,
   ): Promise<
     | { readonly state: 'pending'; readonly parts: number; readonly done: number }
-    | { readonly state: 'done'; readonly result: Uint8Array; readonly modelDigest: string }
+    | {
+        readonly state: 'done';
+        readonly result: Uint8Array;
+        readonly modelDigest: string;
+        /** What the result's receipt is signed over (kept at upload). */
+        readonly upload?: {
+          readonly sha256: string;
+          readonly head: Uint8Array;
+          readonly keySetId: string;
+          readonly modelId: string;
+        };
+        /** The receipt (JSON) a replica already kept for this job. */
+        readonly receipt?: string;
+      }
   >;
+  /** Keeps a done job's receipt (JSON); answers the one kept first when replicas race. */
+  keepReceipt(jobId: string, receipt: string): Promise<string>;
 }

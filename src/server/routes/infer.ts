@@ -2,11 +2,12 @@
  * `POST /v1/models/:modelId/score?keySet=ID`: scores an encrypted batch with a registered key
  * set and answers the encrypted-result container, with headers `confide-model-digest` and
  * `confide-key-set`; with a scoring queue, an upload of at least its `asyncBytes` is answered 202
- * `{ jobId }` instead (poll `GET /v1/jobs/:id`; queued jobs carry no receipt). Beyond `maxConcurrency`
+ * `{ jobId }` instead (poll `GET /v1/jobs/:id`, whose result carries the receipt: `jobs.ts`). Beyond `maxConcurrency`
  * scoring requests in flight it answers 503 `HE_SERVER_BUSY` before reading the body. With receipts
  * on, the answer also carries `confide-receipt`: base64 of the receipt JSON
  * (`provenance/receipt/statement.ts`), signed over the bytes received and sent and appended to the
- * log before the answer leaves.
+ * log before the answer leaves; the upload's SHA-256 is computed off the main thread (WebCrypto)
+ * while the batch is scored.
  *
  * @module
  */
@@ -18,6 +19,8 @@ import { RECEIPT_TYPE, receiptLogEntry } from '../../provenance/verify.ts';
 import { toBytes } from '../http.ts';
 import type { RouteContext } from './context.ts';
 import { RECEIPT_HEADER } from './log.ts';
+
+const hex = (digest: ArrayBuffer): string => Buffer.from(digest).toString('hex');
 
 export function registerInferRoutes(v1: FastifyInstance, context: RouteContext): void {
   const { limits, registry, state } = context;
@@ -54,13 +57,20 @@ export function registerInferRoutes(v1: FastifyInstance, context: RouteContext):
         const jobId = await jobs.submit(owner, keySet, request.params.modelId, batch);
         return reply.code(202).header('location', `/v1/jobs/${jobId}`).send({ jobId, state: 'queued' });
       }
-      const { result, modelDigest } = await registry.score(owner, keySet, request.params.modelId, batch);
       const receipts = context.receipts;
+      // The upload's digest is computed off this thread (WebCrypto) while the batch is scored.
+      const batchDigest =
+        receipts === undefined
+          ? undefined
+          : crypto.subtle.digest('SHA-256', batch as Uint8Array<ArrayBuffer>).then(hex);
+      batchDigest?.catch(() => undefined); // awaited below; scoring may fail first
+      const { result, modelDigest } = await registry.score(owner, keySet, request.params.modelId, batch);
       if (receipts !== undefined) {
         const modelSigningDigest = receipts.modelSigningDigests?.[request.params.modelId];
         const envelope = await signReceipt(
           {
             batch,
+            batchSha256: await (batchDigest as Promise<string>),
             result,
             modelId: request.params.modelId,
             modelDigest,

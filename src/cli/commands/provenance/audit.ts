@@ -11,12 +11,15 @@
  *     [--max-epsilon E (alias --epsilon-budget)] [--accountant basic|zcdp] [--ledger-delta D]
  *     [--json] [--html FILE]
  *
- * `--log-dir DIR` (a log written by `smpc serve|simulate --log`) adds every bundle in
- * `DIR/transcripts/`, the log's latest checkpoint, a consistency proof from every checkpoint a
- * bundle carries to the latest (computed from the log's leaves, checked against the signed
+ * `--log-dir DIR` (a log written by `smpc serve|simulate --log` or `he serve --log`) adds every
+ * bundle in `DIR/transcripts/`, the log's latest checkpoint, a consistency proof from every
+ * checkpoint a bundle or a receipt of this log carries to the latest and each such receipt's
+ * inclusion in the latest (computed from the log's leaves, checked against the signed
  * checkpoints), and the log's size, so the audit can tell whether the transcripts are the whole
- * log (the ε ledger is then complete). `--server URL` fetches the server's latest checkpoint from
- * `GET URL/v1/log/checkpoint` (with `--token-file`, as a bearer token). `--receipts` takes JSON or
+ * log (the ε ledger is then complete). `--server URL` fetches from the server's log routes (with
+ * `--token-file`, as a bearer token) its latest checkpoint, the inclusion of every receipt's entry
+ * against it and the consistency to it from every receipt's and kept checkpoint's size
+ * (`audit-server.ts`). `--receipts` takes JSON or
  * JSON-lines files (as `he score --receipts` keeps them), each checked with `verifyReceipt`.
  * `--witness-key` (repeatable) makes every checkpoint need `--witness-threshold` (default: all)
  * trusted witness cosignatures.
@@ -46,6 +49,7 @@ import {
 } from '../../../provenance/index.ts';
 import { collect, fractionIn, integer, oneOf, positive } from '../../flags.ts';
 import { addInputLimitOption, readBytes } from '../../io.ts';
+import { fromServer } from './audit-server.ts';
 import { print, readText, writeOut } from './shared.ts';
 import { readWitnessKeys } from './witness.ts';
 
@@ -174,55 +178,50 @@ async function fromLogDir(
       // a malformed bundle fails its own check
     }
   }
-  evidence.consistency = consistency;
-}
-
-async function fetchCheckpoint(
-  url: string,
-  tokenFile: string | undefined,
-  limit?: number,
-): Promise<EvidenceFile> {
-  if (!/^https?:\/\//.test(url)) usage('--server must be an http:// or https:// URL');
-  const token =
-    tokenFile === undefined ? undefined : (await readText(tokenFile, 'token', limit, 'key')).trim();
-  const target = `${url.replace(/\/+$/, '')}/v1/log/checkpoint`;
-  let response: Response;
-  try {
-    response = await fetch(target, {
-      ...(token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }),
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (cause) {
-    throw new ProvenanceError('PROV_IO', `cannot fetch ${target}`, { cause });
-  }
-  if (!response.ok) throw new ProvenanceError('PROV_IO', `${target} answered HTTP ${response.status}`);
-  // Read under the cap as it streams: the audited server must not make the auditor buffer more.
-  const cap = 1 << 20;
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    const reader = response.body?.getReader();
-    for (;;) {
-      const next = await reader?.read();
-      if (next === undefined || next.done) break;
-      total += next.value.byteLength;
-      if (total > cap) {
-        await reader?.cancel().catch(() => undefined);
-        throw new ProvenanceError('PROV_INPUT_TOO_LARGE', `${target} sent more than 1 MiB`);
-      }
-      chunks.push(next.value);
+  // Receipts of this log: their entry's inclusion in the latest checkpoint, and the consistency
+  // from the checkpoint each carries (as `--server` fetches them).
+  const receipts: EvidenceFile[] = [];
+  for (const r of evidence.receipts ?? []) {
+    let proof: {
+      inclusion?: { index?: unknown };
+      treeSize?: unknown;
+      checkpoint?: unknown;
+      origin?: unknown;
+    } = {};
+    try {
+      proof = JSON.parse(new TextDecoder().decode(r.bytes)).proof ?? {};
+    } catch {
+      // a malformed receipt fails its own check
     }
-  } catch (cause) {
-    if (cause instanceof ProvenanceError) throw cause;
-    throw new ProvenanceError('PROV_IO', `cannot fetch ${target}`, { cause });
+    const index = proof.inclusion?.index;
+    if (
+      proof.origin !== store.log.origin ||
+      typeof index !== 'number' ||
+      !Number.isSafeInteger(index) ||
+      index < 0 ||
+      index >= store.signedSize
+    ) {
+      receipts.push(r);
+      continue;
+    }
+    receipts.push({ ...r, proof: await store.prove({ index }) });
+    if (
+      typeof proof.treeSize === 'number' &&
+      typeof proof.checkpoint === 'string' &&
+      proof.treeSize > 0 &&
+      proof.treeSize < store.signedSize &&
+      !sizes.has(proof.treeSize)
+    ) {
+      sizes.add(proof.treeSize);
+      consistency.push({
+        name: `${basename(r.name)} → ${store.signedSize}`,
+        proof: await store.prove({ from: proof.treeSize }),
+        previous: proof.checkpoint,
+      });
+    }
   }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.byteLength;
-  }
-  return { name: target, bytes };
+  evidence.receipts = receipts;
+  evidence.consistency = consistency;
 }
 
 /** A usage error, as the other provenance commands report them (commander: one line, exit 2). */
@@ -247,11 +246,14 @@ async function audit(flags: AuditFlags): Promise<void> {
     checkpoints: await read(flags.checkpoint, 'checkpoint', limit),
   };
   if (flags.logDir !== undefined) await fromLogDir(flags.logDir, evidence, limit);
-  if (flags.server !== undefined)
-    evidence.checkpoints = [
-      ...(evidence.checkpoints ?? []),
-      await fetchCheckpoint(flags.server, flags.tokenFile, limit),
-    ];
+  if (flags.server !== undefined) {
+    if (!/^https?:\/\//.test(flags.server)) usage('--server must be an http:// or https:// URL');
+    const token =
+      flags.tokenFile === undefined
+        ? undefined
+        : (await readText(flags.tokenFile, 'token', limit, 'key')).trim();
+    await fromServer(flags.server, token, evidence);
+  }
   evidence.transcripts = distinct(evidence.transcripts ?? []);
   evidence.checkpoints = distinct(evidence.checkpoints ?? []);
   const given = [
@@ -312,7 +314,10 @@ export function registerAuditCommand(provenance: Command): void {
     .option('--receipts <file>', 'inference receipts, JSON or JSON lines (repeatable)', collect)
     .option('--checkpoint <file>', 'a signed checkpoint kept earlier (repeatable)', collect)
     .option('--log-dir <dir>', 'a whole log directory: its transcripts, checkpoints and consistency proofs')
-    .option('--server <url>', "fetch the server's latest checkpoint (GET URL/v1/log/checkpoint)")
+    .option(
+      '--server <url>',
+      "fetch from the server's log: its latest checkpoint, each receipt's inclusion in it and the consistency to it",
+    )
     .option('--token-file <file>', 'bearer token for --server')
     .option(
       '--max-epsilon <e>',
