@@ -240,6 +240,8 @@ export function paramsDigest(params: RoundParams): Uint8Array {
 
 /**
  * Every client's neighbours, in canonical (UTF-8) id order. Symmetric: v ∈ N(u) ⟺ u ∈ N(v).
+ * O(n·k) memory: the server's view. A client needs only a few neighbourhoods — use
+ * {@link neighboursOf}.
  *
  * @example
  * ```ts
@@ -249,7 +251,9 @@ export function paramsDigest(params: RoundParams): Uint8Array {
 export function neighbourMap(params: RoundParams): ReadonlyMap<string, readonly string[]> {
   const cached = graphCache.get(params);
   if (cached !== undefined) return cached;
-  const graph = computeNeighbourMap(params);
+  const ring = ringOf(params);
+  const graph = new Map<string, readonly string[]>();
+  for (const u of ring.order) graph.set(u, neighboursOnRing(ring, params, u));
   graphCache.set(params, graph);
   return graph;
 }
@@ -257,30 +261,73 @@ export function neighbourMap(params: RoundParams): ReadonlyMap<string, readonly 
 /** Memo of {@link neighbourMap} per parameters object (the graph is a pure function of them). */
 const graphCache = new WeakMap<RoundParams, ReadonlyMap<string, readonly string[]>>();
 
-function computeNeighbourMap(params: RoundParams): ReadonlyMap<string, readonly string[]> {
+/**
+ * The neighbours of one client, in canonical (UTF-8) id order — the same list as
+ * `neighbourMap(params).get(id)` (empty for an id outside the cohort), without building the whole
+ * graph: O(k log k) per call once the ring (O(n) ids, shared by every parameters object of the
+ * same round in this process) is built.
+ *
+ * @example
+ * ```ts
+ * neighboursOf(params, 'alice'); // ['bob', 'carol', ...]
+ * ```
+ */
+export function neighboursOf(params: RoundParams, id: string): readonly string[] {
+  assertString(id, 'id');
+  return neighboursOnRing(ringOf(params), params, id);
+}
+
+/** The clients in ring order (Harary: SHA-256 rank; complete: id order) and each one's position. */
+interface Ring {
+  readonly order: readonly string[];
+  readonly position: ReadonlyMap<string, number>;
+}
+
+const ringCache = new WeakMap<RoundParams, Ring>();
+/**
+ * Rings by parameters digest, so the many clients one process may host (`confide smpc load`)
+ * share one ring per round instead of one each; bounded to a few rounds.
+ */
+const ringByDigest = new Map<string, Ring>();
+const RINGS_KEPT = 4;
+
+function ringOf(params: RoundParams): Ring {
+  const cached = ringCache.get(params);
+  if (cached !== undefined) return cached;
+  const digest = toHex(paramsDigest(params));
+  let ring = ringByDigest.get(digest);
+  if (ring === undefined) {
+    ring = computeRing(params);
+    ringByDigest.set(digest, ring);
+    if (ringByDigest.size > RINGS_KEPT) ringByDigest.delete(ringByDigest.keys().next().value as string);
+  }
+  ringCache.set(params, ring);
+  return ring;
+}
+
+function computeRing(params: RoundParams): Ring {
   const ids = [...params.clients];
-  const out = new Map<string, string[]>();
-  if (params.graph === 'complete') {
-    const sorted = ids.sort(compareIds);
-    for (const u of sorted)
-      out.set(
-        u,
-        sorted.filter((v) => v !== u),
-      );
-    return out;
+  let order: string[];
+  if (params.graph === 'complete') order = ids.sort(compareIds);
+  else {
+    const seed = params.graphSeed;
+    order = ids
+      .map((id) => ({ id, rank: toHex(sha256(concatBytes(seed, utf8(id)))) }))
+      .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : compareIds(a.id, b.id)))
+      .map((e) => e.id);
   }
-  const seed = params.graphSeed;
-  const ranked = ids
-    .map((id) => ({ id, rank: toHex(sha256(concatBytes(seed, utf8(id)))) }))
-    .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : compareIds(a.id, b.id)))
-    .map((e) => e.id);
-  const n = ranked.length;
-  const half = params.degree / 2;
-  for (const [pos, u] of ranked.entries()) {
-    const nb: string[] = [];
-    for (let j = 1; j <= half; j++)
-      nb.push(ranked[(pos + j) % n] as string, ranked[(pos - j + n) % n] as string);
-    out.set(u, nb.sort(compareIds));
-  }
-  return out;
+  return { order, position: new Map(order.map((id, i) => [id, i])) };
+}
+
+function neighboursOnRing(ring: Ring, params: RoundParams, id: string): readonly string[] {
+  const pos = ring.position.get(id);
+  if (pos === undefined) return [];
+  const { order } = ring;
+  // Complete: everyone else, already in id order.
+  if (params.graph === 'complete') return order.filter((v) => v !== id);
+  const n = order.length;
+  const nb: string[] = [];
+  for (let j = 1; j <= params.degree / 2; j++)
+    nb.push(order[(pos + j) % n] as string, order[(pos - j + n) % n] as string);
+  return nb.sort(compareIds);
 }
