@@ -32,7 +32,7 @@ import { createRing, ringAddInPlace } from '../primitives/ring.ts';
 import { reconstructSecretAudited, type ShamirShare } from '../primitives/shamir.ts';
 import type { AdvertisedKeys } from './messages.ts';
 import { maskedLength, neighbourMap } from './params.ts';
-import type { ServerState, SharedKeysRecord } from './server.ts';
+import type { MaskedRecord, ServerState, SharedKeysRecord } from './server.ts';
 import { shareContext } from './shares.ts';
 import {
   combineUnmaskPartials,
@@ -72,8 +72,20 @@ export type UnmaskOutcome =
 
 /** The dropped clients whose masking keys must be reconstructed: some survivor masked with them. */
 export function neededDropped(state: ServerState): string[] {
-  const dropped = state.dropped ?? [];
-  return dropped.filter((v) => state.masked.some((w) => w.peers.includes(v)));
+  const maskedWith = maskedWithIndex(state);
+  return (state.dropped ?? []).filter((v) => maskedWith.has(v));
+}
+
+/** For each client, the survivors' masked records that were masked with it (in `state.masked` order). */
+function maskedWithIndex(state: ServerState): Map<string, MaskedRecord[]> {
+  const out = new Map<string, MaskedRecord[]>();
+  for (const w of state.masked)
+    for (const v of w.peers) {
+      const list = out.get(v);
+      if (list === undefined) out.set(v, [w]);
+      else if (list[list.length - 1] !== w) list.push(w);
+    }
+  return out;
 }
 
 /** The holders of `owner`'s shares by share index (the index a holder got is fixed by the graph). */
@@ -101,10 +113,24 @@ export async function unmaskAggregate(
   const ring = createRing(params.ringBits);
   const survivors = state.survivors ?? [];
   const dropped = neededDropped(state);
+  const maskedWith = maskedWithIndex(state);
+  // Every owner's shares, in responder order, indexed in one pass (not one pass per owner).
+  const byOwner = (kind: 'selfMaskShares' | 'maskingKeyShares'): Map<string, ShamirShare[]> => {
+    const out = new Map<string, ShamirShare[]>();
+    for (const r of state.unmasked)
+      for (const s of r[kind]) {
+        const list = out.get(s.owner);
+        if (list === undefined) out.set(s.owner, [{ index: s.index, value: s.value }]);
+        else list.push({ index: s.index, value: s.value });
+      }
+    return out;
+  };
+  const shareIndexes = {
+    selfMaskShares: byOwner('selfMaskShares'),
+    maskingKeyShares: byOwner('maskingKeyShares'),
+  };
   const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] =>
-    state.unmasked.flatMap((r) =>
-      r[kind].filter((s) => s.owner === owner).map((s) => ({ index: s.index, value: s.value })),
-    );
+    shareIndexes[kind].get(owner) ?? [];
   const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
   const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
   const total = new Uint32Array(maskedLength(params));
@@ -156,8 +182,7 @@ export async function unmaskAggregate(
           'reconstructed masking key does not match the advertised key',
         );
       }
-      const peers = state.masked
-        .filter((w) => w.peers.includes(v))
+      const peers = (maskedWith.get(v) ?? [])
         // w added σ(w, v)·PRG(k_wv); remove it.
         .map((w) => ({
           publicKey: (keysBy.get(w.id) as AdvertisedKeys).maskingKey,
