@@ -241,6 +241,9 @@ async function cluster(n, fronts, workers, clientsPath, dir) {
     await coordinator.waitFor(/leader/);
     const before = await redis.memory('used_memory');
     const report = await load(f, clientsPath);
+    if (report.status !== 'completed' || !report.exact) {
+      log(`coordinator: ${coordinator.err.slice(-1500)}${coordinator.out.slice(-500)}`);
+    }
     const peak = await redis.memory('used_memory_peak');
     return {
       ...report,
@@ -271,6 +274,7 @@ try {
       log(`n = ${n}: baseline (one smpc serve process)`);
       const b = await baseline(n, clientsPath);
       rows.push({ n, setup: 'one process (no Redis)', ...b, redisBytesPerClient: null });
+      log(`row ${JSON.stringify(rows.at(-1))}`);
     }
     for (const fronts of FRONTS) {
       for (const workers of WORKERS) {
@@ -280,6 +284,7 @@ try {
           setup: `Redis, ${fronts} front(s), ${workers} worker(s)`,
           ...(await cluster(n, fronts, workers, clientsPath, dir)),
         });
+        log(`row ${JSON.stringify(rows.at(-1))}`);
       }
     }
   }

@@ -214,8 +214,22 @@ export function maskedLength(params: RoundParams): number {
   return params.vectorLength + checkLaneCount(params.ringBits);
 }
 
-/** SHA-256 of the canonical encoding of the parameters (the session-id context). */
+/**
+ * SHA-256 of the canonical encoding of the parameters (the session-id context). Computed once per
+ * parameters object (O(n log n)); each call returns a fresh copy.
+ */
 export function paramsDigest(params: RoundParams): Uint8Array {
+  let digest = digestCache.get(params);
+  if (digest === undefined) {
+    digest = computeParamsDigest(params);
+    digestCache.set(params, digest);
+  }
+  return digest.slice();
+}
+
+const digestCache = new WeakMap<RoundParams, Uint8Array>();
+
+function computeParamsDigest(params: RoundParams): Uint8Array {
   const clients = [...params.clients].sort(compareIds);
   return sha256(
     concatBytes(
