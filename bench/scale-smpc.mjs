@@ -233,6 +233,10 @@ async function cluster(n, fronts, workers, clientsPath, dir) {
       '1',
       '--unmask-jobs',
       '8',
+      // One coordinator on a loaded machine: a renewal starved past the default 3 s TTL would
+      // cost it the lock (and the round) with no standby to take over.
+      '--lock-ttl-ms',
+      '30000',
       '--unmask-timeout-ms',
       String(TIMEOUT_MS),
       ...roundFlags(n),
