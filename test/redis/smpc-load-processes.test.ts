@@ -3,6 +3,7 @@
  * coordinator, two fronts and an unmask worker from the built CLI. The clients are hosted by child
  * processes; the parent adds their partial sums and must find the released sum exact.
  */
+import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runConfide } from '../fixtures/cli.ts';
 import { type RedisInstance, startRedis } from '../fixtures/redis.ts';
@@ -77,6 +78,46 @@ describe('smpc load --processes on a Redis cluster', () => {
     expect(run.report).toMatchObject({ status: 'completed', exact: true, processes: 3, survivors: 3 });
     const next = await runLoad([front.url], path, 8, '--processes', '1');
     expect(next.report).toMatchObject({ status: 'completed', exact: true, processes: 1, survivors: 3 });
+  });
+
+  it('its children stop when the parent dies mid-round', async () => {
+    const { path } = clientList(4);
+    const front = await startFront(redis.url, path);
+    // No coordinator: the clients connect and wait for an announcement that never comes.
+    const load = confide(
+      'smpc',
+      'load',
+      '--url',
+      front.url,
+      '--clients',
+      path,
+      '--dim',
+      '4',
+      '--processes',
+      '2',
+    );
+    const pid = load.child.pid as number;
+    let children: number[] = [];
+    for (let i = 0; i < 200 && children.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const ps = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
+      children = ps.stdout
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map(Number);
+    }
+    expect(children).toHaveLength(2);
+    await load.kill('SIGKILL');
+    const alive = (p: number): boolean => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 100 && children.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(children.filter(alive)).toEqual([]);
   });
 
   it('refuses --load-part outside a parent smpc load, and a --processes of 0', async () => {

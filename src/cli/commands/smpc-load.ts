@@ -28,7 +28,7 @@
  * @module
  */
 
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { ConfideArgumentError } from '../../errors.ts';
@@ -99,22 +99,42 @@ export async function load(flags: LoadFlags): Promise<void> {
     connectConcurrency: flags.connectConcurrency,
   };
   const parts =
-    processes === 1
-      ? [await hostClients(hosted, options)]
-      : await Promise.all(
-          Array.from({ length: processes }, (_, p) =>
-            runPart(
-              hosted.slice(Math.floor((p * n) / processes), Math.floor(((p + 1) * n) / processes)),
-              n,
-              flags,
-            ),
-          ),
-        );
+    processes === 1 ? [await hostClients(hosted, options)] : await runParts(hosted, processes, flags);
   report(combine(parts, n, urls.length, processes), flags);
 }
 
+/** Runs the slices in `processes` children; when one fails, stops the others and rethrows. */
+async function runParts(
+  hosted: readonly HostedClient[],
+  processes: number,
+  flags: LoadFlags,
+): Promise<HostReport[]> {
+  const n = hosted.length;
+  const children: ChildProcess[] = [];
+  try {
+    return await Promise.all(
+      Array.from({ length: processes }, (_, p) =>
+        runPart(
+          hosted.slice(Math.floor((p * n) / processes), Math.floor(((p + 1) * n) / processes)),
+          n,
+          flags,
+          children,
+        ),
+      ),
+    );
+  } catch (error) {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    throw error;
+  }
+}
+
 /** Runs one slice in a child process (this CLI again, with `--load-part`). */
-function runPart(clients: readonly HostedClient[], n: number, flags: LoadFlags): Promise<HostReport> {
+function runPart(
+  clients: readonly HostedClient[],
+  n: number,
+  flags: LoadFlags,
+  children: ChildProcess[],
+): Promise<HostReport> {
   const entry = process.argv[1];
   if (entry === undefined) throw new SmpcError('SMPC_ABORTED', 'cannot find this CLI to start --processes');
   const args = [
@@ -137,11 +157,12 @@ function runPart(clients: readonly HostedClient[], n: number, flags: LoadFlags):
     ...process.execArgv.filter((a) => !a.startsWith('--max-old-space-size')),
     `--max-old-space-size=${heap}`,
   ];
-  const child = fork(entry, args, {
+  const child: ChildProcess = fork(entry, args, {
     execArgv,
     serialization: 'advanced',
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
+  children.push(child);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     if (stderr.length < 4096) stderr += String(d);
@@ -151,7 +172,13 @@ function runPart(clients: readonly HostedClient[], n: number, flags: LoadFlags):
     // The child asks once it listens (a message sent before that would be lost), then reports.
     child.on('message', (m: unknown) => {
       if (m === 'ready') child.send({ clients } satisfies PartRequest);
-      else result = m as HostReport;
+      else {
+        result = m as HostReport;
+        // The report is all that is needed: a child that lingers after it is stopped.
+        setTimeout(() => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        }, 5000).unref();
+      }
     });
     child.once('error', (e) =>
       reject(new SmpcError('SMPC_ABORTED', `a load process failed to start: ${e.message}`)),
@@ -179,6 +206,11 @@ async function loadPart(flags: LoadFlags): Promise<void> {
   if (send === undefined) {
     throw new ConfideArgumentError('INVALID_ARGUMENT', '--load-part is internal to smpc load --processes');
   }
+  // A parent that died takes its children with it (their clients would otherwise linger).
+  let reported = false;
+  process.once('disconnect', () => {
+    if (!reported) process.exit(1);
+  });
   const request = await new Promise<PartRequest>((resolve) => {
     process.once('message', (m) => resolve(m as PartRequest));
     send('ready');
@@ -188,6 +220,7 @@ async function loadPart(flags: LoadFlags): Promise<void> {
     timeoutMs: flags.timeoutMs,
     connectConcurrency: flags.connectConcurrency,
   });
+  reported = true;
   await new Promise<void>((resolve, reject) =>
     send(result, undefined, {}, (e) => (e ? reject(e) : resolve())),
   );
