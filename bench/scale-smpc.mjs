@@ -9,10 +9,11 @@
  *   coordinator (`--coordinator`, `--unmask-jobs 8`) and W unmask workers (`smpc worker`), for
  *   F ∈ {1, 2} and W ∈ {1, 2}.
  *
- * The clients are hosted by one `confide smpc load` process (each with its own keys and token),
- * spread over the fronts; `roundMs` is its time from the announcement to the last result, and
+ * The clients are hosted by one `confide smpc load --processes P` (P child processes, each with its
+ * slice of the clients, each client with its own keys and token), spread over the fronts; `roundMs` is its time from the announcement to the last result, and
  * `exact` its check of the released sum against its own survivors' inputs. Redis memory per client
- * is (`used_memory_peak` − `used_memory` before the round) / n, from `INFO memory`; the server's
+ * is (`used_memory_peak` − `used_memory` before the round) / n, from `INFO memory`; the load
+ * processes' peak RSS per hosted client is their own report (`rssPerClientBytes`); the server's
  * (or coordinator's) own `--json` line gives its protocol time (inside the state machine, unmask
  * included) and the round's frame bytes in and out per client. Every process
  * shares this machine's cores (the load process, the fronts, the coordinator and the workers): the
@@ -20,7 +21,8 @@
  *
  * Environment: BENCH_OUT (default bench/RESULTS.md, "-" for none; only the "## Secure aggregation
  * on Redis" section is replaced), BENCH_SIZES (1000,2000,5000,10000), BENCH_DIM (1000),
- * BENCH_DROPOUT (0.05), BENCH_FRONTS (1,2), BENCH_WORKERS (1,2), BENCH_TIMEOUT_S (1800).
+ * BENCH_DROPOUT (0.05), BENCH_FRONTS (1,2), BENCH_WORKERS (1,2), BENCH_TIMEOUT_S (1800),
+ * BENCH_LOAD_PROCESSES (the number of cores), BENCH_BASELINE (1; 0 skips the one-process rows).
  * Smoke run: `BENCH_SIZES=50 BENCH_DIM=100 BENCH_OUT=- node bench/scale-smpc.mjs`.
  */
 
@@ -43,6 +45,8 @@ const DROPOUT = Number(process.env.BENCH_DROPOUT ?? 0.05);
 const FRONTS = list(process.env.BENCH_FRONTS, '1,2');
 const WORKERS = list(process.env.BENCH_WORKERS, '1,2');
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 1800) * 1000;
+const LOAD_PROCESSES = Number(process.env.BENCH_LOAD_PROCESSES ?? os.availableParallelism());
+const BASELINE = process.env.BENCH_BASELINE !== '0';
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -136,6 +140,8 @@ async function load(urls, clientsPath) {
     String(DROPOUT),
     '--timeout-ms',
     String(TIMEOUT_MS),
+    '--processes',
+    String(LOAD_PROCESSES),
     '--json',
   );
   await p.exited;
@@ -227,6 +233,10 @@ async function cluster(n, fronts, workers, clientsPath, dir) {
       '1',
       '--unmask-jobs',
       '8',
+      // One coordinator on a loaded machine: a renewal starved past the default 3 s TTL would
+      // cost it the lock (and the round) with no standby to take over.
+      '--lock-ttl-ms',
+      '30000',
       '--unmask-timeout-ms',
       String(TIMEOUT_MS),
       ...roundFlags(n),
@@ -235,6 +245,9 @@ async function cluster(n, fronts, workers, clientsPath, dir) {
     await coordinator.waitFor(/leader/);
     const before = await redis.memory('used_memory');
     const report = await load(f, clientsPath);
+    if (report.status !== 'completed' || !report.exact) {
+      log(`coordinator: ${coordinator.err.slice(-1500)}${coordinator.out.slice(-500)}`);
+    }
     const peak = await redis.memory('used_memory_peak');
     return {
       ...report,
@@ -261,9 +274,12 @@ try {
         })),
       ),
     );
-    log(`n = ${n}: baseline (one smpc serve process)`);
-    const b = await baseline(n, clientsPath);
-    rows.push({ n, setup: 'one process (no Redis)', ...b, redisBytesPerClient: null });
+    if (BASELINE) {
+      log(`n = ${n}: baseline (one smpc serve process)`);
+      const b = await baseline(n, clientsPath);
+      rows.push({ n, setup: 'one process (no Redis)', ...b, redisBytesPerClient: null });
+      log(`row ${JSON.stringify(rows.at(-1))}`);
+    }
     for (const fronts of FRONTS) {
       for (const workers of WORKERS) {
         log(`n = ${n}: ${fronts} front(s), ${workers} worker(s)`);
@@ -272,6 +288,7 @@ try {
           setup: `Redis, ${fronts} front(s), ${workers} worker(s)`,
           ...(await cluster(n, fronts, workers, clientsPath, dir)),
         });
+        log(`row ${JSON.stringify(rows.at(-1))}`);
       }
     }
   }
@@ -283,18 +300,18 @@ const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const redisVersion =
   spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim().split(' ')[2] ?? '?';
 const table = [
-  '| n | setup | status | exact | survivors | round (ms) | server protocol (ms) | round bytes / client | Redis peak bytes / client |',
-  '|---:|---|---|---|---:|---:|---:|---:|---:|',
+  '| n | setup | status | exact | survivors | round (ms) | server protocol (ms) | round bytes / client | Redis peak bytes / client | load RSS / client |',
+  '|---:|---|---|---|---:|---:|---:|---:|---:|---:|',
   ...rows.map(
     (r) =>
-      `| ${r.n} | ${r.setup} | ${r.status} | ${r.exact} | ${r.survivors} | ${r.roundMs ?? '—'} | ${r.serverProtocolMs ?? '—'} | ${r.bytesPerClient ?? '—'} | ${r.redisBytesPerClient ?? '—'} |`,
+      `| ${r.n} | ${r.setup} | ${r.status} | ${r.exact} | ${r.survivors} | ${r.roundMs ?? '—'} | ${r.serverProtocolMs ?? '—'} | ${r.bytesPerClient ?? '—'} | ${r.redisBytesPerClient ?? '—'} | ${r.rssPerClientBytes ?? '—'} |`,
   ),
 ].join('\n');
 const text = `${HEADING}
 
 Machine: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, redis-server ${redisVersion}.
-Command: \`BENCH_SCALE_SECTIONS=aggregation BENCH_SIZES=${SIZES.join(',')} BENCH_DIM=${DIM} BENCH_DROPOUT=${DROPOUT} npm run bench:scale\` (${new Date().toISOString().slice(0, 10)}).
-One round per row, m = ${DIM}, ${DROPOUT * 100}% of the clients vanish after ShareKeys; all clients in one \`smpc load\` process; every process on this machine (shared with other work: times are noisy upper bounds). Round = the load process's announcement-to-last-result time; server protocol = time inside the state machine (unmask included, \`protocolTimeMs\`); round bytes = frames in and out of the server per client.
+Command: \`BENCH_SCALE_SECTIONS=aggregation BENCH_SIZES=${SIZES.join(',')} BENCH_DIM=${DIM} BENCH_DROPOUT=${DROPOUT} BENCH_FRONTS=${FRONTS.join(',')} BENCH_WORKERS=${WORKERS.join(',')} BENCH_LOAD_PROCESSES=${LOAD_PROCESSES} npm run bench:scale\` (${new Date().toISOString().slice(0, 10)}).
+One round per row, m = ${DIM}, ${DROPOUT * 100}% of the clients vanish after ShareKeys; all clients in one \`smpc load --processes ${LOAD_PROCESSES}\` (${LOAD_PROCESSES} child processes); every process on this machine (shared with other work: times are noisy upper bounds). Round = the load process's announcement-to-last-result time; server protocol = time inside the state machine (unmask included, \`protocolTimeMs\`); round bytes = frames in and out of the server per client; load RSS = the load processes' summed peak resident memory ÷ n.
 
 ${table}
 `;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { fraction, integer } from '../flags.ts';
 import type { WorkerFlags } from './smpc-cluster.ts';
 import type { LoadFlags } from './smpc-load.ts';
@@ -42,7 +42,7 @@ export function registerLoadCommand(smpc: Command): void {
   smpc
     .command('load')
     .description(
-      'Host many aggregation clients in one process, spread over fronts, for tests and benchmarks.',
+      'Host many aggregation clients in child processes, spread over fronts, for tests and benchmarks.',
     )
     .requiredOption('--url <urls>', 'comma-separated ws:// URLs of the fronts (or one server)')
     .requiredOption('--clients <file>', 'JSON array of { id, token } (the clients to host)')
@@ -54,7 +54,13 @@ export function registerLoadCommand(smpc: Command): void {
       integer(1, 2 ** 31 - 1),
       120_000,
     )
-    .option('--connect-concurrency <n>', 'connections opened at once', integer(1, 4096), 64)
+    .option('--connect-concurrency <n>', 'connections opened at once, per process', integer(1, 4096), 64)
+    .option(
+      '--processes <n>',
+      'child processes hosting the clients (default: one per core; 1: this process)',
+      integer(1, 1024),
+    )
     .option('--json', 'print one JSON object')
+    .addOption(new Option('--load-part', 'internal: a child of smpc load --processes').hideHelp())
     .action(async (flags: LoadFlags) => (await import('./smpc-load.ts')).load(flags));
 }

@@ -26,6 +26,8 @@ interface Outgoing {
   readonly conns: string[];
   readonly field: 'b' | 'x';
   readonly value: Uint8Array | string;
+  /** Queue order (for merging a broadcast's recipients without reordering any connection's frames). */
+  readonly seq: number;
 }
 
 /** Frames queued for the fronts, flushed on the next event-loop turn. */
@@ -34,6 +36,11 @@ export class OutboundQueue {
   readonly #write: (args: (string | Buffer)[]) => Promise<number>;
   readonly #onFailure: () => void;
   #outbound: Outgoing[] = [];
+  /** Queued, unwritten entries by front, field and value: one stream entry per front for a broadcast. */
+  #open = new Map<string, Map<Uint8Array | string, Outgoing>>();
+  /** Each connection's last queued entry (`front/conn` → seq); cleared when the queue drains. */
+  #lastSeq = new Map<string, number>();
+  #seq = 0;
   #flushing = false;
 
   /**
@@ -52,12 +59,24 @@ export class OutboundQueue {
 
   /** Queues `value` (frame bytes `b`, or a close reason `x`) for connection `conn` on `front`. */
   queue(front: string, conn: string, field: 'b' | 'x', value: Uint8Array | string): void {
-    const last = this.#outbound[this.#outbound.length - 1];
-    if (last !== undefined && last.front === front && last.value === value && last.field === field) {
-      last.conns.push(conn);
+    // The same frame (a broadcast: the runner encodes it once) to another connection of a front
+    // joins the entry already queued, unless that connection has a later frame queued.
+    const key = `${front}\n${field}`;
+    const where = `${front}/${conn}`;
+    const open = this.#open.get(key)?.get(value);
+    let seq: number;
+    if (open !== undefined && (this.#lastSeq.get(where) ?? -1) <= open.seq) {
+      open.conns.push(conn);
+      seq = open.seq;
     } else {
-      this.#outbound.push({ front, conns: [conn], field, value });
+      seq = this.#seq++;
+      const entry = { front, conns: [conn], field, value, seq };
+      this.#outbound.push(entry);
+      const byValue = this.#open.get(key) ?? new Map<Uint8Array | string, Outgoing>();
+      byValue.set(value, entry);
+      this.#open.set(key, byValue);
     }
+    this.#lastSeq.set(where, seq);
     if (this.#outbound.length === 1) setImmediate(() => void this.flush());
   }
 
@@ -71,6 +90,8 @@ export class OutboundQueue {
         let bytes = 0;
         while (this.#outbound.length > 0 && bytes < MAX_BATCH_BYTES) {
           const o = this.#outbound.shift() as Outgoing;
+          const byValue = this.#open.get(`${o.front}\n${o.field}`);
+          if (byValue?.get(o.value) === o) byValue.delete(o.value);
           const value =
             typeof o.value === 'string'
               ? o.value
@@ -78,6 +99,7 @@ export class OutboundQueue {
           batch.push(this.#keys.outbound(o.front), o.conns.join(','), o.field, value);
           bytes += value.length + 64;
         }
+        if (this.#outbound.length === 0) this.#lastSeq.clear();
         try {
           await this.#write(batch);
         } catch {

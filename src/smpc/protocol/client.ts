@@ -89,7 +89,7 @@ import type {
   UnmaskRequest,
 } from './messages.ts';
 import { parseServerMessage } from './messages.ts';
-import { maskedLength, neighbourMap, PROTOCOL_VERSION, paramsDigest, type RoundParams } from './params.ts';
+import { maskedLength, neighboursOf, PROTOCOL_VERSION, paramsDigest, type RoundParams } from './params.ts';
 import { type ClientPolicy, decideJoin, resolveClientPolicy } from './policy.ts';
 import { decodePayload, encodePayload, ROUND_SHARE_KEYS, shareContext, shareIndex } from './shares.ts';
 
@@ -372,8 +372,7 @@ async function onShareKeys(
     violation('SMPC_ROSTER_INVALID', 'roster omits this client or shows other keys for it');
   }
   const sessionId = computeSessionId(msg.roster, paramsDigest(params));
-  const graph = neighbourMap(params);
-  const neighbours = (graph.get(state.id) ?? []).filter((v) => byId.has(v));
+  const neighbours = neighboursOf(params, state.id).filter((v) => byId.has(v));
   if (neighbours.length < params.threshold) {
     violation(
       'SMPC_TOO_FEW_CLIENTS',
@@ -450,7 +449,6 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
   const input = required(state.input, 'input');
   const byId = new Map(neighbours.map((e) => [e.id, e]));
   const roster = new Set(required(state.roster, 'roster'));
-  const graph = neighbourMap(params);
   const held: HeldShare[] = [];
   const complaints: string[] = [];
   const seen = new Set<string>();
@@ -471,7 +469,7 @@ async function onMaskedInput(state: ClientState, msg: MaskedInputRequest): Promi
       });
       const payload = decodePayload(plain);
       // The sender's own neighbour list in U1 fixes the index it must have given this client.
-      const senderNeighbours = (graph.get(from) ?? []).filter((v) => roster.has(v));
+      const senderNeighbours = neighboursOf(params, from).filter((v) => roster.has(v));
       const expectedIndex = shareIndex(senderNeighbours, state.id);
       if (payload.from !== from || payload.to !== state.id || payload.index !== expectedIndex) {
         violation('SMPC_ENVELOPE_MISADDRESSED', 'decrypted share names the wrong sender, recipient or index');

@@ -104,6 +104,7 @@ export {
   GRAPH_KINDS,
   type GraphKind,
   neighbourMap as neighborMap,
+  neighboursOf as neighborsOf,
   PROFILES,
   PROTOCOL_VERSION,
   type Profile,

@@ -214,8 +214,22 @@ export function maskedLength(params: RoundParams): number {
   return params.vectorLength + checkLaneCount(params.ringBits);
 }
 
-/** SHA-256 of the canonical encoding of the parameters (the session-id context). */
+/**
+ * SHA-256 of the canonical encoding of the parameters (the session-id context). Computed once per
+ * parameters object (O(n log n)); each call returns a fresh copy.
+ */
 export function paramsDigest(params: RoundParams): Uint8Array {
+  let digest = digestCache.get(params);
+  if (digest === undefined) {
+    digest = computeParamsDigest(params);
+    digestCache.set(params, digest);
+  }
+  return digest.slice();
+}
+
+const digestCache = new WeakMap<RoundParams, Uint8Array>();
+
+function computeParamsDigest(params: RoundParams): Uint8Array {
   const clients = [...params.clients].sort(compareIds);
   return sha256(
     concatBytes(
@@ -240,6 +254,8 @@ export function paramsDigest(params: RoundParams): Uint8Array {
 
 /**
  * Every client's neighbours, in canonical (UTF-8) id order. Symmetric: v ∈ N(u) ⟺ u ∈ N(v).
+ * O(n·k) memory: the server's view. A client needs only a few neighbourhoods — use
+ * {@link neighboursOf}.
  *
  * @example
  * ```ts
@@ -249,7 +265,9 @@ export function paramsDigest(params: RoundParams): Uint8Array {
 export function neighbourMap(params: RoundParams): ReadonlyMap<string, readonly string[]> {
   const cached = graphCache.get(params);
   if (cached !== undefined) return cached;
-  const graph = computeNeighbourMap(params);
+  const ring = ringOf(params);
+  const graph = new Map<string, readonly string[]>();
+  for (const u of ring.order) graph.set(u, neighboursOnRing(ring, params, u));
   graphCache.set(params, graph);
   return graph;
 }
@@ -257,41 +275,85 @@ export function neighbourMap(params: RoundParams): ReadonlyMap<string, readonly 
 /** Memo of {@link neighbourMap} per parameters object (the graph is a pure function of them). */
 const graphCache = new WeakMap<RoundParams, ReadonlyMap<string, readonly string[]>>();
 
-function computeNeighbourMap(params: RoundParams): ReadonlyMap<string, readonly string[]> {
+/**
+ * The neighbours of one client, in canonical (UTF-8) id order — the same list as
+ * `neighbourMap(params).get(id)` (empty for an id outside the cohort), without building the whole
+ * graph: O(k log k) per call once the ring (O(n) ids, shared by every parameters object of the
+ * same round in this process) is built.
+ *
+ * @example
+ * ```ts
+ * neighboursOf(params, 'alice'); // ['bob', 'carol', ...]
+ * ```
+ */
+export function neighboursOf(params: RoundParams, id: string): readonly string[] {
+  assertString(id, 'id');
+  return neighboursOnRing(ringOf(params), params, id);
+}
+
+/** The clients in ring order (Harary: SHA-256 rank; complete: id order) and each one's position. */
+interface Ring {
+  readonly order: readonly string[];
+  readonly position: ReadonlyMap<string, number>;
+  /** Each ring slot's position in canonical id order, and the ids in that order. */
+  readonly canonical: Int32Array;
+  readonly byCanonical: readonly string[];
+}
+
+const ringCache = new WeakMap<RoundParams, Ring>();
+/**
+ * Rings by parameters digest, so the many clients one process may host (`confide smpc load`)
+ * share one ring per round instead of one each; bounded to a few rounds.
+ */
+const ringByDigest = new Map<string, Ring>();
+const RINGS_KEPT = 4;
+
+function ringOf(params: RoundParams): Ring {
+  const cached = ringCache.get(params);
+  if (cached !== undefined) return cached;
+  const digest = toHex(paramsDigest(params));
+  let ring = ringByDigest.get(digest);
+  if (ring === undefined) {
+    ring = computeRing(params);
+    ringByDigest.set(digest, ring);
+    if (ringByDigest.size > RINGS_KEPT) ringByDigest.delete(ringByDigest.keys().next().value as string);
+  }
+  ringCache.set(params, ring);
+  return ring;
+}
+
+function computeRing(params: RoundParams): Ring {
   const ids = [...params.clients];
-  const out = new Map<string, string[]>();
-  if (params.graph === 'complete') {
-    const sorted = ids.sort(compareIds);
-    for (const u of sorted)
-      out.set(
-        u,
-        sorted.filter((v) => v !== u),
-      );
-    return out;
+  let order: string[];
+  if (params.graph === 'complete') order = ids.sort(compareIds);
+  else {
+    const seed = params.graphSeed;
+    order = ids
+      .map((id) => ({ id, rank: toHex(sha256(concatBytes(seed, utf8(id)))) }))
+      .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : compareIds(a.id, b.id)))
+      .map((e) => e.id);
   }
-  const seed = params.graphSeed;
-  const ranked = ids
-    .map((id) => ({ id, rank: toHex(sha256(concatBytes(seed, utf8(id)))) }))
-    .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : compareIds(a.id, b.id)))
-    .map((e) => e.id);
-  const n = ranked.length;
+  // Neighbour lists are sorted by canonical position: one compareIds sort of n ids here instead
+  // of one per list (n·k·log k string comparisons at n = 1000, k = 314).
+  const byCanonical = [...order].sort(compareIds);
+  const rank = new Map(byCanonical.map((id, i) => [id, i]));
+  const canonical = Int32Array.from(order, (id) => rank.get(id) as number);
+  return { order, position: new Map(order.map((id, i) => [id, i])), canonical, byCanonical };
+}
+
+function neighboursOnRing(ring: Ring, params: RoundParams, id: string): readonly string[] {
+  const pos = ring.position.get(id);
+  if (pos === undefined) return [];
+  const { order } = ring;
+  // Complete: everyone else, already in id order.
+  if (params.graph === 'complete') return order.filter((v) => v !== id);
+  const n = order.length;
   const half = params.degree / 2;
-  // Each list sorted by the ids' position in canonical order: one compareIds sort of n ids
-  // instead of one per list (n·k·log k string comparisons at n = 1000, k = 314).
-  const canonical = new Map([...ranked].sort(compareIds).map((id, i) => [id, i]));
-  const position = ranked.map((id) => canonical.get(id) as number);
-  const byPosition = [...canonical.keys()];
-  for (const [pos, u] of ranked.entries()) {
-    const nb = new Int32Array(2 * half);
-    for (let j = 1; j <= half; j++) {
-      nb[2 * j - 2] = position[(pos + j) % n] as number;
-      nb[2 * j - 1] = position[(pos - j + n) % n] as number;
-    }
-    nb.sort();
-    out.set(
-      u,
-      Array.from(nb, (i) => byPosition[i] as string),
-    );
+  const nb = new Int32Array(2 * half);
+  for (let j = 1; j <= half; j++) {
+    nb[2 * j - 2] = ring.canonical[(pos + j) % n] as number;
+    nb[2 * j - 1] = ring.canonical[(pos - j + n) % n] as number;
   }
-  return out;
+  nb.sort();
+  return Array.from(nb, (i) => ring.byCanonical[i] as string);
 }

@@ -49,7 +49,7 @@
  */
 
 import { SmpcError, type SmpcErrorCode } from '../errors.ts';
-import { equalBytes } from '../primitives/encoding.ts';
+import { equalBytes, toHex } from '../primitives/encoding.ts';
 import { assertPublicKey } from '../primitives/ka.ts';
 import { createRing } from '../primitives/ring.ts';
 import { compareIds, computeSessionId } from '../primitives/session.ts';
@@ -269,14 +269,83 @@ export function expectedSenders(state: ServerState): readonly string[] {
 }
 
 /** The clients the current stage heard from: answered, or excluded in this stage. */
-function answered(state: ServerState): Set<string> {
-  const ids: string[] = state.excluded.filter((e) => e.stage === state.stage).map((e) => e.id);
-  if (state.stage === 'advertise') ids.push(...state.advertised.map((e) => e.id));
-  if (state.stage === 'share-keys') ids.push(...state.shared.map((e) => e.id));
-  if (state.stage === 'masked-input') ids.push(...state.masked.map((e) => e.id));
-  if (state.stage === 'consistency') ids.push(...state.signatures.map((e) => e.id));
-  if (state.stage === 'unmask') ids.push(...state.unmasked.map((e) => e.id));
-  return new Set(ids);
+/** The advertised public keys (hex) of a list of advertisements, kept per list. */
+const usedKeysCache = new WeakMap<readonly AdvertisedKeys[], Set<string>>();
+function usedKeys(advertised: readonly AdvertisedKeys[]): Set<string> {
+  let used = usedKeysCache.get(advertised);
+  if (used === undefined) {
+    used = new Set(advertised.flatMap((e) => [toHex(e.encryptionKey), toHex(e.maskingKey)]));
+    usedKeysCache.set(advertised, used);
+  }
+  return used;
+}
+
+/** The records of the current stage's answers. */
+function stageList(state: ServerState): readonly { readonly id: string }[] {
+  switch (state.stage) {
+    case 'advertise':
+      return state.advertised;
+    case 'share-keys':
+      return state.shared;
+    case 'masked-input':
+      return state.masked;
+    case 'consistency':
+      return state.signatures;
+    case 'unmask':
+      return state.unmasked;
+    default:
+      return [];
+  }
+}
+
+/** Who the stage expects and who answered: computed once per state, then carried from step to step. */
+interface Progress {
+  readonly expected: ReadonlySet<string>;
+  readonly answered: Set<string>;
+}
+const progressCache = new WeakMap<ServerState, Progress>();
+
+function progressOf(state: ServerState): Progress {
+  let p = progressCache.get(state);
+  if (p === undefined) {
+    const ids = state.excluded.filter((e) => e.stage === state.stage).map((e) => e.id);
+    for (const e of stageList(state)) ids.push(e.id);
+    p = { expected: new Set(expectedSenders(state)), answered: new Set(ids) };
+    progressCache.set(state, p);
+  }
+  return p;
+}
+
+/**
+ * `next`'s progress in O(1) when the step only recorded `from`'s answer (one more record in the
+ * stage's list, or one more exclusion at this stage, nothing else that decides who is expected);
+ * otherwise computed afresh. The set moves to `next`: `state` recomputes its own if used again.
+ */
+function advance(state: ServerState, next: ServerState, from: string): Progress {
+  const p = progressCache.get(state);
+  const a = stageList(state);
+  const b = stageList(next);
+  const last = next.excluded[next.excluded.length - 1];
+  const one =
+    (b.length === a.length + 1 && b[b.length - 1]?.id === from && next.excluded === state.excluded) ||
+    (b === a &&
+      next.excluded.length === state.excluded.length + 1 &&
+      last?.id === from &&
+      last.stage === state.stage);
+  const sameExpected =
+    next.params === state.params &&
+    next.survivors === state.survivors &&
+    (state.stage !== 'share-keys' || next.advertised === state.advertised) &&
+    (state.stage !== 'masked-input' || next.shared === state.shared);
+  if (p === undefined || next.stage !== state.stage || !one || !sameExpected) return progressOf(next);
+  progressCache.delete(state);
+  p.answered.add(from);
+  progressCache.set(next, p);
+  return p;
+}
+
+function answered(state: ServerState): ReadonlySet<string> {
+  return progressOf(state).answered;
 }
 
 /**
@@ -357,12 +426,9 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
           }
         }
       }
-      const used = state.advertised.flatMap((e) => [e.encryptionKey, e.maskingKey]);
-      const mine = [msg.encryptionKey, msg.maskingKey];
-      if (
-        equalBytes(msg.encryptionKey, msg.maskingKey) ||
-        mine.some((k) => used.some((u) => equalBytes(u, k)))
-      ) {
+      const used = usedKeys(state.advertised);
+      const mine = [toHex(msg.encryptionKey), toHex(msg.maskingKey)];
+      if (equalBytes(msg.encryptionKey, msg.maskingKey) || mine.some((k) => used.has(k))) {
         return exclude(state, from, 'SMPC_ROSTER_INVALID', 'public key already in use');
       }
       const entry = {
@@ -371,7 +437,12 @@ function accept(state: ServerState, from: string, msg: ClientMessage): ServerSta
         maskingKey: msg.maskingKey,
         signature: msg.signature,
       };
-      return { ...state, advertised: [...state.advertised, entry] };
+      const advertised = [...state.advertised, entry];
+      // The set moves to the longer list (the shorter one recomputes its own if used again).
+      usedKeysCache.delete(state.advertised);
+      for (const k of mine) used.add(k);
+      usedKeysCache.set(advertised, used);
+      return { ...state, advertised };
     }
     case 'share-keys': {
       const u1 = new Set(state.advertised.map((e) => e.id));
@@ -576,17 +647,15 @@ async function close(current: ServerState, options: ServerStepOptions): Promise<
       }
       const floor = belowFloor(state, u2.length, 'shared keys');
       if (floor !== null) return abortRound(state, floor.code, floor.reason, u2);
+      // Each recipient's envelopes, in sender order: one pass over the n·k envelopes.
+      const inbox = new Map<string, { from: string; ciphertext: Uint8Array }[]>(u2.map((id) => [id, []]));
+      for (const r of state.shared)
+        for (const e of r.envelopes) inbox.get(e.to)?.push({ from: r.id, ciphertext: e.ciphertext });
       return {
         state: { ...state, stage: 'masked-input' },
         outbound: u2.map((to) => ({
           to,
-          message: {
-            v: PROTOCOL_VERSION,
-            type: 'masked-input-request',
-            envelopes: state.shared.flatMap((r) =>
-              r.envelopes.filter((e) => e.to === to).map((e) => ({ from: r.id, ciphertext: e.ciphertext })),
-            ),
-          },
+          message: { v: PROTOCOL_VERSION, type: 'masked-input-request', envelopes: inbox.get(to) ?? [] },
         })),
       };
     }
@@ -672,7 +741,8 @@ export async function serverStep(
   if (event.type === 'close') return close(state, options);
   if (event.type !== 'message') throw new SmpcError('SMPC_BAD_TRANSITION', 'unknown server event');
   const from = event.from;
-  if (!expectedSenders(state).includes(from) || answered(state).has(from)) {
+  const progress = progressOf(state);
+  if (!progress.expected.has(from) || progress.answered.has(from)) {
     throw new SmpcError('SMPC_BAD_TRANSITION', `stage ${state.stage} expects no message from this client`);
   }
   let msg: ClientMessage;
@@ -681,14 +751,14 @@ export async function serverStep(
   } catch (e) {
     if (!(e instanceof SmpcError)) throw e;
     const next = exclude(state, from, 'SMPC_MALFORMED_MESSAGE', `malformed message: ${e.message}`);
-    return answered(next).size === expectedSenders(next).length
-      ? close(next, options)
-      : { state: next, outbound: [] };
+    const after = advance(state, next, from);
+    return after.answered.size === after.expected.size ? close(next, options) : { state: next, outbound: [] };
   }
   if (msg.type !== 'abort' && msg.type !== EXPECTED[state.stage]) {
     throw new SmpcError('SMPC_BAD_TRANSITION', `stage ${state.stage} does not accept ${msg.type}`);
   }
   const next = accept(state, from, msg);
-  if (answered(next).size === expectedSenders(next).length) return close(next, options);
+  const after = advance(state, next, from);
+  if (after.answered.size === after.expected.size) return close(next, options);
   return { state: next, outbound: [] };
 }

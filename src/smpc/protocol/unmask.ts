@@ -32,7 +32,7 @@ import { createRing, ringAddInPlace } from '../primitives/ring.ts';
 import { reconstructSecretAudited, type ShamirShare } from '../primitives/shamir.ts';
 import type { AdvertisedKeys } from './messages.ts';
 import { maskedLength, neighbourMap } from './params.ts';
-import type { ServerState, SharedKeysRecord } from './server.ts';
+import type { MaskedRecord, ServerState, SharedKeysRecord } from './server.ts';
 import { shareContext } from './shares.ts';
 import {
   combineUnmaskPartials,
@@ -72,9 +72,20 @@ export type UnmaskOutcome =
 
 /** The dropped clients whose masking keys must be reconstructed: some survivor masked with them. */
 export function neededDropped(state: ServerState): string[] {
-  const dropped = state.dropped ?? [];
-  const maskedWithSome = new Set(state.masked.flatMap((w) => w.peers));
-  return dropped.filter((v) => maskedWithSome.has(v));
+  const maskedWith = maskedWithIndex(state);
+  return (state.dropped ?? []).filter((v) => maskedWith.has(v));
+}
+
+/** For each client, the survivors' masked records that were masked with it (in `state.masked` order). */
+function maskedWithIndex(state: ServerState): Map<string, MaskedRecord[]> {
+  const out = new Map<string, MaskedRecord[]>();
+  for (const w of state.masked)
+    for (const v of w.peers) {
+      const list = out.get(v);
+      if (list === undefined) out.set(v, [w]);
+      else if (list[list.length - 1] !== w) list.push(w);
+    }
+  return out;
 }
 
 /** The holders of `owner`'s shares by share index (the index a holder got is fixed by the graph). */
@@ -102,34 +113,25 @@ export async function unmaskAggregate(
   const ring = createRing(params.ringBits);
   const survivors = state.survivors ?? [];
   const dropped = neededDropped(state);
-  // Every revealed share indexed by owner once, in response order (a scan of all responses per
-  // owner was quadratic: 10^3 owners × 900 responses × k shares at n = 1000).
-  const byOwner = {
-    selfMaskShares: new Map<string, ShamirShare[]>(),
-    maskingKeyShares: new Map<string, ShamirShare[]>(),
-  };
-  for (const r of state.unmasked) {
-    for (const kind of ['selfMaskShares', 'maskingKeyShares'] as const) {
-      const index = byOwner[kind];
+  const maskedWith = maskedWithIndex(state);
+  // Every owner's shares, in responder order, indexed in one pass (not one pass per owner).
+  const byOwner = (kind: 'selfMaskShares' | 'maskingKeyShares'): Map<string, ShamirShare[]> => {
+    const out = new Map<string, ShamirShare[]>();
+    for (const r of state.unmasked)
       for (const s of r[kind]) {
-        const list = index.get(s.owner) ?? [];
-        if (list.length === 0) index.set(s.owner, list);
-        list.push({ index: s.index, value: s.value });
+        const list = out.get(s.owner);
+        if (list === undefined) out.set(s.owner, [{ index: s.index, value: s.value }]);
+        else list.push({ index: s.index, value: s.value });
       }
-    }
-  }
+    return out;
+  };
+  const shareIndexes = {
+    selfMaskShares: byOwner('selfMaskShares'),
+    maskingKeyShares: byOwner('maskingKeyShares'),
+  };
   const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] => [
-    ...(byOwner[kind].get(owner) ?? []),
+    ...(shareIndexes[kind].get(owner) ?? []),
   ];
-  // The survivors that masked with each client, in the order of their masked inputs.
-  const maskedWith = new Map<string, (typeof state.masked)[number][]>();
-  for (const w of state.masked) {
-    for (const p of w.peers) {
-      const list = maskedWith.get(p) ?? [];
-      if (list.length === 0) maskedWith.set(p, list);
-      if (list[list.length - 1] !== w) list.push(w); // once per survivor, as a filter would
-    }
-  }
   const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
   const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
   const total = new Uint32Array(maskedLength(params));

@@ -384,15 +384,20 @@ export class RoundSession<C> {
     for (const { to, message } of outbound) {
       const conn = this.#members.get(to);
       if (conn === undefined || this.#gone.has(to)) continue;
-      let wire = encoded.get(message);
-      if (wire === undefined) {
-        wire = encodeMessage(message);
-        encoded.set(message, wire);
+      // One frame per message object: a broadcast (the roster: O(n) bytes) is encoded once and the
+      // same bytes go to every recipient (the cluster then writes it once per front).
+      let frame = encoded.get(message);
+      if (frame === undefined) {
+        const wire = encodeMessage(message);
+        frame = encodeFrame({
+          kind: 'protocol',
+          roundId: this.roundId,
+          session: this.session,
+          message: wire,
+        });
+        encoded.set(message, frame);
       }
-      this.#send(
-        conn,
-        encodeFrame({ kind: 'protocol', roundId: this.roundId, session: this.session, message: wire }),
-      );
+      this.#send(conn, frame);
     }
     if (stageChanged) {
       if (finished) {
