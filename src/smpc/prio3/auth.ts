@@ -28,15 +28,27 @@ export type HelloOutcome =
 
 /**
  * The registry one aggregator checks hellos against: its clients, plus (helper) the leader's link.
+ * On the leader, `helperLinkToken` is the token it logs in to the helper with: the helper holds it,
+ * so no client may be registered here with it.
  *
- * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for an invalid list or leader credentials.
+ * @throws {ConfideArgumentError} `INVALID_ARGUMENT` for an invalid list or leader credentials, or
+ *   a client token equal to the leader's link token (either side).
  */
 export function aggregatorRegistry(
   clients: readonly RegisteredClient[],
   leader: { readonly id: string; readonly token: string } | null,
+  helperLinkToken: string | null = null,
 ): ClientRegistry {
   if (!Array.isArray(clients))
     throw new ConfideArgumentError('INVALID_ARGUMENT', 'clients must be an array of { id, token }');
+  // The helper holds the leader's link token: a client registered at the leader with it could be
+  // impersonated there by the helper (Sybil reports filling the leader's floor).
+  if (helperLinkToken !== null && clients.some((c) => c?.token === helperLinkToken))
+    throw new ConfideArgumentError(
+      'INVALID_ARGUMENT',
+      "a client's token equals the token this leader logs in to the helper with: register a token per client that only that client and this leader hold",
+      { fields: ['helper.token'] },
+    );
   if (leader === null) return new ClientRegistry(clients);
   const l = assertObject(leader, 'leader');
   const id = assertString(l.id, 'leader.id', 256);

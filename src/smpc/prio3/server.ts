@@ -118,7 +118,11 @@ export class Prio3AggregatorServer {
       readAggregatorOptions(options);
     if (options.params !== undefined) noisePlan(validatePrio3Params(options.params), options.dp);
     const clientIds = new Set(options.clients.map((c) => c.id));
-    const registry = aggregatorRegistry(options.clients, leader);
+    const registry = aggregatorRegistry(
+      options.clients,
+      leader,
+      role === 'leader' ? (options.helper?.token ?? null) : null,
+    );
     const userOnEvent = options.onEvent;
     const onEvent = (event: Prio3Event): void => {
       try {

@@ -175,4 +175,16 @@ describe('per-aggregator client credentials', () => {
       }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', fields: ['leader.token'] });
   });
+
+  it("refuses a leader configuration where a client's token is the leader's link token (the helper holds it)", async () => {
+    // The helper knows LINK (its `leader.token`): with bob registered at the leader under LINK,
+    // the helper could log in to the leader as bob. Refused before listening or connecting.
+    await expect(
+      Prio3AggregatorServer.listen({
+        role: 'leader',
+        clients: ids.map((id) => ({ id, token: id === 'bob' ? LINK : leaderSide(id) })),
+        helper: { url: 'ws://127.0.0.1:9', id: 'leader', token: LINK },
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', fields: ['helper.token'] });
+  });
 });
