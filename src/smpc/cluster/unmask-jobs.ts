@@ -158,15 +158,14 @@ export function redisUnmaskRunner(
                 : ''),
           );
         }
-        const reply = (await reader.xreadBuffer(
-          'COUNT',
-          parts.length,
-          'BLOCK',
-          Math.min(left, 1000),
-          'STREAMS',
-          results,
-          last,
-        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+        // The blocking client queues commands while Redis is away: the deadline bounds the wait.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const reply = (await Promise.race([
+          reader.xreadBuffer('COUNT', parts.length, 'BLOCK', Math.min(left, 1000), 'STREAMS', results, last),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('Redis did not answer')), left + 1000);
+          }),
+        ]).finally(() => clearTimeout(timer))) as [Buffer, [Buffer, Buffer[]][]][] | null;
         for (const [id, flat] of reply?.[0]?.[1] ?? []) {
           last = id.toString();
           const fields = new Map<string, Buffer>();

@@ -20,8 +20,9 @@ import { ConfideArgumentError } from '../../errors.ts';
 import { decodeUtf8 } from '../../internal/bytes.ts';
 import type { PublicKey } from '../../provenance/common/keys.ts';
 import { VerificationError } from '../../provenance/errors.ts';
-import { laneDigest } from '../../provenance/transcript/statement.ts';
+import { laneDigest, type RoundTranscript } from '../../provenance/transcript/statement.ts';
 import { verifyRoundTranscript } from '../../provenance/transcript/verify.ts';
+import { achievedEpsilon, type DpPlan } from '../dp.ts';
 import { toHex } from '../primitives/encoding.ts';
 import { type LogPin, pinCheckpoint } from './log-pin.ts';
 
@@ -150,6 +151,7 @@ export function checkClientTranscript(
         aggregateDigest: seen.sum === null ? null : laneDigest(seen.sum),
       },
     );
+    checkCommittedSpend(v.transcript, seen.dp);
     // The server learns a client's input if it tells some clients it dropped (for its masking-key
     // shares) while removing its self mask (a survivor): the committed U3 must be the one asked.
     const asked = w.unmaskSurvivors;
@@ -184,4 +186,29 @@ export function checkClientTranscript(
       ...pinned,
     };
   }
+}
+
+/**
+ * A completed DP round must commit at least the ε and δ its announced plan spends for the
+ * survivors it summed (`achievedEpsilon`): the basic ε ledger adds the committed values, so a
+ * server committing less would under-report every client's loss.
+ */
+function checkCommittedSpend(
+  t: { readonly status: string; readonly survivors: readonly string[]; readonly dp: RoundTranscript['dp'] },
+  announced: unknown,
+): void {
+  const plan = announced as Partial<DpPlan> | null | undefined;
+  if (t.status !== 'completed' || t.dp === null || typeof plan?.epsilon !== 'number') return;
+  let owed: number;
+  try {
+    owed = achievedEpsilon(plan as DpPlan, [t.survivors.length]);
+  } catch {
+    owed = Number.POSITIVE_INFINITY;
+  }
+  const delta = plan.delta as number;
+  if (!(t.dp.epsilonSpent >= owed * (1 - 1e-9)) || !(t.dp.deltaSpent >= delta * (1 - 1e-9)))
+    throw new VerificationError(
+      'PROV_TRANSCRIPT_ROUND_MISMATCH',
+      `the committed DP part says the round spent ε ${t.dp.epsilonSpent}, δ ${t.dp.deltaSpent}; the announced plan spends ε ${owed}, δ ${delta} for ${t.survivors.length} survivors`,
+    );
 }

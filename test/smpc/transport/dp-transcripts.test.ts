@@ -148,6 +148,30 @@ describe('DP rounds with committed transcripts', () => {
       });
   }, 60_000);
 
+  it('a transcript understating the ε the round spent: every client flags it', async () => {
+    // The basic ledger (audit --max-epsilon, the default accountant) adds the committed ε: a
+    // server that commits less than the plan's ε for the survivors it summed under-reports it.
+    const { records } = await round(true, (t) => ({
+      ...t,
+      dp: t.dp === null ? null : { ...t.dp, epsilonSpent: t.dp.epsilonSpent / 100 },
+    }));
+    for (const r of records)
+      expect(r.transcript).toMatchObject({
+        status: 'failed',
+        code: 'PROV_TRANSCRIPT_ROUND_MISMATCH',
+        message: expect.stringMatching(/spent/),
+      });
+  }, 60_000);
+
+  it('a transcript understating the δ the round spent: every client flags it', async () => {
+    const { records } = await round(true, (t) => ({
+      ...t,
+      dp: t.dp === null ? null : { ...t.dp, deltaSpent: 0 },
+    }));
+    for (const r of records)
+      expect(r.transcript).toMatchObject({ status: 'failed', code: 'PROV_TRANSCRIPT_ROUND_MISMATCH' });
+  }, 60_000);
+
   it('a transcript naming a smaller sensitivity than the plan: every client flags it', async () => {
     const { records } = await round(true, (t) => ({
       ...t,
