@@ -120,21 +120,12 @@ export function laneDigest(lanes: Uint32Array): string {
     const view = new DataView(bytes.buffer);
     for (let i = 0; i < lanes.length; i++) view.setUint32(i * 4, lanes[i] as number, true);
   }
-  // A masked input is megabytes: OpenSSL's SHA-256 where the runtime has it, else @noble/hashes.
-  if (nodeHash !== undefined) return nodeHash.createHash('sha256').update(bytes).digest('hex');
+  // A masked input is megabytes: `sha256` is OpenSSL's where the runtime has it, else @noble/hashes.
   return toHex(sha256(bytes));
 }
 
 /** Typed arrays use the platform's byte order; the digest is over little-endian lanes. */
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-
-type NodeHash = {
-  createHash(algorithm: 'sha256'): { update(data: Uint8Array): { digest(encoding: 'hex'): string } };
-};
-/** `node:crypto` where the runtime has it (Node, Deno, Bun); undefined in browsers. */
-const nodeHash: NodeHash | undefined = (
-  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
-).process?.getBuiltinModule?.('node:crypto') as NodeHash | undefined;
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
