@@ -59,6 +59,24 @@ function randomVector(length: number, bits: number): Uint32Array {
   return out;
 }
 
+/**
+ * Whether every completed record names the same round, survivors and sum: the report carries one
+ * record, so a server that released different sums to clients of one process must not pass `exact`.
+ */
+export function recordsAgree(records: readonly ClientRoundRecord[]): boolean {
+  const done = records.filter((r) => r.status === 'completed');
+  const first = done[0];
+  if (first === undefined) return true;
+  const survivors = first.survivors.join('\n');
+  return done.every(
+    (r) =>
+      r.roundId === first.roundId &&
+      r.survivors.join('\n') === survivors &&
+      (r.sum === null) === (first.sum === null) &&
+      (r.sum === null || (r.sum.length === first.sum?.length && r.sum.every((v, i) => v === first.sum?.[i]))),
+  );
+}
+
 /** Hosts `clients` for one round; resolves once each has a result, dropped or closed, or at the deadline. */
 export async function hostClients(
   clients: readonly HostedClient[],
@@ -146,6 +164,7 @@ export async function hostClients(
   }
   const all = [...records.values()];
   const record = all.find((r) => r.status === 'completed') ?? all[0];
+  const agreed = recordsAgree(all);
   const partialSum = new Uint32Array(options.dim);
   let survivorsHere = 0;
   if (record?.status === 'completed') {
@@ -160,7 +179,7 @@ export async function hostClients(
   }
   return {
     roundId,
-    status: record?.status ?? (declined === null ? 'timeout' : 'declined'),
+    status: agreed ? (record?.status ?? (declined === null ? 'timeout' : 'declined')) : 'inconsistent',
     abort: record?.abort ?? null,
     declined,
     ringBits,
