@@ -494,13 +494,25 @@ export class RoundSession<C> {
       abort,
       sum: completed && this.#o.shareSum ? result.sum : null,
     });
-    const ids = [...this.#announced.keys()];
-    const transcripts =
-      transcript === null ? [] : await Promise.all(ids.map((id) => this.#transcriptFrame(transcript, id)));
-    for (const [i, [id, c]] of [...this.#announced].entries()) {
+    // One transcript frame per pinned log size (most clients pin none or the same): the bundle is
+    // O(n) bytes, so one frame per client would be O(n²) in memory and on the wire.
+    const transcripts = new Map<number | undefined, Promise<Uint8Array>>();
+    const transcriptFor = (id: string): Promise<Uint8Array> | undefined => {
+      if (transcript === null) return undefined;
+      const size = this.#logPins.get(id);
+      let own = transcripts.get(size);
+      if (own === undefined) {
+        own = this.#transcriptFrame(transcript, size);
+        transcripts.set(size, own);
+      }
+      return own;
+    };
+    const live = [...this.#announced].filter(([id]) => !this.#gone.has(id));
+    const owns = await Promise.all(live.map(([id]) => transcriptFor(id)));
+    for (const [i, [id, c]] of live.entries()) {
       const conn = this.#members.get(id) ?? c;
       if (this.#gone.has(id)) continue;
-      const own = transcripts[i];
+      const own = owns[i];
       if (own !== undefined) this.#send(conn, own);
       this.#send(conn, frame);
     }
@@ -519,13 +531,9 @@ export class RoundSession<C> {
     this.#finish({ ...result, bytesOut: this.#bytesOut, protocolTimeMs: this.#protocolTimeMs });
   }
 
-  /** The transcript frame for client `id`: with a consistency proof from the size it pinned. */
-  async #transcriptFrame(bundle: Uint8Array, id: string): Promise<Uint8Array> {
-    const own = await bundleWithConsistency(
-      bundle,
-      this.#logPins.get(id),
-      this.#o.proveTranscriptConsistency,
-    );
+  /** The transcript frame for clients that pinned log size `size`: with a consistency proof from it. */
+  async #transcriptFrame(bundle: Uint8Array, size: number | undefined): Promise<Uint8Array> {
+    const own = await bundleWithConsistency(bundle, size, this.#o.proveTranscriptConsistency);
     return encodeFrame({ kind: 'transcript', roundId: this.roundId, session: this.session, bundle: own });
   }
 

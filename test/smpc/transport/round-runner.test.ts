@@ -20,7 +20,12 @@ interface Conn {
   result: { status: string; survivors: readonly string[] } | null;
 }
 
-function memoryRound(ids: readonly string[], vectorLength: number, dropAt?: string) {
+function memoryRound(
+  ids: readonly string[],
+  vectorLength: number,
+  dropAt?: string,
+  extra: { options?: object; pins?: ReadonlyMap<string, number>; sent?: Map<string, Uint8Array[]> } = {},
+) {
   const conns = new Map(ids.map((id) => [id, { id, open: true, state: null, result: null } as Conn]));
   const events: AggregationEvent[] = [];
   let session: RoundSession<Conn>;
@@ -28,7 +33,9 @@ function memoryRound(ids: readonly string[], vectorLength: number, dropAt?: stri
     const frame = decodeFrame(bytes);
     if (frame.kind === 'announce') {
       c.state = createClient({ id: c.id, input: inputFor(c.id, frame.roundId, vectorLength) });
-      expect(session.answer(c.id, c, { kind: 'join' }, bytes.length)).toBeNull();
+      const logSize = extra.pins?.get(c.id);
+      const join = logSize === undefined ? { kind: 'join' as const } : { kind: 'join' as const, logSize };
+      expect(session.answer(c.id, c, join, bytes.length)).toBeNull();
     } else if (frame.kind === 'protocol' && c.id === dropAt) {
       // Lost mid-round, before answering: the stage stops waiting for it at once.
       c.open = false;
@@ -47,6 +54,7 @@ function memoryRound(ids: readonly string[], vectorLength: number, dropAt?: stri
   const channel: Channel<Conn> = {
     send: (c, bytes) => {
       if (!c.open) return false;
+      extra.sent?.set(c.id, [...(extra.sent.get(c.id) ?? []), bytes]);
       // Delivered later, as a network would: never re-entering the session from inside a send.
       setImmediate(() => void deliver(c, bytes));
       return true;
@@ -61,6 +69,7 @@ function memoryRound(ids: readonly string[], vectorLength: number, dropAt?: stri
       profile: 'honest-but-curious',
       joinTimeoutMs: 5_000,
       stageTimeoutMs: 5_000,
+      ...extra.options,
     },
     { maxFrameBytes: 1 << 20, maxMemoryBytes: 1 << 30, connected: ids.length, registered: ids.length },
   );
@@ -113,5 +122,32 @@ describe('RoundSession over an in-memory Channel', () => {
     expect(session.answer('a', conns.get('a') as Conn, { kind: 'join' }, 1)).toMatch(
       /outside the join window/,
     );
+  });
+
+  it('sends the transcript as one frame to every client that pinned no log size (not one frame each)', async () => {
+    const ids = ['a', 'b', 'c', 'd'];
+    const sent = new Map<string, Uint8Array[]>();
+    const bundle = JSON.stringify({ proof: { treeSize: 9 }, transcript: 'x'.repeat(1000) });
+    const { session } = memoryRound(ids, 3, undefined, {
+      options: {
+        commitTranscript: async () => bundle,
+        proveTranscriptConsistency: async () => ['00'],
+      },
+      pins: new Map([['d', 4]]),
+      sent,
+    });
+    const result = await session.run();
+    expect(result.status, JSON.stringify(result.abort)).toBe('completed');
+    const transcriptOf = (id: string) =>
+      (sent.get(id) ?? []).find((b) => decodeFrame(b).kind === 'transcript') as Uint8Array;
+    const [a, b, c, d] = ids.map(transcriptOf);
+    expect(a).toBeDefined();
+    // The same bytes object: encoded once, so a cluster front gets it as one stream entry.
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+    // The client that pinned a size gets its own, with the consistency proof from that size.
+    expect(d).not.toBe(a);
+    const own = decodeFrame(d as Uint8Array);
+    expect(own.kind === 'transcript' && new TextDecoder().decode(own.bundle)).toContain('"fromSize":4');
   });
 });
