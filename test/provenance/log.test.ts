@@ -1,7 +1,7 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { toHex, utf8 } from '../../src/internal/bytes.ts';
 import { fromBase64 } from '../../src/provenance/common/bytes.ts';
 import { generateKeyPair, PrivateKey } from '../../src/provenance/common/keys.ts';
@@ -264,5 +264,37 @@ describe('the log: store, proofs, and the attacks it detects', () => {
     expect([reopened.log.size, reopened.signedSize]).toEqual([8, 7]);
     await expect(LogStore.create(dir, origin, key)).rejects.toMatchObject({ code: 'PROV_IO' });
     await expect(LogStore.open(join(scratch, 'nope'))).rejects.toMatchObject({ code: 'PROV_PATH_NOT_FOUND' });
+  });
+});
+
+describe('the log store: a short write of the leaves file', () => {
+  const key = generateKeyPair('ed25519');
+  const origin = 'confide.test/short-write';
+  const entries = Array.from({ length: 4 }, (_, i) => utf8(`receipt ${i}`));
+
+  it('a short write (a nearly full disk) never signs leaves that are not on disk', async () => {
+    const dir = join(scratch, 'short-write');
+    const store = await LogStore.create(dir, origin, key);
+    const fs = process.getBuiltinModule('node:fs');
+    const real = fs.writeSync;
+    // The kernel writes what fits and answers the count: only the first 40 of 64 bytes here.
+    const spy = vi
+      .spyOn(fs, 'writeSync')
+      .mockImplementationOnce(((fd: number, data: Uint8Array) =>
+        real(fd, data.subarray(0, 40))) as typeof fs.writeSync);
+    try {
+      await store.appendLeafHashes(entries.slice(0, 2).map(leafHash), key, { syncCheckpoint: false });
+    } catch {
+      // refusing the append is fine too; signing what is not on disk is not
+    } finally {
+      spy.mockRestore();
+    }
+    await store.appendLeafHashes(entries.slice(2).map(leafHash), key, { syncCheckpoint: false });
+    await store.close();
+    const onDisk = readFileSync(join(dir, 'leaves'));
+    expect(onDisk.length).toBe(store.log.size * 32);
+    const reopened = await LogStore.open(dir, { repairTail: true, key });
+    expect(reopened.log.size).toBe(store.log.size);
+    expect(await reopened.checkpointAt()).toBe(await store.checkpointAt());
   });
 });

@@ -428,8 +428,13 @@ export class LogStore {
       if (keep) this.#handle = handle;
       try {
         // A few bytes into the page cache: in place when appending often; the flush is awaited.
-        if (keep) syncFs().writeSync(handle.fd, data);
-        else await handle.write(data);
+        // A write may take fewer bytes than given (a nearly full disk): write the rest, or fail.
+        for (let at = 0; at < data.length; ) {
+          const rest = data.subarray(at);
+          const n = keep ? syncFs().writeSync(handle.fd, rest) : (await handle.write(rest)).bytesWritten;
+          if (!(n > 0)) throw new Error('the leaves file took no bytes');
+          at += n;
+        }
         // On disk before the checkpoint that covers these leaves is signed and handed out.
         await handle.datasync();
       } catch (cause) {
