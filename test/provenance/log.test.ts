@@ -298,3 +298,43 @@ describe('the log store: a short write of the leaves file', () => {
     expect(await reopened.checkpointAt()).toBe(await store.checkpointAt());
   });
 });
+
+describe('the log store: a failed append it cannot undo', () => {
+  const key = generateKeyPair('ed25519');
+  const origin = 'confide.test/failed-append';
+  const entries = Array.from({ length: 4 }, (_, i) => utf8(`receipt ${i}`));
+
+  it('refuses later appends rather than sign a tree the leaves file does not hold', async () => {
+    const dir = join(scratch, 'failed-append');
+    const store = await LogStore.create(dir, origin, key);
+    const fs = process.getBuiltinModule('node:fs');
+    const real = fs.writeSync;
+    const handle = await fs.promises.open(join(scratch, 'probe'), 'w');
+    const FileHandle = Object.getPrototypeOf(handle) as { truncate: (n?: number) => Promise<void> };
+    await handle.close();
+    // The leaves reach the file, then the write reports an I/O error and the undo fails too.
+    const write = vi.spyOn(fs, 'writeSync').mockImplementationOnce(((fd: number, data: Uint8Array) => {
+      real(fd, data);
+      throw Object.assign(new Error('EIO'), { code: 'EIO' });
+    }) as unknown as typeof fs.writeSync);
+    const truncate = vi.spyOn(FileHandle, 'truncate').mockRejectedValueOnce(new Error('EIO'));
+    try {
+      await expect(
+        store.appendLeafHashes(entries.slice(0, 2).map(leafHash), key, { syncCheckpoint: false }),
+      ).rejects.toMatchObject({ code: 'PROV_IO' });
+    } finally {
+      write.mockRestore();
+      truncate.mockRestore();
+    }
+    const next = await store
+      .appendLeafHashes(entries.slice(2).map(leafHash), key, { syncCheckpoint: false })
+      .catch((e: unknown) => e);
+    await store.close();
+    if (next instanceof Error) {
+      expect(next).toMatchObject({ code: 'PROV_IO' });
+      return;
+    }
+    // Appending on is only acceptable when the leaves file holds exactly the signed tree.
+    expect(readFileSync(join(dir, 'leaves')).length).toBe(store.log.size * 32);
+  });
+});

@@ -190,6 +190,8 @@ export class LogStore {
   /** With a key after a crash repair: checkpoints above this size may be re-signed on request. */
   #resignAbove = Number.POSITIVE_INFINITY;
   #key: PrivateKey | undefined;
+  /** Set when a failed append could not be undone: the leaves file no longer matches memory. */
+  #broken = false;
   readonly #fs: Fs;
   readonly #path: Path;
 
@@ -415,6 +417,12 @@ export class LogStore {
     if (!hashes.every((h) => h instanceof Uint8Array && h.length === HASH_SIZE)) {
       throw new ProvenanceError('PROV_LOG_CORRUPT', 'a leaf hash must be 32 bytes');
     }
+    if (this.#broken) {
+      throw new ProvenanceError(
+        'PROV_IO',
+        `a failed append to '${this.dir}/leaves' could not be undone: open the log again to repair it`,
+      );
+    }
     const data = new Uint8Array(hashes.length * HASH_SIZE);
     hashes.forEach((h, i) => {
       data.set(h, i * HASH_SIZE);
@@ -438,7 +446,10 @@ export class LogStore {
         // On disk before the checkpoint that covers these leaves is signed and handed out.
         await handle.datasync();
       } catch (cause) {
-        await handle.truncate(before).catch(() => undefined);
+        await handle.truncate(before).catch(() => {
+          // Appending on would sign a tree other than the file's leaves (indices shifted).
+          this.#broken = true;
+        });
         throw cause;
       } finally {
         if (!keep && handle !== this.#handle) await handle.close();
