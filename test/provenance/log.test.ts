@@ -338,3 +338,29 @@ describe('the log store: a failed append it cannot undo', () => {
     expect(readFileSync(join(dir, 'leaves')).length).toBe(store.log.size * 32);
   });
 });
+
+describe('the log store: crash repair of unflushed checkpoints', () => {
+  const key = generateKeyPair('ed25519');
+  const origin = 'confide.test/torn-checkpoints';
+  const entries = Array.from({ length: 3 }, (_, i) => utf8(`receipt ${i}`));
+
+  it('a torn checkpoint file above the fallback is signed again, not served torn', async () => {
+    const dir = join(scratch, 'torn-checkpoints');
+    const store = await LogStore.create(dir, origin, key);
+    const handedOut: string[] = [];
+    for (const e of entries) {
+      const { checkpoint } = await store.appendLeafHashes([leafHash(e)], key, { syncCheckpoint: false });
+      handedOut.push(checkpoint);
+    }
+    await store.close();
+    // The crash tore the unflushed checkpoints of sizes 2 and 3 (`checkpoint` is size 3's inode).
+    writeFileSync(join(dir, 'checkpoints', '2'), '');
+    writeFileSync(join(dir, 'checkpoint'), '');
+    const reopened = await LogStore.open(dir, { repairTail: true, key });
+    expect(await reopened.checkpointAt(3)).toBe(handedOut[2]);
+    expect(await reopened.checkpointAt(2)).toBe(handedOut[1]);
+    const v = reopened.verifier;
+    const proof = await reopened.prove({ index: 1, size: 2 });
+    expect(verifyLogProof(proof, v, { entry: entries[1]! }).treeSize).toBe(2);
+  });
+});

@@ -482,18 +482,18 @@ export class LogStore {
    */
   async checkpointAt(size: number = this.#signedSize): Promise<string> {
     if (size === this.#signedSize && this.#latest !== undefined) return this.#latest;
-    try {
-      return await this.#fs.readFile(this.#path.join(this.dir, 'checkpoints', String(size)), 'utf8');
-    } catch {
-      const key = this.#key;
-      if (key !== undefined && size > this.#resignAbove && size <= this.#signedSize) {
-        // Lost in a crash after it was handed out: the same bytes again (see the module notes).
-        const note = this.log.signCheckpoint(key, size);
-        await this.#writeCheckpoint(note, size, true);
-        return note;
-      }
-      throw new ProvenanceError('PROV_LOG_RANGE', `the log never signed a checkpoint of size ${size}`);
+    const text = await this.#fs
+      .readFile(this.#path.join(this.dir, 'checkpoints', String(size)), 'utf8')
+      .catch(() => undefined);
+    const key = this.#key;
+    if (key !== undefined && size > this.#resignAbove && size <= this.#signedSize) {
+      // Lost or torn in a crash after it was handed out: the same bytes again (module notes).
+      const note = this.log.signCheckpoint(key, size);
+      if (text !== note) await this.#writeCheckpoint(note, size, true);
+      return note;
     }
+    if (text !== undefined) return text;
+    throw new ProvenanceError('PROV_LOG_RANGE', `the log never signed a checkpoint of size ${size}`);
   }
 
   /**
