@@ -1,4 +1,12 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -362,5 +370,35 @@ describe('the log store: crash repair of unflushed checkpoints', () => {
     const v = reopened.verifier;
     const proof = await reopened.prove({ index: 1, size: 2 });
     expect(verifyLogProof(proof, v, { entry: entries[1]! }).treeSize).toBe(2);
+  });
+});
+
+describe('the log store: re-signing after a crash repair writes nothing new', () => {
+  const key = generateKeyPair('ed25519');
+  const origin = 'confide.test/resign-no-write';
+
+  it('any size above the fallback is answered without a file per request, and again after a clean restart', async () => {
+    const dir = join(scratch, 'resign-no-write');
+    const store = await LogStore.create(dir, origin, key);
+    const handedOut: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const hashes = [0, 1, 2].map((j) => leafHash(utf8(`receipt ${i}.${j}`)));
+      handedOut.push((await store.appendLeafHashes(hashes, key, { syncCheckpoint: false })).checkpoint);
+    }
+    await store.close();
+    // The crash lost every unflushed checkpoint file above size 3.
+    for (const size of [6, 9]) rmSync(join(dir, 'checkpoints', String(size)));
+    writeFileSync(join(dir, 'checkpoint'), '');
+    const files = () => readdirSync(join(dir, 'checkpoints')).length;
+    const repaired = await LogStore.open(dir, { repairTail: true, key });
+    const before = files();
+    // Anyone may ask the public log routes for any size: no file (and no flush) per request.
+    for (let size = 4; size < 12; size++) await repaired.checkpointAt(size);
+    expect(files()).toBe(before);
+    expect(await repaired.checkpointAt(6)).toBe(handedOut[1]);
+    // A clean restart still answers the checkpoints lost in the crash.
+    const again = await LogStore.open(dir, { repairTail: true, key });
+    expect(await again.checkpointAt(6)).toBe(handedOut[1]);
+    expect(await again.checkpointAt(9)).toBe(handedOut[2]);
   });
 });

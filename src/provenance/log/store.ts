@@ -353,6 +353,11 @@ export class LogStore {
         // is re-signed, byte for byte, on request; the whole durable tree is signed now.
         store.#resignAbove = signed.size;
         await store.#writeCheckpoint(log.signCheckpoint(key), log.size, true);
+      } else if (recover && signed.size > 0) {
+        // A gap left by an earlier repair (lost checkpoints are re-signed, not written): the
+        // newest checkpoint file below the latest bounds it.
+        const below = await newestCheckpointFile(fs, path.join(dir, 'checkpoints'), check, signed.size - 1);
+        store.#resignAbove = below?.checkpoint.size ?? 0;
       }
     }
     return store;
@@ -488,8 +493,11 @@ export class LogStore {
     const key = this.#key;
     if (key !== undefined && size > this.#resignAbove && size <= this.#signedSize) {
       // Lost or torn in a crash after it was handed out: the same bytes again (module notes).
+      // A torn file is replaced; a missing one is not written: any caller of the public log
+      // routes may ask for any size here, and one file (and flush) per request would let them
+      // fill the disk. The next open finds the same gap and answers it the same way.
       const note = this.log.signCheckpoint(key, size);
-      if (text !== note) await this.#writeCheckpoint(note, size, true);
+      if (text !== undefined && text !== note) await this.#writeCheckpoint(note, size, true);
       return note;
     }
     if (text !== undefined) return text;
