@@ -1,7 +1,15 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { toHex, utf8 } from '../../src/internal/bytes.ts';
 import { fromBase64 } from '../../src/provenance/common/bytes.ts';
 import { generateKeyPair, PrivateKey } from '../../src/provenance/common/keys.ts';
@@ -264,5 +272,133 @@ describe('the log: store, proofs, and the attacks it detects', () => {
     expect([reopened.log.size, reopened.signedSize]).toEqual([8, 7]);
     await expect(LogStore.create(dir, origin, key)).rejects.toMatchObject({ code: 'PROV_IO' });
     await expect(LogStore.open(join(scratch, 'nope'))).rejects.toMatchObject({ code: 'PROV_PATH_NOT_FOUND' });
+  });
+});
+
+describe('the log store: a short write of the leaves file', () => {
+  const key = generateKeyPair('ed25519');
+  const origin = 'confide.test/short-write';
+  const entries = Array.from({ length: 4 }, (_, i) => utf8(`receipt ${i}`));
+
+  it('a short write (a nearly full disk) never signs leaves that are not on disk', async () => {
+    const dir = join(scratch, 'short-write');
+    const store = await LogStore.create(dir, origin, key);
+    const fs = process.getBuiltinModule('node:fs');
+    const real = fs.writeSync;
+    // The kernel writes what fits and answers the count: only the first 40 of 64 bytes here.
+    const spy = vi
+      .spyOn(fs, 'writeSync')
+      .mockImplementationOnce(((fd: number, data: Uint8Array) =>
+        real(fd, data.subarray(0, 40))) as typeof fs.writeSync);
+    try {
+      await store.appendLeafHashes(entries.slice(0, 2).map(leafHash), key, { syncCheckpoint: false });
+    } catch {
+      // refusing the append is fine too; signing what is not on disk is not
+    } finally {
+      spy.mockRestore();
+    }
+    await store.appendLeafHashes(entries.slice(2).map(leafHash), key, { syncCheckpoint: false });
+    await store.close();
+    const onDisk = readFileSync(join(dir, 'leaves'));
+    expect(onDisk.length).toBe(store.log.size * 32);
+    const reopened = await LogStore.open(dir, { repairTail: true, key });
+    expect(reopened.log.size).toBe(store.log.size);
+    expect(await reopened.checkpointAt()).toBe(await store.checkpointAt());
+  });
+});
+
+describe('the log store: a failed append it cannot undo', () => {
+  const key = generateKeyPair('ed25519');
+  const origin = 'confide.test/failed-append';
+  const entries = Array.from({ length: 4 }, (_, i) => utf8(`receipt ${i}`));
+
+  it('refuses later appends rather than sign a tree the leaves file does not hold', async () => {
+    const dir = join(scratch, 'failed-append');
+    const store = await LogStore.create(dir, origin, key);
+    const fs = process.getBuiltinModule('node:fs');
+    const real = fs.writeSync;
+    const handle = await fs.promises.open(join(scratch, 'probe'), 'w');
+    const FileHandle = Object.getPrototypeOf(handle) as { truncate: (n?: number) => Promise<void> };
+    await handle.close();
+    // The leaves reach the file, then the write reports an I/O error and the undo fails too.
+    const write = vi.spyOn(fs, 'writeSync').mockImplementationOnce(((fd: number, data: Uint8Array) => {
+      real(fd, data);
+      throw Object.assign(new Error('EIO'), { code: 'EIO' });
+    }) as unknown as typeof fs.writeSync);
+    const truncate = vi.spyOn(FileHandle, 'truncate').mockRejectedValueOnce(new Error('EIO'));
+    try {
+      await expect(
+        store.appendLeafHashes(entries.slice(0, 2).map(leafHash), key, { syncCheckpoint: false }),
+      ).rejects.toMatchObject({ code: 'PROV_IO' });
+    } finally {
+      write.mockRestore();
+      truncate.mockRestore();
+    }
+    const next = await store
+      .appendLeafHashes(entries.slice(2).map(leafHash), key, { syncCheckpoint: false })
+      .catch((e: unknown) => e);
+    await store.close();
+    if (next instanceof Error) {
+      expect(next).toMatchObject({ code: 'PROV_IO' });
+      return;
+    }
+    // Appending on is only acceptable when the leaves file holds exactly the signed tree.
+    expect(readFileSync(join(dir, 'leaves')).length).toBe(store.log.size * 32);
+  });
+});
+
+describe('the log store: crash repair of unflushed checkpoints', () => {
+  const key = generateKeyPair('ed25519');
+  const origin = 'confide.test/torn-checkpoints';
+  const entries = Array.from({ length: 3 }, (_, i) => utf8(`receipt ${i}`));
+
+  it('a torn checkpoint file above the fallback is signed again, not served torn', async () => {
+    const dir = join(scratch, 'torn-checkpoints');
+    const store = await LogStore.create(dir, origin, key);
+    const handedOut: string[] = [];
+    for (const e of entries) {
+      const { checkpoint } = await store.appendLeafHashes([leafHash(e)], key, { syncCheckpoint: false });
+      handedOut.push(checkpoint);
+    }
+    await store.close();
+    // The crash tore the unflushed checkpoints of sizes 2 and 3 (`checkpoint` is size 3's inode).
+    writeFileSync(join(dir, 'checkpoints', '2'), '');
+    writeFileSync(join(dir, 'checkpoint'), '');
+    const reopened = await LogStore.open(dir, { repairTail: true, key });
+    expect(await reopened.checkpointAt(3)).toBe(handedOut[2]);
+    expect(await reopened.checkpointAt(2)).toBe(handedOut[1]);
+    const v = reopened.verifier;
+    const proof = await reopened.prove({ index: 1, size: 2 });
+    expect(verifyLogProof(proof, v, { entry: entries[1]! }).treeSize).toBe(2);
+  });
+});
+
+describe('the log store: re-signing after a crash repair writes nothing new', () => {
+  const key = generateKeyPair('ed25519');
+  const origin = 'confide.test/resign-no-write';
+
+  it('any size above the fallback is answered without a file per request, and again after a clean restart', async () => {
+    const dir = join(scratch, 'resign-no-write');
+    const store = await LogStore.create(dir, origin, key);
+    const handedOut: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const hashes = [0, 1, 2].map((j) => leafHash(utf8(`receipt ${i}.${j}`)));
+      handedOut.push((await store.appendLeafHashes(hashes, key, { syncCheckpoint: false })).checkpoint);
+    }
+    await store.close();
+    // The crash lost every unflushed checkpoint file above size 3.
+    for (const size of [6, 9]) rmSync(join(dir, 'checkpoints', String(size)));
+    writeFileSync(join(dir, 'checkpoint'), '');
+    const files = () => readdirSync(join(dir, 'checkpoints')).length;
+    const repaired = await LogStore.open(dir, { repairTail: true, key });
+    const before = files();
+    // Anyone may ask the public log routes for any size: no file (and no flush) per request.
+    for (let size = 4; size < 12; size++) await repaired.checkpointAt(size);
+    expect(files()).toBe(before);
+    expect(await repaired.checkpointAt(6)).toBe(handedOut[1]);
+    // A clean restart still answers the checkpoints lost in the crash.
+    const again = await LogStore.open(dir, { repairTail: true, key });
+    expect(await again.checkpointAt(6)).toBe(handedOut[1]);
+    expect(await again.checkpointAt(9)).toBe(handedOut[2]);
   });
 });

@@ -190,6 +190,8 @@ export class LogStore {
   /** With a key after a crash repair: checkpoints above this size may be re-signed on request. */
   #resignAbove = Number.POSITIVE_INFINITY;
   #key: PrivateKey | undefined;
+  /** Set when a failed append could not be undone: the leaves file no longer matches memory. */
+  #broken = false;
   readonly #fs: Fs;
   readonly #path: Path;
 
@@ -351,6 +353,11 @@ export class LogStore {
         // is re-signed, byte for byte, on request; the whole durable tree is signed now.
         store.#resignAbove = signed.size;
         await store.#writeCheckpoint(log.signCheckpoint(key), log.size, true);
+      } else if (recover && signed.size > 0) {
+        // A gap left by an earlier repair (lost checkpoints are re-signed, not written): the
+        // newest checkpoint file below the latest bounds it.
+        const below = await newestCheckpointFile(fs, path.join(dir, 'checkpoints'), check, signed.size - 1);
+        store.#resignAbove = below?.checkpoint.size ?? 0;
       }
     }
     return store;
@@ -415,6 +422,12 @@ export class LogStore {
     if (!hashes.every((h) => h instanceof Uint8Array && h.length === HASH_SIZE)) {
       throw new ProvenanceError('PROV_LOG_CORRUPT', 'a leaf hash must be 32 bytes');
     }
+    if (this.#broken) {
+      throw new ProvenanceError(
+        'PROV_IO',
+        `a failed append to '${this.dir}/leaves' could not be undone: open the log again to repair it`,
+      );
+    }
     const data = new Uint8Array(hashes.length * HASH_SIZE);
     hashes.forEach((h, i) => {
       data.set(h, i * HASH_SIZE);
@@ -428,12 +441,20 @@ export class LogStore {
       if (keep) this.#handle = handle;
       try {
         // A few bytes into the page cache: in place when appending often; the flush is awaited.
-        if (keep) syncFs().writeSync(handle.fd, data);
-        else await handle.write(data);
+        // A write may take fewer bytes than given (a nearly full disk): write the rest, or fail.
+        for (let at = 0; at < data.length; ) {
+          const rest = data.subarray(at);
+          const n = keep ? syncFs().writeSync(handle.fd, rest) : (await handle.write(rest)).bytesWritten;
+          if (!(n > 0)) throw new Error('the leaves file took no bytes');
+          at += n;
+        }
         // On disk before the checkpoint that covers these leaves is signed and handed out.
         await handle.datasync();
       } catch (cause) {
-        await handle.truncate(before).catch(() => undefined);
+        await handle.truncate(before).catch(() => {
+          // Appending on would sign a tree other than the file's leaves (indices shifted).
+          this.#broken = true;
+        });
         throw cause;
       } finally {
         if (!keep && handle !== this.#handle) await handle.close();
@@ -466,18 +487,21 @@ export class LogStore {
    */
   async checkpointAt(size: number = this.#signedSize): Promise<string> {
     if (size === this.#signedSize && this.#latest !== undefined) return this.#latest;
-    try {
-      return await this.#fs.readFile(this.#path.join(this.dir, 'checkpoints', String(size)), 'utf8');
-    } catch {
-      const key = this.#key;
-      if (key !== undefined && size > this.#resignAbove && size <= this.#signedSize) {
-        // Lost in a crash after it was handed out: the same bytes again (see the module notes).
-        const note = this.log.signCheckpoint(key, size);
-        await this.#writeCheckpoint(note, size, true);
-        return note;
-      }
-      throw new ProvenanceError('PROV_LOG_RANGE', `the log never signed a checkpoint of size ${size}`);
+    const text = await this.#fs
+      .readFile(this.#path.join(this.dir, 'checkpoints', String(size)), 'utf8')
+      .catch(() => undefined);
+    const key = this.#key;
+    if (key !== undefined && size > this.#resignAbove && size <= this.#signedSize) {
+      // Lost or torn in a crash after it was handed out: the same bytes again (module notes).
+      // A torn file is replaced; a missing one is not written: any caller of the public log
+      // routes may ask for any size here, and one file (and flush) per request would let them
+      // fill the disk. The next open finds the same gap and answers it the same way.
+      const note = this.log.signCheckpoint(key, size);
+      if (text !== undefined && text !== note) await this.#writeCheckpoint(note, size, true);
+      return note;
     }
+    if (text !== undefined) return text;
+    throw new ProvenanceError('PROV_LOG_RANGE', `the log never signed a checkpoint of size ${size}`);
   }
 
   /**

@@ -100,10 +100,13 @@ export async function fromServer(
   if (size === undefined) return; // the checkpoint's own check fails in the audit
   // Kept checkpoints, and each receipt's, are the older views to prove consistency from.
   const older = new Map<number, { name: string; note: string }>();
+  // Sizes this log signed beyond the checkpoint it answers as its latest (a rolled-back log).
+  const newer = new Set<number>();
   for (const c of evidence.checkpoints ?? []) {
     const note = new TextDecoder().decode(c.bytes);
     const s = sizeOf(note);
     if (s !== undefined && s > 0 && s < size && !older.has(s)) older.set(s, { name: c.name, note });
+    if (s !== undefined && s > size && note.split('\n')[0] === latest.split('\n')[0]) newer.add(s);
   }
   const origin = latest.split('\n')[0];
   const receipts: EvidenceFile[] = [];
@@ -117,6 +120,15 @@ export async function fromServer(
       proof = undefined; // a malformed receipt fails its own check
     }
     const index = proof?.inclusion?.index;
+    const treeSize = proof?.treeSize;
+    if (
+      proof?.origin === origin &&
+      typeof treeSize === 'number' &&
+      Number.isSafeInteger(treeSize) &&
+      treeSize > size
+    ) {
+      newer.add(treeSize);
+    }
     // Receipts of another log (another server) are audited as given, without fetching.
     if (
       proof?.origin !== origin ||
@@ -154,6 +166,21 @@ export async function fromServer(
       ),
       previous: note,
     });
+  }
+  // The latest checkpoint must be a prefix of every larger one the log signed: the server proves
+  // it, or the audit fails that consistency check (it cannot answer for a size it rolled back).
+  for (const to of [...newer].sort((x, y) => x - y)) {
+    const name = `${target} (size ${size}) → ${to}, a size the log signed before (fetched)`;
+    let proof: unknown = null;
+    try {
+      proof = parseJson(
+        await fetchCapped(`${base}/proof/consistency?from=${size}&size=${to}`, token),
+        `the consistency proof from ${size} entries to ${to}`,
+      );
+    } catch (error) {
+      if (!(error instanceof ProvenanceError) || error.code !== 'PROV_IO') throw error;
+    }
+    consistency.push({ name, proof, previous: latest });
   }
   evidence.consistency = consistency;
 }
