@@ -15,43 +15,24 @@
 
 import { expose, transfer } from 'comlink';
 import { HeError } from '../errors.ts';
-import { heMemoryBytes, initHe, limitHeMemory, mapNativeError } from '../he/runtime.ts';
-import type { Envelope } from './api.ts';
+import { heMemoryBytes } from '../he/runtime.ts';
 import type { ClientPartsApi } from './client-api.ts';
 import { ClientKeys } from './client-core.ts';
-import { toWire, WorkerError } from './errors.ts';
+import { WorkerError } from './errors.ts';
 import { type NodePort, nodeEndpoint } from './node-endpoint.ts';
+import { fail, owned, startSeal } from './worker-side.ts';
 
 let keys: ClientKeys | undefined;
 let jobs = 0;
-
-function fail(error: unknown, doing: string): Envelope<never> {
-  return { ok: false, error: toWire(mapNativeError(error, doing)) };
-}
 
 function loaded(): ClientKeys {
   if (!keys) throw new HeError('HE_NOT_INITIALISED', 'no secret key is loaded in this client worker');
   return keys;
 }
 
-/** A result that owns its whole buffer moves without a copy; anything else (a view) is copied first. */
-function owned(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 &&
-    bytes.byteLength === bytes.buffer.byteLength &&
-    bytes.buffer instanceof ArrayBuffer
-    ? bytes
-    : bytes.slice();
-}
-
 const api: ClientPartsApi = {
-  async init(module, heapBudget) {
-    try {
-      await initHe({ module });
-      limitHeMemory(heapBudget);
-      return { ok: true, value: null };
-    } catch (error) {
-      return fail(error, 'starting SEAL in the client worker');
-    }
+  init(module, heapBudget) {
+    return startSeal(module, heapBudget, 'the client worker');
   },
   async loadSecretKeys(bytes) {
     try {

@@ -19,20 +19,17 @@
 
 import { expose, transfer } from 'comlink';
 import type { LinearModel } from '../he/model.ts';
-import { heMemoryBytes, initHe, limitHeMemory, mapNativeError } from '../he/runtime.ts';
+import { heMemoryBytes } from '../he/runtime.ts';
 import { HeServer, scoreBatchPart } from '../he/server.ts';
-import { type Envelope, type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
-import { toWire, WorkerError } from './errors.ts';
+import { type InferenceWorkerApi, pairKey, type WorkerCounters } from './api.ts';
+import { WorkerError } from './errors.ts';
 import { type NodePort, nodeEndpoint } from './node-endpoint.ts';
+import { fail, owned, startSeal } from './worker-side.ts';
 
 const servers = new Map<string, HeServer>();
 const loading = new Map<string, Promise<HeServer>>();
 let loads = 0;
 let jobs = 0;
-
-function fail(error: unknown, doing: string): Envelope<never> {
-  return { ok: false, error: toWire(mapNativeError(error, doing)) };
-}
 
 function serverFor(keySetId: string, digest: string): HeServer {
   const server = servers.get(pairKey(keySetId, digest));
@@ -63,24 +60,9 @@ async function created(
   return server;
 }
 
-/** Moves a result out without copying when it owns its whole buffer (encodeContainer's and SEAL's do). */
-function owned(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 &&
-    bytes.byteLength === bytes.buffer.byteLength &&
-    bytes.buffer instanceof ArrayBuffer
-    ? bytes
-    : bytes.slice();
-}
-
 const api: InferenceWorkerApi = {
-  async init(module, heapBudget) {
-    try {
-      await initHe({ module });
-      limitHeMemory(heapBudget);
-      return { ok: true, value: null };
-    } catch (error) {
-      return fail(error, 'starting SEAL in the worker');
-    }
+  init(module, heapBudget) {
+    return startSeal(module, heapBudget, 'the worker');
   },
   async load(keySetId, digest, evaluationKeys, model: LinearModel, replace = false) {
     const key = pairKey(keySetId, digest);
