@@ -4,13 +4,13 @@
  * set (the other replica scores it), a worker SIGKILLed mid-job has its part retried by another
  * worker and the result is byte-identical to in-process scoring, and the usage errors.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeServer } from '../../src/he/server.ts';
-import { CLI, runConfide } from '../fixtures/cli.ts';
+import { runConfide, startConfideUntil } from '../fixtures/cli.ts';
 import { type RedisInstance, startRedis } from '../fixtures/redis.ts';
 import { call, RISK, riskClient, riskRows, TOKEN } from '../server/helpers.ts';
 
@@ -31,33 +31,10 @@ afterAll(async () => {
 });
 
 /** Spawns the CLI with the Redis password in the environment; resolves once `ready` matches stderr. */
-function start(
-  args: string[],
-  ready: RegExp,
-): Promise<{ child: ChildProcess; match: RegExpExecArray; log: () => string }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, CONFIDE_TOKENS: '', CONFIDE_REDIS_PASSWORD: 'cli-secret' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`not ready in 30 s: ${stderr}`));
-    }, 30_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      const match = ready.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, match, log: () => stderr });
-      }
-    });
-    child.once('exit', () => {
-      clearTimeout(timer);
-      reject(new Error(`exited: ${stderr}`));
-    });
+function start(args: string[], ready: RegExp): ReturnType<typeof startConfideUntil> {
+  return startConfideUntil(children, args, ready, {
+    CONFIDE_TOKENS: '',
+    CONFIDE_REDIS_PASSWORD: 'cli-secret',
   });
 }
 

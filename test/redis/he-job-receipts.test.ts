@@ -7,7 +7,7 @@
  * another replica; `InferenceHttpClient({ receipts })` follows the 202 and verifies it, and so
  * does `confide he score --receipts --server-key`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { canonicalModelJson } from '../../src/he/model.ts';
 import { generateKeyPair, privateKeyToPem, publicKeyToPem } from '../../src/provenance/common/keys.ts';
 import { RECEIPT_SUBJECTS } from '../../src/provenance/receipt/statement.ts';
 import { verifyReceipt } from '../../src/provenance/receipt/verify.ts';
-import { CLI, runConfide } from '../fixtures/cli.ts';
+import { runConfide, startConfideUntil } from '../fixtures/cli.ts';
 import { type RedisInstance, startRedis } from '../fixtures/redis.ts';
 import { call, RISK, riskClient, riskRows, TOKEN } from '../server/helpers.ts';
 
@@ -40,31 +40,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, CONFIDE_TOKENS: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`not ready in 30 s: ${stderr}`));
-    }, 30_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      const match = ready.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, match });
-      }
-    });
-    child.once('exit', () => {
-      clearTimeout(timer);
-      reject(new Error(`exited: ${stderr}`));
-    });
-  });
+function start(args: string[], ready: RegExp): ReturnType<typeof startConfideUntil> {
+  return startConfideUntil(children, args, ready, { CONFIDE_TOKENS: '' });
 }
 
 async function replica(log: string): Promise<{ child: ChildProcess; url: string }> {

@@ -2,12 +2,12 @@
 // client pins the server's transcript log in a file across runs; a server restarted on a forked
 // log (same key and origin, another history) is caught with PROV_LOG_CONSISTENCY_INVALID and the
 // pin file does not move, so the honest log still verifies afterwards.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI, runConfide } from '../fixtures/cli.ts';
+import { type CliProcess, runConfide, spawnConfide } from '../fixtures/cli.ts';
 import { tokenFor } from './transport/helpers.ts';
 
 let dir: string;
@@ -21,38 +21,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function start(...args: string[]): {
-  waitFor(p: RegExp): Promise<RegExpExecArray>;
-  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
-} {
-  const child = spawn(process.execPath, [CLI, 'smpc', ...args], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr })),
-  );
-  return {
-    done,
-    waitFor: async (p) => {
-      for (let i = 0; i < 3000; i++) {
-        const m = p.exec(stderr);
-        if (m !== null) return m;
-        if (child.exitCode !== null) break;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      throw new Error(`never saw ${p}: ${stderr}`);
-    },
-  };
+function start(...args: string[]): CliProcess {
+  return spawnConfide(dir, children, 'smpc', ...args);
 }
 
 const ids = ['a', 'b', 'c'];

@@ -141,7 +141,7 @@ describe('RoundSession over an in-memory Channel', () => {
     const transcriptOf = (id: string) =>
       (sent.get(id) ?? []).find((b) => decodeFrame(b).kind === 'transcript') as Uint8Array;
     const [a, b, c, d] = ids.map(transcriptOf);
-    expect(a).toBeDefined();
+    expect(a).toBeInstanceOf(Uint8Array);
     // The same bytes object: encoded once, so a cluster front gets it as one stream entry.
     expect(b).toBe(a);
     expect(c).toBe(a);
