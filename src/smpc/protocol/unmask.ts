@@ -129,9 +129,8 @@ export async function unmaskAggregate(
     selfMaskShares: byOwner('selfMaskShares'),
     maskingKeyShares: byOwner('maskingKeyShares'),
   };
-  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] => [
-    ...(shareIndexes[kind].get(owner) ?? []),
-  ];
+  const sharesOf = (owner: string, kind: 'selfMaskShares' | 'maskingKeyShares'): ShamirShare[] =>
+    shareIndexes[kind].get(owner) ?? [];
   const sharedBy = new Map(state.shared.map((r) => [r.id, r]));
   const keysBy = new Map(state.advertised.map((e) => [e.id, e]));
   const total = new Uint32Array(maskedLength(params));
